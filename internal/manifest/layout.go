@@ -1,0 +1,109 @@
+package manifest
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Object layout under the storage root:
+//
+//	<cluster>/<backup-id>/manifest.json
+//	<cluster>/<backup-id>/<collection>/<shard-id>.snapshot[.zst]
+//	<cluster>/.locks/backup.json
+//	<cluster>/.restores/<restore-id>.json
+//
+// Cluster and collection names are escaped (see EscapeName) so any name
+// Qdrant accepts maps to one safe path segment. Names starting with a dot
+// are never produced by escaping, which keeps the lock and journal folders
+// apart from backups.
+
+// ManifestName is the file name of the commit marker.
+const ManifestName = "manifest.json"
+
+// ClusterPrefix is the prefix of everything stored for one cluster.
+func ClusterPrefix(cluster string) string { return EscapeName(cluster) + "/" }
+
+// BackupPrefix is the prefix of every object of one backup set.
+func BackupPrefix(cluster, backupID string) string {
+	return ClusterPrefix(cluster) + backupID + "/"
+}
+
+// ManifestKey is the key of a backup set's manifest.
+func ManifestKey(cluster, backupID string) string {
+	return BackupPrefix(cluster, backupID) + ManifestName
+}
+
+// ShardObjectKey is the key of one shard snapshot object.
+func ShardObjectKey(cluster, backupID, collection string, shardID uint32, compression string) string {
+	k := fmt.Sprintf("%s%s/%d.snapshot", BackupPrefix(cluster, backupID), EscapeName(collection), shardID)
+	if compression == CompressionZstd {
+		k += ".zst"
+	}
+	return k
+}
+
+// LockKey is the key of the storage lock object used when no catalogue is
+// configured.
+func LockKey(cluster string) string { return ClusterPrefix(cluster) + ".locks/backup.json" }
+
+// RestoreJournalKey is the key of a restore's progress journal when no
+// catalogue is configured.
+func RestoreJournalKey(cluster, restoreID string) string {
+	return ClusterPrefix(cluster) + ".restores/" + restoreID + ".json"
+}
+
+// ParseManifestKey splits a key produced by ManifestKey. ok is false for any
+// other key.
+func ParseManifestKey(key string) (cluster, backupID string, ok bool) {
+	dir, file := path.Split(key)
+	if file != ManifestName {
+		return "", "", false
+	}
+	parts := strings.Split(strings.TrimSuffix(dir, "/"), "/")
+	if len(parts) != 2 || !IsBackupID(parts[1]) {
+		return "", "", false
+	}
+	c, err := UnescapeName(parts[0])
+	if err != nil {
+		return "", "", false
+	}
+	return c, parts[1], true
+}
+
+// EscapeName maps a cluster or collection name to one path segment: ASCII
+// letters, digits, '-' and '_' stay, every other byte becomes %XX. The
+// mapping is injective, so two names never share objects.
+func EscapeName(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// UnescapeName reverses EscapeName.
+func UnescapeName(seg string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(seg); i++ {
+		if seg[i] != '%' {
+			b.WriteByte(seg[i])
+			continue
+		}
+		if i+2 >= len(seg) {
+			return "", fmt.Errorf("escaped name %q: truncated escape", seg)
+		}
+		var c byte
+		if _, err := fmt.Sscanf(seg[i+1:i+3], "%02X", &c); err != nil {
+			return "", fmt.Errorf("escaped name %q: bad escape at %d", seg, i)
+		}
+		b.WriteByte(c)
+		i += 2
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,166 @@
+package manifest
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// FormatVersion is the manifest format this build writes and the newest it
+// reads. Version 1 is the first format.
+const FormatVersion = 1
+
+// Snapshot methods recorded in Manifest.SnapshotMethod.
+const (
+	// MethodStream is Qdrant's streaming shard snapshot
+	// (GET /collections/{c}/shards/{id}/snapshot): nothing stored on the peer.
+	MethodStream = "stream"
+	// MethodStored creates a shard snapshot on the peer, downloads it, then
+	// deletes it.
+	MethodStored = "stored"
+)
+
+// Compression values recorded per shard.
+const (
+	CompressionNone = "none"
+	CompressionZstd = "zstd"
+)
+
+// Manifest describes one logical backup set of a whole Qdrant cluster.
+type Manifest struct {
+	FormatVersion int    `json:"format_version"`
+	BackupID      string `json:"backup_id"`
+	Cluster       string `json:"cluster"`
+	// QdrantVersion is the version reported by GET / on the peers at backup
+	// time; restores refuse targets older than it.
+	QdrantVersion  string `json:"qdrant_version"`
+	ToolVersion    string `json:"tool_version,omitempty"`
+	SnapshotMethod string `json:"snapshot_method"`
+	// Partial is true when the set was recorded with shards missing on
+	// explicit request; a partial set never counts as a good backup.
+	Partial     bool         `json:"partial,omitempty"`
+	StartedAt   time.Time    `json:"started_at"`
+	FinishedAt  time.Time    `json:"finished_at"`
+	Window      Window       `json:"window"`
+	Peers       []Peer       `json:"peers"`
+	Collections []Collection `json:"collections"`
+}
+
+// Window is the spread of the shard snapshot start times. Shards are
+// snapshotted independently, so a set is only as consistent as its skew.
+type Window struct {
+	FirstStart time.Time `json:"first_start"`
+	LastStart  time.Time `json:"last_start"`
+	// SkewMillis is LastStart - FirstStart in milliseconds.
+	SkewMillis int64 `json:"skew_ms"`
+}
+
+// Peer is one Qdrant peer of the source cluster.
+type Peer struct {
+	ID uint64 `json:"peer_id"`
+	// Pod is the Kubernetes pod name; empty with static discovery.
+	Pod string `json:"pod,omitempty"`
+	// URI is the REST address the tool used for this peer.
+	URI string `json:"uri"`
+}
+
+// Collection is everything needed to recreate one collection exactly and
+// to restore its shards.
+type Collection struct {
+	Name string `json:"name"`
+	// Config is result.config of GET /collections/{name}, kept verbatim so
+	// settings this tool does not know about survive a round trip.
+	Config json.RawMessage `json:"config"`
+	// PayloadSchema is result.payload_schema of GET /collections/{name};
+	// payload indexes are recreated from it.
+	PayloadSchema json.RawMessage `json:"payload_schema,omitempty"`
+	// ShardingMethod is "auto" or "custom".
+	ShardingMethod         string     `json:"sharding_method"`
+	ShardNumber            uint32     `json:"shard_number"`
+	ReplicationFactor      uint32     `json:"replication_factor"`
+	WriteConsistencyFactor uint32     `json:"write_consistency_factor"`
+	ShardKeys              []ShardKey `json:"shard_keys,omitempty"`
+	Aliases                []string   `json:"aliases,omitempty"`
+	PointsCount            uint64     `json:"points_count"`
+	Shards                 []Shard    `json:"shards"`
+	// Sample holds digests of a few points read at backup time; a restore
+	// compares them with what the restored cluster returns.
+	Sample []PointDigest `json:"sample,omitempty"`
+}
+
+// ShardKey is one custom shard key and the shard ids created for it.
+type ShardKey struct {
+	Key      ShardKeyValue `json:"key"`
+	ShardIDs []uint32      `json:"shard_ids"`
+}
+
+// Shard is one shard of one collection as stored in the backup.
+type Shard struct {
+	ID       uint32         `json:"shard_id"`
+	ShardKey *ShardKeyValue `json:"shard_key,omitempty"`
+	// SourcePeer is the peer whose Active replica was snapshotted.
+	SourcePeer uint64 `json:"source_peer"`
+	// Replicas is the placement at backup time (peer id → state).
+	Replicas []Replica `json:"replicas,omitempty"`
+	// Object is the storage key of the snapshot object, relative to the
+	// storage root.
+	Object      string `json:"object"`
+	Compression string `json:"compression"`
+	// Size and SHA256 describe the stored object bytes.
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	// SnapshotSize and SnapshotSHA256 describe the snapshot as Qdrant
+	// produced it (equal to Size/SHA256 without compression); Qdrant's
+	// recover checksum is this one.
+	SnapshotSize   int64     `json:"snapshot_size"`
+	SnapshotSHA256 string    `json:"snapshot_sha256"`
+	PointsCount    uint64    `json:"points_count"`
+	StartedAt      time.Time `json:"started_at"`
+	FinishedAt     time.Time `json:"finished_at"`
+}
+
+// Replica is one replica of a shard at backup time.
+type Replica struct {
+	PeerID uint64 `json:"peer_id"`
+	State  string `json:"state"`
+}
+
+// PointDigest identifies one point and the hash of its content.
+type PointDigest struct {
+	// ID is the point id as Qdrant writes it: a JSON number or a UUID string.
+	ID json.RawMessage `json:"id"`
+	// ShardKey is set for custom-sharded collections.
+	ShardKey *ShardKeyValue `json:"shard_key,omitempty"`
+	// SHA256 is the hash of the point's vectors and payload in the
+	// canonical form defined by the code that computes it.
+	SHA256 string `json:"sha256"`
+}
+
+// TotalSize is the sum of the stored object sizes.
+func (m *Manifest) TotalSize() int64 {
+	var n int64
+	for _, c := range m.Collections {
+		for _, s := range c.Shards {
+			n += s.Size
+		}
+	}
+	return n
+}
+
+// ShardCount is the number of shard objects in the set.
+func (m *Manifest) ShardCount() int {
+	n := 0
+	for _, c := range m.Collections {
+		n += len(c.Shards)
+	}
+	return n
+}
+
+// Collection returns the named collection, or nil.
+func (m *Manifest) Collection(name string) *Collection {
+	for i := range m.Collections {
+		if m.Collections[i].Name == name {
+			return &m.Collections[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validManifest() *Manifest {
+	t0 := time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC)
+	key := StringKey("tenant-a")
+	sum := strings.Repeat("ab", 32)
+	return &Manifest{
+		FormatVersion:  FormatVersion,
+		BackupID:       "20261125T133000Z-3f9c",
+		Cluster:        "prod",
+		QdrantVersion:  "1.19.0",
+		SnapshotMethod: MethodStream,
+		StartedAt:      t0,
+		FinishedAt:     t0.Add(time.Minute),
+		Peers:          []Peer{{ID: 11, Pod: "qdrant-0", URI: "http://10.0.0.1:6333"}},
+		Collections: []Collection{
+			{
+				Name: "docs", Config: []byte(`{"params":{}}`), ShardingMethod: "auto", ShardNumber: 1, ReplicationFactor: 1, WriteConsistencyFactor: 1,
+				Shards: []Shard{{ID: 0, SourcePeer: 11, Object: "prod/x/docs/0.snapshot", Compression: CompressionNone, Size: 10, SHA256: sum, SnapshotSize: 10, SnapshotSHA256: sum}},
+			},
+			{
+				Name: "tenants", Config: []byte(`{"params":{}}`), ShardingMethod: "custom", ShardNumber: 1, ReplicationFactor: 1, WriteConsistencyFactor: 1,
+				ShardKeys: []ShardKey{{Key: key, ShardIDs: []uint32{1}}},
+				Shards:    []Shard{{ID: 1, ShardKey: &key, SourcePeer: 11, Object: "prod/x/tenants/1.snapshot", Compression: CompressionNone, Size: 10, SHA256: sum, SnapshotSize: 10, SnapshotSHA256: sum}},
+			},
+		},
+	}
+}
+
+func TestRoundTripKeepsEveryField(t *testing.T) {
+	m := validManifest()
+	b, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, b2) {
+		t.Fatalf("round trip changed the manifest:\n%s\n---\n%s", b, b2)
+	}
+	if k := got.Collections[1].Shards[0].ShardKey; k == nil || !k.Equal(StringKey("tenant-a")) {
+		t.Fatalf("shard key lost: %+v", k)
+	}
+}
+
+func TestDecodeReadsTheVersionOneFixture(t *testing.T) {
+	f, err := os.Open("testdata/manifest-v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ShardCount() != 2 || m.TotalSize() != 20 || m.Collection("tenants") == nil {
+		t.Fatalf("fixture decoded wrongly: shards %d size %d", m.ShardCount(), m.TotalSize())
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(m *Manifest)
+		raw     string
+		wantErr string
+		wantIs  error
+	}{
+		{name: "a newer format version", raw: `{"format_version": 99}`, wantErr: "upgrade qbackup", wantIs: ErrUnsupportedFormat},
+		{name: "a file without format version", raw: `{"backup_id": "x"}`, wantIs: ErrUnsupportedFormat},
+		{name: "a file that is not JSON", raw: `not json`, wantErr: "decode manifest"},
+		{name: "a malformed backup id", mutate: func(m *Manifest) { m.BackupID = "yesterday" }, wantErr: "backup id"},
+		{name: "an unknown snapshot method", mutate: func(m *Manifest) { m.SnapshotMethod = "magic" }, wantErr: "snapshot method"},
+		{name: "a bad checksum", mutate: func(m *Manifest) { m.Collections[0].Shards[0].SHA256 = "XYZ" }, wantErr: "checksums"},
+		{name: "a missing shard object", mutate: func(m *Manifest) { m.Collections[0].Shards = nil }, wantErr: "0 shard objects for shard_number 1"},
+		{name: "a duplicate collection", mutate: func(m *Manifest) { m.Collections[1].Name = "docs" }, wantErr: "appears twice"},
+		{name: "a custom shard without key", mutate: func(m *Manifest) { m.Collections[1].Shards[0].ShardKey = nil }, wantErr: "no shard key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := []byte(tt.raw)
+			if tt.mutate != nil {
+				m := validManifest()
+				tt.mutate(m)
+				var err error
+				// Bypass Encode's validation to produce the bad file.
+				raw, err = jsonMarshal(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Decode(bytes.NewReader(raw))
+			if err == nil {
+				t.Fatal("decode accepted a bad manifest")
+			}
+			if tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %q does not mention %q", err, tt.wantErr)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Fatalf("error %q is not %v", err, tt.wantIs)
+			}
+		})
+	}
+}
+
+func TestLayoutKeys(t *testing.T) {
+	tests := []struct {
+		name, got, want string
+	}{
+		{"manifest", ManifestKey("prod", "20261125T133000Z-3f9c"), "prod/20261125T133000Z-3f9c/manifest.json"},
+		{"plain shard", ShardObjectKey("prod", "20261125T133000Z-3f9c", "docs", 3, CompressionNone), "prod/20261125T133000Z-3f9c/docs/3.snapshot"},
+		{"compressed shard", ShardObjectKey("prod", "20261125T133000Z-3f9c", "docs", 3, CompressionZstd), "prod/20261125T133000Z-3f9c/docs/3.snapshot.zst"},
+		{"escaped collection", ShardObjectKey("prod", "20261125T133000Z-3f9c", "../a b/ü", 0, CompressionNone), "prod/20261125T133000Z-3f9c/%2E%2E%2Fa%20b%2F%C3%BC/0.snapshot"},
+		{"lock", LockKey("prod"), "prod/.locks/backup.json"},
+		{"journal", RestoreJournalKey("a.b", "r1"), "a%2Eb/.restores/r1.json"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestEscapeNameRoundTrips(t *testing.T) {
+	for _, name := range []string{"", "docs", "a.b", "..", "%41", "名前", "a/b\\c", ".locks"} {
+		esc := EscapeName(name)
+		if strings.ContainsAny(esc, "/.") {
+			t.Errorf("escape of %q = %q still holds a separator or dot", name, esc)
+		}
+		back, err := UnescapeName(esc)
+		if err != nil || back != name {
+			t.Errorf("unescape(escape(%q)) = %q, %v", name, back, err)
+		}
+	}
+}
+
+func TestParseManifestKey(t *testing.T) {
+	c, id, ok := ParseManifestKey("a%2Eb/20261125T133000Z-3f9c/manifest.json")
+	if !ok || c != "a.b" || id != "20261125T133000Z-3f9c" {
+		t.Fatalf("got %q %q %v", c, id, ok)
+	}
+	for _, k := range []string{"prod/.locks/backup.json", "prod/notanid/manifest.json", "prod/20261125T133000Z-3f9c/docs/0.snapshot", "x/y/z/manifest.json"} {
+		if _, _, ok := ParseManifestKey(k); ok {
+			t.Errorf("%q parsed as a manifest key", k)
+		}
+	}
+}
+
+func TestBackupIDsSortByTime(t *testing.T) {
+	a := NewBackupID(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	b := NewBackupID(time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC))
+	if !(a < b) || !IsBackupID(a) {
+		t.Fatalf("ids %q and %q do not sort by time", a, b)
+	}
+	ts, err := BackupIDTime(a)
+	if err != nil || !ts.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Fatalf("time of %q = %v, %v", a, ts, err)
+	}
+	if _, err := BackupIDTime("nope"); err == nil {
+		t.Fatal("a malformed id parsed")
+	}
+}
+
+func TestShardKeyJSON(t *testing.T) {
+	for _, raw := range []string{`"tenant"`, `42`} {
+		var k ShardKeyValue
+		if err := k.UnmarshalJSON([]byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := k.MarshalJSON()
+		if string(out) != raw {
+			t.Errorf("%s came back as %s", raw, out)
+		}
+	}
+	var k ShardKeyValue
+	if err := k.UnmarshalJSON([]byte(`-1`)); err == nil {
+		t.Error("a negative shard key was accepted")
+	}
+}
