@@ -1,0 +1,74 @@
+// Command qbackup takes and restores cluster-wide backups of a distributed
+// Qdrant. It runs as a one-shot Kubernetes Job or CronJob: each command does
+// its work and exits; the exit code tells the scheduler what happened.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type cli struct {
+	Log logOptions `embed:"" prefix:"log-"`
+
+	Version versionCmd `cmd:"" help:"Print the qbackup version."`
+}
+
+// exitRequest carries kong's exit (after --help) out of the parser.
+type exitRequest int
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without os.Exit and with its streams injected, so commands
+// and the exit code mapping are testable in-process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("qbackup"),
+		kong.Description("Cluster-coordinated backup and restore for distributed Qdrant.\n\nExit codes: "+exitCodesHelp),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitRequest(code)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "qbackup:", err)
+		return exitFailure
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = int(e)
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "qbackup: %v (see qbackup --help)\n", err)
+		return exitUsage
+	}
+	logger := c.Log.logger(stderr)
+	env := &runEnv{stdout: stdout, stderr: stderr, log: logger}
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	err = kctx.Run(env)
+	if err != nil {
+		logger.Error("command failed", "command", kctx.Command(), "error", err)
+		fmt.Fprintln(stderr, "qbackup:", err)
+	}
+	return exitCode(ctx, err)
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestRunExitCodes(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{name: "version prints the version", args: []string{"version"}, wantCode: exitOK, wantStdout: "qbackup "},
+		{name: "help exits zero and lists exit codes", args: []string{"--help"}, wantCode: exitOK, wantStdout: "3 lock held"},
+		{name: "an unknown command is a usage error", args: []string{"bogus"}, wantCode: exitUsage, wantStderr: "unexpected argument bogus"},
+		{name: "a bad enum value is a usage error", args: []string{"--log-level=loud", "version"}, wantCode: exitUsage, wantStderr: "--log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), tt.args, &out, &errOut)
+			if code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, out.String(), errOut.String())
+			}
+			if !strings.Contains(out.String(), tt.wantStdout) {
+				t.Errorf("stdout %q does not contain %q", out.String(), tt.wantStdout)
+			}
+			if !strings.Contains(errOut.String(), tt.wantStderr) {
+				t.Errorf("stderr %q does not contain %q", errOut.String(), tt.wantStderr)
+			}
+		})
+	}
+}

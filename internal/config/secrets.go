@@ -1,0 +1,59 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Secrets are the credentials qbackup needs besides the S3 ones, which come
+// from the AWS default credential chain.
+type Secrets struct {
+	QdrantAPIKey     string `env:"QBACKUP_QDRANT_API_KEY"`
+	QdrantAPIKeyFile string `env:"QBACKUP_QDRANT_API_KEY_FILE"`
+	CatalogDSN       string `env:"QBACKUP_CATALOG_DSN"`
+	CatalogDSNFile   string `env:"QBACKUP_CATALOG_DSN_FILE"`
+}
+
+// LoadSecrets reads the secrets from l (the process environment when nil).
+// A *_FILE variable names a file whose content (trailing newline trimmed) is
+// the secret; setting both forms of one secret is an error, because which
+// one wins would be a guess.
+func LoadSecrets(ctx context.Context, l envconfig.Lookuper) (Secrets, error) {
+	if l == nil {
+		l = envconfig.OsLookuper()
+	}
+	var s Secrets
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &s, Lookuper: l}); err != nil {
+		return Secrets{}, fmt.Errorf("read secrets from the environment: %w", err)
+	}
+	var err error
+	if s.QdrantAPIKey, err = fromFile("QBACKUP_QDRANT_API_KEY", s.QdrantAPIKey, s.QdrantAPIKeyFile); err != nil {
+		return Secrets{}, err
+	}
+	if s.CatalogDSN, err = fromFile("QBACKUP_CATALOG_DSN", s.CatalogDSN, s.CatalogDSNFile); err != nil {
+		return Secrets{}, err
+	}
+	return s, nil
+}
+
+func fromFile(name, value, file string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	if value != "" {
+		return "", fmt.Errorf("%w: both %s and %s_FILE are set: keep one", ErrInvalidInput, name, name)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%w: read %s_FILE: %v", ErrInvalidInput, name, err)
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%w: %s_FILE %s is empty", ErrInvalidInput, name, file)
+	}
+	return v, nil
+}
