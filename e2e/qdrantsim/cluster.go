@@ -1,0 +1,288 @@
+package qdrantsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Options configure a simulated cluster. Zero values give a 3-peer 1.19.0
+// cluster on 127.0.0.2.. with free ports and fast background timers.
+type Options struct {
+	// Peers is the number of peers (default 3).
+	Peers int
+	// Version is the emulated Qdrant version, e.g. "1.15.0" (default "1.19.0").
+	Version string
+	// BindBase is the address of peer 0; peer i gets BindBase+i
+	// (default 127.0.0.2). Distinct simulators on fixed ports need distinct
+	// bases; with port 0 they can share one.
+	BindBase string
+	// HTTPPort and GRPCPort are used by every peer on its own address;
+	// 0 picks a free port per peer.
+	HTTPPort, GRPCPort int
+	// APIKey enables authentication; ReadOnlyAPIKey may only read.
+	APIKey, ReadOnlyAPIKey string
+	// StateDir holds stored snapshots (peer-<id>/snapshots/...). Empty means a
+	// temporary directory removed by Close.
+	StateDir string
+	// Seed makes peer ids, placement and segment ids deterministic; 0 means
+	// random.
+	Seed uint64
+	// Tick is the period of the background loop that detects down peers,
+	// finishes transfers and starts automatic recovery (default 50ms).
+	Tick time.Duration
+	// TransferDelay is how long a shard transfer stays in progress
+	// (default 200ms), so that Partial/Recovery states can be observed.
+	TransferDelay time.Duration
+	// PeerDownDelay is how long after a peer stops its replicas turn Dead
+	// in consensus (default 300ms).
+	PeerDownDelay time.Duration
+	// AutoRecoveryDelay is how long a replica stays Dead before a running
+	// peer starts re-syncing it from an Active one (default 200ms).
+	AutoRecoveryDelay time.Duration
+	// Logger receives background events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Cluster is a running simulated Qdrant cluster. All consensus state and
+// every peer's local data are guarded by mu: the simulator favours obvious
+// correctness over parallelism; long operations (snapshot streaming,
+// downloads) copy what they need and run unlocked.
+type Cluster struct {
+	opts     Options
+	ver      version
+	log      *slog.Logger
+	stateDir string
+	ownsDir  bool
+
+	mu        sync.Mutex
+	rng       *rand.Rand
+	peers     []*Peer
+	colls     map[string]*collection
+	aliases   map[string]string
+	transfers []*transfer
+	commit    uint64
+	lock      lockState
+	nextAddr  netip.Addr
+	closed    bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// lockState is the 1.15 global write lock (POST /locks).
+type lockState struct {
+	write bool
+	msg   *string
+}
+
+// Start builds a cluster and starts every peer's listeners.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Peers == 0 {
+		opts.Peers = 3
+	}
+	if opts.Peers < 1 {
+		return nil, fmt.Errorf("qdrantsim: peers must be at least 1, got %d", opts.Peers)
+	}
+	ver, err := parseVersion(opts.Version)
+	if err != nil {
+		return nil, fmt.Errorf("qdrantsim: %w", err)
+	}
+	opts.Version = ver.text
+	if opts.BindBase == "" {
+		opts.BindBase = "127.0.0.2"
+	}
+	base, err := netip.ParseAddr(opts.BindBase)
+	if err != nil || !base.Is4() {
+		return nil, fmt.Errorf("qdrantsim: bind base %q: want an IPv4 address", opts.BindBase)
+	}
+	setDefault(&opts.Tick, 50*time.Millisecond)
+	setDefault(&opts.TransferDelay, 200*time.Millisecond)
+	setDefault(&opts.PeerDownDelay, 300*time.Millisecond)
+	setDefault(&opts.AutoRecoveryDelay, 200*time.Millisecond)
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	c := &Cluster{
+		opts:     opts,
+		ver:      ver,
+		log:      logger,
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		colls:    map[string]*collection{},
+		aliases:  map[string]string{},
+		nextAddr: base,
+		stop:     make(chan struct{}),
+	}
+	if opts.StateDir == "" {
+		dir, err := os.MkdirTemp("", "qdrantsim-")
+		if err != nil {
+			return nil, fmt.Errorf("qdrantsim: state dir: %w", err)
+		}
+		c.stateDir, c.ownsDir = dir, true
+	} else {
+		c.stateDir = opts.StateDir
+	}
+	for i := 0; i < opts.Peers; i++ {
+		if _, err := c.AddPeer(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	c.wg.Add(1)
+	go c.loop()
+	return c, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// Version is the emulated Qdrant version.
+func (c *Cluster) Version() string { return c.ver.text }
+
+// Peers returns the peers currently in consensus, in join order.
+func (c *Cluster) Peers() []*Peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Peer(nil), c.peers...)
+}
+
+// Peer returns the peer with the given id, or nil.
+func (c *Cluster) Peer(id uint64) *Peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peerLocked(id)
+}
+
+func (c *Cluster) peerLocked(id uint64) *Peer {
+	for _, p := range c.peers {
+		if p.id == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// AddPeer creates a new empty peer, joins it to consensus and starts it.
+func (c *Cluster) AddPeer(ctx context.Context) (*Peer, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errors.New("qdrantsim: cluster closed")
+	}
+	// Peer ids stay below 2^53 so that JSON consumers using doubles
+	// do not lose precision (Qdrant's ids look like 3766212330831337).
+	id := c.rng.Uint64() >> 11
+	for id == 0 || c.peerLocked(id) != nil {
+		id = c.rng.Uint64() >> 11
+	}
+	addr := c.nextAddr
+	c.nextAddr = addr.Next()
+	p := &Peer{c: c, id: id, addr: addr.String(), httpPort: c.opts.HTTPPort, grpcPort: c.opts.GRPCPort,
+		data: map[string]map[uint32]*replicaData{}}
+	c.peers = append(c.peers, p)
+	c.commit++
+	c.mu.Unlock()
+	if err := os.MkdirAll(p.snapshotRoot(), 0o755); err != nil {
+		return nil, fmt.Errorf("qdrantsim: peer %d: %w", id, err)
+	}
+	if err := p.Start(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// RemovePeer stops a peer, deletes its data and removes it from consensus
+// together with its replicas, like a scaled-down StatefulSet whose peer was
+// then removed from the cluster. Running transfers touching it are dropped.
+func (c *Cluster) RemovePeer(id uint64) error {
+	p := c.Peer(id)
+	if p == nil {
+		return fmt.Errorf("qdrantsim: peer %d does not exist", id)
+	}
+	p.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, q := range c.peers {
+		if q == p {
+			c.peers = append(c.peers[:i], c.peers[i+1:]...)
+			break
+		}
+	}
+	for _, col := range c.colls {
+		for _, s := range col.shards {
+			delete(s.replicas, id)
+		}
+	}
+	kept := c.transfers[:0]
+	for _, t := range c.transfers {
+		if t.from != id && t.to != id {
+			kept = append(kept, t)
+		}
+	}
+	c.transfers = kept
+	p.data = map[string]map[uint32]*replicaData{}
+	c.commit++
+	return os.RemoveAll(p.dir())
+}
+
+// Close stops every peer and the background loop, and removes the state
+// directory if the cluster created it.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	peers := append([]*Peer(nil), c.peers...)
+	c.mu.Unlock()
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	for _, p := range peers {
+		p.Stop()
+	}
+	c.wg.Wait()
+	if c.ownsDir {
+		return os.RemoveAll(c.stateDir)
+	}
+	return nil
+}
+
+// sortedPeerIDs returns the ids of peers in consensus, ascending.
+func (c *Cluster) sortedPeerIDs() []uint64 {
+	ids := make([]uint64, 0, len(c.peers))
+	for _, p := range c.peers {
+		ids = append(ids, p.id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// newUUID returns a random-looking UUID from the cluster's generator.
+func (c *Cluster) newUUID() string {
+	id := PointID{IsUUID: true}
+	for i := range id.UUID {
+		id.UUID[i] = byte(c.rng.Uint32())
+	}
+	id.UUID[6] = id.UUID[6]&0x0f | 0x40
+	id.UUID[8] = id.UUID[8]&0x3f | 0x80
+	return id.String()
+}

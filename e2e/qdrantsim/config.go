@@ -1,0 +1,275 @@
+package qdrantsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// CreateCollection is the body of PUT /collections/{c}. Sub-configs that the
+// simulator only stores and echoes are kept as JSON objects.
+type CreateCollection struct {
+	Vectors                json.RawMessage `json:"vectors,omitempty"`
+	SparseVectors          json.RawMessage `json:"sparse_vectors,omitempty"`
+	ShardNumber            *uint32         `json:"shard_number,omitempty"`
+	ShardingMethod         *string         `json:"sharding_method,omitempty"`
+	ReplicationFactor      *uint32         `json:"replication_factor,omitempty"`
+	WriteConsistencyFactor *uint32         `json:"write_consistency_factor,omitempty"`
+	ReadFanOutFactor       *uint32         `json:"read_fan_out_factor,omitempty"`
+	OnDiskPayload          *bool           `json:"on_disk_payload,omitempty"`
+	HnswConfig             map[string]any  `json:"hnsw_config,omitempty"`
+	WalConfig              map[string]any  `json:"wal_config,omitempty"`
+	OptimizersConfig       map[string]any  `json:"optimizers_config,omitempty"`
+	QuantizationConfig     json.RawMessage `json:"quantization_config,omitempty"`
+	StrictModeConfig       map[string]any  `json:"strict_mode_config,omitempty"`
+	Metadata               map[string]any  `json:"metadata,omitempty"`
+}
+
+// UpdateCollection is the body of PATCH /collections/{c}.
+type UpdateCollection struct {
+	Vectors            map[string]map[string]any `json:"vectors,omitempty"`
+	OptimizersConfig   map[string]any            `json:"optimizers_config,omitempty"`
+	Params             map[string]any            `json:"params,omitempty"`
+	HnswConfig         map[string]any            `json:"hnsw_config,omitempty"`
+	QuantizationConfig json.RawMessage           `json:"quantization_config,omitempty"`
+	StrictModeConfig   map[string]any            `json:"strict_mode_config,omitempty"`
+	Metadata           map[string]any            `json:"metadata,omitempty"`
+}
+
+// collectionConfig is CollectionConfig as GET /collections/{c} shows it;
+// with a uuid it is also the config.json of collection snapshots.
+type collectionConfig struct {
+	Params       collectionParams `json:"params"`
+	HNSW         map[string]any   `json:"hnsw_config"`
+	Optimizer    map[string]any   `json:"optimizer_config"`
+	WAL          map[string]any   `json:"wal_config"`
+	Quantization json.RawMessage  `json:"quantization_config"`
+	StrictMode   map[string]any   `json:"strict_mode_config,omitempty"`
+	Metadata     map[string]any   `json:"metadata,omitempty"`
+}
+
+type collectionParams struct {
+	Vectors                json.RawMessage `json:"vectors"`
+	SparseVectors          json.RawMessage `json:"sparse_vectors,omitempty"`
+	ShardNumber            uint32          `json:"shard_number"`
+	ShardingMethod         string          `json:"sharding_method,omitempty"`
+	ReplicationFactor      uint32          `json:"replication_factor"`
+	WriteConsistencyFactor uint32          `json:"write_consistency_factor"`
+	ReadFanOutFactor       *uint32         `json:"read_fan_out_factor,omitempty"`
+	OnDiskPayload          bool            `json:"on_disk_payload"`
+}
+
+func defaultHNSW() map[string]any {
+	return map[string]any{"m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0, "on_disk": false}
+}
+
+func defaultOptimizer() map[string]any {
+	return map[string]any{"deleted_threshold": 0.2, "vacuum_min_vector_number": 1000, "default_segment_number": 0,
+		"max_segment_size": nil, "memmap_threshold": nil, "indexing_threshold": 10000, "flush_interval_sec": 5,
+		"max_optimization_threads": nil}
+}
+
+func defaultWAL() map[string]any { return map[string]any{"wal_capacity_mb": 32, "wal_segments_ahead": 0} }
+
+// merge overlays diff on base (a JSON merge, one level deep).
+func merge(base, diff map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(diff))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range diff {
+		out[k] = v
+	}
+	return out
+}
+
+// vectorSpec describes one configured dense vector.
+type vectorSpec struct {
+	Size     int    `json:"size"`
+	Distance string `json:"distance"`
+}
+
+// vectorSpecs parses params.vectors: a single unnamed VectorParams (key "")
+// or a map of named ones.
+func vectorSpecs(raw json.RawMessage) (map[string]vectorSpec, error) {
+	specs := map[string]vectorSpec{}
+	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+		return specs, nil
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, err
+	}
+	if _, single := probe["size"]; single {
+		var s vectorSpec
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		specs[""] = s
+		return specs, nil
+	}
+	for name, r := range probe {
+		var s vectorSpec
+		if err := json.Unmarshal(r, &s); err != nil {
+			return nil, fmt.Errorf("vectors.%s: %w", name, err)
+		}
+		specs[name] = s
+	}
+	return specs, nil
+}
+
+var distances = []string{"Cosine", "Euclid", "Dot", "Manhattan"}
+
+// buildConfig validates a create request and fills in Qdrant's defaults.
+func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
+	var cfg collectionConfig
+	vectors := req.Vectors
+	if len(vectors) == 0 || string(vectors) == "null" {
+		vectors = json.RawMessage(`{}`)
+	}
+	specs, err := vectorSpecs(vectors)
+	if err != nil {
+		return cfg, errf(KindFormat, "%v", err)
+	}
+	names := make([]string, 0, len(specs))
+	for n := range specs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := specs[n]
+		field := "vectors.size"
+		if n != "" {
+			field = "vectors." + n + ".size"
+		}
+		if s.Size < 1 || s.Size > 65536 {
+			return cfg, errf(KindValidation, "%s: value %d invalid, must be from 1 to 65536", field, s.Size)
+		}
+		ok := false
+		for _, d := range distances {
+			ok = ok || d == s.Distance
+		}
+		if !ok {
+			return cfg, errf(KindFormat, "unknown variant `%s`, expected one of `Cosine`, `Euclid`, `Dot`, `Manhattan`", s.Distance)
+		}
+	}
+	p := collectionParams{Vectors: vectors, SparseVectors: req.SparseVectors, ReplicationFactor: 1, WriteConsistencyFactor: 1, ReadFanOutFactor: req.ReadFanOutFactor}
+	if req.ShardingMethod != nil {
+		switch *req.ShardingMethod {
+		case "auto":
+		case "custom":
+			p.ShardingMethod = "custom"
+		default:
+			return cfg, errf(KindFormat, "sharding_method: unknown variant `%s`, expected `auto` or `custom`", *req.ShardingMethod)
+		}
+	}
+	switch {
+	case req.ShardNumber != nil:
+		if *req.ShardNumber < 1 {
+			return cfg, errf(KindValidation, "shard_number: value 0 invalid, must be 1 or larger")
+		}
+		p.ShardNumber = *req.ShardNumber
+	case p.ShardingMethod == "custom":
+		p.ShardNumber = 1
+	default:
+		p.ShardNumber = uint32(max(peers, 1))
+	}
+	if req.ReplicationFactor != nil {
+		if *req.ReplicationFactor < 1 {
+			return cfg, errf(KindValidation, "replication_factor: value 0 invalid, must be 1 or larger")
+		}
+		p.ReplicationFactor = *req.ReplicationFactor
+	}
+	if req.WriteConsistencyFactor != nil {
+		if *req.WriteConsistencyFactor < 1 {
+			return cfg, errf(KindValidation, "write_consistency_factor: value 0 invalid, must be 1 or larger")
+		}
+		p.WriteConsistencyFactor = *req.WriteConsistencyFactor
+	}
+	// Qdrant's default for on_disk_payload is true.
+	p.OnDiskPayload = true
+	if req.OnDiskPayload != nil {
+		p.OnDiskPayload = *req.OnDiskPayload
+	}
+	cfg.Params = p
+	cfg.HNSW = merge(defaultHNSW(), req.HnswConfig)
+	cfg.Optimizer = merge(defaultOptimizer(), req.OptimizersConfig)
+	cfg.WAL = merge(defaultWAL(), req.WalConfig)
+	cfg.Quantization = json.RawMessage("null")
+	if len(req.QuantizationConfig) > 0 {
+		cfg.Quantization = req.QuantizationConfig
+	}
+	cfg.StrictMode = merge(map[string]any{"enabled": false}, req.StrictModeConfig)
+	cfg.Metadata = req.Metadata
+	return cfg, nil
+}
+
+// applyUpdate applies a PATCH body to cfg.
+func applyUpdate(cfg collectionConfig, u UpdateCollection) (collectionConfig, error) {
+	for k, v := range u.Params {
+		n, isNum := v.(float64)
+		switch k {
+		case "replication_factor", "write_consistency_factor":
+			if !isNum || n < 1 {
+				return cfg, errf(KindValidation, "params.%s: value %v invalid, must be 1 or larger", k, v)
+			}
+			if k == "replication_factor" {
+				cfg.Params.ReplicationFactor = uint32(n)
+			} else {
+				cfg.Params.WriteConsistencyFactor = uint32(n)
+			}
+		case "read_fan_out_factor":
+			if isNum {
+				f := uint32(n)
+				cfg.Params.ReadFanOutFactor = &f
+			}
+		case "on_disk_payload":
+			if b, ok := v.(bool); ok {
+				cfg.Params.OnDiskPayload = b
+			}
+		}
+	}
+	if len(u.Vectors) > 0 {
+		var vec map[string]any
+		specs, _ := vectorSpecs(cfg.Params.Vectors)
+		_, single := specs[""]
+		if err := json.Unmarshal(cfg.Params.Vectors, &vec); err != nil {
+			return cfg, errf(KindServiceError, "stored vectors config: %v", err)
+		}
+		for name, diff := range u.Vectors {
+			if _, ok := specs[name]; !ok {
+				return cfg, errf(KindBadInput, "Not existing vector name error: %s", name)
+			}
+			if single {
+				vec = merge(vec, diff)
+				continue
+			}
+			cur, _ := vec[name].(map[string]any)
+			vec[name] = merge(cur, diff)
+		}
+		b, _ := json.Marshal(vec)
+		cfg.Params.Vectors = b
+	}
+	if u.HnswConfig != nil {
+		cfg.HNSW = merge(cfg.HNSW, u.HnswConfig)
+	}
+	if u.OptimizersConfig != nil {
+		cfg.Optimizer = merge(cfg.Optimizer, u.OptimizersConfig)
+	}
+	if len(u.QuantizationConfig) > 0 {
+		q := strings.TrimSpace(string(u.QuantizationConfig))
+		if q == `"Disabled"` {
+			q = "null"
+		}
+		cfg.Quantization = json.RawMessage(q)
+	}
+	if u.StrictModeConfig != nil {
+		cfg.StrictMode = merge(cfg.StrictMode, u.StrictModeConfig)
+	}
+	if u.Metadata != nil {
+		cfg.Metadata = merge(cfg.Metadata, u.Metadata)
+	}
+	return cfg, nil
+}

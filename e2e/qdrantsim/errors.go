@@ -1,0 +1,115 @@
+package qdrantsim
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Kind is Qdrant's error category; it decides the HTTP status (and gRPC
+// code) and the message prefix.
+type Kind int
+
+// Error kinds, after Qdrant's StorageError/CollectionError variants.
+const (
+	KindBadInput Kind = iota + 1
+	KindAlreadyExists
+	KindNotFound
+	KindBadRequest
+	KindServiceError
+	KindForbidden
+	KindTimeout
+	KindChecksumMismatch
+	KindUnavailable
+	KindInsufficientStorage
+	// KindFormat is a request body that is not valid JSON for the endpoint.
+	KindFormat
+	// KindValidation is a body that parsed but failed validation (422).
+	KindValidation
+)
+
+// Error is an error as Qdrant reports it. Error() gives the full message
+// that appears in the REST envelope's status.error.
+type Error struct {
+	Kind Kind
+	// Msg is the message without Qdrant's kind prefix.
+	Msg string
+}
+
+func (e *Error) Error() string {
+	switch e.Kind {
+	case KindBadInput, KindAlreadyExists:
+		return "Wrong input: " + e.Msg
+	case KindNotFound:
+		return "Not found: " + e.Msg
+	case KindBadRequest:
+		return "Bad request: " + e.Msg
+	case KindServiceError:
+		return "Service internal error: " + e.Msg
+	case KindForbidden:
+		return "Forbidden: " + e.Msg
+	case KindTimeout:
+		return "Timeout: " + e.Msg
+	case KindUnavailable:
+		return "Shard temporarily unavailable: " + e.Msg
+	case KindInsufficientStorage:
+		return "Insufficient storage: " + e.Msg
+	case KindFormat:
+		return "Format error in JSON body: " + e.Msg
+	case KindValidation:
+		return "Validation error in JSON body: " + e.Msg
+	}
+	return e.Msg
+}
+
+// HTTPStatus is the status code Qdrant answers for this kind.
+func (e *Error) HTTPStatus() int {
+	switch e.Kind {
+	case KindAlreadyExists:
+		return http.StatusConflict
+	case KindNotFound:
+		return http.StatusNotFound
+	case KindServiceError:
+		return http.StatusInternalServerError
+	case KindForbidden:
+		return http.StatusForbidden
+	case KindTimeout:
+		return http.StatusRequestTimeout
+	case KindUnavailable:
+		return http.StatusServiceUnavailable
+	case KindInsufficientStorage:
+		return http.StatusInsufficientStorage
+	case KindValidation:
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusBadRequest
+}
+
+// KindOf returns the Kind of err, or KindServiceError for foreign errors.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindServiceError
+}
+
+func errf(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
+}
+
+func errCollectionNotFound(name string) *Error {
+	return errf(KindNotFound, "Collection `%s` doesn't exist!", name)
+}
+
+func errShardNotFound(shard uint32) *Error {
+	return errf(KindNotFound, "shard %d not found", shard)
+}
+
+func errNotLocal(shard uint32) *Error {
+	return errf(KindBadInput, "Shard %d is not a local or queue proxy shard", shard)
+}
+
+func errSnapshotNotFound(name string) *Error {
+	return errf(KindNotFound, "Snapshot %s not found", name)
+}

@@ -1,0 +1,140 @@
+package qdrantsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Peer is one simulated Qdrant node. Its methods behave as if the request
+// had been received by this peer.
+type Peer struct {
+	c    *Cluster
+	id   uint64
+	addr string
+
+	// life serialises Start and Stop.
+	life     sync.Mutex
+	httpPort int
+	grpcPort int
+	srv      *http.Server
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	// Guarded by c.mu.
+	running   bool
+	stoppedAt time.Time
+	data      map[string]map[uint32]*replicaData
+
+	faults faultSet
+}
+
+// ID is the peer id as shown by GET /cluster.
+func (p *Peer) ID() uint64 { return p.id }
+
+// Addr is the loopback address the peer listens on.
+func (p *Peer) Addr() string { return p.addr }
+
+// URL is the REST base URL, e.g. http://127.0.0.2:6333.
+func (p *Peer) URL() string {
+	p.life.Lock()
+	defer p.life.Unlock()
+	return "http://" + net.JoinHostPort(p.addr, strconv.Itoa(p.httpPort))
+}
+
+// GRPCAddr is host:port of the gRPC listener.
+func (p *Peer) GRPCAddr() string {
+	p.life.Lock()
+	defer p.life.Unlock()
+	return net.JoinHostPort(p.addr, strconv.Itoa(p.grpcPort))
+}
+
+// P2PURI is the peer's uri in GET /cluster: the internal port 6335, which
+// tools must map to the REST port themselves.
+func (p *Peer) P2PURI() string { return "http://" + net.JoinHostPort(p.addr, "6335") + "/" }
+
+// Running reports whether the peer is serving.
+func (p *Peer) Running() bool {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return p.running
+}
+
+func (p *Peer) dir() string { return filepath.Join(p.c.stateDir, "peer-"+strconv.FormatUint(p.id, 10)) }
+
+func (p *Peer) snapshotRoot() string { return filepath.Join(p.dir(), "snapshots") }
+
+// Start opens the peer's listeners (the same ports again after a Stop) and
+// serves REST and gRPC. Starting a running peer is a no-op.
+func (p *Peer) Start(ctx context.Context) error {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.srv != nil {
+		return nil
+	}
+	var lc net.ListenConfig
+	hl, err := lc.Listen(ctx, "tcp", net.JoinHostPort(p.addr, strconv.Itoa(p.httpPort)))
+	if err != nil {
+		return fmt.Errorf("qdrantsim: peer %d: listen http: %w", p.id, err)
+	}
+	gl, err := lc.Listen(ctx, "tcp", net.JoinHostPort(p.addr, strconv.Itoa(p.grpcPort)))
+	if err != nil {
+		hl.Close()
+		return fmt.Errorf("qdrantsim: peer %d: listen grpc: %w", p.id, err)
+	}
+	p.httpPort = hl.Addr().(*net.TCPAddr).Port
+	p.grpcPort = gl.Addr().(*net.TCPAddr).Port
+	p.srv = &http.Server{Handler: p.restHandler(), ReadHeaderTimeout: 10 * time.Second}
+	sctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.done = make(chan struct{})
+	srv := p.srv
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.c.log.Error("rest server stopped", "peer", p.id, "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := p.serveGRPC(sctx, gl); err != nil {
+			p.c.log.Error("grpc server stopped", "peer", p.id, "err", err)
+		}
+	}()
+	done := p.done
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	p.c.mu.Lock()
+	p.running = true
+	p.c.mu.Unlock()
+	return nil
+}
+
+// Stop closes the peer's listeners and connections: it refuses
+// connections until Start. Its replicas keep their data and turn Dead in
+// consensus after Options.PeerDownDelay.
+func (p *Peer) Stop() {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.srv == nil {
+		return
+	}
+	p.c.mu.Lock()
+	p.running = false
+	p.stoppedAt = time.Now()
+	p.c.mu.Unlock()
+	p.srv.Close()
+	p.cancel()
+	<-p.done
+	p.srv = nil
+}

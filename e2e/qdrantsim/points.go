@@ -1,0 +1,476 @@
+package qdrantsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// point is one stored point. Points are immutable once stored, so replicas
+// and snapshots may share them.
+type point struct {
+	id      PointID
+	vectors map[string][]float32 // "" is the unnamed vector
+	payload map[string]any
+}
+
+// Record is a point as the REST API returns it.
+type Record struct {
+	ID       PointID         `json:"id"`
+	Payload  map[string]any  `json:"payload"`
+	Vector   json.RawMessage `json:"vector"`
+	ShardKey *ShardKey       `json:"shard_key,omitempty"`
+}
+
+// PointStruct is one point of an upsert in list form.
+type PointStruct struct {
+	ID      PointID         `json:"id"`
+	Vector  json.RawMessage `json:"vector"`
+	Payload map[string]any  `json:"payload,omitempty"`
+}
+
+// Batch is the column form of an upsert.
+type Batch struct {
+	IDs      []PointID        `json:"ids"`
+	Vectors  json.RawMessage  `json:"vectors"`
+	Payloads []map[string]any `json:"payloads,omitempty"`
+}
+
+// ShardKeySelector is one shard key or a list of them.
+type ShardKeySelector []ShardKey
+
+// UnmarshalJSON accepts a key or an array of keys.
+func (s *ShardKeySelector) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var ks []ShardKey
+		if err := json.Unmarshal(b, &ks); err != nil {
+			return err
+		}
+		*s = ks
+		return nil
+	}
+	var k ShardKey
+	if err := json.Unmarshal(b, &k); err != nil {
+		return err
+	}
+	*s = ShardKeySelector{k}
+	return nil
+}
+
+// UpsertRequest is PUT /collections/{c}/points in either form.
+type UpsertRequest struct {
+	Points   []PointStruct    `json:"points,omitempty"`
+	Batch    *Batch           `json:"batch,omitempty"`
+	ShardKey ShardKeySelector `json:"shard_key,omitempty"`
+}
+
+// DeleteRequest is POST /collections/{c}/points/delete: ids or a filter.
+type DeleteRequest struct {
+	Points   []PointID        `json:"points,omitempty"`
+	Filter   *Filter          `json:"filter,omitempty"`
+	ShardKey ShardKeySelector `json:"shard_key,omitempty"`
+}
+
+// GetPointsRequest is POST /collections/{c}/points.
+type GetPointsRequest struct {
+	IDs         []PointID        `json:"ids"`
+	ShardKey    ShardKeySelector `json:"shard_key,omitempty"`
+	WithPayload json.RawMessage  `json:"with_payload,omitempty"`
+	WithVector  json.RawMessage  `json:"with_vector,omitempty"`
+}
+
+// ScrollRequest is POST /collections/{c}/points/scroll. Limit nil means 10.
+type ScrollRequest struct {
+	Offset      *PointID         `json:"offset,omitempty"`
+	Limit       *int             `json:"limit,omitempty"`
+	Filter      *Filter          `json:"filter,omitempty"`
+	ShardKey    ShardKeySelector `json:"shard_key,omitempty"`
+	WithPayload json.RawMessage  `json:"with_payload,omitempty"`
+	WithVector  json.RawMessage  `json:"with_vector,omitempty"`
+}
+
+// ScrollResult is the scroll answer.
+type ScrollResult struct {
+	Points         []Record `json:"points"`
+	NextPageOffset *PointID `json:"next_page_offset"`
+}
+
+// CountRequest is POST /collections/{c}/points/count. Counts are always
+// exact in the simulator.
+type CountRequest struct {
+	Filter   *Filter          `json:"filter,omitempty"`
+	Exact    *bool            `json:"exact,omitempty"`
+	ShardKey ShardKeySelector `json:"shard_key,omitempty"`
+}
+
+// UpdateResult is the answer of point writes.
+type UpdateResult struct {
+	OperationID uint64 `json:"operation_id"`
+	Status      string `json:"status"`
+}
+
+// Filter is the subset of Qdrant's filter language the simulator evaluates:
+// must / must_not / should over field matches, ranges, has_id and nested
+// filters.
+type Filter struct {
+	Must    []Condition `json:"must,omitempty"`
+	MustNot []Condition `json:"must_not,omitempty"`
+	Should  []Condition `json:"should,omitempty"`
+}
+
+// Condition is one filter clause.
+type Condition struct {
+	Key   string     `json:"key,omitempty"`
+	Match *Match     `json:"match,omitempty"`
+	Range *Range     `json:"range,omitempty"`
+	HasID []PointID  `json:"has_id,omitempty"`
+	IsNul *fieldOnly `json:"is_null,omitempty"`
+	Empty *fieldOnly `json:"is_empty,omitempty"`
+	Filter
+}
+
+type fieldOnly struct {
+	Key string `json:"key"`
+}
+
+// Match compares a payload field with a value or a set of values.
+type Match struct {
+	Value  any   `json:"value,omitempty"`
+	Any    []any `json:"any,omitempty"`
+	Except []any `json:"except,omitempty"`
+}
+
+// Range bounds a numeric payload field.
+type Range struct {
+	Gt  *float64 `json:"gt,omitempty"`
+	Gte *float64 `json:"gte,omitempty"`
+	Lt  *float64 `json:"lt,omitempty"`
+	Lte *float64 `json:"lte,omitempty"`
+}
+
+func (f *Filter) matches(p *point) bool {
+	if f == nil {
+		return true
+	}
+	for _, c := range f.Must {
+		if !c.matches(p) {
+			return false
+		}
+	}
+	for _, c := range f.MustNot {
+		if c.matches(p) {
+			return false
+		}
+	}
+	if len(f.Should) == 0 {
+		return true
+	}
+	for _, c := range f.Should {
+		if c.matches(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Condition) matches(p *point) bool {
+	switch {
+	case c.HasID != nil:
+		for _, id := range c.HasID {
+			if id == p.id {
+				return true
+			}
+		}
+		return false
+	case c.IsNul != nil:
+		vals, ok := lookup(p.payload, c.IsNul.Key)
+		return ok && len(vals) == 1 && vals[0] == nil
+	case c.Empty != nil:
+		vals, _ := lookup(p.payload, c.Empty.Key)
+		for _, v := range vals {
+			if v != nil {
+				return false
+			}
+		}
+		return true
+	case c.Match != nil || c.Range != nil:
+		vals, _ := lookup(p.payload, c.Key)
+		for _, v := range vals {
+			if c.Match != nil && c.Match.matches(v) {
+				return true
+			}
+			if c.Range != nil && c.Range.matches(v) {
+				return true
+			}
+		}
+		if c.Match != nil && c.Match.Except != nil && len(vals) == 0 {
+			return false
+		}
+		return false
+	}
+	return c.Filter.matches(p)
+}
+
+func (m *Match) matches(v any) bool {
+	if m.Value != nil {
+		return equalJSON(m.Value, v)
+	}
+	if m.Any != nil {
+		for _, x := range m.Any {
+			if equalJSON(x, v) {
+				return true
+			}
+		}
+		return false
+	}
+	if m.Except != nil {
+		for _, x := range m.Except {
+			if equalJSON(x, v) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (r *Range) matches(v any) bool {
+	f, ok := v.(float64)
+	if !ok {
+		return false
+	}
+	return (r.Gt == nil || f > *r.Gt) && (r.Gte == nil || f >= *r.Gte) &&
+		(r.Lt == nil || f < *r.Lt) && (r.Lte == nil || f <= *r.Lte)
+}
+
+func equalJSON(a, b any) bool { return reflect.DeepEqual(a, b) }
+
+// lookup returns the values at a dotted payload path; arrays are flattened
+// as Qdrant does for matching.
+func lookup(payload map[string]any, path string) ([]any, bool) {
+	var cur any = payload
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		cur, ok = m[part]
+		if !ok {
+			return nil, false
+		}
+	}
+	if arr, ok := cur.([]any); ok {
+		return arr, true
+	}
+	return []any{cur}, true
+}
+
+// parseVector reads one VectorStruct: a dense array (unnamed) or a map of
+// named dense vectors, checked against the collection's vector specs.
+func parseVector(raw json.RawMessage, specs map[string]vectorSpec) (map[string][]float32, error) {
+	raw = bytes.TrimSpace(raw)
+	out := map[string][]float32{}
+	if len(raw) == 0 || string(raw) == "null" {
+		return out, nil
+	}
+	if raw[0] == '[' {
+		var v []float32
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, errf(KindFormat, "%v", err)
+		}
+		out[""] = v
+	} else {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return nil, errf(KindFormat, "only dense vectors are emulated: %v", err)
+		}
+	}
+	for name, v := range out {
+		spec, ok := specs[name]
+		if !ok {
+			return nil, errf(KindBadInput, "Not existing vector name error: %s", name)
+		}
+		if len(v) != spec.Size {
+			return nil, errf(KindBadInput, "Vector dimension error: expected dim: %d, got %d", spec.Size, len(v))
+		}
+	}
+	return out, nil
+}
+
+// points builds the points of an upsert request.
+func (r *UpsertRequest) points(specs map[string]vectorSpec) ([]*point, error) {
+	var out []*point
+	switch {
+	case r.Batch != nil:
+		b := r.Batch
+		var cols []json.RawMessage
+		var named map[string][]json.RawMessage
+		vb := bytes.TrimSpace(b.Vectors)
+		if len(vb) > 0 && vb[0] == '[' {
+			if err := json.Unmarshal(vb, &cols); err != nil {
+				return nil, errf(KindFormat, "batch.vectors: %v", err)
+			}
+			if len(cols) != len(b.IDs) {
+				return nil, errf(KindBadInput, "number of ids and vectors must be equal")
+			}
+		} else if err := json.Unmarshal(vb, &named); err != nil {
+			return nil, errf(KindFormat, "batch.vectors: %v", err)
+		}
+		if b.Payloads != nil && len(b.Payloads) != len(b.IDs) {
+			return nil, errf(KindBadInput, "number of ids and payloads must be equal")
+		}
+		for i, id := range b.IDs {
+			var raw json.RawMessage
+			if cols != nil {
+				raw = cols[i]
+			} else {
+				m := map[string]json.RawMessage{}
+				for name, vs := range named {
+					if len(vs) != len(b.IDs) {
+						return nil, errf(KindBadInput, "number of ids and vectors must be equal")
+					}
+					m[name] = vs[i]
+				}
+				raw, _ = json.Marshal(m)
+			}
+			vec, err := parseVector(raw, specs)
+			if err != nil {
+				return nil, err
+			}
+			var pl map[string]any
+			if b.Payloads != nil {
+				pl = b.Payloads[i]
+			}
+			out = append(out, &point{id: id, vectors: vec, payload: pl})
+		}
+	case r.Points != nil:
+		for _, ps := range r.Points {
+			vec, err := parseVector(ps.Vector, specs)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &point{id: ps.ID, vectors: vec, payload: ps.Payload})
+		}
+	default:
+		return nil, errf(KindFormat, "data did not match any variant of untagged enum PointInsertOperations")
+	}
+	return out, nil
+}
+
+// selector decides which payload fields and vectors a read returns.
+type selector struct {
+	allPayload bool
+	fields     []string
+	exclude    []string
+	allVectors bool
+	vectors    []string
+}
+
+func parseSelector(withPayload, withVector json.RawMessage) (selector, error) {
+	s := selector{allPayload: true}
+	if wp := bytes.TrimSpace(withPayload); len(wp) > 0 && string(wp) != "null" {
+		var b bool
+		var list []string
+		var inc struct {
+			Include []string `json:"include"`
+			Exclude []string `json:"exclude"`
+		}
+		switch {
+		case json.Unmarshal(wp, &b) == nil:
+			s.allPayload = b
+		case json.Unmarshal(wp, &list) == nil:
+			s.allPayload, s.fields = false, list
+		case json.Unmarshal(wp, &inc) == nil:
+			s.allPayload, s.fields, s.exclude = inc.Include == nil, inc.Include, inc.Exclude
+		default:
+			return s, errf(KindFormat, "with_payload: data did not match any variant of untagged enum WithPayloadInterface")
+		}
+	}
+	if wv := bytes.TrimSpace(withVector); len(wv) > 0 && string(wv) != "null" {
+		var b bool
+		var list []string
+		switch {
+		case json.Unmarshal(wv, &b) == nil:
+			s.allVectors = b
+		case json.Unmarshal(wv, &list) == nil:
+			s.vectors = list
+		default:
+			return s, errf(KindFormat, "with_vector: data did not match any variant of untagged enum WithVector")
+		}
+	}
+	return s, nil
+}
+
+func (s selector) record(p *point, key *ShardKey) Record {
+	r := Record{ID: p.id, ShardKey: key, Vector: json.RawMessage("null")}
+	switch {
+	case s.allPayload && len(s.exclude) == 0:
+		r.Payload = p.payload
+		if r.Payload == nil {
+			r.Payload = map[string]any{}
+		}
+	case s.allPayload || len(s.fields) > 0:
+		r.Payload = map[string]any{}
+		for k, v := range p.payload {
+			keep := s.allPayload
+			for _, f := range s.fields {
+				keep = keep || f == k
+			}
+			for _, f := range s.exclude {
+				keep = keep && f != k
+			}
+			if keep {
+				r.Payload[k] = v
+			}
+		}
+	}
+	if s.allVectors || len(s.vectors) > 0 {
+		if v, ok := p.vectors[""]; ok && len(p.vectors) == 1 && s.allVectors {
+			r.Vector, _ = json.Marshal(v)
+		} else {
+			m := map[string][]float32{}
+			for name, v := range p.vectors {
+				keep := s.allVectors
+				for _, n := range s.vectors {
+					keep = keep || n == name
+				}
+				if keep {
+					m[name] = v
+				}
+			}
+			r.Vector, _ = json.Marshal(m)
+		}
+	}
+	return r
+}
+
+func sortPoints(ps []*point) {
+	sort.Slice(ps, func(i, j int) bool { return ps[i].id.Less(ps[j].id) })
+}
+
+// pointJSON is the serialisation of a point inside snapshot segments.
+type pointJSON struct {
+	ID      PointID              `json:"id"`
+	Vectors map[string][]float32 `json:"vectors,omitempty"`
+	Payload map[string]any       `json:"payload,omitempty"`
+}
+
+func (p *point) toJSON() pointJSON { return pointJSON{ID: p.id, Vectors: p.vectors, Payload: p.payload} }
+
+func (j pointJSON) toPoint() *point { return &point{id: j.ID, vectors: j.Vectors, payload: j.Payload} }
+
+func checkLimit(limit *int) (int, error) {
+	if limit == nil {
+		return 10, nil
+	}
+	if *limit == 0 {
+		return 0, errf(KindBadRequest, "Limit cannot be 0")
+	}
+	if *limit < 0 {
+		return 0, errf(KindFormat, "invalid value: integer `%d`, expected usize", *limit)
+	}
+	return *limit, nil
+}
+

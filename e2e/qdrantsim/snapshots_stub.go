@@ -1,0 +1,5 @@
+package qdrantsim
+
+import "net/http"
+
+func (p *Peer) snapshotRoutes(mux *http.ServeMux) {}
