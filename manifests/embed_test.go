@@ -1,0 +1,67 @@
+package manifests
+
+import (
+	"strings"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+)
+
+func TestJobTemplatesDecodeAndStayLocked(t *testing.T) {
+	var cj batchv1.CronJob
+	decode(t, "cronjob.yaml", &cj)
+	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Errorf("the CronJob allows concurrent runs: %q", cj.Spec.ConcurrencyPolicy)
+	}
+	var job batchv1.Job
+	decode(t, "restore-job.yaml", &job)
+	for name, spec := range map[string]batchv1.JobSpec{"cronjob": cj.Spec.JobTemplate.Spec, "restore job": job.Spec} {
+		pod := spec.Template.Spec
+		if pod.ServiceAccountName != "qbackup" {
+			t.Errorf("%s runs as %q", name, pod.ServiceAccountName)
+		}
+		if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+			t.Errorf("%s may run as root", name)
+		}
+		for _, c := range pod.Containers {
+			for _, a := range c.Args {
+				if strings.Contains(strings.ToLower(a), "key") || strings.Contains(strings.ToLower(a), "dsn") {
+					t.Errorf("%s passes a secret-looking argument %q: secrets come from the Secret only", name, a)
+				}
+			}
+			if len(c.Env) > 0 {
+				t.Errorf("%s sets literal env values; configuration belongs in the ConfigMap", name)
+			}
+		}
+	}
+}
+
+func TestRoleIsReadOnlyOnPods(t *testing.T) {
+	var role rbacv1.Role
+	decode(t, "role.yaml", &role)
+	for _, r := range role.Rules {
+		for _, res := range r.Resources {
+			if res != "pods" {
+				t.Errorf("the role grants access to %q", res)
+			}
+		}
+		for _, v := range r.Verbs {
+			if v != "get" && v != "list" {
+				t.Errorf("the role grants the verb %q", v)
+			}
+		}
+	}
+}
+
+func decode(t *testing.T, name string, into any) {
+	t.Helper()
+	b, err := FS.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(b, into); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
