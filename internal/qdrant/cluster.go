@@ -97,9 +97,9 @@ type SendFailures struct {
 func (s *ClusterStatus) ConsensusWorking() bool { return s.Consensus == "working" }
 
 type clusterJSON struct {
-	Status    string `json:"status"`
-	PeerID    uint64 `json:"peer_id"`
-	Peers     map[string]struct {
+	Status string `json:"status"`
+	PeerID uint64 `json:"peer_id"`
+	Peers  map[string]struct {
 		URI string `json:"uri"`
 	} `json:"peers"`
 	RaftInfo  RaftInfo `json:"raft_info"`
