@@ -184,4 +184,3 @@ func (p *Peer) ListShardKeys(ctx context.Context, coll string) (*ShardKeysRespon
 	}
 	return res, nil
 }
-

@@ -71,7 +71,9 @@ func defaultOptimizer() map[string]any {
 		"max_optimization_threads": nil}
 }
 
-func defaultWAL() map[string]any { return map[string]any{"wal_capacity_mb": 32, "wal_segments_ahead": 0} }
+func defaultWAL() map[string]any {
+	return map[string]any{"wal_capacity_mb": 32, "wal_segments_ahead": 0}
+}
 
 // merge overlays diff on base (a JSON merge, one level deep).
 func merge(base, diff map[string]any) map[string]any {

@@ -33,6 +33,8 @@ type Peer struct {
 	data      map[string]map[uint32]*replicaData
 
 	faults faultSet
+	// recoverMu serialises snapshot recoveries on this peer.
+	recoverMu sync.Mutex
 }
 
 // ID is the peer id as shown by GET /cluster.

@@ -457,7 +457,9 @@ type pointJSON struct {
 	Payload map[string]any       `json:"payload,omitempty"`
 }
 
-func (p *point) toJSON() pointJSON { return pointJSON{ID: p.id, Vectors: p.vectors, Payload: p.payload} }
+func (p *point) toJSON() pointJSON {
+	return pointJSON{ID: p.id, Vectors: p.vectors, Payload: p.payload}
+}
 
 func (j pointJSON) toPoint() *point { return &point{id: j.ID, vectors: j.Vectors, payload: j.Payload} }
 
@@ -473,4 +475,3 @@ func checkLimit(limit *int) (int, error) {
 	}
 	return *limit, nil
 }
-

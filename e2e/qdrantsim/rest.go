@@ -2,6 +2,7 @@ package qdrantsim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -244,3 +245,9 @@ func (p *Peer) withAuth(next http.Handler) http.Handler {
 		}
 	})
 }
+
+// detached returns a context for work that outlives the request when
+// wait=false; values are kept, cancellation is not.
+func detached(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -108,4 +108,3 @@ func (c *Cluster) SetSyntheticShard(ctx context.Context, coll string, shardID ui
 	c.commit++
 	return nil
 }
-

@@ -65,3 +65,7 @@ func (v version) defaultTransferMethod() string {
 
 // hasShardKeysList: GET /collections/{c}/shards exists from 1.18.
 func (v version) hasShardKeysList() bool { return v.atLeast(1, 18, 0) }
+
+// restoresSkippedShards: from 1.17.1 collection recovery puts shards the
+// snapshot has no data for back into their previous state (PR #8179).
+func (v version) restoresSkippedShards() bool { return v.atLeast(1, 17, 1) }

@@ -1,0 +1,423 @@
+package qdrantsim
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RecoverRequest is the body of PUT .../snapshots/recover (collection and
+// shard level).
+type RecoverRequest struct {
+	Location string  `json:"location"`
+	Priority *string `json:"priority,omitempty"`
+	Checksum *string `json:"checksum,omitempty"`
+	APIKey   *string `json:"api_key,omitempty"`
+}
+
+// Snapshot recovery priorities.
+const (
+	PrioritySnapshot = "snapshot"
+	PriorityReplica  = "replica"
+	PriorityNoSync   = "no_sync"
+)
+
+var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+// checkRecoverParams validates priority and checksum, returning defaults.
+func checkRecoverParams(priority, checksum string) (string, string, error) {
+	switch priority {
+	case "":
+		priority = PrioritySnapshot
+	case PrioritySnapshot, PriorityReplica, PriorityNoSync:
+	default:
+		return "", "", errf(KindFormat, "priority: unknown variant `%s`, expected one of `no_sync`, `snapshot`, `replica`", priority)
+	}
+	checksum = strings.ToLower(strings.TrimSpace(checksum))
+	if checksum != "" && !sha256RE.MatchString(checksum) {
+		return "", "", errf(KindValidation, "checksum: value does not match the expected SHA256 format")
+	}
+	return priority, checksum, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// mismatchStyle selects Qdrant's wording: recover reports a Wrong input,
+// upload a bare "Checksum mismatch".
+type mismatchStyle int
+
+const (
+	mismatchRecover mismatchStyle = iota
+	mismatchUpload
+)
+
+func checksumError(style mismatchStyle, want, got string) error {
+	if style == mismatchUpload {
+		return &Error{Kind: KindChecksumMismatch, Msg: fmt.Sprintf("Checksum mismatch: expected %s, actual %s", want, got)}
+	}
+	return errf(KindBadInput, "Snapshot checksum mismatch: expected %s, got %s", want, got)
+}
+
+// readVerified parses an archive while hashing it; with a checksum the
+// hash decides first, so a wrong file never touches the shard.
+func readVerified(r io.Reader, checksum string, style mismatchStyle) (*parsedSnapshot, error) {
+	h := sha256.New()
+	tee := io.TeeReader(r, h)
+	ps, perr := readSnapshot(tee)
+	if perr != nil {
+		io.Copy(io.Discard, tee)
+	}
+	if checksum != "" {
+		if got := hex.EncodeToString(h.Sum(nil)); got != checksum {
+			return nil, checksumError(style, checksum, got)
+		}
+	}
+	return ps, perr
+}
+
+// download opens an http(s) snapshot location, sending api_key as the
+// api-key header.
+func (p *Peer) download(ctx context.Context, loc, apiKey string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc, nil)
+	if err != nil {
+		return nil, errf(KindBadInput, "Invalid snapshot URL %s: %v", loc, err)
+	}
+	if apiKey != "" {
+		req.Header.Set("api-key", apiKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, errf(KindBadInput, "Failed to download tar from %s: %v", loc, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		resp.Body.Close()
+		return nil, errf(KindBadInput, "Failed to download tar from %s: status - %s", loc, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// shardExists checks the shard id exists in the collection (404 otherwise);
+// the peer does not need a replica.
+func (p *Peer) shardExists(coll string, shard uint32) (string, error) {
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	col, err := c.resolve(coll)
+	if err != nil {
+		return "", err
+	}
+	if col.shards[shard] == nil {
+		return "", errShardNotFound(shard)
+	}
+	return col.name, nil
+}
+
+// RecoverShardSnapshot is PUT /collections/{c}/shards/{s}/snapshots/recover:
+// location is an http(s) URL or the name of a snapshot stored on p for
+// that shard.
+func (p *Peer) RecoverShardSnapshot(ctx context.Context, coll string, shard uint32, req RecoverRequest) error {
+	priority, checksum, err := checkRecoverParams(deref(req.Priority), deref(req.Checksum))
+	if err != nil {
+		return err
+	}
+	name, err := p.shardExists(coll, shard)
+	if err != nil {
+		return err
+	}
+	var body io.ReadCloser
+	if u, perr := url.Parse(req.Location); perr == nil && u.IsAbs() {
+		switch u.Scheme {
+		case "http", "https":
+			if body, err = p.download(ctx, req.Location, deref(req.APIKey)); err != nil {
+				return err
+			}
+		case "file":
+			return errf(KindBadInput, "Invalid snapshot URL %s: URLs with file scheme are not supported", req.Location)
+		default:
+			return errf(KindBadInput, "Invalid snapshot URL %s: URL scheme %s is not supported", req.Location, u.Scheme)
+		}
+	} else {
+		if _, err := p.checkLocalShard(name, shard, false); err != nil {
+			return err
+		}
+		f, err := openSnapshot(p.shardSnapDir(name, shard), req.Location)
+		if err != nil {
+			return err
+		}
+		body = f
+	}
+	defer body.Close()
+	return p.recoverShardFrom(name, shard, body, priority, checksum, mismatchRecover)
+}
+
+// UploadShardSnapshot is POST .../shards/{s}/snapshots/upload: the archive
+// is read from r and not kept.
+func (p *Peer) UploadShardSnapshot(ctx context.Context, coll string, shard uint32, r io.Reader, priority, checksum string) error {
+	priority, checksum, err := checkRecoverParams(priority, checksum)
+	if err != nil {
+		return err
+	}
+	name, err := p.shardExists(coll, shard)
+	if err != nil {
+		return err
+	}
+	return p.recoverShardFrom(name, shard, r, priority, checksum, mismatchUpload)
+}
+
+// recoverShardFrom applies §2.3: the archive replaces (or creates) p's
+// replica, then priority decides the replica states.
+func (p *Peer) recoverShardFrom(coll string, shard uint32, r io.Reader, priority, checksum string, style mismatchStyle) error {
+	p.recoverMu.Lock()
+	defer p.recoverMu.Unlock()
+	ps, err := readVerified(r, checksum, style)
+	if err != nil {
+		return err
+	}
+	sd := ps.shards[""]
+	if sd == nil || !sd.hasData() {
+		return errf(KindBadRequest, "Invalid snapshot")
+	}
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	col, err := c.resolve(coll)
+	if err != nil {
+		return err
+	}
+	s := col.shards[shard]
+	if s == nil {
+		return errShardNotFound(shard)
+	}
+	c.replaceLocalLocked(p, col, s, sd)
+	now := time.Now()
+	others := otherActive(s, p.id)
+	switch {
+	case len(others) == 0, priority == PriorityNoSync:
+		s.replicas[p.id] = &replica{state: StateActive, since: now}
+	case priority == PrioritySnapshot:
+		s.replicas[p.id] = &replica{state: StateActive, since: now}
+		for _, pid := range others {
+			s.replicas[pid] = &replica{state: StateDead, since: now}
+		}
+	case priority == PriorityReplica:
+		s.replicas[p.id] = &replica{state: StateDead, since: now}
+	}
+	c.commit++
+	return nil
+}
+
+// replaceLocalLocked installs archive data as p's replica of s, dropping
+// transfers that were filling it.
+func (c *Cluster) replaceLocalLocked(p *Peer, col *collection, s *shard, sd *parsedShard) {
+	for _, t := range append([]*transfer(nil), c.transfers...) {
+		if t.coll == col.name && t.shard == s.id && t.to == p.id {
+			c.removeTransferLocked(t)
+		}
+	}
+	d := newReplicaData(c.newUUID())
+	d.synthetic = sd.synth
+	for _, pt := range sd.points {
+		d.points[pt.id] = pt
+	}
+	p.localShardsLocked(col.name)[s.id] = d
+	if s.replicas[p.id] == nil {
+		s.replicas[p.id] = &replica{state: StatePartial, since: time.Now()}
+	}
+}
+
+// otherActive lists the other replicas of s that count as active.
+func otherActive(s *shard, self uint64) []uint64 {
+	var out []uint64
+	for _, pid := range s.peerIDs() {
+		if pid != self && readable(s.replicas[pid].state) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// RecoverCollectionSnapshot is PUT /collections/{c}/snapshots/recover:
+// location is an http(s) URL or a file:// path (confined to the snapshots
+// directory from 1.17.1).
+func (p *Peer) RecoverCollectionSnapshot(ctx context.Context, coll string, req RecoverRequest) error {
+	priority, checksum, err := checkRecoverParams(deref(req.Priority), deref(req.Checksum))
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(req.Location)
+	if err != nil || !u.IsAbs() {
+		return errf(KindFormat, "location: relative URL without a base")
+	}
+	var body io.ReadCloser
+	switch u.Scheme {
+	case "http", "https":
+		if body, err = p.download(ctx, req.Location, deref(req.APIKey)); err != nil {
+			return err
+		}
+	case "file":
+		path := filepath.Clean(u.Path)
+		root := filepath.Clean(p.snapshotRoot())
+		if p.c.ver.confinesFileRecovery() && !strings.HasPrefix(path, root+string(filepath.Separator)) {
+			return errf(KindForbidden, "Snapshot file path must be inside the snapshots directory %s", root)
+		}
+		f, err := os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return errf(KindBadRequest, "Snapshot file %s does not exist", path)
+		}
+		if err != nil {
+			return errf(KindServiceError, "failed to open snapshot %s: %v", path, err)
+		}
+		body = f
+	default:
+		return errf(KindBadInput, "Invalid snapshot URL %s: URL scheme %s is not supported", req.Location, u.Scheme)
+	}
+	defer body.Close()
+	return p.recoverCollectionFrom(coll, body, priority, checksum, mismatchRecover)
+}
+
+// UploadCollectionSnapshot is POST /collections/{c}/snapshots/upload: the
+// upload is kept in the collection's snapshot directory under its base
+// name (a random name if none) and recovered from there.
+func (p *Peer) UploadCollectionSnapshot(ctx context.Context, coll, filename string, r io.Reader, priority, checksum string) error {
+	priority, checksum, err := checkRecoverParams(priority, checksum)
+	if err != nil {
+		return err
+	}
+	base := filepath.Base(filepath.Clean("/" + filename))
+	if base == "/" || base == "." || !validSnapshotName(base) {
+		p.c.mu.Lock()
+		base = p.c.newUUID()
+		p.c.mu.Unlock()
+	}
+	dir := p.collectionSnapDir(coll)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return errf(KindServiceError, "failed to store upload: %v", err)
+	}
+	file := filepath.Join(dir, base)
+	f, err := os.Create(file)
+	if err != nil {
+		return errf(KindServiceError, "failed to store upload: %v", err)
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(file)
+		return errf(KindServiceError, "failed to store upload: %v", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); checksum != "" && got != checksum {
+		os.Remove(file)
+		return checksumError(mismatchUpload, checksum, got)
+	}
+	in, err := os.Open(file)
+	if err != nil {
+		return errf(KindServiceError, "failed to reopen upload: %v", err)
+	}
+	defer in.Close()
+	return p.recoverCollectionFrom(coll, in, priority, "", mismatchUpload)
+}
+
+// recoverCollectionFrom applies §2.4.
+func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksum string, style mismatchStyle) error {
+	p.recoverMu.Lock()
+	defer p.recoverMu.Unlock()
+	ps, err := readVerified(r, checksum, style)
+	if err != nil {
+		return err
+	}
+	if ps.config == nil {
+		return errf(KindBadRequest, "Invalid snapshot: config.json not found")
+	}
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	col, ok := c.colls[coll]
+	if !ok {
+		if !collectionNameRE.MatchString(coll) {
+			return errf(KindValidation, "collection_name: Collection name must not contain special characters or be empty")
+		}
+		col = c.createLocked(coll, ps.config.collectionConfig, ps.schema)
+	}
+	if err := compatible(col.config, ps.config.collectionConfig); err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, id := range col.shardIDs() {
+		s := col.shards[id]
+		sd := ps.shards[strconv.FormatUint(uint64(id), 10)]
+		if sd == nil || !sd.hasData() {
+			// Before 1.17.1 a skipped shard stayed in the recovery state
+			// (issues #6575, #7851); later versions restore its state.
+			if r := s.replicas[p.id]; r != nil && !c.ver.restoresSkippedShards() {
+				st := StatePartial
+				if c.ver.hasManualRecovery() {
+					st = StateManualRecovery
+				}
+				s.replicas[p.id] = &replica{state: st, since: now}
+			}
+			continue
+		}
+		c.replaceLocalLocked(p, col, s, sd)
+		others := otherActive(s, p.id)
+		switch {
+		case len(others) == 0, priority == PriorityNoSync:
+			s.replicas[p.id] = &replica{state: StateActive, since: now}
+		case priority == PrioritySnapshot:
+			s.replicas[p.id] = &replica{state: StateActive, since: now}
+			drop := len(others) - (int(col.config.Params.ReplicationFactor) - 1)
+			for i, pid := range others {
+				if i < drop {
+					delete(s.replicas, pid)
+					if q := c.peerLocked(pid); q != nil {
+						delete(q.localShardsLocked(col.name), id)
+					}
+					continue
+				}
+				s.replicas[pid] = &replica{state: StateDead, since: now}
+			}
+		case priority == PriorityReplica:
+			c.beginTransferLocked(col, s, others[0], p.id, true, c.ver.defaultTransferMethod())
+		}
+	}
+	c.commit++
+	return nil
+}
+
+// compatible checks what Qdrant compares before recovering into an
+// existing collection: vectors and shard_number.
+func compatible(have, snap collectionConfig) error {
+	if have.Params.ShardNumber != snap.Params.ShardNumber {
+		return errf(KindBadInput, "Snapshot is not compatible with existing collection: Collection shard number mismatch: expected %d, got %d",
+			have.Params.ShardNumber, snap.Params.ShardNumber)
+	}
+	var a, b any
+	json.Unmarshal(bytes.TrimSpace(have.Params.Vectors), &a)
+	json.Unmarshal(bytes.TrimSpace(snap.Params.Vectors), &b)
+	if !reflect.DeepEqual(a, b) {
+		return errf(KindBadInput, "Snapshot is not compatible with existing collection: Vectors configuration mismatch: expected %s, got %s",
+			have.Params.Vectors, snap.Params.Vectors)
+	}
+	return nil
+}
