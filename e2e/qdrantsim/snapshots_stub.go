@@ -1,5 +1,0 @@
-package qdrantsim
-
-import "net/http"
-
-func (p *Peer) snapshotRoutes(mux *http.ServeMux) {}
