@@ -1,0 +1,516 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+// Backup statuses.
+const (
+	StatusRunning  = "running"
+	StatusComplete = "complete"
+	StatusFailed   = "failed"
+	// StatusPartial is a set recorded with shards missing on explicit
+	// request; it is never counted as a good backup.
+	StatusPartial = "partial"
+)
+
+// Verification statuses.
+const (
+	VerifyUnverified = "unverified"
+	VerifyVerified   = "verified"
+	VerifyCorrupt    = "corrupt"
+)
+
+// maxText bounds reasons and details so a huge error message cannot fail
+// the write that records it (TEXT holds 64 KiB).
+const maxText = 16 << 10
+
+// BackupSummary is one row of the backup list. Times are UTC; zero times
+// are absent (a running set has no FinishedAt).
+type BackupSummary struct {
+	Cluster          string    `json:"cluster"`
+	BackupID         string    `json:"backup_id"`
+	Status           string    `json:"status"`
+	VerifyStatus     string    `json:"verify_status"`
+	VerifyDetail     string    `json:"verify_detail,omitempty"`
+	Reason           string    `json:"reason,omitempty"`
+	QdrantVersion    string    `json:"qdrant_version,omitempty"`
+	ToolVersion      string    `json:"tool_version,omitempty"`
+	SnapshotMethod   string    `json:"snapshot_method,omitempty"`
+	Holder           string    `json:"holder,omitempty"`
+	StartedAt        time.Time `json:"started_at"`
+	FinishedAt       time.Time `json:"finished_at,omitzero"`
+	WindowFirstStart time.Time `json:"window_first_start,omitzero"`
+	WindowLastStart  time.Time `json:"window_last_start,omitzero"`
+	SkewMillis       int64     `json:"skew_ms"`
+	Collections      int       `json:"collections"`
+	Shards           int       `json:"shards"`
+	TotalBytes       int64     `json:"total_bytes"`
+	PointsCount      uint64    `json:"points_count"`
+	// ManifestKey is the manifest's key relative to the storage root.
+	ManifestKey string    `json:"manifest_key,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	VerifiedAt  time.Time `json:"verified_at,omitzero"`
+}
+
+// Duration is the wall time of a finished set, 0 while it runs.
+func (b *BackupSummary) Duration() time.Duration {
+	if b.FinishedAt.IsZero() {
+		return 0
+	}
+	return b.FinishedAt.Sub(b.StartedAt)
+}
+
+// BackupRecord is a backup with its shard objects.
+type BackupRecord struct {
+	BackupSummary
+	Shards []ShardRecord `json:"shards"`
+}
+
+// ShardRecord is one shard object of a backup. Replicas are not kept in the
+// catalogue; the manifest has them.
+type ShardRecord struct {
+	Collection string `json:"collection"`
+	manifest.Shard
+}
+
+// BackupStarted records a running backup. Repeating the call for the same
+// holder is harmless; any other existing row with that id is an error.
+func (c *Catalog) BackupStarted(ctx context.Context, cluster, id, holder string, startedAt time.Time) error {
+	if err := checkBackupKey(cluster, id); err != nil {
+		return err
+	}
+	if startedAt.IsZero() {
+		startedAt = time.Now()
+	}
+	err := c.withRetry(ctx, func(ctx context.Context) error {
+		_, err := c.db.ExecContext(ctx, sqlInsertBackupStarted, cluster, id, holder, dbTime(startedAt))
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	if !isDuplicateKey(err) {
+		return fmt.Errorf("record start of backup %s/%s: %w", cluster, id, err)
+	}
+	// A retried INSERT whose first attempt committed lands here too.
+	var status, owner string
+	err = c.withRetry(ctx, func(ctx context.Context) error {
+		return c.db.QueryRowContext(ctx, sqlSelectBackupStatus, cluster, id).Scan(&status, &owner)
+	})
+	if err != nil {
+		return fmt.Errorf("record start of backup %s/%s: %w", cluster, id, err)
+	}
+	if status == StatusRunning && owner == holder {
+		return nil
+	}
+	return fmt.Errorf("record start of backup %s/%s: already recorded as %s by %q", cluster, id, status, owner)
+}
+
+// BackupCompleted records a finished set from its manifest, as complete (or
+// partial), with all its shards, in one transaction.
+func (c *Catalog) BackupCompleted(ctx context.Context, m *manifest.Manifest) error {
+	if err := c.recordManifest(ctx, m); err != nil {
+		return fmt.Errorf("record completion of backup %s/%s: %w", m.Cluster, m.BackupID, err)
+	}
+	return nil
+}
+
+// SyncManifest makes the catalogue agree with a manifest found in storage.
+// It is idempotent, and keeps the verification status and the holder.
+func (c *Catalog) SyncManifest(ctx context.Context, m *manifest.Manifest) error {
+	if err := c.recordManifest(ctx, m); err != nil {
+		return fmt.Errorf("sync backup %s/%s from its manifest: %w", m.Cluster, m.BackupID, err)
+	}
+	return nil
+}
+
+func (c *Catalog) recordManifest(ctx context.Context, m *manifest.Manifest) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if err := checkBackupKey(m.Cluster, m.BackupID); err != nil {
+		return err
+	}
+	type shardRow struct {
+		collection string
+		s          *manifest.Shard
+	}
+	var shards []shardRow
+	var points uint64
+	for i := range m.Collections {
+		col := &m.Collections[i]
+		for j := range col.Shards {
+			shards = append(shards, shardRow{col.Name, &col.Shards[j]})
+			points += col.Shards[j].PointsCount
+		}
+	}
+	status := StatusComplete
+	if m.Partial {
+		status = StatusPartial
+	}
+	return c.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, sqlUpsertBackup,
+			m.Cluster, m.BackupID, status, m.QdrantVersion, m.ToolVersion, m.SnapshotMethod,
+			dbTime(m.StartedAt), nullTime(m.FinishedAt), nullTime(m.Window.FirstStart), nullTime(m.Window.LastStart),
+			m.Window.SkewMillis, len(m.Collections), len(shards), m.TotalSize(), points,
+			manifest.ManifestKey(m.Cluster, m.BackupID))
+		if err != nil {
+			return fmt.Errorf("upsert backup row: %w", err)
+		}
+		// Replacing the shard rows wholesale is simpler than diffing them,
+		// and a set's shards only ever change by re-recording the manifest.
+		if _, err := tx.ExecContext(ctx, sqlDeleteBackupShards, m.Cluster, m.BackupID); err != nil {
+			return fmt.Errorf("clear shard rows: %w", err)
+		}
+		for start := 0; start < len(shards); start += shardBatch {
+			batch := shards[start:min(start+shardBatch, len(shards))]
+			args := make([]any, 0, len(batch)*backupShardColumns)
+			for _, r := range batch {
+				key, err := shardKeyColumn(r.s.ShardKey)
+				if err != nil {
+					return fmt.Errorf("shard %d of %q: %w", r.s.ID, r.collection, err)
+				}
+				args = append(args, m.Cluster, m.BackupID, r.collection, r.s.ID, key, r.s.SourcePeer,
+					r.s.Object, r.s.Compression, r.s.Size, r.s.SHA256, r.s.SnapshotSize, r.s.SnapshotSHA256,
+					r.s.PointsCount, nullTime(r.s.StartedAt), nullTime(r.s.FinishedAt))
+			}
+			if _, err := tx.ExecContext(ctx, insertBackupShardsSQL(len(batch)), args...); err != nil {
+				return fmt.Errorf("insert shard rows: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// BackupFailed marks a running (or already failed) set failed with reason.
+// A set unknown to the catalogue is recorded as failed, so a run that failed
+// before BackupStarted still shows in the list. A complete or partial set is
+// not changed: its manifest exists, so storage says it succeeded.
+func (c *Catalog) BackupFailed(ctx context.Context, cluster, id, reason string) error {
+	if err := checkBackupKey(cluster, id); err != nil {
+		return err
+	}
+	reason = clip(reason)
+	var n int64
+	err := c.withRetry(ctx, func(ctx context.Context) error {
+		res, err := c.db.ExecContext(ctx, sqlMarkBackupFailed, reason, cluster, id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mark backup %s/%s failed: %w", cluster, id, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	// Nothing changed: the row is absent, complete or partial, or already
+	// failed with this very reason in the same microsecond.
+	var status, holder string
+	err = c.withRetry(ctx, func(ctx context.Context) error {
+		return c.db.QueryRowContext(ctx, sqlSelectBackupStatus, cluster, id).Scan(&status, &holder)
+	})
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		started := time.Now()
+		if t, err := manifest.BackupIDTime(id); err == nil {
+			started = t
+		}
+		err = c.withRetry(ctx, func(ctx context.Context) error {
+			_, err := c.db.ExecContext(ctx, sqlInsertBackupFailed, cluster, id, reason, dbTime(started))
+			if isDuplicateKey(err) {
+				// Recorded meanwhile (or by our own retried attempt).
+				_, err = c.db.ExecContext(ctx, sqlMarkBackupFailed, reason, cluster, id)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("mark backup %s/%s failed: %w", cluster, id, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("mark backup %s/%s failed: %w", cluster, id, err)
+	case status == StatusComplete || status == StatusPartial:
+		return fmt.Errorf("mark backup %s/%s failed: it is %s (its manifest was written)", cluster, id, status)
+	}
+	return nil
+}
+
+// SetVerifyStatus records the outcome of verifying a complete or partial
+// set; detail says what was found (e.g. the bad objects).
+func (c *Catalog) SetVerifyStatus(ctx context.Context, cluster, id, status, detail string) error {
+	switch status {
+	case VerifyUnverified, VerifyVerified, VerifyCorrupt:
+	default:
+		return fmt.Errorf("set verify status of backup %s/%s: unknown status %q", cluster, id, status)
+	}
+	var n int64
+	err := c.withRetry(ctx, func(ctx context.Context) error {
+		res, err := c.db.ExecContext(ctx, sqlSetVerifyStatus, status, nullString(clip(detail)),
+			status != VerifyUnverified, cluster, id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set verify status of backup %s/%s: %w", cluster, id, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	b, err := c.getSummary(ctx, sqlGetBackup, cluster, id)
+	if err != nil {
+		return fmt.Errorf("set verify status of backup %s/%s: %w", cluster, id, err)
+	}
+	if b.Status != StatusComplete && b.Status != StatusPartial {
+		return fmt.Errorf("set verify status of backup %s/%s: it is %s; only complete or partial sets are verified", cluster, id, b.Status)
+	}
+	return nil
+}
+
+// ListBackups lists the backups of cluster, or of every cluster when it is
+// empty, newest first.
+func (c *Catalog) ListBackups(ctx context.Context, cluster string) ([]BackupSummary, error) {
+	query, args := sqlListBackups, []any(nil)
+	if cluster != "" {
+		query, args = sqlListBackupsOfCluster, []any{cluster}
+	}
+	var out []BackupSummary
+	err := c.withRetry(ctx, func(ctx context.Context) error {
+		out = []BackupSummary{}
+		rows, err := c.db.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			b, err := scanSummary(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *b)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		if cluster == "" {
+			return nil, fmt.Errorf("list backups: %w", err)
+		}
+		return nil, fmt.Errorf("list backups of cluster %q: %w", cluster, err)
+	}
+	return out, nil
+}
+
+// GetBackup returns one backup with its shards (ordered by collection and
+// shard id), or an error matching ErrNotFound.
+func (c *Catalog) GetBackup(ctx context.Context, cluster, id string) (*BackupRecord, error) {
+	b, err := c.getSummary(ctx, sqlGetBackup, cluster, id)
+	if err != nil {
+		return nil, fmt.Errorf("get backup %s/%s: %w", cluster, id, err)
+	}
+	rec := &BackupRecord{BackupSummary: *b}
+	err = c.withRetry(ctx, func(ctx context.Context) error {
+		rec.Shards = []ShardRecord{}
+		rows, err := c.db.QueryContext(ctx, sqlGetBackupShards, cluster, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			s, err := scanShard(rows)
+			if err != nil {
+				return err
+			}
+			rec.Shards = append(rec.Shards, *s)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get shards of backup %s/%s: %w", cluster, id, err)
+	}
+	return rec, nil
+}
+
+// LatestComplete returns the newest complete set of cluster that is not
+// known to be corrupt, or an error matching ErrNotFound.
+func (c *Catalog) LatestComplete(ctx context.Context, cluster string) (*BackupSummary, error) {
+	b, err := c.getSummary(ctx, sqlLatestComplete, cluster)
+	if err != nil {
+		return nil, fmt.Errorf("latest complete backup of cluster %q: %w", cluster, err)
+	}
+	return b, nil
+}
+
+// DeleteBackup removes a backup and its shard rows. It reports ErrNotFound
+// when there was no backup row, which a caller pruning idempotently may
+// ignore.
+func (c *Catalog) DeleteBackup(ctx context.Context, cluster, id string) error {
+	var n int64
+	err := c.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, sqlDeleteBackupShards, cluster, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, sqlDeleteBackup, cluster, id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete backup %s/%s: %w", cluster, id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("delete backup %s/%s: %w", cluster, id, ErrNotFound)
+	}
+	return nil
+}
+
+func (c *Catalog) getSummary(ctx context.Context, query string, args ...any) (*BackupSummary, error) {
+	var b *BackupSummary
+	err := c.withRetry(ctx, func(ctx context.Context) error {
+		var err error
+		b, err = scanSummary(c.db.QueryRowContext(ctx, query, args...))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSummary(r scanner) (*BackupSummary, error) {
+	var (
+		b                                 BackupSummary
+		detail, reason                    sql.NullString
+		finished, first, last, verifiedAt sql.NullTime
+	)
+	err := r.Scan(&b.Cluster, &b.BackupID, &b.Status, &b.VerifyStatus, &detail, &reason, &b.QdrantVersion,
+		&b.ToolVersion, &b.SnapshotMethod, &b.Holder, &b.StartedAt, &finished, &first, &last, &b.SkewMillis,
+		&b.Collections, &b.Shards, &b.TotalBytes, &b.PointsCount, &b.ManifestKey, &b.UpdatedAt, &verifiedAt)
+	if err != nil {
+		return nil, err
+	}
+	b.VerifyDetail, b.Reason = detail.String, reason.String
+	b.FinishedAt, b.WindowFirstStart, b.WindowLastStart, b.VerifiedAt =
+		finished.Time, first.Time, last.Time, verifiedAt.Time
+	return &b, nil
+}
+
+func scanShard(r scanner) (*ShardRecord, error) {
+	var (
+		s                 ShardRecord
+		key               sql.NullString
+		started, finished sql.NullTime
+	)
+	err := r.Scan(&s.Collection, &s.ID, &key, &s.SourcePeer, &s.Object, &s.Compression, &s.Size,
+		&s.SHA256, &s.SnapshotSize, &s.SnapshotSHA256, &s.PointsCount, &started, &finished)
+	if err != nil {
+		return nil, err
+	}
+	if key.Valid {
+		var k manifest.ShardKeyValue
+		if err := json.Unmarshal([]byte(key.String), &k); err != nil {
+			return nil, fmt.Errorf("shard %d of %q: stored shard key: %w", s.ID, s.Collection, err)
+		}
+		s.ShardKey = &k
+	}
+	s.StartedAt, s.FinishedAt = started.Time, finished.Time
+	return &s, nil
+}
+
+// shardKeyColumn stores a shard key in Qdrant's JSON form.
+func shardKeyColumn(k *manifest.ShardKeyValue) (any, error) {
+	if k == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		return nil, fmt.Errorf("encode shard key: %w", err)
+	}
+	return string(b), nil
+}
+
+func checkBackupKey(cluster, id string) error {
+	switch {
+	case cluster == "":
+		return errors.New("catalog: empty cluster name")
+	case len(cluster) > 191:
+		return fmt.Errorf("catalog: cluster name of %d bytes is longer than 191", len(cluster))
+	case id == "":
+		return errors.New("catalog: empty backup id")
+	case len(id) > 64:
+		return fmt.Errorf("catalog: backup id of %d bytes is longer than 64", len(id))
+	}
+	return nil
+}
+
+// dbTime is t as stored: UTC, microseconds (DATETIME(6)).
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// nullTime stores a zero time as NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return dbTime(t)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// clip shortens s to maxText bytes on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	cut := maxText
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func isDuplicateKey(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1062
+}
+
+// inTx runs fn in a transaction, retrying the whole transaction on
+// transient errors.
+func (c *Catalog) inTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	return c.withRetry(ctx, func(ctx context.Context) error {
+		tx, err := c.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		if err := fn(ctx, tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+}

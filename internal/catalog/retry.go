@@ -1,0 +1,116 @@
+package catalog
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// retryPolicy bounds how often and how long a transient failure is retried.
+type retryPolicy struct {
+	attempts int
+	base     time.Duration
+	max      time.Duration
+}
+
+func defaultRetryPolicy() retryPolicy {
+	return retryPolicy{attempts: 5, base: 50 * time.Millisecond, max: 2 * time.Second}
+}
+
+// isTransientCode reports server error numbers after which the same
+// statement or transaction can simply run again.
+func isTransientCode(n uint16) bool {
+	switch n {
+	case 1205, // lock wait timeout
+		1213, // deadlock
+		8002, // TiDB: SELECT FOR UPDATE write conflict, transaction cannot be retried by the server
+		8022, // TiDB: retryable error during commit
+		8028, // TiDB: information schema changed during the transaction
+		9001, // TiDB: PD server timeout
+		9002, // TiDB: TiKV server timeout
+		9003, // TiDB: TiKV server busy
+		9005, // TiDB: region unavailable
+		9007: // TiDB: write conflict
+		return true
+	}
+	return false
+}
+
+// isTransient reports whether err is worth retrying: a conflict the server
+// asks the client to retry, or a connection that broke. Context errors never
+// are: the caller gave up.
+func isTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return isTransientCode(me.Number)
+	}
+	switch {
+	case errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, mysql.ErrInvalidConn),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNABORTED),
+		errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// retry runs fn until it succeeds, fails permanently, runs out of attempts or
+// ctx ends. Because a dropped connection can hide a statement that did
+// commit, everything run through retry must be safe to repeat.
+func retry(ctx context.Context, p retryPolicy, log *slog.Logger, fn func(context.Context) error) error {
+	attempts := max(p.attempts, 1)
+	var err error
+	for i := range attempts {
+		if err = fn(ctx); err == nil || !isTransient(err) {
+			return err
+		}
+		if i == attempts-1 {
+			break
+		}
+		wait := backoff(p, i)
+		log.Debug("catalog: transient error, retrying", "attempt", i+1, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("stopped retrying: %w (last error: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+	return fmt.Errorf("gave up after %d attempts: %w", attempts, err)
+}
+
+// backoff doubles per attempt up to p.max, and picks a random wait in the
+// upper half of that, so clients that conflicted with each other do not
+// collide again in lockstep.
+func backoff(p retryPolicy, attempt int) time.Duration {
+	d := p.base << attempt
+	if d <= 0 || d > p.max {
+		d = p.max
+	}
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// withRetry runs fn under the catalogue's retry policy.
+func (c *Catalog) withRetry(ctx context.Context, fn func(context.Context) error) error {
+	return retry(ctx, c.retry, c.log, fn)
+}
