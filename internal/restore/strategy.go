@@ -1,0 +1,593 @@
+package restore
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+// layout is the plan-wide decision: which peers receive snapshots, which
+// peers hold the collections in the end, and how source peers map onto
+// target peers.
+type layout struct {
+	strategy   Strategy
+	reason     string
+	targetNode *uint64
+	// restoreSet receives the snapshots and holds the replicas once
+	// recovery has settled.
+	restoreSet []uint64
+	// finalSet holds the replicas after redistribution.
+	finalSet []uint64
+	// bounded caps the shards per peer and collection at an even share;
+	// a direct restore keeps the recorded layout instead.
+	bounded bool
+	// peerMap maps a source peer id to the target peer standing in for it.
+	peerMap map[uint64]uint64
+	// order ranks target peers for deterministic tie-breaks.
+	order map[uint64]int
+	names map[uint64]string
+}
+
+func (l *layout) name(id uint64) string {
+	if n := l.names[id]; n != "" {
+		return "pod " + n
+	}
+	return "peer " + strconv.FormatUint(id, 10)
+}
+
+func (l *layout) redistributes() bool { return !slices.Equal(l.restoreSet, l.finalSet) }
+
+// chooseLayout resolves the strategy from pods then (N) and now (M).
+func chooseLayout(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*layout, error) {
+	n, mm := len(m.Peers), len(peers)
+	l := &layout{order: map[uint64]int{}, names: map[uint64]string{}}
+	all := make([]uint64, 0, mm)
+	for i, p := range peers {
+		l.order[p.ID] = i
+		l.names[p.ID] = p.Pod
+		all = append(all, p.ID)
+	}
+	l.peerMap = mapPeers(m.Peers, peers)
+	then := fmt.Sprintf("backup had %d pods, cluster has %d", n, mm)
+
+	if opts.TargetNode != "" {
+		if opts.Strategy != StrategyAuto && opts.Strategy != StrategyConsolidate && opts.Strategy != "" {
+			return nil, fmt.Errorf("--target-node with --plan %s: a single target node means consolidate: %w", opts.Strategy, ErrInvalidOptions)
+		}
+		id, ok := findPeer(peers, opts.TargetNode)
+		if !ok {
+			return nil, fmt.Errorf("--target-node %q: %w", opts.TargetNode, ErrUnknownTargetNode)
+		}
+		l.strategy, l.targetNode = StrategyConsolidate, &id
+		l.restoreSet, l.finalSet, l.bounded = []uint64{id}, []uint64{id}, true
+		l.reason = fmt.Sprintf("%s; --target-node %s: consolidate every shard onto one pod", then, opts.TargetNode)
+		return l.withReshard(opts)
+	}
+
+	st := opts.Strategy
+	if st == "" || st == StrategyAuto {
+		switch {
+		case mm < n:
+			st = StrategyConsolidate
+		case mm == n:
+			st = StrategyDirect
+		default:
+			st = StrategyRedistribute
+		}
+	}
+	l.strategy = st
+	switch st {
+	case StrategyDirect:
+		if mm < n {
+			return nil, fmt.Errorf("--plan direct: %s: %w", then, ErrTooFewPods)
+		}
+		l.restoreSet = l.mappedTargets(m.Peers)
+		l.finalSet = l.restoreSet
+		l.reason = then + ": direct, each shard recovered on the pod standing in for the one that held it"
+		if mm > n {
+			l.reason += fmt.Sprintf("; %d pods stay empty", mm-n)
+		}
+	case StrategyConsolidate:
+		l.restoreSet, l.finalSet, l.bounded = all, all, true
+		l.reason = then + ": consolidate, same shard count with several shards per pod"
+	case StrategyRedistribute:
+		if mm >= n {
+			l.restoreSet = l.mappedTargets(m.Peers)
+			l.reason = then + fmt.Sprintf(": direct onto %d pods, then redistribute shards over all %d", n, mm)
+		} else {
+			l.restoreSet, l.bounded = all, true
+			l.reason = then + ": consolidate, then redistribute until the replication factor is met where pods allow"
+		}
+		l.finalSet = all
+	default:
+		return nil, fmt.Errorf("strategy %q: %w", st, ErrInvalidOptions)
+	}
+	return l.withReshard(opts)
+}
+
+func (l *layout) withReshard(opts PlanOptions) (*layout, error) {
+	if opts.Shards > 0 {
+		l.reason = fmt.Sprintf("--shards %d: reshard, restoring with the recorded shard count into a staging collection then copying the points into %d shards; staging placement: %s",
+			opts.Shards, opts.Shards, l.reason)
+		l.strategy = StrategyReshard
+	}
+	return l, nil
+}
+
+// mappedTargets lists the target peers that stand in for source peers, in
+// target order.
+func (l *layout) mappedTargets(src []manifest.Peer) []uint64 {
+	var out []uint64
+	for _, p := range src {
+		if t, ok := l.peerMap[p.ID]; ok {
+			out = append(out, t)
+		}
+	}
+	l.sortPeers(out)
+	return slices.Compact(out)
+}
+
+func (l *layout) sortPeers(ids []uint64) {
+	slices.SortFunc(ids, func(a, b uint64) int { return l.order[a] - l.order[b] })
+}
+
+// mapPeers pairs source peers with target peers: same pod name first
+// (StatefulSet pods keep their names), then same peer id, then the
+// remaining ones in order while targets last.
+func mapPeers(src []manifest.Peer, dst []TargetPeer) map[uint64]uint64 {
+	out := map[uint64]uint64{}
+	used := map[uint64]bool{}
+	sorted := slices.Clone(src)
+	slices.SortFunc(sorted, func(a, b manifest.Peer) int {
+		return comparePeers(TargetPeer{ID: a.ID, Pod: a.Pod}, TargetPeer{ID: b.ID, Pod: b.Pod})
+	})
+	match := func(ok func(s manifest.Peer, d TargetPeer) bool) {
+		for _, s := range sorted {
+			if _, done := out[s.ID]; done {
+				continue
+			}
+			for _, d := range dst {
+				if !used[d.ID] && ok(s, d) {
+					out[s.ID], used[d.ID] = d.ID, true
+					break
+				}
+			}
+		}
+	}
+	match(func(s manifest.Peer, d TargetPeer) bool { return s.Pod != "" && s.Pod == d.Pod })
+	match(func(s manifest.Peer, d TargetPeer) bool { return s.ID == d.ID })
+	match(func(manifest.Peer, TargetPeer) bool { return true })
+	return out
+}
+
+func findPeer(peers []TargetPeer, node string) (uint64, bool) {
+	for _, p := range peers {
+		if p.Pod != "" && p.Pod == node {
+			return p.ID, true
+		}
+	}
+	if id, err := strconv.ParseUint(node, 10, 64); err == nil {
+		for _, p := range peers {
+			if p.ID == id {
+				return id, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// loadMap counts replicas per peer.
+type loadMap map[uint64]int
+
+// planCollection places one collection's shards.
+func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing map[string]bool, global loadMap) (CollectionPlan, error) {
+	cp := CollectionPlan{
+		Source:                    c.Name,
+		Target:                    opts.Rename.Target(c.Name),
+		Strategy:                  l.strategy,
+		ShardingMethod:            c.ShardingMethod,
+		ShardNumber:               c.ShardNumber,
+		RecordedReplicationFactor: c.ReplicationFactor,
+		WriteConsistencyFactor:    c.WriteConsistencyFactor,
+		PointsCount:               c.PointsCount,
+	}
+	if cp.Target == "" {
+		return cp, fmt.Errorf("collection %q: empty target name: %w", c.Name, ErrInvalidOptions)
+	}
+	cp.Exists = existing[cp.Target]
+	cp.Replace = cp.Exists && opts.Overwrite
+
+	want := c.ReplicationFactor
+	if opts.ReplicationFactor > 0 {
+		want = opts.ReplicationFactor
+	}
+	want = max(want, 1)
+	rfRestore := min(int(want), len(l.restoreSet))
+	rfFinal := min(int(want), len(l.finalSet))
+	cp.ReplicationFactor = uint32(rfFinal)
+	if rfFinal < int(want) {
+		cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: replication factor %d reduced to %d (%s)", c.Name, want, rfFinal, plural(len(l.finalSet), "pod")))
+	}
+
+	shards := shardList(c)
+	restore := placeShards(shards, l, rfRestore, global)
+	final := restore
+	if l.redistributes() {
+		final = rebalance(restore, shardIDs(shards), l.finalSet, rfFinal, l)
+		cp.Transfers = reconcile(restore, final, shardIDs(shards))
+	}
+	for _, s := range shards {
+		reps := restore[s.ID]
+		s.Primary, s.Replicas, s.Final = reps[0], slices.Clone(reps), slices.Clone(final[s.ID])
+		l.sortPeers(s.Replicas)
+		l.sortPeers(s.Final)
+		cp.Shards = append(cp.Shards, s)
+		if s.Object == "" {
+			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: shard %d has no object in the backup and is created empty", c.Name, s.ID))
+		}
+	}
+	if c.ShardingMethod == "custom" {
+		cp.ShardKeys = planShardKeys(c, cp.Shards, l)
+	}
+	cp.Reason = collectionReason(cp, l)
+	if l.strategy == StrategyConsolidate || l.strategy == StrategyRedistribute && l.bounded {
+		cp.Warnings = append(cp.Warnings, crowdingWarnings(cp, l)...)
+	}
+	if opts.Shards > 0 {
+		switch {
+		case c.ShardingMethod == "custom":
+			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: custom sharding keeps its shards per key; --shards ignored", c.Name))
+			cp.Strategy = restoreStrategy(l)
+		case opts.Shards == c.ShardNumber:
+			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: already has %d shards; nothing to reshard", c.Name, c.ShardNumber))
+			cp.Strategy = restoreStrategy(l)
+		default:
+			cp.Reshard = &ReshardPlan{FromShards: c.ShardNumber, ToShards: opts.Shards, Staging: cp.Target + "-qbackup-reshard", Method: "copy"}
+			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: resharding %d → %d shards copies every point through %q, deleted afterwards",
+				c.Name, c.ShardNumber, opts.Shards, cp.Reshard.Staging))
+			if existing[cp.Reshard.Staging] {
+				return cp, fmt.Errorf("collection %q: staging collection %q exists (a previous reshard left it; delete it): %w", c.Name, cp.Reshard.Staging, ErrInvalidOptions)
+			}
+		}
+	}
+	return cp, nil
+}
+
+// restoreStrategy is the strategy a collection follows when the plan-wide
+// one is reshard but the collection is not resharded.
+func restoreStrategy(l *layout) Strategy {
+	switch {
+	case l.redistributes():
+		return StrategyRedistribute
+	case l.bounded:
+		return StrategyConsolidate
+	}
+	return StrategyDirect
+}
+
+func collectionReason(cp CollectionPlan, l *layout) string {
+	peers := map[uint64]bool{}
+	for _, s := range cp.Shards {
+		for _, p := range s.Replicas {
+			peers[p] = true
+		}
+	}
+	r := fmt.Sprintf("%s × %s on %s", plural(len(cp.Shards), "shard"),
+		plural(min(int(cp.ReplicationFactor), len(l.restoreSet)), "replica"), plural(len(peers), "pod"))
+	if l.redistributes() {
+		r += fmt.Sprintf(", then %s to spread over %s", plural(len(cp.Transfers), "transfer"), plural(len(l.finalSet), "pod"))
+	}
+	return r
+}
+
+func crowdingWarnings(cp CollectionPlan, l *layout) []string {
+	count := map[uint64]int{}
+	for _, s := range cp.Shards {
+		for _, p := range s.Final {
+			count[p]++
+		}
+	}
+	var out []string
+	for _, p := range l.finalSet {
+		if count[p] > 1 {
+			out = append(out, fmt.Sprintf("collection %q: %d shards on %s", cp.Source, count[p], l.name(p)))
+		}
+	}
+	return out
+}
+
+// shardList lists every shard the collection must have, filling the
+// shards a partial backup lacks with object-less entries.
+func shardList(c manifest.Collection) []ShardPlan {
+	byID := map[uint32]manifest.Shard{}
+	for _, s := range c.Shards {
+		byID[s.ID] = s
+	}
+	var ids []uint32
+	var keyOf = map[uint32]*manifest.ShardKeyValue{}
+	if c.ShardingMethod == "custom" {
+		for _, k := range c.ShardKeys {
+			for _, id := range k.ShardIDs {
+				ids = append(ids, id)
+				kk := k.Key
+				keyOf[id] = &kk
+			}
+		}
+	} else {
+		for i := uint32(0); i < c.ShardNumber; i++ {
+			ids = append(ids, i)
+		}
+	}
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make([]ShardPlan, 0, len(ids))
+	for _, id := range ids {
+		s, ok := byID[id]
+		sp := ShardPlan{ID: id, ShardKey: keyOf[id]}
+		if ok {
+			sp.ShardKey = s.ShardKey
+			sp.Object, sp.Compression = s.Object, s.Compression
+			sp.Size, sp.SHA256 = s.Size, s.SHA256
+			sp.SnapshotSize, sp.SnapshotSHA256 = s.SnapshotSize, s.SnapshotSHA256
+			sp.PointsCount, sp.SourcePeer = s.PointsCount, s.SourcePeer
+			for _, r := range s.Replicas {
+				if r.PeerID != s.SourcePeer {
+					sp.recorded = append(sp.recorded, r.PeerID)
+				}
+			}
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+func shardIDs(shards []ShardPlan) []uint32 {
+	ids := make([]uint32, len(shards))
+	for i, s := range shards {
+		ids[i] = s.ID
+	}
+	return ids
+}
+
+// placeShards decides the replica set of every shard after recovery, the
+// receiving peer first. Shards go to the peer standing in for the one that
+// held them when that peer is in the restore set (and, when consolidating,
+// still under its even share); the others go to the least loaded peers.
+// Shards with a preferred peer are placed first so that leftovers do not
+// push them off it.
+func placeShards(shards []ShardPlan, l *layout, rf int, global loadMap) map[uint32][]uint64 {
+	inSet := map[uint64]bool{}
+	for _, p := range l.restoreSet {
+		inSet[p] = true
+	}
+	limit := len(shards)*rf + 1
+	if l.bounded {
+		limit = (len(shards)*rf + len(l.restoreSet) - 1) / len(l.restoreSet)
+	}
+	local := loadMap{}
+	prefs := func(s ShardPlan) []uint64 {
+		var out []uint64
+		// Recorded replicas are unknown for shards a partial backup
+		// lacks; those have SourcePeer 0 and no preference.
+		if s.SourcePeer == 0 {
+			return nil
+		}
+		peers := []uint64{s.SourcePeer}
+		peers = append(peers, s.recorded...)
+		for _, sp := range peers {
+			if t, ok := l.peerMap[sp]; ok && inSet[t] && !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	out := map[uint32][]uint64{}
+	place := func(s ShardPlan) {
+		var chosen []uint64
+		for _, p := range prefs(s) {
+			if len(chosen) < rf && local[p] < limit {
+				chosen = append(chosen, p)
+			}
+		}
+		for len(chosen) < rf {
+			chosen = append(chosen, leastLoaded(l.restoreSet, chosen, local, global, l))
+		}
+		for _, p := range chosen {
+			local[p]++
+			global[p]++
+		}
+		out[s.ID] = chosen
+	}
+	for _, s := range shards {
+		if len(prefs(s)) > 0 {
+			place(s)
+		}
+	}
+	for _, s := range shards {
+		if _, done := out[s.ID]; !done {
+			place(s)
+		}
+	}
+	return out
+}
+
+// leastLoaded picks the peer of set outside skip with the fewest replicas
+// of this collection, then overall, then by peer order.
+func leastLoaded(set, skip []uint64, local, global loadMap, l *layout) uint64 {
+	best, found := uint64(0), false
+	for _, p := range set {
+		if slices.Contains(skip, p) {
+			continue
+		}
+		if !found || local[p] < local[best] ||
+			local[p] == local[best] && (global[p] < global[best] || global[p] == global[best] && l.order[p] < l.order[best]) {
+			best, found = p, true
+		}
+	}
+	return best
+}
+
+// rebalance computes the placement after redistribution: every shard gets
+// rf replicas on set, and replicas per peer differ by at most one. It
+// moves as few replicas as it can from cur.
+func rebalance(cur map[uint32][]uint64, ids []uint32, set []uint64, rf int, l *layout) map[uint32][]uint64 {
+	inSet := map[uint64]bool{}
+	for _, p := range set {
+		inSet[p] = true
+	}
+	out := map[uint32][]uint64{}
+	load := loadMap{}
+	for _, id := range ids {
+		var reps []uint64
+		for _, p := range cur[id] {
+			if inSet[p] {
+				reps = append(reps, p)
+			}
+		}
+		out[id] = reps
+		for _, p := range reps {
+			load[p]++
+		}
+	}
+	for _, id := range ids {
+		for len(out[id]) < rf {
+			p := leastLoaded(set, out[id], load, loadMap{}, l)
+			out[id] = append(out[id], p)
+			load[p]++
+		}
+		for len(out[id]) > rf {
+			// Drop the copy on the busiest peer, but never the first: it
+			// is the one that received the snapshot.
+			reps := out[id]
+			drop := 1
+			for i := 2; i < len(reps); i++ {
+				if load[reps[i]] > load[reps[drop]] {
+					drop = i
+				}
+			}
+			load[reps[drop]]--
+			out[id] = slices.Delete(reps, drop, drop+1)
+		}
+	}
+	// Each step moves one replica from the busiest peer to the idlest; the
+	// spread shrinks every step, so the loop ends. The bound is a guard.
+	for range len(ids)*rf*len(set) + 1 {
+		hi, lo := set[0], set[0]
+		for _, p := range set {
+			if load[p] > load[hi] {
+				hi = p
+			}
+			if load[p] < load[lo] {
+				lo = p
+			}
+		}
+		if load[hi]-load[lo] <= 1 {
+			break
+		}
+		moved := false
+		for i := len(ids) - 1; i >= 0 && !moved; i-- {
+			reps := out[ids[i]]
+			if j := slices.Index(reps, hi); j >= 0 && !slices.Contains(reps, lo) {
+				reps[j] = lo
+				load[hi]--
+				load[lo]++
+				moved = true
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	return out
+}
+
+// reconcile lists the cluster operations that turn placement cur into
+// want, shard by shard: a replica that must go and one that must appear
+// make a move; the rest are replications (from a replica that stays) and
+// drops.
+func reconcile(cur, want map[uint32][]uint64, ids []uint32) []Transfer {
+	var out []Transfer
+	for _, id := range ids {
+		have, need := cur[id], want[id]
+		var missing, surplus, kept []uint64
+		for _, p := range need {
+			if !slices.Contains(have, p) {
+				missing = append(missing, p)
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		for _, p := range have {
+			if !slices.Contains(need, p) {
+				surplus = append(surplus, p)
+			}
+		}
+		n := min(len(missing), len(surplus))
+		for i := range n {
+			out = append(out, Transfer{Kind: TransferMove, ShardID: id, From: surplus[i], To: missing[i]})
+		}
+		for _, p := range missing[n:] {
+			from := uint64(0)
+			switch {
+			case len(kept) > 0:
+				from = kept[0]
+			case len(have) > 0:
+				from = have[0]
+			}
+			out = append(out, Transfer{Kind: TransferReplicate, ShardID: id, From: from, To: p})
+		}
+		for _, p := range surplus[n:] {
+			out = append(out, Transfer{Kind: TransferDrop, ShardID: id, From: p})
+		}
+	}
+	return out
+}
+
+// planShardKeys lists the custom shard keys in the order of their backup
+// shard ids, with the peers their shards go to as placement pool.
+func planShardKeys(c manifest.Collection, shards []ShardPlan, l *layout) []ShardKeyPlan {
+	byID := map[uint32]ShardPlan{}
+	for _, s := range shards {
+		byID[s.ID] = s
+	}
+	keys := slices.Clone(c.ShardKeys)
+	for i := range keys {
+		keys[i].ShardIDs = slices.Sorted(slices.Values(keys[i].ShardIDs))
+	}
+	slices.SortFunc(keys, func(a, b manifest.ShardKey) int {
+		return int(firstOr(a.ShardIDs)) - int(firstOr(b.ShardIDs))
+	})
+	out := make([]ShardKeyPlan, 0, len(keys))
+	for _, k := range keys {
+		var pool []uint64
+		for _, id := range k.ShardIDs {
+			for _, p := range byID[id].Replicas {
+				if !slices.Contains(pool, p) {
+					pool = append(pool, p)
+				}
+			}
+		}
+		l.sortPeers(pool)
+		out = append(out, ShardKeyPlan{Key: k.Key, ShardsNumber: uint32(len(k.ShardIDs)), Placement: pool, SourceShardIDs: k.ShardIDs})
+	}
+	return out
+}
+
+func firstOr(ids []uint32) uint32 {
+	if len(ids) == 0 {
+		return 0
+	}
+	return ids[0]
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
