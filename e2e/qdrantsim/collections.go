@@ -89,6 +89,9 @@ func (p *Peer) CreateCollection(ctx context.Context, name string, req CreateColl
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.checkWriteLockLocked(); err != nil {
+		return err
+	}
 	if _, ok := c.colls[name]; ok {
 		return errf(KindAlreadyExists, "Collection `%s` already exists!", name)
 	}

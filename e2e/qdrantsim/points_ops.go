@@ -95,6 +95,9 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.checkWriteLockLocked(); err != nil {
+		return UpdateResult{}, err
+	}
 	col, err := c.resolve(coll)
 	if err != nil {
 		return UpdateResult{}, err
@@ -133,6 +136,9 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.checkWriteLockLocked(); err != nil {
+		return UpdateResult{}, err
+	}
 	col, err := c.resolve(coll)
 	if err != nil {
 		return UpdateResult{}, err

@@ -2,7 +2,6 @@ package qdrantsim
 
 import (
 	"io"
-	"mime"
 	"net/http"
 	"os"
 	"time"
@@ -136,7 +135,7 @@ func (p *Peer) handleShardStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.WriteHeader(http.StatusOK)
 	if err := write(w); err != nil {
 		p.c.log.Debug("shard stream ended early", "peer", p.id, "err", err)
@@ -159,7 +158,7 @@ func serveSnapshotFile(w http.ResponseWriter, r *http.Request, f *os.File, err e
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": st.Name()}))
+	w.Header().Set("Content-Disposition", `attachment; filename="`+st.Name()+`"`)
 	w.Header().Set("ETag", `"`+st.ModTime().UTC().Format("20060102150405.000000000")+"-"+itoa(st.Size())+`"`)
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
 }

@@ -1,0 +1,84 @@
+// Command qdrant-sim runs the multi-peer Qdrant simulator for demos and
+// manual testing. When every peer is listening it prints one JSON line per
+// peer to stdout, {"peer_id":N,"http":"http://127.0.0.2:6333","grpc":"127.0.0.2:6334"},
+// then serves until SIGTERM or SIGINT.
+//
+//	qdrant-sim --peers 3 --version 1.19.0 --http-port 6333 --grpc-port 6334 --admin 127.0.0.1:7000
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/qbackup/qbackup/e2e/qdrantsim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "qdrant-sim:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the simulator, prints the peers and serves until ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("qdrant-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opts qdrantsim.Options
+	fs.IntVar(&opts.Peers, "peers", 3, "number of peers")
+	fs.StringVar(&opts.Version, "version", "1.19.0", "emulated Qdrant version (1.15.x to 1.19.x)")
+	fs.StringVar(&opts.BindBase, "bind-base", "127.0.0.2", "address of the first peer; peer i listens on base+i")
+	fs.IntVar(&opts.HTTPPort, "http-port", 6333, "REST port of every peer (0 = a free port per peer)")
+	fs.IntVar(&opts.GRPCPort, "grpc-port", 6334, "gRPC port of every peer (0 = a free port per peer)")
+	fs.StringVar(&opts.APIKey, "api-key", os.Getenv("QDRANT_SIM_API_KEY"), "API key (default from $QDRANT_SIM_API_KEY)")
+	fs.StringVar(&opts.ReadOnlyAPIKey, "read-only-api-key", os.Getenv("QDRANT_SIM_READ_ONLY_API_KEY"), "read-only API key (default from $QDRANT_SIM_READ_ONLY_API_KEY)")
+	fs.StringVar(&opts.StateDir, "state-dir", "", "directory for stored snapshots (default: a temporary directory)")
+	fs.Uint64Var(&opts.Seed, "seed", 0, "seed for peer ids and placement (0 = random)")
+	fs.DurationVar(&opts.TransferDelay, "transfer-delay", time.Second, "duration of a shard transfer")
+	fs.DurationVar(&opts.PeerDownDelay, "peer-down-delay", 2*time.Second, "delay before a stopped peer's replicas turn Dead")
+	fs.DurationVar(&opts.Tick, "tick", 100*time.Millisecond, "period of the background loop")
+	admin := fs.String("admin", "", "address of the admin/fault JSON API, e.g. 127.0.0.1:7000 (empty = off)")
+	verbose := fs.Bool("v", false, "log background events to stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	c, err := qdrantsim.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if *admin != "" {
+		addr, err := c.ServeAdmin(ctx, *admin)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		fmt.Fprintf(stderr, "qdrant-sim: admin API on http://%s\n", addr)
+	}
+	enc := json.NewEncoder(stdout)
+	for _, p := range c.Peers() {
+		ep := p.Endpoint()
+		if err := enc.Encode(struct {
+			PeerID uint64 `json:"peer_id"`
+			HTTP   string `json:"http"`
+			GRPC   string `json:"grpc"`
+		}{ep.PeerID, ep.HTTP, ep.GRPC}); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
