@@ -123,9 +123,9 @@ type ProbeFailure struct {
 type NodeCountError struct {
 	// Source, Matched (the selector) and Hint come from the Source.
 	Source, Matched, Hint string
-	ReadyPods    int
-	Consensus    int
-	Reachable    int
+	ReadyPods             int
+	Consensus             int
+	Reachable             int
 	// Missing are peers in consensus that no Ready candidate answered for.
 	Missing []PeerRef
 	// Unreachable are Ready candidates that did not answer.
