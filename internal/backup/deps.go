@@ -1,0 +1,145 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/qdrant"
+)
+
+// Peer is one Qdrant peer, addressed directly (never through a Service):
+// snapshot calls act only on the peer that receives them. *qdrant.Client
+// satisfies it.
+type Peer interface {
+	Version(ctx context.Context) (string, error)
+	ListCollections(ctx context.Context) ([]string, error)
+	// ListAliases maps alias → collection.
+	ListAliases(ctx context.Context) (map[string]string, error)
+	CollectionInfo(ctx context.Context, name string) (*qdrant.CollectionInfo, error)
+	CollectionCluster(ctx context.Context, name string) (*qdrant.CollectionCluster, error)
+
+	StreamShardSnapshot(ctx context.Context, collection string, shard uint32) (io.ReadCloser, error)
+	CreateShardSnapshot(ctx context.Context, collection string, shard uint32) (*qdrant.SnapshotDescription, error)
+	DownloadShardSnapshot(ctx context.Context, collection string, shard uint32, name string, offset int64) (io.ReadCloser, error)
+	DeleteShardSnapshot(ctx context.Context, collection string, shard uint32, name string) error
+
+	WritesLocked(ctx context.Context) (bool, error)
+	LockWrites(ctx context.Context, reason string) error
+	UnlockWrites(ctx context.Context) error
+
+	Scroll(ctx context.Context, collection string, limit uint32, offset *qdrant.PointID, withVectors, withPayload bool) ([]qdrant.Point, *qdrant.PointID, error)
+}
+
+// Store is the object storage the set is written to. The storage backends
+// satisfy it. Put must be atomic: on error or cancellation nothing of that
+// Put remains.
+type Store interface {
+	Put(ctx context.Context, key string, r io.Reader) error
+	Open(ctx context.Context, key string, offset int64) (io.ReadCloser, error)
+	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+	Delete(ctx context.Context, key string) error
+}
+
+// conditionalStore is implemented by stores that can create an object only
+// if it is absent; the storage lock needs it to be safe against a second
+// run starting at the same moment.
+type conditionalStore interface {
+	PutIfAbsent(ctx context.Context, key string, r io.Reader) error
+}
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// Storage sentinels. A Store reports a missing key with an error matching
+// ErrObjectNotFound and a PutIfAbsent on an existing key with one matching
+// ErrObjectExists.
+var (
+	ErrObjectNotFound = errors.New("object not found")
+	ErrObjectExists   = errors.New("object already exists")
+)
+
+// Catalog is the catalogue (an index of the sets in storage). It is
+// optional: a nil Catalog means storage alone is used, with a lock object
+// in storage.
+type Catalog interface {
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error)
+	BackupStarted(ctx context.Context, cluster, id, holder string, startedAt time.Time) error
+	BackupCompleted(ctx context.Context, m *manifest.Manifest) error
+	BackupFailed(ctx context.Context, cluster, id, reason string) error
+}
+
+// Lease is a held catalogue lease.
+type Lease interface {
+	Renew(ctx context.Context) error
+	Release(ctx context.Context) error
+}
+
+// IndexCatalog is what Prune and SyncCatalog need from the catalogue.
+type IndexCatalog interface {
+	// ListBackups lists rows of one cluster, or of all clusters for "".
+	ListBackups(ctx context.Context, cluster string) ([]CatalogEntry, error)
+	SyncManifest(ctx context.Context, m *manifest.Manifest) error
+	BackupFailed(ctx context.Context, cluster, id, reason string) error
+	DeleteBackup(ctx context.Context, cluster, id string) error
+}
+
+// CatalogEntry is one catalogue row as Prune needs it.
+type CatalogEntry struct {
+	Cluster   string
+	BackupID  string
+	Status    string
+	StartedAt time.Time
+}
+
+// Catalogue statuses.
+const (
+	StatusRunning  = "running"
+	StatusComplete = "complete"
+	StatusFailed   = "failed"
+	StatusPartial  = "partial"
+)
+
+// Topology is the discovered cluster: the peers in the order discovery
+// found them.
+type Topology struct {
+	Peers []TopologyPeer
+	// Version is the Qdrant version if discovery already read it.
+	Version string
+}
+
+// TopologyPeer is one discovered peer.
+type TopologyPeer struct {
+	ID uint64
+	// Pod is the Kubernetes pod name; empty with static discovery.
+	Pod string
+	// URI is the REST address used for this peer (recorded in the manifest).
+	URI string
+}
+
+// Clock gives the time; tests pin it.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Deps are the collaborators of Run.
+type Deps struct {
+	Topology Topology
+	// Peers maps peer id → client for every peer in Topology.
+	Peers   map[uint64]Peer
+	Store   Store
+	Catalog Catalog // nil: no catalogue
+	// Progress receives shard events; nil reports nothing.
+	Progress Progress
+	Logger   *slog.Logger
+	Clock    Clock
+}

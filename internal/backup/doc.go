@@ -1,0 +1,31 @@
+// Package backup takes one logical, cluster-wide backup set of a Qdrant
+// cluster, and verifies, prunes and indexes the sets in storage.
+//
+// Run reads the cluster (collections, configs, aliases, shard keys and
+// every peer's view of every collection's shards), chooses one Active
+// replica per shard spread over the peers, snapshots all shards in
+// parallel (bounded globally and per peer) straight into storage, and
+// writes the manifest last: a set without a manifest is not a backup. On
+// any failure or cancellation the objects written so far are deleted, the
+// catalogue row is marked failed and the lock is released.
+//
+// # Memory budget
+//
+// Nothing is staged on disk and memory does not grow with data size. Each
+// shard in flight holds:
+//
+//   - the storage backend's upload buffers: part size × parts in flight
+//     (S3 upload manager; the file backend streams with a 32 KiB buffer);
+//   - with zstd, one single-threaded encoder: about 2 × window
+//     (ZstdWindow, 8 MiB) plus one 128 KiB block, i.e. ~17 MiB;
+//   - three 32 KiB copy buffers (peer body, pipe, upload).
+//
+// Total ≈ Concurrency × (part size × upload concurrency + 17 MiB + 96 KiB).
+// With 8 shards in flight, 16 MiB parts and 4 parts in flight per upload:
+// 8 × (64 + 17) MiB ≈ 650 MiB; lower Concurrency or the part size to fit a
+// smaller pod.
+//
+// The package consumes small interfaces (Peer, Store, Catalog) satisfied
+// by the Qdrant client, the storage backends and the catalogue, so that it
+// is tested with fakes and wired by the command.
+package backup

@@ -1,0 +1,67 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors callers decide on with errors.Is.
+var (
+	// ErrLockHeld: another run holds the backup lock of the cluster.
+	ErrLockHeld = errors.New("backup lock held")
+	// ErrLockLost: the lock could not be renewed, or another run took it.
+	ErrLockLost = errors.New("backup lock lost")
+	// ErrUnknownCollection: the collection filter names a collection the
+	// cluster does not have.
+	ErrUnknownCollection = errors.New("unknown collection")
+	// ErrNoActiveReplica: a shard has no replica that may be snapshotted.
+	ErrNoActiveReplica = errors.New("no active replica")
+	// ErrTruncated: a snapshot ended before its end-of-archive marker.
+	ErrTruncated = errors.New("snapshot truncated")
+	// ErrCorrupt: Verify found objects that do not match the manifest.
+	ErrCorrupt = errors.New("backup set corrupt")
+	// ErrCatalogOutOfSync: the set was committed to storage but the
+	// catalogue could not record it; `catalog sync` repairs that.
+	ErrCatalogOutOfSync = errors.New("catalog out of sync with storage")
+)
+
+// LockHeldError says who holds the backup lock since when.
+// errors.Is(err, ErrLockHeld) is true.
+type LockHeldError struct {
+	// Lock names the lock: the catalogue lease or the storage object.
+	Lock    string
+	Holder  string
+	Since   time.Time
+	Expires time.Time
+	// Err is the underlying error (e.g. the catalogue's), if any.
+	Err error
+}
+
+func (e *LockHeldError) Error() string {
+	return fmt.Sprintf("another backup holds the lock %s since %s (holder %s, expires %s)",
+		e.Lock, e.Since.UTC().Format(time.RFC3339), e.Holder, e.Expires.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrLockHeld) true.
+func (e *LockHeldError) Is(target error) bool { return target == ErrLockHeld }
+
+func (e *LockHeldError) Unwrap() error { return e.Err }
+
+// UnavailableError lists the shards that have no replica that may be
+// snapshotted. errors.Is(err, ErrNoActiveReplica) is true.
+type UnavailableError struct {
+	Shards []Unavailable
+}
+
+func (e *UnavailableError) Error() string {
+	parts := make([]string, 0, len(e.Shards))
+	for _, u := range e.Shards {
+		parts = append(parts, u.String())
+	}
+	return "no Active replica to snapshot: " + strings.Join(parts, "; ")
+}
+
+// Is makes errors.Is(err, ErrNoActiveReplica) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrNoActiveReplica }

@@ -1,0 +1,108 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+// Defaults applied by Run to zero options.
+const (
+	DefaultConcurrency        = 4
+	DefaultPerPeerConcurrency = 2
+	DefaultLeaseTTL           = time.Minute
+	DefaultSampleSize         = 16
+	// DefaultDownloadAttempts bounds the reconnects of a stored snapshot
+	// download after dropped connections.
+	DefaultDownloadAttempts = 5
+)
+
+// Options of one backup run.
+type Options struct {
+	// Cluster names the cluster in storage and catalogue.
+	Cluster string
+	// Collections limits the set to these collections (or aliases); empty
+	// means all. An unknown name fails the run before anything is written.
+	Collections []string
+	// Concurrency bounds the shards snapshotted at once, cluster-wide.
+	Concurrency int
+	// PerPeerConcurrency bounds the shards snapshotted at once per peer.
+	PerPeerConcurrency int
+	// Compression is manifest.CompressionNone (default) or CompressionZstd.
+	Compression string
+	// SnapshotMethod is manifest.MethodStream (default) or MethodStored.
+	SnapshotMethod string
+	// WriteLock takes Qdrant's global write lock (1.15 POST /locks) while
+	// the snapshots are being started, and always releases it.
+	WriteLock bool
+	// AllowPartial records shards without an Active replica as missing
+	// and marks the set partial instead of failing it.
+	AllowPartial bool
+	// Holder names this run in locks and the catalogue; default host:pid.
+	Holder string
+	// LeaseTTL is the lock lifetime; it is renewed every third of it.
+	LeaseTTL time.Duration
+	// SampleSize is the number of points per collection whose digest is
+	// recorded for restore verification; negative disables sampling.
+	SampleSize int
+	// DownloadAttempts bounds reconnects of stored snapshot downloads.
+	DownloadAttempts int
+	// ToolVersion is recorded in the manifest.
+	ToolVersion string
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Cluster == "" {
+		return o, errors.New("backup: cluster name is empty")
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.PerPeerConcurrency <= 0 {
+		o.PerPeerConcurrency = DefaultPerPeerConcurrency
+	}
+	if o.PerPeerConcurrency > o.Concurrency {
+		o.PerPeerConcurrency = o.Concurrency
+	}
+	switch o.Compression {
+	case "":
+		o.Compression = manifest.CompressionNone
+	case manifest.CompressionNone, manifest.CompressionZstd:
+	default:
+		return o, fmt.Errorf("backup: compression %q: want %q or %q", o.Compression, manifest.CompressionNone, manifest.CompressionZstd)
+	}
+	switch o.SnapshotMethod {
+	case "":
+		o.SnapshotMethod = manifest.MethodStream
+	case manifest.MethodStream, manifest.MethodStored:
+	default:
+		return o, fmt.Errorf("backup: snapshot method %q: want %q or %q", o.SnapshotMethod, manifest.MethodStream, manifest.MethodStored)
+	}
+	if o.Holder == "" {
+		host, _ := os.Hostname()
+		o.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.SampleSize == 0 {
+		o.SampleSize = DefaultSampleSize
+	}
+	if o.DownloadAttempts <= 0 {
+		o.DownloadAttempts = DefaultDownloadAttempts
+	}
+	return o, nil
+}
+
+// Result describes a committed set.
+type Result struct {
+	Manifest    *manifest.Manifest
+	ManifestKey string
+	// Missing lists the shards left out of a partial set.
+	Missing []Unavailable
+	Bytes   int64
+	Elapsed time.Duration
+}

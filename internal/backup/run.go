@@ -1,0 +1,215 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+// cleanupTimeout bounds the clean-up of a failed run (deleting its objects,
+// marking it failed, releasing locks), which runs on a fresh context so
+// that a cancelled run still cleans up.
+const cleanupTimeout = 2 * time.Minute
+
+// run is one backup run in progress.
+type run struct {
+	opts     Options
+	deps     Deps
+	peers    []peerRef
+	clock    Clock
+	log      *slog.Logger
+	progress Progress
+	id       string
+	guard    secondGuard
+}
+
+// Run takes one backup set of the cluster and returns it once its manifest
+// is committed. See the package documentation for the steps. On failure
+// nothing of the set remains in storage (except when the clean-up itself
+// fails, which is logged; prune removes such orphans later), the
+// catalogue row says failed with the reason, and every lock is released.
+//
+// When the set is committed but the catalogue cannot record it, Run
+// returns the result together with an error wrapping ErrCatalogOutOfSync:
+// the backup exists (storage is the truth) and `catalog sync` indexes it.
+func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{opts: opts, deps: deps, clock: deps.Clock, log: deps.Logger, progress: deps.Progress}
+	if r.clock == nil {
+		r.clock = systemClock{}
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.progress == nil {
+		r.progress = nopProgress{}
+	}
+	if deps.Store == nil {
+		return nil, errors.New("backup: no storage configured")
+	}
+	if r.peers, err = peerRefs(deps); err != nil {
+		return nil, err
+	}
+	r.log = r.log.With("cluster", opts.Cluster)
+
+	// Read and plan before anything is written: a bad filter or a shard
+	// without an Active replica fails here, with storage untouched.
+	inv, err := readInventory(ctx, r.peers, opts.Collections, deps.Topology.Version, opts.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	var shards []ShardReplicas
+	for _, c := range inv.collections {
+		shards = append(shards, c.shards...)
+	}
+	choices, missing := ChooseReplicas(shards)
+	if len(missing) > 0 && !opts.AllowPartial {
+		return nil, &UnavailableError{Shards: missing}
+	}
+	for _, m := range missing {
+		r.log.Warn("shard left out of a partial backup", "detail", m.String())
+	}
+
+	start := r.now()
+	r.id = manifest.NewBackupID(start)
+	r.log = r.log.With("backup_id", r.id)
+
+	lock, err := acquireLock(ctx, deps.Catalog, deps.Store, r.clock, r.log, opts.Cluster, opts.Holder, r.id, opts.LeaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	r.log.Info("backup started", "collections", len(inv.collections), "shards", len(choices),
+		"method", opts.SnapshotMethod, "compression", opts.Compression, "holder", opts.Holder)
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	keepCtx, stopKeep := context.WithCancel(runCtx)
+	var keepWG sync.WaitGroup
+	keepWG.Go(func() { keepAlive(keepCtx, lock, opts.LeaseTTL, r.log, cancel) })
+
+	res, err := r.execute(runCtx, ctx, start, inv, choices, missing)
+
+	stopKeep()
+	keepWG.Wait()
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer rcancel()
+	if lerr := lock.Release(rctx); lerr != nil {
+		r.log.Warn("releasing the backup lock failed; it expires by itself", "error", lerr)
+	}
+	return res, err
+}
+
+// execute runs everything that happens under the lock.
+func (r *run) execute(ctx, parent context.Context, start time.Time, inv *inventory, choices []Choice, missing []Unavailable) (*Result, error) {
+	cat := r.deps.Catalog
+	if cat != nil {
+		if err := cat.BackupStarted(ctx, r.opts.Cluster, r.id, r.opts.Holder, start); err != nil {
+			return nil, fmt.Errorf("record backup %s as started in the catalog: %w", r.id, err)
+		}
+	}
+	m, err := r.snapshotAll(ctx, start, inv, choices, missing)
+	if err == nil {
+		var key string
+		key, err = r.commit(ctx, m)
+		if err == nil {
+			res := &Result{Manifest: m, ManifestKey: key, Missing: missing, Bytes: m.TotalSize(), Elapsed: m.FinishedAt.Sub(start)}
+			r.log.Info("backup complete", "manifest", key, "shards", m.ShardCount(), "bytes", res.Bytes,
+				"skew_ms", m.Window.SkewMillis, "elapsed", res.Elapsed.Round(time.Millisecond).String(), "partial", m.Partial)
+			if cat != nil {
+				if cerr := cat.BackupCompleted(ctx, m); cerr != nil {
+					return res, fmt.Errorf("backup %s is committed to storage but the catalog could not record it (run catalog sync): %w: %w",
+						r.id, ErrCatalogOutOfSync, cerr)
+				}
+			}
+			return res, nil
+		}
+	}
+	return nil, r.fail(ctx, parent, err)
+}
+
+// fail cleans up after a failed run and returns the error to report.
+func (r *run) fail(ctx, parent context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+		err = fmt.Errorf("%w (%w)", err, cause)
+	}
+	if parent.Err() != nil {
+		err = fmt.Errorf("backup %s cancelled: %w", r.id, err)
+	} else {
+		err = fmt.Errorf("backup %s failed: %w", r.id, err)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
+	defer cancel()
+	prefix := manifest.BackupPrefix(r.opts.Cluster, r.id)
+	if n, derr := deletePrefix(cctx, r.deps.Store, prefix); derr != nil {
+		r.log.Error("deleting the objects of the failed backup failed; prune removes them later", "prefix", prefix, "error", derr)
+	} else if n > 0 {
+		r.log.Info("deleted the objects of the failed backup", "prefix", prefix, "objects", n)
+	}
+	if r.deps.Catalog != nil {
+		if cerr := r.deps.Catalog.BackupFailed(cctx, r.opts.Cluster, r.id, err.Error()); cerr != nil {
+			r.log.Error("recording the failure in the catalog failed", "error", cerr)
+		}
+	}
+	r.log.Error("backup failed", "error", err)
+	return err
+}
+
+// commit checks that every shard object is in storage, then writes the
+// manifest — the commit marker — last.
+func (r *run) commit(ctx context.Context, m *manifest.Manifest) (string, error) {
+	present := map[string]int64{}
+	prefix := manifest.BackupPrefix(m.Cluster, m.BackupID)
+	if err := r.deps.Store.List(ctx, prefix, func(o ObjectInfo) error {
+		present[o.Key] = o.Size
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("list objects of backup %s before committing: %w", m.BackupID, err)
+	}
+	for _, c := range m.Collections {
+		for _, s := range c.Shards {
+			size, ok := present[s.Object]
+			if !ok {
+				return "", fmt.Errorf("shard %d of %q: object %s vanished before the manifest was written", s.ID, c.Name, s.Object)
+			}
+			if size != s.Size {
+				return "", fmt.Errorf("shard %d of %q: object %s has %d bytes, %d were written", s.ID, c.Name, s.Object, size, s.Size)
+			}
+		}
+	}
+	m.FinishedAt = r.now()
+	b, err := manifest.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode manifest of backup %s: %w", m.BackupID, err)
+	}
+	key := manifest.ManifestKey(m.Cluster, m.BackupID)
+	if err := r.deps.Store.Put(ctx, key, bytesReader(b)); err != nil {
+		return "", fmt.Errorf("write manifest %s: %w", key, err)
+	}
+	return key, nil
+}
+
+func (r *run) now() time.Time { return r.clock.Now().UTC() }
+
+// peerRefs pairs the topology with the clients, in topology order.
+func peerRefs(deps Deps) ([]peerRef, error) {
+	if len(deps.Topology.Peers) == 0 {
+		return nil, errors.New("backup: the topology has no peers")
+	}
+	out := make([]peerRef, 0, len(deps.Topology.Peers))
+	for _, p := range deps.Topology.Peers {
+		c, ok := deps.Peers[p.ID]
+		if !ok || c == nil {
+			return nil, fmt.Errorf("backup: no client for peer %d (%s)", p.ID, p.URI)
+		}
+		out = append(out, peerRef{TopologyPeer: p, client: c})
+	}
+	return out, nil
+}
