@@ -19,31 +19,36 @@ import (
 // and the restore recomputes it from the restored cluster, so the form
 // must never change without a manifest format bump.
 //
-// Canonical form (UTF-8 bytes, no whitespace):
+// The canonical form is the UTF-8 text {"payload":P,"vectors":V} with no
+// whitespace, where:
 //
-//		{"payload":P,"vectors":V}
-//
-//	  - P is the payload as a JSON object; no payload is {}.
-//	  - V maps vector name ("" for the unnamed default vector) to the
-//	    vector; no vectors (not requested, or none) is {}.
-//	  - Objects: keys sorted by their UTF-8 bytes, each written as
-//	    encoding/json writes a string (so "<" is \u003c), "key":value
-//	    joined by ",".
-//	  - Arrays: elements in order, joined by ",".
-//	  - Strings: as encoding/json writes them. Booleans: true/false. null.
-//	  - Numbers: an integer (int64, or a float64 that is a whole number of
-//	    magnitude at most 2^53) in decimal; any other float64 in the
-//	    shortest form that reads back to the same float64
-//	    (strconv 'g', -1, 64), so 1 and 1.0 hash the same.
-//	  - Dense vector: [x,...] with each float32 in the shortest form that
-//	    reads back to the same float32 (strconv 'g', -1, 32).
-//	  - Multi-vector: [[x,...],...].
-//	  - Sparse vector: {"indices":[i,...],"values":[x,...]} with the pairs
-//	    sorted by index (Qdrant may return them in any order).
+//   - P is the payload as a JSON object; no payload is {}.
+//   - V maps vector name ("" for the unnamed default vector) to the
+//     vector; no vectors (not requested, or none) is {}.
+//   - Objects: keys sorted by their UTF-8 bytes, each written as
+//     encoding/json writes a string (so "<" is \u003c), "key":value
+//     joined by ",".
+//   - Arrays: elements in order, joined by ",".
+//   - Strings: as encoding/json writes them. Booleans: true/false. null.
+//   - Numbers: an integer (int64, or a float64 that is a whole number of
+//     magnitude at most 2^53) in decimal; any other float64 in the
+//     shortest form that reads back to the same float64
+//     (strconv 'g', -1, 64), so 1 and 1.0 hash the same.
+//   - Dense vector: [x,...] with each float32 in the shortest form that
+//     reads back to the same float32 (strconv 'g', -1, 32).
+//   - Multi-vector: [[x,...],...].
+//   - Sparse vector: {"indices":[i,...],"values":[x,...]} with the pairs
+//     sorted by index (Qdrant may return them in any order).
 //
 // The point id and shard key are not part of the hash: PointDigest keeps
 // them beside it.
 func ContentHash(p *Point) string {
+	sum := sha256.Sum256(canonical(p))
+	return hex.EncodeToString(sum[:])
+}
+
+// canonical returns the bytes ContentHash hashes.
+func canonical(p *Point) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"payload":`)
 	writeCanonical(&b, p.Payload)
@@ -62,8 +67,7 @@ func ContentHash(p *Point) string {
 		writeVector(&b, p.Vectors[n])
 	}
 	b.WriteString("}}")
-	sum := sha256.Sum256(b.Bytes())
-	return hex.EncodeToString(sum[:])
+	return b.Bytes()
 }
 
 // PointDigest returns the manifest record of a point: id, shard key and
