@@ -1,0 +1,92 @@
+package qdrant
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"testing"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+func TestCanonicalFormIsExactlyAsDocumented(t *testing.T) {
+	p := &Point{
+		ID: PointID{Num: 5},
+		Payload: map[string]any{
+			"z": "a<b", "a": []any{int64(1), 1.5, nil, true}, "m": map[string]any{"y": 2.0, "x": "é"},
+		},
+		Vectors: map[string]Vector{
+			"":      {Dense: []float32{0.1, 1, -2.5e-8}},
+			"kw":    {Sparse: &SparseVector{Indices: []uint32{9, 3}, Values: []float32{0.9, 0.3}}},
+			"multi": {Multi: [][]float32{{1, 2}, {3, 4}}},
+		},
+	}
+	want := `{"payload":{"a":[1,1.5,null,true],"m":{"x":"é","y":2},"z":"a\u003cb"},` +
+		`"vectors":{"":[0.1,1,-2.5e-08],"kw":{"indices":[3,9],"values":[0.3,0.9]},"multi":[[1,2],[3,4]]}}`
+	if got := string(canonical(p)); got != want {
+		t.Fatalf("canonical form\n got %s\nwant %s", got, want)
+	}
+	// Pinned: a change here silently breaks every recorded sample.
+	sum := sha256.Sum256([]byte(want))
+	if got := ContentHash(p); got != hex.EncodeToString(sum[:]) {
+		t.Fatalf("content hash %s is not the SHA-256 of the canonical form", got)
+	}
+}
+
+func TestContentHashIgnoresRepresentationButNotContent(t *testing.T) {
+	base := func() *Point {
+		return &Point{
+			Payload: map[string]any{"n": int64(1), "s": "x", "o": map[string]any{"a": 1.25, "b": false}},
+			Vectors: map[string]Vector{"v": {Dense: []float32{0.5, 0.25}}},
+		}
+	}
+	h := ContentHash(base())
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Point)
+		same   bool
+	}{
+		{"the same point built again", func(p *Point) {}, true},
+		{"an integer read back as a whole float", func(p *Point) { p.Payload["n"] = 1.0 }, true},
+		{"a number from encoding/json", func(p *Point) { p.Payload["n"] = json.Number("1") }, true},
+		{"a different id", func(p *Point) { p.ID = PointID{UUID: "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"} }, true},
+		{"a changed payload value", func(p *Point) { p.Payload["s"] = "y" }, false},
+		{"a nested change", func(p *Point) { p.Payload["o"].(map[string]any)["b"] = true }, false},
+		{"a string that looks like the number", func(p *Point) { p.Payload["n"] = "1" }, false},
+		{"a vector off by one float32 step", func(p *Point) { p.Vectors["v"].Dense[1] = 0.25000003 }, false},
+		{"a renamed vector", func(p *Point) { p.Vectors = map[string]Vector{"w": p.Vectors["v"]} }, false},
+		{"no payload", func(p *Point) { p.Payload = nil }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := base()
+			tc.mutate(p)
+			if got := ContentHash(p) == h; got != tc.same {
+				t.Fatalf("same hash = %v, want %v (%s)", got, tc.same, canonical(p))
+			}
+		})
+	}
+}
+
+func TestSparseVectorsHashTheSameInAnyOrder(t *testing.T) {
+	a := &Point{Vectors: map[string]Vector{"s": {Sparse: &SparseVector{Indices: []uint32{1, 5, 3}, Values: []float32{0.1, 0.5, 0.3}}}}}
+	b := &Point{Vectors: map[string]Vector{"s": {Sparse: &SparseVector{Indices: []uint32{5, 3, 1}, Values: []float32{0.5, 0.3, 0.1}}}}}
+	if ContentHash(a) != ContentHash(b) {
+		t.Fatal("order of sparse pairs changed the hash")
+	}
+}
+
+func TestPointDigestCarriesIDAndShardKey(t *testing.T) {
+	key := manifest.NumberKey(7)
+	d := PointDigest(&Point{ID: PointID{UUID: "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"}, ShardKey: &key})
+	if string(d.ID) != `"5c56c793-69f3-4fbf-87e6-c4bf54c28c26"` || d.ShardKey == nil || !d.ShardKey.Equal(key) || len(d.SHA256) != 64 {
+		t.Fatalf("%+v", d)
+	}
+	d = PointDigest(&Point{ID: PointID{Num: 18446744073709551615}})
+	if string(d.ID) != "18446744073709551615" {
+		t.Fatalf("id %s", d.ID)
+	}
+	var back PointID
+	if err := json.Unmarshal(d.ID, &back); err != nil || back.Num != 18446744073709551615 {
+		t.Fatalf("round trip %v %v", back, err)
+	}
+}
