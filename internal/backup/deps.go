@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
@@ -107,23 +108,6 @@ const (
 	StatusPartial  = "partial"
 )
 
-// Topology is the discovered cluster: the peers in the order discovery
-// found them.
-type Topology struct {
-	Peers []TopologyPeer
-	// Version is the Qdrant version if discovery already read it.
-	Version string
-}
-
-// TopologyPeer is one discovered peer.
-type TopologyPeer struct {
-	ID uint64
-	// Pod is the Kubernetes pod name; empty with static discovery.
-	Pod string
-	// URI is the REST address used for this peer (recorded in the manifest).
-	URI string
-}
-
 // Clock gives the time; tests pin it.
 type Clock interface{ Now() time.Time }
 
@@ -133,7 +117,8 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // Deps are the collaborators of Run.
 type Deps struct {
-	Topology Topology
+	// Topology is the discovered cluster (node count already checked).
+	Topology *discovery.Topology
 	// Peers maps peer id → client for every peer in Topology.
 	Peers   map[uint64]Peer
 	Store   Store

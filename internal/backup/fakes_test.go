@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
@@ -598,12 +599,13 @@ func testCluster() *fakeCluster {
 }
 
 func testDeps(c *fakeCluster, store Store, cat Catalog) Deps {
-	d := Deps{Peers: map[uint64]Peer{}, Store: store}
+	d := Deps{Peers: map[uint64]Peer{}, Store: store, Topology: &discovery.Topology{}}
 	if cat != nil {
 		d.Catalog = cat
 	}
 	for _, id := range []uint64{1, 2, 3} {
-		d.Topology.Peers = append(d.Topology.Peers, TopologyPeer{ID: id, Pod: fmt.Sprintf("qdrant-%d", id-1), URI: fmt.Sprintf("http://127.0.0.%d:6333", id+1)})
+		d.Topology.Peers = append(d.Topology.Peers, discovery.Peer{ID: id, Pod: fmt.Sprintf("qdrant-%d", id-1),
+			Addr: qdrant.PeerAddr{REST: fmt.Sprintf("http://127.0.0.%d:6333", id+1), GRPC: fmt.Sprintf("127.0.0.%d:6334", id+1)}})
 		d.Peers[id] = &fakePeer{id: id, c: c}
 	}
 	return d

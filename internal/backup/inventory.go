@@ -11,13 +11,14 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
 // peerRef is a discovered peer with its client.
 type peerRef struct {
-	TopologyPeer
+	discovery.Peer
 	client Peer
 }
 
@@ -80,6 +81,10 @@ func readInventory(ctx context.Context, peers []peerRef, filter []string, versio
 				v, err := p.client.CollectionCluster(gctx, name)
 				if err != nil {
 					return fmt.Errorf("read cluster info of collection %q on peer %d: %w", name, p.ID, err)
+				}
+				if p.ID == 0 {
+					// A standalone peer: discovery knows it as peer 0.
+					v.PeerID = 0
 				}
 				views[j] = v
 			}

@@ -200,16 +200,16 @@ func (r *run) now() time.Time { return r.clock.Now().UTC() }
 
 // peerRefs pairs the topology with the clients, in topology order.
 func peerRefs(deps Deps) ([]peerRef, error) {
-	if len(deps.Topology.Peers) == 0 {
+	if deps.Topology == nil || len(deps.Topology.Peers) == 0 {
 		return nil, errors.New("backup: the topology has no peers")
 	}
 	out := make([]peerRef, 0, len(deps.Topology.Peers))
 	for _, p := range deps.Topology.Peers {
 		c, ok := deps.Peers[p.ID]
 		if !ok || c == nil {
-			return nil, fmt.Errorf("backup: no client for peer %d (%s)", p.ID, p.URI)
+			return nil, fmt.Errorf("backup: no client for peer %d (%s)", p.ID, p.Name())
 		}
-		out = append(out, peerRef{TopologyPeer: p, client: c})
+		out = append(out, peerRef{Peer: p, client: c})
 	}
 	return out, nil
 }

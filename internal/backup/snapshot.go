@@ -314,7 +314,7 @@ func (r *run) buildManifest(start time.Time, inv *inventory, jobs []job, results
 		Partial: partial, StartedAt: start,
 	}
 	for _, p := range r.peers {
-		m.Peers = append(m.Peers, manifest.Peer{ID: p.ID, Pod: p.Pod, URI: p.URI})
+		m.Peers = append(m.Peers, manifest.Peer{ID: p.ID, Pod: p.Pod, URI: p.Addr.REST})
 	}
 	for _, c := range inv.collections {
 		mc := manifest.Collection{
