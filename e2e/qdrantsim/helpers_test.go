@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"sort"
 	"testing"
@@ -213,4 +214,25 @@ func stateOf(c *Cluster, coll string, shard uint32, peer uint64) string {
 		return ""
 	}
 	return col.shards[shard].replicas[peer].state
+}
+
+func jsonDecode(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// uploadCollection posts an archive to /collections/{c}/snapshots/upload.
+func uploadCollection(t *testing.T, c client, coll, filename string, data []byte, query string) (int, []byte) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("snapshot", filename)
+	fw.Write(data)
+	mw.Close()
+	req, _ := http.NewRequest("POST", c.base+"/collections/"+coll+"/snapshots/upload?"+query, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
 }
