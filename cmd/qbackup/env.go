@@ -21,7 +21,8 @@ type logOptions struct {
 }
 
 // logger logs to w (stderr): stdout is reserved for the command's report.
-func (o logOptions) logger(w io.Writer) *slog.Logger {
+// structured is true for JSON output.
+func (o logOptions) logger(w io.Writer) (l *slog.Logger, structured bool) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(o.Level)))
 	opts := &slog.HandlerOptions{Level: level}
@@ -33,9 +34,9 @@ func (o logOptions) logger(w io.Writer) *slog.Logger {
 		}
 	}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(slog.NewTextHandler(w, opts)), false
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(slog.NewJSONHandler(w, opts)), true
 }
 
 func isTerminal(w io.Writer) bool {

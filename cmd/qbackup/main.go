@@ -20,6 +20,7 @@ var version = "dev"
 type cli struct {
 	Log logOptions `embed:"" prefix:"log-"`
 
+	Catalog catalogCmd `cmd:"" help:"Manage the catalogue (TiDB or any MySQL-compatible server)."`
 	Version versionCmd `cmd:"" help:"Print the qbackup version."`
 }
 
@@ -62,13 +63,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		fmt.Fprintf(stderr, "qbackup: %v (see qbackup --help)\n", err)
 		return exitUsage
 	}
-	logger := c.Log.logger(stderr)
+	logger, structured := c.Log.logger(stderr)
 	env := &runEnv{stdout: stdout, stderr: stderr, log: logger}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(env)
 	if err != nil {
-		logger.Error("command failed", "command", kctx.Command(), "error", err)
-		fmt.Fprintln(stderr, "qbackup:", err)
+		// One record of the failure: a JSON line for log collectors in a
+		// pod, a plain sentence on a terminal.
+		if structured {
+			logger.Error("command failed", "command", kctx.Command(), "error", err, "exit_code", exitCode(ctx, err))
+		} else {
+			fmt.Fprintln(stderr, "qbackup:", err)
+		}
 	}
 	return exitCode(ctx, err)
 }

@@ -45,15 +45,15 @@ func fromFile(name, value, file string) (string, error) {
 		return value, nil
 	}
 	if value != "" {
-		return "", fmt.Errorf("%w: both %s and %s_FILE are set: keep one", ErrInvalidInput, name, name)
+		return "", Invalidf("both %s and %s_FILE are set: keep one", name, name)
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("%w: read %s_FILE: %v", ErrInvalidInput, name, err)
+		return "", Invalidf("read %s_FILE: %w", name, err)
 	}
 	v := strings.TrimRight(string(b), "\r\n")
 	if v == "" {
-		return "", fmt.Errorf("%w: %s_FILE %s is empty", ErrInvalidInput, name, file)
+		return "", Invalidf("%s_FILE %s is empty", name, file)
 	}
 	return v, nil
 }

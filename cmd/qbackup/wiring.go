@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/storage"
+)
+
+// openStore opens the backup storage named by src.
+func openStore(ctx context.Context, src config.Source) (storage.Backend, error) {
+	st, err := storage.Open(ctx, src.Storage, storage.Options{
+		S3Endpoint:  src.S3Endpoint,
+		S3Region:    src.S3Region,
+		S3PathStyle: src.S3PathStyle,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
+	return st, nil
+}
+
+// openCatalog opens the catalogue when a DSN is configured, and returns nil
+// without one: storage alone is enough, the catalogue is an index. The
+// schema is migrated when asked, else checked, so an old schema fails
+// before any work starts rather than halfway through.
+func openCatalog(ctx context.Context, secrets config.Secrets, migrate bool, log *slog.Logger) (*catalog.Catalog, error) {
+	if secrets.CatalogDSN == "" {
+		return nil, nil
+	}
+	cat, err := catalog.Open(ctx, secrets.CatalogDSN, catalog.WithLogger(log))
+	if err != nil {
+		if errors.Is(err, catalog.ErrInvalidDSN) {
+			return nil, config.Invalid(err)
+		}
+		return nil, err
+	}
+	if migrate {
+		var applied []catalog.Migration
+		applied, err = cat.Migrate(ctx)
+		for _, m := range applied {
+			log.Info("catalog migration applied", "version", m.Version, "name", m.Name)
+		}
+	} else {
+		err = cat.CheckSchema(ctx)
+	}
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	return cat, nil
+}
+
+// cluster is a discovered Qdrant cluster with one client per peer.
+type cluster struct {
+	topo    *discovery.Topology
+	mu      sync.Mutex
+	clients map[string]*qdrant.Client // by REST URL
+}
+
+func (c *cluster) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cl := range c.clients {
+		cl.Close()
+	}
+}
+
+// client returns the client of a discovered peer.
+func (c *cluster) client(id uint64) (*qdrant.Client, bool) {
+	p, ok := c.topo.Peer(id)
+	if !ok {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.clients[p.Addr.REST]
+	return cl, ok
+}
+
+// discoverCluster finds the Qdrant peers and checks the node count. The
+// clients opened for discovery are kept for the work that follows.
+func discoverCluster(ctx context.Context, d config.Discovery, secrets config.Secrets, log *slog.Logger) (*cluster, error) {
+	var src discovery.Source
+	switch d.Mode {
+	case "static":
+		if len(d.QdrantURLs) == 0 {
+			return nil, config.Invalidf("--discovery=static needs at least one --qdrant-url")
+		}
+		src = &discovery.Static{URLs: d.QdrantURLs}
+	default:
+		kc, ns, err := discovery.NewKubeClient(d.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("connect to the Kubernetes API: %w", err)
+		}
+		if d.Namespace != "" {
+			ns = d.Namespace
+		}
+		src = &discovery.Kubernetes{Client: kc, Namespace: ns, Selector: d.Selector}
+	}
+	c := &cluster{clients: map[string]*qdrant.Client{}}
+	dial := func(addr qdrant.PeerAddr) (discovery.ClusterReader, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if cl, ok := c.clients[addr.REST]; ok {
+			return cl, nil
+		}
+		cl, err := qdrant.New(ctx, addr, qdrant.Options{APIKey: secrets.QdrantAPIKey, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		c.clients[addr.REST] = cl
+		return cl, nil
+	}
+	topo, err := discovery.Discover(ctx, src, dial, discovery.Options{AllowNodeMismatch: d.AllowNodeMismatch, Logger: log})
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	c.topo = topo
+	return c, nil
+}
