@@ -364,3 +364,12 @@ func planAliases(p *RestorePlan, live map[string]string, existing map[string]boo
 		}
 	}
 }
+
+// restoreName is the collection the snapshots go into: the staging
+// collection when resharding.
+func restoreName(c CollectionPlan) string {
+	if c.Reshard != nil {
+		return c.Reshard.Staging
+	}
+	return c.Target
+}

@@ -1,0 +1,309 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+// Per-shard states, in the order a shard goes through them. The values
+// are the catalogue's.
+const (
+	ShardPending   = catalog.ShardPending
+	ShardRecovered = catalog.ShardRecovered
+	ShardVerified  = catalog.ShardVerified
+	ShardFailed    = catalog.ShardFailed
+)
+
+// Restore statuses recorded by Journal.Finish.
+const (
+	StatusRunning  = catalog.RestoreRunning
+	StatusComplete = catalog.RestoreComplete
+	StatusFailed   = catalog.RestoreFailed
+)
+
+// ShardProgress is the recorded state of one shard of one restored
+// collection. ShardID is the backup's shard id (custom shard keys get new
+// ids on the target; the backup's stays stable across reruns).
+type ShardProgress struct {
+	Collection string `json:"collection"`
+	ShardID    uint32 `json:"shard_id"`
+	Peer       uint64 `json:"target_peer"`
+	State      string `json:"state"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Journal persists restore progress so a rerun of the same restore skips
+// what is done. Implementations are safe for concurrent use.
+type Journal interface {
+	// Shards returns the recorded progress of every shard of a restore,
+	// none for a restore never begun. It changes nothing, so preflight can
+	// call it.
+	Shards(ctx context.Context, restoreID string) ([]ShardProgress, error)
+	// Begin records the restore as running; on a rerun it keeps the shard
+	// progress recorded so far. SetShard and Finish apply to the restore
+	// begun last.
+	Begin(ctx context.Context, restoreID string, plan *RestorePlan) error
+	// SetShard records one shard's state.
+	SetShard(ctx context.Context, p ShardProgress) error
+	// Finish records the outcome.
+	Finish(ctx context.Context, status, reason string) error
+}
+
+// RestoreID names a restore so that rerunning the same restore (same
+// backup, same target collections and strategy) finds its journal.
+func RestoreID(p *RestorePlan) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", p.Cluster, p.BackupID, p.Strategy)
+	for _, c := range p.Collections {
+		fmt.Fprintf(h, "%s=%s\x00", c.Source, c.Target)
+	}
+	return p.BackupID + "-" + hex.EncodeToString(h.Sum(nil))[:8]
+}
+
+// CatalogRestores is the part of the catalogue a journal writes to;
+// *catalog.Catalog implements it.
+type CatalogRestores interface {
+	RestoreStarted(ctx context.Context, r catalog.RestoreRecord) error
+	SetRestoreShard(ctx context.Context, restoreID, collection string, shardID uint32, targetPeer uint64, state, errMsg string) error
+	RestoreShards(ctx context.Context, restoreID string) ([]catalog.RestoreShard, error)
+	RestoreFinished(ctx context.Context, restoreID, status, reason string) error
+}
+
+// CatalogJournal keeps progress in the catalogue's restores and
+// restore_shards tables.
+type CatalogJournal struct {
+	Catalog CatalogRestores
+	// Target describes the cluster restored onto, for people.
+	Target string
+
+	mu sync.Mutex
+	id string
+}
+
+// Begin implements Journal.
+func (j *CatalogJournal) Begin(ctx context.Context, restoreID string, plan *RestorePlan) error {
+	raw, err := json.Marshal(plan)
+	if err != nil {
+		return fmt.Errorf("journal restore %s: encode plan: %w", restoreID, err)
+	}
+	j.mu.Lock()
+	j.id = restoreID
+	j.mu.Unlock()
+	return j.Catalog.RestoreStarted(ctx, catalog.RestoreRecord{
+		RestoreID: restoreID, Cluster: plan.Cluster, BackupID: plan.BackupID, Target: j.Target, Plan: raw,
+	})
+}
+
+func (j *CatalogJournal) restoreID() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.id
+}
+
+// Shards implements Journal.
+func (j *CatalogJournal) Shards(ctx context.Context, restoreID string) ([]ShardProgress, error) {
+	rows, err := j.Catalog.RestoreShards(ctx, restoreID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ShardProgress, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, ShardProgress{Collection: r.Collection, ShardID: r.ShardID, Peer: r.TargetPeer, State: r.State, Error: r.Error})
+	}
+	return out, nil
+}
+
+// SetShard implements Journal.
+func (j *CatalogJournal) SetShard(ctx context.Context, p ShardProgress) error {
+	return j.Catalog.SetRestoreShard(ctx, j.restoreID(), p.Collection, p.ShardID, p.Peer, p.State, p.Error)
+}
+
+// Finish implements Journal.
+func (j *CatalogJournal) Finish(ctx context.Context, status, reason string) error {
+	return j.Catalog.RestoreFinished(ctx, j.restoreID(), status, reason)
+}
+
+// StoreJournal keeps progress in one JSON object in storage, at
+// manifest.RestoreJournalKey, for setups without a catalogue. The object
+// is small (one entry per shard) and rewritten whole on every change:
+// storage has no partial updates, and Put is atomic.
+type StoreJournal struct {
+	Store Store
+	// Cluster is the backup's cluster name: journals live under it.
+	Cluster string
+	// NotFound tells a missing object from a read error; default as Deps.
+	NotFound func(error) bool
+	// Now is the clock for timestamps; default time.Now.
+	Now func() time.Time
+
+	mu  sync.Mutex
+	key string
+	doc journalDoc
+}
+
+type journalDoc struct {
+	RestoreID string          `json:"restore_id"`
+	Cluster   string          `json:"cluster"`
+	BackupID  string          `json:"backup_id"`
+	Status    string          `json:"status"`
+	Reason    string          `json:"reason,omitempty"`
+	StartedAt time.Time       `json:"started_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Plan      json.RawMessage `json:"plan,omitempty"`
+	Shards    []ShardProgress `json:"shards"`
+}
+
+func (j *StoreJournal) now() time.Time {
+	if j.Now != nil {
+		return j.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// read loads the journal object of a restore; ok is false when there is
+// none.
+func (j *StoreJournal) read(ctx context.Context, restoreID string) (doc journalDoc, ok bool, err error) {
+	key := manifest.RestoreJournalKey(j.Cluster, restoreID)
+	r, err := j.Store.Open(ctx, key, 0)
+	if err != nil {
+		if j.notFound(err) {
+			return journalDoc{}, false, nil
+		}
+		return journalDoc{}, false, fmt.Errorf("read restore journal %s: %w", key, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, 64<<20))
+	if err != nil {
+		return journalDoc{}, false, fmt.Errorf("read restore journal %s: %w", key, err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return journalDoc{}, false, fmt.Errorf("read restore journal %s: %w", key, err)
+	}
+	return doc, true, nil
+}
+
+// Shards implements Journal.
+func (j *StoreJournal) Shards(ctx context.Context, restoreID string) ([]ShardProgress, error) {
+	j.mu.Lock()
+	if j.doc.RestoreID == restoreID {
+		defer j.mu.Unlock()
+		return slices.Clone(j.doc.Shards), nil
+	}
+	j.mu.Unlock()
+	doc, _, err := j.read(ctx, restoreID)
+	return doc.Shards, err
+}
+
+// Begin implements Journal: it picks up the journal of an earlier run of
+// the same restore, if any.
+func (j *StoreJournal) Begin(ctx context.Context, restoreID string, plan *RestorePlan) error {
+	if plan.Cluster != j.Cluster {
+		return fmt.Errorf("journal restore %s: plan of cluster %q, journal of %q", restoreID, plan.Cluster, j.Cluster)
+	}
+	raw, err := json.Marshal(plan)
+	if err != nil {
+		return fmt.Errorf("journal restore %s: encode plan: %w", restoreID, err)
+	}
+	prev, ok, err := j.read(ctx, restoreID)
+	if err != nil {
+		return err
+	}
+	doc := journalDoc{RestoreID: restoreID, Cluster: plan.Cluster, BackupID: plan.BackupID, StartedAt: j.now()}
+	if ok {
+		if prev.BackupID != plan.BackupID {
+			return fmt.Errorf("restore journal %s restores backup %s, not %s", restoreID, prev.BackupID, plan.BackupID)
+		}
+		doc.StartedAt, doc.Shards = prev.StartedAt, prev.Shards
+	}
+	doc.Status, doc.Plan = StatusRunning, raw
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.key, j.doc = manifest.RestoreJournalKey(j.Cluster, restoreID), doc
+	return j.writeLocked(ctx)
+}
+
+func (j *StoreJournal) notFound(err error) bool {
+	d := Deps{NotFound: j.NotFound}
+	return d.notFound(err)
+}
+
+// SetShard implements Journal.
+func (j *StoreJournal) SetShard(ctx context.Context, p ShardProgress) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	i := slices.IndexFunc(j.doc.Shards, func(s ShardProgress) bool { return s.Collection == p.Collection && s.ShardID == p.ShardID })
+	if i < 0 {
+		j.doc.Shards = append(j.doc.Shards, p)
+	} else {
+		j.doc.Shards[i] = p
+	}
+	slices.SortFunc(j.doc.Shards, func(a, b ShardProgress) int {
+		if c := strings.Compare(a.Collection, b.Collection); c != 0 {
+			return c
+		}
+		return int(a.ShardID) - int(b.ShardID)
+	})
+	return j.writeLocked(ctx)
+}
+
+// Finish implements Journal.
+func (j *StoreJournal) Finish(ctx context.Context, status, reason string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.doc.Status, j.doc.Reason = status, reason
+	return j.writeLocked(ctx)
+}
+
+func (j *StoreJournal) writeLocked(ctx context.Context) error {
+	j.doc.UpdatedAt = j.now()
+	data, err := json.MarshalIndent(j.doc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode restore journal: %w", err)
+	}
+	if err := j.Store.Put(ctx, j.key, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("write restore journal %s: %w", j.key, err)
+	}
+	return nil
+}
+
+// progressIndex looks up recorded progress by collection and shard.
+type progressIndex map[string]map[uint32]ShardProgress
+
+func indexProgress(ps []ShardProgress) progressIndex {
+	out := progressIndex{}
+	for _, p := range ps {
+		if out[p.Collection] == nil {
+			out[p.Collection] = map[uint32]ShardProgress{}
+		}
+		out[p.Collection][p.ShardID] = p
+	}
+	return out
+}
+
+func (x progressIndex) state(collection string, shard uint32) string {
+	return x[collection][shard].State
+}
+
+// started reports whether this restore already created the collection in
+// an earlier run (its shards were recorded before the creation).
+func (x progressIndex) started(collection string) bool { return len(x[collection]) > 0 }
+
+// nopJournal keeps nothing: without a journal a rerun starts over.
+type nopJournal struct{}
+
+func (nopJournal) Begin(context.Context, string, *RestorePlan) error       { return nil }
+func (nopJournal) Shards(context.Context, string) ([]ShardProgress, error) { return nil, nil }
+func (nopJournal) SetShard(context.Context, ShardProgress) error           { return nil }
+func (nopJournal) Finish(context.Context, string, string) error            { return nil }

@@ -1,0 +1,340 @@
+package restore
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+// TransferMode is how snapshot bytes reach a peer.
+type TransferMode string
+
+// Transfer modes (--transfer).
+const (
+	// TransferUpload streams the object from storage into the peer's
+	// snapshot upload endpoint.
+	TransferUpload TransferMode = "upload"
+	// TransferPresigned hands the peer a presigned URL to pull from.
+	TransferPresigned TransferMode = "presigned"
+)
+
+// PreflightOptions tune Preflight.
+type PreflightOptions struct {
+	Transfer TransferMode
+	// ReadyPods is how many Ready pods discovery counted; 0 skips that
+	// side of the node-count check (static discovery).
+	ReadyPods int
+	// NotReady names matching pods that are not Ready.
+	NotReady []string
+	// AllowNodeMismatch turns node-count and readiness failures into
+	// warnings.
+	AllowNodeMismatch bool
+	// Parallel bounds concurrent object reads; default 4.
+	Parallel int
+}
+
+// PreflightReport is what preflight found besides failures.
+type PreflightReport struct {
+	RestoreID string   `json:"restore_id"`
+	Objects   int      `json:"objects"`
+	Bytes     int64    `json:"bytes"`
+	Warnings  []string `json:"warnings,omitempty"`
+	// Resumed lists target collections an earlier run of this restore
+	// created; they may exist.
+	Resumed []string `json:"resumed,omitempty"`
+}
+
+// Preflight checks, without changing anything, that the plan can run: the
+// cluster is healthy and as planned, nothing is in the way, and every
+// backup object is intact. All failures are reported together, each
+// wrapping its sentinel error.
+func Preflight(ctx context.Context, plan *RestorePlan, deps Deps, opts PreflightOptions) (*PreflightReport, error) {
+	rep := &PreflightReport{RestoreID: RestoreID(plan)}
+	progress, err := deps.journal().Shards(ctx, rep.RestoreID)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: read restore progress: %w", err)
+	}
+	done := indexProgress(progress)
+
+	var errs []error
+	errs = append(errs, checkPeers(ctx, plan, deps, opts, rep)...)
+	if len(errs) == 0 {
+		// Collection checks need a working cluster to ask.
+		errs = append(errs, checkCollections(ctx, plan, deps, done, rep)...)
+	}
+	errs = append(errs, checkTransferMode(plan, deps, opts)...)
+	errs = append(errs, checkObjects(ctx, plan, deps, opts, rep)...)
+	rep.Warnings = append(slices.Clone(plan.Warnings), rep.Warnings...)
+	if len(errs) > 0 {
+		return rep, fmt.Errorf("preflight of restore %s: %w", rep.RestoreID, errors.Join(errs...))
+	}
+	return rep, nil
+}
+
+// checkPeers: every planned peer answers, is in consensus with exactly
+// the planned peers, and runs a Qdrant not older than the backup's.
+func checkPeers(ctx context.Context, plan *RestorePlan, deps Deps, opts PreflightOptions, rep *PreflightReport) []error {
+	var errs []error
+	mismatch := func(err error) {
+		if opts.AllowNodeMismatch {
+			rep.Warnings = append(rep.Warnings, err.Error()+" (allowed by --allow-node-mismatch)")
+			return
+		}
+		errs = append(errs, err)
+	}
+	if len(opts.NotReady) > 0 {
+		mismatch(fmt.Errorf("pods %s: %w", strings.Join(opts.NotReady, ", "), ErrPeerNotReady))
+	}
+	if opts.ReadyPods > 0 && opts.ReadyPods != len(plan.Peers) {
+		mismatch(fmt.Errorf("%d Ready pods but %d peers planned: %w", opts.ReadyPods, len(plan.Peers), ErrNodeCount))
+	}
+	planned := map[uint64]bool{}
+	for _, p := range plan.Peers {
+		planned[p.ID] = true
+	}
+	source, srcErr := ParseVersion(plan.SourceVersion)
+	versions := map[string]bool{}
+	for _, tp := range plan.Peers {
+		name := peerName(tp)
+		c, err := deps.peer(tp.ID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		st, err := c.Cluster(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: read cluster status: %w: %w", name, err, ErrPeerNotReady))
+			continue
+		}
+		switch {
+		case !st.Enabled && len(plan.Peers) > 1:
+			errs = append(errs, fmt.Errorf("%s runs without cluster mode but %d peers are planned: %w", name, len(plan.Peers), ErrNodeCount))
+		case st.Enabled && !st.ConsensusWorking():
+			errs = append(errs, fmt.Errorf("%s: consensus %s %s: %w", name, st.Consensus, st.ConsensusError, ErrPeerNotReady))
+		case st.Enabled && st.PeerID != tp.ID:
+			errs = append(errs, fmt.Errorf("%s answers as peer %d: %w", name, st.PeerID, ErrNodeCount))
+		case st.Enabled:
+			var extra, missing []string
+			for id := range st.Peers {
+				if !planned[id] {
+					extra = append(extra, fmt.Sprint(id))
+				}
+			}
+			for id := range planned {
+				if _, ok := st.Peers[id]; !ok {
+					missing = append(missing, fmt.Sprint(id))
+				}
+			}
+			if len(extra)+len(missing) > 0 {
+				slices.Sort(extra)
+				slices.Sort(missing)
+				mismatch(fmt.Errorf("%s sees %d peers in consensus, %d planned (not planned: [%s], not in consensus: [%s]): %w",
+					name, len(st.Peers), len(plan.Peers), strings.Join(extra, " "), strings.Join(missing, " "), ErrNodeCount))
+			}
+		}
+		v, err := c.Version(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: read version: %w: %w", name, err, ErrPeerNotReady))
+			continue
+		}
+		versions[v] = true
+		tv, err := ParseVersion(v)
+		switch {
+		case err != nil || srcErr != nil:
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: cannot compare version %q with the backup's %q", name, v, plan.SourceVersion))
+		case tv.Compare(source) < 0:
+			errs = append(errs, fmt.Errorf("%s runs Qdrant %s, the backup was taken on %s (restoring into an older Qdrant is not supported): %w",
+				name, v, plan.SourceVersion, ErrTargetTooOld))
+		}
+	}
+	if len(versions) > 1 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("target peers run different Qdrant versions %v (rolling upgrade?)", slices.Sorted(maps.Keys(versions))))
+	}
+	// Repeat the plan's >1-minor warning only if the plan was made without
+	// versions.
+	if plan.TargetVersion == "" {
+		for v := range versions {
+			rep.Warnings = append(rep.Warnings, versionWarnings(plan.SourceVersion, v)...)
+		}
+	}
+	return errs
+}
+
+// checkCollections: targets absent (or replaced, or created by an
+// earlier run of this restore) and no shard transfer running anywhere,
+// since transfers compete with the restore's own and may move replicas
+// under it.
+func checkCollections(ctx context.Context, plan *RestorePlan, deps Deps, done progressIndex, rep *PreflightReport) []error {
+	c, _, err := deps.coordinator(plan)
+	if err != nil {
+		return []error{err}
+	}
+	live, err := c.ListCollections(ctx)
+	if err != nil {
+		return []error{fmt.Errorf("list collections: %w", err)}
+	}
+	aliases, err := c.ListAliases(ctx)
+	if err != nil {
+		return []error{fmt.Errorf("list aliases: %w", err)}
+	}
+	exists := map[string]bool{}
+	for _, n := range live {
+		exists[n] = true
+	}
+	var errs []error
+	// ours are collections an earlier run of this restore created: their
+	// transfers are that run's re-syncs, which the executor waits for.
+	ours := map[string]bool{}
+	for _, cp := range plan.Collections {
+		resumed := done.started(cp.Target)
+		if resumed {
+			rep.Resumed = append(rep.Resumed, cp.Target)
+			ours[restoreName(cp)], ours[cp.Target] = true, true
+		}
+		switch {
+		case resumed:
+		case exists[cp.Target] && !cp.Replace:
+			errs = append(errs, fmt.Errorf("collection %q exists (use --overwrite to replace it, or --rename to restore beside it): %w", cp.Target, ErrCollectionExists))
+		case aliases[cp.Target] != "":
+			errs = append(errs, fmt.Errorf("%q is an alias of collection %q: %w", cp.Target, aliases[cp.Target], ErrCollectionExists))
+		}
+		if cp.Reshard != nil && exists[cp.Reshard.Staging] && !resumed {
+			errs = append(errs, fmt.Errorf("staging collection %q of %q exists (left by an earlier reshard? delete it): %w", cp.Reshard.Staging, cp.Target, ErrCollectionExists))
+		}
+	}
+	for _, n := range live {
+		if ours[n] {
+			continue
+		}
+		cc, err := c.CollectionCluster(ctx, n)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read cluster info of %q: %w", n, err))
+			continue
+		}
+		for _, t := range cc.ShardTransfers {
+			kind := "moving"
+			if t.Sync {
+				kind = "replicating"
+			}
+			errs = append(errs, fmt.Errorf("collection %q: shard %d is %s from peer %d to peer %d (wait for it or abort it): %w",
+				n, t.ShardID, kind, t.From, t.To, ErrTransferInProgress))
+		}
+	}
+	if needsWriter(plan) {
+		if _, ok := c.(PointWriter); !ok {
+			errs = append(errs, fmt.Errorf("--shards needs to write points, which this Qdrant client cannot: %w", ErrInvalidOptions))
+		}
+	}
+	return errs
+}
+
+func needsWriter(plan *RestorePlan) bool {
+	return slices.ContainsFunc(plan.Collections, func(c CollectionPlan) bool { return c.Reshard != nil })
+}
+
+func checkTransferMode(plan *RestorePlan, deps Deps, opts PreflightOptions) []error {
+	if opts.Transfer != TransferPresigned {
+		return nil
+	}
+	if _, ok := deps.Store.(Presigner); !ok {
+		return []error{fmt.Errorf("--transfer presigned: this storage cannot presign URLs (use --transfer upload): %w", ErrInvalidOptions)}
+	}
+	var errs []error
+	for _, c := range plan.Collections {
+		for _, s := range c.Shards {
+			if s.Object != "" && s.Compression != manifest.CompressionNone {
+				errs = append(errs, fmt.Errorf("--transfer presigned: shard %d of %q is stored %s-compressed and Qdrant cannot decompress it (use --transfer upload): %w",
+					s.ID, c.Source, s.Compression, ErrInvalidOptions))
+			}
+		}
+	}
+	return errs
+}
+
+// checkObjects streams every object through SHA-256 (no disk, bounded
+// memory) and compares size and checksum with the manifest. The snapshot
+// inside a compressed object is checked by Qdrant itself at recovery
+// (the planned checksum is passed along).
+func checkObjects(ctx context.Context, plan *RestorePlan, deps Deps, opts PreflightOptions, rep *PreflightReport) []error {
+	type item struct {
+		coll string
+		s    ShardPlan
+	}
+	var items []item
+	for _, c := range plan.Collections {
+		for _, s := range c.Shards {
+			if s.Object != "" {
+				items = append(items, item{c.Source, s})
+			}
+		}
+	}
+	errs := make([]error, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cmp.Or(opts.Parallel, 4))
+	for i, it := range items {
+		g.Go(func() error {
+			errs[i] = verifyObject(gctx, deps, it.s)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("shard %d of %q: %w", it.s.ID, it.coll, errs[i])
+			}
+			// One bad object does not stop the others: the report lists
+			// every problem at once.
+			return ctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range errs {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	for _, it := range items {
+		rep.Objects++
+		rep.Bytes += it.s.Size
+	}
+	return out
+}
+
+func verifyObject(ctx context.Context, deps Deps, s ShardPlan) error {
+	r, err := deps.Store.Open(ctx, s.Object, 0)
+	if err != nil {
+		if deps.notFound(err) {
+			return fmt.Errorf("object %s: %w", s.Object, ErrObjectMissing)
+		}
+		return fmt.Errorf("open object %s: %w", s.Object, err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return fmt.Errorf("read object %s: %w", s.Object, err)
+	}
+	if n != s.Size {
+		return fmt.Errorf("object %s has %d bytes, the manifest says %d: %w", s.Object, n, s.Size, ErrObjectSize)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != s.SHA256 {
+		return fmt.Errorf("object %s has SHA-256 %s, the manifest says %s: %w", s.Object, got, s.SHA256, ErrObjectChecksum)
+	}
+	return nil
+}
+
+func peerName(p TargetPeer) string {
+	if p.Pod != "" {
+		return fmt.Sprintf("pod %s (peer %d)", p.Pod, p.ID)
+	}
+	return fmt.Sprintf("peer %d", p.ID)
+}
