@@ -1,0 +1,268 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/qdrant"
+)
+
+// placement is the live replica set of a collection: shard → peer → state.
+type placement map[uint32]map[uint64]string
+
+func livePlacement(cc *qdrant.CollectionCluster) placement {
+	out := placement{}
+	for _, r := range cc.Replicas() {
+		if out[r.ShardID] == nil {
+			out[r.ShardID] = map[uint64]string{}
+		}
+		out[r.ShardID][r.PeerID] = r.State
+	}
+	return out
+}
+
+func (p placement) describe(shard uint32) string {
+	var parts []string
+	for _, peer := range slices.Sorted(maps.Keys(p[shard])) {
+		parts = append(parts, fmt.Sprintf("%d:%s", peer, p[shard][peer]))
+	}
+	return fmt.Sprintf("shard %d [%s]", shard, strings.Join(parts, " "))
+}
+
+// settle brings every collection to its planned placement after
+// recovery: recovering with priority snapshot left the other replicas
+// Dead (they re-sync from the recovered one) and may have added a replica
+// the plan does not want. Replicas the redistribution will want anyway
+// are kept rather than dropped and copied back.
+func (e *executor) settle(ctx context.Context) error {
+	for _, cp := range e.plan.Collections {
+		if e.reshardDone[cp.Target] {
+			continue
+		}
+		name := restoreName(cp)
+		want := func(live placement) map[uint32][]uint64 {
+			out := map[uint32][]uint64{}
+			for _, s := range cp.Shards {
+				tid := e.targetID(cp, s.ID)
+				reps := slices.Clone(s.Replicas)
+				if cp.Reshard == nil {
+					for peer := range live[tid] {
+						if slices.Contains(s.Final, peer) && !slices.Contains(reps, peer) {
+							reps = append(reps, peer)
+						}
+					}
+				}
+				out[tid] = reps
+			}
+			return out
+		}
+		if err := e.converge(ctx, name, want, e.opts.WaitTimeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// redistribute moves and replicates shards until the final placement of
+// the plan holds, waiting for Qdrant's asynchronous transfers.
+func (e *executor) redistribute(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.TransferTimeout)
+	defer cancel()
+	for _, cp := range e.plan.Collections {
+		if cp.Reshard != nil {
+			continue
+		}
+		want := func(placement) map[uint32][]uint64 {
+			out := map[uint32][]uint64{}
+			for _, s := range cp.Shards {
+				out[e.targetID(cp, s.ID)] = s.Final
+			}
+			return out
+		}
+		if err := e.converge(ctx, cp.Target, want, e.opts.TransferTimeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitActive waits until every replica of the collection is Active and no
+// transfer runs, whatever the placement.
+func (e *executor) waitActive(ctx context.Context, name string, timeout time.Duration) error {
+	return e.converge(ctx, name, nil, timeout)
+}
+
+// deadGrace is how many polls a wanted Dead replica may wait for Qdrant's
+// own re-sync before the restore asks for a replication itself.
+const deadGrace = 20
+
+// converge drives a collection towards the placement want computes from
+// the live one (nil: the live placement as it is) and returns once every
+// wanted replica is Active, no other replica is left and no transfer
+// runs. Each poll starts at most one transfer per shard, because Qdrant
+// refuses a second transfer of a shard touching the same peers.
+func (e *executor) converge(ctx context.Context, name string, want func(placement) map[uint32][]uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	idle := map[uint32]int{}
+	var lastErr error
+	for {
+		cc, err := e.coord.CollectionCluster(ctx, name)
+		if err != nil {
+			if !qdrant.IsTransient(err) {
+				return fmt.Errorf("read cluster info of %q: %w", name, err)
+			}
+			lastErr = err
+		} else {
+			live := livePlacement(cc)
+			target := map[uint32][]uint64{}
+			if want != nil {
+				target = want(live)
+			} else {
+				for id, reps := range live {
+					target[id] = slices.Collect(maps.Keys(reps))
+				}
+			}
+			busy := map[uint32]bool{}
+			for _, t := range cc.ShardTransfers {
+				busy[t.ShardID] = true
+			}
+			var pending []string
+			for _, id := range slices.Sorted(maps.Keys(target)) {
+				if settled(live[id], target[id]) {
+					delete(idle, id)
+					continue
+				}
+				pending = append(pending, live.describe(id))
+				if busy[id] || want == nil {
+					continue
+				}
+				if err := e.step(ctx, name, id, live[id], target[id], idle); err != nil {
+					lastErr = err
+				}
+			}
+			if len(pending) == 0 && len(cc.ShardTransfers) == 0 {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				what := strings.Join(pending, ", ")
+				if len(cc.ShardTransfers) > 0 {
+					what += fmt.Sprintf("; %d transfers running", len(cc.ShardTransfers))
+				}
+				err := fmt.Errorf("collection %q not settled after %s: %s: %w", name, timeout, what, ErrTimeout)
+				if lastErr != nil {
+					err = fmt.Errorf("%w (last error: %w)", err, lastErr)
+				}
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for collection %q: %w", name, ctx.Err())
+		case <-time.After(e.opts.Poll):
+		}
+	}
+}
+
+func settled(have map[uint64]string, want []uint64) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for _, p := range want {
+		if have[p] != qdrant.StateActive {
+			return false
+		}
+	}
+	return true
+}
+
+// step issues the cluster operations that bring one shard closer to want:
+// surplus replicas are dropped (or, when Active and a wanted peer lacks a
+// replica, moved there); a missing replica is replicated from an Active
+// one; a wanted Dead replica is left to Qdrant's own re-sync for a while,
+// then replicated into.
+func (e *executor) step(ctx context.Context, name string, shard uint32, have map[uint64]string, want []uint64, idle map[uint32]int) error {
+	var active []uint64
+	for _, p := range slices.Sorted(maps.Keys(have)) {
+		if have[p] == qdrant.StateActive {
+			active = append(active, p)
+		}
+	}
+	if len(active) == 0 {
+		// Nothing to copy from yet (Initializing, or a recovery still
+		// being applied).
+		return nil
+	}
+	var missing, surplus []uint64
+	for _, p := range want {
+		if _, ok := have[p]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(have)) {
+		if !slices.Contains(want, p) {
+			surplus = append(surplus, p)
+		}
+	}
+	// The source of copies: an Active replica that stays, else any.
+	source := active[0]
+	for _, p := range active {
+		if slices.Contains(want, p) {
+			source = p
+			break
+		}
+	}
+	log := e.log.With("collection", name, "shard", shard)
+	activeLeft := len(active)
+	transferred := false
+	for _, p := range surplus {
+		if have[p] == qdrant.StateActive && len(missing) > 0 && !transferred {
+			log.Info("moving replica", "from", p, "to", missing[0])
+			if err := e.coord.MoveShard(ctx, name, shard, p, missing[0]); err != nil {
+				return fmt.Errorf("move %s from peer %d to %d: %w", shardRef(name, shard), p, missing[0], err)
+			}
+			missing, transferred = missing[1:], true
+			continue
+		}
+		if have[p] == qdrant.StateActive && (activeLeft <= 1 || p == source) {
+			// Never drop the last Active copy.
+			continue
+		}
+		log.Info("dropping surplus replica", "peer", p, "state", have[p])
+		if err := e.coord.DropReplica(ctx, name, shard, p); err != nil {
+			return fmt.Errorf("drop replica of %s on peer %d: %w", shardRef(name, shard), p, err)
+		}
+		if have[p] == qdrant.StateActive {
+			activeLeft--
+		}
+	}
+	if transferred {
+		return nil
+	}
+	if len(missing) > 0 {
+		log.Info("replicating shard", "from", source, "to", missing[0])
+		if err := e.coord.ReplicateShard(ctx, name, shard, source, missing[0]); err != nil {
+			return fmt.Errorf("replicate %s from peer %d to %d: %w", shardRef(name, shard), source, missing[0], err)
+		}
+		return nil
+	}
+	for _, p := range want {
+		if have[p] != qdrant.StateDead {
+			continue
+		}
+		idle[shard]++
+		if idle[shard] < deadGrace {
+			return nil
+		}
+		idle[shard] = 0
+		log.Info("re-syncing dead replica", "from", source, "to", p)
+		if err := e.coord.ReplicateShard(ctx, name, shard, source, p); err != nil {
+			return fmt.Errorf("re-sync %s from peer %d to %d: %w", shardRef(name, shard), source, p, err)
+		}
+		return nil
+	}
+	return nil
+}

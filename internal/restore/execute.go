@@ -1,0 +1,440 @@
+package restore
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/qdrant"
+)
+
+// ExecOptions tune Execute.
+type ExecOptions struct {
+	Transfer TransferMode
+	// PresignTTL is how long a presigned URL stays valid; default 1h.
+	PresignTTL time.Duration
+	// Parallel bounds concurrent shard recoveries; default 4. PerPeer
+	// bounds them per receiving peer; default 2.
+	Parallel int
+	PerPeer  int
+	// Retries is how many times a failed recovery is retried; default 3.
+	// Backoff is the first wait, doubled each time; default 1s.
+	Retries int
+	Backoff time.Duration
+	// WaitTimeout bounds each wait for replicas to become Active; default
+	// 10m. TransferTimeout bounds the redistribution; default 30m.
+	WaitTimeout     time.Duration
+	TransferTimeout time.Duration
+	// Poll is the interval between cluster state reads; default 500ms.
+	Poll time.Duration
+	// CopyBatch is the points per scroll/upsert batch when resharding;
+	// default 256.
+	CopyBatch uint32
+}
+
+func (o ExecOptions) withDefaults() ExecOptions {
+	o.Transfer = cmp.Or(o.Transfer, TransferUpload)
+	o.PresignTTL = cmp.Or(o.PresignTTL, time.Hour)
+	o.Parallel = cmp.Or(o.Parallel, 4)
+	o.PerPeer = cmp.Or(o.PerPeer, 2)
+	if o.Retries == 0 {
+		o.Retries = 3
+	}
+	o.Retries = max(o.Retries, 0)
+	o.Backoff = cmp.Or(o.Backoff, time.Second)
+	o.WaitTimeout = cmp.Or(o.WaitTimeout, 10*time.Minute)
+	o.TransferTimeout = cmp.Or(o.TransferTimeout, 30*time.Minute)
+	o.Poll = cmp.Or(o.Poll, 500*time.Millisecond)
+	o.CopyBatch = cmp.Or(o.CopyBatch, 256)
+	return o
+}
+
+// Phase names, in execution order.
+const (
+	PhaseCreate       = "create"
+	PhaseRecover      = "recover"
+	PhaseSettle       = "settle"
+	PhaseReshard      = "reshard"
+	PhaseAliases      = "aliases"
+	PhaseRedistribute = "redistribute"
+	PhaseVerify       = "verify"
+)
+
+// Report is the outcome of Execute.
+type Report struct {
+	RestoreID string        `json:"restore_id"`
+	BackupID  string        `json:"backup_id"`
+	Strategy  Strategy      `json:"strategy"`
+	Phases    []PhaseReport `json:"phases"`
+	// Total is the wall time of the whole restore: the RTO.
+	Total           time.Duration      `json:"total_ns"`
+	Collections     []CollectionReport `json:"collections"`
+	ShardsRecovered int                `json:"shards_recovered"`
+	// ShardsSkipped were recovered by an earlier run of this restore.
+	ShardsSkipped int      `json:"shards_skipped"`
+	Bytes         int64    `json:"bytes"`
+	Warnings      []string `json:"warnings,omitempty"`
+}
+
+// PhaseReport is the wall time of one phase.
+type PhaseReport struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// CollectionReport is the verified state of one restored collection.
+type CollectionReport struct {
+	Name     string `json:"name"`
+	Source   string `json:"source"`
+	Shards   int    `json:"shards"`
+	Points   uint64 `json:"points"`
+	Samples  int    `json:"samples_checked"`
+	Verified bool   `json:"verified"`
+}
+
+// Execute carries out a plan that passed Preflight. Progress goes to
+// deps.Journal shard by shard, so running Execute again with the same plan
+// after a failure or a crash resumes: collections it created are kept and
+// shards it recovered are not recovered again.
+func Execute(ctx context.Context, plan *RestorePlan, deps Deps, opts ExecOptions) (*Report, error) {
+	if plan == nil || plan.Manifest == nil {
+		return nil, fmt.Errorf("execute restore: plan without its manifest: %w", ErrInvalidOptions)
+	}
+	opts = opts.withDefaults()
+	id := RestoreID(plan)
+	rep := &Report{RestoreID: id, BackupID: plan.BackupID, Strategy: plan.Strategy}
+	coord, coordID, err := deps.coordinator(plan)
+	if err != nil {
+		return rep, err
+	}
+	j := deps.journal()
+	prev, err := j.Shards(ctx, id)
+	if err != nil {
+		return rep, fmt.Errorf("restore %s: read progress: %w", id, err)
+	}
+	if err := j.Begin(ctx, id, plan); err != nil {
+		return rep, fmt.Errorf("restore %s: record start: %w", id, err)
+	}
+	e := &executor{
+		plan: plan, deps: deps, opts: opts, rep: rep, journal: j, done: indexProgress(prev),
+		coord: coord, coordID: coordID, ids: map[string]map[uint32]uint32{}, reshardDone: map[string]bool{},
+		log: deps.logger().With("restore_id", id, "backup_id", plan.BackupID, "cluster", plan.Cluster),
+	}
+	start := deps.now()
+	runErr := e.run(ctx)
+	rep.Total = deps.now().Sub(start)
+	status, reason := StatusComplete, ""
+	if runErr != nil {
+		status, reason = StatusFailed, runErr.Error()
+	}
+	// The outcome is recorded even when ctx was cancelled (SIGTERM).
+	if err := j.Finish(context.WithoutCancel(ctx), status, reason); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("restore %s: record outcome: %w", id, err))
+	}
+	if runErr != nil {
+		return rep, fmt.Errorf("restore %s: %w", id, runErr)
+	}
+	e.log.Info("restore complete", "total", rep.Total, "shards_recovered", rep.ShardsRecovered, "shards_skipped", rep.ShardsSkipped)
+	return rep, nil
+}
+
+type executor struct {
+	plan    *RestorePlan
+	deps    Deps
+	opts    ExecOptions
+	rep     *Report
+	journal Journal
+	// done is the progress recorded before this run.
+	done    progressIndex
+	coord   Peer
+	coordID uint64
+	// ids maps, per restored collection, backup shard ids to the shard ids
+	// on the target (they differ for custom shard keys).
+	ids map[string]map[uint32]uint32
+	log *slog.Logger
+	// reshardDone marks resharded collections an earlier run finished
+	// (staging deleted): nothing is left to restore for them.
+	reshardDone map[string]bool
+	// mu guards rep while shards recover in parallel.
+	mu sync.Mutex
+}
+
+func (e *executor) run(ctx context.Context) error {
+	phases := []struct {
+		name string
+		fn   func(context.Context) error
+		skip bool
+	}{
+		{PhaseCreate, e.create, false},
+		{PhaseRecover, e.recoverAll, false},
+		{PhaseSettle, e.settle, false},
+		{PhaseReshard, e.reshard, !needsWriter(e.plan)},
+		{PhaseAliases, e.aliases, false},
+		{PhaseRedistribute, e.redistribute, !e.redistributes()},
+		{PhaseVerify, e.verify, false},
+	}
+	for _, p := range phases {
+		if p.skip {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("before %s: %w", p.name, err)
+		}
+		e.log.Info("restore phase started", "phase", p.name)
+		t0 := e.deps.now()
+		err := p.fn(ctx)
+		d := e.deps.now().Sub(t0)
+		e.rep.Phases = append(e.rep.Phases, PhaseReport{Name: p.name, Duration: d})
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		e.log.Info("restore phase done", "phase", p.name, "duration", d)
+	}
+	return nil
+}
+
+func (e *executor) redistributes() bool {
+	for _, c := range e.plan.Collections {
+		for _, s := range c.Shards {
+			if !slices.Equal(sortedCopy(s.Replicas), sortedCopy(s.Final)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// create recreates every collection: config, shard keys, payload indexes.
+// A collection this restore created in an earlier run is kept.
+func (e *executor) create(ctx context.Context) error {
+	live, err := e.coord.ListCollections(ctx)
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	for _, cp := range e.plan.Collections {
+		name := restoreName(cp)
+		src := e.plan.Manifest.Collection(cp.Source)
+		if src == nil {
+			return fmt.Errorf("collection %q is not in the manifest", cp.Source)
+		}
+		exists := slices.Contains(live, name)
+		resumed := e.done.started(cp.Target)
+		if cp.Reshard != nil && resumed && !exists && slices.Contains(live, cp.Target) {
+			e.reshardDone[cp.Target] = true
+			e.log.Info("resharded collection finished by an earlier run", "collection", cp.Target)
+			continue
+		}
+		if !resumed {
+			switch {
+			case cp.Replace && slices.Contains(live, cp.Target):
+				// --overwrite: the live collection goes first.
+				e.log.Warn("deleting existing collection (--overwrite)", "collection", cp.Target)
+				if err := e.coord.DeleteCollection(ctx, cp.Target); err != nil {
+					return fmt.Errorf("delete existing collection %q: %w", cp.Target, err)
+				}
+				exists = exists && name != cp.Target
+			}
+			if exists {
+				return fmt.Errorf("collection %q: %w", name, ErrCollectionExists)
+			}
+		}
+		if exists {
+			e.log.Info("collection kept from an earlier run", "collection", name)
+		} else {
+			// Shards are recorded before the collection exists, so a rerun
+			// after a crash at any point from here on knows the collection
+			// is its own. Progress of an earlier run is void for a
+			// collection created anew.
+			delete(e.done, cp.Target)
+			for _, s := range cp.Shards {
+				if err := e.setShard(ctx, cp, s, ShardPending, ""); err != nil {
+					return err
+				}
+			}
+			body, dropped, err := createRequest(src.Config, cp.ShardNumber, cp.ReplicationFactor, cp.WriteConsistencyFactor)
+			if err != nil {
+				return fmt.Errorf("collection %q: %w", cp.Source, err)
+			}
+			for _, d := range dropped {
+				e.warn(fmt.Sprintf("collection %q: %s is not accepted when creating a collection and was not restored", name, d))
+			}
+			e.log.Info("creating collection", "collection", name, "shard_number", cp.ShardNumber, "replication_factor", cp.ReplicationFactor)
+			if err := e.coord.CreateCollection(ctx, name, body); err != nil {
+				return fmt.Errorf("create collection %q: %w", name, err)
+			}
+		}
+		if err := e.createShardKeys(ctx, cp, name); err != nil {
+			return err
+		}
+		if err := e.createIndexes(ctx, name, src.PayloadSchema); err != nil {
+			return err
+		}
+		if err := e.waitActive(ctx, name, e.opts.WaitTimeout); err != nil {
+			return err
+		}
+		if err := e.mapShardIDs(ctx, cp, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createShardKeys creates the custom shard keys that do not exist yet,
+// in plan order: Qdrant snapshots do not carry them, and a shard only
+// exists once its key does.
+func (e *executor) createShardKeys(ctx context.Context, cp CollectionPlan, name string) error {
+	if len(cp.ShardKeys) == 0 {
+		return nil
+	}
+	cc, err := e.coord.CollectionCluster(ctx, name)
+	if err != nil {
+		return fmt.Errorf("read cluster info of %q: %w", name, err)
+	}
+	have := keysOf(cc)
+	for _, k := range cp.ShardKeys {
+		if len(have[k.Key.String()]) > 0 {
+			continue
+		}
+		rf := uint32(0)
+		for _, s := range cp.Shards {
+			if s.ShardKey != nil && s.ShardKey.Equal(k.Key) {
+				rf = max(rf, uint32(len(s.Replicas)))
+			}
+		}
+		e.log.Info("creating shard key", "collection", name, "key", k.Key.String(), "placement", k.Placement)
+		if err := e.coord.CreateShardKey(ctx, name, k.Key, k.ShardsNumber, rf, k.Placement); err != nil {
+			return fmt.Errorf("create shard key %s of %q: %w", k.Key, name, err)
+		}
+	}
+	return nil
+}
+
+// keysOf groups the shard ids of a collection by shard key, sorted.
+func keysOf(cc *qdrant.CollectionCluster) map[string][]uint32 {
+	out := map[string][]uint32{}
+	for _, r := range cc.Replicas() {
+		if r.ShardKey == nil {
+			continue
+		}
+		k := r.ShardKey.String()
+		if !slices.Contains(out[k], r.ShardID) {
+			out[k] = append(out[k], r.ShardID)
+		}
+	}
+	for k := range out {
+		slices.Sort(out[k])
+	}
+	return out
+}
+
+// mapShardIDs pairs backup shard ids with target ones. Auto sharding keeps
+// ids; a custom shard key's new ids are matched to the backup's in order.
+func (e *executor) mapShardIDs(ctx context.Context, cp CollectionPlan, name string) error {
+	m := map[uint32]uint32{}
+	e.ids[cp.Target] = m
+	if len(cp.ShardKeys) == 0 {
+		for _, s := range cp.Shards {
+			m[s.ID] = s.ID
+		}
+		return nil
+	}
+	cc, err := e.coord.CollectionCluster(ctx, name)
+	if err != nil {
+		return fmt.Errorf("read cluster info of %q: %w", name, err)
+	}
+	have := keysOf(cc)
+	for _, k := range cp.ShardKeys {
+		got := have[k.Key.String()]
+		if len(got) != len(k.SourceShardIDs) {
+			return fmt.Errorf("shard key %s of %q has %d shards, the backup %d", k.Key, name, len(got), len(k.SourceShardIDs))
+		}
+		for i, src := range k.SourceShardIDs {
+			m[src] = got[i]
+		}
+	}
+	return nil
+}
+
+func (e *executor) targetID(cp CollectionPlan, shard uint32) uint32 {
+	if id, ok := e.ids[cp.Target][shard]; ok {
+		return id
+	}
+	return shard
+}
+
+// createIndexes recreates the payload indexes recorded at backup time.
+// Creating an index that exists is harmless, which makes reruns safe.
+func (e *executor) createIndexes(ctx context.Context, name string, schema json.RawMessage) error {
+	if isNull(schema) {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(schema, &fields); err != nil {
+		return fmt.Errorf("collection %q: decode recorded payload schema: %w", name, err)
+	}
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		fs, err := qdrant.PayloadIndexSchema(fields[f])
+		if err != nil {
+			return fmt.Errorf("collection %q: payload index %q: %w", name, f, err)
+		}
+		if err := e.coord.CreatePayloadIndex(ctx, name, f, fs); err != nil {
+			return fmt.Errorf("create payload index %q of %q: %w", f, name, err)
+		}
+	}
+	return nil
+}
+
+func (e *executor) setShard(ctx context.Context, cp CollectionPlan, s ShardPlan, state, msg string) error {
+	err := e.journal.SetShard(ctx, ShardProgress{Collection: cp.Target, ShardID: s.ID, Peer: s.Primary, State: state, Error: msg})
+	if err != nil {
+		return fmt.Errorf("record shard %d of %q as %s: %w", s.ID, cp.Target, state, err)
+	}
+	return nil
+}
+
+func (e *executor) warn(msg string) {
+	e.log.Warn(msg)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rep.Warnings = append(e.rep.Warnings, msg)
+}
+
+// aliases points each recorded alias at its restored collection, in one
+// atomic change per collection.
+func (e *executor) aliases(ctx context.Context) error {
+	live, err := e.coord.ListAliases(ctx)
+	if err != nil {
+		return fmt.Errorf("list aliases: %w", err)
+	}
+	for _, cp := range e.plan.Collections {
+		var actions []qdrant.AliasAction
+		for _, a := range cp.Aliases {
+			if now, ok := live[a.Alias]; ok {
+				if now == cp.Target {
+					continue
+				}
+				actions = append(actions, qdrant.DeleteAlias(a.Alias))
+			}
+			actions = append(actions, qdrant.CreateAlias(a.Alias, cp.Target))
+		}
+		if len(actions) == 0 {
+			continue
+		}
+		if err := e.coord.UpdateAliases(ctx, actions); err != nil {
+			return fmt.Errorf("restore aliases of %q: %w", cp.Target, err)
+		}
+	}
+	return nil
+}
+
+func sortedCopy(s []uint64) []uint64 { return slices.Sorted(slices.Values(s)) }
+
+// shardRef names a shard in logs and errors.
+func shardRef(c string, s uint32) string { return fmt.Sprintf("shard %d of %q", s, c) }

@@ -1,0 +1,182 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/qdrant"
+)
+
+// recoverAll recovers every shard with an object on its primary peer,
+// skipping shards an earlier run recovered. Parallelism is bounded
+// globally and per receiving peer: a peer unpacks each snapshot onto its
+// own disk.
+func (e *executor) recoverAll(ctx context.Context) error {
+	perPeer := map[uint64]chan struct{}{}
+	for _, p := range e.plan.Peers {
+		perPeer[p.ID] = make(chan struct{}, e.opts.PerPeer)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.opts.Parallel)
+	for _, cp := range e.plan.Collections {
+		for _, s := range cp.Shards {
+			switch st := e.done.state(cp.Target, s.ID); {
+			case s.Object == "" || e.reshardDone[cp.Target]:
+				continue
+			case st == ShardRecovered || st == ShardVerified:
+				e.rep.ShardsSkipped++
+				e.log.Info("shard recovered by an earlier run", "collection", cp.Target, "shard", s.ID)
+				continue
+			}
+			sem, ok := perPeer[s.Primary]
+			if !ok {
+				return fmt.Errorf("%s: primary peer %d is not in the plan", shardRef(cp.Target, s.ID), s.Primary)
+			}
+			g.Go(func() error {
+				select {
+				case sem <- struct{}{}:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				defer func() { <-sem }()
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				return e.recoverShard(gctx, cp, s)
+			})
+		}
+	}
+	return g.Wait()
+}
+
+// recoverShard recovers one shard with retries, and records the outcome.
+func (e *executor) recoverShard(ctx context.Context, cp CollectionPlan, s ShardPlan) error {
+	name, tid := restoreName(cp), e.targetID(cp, s.ID)
+	log := e.log.With("collection", name, "shard", tid, "backup_shard", s.ID, "peer", s.Primary)
+	e.deps.started(cp.Target, s.ID, s.Primary, s.Size)
+	wait := e.opts.Backoff
+	var err error
+	for attempt := 0; ; attempt++ {
+		t0 := time.Now()
+		err = e.recoverOnce(ctx, name, tid, s)
+		if err == nil {
+			log.Info("shard recovered", "bytes", s.Size, "duration", time.Since(t0), "attempt", attempt+1)
+			break
+		}
+		if attempt >= e.opts.Retries || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+		log.Warn("shard recovery failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			err = errors.Join(err, ctx.Err())
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wait *= 2
+	}
+	e.deps.done(cp.Target, s.ID, err)
+	if err != nil {
+		err = fmt.Errorf("recover %s on peer %d: %w", shardRef(name, tid), s.Primary, err)
+		// Recorded with a fresh context: the failure must be visible even
+		// when the run is being cancelled.
+		if jerr := e.setShard(context.WithoutCancel(ctx), cp, s, ShardFailed, err.Error()); jerr != nil {
+			err = errors.Join(err, jerr)
+		}
+		return err
+	}
+	e.countRecovered(s.Size)
+	return e.setShard(ctx, cp, s, ShardRecovered, "")
+}
+
+func (e *executor) countRecovered(n int64) {
+	// Called from recovery goroutines.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rep.ShardsRecovered++
+	e.rep.Bytes += n
+}
+
+// retryable: transient peer errors and storage read errors are retried;
+// refusals (checksum mismatch, bad request, auth) are not.
+func retryable(err error) bool {
+	var se *sourceError
+	if errors.As(err, &se) {
+		return true
+	}
+	return qdrant.IsTransient(err)
+}
+
+// sourceError marks a failure reading the backup object.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return "read backup object: " + e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
+
+// recoverOnce sends one shard snapshot to its primary peer with priority
+// snapshot: the recovered replica becomes the truth and every other
+// replica of the shard re-syncs from it (settled afterwards). The
+// checksum is the snapshot's own, so Qdrant rejects a corrupted transfer
+// before touching the shard.
+func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s ShardPlan) error {
+	peer, err := e.deps.peer(s.Primary)
+	if err != nil {
+		return err
+	}
+	if e.opts.Transfer == TransferPresigned {
+		ps, ok := e.deps.Store.(Presigner)
+		if !ok {
+			return fmt.Errorf("storage cannot presign URLs: %w", ErrInvalidOptions)
+		}
+		url, err := ps.Presign(ctx, s.Object, e.opts.PresignTTL)
+		if err != nil {
+			return &sourceError{fmt.Errorf("presign %s: %w", s.Object, err)}
+		}
+		return peer.RecoverShard(ctx, name, shard, qdrant.RecoverRequest{
+			Location: url, Priority: qdrant.PrioritySnapshot, Checksum: s.SnapshotSHA256,
+		})
+	}
+	obj, err := e.deps.Store.Open(ctx, s.Object, 0)
+	if err != nil {
+		return &sourceError{fmt.Errorf("open %s: %w", s.Object, err)}
+	}
+	defer obj.Close()
+	var r io.Reader = &markedReader{r: obj}
+	if s.Compression == manifest.CompressionZstd {
+		// Low memory: one decoder goroutine and a small window, because
+		// several shards stream at once.
+		dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return fmt.Errorf("zstd reader for %s: %w", s.Object, err)
+		}
+		defer dec.Close()
+		r = &markedReader{r: dec}
+	}
+	return peer.UploadShardSnapshot(ctx, name, shard, r, qdrant.UploadOptions{
+		Priority: qdrant.PrioritySnapshot, Checksum: s.SnapshotSHA256,
+	})
+}
+
+// markedReader wraps read errors of the backup object so that they are
+// told apart from the peer's errors (and retried).
+type markedReader struct{ r io.Reader }
+
+func (m *markedReader) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	if err != nil && err != io.EOF {
+		var se *sourceError
+		if !errors.As(err, &se) {
+			err = &sourceError{err}
+		}
+	}
+	return n, err
+}

@@ -1,0 +1,147 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/qdrant"
+)
+
+// verify checks every restored collection against the manifest: the
+// planned replicas all Active, each replica holding the shard's recorded
+// points count, the exact collection count, and the recorded sample of
+// points equal in content. Every shard of a verified collection is
+// recorded as verified, so a rerun has nothing left to do.
+func (e *executor) verify(ctx context.Context) error {
+	var errs []error
+	for _, cp := range e.plan.Collections {
+		cr, err := e.verifyCollection(ctx, cp)
+		e.rep.Collections = append(e.rep.Collections, cr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, s := range cp.Shards {
+			if err := e.setShard(ctx, cp, s, ShardVerified, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *executor) verifyCollection(ctx context.Context, cp CollectionPlan) (CollectionReport, error) {
+	name := cp.Target
+	cr := CollectionReport{Name: name, Source: cp.Source, Shards: len(cp.Shards)}
+	if err := e.waitActive(ctx, name, e.opts.WaitTimeout); err != nil {
+		return cr, err
+	}
+	var problems []string
+	var want uint64
+	for _, s := range cp.Shards {
+		want += s.PointsCount
+	}
+	if cp.Reshard == nil {
+		p, err := e.verifyShards(ctx, cp)
+		if err != nil {
+			return cr, err
+		}
+		problems = append(problems, p...)
+	}
+	got, err := e.coord.Count(ctx, name, true, nil)
+	if err != nil {
+		return cr, fmt.Errorf("count points of %q: %w", name, err)
+	}
+	cr.Points = got
+	if got != want {
+		problems = append(problems, fmt.Sprintf("%d points, the backup's shards hold %d", got, want))
+	}
+	if src := e.plan.Manifest.Collection(cp.Source); src != nil {
+		if src.PointsCount != want && !e.plan.Manifest.Partial {
+			e.warn(fmt.Sprintf("collection %q: the backup recorded %d points but its shards hold %d (writes during the backup)", name, src.PointsCount, want))
+		}
+		n, p, err := e.verifySample(ctx, name, src.Sample)
+		if err != nil {
+			return cr, err
+		}
+		cr.Samples = n
+		problems = append(problems, p...)
+	}
+	if len(problems) > 0 {
+		return cr, fmt.Errorf("collection %q: %v: %w", name, problems, ErrVerify)
+	}
+	cr.Verified = true
+	e.log.Info("collection verified", "collection", name, "points", got, "samples", cr.Samples)
+	return cr, nil
+}
+
+// verifyShards compares the live placement with the plan and each
+// replica's points count with the backup's. The count is read from the
+// peer holding the replica (Qdrant only reports local shards' counts).
+func (e *executor) verifyShards(ctx context.Context, cp CollectionPlan) ([]string, error) {
+	name := cp.Target
+	cc, err := e.coord.CollectionCluster(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("read cluster info of %q: %w", name, err)
+	}
+	live := livePlacement(cc)
+	local := map[uint64]map[uint32]uint64{}
+	var problems []string
+	for _, s := range cp.Shards {
+		tid := e.targetID(cp, s.ID)
+		if !settled(live[tid], s.Final) {
+			problems = append(problems, fmt.Sprintf("%s, planned on peers %v", live.describe(tid), s.Final))
+		}
+		for _, peer := range slices.Sorted(maps.Keys(live[tid])) {
+			counts, ok := local[peer]
+			if !ok {
+				c, err := e.deps.peer(peer)
+				if err != nil {
+					return nil, err
+				}
+				pcc, err := c.CollectionCluster(ctx, name)
+				if err != nil {
+					return nil, fmt.Errorf("read cluster info of %q on peer %d: %w", name, peer, err)
+				}
+				counts = map[uint32]uint64{}
+				for _, ls := range pcc.LocalShards {
+					counts[ls.ShardID] = ls.PointsCount
+				}
+				local[peer] = counts
+			}
+			if got := counts[tid]; got != s.PointsCount {
+				problems = append(problems, fmt.Sprintf("shard %d on peer %d holds %d points, the backup %d", tid, peer, got, s.PointsCount))
+			}
+		}
+	}
+	return problems, nil
+}
+
+// verifySample reads back each sampled point and compares its content
+// hash with the one recorded at backup time.
+func (e *executor) verifySample(ctx context.Context, name string, sample []manifest.PointDigest) (int, []string, error) {
+	var problems []string
+	for _, d := range sample {
+		var id qdrant.PointID
+		if err := id.UnmarshalJSON(d.ID); err != nil {
+			return 0, nil, fmt.Errorf("sample of %q: %w", name, err)
+		}
+		// Scroll's offset is inclusive: the first point returned is the
+		// sampled one if it exists.
+		pts, _, err := e.coord.Scroll(ctx, name, 1, &id, true, true)
+		if err != nil {
+			return 0, nil, fmt.Errorf("read sampled point %s of %q: %w", id, name, err)
+		}
+		switch {
+		case len(pts) == 0 || pts[0].ID != id:
+			problems = append(problems, fmt.Sprintf("sampled point %s is missing", id))
+		case qdrant.ContentHash(&pts[0]) != d.SHA256:
+			problems = append(problems, fmt.Sprintf("sampled point %s differs from the backup", id))
+		}
+	}
+	return len(sample), problems, nil
+}
