@@ -649,8 +649,8 @@ func boolPtr(m map[string]any, key string) *bool {
 	return nil
 }
 
-func u32p(v uint32) *uint32 { return &v }
-func u64p(v uint64) *uint64 { return &v }
+func ptrU32(v uint32) *uint32 { return &v }
+func ptrU64(v uint64) *uint64 { return &v }
 
 func vectorsConfigToProto(raw json.RawMessage) (*qdrant.VectorsConfig, error) {
 	specs, err := vectorSpecs(raw)
@@ -690,8 +690,8 @@ func collectionInfoToProto(info *CollectionInfo) (*qdrant.CollectionInfo, error)
 		ShardNumber:            cfg.Params.ShardNumber,
 		OnDiskPayload:          cfg.Params.OnDiskPayload,
 		VectorsConfig:          vc,
-		ReplicationFactor:      u32p(cfg.Params.ReplicationFactor),
-		WriteConsistencyFactor: u32p(cfg.Params.WriteConsistencyFactor),
+		ReplicationFactor:      ptrU32(cfg.Params.ReplicationFactor),
+		WriteConsistencyFactor: ptrU32(cfg.Params.WriteConsistencyFactor),
 		ReadFanOutFactor:       cfg.Params.ReadFanOutFactor,
 	}
 	if cfg.Params.ShardingMethod == "custom" {
@@ -713,10 +713,10 @@ func collectionInfoToProto(info *CollectionInfo) (*qdrant.CollectionInfo, error)
 		Status:          qdrant.CollectionStatus(qdrant.CollectionStatus_value[capitalize(info.Status)]),
 		OptimizerStatus: &qdrant.OptimizerStatus{Ok: info.OptimizerStatus == "ok"},
 		SegmentsCount:   uint64(info.SegmentsCount),
-		PointsCount:     u64p(info.PointsCount),
+		PointsCount:     ptrU64(info.PointsCount),
 		// Qdrant reports 0 indexed vectors until the optimizer indexes them;
 		// the simulator never indexes.
-		IndexedVectorsCount: u64p(info.IndexedVectorsCount),
+		IndexedVectorsCount: ptrU64(info.IndexedVectorsCount),
 		Config: &qdrant.CollectionConfig{
 			Params: params,
 			HnswConfig: &qdrant.HnswConfigDiff{M: numU64(h, "m"), EfConstruct: numU64(h, "ef_construct"),

@@ -20,7 +20,7 @@ func updateResponse(res UpdateResult, wait *bool, start time.Time) *qdrant.Point
 	if wait == nil || !*wait {
 		st = qdrant.UpdateStatus_Acknowledged
 	}
-	return &qdrant.PointsOperationResponse{Result: &qdrant.UpdateResult{OperationId: u64p(res.OperationID), Status: st}, Time: since(start)}
+	return &qdrant.PointsOperationResponse{Result: &qdrant.UpdateResult{OperationId: ptrU64(res.OperationID), Status: st}, Time: since(start)}
 }
 
 func (s grpcPoints) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
