@@ -2,6 +2,7 @@ package qdrantsim_test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"slices"
 	"strconv"
@@ -444,5 +445,59 @@ func TestGRPCStoppedPeerRefusesConnections(t *testing.T) {
 			t.Fatalf("after restart: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestGRPCAndRESTSeeTheSamePoints writes over each protocol and reads over
+// the other: ids, vectors and payload values (integers, doubles, nested
+// objects, lists, null) must round-trip unchanged.
+func TestGRPCAndRESTSeeTheSamePoints(t *testing.T) {
+	sim := startSim(t, qdrantsim.Options{Peers: 2, Version: "1.19.0"})
+	peer := sim.Peers()[0]
+	g := grpcClient(t, peer, "")
+	hc, _ := validatingClient(t, "1.19.0")
+	r := rest{t: t, client: hc}.on(peer)
+	ctx := context.Background()
+
+	r.ok("PUT", "/collections/mixed", map[string]any{"vectors": map[string]any{"size": 3, "distance": "Cosine"}, "shard_number": 2})
+	payload := map[string]any{"int": 42, "float": 1.25, "text": "x", "flag": true, "none": nil,
+		"list": []any{1, "two", 3.5}, "obj": map[string]any{"deep": map[string]any{"n": -7}}}
+	if _, err := g.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "mixed", Wait: qdrant.PtrOf(true), Points: []*qdrant.PointStruct{
+		{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectors(0.5, 0.25, 0.125), Payload: qdrant.NewValueMap(payload)},
+	}}); err != nil {
+		t.Fatalf("grpc upsert: %v", err)
+	}
+	r.ok("PUT", "/collections/mixed/points?wait=true", map[string]any{"points": []any{
+		map[string]any{"id": uuidA, "vector": []float32{1, 2, 3}, "payload": payload}}})
+
+	var viaREST struct {
+		ID      any            `json:"id"`
+		Vector  []float32      `json:"vector"`
+		Payload map[string]any `json:"payload"`
+	}
+	r.do("GET", "/collections/mixed/points/1", nil).decode(t, &viaREST)
+	wantPayload, _ := json.Marshal(payload)
+	gotPayload, _ := json.Marshal(viaREST.Payload)
+	if string(gotPayload) != string(wantPayload) || !slices.Equal(viaREST.Vector, []float32{0.5, 0.25, 0.125}) {
+		t.Errorf("written over gRPC, read over REST: vector %v payload %s\nwant payload %s", viaREST.Vector, gotPayload, wantPayload)
+	}
+
+	got, err := g.Get(ctx, &qdrant.GetPoints{CollectionName: "mixed", Ids: []*qdrant.PointId{qdrant.NewID(uuidA)},
+		WithPayload: qdrant.NewWithPayload(true), WithVectors: qdrant.NewWithVectors(true)})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("grpc get: %v, %v", got, err)
+	}
+	p := got[0]
+	pl := p.GetPayload()
+	if pl["int"].GetIntegerValue() != 42 || pl["float"].GetDoubleValue() != 1.25 || pl["text"].GetStringValue() != "x" ||
+		!pl["flag"].GetBoolValue() || len(pl["list"].GetListValue().GetValues()) != 3 ||
+		pl["obj"].GetStructValue().GetFields()["deep"].GetStructValue().GetFields()["n"].GetIntegerValue() != -7 {
+		t.Errorf("written over REST, read over gRPC: payload %v", pl)
+	}
+	if v := p.GetVectors().GetVector().GetDenseVector().GetData(); !slices.Equal(v, []float32{1, 2, 3}) {
+		t.Errorf("written over REST, read over gRPC: vector %v", v)
+	}
+	if _, ok := pl["none"].GetKind().(*qdrant.Value_NullValue); !ok {
+		t.Errorf("null payload value came back as %v", pl["none"])
 	}
 }
