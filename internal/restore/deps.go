@@ -12,6 +12,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // ClusterReader reads the state of the cluster through one peer.
@@ -67,6 +68,14 @@ type Peer interface {
 	PointReader
 }
 
+// The Qdrant client and the storage backends are the production
+// implementations.
+var (
+	_ Peer      = (*qdrant.Client)(nil)
+	_ Store     = (storage.Backend)(nil)
+	_ Presigner = (storage.Presigner)(nil)
+)
+
 // Store reads backup objects and writes the journal object. A
 // storage.Backend implements it.
 type Store interface {
@@ -88,7 +97,7 @@ type Deps struct {
 	// Journal records per-shard progress; nil keeps none (no resume).
 	Journal Journal
 	// NotFound tells a missing storage object from other read errors;
-	// default: errors.Is(err, fs.ErrNotExist).
+	// default: storage.ErrNotFound or fs.ErrNotExist.
 	NotFound func(error) bool
 	Logger   *slog.Logger
 	// Progress is told about shards as they go; nil ignores.
@@ -121,7 +130,7 @@ func (d *Deps) notFound(err error) bool {
 	if d.NotFound != nil {
 		return d.NotFound(err)
 	}
-	return errors.Is(err, fs.ErrNotExist)
+	return errors.Is(err, storage.ErrNotFound) || errors.Is(err, fs.ErrNotExist)
 }
 
 func (d *Deps) started(c string, s uint32, p uint64, n int64) {

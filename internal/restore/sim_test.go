@@ -1,0 +1,327 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/qbackup/qbackup/e2e/qdrantsim"
+	qbackup "github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/storage"
+)
+
+// simCluster is a simulated Qdrant cluster with a client per peer.
+type simCluster struct {
+	sim     *qdrantsim.Cluster
+	topo    *discovery.Topology
+	clients map[uint64]*qdrant.Client
+}
+
+func startSim(t *testing.T, peers int, version string) *simCluster {
+	t.Helper()
+	ctx := context.Background()
+	sim, err := qdrantsim.Start(ctx, qdrantsim.Options{
+		Peers: peers, Version: version, Seed: 11,
+		Tick: 10 * time.Millisecond, TransferDelay: 60 * time.Millisecond,
+		PeerDownDelay: 60 * time.Millisecond, AutoRecoveryDelay: 30 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("start simulator: %v", err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return discoverSim(t, sim)
+}
+
+func discoverSim(t *testing.T, sim *qdrantsim.Cluster) *simCluster {
+	t.Helper()
+	ctx := context.Background()
+	var urls []string
+	for _, p := range sim.Peers() {
+		urls = append(urls, p.URL()+"?grpc="+p.GRPCAddr())
+	}
+	sc := &simCluster{sim: sim, clients: map[uint64]*qdrant.Client{}}
+	byURL := map[string]*qdrant.Client{}
+	dial := func(addr qdrant.PeerAddr) (discovery.ClusterReader, error) {
+		if c, ok := byURL[addr.REST]; ok {
+			return c, nil
+		}
+		c, err := qdrant.New(ctx, addr, qdrant.Options{Logger: quietLogger()})
+		if err != nil {
+			return nil, err
+		}
+		byURL[addr.REST] = c
+		return c, nil
+	}
+	topo, err := discovery.Discover(ctx, &discovery.Static{URLs: urls}, dial, discovery.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("discover simulator: %v", err)
+	}
+	sc.topo = topo
+	for _, p := range topo.Peers {
+		sc.clients[p.ID] = byURL[p.Addr.REST]
+	}
+	t.Cleanup(func() {
+		for _, c := range byURL {
+			c.Close()
+		}
+	})
+	return sc
+}
+
+func (s *simCluster) peers() map[uint64]Peer {
+	out := map[uint64]Peer{}
+	for id, c := range s.clients {
+		out[id] = c
+	}
+	return out
+}
+
+func (s *simCluster) any() *qdrant.Client { return s.clients[s.topo.Peers[0].ID] }
+
+// target describes the cluster as the planner sees it.
+func (s *simCluster) target(t *testing.T) Target {
+	t.Helper()
+	ctx := context.Background()
+	tg := Target{}
+	for _, p := range s.topo.Peers {
+		tg.Peers = append(tg.Peers, TargetPeer{ID: p.ID, Pod: p.Pod, URI: p.Addr.REST, Version: p.Version})
+	}
+	var err error
+	if tg.Collections, err = s.any().ListCollections(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tg.Aliases, err = s.any().ListAliases(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// rest sends one REST request that must succeed.
+func (s *simCluster) rest(t *testing.T, method, path string, body any) {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, s.topo.Peers[0].Addr.REST+path, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		out, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, out)
+	}
+}
+
+// load creates a collection and fills it with n points.
+func (s *simCluster) load(t *testing.T, name string, shards, rf, n int, keys ...string) {
+	t.Helper()
+	ctx := context.Background()
+	body := map[string]any{
+		"vectors":            map[string]any{"size": 3, "distance": "Cosine"},
+		"shard_number":       shards,
+		"replication_factor": rf,
+		"optimizers_config":  map[string]any{"deleted_threshold": 0.3},
+	}
+	if len(keys) > 0 {
+		body["sharding_method"] = "custom"
+		body["shard_number"] = 1
+	}
+	raw, _ := json.Marshal(body)
+	if err := s.any().CreateCollection(ctx, name, raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := s.any().CreateShardKey(ctx, name, manifest.StringKey(k), 1, uint32(rf), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitSimActive(t, s.any(), name)
+	batches := []string{""}
+	if len(keys) > 0 {
+		batches = keys
+	}
+	id := 1
+	for _, k := range batches {
+		var pts []map[string]any
+		for i := 0; i < n/len(batches); i++ {
+			pts = append(pts, map[string]any{
+				"id":      id,
+				"vector":  []float32{float32(id), float32(i) / 7, 1},
+				"payload": map[string]any{"group": fmt.Sprintf("g%d", id%4), "n": id, "nested": map[string]any{"k": k, "x": 1.5}},
+			})
+			id++
+		}
+		req := map[string]any{"points": pts}
+		if k != "" {
+			req["shard_key"] = k
+		}
+		s.rest(t, http.MethodPut, "/collections/"+name+"/points?wait=true", req)
+	}
+}
+
+func waitSimActive(t *testing.T, c *qdrant.Client, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cc, err := c.CollectionCluster(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := len(cc.ShardTransfers) == 0
+		for _, r := range cc.Replicas() {
+			ok = ok && r.State == qdrant.StateActive
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collection %q never settled: %+v", name, cc)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// allPoints scrolls a whole collection with vectors and payloads.
+func allPoints(t *testing.T, c *qdrant.Client, name string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	var offset *qdrant.PointID
+	for {
+		pts, next, err := c.Scroll(context.Background(), name, 100, offset, true, true)
+		if err != nil {
+			t.Fatalf("scroll %q: %v", name, err)
+		}
+		for i := range pts {
+			out[pts[i].ID.String()] = qdrant.ContentHash(&pts[i])
+		}
+		if next == nil {
+			return out
+		}
+		offset = next
+	}
+}
+
+// backupStore adapts a storage backend to the backup engine's Store.
+type backupStore struct{ b storage.Backend }
+
+func (s backupStore) Put(ctx context.Context, key string, r io.Reader) error {
+	return s.b.Put(ctx, key, r)
+}
+
+func (s backupStore) Open(ctx context.Context, key string, off int64) (io.ReadCloser, error) {
+	r, err := s.b.Open(ctx, key, off)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", qbackup.ErrObjectNotFound, err)
+	}
+	return r, err
+}
+
+func (s backupStore) List(ctx context.Context, prefix string, fn func(qbackup.ObjectInfo) error) error {
+	return s.b.List(ctx, prefix, func(o storage.ObjectInfo) error {
+		return fn(qbackup.ObjectInfo{Key: o.Key, Size: o.Size, ModTime: o.ModTime})
+	})
+}
+
+func (s backupStore) Delete(ctx context.Context, key string) error { return s.b.Delete(ctx, key) }
+
+func (s backupStore) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
+	err := s.b.(storage.Conditional).PutIfAbsent(ctx, key, r)
+	if errors.Is(err, storage.ErrExists) {
+		return fmt.Errorf("%w: %w", qbackup.ErrObjectExists, err)
+	}
+	return err
+}
+
+// takeBackup backs the whole source cluster up with the backup engine.
+func takeBackup(t *testing.T, src *simCluster, store storage.Backend, compression string) *manifest.Manifest {
+	t.Helper()
+	peers := map[uint64]qbackup.Peer{}
+	for id, c := range src.clients {
+		peers[id] = c
+	}
+	res, err := qbackup.Run(context.Background(), qbackup.Options{Cluster: "prod", Compression: compression},
+		qbackup.Deps{Topology: src.topo, Peers: peers, Store: backupStore{store}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	return res.Manifest
+}
+
+func simExecOptions() ExecOptions {
+	return ExecOptions{Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond, WaitTimeout: 20 * time.Second, TransferTimeout: 20 * time.Second}
+}
+
+func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
+	tests := []struct {
+		name         string
+		from, to     int
+		fromV, toV   string
+		opts         PlanOptions
+		wantStrategy Strategy
+	}{
+		{"three pods restored onto three", 3, 3, "1.19.0", "1.19.0", PlanOptions{}, StrategyDirect},
+		{"three pods consolidated onto two", 3, 2, "1.19.0", "1.19.0", PlanOptions{}, StrategyConsolidate},
+		{"three pods consolidated onto one", 3, 1, "1.19.0", "1.19.0", PlanOptions{}, StrategyConsolidate},
+		{"two pods restored onto four and redistributed", 2, 4, "1.19.0", "1.19.0", PlanOptions{}, StrategyRedistribute},
+		{"a 1.15 backup restored onto 1.19", 3, 3, "1.15.0", "1.19.0", PlanOptions{}, StrategyDirect},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			src := startSim(t, tt.from, tt.fromV)
+			src.load(t, "docs", tt.from, 1, 60)
+			src.load(t, "replicated", 2, 2, 40)
+			src.load(t, "tenants", 1, 1, 30, "acme", "globex")
+			if err := src.any().UpdateAliases(ctx, []qdrant.AliasAction{qdrant.CreateAlias("search", "docs")}); err != nil {
+				t.Fatal(err)
+			}
+			store := storage.NewMemory()
+			m := takeBackup(t, src, store, manifest.CompressionZstd)
+
+			dst := startSim(t, tt.to, tt.toV)
+			plan, err := Plan(m, dst.target(t), tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Strategy != tt.wantStrategy {
+				t.Errorf("strategy %s, want %s (%s)", plan.Strategy, tt.wantStrategy, plan.Reason)
+			}
+			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger()}
+			if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
+				t.Fatalf("preflight: %v", err)
+			}
+			rep, err := Execute(ctx, plan, deps, simExecOptions())
+			if err != nil {
+				t.Fatalf("execute: %v", err)
+			}
+			for _, c := range []string{"docs", "replicated", "tenants"} {
+				want, got := allPoints(t, src.any(), c), allPoints(t, dst.any(), c)
+				if len(got) != len(want) {
+					t.Errorf("%q: %d points restored of %d", c, len(got), len(want))
+				}
+				for id, h := range want {
+					if got[id] != h {
+						t.Errorf("%q: point %s differs", c, id)
+					}
+				}
+			}
+			aliases, _ := dst.any().ListAliases(ctx)
+			if aliases["search"] != "docs" {
+				t.Errorf("aliases after restore: %v", aliases)
+			}
+			t.Logf("%s: %s; phases %v total %s", plan.Strategy, plan.Reason, rep.Phases, rep.Total)
+		})
+	}
+}
+
+
