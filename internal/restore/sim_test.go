@@ -323,5 +323,3 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 		})
 	}
 }
-
-
