@@ -52,8 +52,8 @@ type BackupSummary struct {
 	WindowFirstStart time.Time `json:"window_first_start,omitzero"`
 	WindowLastStart  time.Time `json:"window_last_start,omitzero"`
 	SkewMillis       int64     `json:"skew_ms"`
-	Collections      int       `json:"collections"`
-	Shards           int       `json:"shards"`
+	CollectionCount  int       `json:"collection_count"`
+	ShardCount       int       `json:"shard_count"`
 	TotalBytes       int64     `json:"total_bytes"`
 	PointsCount      uint64    `json:"points_count"`
 	// ManifestKey is the manifest's key relative to the storage root.
@@ -403,7 +403,7 @@ func scanSummary(r scanner) (*BackupSummary, error) {
 	)
 	err := r.Scan(&b.Cluster, &b.BackupID, &b.Status, &b.VerifyStatus, &detail, &reason, &b.QdrantVersion,
 		&b.ToolVersion, &b.SnapshotMethod, &b.Holder, &b.StartedAt, &finished, &first, &last, &b.SkewMillis,
-		&b.Collections, &b.Shards, &b.TotalBytes, &b.PointsCount, &b.ManifestKey, &b.UpdatedAt, &verifiedAt)
+		&b.CollectionCount, &b.ShardCount, &b.TotalBytes, &b.PointsCount, &b.ManifestKey, &b.UpdatedAt, &verifiedAt)
 	if err != nil {
 		return nil, err
 	}

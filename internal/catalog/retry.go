@@ -93,6 +93,9 @@ func retry(ctx context.Context, p retryPolicy, log *slog.Logger, fn func(context
 		case <-t.C:
 		}
 	}
+	if attempts == 1 {
+		return err
+	}
 	return fmt.Errorf("gave up after %d attempts: %w", attempts, err)
 }
 
