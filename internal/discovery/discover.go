@@ -35,10 +35,10 @@ var (
 	// ErrNotQdrant: a candidate answered, but not as a Qdrant peer.
 	ErrNotQdrant = qdrant.ErrNotQdrant
 	// ErrConsensus: a peer's consensus thread is not working.
-	ErrConsensus = errors.New("Qdrant consensus is not working")
+	ErrConsensus = errors.New("consensus is not working")
 	// ErrPeerSetDisagree: peers disagree on who is in the cluster, or a
 	// candidate belongs to another cluster.
-	ErrPeerSetDisagree = errors.New("Qdrant peers disagree on the peer set")
+	ErrPeerSetDisagree = errors.New("peers disagree on the peer set")
 )
 
 // Options tune Discover.
@@ -179,6 +179,18 @@ func (e *NodeCountError) Error() string {
 	return b.String()
 }
 
+// NotQdrantError lists candidates that answered, but not as Qdrant: the
+// selector (or URL list) is wrong. It unwraps to ErrNotQdrant.
+type NotQdrantError struct {
+	// Problems has one sentence per candidate.
+	Problems []string
+}
+
+func (e *NotQdrantError) Error() string { return strings.Join(e.Problems, "; ") }
+
+// Unwrap makes errors.Is(err, ErrNotQdrant) hold.
+func (e *NotQdrantError) Unwrap() error { return ErrNotQdrant }
+
 // probe is what one candidate answered.
 type probe struct {
 	cand    Candidate
@@ -226,16 +238,16 @@ func Discover(ctx context.Context, src Source, dial Dialer, opts Options) (*Topo
 			return nil, fmt.Errorf("discover Qdrant peers: pod %s: %w", p.cand.Name(), p.err)
 		case p.notQdrant:
 			notQdrant = append(notQdrant, fmt.Sprintf("%s (%s) matched %s but is not a Qdrant peer: %v",
-				kindName(p.cand), p.cand.Addr.REST, sourceWhat(src), p.err))
+				kindName(p.cand), p.cand.Addr.REST, src.Matched(), p.err))
 		default:
 			unreachable = append(unreachable, ProbeFailure{Name: p.cand.Name(), Addr: p.cand.Addr, Err: p.err})
 		}
 	}
 	if len(notQdrant) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNotQdrant, strings.Join(notQdrant, "; "))
+		return nil, &NotQdrantError{Problems: notQdrant}
 	}
 	if len(answered) == 0 {
-		return nil, &NodeCountError{Source: src.Describe(), Matched: sourceWhat(src), Hint: src.Hint(),
+		return nil, &NodeCountError{Source: src.Describe(), Matched: src.Matched(), Hint: src.Hint(),
 			ReadyPods: len(cands.Ready), Unreachable: unreachable, NotReady: cands.NotReady}
 	}
 
@@ -262,7 +274,7 @@ func Discover(ctx context.Context, src Source, dial Dialer, opts Options) (*Topo
 	slices.SortFunc(missing, func(a, b PeerRef) int { return cmp.Compare(a.ID, b.ID) })
 	if len(cands.Ready) != len(topo.Consensus) || len(topo.Peers) != len(topo.Consensus) || len(missing) > 0 || len(unreachable) > 0 {
 		nce := &NodeCountError{
-			Source: src.Describe(), Matched: sourceWhat(src), Hint: src.Hint(),
+			Source: src.Describe(), Matched: src.Matched(), Hint: src.Hint(),
 			ReadyPods: len(cands.Ready), Consensus: len(topo.Consensus), Reachable: len(topo.Peers),
 			Missing: missing, Unreachable: unreachable, NotReady: cands.NotReady,
 		}
@@ -404,13 +416,6 @@ func kindName(c Candidate) string {
 		return "pod " + c.Pod
 	}
 	return c.Addr.REST
-}
-
-func sourceWhat(src Source) string {
-	if k, ok := src.(*Kubernetes); ok {
-		return k.selector()
-	}
-	return src.Describe()
 }
 
 func orUnknown(s string) string {

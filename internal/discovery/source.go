@@ -62,6 +62,9 @@ type Source interface {
 	// Describe names where candidates come from, for messages
 	// ("pods in namespace \"db\" with selector \"app.kubernetes.io/name=qdrant\"").
 	Describe() string
+	// Matched names what a candidate matched, for messages: the label
+	// selector, or the URL list.
+	Matched() string
 	// Hint tells the operator what to look at when the count is off.
 	Hint() string
 }
@@ -91,6 +94,9 @@ func (k *Kubernetes) selector() string {
 func (k *Kubernetes) Describe() string {
 	return fmt.Sprintf("pods in namespace %q with selector %q", k.Namespace, k.selector())
 }
+
+// Matched implements Source.
+func (k *Kubernetes) Matched() string { return k.selector() }
 
 // Hint implements Source.
 func (k *Kubernetes) Hint() string {
@@ -183,6 +189,9 @@ type Static struct {
 
 // Describe implements Source.
 func (s *Static) Describe() string { return fmt.Sprintf("%d static Qdrant URL(s)", len(s.URLs)) }
+
+// Matched implements Source.
+func (s *Static) Matched() string { return "the --qdrant-url list" }
 
 // Hint implements Source.
 func (s *Static) Hint() string { return "check the --qdrant-url list" }

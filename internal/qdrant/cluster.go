@@ -364,7 +364,7 @@ func (cc *CollectionCluster) Replicas() []Replica {
 		out = append(out, Replica{ShardID: s.ShardID, ShardKey: s.ShardKey, PeerID: cc.PeerID, State: s.State})
 	}
 	for _, s := range cc.RemoteShards {
-		out = append(out, Replica{ShardID: s.ShardID, ShardKey: s.ShardKey, PeerID: s.PeerID, State: s.State})
+		out = append(out, Replica(s))
 	}
 	sortReplicas(out)
 	return out

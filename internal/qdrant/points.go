@@ -151,7 +151,7 @@ func vectorFromProto(v *qc.VectorOutput) (Vector, error) {
 		}
 		return Vector{Multi: m}, nil
 	}
-	//nolint:staticcheck // deprecated fields: what servers before the oneof send
+	//lint:ignore SA1019 servers before the typed oneof fill only these deprecated fields
 	data, idx, count := v.GetData(), v.GetIndices(), v.GetVectorsCount()
 	switch {
 	case idx != nil:
