@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,12 +29,18 @@ type simCluster struct {
 
 func startSim(t *testing.T, peers int, version string) *simCluster {
 	t.Helper()
-	ctx := context.Background()
-	sim, err := qdrantsim.Start(ctx, qdrantsim.Options{
-		Peers: peers, Version: version, Seed: 11,
-		Tick: 10 * time.Millisecond, TransferDelay: 60 * time.Millisecond,
-		PeerDownDelay: 60 * time.Millisecond, AutoRecoveryDelay: 30 * time.Millisecond,
-	})
+	return startSimWith(t, qdrantsim.Options{Peers: peers, Version: version})
+}
+
+// startSimWith starts a simulator with fast timers unless opts sets them.
+func startSimWith(t *testing.T, opts qdrantsim.Options) *simCluster {
+	t.Helper()
+	opts.Seed = 11
+	opts.Tick = cmp.Or(opts.Tick, 10*time.Millisecond)
+	opts.TransferDelay = cmp.Or(opts.TransferDelay, 60*time.Millisecond)
+	opts.PeerDownDelay = cmp.Or(opts.PeerDownDelay, 60*time.Millisecond)
+	opts.AutoRecoveryDelay = cmp.Or(opts.AutoRecoveryDelay, 30*time.Millisecond)
+	sim, err := qdrantsim.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start simulator: %v", err)
 	}

@@ -1,0 +1,285 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qbackup/qbackup/e2e/qdrantsim"
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
+)
+
+// clusterState is everything a refused restore must leave untouched.
+func clusterState(t *testing.T, s *simCluster) string {
+	t.Helper()
+	ctx := context.Background()
+	names, err := s.any().ListCollections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliases, _ := s.any().ListAliases(ctx)
+	state := map[string]any{"collections": names, "aliases": aliases}
+	for _, n := range names {
+		cc, err := s.any().CollectionCluster(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state[n] = map[string]any{"replicas": cc.Replicas(), "points": allPoints(t, s.any(), n)}
+	}
+	b, _ := json.Marshal(state)
+	return string(b)
+}
+
+func rewrite(t *testing.T, store storage.Backend, key string, edit func([]byte) []byte) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := store.Open(ctx, key, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	r.Close()
+	if err := store.Put(ctx, key, bytes.NewReader(edit(b))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRefusedRestoresChangeNothingOnTheSimulator(t *testing.T) {
+	tests := []struct {
+		name    string
+		version string
+		setup   func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest)
+		want    error
+	}{
+		{
+			name: "a corrupted object", version: "1.19.0",
+			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
+				rewrite(t, store, m.Collections[0].Shards[0].Object, func(b []byte) []byte { b[len(b)/2] ^= 1; return b })
+			},
+			want: ErrObjectChecksum,
+		},
+		{
+			name: "a missing object", version: "1.19.0",
+			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
+				if err := store.Delete(context.Background(), m.Collections[0].Shards[1].Object); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: ErrObjectMissing,
+		},
+		{
+			name: "an existing target collection", version: "1.19.0",
+			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
+				dst.load(t, "docs", 1, 1, 5)
+			},
+			want: ErrCollectionExists,
+		},
+		{
+			name: "a target older than the backup", version: "1.17.0",
+			want: ErrTargetTooOld,
+		},
+		{
+			name: "a transfer in progress", version: "1.19.0",
+			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
+				dst.load(t, "live", 1, 1, 5)
+				cc, err := dst.any().CollectionCluster(context.Background(), "live")
+				if err != nil {
+					t.Fatal(err)
+				}
+				from := cc.Replicas()[0].PeerID
+				to := dst.topo.Peers[0].ID
+				if to == from {
+					to = dst.topo.Peers[1].ID
+				}
+				if err := dst.any().ReplicateShard(context.Background(), "live", 0, from, to); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: ErrTransferInProgress,
+		},
+		{
+			name: "a peer that stopped answering", version: "1.19.0",
+			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
+				dst.sim.Peer(dst.topo.Peers[1].ID).Stop()
+			},
+			want: ErrPeerNotReady,
+		},
+	}
+	ctx := context.Background()
+	src := startSim(t, 2, "1.19.0")
+	src.load(t, "docs", 2, 1, 20)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := storage.NewMemory()
+			m := takeBackup(t, src, store, manifest.CompressionNone)
+			dst := startSimWith(t, qdrantsim.Options{Peers: 2, Version: tt.version, TransferDelay: time.Minute})
+			if tt.setup != nil {
+				tt.setup(t, dst, store, m)
+			}
+			before := ""
+			if tt.want != ErrPeerNotReady {
+				before = clusterState(t, dst)
+			}
+			plan, err := Plan(m, dst.target(t), PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger()}
+			_, err = Preflight(ctx, plan, deps, PreflightOptions{})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("preflight error = %v, want %v", err, tt.want)
+			}
+			t.Logf("refused: %v", err)
+			if before != "" && clusterState(t, dst) != before {
+				t.Error("the refused restore changed the cluster")
+			}
+		})
+	}
+}
+
+func TestLoadManifestRefusesUnknownFormatsAndIDs(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	m := backup(1, "1.19.0")
+	m.FormatVersion = manifest.FormatVersion + 1
+	raw, _ := json.Marshal(m)
+	if err := store.Put(ctx, manifest.ManifestKey(m.Cluster, m.BackupID), bytes.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadManifest(ctx, store, m.Cluster, m.BackupID, nil); !errors.Is(err, manifest.ErrUnsupportedFormat) {
+		t.Errorf("future format: error = %v", err)
+	}
+	if _, err := LoadManifest(ctx, store, m.Cluster, "20261125T140000Z-0000", nil); !errors.Is(err, ErrUnknownBackup) {
+		t.Errorf("unknown id: error = %v", err)
+	}
+	if _, err := LoadManifest(ctx, store, m.Cluster, "nope", nil); !errors.Is(err, ErrUnknownBackup) {
+		t.Errorf("malformed id: error = %v", err)
+	}
+}
+
+func TestRestoreResumesAfterACrashOnTheSimulator(t *testing.T) {
+	ctx := context.Background()
+	src := startSim(t, 3, "1.19.0")
+	src.load(t, "docs", 6, 1, 60)
+	store := storage.NewMemory()
+	m := takeBackup(t, src, store, manifest.CompressionZstd)
+	dst := startSim(t, 2, "1.19.0")
+	plan, err := Plan(m, dst.target(t), PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, kill := context.WithCancel(ctx)
+	deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
+		Progress: &cancelAfter{n: 2, cancel: kill}}
+	opts := simExecOptions()
+	opts.Parallel = 1
+	if _, err := Execute(runCtx, plan, deps, opts); err == nil {
+		t.Fatal("the killed run succeeded")
+	}
+	// A new process: new journal object reader, same restore id.
+	deps.Progress, deps.Journal = nil, &StoreJournal{Store: store, Cluster: m.Cluster}
+	if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
+		t.Fatalf("preflight of the rerun: %v", err)
+	}
+	rep, err := Execute(ctx, plan, deps, simExecOptions())
+	if err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	if rep.ShardsSkipped < 2 || rep.ShardsSkipped+rep.ShardsRecovered != 6 {
+		t.Errorf("rerun skipped %d and recovered %d of 6 shards", rep.ShardsSkipped, rep.ShardsRecovered)
+	}
+	want, got := allPoints(t, src.any(), "docs"), allPoints(t, dst.any(), "docs")
+	if len(got) != len(want) {
+		t.Fatalf("%d points restored of %d", len(got), len(want))
+	}
+	for id, h := range want {
+		if got[id] != h {
+			t.Errorf("point %s differs", id)
+		}
+	}
+}
+
+func TestRestoreStopsWhenAPeerStaysDownAndTheRerunFinishes(t *testing.T) {
+	ctx := context.Background()
+	src := startSim(t, 2, "1.19.0")
+	src.load(t, "docs", 4, 1, 40)
+	store := storage.NewMemory()
+	m := takeBackup(t, src, store, manifest.CompressionNone)
+	dst := startSim(t, 2, "1.19.0")
+	plan, err := Plan(m, dst.target(t), PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := dst.sim.Peer(plan.Collections[0].Shards[1].Primary)
+	failing.SetFaults(qdrantsim.Faults{Routes: []qdrantsim.RouteFault{{
+		Route: "POST /collections/{collection_name}/shards/{shard_id}/snapshots/upload", Status: http.StatusServiceUnavailable,
+	}}})
+	deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger()}
+	_, err = Execute(ctx, plan, deps, simExecOptions())
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("error = %v, want the peer's 503 after retries", err)
+	}
+	progress, _ := deps.Journal.Shards(ctx, RestoreID(plan))
+	failed := 0
+	for _, p := range progress {
+		if p.State == ShardFailed {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Errorf("no shard recorded as failed: %+v", progress)
+	}
+
+	failing.ClearFaults()
+	deps.Journal = &StoreJournal{Store: store, Cluster: m.Cluster}
+	if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
+		t.Fatalf("preflight of the rerun: %v", err)
+	}
+	if _, err := Execute(ctx, plan, deps, simExecOptions()); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	if got, want := len(allPoints(t, dst.any(), "docs")), 40; got != want {
+		t.Errorf("%d points after the rerun, want %d", got, want)
+	}
+}
+
+func TestRenameRestoresBesideLiveDataOnTheSimulator(t *testing.T) {
+	ctx := context.Background()
+	src := startSim(t, 2, "1.19.0")
+	src.load(t, "docs", 2, 1, 20)
+	store := storage.NewMemory()
+	m := takeBackup(t, src, store, manifest.CompressionNone)
+	dst := startSim(t, 2, "1.19.0")
+	dst.load(t, "docs", 3, 1, 7)
+	live := allPoints(t, dst.any(), "docs")
+	plan, err := Plan(m, dst.target(t), PlanOptions{Rename: Rename{Suffix: "-drill"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Peers: dst.peers(), Store: store, Logger: quietLogger()}
+	if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Execute(ctx, plan, deps, simExecOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if got := allPoints(t, dst.any(), "docs"); len(got) != len(live) {
+		t.Errorf("the live collection changed: %d points, had %d", len(got), len(live))
+	}
+	want, got := allPoints(t, src.any(), "docs"), allPoints(t, dst.any(), "docs-drill")
+	if len(got) != len(want) {
+		t.Fatalf("%d points restored of %d", len(got), len(want))
+	}
+	for id, h := range want {
+		if got[id] != h {
+			t.Errorf("point %s differs", id)
+		}
+	}
+}
