@@ -1,0 +1,181 @@
+// Package inventory answers "which backups exist": from the catalogue when
+// one is configured (fast, and it also knows failed runs and verification
+// results), else from the manifests in storage, which are the truth. It
+// also resolves "latest" to a backup id.
+package inventory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
+)
+
+// Status of a set found in storage without a manifest: a run that failed,
+// was killed, or is still going. Without a catalogue the three look alike.
+const StatusIncomplete = "incomplete"
+
+// ErrNoBackup is returned when a reference names no backup.
+var ErrNoBackup = errors.New("no such backup")
+
+// Store is the read side of the backup storage.
+type Store interface {
+	Open(ctx context.Context, key string, offset int64) (io.ReadCloser, error)
+	List(ctx context.Context, prefix string, fn func(storage.ObjectInfo) error) error
+}
+
+// Index is the read side of the catalogue; nil means storage only.
+type Index interface {
+	ListBackups(ctx context.Context, cluster string) ([]catalog.BackupSummary, error)
+}
+
+// List returns the backups of cluster ("" for every cluster), newest first.
+func List(ctx context.Context, store Store, idx Index, cluster string) ([]catalog.BackupSummary, error) {
+	if idx != nil {
+		out, err := idx.ListBackups(ctx, cluster)
+		if err != nil {
+			return nil, fmt.Errorf("list backups in the catalog: %w", err)
+		}
+		return out, nil
+	}
+	return fromStorage(ctx, store, cluster)
+}
+
+// Summarize turns a manifest into a list row.
+func Summarize(m *manifest.Manifest) catalog.BackupSummary {
+	s := catalog.BackupSummary{
+		Cluster: m.Cluster, BackupID: m.BackupID, Status: catalog.StatusComplete,
+		VerifyStatus: catalog.VerifyUnverified, QdrantVersion: m.QdrantVersion, ToolVersion: m.ToolVersion,
+		SnapshotMethod: m.SnapshotMethod, StartedAt: m.StartedAt, FinishedAt: m.FinishedAt,
+		WindowFirstStart: m.Window.FirstStart, WindowLastStart: m.Window.LastStart, SkewMillis: m.Window.SkewMillis,
+		CollectionCount: len(m.Collections), ShardCount: m.ShardCount(), TotalBytes: m.TotalSize(),
+		ManifestKey: manifest.ManifestKey(m.Cluster, m.BackupID),
+	}
+	if m.Partial {
+		s.Status = catalog.StatusPartial
+	}
+	for _, c := range m.Collections {
+		s.PointsCount += c.PointsCount
+	}
+	return s
+}
+
+func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.BackupSummary, error) {
+	prefix := ""
+	if cluster != "" {
+		prefix = manifest.ClusterPrefix(cluster)
+	}
+	type set struct {
+		cluster, id string
+		manifest    string
+		bytes       int64
+	}
+	sets := map[string]*set{}
+	err := store.List(ctx, prefix, func(o storage.ObjectInfo) error {
+		parts := strings.SplitN(o.Key, "/", 3)
+		if len(parts) < 3 || !manifest.IsBackupID(parts[1]) {
+			return nil
+		}
+		c, err := manifest.UnescapeName(parts[0])
+		if err != nil {
+			return nil
+		}
+		k := parts[0] + "/" + parts[1]
+		s := sets[k]
+		if s == nil {
+			s = &set{cluster: c, id: parts[1]}
+			sets[k] = s
+		}
+		s.bytes += o.Size
+		if _, _, ok := manifest.ParseManifestKey(o.Key); ok {
+			s.manifest = o.Key
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list backups in storage: %w", err)
+	}
+	out := make([]catalog.BackupSummary, 0, len(sets))
+	for _, s := range sets {
+		if s.manifest == "" {
+			t, _ := manifest.BackupIDTime(s.id)
+			out = append(out, catalog.BackupSummary{
+				Cluster: s.cluster, BackupID: s.id, Status: StatusIncomplete, StartedAt: t, TotalBytes: s.bytes,
+				Reason: "no manifest: the run failed, was killed or is still running",
+			})
+			continue
+		}
+		m, err := readManifest(ctx, store, s.manifest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Summarize(m))
+	}
+	sortNewestFirst(out)
+	return out, nil
+}
+
+func sortNewestFirst(s []catalog.BackupSummary) {
+	slices.SortFunc(s, func(a, b catalog.BackupSummary) int {
+		return cmp.Or(b.StartedAt.Compare(a.StartedAt), cmp.Compare(b.BackupID, a.BackupID), cmp.Compare(a.Cluster, b.Cluster))
+	})
+}
+
+func readManifest(ctx context.Context, store Store, key string) (*manifest.Manifest, error) {
+	r, err := store.Open(ctx, key, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", key, err)
+	}
+	defer r.Close()
+	m, err := manifest.Decode(r)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", key, err)
+	}
+	return m, nil
+}
+
+// Resolve turns ref — a backup id or "latest" — into a backup id of
+// cluster. "latest" is the newest complete set that is not partial and not
+// known to be corrupt.
+func Resolve(ctx context.Context, store Store, idx Index, cluster, ref string) (string, error) {
+	if ref != "latest" {
+		if !manifest.IsBackupID(ref) {
+			return "", fmt.Errorf("%q is not a backup id (want e.g. 20261125T133000Z-3f9c, or latest): %w", ref, ErrNoBackup)
+		}
+		return ref, nil
+	}
+	all, err := List(ctx, store, idx, cluster)
+	if err != nil {
+		return "", err
+	}
+	for _, b := range all {
+		if b.Status == catalog.StatusComplete && b.VerifyStatus != catalog.VerifyCorrupt {
+			return b.BackupID, nil
+		}
+	}
+	return "", fmt.Errorf("cluster %q has no complete backup (list them with qbackup list): %w", cluster, ErrNoBackup)
+}
+
+// Load reads and validates the manifest of one backup from storage.
+// A set without a manifest does not exist: ErrNoBackup.
+func Load(ctx context.Context, store Store, cluster, id string) (*manifest.Manifest, error) {
+	key := manifest.ManifestKey(cluster, id)
+	m, err := readManifest(ctx, store, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("backup %s of cluster %q: no manifest at %s (list backups with qbackup list): %w", id, cluster, key, ErrNoBackup)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.Cluster != cluster || m.BackupID != id {
+		return nil, fmt.Errorf("manifest %s describes backup %s of cluster %q", key, m.BackupID, m.Cluster)
+	}
+	return m, nil
+}
