@@ -17,6 +17,7 @@ import (
 
 	qc "github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // PeerAddr is how to reach one Qdrant peer directly.
@@ -110,20 +111,36 @@ func New(ctx context.Context, addr PeerAddr, opts Options) (*Client, error) {
 		c.grpc, err = qc.NewClient(&qc.Config{
 			Host:   host,
 			Port:   port,
-			APIKey: opts.APIKey,
 			UseTLS: opts.UseTLS,
 			// One connection per peer is plenty for metadata and sample
 			// reads; the bulk data goes over REST.
 			PoolSize: 1,
 			// The check would dial eagerly and log through slog.Default.
 			SkipCompatibilityCheck: true,
-			GrpcOptions:            []grpc.DialOption{grpc.WithUserAgent(c.ua)},
+			GrpcOptions: []grpc.DialOption{
+				grpc.WithUserAgent(c.ua),
+				// The key goes in our own interceptor rather than
+				// Config.APIKey: the go-client then warns through
+				// slog.Default on every client made without TLS, once per
+				// peer per run, which is noise in a job's log.
+				grpc.WithChainUnaryInterceptor(apiKeyInterceptor(opts.APIKey)),
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("qdrant peer gRPC client for %s: %w", addr.GRPC, err)
 		}
 	}
 	return c, nil
+}
+
+// apiKeyInterceptor adds the "api-key" metadata to every unary call.
+func apiKeyInterceptor(key string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if key != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "api-key", key)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 }
 
 func defaultHTTPClient() *http.Client {
