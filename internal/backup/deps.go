@@ -128,3 +128,6 @@ type Deps struct {
 	Logger   *slog.Logger
 	Clock    Clock
 }
+
+// The Qdrant client is the production Peer.
+var _ Peer = (*qdrant.Client)(nil)
