@@ -235,7 +235,7 @@ func Discover(ctx context.Context, src Source, dial Dialer, opts Options) (*Topo
 		case p.err == nil:
 			answered = append(answered, p)
 		case errors.Is(p.err, qdrant.ErrUnauthorized), errors.Is(p.err, qdrant.ErrForbidden):
-			return nil, fmt.Errorf("discover Qdrant peers: pod %s: %w", p.cand.Name(), p.err)
+			return nil, fmt.Errorf("discover Qdrant peers: %s: %w", kindName(p.cand), p.err)
 		case p.notQdrant:
 			notQdrant = append(notQdrant, fmt.Sprintf("%s (%s) matched %s but is not a Qdrant peer: %v",
 				kindName(p.cand), p.cand.Addr.REST, src.Matched(), p.err))

@@ -1,0 +1,95 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qbackup/qbackup/e2e/qdrantsim"
+	"github.com/qbackup/qbackup/internal/qdrant"
+)
+
+const simKey = "discovery-test-key"
+
+func startSim(t *testing.T, peers int) *qdrantsim.Cluster {
+	t.Helper()
+	sim, err := qdrantsim.Start(context.Background(), qdrantsim.Options{
+		Peers: peers, APIKey: simKey, Seed: 5,
+		Tick: 10 * time.Millisecond, PeerDownDelay: 60 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	return sim
+}
+
+// staticURLs lists the peers as --qdrant-url values (free ports, so the
+// gRPC port is given in the URL).
+func staticURLs(sim *qdrantsim.Cluster) []string {
+	var urls []string
+	for _, p := range sim.Peers() {
+		_, port, _ := strings.Cut(p.GRPCAddr(), ":")
+		urls = append(urls, p.URL()+"?grpc="+port)
+	}
+	return urls
+}
+
+func TestSimStaticDiscoveryMapsEveryPeer(t *testing.T) {
+	sim := startSim(t, 3)
+	clients := NewClients(qdrant.Options{APIKey: simKey})
+	defer clients.Close()
+	topo, err := Discover(context.Background(), &Static{URLs: staticURLs(sim)}, clients.Dial, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(topo.Peers) != 3 || topo.Version != sim.Version() || len(topo.Consensus) != 3 {
+		t.Fatalf("%+v", topo)
+	}
+	for _, sp := range sim.Peers() {
+		p, ok := topo.Peer(sp.ID())
+		if !ok || p.Addr.REST != sp.URL() || p.Addr.GRPC != sp.GRPCAddr() || p.URI != sp.P2PURI() {
+			t.Errorf("peer %d: %+v", sp.ID(), p)
+		}
+		// The client opened for discovery serves gRPC too.
+		c, err := clients.Client(p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ListCollections(context.Background()); err != nil {
+			t.Fatalf("gRPC on peer %d: %v", sp.ID(), err)
+		}
+	}
+}
+
+func TestSimAStoppedPeerFailsTheNodeCount(t *testing.T) {
+	sim := startSim(t, 3)
+	down := sim.Peers()[2]
+	down.Stop()
+	clients := NewClients(qdrant.Options{APIKey: simKey})
+	defer clients.Close()
+	_, err := Discover(context.Background(), &Static{URLs: staticURLs(sim)}, clients.Dial, Options{Logger: quiet})
+	var nce *NodeCountError
+	if !errors.As(err, &nce) {
+		t.Fatalf("error %v, want *NodeCountError", err)
+	}
+	msg := err.Error()
+	for _, w := range []string{"peer " + strconv.FormatUint(down.ID(), 10), down.P2PURI(), down.URL(), "connection refused"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error lacks %q: %s", w, msg)
+		}
+	}
+}
+
+func TestSimAWrongKeyStopsDiscovery(t *testing.T) {
+	sim := startSim(t, 2)
+	clients := NewClients(qdrant.Options{APIKey: "wrong"})
+	defer clients.Close()
+	_, err := Discover(context.Background(), &Static{URLs: staticURLs(sim)}, clients.Dial, Options{Logger: quiet})
+	if !errors.Is(err, qdrant.ErrUnauthorized) || !strings.Contains(err.Error(), "QBACKUP_QDRANT_API_KEY") {
+		t.Fatalf("%v", err)
+	}
+}
