@@ -94,6 +94,8 @@ type Deps struct {
 	// Peers maps every target peer id of the plan to its client.
 	Peers map[uint64]Peer
 	Store Store
+	// Points writes points; only resharding needs it (RESTPointWriter).
+	Points PointWriter
 	// Journal records per-shard progress; nil keeps none (no resume).
 	Journal Journal
 	// NotFound tells a missing storage object from other read errors;

@@ -25,7 +25,7 @@ func restoreOnto(t *testing.T, m *manifestT, f *fakeCluster, store *memStore, j 
 	if err != nil {
 		t.Fatalf("Plan: %v", err)
 	}
-	deps := Deps{Peers: f.clients(), Store: store, Journal: j, Logger: quietLogger()}
+	deps := Deps{Peers: f.clients(), Store: store, Journal: j, Logger: quietLogger(), Points: &fakePeer{f: f, id: f.peers[0]}}
 	if _, err := Preflight(context.Background(), plan, deps, PreflightOptions{}); err != nil {
 		t.Fatalf("Preflight: %v", err)
 	}

@@ -231,10 +231,8 @@ func checkCollections(ctx context.Context, plan *RestorePlan, deps Deps, done pr
 				n, t.ShardID, kind, t.From, t.To, ErrTransferInProgress))
 		}
 	}
-	if needsWriter(plan) {
-		if _, ok := c.(PointWriter); !ok {
-			errs = append(errs, fmt.Errorf("--shards needs to write points, which this Qdrant client cannot: %w", ErrInvalidOptions))
-		}
+	if needsWriter(plan) && deps.Points == nil {
+		errs = append(errs, fmt.Errorf("--shards needs a point writer to copy points: %w", ErrInvalidOptions))
 	}
 	return errs
 }

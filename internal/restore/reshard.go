@@ -14,9 +14,9 @@ import (
 // upserted point by the new count. Open-source Qdrant refuses its own
 // resharding API ("only supported in Qdrant Cloud"), hence the copy.
 func (e *executor) reshard(ctx context.Context) error {
-	w, ok := e.coord.(PointWriter)
-	if !ok {
-		return fmt.Errorf("resharding needs to write points, which this Qdrant client cannot: %w", ErrInvalidOptions)
+	w := e.deps.Points
+	if w == nil {
+		return fmt.Errorf("resharding needs a point writer to copy points: %w", ErrInvalidOptions)
 	}
 	live, err := e.coord.ListCollections(ctx)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -281,6 +283,8 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 		{"three pods consolidated onto one", 3, 1, "1.19.0", "1.19.0", PlanOptions{}, StrategyConsolidate},
 		{"two pods restored onto four and redistributed", 2, 4, "1.19.0", "1.19.0", PlanOptions{}, StrategyRedistribute},
 		{"a 1.15 backup restored onto 1.19", 3, 3, "1.15.0", "1.19.0", PlanOptions{}, StrategyDirect},
+		{"a target node takes every shard", 3, 3, "1.19.0", "1.19.0", PlanOptions{TargetNode: "second peer"}, StrategyConsolidate},
+		{"a new shard count copies every point", 3, 2, "1.19.0", "1.19.0", PlanOptions{Shards: 5}, StrategyReshard},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,6 +300,10 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 			m := takeBackup(t, src, store, manifest.CompressionZstd)
 
 			dst := startSim(t, tt.to, tt.toV)
+			if tt.opts.TargetNode != "" {
+				// Static discovery has no pod names: name the peer by id.
+				tt.opts.TargetNode = fmt.Sprint(dst.topo.Peers[1].ID)
+			}
 			plan, err := Plan(m, dst.target(t), tt.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -303,7 +311,8 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 			if plan.Strategy != tt.wantStrategy {
 				t.Errorf("strategy %s, want %s (%s)", plan.Strategy, tt.wantStrategy, plan.Reason)
 			}
-			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger()}
+			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
+				Points: &RESTPointWriter{BaseURL: dst.topo.Peers[0].Addr.REST}}
 			if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
 				t.Fatalf("preflight: %v", err)
 			}
@@ -322,11 +331,81 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 					}
 				}
 			}
+			if tt.opts.Shards > 0 {
+				info, err := dst.any().CollectionInfo(ctx, "docs")
+				if err != nil || info.ShardNumber != tt.opts.Shards {
+					t.Errorf("resharded docs: %+v, %v", info, err)
+				}
+			}
+			if tt.opts.TargetNode != "" {
+				for _, c := range []string{"docs", "replicated", "tenants"} {
+					cc, _ := dst.any().CollectionCluster(ctx, c)
+					for _, r := range cc.Replicas() {
+						if fmt.Sprint(r.PeerID) != tt.opts.TargetNode {
+							t.Errorf("%q shard %d has a replica on peer %d", c, r.ShardID, r.PeerID)
+						}
+					}
+				}
+			}
 			aliases, _ := dst.any().ListAliases(ctx)
 			if aliases["search"] != "docs" {
 				t.Errorf("aliases after restore: %v", aliases)
 			}
 			t.Logf("%s: %s; phases %v total %s", plan.Strategy, plan.Reason, rep.Phases, rep.Total)
 		})
+	}
+}
+
+// presigningStore serves its objects over HTTP, as an S3 presigned URL
+// would.
+type presigningStore struct {
+	storage.Backend
+	base string
+}
+
+func (p presigningStore) Presign(_ context.Context, key string, _ time.Duration) (string, error) {
+	return p.base + "/" + key + "?X-Signature=secret", nil
+}
+
+func TestPresignedTransferLetsPeersPullSnapshots(t *testing.T) {
+	ctx := context.Background()
+	src := startSim(t, 2, "1.19.0")
+	src.load(t, "docs", 2, 2, 30)
+	mem := storage.NewMemory()
+	m := takeBackup(t, src, mem, manifest.CompressionNone)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc, err := mem.Open(r.Context(), strings.TrimPrefix(r.URL.Path, "/"), 0)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer rc.Close()
+		io.Copy(w, rc)
+	}))
+	t.Cleanup(srv.Close)
+	store := presigningStore{Backend: mem, base: srv.URL}
+
+	dst := startSim(t, 3, "1.19.0")
+	plan, err := Plan(m, dst.target(t), PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Peers: dst.peers(), Store: store, Logger: quietLogger()}
+	if _, err := Preflight(ctx, plan, deps, PreflightOptions{Transfer: TransferPresigned}); err != nil {
+		t.Fatal(err)
+	}
+	opts := simExecOptions()
+	opts.Transfer = TransferPresigned
+	if _, err := Execute(ctx, plan, deps, opts); err != nil {
+		t.Fatal(err)
+	}
+	want, got := allPoints(t, src.any(), "docs"), allPoints(t, dst.any(), "docs")
+	if len(got) != len(want) {
+		t.Fatalf("%d points restored of %d", len(got), len(want))
+	}
+	for id, h := range want {
+		if got[id] != h {
+			t.Errorf("point %s differs", id)
+		}
 	}
 }
