@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // Peer is one Qdrant peer, addressed directly (never through a Service):
@@ -52,19 +52,16 @@ type conditionalStore interface {
 	PutIfAbsent(ctx context.Context, key string, r io.Reader) error
 }
 
-// ObjectInfo describes one stored object.
-type ObjectInfo struct {
-	Key     string
-	Size    int64
-	ModTime time.Time
-}
+// ObjectInfo describes one stored object; the storage backends' own type,
+// so they satisfy Store as they are.
+type ObjectInfo = storage.ObjectInfo
 
 // Storage sentinels. A Store reports a missing key with an error matching
 // ErrObjectNotFound and a PutIfAbsent on an existing key with one matching
-// ErrObjectExists.
+// ErrObjectExists — the storage package's sentinels.
 var (
-	ErrObjectNotFound = errors.New("object not found")
-	ErrObjectExists   = errors.New("object already exists")
+	ErrObjectNotFound = storage.ErrNotFound
+	ErrObjectExists   = storage.ErrExists
 )
 
 // Catalog is the catalogue (an index of the sets in storage). It is
