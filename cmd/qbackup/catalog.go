@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 
+	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/config"
 )
 
 type catalogCmd struct {
 	Migrate catalogMigrateCmd `cmd:"" help:"Create or upgrade the catalogue schema (needs QBACKUP_CATALOG_DSN)."`
+	Sync    catalogSyncCmd    `cmd:"" help:"Rebuild the catalogue from the manifests in storage."`
 }
 
 type catalogMigrateCmd struct{}
@@ -28,4 +32,47 @@ func (catalogMigrateCmd) Run(ctx context.Context, env *runEnv) error {
 	defer cat.Close()
 	_, err = fmt.Fprintln(env.stdout, "catalog schema is up to date")
 	return err
+}
+
+type catalogSyncCmd struct {
+	config.Source `embed:""`
+}
+
+func (c *catalogSyncCmd) Help() string {
+	return `Rebuilds the catalogue from the manifests in storage (storage is the
+truth, the catalogue an index). Idempotent: run it after restoring the
+catalogue database, or when a backup finished but could not be recorded.`
+}
+
+func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
+	secrets, err := config.LoadSecrets(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if secrets.CatalogDSN == "" {
+		return config.Invalidf("catalog sync needs QBACKUP_CATALOG_DSN (or QBACKUP_CATALOG_DSN_FILE)")
+	}
+	store, err := openStore(ctx, c.Source)
+	if err != nil {
+		return err
+	}
+	cat, err := openCatalog(ctx, secrets, false, env.log)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	rep, err := backup.SyncCatalog(ctx, store, backup.NewCatalog(cat))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "catalog synced: %d manifests indexed\n", len(rep.Synced))
+	if len(rep.Failed) > 0 {
+		keys := make([]string, 0, len(rep.Failed))
+		for k, why := range rep.Failed {
+			keys = append(keys, k+": "+why)
+		}
+		sort.Strings(keys)
+		return fmt.Errorf("%d manifests could not be indexed: %s", len(keys), strings.Join(keys, "; "))
+	}
+	return nil
 }

@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 
+	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/inventory"
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/restore"
 )
 
 // Exit codes, documented in the README and in --help. Schedulers and
@@ -14,7 +20,7 @@ const (
 	exitFailure      = 1 // the operation failed; the message says why
 	exitUsage        = 2 // bad flags, URL, id or other input; nothing was changed
 	exitLocked       = 3 // another backup or restore holds the lock
-	exitClusterNotOK = 4 // node-count or readiness check failed; nothing was changed
+	exitClusterNotOK = 4 // a cluster check (node count, readiness, transfers, version, existing collection) failed; nothing was changed
 	exitCorrupt      = 5 // verification found a corrupt or missing object
 	exitInterrupted  = 130
 )
@@ -32,16 +38,24 @@ func exitCode(ctx context.Context, err error) int {
 	case ctx.Err() != nil:
 		return exitInterrupted
 	}
-	for _, m := range exitMappings {
-		if errors.Is(err, m.err) {
-			return m.code
-		}
+	var nodeCount *discovery.NodeCountError
+	switch {
+	case errors.Is(err, backup.ErrLockHeld), errors.Is(err, catalog.ErrLockHeld):
+		return exitLocked
+	case errors.As(err, &nodeCount), errors.Is(err, discovery.ErrNoPods), errors.Is(err, discovery.ErrConsensus),
+		errors.Is(err, discovery.ErrPeerSetDisagree), errors.Is(err, discovery.ErrNotQdrant),
+		errors.Is(err, restore.ErrNodeCount), errors.Is(err, restore.ErrPeerNotReady),
+		errors.Is(err, restore.ErrTransferInProgress), errors.Is(err, restore.ErrTargetTooOld),
+		errors.Is(err, restore.ErrVersionMismatch), errors.Is(err, restore.ErrCollectionExists):
+		return exitClusterNotOK
+	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, restore.ErrObjectMissing),
+		errors.Is(err, restore.ErrObjectSize), errors.Is(err, restore.ErrObjectChecksum),
+		errors.Is(err, manifest.ErrUnsupportedFormat):
+		return exitCorrupt
+	case errors.Is(err, backup.ErrUnknownCollection), errors.Is(err, restore.ErrUnknownCollection),
+		errors.Is(err, restore.ErrUnknownBackup), errors.Is(err, restore.ErrInvalidOptions),
+		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, inventory.ErrNoBackup):
+		return exitUsage
 	}
 	return exitFailure
 }
-
-// exitMappings lists the domain sentinels with their own exit code.
-var exitMappings = []struct {
-	err  error
-	code int
-}{}

@@ -20,8 +20,14 @@ var version = "dev"
 type cli struct {
 	Log logOptions `embed:"" prefix:"log-"`
 
-	Catalog catalogCmd `cmd:"" help:"Manage the catalogue (TiDB or any MySQL-compatible server)."`
-	Version versionCmd `cmd:"" help:"Print the qbackup version."`
+	Backup   backupCmd   `cmd:"" help:"Take one cluster-wide backup set."`
+	Restore  restoreCmd  `cmd:"" help:"Restore a backup set, also onto a cluster with a different pod count."`
+	List     listCmd     `cmd:"" help:"List backups, newest first."`
+	Describe describeCmd `cmd:"" help:"Show one backup in full."`
+	Verify   verifyCmd   `cmd:"" help:"Re-read a backup and check every object against the manifest."`
+	Prune    pruneCmd    `cmd:"" help:"Apply the retention rules and remove failed and orphaned sets."`
+	Catalog  catalogCmd  `cmd:"" help:"Manage the catalogue (TiDB or any MySQL-compatible server)."`
+	Version  versionCmd  `cmd:"" help:"Print the qbackup version."`
 }
 
 // exitRequest carries kong's exit (after --help) out of the parser.

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+type backupCmd struct {
+	config.Source    `embed:""`
+	config.Discovery `embed:""`
+	retentionFlags   `embed:""`
+
+	Collections        []string      `name:"collections" env:"QBACKUP_COLLECTIONS" sep:"," help:"Back up only these collections (or aliases); default all."`
+	Concurrency        int           `name:"concurrency" env:"QBACKUP_CONCURRENCY" default:"4" help:"Shards snapshotted at once, cluster-wide."`
+	PerPeerConcurrency int           `name:"per-peer-concurrency" env:"QBACKUP_PER_PEER_CONCURRENCY" default:"2" help:"Shards snapshotted at once on one peer."`
+	Compression        string        `name:"compression" env:"QBACKUP_COMPRESSION" enum:"none,zstd" default:"none" help:"Compress snapshot objects: none or zstd."`
+	SnapshotMethod     string        `name:"snapshot-method" env:"QBACKUP_SNAPSHOT_METHOD" enum:"stream,stored" default:"stream" help:"stream: Qdrant's streaming shard snapshot (no disk on the peer); stored: create, download (resumable), delete."`
+	WriteLock          bool          `name:"write-lock" env:"QBACKUP_WRITE_LOCK" help:"Hold Qdrant's global write lock while snapshots start (Qdrant 1.15 and older only)."`
+	AllowPartial       bool          `name:"allow-partial" env:"QBACKUP_ALLOW_PARTIAL" help:"Record shards without an Active replica as missing instead of failing; a partial set never counts as a good backup."`
+	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the backup lock; renewed while the backup runs."`
+	SampleSize         int           `name:"sample-size" env:"QBACKUP_SAMPLE_SIZE" default:"64" help:"Points per collection whose content digest is recorded for restore verification."`
+	Prune              bool          `name:"prune" env:"QBACKUP_PRUNE" help:"Apply the retention rules after a successful backup."`
+	MigrateCatalog     bool          `name:"migrate-catalog" env:"QBACKUP_MIGRATE_CATALOG" help:"Create or upgrade the catalogue schema before starting."`
+	config.Output      `embed:""`
+}
+
+func (c *backupCmd) Help() string {
+	return `Takes one logical backup set of the whole cluster: every shard of every
+collection, one Active replica each, in parallel, streamed to storage. The
+manifest is written last; a set without one does not exist.
+
+Examples:
+  # In a pod (the CronJob): everything from QBACKUP_* variables.
+  qbackup backup
+
+  # Outside Kubernetes, to a local folder.
+  qbackup backup --discovery=static --qdrant-url=http://10.0.0.1:6333 \
+    --qdrant-url=http://10.0.0.2:6333 --storage=file:///backups --cluster=prod`
+}
+
+func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
+	secrets, err := config.LoadSecrets(ctx, nil)
+	if err != nil {
+		return err
+	}
+	// Cheap checks first: storage and catalogue are verified before a
+	// single snapshot is taken, so a typo costs nothing on the cluster.
+	store, err := openStore(ctx, c.Source)
+	if err != nil {
+		return err
+	}
+	cat, err := openCatalog(ctx, secrets, c.MigrateCatalog, env.log)
+	if err != nil {
+		return err
+	}
+	if cat != nil {
+		defer cat.Close()
+	}
+	cl, err := discoverCluster(ctx, c.Discovery, secrets, env.log)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+
+	deps := backup.Deps{
+		Topology: cl.topo,
+		Peers:    map[uint64]backup.Peer{},
+		Store:    store,
+		Progress: backup.NewLogProgress(env.log, 10*time.Second),
+		Logger:   env.log,
+	}
+	for _, p := range cl.topo.Peers {
+		client, ok := cl.client(p.ID)
+		if !ok {
+			return fmt.Errorf("no client for peer %s", p.Name())
+		}
+		deps.Peers[p.ID] = client
+	}
+	var index backup.IndexCatalog
+	if cat != nil {
+		a := backup.NewCatalog(cat)
+		deps.Catalog, index = a, a
+	}
+	res, err := backup.Run(ctx, backup.Options{
+		Cluster:            c.Cluster,
+		Collections:        c.Collections,
+		Concurrency:        c.Concurrency,
+		PerPeerConcurrency: c.PerPeerConcurrency,
+		Compression:        c.Compression,
+		SnapshotMethod:     c.SnapshotMethod,
+		WriteLock:          c.WriteLock,
+		AllowPartial:       c.AllowPartial,
+		LeaseTTL:           c.LeaseTTL,
+		SampleSize:         c.SampleSize,
+		ToolVersion:        version,
+	}, deps)
+	if err != nil {
+		return err
+	}
+	if err := printBackupResult(env, c.Format, res); err != nil {
+		return err
+	}
+	if !c.Prune {
+		return nil
+	}
+	rep, err := backup.Prune(ctx, c.pruneOptions(c.Cluster, false, env), store, index)
+	if err != nil {
+		return fmt.Errorf("backup %s is complete, but prune failed: %w", res.Manifest.BackupID, err)
+	}
+	env.log.Info("prune done", "removed", len(rep.Removed()))
+	return nil
+}
+
+// backupReport is the JSON contract of `backup -o json`; consumers must
+// ignore unknown fields.
+type backupReport struct {
+	Cluster     string    `json:"cluster"`
+	BackupID    string    `json:"backup_id"`
+	Partial     bool      `json:"partial"`
+	Collections int       `json:"collections"`
+	Shards      int       `json:"shards"`
+	Bytes       int64     `json:"bytes"`
+	Points      uint64    `json:"points"`
+	ElapsedMS   int64     `json:"elapsed_ms"`
+	SkewMS      int64     `json:"skew_ms"`
+	ManifestKey string    `json:"manifest_key"`
+	FinishedAt  time.Time `json:"finished_at"`
+}
+
+func printBackupResult(env *runEnv, format string, res *backup.Result) error {
+	m := res.Manifest
+	r := backupReport{
+		Cluster: m.Cluster, BackupID: m.BackupID, Partial: m.Partial,
+		Collections: len(m.Collections), Shards: m.ShardCount(), Bytes: m.TotalSize(),
+		Points: pointsOf(m), ElapsedMS: res.Elapsed.Milliseconds(), SkewMS: m.Window.SkewMillis,
+		ManifestKey: res.ManifestKey, FinishedAt: m.FinishedAt,
+	}
+	switch format {
+	case "json", "yaml":
+		return printStructured(env.stdout, format, r)
+	}
+	state := "complete"
+	if r.Partial {
+		state = "PARTIAL (not a good backup)"
+	}
+	_, err := fmt.Fprintf(env.stdout, "backup %s of cluster %q %s: %d collections, %d shards, %s, %d points in %s (snapshot skew %s)\n",
+		r.BackupID, r.Cluster, state, r.Collections, r.Shards, humanBytes(r.Bytes), r.Points,
+		res.Elapsed.Round(time.Millisecond), time.Duration(r.SkewMS)*time.Millisecond)
+	return err
+}
+
+func pointsOf(m *manifest.Manifest) uint64 {
+	var n uint64
+	for _, c := range m.Collections {
+		n += c.PointsCount
+	}
+	return n
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/config"
+)
+
+// retentionFlags are shared by `prune` and `backup --prune`.
+type retentionFlags struct {
+	KeepLast    int           `name:"keep-last" env:"QBACKUP_KEEP_LAST" default:"0" help:"Keep the newest N complete sets."`
+	KeepDaily   int           `name:"keep-daily" env:"QBACKUP_KEEP_DAILY" default:"0" help:"Keep the newest complete set of each of the last N days."`
+	KeepWeekly  int           `name:"keep-weekly" env:"QBACKUP_KEEP_WEEKLY" default:"0" help:"Keep the newest complete set of each of the last N weeks."`
+	KeepMonthly int           `name:"keep-monthly" env:"QBACKUP_KEEP_MONTHLY" default:"0" help:"Keep the newest complete set of each of the last N months."`
+	OrphanGrace time.Duration `name:"orphan-grace" env:"QBACKUP_ORPHAN_GRACE" default:"24h" help:"Objects of sets without a manifest are removed once their newest object is this old."`
+}
+
+func (r retentionFlags) pruneOptions(cluster string, dryRun bool, env *runEnv) backup.PruneOptions {
+	return backup.PruneOptions{
+		Cluster: cluster, KeepLast: r.KeepLast, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly,
+		DryRun: dryRun, OrphanGrace: r.OrphanGrace, Logger: env.log,
+	}
+}
+
+type pruneCmd struct {
+	config.Source  `embed:""`
+	retentionFlags `embed:""`
+	AllClusters    bool `name:"all-clusters" help:"Prune every cluster in storage, not only --cluster."`
+	DryRun         bool `name:"dry-run" help:"List what would be removed and change nothing."`
+	config.Output  `embed:""`
+}
+
+func (c *pruneCmd) Help() string {
+	return `Applies the retention rules. Only complete sets count towards the keep
+rules, and the newest complete set is never removed. Failed and partial sets,
+and the objects of runs that died without a manifest, are removed too.
+
+Example:
+  qbackup prune --keep-daily=7 --keep-weekly=4 --keep-monthly=6 --dry-run`
+}
+
+func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
+	secrets, err := config.LoadSecrets(ctx, nil)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c.Source)
+	if err != nil {
+		return err
+	}
+	cat, err := openCatalog(ctx, secrets, false, env.log)
+	if err != nil {
+		return err
+	}
+	var index backup.IndexCatalog
+	if cat != nil {
+		defer cat.Close()
+		index = backup.NewCatalog(cat)
+	}
+	cluster := c.Cluster
+	if c.AllClusters {
+		cluster = ""
+	}
+	rep, err := backup.Prune(ctx, c.pruneOptions(cluster, c.DryRun, env), store, index)
+	if err != nil {
+		return err
+	}
+	if c.Format == "json" || c.Format == "yaml" {
+		return printStructured(env.stdout, c.Format, rep)
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tBACKUP\tSTATUS\tACTION\tREASON")
+	for _, it := range rep.Items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Cluster, it.BackupID, it.Status, it.Action, strings.Join(it.Reasons, "; "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	verb := "removed"
+	if rep.DryRun {
+		verb = "would remove"
+	}
+	_, err = fmt.Fprintf(env.stdout, "%s %d sets\n", verb, len(rep.Removed()))
+	return err
+}

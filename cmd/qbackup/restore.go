@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/restore"
+)
+
+type restoreCmd struct {
+	config.Source    `embed:""`
+	config.Discovery `embed:""`
+
+	Backup            string        `arg:"" name:"backup" default:"latest" help:"Backup id, or latest (the newest complete set)."`
+	Plan              string        `name:"plan" env:"QBACKUP_RESTORE_PLAN" enum:"auto,direct,consolidate,redistribute" default:"auto" help:"Strategy: auto picks from the pods now versus the pods in the backup."`
+	TargetNode        string        `name:"target-node" env:"QBACKUP_TARGET_NODE" help:"Consolidate everything onto this pod (name) or peer (id)."`
+	ReplicationFactor uint32        `name:"replication-factor" env:"QBACKUP_REPLICATION_FACTOR" help:"Replication factor of the restored collections (default: the recorded one, capped at the pod count)."`
+	Shards            uint32        `name:"shards" env:"QBACKUP_SHARDS" help:"Reshard to this many shards (default: keep the recorded count)."`
+	Collections       []string      `name:"collections" env:"QBACKUP_COLLECTIONS" sep:"," help:"Restore only these collections of the backup."`
+	Rename            []string      `name:"rename" env:"QBACKUP_RENAME" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
+	Overwrite         bool          `name:"overwrite" env:"QBACKUP_OVERWRITE" help:"Replace target collections (and aliases) that exist. Without it an existing collection stops the restore."`
+	Transfer          string        `name:"transfer" env:"QBACKUP_TRANSFER" enum:"upload,presigned" default:"upload" help:"upload: stream each object from storage into the peer; presigned: hand Qdrant a presigned URL to pull (S3 only)."`
+	Parallel          int           `name:"parallel" env:"QBACKUP_RESTORE_PARALLEL" default:"4" help:"Shards recovered at once."`
+	WaitTimeout       time.Duration `name:"wait-timeout" env:"QBACKUP_WAIT_TIMEOUT" default:"10m" help:"How long to wait for replicas to become Active."`
+	TransferTimeout   time.Duration `name:"transfer-timeout" env:"QBACKUP_TRANSFER_TIMEOUT" default:"30m" help:"How long to wait for redistribution transfers."`
+	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is read from or written to the cluster beyond discovery."`
+	config.Output     `embed:""`
+}
+
+func (c *restoreCmd) Help() string {
+	return `Restores a backup set, also onto a cluster whose pod count changed: with
+fewer pods the shards are consolidated (several per pod, down to one pod),
+with more pods they are redistributed after the restore. Everything is
+checked before the cluster is touched: every object's size and SHA-256,
+pod readiness and consensus, running transfers, existing collections and
+the Qdrant version. A rerun of an interrupted restore resumes it.
+
+Examples:
+  qbackup restore latest --dry-run
+  qbackup restore 20261125T133000Z-3f9c --rename=_drill
+  qbackup restore latest --target-node=qdrant-0 --overwrite`
+}
+
+func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
+	strategy, err := restore.ParseStrategy(c.Plan)
+	if err != nil {
+		return config.Invalid(err)
+	}
+	rename, err := restore.ParseRename(c.Rename)
+	if err != nil {
+		return config.Invalid(err)
+	}
+	rs, err := openReadSide(ctx, c.Source, env)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
+	m, err := rs.loadManifest(ctx, c.Cluster, c.Backup)
+	if err != nil {
+		return err
+	}
+	secrets, err := config.LoadSecrets(ctx, nil)
+	if err != nil {
+		return err
+	}
+	cl, err := discoverCluster(ctx, c.Discovery, secrets, env.log)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+
+	target, peers, err := cl.restoreTarget(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := restore.Plan(m, target, restore.PlanOptions{
+		Strategy: strategy, TargetNode: c.TargetNode, ReplicationFactor: c.ReplicationFactor, Shards: c.Shards,
+		Collections: c.Collections, Rename: rename, Overwrite: c.Overwrite,
+	})
+	if err != nil {
+		return config.Invalid(err)
+	}
+	if c.Format == "json" || c.Format == "yaml" {
+		if c.DryRun {
+			return printStructured(env.stdout, c.Format, plan)
+		}
+	} else if err := printPlan(env.stdout, plan); err != nil {
+		return err
+	}
+	if c.DryRun {
+		return nil
+	}
+
+	deps := restore.Deps{Peers: peers, Store: rs.store, Logger: env.log}
+	if len(cl.topo.Peers) > 0 {
+		deps.Points = &restore.RESTPointWriter{BaseURL: cl.topo.Peers[0].Addr.REST, APIKey: secrets.QdrantAPIKey}
+	}
+	if rs.cat != nil {
+		deps.Journal = &restore.CatalogJournal{Catalog: rs.cat, Target: describeTarget(plan)}
+	} else {
+		deps.Journal = &restore.StoreJournal{Store: rs.store, Cluster: m.Cluster}
+	}
+	var notReady []string
+	for _, p := range cl.topo.NotReady {
+		notReady = append(notReady, p.Name)
+	}
+	transfer := restore.TransferMode(c.Transfer)
+	pre, err := restore.Preflight(ctx, plan, deps, restore.PreflightOptions{
+		Transfer: transfer, ReadyPods: cl.readyPods(), NotReady: notReady, AllowNodeMismatch: c.AllowNodeMismatch,
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range pre.Warnings {
+		env.log.Warn(w)
+	}
+	rep, err := restore.Execute(ctx, plan, deps, restore.ExecOptions{
+		Transfer: transfer, Parallel: c.Parallel, WaitTimeout: c.WaitTimeout, TransferTimeout: c.TransferTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	if c.Format == "json" || c.Format == "yaml" {
+		return printStructured(env.stdout, c.Format, rep)
+	}
+	return printRestoreReport(env.stdout, rep)
+}
+
+func describeTarget(p *restore.RestorePlan) string {
+	var pods []string
+	for _, peer := range p.Peers {
+		pods = append(pods, peer.Pod+"/"+strconv.FormatUint(peer.ID, 10))
+	}
+	return fmt.Sprintf("%d peers: %s", len(p.Peers), strings.Join(pods, ","))
+}
+
+func printPlan(w io.Writer, p *restore.RestorePlan) error {
+	fmt.Fprintf(w, "Restore plan for backup %s of cluster %q\n", p.BackupID, p.Cluster)
+	fmt.Fprintf(w, "Strategy: %s — %s\n", p.Strategy, p.Reason)
+	fmt.Fprintf(w, "Pods then: %d, pods now: %d; Qdrant %s → %s; %d shards, %s\n",
+		p.SourcePods, p.TargetPods, p.SourceVersion, dash(p.TargetVersion), p.ShardCount, humanBytes(p.TotalBytes))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COLLECTION\tSHARD\tKEY\tOBJECT\tSIZE\tRECOVER ON\tREPLICAS\tFINAL")
+	for _, c := range p.Collections {
+		name := c.Target
+		if c.Source != c.Target {
+			name = c.Source + " → " + c.Target
+		}
+		for _, s := range c.Shards {
+			key := "-"
+			if s.ShardKey != nil {
+				key = s.ShardKey.String()
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, s.ID, key, dash(s.Object), humanBytes(s.Size),
+				peerName(p, s.Primary), peerList(p, s.Replicas), peerList(p, s.Final))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	for _, c := range p.Collections {
+		for _, warn := range c.Warnings {
+			fmt.Fprintf(w, "warning: %s: %s\n", c.Target, warn)
+		}
+	}
+	return nil
+}
+
+func peerName(p *restore.RestorePlan, id uint64) string {
+	for _, peer := range p.Peers {
+		if peer.ID == id && peer.Pod != "" {
+			return peer.Pod
+		}
+	}
+	return strconv.FormatUint(id, 10)
+}
+
+func peerList(p *restore.RestorePlan, ids []uint64) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = peerName(p, id)
+	}
+	return strings.Join(names, ",")
+}
+
+func printRestoreReport(w io.Writer, r *restore.Report) error {
+	fmt.Fprintf(w, "\nRestore %s of backup %s done in %s (RTO): %d shards recovered, %d skipped (done by an earlier run), %s\n",
+		r.RestoreID, r.BackupID, r.Total.Round(time.Millisecond), r.ShardsRecovered, r.ShardsSkipped, humanBytes(r.Bytes))
+	var phases []string
+	for _, ph := range r.Phases {
+		phases = append(phases, fmt.Sprintf("%s %s", ph.Name, ph.Duration.Round(time.Millisecond)))
+	}
+	fmt.Fprintf(w, "Phases: %s\n", strings.Join(phases, ", "))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COLLECTION\tFROM\tSHARDS\tPOINTS\tSAMPLES CHECKED\tVERIFIED")
+	for _, c := range r.Collections {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%v\n", c.Name, c.Source, c.Shards, c.Points, c.Samples, c.Verified)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	return nil
+}
