@@ -501,3 +501,35 @@ func TestGRPCAndRESTSeeTheSamePoints(t *testing.T) {
 		t.Errorf("null payload value came back as %v", pl["none"])
 	}
 }
+
+func TestGRPCUpdateCollection(t *testing.T) {
+	sim := startSim(t, qdrantsim.Options{Peers: 2, Version: "1.19.0"})
+	c := grpcClient(t, sim.Peers()[0], "")
+	ctx := context.Background()
+	if err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "u",
+		VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 3, Distance: qdrant.Distance_Cosine})}); err != nil {
+		t.Fatal(err)
+	}
+	err := c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "u",
+		Params:           &qdrant.CollectionParamsDiff{ReplicationFactor: qdrant.PtrOf(uint32(2))},
+		HnswConfig:       &qdrant.HnswConfigDiff{M: qdrant.PtrOf(uint64(32))},
+		OptimizersConfig: &qdrant.OptimizersConfigDiff{IndexingThreshold: qdrant.PtrOf(uint64(5000))},
+		VectorsConfig: &qdrant.VectorsConfigDiff{Config: &qdrant.VectorsConfigDiff_Params{
+			Params: &qdrant.VectorParamsDiff{OnDisk: qdrant.PtrOf(true)}}},
+	})
+	if err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	info, err := c.GetCollectionInfo(ctx, "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.GetConfig()
+	if cfg.GetParams().GetReplicationFactor() != 2 || cfg.GetHnswConfig().GetM() != 32 ||
+		cfg.GetOptimizerConfig().GetIndexingThreshold() != 5000 || !cfg.GetParams().GetVectorsConfig().GetParams().GetOnDisk() {
+		t.Errorf("config after update: %v", cfg)
+	}
+	err = c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "missing",
+		Params: &qdrant.CollectionParamsDiff{ReplicationFactor: qdrant.PtrOf(uint32(2))}})
+	wantCode(t, err, codes.NotFound, "Not found: Collection `missing` doesn't exist!")
+}
