@@ -46,7 +46,7 @@ func exitCode(ctx context.Context, err error) int {
 		errors.Is(err, discovery.ErrPeerSetDisagree), errors.Is(err, discovery.ErrNotQdrant),
 		errors.Is(err, restore.ErrNodeCount), errors.Is(err, restore.ErrPeerNotReady),
 		errors.Is(err, restore.ErrTransferInProgress), errors.Is(err, restore.ErrTargetTooOld),
-		errors.Is(err, restore.ErrVersionMismatch), errors.Is(err, restore.ErrCollectionExists):
+		errors.Is(err, restore.ErrCollectionExists):
 		return exitClusterNotOK
 	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, restore.ErrObjectMissing),
 		errors.Is(err, restore.ErrObjectSize), errors.Is(err, restore.ErrObjectChecksum),
