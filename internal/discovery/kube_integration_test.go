@@ -212,7 +212,9 @@ func TestKubernetesDiscoveryWithALeastPrivilegeServiceAccount(t *testing.T) {
 		go func() { _ = srv.Serve(lis) }()
 		defer srv.Close()
 		runPod(t, admin, ns, "qdrant-tools", qdrantLabels, ip, true)
-		defer func() { _ = admin.CoreV1().Pods(ns).Delete(context.Background(), "qdrant-tools", metav1.DeleteOptions{}) }()
+		defer func() {
+			_ = admin.CoreV1().Pods(ns).Delete(context.Background(), "qdrant-tools", metav1.DeleteOptions{})
+		}()
 		_, err = Discover(context.Background(), src, clients.Dial, Options{Logger: quiet})
 		want := "pod qdrant-tools (http://" + ip + ":6333) matched app.kubernetes.io/name=qdrant,app.kubernetes.io/instance=prod but is not a Qdrant peer"
 		if !errors.Is(err, ErrNotQdrant) || !strings.Contains(err.Error(), want) {
