@@ -744,3 +744,57 @@ func TestOpenReportsWrongCredentialsAndAMissingDatabase(t *testing.T) {
 		t.Errorf("missing database: %v", err)
 	}
 }
+
+func TestOpenForcesUTCTimesWhateverTheDSNSays(t *testing.T) {
+	ctx := t.Context()
+	cfg, err := parseDSN(stacktest.MySQLDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := cfg.FormatDSN() + "&parseTime=false&loc=Local"
+	c := openFresh(t, dsn)
+	if _, err := c.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Date(2026, 11, 25, 13, 30, 0, 0, time.FixedZone("CET", 3600))
+	id := manifest.NewBackupID(started)
+	if err := c.BackupStarted(ctx, "prod", id, "job-a", started); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetBackup(ctx, "prod", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.StartedAt.Equal(started) || got.StartedAt.Location() != time.UTC {
+		t.Errorf("started = %s, want %s in UTC", got.StartedAt, started.UTC())
+	}
+}
+
+func TestBackupCompletedRecordsManyShardsInBatches(t *testing.T) {
+	ctx := t.Context()
+	c := openMigrated(t)
+	m := testManifest("prod", time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC))
+	base := m.Collections[0].Shards[0]
+	shards := make([]manifest.Shard, 2*shardBatch+7)
+	for i := range shards {
+		s := base
+		s.ID = uint32(i)
+		s.Object = manifest.ShardObjectKey("prod", m.BackupID, "Docs", s.ID, manifest.CompressionZstd)
+		shards[i] = s
+	}
+	m.Collections[0].Shards = shards
+	m.Collections[0].ShardNumber = uint32(len(shards))
+	if err := c.BackupCompleted(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetBackup(ctx, "prod", m.BackupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ShardCount != m.ShardCount() || len(got.Shards) != m.ShardCount() {
+		t.Errorf("recorded %d shards (%d rows), want %d", got.ShardCount, len(got.Shards), m.ShardCount())
+	}
+	if got.TotalBytes != m.TotalSize() {
+		t.Errorf("total bytes %d, want %d", got.TotalBytes, m.TotalSize())
+	}
+}
