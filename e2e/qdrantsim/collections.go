@@ -245,10 +245,7 @@ func (p *Peer) CollectionInfo(ctx context.Context, name string) (*CollectionInfo
 		}
 	}
 	info := &CollectionInfo{Status: "green", OptimizerStatus: "ok", PointsCount: n, SegmentsCount: segments,
-		Config: col.config, PayloadSchema: map[string]json.RawMessage{}}
-	for k, v := range col.payloadSchema {
-		info.PayloadSchema[k] = v
-	}
+		Config: col.config, PayloadSchema: p.payloadSchemaInfoLocked(col)}
 	if !c.ver.atLeast(1, 19, 0) {
 		specs, _ := vectorSpecs(col.config.Params.Vectors)
 		vc := n * uint64(len(specs))

@@ -40,6 +40,21 @@ func (p *Peer) pointRoutes(mux *http.ServeMux) {
 			return p.DeletePoints(r.Context(), r.PathValue("collection_name"), req)
 		})
 	})
+	mux.HandleFunc("PUT /collections/{collection_name}/index", func(w http.ResponseWriter, r *http.Request) {
+		var req CreateFieldIndex
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, time.Now(), err, 0)
+			return
+		}
+		update(w, r, func() (UpdateResult, error) {
+			return p.CreatePayloadIndex(r.Context(), r.PathValue("collection_name"), req)
+		})
+	})
+	mux.HandleFunc("DELETE /collections/{collection_name}/index/{field_name}", func(w http.ResponseWriter, r *http.Request) {
+		update(w, r, func() (UpdateResult, error) {
+			return p.DeletePayloadIndex(r.Context(), r.PathValue("collection_name"), r.PathValue("field_name"))
+		})
+	})
 	mux.HandleFunc("POST /collections/{collection_name}/points", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var req GetPointsRequest

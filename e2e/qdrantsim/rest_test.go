@@ -237,3 +237,38 @@ func TestAuth(t *testing.T) {
 		})
 	}
 }
+
+func TestPayloadIndexesAreEchoedAndTravelInCollectionSnapshots(t *testing.T) {
+	c := startCluster(t, Options{Peers: 1})
+	p := c.Peers()[0]
+	cl := newClient(t, p)
+	createCollection(t, cl, "c", 1, 1)
+	upsertN(t, cl, "c", 9)
+	cl.ok("PUT", "/collections/c/index?wait=true", map[string]any{"field_name": "group", "field_schema": "keyword"}, nil)
+	cl.ok("PUT", "/collections/c/index", map[string]any{"field_name": "n", "field_schema": map[string]any{"type": "integer", "range": true}}, nil)
+	cl.errorOf("PUT", "/collections/c/index", map[string]any{"field_name": "x", "field_schema": "vector"}, 400)
+	var info struct {
+		PayloadSchema map[string]PayloadIndexInfo `json:"payload_schema"`
+	}
+	cl.ok("GET", "/collections/c", nil, &info)
+	if g := info.PayloadSchema["group"]; g.DataType != "keyword" || g.Points != 9 {
+		t.Errorf("group index %+v", g)
+	}
+	if n := info.PayloadSchema["n"]; n.DataType != "integer" || len(n.Params) == 0 {
+		t.Errorf("n index %+v", n)
+	}
+	var d SnapshotDescription
+	cl.ok("POST", "/collections/c/snapshots", nil, &d)
+	cl.ok("PUT", "/collections/copy/snapshots/recover", map[string]any{"location": "file://" + p.snapshotRoot() + "/c/" + d.Name}, nil)
+	info.PayloadSchema = nil
+	cl.ok("GET", "/collections/copy", nil, &info)
+	if len(info.PayloadSchema) != 2 {
+		t.Errorf("recovered collection's payload schema %+v", info.PayloadSchema)
+	}
+	cl.ok("DELETE", "/collections/c/index/group", nil, nil)
+	info.PayloadSchema = nil
+	cl.ok("GET", "/collections/c", nil, &info)
+	if _, ok := info.PayloadSchema["group"]; ok {
+		t.Error("deleted index still listed")
+	}
+}
