@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
@@ -390,4 +391,72 @@ func TestSimWriteLockExistsOn115Only(t *testing.T) {
 	if err != nil || ok {
 		t.Fatalf("1.19: %v %v", ok, err)
 	}
+}
+
+func TestSimRecordedConfigRecreatesTheSameCollection(t *testing.T) {
+	for _, version := range []string{"1.15.0", "1.19.0"} {
+		t.Run(version, func(t *testing.T) {
+			_, clients := simCluster(t, version, 2)
+			c := clients[0]
+			orig := json.RawMessage(`{"vectors":{"text":{"size":8,"distance":"Cosine","on_disk":true},"image":{"size":4,"distance":"Dot"}},
+				"sparse_vectors":{"kw":{"modifier":"idf"}},"shard_number":4,"replication_factor":2,"write_consistency_factor":2,
+				"on_disk_payload":false,"hnsw_config":{"m":32,"ef_construct":200},"optimizers_config":{"indexing_threshold":5000},
+				"wal_config":{"wal_capacity_mb":64},"quantization_config":{"scalar":{"type":"int8","quantile":0.95,"always_ram":true}}}`)
+			if err := c.CreateCollection(ctx(t), "src", orig); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CreatePayloadIndex(ctx(t), "src", "city", json.RawMessage(`"keyword"`)); err != nil {
+				t.Fatalf("payload index: %v", err)
+			}
+			info, err := c.CollectionInfo(ctx(t), "src")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, dropped, err := CreateCollectionBody(info.Config, CreateOverrides{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dropped) > 0 {
+				t.Logf("not carried over: %v", dropped)
+			}
+			if err := clients[1].CreateCollection(ctx(t), "copy", body); err != nil {
+				t.Fatal(err)
+			}
+			var schema map[string]json.RawMessage
+			if err := json.Unmarshal(info.PayloadSchema, &schema); err != nil {
+				t.Fatal(err)
+			}
+			for field, entry := range schema {
+				s, err := PayloadIndexSchema(entry)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := clients[1].CreatePayloadIndex(ctx(t), "copy", field, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			copied, err := c.CollectionInfo(ctx(t), "copy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !jsonEqual(t, info.Config, copied.Config) {
+				t.Fatalf("configs differ:\n%s\n%s", info.Config, copied.Config)
+			}
+			if !jsonEqual(t, info.PayloadSchema, copied.PayloadSchema) {
+				t.Fatalf("payload schemas differ:\n%s\n%s", info.PayloadSchema, copied.PayloadSchema)
+			}
+		})
+	}
+}
+
+func jsonEqual(t *testing.T, a, b json.RawMessage) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
 }
