@@ -83,6 +83,15 @@ func TestAbortTransfer(t *testing.T) {
 			from, to := holders(c, "c", 0)[0], nonHolder(c, "c", 0).ID()
 			ref := map[string]any{"shard_id": 0, "from_peer_id": from, "to_peer_id": to}
 			cl.ok("POST", "/collections/c/cluster", map[string]any{tc.op: ref}, nil)
+			restart := map[string]any{"shard_id": 0, "from_peer_id": from, "to_peer_id": to, "method": MethodSnapshot}
+			if msg := cl.errorOf("POST", "/collections/c/cluster", map[string]any{"restart_transfer": restart}, 400); !strings.Contains(msg, "same method") {
+				t.Errorf("restart with the same method: %q", msg)
+			}
+			restart["method"] = MethodStreamRecords
+			cl.ok("POST", "/collections/c/cluster", map[string]any{"restart_transfer": restart}, nil)
+			if got := stateOf(c, "c", 0, to); got != StatePartial {
+				t.Errorf("receiver after restart with stream_records: %q", got)
+			}
 			cl.ok("POST", "/collections/c/cluster", map[string]any{"abort_transfer": ref}, nil)
 			if got := stateOf(c, "c", 0, to); got != tc.wantAfter {
 				t.Errorf("target after abort: %q, want %q", got, tc.wantAfter)
