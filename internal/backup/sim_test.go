@@ -148,6 +148,10 @@ func TestRunAgainstTheSimulator(t *testing.T) {
 					t.Errorf("%s: no sample", c.Name)
 				}
 				for _, s := range c.Shards {
+					left, err := env.clients[s.SourcePeer].(*qdrant.Client).ListShardSnapshots(context.Background(), c.Name, s.ID)
+					if err != nil || len(left) != 0 {
+						t.Errorf("%s shard %d: snapshots left on peer %d: %v %v", c.Name, s.ID, s.SourcePeer, left, err)
+					}
 					obj := store.get(t, s.Object)
 					if sha(obj) != s.SHA256 {
 						t.Errorf("%s shard %d: hash mismatch", c.Name, s.ID)
