@@ -217,6 +217,9 @@ func TestRESTContract(t *testing.T) {
 			c.ok("GET", "/collections/items/points/7", nil)
 			c.ok("GET", "/collections/items/points/"+uuidA, nil)
 			c.ok("POST", "/collections/items/points/delete?wait=true", map[string]any{"points": []any{32}})
+			c.ok("PUT", "/collections/items/index?wait=true", map[string]any{"field_name": "n", "field_schema": "integer"})
+			c.ok("GET", "/collections/items", nil)
+			c.ok("DELETE", "/collections/items/index/n?wait=true", nil)
 
 			// Aliases.
 			c.ok("POST", "/collections/aliases", map[string]any{"actions": []any{

@@ -500,6 +500,15 @@ func TestGRPCAndRESTSeeTheSamePoints(t *testing.T) {
 	if _, ok := pl["none"].GetKind().(*qdrant.Value_NullValue); !ok {
 		t.Errorf("null payload value came back as %v", pl["none"])
 	}
+
+	r.ok("PUT", "/collections/mixed/index?wait=true", map[string]any{"field_name": "text", "field_schema": "keyword"})
+	info, err := g.GetCollectionInfo(ctx, "mixed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx := info.GetPayloadSchema()["text"]; idx.GetDataType() != qdrant.PayloadSchemaType_Keyword || idx.GetPoints() != 2 {
+		t.Errorf("payload index seen over gRPC: %v", idx)
+	}
 }
 
 func TestGRPCUpdateCollection(t *testing.T) {
