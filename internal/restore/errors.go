@@ -35,8 +35,6 @@ var (
 	ErrCollectionExists = errors.New("target collection already exists")
 	// ErrTargetTooOld is a target Qdrant older than the backup's.
 	ErrTargetTooOld = errors.New("target qdrant version older than the backup's")
-	// ErrVersionMismatch is a target whose peers run different versions.
-	ErrVersionMismatch = errors.New("target peers run different qdrant versions")
 
 	// ErrVerify is a restored collection that differs from the manifest.
 	ErrVerify = errors.New("restore verification failed")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -17,13 +18,19 @@ import (
 // recoverAll recovers every shard with an object on its primary peer,
 // skipping shards an earlier run recovered. Parallelism is bounded
 // globally and per receiving peer: a peer unpacks each snapshot onto its
-// own disk.
+// own disk. A shard that fails (after its retries) does not stop the
+// others: every shard that can be recovered is, so a rerun has less to do,
+// and the error lists all failures.
 func (e *executor) recoverAll(ctx context.Context) error {
 	perPeer := map[uint64]chan struct{}{}
 	for _, p := range e.plan.Peers {
 		perPeer[p.ID] = make(chan struct{}, e.opts.PerPeer)
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	var (
+		g    errgroup.Group
+		mu   sync.Mutex
+		errs []error
+	)
 	g.SetLimit(e.opts.Parallel)
 	for _, cp := range e.plan.Collections {
 		for _, s := range cp.Shards {
@@ -40,20 +47,30 @@ func (e *executor) recoverAll(ctx context.Context) error {
 				return fmt.Errorf("%s: primary peer %d is not in the plan", shardRef(cp.Target, s.ID), s.Primary)
 			}
 			g.Go(func() error {
+				var err error
 				select {
 				case sem <- struct{}{}:
-				case <-gctx.Done():
-					return gctx.Err()
+					if err = ctx.Err(); err == nil {
+						err = e.recoverShard(ctx, cp, s)
+					}
+					<-sem
+				case <-ctx.Done():
+					err = ctx.Err()
 				}
-				defer func() { <-sem }()
-				if err := gctx.Err(); err != nil {
-					return err
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
 				}
-				return e.recoverShard(gctx, cp, s)
+				return nil
 			})
 		}
 	}
-	return g.Wait()
+	g.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
 }
 
 // recoverShard recovers one shard with retries, and records the outcome.

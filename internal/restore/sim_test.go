@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -220,37 +219,6 @@ func allPoints(t *testing.T, c *qdrant.Client, name string) map[string]string {
 	}
 }
 
-// backupStore adapts a storage backend to the backup engine's Store.
-type backupStore struct{ b storage.Backend }
-
-func (s backupStore) Put(ctx context.Context, key string, r io.Reader) error {
-	return s.b.Put(ctx, key, r)
-}
-
-func (s backupStore) Open(ctx context.Context, key string, off int64) (io.ReadCloser, error) {
-	r, err := s.b.Open(ctx, key, off)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %w", qbackup.ErrObjectNotFound, err)
-	}
-	return r, err
-}
-
-func (s backupStore) List(ctx context.Context, prefix string, fn func(qbackup.ObjectInfo) error) error {
-	return s.b.List(ctx, prefix, func(o storage.ObjectInfo) error {
-		return fn(qbackup.ObjectInfo{Key: o.Key, Size: o.Size, ModTime: o.ModTime})
-	})
-}
-
-func (s backupStore) Delete(ctx context.Context, key string) error { return s.b.Delete(ctx, key) }
-
-func (s backupStore) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
-	err := s.b.(storage.Conditional).PutIfAbsent(ctx, key, r)
-	if errors.Is(err, storage.ErrExists) {
-		return fmt.Errorf("%w: %w", qbackup.ErrObjectExists, err)
-	}
-	return err
-}
-
 // takeBackup backs the whole source cluster up with the backup engine.
 func takeBackup(t *testing.T, src *simCluster, store storage.Backend, compression string) *manifest.Manifest {
 	t.Helper()
@@ -259,7 +227,7 @@ func takeBackup(t *testing.T, src *simCluster, store storage.Backend, compressio
 		peers[id] = c
 	}
 	res, err := qbackup.Run(context.Background(), qbackup.Options{Cluster: "prod", Compression: compression},
-		qbackup.Deps{Topology: src.topo, Peers: peers, Store: backupStore{store}, Logger: quietLogger()})
+		qbackup.Deps{Topology: src.topo, Peers: peers, Store: store, Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("backup: %v", err)
 	}

@@ -1,0 +1,104 @@
+package restore
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/qbackup/qbackup/internal/catalog"
+)
+
+// fakeCatalog keeps restore rows in memory.
+type fakeCatalog struct {
+	mu       sync.Mutex
+	restores map[string]catalog.RestoreRecord
+	shards   map[string][]catalog.RestoreShard
+}
+
+func (f *fakeCatalog) RestoreStarted(_ context.Context, r catalog.RestoreRecord) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r.Status = catalog.RestoreRunning
+	f.restores[r.RestoreID] = r
+	return nil
+}
+
+func (f *fakeCatalog) SetRestoreShard(_ context.Context, id, coll string, shard uint32, peer uint64, state, msg string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rows := slices.DeleteFunc(f.shards[id], func(s catalog.RestoreShard) bool { return s.Collection == coll && s.ShardID == shard })
+	f.shards[id] = append(rows, catalog.RestoreShard{Collection: coll, ShardID: shard, TargetPeer: peer, State: state, Error: msg})
+	return nil
+}
+
+func (f *fakeCatalog) RestoreShards(_ context.Context, id string) ([]catalog.RestoreShard, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.shards[id]), nil
+}
+
+func (f *fakeCatalog) RestoreFinished(_ context.Context, id, status, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.restores[id]
+	r.Status, r.Reason = status, reason
+	f.restores[id] = r
+	return nil
+}
+
+func TestJournalsKeepProgressAcrossRuns(t *testing.T) {
+	store := newMemStore()
+	cat := &fakeCatalog{restores: map[string]catalog.RestoreRecord{}, shards: map[string][]catalog.RestoreShard{}}
+	journals := []struct {
+		name string
+		open func() Journal
+	}{
+		{"the storage journal", func() Journal { return &StoreJournal{Store: store, Cluster: "prod"} }},
+		{"the catalogue journal", func() Journal { return &CatalogJournal{Catalog: cat} }},
+	}
+	for _, jt := range journals {
+		t.Run(jt.name, func(t *testing.T) {
+			ctx := context.Background()
+			plan, err := Plan(backup(2, "1.19.0", auto("docs", 2, 1)), Target{Peers: targetPeers(2, "1.19.0")}, PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := RestoreID(plan)
+			j := jt.open()
+			if got, err := j.Shards(ctx, id); err != nil || len(got) != 0 {
+				t.Fatalf("progress before any run: %v, %v", got, err)
+			}
+			if err := j.Begin(ctx, id, plan); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.SetShard(ctx, ShardProgress{Collection: "docs", ShardID: 1, Peer: 202, State: ShardRecovered}); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Finish(ctx, StatusFailed, "killed"); err != nil {
+				t.Fatal(err)
+			}
+			again := jt.open()
+			if err := again.Begin(ctx, id, plan); err != nil {
+				t.Fatal(err)
+			}
+			got, err := again.Shards(ctx, id)
+			if err != nil || len(got) != 1 || got[0].State != ShardRecovered || got[0].Peer != 202 {
+				t.Fatalf("progress after a rerun began: %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+func TestRestoreIDIsStableForTheSameRestore(t *testing.T) {
+	m := backup(2, "1.19.0", auto("docs", 2, 1))
+	a, _ := Plan(m, Target{Peers: targetPeers(2, "1.19.0")}, PlanOptions{})
+	b, _ := Plan(m, Target{Peers: targetPeers(2, "1.19.0"), Collections: []string{"docs"}}, PlanOptions{})
+	c, _ := Plan(m, Target{Peers: targetPeers(2, "1.19.0")}, PlanOptions{Rename: Rename{Suffix: "-x"}})
+	if RestoreID(a) != RestoreID(b) {
+		t.Errorf("a rerun (collections now exist) changed the restore id")
+	}
+	if RestoreID(a) == RestoreID(c) {
+		t.Errorf("a restore under other names has the same id")
+	}
+}
