@@ -369,3 +369,23 @@ func TestSnapshotCreationWithoutWaitIsAccepted(t *testing.T) {
 		return len(list) == 1
 	})
 }
+
+func TestShardSnapshotIgnoresReplicaState(t *testing.T) {
+	c := startCluster(t, Options{Peers: 2, AutoRecoveryDelay: time.Hour})
+	cl := newClient(t, c.Peers()[0])
+	createCollection(t, cl, "c", 1, 2)
+	upsertN(t, cl, "c", 5)
+	data := snapshotShard(t, c, "c", 0, false)
+	hs := holders(c, "c", 0)
+	if status, body := uploadShard(t, newClient(t, c.Peer(hs[0])), "c", 0, data, "priority=snapshot"); status != 200 {
+		t.Fatalf("upload: %d %s", status, body)
+	}
+	if got := stateOf(c, "c", 0, hs[1]); got != StateDead {
+		t.Fatalf("other replica %q, want Dead", got)
+	}
+	// Qdrant snapshots a Dead replica without complaint; the tool must check.
+	newClient(t, c.Peer(hs[1])).ok("POST", "/collections/c/shards/0/snapshots", nil, nil)
+	if status, _, _ := get(t, c.Peer(hs[1]).URL()+"/collections/c/shards/0/snapshot", nil); status != 200 {
+		t.Errorf("streaming a Dead replica: %d", status)
+	}
+}
