@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/qbackup/qbackup/e2e/qdrantsim/openapi"
 )
@@ -34,8 +35,8 @@ func (r *recorder) all() []string {
 	return append([]string(nil), r.errors...)
 }
 
-// streamBytes is larger than anything the transport may keep in memory.
-const streamBytes = 64 << 20
+// streamBytes is the size of the bodies streamed in these tests.
+const streamBytes = 4 << 20
 
 // fakeQdrant answers a few routes the way Qdrant does, and a few wrongly.
 func fakeQdrant(t *testing.T) *httptest.Server {
@@ -108,8 +109,7 @@ func TestTransportPassesValidExchangesThrough(t *testing.T) {
 	if status != 200 || !strings.Contains(string(body), `"result":true`) {
 		t.Errorf("create: %d %s", status, body)
 	}
-	// The streaming route (the 1.15 exception) is answered by a stream far
-	// larger than the transport may buffer; it must arrive complete.
+	// The streaming route (the 1.15 exception) must arrive complete.
 	req, _ = http.NewRequest("GET", srv.URL+"/collections/demo/shards/0/snapshot", nil)
 	status, body = do(t, c, req)
 	if status != 200 || len(body) != streamBytes {
@@ -214,3 +214,81 @@ func (zeros) Read(b []byte) (int, error) {
 }
 
 func multipartWriter(w io.Writer) *multipart.Writer { return multipart.NewWriter(w) }
+
+// TestTransportDoesNotBufferStreams checks that snapshot downloads and
+// uploads flow through the transport as they are produced: each side waits
+// for the other to have seen the first bytes before sending the rest, which
+// would stall if the transport held a body back until its end.
+func TestTransportDoesNotBufferStreams(t *testing.T) {
+	const chunk = 64 << 10
+	const patience = 5 * time.Second
+	release := make(chan struct{})
+	received := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /collections/{name}/shards/{id}/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(make([]byte, chunk))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-time.After(patience):
+		}
+		w.Write(make([]byte, chunk))
+	})
+	mux.HandleFunc("POST /collections/{name}/shards/{id}/snapshots/upload", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadFull(r.Body, make([]byte, chunk)); err == nil {
+			close(received)
+		}
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"result":true,"status":"ok","time":0.001}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c, _, rec := client(t, openapi.Spec119)
+
+	start := time.Now()
+	resp, err := c.Get(srv.URL + "/collections/demo/shards/0/snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, chunk)); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited >= patience {
+		t.Errorf("first download bytes arrived after %v: the transport held the stream back", waited)
+	}
+	close(release)
+	rest, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(rest) != chunk {
+		t.Errorf("rest of the download: %d bytes, want %d", len(rest), chunk)
+	}
+
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	stalled := make(chan bool, 1)
+	go func() {
+		fw, _ := mw.CreateFormFile("snapshot", "s.snapshot")
+		fw.Write(make([]byte, chunk))
+		select {
+		case <-received:
+			stalled <- false
+		case <-time.After(patience):
+			stalled <- true
+		}
+		fw.Write(make([]byte, chunk))
+		pw.CloseWithError(mw.Close())
+	}()
+	req, _ := http.NewRequest("POST", srv.URL+"/collections/demo/shards/0/snapshots/upload", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if status, body := do(t, c, req); status != 200 {
+		t.Errorf("upload: %d %s", status, body)
+	}
+	if <-stalled {
+		t.Error("the server saw no upload bytes before the client finished: the transport held the upload back")
+	}
+	if got := rec.all(); len(got) != 0 {
+		t.Errorf("violations: %q", got)
+	}
+}
