@@ -47,6 +47,10 @@ type Options struct {
 	// AutoRecoveryDelay is how long a replica stays Dead before a running
 	// peer starts re-syncing it from an Active one (default 200ms).
 	AutoRecoveryDelay time.Duration
+	// StreamIdleTimeout aborts a streaming shard snapshot whose client has
+	// not read for this long; 1.19 does so after 5 minutes (the default
+	// there), older versions never.
+	StreamIdleTimeout time.Duration
 	// Logger receives background events; nil discards them.
 	Logger *slog.Logger
 }
@@ -107,6 +111,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	setDefault(&opts.TransferDelay, 200*time.Millisecond)
 	setDefault(&opts.PeerDownDelay, 300*time.Millisecond)
 	setDefault(&opts.AutoRecoveryDelay, 200*time.Millisecond)
+	if opts.StreamIdleTimeout == 0 && ver.atLeast(1, 19, 0) {
+		opts.StreamIdleTimeout = 5 * time.Minute
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

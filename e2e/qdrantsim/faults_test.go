@@ -173,3 +173,23 @@ func TestAdminAPI(t *testing.T) {
 		t.Error("unknown peer accepted")
 	}
 }
+
+func TestStalledClientAbortsStreamAfterIdleTimeout(t *testing.T) {
+	c := startCluster(t, Options{Peers: 1, StreamIdleTimeout: 200 * time.Millisecond})
+	p := c.Peers()[0]
+	cl := newClient(t, p)
+	createCollection(t, cl, "bulk", 1, 1)
+	if err := c.SetSyntheticShard(context.Background(), "bulk", 0, 64<<20, 1); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(p.URL() + "/collections/bulk/shards/0/snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(time.Second) // the client stalls; socket buffers fill up
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil || n >= 64<<20 {
+		t.Errorf("stalled stream delivered %d bytes, err %v; want a truncated body", n, err)
+	}
+}

@@ -137,7 +137,11 @@ func (p *Peer) handleShardStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.WriteHeader(http.StatusOK)
-	if err := write(w); err != nil {
+	var out io.Writer = w
+	if idle := p.c.opts.StreamIdleTimeout; idle > 0 {
+		out = &idleWriter{w: w, rc: http.NewResponseController(w), idle: idle}
+	}
+	if err := write(out); err != nil {
 		p.c.log.Debug("shard stream ended early", "peer", p.id, "err", err)
 		panic(http.ErrAbortHandler)
 	}
@@ -199,4 +203,18 @@ func (p *Peer) handleUpload(w http.ResponseWriter, r *http.Request, fn func(file
 		reply(w, start, true, err)
 		return
 	}
+}
+
+// idleWriter fails a write that the client does not drain within idle,
+// like 1.19's abort of stalled snapshot streams.
+type idleWriter struct {
+	w    io.Writer
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (i *idleWriter) Write(b []byte) (int, error) {
+	// Without deadline support the stream simply never times out.
+	_ = i.rc.SetWriteDeadline(time.Now().Add(i.idle))
+	return i.w.Write(b)
 }
