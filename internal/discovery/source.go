@@ -198,6 +198,9 @@ func (s *Static) Hint() string { return "check the --qdrant-url list" }
 
 // Candidates implements Source.
 func (s *Static) Candidates(context.Context) (*Candidates, error) {
+	if len(s.URLs) == 0 {
+		return nil, fmt.Errorf("%w: static discovery needs at least one --qdrant-url", ErrNoPods)
+	}
 	out := &Candidates{}
 	seen := map[string]bool{}
 	for _, raw := range s.URLs {

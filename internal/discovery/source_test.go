@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,12 @@ func TestStaticURLs(t *testing.T) {
 	}
 	if _, err := (&Static{URLs: []string{"http://h:6333", "http://h:6333/"}}).Candidates(context.Background()); err == nil {
 		t.Fatal("duplicate URL accepted")
+	}
+}
+
+func TestStaticDiscoveryWithoutURLsSaysWhatIsMissing(t *testing.T) {
+	_, err := (&Static{}).Candidates(context.Background())
+	if !errors.Is(err, ErrNoPods) || !strings.Contains(err.Error(), "--qdrant-url") {
+		t.Fatalf("%v", err)
 	}
 }

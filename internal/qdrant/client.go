@@ -54,6 +54,12 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// LogValue keeps the API key out of logs.
+func (o Options) LogValue() slog.Value {
+	return slog.GroupValue(slog.Bool("api_key_set", o.APIKey != ""), slog.Duration("request_timeout", o.RequestTimeout),
+		slog.String("user_agent", o.UserAgent), slog.Bool("tls", o.UseTLS))
+}
+
 // Client talks to one Qdrant peer. It is safe for concurrent use.
 type Client struct {
 	addr    PeerAddr

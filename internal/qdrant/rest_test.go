@@ -414,3 +414,11 @@ func TestWriteLockOn115AndNotSupportedLater(t *testing.T) {
 		t.Fatalf("lock on 1.19: %v", err)
 	}
 }
+
+func TestOptionsNeverLogTheKey(t *testing.T) {
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("client", "opts", Options{APIKey: testKey, UserAgent: "qbackup/test"})
+	if strings.Contains(logged.String(), testKey) || !strings.Contains(logged.String(), `"api_key_set":true`) {
+		t.Fatalf("%s", logged.String())
+	}
+}
