@@ -98,16 +98,8 @@ func (s *simCluster) any() *qdrant.Client { return s.clients[s.topo.Peers[0].ID]
 // target describes the cluster as the planner sees it.
 func (s *simCluster) target(t *testing.T) Target {
 	t.Helper()
-	ctx := context.Background()
-	tg := Target{}
-	for _, p := range s.topo.Peers {
-		tg.Peers = append(tg.Peers, TargetPeer{ID: p.ID, Pod: p.Pod, URI: p.Addr.REST, Version: p.Version})
-	}
-	var err error
-	if tg.Collections, err = s.any().ListCollections(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if tg.Aliases, err = s.any().ListAliases(ctx); err != nil {
+	tg, err := ReadTarget(context.Background(), s.topo, s.any())
+	if err != nil {
 		t.Fatal(err)
 	}
 	return tg
@@ -152,6 +144,12 @@ func (s *simCluster) load(t *testing.T, name string, shards, rf, n int, keys ...
 		if err := s.any().CreateShardKey(ctx, name, manifest.StringKey(k), 1, uint32(rf), nil); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := s.any().CreatePayloadIndex(ctx, name, "group", json.RawMessage(`"keyword"`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.any().CreatePayloadIndex(ctx, name, "n", json.RawMessage(`{"type":"integer","range":true,"lookup":false}`)); err != nil {
+		t.Fatal(err)
 	}
 	waitSimActive(t, s.any(), name)
 	batches := []string{""}
@@ -289,6 +287,14 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 				t.Fatalf("execute: %v", err)
 			}
 			for _, c := range []string{"docs", "replicated", "tenants"} {
+				si, err1 := src.any().CollectionInfo(ctx, c)
+				di, err2 := dst.any().CollectionInfo(ctx, c)
+				if err1 != nil || err2 != nil {
+					t.Fatal(err1, err2)
+				}
+				if got, want := indexesOf(t, di.PayloadSchema), indexesOf(t, si.PayloadSchema); got != want {
+					t.Errorf("%q payload indexes %s, want %s", c, got, want)
+				}
 				want, got := allPoints(t, src.any(), c), allPoints(t, dst.any(), c)
 				if len(got) != len(want) {
 					t.Errorf("%q: %d points restored of %d", c, len(got), len(want))
@@ -376,4 +382,18 @@ func TestPresignedTransferLetsPeersPullSnapshots(t *testing.T) {
 			t.Errorf("point %s differs", id)
 		}
 	}
+}
+
+// indexesOf renders a payload schema without its point counts.
+func indexesOf(t *testing.T, schema json.RawMessage) string {
+	t.Helper()
+	var fields map[string]map[string]any
+	if err := json.Unmarshal(schema, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fields {
+		delete(f, "points")
+	}
+	b, _ := json.Marshal(fields)
+	return string(b)
 }
