@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -459,4 +460,31 @@ func jsonEqual(t *testing.T, a, b json.RawMessage) bool {
 		t.Fatal(err)
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+func TestSimReadOnlyKeyIsForbiddenToSnapshot(t *testing.T) {
+	sim, err := qdrantsim.Start(context.Background(), qdrantsim.Options{Peers: 1, APIKey: testKey, ReadOnlyAPIKey: "ro-key", Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	p := sim.Peers()[0]
+	admin, err := New(ctx(t), PeerAddr{REST: p.URL(), GRPC: p.GRPCAddr()}, Options{APIKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	loadPoints(t, sim, admin, 10)
+	ro, err := New(ctx(t), PeerAddr{REST: p.URL(), GRPC: p.GRPCAddr()}, Options{APIKey: "ro-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.CollectionCluster(ctx(t), "docs"); err != nil {
+		t.Fatalf("a read-only key may read: %v", err)
+	}
+	_, err = ro.StreamShardSnapshot(ctx(t), "docs", 0)
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "read-only key") || strings.Contains(err.Error(), "ro-key") {
+		t.Fatalf("stream with a read-only key: %v", err)
+	}
 }
