@@ -117,6 +117,12 @@ func (p *Peer) snapshotFault(done <-chan struct{}) error {
 func (p *Peer) withFaults(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
+		if pattern == "" {
+			// Unknown route (404) or method (405): actix answers with an
+			// empty body.
+			mux.ServeHTTP(emptyBody{w}, r)
+			return
+		}
 		rf, ok := p.routeFault(pattern)
 		if !ok {
 			mux.ServeHTTP(w, r)
@@ -188,3 +194,8 @@ func (f *faultWriter) Flush() {
 		fl.Flush()
 	}
 }
+
+// emptyBody drops a response body.
+type emptyBody struct{ http.ResponseWriter }
+
+func (e emptyBody) Write(b []byte) (int, error) { return len(b), nil }

@@ -150,7 +150,7 @@ type LocksOption struct {
 
 func (p *Peer) handleGetLocks(w http.ResponseWriter, r *http.Request) {
 	if !p.c.ver.hasLocks() {
-		http.NotFound(w, r)
+		w.WriteHeader(http.StatusNotFound)
 		return
 	}
 	p.c.mu.Lock()
@@ -162,7 +162,7 @@ func (p *Peer) handleGetLocks(w http.ResponseWriter, r *http.Request) {
 func (p *Peer) handlePostLocks(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if !p.c.ver.hasLocks() {
-		http.NotFound(w, r)
+		w.WriteHeader(http.StatusNotFound)
 		return
 	}
 	var req LocksOption

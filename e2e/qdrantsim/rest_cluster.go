@@ -28,7 +28,7 @@ func (p *Peer) clusterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /collections/{collection_name}/shards", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if !p.c.ver.hasShardKeysList() {
-			http.NotFound(w, r)
+			w.WriteHeader(http.StatusNotFound)
 			return
 		}
 		res, err := p.ListShardKeys(r.Context(), r.PathValue("collection_name"))

@@ -48,8 +48,8 @@ func TestRESTRefusesWhatQdrantRefuses(t *testing.T) {
 		{"DELETE", "/collections/c/points/scroll", 405},
 		{"PATCH", "/cluster", 405},
 	} {
-		if status, _ := cl.do(tc.method, tc.path, nil); status != tc.status {
-			t.Errorf("%s %s = %d, want %d", tc.method, tc.path, status, tc.status)
+		if status, body := cl.do(tc.method, tc.path, nil); status != tc.status || len(body) != 0 {
+			t.Errorf("%s %s = %d %q, want %d with an empty body", tc.method, tc.path, status, body, tc.status)
 		}
 	}
 }
