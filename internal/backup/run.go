@@ -124,7 +124,11 @@ func (r *run) execute(ctx, parent context.Context, start time.Time, inv *invento
 			r.log.Info("backup complete", "manifest", key, "shards", m.ShardCount(), "bytes", res.Bytes,
 				"skew_ms", m.Window.SkewMillis, "elapsed", res.Elapsed.Round(time.Millisecond).String(), "partial", m.Partial)
 			if cat != nil {
-				if cerr := cat.BackupCompleted(ctx, m); cerr != nil {
+				// The set is committed: record it even if the run is being
+				// cancelled right now.
+				cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+				defer ccancel()
+				if cerr := cat.BackupCompleted(cctx, m); cerr != nil {
 					return res, fmt.Errorf("backup %s is committed to storage but the catalog could not record it (run catalog sync): %w: %w",
 						r.id, ErrCatalogOutOfSync, cerr)
 				}

@@ -197,3 +197,48 @@ func TestRunAgainstTheSimulatorFailsCleanlyOnATruncatedStream(t *testing.T) {
 	assertNoSetObjects(t, store)
 	assertFailedRow(t, cat, "sim")
 }
+
+func TestRunAgainstTheSimulatorFailsCleanlyWhenAPeerGoesDownMidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a simulated cluster")
+	}
+	env := startSim(t, "1.19.0")
+	victim := env.sim.Peers()[1]
+	stall := int64(2000)
+	victim.SetFaults(qdrantsim.Faults{Routes: []qdrantsim.RouteFault{{
+		Route: "GET /collections/{collection_name}/shards/{shard_id}/snapshot", StallAfter: &stall}}})
+	store, cat := newFakeStore(), newFakeCatalog()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(context.Background(), Options{Cluster: "sim"}, env.deps(store, cat))
+		done <- err
+	}()
+	// Wait until the stalled streams hold the run, then take the peer down.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if rows, _ := cat.ListBackups(context.Background(), "sim"); len(rows) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	victim.Stop()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the run succeeded without the peer")
+		}
+		t.Logf("run failed as expected: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the run hangs after its peer went down")
+	}
+	assertNoSetObjects(t, store)
+	assertFailedRow(t, cat, "sim")
+	rep, err := Prune(context.Background(), PruneOptions{Cluster: "sim", OrphanGrace: time.Nanosecond}, store, cat)
+	if err != nil || len(store.keys()) != 0 {
+		t.Fatalf("prune: %+v %v, objects %v", rep, err, store.keys())
+	}
+}

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -241,6 +242,10 @@ func (r *run) lockWrites(ctx context.Context) (func(), error) {
 	}
 	p := r.peers[0]
 	held, err := p.client.WritesLocked(ctx)
+	if errors.Is(err, qdrant.ErrNotSupported) {
+		return nil, fmt.Errorf("write lock requested, but Qdrant %s on peer %d has no global write lock (POST /locks was removed in 1.16): %w",
+			r.peers[0].Version, p.ID, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read Qdrant write lock on peer %d: %w", p.ID, err)
 	}
