@@ -15,7 +15,7 @@
 // shard in flight holds:
 //
 //   - the storage backend's upload buffers: part size × (parts in flight
-//     + 1) for S3 multipart uploads; the file backend streams through a
+//   - 1) for S3 multipart uploads; the file backend streams through a
 //     32 KiB buffer;
 //   - with zstd, one single-threaded encoder: about 2 × window
 //     (ZstdWindow, 8 MiB) plus one 128 KiB block, i.e. ~17 MiB;
