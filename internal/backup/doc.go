@@ -14,9 +14,9 @@
 // Nothing is staged on disk and memory does not grow with data size. Each
 // shard in flight holds:
 //
-//   - the storage backend's upload buffers: part size × (parts in flight
-//   - 1) for S3 multipart uploads; the file backend streams through a
-//     32 KiB buffer;
+//   - the storage backend's upload buffers: part size × (one more than
+//     the parts in flight) for S3 multipart uploads; the file backend
+//     streams through a 32 KiB buffer;
 //   - with zstd, one single-threaded encoder: about 2 × window
 //     (ZstdWindow, 8 MiB) plus one 128 KiB block, i.e. ~17 MiB;
 //   - three 32 KiB copy buffers (peer body, pipe, upload).
