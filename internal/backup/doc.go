@@ -18,16 +18,16 @@
 //     the parts in flight) for S3 multipart uploads; the file backend
 //     streams through a 32 KiB buffer;
 //   - with zstd, one single-threaded encoder: about 2 × window
-//     (ZstdWindow, 8 MiB) plus one 128 KiB block, i.e. ~17 MiB;
+//     (ZstdWindow, 8 MiB) plus its match tables: about 20 MiB measured;
 //   - three 32 KiB copy buffers (peer body, pipe, upload).
 //
-// Total ≈ Concurrency × (part size × (upload concurrency + 1) + 17 MiB +
+// Total ≈ Concurrency × (part size × (upload concurrency + 1) + 20 MiB +
 // 96 KiB), plus the manifest (kilobytes per shard) built at the end. With
 // 4 shards in flight, 16 MiB parts and 4 parts in flight per upload:
-// 4 × (80 + 17) MiB ≈ 390 MiB; with the smallest S3 parts (5 MiB) and 2
-// in flight: 4 × (15 + 17) MiB ≈ 130 MiB. Lower Concurrency, the part
+// 4 × (80 + 20) MiB ≈ 400 MiB; with the smallest S3 parts (5 MiB) and 2
+// in flight: 4 × (15 + 20) MiB ≈ 140 MiB. Lower Concurrency, the part
 // size or the upload concurrency to fit a smaller pod; without zstd the
-// 17 MiB term goes away.
+// 20 MiB term goes away.
 //
 // The package consumes small interfaces (Peer, Store, Catalog) satisfied
 // by the Qdrant client, the storage backends and the catalogue, so that it
