@@ -55,7 +55,9 @@ func (s snapshotJSON) description() SnapshotDescription {
 // length, no checksum and no resume. The caller hashes what it reads. A
 // body cut short (the peer failed mid-stream or the connection dropped)
 // makes Read return an error wrapping io.ErrUnexpectedEOF — never a clean
-// io.EOF — so a truncated snapshot cannot pass for a complete one.
+// io.EOF — so a truncated snapshot cannot pass for a complete one. The
+// reader also checks that the body ends with a tar end-of-archive marker,
+// which catches a short body that was nevertheless ended cleanly.
 //
 // Errors before the stream starts are *APIError values (404 unknown
 // collection or shard, 400 no local replica here).
@@ -75,23 +77,50 @@ func (c *Client) StreamShardSnapshot(ctx context.Context, collection string, sha
 		c.log.Warn("snapshot stream has neither a length nor chunked encoding: truncation cannot be detected",
 			"peer", c.peer(), "collection", collection, "shard", shard)
 	}
-	return &bodyReader{op: op, peer: c.peer(), body: resp.Body}, nil
+	return &bodyReader{op: op, peer: c.peer(), body: resp.Body, tarEnd: true}, nil
 }
+
+// tarTrailer is the end-of-archive marker of a tar file: two zero-filled
+// 512-byte blocks. Qdrant's tar writer always ends with it.
+const tarTrailer = 1024
 
 // bodyReader wraps a snapshot body so that a failure names the shard and
 // the peer, keeps the cause (io.ErrUnexpectedEOF for a short body) for
 // errors.Is, and a clean end stays exactly io.EOF.
+//
+// With tarEnd set it also checks, at the end, that the body ends like a
+// complete tar archive (a whole number of 512-byte blocks, the last 1024
+// bytes zero). HTTP alone cannot tell every short stream: a server or
+// proxy that ends a chunked body cleanly after a failure would pass.
 type bodyReader struct {
 	op, peer string
 	body     io.ReadCloser
 	n        int64
+	tarEnd   bool
+	// zeros counts the zero bytes at the end of what was read so far.
+	zeros int64
 }
 
 func (r *bodyReader) Read(p []byte) (int, error) {
 	n, err := r.body.Read(p)
 	r.n += int64(n)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("%s on %s: body cut after %d bytes: %w", r.op, r.peer, r.n, err)
+	if r.tarEnd && n > 0 {
+		i := n
+		for i > 0 && p[i-1] == 0 {
+			i--
+		}
+		if i == 0 {
+			r.zeros += int64(n)
+		} else {
+			r.zeros = int64(n - i)
+		}
+	}
+	switch {
+	case err == io.EOF && r.tarEnd && (r.n%512 != 0 || r.zeros < tarTrailer):
+		return n, fmt.Errorf("%s on %s: body of %d bytes is not a complete tar archive (no end-of-archive marker): %w",
+			r.op, r.peer, r.n, io.ErrUnexpectedEOF)
+	case err != nil && err != io.EOF:
+		return n, fmt.Errorf("%s on %s: body cut after %d bytes: %w", r.op, r.peer, r.n, err)
 	}
 	return n, err
 }

@@ -1,6 +1,7 @@
 package qdrant
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,8 +42,25 @@ func cutConnection(t *testing.T, w http.ResponseWriter, partial []byte) {
 	_ = conn.Close()
 }
 
+// tarOf returns a tar archive holding one file of content.
+func tarOf(t *testing.T, content []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "segments/0/files/data", Mode: 0o644, Size: int64(len(content))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func TestStreamShardSnapshotReturnsTheWholeChunkedBody(t *testing.T) {
-	data := pattern(3<<20 + 17)
+	data := tarOf(t, pattern(3<<20+17))
 	c, _ := fakePeer(t, map[string]http.HandlerFunc{
 		"GET /collections/{c}/shards/{s}/snapshot": func(w http.ResponseWriter, r *http.Request) {
 			if r.PathValue("c") != "docs" || r.PathValue("s") != "4" {
@@ -87,6 +105,36 @@ func TestATruncatedSnapshotStreamIsAnError(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "shard 4") || !strings.Contains(err.Error(), "body cut after") {
 		t.Errorf("error does not say what was cut: %v", err)
+	}
+}
+
+func TestACleanlyEndedButIncompleteStreamIsAnError(t *testing.T) {
+	full := tarOf(t, pattern(100_000))
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"a body cut inside a block", full[:70_001]},
+		{"a body cut at a block boundary", full[:70_144]},
+		{"a body without the end-of-archive marker", full[:len(full)-1024]},
+		{"no tar at all", pattern(4096)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := fakePeer(t, map[string]http.HandlerFunc{
+				"GET /collections/{c}/shards/{s}/snapshot": func(w http.ResponseWriter, r *http.Request) {
+					_, _ = w.Write(tc.body)
+					w.(http.Flusher).Flush() // chunked, then a clean end
+				},
+			})
+			rc, err := c.StreamShardSnapshot(ctx(t), "docs", 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if _, err := io.Copy(io.Discard, rc); !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "not a complete tar") {
+				t.Fatalf("%v", err)
+			}
+		})
 	}
 }
 
