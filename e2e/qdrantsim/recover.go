@@ -343,16 +343,20 @@ func (p *Peer) UploadCollectionSnapshot(ctx context.Context, coll, filename stri
 func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksum string, style mismatchStyle) error {
 	p.recoverMu.Lock()
 	defer p.recoverMu.Unlock()
-	ps, err := readVerified(r, checksum, style)
-	if err != nil {
-		return err
-	}
-	if ps.config == nil {
-		return errf(KindBadRequest, "Invalid snapshot: config.json not found")
-	}
 	c := p.c
+	// p's replicas of an existing collection are in recovery while the
+	// archive is read: ManualRecovery from 1.17, Partial before.
+	prev := p.markRecovering(coll)
+	ps, err := readVerified(r, checksum, style)
+	if err == nil && ps.config == nil {
+		err = errf(KindBadRequest, "Invalid snapshot: config.json not found")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err != nil {
+		p.restoreStatesLocked(coll, prev, nil)
+		return err
+	}
 	col, ok := c.colls[coll]
 	if !ok {
 		if !collectionNameRE.MatchString(coll) {
@@ -361,6 +365,7 @@ func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksu
 		col = c.createLocked(coll, ps.config.collectionConfig, ps.schema)
 	}
 	if err := compatible(col.config, ps.config.collectionConfig); err != nil {
+		p.restoreStatesLocked(coll, prev, nil)
 		return err
 	}
 	now := time.Now()
@@ -370,12 +375,8 @@ func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksu
 		if sd == nil || !sd.hasData() {
 			// Before 1.17.1 a skipped shard stayed in the recovery state
 			// (issues #6575, #7851); later versions restore its state.
-			if r := s.replicas[p.id]; r != nil && !c.ver.restoresSkippedShards() {
-				st := StatePartial
-				if c.ver.hasManualRecovery() {
-					st = StateManualRecovery
-				}
-				s.replicas[p.id] = &replica{state: st, since: now}
+			if c.ver.restoresSkippedShards() {
+				p.restoreStatesLocked(coll, prev, &id)
 			}
 			continue
 		}
@@ -420,4 +421,53 @@ func compatible(have, snap collectionConfig) error {
 			have.Params.Vectors, snap.Params.Vectors)
 	}
 	return nil
+}
+
+// recoveringState is the state of replicas under collection recovery.
+func (c *Cluster) recoveringState() string {
+	if c.ver.hasManualRecovery() {
+		return StateManualRecovery
+	}
+	return StatePartial
+}
+
+// markRecovering switches p's replicas of coll to the recovering state and
+// returns their previous states.
+func (p *Peer) markRecovering(coll string) map[uint32]string {
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prev := map[uint32]string{}
+	col, ok := c.colls[coll]
+	if !ok {
+		return prev
+	}
+	now := time.Now()
+	for id, s := range col.shards {
+		if r := s.replicas[p.id]; r != nil {
+			prev[id] = r.state
+			s.replicas[p.id] = &replica{state: c.recoveringState(), since: now}
+		}
+	}
+	c.commit++
+	return prev
+}
+
+// restoreStatesLocked puts p's replicas back to their states before the
+// recovery (only that shard, if given) unless something else changed them.
+func (p *Peer) restoreStatesLocked(coll string, prev map[uint32]string, only *uint32) {
+	col, ok := p.c.colls[coll]
+	if !ok {
+		return
+	}
+	for id, st := range prev {
+		if only != nil && id != *only {
+			continue
+		}
+		if s := col.shards[id]; s != nil {
+			if r := s.replicas[p.id]; r != nil && r.state == p.c.recoveringState() {
+				s.replicas[p.id] = &replica{state: st, since: r.since}
+			}
+		}
+	}
 }

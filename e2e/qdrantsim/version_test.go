@@ -3,6 +3,7 @@ package qdrantsim
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,5 +181,39 @@ func TestCollectionSnapshotUploadAndList(t *testing.T) {
 	status, body = uploadCollection(t, dc, "restored", "x.snapshot", data, "checksum="+strings.Repeat("0", 64))
 	if status != 400 || !strings.Contains(string(body), "Checksum mismatch: expected") {
 		t.Errorf("upload with wrong checksum: %d %s", status, body)
+	}
+}
+
+func TestCollectionRecoveryMarksLocalReplicasWhileReading(t *testing.T) {
+	for _, tc := range []struct{ version, during string }{{"1.15.0", StatePartial}, {"1.19.0", StateManualRecovery}} {
+		t.Run(tc.version, func(t *testing.T) {
+			c := startCluster(t, Options{Peers: 1, Version: tc.version})
+			p := c.Peers()[0]
+			cl := newClient(t, p)
+			createCollection(t, cl, "c", 1, 1)
+			upsertN(t, cl, "c", 5)
+			var d SnapshotDescription
+			cl.ok("POST", "/collections/c/snapshots", nil, &d)
+			_, _, data := get(t, p.URL()+"/collections/c/snapshots/"+d.Name, nil)
+			release := make(chan struct{})
+			src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Write(data[:1024])
+				w.(http.Flusher).Flush()
+				<-release
+				w.Write(data[1024:])
+			}))
+			defer src.Close()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				cl.ok("PUT", "/collections/c/snapshots/recover", map[string]any{"location": src.URL + "/s.snapshot"}, nil)
+			}()
+			waitFor(t, "recovering state", func() bool { return stateOf(c, "c", 0, p.ID()) == tc.during })
+			close(release)
+			<-done
+			if got := stateOf(c, "c", 0, p.ID()); got != StateActive {
+				t.Errorf("after recovery: %q", got)
+			}
+		})
 	}
 }
