@@ -29,10 +29,11 @@ func (c *Cluster) tickLocked(now time.Time) {
 		}
 	}
 	for _, t := range append([]*transfer(nil), c.transfers...) {
+		from, to := c.peerLocked(t.from), c.peerLocked(t.to)
 		switch {
-		case down[t.from] || down[t.to]:
+		case from == nil || to == nil || down[t.from] || down[t.to]:
 			c.failTransferLocked(t)
-		case !now.Before(t.deadline) && c.peerLocked(t.from).running && c.peerLocked(t.to).running:
+		case !now.Before(t.deadline) && from.running && to.running:
 			c.finishTransferLocked(t)
 		}
 	}

@@ -21,6 +21,22 @@
 // once on the same addresses; with fixed ports (6333/6334) give each
 // simulator a distinct BindBase (for example 127.0.10.2, 127.0.20.2).
 //
+// Stored snapshots live under Options.StateDir (a temporary directory by
+// default), per peer, like Qdrant's snapshots_path; everything else is in
+// memory. Faults and cluster changes are driven by Go methods (Peer.Stop,
+// Peer.Start, Cluster.AddPeer, Cluster.RemovePeer, Peer.SetFaults,
+// Cluster.SetSyntheticShard) or the same operations over HTTP
+// (Cluster.AdminHandler, Cluster.ServeAdmin).
+//
+// Known approximations: point writes are applied at once even with
+// wait=false and write_consistency_factor is not enforced; counts are always
+// exact; only dense vectors are stored (sparse/multi vectors refused);
+// filters cover must/must_not/should with match, range, has_id, is_null,
+// is_empty; payload numbers are float64; no search/query endpoints; payload
+// indexes are recorded, not built; the segment format inside snapshots is
+// the simulator's own (points.jsonl, synthetic.bin); creation_time is the
+// file's modification time.
+//
 // The simulator shares no code with the product: if both used the same
 // hand-written view of Qdrant, a misreading would pass every test.
 package qdrantsim
