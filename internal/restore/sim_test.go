@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +59,10 @@ func discoverSim(t *testing.T, sim *qdrantsim.Cluster) *simCluster {
 	}
 	sc := &simCluster{sim: sim, clients: map[uint64]*qdrant.Client{}}
 	byURL := map[string]*qdrant.Client{}
+	var mu sync.Mutex
 	dial := func(addr qdrant.PeerAddr) (discovery.ClusterReader, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		if c, ok := byURL[addr.REST]; ok {
 			return c, nil
 		}
