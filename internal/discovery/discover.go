@@ -398,7 +398,7 @@ func checkCluster(src Source, answered []probe) (*Topology, error) {
 		}
 	}
 	slices.SortFunc(topo.Peers, func(a, b Peer) int {
-		if c := strings.Compare(a.Pod, b.Pod); c != 0 {
+		if c := comparePodNames(a.Pod, b.Pod); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.ID, b.ID)

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -142,8 +143,8 @@ func (k *Kubernetes) Candidates(ctx context.Context) (*Candidates, error) {
 			},
 		})
 	}
-	slices.SortFunc(out.Ready, func(a, b Candidate) int { return strings.Compare(a.Pod, b.Pod) })
-	slices.SortFunc(out.NotReady, func(a, b PodStatus) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Ready, func(a, b Candidate) int { return comparePodNames(a.Pod, b.Pod) })
+	slices.SortFunc(out.NotReady, func(a, b PodStatus) int { return comparePodNames(a.Name, b.Name) })
 	return out, nil
 }
 
@@ -248,4 +249,27 @@ func ParseStaticURL(raw string, grpcPort int) (qdrant.PeerAddr, error) {
 	}
 	base := url.URL{Scheme: u.Scheme, Host: net.JoinHostPort(host, restPort), Path: strings.TrimRight(u.Path, "/")}
 	return qdrant.PeerAddr{REST: base.String(), GRPC: grpcAddr}, nil
+}
+
+// comparePodNames orders StatefulSet pods by ordinal: qdrant-2 before
+// qdrant-10. Other names compare as text.
+func comparePodNames(a, b string) int {
+	ap, an, aok := splitOrdinal(a)
+	bp, bn, bok := splitOrdinal(b)
+	if aok && bok && ap == bp {
+		return cmp.Compare(an, bn)
+	}
+	return strings.Compare(a, b)
+}
+
+func splitOrdinal(name string) (string, int, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return name, 0, false
+	}
+	n, err := strconv.Atoi(name[i+1:])
+	if err != nil || n < 0 {
+		return name, 0, false
+	}
+	return name[:i], n, true
 }

@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +110,13 @@ func TestStaticDiscoveryWithoutURLsSaysWhatIsMissing(t *testing.T) {
 	_, err := (&Static{}).Candidates(context.Background())
 	if !errors.Is(err, ErrNoPods) || !strings.Contains(err.Error(), "--qdrant-url") {
 		t.Fatalf("%v", err)
+	}
+}
+
+func TestPodsSortByOrdinal(t *testing.T) {
+	names := []string{"qdrant-10", "qdrant-2", "other", "qdrant-1", "qdrant-x"}
+	slices.SortFunc(names, comparePodNames)
+	if strings.Join(names, " ") != "other qdrant-1 qdrant-2 qdrant-10 qdrant-x" {
+		t.Fatalf("%v", names)
 	}
 }
