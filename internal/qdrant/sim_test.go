@@ -17,6 +17,7 @@ import (
 
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/e2e/qdrantsim/openapi"
+	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // simCluster starts an in-process simulated cluster with an API key and
@@ -486,5 +487,70 @@ func TestSimReadOnlyKeyIsForbiddenToSnapshot(t *testing.T) {
 	_, err = ro.StreamShardSnapshot(ctx(t), "docs", 0)
 	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "read-only key") || strings.Contains(err.Error(), "ro-key") {
 		t.Fatalf("stream with a read-only key: %v", err)
+	}
+}
+
+func TestSimCustomShardingKeysCountAndScroll(t *testing.T) {
+	sim, clients := simCluster(t, "1.19.0", 3)
+	c := clients[0]
+	body := json.RawMessage(`{"vectors":{"size":2,"distance":"Dot"},"sharding_method":"custom","shard_number":2,"replication_factor":1}`)
+	if err := c.CreateCollection(ctx(t), "tenants", body); err != nil {
+		t.Fatal(err)
+	}
+	keyA, key7 := manifest.StringKey("tenant-a"), manifest.NumberKey(7)
+	var peers []uint64
+	for _, p := range sim.Peers() {
+		peers = append(peers, p.ID())
+	}
+	if err := c.CreateShardKey(ctx(t), "tenants", keyA, 2, 1, peers[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := clients[1].CreateShardKey(ctx(t), "tenants", key7, 1, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range []qdrantsim.ShardKey{{Str: "tenant-a"}, {Num: 7, IsNum: true}} {
+		var pts []qdrantsim.PointStruct
+		for j := range 10 * (i + 1) {
+			pts = append(pts, qdrantsim.PointStruct{ID: qdrantsim.NumID(uint64(100*i + j + 1)), Vector: json.RawMessage(`[1,2]`)})
+		}
+		if _, err := sim.Peers()[0].Upsert(ctx(t), "tenants", qdrantsim.UpsertRequest{Points: pts, ShardKey: qdrantsim.ShardKeySelector{k}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		key  *manifest.ShardKeyValue
+		want uint64
+	}{{&keyA, 10}, {&key7, 20}, {nil, 30}} {
+		n, err := clients[2].Count(ctx(t), "tenants", true, tc.key)
+		if err != nil || n != tc.want {
+			t.Fatalf("count %v: %d %v, want %d", tc.key, n, err, tc.want)
+		}
+	}
+	pts, _, err := clients[2].Scroll(ctx(t), "tenants", 100, nil, false, false)
+	if err != nil || len(pts) != 30 {
+		t.Fatalf("scroll %d %v", len(pts), err)
+	}
+	for _, p := range pts {
+		want := keyA
+		if p.ID.Num > 100 {
+			want = key7
+		}
+		if p.ShardKey == nil || !p.ShardKey.Equal(want) {
+			t.Fatalf("point %s shard key %v, want %v", p.ID, p.ShardKey, want)
+		}
+	}
+	cc, err := c.CollectionCluster(ctx(t), "tenants")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]int{}
+	for _, r := range cc.Replicas() {
+		if r.ShardKey == nil {
+			t.Fatalf("replica without shard key %+v", r)
+		}
+		keys[r.ShardKey.String()]++
+	}
+	if keys["tenant-a"] != 2 || keys["7"] != 1 || cc.ShardCount != 3 {
+		t.Fatalf("replicas by key %v, shard count %d", keys, cc.ShardCount)
 	}
 }
