@@ -2,6 +2,7 @@ package restore
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -345,6 +346,13 @@ func planAliases(p *RestorePlan, live map[string]string, existing map[string]boo
 	for i := range p.Collections {
 		cp := &p.Collections[i]
 		src := p.Manifest.Collection(cp.Source)
+		if cp.Replace {
+			for _, a := range slices.Sorted(maps.Keys(live)) {
+				if live[a] == cp.Target && !slices.Contains(src.Aliases, a) {
+					cp.Warnings = append(cp.Warnings, fmt.Sprintf("alias %q of the replaced collection %q goes with it (the backup does not record it)", a, cp.Target))
+				}
+			}
+		}
 		aliases := slices.Clone(src.Aliases)
 		slices.Sort(aliases)
 		for _, a := range slices.Compact(aliases) {

@@ -173,7 +173,7 @@ func TestPlanMatchesGoldenFiles(t *testing.T) {
 			target: Target{
 				Peers:       targetPeers(2, "1.19.0"),
 				Collections: []string{"docs", "old-docs"},
-				Aliases:     map[string]string{"search": "old-docs"},
+				Aliases:     map[string]string{"search": "old-docs", "docs-v1": "docs"},
 			},
 			opts: PlanOptions{Overwrite: true, ReplicationFactor: 2},
 		},
@@ -267,6 +267,16 @@ func TestPlanIsDeterministic(t *testing.T) {
 			t.Fatalf("plan changed between runs:\n%s\n%s", got, want)
 		}
 	}
+}
+
+func TestPlanSpreadsABackupWithoutRecordedPeers(t *testing.T) {
+	m := backup(2, "1.19.0", auto("docs", 4, 1))
+	m.Peers = nil
+	p, err := Plan(m, Target{Peers: targetPeers(2, "1.19.0")}, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, p)
 }
 
 func TestPlanBalancesRedistributedShards(t *testing.T) {

@@ -69,7 +69,7 @@ func chooseLayout(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*
 	st := opts.Strategy
 	if st == "" || st == StrategyAuto {
 		switch {
-		case mm < n:
+		case mm < n || n == 0:
 			st = StrategyConsolidate
 		case mm == n:
 			st = StrategyDirect
@@ -103,6 +103,14 @@ func chooseLayout(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*
 		l.finalSet = all
 	default:
 		return nil, fmt.Errorf("strategy %q: %w", st, ErrInvalidOptions)
+	}
+	if len(l.restoreSet) == 0 {
+		// A manifest without recorded peers gives nothing to map: spread
+		// the shards evenly instead.
+		l.restoreSet, l.bounded = all, true
+		if len(l.finalSet) == 0 {
+			l.finalSet = all
+		}
 	}
 	return l.withReshard(opts)
 }
