@@ -47,6 +47,9 @@ type Options struct {
 	// AutoRecoveryDelay is how long a replica stays Dead before a running
 	// peer starts re-syncing it from an Active one (default 200ms).
 	AutoRecoveryDelay time.Duration
+	// DisableSnapshotURLRecovery emulates service.enable_snapshot_url_recovery
+	// = false (1.18+): recovery from http(s) locations is forbidden.
+	DisableSnapshotURLRecovery bool
 	// StreamIdleTimeout aborts a streaming shard snapshot whose client has
 	// not read for this long; 1.19 does so after 5 minutes (the default
 	// there), older versions never.

@@ -98,6 +98,9 @@ func readVerified(r io.Reader, checksum string, style mismatchStyle) (*parsedSna
 // download opens an http(s) snapshot location, sending api_key as the
 // api-key header.
 func (p *Peer) download(ctx context.Context, loc, apiKey string) (io.ReadCloser, error) {
+	if p.c.opts.DisableSnapshotURLRecovery && p.c.ver.atLeast(1, 18, 0) {
+		return nil, errf(KindForbidden, "Snapshot recovery from remote URLs is disabled in the configuration")
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc, nil)
 	if err != nil {
 		return nil, errf(KindBadInput, "Invalid snapshot URL %s: %v", loc, err)

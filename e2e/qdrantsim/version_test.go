@@ -217,3 +217,23 @@ func TestCollectionRecoveryMarksLocalReplicasWhileReading(t *testing.T) {
 		})
 	}
 }
+
+func TestSnapshotURLRecoveryCanBeDisabledFrom118(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		status  int
+	}{{"1.17.0", 400}, {"1.18.0", 403}} {
+		t.Run(tc.version, func(t *testing.T) {
+			c := startCluster(t, Options{Peers: 1, Version: tc.version, DisableSnapshotURLRecovery: true})
+			cl := newClient(t, c.Peers()[0])
+			createCollection(t, cl, "c", 1, 1)
+			// The URL answers 404: allowed recoveries fail to download (400).
+			loc := c.Peers()[0].URL() + "/collections/c/shards/0/snapshots/none.snapshot"
+			msg := cl.errorOf("PUT", "/collections/c/shards/0/snapshots/recover", map[string]any{"location": loc}, tc.status)
+			if tc.status == 403 && msg != "Forbidden: Snapshot recovery from remote URLs is disabled in the configuration" {
+				t.Errorf("message %q", msg)
+			}
+			cl.errorOf("PUT", "/collections/c/snapshots/recover", map[string]any{"location": loc}, tc.status)
+		})
+	}
+}
