@@ -232,8 +232,7 @@ func (e *executor) create(ctx context.Context) error {
 			continue
 		}
 		if !resumed {
-			switch {
-			case cp.Replace && slices.Contains(live, cp.Target):
+			if cp.Replace && slices.Contains(live, cp.Target) {
 				// --overwrite: the live collection goes first.
 				e.log.Warn("deleting existing collection (--overwrite)", "collection", cp.Target)
 				if err := e.coord.DeleteCollection(ctx, cp.Target); err != nil {
