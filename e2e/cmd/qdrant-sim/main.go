@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&opts.TransferDelay, "transfer-delay", time.Second, "duration of a shard transfer")
 	fs.DurationVar(&opts.PeerDownDelay, "peer-down-delay", 2*time.Second, "delay before a stopped peer's replicas turn Dead")
 	fs.DurationVar(&opts.Tick, "tick", 100*time.Millisecond, "period of the background loop")
+	fs.BoolVar(&opts.DisableSnapshotURLRecovery, "disable-snapshot-url-recovery", false, "refuse recovery from http(s) locations (1.18+)")
+	fs.DurationVar(&opts.StreamIdleTimeout, "stream-idle-timeout", 0, "abort snapshot streams whose client stalls this long (default 5m on 1.19, off before)")
 	admin := fs.String("admin", "", "address of the admin/fault JSON API, e.g. 127.0.0.1:7000 (empty = off)")
 	verbose := fs.Bool("v", false, "log background events to stderr")
 	if err := fs.Parse(args); err != nil {
