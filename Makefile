@@ -44,12 +44,15 @@ test: lint test-unit
 	if [ $$started = 1 ]; then $(STACK) down; fi; \
 	exit $$rc
 
+## stack-up: build (cached) and start the real test stack on loopback; see README "Test stack"
 stack-up:
 	$(STACK) up
 
+## stack-down: stop the stack's processes and remove its run directory
 stack-down:
 	$(STACK) down
 
+## stack-status: each service's state; exits 0 only if all answer
 stack-status:
 	$(STACK) status
 

@@ -34,6 +34,13 @@ MINIO_BIN="$CACHE/minio-$MINIO_VERSION"
 S3_REGION=us-east-1
 S3_BUCKET=qbackup-test
 SERVICE_CIDR=10.96.0.0/16
+# Only the controllers the tests need: CronJobs create Jobs, Jobs create
+# Pods, namespaces get their default ServiceAccount and root CA, deleted
+# owners take their dependents with them. Canonical names (v1.34).
+KCM_CONTROLLERS=cronjob-controller,job-controller,ttl-after-finished-controller
+KCM_CONTROLLERS+=,serviceaccount-controller,serviceaccount-token-controller
+KCM_CONTROLLERS+=,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller
+KCM_CONTROLLERS+=,deployment-controller,replicaset-controller,statefulset-controller
 # Started in this order, stopped in reverse.
 SERVICES=(etcd kube-apiserver kube-controller-manager minio mariadb)
 
@@ -79,8 +86,12 @@ build() {
 	log "building $name $version (cached in $dest; log $logf)"
 	# -o DIR with several packages builds them in one invocation, so the
 	# packages they share are compiled once.
+	# A single package is written as NAME: go would name etcd's main
+	# package (.../server/v3) "server".
+	local out="$tmp/"
+	(($# == 1)) && out="$tmp/$name"
 	if ! (cd "$TOOLS/$mod" && GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" \
-		go build -trimpath -ldflags "-s -w" -o "$tmp/" "$@") >"$logf" 2>&1; then
+		go build -trimpath -ldflags "-s -w" -o "$out" "$@") >"$logf" 2>&1; then
 		rm -rf "$tmp"
 		fail_service "$name" "build failed"
 	fi
@@ -96,8 +107,6 @@ build_all() {
 	exec 8>"$CACHE/.lock"
 	flock 8
 	build etcd etcd "$ETCD_VERSION" "$ETCD_BIN" go.etcd.io/etcd/server/v3
-	# The etcd main package is .../server/v3, which go names "server".
-	[[ -x $ETCD_BIN/etcd ]] || mv "$ETCD_BIN/server" "$ETCD_BIN/etcd"
 	build minio minio "$MINIO_VERSION" "$MINIO_BIN" github.com/minio/minio
 	build kube kube "$KUBE_VERSION" "$KUBE_BIN" \
 		k8s.io/kubernetes/cmd/kube-apiserver \
@@ -389,14 +398,11 @@ start_kube-apiserver() {
 }
 
 start_kube-controller-manager() {
-	# Only the controllers the tests need: CronJobs create Jobs, Jobs create
-	# Pods, namespaces get their default ServiceAccount and root CA, and
-	# deleted owners take their dependents with them.
 	launch kube-controller-manager "$KUBE_BIN/kube-controller-manager" \
 		--kubeconfig "$RUN/kcm.kubeconfig" \
 		--bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
 		--cert-dir "$RUN/pki/kcm" \
-		--controllers cronjob,job,serviceaccount,serviceaccount-token,namespace,garbage-collector,ttl-after-finished,root-ca-cert-publisher,deployment,replicaset,statefulset \
+		--controllers "$KCM_CONTROLLERS" \
 		--service-account-private-key-file "$RUN/pki/sa.key" \
 		--root-ca-file "$RUN/pki/ca.crt" \
 		--use-service-account-credentials \
