@@ -84,7 +84,7 @@ func (p *Peer) CollectionExists(ctx context.Context, name string) (bool, error) 
 // creates no shards.
 func (p *Peer) CreateCollection(ctx context.Context, name string, req CreateCollection) error {
 	if !collectionNameRE.MatchString(name) {
-		return errf(KindValidation, "collection_name: Collection name must not contain special characters or be empty")
+		return errBadCollectionName()
 	}
 	c := p.c
 	c.mu.Lock()

@@ -24,7 +24,8 @@ const (
 	KindInsufficientStorage
 	// KindFormat is a request body that is not valid JSON for the endpoint.
 	KindFormat
-	// KindValidation is a body that parsed but failed validation (422).
+	// KindValidation is a body or path parameter that parsed but failed
+	// validation (422).
 	KindValidation
 )
 
@@ -34,6 +35,8 @@ type Error struct {
 	Kind Kind
 	// Msg is the message without Qdrant's kind prefix.
 	Msg string
+	// inPath marks a validation error of a path parameter.
+	inPath bool
 }
 
 func (e *Error) Error() string {
@@ -57,6 +60,9 @@ func (e *Error) Error() string {
 	case KindFormat:
 		return "Format error in JSON body: " + e.Msg
 	case KindValidation:
+		if e.inPath {
+			return "Validation error in path parameters: " + e.Msg
+		}
 		return "Validation error in JSON body: " + e.Msg
 	}
 	return e.Msg
@@ -96,6 +102,11 @@ func KindOf(err error) Kind {
 
 func errf(k Kind, format string, args ...any) *Error {
 	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
+}
+
+// errBadCollectionName is Qdrant's answer to an invalid collection name.
+func errBadCollectionName() *Error {
+	return &Error{Kind: KindValidation, Msg: "[name: Collection name must not contain special characters or be empty]", inPath: true}
 }
 
 func errCollectionNotFound(name string) *Error {

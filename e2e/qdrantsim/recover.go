@@ -363,7 +363,7 @@ func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksu
 	col, ok := c.colls[coll]
 	if !ok {
 		if !collectionNameRE.MatchString(coll) {
-			return errf(KindValidation, "collection_name: Collection name must not contain special characters or be empty")
+			return errBadCollectionName()
 		}
 		col = c.createLocked(coll, ps.config.collectionConfig, ps.schema)
 	}

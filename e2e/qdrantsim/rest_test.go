@@ -30,6 +30,7 @@ func TestRESTRefusesWhatQdrantRefuses(t *testing.T) {
 		{"wrong dimension", "PUT", "/collections/c/points", map[string]any{"points": []map[string]any{{"id": 1, "vector": []float32{1}}}}, 400, "Wrong input: Vector dimension error: expected dim: 4, got 1"},
 		{"bad point id", "PUT", "/collections/c/points", map[string]any{"points": []map[string]any{{"id": "x", "vector": []float32{1, 2, 3, 4}}}}, 400, "is not a valid point ID"},
 		{"neither points nor batch", "PUT", "/collections/c/points", map[string]any{}, 400, "Format error in JSON body: data did not match any variant of untagged enum PointInsertOperations"},
+		{"bad collection name", "PUT", "/collections/a%3Fb", map[string]any{}, 422, "Validation error in path parameters: "},
 		{"missing point", "GET", "/collections/c/points/77", nil, 404, "Not found: No point with id 77 found"},
 		{"unknown shard snapshot", "POST", "/collections/c/shards/4/snapshots", nil, 404, "Not found: shard 4 not found"},
 		{"resharding", "POST", "/collections/c/cluster", map[string]any{"start_resharding": map[string]any{"direction": "up"}}, 400, "resharding is only supported in Qdrant Cloud"},
