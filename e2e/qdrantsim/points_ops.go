@@ -1,9 +1,24 @@
 package qdrantsim
 
 import (
+	"container/heap"
 	"context"
 	"time"
 )
+
+// idHeap is a max-heap of points by id.
+type idHeap []*point
+
+func (h idHeap) Len() int           { return len(h) }
+func (h idHeap) Less(i, j int) bool { return h[j].id.Less(h[i].id) }
+func (h idHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idHeap) Push(x any)        { *h = append(*h, x.(*point)) }
+func (h *idHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
 
 // targetShards resolves which shards a read touches; c.mu must be held.
 func targetShards(col *collection, sel ShardKeySelector) ([]uint32, error) {
@@ -258,15 +273,24 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	if err != nil {
 		return nil, err
 	}
-	var match []*point
+	// Keep only the limit+1 smallest matching ids: paging through a large
+	// collection stays O(n log limit) per page.
+	h := &idHeap{}
 	for _, pt := range all {
 		if req.Offset != nil && pt.id.Less(*req.Offset) {
 			continue
 		}
-		if req.Filter.matches(pt) {
-			match = append(match, pt)
+		if !req.Filter.matches(pt) {
+			continue
+		}
+		if h.Len() <= limit {
+			heap.Push(h, pt)
+		} else if pt.id.Less((*h)[0].id) {
+			(*h)[0] = pt
+			heap.Fix(h, 0)
 		}
 	}
+	match := []*point(*h)
 	sortPoints(match)
 	res := &ScrollResult{Points: []Record{}}
 	for i, pt := range match {

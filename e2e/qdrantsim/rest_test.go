@@ -273,3 +273,31 @@ func TestPayloadIndexesAreEchoedAndTravelInCollectionSnapshots(t *testing.T) {
 		t.Error("deleted index still listed")
 	}
 }
+
+func TestScrollPagesThroughEveryPointInOrder(t *testing.T) {
+	c := startCluster(t, Options{Peers: 2})
+	cl := newClient(t, c.Peers()[0])
+	createCollection(t, cl, "c", 5, 1)
+	var pts []map[string]any
+	want := map[string]bool{}
+	for i := 0; i < 400; i++ {
+		id := (i * 7919) % 100003
+		pts = append(pts, map[string]any{"id": id, "vector": []float32{1, 2, 3, 4}})
+		want[itoa(int64(id))] = true
+	}
+	cl.ok("PUT", "/collections/c/points?wait=true", map[string]any{"points": pts}, nil)
+	last := int64(-1)
+	seen := 0
+	for _, raw := range allPoints(t, cl, "c") {
+		var rec struct{ ID int64 }
+		json.Unmarshal(raw, &rec)
+		if rec.ID <= last || !want[itoa(rec.ID)] {
+			t.Fatalf("id %d after %d", rec.ID, last)
+		}
+		last = rec.ID
+		seen++
+	}
+	if seen != len(want) {
+		t.Errorf("scrolled %d points, want %d", seen, len(want))
+	}
+}
