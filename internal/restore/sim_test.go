@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
+	"github.com/qbackup/qbackup/e2e/qdrantsim/openapi"
 	qbackup "github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
@@ -24,6 +25,7 @@ import (
 
 // simCluster is a simulated Qdrant cluster with a client per peer.
 type simCluster struct {
+	http    *http.Client
 	sim     *qdrantsim.Cluster
 	topo    *discovery.Topology
 	clients map[uint64]*qdrant.Client
@@ -57,7 +59,15 @@ func discoverSim(t *testing.T, sim *qdrantsim.Cluster) *simCluster {
 	for _, p := range sim.Peers() {
 		urls = append(urls, p.URL()+"?grpc="+p.GRPCAddr())
 	}
-	sc := &simCluster{sim: sim, clients: map[uint64]*qdrant.Client{}}
+	// Every REST exchange is checked against Qdrant's official OpenAPI
+	// document of the emulated version: a request Qdrant would refuse
+	// fails the test even if the simulator is lenient.
+	v, err := openapi.New(sim.Version())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &simCluster{sim: sim, clients: map[uint64]*qdrant.Client{},
+		http: &http.Client{Transport: openapi.NewTransport(knownSimIssues{t}, v, nil)}}
 	byURL := map[string]*qdrant.Client{}
 	var mu sync.Mutex
 	dial := func(addr qdrant.PeerAddr) (discovery.ClusterReader, error) {
@@ -66,7 +76,7 @@ func discoverSim(t *testing.T, sim *qdrantsim.Cluster) *simCluster {
 		if c, ok := byURL[addr.REST]; ok {
 			return c, nil
 		}
-		c, err := qdrant.New(ctx, addr, qdrant.Options{Logger: quietLogger()})
+		c, err := qdrant.New(ctx, addr, qdrant.Options{Logger: quietLogger(), HTTPClient: sc.http})
 		if err != nil {
 			return nil, err
 		}
@@ -253,6 +263,8 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 		{"three pods consolidated onto one", 3, 1, "1.19.0", "1.19.0", PlanOptions{}, StrategyConsolidate},
 		{"two pods restored onto four and redistributed", 2, 4, "1.19.0", "1.19.0", PlanOptions{}, StrategyRedistribute},
 		{"a 1.15 backup restored onto 1.19", 3, 3, "1.15.0", "1.19.0", PlanOptions{}, StrategyDirect},
+		{"a 1.15 backup consolidated onto 1.15", 3, 2, "1.15.0", "1.15.0", PlanOptions{}, StrategyConsolidate},
+		{"a 1.17 backup redistributed onto 1.17", 2, 3, "1.17.0", "1.17.0", PlanOptions{}, StrategyRedistribute},
 		{"a target node takes every shard", 3, 3, "1.19.0", "1.19.0", PlanOptions{TargetNode: "second peer"}, StrategyConsolidate},
 		{"a new shard count copies every point", 3, 2, "1.19.0", "1.19.0", PlanOptions{Shards: 5}, StrategyReshard},
 	}
@@ -282,7 +294,7 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 				t.Errorf("strategy %s, want %s (%s)", plan.Strategy, tt.wantStrategy, plan.Reason)
 			}
 			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
-				Points: &RESTPointWriter{BaseURL: dst.topo.Peers[0].Addr.REST}}
+				Points: &RESTPointWriter{BaseURL: dst.topo.Peers[0].Addr.REST, HTTP: dst.http}}
 			if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
 				t.Fatalf("preflight: %v", err)
 			}
@@ -400,4 +412,23 @@ func indexesOf(t *testing.T, schema json.RawMessage) string {
 	}
 	b, _ := json.Marshal(fields)
 	return string(b)
+}
+
+// knownSimIssues reports contract violations, except one the simulator
+// is known to commit: it echoes a create request's optimizers_config
+// "max_optimization_threads": "auto" verbatim in GET /collections/{c},
+// where Qdrant answers null (the same setting). The request itself is
+// valid and checked.
+type knownSimIssues struct{ t *testing.T }
+
+func (k knownSimIssues) Helper() { k.t.Helper() }
+
+func (k knownSimIssues) Errorf(format string, args ...any) {
+	k.t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if strings.Contains(msg, "(get_collection)") && strings.Contains(msg, `max_optimization_threads": value must be an integer (value "auto")`) {
+		k.t.Logf("known simulator deviation: %s", msg)
+		return
+	}
+	k.t.Errorf("%s", msg)
 }
