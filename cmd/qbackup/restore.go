@@ -164,13 +164,9 @@ func printPlan(w io.Writer, p *restore.RestorePlan) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	// The plan's warnings include every collection's.
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
-	}
-	for _, c := range p.Collections {
-		for _, warn := range c.Warnings {
-			fmt.Fprintf(w, "warning: %s: %s\n", c.Target, warn)
-		}
 	}
 	return nil
 }

@@ -48,11 +48,12 @@ func List(ctx context.Context, store Store, idx Index, cluster string) ([]catalo
 	return fromStorage(ctx, store, cluster)
 }
 
-// Summarize turns a manifest into a list row.
+// Summarize turns a manifest into a list row. The verification status is
+// left empty: only the catalogue records it.
 func Summarize(m *manifest.Manifest) catalog.BackupSummary {
 	s := catalog.BackupSummary{
 		Cluster: m.Cluster, BackupID: m.BackupID, Status: catalog.StatusComplete,
-		VerifyStatus: catalog.VerifyUnverified, QdrantVersion: m.QdrantVersion, ToolVersion: m.ToolVersion,
+		QdrantVersion: m.QdrantVersion, ToolVersion: m.ToolVersion,
 		SnapshotMethod: m.SnapshotMethod, StartedAt: m.StartedAt, FinishedAt: m.FinishedAt,
 		WindowFirstStart: m.Window.FirstStart, WindowLastStart: m.Window.LastStart, SkewMillis: m.Window.SkewMillis,
 		CollectionCount: len(m.Collections), ShardCount: m.ShardCount(), TotalBytes: m.TotalSize(),
