@@ -65,3 +65,26 @@ func TestRunFailsCleanlyWhenTheManifestCannotBeWritten(t *testing.T) {
 	assertNoSetObjects(t, store)
 	assertFailedRow(t, cat, "prod")
 }
+
+func TestVerifyOnABackendResumesReadsAndChecksSizesFirst(t *testing.T) {
+	store := storage.NewMemory()
+	res, err := Run(context.Background(), Options{Cluster: "prod"}, testDeps(testCluster(), store, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Manifest
+	// A connection dropping once mid-object is survived.
+	store.Inject(storage.Fault{Op: storage.OpRead, Prefix: m.Collection("docs").Shards[0].Object, After: 1000, Times: 1})
+	if _, err := Verify(context.Background(), store, m); err != nil {
+		t.Fatalf("verify with one dropped read: %v", err)
+	}
+	// A shortened object is reported by its size.
+	short := m.Collection("images").Shards[0].Object
+	if err := store.Put(context.Background(), short, strings.NewReader("too short")); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), store, m)
+	if !errors.Is(err, ErrCorrupt) || len(rep.Bad) != 1 || rep.Bad[0].Key != short || !strings.HasPrefix(rep.Bad[0].Problem, "size 9,") {
+		t.Fatalf("report %+v, error %v", rep, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // VerifyConcurrency is how many objects Verify reads at once.
@@ -86,14 +87,32 @@ func Verify(ctx context.Context, store Store, m *manifest.Manifest) (*VerifyRepo
 }
 
 // verifyObject reads one object; problem is set when it is missing or
-// differs, err when storage failed.
+// differs, err when storage failed. On a full backend the size is checked
+// first (a wrong size needs no read) and the read resumes after transient
+// failures, so a long object survives a dropped connection.
 func verifyObject(ctx context.Context, store Store, s manifest.Shard) (int64, string, error) {
-	r, err := store.Open(ctx, s.Object, 0)
-	if errors.Is(err, ErrObjectNotFound) {
-		return 0, "missing", nil
-	}
-	if err != nil {
-		return 0, "", err
+	var r io.ReadCloser
+	if b, ok := store.(storage.Backend); ok {
+		info, err := b.Stat(ctx, s.Object)
+		if errors.Is(err, ErrObjectNotFound) {
+			return 0, "missing", nil
+		}
+		if err != nil {
+			return 0, "", err
+		}
+		if info.Size != s.Size {
+			return 0, fmt.Sprintf("size %d, manifest says %d", info.Size, s.Size), nil
+		}
+		r = storage.NewResumableReader(ctx, b, s.Object, s.Size)
+	} else {
+		var err error
+		r, err = store.Open(ctx, s.Object, 0)
+		if errors.Is(err, ErrObjectNotFound) {
+			return 0, "missing", nil
+		}
+		if err != nil {
+			return 0, "", err
+		}
 	}
 	defer r.Close()
 	h := sha256.New()
