@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -161,6 +162,9 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("wait for collection %q: %w: %w", name, ErrTimeout, ctx.Err())
+			}
 			return fmt.Errorf("wait for collection %q: %w", name, ctx.Err())
 		case <-time.After(e.opts.Poll):
 		}
