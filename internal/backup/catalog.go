@@ -91,7 +91,7 @@ func (a *CatalogAdapter) ListBackups(ctx context.Context, cluster string) ([]Cat
 	}
 	out := make([]CatalogEntry, len(rows))
 	for i, r := range rows {
-		out[i] = CatalogEntry{Cluster: r.Cluster, BackupID: r.BackupID, Status: r.Status, StartedAt: r.StartedAt}
+		out[i] = CatalogEntry{Cluster: r.Cluster, BackupID: r.BackupID, Status: r.Status, StartedAt: r.StartedAt, VerifyStatus: r.VerifyStatus}
 	}
 	return out, nil
 }

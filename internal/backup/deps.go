@@ -95,7 +95,13 @@ type CatalogEntry struct {
 	BackupID  string
 	Status    string
 	StartedAt time.Time
+	// VerifyStatus is "verified", "corrupt" or "unverified" (or empty).
+	VerifyStatus string
 }
+
+// VerifyCorrupt is the catalogue's verify status of a set that failed
+// verification; prune treats such a set as no good backup.
+const VerifyCorrupt = "corrupt"
 
 // Catalogue statuses.
 const (

@@ -198,6 +198,27 @@ func TestPrune(t *testing.T) {
 		}
 	})
 
+	t.Run("a set the catalogue knows as corrupt does not count and goes", func(t *testing.T) {
+		store, cat := newFakeStore(), newFakeCatalog()
+		older := storedBackup(t, store, "prod", day(-2), StatusComplete, day(-2))
+		bad := storedBackup(t, store, "prod", day(-1), StatusComplete, day(-1))
+		for _, id := range []string{older, bad} {
+			m, err := readManifest(context.Background(), store, manifest.ManifestKey("prod", id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = cat.SyncManifest(context.Background(), m)
+		}
+		cat.rows["prod/"+bad].VerifyStatus = VerifyCorrupt
+		rep, err := Prune(context.Background(), PruneOptions{Cluster: "prod", KeepLast: 1, Now: now}, store, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := actions(rep); got[older] != PruneKeep || got[bad] != PruneRemove {
+			t.Fatalf("actions %v", got)
+		}
+	})
+
 	t.Run("without a catalogue the newest complete set survives any policy", func(t *testing.T) {
 		store := newFakeStore()
 		a := storedBackup(t, store, "prod", day(-40), StatusComplete, day(-40))

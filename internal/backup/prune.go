@@ -48,8 +48,8 @@ const (
 type PruneItem struct {
 	Cluster  string `json:"cluster"`
 	BackupID string `json:"backup_id"`
-	// Status is complete, partial, failed (no manifest, or a failed
-	// catalogue row) or running.
+	// Status is complete, partial, corrupt, failed (no manifest, or a
+	// failed catalogue row), running or unreadable.
 	Status  string   `json:"status"`
 	Action  string   `json:"action"`
 	Reasons []string `json:"reasons"`
@@ -86,7 +86,8 @@ type pruneSet struct {
 
 // Prune applies the retention policy to the sets in storage (the truth)
 // and the catalogue (may be nil). Complete sets outside the policy,
-// partial and failed sets go; objects of sets without a manifest (killed
+// partial, failed and corrupt (verification failed, per the catalogue)
+// sets go; objects of sets without a manifest (killed
 // runs) go once older than the grace period and not held by a live
 // storage lock, and their catalogue rows are marked failed. Storage
 // objects are deleted first — each set's manifest before its other
@@ -174,6 +175,10 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 			s := add(r.Cluster, r.BackupID)
 			s.item.InCatalog = true
 			if s.stored != nil {
+				if r.VerifyStatus == VerifyCorrupt && s.item.Action != PruneSkip && s.item.Status != StatusFailed {
+					s.item.Status = string(retention.Corrupt)
+					s.item.Reasons = append(s.item.Reasons, "verification found bad objects")
+				}
 				continue
 			}
 			// A row with nothing in storage.

@@ -17,6 +17,9 @@ const (
 	Partial Status = "partial"
 	// Failed: no manifest (the run failed or was killed).
 	Failed Status = "failed"
+	// Corrupt: the manifest exists but verification found bad objects;
+	// it cannot be restored as a whole, so it is no good backup either.
+	Corrupt Status = "corrupt"
 )
 
 // Set is one backup set as retention sees it.

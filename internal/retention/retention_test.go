@@ -109,6 +109,12 @@ func TestApply(t *testing.T) {
 			want:   ids(today, todayEarly, yesterday, twoDays, lastWeek, lastWeekEarly, lastMonth, twoMonths),
 		},
 		{
+			name:   "a corrupt set neither counts nor is protected as the newest",
+			policy: Policy{KeepLast: 1},
+			sets:   []Set{at(0, 2, Corrupt), today, yesterday},
+			want:   ids(today),
+		},
+		{
 			name:   "only failed and partial sets: nothing is kept",
 			policy: Policy{KeepLast: 5},
 			sets:   []Set{todayFailed, yesterdayPartial, twoDaysFailed},
