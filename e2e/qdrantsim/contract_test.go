@@ -381,7 +381,7 @@ func TestRESTContractRefusals(t *testing.T) {
 				wantPrefix string
 			}{
 				{name: "unknown route", method: "GET", path: "/collections/items/backup", wantStatus: 404},
-				{name: "wrong method", method: "DELETE", path: "/aliases", wantStatus: 405},
+				{name: "wrong method", method: "DELETE", path: "/aliases", wantStatus: 404},
 				{name: "vector size as a string", method: "PUT", path: "/collections/bad",
 					body: `{"vectors":{"size":"4","distance":"Cosine"}}`, wantStatus: 400, wantPrefix: "Format error in JSON body: "},
 				{name: "body that is not JSON", method: "PUT", path: "/collections/bad",

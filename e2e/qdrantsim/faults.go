@@ -118,9 +118,11 @@ func (p *Peer) withFaults(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
 		if pattern == "" {
-			// Unknown route (404) or method (405): actix answers with an
-			// empty body.
-			mux.ServeHTTP(emptyBody{w}, r)
+			// Unknown route or wrong method: Qdrant's actix route macros
+			// put the method guard on the resource, so a method that no
+			// resource accepts falls through to the default service — an
+			// empty 404, never a 405.
+			w.WriteHeader(http.StatusNotFound)
 			return
 		}
 		rf, ok := p.routeFault(pattern)
@@ -194,8 +196,3 @@ func (f *faultWriter) Flush() {
 		fl.Flush()
 	}
 }
-
-// emptyBody drops a response body.
-type emptyBody struct{ http.ResponseWriter }
-
-func (e emptyBody) Write(b []byte) (int, error) { return len(b), nil }
