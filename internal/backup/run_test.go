@@ -456,3 +456,18 @@ func TestRunFailsClearlyWhenTheCatalogCannotRecordTheStart(t *testing.T) {
 	}
 	assertNoSetObjects(t, store)
 }
+
+func TestRunFilterAcceptsAliases(t *testing.T) {
+	store := newFakeStore()
+	res, err := Run(context.Background(), Options{Cluster: "prod", Collections: []string{"current", "tenants"}}, testDeps(testCluster(), store, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range res.Manifest.Collections {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "docs,tenants" {
+		t.Fatalf("collections %v, want docs (through its alias) and tenants", names)
+	}
+}
