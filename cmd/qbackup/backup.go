@@ -74,12 +74,12 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		Progress: backup.NewLogProgress(env.log, 10*time.Second),
 		Logger:   env.log,
 	}
-	for _, p := range cl.topo.Peers {
-		client, ok := cl.client(p.ID)
-		if !ok {
-			return fmt.Errorf("no client for peer %s", p.Name())
-		}
-		deps.Peers[p.ID] = client
+	clients, err := cl.peers()
+	if err != nil {
+		return err
+	}
+	for id, client := range clients {
+		deps.Peers[id] = client
 	}
 	var index backup.IndexCatalog
 	if cat != nil {

@@ -75,7 +75,19 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	defer cl.close()
 
-	target, peers, err := cl.restoreTarget(ctx)
+	clients, err := cl.peers()
+	if err != nil {
+		return err
+	}
+	peers := make(map[uint64]restore.Peer, len(clients))
+	var reader restore.ClusterReader
+	for id, c := range clients {
+		peers[id], reader = c, c
+	}
+	if reader == nil {
+		return fmt.Errorf("no Qdrant peer to restore onto")
+	}
+	target, err := restore.ReadTarget(ctx, cl.topo, reader)
 	if err != nil {
 		return err
 	}
@@ -106,14 +118,11 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	} else {
 		deps.Journal = &restore.StoreJournal{Store: rs.store, Cluster: m.Cluster}
 	}
-	var notReady []string
-	for _, p := range cl.topo.NotReady {
-		notReady = append(notReady, p.Name)
-	}
 	transfer := restore.TransferMode(c.Transfer)
-	pre, err := restore.Preflight(ctx, plan, deps, restore.PreflightOptions{
-		Transfer: transfer, ReadyPods: cl.readyPods(), NotReady: notReady, AllowNodeMismatch: c.AllowNodeMismatch,
-	})
+	popts := restore.PreflightOptionsFor(cl.topo)
+	popts.Transfer = transfer
+	popts.AllowNodeMismatch = popts.AllowNodeMismatch || c.AllowNodeMismatch
+	pre, err := restore.Preflight(ctx, plan, deps, popts)
 	if err != nil {
 		return err
 	}

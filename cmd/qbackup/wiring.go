@@ -11,7 +11,6 @@ import (
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/qdrant"
-	"github.com/qbackup/qbackup/internal/restore"
 	"github.com/qbackup/qbackup/internal/storage"
 )
 
@@ -129,41 +128,15 @@ func discoverCluster(ctx context.Context, d config.Discovery, secrets config.Sec
 	return c, nil
 }
 
-// readyPods is the number of Ready pods discovery counted, 0 with static
-// discovery (there are no pods to count).
-func (c *cluster) readyPods() int {
-	n := 0
+// peers returns a client per discovered peer, keyed by peer id.
+func (c *cluster) peers() (map[uint64]*qdrant.Client, error) {
+	out := make(map[uint64]*qdrant.Client, len(c.topo.Peers))
 	for _, p := range c.topo.Peers {
-		if p.Pod != "" {
-			n++
-		}
-	}
-	return n
-}
-
-// restoreTarget describes the cluster as the restore planner sees it, with
-// a client per peer.
-func (c *cluster) restoreTarget(ctx context.Context) (restore.Target, map[uint64]restore.Peer, error) {
-	var tg restore.Target
-	peers := map[uint64]restore.Peer{}
-	for _, p := range c.topo.Peers {
-		tg.Peers = append(tg.Peers, restore.TargetPeer{ID: p.ID, Pod: p.Pod, URI: p.Addr.REST, Version: p.Version})
 		cl, ok := c.client(p.ID)
 		if !ok {
-			return tg, nil, fmt.Errorf("no client for peer %s", p.Name())
+			return nil, fmt.Errorf("no client for peer %s", p.Name())
 		}
-		peers[p.ID] = cl
+		out[p.ID] = cl
 	}
-	if len(c.topo.Peers) == 0 {
-		return tg, peers, nil
-	}
-	first, _ := c.client(c.topo.Peers[0].ID)
-	var err error
-	if tg.Collections, err = first.ListCollections(ctx); err != nil {
-		return tg, nil, fmt.Errorf("list collections of the target cluster: %w", err)
-	}
-	if tg.Aliases, err = first.ListAliases(ctx); err != nil {
-		return tg, nil, fmt.Errorf("list aliases of the target cluster: %w", err)
-	}
-	return tg, peers, nil
+	return out, nil
 }
