@@ -199,6 +199,8 @@ func (d *demo) disaster(ctx context.Context) error {
 }
 
 func (d *demo) plan(ctx context.Context) error {
+	fmt.Fprintf(d.out, "  The backup was taken on 3 pods; 2 are left. qbackup plans before it touches anything:\n")
+	fmt.Fprintf(d.out, "  same shard counts (point routing depends on them), several shards per pod.\n")
 	args := append([]string{"restore", "latest", "--dry-run"}, d.target()...)
 	_, err := d.q.run(ctx, append(args, d.source()...)...)
 	return err
@@ -224,6 +226,9 @@ func (d *demo) scaleUp(ctx context.Context) error {
 }
 
 func (d *demo) restoreRedistribute(ctx context.Context) error {
+	fmt.Fprintf(d.out, "  The collections restored in step 7 exist: --overwrite replaces them (without it the\n")
+	fmt.Fprintf(d.out, "  restore stops before changing anything). With 4 pods for a 3-pod backup, the auto plan\n")
+	fmt.Fprintf(d.out, "  restores directly, then moves and replicates shards until all 4 pods share them.\n")
 	args := append([]string{"restore", "latest", "--overwrite"}, d.target()...)
 	if _, err := d.q.run(ctx, append(args, d.source()...)...); err != nil {
 		return err
