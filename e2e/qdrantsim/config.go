@@ -75,6 +75,16 @@ func defaultWAL() map[string]any {
 	return map[string]any{"wal_capacity_mb": 32, "wal_segments_ahead": 0}
 }
 
+// optimizerAuto stores max_optimization_threads "auto" (the request's
+// spelling of "no limit") as null, which is how Qdrant reports it in the
+// collection info.
+func optimizerAuto(o map[string]any) map[string]any {
+	if o["max_optimization_threads"] == "auto" {
+		o["max_optimization_threads"] = nil
+	}
+	return o
+}
+
 // merge overlays diff on base (a JSON merge, one level deep).
 func merge(base, diff map[string]any) map[string]any {
 	out := make(map[string]any, len(base)+len(diff))
@@ -197,7 +207,7 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 	}
 	cfg.Params = p
 	cfg.HNSW = merge(defaultHNSW(), req.HnswConfig)
-	cfg.Optimizer = merge(defaultOptimizer(), req.OptimizersConfig)
+	cfg.Optimizer = optimizerAuto(merge(defaultOptimizer(), req.OptimizersConfig))
 	cfg.WAL = merge(defaultWAL(), req.WalConfig)
 	cfg.Quantization = json.RawMessage("null")
 	if len(req.QuantizationConfig) > 0 {
@@ -258,7 +268,7 @@ func applyUpdate(cfg collectionConfig, u UpdateCollection) (collectionConfig, er
 		cfg.HNSW = merge(cfg.HNSW, u.HnswConfig)
 	}
 	if u.OptimizersConfig != nil {
-		cfg.Optimizer = merge(cfg.Optimizer, u.OptimizersConfig)
+		cfg.Optimizer = optimizerAuto(merge(cfg.Optimizer, u.OptimizersConfig))
 	}
 	if len(u.QuantizationConfig) > 0 {
 		q := strings.TrimSpace(string(u.QuantizationConfig))
