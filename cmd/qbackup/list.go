@@ -188,8 +188,13 @@ func printManifest(w io.Writer, rep describeReport) error {
 		m.QdrantVersion, m.SnapshotMethod, m.StartedAt.Format(time.RFC3339), m.FinishedAt.Format(time.RFC3339), m.FinishedAt.Sub(m.StartedAt).Round(time.Millisecond))
 	fmt.Fprintf(w, "Snapshot skew:   %s\nSize:            %s in %d shards\n", time.Duration(m.Window.SkewMillis)*time.Millisecond, humanBytes(m.TotalSize()), m.ShardCount())
 	fmt.Fprintf(w, "Peers:\n")
+	ptw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(ptw, "  PEER ID\tPOD\tURI")
 	for _, p := range m.Peers {
-		fmt.Fprintf(w, "  %d\t%s\t%s\n", p.ID, dash(p.Pod), p.URI)
+		fmt.Fprintf(ptw, "  %d\t%s\t%s\n", p.ID, dash(p.Pod), p.URI)
+	}
+	if err := ptw.Flush(); err != nil {
+		return err
 	}
 	for _, col := range m.Collections {
 		fmt.Fprintf(w, "\nCollection %q: %s sharding, %d shards, replication factor %d, %d points",
