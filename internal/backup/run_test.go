@@ -471,3 +471,29 @@ func TestRunFilterAcceptsAliases(t *testing.T) {
 		t.Fatalf("collections %v, want docs (through its alias) and tenants", names)
 	}
 }
+
+func TestRunRetriesOnlyTransientSnapshotStarts(t *testing.T) {
+	unavailable := &qdrant.APIError{Op: "stream", Peer: "p", Status: 503, Message: "Service unavailable: shard temporarily unavailable"}
+	badRequest := &qdrant.APIError{Op: "stream", Peer: "p", Status: 400, Message: "Wrong input: Shard 0 is not a local shard"}
+	t.Run("a 503 before the stream starts is retried", func(t *testing.T) {
+		c := testCluster()
+		c.startFaults["images/0"] = []error{unavailable, unavailable}
+		if _, err := Run(context.Background(), Options{Cluster: "prod"}, testDeps(c, newFakeStore(), nil)); err != nil {
+			t.Fatal(err)
+		}
+		if c.startCalls != 8+2 {
+			t.Errorf("%d stream starts, want 8 plus 2 retries", c.startCalls)
+		}
+	})
+	t.Run("a 400 fails the set at once", func(t *testing.T) {
+		c := testCluster()
+		c.startFaults["images/0"] = []error{badRequest}
+		store := newFakeStore()
+		_, err := Run(context.Background(), Options{Cluster: "prod", Concurrency: 1}, testDeps(c, store, nil))
+		var ae *qdrant.APIError
+		if !errors.As(err, &ae) || ae.Status != 400 {
+			t.Fatalf("error %v, want the 400", err)
+		}
+		assertNoSetObjects(t, store)
+	})
+}

@@ -114,7 +114,11 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 		src, desc, cleanup, err = openStored(sctx, peer, &r.guard, r.now, r.log, j.PeerID, j.Collection, j.ShardID, r.opts.DownloadAttempts)
 		defer cleanup()
 	default:
-		src, err = peer.StreamShardSnapshot(sctx, j.Collection, j.ShardID)
+		err = retryStart(sctx, func() error {
+			var err error
+			src, err = peer.StreamShardSnapshot(sctx, j.Collection, j.ShardID)
+			return err
+		})
 		if err != nil {
 			err = fmt.Errorf("start snapshot stream of shard %d of %q on peer %d: %w", j.ShardID, j.Collection, j.PeerID, err)
 		}

@@ -54,10 +54,17 @@ func (g *secondGuard) wait(ctx context.Context, key string, now func() time.Time
 // and uses its own context so a cancelled run still cleans up.
 func openStored(ctx context.Context, peer Peer, guard *secondGuard, now func() time.Time, log *slog.Logger,
 	peerID uint64, collection string, shard uint32, attempts int) (io.ReadCloser, *qdrant.SnapshotDescription, func(), error) {
-	if err := guard.wait(ctx, fmt.Sprintf("%d/%s/%d", peerID, collection, shard), now); err != nil {
-		return nil, nil, func() {}, err
-	}
-	desc, err := peer.CreateShardSnapshot(ctx, collection, shard)
+	var desc *qdrant.SnapshotDescription
+	err := retryStart(ctx, func() error {
+		// Each attempt waits for its own second: a failed attempt may
+		// still have written a snapshot under this second's name.
+		if err := guard.wait(ctx, fmt.Sprintf("%d/%s/%d", peerID, collection, shard), now); err != nil {
+			return err
+		}
+		var err error
+		desc, err = peer.CreateShardSnapshot(ctx, collection, shard)
+		return err
+	})
 	if err != nil {
 		return nil, nil, func() {}, fmt.Errorf("create snapshot of shard %d of %q on peer %d: %w", shard, collection, peerID, err)
 	}
