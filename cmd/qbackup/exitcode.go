@@ -11,6 +11,7 @@ import (
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/restore"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // Exit codes, documented in the README and in --help. Schedulers and
@@ -54,7 +55,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitCorrupt
 	case errors.Is(err, backup.ErrUnknownCollection), errors.Is(err, restore.ErrUnknownCollection),
 		errors.Is(err, restore.ErrUnknownBackup), errors.Is(err, restore.ErrInvalidOptions),
-		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, inventory.ErrNoBackup):
+		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, inventory.ErrNoBackup),
+		errors.Is(err, storage.ErrInvalidURL):
 		return exitUsage
 	}
 	return exitFailure

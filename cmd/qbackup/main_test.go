@@ -19,6 +19,8 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "help exits zero and lists exit codes", args: []string{"--help"}, wantCode: exitOK, wantStdout: "3 lock held"},
 		{name: "an unknown command is a usage error", args: []string{"bogus"}, wantCode: exitUsage, wantStderr: "unexpected argument bogus"},
 		{name: "a bad enum value is a usage error", args: []string{"--log-level=loud", "version"}, wantCode: exitUsage, wantStderr: "--log-level"},
+		{name: "a malformed storage URL is a usage error", args: []string{"--log-format=text", "list", "--storage=backups/prod"}, wantCode: exitUsage, wantStderr: `storage URL "backups/prod"`},
+		{name: "an S3 URL without a bucket is a usage error", args: []string{"--log-format=text", "list", "--storage=s3:///prod"}, wantCode: exitUsage, wantStderr: "no bucket"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,10 +54,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.S3Endpoint != "" {
 		u, err := url.Parse(o.S3Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return o, fmt.Errorf("s3 endpoint %q: must be an http:// or https:// URL such as http://minio:9000", redactURL(o.S3Endpoint))
+			return o, invalidURL("s3 endpoint %q: must be an http:// or https:// URL such as http://minio:9000", redactURL(o.S3Endpoint))
 		}
 		if u.User != nil {
-			return o, fmt.Errorf("s3 endpoint %q: credentials in the URL are not supported: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", redactURL(o.S3Endpoint))
+			return o, invalidURL("s3 endpoint %q: credentials in the URL are not supported: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", redactURL(o.S3Endpoint))
 		}
 	}
 	return o, nil
@@ -74,27 +74,27 @@ func Open(ctx context.Context, rawURL string, opts Options) (Backend, error) {
 	shown := redactURL(rawURL)
 	u, err := url.Parse(rawURL)
 	if err == nil && u.Scheme == "file" && u.Opaque != "" {
-		return nil, fmt.Errorf("storage URL %q: file path must be absolute: use file:///abs/path", shown)
+		return nil, invalidURL("storage URL %q: file path must be absolute: use file:///abs/path", shown)
 	}
 	if err != nil || u.Opaque != "" {
-		return nil, fmt.Errorf("storage URL %q: malformed: use s3://bucket/prefix or file:///abs/path", shown)
+		return nil, invalidURL("storage URL %q: malformed: use s3://bucket/prefix or file:///abs/path", shown)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("storage URL %q: credentials in the URL are not supported: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", shown)
+		return nil, invalidURL("storage URL %q: credentials in the URL are not supported: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", shown)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("storage URL %q: query and fragment are not supported: set options with flags", shown)
+		return nil, invalidURL("storage URL %q: query and fragment are not supported: set options with flags", shown)
 	}
 	switch u.Scheme {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("storage URL %q: file URLs take no host: use file:///abs/path (three slashes)", shown)
+			return nil, invalidURL("storage URL %q: file URLs take no host: use file:///abs/path (three slashes)", shown)
 		}
 		if !strings.HasPrefix(u.Path, "/") {
-			return nil, fmt.Errorf("storage URL %q: file path must be absolute: use file:///abs/path", shown)
+			return nil, invalidURL("storage URL %q: file path must be absolute: use file:///abs/path", shown)
 		}
 		if path.Clean(u.Path) != strings.TrimSuffix(u.Path, "/") && u.Path != "/" {
-			return nil, fmt.Errorf("storage URL %q: file path must be clean (no \".\", \"..\" or \"//\")", shown)
+			return nil, invalidURL("storage URL %q: file path must be clean (no \".\", \"..\" or \"//\")", shown)
 		}
 		b, err := NewFile(u.Path)
 		if err != nil {
@@ -103,7 +103,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (Backend, error) {
 		return b, nil
 	case "s3":
 		if u.Host == "" {
-			return nil, fmt.Errorf("storage URL %q: no bucket: use s3://bucket/prefix", shown)
+			return nil, invalidURL("storage URL %q: no bucket: use s3://bucket/prefix", shown)
 		}
 		b, err := NewS3(ctx, u.Host, u.Path, opts)
 		if err != nil {
@@ -111,11 +111,24 @@ func Open(ctx context.Context, rawURL string, opts Options) (Backend, error) {
 		}
 		return b, nil
 	case "":
-		return nil, fmt.Errorf("storage URL %q: scheme must be s3:// or file:// (a local directory is file:///abs/path)", shown)
+		return nil, invalidURL("storage URL %q: scheme must be s3:// or file:// (a local directory is file:///abs/path)", shown)
 	default:
-		return nil, fmt.Errorf("storage URL %q: scheme must be s3:// or file://", shown)
+		return nil, invalidURL("storage URL %q: scheme must be s3:// or file://", shown)
 	}
 }
+
+// invalidURL is an error about the shape of a storage URL, found before
+// anything is contacted. It matches ErrInvalidURL.
+func invalidURL(format string, args ...any) error {
+	return urlError(fmt.Sprintf(format, args...))
+}
+
+type urlError string
+
+func (e urlError) Error() string { return string(e) }
+
+// Is makes errors.Is(err, ErrInvalidURL) true.
+func (e urlError) Is(target error) bool { return target == ErrInvalidURL }
 
 // redactURL hides any user:password part of a URL-like string, even one
 // that does not parse, so it can appear in errors and logs.

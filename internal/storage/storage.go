@@ -20,6 +20,9 @@ var (
 	ErrInvalidKey = errors.New("invalid object key")
 	// ErrInvalidOffset: Open was asked to start beyond the end of the object.
 	ErrInvalidOffset = errors.New("offset beyond end of object")
+	// ErrInvalidURL: a storage or S3 endpoint URL that names no backend
+	// (scheme, bucket, path); Open returns it before contacting anything.
+	ErrInvalidURL = errors.New("invalid storage URL")
 )
 
 // ObjectInfo describes one stored object.

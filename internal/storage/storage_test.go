@@ -109,20 +109,23 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		name, url string
 		opts      storage.Options
 		want      string
+		// badURL: the error matches ErrInvalidURL (the command exits with
+		// the usage code).
+		badURL bool
 	}{
-		{"an unknown scheme", "gs://bucket/x", storage.Options{}, "scheme must be s3:// or file://"},
-		{"a bare path", "/var/backups", storage.Options{}, "scheme must be s3:// or file://"},
-		{"a relative file path", "file://backups/x", storage.Options{}, "file URLs take no host"},
-		{"a relative opaque file path", "file:backups", storage.Options{}, "file path must be absolute"},
-		{"an s3 URL without slashes", "s3:bucket", storage.Options{}, "malformed"},
-		{"an unclean file path", "file:///var/../etc", storage.Options{}, "must be clean"},
-		{"an s3 URL without bucket", "s3:///prefix", storage.Options{}, "no bucket"},
-		{"a URL that does not parse", "s3://bu cket/%zz", storage.Options{}, "malformed"},
-		{"credentials in the URL", "s3://AKIA:topsecret@bucket/p", storage.Options{}, "credentials in the URL are not supported"},
-		{"an s3 prefix with dot-dot", "s3://bucket/a/../b", storage.Options{}, "invalid object key"},
-		{"an endpoint without scheme", "s3://bucket/p", storage.Options{S3Endpoint: "minio:9000"}, "must be an http:// or https:// URL"},
-		{"an endpoint with credentials", "s3://bucket/p", storage.Options{S3Endpoint: "http://AKIA:topsecret@minio:9000"}, "credentials in the URL"},
-		{"a part size below the S3 minimum", "s3://bucket/p", storage.Options{PartSize: 1 << 20}, "between 5 MiB and 5 GiB"},
+		{"an unknown scheme", "gs://bucket/x", storage.Options{}, "scheme must be s3:// or file://", true},
+		{"a bare path", "/var/backups", storage.Options{}, "scheme must be s3:// or file://", true},
+		{"a relative file path", "file://backups/x", storage.Options{}, "file URLs take no host", true},
+		{"a relative opaque file path", "file:backups", storage.Options{}, "file path must be absolute", true},
+		{"an s3 URL without slashes", "s3:bucket", storage.Options{}, "malformed", true},
+		{"an unclean file path", "file:///var/../etc", storage.Options{}, "must be clean", true},
+		{"an s3 URL without bucket", "s3:///prefix", storage.Options{}, "no bucket", true},
+		{"a URL that does not parse", "s3://bu cket/%zz", storage.Options{}, "malformed", true},
+		{"credentials in the URL", "s3://AKIA:topsecret@bucket/p", storage.Options{}, "credentials in the URL are not supported", true},
+		{"an s3 prefix with dot-dot", "s3://bucket/a/../b", storage.Options{}, "invalid object key", false},
+		{"an endpoint without scheme", "s3://bucket/p", storage.Options{S3Endpoint: "minio:9000"}, "must be an http:// or https:// URL", true},
+		{"an endpoint with credentials", "s3://bucket/p", storage.Options{S3Endpoint: "http://AKIA:topsecret@minio:9000"}, "credentials in the URL", true},
+		{"a part size below the S3 minimum", "s3://bucket/p", storage.Options{PartSize: 1 << 20}, "between 5 MiB and 5 GiB", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,6 +135,9 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %q does not say %q", err, c.want)
+			}
+			if errors.Is(err, storage.ErrInvalidURL) != c.badURL {
+				t.Errorf("errors.Is(%q, ErrInvalidURL) = %v, want %v", err, !c.badURL, c.badURL)
 			}
 			if strings.Contains(err.Error(), "topsecret") {
 				t.Errorf("error leaks the secret: %q", err)
