@@ -19,7 +19,15 @@ import (
 // qbackupBin is the binary under test, built once by TestMain.
 var qbackupBin string
 
+// envBinary names a prebuilt qbackup to test instead of building
+// ./cmd/qbackup, e.g. the release binary in CI.
+const envBinary = "QBACKUP_SCENARIOS_BINARY"
+
 func TestMain(m *testing.M) {
+	if bin := os.Getenv(envBinary); bin != "" {
+		qbackupBin = bin
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "qbackup-scenarios-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scenarios:", err)
