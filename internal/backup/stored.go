@@ -25,27 +25,33 @@ type secondGuard struct {
 	last map[string]time.Time
 }
 
-// wait blocks until a snapshot of key may be created, and records it.
+// wait blocks until a snapshot of key may be created, and reserves that
+// second. The lock is held only to reserve, so other shards do not wait.
 func (g *secondGuard) wait(ctx context.Context, key string, now func() time.Time) error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.last == nil {
 		g.last = map[string]time.Time{}
 	}
+	at := now()
 	if prev, ok := g.last[key]; ok {
-		next := prev.Truncate(time.Second).Add(time.Second)
-		if d := next.Sub(now()); d > 0 {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-			}
+		if next := prev.Truncate(time.Second).Add(time.Second); at.Before(next) {
+			at = next
 		}
 	}
-	g.last[key] = now()
-	return nil
+	g.last[key] = at
+	g.mu.Unlock()
+	d := at.Sub(now())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // openStored creates a stored snapshot of the shard on the peer and opens
