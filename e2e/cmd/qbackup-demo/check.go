@@ -26,7 +26,8 @@ type checkResult struct {
 
 // checkContent reads every point of every collection back and compares
 // ids, vectors, payloads and shard keys with what was loaded; then the
-// things snapshots do not carry and the restore must recreate: aliases,
+// collection configs (shard count, replication factor, vectors) and the
+// things snapshots do not carry, which the restore must recreate: aliases,
 // shard keys and payload indexes.
 func checkContent(ctx context.Context, api *restClient, cols []*collection) (checkResult, error) {
 	var res checkResult
@@ -208,19 +209,44 @@ func checkMetadata(ctx context.Context, api *restClient, cols []*collection) ([]
 				problems = append(problems, fmt.Sprintf("%s: shard keys %v, want %v", c.Name, got, c.ShardKeys))
 			}
 		}
-		if len(c.Indexes) > 0 {
-			var info struct {
-				PayloadSchema map[string]json.RawMessage `json:"payload_schema"`
+		var info struct {
+			Config struct {
+				Params map[string]any `json:"params"`
+			} `json:"config"`
+			PayloadSchema map[string]json.RawMessage `json:"payload_schema"`
+		}
+		if err := api.do(ctx, "GET", "/collections/"+c.Name, nil, &info); err != nil {
+			return nil, fmt.Errorf("read collection %q: %w", c.Name, err)
+		}
+		for _, idx := range c.Indexes {
+			if _, ok := info.PayloadSchema[fmt.Sprint(idx["field_name"])]; !ok {
+				problems = append(problems, fmt.Sprintf("%s: payload index on %q missing", c.Name, idx["field_name"]))
 			}
-			if err := api.do(ctx, "GET", "/collections/"+c.Name, nil, &info); err != nil {
-				return nil, fmt.Errorf("read collection %q: %w", c.Name, err)
-			}
-			for _, idx := range c.Indexes {
-				if _, ok := info.PayloadSchema[fmt.Sprint(idx["field_name"])]; !ok {
-					problems = append(problems, fmt.Sprintf("%s: payload index on %q missing", c.Name, idx["field_name"]))
-				}
+		}
+		for key, want := range c.Create {
+			if got := info.Config.Params[key]; !contains(jsonValue(got), jsonValue(want)) {
+				problems = append(problems, fmt.Sprintf("%s: config %s is %v, created with %v", c.Name, key, got, want))
 			}
 		}
 	}
 	return problems, nil
+}
+
+// contains reports whether got holds everything in want: equal values, or
+// objects whose fields contain want's (Qdrant adds defaults to configs).
+func contains(got, want any) bool {
+	w, ok := want.(map[string]any)
+	if !ok {
+		return reflect.DeepEqual(got, want)
+	}
+	g, ok := got.(map[string]any)
+	if !ok {
+		return false
+	}
+	for k, v := range w {
+		if !contains(g[k], v) {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -171,4 +172,29 @@ func (l *layout) shards(pod, coll string) []uint32 {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// replicaShortfall lists the shards of each collection that do not have
+// the replication factor they were created with, capped at the pod count.
+func (l *layout) replicaShortfall(cols []*collection) []string {
+	var out []string
+	for _, c := range cols {
+		rf := 1
+		if n, ok := c.Create["replication_factor"].(int); ok {
+			rf = n
+		}
+		want := min(rf, len(l.Pods))
+		count := map[uint32]int{}
+		for _, pod := range l.Pods {
+			for _, id := range l.shards(pod, c.Name) {
+				count[id]++
+			}
+		}
+		for _, id := range slices.Sorted(maps.Keys(count)) {
+			if count[id] != want {
+				out = append(out, fmt.Sprintf("%s shard %d has %d replicas, want %d", c.Name, id, count[id], want))
+			}
+		}
+	}
+	return out
 }

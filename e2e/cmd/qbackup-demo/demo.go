@@ -246,7 +246,8 @@ func (d *demo) check(ctx context.Context) error {
 	}
 	d.checked += res.Points
 	fmt.Fprintf(d.out, "  %d points in %d collections equal to what was loaded: ids, vectors, payloads, shard keys.\n", res.Points, res.Collections)
-	fmt.Fprintf(d.out, "  Alias, shard keys and payload index are back (Qdrant snapshots carry none of them).\n")
+	fmt.Fprintf(d.out, "  Collection configs as created; alias, shard keys and payload index back too\n")
+	fmt.Fprintf(d.out, "  (Qdrant snapshots carry none of these three: qbackup recreates them).\n")
 	return nil
 }
 
@@ -260,8 +261,12 @@ func (d *demo) showLayout(ctx context.Context, title string) error {
 	if bad := l.notActive(); len(bad) > 0 {
 		return fmt.Errorf("replicas not Active after the step: %s", strings.Join(bad, "; "))
 	}
+	if short := l.replicaShortfall(d.data); len(short) > 0 {
+		return fmt.Errorf("replication factor not met: %s", strings.Join(short, "; "))
+	}
 	d.layouts = append(d.layouts, namedLayout{Title: title, layout: l})
-	fmt.Fprintf(d.out, "\n  Shards per pod, %s (GET /collections/{c}/cluster on each pod; all replicas Active):\n", title)
+	fmt.Fprintf(d.out, "\n  Shards per pod, %s (GET /collections/{c}/cluster on each pod;\n", title)
+	fmt.Fprintf(d.out, "  every replica Active, every shard at its replication factor):\n")
 	return printLayout(d.out, l, d.data)
 }
 
