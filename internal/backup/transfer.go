@@ -121,7 +121,7 @@ func transfer(ctx context.Context, store Store, key string, src io.ReadCloser, a
 
 	objHash, objCount := sha256.New(), &counter{}
 	if err := store.Put(ctx, key, io.TeeReader(body, io.MultiWriter(objHash, objCount))); err != nil {
-		return sums{}, fmt.Errorf("upload %s to %s: %w", what, key, err)
+		return sums{}, fmt.Errorf("upload %s: %w", what, err)
 	}
 	if !in.eof {
 		// The store accepted the object without reading the snapshot to
