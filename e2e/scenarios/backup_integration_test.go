@@ -268,7 +268,7 @@ func TestBackupFaults(t *testing.T) {
 			before: func(t *testing.T, s *sim) {
 				s.c.Peers()[1].SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.TruncateAfter = &cut }))
 			},
-			code: exitFailed, msgs: []string{"truncated"},
+			code: exitFailed, msgs: []string{"failed: upload snapshot of shard", "body cut after 2000 bytes"},
 			prune: true,
 		},
 		{
@@ -278,8 +278,8 @@ func TestBackupFaults(t *testing.T) {
 				s.c.Peers()[1].SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.StallAfter = &stall }))
 			},
 			during: func(t *testing.T, s *sim, p *proc) { s.c.Peers()[1].Stop() },
-			code:   exitFailed,
-			prune:  true,
+			code:   exitFailed, msgs: []string{"failed: upload snapshot of shard"},
+			prune: true,
 		},
 		{
 			name: "a peer stopped mid-stream without a catalogue fails the set and prune leaves no orphans",
@@ -287,8 +287,8 @@ func TestBackupFaults(t *testing.T) {
 				s.c.Peers()[0].SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.StallAfter = &stall }))
 			},
 			during: func(t *testing.T, s *sim, p *proc) { s.c.Peers()[0].Stop() },
-			code:   exitFailed,
-			prune:  true,
+			code:   exitFailed, msgs: []string{"failed: upload snapshot of shard"},
+			prune: true,
 		},
 	}
 	for _, tt := range tests {
@@ -316,6 +316,11 @@ func TestBackupFaults(t *testing.T) {
 			if tt.untouched {
 				if keys := sc.st.keys(t); len(keys) != 0 {
 					t.Fatalf("storage holds %v after a refused backup", keys)
+				}
+				if cat != nil {
+					if rows := cat.backups(t, sc.cluster); len(rows) != 0 {
+						t.Fatalf("catalogue rows %+v after a refused backup", rows)
+					}
 				}
 			}
 			if m := sc.manifests(t); len(m) != 0 {
@@ -395,7 +400,7 @@ func TestConcurrentBackupsExitWithTheHolder(t *testing.T) {
 			sc := newScenario(t, sm, st, cat)
 			// Slow snapshots keep the first run holding the lock.
 			for _, p := range sm.c.Peers() {
-				p.SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.Latency = duration(1500 * time.Millisecond) }))
+				p.SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.Latency = duration(3 * time.Second) }))
 			}
 			first := sc.qb.start(t, sc.backupArgs()...)
 			holder := ""
@@ -474,14 +479,15 @@ func TestInterruptedBackups(t *testing.T) {
 					t.Errorf("lease still held by %s", h)
 				}
 			} else {
+				// The killed run cannot release its lease: it expires
+				// (3s) and is taken over.
+				time.Sleep(3500 * time.Millisecond)
 				r := sc.qb.run(t, sc.args("prune", "--orphan-grace=0")...)
 				ok(t, r)
 				if left := sc.setObjects(t); len(left) != 0 {
 					t.Errorf("objects left after prune: %v", left)
 				}
 				assertOneFailed(t, sc)
-				// The killed run's lease expires (3s) and is taken over.
-				time.Sleep(3 * time.Second)
 			}
 			ok(t, sc.qb.run(t, sc.backupArgs()...))
 			if n := len(sc.manifests(t)); n != 1 {

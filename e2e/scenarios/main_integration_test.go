@@ -183,6 +183,7 @@ func (c *cli) run(t *testing.T, args ...string) result {
 // one of msgs.
 func expect(t *testing.T, r result, code int, msgs ...string) {
 	t.Helper()
+	t.Logf("qbackup %s: exit %d: %s", strings.Join(r.args[:1], " "), r.code, lastLine(r.stderr))
 	if r.code != code {
 		t.Fatalf("exit code %d, want %d\n%s", r.code, code, r)
 	}
@@ -209,4 +210,10 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// lastLine is the last non-empty line of s: qbackup's final message.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
