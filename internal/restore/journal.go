@@ -62,12 +62,23 @@ type Journal interface {
 }
 
 // RestoreID names a restore so that rerunning the same restore (same
-// backup, same target collections and strategy) finds its journal.
+// backup, same target collections and strategy, same target peers) finds
+// its journal. The peers are part of it because the recorded progress names
+// them: after a pod is lost, restoring the same backup onto the pods left
+// is a new restore, not a resume of one whose shards live on the lost pod.
 func RestoreID(p *RestorePlan) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", p.Cluster, p.BackupID, p.Strategy)
 	for _, c := range p.Collections {
 		fmt.Fprintf(h, "%s=%s\x00", c.Source, c.Target)
+	}
+	ids := make([]uint64, 0, len(p.Peers))
+	for _, peer := range p.Peers {
+		ids = append(ids, peer.ID)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		fmt.Fprintf(h, "peer %d\x00", id)
 	}
 	return p.BackupID + "-" + hex.EncodeToString(h.Sum(nil))[:8]
 }

@@ -102,3 +102,21 @@ func TestRestoreIDIsStableForTheSameRestore(t *testing.T) {
 		t.Errorf("a restore under other names has the same id")
 	}
 }
+
+func TestRestoreOntoOtherPeersIsANewRestore(t *testing.T) {
+	m := backup(3, "1.19.0", auto("docs", 3, 1))
+	onTwo, _ := Plan(m, Target{Peers: targetPeers(2, "1.19.0")}, PlanOptions{})
+	onOne, _ := Plan(m, Target{Peers: targetPeers(1, "1.19.0")}, PlanOptions{Overwrite: true})
+	if onTwo.Strategy != onOne.Strategy {
+		t.Fatalf("strategies %s and %s: the case needs the same strategy", onTwo.Strategy, onOne.Strategy)
+	}
+	if RestoreID(onTwo) == RestoreID(onOne) {
+		t.Errorf("restoring onto 1 pod after a restore onto 2 would resume the progress recorded on the lost pod")
+	}
+	reversed := targetPeers(2, "1.19.0")
+	slices.Reverse(reversed)
+	swapped, _ := Plan(m, Target{Peers: reversed}, PlanOptions{})
+	if RestoreID(onTwo) != RestoreID(swapped) {
+		t.Errorf("the order peers are discovered in changed the restore id")
+	}
+}
