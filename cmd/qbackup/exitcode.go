@@ -10,6 +10,7 @@ import (
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/restore"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -19,7 +20,7 @@ import (
 const (
 	exitOK           = 0
 	exitFailure      = 1 // the operation failed; the message says why
-	exitUsage        = 2 // bad flags, URL, id or other input; nothing was changed
+	exitUsage        = 2 // bad flags, URL, id, credentials or other input; nothing was changed
 	exitLocked       = 3 // another backup or restore holds the lock
 	exitClusterNotOK = 4 // a cluster check (node count, readiness, transfers, version, existing collection) failed; nothing was changed
 	exitCorrupt      = 5 // verification found a corrupt or missing object
@@ -56,7 +57,8 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, backup.ErrUnknownCollection), errors.Is(err, restore.ErrUnknownCollection),
 		errors.Is(err, restore.ErrUnknownBackup), errors.Is(err, restore.ErrInvalidOptions),
 		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, inventory.ErrNoBackup),
-		errors.Is(err, storage.ErrInvalidURL):
+		errors.Is(err, storage.ErrInvalidURL), errors.Is(err, storage.ErrBucketNotFound),
+		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized):
 		return exitUsage
 	}
 	return exitFailure

@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 func TestRunExitCodes(t *testing.T) {
@@ -34,6 +38,25 @@ func TestRunExitCodes(t *testing.T) {
 			}
 			if !strings.Contains(errOut.String(), tt.wantStderr) {
 				t.Errorf("stderr %q does not contain %q", errOut.String(), tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestRejectedCredentialsAndMissingBucketsAreInputErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"a bucket that does not exist", storage.ErrBucketNotFound},
+		{"S3 credentials the server rejects", storage.ErrAccessDenied},
+		{"a Qdrant API key the peer rejects", qdrant.ErrUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := fmt.Errorf("open storage: %w", tt.err)
+			if got := exitCode(context.Background(), err); got != exitUsage {
+				t.Fatalf("exit code %d, want %d", got, exitUsage)
 			}
 		})
 	}

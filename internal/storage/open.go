@@ -130,6 +130,14 @@ func (e urlError) Error() string { return string(e) }
 // Is makes errors.Is(err, ErrInvalidURL) true.
 func (e urlError) Is(target error) bool { return target == ErrInvalidURL }
 
+// mark makes errors.Is(err, sentinel) true without changing err's message.
+func mark(err, sentinel error) error { return marked{err: err, sentinel: sentinel} }
+
+type marked struct{ err, sentinel error }
+
+func (m marked) Error() string   { return m.err.Error() }
+func (m marked) Unwrap() []error { return []error{m.err, m.sentinel} }
+
 // redactURL hides any user:password part of a URL-like string, even one
 // that does not parse, so it can appear in errors and logs.
 func redactURL(raw string) string {

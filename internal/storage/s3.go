@@ -157,11 +157,11 @@ func (b *S3) openError(err error) error {
 	code, status := apiErrorCode(err), httpStatus(err)
 	switch {
 	case status == http.StatusNotFound || code == "NoSuchBucket" || code == "NotFound":
-		return fmt.Errorf("bucket %q does not exist at %s: create it or fix --storage: %w", b.bucket, b.endpoint, err)
+		return mark(fmt.Errorf("bucket %q does not exist at %s: create it or fix --storage: %w", b.bucket, b.endpoint, err), ErrBucketNotFound)
 	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "InvalidToken" ||
 		code == "ExpiredToken" || status == http.StatusForbidden || status == http.StatusUnauthorized:
-		return fmt.Errorf("S3 rejected the credentials for bucket %q at %s (HTTP %d %s): "+
-			"check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy: %w", b.bucket, b.endpoint, status, code, err)
+		return mark(fmt.Errorf("S3 rejected the credentials for bucket %q at %s (HTTP %d %s): "+
+			"check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy: %w", b.bucket, b.endpoint, status, code, err), ErrAccessDenied)
 	case status == http.StatusMovedPermanently || code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed":
 		return fmt.Errorf("bucket %q at %s is in another region: set --s3-region: %w", b.bucket, b.endpoint, err)
 	case isNetError(err):

@@ -23,6 +23,10 @@ var (
 	// ErrInvalidURL: a storage or S3 endpoint URL that names no backend
 	// (scheme, bucket, path); Open returns it before contacting anything.
 	ErrInvalidURL = errors.New("invalid storage URL")
+	// ErrBucketNotFound: the bucket named by the storage URL does not exist.
+	ErrBucketNotFound = errors.New("bucket not found")
+	// ErrAccessDenied: the storage rejected the credentials.
+	ErrAccessDenied = errors.New("storage access denied")
 )
 
 // ObjectInfo describes one stored object.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -266,3 +268,37 @@ func fastRetry(attempts int) storage.ResumeOptions {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func TestOpenS3MarksMissingBucketsAndRejectedCredentials(t *testing.T) {
+	cases := []struct {
+		name   string
+		status int
+		code   string
+		want   error
+	}{
+		{"a missing bucket", http.StatusNotFound, "NoSuchBucket", storage.ErrBucketNotFound},
+		{"an unknown access key", http.StatusForbidden, "InvalidAccessKeyId", storage.ErrAccessDenied},
+		{"a wrong secret key", http.StatusForbidden, "SignatureDoesNotMatch", storage.ErrAccessDenied},
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// HeadBucket answers carry no body: the SDK reads the status.
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("x-amz-error-code", c.code)
+				w.WriteHeader(c.status)
+			}))
+			defer srv.Close()
+			_, err := storage.Open(t.Context(), "s3://bucket/prefix", storage.Options{S3Endpoint: srv.URL, S3PathStyle: true, MaxAttempts: 1})
+			if !errors.Is(err, c.want) {
+				t.Fatalf("error %v, want one matching %v", err, c.want)
+			}
+			if errors.Is(err, storage.ErrInvalidURL) {
+				t.Errorf("a well-formed URL is reported as malformed: %v", err)
+			}
+		})
+	}
+}
