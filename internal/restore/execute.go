@@ -108,13 +108,16 @@ func Execute(ctx context.Context, plan *RestorePlan, deps Deps, opts ExecOptions
 		return nil, fmt.Errorf("execute restore: plan without its manifest: %w", ErrInvalidOptions)
 	}
 	opts = opts.withDefaults()
-	id := RestoreID(plan)
+	j := deps.journal()
+	id, err := resolveRestoreID(ctx, j, plan)
+	if err != nil {
+		return &Report{BackupID: plan.BackupID, Strategy: plan.Strategy}, fmt.Errorf("execute restore: %w", err)
+	}
 	rep := &Report{RestoreID: id, BackupID: plan.BackupID, Strategy: plan.Strategy}
 	coord, coordID, err := deps.coordinator(plan)
 	if err != nil {
 		return rep, err
 	}
-	j := deps.journal()
 	prev, err := j.Shards(ctx, id)
 	if err != nil {
 		return rep, fmt.Errorf("restore %s: read progress: %w", id, err)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -51,6 +52,10 @@ type Journal interface {
 	// none for a restore never begun. It changes nothing, so preflight can
 	// call it.
 	Shards(ctx context.Context, restoreID string) ([]ShardProgress, error)
+	// Status returns the recorded status of a restore (StatusRunning,
+	// StatusComplete, StatusFailed), "" for a restore never begun. It
+	// changes nothing.
+	Status(ctx context.Context, restoreID string) (string, error)
 	// Begin records the restore as running; on a rerun it keeps the shard
 	// progress recorded so far. SetShard and Finish apply to the restore
 	// begun last.
@@ -83,6 +88,33 @@ func RestoreID(p *RestorePlan) string {
 	return p.BackupID + "-" + hex.EncodeToString(h.Sum(nil))[:8]
 }
 
+// maxReruns bounds the series of ids resolveRestoreID walks.
+const maxReruns = 1000
+
+// resolveRestoreID is the id this run of a restore works under: the
+// plan's RestoreID or, once a restore under that id has completed, the
+// next of the series id.2, id.3, ... that has not. A rerun after a crash
+// or a failure finds the unfinished restore and resumes it; a rerun after
+// a complete restore (the cluster lost data again, say) is a new restore,
+// checked and carried out from scratch, where --overwrite replaces the
+// collections the complete one restored instead of keeping them as its
+// own.
+func resolveRestoreID(ctx context.Context, j Journal, plan *RestorePlan) (string, error) {
+	base := RestoreID(plan)
+	id := base
+	for n := 2; n <= maxReruns; n++ {
+		status, err := j.Status(ctx, id)
+		if err != nil {
+			return "", fmt.Errorf("read status of restore %s: %w", id, err)
+		}
+		if status != StatusComplete {
+			return id, nil
+		}
+		id = fmt.Sprintf("%s.%d", base, n)
+	}
+	return "", fmt.Errorf("restore %s completed %d times: clean up its journals", base, maxReruns)
+}
+
 // CatalogRestores is the part of the catalogue a journal writes to;
 // *catalog.Catalog implements it.
 type CatalogRestores interface {
@@ -90,6 +122,7 @@ type CatalogRestores interface {
 	SetRestoreShard(ctx context.Context, restoreID, collection string, shardID uint32, targetPeer uint64, state, errMsg string) error
 	RestoreShards(ctx context.Context, restoreID string) ([]catalog.RestoreShard, error)
 	RestoreFinished(ctx context.Context, restoreID, status, reason string) error
+	GetRestore(ctx context.Context, restoreID string) (*catalog.RestoreRecord, error)
 }
 
 // CatalogJournal keeps progress in the catalogue's restores and
@@ -134,6 +167,18 @@ func (j *CatalogJournal) Shards(ctx context.Context, restoreID string) ([]ShardP
 		out = append(out, ShardProgress{Collection: r.Collection, ShardID: r.ShardID, Peer: r.TargetPeer, State: r.State, Error: r.Error})
 	}
 	return out, nil
+}
+
+// Status implements Journal.
+func (j *CatalogJournal) Status(ctx context.Context, restoreID string) (string, error) {
+	r, err := j.Catalog.GetRestore(ctx, restoreID)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return r.Status, nil
 }
 
 // SetShard implements Journal.
@@ -215,6 +260,18 @@ func (j *StoreJournal) Shards(ctx context.Context, restoreID string) ([]ShardPro
 	j.mu.Unlock()
 	doc, _, err := j.read(ctx, restoreID)
 	return doc.Shards, err
+}
+
+// Status implements Journal.
+func (j *StoreJournal) Status(ctx context.Context, restoreID string) (string, error) {
+	j.mu.Lock()
+	if j.doc.RestoreID == restoreID {
+		defer j.mu.Unlock()
+		return j.doc.Status, nil
+	}
+	j.mu.Unlock()
+	doc, _, err := j.read(ctx, restoreID)
+	return doc.Status, err
 }
 
 // Begin implements Journal: it picks up the journal of an earlier run of
@@ -316,5 +373,6 @@ type nopJournal struct{}
 
 func (nopJournal) Begin(context.Context, string, *RestorePlan) error       { return nil }
 func (nopJournal) Shards(context.Context, string) ([]ShardProgress, error) { return nil, nil }
+func (nopJournal) Status(context.Context, string) (string, error)          { return "", nil }
 func (nopJournal) SetShard(context.Context, ShardProgress) error           { return nil }
 func (nopJournal) Finish(context.Context, string, string) error            { return nil }

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -45,6 +46,16 @@ func (f *fakeCatalog) RestoreFinished(_ context.Context, id, status, reason stri
 	r.Status, r.Reason = status, reason
 	f.restores[id] = r
 	return nil
+}
+
+func (f *fakeCatalog) GetRestore(_ context.Context, id string) (*catalog.RestoreRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.restores[id]
+	if !ok {
+		return nil, fmt.Errorf("restore %s: %w", id, catalog.ErrNotFound)
+	}
+	return &r, nil
 }
 
 func TestJournalsKeepProgressAcrossRuns(t *testing.T) {

@@ -60,7 +60,11 @@ type PreflightReport struct {
 // backup object is intact. All failures are reported together, each
 // wrapping its sentinel error.
 func Preflight(ctx context.Context, plan *RestorePlan, deps Deps, opts PreflightOptions) (*PreflightReport, error) {
-	rep := &PreflightReport{RestoreID: RestoreID(plan)}
+	id, err := resolveRestoreID(ctx, deps.journal(), plan)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	rep := &PreflightReport{RestoreID: id}
 	progress, err := deps.journal().Shards(ctx, rep.RestoreID)
 	if err != nil {
 		return nil, fmt.Errorf("preflight: read restore progress: %w", err)
