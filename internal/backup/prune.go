@@ -19,6 +19,11 @@ import (
 // shard upload can take long, hence a generous default.
 const DefaultOrphanGrace = 24 * time.Hour
 
+// NoOrphanGrace as PruneOptions.OrphanGrace removes the objects of sets
+// without a manifest at once (`prune --orphan-grace=0`), except a set whose
+// run holds the storage lock.
+const NoOrphanGrace time.Duration = -1
+
 // PruneOptions select what Prune keeps.
 type PruneOptions struct {
 	// Cluster limits the prune to one cluster; "" prunes every cluster in
@@ -31,8 +36,8 @@ type PruneOptions struct {
 	DryRun bool
 	// Now is the current time (default time.Now).
 	Now time.Time
-	// OrphanGrace (default DefaultOrphanGrace) protects sets without a
-	// manifest whose newest object is younger.
+	// OrphanGrace (zero means DefaultOrphanGrace, NoOrphanGrace none)
+	// protects sets without a manifest whose newest object is younger.
 	OrphanGrace time.Duration
 	Logger      *slog.Logger
 }
@@ -98,7 +103,7 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
-	if opts.OrphanGrace <= 0 {
+	if opts.OrphanGrace == 0 {
 		opts.OrphanGrace = DefaultOrphanGrace
 	}
 	log := opts.Logger

@@ -78,6 +78,14 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 		r.log.Warn("shard left out of a partial backup", "detail", m.String())
 	}
 
+	if opts.WriteLock {
+		// Refuse a write lock the cluster cannot give before anything is
+		// written.
+		if err := r.checkWriteLock(ctx); err != nil {
+			return nil, err
+		}
+	}
+
 	start := r.now()
 	r.id = manifest.NewBackupID(start)
 	r.log = r.log.With("backup_id", r.id)

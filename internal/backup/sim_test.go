@@ -242,3 +242,19 @@ func TestRunAgainstTheSimulatorFailsCleanlyWhenAPeerGoesDownMidStream(t *testing
 		t.Fatalf("prune: %+v %v, objects %v", rep, err, store.keys())
 	}
 }
+
+func TestRunAgainstTheSimulatorRefusesTheWriteLockOnQdrantWithoutIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a simulated cluster")
+	}
+	env := startSim(t, "1.19.0")
+	store, cat := newFakeStore(), newFakeCatalog()
+	_, err := Run(context.Background(), Options{Cluster: "sim", WriteLock: true}, env.deps(store, cat))
+	if !errors.Is(err, qdrant.ErrNotSupported) || !strings.Contains(err.Error(), "removed in 1.16") {
+		t.Fatalf("error %v, want a clear refusal", err)
+	}
+	assertNoSetObjects(t, store)
+	if rows, _ := cat.ListBackups(context.Background(), ""); len(rows) != 0 || len(cat.leases) != 0 {
+		t.Errorf("catalog touched before the refusal: %v, %d leases", rows, len(cat.leases))
+	}
+}

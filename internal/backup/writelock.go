@@ -19,13 +19,9 @@ func (r *run) lockWrites(ctx context.Context) (func(), error) {
 		return func() {}, nil
 	}
 	p := r.peers[0]
-	held, err := p.client.WritesLocked(ctx)
-	if errors.Is(err, qdrant.ErrNotSupported) {
-		return nil, fmt.Errorf("write lock requested, but Qdrant %s on peer %d has no global write lock (POST /locks was removed in 1.16): %w",
-			r.peers[0].Version, p.ID, err)
-	}
+	held, err := r.writesLocked(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read Qdrant write lock on peer %d: %w", p.ID, err)
+		return nil, err
 	}
 	if held {
 		r.log.Warn("Qdrant writes are already locked by someone else; leaving that lock alone", "peer", p.ID)
@@ -55,4 +51,23 @@ func (r *run) unlockWrites(ctx context.Context, p peerRef) {
 	}
 	r.log.Error("releasing the Qdrant write lock failed: writes stay refused until it is released (POST /locks {\"write\":false})",
 		"peer", p.ID, "error", err)
+}
+
+// checkWriteLock fails when the cluster has no global write lock.
+func (r *run) checkWriteLock(ctx context.Context) error {
+	_, err := r.writesLocked(ctx)
+	return err
+}
+
+func (r *run) writesLocked(ctx context.Context) (bool, error) {
+	p := r.peers[0]
+	held, err := p.client.WritesLocked(ctx)
+	if errors.Is(err, qdrant.ErrNotSupported) {
+		return false, fmt.Errorf("write lock requested, but Qdrant %s on peer %d has no global write lock (POST /locks was removed in 1.16): %w",
+			p.Version, p.ID, err)
+	}
+	if err != nil {
+		return false, fmt.Errorf("read Qdrant write lock on peer %d: %w", p.ID, err)
+	}
+	return held, nil
 }
