@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -59,5 +61,15 @@ func TestRejectedCredentialsAndMissingBucketsAreInputErrors(t *testing.T) {
 				t.Fatalf("exit code %d, want %d", got, exitUsage)
 			}
 		})
+	}
+}
+
+func TestAnExplicitZeroOrphanGraceMeansNone(t *testing.T) {
+	env := &runEnv{}
+	if got := (retentionFlags{OrphanGrace: 0}).pruneOptions("prod", false, env).OrphanGrace; got != backup.NoOrphanGrace {
+		t.Fatalf("--orphan-grace=0 gives grace %v, want none", got)
+	}
+	if got := (retentionFlags{OrphanGrace: time.Hour}).pruneOptions("prod", false, env).OrphanGrace; got != time.Hour {
+		t.Fatalf("--orphan-grace=1h gives grace %v", got)
 	}
 }

@@ -21,9 +21,15 @@ type retentionFlags struct {
 }
 
 func (r retentionFlags) pruneOptions(cluster string, dryRun bool, env *runEnv) backup.PruneOptions {
+	// An explicit --orphan-grace=0 means no grace; the library reads a zero
+	// value as its default.
+	grace := r.OrphanGrace
+	if grace <= 0 {
+		grace = backup.NoOrphanGrace
+	}
 	return backup.PruneOptions{
 		Cluster: cluster, KeepLast: r.KeepLast, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly,
-		DryRun: dryRun, OrphanGrace: r.OrphanGrace, Logger: env.log,
+		DryRun: dryRun, OrphanGrace: grace, Logger: env.log,
 	}
 }
 
