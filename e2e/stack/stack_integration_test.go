@@ -270,6 +270,7 @@ func TestS3MultipartUploadWithChecksumReadsBack(t *testing.T) {
 	//lint:ignore SA1019 qbackup's storage streams through manager.Uploader; this proves it against MinIO.
 	up := manager.NewUploader(client, func(u *manager.Uploader) { u.PartSize = partSize })
 	// A reader without Seek/Len hides the size, as a streamed snapshot does.
+	//lint:ignore SA1019 see NewUploader above.
 	out, err := up.Upload(ctx, &s3.PutObjectInput{
 		Bucket:            &env.Bucket,
 		Key:               &key,
