@@ -369,7 +369,7 @@ func TestBackupWithTheCatalogueUnreachableFailsBeforeAnySnapshot(t *testing.T) {
 	disc, rec := sm.recordedDiscovery(t)
 	qb := newCLI(t).with(st.env()...).with("QBACKUP_CATALOG_DSN", "qbackup:secret@tcp(127.0.0.1:1)/qbackup?timeout=2s")
 	r := qb.run(t, append(append([]string{"backup", "--cluster=prod"}, st.flags()...), disc...)...)
-	expect(t, r, exitFailed, "catalog")
+	expect(t, r, exitFailed, "catalog unreachable at 127.0.0.1:1")
 	if strings.Contains(r.stderr, "secret") {
 		t.Errorf("the DSN password shows in the output:\n%s", r)
 	}
