@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -461,7 +462,7 @@ func TestInterruptedBackups(t *testing.T) {
 			}
 			r := p.wait()
 			t.Logf("qbackup backup: exit %d: %s", r.code, lastLine(r.stderr))
-			if !containsInt(tt.code, r.code) {
+			if !slices.Contains(tt.code, r.code) {
 				t.Fatalf("exit code %d, want one of %v\n%s", r.code, tt.code, r)
 			}
 			stalled.ClearFaults()
@@ -507,13 +508,4 @@ func assertOneFailed(t *testing.T, sc *scenario) {
 	if len(rows) != 1 || rows[0].Status != "failed" {
 		t.Fatalf("catalogue rows %+v, want one failed set", rows)
 	}
-}
-
-func containsInt(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
