@@ -153,6 +153,9 @@ func TestRestoreOntoFewerPodsConsolidates(t *testing.T) {
 	if err != nil || len(aliases) != 1 || aliases[0].AliasName != "current" || aliases[0].CollectionName != "docs" {
 		t.Errorf("aliases after restore: %v (%v)", aliases, err)
 	}
+	if got := sc.cat.restoreStatuses(t); !reflect.DeepEqual(got, []string{"complete"}) {
+		t.Errorf("restores in the catalogue: %v, want one complete", got)
+	}
 }
 
 func TestRestoreOntoMorePodsRedistributes(t *testing.T) {

@@ -286,3 +286,25 @@ func (c *catalog) leaseHolder(t *testing.T, cluster string) string {
 	}
 	return holder
 }
+
+// restoreStatuses lists the status of every recorded restore.
+func (c *catalog) restoreStatuses(t *testing.T) []string {
+	t.Helper()
+	rows, err := c.db.Query(`SELECT status FROM restores ORDER BY started_at`)
+	if err != nil {
+		t.Fatalf("query restores: %v", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
