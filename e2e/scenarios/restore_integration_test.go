@@ -132,6 +132,17 @@ func assertRestored(t *testing.T, src, dst *sim, collections []string, rename fu
 
 func same(s string) string { return s }
 
+// assertReported checks that a restore printed its plan with want in it
+// and its final report.
+func assertReported(t *testing.T, r result, want ...string) {
+	t.Helper()
+	for _, w := range append(want, "Restore plan for backup", " done in ") {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("the restore output does not say %q:\n%s", w, r.stdout)
+		}
+	}
+}
+
 func TestRestoreOntoFewerPodsConsolidates(t *testing.T) {
 	t.Parallel()
 	src := startSim(t, fastSim(3))
@@ -142,9 +153,7 @@ func TestRestoreOntoFewerPodsConsolidates(t *testing.T) {
 	target := startSim(t, fastSim(2))
 	r := sc.qb.run(t, sc.restoreArgs(target, "latest")...)
 	ok(t, r)
-	if !strings.Contains(r.stdout, "Strategy: consolidate") {
-		t.Errorf("plan does not say consolidate:\n%s", r.stdout)
-	}
+	assertReported(t, r, "Strategy: consolidate — backup had 3 pods, cluster has 2")
 	assertRestored(t, src, target, []string{"docs", "images", "tenants"}, same)
 	if got := target.collections(t); !reflect.DeepEqual(got, []string{"docs", "images", "tenants"}) {
 		t.Errorf("collections after restore: %v", got)
@@ -169,6 +178,7 @@ func TestRestoreOntoMorePodsRedistributes(t *testing.T) {
 	target := startSim(t, fastSim(4))
 	r := sc.qb.run(t, sc.restoreArgs(target, "latest")...)
 	ok(t, r)
+	assertReported(t, r, "Strategy: redistribute — backup had 2 pods, cluster has 4")
 	assertRestored(t, src, target, []string{"docs"}, same)
 
 	perShard := map[uint32]int{}
@@ -201,6 +211,7 @@ func TestRestoreWithRenameBesideLiveData(t *testing.T) {
 
 	r := sc.qb.run(t, sc.restoreArgs(live, "latest", "--rename=_drill")...)
 	ok(t, r)
+	assertReported(t, r, "docs → docs_drill", "tenants → tenants_drill")
 	rename := func(s string) string { return s + "_drill" }
 	assertRestored(t, live, live, []string{"docs", "images", "tenants"}, rename)
 	want := []string{"docs", "docs_drill", "images", "images_drill", "tenants", "tenants_drill"}
