@@ -22,7 +22,8 @@ type manifestDoc struct {
 	BackupID      string `json:"backup_id"`
 	Cluster       string `json:"cluster"`
 	Peers         []struct {
-		ID uint64 `json:"peer_id"`
+		ID  uint64 `json:"peer_id"`
+		Pod string `json:"pod"`
 	} `json:"peers"`
 	Collections []struct {
 		Name              string   `json:"name"`

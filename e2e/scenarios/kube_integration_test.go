@@ -158,6 +158,13 @@ func TestBackupWithKubernetesDiscoveryAndALeastPrivilegeServiceAccount(t *testin
 	if len(m.Peers) != 3 || m.shardCount() != 8 {
 		t.Fatalf("manifest has %d peers and %d shards, want 3 and 8", len(m.Peers), m.shardCount())
 	}
+	pods := map[string]bool{}
+	for _, p := range m.Peers {
+		pods[p.Pod] = true
+	}
+	if !pods["qdrant-0"] || !pods["qdrant-1"] || !pods["qdrant-2"] {
+		t.Errorf("manifest peers are not mapped to their pods: %+v", m.Peers)
+	}
 	rows := sc.cat.backups(t, sc.cluster)
 	if len(rows) != 1 || rows[0].Status != "complete" {
 		t.Fatalf("catalogue rows %+v", rows)
