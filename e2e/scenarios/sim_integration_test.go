@@ -50,10 +50,12 @@ func startSim(t *testing.T, opts qdrantsim.Options) *sim {
 
 // podAddressBase returns a loopback base address for simulators on the
 // fixed Qdrant ports (as Kubernetes discovery needs), distinct per process
-// and per slot so parallel tests and test binaries do not collide.
+// and per slot so parallel tests and test binaries do not collide. The
+// second octet stays in 200-249, apart from other packages' simulators on
+// fixed ports (internal/discovery uses 100-199).
 func podAddressBase(slot int) string {
 	pid := os.Getpid()
-	return fmt.Sprintf("127.%d.%d.%d", 150+pid%100, pid/100%250, 2+slot*16)
+	return fmt.Sprintf("127.%d.%d.%d", 200+pid%50, pid/50%250, 2+slot*16)
 }
 
 func (s *sim) peer0() *qdrantsim.Peer { return s.c.Peers()[0] }
