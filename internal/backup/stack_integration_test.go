@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/manifest"
@@ -140,4 +141,59 @@ func TestBackupIntoMinIOWithTheCatalog(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestLargeShardIntoMinIOUsesMultipartAndACancelledRunLeavesNothing(t *testing.T) {
+	env := startSim(t, "1.19.0")
+	ctx := context.Background()
+	if err := env.sim.SetSyntheticShard(ctx, "images", 0, 24<<20, 3); err != nil {
+		t.Fatal(err)
+	}
+	store := stackStore(t)
+	cat := stackCatalog(t)
+
+	res, err := Run(ctx, Options{Cluster: "big"}, env.deps(store, NewCatalog(cat)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Manifest.Collection("images").Shards[0]
+	if s.Size < 24<<20 {
+		t.Fatalf("large shard object has %d bytes", s.Size)
+	}
+	if rep, err := Verify(ctx, store, res.Manifest); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v", err)
+	}
+
+	// Stall the large stream half way and cancel the run (SIGTERM).
+	stall := int64(12 << 20)
+	for _, p := range env.sim.Peers() {
+		p.SetFaults(qdrantsim.Faults{Routes: []qdrantsim.RouteFault{{
+			Route: "GET /collections/{collection_name}/shards/{shard_id}/snapshot", StallAfter: &stall}}})
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err = Run(cctx, Options{Cluster: "big"}, env.deps(store, NewCatalog(cat)))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want the cancellation", err)
+	}
+	rows, err := cat.ListBackups(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed string
+	for _, r := range rows {
+		if r.Status == catalog.StatusFailed {
+			failed = r.BackupID
+		}
+	}
+	if failed == "" {
+		t.Fatalf("no failed row: %+v", rows)
+	}
+	sets, err := scanSets(ctx, store, manifest.ClusterPrefix("big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sets) != 1 || sets[0].id != res.Manifest.BackupID {
+		t.Fatalf("sets in storage after the cancelled run: %+v", sets)
+	}
 }
