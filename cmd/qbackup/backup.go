@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -99,6 +100,14 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		SampleSize:         c.SampleSize,
 		ToolVersion:        version,
 	}, deps)
+	if errors.Is(err, backup.ErrCatalogOutOfSync) && res != nil {
+		// The set is committed in storage and usable; only the index
+		// missed it. Report the set, then fail so the job is looked at.
+		if perr := printBackupResult(env, c.Format, res); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("%w (the backup itself is complete in storage: run qbackup catalog sync)", err)
+	}
 	if err != nil {
 		return err
 	}
