@@ -113,6 +113,7 @@ build_all() {
 		k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kubectl
 	flock -u 8
+	exec 8>&-
 }
 
 ensure_mariadb() {
@@ -165,7 +166,9 @@ launch() {
 	local name=$1
 	shift
 	log "starting $name"
-	setsid "$@" >>"$RUN/logs/$name.log" 2>&1 </dev/null &
+	# The lock descriptors are closed: a service must not hold the stack's
+	# locks for its whole life.
+	setsid "$@" >>"$RUN/logs/$name.log" 2>&1 </dev/null 8>&- 9>&- &
 	# Not a job-control shell, so the background child is no process group
 	# leader and setsid execs in place: $! is the service's own pid.
 	echo $! >"$(pidfile "$name")"
@@ -485,14 +488,16 @@ start_mariadb() {
 # --- commands ------------------------------------------------------------------
 
 cmd_up() {
-	mkdir -p "$RUN"
+	mkdir -p "$RUN/logs"
+	# Builds take the cache's own lock; the run directory's lock is held
+	# only while services are checked and started.
+	build_all
+	ensure_mariadb
 	exec 9>"$RUN/.lock"
-	flock 9
+	flock -w 300 9 || die "another stack.sh holds $RUN/.lock"
 	init_state
 	load_state
 	write_env_file
-	build_all
-	ensure_mariadb
 	local s started=0 start=$SECONDS
 	for s in "${SERVICES[@]}"; do
 		if running "$s"; then
@@ -513,7 +518,8 @@ cmd_up() {
 cmd_down() {
 	[[ -d $RUN ]] || { log "not running"; return 0; }
 	exec 9>"$RUN/.lock"
-	flock 9
+	# Stopping must not depend on a lock that a wedged `up` may hold.
+	flock -w 60 9 || log "$RUN/.lock is held; stopping anyway"
 	local i s pid rc=0
 	for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
 		s=${SERVICES[i]}
