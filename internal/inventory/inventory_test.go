@@ -74,7 +74,9 @@ func TestListFromStorageNewestFirst(t *testing.T) {
 
 type fakeIndex []catalog.BackupSummary
 
-func (f fakeIndex) ListBackups(context.Context, string) ([]catalog.BackupSummary, error) { return f, nil }
+func (f fakeIndex) ListBackups(context.Context, string) ([]catalog.BackupSummary, error) {
+	return f, nil
+}
 
 func TestResolve(t *testing.T) {
 	ctx := context.Background()
