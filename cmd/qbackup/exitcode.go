@@ -55,7 +55,7 @@ func exitCode(ctx context.Context, err error) int {
 		errors.Is(err, manifest.ErrUnsupportedFormat):
 		return exitCorrupt
 	case errors.Is(err, backup.ErrUnknownCollection), errors.Is(err, restore.ErrUnknownCollection),
-		errors.Is(err, restore.ErrUnknownBackup), errors.Is(err, restore.ErrInvalidOptions),
+		errors.Is(err, restore.ErrInvalidOptions),
 		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, inventory.ErrNoBackup),
 		errors.Is(err, storage.ErrInvalidURL), errors.Is(err, storage.ErrBucketNotFound),
 		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized):

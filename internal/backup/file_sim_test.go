@@ -35,7 +35,7 @@ func TestRunIntoFileStorageWithoutACatalog(t *testing.T) {
 		time.Sleep(1100 * time.Millisecond) // distinct ids by second, like scheduled runs
 	}
 	for _, res := range results {
-		m, err := readManifest(ctx, store, res.ManifestKey)
+		m, err := manifest.Read(ctx, store, res.ManifestKey)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,7 +102,7 @@ func TestPrune(t *testing.T) {
 		// Another cluster is left alone by a prune of "prod".
 		storedBackup(t, f.store, "staging", day(-10), StatusComplete, day(-10))
 		for _, id := range []string{f.old, f.mid, f.partial, f.newest} {
-			m, err := readManifest(ctx, f.store, manifest.ManifestKey("prod", id))
+			m, err := manifest.Read(ctx, f.store, manifest.ManifestKey("prod", id))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +203,7 @@ func TestPrune(t *testing.T) {
 		older := storedBackup(t, store, "prod", day(-2), StatusComplete, day(-2))
 		bad := storedBackup(t, store, "prod", day(-1), StatusComplete, day(-1))
 		for _, id := range []string{older, bad} {
-			m, err := readManifest(context.Background(), store, manifest.ManifestKey("prod", id))
+			m, err := manifest.Read(context.Background(), store, manifest.ManifestKey("prod", id))
 			if err != nil {
 				t.Fatal(err)
 			}

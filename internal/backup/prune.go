@@ -158,7 +158,7 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 			}
 			continue
 		}
-		m, err := readManifest(ctx, store, st.manifestKey)
+		m, err := manifest.Read(ctx, store, st.manifestKey)
 		if err != nil {
 			// Never delete what cannot be read: it may be a newer format.
 			s.item.Status, s.item.Action, s.item.Reasons = "unreadable", PruneSkip, []string{err.Error()}

@@ -64,17 +64,3 @@ func scanSets(ctx context.Context, store Store, prefix string) ([]*storedSet, er
 	slices.SortFunc(out, func(a, b *storedSet) int { return cmp.Or(cmp.Compare(a.cluster, b.cluster), cmp.Compare(a.id, b.id)) })
 	return out, nil
 }
-
-// readManifest opens and decodes a manifest.
-func readManifest(ctx context.Context, store Store, key string) (*manifest.Manifest, error) {
-	r, err := store.Open(ctx, key, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", key, err)
-	}
-	defer r.Close()
-	m, err := manifest.Decode(r)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", key, err)
-	}
-	return m, nil
-}

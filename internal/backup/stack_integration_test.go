@@ -74,7 +74,7 @@ func TestBackupIntoMinIOWithTheCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := readManifest(ctx, store, res.ManifestKey)
+	m, err := manifest.Read(ctx, store, res.ManifestKey)
 	if err != nil {
 		t.Fatal(err)
 	}

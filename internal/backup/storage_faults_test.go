@@ -17,7 +17,7 @@ func TestRunWithTheMemoryBackend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := readManifest(context.Background(), store, res.ManifestKey)
+		m, err := manifest.Read(context.Background(), store, res.ManifestKey)
 		if err != nil {
 			t.Fatal(err)
 		}

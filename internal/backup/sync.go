@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // SyncReport lists what SyncCatalog did.
@@ -30,7 +32,7 @@ func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog) (*SyncRepor
 		if s.manifestKey == "" {
 			continue
 		}
-		m, err := readManifest(ctx, store, s.manifestKey)
+		m, err := manifest.Read(ctx, store, s.manifestKey)
 		if err == nil {
 			err = cat.SyncManifest(ctx, m)
 		}

@@ -113,7 +113,7 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 			})
 			continue
 		}
-		m, err := readManifest(ctx, store, s.manifest)
+		m, err := manifest.Read(ctx, store, s.manifest)
 		if err != nil {
 			return nil, err
 		}
@@ -127,19 +127,6 @@ func sortNewestFirst(s []catalog.BackupSummary) {
 	slices.SortFunc(s, func(a, b catalog.BackupSummary) int {
 		return cmp.Or(b.StartedAt.Compare(a.StartedAt), cmp.Compare(b.BackupID, a.BackupID), cmp.Compare(a.Cluster, b.Cluster))
 	})
-}
-
-func readManifest(ctx context.Context, store Store, key string) (*manifest.Manifest, error) {
-	r, err := store.Open(ctx, key, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", key, err)
-	}
-	defer r.Close()
-	m, err := manifest.Decode(r)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", key, err)
-	}
-	return m, nil
 }
 
 // Resolve turns ref — a backup id or "latest" — into a backup id of
@@ -168,7 +155,7 @@ func Resolve(ctx context.Context, store Store, idx Index, cluster, ref string) (
 // A set without a manifest does not exist: ErrNoBackup.
 func Load(ctx context.Context, store Store, cluster, id string) (*manifest.Manifest, error) {
 	key := manifest.ManifestKey(cluster, id)
-	m, err := readManifest(ctx, store, key)
+	m, err := manifest.Read(ctx, store, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("backup %s of cluster %q: no manifest at %s (list backups with qbackup list): %w", id, cluster, key, ErrNoBackup)
 	}

@@ -144,26 +144,6 @@ func TestRefusedRestoresChangeNothingOnTheSimulator(t *testing.T) {
 	}
 }
 
-func TestLoadManifestRefusesUnknownFormatsAndIDs(t *testing.T) {
-	ctx := context.Background()
-	store := storage.NewMemory()
-	m := backup(1, "1.19.0")
-	m.FormatVersion = manifest.FormatVersion + 1
-	raw, _ := json.Marshal(m)
-	if err := store.Put(ctx, manifest.ManifestKey(m.Cluster, m.BackupID), bytes.NewReader(raw)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadManifest(ctx, store, m.Cluster, m.BackupID, nil); !errors.Is(err, manifest.ErrUnsupportedFormat) {
-		t.Errorf("future format: error = %v", err)
-	}
-	if _, err := LoadManifest(ctx, store, m.Cluster, "20261125T140000Z-0000", nil); !errors.Is(err, ErrUnknownBackup) {
-		t.Errorf("unknown id: error = %v", err)
-	}
-	if _, err := LoadManifest(ctx, store, m.Cluster, "nope", nil); !errors.Is(err, ErrUnknownBackup) {
-		t.Errorf("malformed id: error = %v", err)
-	}
-}
-
 func TestRestoreResumesAfterACrashOnTheSimulator(t *testing.T) {
 	ctx := context.Background()
 	src := startSim(t, 3, "1.19.0")
