@@ -16,10 +16,14 @@ import (
 
 // openStore opens the backup storage named by src.
 func openStore(ctx context.Context, src config.Source) (storage.Backend, error) {
+	if src.S3MaxAttempts < 0 {
+		return nil, config.Invalid(fmt.Errorf("--s3-max-attempts %d: must be 1 or more (0 for the default)", src.S3MaxAttempts))
+	}
 	st, err := storage.Open(ctx, src.Storage, storage.Options{
 		S3Endpoint:  src.S3Endpoint,
 		S3Region:    src.S3Region,
 		S3PathStyle: src.S3PathStyle,
+		MaxAttempts: src.S3MaxAttempts,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)

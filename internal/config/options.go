@@ -10,6 +10,11 @@ type Source struct {
 	S3Endpoint  string `name:"s3-endpoint" env:"QBACKUP_S3_ENDPOINT" help:"S3 endpoint URL for S3-compatible stores (MinIO, Ceph...); empty for AWS."`
 	S3Region    string `name:"s3-region" env:"QBACKUP_S3_REGION" default:"us-east-1" help:"S3 region."`
 	S3PathStyle bool   `name:"s3-path-style" env:"QBACKUP_S3_PATH_STYLE" help:"Use path-style S3 addressing (needed by most S3-compatible stores)."`
+	// S3MaxAttempts bounds the SDK's retries of one S3 request (throttling,
+	// 5xx, dropped connections); 0 keeps the storage default. Lower it where
+	// a failing store should fail the run quickly rather than after minutes
+	// of backoff.
+	S3MaxAttempts int `name:"s3-max-attempts" env:"QBACKUP_S3_MAX_ATTEMPTS" default:"0" help:"Attempts per S3 request, first try included, with exponential backoff (0: the default of 5; 1: no retries)."`
 }
 
 // Discovery says how to find the Qdrant peers.
