@@ -391,6 +391,10 @@ func (s *parsedShard) segmentFile(base string, r io.Reader) error {
 		if err := verifySynthetic(r, *s.synth); err != nil {
 			return invalidSnapshot("%v", err)
 		}
+		// Bytes beyond the spec would be left unread and unchecked.
+		if n, _ := io.CopyN(io.Discard, r, 1); n != 0 {
+			return invalidSnapshot("synthetic.bin holds more than %d bytes", s.synth.Bytes)
+		}
 	}
 	return nil
 }

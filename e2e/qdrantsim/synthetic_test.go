@@ -1,11 +1,15 @@
 package qdrantsim
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -153,3 +157,123 @@ func cpuTime() time.Duration {
 }
 
 func u32p(n uint32) *uint32 { return &n }
+
+// tarEntries reads an archive and returns its regular and directory entry
+// names with their sizes; it fails the test unless the archive ends with
+// the end-of-archive marker, as clients check.
+func tarEntries(t *testing.T, archive []byte) map[string]int64 {
+	t.Helper()
+	if len(archive)%512 != 0 || len(archive) < 1024 || !bytes.Equal(archive[len(archive)-1024:], make([]byte, 1024)) {
+		t.Fatalf("archive of %d bytes does not end with the tar end-of-archive marker", len(archive))
+	}
+	out := map[string]int64{}
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("not a tar archive: %v", err)
+		}
+		out[h.Name] = h.Size
+	}
+}
+
+func TestSyntheticShardSnapshotsAreCompleteTarArchives(t *testing.T) {
+	c := startCluster(t, Options{Peers: 1, Seed: 4})
+	cl := newClient(t, c.Peers()[0])
+	createCollection(t, cl, "bulk", 1, 1)
+	const size = 2<<20 + 5
+	if err := c.SetSyntheticShard(context.Background(), "bulk", 0, size, 7); err != nil {
+		t.Fatal(err)
+	}
+	peer := c.Peers()[0]
+	c.mu.Lock()
+	seg := peer.data["bulk"][0].segment
+	c.mu.Unlock()
+	get := func(path string) []byte {
+		t.Helper()
+		resp, err := http.Get(c.Peers()[0].URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+		return b
+	}
+	var d SnapshotDescription
+	cl.ok("POST", "/collections/bulk/shards/0/snapshots", nil, &d)
+	for name, archive := range map[string][]byte{
+		"streamed": get("/collections/bulk/shards/0/snapshot"),
+		"stored":   get("/collections/bulk/shards/0/snapshots/" + d.Name),
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := tarEntries(t, archive)
+			files := "segments/" + seg + "/files/"
+			want := map[string]int64{"replica_state.json": -1, "shard_config.json": -1, "segments/": 0,
+				files + "synthetic.json": -1, files + "synthetic.bin": size, "wal/closed-1": 0, "newest_clocks.json": -1}
+			for n, sz := range want {
+				if have, ok := got[n]; !ok || (sz >= 0 && have != sz) {
+					t.Errorf("entry %s: size %d (present %v), want %d; entries %v", n, have, ok, sz, got)
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("entries %v, want %d", got, len(want))
+			}
+			ps, err := readSnapshot(bytes.NewReader(archive))
+			if err != nil || ps.shards[""] == nil || !ps.shards[""].hasData() || *ps.shards[""].synth != (syntheticSpec{Bytes: size, Seed: 7, Points: size / 4096}) {
+				t.Fatalf("archive does not read back: %+v %v", ps, err)
+			}
+		})
+	}
+}
+
+func TestSyntheticRecoveryRefusesDamagedContent(t *testing.T) {
+	spec := syntheticSpec{Bytes: 3<<20 + 5, Seed: 2, Points: 768}
+	im := &shardImage{local: true, thisPeer: 1, peers: map[uint64]string{1: StateActive}, segment: "seg", synth: &spec}
+	var archive bytes.Buffer
+	if err := writeShardSnapshot(&archive, im, true); err != nil {
+		t.Fatal(err)
+	}
+	data := archive.Bytes()
+	binAt := bytes.Index(data, []byte("synthetic.bin")) // in the header before the content
+	longer := spec
+	longer.Bytes += 700
+	var long bytes.Buffer
+	if err := writeShardSnapshot(&long, &shardImage{local: true, peers: im.peers, segment: "seg", synth: &longer}, true); err != nil {
+		t.Fatal(err)
+	}
+	// The longer archive claims the original spec (same digit count, so
+	// the entry keeps its size), so its content has bytes past it.
+	longData := bytes.Replace(long.Bytes(), fmt.Appendf(nil, `"bytes":%d`, longer.Bytes), fmt.Appendf(nil, `"bytes":%d`, spec.Bytes), 1)
+	tests := []struct {
+		name    string
+		archive []byte
+		want    string
+	}{
+		{"a flipped byte in the content", flipped(data, binAt+4096+2<<20), "differs in block 2"},
+		{"content cut short", data[:binAt+4096+1<<20], "unexpected EOF"},
+		{"content longer than its spec", longData, "more than 3145733 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := readSnapshot(bytes.NewReader(tc.archive))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := readSnapshot(bytes.NewReader(data)); err != nil {
+		t.Fatalf("intact archive refused: %v", err)
+	}
+}
+
+func flipped(b []byte, at int) []byte {
+	c := bytes.Clone(b)
+	c[at] ^= 0xff
+	return c
+}
