@@ -3,6 +3,7 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,9 @@ type s3Faults struct {
 	status    int
 	code, msg string
 	injected  []string
+	// seen is every request, as method and raw query: enough to tell
+	// the S3 operations apart.
+	seen []string
 }
 
 func newS3Faults(t *testing.T, endpoint string) *s3Faults {
@@ -63,6 +67,7 @@ func newS3Faults(t *testing.T, endpoint string) *s3Faults {
 func (f *s3Faults) fail(r *http.Request) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.seen = append(f.seen, r.Method+" "+r.URL.RawQuery)
 	if f.match == nil || f.remaining == 0 || !f.match(r) {
 		return false
 	}
@@ -79,6 +84,20 @@ func (f *s3Faults) inject(match func(r *http.Request) bool, n, status int, code,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.match, f.remaining, f.status, f.code, f.msg = match, n, status, code, msg
+}
+
+// sawRequest reports whether a request with method and a query parameter
+// param reached the proxy.
+func (f *s3Faults) sawRequest(method, param string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.seen {
+		m, q, _ := strings.Cut(s, " ")
+		if v, err := url.ParseQuery(q); m == method && err == nil && v.Has(param) {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *s3Faults) injectedRequests() []string {
@@ -194,4 +213,44 @@ func TestBackupOntoFailingS3FailsCleanly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// partUpload matches UploadPart requests only: the multipart upload itself
+// is created and must be aborted by qbackup.
+func partUpload(r *http.Request) bool {
+	return r.Method == http.MethodPut && r.URL.Query().Has("partNumber")
+}
+
+func TestBackupWhoseMultipartUploadFailsAbortsIt(t *testing.T) {
+	t.Parallel()
+	sm := startSim(t, fastSim(3))
+	sm.loadMixed(t)
+	// Larger than one part (16 MiB), so this shard goes up in parts.
+	if err := sm.c.SetSyntheticShard(context.Background(), "images", 0, 20<<20, 7); err != nil {
+		t.Fatal(err)
+	}
+	st := newProxiedS3(t)
+	sc := newScenario(t, sm, st, newCatalog(t))
+
+	st.faults.inject(partUpload, -1, http.StatusServiceUnavailable, "SlowDown", slowDownMsg)
+	t0 := time.Now()
+	r := sc.qb.run(t, sc.backupArgs("--s3-max-attempts=2")...)
+	t.Logf("failing multipart backup took %s", time.Since(t0).Round(time.Millisecond))
+	expect(t, r, exitFailed, `failed: upload snapshot of shard 0 of "images"`, "S3: UploadPart", "SlowDown")
+
+	if n := len(st.faults.injectedRequests()); n < 2 {
+		t.Errorf("the proxy failed %d part uploads, want at least the 2 attempts of one", n)
+	}
+	// The upload was really created, so the empty listing below shows
+	// that qbackup aborted it.
+	if !st.faults.sawRequest(http.MethodPost, "uploads") || !st.faults.sawRequest(http.MethodDelete, "uploadId") {
+		t.Errorf("no multipart upload was created and aborted through the proxy")
+	}
+	if keys := st.keys(t); len(sc.manifests(t)) != 0 || len(sc.setObjects(t)) != 0 {
+		t.Errorf("a failed set left objects behind: %v", keys)
+	}
+	if up := st.uploads(t); len(up) != 0 {
+		t.Errorf("multipart uploads left open: %v", up)
+	}
+	assertOneFailed(t, sc)
 }
