@@ -16,6 +16,10 @@ import (
 // that a cancelled run still cleans up.
 const cleanupTimeout = 2 * time.Minute
 
+// cleanupSettle is the pause before the second sweep of a failed run's
+// objects; see run.fail.
+const cleanupSettle = 500 * time.Millisecond
+
 // run is one backup run in progress.
 type run struct {
 	opts     Options
@@ -160,10 +164,23 @@ func (r *run) fail(ctx, parent context.Context, err error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
 	prefix := manifest.BackupPrefix(r.opts.Cluster, r.id)
-	if n, derr := deletePrefix(cctx, r.deps.Store, prefix); derr != nil {
-		r.log.Error("deleting the objects of the failed backup failed; prune removes them later", "prefix", prefix, "error", derr)
-	} else if n > 0 {
-		r.log.Info("deleted the objects of the failed backup", "prefix", prefix, "objects", n)
+	// Two sweeps: an upload cancelled after its body was sent may still be
+	// stored by the server once the first sweep has listed the prefix
+	// (S3 has no way to withdraw a PUT in flight), so the second sweep,
+	// a moment later, catches it.
+	for sweep := 0; sweep < 2; sweep++ {
+		if sweep > 0 {
+			select {
+			case <-time.After(cleanupSettle):
+			case <-cctx.Done():
+			}
+		}
+		if n, derr := deletePrefix(cctx, r.deps.Store, prefix); derr != nil {
+			r.log.Error("deleting the objects of the failed backup failed; prune removes them later", "prefix", prefix, "error", derr)
+			break
+		} else if n > 0 {
+			r.log.Info("deleted the objects of the failed backup", "prefix", prefix, "objects", n)
+		}
 	}
 	if r.deps.Catalog != nil {
 		if cerr := r.deps.Catalog.BackupFailed(cctx, r.opts.Cluster, r.id, err.Error()); cerr != nil {
