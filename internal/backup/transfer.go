@@ -104,7 +104,8 @@ func transfer(ctx context.Context, store Store, key string, src io.ReadCloser, a
 	}
 
 	var body io.Reader = in
-	if compression == manifest.CompressionZstd {
+	compressed := compression == manifest.CompressionZstd
+	if compressed {
 		pr, pw := io.Pipe()
 		done := make(chan struct{})
 		go func() {
@@ -119,8 +120,14 @@ func transfer(ctx context.Context, store Store, key string, src io.ReadCloser, a
 		body = pr
 	}
 
-	objHash, objCount := sha256.New(), &counter{}
-	if err := store.Put(ctx, key, io.TeeReader(body, io.MultiWriter(objHash, objCount))); err != nil {
+	// Without compression the stored bytes are the snapshot bytes: hash
+	// them once (SHA-256 is the largest CPU cost of a backup).
+	objHash, objCount := snapHash, snapCount
+	if compressed {
+		objHash, objCount = sha256.New(), &counter{}
+		body = io.TeeReader(body, io.MultiWriter(objHash, objCount))
+	}
+	if err := store.Put(ctx, key, body); err != nil {
 		return sums{}, fmt.Errorf("upload %s: %w", what, err)
 	}
 	if !in.eof {
