@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/kube"
+)
+
+type backupCmd struct {
+	From   string `name:"from" default:"cronjob/qbackup" help:"The CronJob whose jobTemplate the Job is made from."`
+	dryRun `embed:""`
+}
+
+func (c *backupCmd) Help() string {
+	return `Creates a Job from the qbackup CronJob's jobTemplate, as
+kubectl create job --from=cronjob/qbackup does: same configuration, owned
+by the CronJob, annotated as a manual run. The backup holds qbackup's lock,
+so it cannot overlap a scheduled run.
+
+Examples:
+  kubectl qbackup backup -n qdrant
+  kubectl qbackup backup --dry-run=client -o yaml`
+}
+
+func (c *backupCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
+	name, ok := strings.CutPrefix(c.From, "cronjob/")
+	if !ok || name == "" {
+		return config.Invalidf("--from %q: want cronjob/<name>", c.From)
+	}
+	cs, ns, err := k.client()
+	if err != nil {
+		return err
+	}
+	cj, err := cs.BatchV1().CronJobs(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return config.Invalidf("cronjob %q not found in namespace %q (is qbackup installed there? see -n)", name, ns)
+	}
+	if err != nil {
+		return fmt.Errorf("get cronjob %s: %w", name, err)
+	}
+	job := kube.JobFromCronJob(cj, kube.ManualJobName(cj.Name, env.now()))
+	return createJob(ctx, env, cs, job, c.dryRun)
+}
+
+// createJob creates job, or with --dry-run=client prints it, and reports
+// as kubectl does.
+func createJob(ctx context.Context, env *runEnv, cs kubernetes.Interface, job *batchv1.Job, d dryRun) error {
+	if d.enabled() {
+		if d.Output == "yaml" {
+			b, err := kube.JobYAML(job)
+			if err != nil {
+				return err
+			}
+			_, err = env.stdout.Write(b)
+			return err
+		}
+		fmt.Fprintf(env.stdout, "job.batch/%s created (dry run)\n", job.Name)
+		return nil
+	}
+	created, err := cs.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create job %s: %w", job.Name, err)
+	}
+	fmt.Fprintf(env.stdout, "job.batch/%s created\n", created.Name)
+	return nil
+}

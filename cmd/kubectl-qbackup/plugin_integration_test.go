@@ -1,0 +1,207 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/qbackup/qbackup/e2e/stack/stacktest"
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/manifests"
+)
+
+const backupID = "20261125T133000Z-3f9c"
+
+var qdrantLabels = map[string]string{"app.kubernetes.io/name": "qdrant"}
+
+// plugin runs the plugin in-process against the stack's API server as
+// the cluster admin, in namespace ns.
+func plugin(t *testing.T, ns string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	all := append([]string{args[0], "--kubeconfig", os.Getenv(stacktest.EnvKubeconfig), "-n", ns}, args[1:]...)
+	code = run(context.Background(), all, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// fileBackup writes the manifest of a two-pod backup into a file store
+// and returns its URL.
+func fileBackup(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := storage.Open(ctx, "file://"+dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := strings.Repeat("0", 64)
+	m := &manifest.Manifest{
+		FormatVersion: manifest.FormatVersion, BackupID: backupID, Cluster: "default", QdrantVersion: "1.19.0",
+		SnapshotMethod: manifest.MethodStream, StartedAt: time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC),
+		FinishedAt: time.Date(2026, 11, 25, 13, 31, 0, 0, time.UTC),
+		Peers:      []manifest.Peer{{ID: 11, Pod: "qdrant-0", URI: "http://10.0.0.1:6335"}, {ID: 12, Pod: "qdrant-1", URI: "http://10.0.0.2:6335"}},
+	}
+	col := manifest.Collection{Name: "docs", Config: []byte(`{}`), ShardingMethod: "auto", ShardNumber: 2, ReplicationFactor: 1}
+	for i := range uint32(2) {
+		obj := manifest.ShardObjectKey("default", backupID, "docs", i, "none")
+		col.Shards = append(col.Shards, manifest.Shard{ID: i, SourcePeer: uint64(11 + i), Object: obj, Compression: "none",
+			Size: 5, SHA256: sum, SnapshotSize: 5, SnapshotSHA256: sum})
+		if err := st.Put(ctx, obj, strings.NewReader("12345")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Collections = []manifest.Collection{col}
+	b, err := manifest.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, manifest.ManifestKey("default", backupID), bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + filepath.ToSlash(dir)
+}
+
+func restoreJobs(t *testing.T, cs kubernetes.Interface, ns string) []batchv1.Job {
+	t.Helper()
+	list, err := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=restore"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+func TestBackupCreatesJobFromCronJob(t *testing.T) {
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	data, err := manifests.FS.ReadFile("cronjob.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cj batchv1.CronJob
+	if err := yaml.UnmarshalStrict(data, &cj); err != nil {
+		t.Fatal(err)
+	}
+	created, err := cs.BatchV1().CronJobs(ns).Create(context.Background(), &cj, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := plugin(t, ns, "backup", "--dry-run=client", "-o", "yaml")
+	if code != exitOK || !strings.Contains(out, "cronjob.kubernetes.io/instantiate: manual") || !strings.Contains(out, string(created.UID)) {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if jobs, _ := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{}); len(jobs.Items) != 0 {
+		t.Fatalf("dry run created %d jobs", len(jobs.Items))
+	}
+
+	code, out, errOut = plugin(t, ns, "backup")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	name, ok := strings.CutPrefix(strings.TrimSpace(out), "job.batch/")
+	if !ok || !strings.HasSuffix(name, " created") {
+		t.Fatalf("output %q", out)
+	}
+	name = strings.TrimSuffix(name, " created")
+	job, err := cs.BatchV1().Jobs(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(job.Name, "qbackup-manual-") || len(job.OwnerReferences) != 1 ||
+		job.OwnerReferences[0].UID != created.UID || job.Annotations["cronjob.kubernetes.io/instantiate"] != "manual" {
+		t.Fatalf("job %s: owners %+v, annotations %v", job.Name, job.OwnerReferences, job.Annotations)
+	}
+	if got := job.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"backup", "--prune"}) {
+		t.Fatalf("args %q", got)
+	}
+
+	if code, _, errOut := plugin(t, ns, "backup", "--from", "cronjob/missing"); code != exitUsage {
+		t.Fatalf("missing cronjob: exit %d: %s", code, errOut)
+	}
+}
+
+func TestRestoreCreatesJob(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	store := fileBackup(t)
+	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
+
+	code, out, errOut := plugin(t, ns, "restore", "latest", "--storage", store, "--rename=_drill", "--dry-run=client", "-o", "yaml")
+	if code != exitOK {
+		t.Fatalf("dry run: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "pods in backup: 2, Ready pods now: 2 → direct") {
+		t.Errorf("plan not shown: %s", errOut)
+	}
+	var printed batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(out), &printed); err != nil {
+		t.Fatalf("printed job: %v\n%s", err, out)
+	}
+	if got := printed.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"restore", backupID, "--rename=_drill"}) {
+		t.Errorf("printed args %q", got)
+	}
+	if jobs := restoreJobs(t, cs, ns); len(jobs) != 0 {
+		t.Fatalf("dry run created %d jobs", len(jobs))
+	}
+
+	code, out, errOut = plugin(t, ns, "restore", backupID, "--storage", store, "--target-node=qdrant-1", "--overwrite")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "→ consolidate") || !strings.Contains(out, "job.batch/qbackup-restore-3f9c-") {
+		t.Errorf("output %q", out)
+	}
+	jobs := restoreJobs(t, cs, ns)
+	if len(jobs) != 1 {
+		t.Fatalf("%d restore jobs", len(jobs))
+	}
+	spec := jobs[0].Spec.Template.Spec
+	want := []string{"restore", backupID, "--target-node=qdrant-1", "--overwrite"}
+	if got := spec.Containers[0].Args; !slices.Equal(got, want) {
+		t.Errorf("args %q, want %q", got, want)
+	}
+	if spec.ServiceAccountName != "qbackup" || len(spec.Containers[0].EnvFrom) != 2 {
+		t.Errorf("template settings lost: %+v", spec)
+	}
+}
+
+func TestRestoreRefusesWhenAPodIsNotReady(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	store := fileBackup(t)
+	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", false)
+
+	code, _, errOut := plugin(t, ns, "restore", "latest", "--storage", store)
+	if code != exitClusterNotOK || !strings.Contains(errOut, "qdrant-1") || !strings.Contains(errOut, "--allow-node-mismatch") {
+		t.Fatalf("exit %d, want %d; stderr %s", code, exitClusterNotOK, errOut)
+	}
+	if jobs := restoreJobs(t, cs, ns); len(jobs) != 0 {
+		t.Fatalf("refused restore created %d jobs", len(jobs))
+	}
+
+	code, out, errOut := plugin(t, ns, "restore", "latest", "--storage", store, "--allow-node-mismatch")
+	if code != exitOK || !strings.Contains(errOut, "warning:") || !strings.Contains(out, "Ready pods now: 1 → consolidate") {
+		t.Fatalf("override: exit %d\n%s\n%s", code, out, errOut)
+	}
+	jobs := restoreJobs(t, cs, ns)
+	if len(jobs) != 1 || !slices.Contains(jobs[0].Spec.Template.Spec.Containers[0].Args, "--allow-node-mismatch") {
+		t.Fatalf("jobs %+v", jobs)
+	}
+}

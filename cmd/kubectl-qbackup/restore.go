@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/kube"
+	"github.com/qbackup/qbackup/internal/restore"
+)
+
+type restoreCmd struct {
+	config.Source `embed:""`
+
+	Backup            string   `arg:"" name:"backup" help:"Backup id, or latest (the newest complete set)."`
+	Plan              string   `name:"plan" enum:"auto,direct,consolidate,redistribute" default:"auto" help:"Strategy: auto picks from the pods now versus the pods in the backup."`
+	TargetNode        string   `name:"target-node" help:"Consolidate everything onto this pod (name)."`
+	Rename            []string `name:"rename" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
+	Overwrite         bool     `name:"overwrite" help:"Replace target collections (and aliases) that exist."`
+	Selector          string   `name:"selector" short:"l" default:"app.kubernetes.io/name=qdrant" help:"Label selector of the Qdrant pods."`
+	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
+	dryRun            `embed:""`
+}
+
+func (c *restoreCmd) Help() string {
+	return `Checks that every Qdrant pod is Ready (and that their count is the
+StatefulSet's replicas), reads the backup's manifest, shows the strategy
+the pod counts imply, and creates a restore Job from the installed
+template. The Job plans against the live cluster and checks everything
+again before it touches anything.
+
+Examples:
+  kubectl qbackup restore latest --dry-run=client -o yaml
+  kubectl qbackup restore 20261125T133000Z-3f9c --rename=_drill
+  kubectl qbackup restore latest --target-node=qdrant-0 --overwrite`
+}
+
+func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
+	strategy, err := restore.ParseStrategy(c.Plan)
+	if err != nil {
+		return config.Invalid(err)
+	}
+	rename, err := restore.ParseRename(c.Rename)
+	if err != nil {
+		return config.Invalid(err)
+	}
+	cs, ns, err := k.client()
+	if err != nil {
+		return err
+	}
+	nodes, err := kube.CountNodes(ctx, cs, ns, c.Selector)
+	if err != nil {
+		return err
+	}
+	if err := nodes.Check(); err != nil {
+		if !c.AllowNodeMismatch || len(nodes.Ready) == 0 {
+			return err
+		}
+		fmt.Fprintf(env.stderr, "warning: %v (going on: --allow-node-mismatch)\n", err)
+	}
+	rs, err := openReadSide(ctx, c.Source)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
+	m, err := rs.load(ctx, c.Cluster, c.Backup)
+	if err != nil {
+		return err
+	}
+	preview, err := kube.PreviewPlan(m, nodes.Ready, restore.PlanOptions{Strategy: strategy, TargetNode: c.TargetNode, Rename: rename})
+	if err != nil {
+		return config.Invalid(err)
+	}
+	// With -o yaml the plan goes to stderr, so stdout is the object alone.
+	out := env.stdout
+	if c.Output == "yaml" {
+		out = env.stderr
+	}
+	fmt.Fprintf(out, "Backup %s of cluster %q: pods in backup: %d, Ready pods now: %d → %s\n  %s\n  (the restore Job makes the real plan against the live cluster)\n",
+		m.BackupID, m.Cluster, preview.SourcePods, preview.TargetPods, preview.Strategy, preview.Reason)
+
+	job, err := kube.DefaultRestoreJob(ns, kube.RestoreJobName(m.BackupID, env.now()), kube.RestoreArgs{
+		BackupID: m.BackupID, Plan: c.Plan, TargetNode: c.TargetNode, Rename: c.Rename,
+		Overwrite: c.Overwrite, AllowNodeMismatch: c.AllowNodeMismatch,
+	})
+	if err != nil {
+		return err
+	}
+	return createJob(ctx, env, cs, job, c.dryRun)
+}
