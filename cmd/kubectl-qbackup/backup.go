@@ -50,25 +50,25 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	return createJob(ctx, env, cs, job, c.dryRun)
 }
 
-// createJob creates job, or with --dry-run=client prints it, and reports
-// as kubectl does.
+// createJob creates job, or with --dry-run=client only renders it, and
+// reports as kubectl does: the object with -o yaml, else one line.
 func createJob(ctx context.Context, env *runEnv, cs kubernetes.Interface, job *batchv1.Job, d dryRun) error {
-	if d.enabled() {
-		if d.Output == "yaml" {
-			b, err := kube.JobYAML(job)
-			if err != nil {
-				return err
-			}
-			_, err = env.stdout.Write(b)
+	suffix := " (dry run)"
+	if !d.enabled() {
+		created, err := cs.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create job %s: %w", job.Name, err)
+		}
+		job, suffix = created, ""
+	}
+	if d.Output == "yaml" {
+		b, err := kube.JobYAML(job)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "job.batch/%s created (dry run)\n", job.Name)
-		return nil
+		_, err = env.stdout.Write(b)
+		return err
 	}
-	created, err := cs.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("create job %s: %w", job.Name, err)
-	}
-	fmt.Fprintf(env.stdout, "job.batch/%s created\n", created.Name)
+	fmt.Fprintf(env.stdout, "job.batch/%s created%s\n", job.Name, suffix)
 	return nil
 }

@@ -139,7 +139,7 @@ func exitCode(ctx context.Context, err error) int {
 // because the plugin renders the object itself.
 type dryRun struct {
 	DryRun string `name:"dry-run" enum:"none,client" default:"none" help:"client: print the Job instead of creating it."`
-	Output string `name:"output" short:"o" enum:",yaml" default:"" help:"With --dry-run=client: yaml prints the Job."`
+	Output string `name:"output" short:"o" enum:",yaml" default:"" help:"yaml: print the Job (the one created, or with --dry-run=client the one that would be)."`
 }
 
 func (d dryRun) enabled() bool { return d.DryRun == "client" }

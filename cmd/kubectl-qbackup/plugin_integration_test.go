@@ -13,6 +13,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -94,6 +95,12 @@ func TestBackupCreatesJobFromCronJob(t *testing.T) {
 	if err := yaml.UnmarshalStrict(data, &cj); err != nil {
 		t.Fatal(err)
 	}
+	// Pods of a ServiceAccount that does not exist are rejected: install
+	// the one the manifests name, so the Job controller can start the run.
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(context.Background(),
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "qbackup"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	created, err := cs.BatchV1().CronJobs(ns).Create(context.Background(), &cj, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +133,21 @@ func TestBackupCreatesJobFromCronJob(t *testing.T) {
 	}
 	if got := job.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"backup", "--prune"}) {
 		t.Fatalf("args %q", got)
+	}
+	// The Job controller runs it: a Pod appears for the Job.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "job-name=" + job.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no pod for job %s after 30s: is the job controller running?", job.Name)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	if code, _, errOut := plugin(t, ns, "backup", "--from", "cronjob/missing"); code != exitUsage {
