@@ -174,7 +174,7 @@ func TestRestoreCreatesJob(t *testing.T) {
 	if err := yaml.UnmarshalStrict([]byte(out), &printed); err != nil {
 		t.Fatalf("printed job: %v\n%s", err, out)
 	}
-	if got := printed.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"restore", backupID, "--rename=_drill"}) {
+	if got := printed.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"restore", backupID, "--cluster=default", "--rename=_drill"}) {
 		t.Errorf("printed args %q", got)
 	}
 	if jobs := restoreJobs(t, cs, ns); len(jobs) != 0 {
@@ -193,7 +193,7 @@ func TestRestoreCreatesJob(t *testing.T) {
 		t.Fatalf("%d restore jobs", len(jobs))
 	}
 	spec := jobs[0].Spec.Template.Spec
-	want := []string{"restore", backupID, "--target-node=qdrant-1", "--overwrite"}
+	want := []string{"restore", backupID, "--cluster=default", "--target-node=qdrant-1", "--overwrite"}
 	if got := spec.Containers[0].Args; !slices.Equal(got, want) {
 		t.Errorf("args %q, want %q", got, want)
 	}

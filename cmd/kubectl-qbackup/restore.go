@@ -80,7 +80,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		m.BackupID, m.Cluster, preview.SourcePods, preview.TargetPods, preview.Strategy, preview.Reason)
 
 	job, err := kube.DefaultRestoreJob(ns, kube.RestoreJobName(m.BackupID, env.now()), kube.RestoreArgs{
-		BackupID: m.BackupID, Plan: c.Plan, TargetNode: c.TargetNode, Rename: c.Rename,
+		BackupID: m.BackupID, Cluster: m.Cluster, Plan: c.Plan, TargetNode: c.TargetNode, Rename: c.Rename,
 		Overwrite: c.Overwrite, AllowNodeMismatch: c.AllowNodeMismatch,
 	})
 	if err != nil {

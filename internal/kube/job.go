@@ -82,7 +82,10 @@ func JobFromCronJob(cj *batchv1.CronJob, name string) *batchv1.Job {
 type RestoreArgs struct {
 	// BackupID is resolved ("latest" already turned into an id), so the
 	// Job restores the backup whose plan was shown.
-	BackupID   string
+	BackupID string
+	// Cluster is the backup's cluster: passed on so the Job reads the
+	// backup the plugin read, whatever the ConfigMap's default.
+	Cluster    string
 	Plan       string
 	TargetNode string
 	Rename     []string
@@ -95,6 +98,9 @@ type RestoreArgs struct {
 // Args renders the qbackup command line of the restore Job.
 func (a RestoreArgs) Args() []string {
 	args := []string{"restore", a.BackupID}
+	if a.Cluster != "" {
+		args = append(args, "--cluster="+a.Cluster)
+	}
 	if a.Plan != "" && a.Plan != "auto" {
 		args = append(args, "--plan="+a.Plan)
 	}

@@ -97,7 +97,7 @@ func TestRestoreJob(t *testing.T) {
 		wantArgs []string
 		golden   string
 	}{
-		{"auto", RestoreArgs{BackupID: id, Plan: "auto"}, []string{"restore", id}, "restore-job.yaml"},
+		{"auto", RestoreArgs{BackupID: id, Cluster: "prod", Plan: "auto"}, []string{"restore", id, "--cluster=prod"}, "restore-job.yaml"},
 		{"every flag", RestoreArgs{BackupID: id, Plan: "consolidate", TargetNode: "qdrant-0", Rename: []string{"_drill", "a=b"}, Overwrite: true, AllowNodeMismatch: true},
 			[]string{"restore", id, "--plan=consolidate", "--target-node=qdrant-0", "--rename=_drill", "--rename=a=b", "--overwrite", "--allow-node-mismatch"}, "restore-job-flags.yaml"},
 	} {
