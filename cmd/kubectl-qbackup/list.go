@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/inventory"
 )
@@ -31,16 +32,16 @@ Examples:
 }
 
 func (c *listCmd) Run(ctx context.Context, env *runEnv) error {
-	rs, err := openReadSide(ctx, c.Source)
+	rs, err := cli.OpenReadSide(ctx, c.Source, nil)
 	if err != nil {
 		return err
 	}
-	defer rs.close()
+	defer rs.Close()
 	cluster := c.Cluster
 	if c.AllClusters {
 		cluster = ""
 	}
-	all, err := inventory.List(ctx, rs.store, rs.index(), cluster)
+	all, err := inventory.List(ctx, rs.Store, rs.Index(), cluster)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,24 +17,11 @@ import (
 	"github.com/alecthomas/kong"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/discovery"
-	"github.com/qbackup/qbackup/internal/inventory"
-	"github.com/qbackup/qbackup/internal/kube"
-	"github.com/qbackup/qbackup/internal/restore"
-	"github.com/qbackup/qbackup/internal/storage"
 )
 
-// Exit codes: the same meanings as the qbackup binary's.
-const (
-	exitOK           = 0
-	exitFailure      = 1 // the operation failed; the message says why
-	exitUsage        = 2 // bad flags or input; nothing was created
-	exitClusterNotOK = 4 // the node-count check failed; nothing was created
-	exitInterrupted  = 130
-)
-
-type cli struct {
+type app struct {
 	Kube kubeFlags `embed:""`
 
 	Backup  backupCmd  `cmd:"" help:"Start a backup now: create a Job from the qbackup CronJob."`
@@ -80,17 +66,17 @@ func main() {
 // run is main without os.Exit and with its streams injected, so commands
 // are testable in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
-	var c cli
+	var c app
 	parser, err := kong.New(&c,
 		kong.Name("kubectl qbackup"),
-		kong.Description("Back up and restore a distributed Qdrant with qbackup Jobs.\n\nExit codes: 0 ok, 1 failed, 2 usage or invalid input, 4 node-count check failed, 130 interrupted."),
+		kong.Description("Back up and restore a distributed Qdrant with qbackup Jobs.\n\nExit codes: "+cli.ExitCodesHelp),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitRequest(code)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "kubectl-qbackup:", err)
-		return exitFailure
+		return cli.ExitFailure
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -104,35 +90,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "kubectl-qbackup: %v (see kubectl qbackup --help)\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	env := &runEnv{stdout: stdout, stderr: stderr, now: time.Now}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(&c.Kube)
 	if err := kctx.Run(env); err != nil {
 		fmt.Fprintln(stderr, "kubectl-qbackup:", err)
-		return exitCode(ctx, err)
+		return cli.ExitCode(ctx, err)
 	}
-	return exitOK
-}
-
-func exitCode(ctx context.Context, err error) int {
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, config.ErrInvalidInput):
-		return exitUsage
-	case ctx.Err() != nil:
-		return exitInterrupted
-	case errors.Is(err, kube.ErrNodeCount):
-		return exitClusterNotOK
-	case errors.Is(err, inventory.ErrNoBackup), errors.Is(err, restore.ErrInvalidOptions),
-		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, restore.ErrTooFewPods),
-		errors.Is(err, storage.ErrInvalidURL), errors.Is(err, storage.ErrBucketNotFound),
-		errors.Is(err, storage.ErrAccessDenied):
-		return exitUsage
-	}
-	return exitFailure
+	return cli.ExitOK
 }
 
 // dryRun is kubectl's --dry-run flag; only the client mode is offered,

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/qbackup/qbackup/internal/cli"
 )
 
 func TestUsageErrorsExit2(t *testing.T) {
@@ -15,8 +17,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"nosuchcommand"},
 	} {
 		var out, errOut bytes.Buffer
-		if code := run(context.Background(), args, &out, &errOut); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d; stderr %s", args, code, exitUsage, errOut.String())
+		if code := run(context.Background(), args, &out, &errOut); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d; stderr %s", args, code, cli.ExitUsage, errOut.String())
 		}
 	}
 }
@@ -24,7 +26,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 func TestListEmptyStorage(t *testing.T) {
 	t.Setenv("QBACKUP_CATALOG_DSN", "")
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"list", "--storage", "file://" + t.TempDir(), "-o", "json"}, &out, &errOut); code != exitOK {
+	if code := run(context.Background(), []string{"list", "--storage", "file://" + t.TempDir(), "-o", "json"}, &out, &errOut); code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	if strings.TrimSpace(out.String()) != "[]" {

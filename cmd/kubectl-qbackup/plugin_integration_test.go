@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 	"github.com/qbackup/qbackup/manifests"
@@ -107,7 +108,7 @@ func TestBackupCreatesJobFromCronJob(t *testing.T) {
 	}
 
 	code, out, errOut := plugin(t, ns, "backup", "--dry-run=client", "-o", "yaml")
-	if code != exitOK || !strings.Contains(out, "cronjob.kubernetes.io/instantiate: manual") || !strings.Contains(out, string(created.UID)) {
+	if code != cli.ExitOK || !strings.Contains(out, "cronjob.kubernetes.io/instantiate: manual") || !strings.Contains(out, string(created.UID)) {
 		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if jobs, _ := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{}); len(jobs.Items) != 0 {
@@ -115,7 +116,7 @@ func TestBackupCreatesJobFromCronJob(t *testing.T) {
 	}
 
 	code, out, errOut = plugin(t, ns, "backup")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	name, ok := strings.CutPrefix(strings.TrimSpace(out), "job.batch/")
@@ -150,7 +151,7 @@ func TestBackupCreatesJobFromCronJob(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	if code, _, errOut := plugin(t, ns, "backup", "--from", "cronjob/missing"); code != exitUsage {
+	if code, _, errOut := plugin(t, ns, "backup", "--from", "cronjob/missing"); code != cli.ExitUsage {
 		t.Fatalf("missing cronjob: exit %d: %s", code, errOut)
 	}
 }
@@ -164,7 +165,7 @@ func TestRestoreCreatesJob(t *testing.T) {
 	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
 
 	code, out, errOut := plugin(t, ns, "restore", "latest", "--storage", store, "--rename=_drill", "--dry-run=client", "-o", "yaml")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("dry run: exit %d: %s", code, errOut)
 	}
 	if !strings.Contains(errOut, "pods in backup: 2, Ready pods now: 2 → direct") {
@@ -182,7 +183,7 @@ func TestRestoreCreatesJob(t *testing.T) {
 	}
 
 	code, out, errOut = plugin(t, ns, "restore", backupID, "--storage", store, "--target-node=qdrant-1", "--overwrite")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if !strings.Contains(out, "→ consolidate") || !strings.Contains(out, "job.batch/qbackup-restore-3f9c-") {
@@ -211,15 +212,15 @@ func TestRestoreRefusesWhenAPodIsNotReady(t *testing.T) {
 	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", false)
 
 	code, _, errOut := plugin(t, ns, "restore", "latest", "--storage", store)
-	if code != exitClusterNotOK || !strings.Contains(errOut, "qdrant-1") || !strings.Contains(errOut, "--allow-node-mismatch") {
-		t.Fatalf("exit %d, want %d; stderr %s", code, exitClusterNotOK, errOut)
+	if code != cli.ExitClusterNotOK || !strings.Contains(errOut, "qdrant-1") || !strings.Contains(errOut, "--allow-node-mismatch") {
+		t.Fatalf("exit %d, want %d; stderr %s", code, cli.ExitClusterNotOK, errOut)
 	}
 	if jobs := restoreJobs(t, cs, ns); len(jobs) != 0 {
 		t.Fatalf("refused restore created %d jobs", len(jobs))
 	}
 
 	code, out, errOut := plugin(t, ns, "restore", "latest", "--storage", store, "--allow-node-mismatch")
-	if code != exitOK || !strings.Contains(errOut, "warning:") || !strings.Contains(out, "Ready pods now: 1 → consolidate") {
+	if code != cli.ExitOK || !strings.Contains(errOut, "warning:") || !strings.Contains(out, "Ready pods now: 1 → consolidate") {
 		t.Fatalf("override: exit %d\n%s\n%s", code, out, errOut)
 	}
 	jobs := restoreJobs(t, cs, ns)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
 	"github.com/qbackup/qbackup/internal/restore"
@@ -58,12 +59,12 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		}
 		fmt.Fprintf(env.stderr, "warning: %v (going on: --allow-node-mismatch)\n", err)
 	}
-	rs, err := openReadSide(ctx, c.Source)
+	rs, err := cli.OpenReadSide(ctx, c.Source, nil)
 	if err != nil {
 		return err
 	}
-	defer rs.close()
-	m, err := rs.load(ctx, c.Cluster, c.Backup)
+	defer rs.Close()
+	m, err := rs.Load(ctx, c.Cluster, c.Backup)
 	if err != nil {
 		return err
 	}

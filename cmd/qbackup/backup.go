@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
@@ -51,11 +52,11 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	// Cheap checks first: storage and catalogue are verified before a
 	// single snapshot is taken, so a typo costs nothing on the cluster.
-	store, err := openStore(ctx, c.Source)
+	store, err := cli.OpenStore(ctx, c.Source)
 	if err != nil {
 		return err
 	}
-	cat, err := openCatalog(ctx, secrets, c.MigrateCatalog, env.log)
+	cat, err := cli.OpenCatalog(ctx, secrets, c.MigrateCatalog, env.log)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 )
 
@@ -25,7 +26,7 @@ func (catalogMigrateCmd) Run(ctx context.Context, env *runEnv) error {
 	if secrets.CatalogDSN == "" {
 		return config.Invalidf("catalog migrate needs QBACKUP_CATALOG_DSN (or QBACKUP_CATALOG_DSN_FILE)")
 	}
-	cat, err := openCatalog(ctx, secrets, true, env.log)
+	cat, err := cli.OpenCatalog(ctx, secrets, true, env.log)
 	if err != nil {
 		return err
 	}
@@ -52,11 +53,11 @@ func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
 	if secrets.CatalogDSN == "" {
 		return config.Invalidf("catalog sync needs QBACKUP_CATALOG_DSN (or QBACKUP_CATALOG_DSN_FILE)")
 	}
-	store, err := openStore(ctx, c.Source)
+	store, err := cli.OpenStore(ctx, c.Source)
 	if err != nil {
 		return err
 	}
-	cat, err := openCatalog(ctx, secrets, false, env.log)
+	cat, err := cli.OpenCatalog(ctx, secrets, false, env.log)
 	if err != nil {
 		return err
 	}

@@ -9,60 +9,11 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/manifest"
-	"github.com/qbackup/qbackup/internal/storage"
 )
-
-// readSide is what list, describe and verify open: storage, and the
-// catalogue when one is configured.
-type readSide struct {
-	store storage.Backend
-	cat   *catalog.Catalog
-}
-
-func (r *readSide) index() inventory.Index {
-	if r.cat == nil {
-		return nil
-	}
-	return r.cat
-}
-
-func (r *readSide) close() {
-	if r.cat != nil {
-		r.cat.Close()
-	}
-}
-
-func openReadSide(ctx context.Context, src config.Source, env *runEnv) (*readSide, error) {
-	secrets, err := config.LoadSecrets(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	store, err := openStore(ctx, src)
-	if err != nil {
-		return nil, err
-	}
-	cat, err := openCatalog(ctx, secrets, false, env.log)
-	if err != nil {
-		return nil, err
-	}
-	return &readSide{store: store, cat: cat}, nil
-}
-
-// loadManifest reads the manifest of ref ("latest" or an id) from storage.
-func (r *readSide) loadManifest(ctx context.Context, cluster, ref string) (*manifest.Manifest, error) {
-	id, err := inventory.Resolve(ctx, r.store, r.index(), cluster, ref)
-	if err != nil {
-		return nil, config.Invalid(err)
-	}
-	m, err := inventory.Load(ctx, r.store, cluster, id)
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
-}
 
 type listCmd struct {
 	config.Source `embed:""`
@@ -80,16 +31,16 @@ Examples:
 }
 
 func (c *listCmd) Run(ctx context.Context, env *runEnv) error {
-	rs, err := openReadSide(ctx, c.Source, env)
+	rs, err := cli.OpenReadSide(ctx, c.Source, env.log)
 	if err != nil {
 		return err
 	}
-	defer rs.close()
+	defer rs.Close()
 	cluster := c.Cluster
 	if c.AllClusters {
 		cluster = ""
 	}
-	all, err := inventory.List(ctx, rs.store, rs.index(), cluster)
+	all, err := inventory.List(ctx, rs.Store, rs.Index(), cluster)
 	if err != nil {
 		return err
 	}
@@ -149,18 +100,18 @@ type describeReport struct {
 }
 
 func (c *describeCmd) Run(ctx context.Context, env *runEnv) error {
-	rs, err := openReadSide(ctx, c.Source, env)
+	rs, err := cli.OpenReadSide(ctx, c.Source, env.log)
 	if err != nil {
 		return err
 	}
-	defer rs.close()
-	m, err := rs.loadManifest(ctx, c.Cluster, c.Backup)
+	defer rs.Close()
+	m, err := rs.Load(ctx, c.Cluster, c.Backup)
 	if err != nil {
 		return err
 	}
 	rep := describeReport{Manifest: m}
-	if rs.cat != nil {
-		rec, err := rs.cat.GetBackup(ctx, m.Cluster, m.BackupID)
+	if rs.Catalog != nil {
+		rec, err := rs.Catalog.GetBackup(ctx, m.Cluster, m.BackupID)
 		if err == nil {
 			rep.Catalog = &rec.BackupSummary
 		} else {

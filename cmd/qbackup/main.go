@@ -12,12 +12,14 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/qbackup/qbackup/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-type cli struct {
+type app struct {
 	Log logOptions `embed:"" prefix:"log-"`
 
 	Backup   backupCmd   `cmd:"" help:"Take one cluster-wide backup set."`
@@ -43,17 +45,17 @@ func main() {
 // run is main without os.Exit and with its streams injected, so commands
 // and the exit code mapping are testable in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
-	var c cli
+	var c app
 	parser, err := kong.New(&c,
 		kong.Name("qbackup"),
-		kong.Description("Cluster-coordinated backup and restore for distributed Qdrant.\n\nExit codes: "+exitCodesHelp),
+		kong.Description("Cluster-coordinated backup and restore for distributed Qdrant.\n\nExit codes: "+cli.ExitCodesHelp),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitRequest(code)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "qbackup:", err)
-		return exitFailure
+		return cli.ExitFailure
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -67,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "qbackup: %v (see qbackup --help)\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	logger, structured := c.Log.logger(stderr)
 	env := &runEnv{stdout: stdout, stderr: stderr, log: logger}
@@ -77,10 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		// One record of the failure: a JSON line for log collectors in a
 		// pod, a plain sentence on a terminal.
 		if structured {
-			logger.Error("command failed", "command", kctx.Command(), "error", err, "exit_code", exitCode(ctx, err))
+			logger.Error("command failed", "command", kctx.Command(), "error", err, "exit_code", cli.ExitCode(ctx, err))
 		} else {
 			fmt.Fprintln(stderr, "qbackup:", err)
 		}
 	}
-	return exitCode(ctx, err)
+	return cli.ExitCode(ctx, err)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -21,13 +22,13 @@ func TestRunExitCodes(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{name: "version prints the version", args: []string{"version"}, wantCode: exitOK, wantStdout: "qbackup "},
-		{name: "help exits zero and lists exit codes", args: []string{"--help"}, wantCode: exitOK, wantStdout: "3 lock held"},
-		{name: "an unknown command is a usage error", args: []string{"bogus"}, wantCode: exitUsage, wantStderr: "unexpected argument bogus"},
-		{name: "a bad enum value is a usage error", args: []string{"--log-level=loud", "version"}, wantCode: exitUsage, wantStderr: "--log-level"},
-		{name: "a malformed storage URL is a usage error", args: []string{"--log-format=text", "list", "--storage=backups/prod"}, wantCode: exitUsage, wantStderr: `storage URL "backups/prod"`},
-		{name: "a negative number of S3 attempts is a usage error", args: []string{"--log-format=text", "list", "--storage=s3://b/p", "--s3-max-attempts=-1"}, wantCode: exitUsage, wantStderr: "--s3-max-attempts -1"},
-		{name: "an S3 URL without a bucket is a usage error", args: []string{"--log-format=text", "list", "--storage=s3:///prod"}, wantCode: exitUsage, wantStderr: "no bucket"},
+		{name: "version prints the version", args: []string{"version"}, wantCode: cli.ExitOK, wantStdout: "qbackup "},
+		{name: "help exits zero and lists exit codes", args: []string{"--help"}, wantCode: cli.ExitOK, wantStdout: "3 lock held"},
+		{name: "an unknown command is a usage error", args: []string{"bogus"}, wantCode: cli.ExitUsage, wantStderr: "unexpected argument bogus"},
+		{name: "a bad enum value is a usage error", args: []string{"--log-level=loud", "version"}, wantCode: cli.ExitUsage, wantStderr: "--log-level"},
+		{name: "a malformed storage URL is a usage error", args: []string{"--log-format=text", "list", "--storage=backups/prod"}, wantCode: cli.ExitUsage, wantStderr: `storage URL "backups/prod"`},
+		{name: "a negative number of S3 attempts is a usage error", args: []string{"--log-format=text", "list", "--storage=s3://b/p", "--s3-max-attempts=-1"}, wantCode: cli.ExitUsage, wantStderr: "--s3-max-attempts -1"},
+		{name: "an S3 URL without a bucket is a usage error", args: []string{"--log-format=text", "list", "--storage=s3:///prod"}, wantCode: cli.ExitUsage, wantStderr: "no bucket"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,8 +59,8 @@ func TestRejectedCredentialsAndMissingBucketsAreInputErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := fmt.Errorf("open storage: %w", tt.err)
-			if got := exitCode(context.Background(), err); got != exitUsage {
-				t.Fatalf("exit code %d, want %d", got, exitUsage)
+			if got := cli.ExitCode(context.Background(), err); got != cli.ExitUsage {
+				t.Fatalf("exit code %d, want %d", got, cli.ExitUsage)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 )
 
@@ -55,11 +56,11 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, c.Source)
+	store, err := cli.OpenStore(ctx, c.Source)
 	if err != nil {
 		return err
 	}
-	cat, err := openCatalog(ctx, secrets, false, env.log)
+	cat, err := cli.OpenCatalog(ctx, secrets, false, env.log)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/restore"
 )
@@ -56,12 +57,12 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return config.Invalid(err)
 	}
-	rs, err := openReadSide(ctx, c.Source, env)
+	rs, err := cli.OpenReadSide(ctx, c.Source, env.log)
 	if err != nil {
 		return err
 	}
-	defer rs.close()
-	m, err := rs.loadManifest(ctx, c.Cluster, c.Backup)
+	defer rs.Close()
+	m, err := rs.Load(ctx, c.Cluster, c.Backup)
 	if err != nil {
 		return err
 	}
@@ -109,14 +110,14 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		return nil
 	}
 
-	deps := restore.Deps{Peers: peers, Store: rs.store, Logger: env.log}
+	deps := restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log}
 	if len(cl.topo.Peers) > 0 {
 		deps.Points = &restore.RESTPointWriter{BaseURL: cl.topo.Peers[0].Addr.REST, APIKey: secrets.QdrantAPIKey}
 	}
-	if rs.cat != nil {
-		deps.Journal = &restore.CatalogJournal{Catalog: rs.cat, Target: describeTarget(plan)}
+	if rs.Catalog != nil {
+		deps.Journal = &restore.CatalogJournal{Catalog: rs.Catalog, Target: describeTarget(plan)}
 	} else {
-		deps.Journal = &restore.StoreJournal{Store: rs.store, Cluster: m.Cluster}
+		deps.Journal = &restore.StoreJournal{Store: rs.Store, Cluster: m.Cluster}
 	}
 	transfer := restore.TransferMode(c.Transfer)
 	popts := restore.PreflightOptionsFor(cl.topo)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 )
 
@@ -26,25 +27,25 @@ Example:
 }
 
 func (c *verifyCmd) Run(ctx context.Context, env *runEnv) error {
-	rs, err := openReadSide(ctx, c.Source, env)
+	rs, err := cli.OpenReadSide(ctx, c.Source, env.log)
 	if err != nil {
 		return err
 	}
-	defer rs.close()
-	m, err := rs.loadManifest(ctx, c.Cluster, c.Backup)
+	defer rs.Close()
+	m, err := rs.Load(ctx, c.Cluster, c.Backup)
 	if err != nil {
 		return err
 	}
-	rep, err := backup.Verify(ctx, rs.store, m)
+	rep, err := backup.Verify(ctx, rs.Store, m)
 	if err != nil {
 		return err
 	}
-	if rs.cat != nil {
+	if rs.Catalog != nil {
 		status, detail := catalog.VerifyVerified, ""
 		if !rep.OK() {
 			status, detail = catalog.VerifyCorrupt, badObjects(rep)
 		}
-		if err := rs.cat.SetVerifyStatus(ctx, m.Cluster, m.BackupID, status, detail); err != nil {
+		if err := rs.Catalog.SetVerifyStatus(ctx, m.Cluster, m.BackupID, status, detail); err != nil {
 			return fmt.Errorf("record the verification of %s: %w", m.BackupID, err)
 		}
 	}

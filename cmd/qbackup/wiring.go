@@ -2,65 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 
-	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/qdrant"
-	"github.com/qbackup/qbackup/internal/storage"
 )
-
-// openStore opens the backup storage named by src.
-func openStore(ctx context.Context, src config.Source) (storage.Backend, error) {
-	if src.S3MaxAttempts < 0 {
-		return nil, config.Invalid(fmt.Errorf("--s3-max-attempts %d: must be 1 or more (0 for the default)", src.S3MaxAttempts))
-	}
-	st, err := storage.Open(ctx, src.Storage, storage.Options{
-		S3Endpoint:  src.S3Endpoint,
-		S3Region:    src.S3Region,
-		S3PathStyle: src.S3PathStyle,
-		MaxAttempts: src.S3MaxAttempts,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open storage: %w", err)
-	}
-	return st, nil
-}
-
-// openCatalog opens the catalogue when a DSN is configured, and returns nil
-// without one: storage alone is enough, the catalogue is an index. The
-// schema is migrated when asked, else checked, so an old schema fails
-// before any work starts rather than halfway through.
-func openCatalog(ctx context.Context, secrets config.Secrets, migrate bool, log *slog.Logger) (*catalog.Catalog, error) {
-	if secrets.CatalogDSN == "" {
-		return nil, nil
-	}
-	cat, err := catalog.Open(ctx, secrets.CatalogDSN, catalog.WithLogger(log))
-	if err != nil {
-		if errors.Is(err, catalog.ErrInvalidDSN) {
-			return nil, config.Invalid(err)
-		}
-		return nil, err
-	}
-	if migrate {
-		var applied []catalog.Migration
-		applied, err = cat.Migrate(ctx)
-		for _, m := range applied {
-			log.Info("catalog migration applied", "version", m.Version, "name", m.Name)
-		}
-	} else {
-		err = cat.CheckSchema(ctx)
-	}
-	if err != nil {
-		cat.Close()
-		return nil, err
-	}
-	return cat, nil
-}
 
 // cluster is a discovered Qdrant cluster with one client per peer.
 type cluster struct {

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/kube"
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/restore"
+	"github.com/qbackup/qbackup/internal/storage"
+)
+
+func TestExitCode(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	wrap := func(err error) error { return fmt.Errorf("backup 20261125T133000Z-3f9c failed: %w", err) }
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want int
+	}{
+		{"no error is success", context.Background(), nil, ExitOK},
+		{"invalid input is a usage error", context.Background(), config.Invalidf("bad flag"), ExitUsage},
+		{"invalid input wins over an interrupt", cancelled, config.Invalidf("bad flag"), ExitUsage},
+		{"any failure after an interrupt is an interrupt", cancelled, errors.New("context canceled"), ExitInterrupted},
+		{"a held lock", context.Background(), wrap(backup.ErrLockHeld), ExitLocked},
+		{"a node-count mismatch from discovery", context.Background(), wrap(&discovery.NodeCountError{}), ExitClusterNotOK},
+		{"a node-count mismatch seen by the plugin", context.Background(), wrap(kube.ErrNodeCount), ExitClusterNotOK},
+		{"an existing target collection", context.Background(), wrap(restore.ErrCollectionExists), ExitClusterNotOK},
+		{"a corrupt object", context.Background(), wrap(restore.ErrObjectChecksum), ExitCorrupt},
+		{"a manifest of a newer format", context.Background(), wrap(manifest.ErrUnsupportedFormat), ExitCorrupt},
+		{"a malformed storage URL", context.Background(), wrap(storage.ErrInvalidURL), ExitUsage},
+		{"anything else", context.Background(), errors.New("peer reset the connection"), ExitFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ExitCode(tt.ctx, tt.err); got != tt.want {
+				t.Fatalf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}

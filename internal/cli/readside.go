@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/inventory"
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
+)
+
+// OpenStore opens the backup storage named by src.
+func OpenStore(ctx context.Context, src config.Source) (storage.Backend, error) {
+	if src.S3MaxAttempts < 0 {
+		return nil, config.Invalidf("--s3-max-attempts %d: must be 1 or more (0 for the default)", src.S3MaxAttempts)
+	}
+	st, err := storage.Open(ctx, src.Storage, storage.Options{
+		S3Endpoint:  src.S3Endpoint,
+		S3Region:    src.S3Region,
+		S3PathStyle: src.S3PathStyle,
+		MaxAttempts: src.S3MaxAttempts,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
+	return st, nil
+}
+
+// OpenCatalog opens the catalogue when a DSN is configured, and returns nil
+// without one: storage alone is enough, the catalogue is an index. The
+// schema is migrated when asked, else checked, so an old schema fails
+// before any work starts rather than halfway through.
+func OpenCatalog(ctx context.Context, secrets config.Secrets, migrate bool, log *slog.Logger) (*catalog.Catalog, error) {
+	if secrets.CatalogDSN == "" {
+		return nil, nil
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cat, err := catalog.Open(ctx, secrets.CatalogDSN, catalog.WithLogger(log))
+	if err != nil {
+		if errors.Is(err, catalog.ErrInvalidDSN) {
+			return nil, config.Invalid(err)
+		}
+		return nil, err
+	}
+	if migrate {
+		var applied []catalog.Migration
+		applied, err = cat.Migrate(ctx)
+		for _, m := range applied {
+			log.Info("catalog migration applied", "version", m.Version, "name", m.Name)
+		}
+	} else {
+		err = cat.CheckSchema(ctx)
+	}
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	return cat, nil
+}
+
+// ReadSide is what list, describe, verify and restore read: storage, and
+// the catalogue when QBACKUP_CATALOG_DSN is set. Secrets come from the
+// environment only.
+type ReadSide struct {
+	Store   storage.Backend
+	Catalog *catalog.Catalog // nil without a catalogue
+}
+
+// OpenReadSide opens storage and the optional catalogue.
+func OpenReadSide(ctx context.Context, src config.Source, log *slog.Logger) (*ReadSide, error) {
+	secrets, err := config.LoadSecrets(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	store, err := OpenStore(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := OpenCatalog(ctx, secrets, false, log)
+	if err != nil {
+		return nil, err
+	}
+	return &ReadSide{Store: store, Catalog: cat}, nil
+}
+
+// Index is the catalogue as an inventory index, nil without one.
+func (r *ReadSide) Index() inventory.Index {
+	if r.Catalog == nil {
+		return nil
+	}
+	return r.Catalog
+}
+
+// Close closes the catalogue.
+func (r *ReadSide) Close() {
+	if r.Catalog != nil {
+		r.Catalog.Close()
+	}
+}
+
+// Load resolves ref ("latest" or an id) and reads its manifest from
+// storage.
+func (r *ReadSide) Load(ctx context.Context, cluster, ref string) (*manifest.Manifest, error) {
+	id, err := inventory.Resolve(ctx, r.Store, r.Index(), cluster, ref)
+	if err != nil {
+		return nil, config.Invalid(err)
+	}
+	return inventory.Load(ctx, r.Store, cluster, id)
+}
