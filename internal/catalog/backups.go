@@ -289,23 +289,7 @@ func (c *Catalog) ListBackups(ctx context.Context, cluster string) ([]BackupSumm
 	if cluster != "" {
 		query, args = sqlListBackupsOfCluster, []any{cluster}
 	}
-	var out []BackupSummary
-	err := c.withRetry(ctx, func(ctx context.Context) error {
-		out = []BackupSummary{}
-		rows, err := c.db.QueryContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			b, err := scanSummary(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *b)
-		}
-		return rows.Err()
-	})
+	out, err := queryAll(ctx, c, scanSummary, query, args...)
 	if err != nil {
 		if cluster == "" {
 			return nil, fmt.Errorf("list backups: %w", err)
@@ -323,22 +307,7 @@ func (c *Catalog) GetBackup(ctx context.Context, cluster, id string) (*BackupRec
 		return nil, fmt.Errorf("get backup %s/%s: %w", cluster, id, err)
 	}
 	rec := &BackupRecord{BackupSummary: *b}
-	err = c.withRetry(ctx, func(ctx context.Context) error {
-		rec.Shards = []ShardRecord{}
-		rows, err := c.db.QueryContext(ctx, sqlGetBackupShards, cluster, id)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			s, err := scanShard(rows)
-			if err != nil {
-				return err
-			}
-			rec.Shards = append(rec.Shards, *s)
-		}
-		return rows.Err()
-	})
+	rec.Shards, err = queryAll(ctx, c, scanShard, sqlGetBackupShards, cluster, id)
 	if err != nil {
 		return nil, fmt.Errorf("get shards of backup %s/%s: %w", cluster, id, err)
 	}
@@ -394,6 +363,29 @@ func (c *Catalog) getSummary(ctx context.Context, query string, args ...any) (*B
 }
 
 type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs a read-only query with retries and scans every row; a
+// query without rows gives an empty, non-nil slice.
+func queryAll[T any](ctx context.Context, c *Catalog, scan func(scanner) (*T, error), query string, args ...any) ([]T, error) {
+	var out []T
+	err := c.withRetry(ctx, func(ctx context.Context) error {
+		out = []T{}
+		rows, err := c.db.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *v)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
 
 func scanSummary(r scanner) (*BackupSummary, error) {
 	var (

@@ -126,25 +126,7 @@ func (c *Catalog) SetRestoreShard(ctx context.Context, restoreID, collection str
 // collection, shard id and target peer. A restore without shard rows gives
 // an empty slice.
 func (c *Catalog) RestoreShards(ctx context.Context, restoreID string) ([]RestoreShard, error) {
-	var out []RestoreShard
-	err := c.withRetry(ctx, func(ctx context.Context) error {
-		out = []RestoreShard{}
-		rows, err := c.db.QueryContext(ctx, sqlSelectRestoreShards, restoreID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s RestoreShard
-			var msg sql.NullString
-			if err := rows.Scan(&s.Collection, &s.ShardID, &s.TargetPeer, &s.State, &s.Attempts, &msg, &s.UpdatedAt); err != nil {
-				return err
-			}
-			s.Error = msg.String
-			out = append(out, s)
-		}
-		return rows.Err()
-	})
+	out, err := queryAll(ctx, c, scanRestoreShard, sqlSelectRestoreShards, restoreID)
 	if err != nil {
 		return nil, fmt.Errorf("read progress of restore %s: %w", restoreID, err)
 	}
@@ -200,27 +182,21 @@ func (c *Catalog) ListRestores(ctx context.Context, cluster string) ([]RestoreRe
 	if cluster != "" {
 		query, args = sqlListRestoresOfCluster, []any{cluster}
 	}
-	var out []RestoreRecord
-	err := c.withRetry(ctx, func(ctx context.Context) error {
-		out = []RestoreRecord{}
-		rows, err := c.db.QueryContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanRestore(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *r)
-		}
-		return rows.Err()
-	})
+	out, err := queryAll(ctx, c, scanRestore, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list restores: %w", err)
 	}
 	return out, nil
+}
+
+func scanRestoreShard(r scanner) (*RestoreShard, error) {
+	var s RestoreShard
+	var msg sql.NullString
+	if err := r.Scan(&s.Collection, &s.ShardID, &s.TargetPeer, &s.State, &s.Attempts, &msg, &s.UpdatedAt); err != nil {
+		return nil, err
+	}
+	s.Error = msg.String
+	return &s, nil
 }
 
 func scanRestore(s scanner) (*RestoreRecord, error) {
