@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/qbackup/qbackup/internal/cli"
@@ -53,9 +52,6 @@ type runEnv struct {
 	now            func() time.Time
 }
 
-// exitRequest carries kong's exit (after --help) out of the parser.
-type exitRequest int
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -65,32 +61,11 @@ func main() {
 
 // run is main without os.Exit and with its streams injected, so commands
 // are testable in-process.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c app
-	parser, err := kong.New(&c,
-		kong.Name("kubectl qbackup"),
-		kong.Description("Back up and restore a distributed Qdrant with qbackup Jobs.\n\nExit codes: "+cli.ExitCodesHelp),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitRequest(code)) }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
-	if err != nil {
-		fmt.Fprintln(stderr, "kubectl-qbackup:", err)
-		return cli.ExitFailure
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			e, ok := r.(exitRequest)
-			if !ok {
-				panic(r)
-			}
-			code = int(e)
-		}
-	}()
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		fmt.Fprintf(stderr, "kubectl-qbackup: %v (see kubectl qbackup --help)\n", err)
-		return cli.ExitUsage
+	kctx, code, ok := cli.Parse(&c, "kubectl qbackup", "Back up and restore a distributed Qdrant with qbackup Jobs.", args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	env := &runEnv{stdout: stdout, stderr: stderr, now: time.Now}
 	kctx.BindTo(ctx, (*context.Context)(nil))

@@ -11,8 +11,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/qbackup/qbackup/internal/cli"
 )
 
@@ -32,9 +30,6 @@ type app struct {
 	Version  versionCmd  `cmd:"" help:"Print the qbackup version."`
 }
 
-// exitRequest carries kong's exit (after --help) out of the parser.
-type exitRequest int
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -44,37 +39,16 @@ func main() {
 
 // run is main without os.Exit and with its streams injected, so commands
 // and the exit code mapping are testable in-process.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c app
-	parser, err := kong.New(&c,
-		kong.Name("qbackup"),
-		kong.Description("Cluster-coordinated backup and restore for distributed Qdrant.\n\nExit codes: "+cli.ExitCodesHelp),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitRequest(code)) }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
-	if err != nil {
-		fmt.Fprintln(stderr, "qbackup:", err)
-		return cli.ExitFailure
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			e, ok := r.(exitRequest)
-			if !ok {
-				panic(r)
-			}
-			code = int(e)
-		}
-	}()
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		fmt.Fprintf(stderr, "qbackup: %v (see qbackup --help)\n", err)
-		return cli.ExitUsage
+	kctx, code, ok := cli.Parse(&c, "qbackup", "Cluster-coordinated backup and restore for distributed Qdrant.", args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	logger, structured := c.Log.logger(stderr)
 	env := &runEnv{stdout: stdout, stderr: stderr, log: logger}
 	kctx.BindTo(ctx, (*context.Context)(nil))
-	err = kctx.Run(env)
+	err := kctx.Run(env)
 	if err != nil {
 		// One record of the failure: a JSON line for log collectors in a
 		// pod, a plain sentence on a terminal.

@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/alecthomas/kong"
+)
+
+// exitRequest carries kong's own exit (after --help) out of the parser, so
+// only main calls os.Exit.
+type exitRequest int
+
+// Parse parses args into grammar, a kong command struct, with the settings
+// both binaries share: the program's name (as typed: "qbackup", "kubectl
+// qbackup"), a description followed by the exit codes, compact help, and
+// the given streams. When kong exits by itself (--help) or the arguments
+// are wrong, ok is false and code is what the program must exit with; a
+// parse error has already been printed to stderr.
+func Parse(grammar any, name, description string, args []string, stdout, stderr io.Writer) (kctx *kong.Context, code int, ok bool) {
+	prog := strings.ReplaceAll(name, " ", "-")
+	parser, err := kong.New(grammar,
+		kong.Name(name),
+		kong.Description(description+"\n\nExit codes: "+ExitCodesHelp),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitRequest(code)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return nil, ExitFailure, false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e, isExit := r.(exitRequest)
+			if !isExit {
+				panic(r)
+			}
+			kctx, code, ok = nil, int(e), false
+		}
+	}()
+	kctx, err = parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", prog, err, name)
+		return nil, ExitUsage, false
+	}
+	return kctx, ExitOK, true
+}
