@@ -76,18 +76,11 @@ type Cluster struct {
 	aliases   map[string]string
 	transfers []*transfer
 	commit    uint64
-	lock      lockState
 	nextAddr  netip.Addr
 	closed    bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
-}
-
-// lockState is the 1.15 global write lock (POST /locks).
-type lockState struct {
-	write bool
-	msg   *string
 }
 
 // Start builds a cluster and starts every peer's listeners.

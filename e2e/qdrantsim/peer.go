@@ -31,6 +31,8 @@ type Peer struct {
 	running   bool
 	stoppedAt time.Time
 	data      map[string]map[uint32]*replicaData
+	// lock is the 1.15 write lock this peer received (locks.go).
+	lock lockState
 
 	faults faultSet
 	// recoverMu serialises snapshot recoveries on this peer.

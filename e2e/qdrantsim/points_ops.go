@@ -71,13 +71,18 @@ func routeWrite(col *collection, sel ShardKeySelector, id PointID) ([]uint32, er
 // updates (§ writes: Active, Partial, Recovery, Initializing, ...). A
 // replica whose peer is down misses the write and is marked Dead, as the
 // failed forward would do in Qdrant. At least one Active replica must take
-// the write.
-func (c *Cluster) applyWriteLocked(col *collection, id uint32, fn func(d *replicaData)) error {
+// the write. write marks an operation whose is_write_operation() is true:
+// a peer holding the 1.15 write lock refuses it (locks.go), and the leader
+// handles that failure as lib/collection/src/shards/replica_set/update.rs
+// update_impl does.
+func (c *Cluster) applyWriteLocked(col *collection, id uint32, write bool, fn func(d *replicaData)) error {
 	s := col.shards[id]
 	if s == nil {
 		return errShardNotFound(id)
 	}
-	active := 0
+	active, applied := 0, 0
+	var failed []uint64
+	var failure error
 	for _, pid := range s.peerIDs() {
 		r := s.replicas[pid]
 		if !writable(r.state) {
@@ -89,18 +94,58 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, fn func(d *replic
 			c.commit++
 			continue
 		}
+		if write {
+			if err := q.lockErrorLocked(); err != nil {
+				failed = append(failed, pid)
+				if failure == nil {
+					failure = forwardedLockError(err)
+				}
+				continue
+			}
+		}
 		d := q.localShardsLocked(col.name)[id]
 		if d == nil {
 			d = newReplicaData(c.newUUID())
 			q.localShardsLocked(col.name)[id] = d
 		}
 		fn(d)
+		applied++
 		if readable(r.state) {
 			active++
 		}
 	}
+	if len(failed) > 0 {
+		if err := c.handleFailedReplicasLocked(col, s, failed, applied, failure); err != nil {
+			return err
+		}
+	}
 	if active == 0 {
 		return errf(KindServiceError, "The replica set for shard %d has no active replica", id)
+	}
+	return nil
+}
+
+// handleFailedReplicasLocked follows update_impl and handle_failed_replicas
+// (replica_set/update.rs): with fewer successes than
+// min(write_consistency_factor, replicas) the first failure is the
+// answer; otherwise the failed replicas are deactivated (marked Dead) —
+// the failures here are PreConditionFailed, which is transient — except
+// Partial and Recovery ones, whose consistency the transfer handles.
+func (c *Cluster) handleFailedReplicasLocked(col *collection, s *shard, failed []uint64, applied int, failure error) error {
+	need := min(max(int(col.config.Params.WriteConsistencyFactor), 1), len(s.replicas))
+	if applied < need {
+		return failure
+	}
+	now := time.Now()
+	for _, pid := range failed {
+		r := s.replicas[pid]
+		switch r.state {
+		case StateDead, StateListener, StatePartial, StateRecovery:
+			continue
+		}
+		r.state, r.since = StateDead, now
+		c.commit++
+		c.log.Info("replica deactivated after a failed update", "collection", col.name, "shard", s.id, "peer", pid, "err", failure)
 	}
 	return nil
 }
@@ -110,9 +155,6 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.checkWriteLockLocked(); err != nil {
-		return UpdateResult{}, err
-	}
 	col, err := c.resolve(coll)
 	if err != nil {
 		return UpdateResult{}, err
@@ -120,6 +162,14 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 	specs, _ := vectorSpecs(col.config.Params.Vectors)
 	pts, err := req.points(specs)
 	if err != nil {
+		return UpdateResult{}, err
+	}
+	// Strict mode is verified before the update reaches the
+	// TableOfContent (src/common/update.rs), which checks the lock.
+	if err := checkUpsertStrictLocked(col, len(pts)); err != nil {
+		return UpdateResult{}, err
+	}
+	if err := p.lockErrorLocked(); err != nil {
 		return UpdateResult{}, err
 	}
 	byShard := map[uint32][]*point{}
@@ -133,7 +183,12 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 		}
 	}
 	for s, list := range byShard {
-		err := c.applyWriteLocked(col, s, func(d *replicaData) {
+		if err := c.checkWriteRatesLocked(col, s, len(list)); err != nil {
+			return UpdateResult{}, err
+		}
+	}
+	for s, list := range byShard {
+		err := c.applyWriteLocked(col, s, true, func(d *replicaData) {
 			for _, pt := range list {
 				d.points[pt.id] = pt
 			}
@@ -151,9 +206,8 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.checkWriteLockLocked(); err != nil {
-		return UpdateResult{}, err
-	}
+	// Deleting points is not a write operation for the 1.15 lock
+	// (PointOperations::is_write_operation, operations/point_ops.rs).
 	col, err := c.resolve(coll)
 	if err != nil {
 		return UpdateResult{}, err
@@ -166,10 +220,17 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 		return UpdateResult{}, err
 	}
 	for _, s := range shards {
+		// The cost is the number of ids, or 1 for a filter (Qdrant
+		// estimates the filter's cardinality).
+		if err := c.checkWriteRatesLocked(col, s, len(req.Points)); err != nil {
+			return UpdateResult{}, err
+		}
+	}
+	for _, s := range shards {
 		if len(col.shards[s].replicas) == 0 {
 			continue
 		}
-		err := c.applyWriteLocked(col, s, func(d *replicaData) {
+		err := c.applyWriteLocked(col, s, false, func(d *replicaData) {
 			if req.Filter == nil {
 				for _, id := range req.Points {
 					delete(d.points, id)
@@ -191,7 +252,8 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 }
 
 // readShardsLocked collects, per shard, the points of one readable replica.
-func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector) ([]*point, map[PointID]*ShardKey, error) {
+// cost is the read rate limiter cost on each serving replica (strict.go).
+func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector, cost int) ([]*point, map[PointID]*ShardKey, error) {
 	shards, err := targetShards(col, sel)
 	if err != nil {
 		return nil, nil, err
@@ -202,6 +264,9 @@ func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector) ([]*point
 		d := p.readReplicaLocked(col, s)
 		if d == nil {
 			return nil, nil, errf(KindServiceError, "No active replica found for shard %d of collection %s", s, col.name)
+		}
+		if err := checkReadRateLocked(col, d, cost); err != nil {
+			return nil, nil, err
 		}
 		if d.synthetic != nil {
 			continue
@@ -229,7 +294,8 @@ func (p *Peer) GetPoints(ctx context.Context, coll string, req GetPointsRequest)
 	if err != nil {
 		return nil, err
 	}
-	all, keys, err := p.readShardsLocked(col, req.ShardKey)
+	// LocalShard::retrieve costs one token per requested id.
+	all, keys, err := p.readShardsLocked(col, req.ShardKey, len(req.IDs))
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +335,11 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	if err != nil {
 		return nil, err
 	}
-	all, keys, err := p.readShardsLocked(col, req.ShardKey)
+	if err := checkScrollStrictLocked(col, req); err != nil {
+		return nil, err
+	}
+	// LocalShard::scroll_by costs 1 plus the filter's conditions.
+	all, keys, err := p.readShardsLocked(col, req.ShardKey, 1+filterCost(req.Filter))
 	if err != nil {
 		return nil, err
 	}
@@ -313,6 +383,9 @@ func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64
 	if err != nil {
 		return 0, err
 	}
+	if err := checkCountStrictLocked(col, req); err != nil {
+		return 0, err
+	}
 	shards, err := targetShards(col, req.ShardKey)
 	if err != nil {
 		return 0, err
@@ -322,6 +395,10 @@ func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64
 		d := p.readReplicaLocked(col, s)
 		if d == nil {
 			return 0, errf(KindServiceError, "No active replica found for shard %d of collection %s", s, col.name)
+		}
+		// LocalShard::count costs 1 plus the filter's conditions.
+		if err := checkReadRateLocked(col, d, 1+filterCost(req.Filter)); err != nil {
+			return 0, err
 		}
 		if req.Filter == nil {
 			n += uint64(d.count())

@@ -112,6 +112,9 @@ type collection struct {
 	payloadSchema map[string]json.RawMessage
 	opID          uint64
 	rings         map[string]*hashRing
+	// strictGen counts strict mode updates; rate limiters are rebuilt
+	// when it changes (strict.go).
+	strictGen uint64
 }
 
 func (c *collection) shardIDs() []uint32 {
@@ -188,6 +191,9 @@ type replicaData struct {
 	points    map[PointID]*point
 	synthetic *syntheticSpec
 	segment   string
+	// limits are the strict mode rate limiters of this local shard
+	// (strict.go); a copy on another peer starts with its own.
+	limits *shardLimiters
 }
 
 func newReplicaData(segment string) *replicaData {
