@@ -54,6 +54,9 @@ type Options struct {
 	// not read for this long; 1.19 does so after 5 minutes (the default
 	// there), older versions never.
 	StreamIdleTimeout time.Duration
+	// MaxRequestSizeMB is service.max_request_size_mb: the largest JSON
+	// body the REST API accepts (default 32).
+	MaxRequestSizeMB int
 	// Logger receives background events; nil discards them.
 	Logger *slog.Logger
 }
@@ -102,6 +105,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	base, err := netip.ParseAddr(opts.BindBase)
 	if err != nil || !base.Is4() {
 		return nil, fmt.Errorf("qdrantsim: bind base %q: want an IPv4 address", opts.BindBase)
+	}
+	if opts.MaxRequestSizeMB <= 0 {
+		opts.MaxRequestSizeMB = defaultMaxRequestSizeMB
 	}
 	setDefault(&opts.Tick, 50*time.Millisecond)
 	setDefault(&opts.TransferDelay, 200*time.Millisecond)

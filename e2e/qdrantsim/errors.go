@@ -36,6 +36,9 @@ const (
 	// KindRateLimited is StorageError::RateLimitExceeded (strict mode rate
 	// limits); Error.RetryAfter becomes the Retry-After header.
 	KindRateLimited
+	// KindRaw is a 400 whose message has no kind prefix (an actix
+	// extractor error printed as is, limits.go).
+	KindRaw
 )
 
 // Error is an error as Qdrant reports it. Error() gives the full message

@@ -22,7 +22,7 @@ import (
 // The services are the Go client's generated server interfaces; RPCs the
 // simulator does not emulate answer Unimplemented.
 func (p *Peer) serveGRPC(ctx context.Context, lis net.Listener) error {
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(p.grpcAuth, grpcRetryAfter))
+	srv := grpc.NewServer(append(grpcSizeOptions(), grpc.ChainUnaryInterceptor(p.grpcAuth, grpcRetryAfter))...)
 	qdrant.RegisterQdrantServer(srv, grpcQdrant{p: p})
 	qdrant.RegisterCollectionsServer(srv, grpcCollections{p: p})
 	qdrant.RegisterPointsServer(srv, grpcPoints{p: p})

@@ -16,7 +16,7 @@ import (
 func (p *Peer) restHandler() http.Handler {
 	mux := http.NewServeMux()
 	p.routes(mux)
-	return p.withAuth(p.withFaults(mux))
+	return p.withBodyLimit(p.withAuth(p.withFaults(mux)))
 }
 
 func (p *Peer) routes(mux *http.ServeMux) {
@@ -81,9 +81,9 @@ func reply(w http.ResponseWriter, start time.Time, result any, err error) {
 // decodeBody parses a JSON request body into v (400 "Format error in JSON
 // body" on failure, like Qdrant's actix extractor).
 func decodeBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	b, err := readJSONBody(r)
 	if err != nil {
-		return errf(KindFormat, "%v", err)
+		return err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return errf(KindFormat, "EOF while parsing a value at line 1 column 0")
