@@ -51,9 +51,12 @@ type Options struct {
 	// = false (1.18+): recovery from http(s) locations is forbidden.
 	DisableSnapshotURLRecovery bool
 	// StreamIdleTimeout aborts a streaming shard snapshot whose client has
-	// not read for this long; 1.19 does so after 5 minutes (the default
-	// there), older versions never.
+	// not read for this long; from 1.18.2 Qdrant does so after 5 minutes
+	// (the default there), older versions never (the option is ignored).
 	StreamIdleTimeout time.Duration
+	// DiskCapacity is every peer's disk size in bytes (0: unlimited);
+	// Peer.SetDiskCapacity changes one peer's (disk.go).
+	DiskCapacity int64
 	// MaxRequestSizeMB is service.max_request_size_mb: the largest JSON
 	// body the REST API accepts (default 32).
 	MaxRequestSizeMB int
@@ -113,7 +116,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	setDefault(&opts.TransferDelay, 200*time.Millisecond)
 	setDefault(&opts.PeerDownDelay, 300*time.Millisecond)
 	setDefault(&opts.AutoRecoveryDelay, 200*time.Millisecond)
-	if opts.StreamIdleTimeout == 0 && ver.atLeast(1, 19, 0) {
+	if !ver.hasStreamIdleTimeout() {
+		opts.StreamIdleTimeout = 0
+	} else if opts.StreamIdleTimeout == 0 {
 		opts.StreamIdleTimeout = 5 * time.Minute
 	}
 	logger := opts.Logger
@@ -202,7 +207,7 @@ func (c *Cluster) AddPeer(ctx context.Context) (*Peer, error) {
 	addr := c.nextAddr
 	c.nextAddr = addr.Next()
 	p := &Peer{c: c, id: id, addr: addr.String(), httpPort: c.opts.HTTPPort, grpcPort: c.opts.GRPCPort,
-		data: map[string]map[uint32]*replicaData{}}
+		data: map[string]map[uint32]*replicaData{}, disk: diskState{capacity: c.opts.DiskCapacity}}
 	c.peers = append(c.peers, p)
 	c.commit++
 	c.mu.Unlock()
