@@ -60,6 +60,8 @@ type Options struct {
 	// MaxRequestSizeMB is service.max_request_size_mb: the largest JSON
 	// body the REST API accepts (default 32).
 	MaxRequestSizeMB int
+	// WriteLoad starts live writes at Start (writeload.go).
+	WriteLoad WriteLoad
 	// Logger receives background events; nil discards them.
 	Logger *slog.Logger
 }
@@ -84,6 +86,8 @@ type Cluster struct {
 	commit    uint64
 	nextAddr  netip.Addr
 	closed    bool
+	// wl is the live write load (writeload.go).
+	wl writeLoadState
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -129,6 +133,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	// Keep the effective seed: the write load draws from it too.
+	opts.Seed = seed
 	c := &Cluster{
 		opts:     opts,
 		ver:      ver,
@@ -156,6 +162,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	c.wg.Add(1)
 	go c.loop()
+	if opts.WriteLoad.Rate > 0 {
+		c.SetWriteLoad(opts.WriteLoad)
+	}
 	return c, nil
 }
 
