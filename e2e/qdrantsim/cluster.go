@@ -60,6 +60,13 @@ type Options struct {
 	// MaxRequestSizeMB is service.max_request_size_mb: the largest JSON
 	// body the REST API accepts (default 32).
 	MaxRequestSizeMB int
+	// ApproximateCounts makes counts behave as Qdrant's (counts.go):
+	// updates sent with wait=false become visible after UpdateApplyDelay
+	// and non-exact filtered counts are cardinality estimates.
+	ApproximateCounts bool
+	// UpdateApplyDelay is how long the update worker takes to apply a
+	// wait=false update with ApproximateCounts (default 20ms).
+	UpdateApplyDelay time.Duration
 	// WriteLoad starts live writes at Start (writeload.go).
 	WriteLoad WriteLoad
 	// Logger receives background events; nil discards them.
@@ -116,6 +123,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.MaxRequestSizeMB <= 0 {
 		opts.MaxRequestSizeMB = defaultMaxRequestSizeMB
 	}
+	setDefault(&opts.UpdateApplyDelay, defaultUpdateApplyDelay)
 	setDefault(&opts.Tick, 50*time.Millisecond)
 	setDefault(&opts.TransferDelay, 200*time.Millisecond)
 	setDefault(&opts.PeerDownDelay, 300*time.Millisecond)

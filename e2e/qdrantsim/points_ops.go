@@ -188,11 +188,11 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 		}
 	}
 	for s, list := range byShard {
-		err := c.applyWriteLocked(col, s, true, func(d *replicaData) {
+		err := c.applyWriteLocked(col, s, true, c.updateApplier(ctx, func(d *replicaData) {
 			for _, pt := range list {
 				d.points[pt.id] = pt
 			}
-		})
+		}))
 		if err != nil {
 			return UpdateResult{}, err
 		}
@@ -230,7 +230,7 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 		if len(col.shards[s].replicas) == 0 {
 			continue
 		}
-		err := c.applyWriteLocked(col, s, false, func(d *replicaData) {
+		err := c.applyWriteLocked(col, s, false, c.updateApplier(ctx, func(d *replicaData) {
 			if req.Filter == nil {
 				for _, id := range req.Points {
 					delete(d.points, id)
@@ -242,7 +242,7 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 					delete(d.points, id)
 				}
 			}
-		})
+		}))
 		if err != nil {
 			return UpdateResult{}, err
 		}
@@ -399,6 +399,10 @@ func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64
 		// LocalShard::count costs 1 plus the filter's conditions.
 		if err := checkReadRateLocked(col, d, 1+filterCost(req.Filter)); err != nil {
 			return 0, err
+		}
+		if c.opts.ApproximateCounts && req.Exact != nil && !*req.Exact {
+			n += estimateCountLocked(col, d, req.Filter)
+			continue
 		}
 		if req.Filter == nil {
 			n += uint64(d.count())

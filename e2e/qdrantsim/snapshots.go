@@ -156,6 +156,7 @@ func (p *Peer) imageOf(col *collection, s *shard, d *replicaData) *shardImage {
 	if d == nil {
 		return im
 	}
+	d.flushPending()
 	im.local, im.segment, im.synth = true, d.segment, d.synthetic
 	for _, pt := range d.points {
 		im.points = append(im.points, pt)

@@ -194,6 +194,9 @@ type replicaData struct {
 	// limits are the strict mode rate limiters of this local shard
 	// (strict.go); a copy on another peer starts with its own.
 	limits *shardLimiters
+	// pending are updates acknowledged with wait=false that the update
+	// worker has not applied yet (counts.go).
+	pending []func(*replicaData)
 }
 
 func newReplicaData(segment string) *replicaData {
@@ -201,6 +204,7 @@ func newReplicaData(segment string) *replicaData {
 }
 
 func (d *replicaData) clone() *replicaData {
+	d.flushPending()
 	n := &replicaData{points: make(map[PointID]*point, len(d.points)), synthetic: d.synthetic, segment: d.segment}
 	for id, p := range d.points {
 		n.points[id] = p
