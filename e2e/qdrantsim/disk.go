@@ -137,7 +137,10 @@ func (s *spooled) remove() {
 }
 
 // errSpoolNoSpace is what a spool that runs out of disk answers: the file
-// I/O error of actix-multipart's TempFile reader (500).
+// I/O error of actix-multipart's TempFile reader (500), capitalised as
+// Qdrant prints it.
+//
+//lint:ignore ST1005 the text is Qdrant's.
 var errSpoolNoSpace = errors.New("File I/O error: " + errNoSpace)
 
 // spool writes r to a temporary file under p's directory, hashing it and
