@@ -259,7 +259,7 @@ func multipartReader(r *http.Request) (*multipart.Reader, error) {
 }
 
 // idleWriter fails a write that the client does not drain within idle,
-// like 1.19's abort of stalled snapshot streams.
+// like the abort of stalled snapshot streams from 1.18.2.
 type idleWriter struct {
 	w    io.Writer
 	rc   *http.ResponseController
