@@ -91,9 +91,11 @@ func (p *Peer) lockErrorLocked() error {
 // FailedPrecondition, and the leader turns it into
 // CollectionError::PreConditionFailed (lib/collection/src/operations/
 // types.rs, From<tonic::Status>), which is transient. The message embeds
-// tonic 0.12's Display of the status.
+// tonic 0.12's Display of the status ("status: {code:?}, message: {:?},
+// details: {:?}, metadata: {:?}"); the response headers Qdrant would print
+// in the metadata are left out.
 func forwardedLockError(locked error) *Error {
 	return errf(KindPreconditionFailed,
-		"Precondition failed: status: FailedPrecondition, message: %q, details: [], metadata: MetadataMap { headers: {} }",
+		`Precondition failed: status: FailedPrecondition, message: %q, details: b"", metadata: MetadataMap { headers: {} }`,
 		locked.Error())
 }
