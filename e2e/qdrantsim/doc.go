@@ -41,14 +41,13 @@
 // with it, each replica is one segment (Qdrant sums per-segment estimates)
 // and an indexed condition is estimated by its exact match count.
 // write_consistency_factor only decides whether a write refused by a
-// locked replica fails; a down peer's replica is marked Dead without
+// locked or rate-limited replica fails; a down peer's replica is marked Dead without
 // counting as a failure. A forwarded write refused by a locked peer embeds
 // tonic's status text with empty details and metadata. Strict mode
 // enforces search_allow_exact, max_query_limit (scroll), upsert_max_batchsize
-// and the read/write rate limits only; a write over a replica's write rate
-// limit is refused before any replica applies it (Qdrant applies it to the
-// others and deactivates the refusing one) and a delete by filter costs 1
-// token. Disk usage of replicas is estimated (synthetic size, or 4 bytes
+// and the read/write rate limits only; a delete by filter costs 1 write
+// token and a filter's read cost counts its conditions as the simulator's
+// filter language has them. Disk usage of replicas is estimated (synthetic size, or 4 bytes
 // per vector dimension plus 64 per point); the wording of a spool that
 // runs out of disk (actix-multipart's TempFile error) and of a failed
 // unpacking is approximate. Only dense vectors are stored (sparse/multi vectors refused);

@@ -67,22 +67,44 @@ func routeWrite(col *collection, sel ShardKeySelector, id PointID) ([]uint32, er
 	return out, nil
 }
 
+// update describes a point update for the replica set.
+type update struct {
+	// isWrite is is_write_operation(): refused by a peer holding the 1.15
+	// write lock (locks.go).
+	isWrite bool
+	// wait is the client's wait flag: replicas then answer Completed,
+	// which makes update_impl deactivate non-transient failures too.
+	wait bool
+	// cost is the write rate limiter cost on each Active replica
+	// (strict.go).
+	cost int
+}
+
+// replicaFailure is one replica's refusal of an update.
+type replicaFailure struct {
+	peer      uint64
+	err       error
+	transient bool
+}
+
 // applyWriteLocked applies fn to every replica of shard that receives
 // updates (§ writes: Active, Partial, Recovery, Initializing, ...). A
 // replica whose peer is down misses the write and is marked Dead, as the
-// failed forward would do in Qdrant. At least one Active replica must take
-// the write. write marks an operation whose is_write_operation() is true:
-// a peer holding the 1.15 write lock refuses it (locks.go), and the leader
-// handles that failure as lib/collection/src/shards/replica_set/update.rs
-// update_impl does.
-func (c *Cluster) applyWriteLocked(col *collection, id uint32, write bool, fn func(d *replicaData)) error {
+// failed forward would do in Qdrant. A replica may refuse the update: its
+// peer holds the 1.15 write lock (a transient PreConditionFailed for the
+// leader, locks.go) or, when Active, its write rate limiter is empty
+// (ShardReplicaSet::update_local, a non-transient RateLimitExceeded,
+// strict.go). The leader then proceeds as
+// lib/collection/src/shards/replica_set/update.rs update_impl does
+// (handleFailedReplicasLocked). At least one Active replica must take the
+// write.
+func (c *Cluster) applyWriteLocked(col *collection, id uint32, u update, fn func(d *replicaData)) error {
 	s := col.shards[id]
 	if s == nil {
 		return errShardNotFound(id)
 	}
 	active, applied := 0, 0
-	var failed []uint64
-	var failure error
+	var failed []replicaFailure
 	for _, pid := range s.peerIDs() {
 		r := s.replicas[pid]
 		if !writable(r.state) {
@@ -94,12 +116,9 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, write bool, fn fu
 			c.commit++
 			continue
 		}
-		if write {
+		if u.isWrite {
 			if err := q.lockErrorLocked(); err != nil {
-				failed = append(failed, pid)
-				if failure == nil {
-					failure = forwardedLockError(err)
-				}
+				failed = append(failed, replicaFailure{peer: pid, err: forwardedLockError(err), transient: true})
 				continue
 			}
 		}
@@ -108,6 +127,12 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, write bool, fn fu
 			d = newReplicaData(c.newUUID())
 			q.localShardsLocked(col.name)[id] = d
 		}
+		if r.state == StateActive {
+			if err := checkWriteRateLocked(col, d, u.cost); err != nil {
+				failed = append(failed, replicaFailure{peer: pid, err: err})
+				continue
+			}
+		}
 		fn(d)
 		applied++
 		if readable(r.state) {
@@ -115,7 +140,7 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, write bool, fn fu
 		}
 	}
 	if len(failed) > 0 {
-		if err := c.handleFailedReplicasLocked(col, s, failed, applied, failure); err != nil {
+		if err := c.handleFailedReplicasLocked(col, s, failed, applied, u.wait); err != nil {
 			return err
 		}
 	}
@@ -128,24 +153,34 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, write bool, fn fu
 // handleFailedReplicasLocked follows update_impl and handle_failed_replicas
 // (replica_set/update.rs): with fewer successes than
 // min(write_consistency_factor, replicas) the first failure is the
-// answer; otherwise the failed replicas are deactivated (marked Dead) —
-// the failures here are PreConditionFailed, which is transient — except
-// Partial and Recovery ones, whose consistency the transfer handles.
-func (c *Cluster) handleFailedReplicasLocked(col *collection, s *shard, failed []uint64, applied int, failure error) error {
+// answer. Otherwise failed replicas are deactivated (marked Dead): the
+// transient ones always, the others only when some replica completed the
+// update (wait=true) — with wait=false a replica refusing for a
+// non-transient reason just misses the update. Dead and Listener replicas
+// are ignored, and Partial or Recovery ones refusing with
+// PreConditionFailed are left to their transfer.
+func (c *Cluster) handleFailedReplicasLocked(col *collection, s *shard, failed []replicaFailure, applied int, wait bool) error {
 	need := min(max(int(col.config.Params.WriteConsistencyFactor), 1), len(s.replicas))
 	if applied < need {
-		return failure
+		return failed[0].err
 	}
 	now := time.Now()
-	for _, pid := range failed {
-		r := s.replicas[pid]
-		switch r.state {
-		case StateDead, StateListener, StatePartial, StateRecovery:
+	for _, f := range failed {
+		if !f.transient && !wait {
 			continue
+		}
+		r := s.replicas[f.peer]
+		switch r.state {
+		case StateDead, StateListener:
+			continue
+		case StatePartial, StateRecovery:
+			if f.transient {
+				continue
+			}
 		}
 		r.state, r.since = StateDead, now
 		c.commit++
-		c.log.Info("replica deactivated after a failed update", "collection", col.name, "shard", s.id, "peer", pid, "err", failure)
+		c.log.Info("replica deactivated after a failed update", "collection", col.name, "shard", s.id, "peer", f.peer, "err", f.err)
 	}
 	return nil
 }
@@ -183,12 +218,8 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 		}
 	}
 	for s, list := range byShard {
-		if err := c.checkWriteRatesLocked(col, s, len(list)); err != nil {
-			return UpdateResult{}, err
-		}
-	}
-	for s, list := range byShard {
-		err := c.applyWriteLocked(col, s, true, c.updateApplier(ctx, func(d *replicaData) {
+		u := update{isWrite: true, wait: waitFrom(ctx), cost: len(list)}
+		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
 			for _, pt := range list {
 				d.points[pt.id] = pt
 			}
@@ -220,17 +251,14 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 		return UpdateResult{}, err
 	}
 	for _, s := range shards {
-		// The cost is the number of ids, or 1 for a filter (Qdrant
-		// estimates the filter's cardinality).
-		if err := c.checkWriteRatesLocked(col, s, len(req.Points)); err != nil {
-			return UpdateResult{}, err
-		}
-	}
-	for _, s := range shards {
 		if len(col.shards[s].replicas) == 0 {
 			continue
 		}
-		err := c.applyWriteLocked(col, s, false, c.updateApplier(ctx, func(d *replicaData) {
+		// Deleting is not a write operation for the lock; the rate cost is
+		// the number of ids, or 1 for a filter (Qdrant estimates the
+		// filter's cardinality).
+		u := update{wait: waitFrom(ctx), cost: len(req.Points)}
+		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
 			if req.Filter == nil {
 				for _, id := range req.Points {
 					delete(d.points, id)

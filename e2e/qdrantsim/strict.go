@@ -200,34 +200,13 @@ func checkReadRateLocked(col *collection, d *replicaData, cost int) error {
 	return nil
 }
 
-// checkWriteRatesLocked consumes write tokens on every Active replica of
-// shard for an update touching points points: ShardReplicaSet::update_local
-// checks the limiter of an Active replica before applying, with the
-// estimated number of affected points as cost (replica_set/update.rs
-// check_operation_write_rate_limiter). The simulator checks all of them
-// before applying anything, so a refused update changes no replica.
-func (c *Cluster) checkWriteRatesLocked(col *collection, id uint32, points int) error {
-	s := col.shards[id]
-	if s == nil {
-		return nil
-	}
-	for _, pid := range s.peerIDs() {
-		if s.replicas[pid].state != StateActive {
-			continue
-		}
-		q := c.peerLocked(pid)
-		if q == nil {
-			continue
-		}
-		d := q.data[col.name][id]
-		if d == nil {
-			continue
-		}
-		if l := limitersLocked(col, d); l.write != nil {
-			if err := l.write.tryConsume(max(points, 1), "Write"); err != nil {
-				return err
-			}
-		}
+// checkWriteRateLocked consumes write tokens of an Active replica before
+// it applies an update: ShardReplicaSet::update_local checks the limiter
+// with the estimated number of affected points as cost
+// (replica_set/update.rs check_operation_write_rate_limiter).
+func checkWriteRateLocked(col *collection, d *replicaData, cost int) error {
+	if l := limitersLocked(col, d); l.write != nil {
+		return l.write.tryConsume(max(cost, 1), "Write")
 	}
 	return nil
 }

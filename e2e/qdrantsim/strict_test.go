@@ -152,3 +152,49 @@ func TestStrictModeOverGRPC(t *testing.T) {
 		t.Errorf("retry-after %v, want [60]", got)
 	}
 }
+
+// TestWriteRateLimitedReplicaIsDeactivated checks update_impl's handling
+// of a replica refusing an update with RateLimitExceeded (not transient,
+// replica_set/update.rs): when another replica completed the update
+// (wait=true) the refusing replica is marked Dead; with wait=false it
+// stays Active and silently misses the update.
+func TestWriteRateLimitedReplicaIsDeactivated(t *testing.T) {
+	two := func(a, b int) map[string]any {
+		return map[string]any{"points": []map[string]any{{"id": a, "vector": []float32{1, 2, 3, 4}}, {"id": b, "vector": []float32{1, 2, 3, 4}}}}
+	}
+	for _, wait := range []bool{true, false} {
+		t.Run(strconv.FormatBool(wait), func(t *testing.T) {
+			c := startCluster(t, Options{Peers: 2})
+			peers := c.Peers()
+			a, b := newClient(t, peers[0]), newClient(t, peers[1])
+			a.ok("PUT", "/collections/r", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"},
+				"shard_number": 1, "replication_factor": 2, "strict_mode_config": map[string]any{"enabled": true, "write_rate_limit": 3}}, nil)
+			a.ok("PUT", "/collections/r/points?wait=true", two(1, 2), nil) // both buckets: 1 token left
+			// Recovering B's replica gives it a new local shard, with a
+			// full bucket.
+			data := snapshotShard(t, c, "r", 0, true)
+			if st, body := uploadShard(t, b, "r", 0, data, "priority=no_sync"); st != 200 {
+				t.Fatalf("upload: %d %s", st, body)
+			}
+			a.ok("PUT", "/collections/r/points?wait="+strconv.FormatBool(wait), two(3, 4), nil)
+			wantA := StateActive
+			if wait {
+				wantA = StateDead
+			}
+			if got := stateOf(c, "r", 0, peers[0].ID()); got != wantA {
+				t.Errorf("rate-limited replica is %s, want %s", got, wantA)
+			}
+			if got := stateOf(c, "r", 0, peers[1].ID()); got != StateActive {
+				t.Errorf("other replica is %s", got)
+			}
+			if !wait {
+				if n := countOf(t, a, "r", map[string]any{"exact": true}); n != 2 {
+					t.Errorf("rate-limited replica holds %d points, want 2 (missed the update)", n)
+				}
+				if n := countOf(t, b, "r", map[string]any{"exact": true}); n != 4 {
+					t.Errorf("other replica holds %d points, want 4", n)
+				}
+			}
+		})
+	}
+}
