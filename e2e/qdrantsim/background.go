@@ -45,4 +45,3 @@ func (c *Cluster) tickLocked(now time.Time) {
 		}
 	}
 }
-

@@ -32,8 +32,8 @@ type Options struct {
 	// StateDir holds stored snapshots (peer-<id>/snapshots/...). Empty means a
 	// temporary directory removed by Close.
 	StateDir string
-	// Seed makes peer ids, placement and segment ids deterministic; 0 means
-	// random.
+	// Seed drives every random choice (peer ids, placement, segment ids,
+	// consensus delays); 0 picks one, reported by Cluster.Seed.
 	Seed uint64
 	// Tick is the period of the background loop that detects down peers,
 	// finishes transfers and starts automatic recovery (default 50ms).
@@ -164,11 +164,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		seed = rand.Uint64()
 	}
 	c := &Cluster{
-		opts:     opts,
-		ver:      ver,
-		log:      logger,
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		seed:     seed,
+		opts: opts,
+		ver:  ver,
+		log:  logger,
+		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		seed: seed,
 		// Delays use their own stream so that placement and ids stay the
 		// same for a seed whatever the realism.
 		delayRng: rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, seed)),
