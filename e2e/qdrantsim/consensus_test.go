@@ -387,6 +387,9 @@ func TestRealismProfiles(t *testing.T) {
 			ConsensusDelayMax: 1500 * time.Millisecond, TransferRate: 20 * MiB, OutOfOrder: 0.05, AutoRecoveryDelay: 300 * time.Millisecond, ApproximateCounts: true}, ""},
 		{"fields override the profile", "", Options{Realism: RealismHarsh, ConsensusDelayMax: time.Second, TransferRate: 5, AutoRecoveryDelay: time.Second},
 			Options{Realism: RealismHarsh, ConsensusDelayMax: time.Second, TransferRate: 5, OutOfOrder: 0.05, AutoRecoveryDelay: time.Second, ApproximateCounts: true}, ""},
+		{"a transfer delay keeps fixed-duration transfers", "", Options{Realism: RealismDefault, TransferDelay: time.Minute},
+			Options{Realism: RealismDefault, TransferDelay: time.Minute, ConsensusDelayMin: 20 * time.Millisecond, ConsensusDelayMax: 250 * time.Millisecond,
+				AutoRecoveryDelay: 300 * time.Millisecond, ApproximateCounts: true}, ""},
 		{"unknown", "", Options{Realism: "brutal"}, Options{}, `realism "brutal"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
