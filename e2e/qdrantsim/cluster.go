@@ -32,14 +32,15 @@ type Options struct {
 	// StateDir holds stored snapshots (peer-<id>/snapshots/...). Empty means a
 	// temporary directory removed by Close.
 	StateDir string
-	// Seed makes peer ids, placement and segment ids deterministic; 0 means
-	// random.
+	// Seed drives every random choice (peer ids, placement, segment ids,
+	// consensus delays); 0 picks one, reported by Cluster.Seed.
 	Seed uint64
 	// Tick is the period of the background loop that detects down peers,
 	// finishes transfers and starts automatic recovery (default 50ms).
 	Tick time.Duration
 	// TransferDelay is how long a shard transfer stays in progress
 	// (default 200ms), so that Partial/Recovery states can be observed.
+	// Set, it also keeps a realism profile from rating transfers by bytes.
 	TransferDelay time.Duration
 	// PeerDownDelay is how long after a peer stops its replicas turn Dead
 	// in consensus (default 300ms).
@@ -71,6 +72,25 @@ type Options struct {
 	WriteLoad WriteLoad
 	// Logger receives background events; nil discards them.
 	Logger *slog.Logger
+
+	// Realism selects a profile: "off" (cluster changes apply at once,
+	// transfers take TransferDelay), "default" or "harsh" (see realism.go).
+	// Empty means $QDRANTSIM_REALISM, else "off". The fields below override
+	// the profile when set.
+	Realism string
+	// ConsensusDelayMin and ConsensusDelayMax bound the random delay after
+	// which each peer applies a committed cluster change. Both 0 (and
+	// realism off) means peers apply at once.
+	ConsensusDelayMin, ConsensusDelayMax time.Duration
+	// TransferRate (bytes/s) makes a shard transfer last its bytes divided
+	// by the rate; 0 (and realism off) means a fixed TransferDelay.
+	TransferRate int64
+	// OutOfOrder is the probability that a peer applies a recover-related
+	// replica state proposal before the previous one of the same recovery.
+	OutOfOrder float64
+	// ConsensusTimeout is how long a call waits for a lost proposal before
+	// failing as Qdrant's does (default 10s, Qdrant's default wait).
+	ConsensusTimeout time.Duration
 }
 
 // Cluster is a running simulated Qdrant cluster. All consensus state and
@@ -95,6 +115,18 @@ type Cluster struct {
 	closed    bool
 	// wl is the live write load (writeload.go).
 	wl writeLoadState
+
+	seed     uint64
+	delayRng *rand.Rand
+	// last is the committed metadata as of commit, the state a lost
+	// proposal rolls back to.
+	last        *metaView
+	dropNext    int
+	dropped     int
+	transferred int64
+	// recoverGroup numbers shard recoveries, whose state proposals the
+	// harsh profile may reorder.
+	recoverGroup uint64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -124,7 +156,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		opts.MaxRequestSizeMB = defaultMaxRequestSizeMB
 	}
 	setDefault(&opts.UpdateApplyDelay, defaultUpdateApplyDelay)
+	if err := applyRealism(&opts); err != nil {
+		return nil, fmt.Errorf("qdrantsim: %w", err)
+	}
 	setDefault(&opts.Tick, 50*time.Millisecond)
+	setDefault(&opts.ConsensusTimeout, 10*time.Second)
 	setDefault(&opts.TransferDelay, 200*time.Millisecond)
 	setDefault(&opts.PeerDownDelay, 300*time.Millisecond)
 	setDefault(&opts.AutoRecoveryDelay, 200*time.Millisecond)
@@ -144,15 +180,20 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	// Keep the effective seed: the write load draws from it too.
 	opts.Seed = seed
 	c := &Cluster{
-		opts:     opts,
-		ver:      ver,
-		log:      logger,
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		opts: opts,
+		ver:  ver,
+		log:  logger,
+		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		seed: seed,
+		// Delays use their own stream so that placement and ids stay the
+		// same for a seed whatever the realism.
+		delayRng: rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, seed)),
 		colls:    map[string]*collection{},
 		aliases:  map[string]string{},
 		nextAddr: base,
 		stop:     make(chan struct{}),
 	}
+	c.last = c.snapshotLocked()
 	if opts.StateDir == "" {
 		dir, err := os.MkdirTemp("", "qdrantsim-")
 		if err != nil {
@@ -225,8 +266,9 @@ func (c *Cluster) AddPeer(ctx context.Context) (*Peer, error) {
 	c.nextAddr = addr.Next()
 	p := &Peer{c: c, id: id, addr: addr.String(), httpPort: c.opts.HTTPPort, grpcPort: c.opts.GRPCPort,
 		data: map[string]map[uint32]*replicaData{}, disk: diskState{capacity: c.opts.DiskCapacity}}
+	p.view.applied = c.last
 	c.peers = append(c.peers, p)
-	c.commit++
+	c.commitLocked(proposal{what: "add peer"})
 	c.mu.Unlock()
 	if err := os.MkdirAll(p.snapshotRoot(), 0o755); err != nil {
 		return nil, fmt.Errorf("qdrantsim: peer %d: %w", id, err)
@@ -267,7 +309,7 @@ func (c *Cluster) RemovePeer(id uint64) error {
 	}
 	c.transfers = kept
 	p.data = map[string]map[uint32]*replicaData{}
-	c.commit++
+	c.commitLocked(proposal{what: "remove peer"})
 	return os.RemoveAll(p.dir())
 }
 

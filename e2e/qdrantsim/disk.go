@@ -30,10 +30,6 @@ import (
 // errNoSpace is the OS error Qdrant reports verbatim.
 const errNoSpace = "No space left on device (os error 28)"
 
-// pointOverhead approximates a point's storage beyond its vectors (id
-// tracker, version, payload offsets).
-const pointOverhead = 64
-
 // diskState is a peer's disk; guarded by c.mu.
 type diskState struct {
 	capacity  int64
@@ -79,21 +75,6 @@ func (p *Peer) diskUsageLocked(files int64) DiskUsage {
 	}
 	u.Used = u.Files + u.Replicas + u.Unpacking + p.disk.spooling
 	return u
-}
-
-// replicaBytes estimates the disk size of a replica.
-func replicaBytes(d *replicaData) int64 {
-	if d.synthetic != nil {
-		return d.synthetic.Bytes
-	}
-	var n int64
-	for _, pt := range d.points {
-		n += pointOverhead
-		for _, v := range pt.vectors {
-			n += 4 * int64(len(v))
-		}
-	}
-	return n
 }
 
 // dirBytes sums the sizes of the regular files under dir.

@@ -64,7 +64,7 @@ func (p *Peer) CreatePayloadIndex(ctx context.Context, coll string, req CreateFi
 	}
 	col.payloadSchema[req.FieldName] = req.FieldSchema
 	col.opID++
-	c.commit++
+	c.commitLocked(proposal{what: "payload index", droppable: true})
 	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
 }
 
@@ -79,7 +79,7 @@ func (p *Peer) DeletePayloadIndex(ctx context.Context, coll, field string) (Upda
 	}
 	delete(col.payloadSchema, field)
 	col.opID++
-	c.commit++
+	c.commitLocked(proposal{what: "payload index", droppable: true})
 	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
 }
 

@@ -38,6 +38,7 @@ type Peer struct {
 	// recoveries serialises snapshot recoveries per shard from 1.19
 	// (versionswitch.go).
 	recoveries shardLocks
+	view       peerView
 
 	faults faultSet
 	// recoverMu serialises collection snapshot recoveries on this peer.

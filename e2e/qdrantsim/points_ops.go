@@ -113,7 +113,7 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, u update, fn func
 		q := c.peerLocked(pid)
 		if q == nil || !q.running {
 			r.state, r.since = StateDead, time.Now()
-			c.commit++
+			c.commitLocked(proposal{what: "set replica Dead: write failed", droppable: true})
 			continue
 		}
 		if u.isWrite {
@@ -135,6 +135,7 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, u update, fn func
 		}
 		fn(d)
 		applied++
+		d.ops++
 		if readable(r.state) {
 			active++
 		}
@@ -179,7 +180,7 @@ func (c *Cluster) handleFailedReplicasLocked(col *collection, s *shard, failed [
 			}
 		}
 		r.state, r.since = StateDead, now
-		c.commit++
+		c.commitLocked(proposal{what: "set replica Dead: update failed", droppable: true})
 		c.log.Info("replica deactivated after a failed update", "collection", col.name, "shard", s.id, "peer", f.peer, "err", f.err)
 	}
 	return nil

@@ -175,17 +175,6 @@ func (c *collection) ring(k *ShardKey) *hashRing {
 
 func (c *collection) shardsChanged() { c.rings = nil }
 
-// transfer is a shard transfer in progress.
-type transfer struct {
-	coll     string
-	shard    uint32
-	from, to uint64
-	sync     bool
-	method   string
-	started  time.Time
-	deadline time.Time
-}
-
 // replicaData is a peer's local copy of one shard.
 type replicaData struct {
 	points    map[PointID]*point
@@ -197,6 +186,11 @@ type replicaData struct {
 	// pending are updates acknowledged with wait=false that the update
 	// worker has not applied yet (counts.go).
 	pending []func(*replicaData)
+	// lineage and ops stand for the replica's WAL clocks: the history its
+	// data descends from and how many operations of it were applied
+	// (see walDelta).
+	lineage uint64
+	ops     uint64
 }
 
 func newReplicaData(segment string) *replicaData {
@@ -205,7 +199,8 @@ func newReplicaData(segment string) *replicaData {
 
 func (d *replicaData) clone() *replicaData {
 	d.flushPending()
-	n := &replicaData{points: make(map[PointID]*point, len(d.points)), synthetic: d.synthetic, segment: d.segment}
+	n := &replicaData{points: make(map[PointID]*point, len(d.points)), synthetic: d.synthetic, segment: d.segment,
+		lineage: d.lineage, ops: d.ops}
 	for id, p := range d.points {
 		n.points[id] = p
 	}

@@ -37,6 +37,13 @@ func main() {
 	}
 }
 
+// flagSet reports whether a flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // run starts the simulator, prints the peers and serves until ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("qdrant-sim", flag.ContinueOnError)
@@ -50,8 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opts.APIKey, "api-key", os.Getenv("QDRANT_SIM_API_KEY"), "API key (default from $QDRANT_SIM_API_KEY)")
 	fs.StringVar(&opts.ReadOnlyAPIKey, "read-only-api-key", os.Getenv("QDRANT_SIM_READ_ONLY_API_KEY"), "read-only API key (default from $QDRANT_SIM_READ_ONLY_API_KEY)")
 	fs.StringVar(&opts.StateDir, "state-dir", "", "directory for stored snapshots (default: a temporary directory)")
-	fs.Uint64Var(&opts.Seed, "seed", 0, "seed for peer ids and placement (0 = random)")
-	fs.DurationVar(&opts.TransferDelay, "transfer-delay", time.Second, "duration of a shard transfer")
+	fs.Uint64Var(&opts.Seed, "seed", 0, "seed of every random choice (0 = pick one; printed at start)")
+	fs.StringVar(&opts.Realism, "realism", "", "off, default or harsh (default $QDRANTSIM_REALISM, else off)")
+	fs.Int64Var(&opts.TransferRate, "transfer-rate", 0, "shard transfer rate in bytes/s (0 = the realism profile's; off: --transfer-delay)")
+	transferDelay := fs.Duration("transfer-delay", time.Second, "duration of a shard transfer (with --realism default or harsh only if given; they rate transfers by bytes)")
 	fs.DurationVar(&opts.PeerDownDelay, "peer-down-delay", 2*time.Second, "delay before a stopped peer's replicas turn Dead")
 	fs.DurationVar(&opts.Tick, "tick", 100*time.Millisecond, "period of the background loop")
 	fs.BoolVar(&opts.DisableSnapshotURLRecovery, "disable-snapshot-url-recovery", false, "refuse recovery from http(s) locations (1.18+)")
@@ -70,6 +79,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			opts.WriteLoad.Collections = append(opts.WriteLoad.Collections, name)
 		}
 	}
+	realism := opts.Realism
+	if realism == "" {
+		realism = os.Getenv(qdrantsim.RealismEnv)
+	}
+	if realism == "" || realism == qdrantsim.RealismOff || flagSet(fs, "transfer-delay") {
+		opts.TransferDelay = *transferDelay
+	}
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
@@ -78,6 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	fmt.Fprintf(stderr, "qdrant-sim: seed %d realism %s\n", c.Seed(), c.Realism())
 	if *admin != "" {
 		addr, err := c.ServeAdmin(ctx, *admin)
 		if err != nil {

@@ -84,12 +84,17 @@ func TestRunWriteLoadFlags(t *testing.T) {
 		outW.Close()
 		errW.Close()
 	}()
-	adminLine, _ := bufio.NewReader(errR).ReadString('\n')
-	go io.Copy(io.Discard, errR)
-	_, admin, ok := strings.Cut(strings.TrimSpace(adminLine), "admin API on ")
-	if !ok {
-		t.Fatalf("stderr %q", adminLine)
+	// The seed line comes first, then the admin address.
+	errLines := bufio.NewReader(errR)
+	var admin string
+	for admin == "" {
+		line, err := errLines.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stderr ended before the admin address: %v", err)
+		}
+		_, admin, _ = strings.Cut(strings.TrimSpace(line), "admin API on ")
 	}
+	go io.Copy(io.Discard, errLines)
 	line, _ := bufio.NewReader(outR).ReadString('\n')
 	go io.Copy(io.Discard, outR)
 	var peer struct {
@@ -136,5 +141,45 @@ func TestRunWriteLoadFlags(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRunPrintsSeedAndRealism(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--seed", "42", "--realism", "harsh"}, "qdrant-sim: seed 42 realism harsh\n"},
+		{[]string{"--seed", "9", "--realism", "off"}, "qdrant-sim: seed 9 realism off\n"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stderr strings.Builder
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				args := append([]string{"--peers", "1", "--bind-base", "127.0.32.2", "--http-port", "0", "--grpc-port", "0"}, tc.args...)
+				done <- run(ctx, args, pw, &stderr)
+				pw.Close()
+			}()
+			if !bufio.NewScanner(pr).Scan() {
+				t.Fatal("no peer line")
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if stderr.String() != tc.want {
+				t.Errorf("stderr = %q, want %q", stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestRunRefusesUnknownRealism(t *testing.T) {
+	err := run(context.Background(), []string{"--realism", "brutal", "--http-port", "0", "--grpc-port", "0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `realism "brutal"`) {
+		t.Fatalf("err = %v, want the unknown realism named", err)
 	}
 }
