@@ -30,8 +30,8 @@
 //
 // Known approximations: point writes are applied at once even with
 // wait=false and write_consistency_factor is not enforced; counts are always
-// exact; only dense vectors are stored (sparse/multi vectors refused);
-// filters cover must/must_not/should with match, range, has_id, is_null,
+// exact; dense, sparse and multi vectors are stored as given (no cosine
+// normalisation, no inference objects); filters cover must/must_not/should with match, range, has_id, is_null,
 // is_empty; payload numbers are float64; no search/query endpoints; payload
 // indexes are recorded, not built; the segment format inside snapshots is
 // the simulator's own (points.jsonl, synthetic.bin); creation_time is the
