@@ -64,10 +64,13 @@ func (v *vector) UnmarshalJSON(b []byte) error {
 	case len(b) > 0 && b[0] == '{':
 		var probe map[string]json.RawMessage
 		if json.Unmarshal(b, &probe) == nil {
-			_, hasIdx := probe["indices"]
-			_, hasVal := probe["values"]
+			// serde reads null as no sequence: both fields must be arrays.
+			isArray := func(r json.RawMessage) bool {
+				r = bytes.TrimSpace(r)
+				return len(r) > 0 && r[0] == '['
+			}
 			var s sparseVector
-			if hasIdx && hasVal && json.Unmarshal(b, &s) == nil {
+			if isArray(probe["indices"]) && isArray(probe["values"]) && json.Unmarshal(b, &s) == nil {
 				v.sparse = &s
 				return nil
 			}

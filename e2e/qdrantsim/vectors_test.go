@@ -171,6 +171,8 @@ func TestVectorValidationAnswersAsQdrant(t *testing.T) {
 			"Wrong input: Wrong usage of sparse vectors"},
 		{"multivector for a sparse name", point(map[string]any{"text": [][]float32{{1}}}), 400,
 			"Wrong input: Wrong usage of multi vectors"},
+		{"sparse vector with null indices", point(map[string]any{"text": map[string]any{"indices": nil, "values": []float32{}}}), 400,
+			"Format error in JSON body: data did not match any variant of untagged enum VectorStruct"},
 		{"unknown vector name", point(map[string]any{"nope": []float32{1}}), 400,
 			"Wrong input: Not existing vector name error: nope"},
 	}

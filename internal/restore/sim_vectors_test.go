@@ -1,0 +1,186 @@
+package restore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"testing"
+
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/storage"
+)
+
+// loadVectors creates "hybrid" (named dense, multivector and sparse
+// vectors) and "bm25" (sparse only), each with n points. Some points leave
+// a vector out and one has an empty sparse vector, which a writer must
+// still send as arrays.
+func (s *simCluster) loadVectors(t *testing.T, shards, n int) {
+	t.Helper()
+	ctx := context.Background()
+	create := func(name string, body map[string]any) {
+		t.Helper()
+		body["shard_number"] = shards
+		raw, _ := json.Marshal(body)
+		if err := s.any().CreateCollection(ctx, name, raw); err != nil {
+			t.Fatal(err)
+		}
+		waitSimActive(t, s.any(), name)
+	}
+	create("hybrid", map[string]any{
+		"vectors": map[string]any{
+			"image":   map[string]any{"size": 3, "distance": "Cosine"},
+			"colbert": map[string]any{"size": 2, "distance": "Dot", "multivector_config": map[string]any{"comparator": "max_sim"}},
+		},
+		"sparse_vectors": map[string]any{
+			"text": map[string]any{"modifier": "idf"},
+		},
+	})
+	create("bm25", map[string]any{
+		"sparse_vectors": map[string]any{"bm25": map[string]any{"index": map[string]any{"on_disk": true}}},
+	})
+	var hybrid, bm25 []map[string]any
+	for i := 1; i <= n; i++ {
+		f := float32(i)
+		vec := map[string]any{
+			"colbert": [][]float32{{f, 0.5}, {f / 3, 2}}[:1+i%2],
+			"text":    map[string]any{"indices": []uint32{uint32(i*7) % 50, uint32(i*7)%50 + 1}, "values": []float32{f / 10, 0.25}},
+		}
+		if i%3 != 0 {
+			vec["image"] = []float32{f, f / 7, 1}
+		}
+		sparse := map[string]any{"indices": []uint32{uint32(i), uint32(i) + 1000}, "values": []float32{0.5, f}}
+		if i == 5 {
+			sparse = map[string]any{"indices": []uint32{}, "values": []float32{}}
+		}
+		hybrid = append(hybrid, map[string]any{"id": i, "vector": vec, "payload": map[string]any{"n": i}})
+		bm25 = append(bm25, map[string]any{"id": i, "vector": map[string]any{"bm25": sparse}})
+	}
+	s.rest(t, http.MethodPut, "/collections/hybrid/points?wait=true", map[string]any{"points": hybrid})
+	s.rest(t, http.MethodPut, "/collections/bm25/points?wait=true", map[string]any{"points": bm25})
+}
+
+// pointsByID scrolls a whole collection with vectors and payloads.
+func pointsByID(t *testing.T, c *qdrant.Client, name string) map[string]qdrant.Point {
+	t.Helper()
+	out := map[string]qdrant.Point{}
+	var offset *qdrant.PointID
+	for {
+		pts, next, err := c.Scroll(context.Background(), name, 16, offset, true, true)
+		if err != nil {
+			t.Fatalf("scroll %q: %v", name, err)
+		}
+		for _, p := range pts {
+			p.ShardKey = nil
+			out[p.ID.String()] = p
+		}
+		if next == nil {
+			return out
+		}
+		offset = next
+	}
+}
+
+func TestSparseAndMultiVectorsRoundTripOnTheSimulator(t *testing.T) {
+	tests := []struct {
+		name         string
+		from, to     int
+		fromV, toV   string
+		opts         PlanOptions
+		wantStrategy Strategy
+	}{
+		{"three pods restored onto three", 3, 3, "1.19.0", "1.19.0", PlanOptions{}, StrategyDirect},
+		{"three pods consolidated onto two", 3, 2, "1.19.0", "1.19.0", PlanOptions{}, StrategyConsolidate},
+		{"a new shard count copies every vector", 3, 2, "1.19.0", "1.19.0", PlanOptions{Shards: 5}, StrategyReshard},
+		{"a 1.15 backup restored onto 1.19", 2, 2, "1.15.0", "1.19.0", PlanOptions{}, StrategyDirect},
+		{"a 1.15 backup resharded on 1.15", 2, 1, "1.15.0", "1.15.0", PlanOptions{Shards: 3}, StrategyReshard},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			src := startSim(t, tt.from, tt.fromV)
+			src.loadVectors(t, tt.from, 40)
+			store := storage.NewMemory()
+			m := takeBackup(t, src, store, manifest.CompressionZstd)
+			for _, c := range m.Collections {
+				if len(c.Sample) == 0 {
+					t.Errorf("backup of %q recorded no sample digests", c.Name)
+				}
+			}
+
+			dst := startSim(t, tt.to, tt.toV)
+			plan, err := Plan(m, dst.target(t), tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Strategy != tt.wantStrategy {
+				t.Errorf("strategy %s, want %s (%s)", plan.Strategy, tt.wantStrategy, plan.Reason)
+			}
+			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
+				Points: &RESTPointWriter{BaseURL: dst.topo.Peers[0].Addr.REST, HTTP: dst.http}}
+			if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
+				t.Fatalf("preflight: %v", err)
+			}
+			if _, err := Execute(ctx, plan, deps, simExecOptions()); err != nil {
+				t.Fatalf("execute: %v", err)
+			}
+			for _, c := range []string{"hybrid", "bm25"} {
+				want, got := pointsByID(t, src.any(), c), pointsByID(t, dst.any(), c)
+				if len(got) != len(want) {
+					t.Errorf("%q: %d points restored of %d", c, len(got), len(want))
+				}
+				for id, w := range want {
+					if g, ok := got[id]; !ok || !reflect.DeepEqual(g, w) {
+						t.Errorf("%q point %s:\n got %+v\nwant %+v", c, id, vectorsText(g), vectorsText(w))
+					}
+				}
+				si, err1 := src.any().CollectionInfo(ctx, c)
+				di, err2 := dst.any().CollectionInfo(ctx, c)
+				if err1 != nil || err2 != nil {
+					t.Fatal(err1, err2)
+				}
+				if got, want := vectorConfig(t, di.Config), vectorConfig(t, si.Config); got != want {
+					t.Errorf("%q vector config %s, want %s", c, got, want)
+				}
+				if tt.opts.Shards > 0 && di.ShardNumber != tt.opts.Shards {
+					t.Errorf("%q has %d shards, want %d", c, di.ShardNumber, tt.opts.Shards)
+				}
+			}
+		})
+	}
+}
+
+// vectorsText renders a point's vectors for a failure message.
+func vectorsText(p qdrant.Point) string {
+	out := ""
+	for name, v := range p.Vectors {
+		switch {
+		case v.Sparse != nil:
+			out += fmt.Sprintf(" %s=sparse%v:%v", name, v.Sparse.Indices, v.Sparse.Values)
+		case v.Multi != nil:
+			out += fmt.Sprintf(" %s=multi%v", name, v.Multi)
+		default:
+			out += fmt.Sprintf(" %s=%v", name, v.Dense)
+		}
+	}
+	return fmt.Sprintf("%s%s payload %v", p.ID, out, p.Payload)
+}
+
+// vectorConfig renders params.vectors and params.sparse_vectors of a
+// collection config.
+func vectorConfig(t *testing.T, cfg json.RawMessage) string {
+	t.Helper()
+	var c struct {
+		Params struct {
+			Vectors       any `json:"vectors"`
+			SparseVectors any `json:"sparse_vectors"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(c.Params)
+	return string(b)
+}
