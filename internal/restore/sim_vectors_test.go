@@ -3,9 +3,11 @@ package restore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/manifest"
@@ -183,4 +185,79 @@ func vectorConfig(t *testing.T, cfg json.RawMessage) string {
 	}
 	b, _ := json.Marshal(c.Params)
 	return string(b)
+}
+
+// TestVerificationCatchesAChangedSparseOrMultiVector restores a backup
+// whose recorded sample was taken after one vector of point 1 changed:
+// the shard data and the sample disagree only in that vector, so the
+// restore must fail verification naming the point.
+func TestVerificationCatchesAChangedSparseOrMultiVector(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		vector map[string]any
+	}{
+		{"a sparse value", map[string]any{"text": map[string]any{"indices": []uint32{7, 8}, "values": []float32{0.1, 0.5}}}},
+		{"a sparse index", map[string]any{"text": map[string]any{"indices": []uint32{7, 9}, "values": []float32{0.1, 0.25}}}},
+		{"a multivector value", map[string]any{"colbert": [][]float32{{1, 0.5}, {0.5, 2}}}},
+		{"a multivector with a vector fewer", map[string]any{"colbert": [][]float32{{1, 0.5}}}},
+		// The control: point 1 written again as loaded verifies.
+		{"nothing", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			src := startSim(t, 1, "1.19.0")
+			src.loadVectors(t, 1, 10)
+			store := storage.NewMemory()
+			m := takeBackup(t, src, store, manifest.CompressionNone)
+
+			// Point 1 as loadVectors writes it; change one vector and
+			// record a new sample.
+			vec := map[string]any{
+				"image":   []float32{1, float32(1) / 7, 1},
+				"colbert": [][]float32{{1, 0.5}, {float32(1) / 3, 2}},
+				"text":    map[string]any{"indices": []uint32{7, 8}, "values": []float32{0.1, 0.25}},
+			}
+			for k, v := range tt.vector {
+				vec[k] = v
+			}
+			src.rest(t, http.MethodPut, "/collections/hybrid/points?wait=true", map[string]any{"points": []any{
+				map[string]any{"id": 1, "vector": vec, "payload": map[string]any{"n": 1}}}})
+			m2 := takeBackup(t, src, storage.NewMemory(), manifest.CompressionNone)
+			changed := false
+			for i, c := range m.Collections {
+				if c.Name != "hybrid" {
+					continue
+				}
+				for _, c2 := range m2.Collections {
+					if c2.Name == "hybrid" {
+						changed = !reflect.DeepEqual(c.Sample, c2.Sample)
+						m.Collections[i].Sample = c2.Sample
+					}
+				}
+			}
+			if changed != (tt.vector != nil) {
+				t.Fatalf("the backup's sample digests changed = %v, want %v", changed, tt.vector != nil)
+			}
+
+			dst := startSim(t, 1, "1.19.0")
+			plan, err := Plan(m, dst.target(t), PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger()}
+			_, err = Execute(ctx, plan, deps, simExecOptions())
+			if tt.vector == nil {
+				if err != nil {
+					t.Fatalf("restore of an unchanged point: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "sampled point 1 differs from the backup") {
+				t.Fatalf("restore = %v, want a verification failure for point 1", err)
+			}
+			if strings.Contains(err.Error(), "bm25") {
+				t.Errorf("the unchanged collection failed verification too: %v", err)
+			}
+		})
+	}
 }
