@@ -16,7 +16,8 @@ import (
 )
 
 // loadVectors creates "hybrid" (named dense, multivector and sparse
-// vectors) and "bm25" (sparse only), each with n points. Some points leave
+// vectors), "bm25" (sparse only) and "late" (an unnamed multivector),
+// each with n points. Some points leave
 // a vector out and one has an empty sparse vector, which a writer must
 // still send as arrays.
 func (s *simCluster) loadVectors(t *testing.T, shards, n int) {
@@ -43,7 +44,10 @@ func (s *simCluster) loadVectors(t *testing.T, shards, n int) {
 	create("bm25", map[string]any{
 		"sparse_vectors": map[string]any{"bm25": map[string]any{"index": map[string]any{"on_disk": true}}},
 	})
-	var hybrid, bm25 []map[string]any
+	create("late", map[string]any{
+		"vectors": map[string]any{"size": 2, "distance": "Dot", "multivector_config": map[string]any{"comparator": "max_sim"}},
+	})
+	var hybrid, bm25, late []map[string]any
 	for i := 1; i <= n; i++ {
 		f := float32(i)
 		vec := map[string]any{
@@ -59,7 +63,9 @@ func (s *simCluster) loadVectors(t *testing.T, shards, n int) {
 		}
 		hybrid = append(hybrid, map[string]any{"id": i, "vector": vec, "payload": map[string]any{"n": i}})
 		bm25 = append(bm25, map[string]any{"id": i, "vector": map[string]any{"bm25": sparse}})
+		late = append(late, map[string]any{"id": i, "vector": [][]float32{{f, 1}, {2, f}, {0.5, 0.25}}[:1+i%3]})
 	}
+	s.rest(t, http.MethodPut, "/collections/late/points?wait=true", map[string]any{"points": late})
 	s.rest(t, http.MethodPut, "/collections/hybrid/points?wait=true", map[string]any{"points": hybrid})
 	s.rest(t, http.MethodPut, "/collections/bm25/points?wait=true", map[string]any{"points": bm25})
 }
@@ -128,12 +134,15 @@ func TestSparseAndMultiVectorsRoundTripOnTheSimulator(t *testing.T) {
 			if _, err := Execute(ctx, plan, deps, simExecOptions()); err != nil {
 				t.Fatalf("execute: %v", err)
 			}
-			for _, c := range []string{"hybrid", "bm25"} {
+			for _, c := range []string{"hybrid", "bm25", "late"} {
 				want, got := pointsByID(t, src.any(), c), pointsByID(t, dst.any(), c)
 				if len(got) != len(want) {
 					t.Errorf("%q: %d points restored of %d", c, len(got), len(want))
 				}
 				for id, w := range want {
+					if len(w.Vectors) == 0 {
+						t.Errorf("%q point %s was read without vectors", c, id)
+					}
 					if g, ok := got[id]; !ok || !reflect.DeepEqual(g, w) {
 						t.Errorf("%q point %s:\n got %+v\nwant %+v", c, id, vectorsText(g), vectorsText(w))
 					}
