@@ -97,10 +97,12 @@ func merge(base, diff map[string]any) map[string]any {
 	return out
 }
 
-// vectorSpec describes one configured dense vector.
+// vectorSpec describes one configured dense vector; Multivector is set
+// for a multivector (lib/segment/src/types.rs MultiVectorConfig).
 type vectorSpec struct {
-	Size     int    `json:"size"`
-	Distance string `json:"distance"`
+	Size        int                `json:"size"`
+	Distance    string             `json:"distance"`
+	Multivector *multivectorConfig `json:"multivector_config,omitempty"`
 }
 
 // vectorSpecs parses params.vectors: a single unnamed VectorParams (key "")
@@ -166,6 +168,9 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 		if !ok {
 			return cfg, errf(KindFormat, "unknown variant `%s`, expected one of `Cosine`, `Euclid`, `Dot`, `Manhattan`", s.Distance)
 		}
+	}
+	if err := checkVectorKinds(specs, req.SparseVectors); err != nil {
+		return cfg, err
 	}
 	p := collectionParams{Vectors: vectors, SparseVectors: req.SparseVectors, ReplicationFactor: 1, WriteConsistencyFactor: 1, ReadFanOutFactor: req.ReadFanOutFactor}
 	if req.ShardingMethod != nil {

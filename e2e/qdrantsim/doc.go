@@ -87,7 +87,8 @@
 // transfer bytes are estimated (16 bytes a point, 4 a dimension, the
 // payload's JSON); a transfer's end copies the source's data at that
 // instant; with realism "off" wal_delta transfers never fall back;
-// only dense vectors are stored (sparse/multi vectors refused);
+// dense, sparse and multi vectors are stored as given (no cosine
+// normalisation, no inference objects);
 // filters cover must/must_not/should with match, range, has_id, is_null,
 // is_empty; payload numbers are float64; no search/query endpoints; payload
 // indexes are recorded, not built; the segment format inside snapshots is

@@ -182,85 +182,8 @@ func payloadToProto(m map[string]any) map[string]*qdrant.Value {
 	return out
 }
 
-// --- vectors -----------------------------------------------------------------
-
-// denseFromProto reads a dense vector from either the current oneof or the
-// deprecated data field that older clients still send.
-func denseFromProto(v *qdrant.Vector) ([]float32, error) {
-	switch x := v.GetVector().(type) {
-	case *qdrant.Vector_Dense:
-		return x.Dense.GetData(), nil
-	case nil:
-		// Older clients send vectors in the deprecated fields, which Qdrant
-		// still reads.
-		//lint:ignore SA1019 see above
-		data, other := v.GetData(), v.GetIndices() != nil || v.GetVectorsCount() > 0
-		if other {
-			return nil, errf(KindBadInput, "only dense vectors are emulated by the simulator")
-		}
-		return data, nil
-	}
-	return nil, errf(KindBadInput, "only dense vectors are emulated by the simulator")
-}
-
-// vectorsFromProto renders a point's vectors as the REST VectorStruct JSON
-// the core parses: an array for the unnamed vector, an object for named.
-func vectorsFromProto(v *qdrant.Vectors) (json.RawMessage, error) {
-	switch x := v.GetVectorsOptions().(type) {
-	case nil:
-		return nil, nil
-	case *qdrant.Vectors_Vector:
-		d, err := denseFromProto(x.Vector)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(d)
-	case *qdrant.Vectors_Vectors:
-		m := map[string][]float32{}
-		for name, vec := range x.Vectors.GetVectors() {
-			d, err := denseFromProto(vec)
-			if err != nil {
-				return nil, err
-			}
-			m[name] = d
-		}
-		return json.Marshal(m)
-	}
-	return nil, errf(KindBadInput, "unknown vectors variant")
-}
-
-// vectorsToProto turns a Record's vector JSON into VectorsOutput. Qdrant
-// 1.15–1.19 fill the deprecated data field of VectorOutput for dense
-// vectors (the oneof stays empty), which is what clients read first.
-func vectorsToProto(raw json.RawMessage) (*qdrant.VectorsOutput, error) {
-	s := strings.TrimSpace(string(raw))
-	if s == "" || s == "null" {
-		return nil, nil
-	}
-	dense := func(d []float32) *qdrant.VectorOutput {
-		//lint:ignore SA1019 this is the field Qdrant fills for dense vectors.
-		return &qdrant.VectorOutput{Data: d}
-	}
-	if s[0] == '[' {
-		var d []float32
-		if err := json.Unmarshal(raw, &d); err != nil {
-			return nil, err
-		}
-		return &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vector{Vector: dense(d)}}, nil
-	}
-	var m map[string][]float32
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	named := &qdrant.NamedVectorsOutput{Vectors: map[string]*qdrant.VectorOutput{}}
-	for name, d := range m {
-		named.Vectors[name] = dense(d)
-	}
-	return &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vectors{Vectors: named}}, nil
-}
-
-func recordToProto(r Record) (*qdrant.RetrievedPoint, error) {
-	vec, err := vectorsToProto(r.Vector)
+func recordToProto(r Record, ver version) (*qdrant.RetrievedPoint, error) {
+	vec, err := vectorsToProto(r.Vector, ver)
 	if err != nil {
 		return nil, errf(KindServiceError, "stored vector: %v", err)
 	}
@@ -439,10 +362,14 @@ func vectorParamsJSON(p *qdrant.VectorParams) (map[string]any, error) {
 	if !ok {
 		return nil, errf(KindBadInput, "Malformed distance parameter: %d", p.GetDistance())
 	}
-	if p.MultivectorConfig != nil {
-		return nil, errf(KindBadInput, "multivectors are not emulated by the simulator")
-	}
 	m := map[string]any{"size": p.GetSize(), "distance": name}
+	if p.MultivectorConfig != nil {
+		mv, err := multivectorJSON(p.MultivectorConfig)
+		if err != nil {
+			return nil, err
+		}
+		m["multivector_config"] = mv
+	}
 	if p.OnDisk != nil {
 		m["on_disk"] = *p.OnDisk
 	}
@@ -568,12 +495,8 @@ func createCollectionFromProto(r *qdrant.CreateCollection) (CreateCollection, er
 	if out.Vectors, err = vectorsConfigJSON(r.VectorsConfig); err != nil {
 		return out, err
 	}
-	if sv := r.GetSparseVectorsConfig().GetMap(); len(sv) > 0 {
-		m := map[string]any{}
-		for name := range sv {
-			m[name] = map[string]any{}
-		}
-		out.SparseVectors, _ = json.Marshal(m)
+	if out.SparseVectors, err = sparseVectorsJSON(r.GetSparseVectorsConfig()); err != nil {
+		return out, err
 	}
 	out.ShardNumber = r.ShardNumber
 	out.ReplicationFactor = r.ReplicationFactor
@@ -666,6 +589,7 @@ func vectorsConfigToProto(raw json.RawMessage) (*qdrant.VectorsConfig, error) {
 			_ = json.Unmarshal(full[name], &extra)
 		}
 		p.OnDisk = boolPtr(extra, "on_disk")
+		p.MultivectorConfig = multivectorToProto(extra)
 		return p
 	}
 	if s, ok := specs[""]; ok {
@@ -696,15 +620,7 @@ func collectionInfoToProto(info *CollectionInfo) (*qdrant.CollectionInfo, error)
 		m := qdrant.ShardingMethod_Custom
 		params.ShardingMethod = &m
 	}
-	if sv := strings.TrimSpace(string(cfg.Params.SparseVectors)); sv != "" && sv != "null" {
-		var names map[string]json.RawMessage
-		if json.Unmarshal(cfg.Params.SparseVectors, &names) == nil {
-			params.SparseVectorsConfig = &qdrant.SparseVectorConfig{Map: map[string]*qdrant.SparseVectorParams{}}
-			for n := range names {
-				params.SparseVectorsConfig.Map[n] = &qdrant.SparseVectorParams{}
-			}
-		}
-	}
+	params.SparseVectorsConfig = sparseVectorsToProto(cfg.Params.SparseVectors)
 	h := cfg.HNSW
 	o := cfg.Optimizer
 	out := &qdrant.CollectionInfo{

@@ -86,10 +86,10 @@ func (s grpcPoints) Delete(ctx context.Context, r *qdrant.DeletePoints) (*qdrant
 	return updateResponse(res, r.Wait, start), nil
 }
 
-func recordsToProto(records []Record) ([]*qdrant.RetrievedPoint, error) {
+func recordsToProto(records []Record, ver version) ([]*qdrant.RetrievedPoint, error) {
 	out := make([]*qdrant.RetrievedPoint, 0, len(records))
 	for _, rec := range records {
-		p, err := recordToProto(rec)
+		p, err := recordToProto(rec, ver)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +112,7 @@ func (s grpcPoints) Get(ctx context.Context, r *qdrant.GetPoints) (*qdrant.GetRe
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	out, err := recordsToProto(records)
+	out, err := recordsToProto(records, s.p.c.ver)
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -147,7 +147,7 @@ func (s grpcPoints) Scroll(ctx context.Context, r *qdrant.ScrollPoints) (*qdrant
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	out, err := recordsToProto(res.Points)
+	out, err := recordsToProto(res.Points, s.p.c.ver)
 	if err != nil {
 		return nil, grpcError(err)
 	}

@@ -125,6 +125,11 @@ func grpcError(err error) error {
 		}
 		return st.Err()
 	}
+	if e.Kind == KindValidation {
+		// tonic validates the whole request message and labels it
+		// "Validation error in body" (src/tonic/api/mod.rs).
+		return status.Error(code, "Validation error in body: "+e.Msg)
+	}
 	return status.Error(code, e.Error())
 }
 

@@ -3,6 +3,7 @@ package qdrantsim
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -12,7 +13,7 @@ import (
 // and snapshots may share them.
 type point struct {
 	id      PointID
-	vectors map[string][]float32 // "" is the unnamed vector
+	vectors map[string]vector // "" is the unnamed vector
 	payload map[string]any
 }
 
@@ -268,39 +269,22 @@ func lookup(payload map[string]any, path string) ([]any, bool) {
 	return []any{cur}, true
 }
 
-// parseVector reads one VectorStruct: a dense array (unnamed) or a map of
-// named dense vectors, checked against the collection's vector specs.
-func parseVector(raw json.RawMessage, specs map[string]vectorSpec) (map[string][]float32, error) {
-	raw = bytes.TrimSpace(raw)
-	out := map[string][]float32{}
-	if len(raw) == 0 || string(raw) == "null" {
-		return out, nil
+// parseVector reads one VectorStruct, validates it as the request
+// validation does (path locates it in the body) and checks it against the
+// collection's vector config (vectors.go).
+func parseVector(raw json.RawMessage, schema vectorSchema, path string) (map[string]vector, error) {
+	vs, err := parseVectorStruct(raw)
+	if err != nil {
+		return nil, err
 	}
-	if raw[0] == '[' {
-		var v []float32
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, errf(KindFormat, "%v", err)
-		}
-		out[""] = v
-	} else {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return nil, errf(KindFormat, "only dense vectors are emulated: %v", err)
-		}
+	if err := validateVectors(vs, path, schema.emptyDense); err != nil {
+		return nil, err
 	}
-	for name, v := range out {
-		spec, ok := specs[name]
-		if !ok {
-			return nil, errf(KindBadInput, "Not existing vector name error: %s", name)
-		}
-		if len(v) != spec.Size {
-			return nil, errf(KindBadInput, "Vector dimension error: expected dim: %d, got %d", spec.Size, len(v))
-		}
-	}
-	return out, nil
+	return schema.conform(vs)
 }
 
 // points builds the points of an upsert request.
-func (r *UpsertRequest) points(specs map[string]vectorSpec) ([]*point, error) {
+func (r *UpsertRequest) points(schema vectorSchema) ([]*point, error) {
 	var out []*point
 	switch {
 	case r.Batch != nil:
@@ -335,7 +319,9 @@ func (r *UpsertRequest) points(specs map[string]vectorSpec) ([]*point, error) {
 				}
 				raw, _ = json.Marshal(m)
 			}
-			vec, err := parseVector(raw, specs)
+			// Approximate: Qdrant labels batch validation errors by the
+			// batch's columns, the simulator by the point's index.
+			vec, err := parseVector(raw, schema, fmt.Sprintf("batch.vectors[%d]", i))
 			if err != nil {
 				return nil, err
 			}
@@ -346,8 +332,8 @@ func (r *UpsertRequest) points(specs map[string]vectorSpec) ([]*point, error) {
 			out = append(out, &point{id: id, vectors: vec, payload: pl})
 		}
 	case r.Points != nil:
-		for _, ps := range r.Points {
-			vec, err := parseVector(ps.Vector, specs)
+		for i, ps := range r.Points {
+			vec, err := parseVector(ps.Vector, schema, fmt.Sprintf("points[%d].vector", i))
 			if err != nil {
 				return nil, err
 			}
@@ -427,21 +413,7 @@ func (s selector) record(p *point, key *ShardKey) Record {
 		}
 	}
 	if s.allVectors || len(s.vectors) > 0 {
-		if v, ok := p.vectors[""]; ok && len(p.vectors) == 1 && s.allVectors {
-			r.Vector, _ = json.Marshal(v)
-		} else {
-			m := map[string][]float32{}
-			for name, v := range p.vectors {
-				keep := s.allVectors
-				for _, n := range s.vectors {
-					keep = keep || n == name
-				}
-				if keep {
-					m[name] = v
-				}
-			}
-			r.Vector, _ = json.Marshal(m)
-		}
+		r.Vector = vectorsOutput(p.vectors, s.allVectors, s.vectors)
 	}
 	return r
 }
@@ -452,9 +424,9 @@ func sortPoints(ps []*point) {
 
 // pointJSON is the serialisation of a point inside snapshot segments.
 type pointJSON struct {
-	ID      PointID              `json:"id"`
-	Vectors map[string][]float32 `json:"vectors,omitempty"`
-	Payload map[string]any       `json:"payload,omitempty"`
+	ID      PointID           `json:"id"`
+	Vectors map[string]vector `json:"vectors,omitempty"`
+	Payload map[string]any    `json:"payload,omitempty"`
 }
 
 func (p *point) toJSON() pointJSON {

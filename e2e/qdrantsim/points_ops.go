@@ -195,8 +195,7 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 	if err != nil {
 		return UpdateResult{}, err
 	}
-	specs, _ := vectorSpecs(col.config.Params.Vectors)
-	pts, err := req.points(specs)
+	pts, err := req.points(schemaOf(col.config.Params, c.ver))
 	if err != nil {
 		return UpdateResult{}, err
 	}

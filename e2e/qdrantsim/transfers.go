@@ -368,7 +368,7 @@ func replicaBytes(d *replicaData) int64 {
 func pointBytes(p *point) int64 {
 	n := int64(16)
 	for _, v := range p.vectors {
-		n += 4 * int64(len(v))
+		n += 4 * int64(v.floats())
 	}
 	if len(p.payload) > 0 {
 		b, _ := json.Marshal(p.payload)

@@ -90,3 +90,41 @@ func TestPointDigestCarriesIDAndShardKey(t *testing.T) {
 		t.Fatalf("round trip %v %v", back, err)
 	}
 }
+
+func TestContentHashChangesWithAnySparseOrMultiVectorValue(t *testing.T) {
+	base := func() *Point {
+		return &Point{Vectors: map[string]Vector{
+			"text":    {Sparse: &SparseVector{Indices: []uint32{3, 9}, Values: []float32{0.3, 0.9}}},
+			"colbert": {Multi: [][]float32{{1, 2}, {3, 4}}},
+			"image":   {Dense: []float32{1, 2, 3, 4}},
+		}}
+	}
+	h := ContentHash(base())
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Point)
+	}{
+		{"a sparse value", func(p *Point) { p.Vectors["text"].Sparse.Values[1] = 0.90000004 }},
+		{"a sparse index", func(p *Point) { p.Vectors["text"].Sparse.Indices[1] = 10 }},
+		{"a sparse pair dropped", func(p *Point) {
+			p.Vectors["text"] = Vector{Sparse: &SparseVector{Indices: []uint32{3}, Values: []float32{0.3}}}
+		}},
+		{"values moved to other indices", func(p *Point) {
+			p.Vectors["text"] = Vector{Sparse: &SparseVector{Indices: []uint32{3, 9}, Values: []float32{0.9, 0.3}}}
+		}},
+		{"an empty sparse vector", func(p *Point) { p.Vectors["text"] = Vector{Sparse: &SparseVector{}} }},
+		{"a multivector value", func(p *Point) { p.Vectors["colbert"].Multi[1][0] = 3.0000002 }},
+		{"a multivector split differently", func(p *Point) { p.Vectors["colbert"] = Vector{Multi: [][]float32{{1, 2, 3, 4}}} }},
+		{"a multivector read as a dense vector", func(p *Point) { p.Vectors["colbert"] = Vector{Dense: []float32{1, 2, 3, 4}} }},
+		{"a multivector with a vector fewer", func(p *Point) { p.Vectors["colbert"] = Vector{Multi: [][]float32{{1, 2}}} }},
+		{"a dense vector read as a multivector of one", func(p *Point) { p.Vectors["image"] = Vector{Multi: [][]float32{{1, 2, 3, 4}}} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := base()
+			tc.mutate(p)
+			if ContentHash(p) == h {
+				t.Fatalf("hash unchanged (%s)", canonical(p))
+			}
+		})
+	}
+}

@@ -81,12 +81,22 @@ func restVectors(vs map[string]qdrant.Vector) any {
 	return out
 }
 
+// An empty sparse vector (a point with no terms) is read back with nil
+// slices; Qdrant refuses null where it wants an array, so empty slices
+// are written as [].
 func restVector(v qdrant.Vector) any {
 	switch {
 	case v.Sparse != nil:
-		return map[string]any{"indices": v.Sparse.Indices, "values": v.Sparse.Values}
+		return map[string]any{"indices": orEmpty(v.Sparse.Indices), "values": orEmpty(v.Sparse.Values)}
 	case v.Multi != nil:
 		return v.Multi
 	}
-	return v.Dense
+	return orEmpty(v.Dense)
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
