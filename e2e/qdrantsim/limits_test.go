@@ -59,7 +59,8 @@ func TestRESTBodyLimit(t *testing.T) {
 func TestGRPCMessageSizes(t *testing.T) {
 	c := startCluster(t, Options{Peers: 1})
 	p := c.Peers()[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Generous: converting 1.4 M floats is slow under the race detector.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	conn, err := grpc.NewClient(p.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
