@@ -286,12 +286,16 @@ const (
 func (p *Peer) consensusOp(ctx context.Context, mode syncMode, fn func() error) error {
 	c := p.c
 	c.mu.Lock()
-	dropped := c.dropped
+	dropped, commit := c.dropped, c.commit
 	if err := fn(); err != nil {
 		c.mu.Unlock()
 		return err
 	}
 	lost := c.dropped != dropped
+	if !lost && c.commit == commit {
+		c.mu.Unlock()
+		return nil // nothing proposed, nothing to wait for
+	}
 	until := p.view.lastAt
 	if mode == waitAll {
 		for _, q := range c.peers {
