@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
@@ -18,19 +19,39 @@ func fastOptions() ExecOptions {
 	return ExecOptions{Poll: time.Millisecond, Backoff: time.Millisecond, WaitTimeout: 5 * time.Second, TransferTimeout: 5 * time.Second}
 }
 
-// restoreOnto plans and executes a restore of m onto f.
+// fakeTopology describes a fake cluster as discovery would.
+func fakeTopology(f *fakeCluster) *discovery.Topology {
+	pods := podNames(len(f.peers))
+	topo := &discovery.Topology{}
+	for i, p := range f.peers {
+		topo.Peers = append(topo.Peers, discovery.Peer{ID: p, Pod: pods[i], Version: f.version[p]})
+	}
+	return topo
+}
+
+// runOnto restores m onto f through Run; edit adjusts the inputs.
+func runOnto(t *testing.T, m *manifestT, f *fakeCluster, store *memStore, j Journal, opts PlanOptions, edit ...func(*RunOptions, *RunDeps)) (*RunResult, error) {
+	t.Helper()
+	ro := RunOptions{Manifest: m, Plan: opts, Exec: fastOptions()}
+	rd := RunDeps{
+		Deps:     Deps{Peers: f.clients(), Store: store, Journal: j, Logger: quietLogger(), Points: &fakePeer{f: f, id: f.peers[0]}},
+		Topology: fakeTopology(f),
+	}
+	for _, e := range edit {
+		e(&ro, &rd)
+	}
+	return Run(context.Background(), ro, rd)
+}
+
+// restoreOnto restores m onto f through Run; the plan must be valid and
+// pass preflight.
 func restoreOnto(t *testing.T, m *manifestT, f *fakeCluster, store *memStore, j Journal, opts PlanOptions) (*RestorePlan, *Report, error) {
 	t.Helper()
-	plan, err := Plan(m, targetOf(f, podNames(len(f.peers))), opts)
-	if err != nil {
-		t.Fatalf("Plan: %v", err)
+	res, err := runOnto(t, m, f, store, j, opts)
+	if res.Plan == nil || res.Report == nil {
+		t.Fatalf("restore stopped before execution: %v", err)
 	}
-	deps := Deps{Peers: f.clients(), Store: store, Journal: j, Logger: quietLogger(), Points: &fakePeer{f: f, id: f.peers[0]}}
-	if _, err := Preflight(context.Background(), plan, deps, PreflightOptions{}); err != nil {
-		t.Fatalf("Preflight: %v", err)
-	}
-	rep, err := Execute(context.Background(), plan, deps, fastOptions())
-	return plan, rep, err
+	return res.Plan, res.Report, err
 }
 
 // checkRestored asserts the outcome: every point equal, the final
@@ -209,28 +230,21 @@ func TestRerunAfterACrashResumes(t *testing.T) {
 	store := newMemStore()
 	m := makeBackup(t, store, 2, "1.19.0", spec{name: "docs", shards: 4, rf: 1})
 	f := newFakeCluster(peerIDs(2), "1.19.0")
-	plan, err := Plan(m, targetOf(f, podNames(2)), PlanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The process dies after two shards: the context is cancelled from
 	// the progress callback.
 	ctx, cancel := context.WithCancel(context.Background())
-	deps := Deps{Peers: f.clients(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
-		Progress: &cancelAfter{n: 2, cancel: cancel}}
-	opts := fastOptions()
-	opts.Parallel = 1
-	if _, err := Execute(ctx, plan, deps, opts); !errors.Is(err, context.Canceled) {
+	_, err := runOnto(t, m, f, store, &StoreJournal{Store: store, Cluster: m.Cluster}, PlanOptions{}, func(o *RunOptions, d *RunDeps) {
+		d.Progress = &cancelAfter{n: 2, cancel: cancel}
+		o.Exec.Parallel = 1
+		d.HoldLease = func(context.Context) (context.Context, func(), error) { return ctx, func() {}, nil }
+	})
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("first run error = %v, want context.Canceled", err)
 	}
 	if n := len(f.mutations); n == 0 {
 		t.Fatal("first run changed nothing")
 	}
-	deps.Progress, deps.Journal = nil, &StoreJournal{Store: store, Cluster: m.Cluster}
-	if _, err := Preflight(context.Background(), plan, deps, PreflightOptions{}); err != nil {
-		t.Fatalf("preflight of the rerun: %v", err)
-	}
-	rep, err := Execute(context.Background(), plan, deps, fastOptions())
+	plan, rep, err := restoreOnto(t, m, f, store, &StoreJournal{Store: store, Cluster: m.Cluster}, PlanOptions{})
 	if err != nil {
 		t.Fatalf("rerun: %v", err)
 	}

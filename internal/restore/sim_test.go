@@ -250,6 +250,19 @@ func simExecOptions() ExecOptions {
 	return ExecOptions{Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond, WaitTimeout: 20 * time.Second, TransferTimeout: 20 * time.Second}
 }
 
+// restore restores m onto the simulated cluster through Run, with a
+// storage journal and the point writer; edit adjusts the inputs.
+func (s *simCluster) restore(ctx context.Context, t *testing.T, m *manifest.Manifest, store Store, opts PlanOptions, edit ...func(*RunOptions, *RunDeps)) (*RunResult, error) {
+	t.Helper()
+	ro := RunOptions{Manifest: m, Plan: opts, Exec: simExecOptions()}
+	rd := RunDeps{Deps: Deps{Peers: s.peers(), Store: store, Logger: quietLogger(), Journal: &StoreJournal{Store: store, Cluster: m.Cluster},
+		Points: &RESTPointWriter{BaseURL: s.topo.Peers[0].Addr.REST, HTTP: s.http}}, Topology: s.topo}
+	for _, e := range edit {
+		e(&ro, &rd)
+	}
+	return Run(ctx, ro, rd)
+}
+
 func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -286,21 +299,13 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 				// Static discovery has no pod names: name the peer by id.
 				tt.opts.TargetNode = fmt.Sprint(dst.topo.Peers[1].ID)
 			}
-			plan, err := Plan(m, dst.target(t), tt.opts)
+			res, err := dst.restore(ctx, t, m, store, tt.opts)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("restore: %v", err)
 			}
+			plan, rep := res.Plan, res.Report
 			if plan.Strategy != tt.wantStrategy {
 				t.Errorf("strategy %s, want %s (%s)", plan.Strategy, tt.wantStrategy, plan.Reason)
-			}
-			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
-				Points: &RESTPointWriter{BaseURL: dst.topo.Peers[0].Addr.REST, HTTP: dst.http}}
-			if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
-				t.Fatalf("preflight: %v", err)
-			}
-			rep, err := Execute(ctx, plan, deps, simExecOptions())
-			if err != nil {
-				t.Fatalf("execute: %v", err)
 			}
 			for _, c := range []string{"docs", "replicated", "tenants"} {
 				si, err1 := src.any().CollectionInfo(ctx, c)
@@ -376,17 +381,7 @@ func TestPresignedTransferLetsPeersPullSnapshots(t *testing.T) {
 	store := presigningStore{Backend: mem, base: srv.URL}
 
 	dst := startSim(t, 3, "1.19.0")
-	plan, err := Plan(m, dst.target(t), PlanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := Deps{Peers: dst.peers(), Store: store, Logger: quietLogger()}
-	if _, err := Preflight(ctx, plan, deps, PreflightOptions{Transfer: TransferPresigned}); err != nil {
-		t.Fatal(err)
-	}
-	opts := simExecOptions()
-	opts.Transfer = TransferPresigned
-	if _, err := Execute(ctx, plan, deps, opts); err != nil {
+	if _, err := dst.restore(ctx, t, m, store, PlanOptions{}, func(o *RunOptions, _ *RunDeps) { o.Exec.Transfer = TransferPresigned }); err != nil {
 		t.Fatal(err)
 	}
 	want, got := allPoints(t, src.any(), "docs"), allPoints(t, dst.any(), "docs")
