@@ -42,6 +42,8 @@ type SyntheticRequest struct {
 //	PUT    /peers/{id}/faults      replace faults (body: Faults)
 //	DELETE /peers/{id}/faults      clear faults
 //	POST   /synthetic              body: SyntheticRequest
+//	GET    /consensus              seed, realism, commit, lost proposals, transferred bytes
+//	POST   /consensus/drop         body: {"count": n}: lose the next n proposals
 func (c *Cluster) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	fail := func(w http.ResponseWriter, status int, err error) {
@@ -130,7 +132,46 @@ func (c *Cluster) AdminHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, req)
 	})
+	mux.HandleFunc("GET /consensus", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, c.ConsensusStatus())
+	})
+	mux.HandleFunc("POST /consensus/drop", func(w http.ResponseWriter, r *http.Request) {
+		var req DropRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		if req.Count < 0 {
+			fail(w, http.StatusBadRequest, errors.New("count must not be negative"))
+			return
+		}
+		c.DropProposals(req.Count)
+		writeJSON(w, http.StatusOK, c.ConsensusStatus())
+	})
 	return mux
+}
+
+// DropRequest is the admin body of POST /consensus/drop.
+type DropRequest struct {
+	Count int `json:"count"`
+}
+
+// ConsensusStatus is the admin view of the simulated consensus.
+type ConsensusStatus struct {
+	Seed             uint64 `json:"seed"`
+	Realism          string `json:"realism"`
+	Commit           uint64 `json:"commit"`
+	PendingDrops     int    `json:"pending_drops"`
+	DroppedProposals int    `json:"dropped_proposals"`
+	TransferredBytes int64  `json:"transferred_bytes"`
+}
+
+// ConsensusStatus reports the seed, realism and consensus counters.
+func (c *Cluster) ConsensusStatus() ConsensusStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ConsensusStatus{Seed: c.seed, Realism: c.opts.Realism, Commit: c.commit, PendingDrops: c.dropNext,
+		DroppedProposals: c.dropped, TransferredBytes: c.transferred}
 }
 
 // ServeAdmin serves AdminHandler on addr until ctx ends or the cluster

@@ -32,8 +32,8 @@ type Options struct {
 	// StateDir holds stored snapshots (peer-<id>/snapshots/...). Empty means a
 	// temporary directory removed by Close.
 	StateDir string
-	// Seed makes peer ids, placement and segment ids deterministic; 0 means
-	// random.
+	// Seed drives every random choice (peer ids, placement, segment ids,
+	// consensus delays); 0 picks one, reported by Cluster.Seed.
 	Seed uint64
 	// Tick is the period of the background loop that detects down peers,
 	// finishes transfers and starts automatic recovery (default 50ms).
@@ -56,6 +56,28 @@ type Options struct {
 	StreamIdleTimeout time.Duration
 	// Logger receives background events; nil discards them.
 	Logger *slog.Logger
+
+	// Realism selects a profile: "off" (cluster changes apply at once,
+	// transfers take TransferDelay), "default" or "harsh" (see realism.go).
+	// Empty means $QDRANTSIM_REALISM, else "off". The fields below override
+	// the profile when set.
+	Realism string
+	// ConsensusDelayMin and ConsensusDelayMax bound the random delay after
+	// which each peer applies a committed cluster change. Both 0 (and
+	// realism off) means peers apply at once.
+	ConsensusDelayMin, ConsensusDelayMax time.Duration
+	// TransferRate (bytes/s) makes a shard transfer last its bytes divided
+	// by the rate; 0 (and realism off) means a fixed TransferDelay.
+	TransferRate int64
+	// OutOfOrder is the probability that a peer applies a recover-related
+	// replica state proposal before the previous one of the same recovery.
+	OutOfOrder float64
+	// ConsensusTimeout is how long a call waits for a lost proposal before
+	// failing as Qdrant's does (default 10s, Qdrant's default wait).
+	ConsensusTimeout time.Duration
+	// ApproximateCounts makes per-shard counts approximate (set by the
+	// default and harsh profiles).
+	ApproximateCounts bool
 }
 
 // Cluster is a running simulated Qdrant cluster. All consensus state and
@@ -79,6 +101,18 @@ type Cluster struct {
 	lock      lockState
 	nextAddr  netip.Addr
 	closed    bool
+
+	seed     uint64
+	delayRng *rand.Rand
+	// last is the committed metadata as of commit, the state a lost
+	// proposal rolls back to.
+	last        *metaView
+	dropNext    int
+	dropped     int
+	transferred int64
+	// recoverGroup numbers shard recoveries, whose state proposals the
+	// harsh profile may reorder.
+	recoverGroup uint64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -110,7 +144,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil || !base.Is4() {
 		return nil, fmt.Errorf("qdrantsim: bind base %q: want an IPv4 address", opts.BindBase)
 	}
+	if err := applyRealism(&opts); err != nil {
+		return nil, fmt.Errorf("qdrantsim: %w", err)
+	}
 	setDefault(&opts.Tick, 50*time.Millisecond)
+	setDefault(&opts.ConsensusTimeout, 10*time.Second)
 	setDefault(&opts.TransferDelay, 200*time.Millisecond)
 	setDefault(&opts.PeerDownDelay, 300*time.Millisecond)
 	setDefault(&opts.AutoRecoveryDelay, 200*time.Millisecond)
@@ -126,15 +164,20 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		seed = rand.Uint64()
 	}
 	c := &Cluster{
-		opts:     opts,
-		ver:      ver,
-		log:      logger,
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		opts: opts,
+		ver:  ver,
+		log:  logger,
+		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		seed: seed,
+		// Delays use their own stream so that placement and ids stay the
+		// same for a seed whatever the realism.
+		delayRng: rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, seed)),
 		colls:    map[string]*collection{},
 		aliases:  map[string]string{},
 		nextAddr: base,
 		stop:     make(chan struct{}),
 	}
+	c.last = c.snapshotLocked()
 	if opts.StateDir == "" {
 		dir, err := os.MkdirTemp("", "qdrantsim-")
 		if err != nil {
@@ -204,8 +247,9 @@ func (c *Cluster) AddPeer(ctx context.Context) (*Peer, error) {
 	c.nextAddr = addr.Next()
 	p := &Peer{c: c, id: id, addr: addr.String(), httpPort: c.opts.HTTPPort, grpcPort: c.opts.GRPCPort,
 		data: map[string]map[uint32]*replicaData{}}
+	p.view.applied = c.last
 	c.peers = append(c.peers, p)
-	c.commit++
+	c.commitLocked(proposal{what: "add peer"})
 	c.mu.Unlock()
 	if err := os.MkdirAll(p.snapshotRoot(), 0o755); err != nil {
 		return nil, fmt.Errorf("qdrantsim: peer %d: %w", id, err)
@@ -246,7 +290,7 @@ func (c *Cluster) RemovePeer(id uint64) error {
 	}
 	c.transfers = kept
 	p.data = map[string]map[uint32]*replicaData{}
-	c.commit++
+	c.commitLocked(proposal{what: "remove peer"})
 	return os.RemoveAll(p.dir())
 }
 

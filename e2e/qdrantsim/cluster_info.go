@@ -119,38 +119,52 @@ func (p *Peer) ClusterInfo(ctx context.Context) (*ClusterStatus, error) {
 	if leader != nil && *leader == p.id {
 		role = "Leader"
 	}
-	st.RaftInfo = RaftInfo{Term: 1, Commit: c.commit, Leader: leader, Role: &role, IsVoter: true}
+	// The commit index is what p has applied.
+	st.RaftInfo = RaftInfo{Term: 1, Commit: c.viewLocked(p).index, Leader: leader, Role: &role, IsVoter: true}
 	return st, nil
 }
 
 // CollectionClusterInfo returns the shard layout of a collection from p's
-// point of view.
+// point of view, as Qdrant's cluster_info does
+// (lib/collection/src/collection/collection_ops.rs): replica states are
+// p's applied consensus view; a shard p holds data of is local, in state
+// Dead when p's view has no replica for it yet (a recovered snapshot whose
+// activation p has not applied).
 func (p *Peer) CollectionClusterInfo(ctx context.Context, coll string) (*CollectionClusterInfo, error) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	col, err := c.resolve(coll)
+	v := c.viewLocked(p)
+	col, err := resolveIn(v, coll)
 	if err != nil {
 		return nil, err
+	}
+	local := p.data[col.name]
+	if cur := c.colls[col.name]; cur == nil || cur.uuid != col.uuid {
+		local = nil // p's data belongs to another incarnation of the name
 	}
 	info := &CollectionClusterInfo{PeerID: p.id, ShardCount: len(col.shards),
 		LocalShards: []LocalShardInfo{}, RemoteShards: []RemoteShardInfo{}, ShardTransfers: []ShardTransferInfo{}}
 	for _, id := range col.shardIDs() {
 		s := col.shards[id]
-		for _, pid := range s.peerIDs() {
-			r := s.replicas[pid]
-			if pid == p.id {
-				n := 0
-				if d := p.data[col.name][id]; d != nil {
-					n = d.count()
-				}
-				info.LocalShards = append(info.LocalShards, LocalShardInfo{ShardID: id, ShardKey: s.key, PointsCount: n, State: r.state})
-				continue
+		d, hasLocal := local[id]
+		if r := s.replicas[p.id]; r != nil || hasLocal {
+			n, state := 0, StateDead
+			if d != nil {
+				n = d.count()
 			}
-			info.RemoteShards = append(info.RemoteShards, RemoteShardInfo{ShardID: id, ShardKey: s.key, PeerID: pid, State: r.state})
+			if r != nil {
+				state = r.state
+			}
+			info.LocalShards = append(info.LocalShards, LocalShardInfo{ShardID: id, ShardKey: s.key, PointsCount: n, State: state})
+		}
+		for _, pid := range s.peerIDs() {
+			if pid != p.id {
+				info.RemoteShards = append(info.RemoteShards, RemoteShardInfo{ShardID: id, ShardKey: s.key, PeerID: pid, State: s.replicas[pid].state})
+			}
 		}
 	}
-	for _, t := range c.transfers {
+	for _, t := range v.transfers {
 		if t.coll != col.name {
 			continue
 		}
@@ -171,7 +185,7 @@ func (p *Peer) ListShardKeys(ctx context.Context, coll string) (*ShardKeysRespon
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	col, err := c.resolve(coll)
+	col, err := resolveIn(c.viewLocked(p), coll)
 	if err != nil {
 		return nil, err
 	}

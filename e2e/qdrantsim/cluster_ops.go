@@ -72,15 +72,22 @@ func receiverState(method string) string {
 	return StateRecovery
 }
 
-// UpdateCollectionCluster applies a cluster operation. It returns once the
-// operation is accepted; transfers then run in the background.
+// UpdateCollectionCluster applies a cluster operation. It returns once
+// the receiving peer has applied the proposal (shard key creation: every
+// peer, lib/storage/src/dispatcher.rs); transfers then run in the
+// background.
 func (p *Peer) UpdateCollectionCluster(ctx context.Context, coll string, op ClusterOperation) error {
 	if op.count() != 1 {
 		return errf(KindFormat, "data did not match any variant of untagged enum ClusterOperations")
 	}
-	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	mode := waitSelf
+	if op.CreateShardingKey != nil {
+		mode = waitAll
+	}
+	return p.consensusOp(ctx, mode, func() error { return p.c.clusterOpLocked(coll, op) })
+}
+
+func (c *Cluster) clusterOpLocked(coll string, op ClusterOperation) error {
 	col, err := c.resolve(coll)
 	if err != nil {
 		return err
@@ -95,7 +102,7 @@ func (p *Peer) UpdateCollectionCluster(ctx context.Context, coll string, op Clus
 		if t == nil {
 			return errNoTransfer(col.name, *op.AbortTransfer)
 		}
-		c.failTransferLocked(t)
+		c.failTransferLocked(t, "abort transfer")
 		return nil
 	case op.RestartTransfer != nil:
 		r := *op.RestartTransfer
@@ -109,12 +116,7 @@ func (p *Peer) UpdateCollectionCluster(ctx context.Context, coll string, op Clus
 		if *r.Method == t.method {
 			return errf(KindBadRequest, "Cannot restart transfer with the same method %s", t.method)
 		}
-		now := time.Now()
-		t.method, t.started, t.deadline = *r.Method, now, now.Add(c.opts.TransferDelay)
-		if rep := col.shards[t.shard].replicas[t.to]; rep != nil {
-			rep.state, rep.since = receiverState(t.method), now
-		}
-		c.commit++
+		c.restartTransferLocked(col, t, *r.Method)
 		return nil
 	case op.DropReplica != nil:
 		return c.dropReplicaLocked(col, *op.DropReplica)
@@ -145,112 +147,6 @@ func (c *Cluster) findTransfer(coll string, r ShardTransferRequest) *transfer {
 	return nil
 }
 
-// startTransferLocked validates and registers a move or replication.
-func (c *Cluster) startTransferLocked(col *collection, r ShardTransferRequest, sync bool) error {
-	s := col.shards[r.ShardID]
-	if s == nil {
-		return errf(KindBadRequest, "Shard %d of %s does not exist", r.ShardID, col.name)
-	}
-	for _, pid := range []uint64{r.FromPeerID, r.ToPeerID} {
-		if c.peerLocked(pid) == nil {
-			return errf(KindBadRequest, "Peer %d does not exist", pid)
-		}
-	}
-	if r.FromPeerID == r.ToPeerID {
-		return errf(KindBadRequest, "Source and target peers must be different, got %d", r.FromPeerID)
-	}
-	method := c.ver.defaultTransferMethod()
-	if r.Method != nil {
-		if !transferMethods[*r.Method] {
-			return errf(KindBadRequest, "Transfer method %s is not supported for a manual transfer", *r.Method)
-		}
-		method = *r.Method
-	}
-	if src := s.replicas[r.FromPeerID]; src == nil || !readable(src.state) {
-		return errf(KindBadRequest, "Shard %d is not active on peer %d", r.ShardID, r.FromPeerID)
-	}
-	for _, t := range c.transfers {
-		if t.coll == col.name && t.shard == r.ShardID &&
-			(t.from == r.FromPeerID || t.to == r.FromPeerID || t.from == r.ToPeerID || t.to == r.ToPeerID) {
-			return errf(KindBadRequest, "Shard %d is already involved in transfer %d -> %d", r.ShardID, t.from, t.to)
-		}
-	}
-	if dst := s.replicas[r.ToPeerID]; dst != nil && dst.state != StateDead {
-		return errf(KindBadRequest, "Shard %d already exists on peer %d", r.ShardID, r.ToPeerID)
-	}
-	c.beginTransferLocked(col, s, r.FromPeerID, r.ToPeerID, sync, method)
-	return nil
-}
-
-// beginTransferLocked registers a transfer and resets the receiver replica.
-func (c *Cluster) beginTransferLocked(col *collection, s *shard, from, to uint64, sync bool, method string) {
-	now := time.Now()
-	c.transfers = append(c.transfers, &transfer{coll: col.name, shard: s.id, from: from, to: to, sync: sync,
-		method: method, started: now, deadline: now.Add(c.opts.TransferDelay)})
-	s.replicas[to] = &replica{state: receiverState(method), since: now}
-	q := c.peerLocked(to)
-	q.localShardsLocked(col.name)[s.id] = newReplicaData(c.newUUID())
-	c.commit++
-}
-
-// removeTransferLocked forgets t.
-func (c *Cluster) removeTransferLocked(t *transfer) {
-	for i, x := range c.transfers {
-		if x == t {
-			c.transfers = append(c.transfers[:i], c.transfers[i+1:]...)
-			break
-		}
-	}
-	c.commit++
-}
-
-// failTransferLocked aborts t: a move's target replica is removed, a
-// replication's target is set Dead (auto recovery will retry it).
-func (c *Cluster) failTransferLocked(t *transfer) {
-	c.removeTransferLocked(t)
-	col := c.colls[t.coll]
-	if col == nil || col.shards[t.shard] == nil {
-		return
-	}
-	s := col.shards[t.shard]
-	if !t.sync {
-		delete(s.replicas, t.to)
-		if q := c.peerLocked(t.to); q != nil {
-			delete(q.localShardsLocked(col.name), t.shard)
-		}
-		return
-	}
-	if r := s.replicas[t.to]; r != nil {
-		r.state, r.since = StateDead, time.Now()
-	}
-}
-
-// finishTransferLocked copies the source replica to the target, activates
-// it and, for a move, drops the source.
-func (c *Cluster) finishTransferLocked(t *transfer) {
-	col := c.colls[t.coll]
-	src, dst := c.peerLocked(t.from), c.peerLocked(t.to)
-	if col == nil || col.shards[t.shard] == nil || src == nil || dst == nil {
-		c.removeTransferLocked(t)
-		return
-	}
-	s := col.shards[t.shard]
-	sd := src.data[col.name][t.shard]
-	if sd == nil || s.replicas[t.to] == nil {
-		c.failTransferLocked(t)
-		return
-	}
-	c.removeTransferLocked(t)
-	d := sd.clone()
-	d.segment = c.newUUID()
-	dst.localShardsLocked(col.name)[t.shard] = d
-	s.replicas[t.to] = &replica{state: StateActive, since: time.Now()}
-	if !t.sync {
-		delete(s.replicas, t.from)
-		delete(src.localShardsLocked(col.name), t.shard)
-	}
-}
-
 func (c *Cluster) dropReplicaLocked(col *collection, r ReplicaRef) error {
 	s := col.shards[r.ShardID]
 	if s == nil {
@@ -270,14 +166,14 @@ func (c *Cluster) dropReplicaLocked(col *collection, r ReplicaRef) error {
 	}
 	for _, t := range append([]*transfer(nil), c.transfers...) {
 		if t.coll == col.name && t.shard == r.ShardID && (t.from == r.PeerID || t.to == r.PeerID) {
-			c.failTransferLocked(t)
+			c.failTransferLocked(t, "abort transfer: replica dropped")
 		}
 	}
 	delete(s.replicas, r.PeerID)
 	if q := c.peerLocked(r.PeerID); q != nil {
 		delete(q.localShardsLocked(col.name), r.ShardID)
 	}
-	c.commit++
+	c.commitLocked(proposal{what: "drop replica", droppable: true})
 	return nil
 }
 
@@ -347,13 +243,15 @@ func (c *Cluster) createShardKeyLocked(col *collection, req CreateShardingKey) e
 			pid := pool[cursor%len(pool)]
 			cursor++
 			s.replicas[pid] = &replica{state: state, since: now}
-			c.peerLocked(pid).localShardsLocked(col.name)[s.id] = newReplicaData(c.newUUID())
+			d := newReplicaData(c.newUUID())
+			d.lineage = lineageOf(col.uuid, s.id)
+			c.peerLocked(pid).localShardsLocked(col.name)[s.id] = d
 		}
 		col.shards[s.id] = s
 	}
 	col.keys = append(col.keys, key)
 	col.shardsChanged()
-	c.commit++
+	c.commitLocked(proposal{what: "create shard key", droppable: true})
 	return nil
 }
 
@@ -384,6 +282,6 @@ func (c *Cluster) dropShardKeyLocked(col *collection, key ShardKey) error {
 		}
 	}
 	col.shardsChanged()
-	c.commit++
+	c.commitLocked(proposal{what: "drop shard key", droppable: true})
 	return nil
 }

@@ -149,12 +149,15 @@ func TestReplicateToExistingReplicaAndDropReplica(t *testing.T) {
 	cl := newClient(t, c.Peers()[0])
 	createCollection(t, cl, "c", 1, 2)
 	hs := holders(c, "c", 0)
-	msg := cl.errorOf("POST", "/collections/c/cluster", map[string]any{"replicate_shard": map[string]any{"shard_id": 0, "from_peer_id": hs[0], "to_peer_id": hs[1]}}, 400)
-	if msg != fmt.Sprintf("Bad request: Shard 0 already exists on peer %d", hs[1]) {
-		t.Errorf("replicate onto existing replica: %q", msg)
+	// Qdrant's validate_transfer does not refuse a target that already
+	// holds a replica: the transfer runs and replaces the target's data.
+	cl.ok("POST", "/collections/c/cluster", map[string]any{"replicate_shard": map[string]any{"shard_id": 0, "from_peer_id": hs[0], "to_peer_id": hs[1]}}, nil)
+	if got := stateOf(c, "c", 0, hs[1]); got != StateRecovery {
+		t.Errorf("existing replica during the transfer: %q, want %q", got, StateRecovery)
 	}
+	waitFor(t, "transfer onto the existing replica done", func() bool { return stateOf(c, "c", 0, hs[1]) == StateActive })
 	cl.ok("POST", "/collections/c/cluster", map[string]any{"drop_replica": map[string]any{"shard_id": 0, "peer_id": hs[1]}}, nil)
-	msg = cl.errorOf("POST", "/collections/c/cluster", map[string]any{"drop_replica": map[string]any{"shard_id": 0, "peer_id": hs[0]}}, 400)
+	msg := cl.errorOf("POST", "/collections/c/cluster", map[string]any{"drop_replica": map[string]any{"shard_id": 0, "peer_id": hs[0]}}, 400)
 	if msg != fmt.Sprintf("Bad request: Shard 0 must have at least one active replica after removing %d", hs[0]) {
 		t.Errorf("drop last replica: %q", msg)
 	}

@@ -56,13 +56,15 @@ func (c *Cluster) resolve(name string) (*collection, error) {
 	return nil, errCollectionNotFound(name)
 }
 
-// ListCollections returns the collection names, sorted.
+// ListCollections returns the collection names, sorted, as p has applied
+// them (lib/storage/src/content_manager/toc reads the local state).
 func (p *Peer) ListCollections(ctx context.Context) ([]string, error) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	names := make([]string, 0, len(c.colls))
-	for n := range c.colls {
+	v := c.viewLocked(p)
+	names := make([]string, 0, len(v.colls))
+	for n := range v.colls {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -74,21 +76,23 @@ func (p *Peer) CollectionExists(ctx context.Context, name string) (bool, error) 
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.colls[name]
+	_, ok := c.viewLocked(p).colls[name]
 	return ok, nil
 }
 
 // CreateCollection creates a collection and places its shards (§4.5):
 // each shard gets min(replication_factor, peers) Active replicas on the
 // peers with the fewest replicas so far, random tie-break. Custom sharding
-// creates no shards.
+// creates no shards. It returns once every peer has applied the creation
+// (lib/storage/src/dispatcher.rs syncs all nodes for it).
 func (p *Peer) CreateCollection(ctx context.Context, name string, req CreateCollection) error {
 	if !collectionNameRE.MatchString(name) {
 		return errBadCollectionName()
 	}
-	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	return p.consensusOp(ctx, waitAll, func() error { return p.c.createCollectionLocked(name, req) })
+}
+
+func (c *Cluster) createCollectionLocked(name string, req CreateCollection) error {
 	if err := c.checkWriteLockLocked(); err != nil {
 		return err
 	}
@@ -125,10 +129,12 @@ func (c *Cluster) createLocked(name string, cfg collectionConfig, schema map[str
 	}
 	for _, s := range col.shards {
 		for pid := range s.replicas {
-			c.peerLocked(pid).localShardsLocked(name)[s.id] = newReplicaData(c.newUUID())
+			d := newReplicaData(c.newUUID())
+			d.lineage = lineageOf(col.uuid, s.id)
+			c.peerLocked(pid).localShardsLocked(name)[s.id] = d
 		}
 	}
-	c.commit++
+	c.commitLocked(proposal{what: "create collection", droppable: true})
 	return col
 }
 
@@ -174,16 +180,19 @@ func (p *Peer) localShardsLocked(coll string) map[uint32]*replicaData {
 }
 
 // DeleteCollection removes a collection, its aliases and every replica;
-// stored snapshots stay. It returns false if the collection did not exist.
+// stored snapshots stay. It returns false if the collection did not exist,
+// and waits only for p to apply the deletion (Qdrant's dispatcher does not
+// sync other nodes for it, lib/storage/src/dispatcher.rs).
 func (p *Peer) DeleteCollection(ctx context.Context, name string) (bool, error) {
-	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.colls[name]; !ok {
-		return false, nil
-	}
-	c.dropCollectionLocked(name)
-	return true, nil
+	existed := false
+	err := p.consensusOp(ctx, waitSelf, func() error {
+		if _, ok := p.c.colls[name]; ok {
+			existed = true
+			p.c.dropCollectionLocked(name)
+		}
+		return nil
+	})
+	return existed, err
 }
 
 func (c *Cluster) dropCollectionLocked(name string) {
@@ -203,36 +212,40 @@ func (c *Cluster) dropCollectionLocked(name string) {
 	for _, q := range c.peers {
 		delete(q.data, name)
 	}
-	c.commit++
+	c.commitLocked(proposal{what: "delete collection", droppable: true})
 }
 
 // UpdateCollection applies PATCH /collections/{c}.
 func (p *Peer) UpdateCollection(ctx context.Context, name string, req UpdateCollection) error {
 	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	col, err := c.resolve(name)
-	if err != nil {
-		return err
-	}
-	cfg, err := applyUpdate(col.config, req)
-	if err != nil {
-		return err
-	}
-	col.config = cfg
-	c.commit++
-	return nil
+	return p.consensusOp(ctx, waitSelf, func() error {
+		col, err := c.resolve(name)
+		if err != nil {
+			return err
+		}
+		cfg, err := applyUpdate(col.config, req)
+		if err != nil {
+			return err
+		}
+		col.config = cfg
+		c.commitLocked(proposal{what: "update collection", droppable: true})
+		return nil
+	})
 }
 
 // CollectionInfo returns GET /collections/{c}; points_count counts one
-// readable replica per shard.
+// readable replica per shard. Existence and config are p's applied view.
 func (p *Peer) CollectionInfo(ctx context.Context, name string) (*CollectionInfo, error) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	col, err := c.resolve(name)
+	vcol, err := resolveIn(c.viewLocked(p), name)
 	if err != nil {
 		return nil, err
+	}
+	col := vcol
+	if cur := c.colls[vcol.name]; cur != nil && cur.uuid == vcol.uuid {
+		col = cur
 	}
 	var n uint64
 	segments := 0
@@ -245,7 +258,7 @@ func (p *Peer) CollectionInfo(ctx context.Context, name string) (*CollectionInfo
 		}
 	}
 	info := &CollectionInfo{Status: "green", OptimizerStatus: "ok", PointsCount: n, SegmentsCount: segments,
-		Config: col.config, PayloadSchema: p.payloadSchemaInfoLocked(col)}
+		Config: vcol.config, PayloadSchema: p.payloadSchemaInfoLocked(col)}
 	if !c.ver.atLeast(1, 19, 0) {
 		specs, _ := vectorSpecs(col.config.Params.Vectors)
 		vc := n * uint64(len(specs))
@@ -259,7 +272,7 @@ func (p *Peer) ListAliases(ctx context.Context) ([]AliasDescription, error) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.aliasesLocked(""), nil
+	return aliasesIn(c.viewLocked(p), ""), nil
 }
 
 // CollectionAliases returns the aliases of one collection.
@@ -267,15 +280,16 @@ func (p *Peer) CollectionAliases(ctx context.Context, name string) ([]AliasDescr
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, err := c.resolve(name); err != nil {
+	v := c.viewLocked(p)
+	if _, err := resolveIn(v, name); err != nil {
 		return nil, err
 	}
-	return c.aliasesLocked(name), nil
+	return aliasesIn(v, name), nil
 }
 
-func (c *Cluster) aliasesLocked(coll string) []AliasDescription {
+func aliasesIn(v *metaView, coll string) []AliasDescription {
 	out := []AliasDescription{}
-	for a, t := range c.aliases {
+	for a, t := range v.aliases {
 		if coll == "" || t == coll {
 			out = append(out, AliasDescription{AliasName: a, CollectionName: t})
 		}
@@ -284,11 +298,20 @@ func (c *Cluster) aliasesLocked(coll string) []AliasDescription {
 	return out
 }
 
-// UpdateAliases applies alias actions atomically: all or nothing.
+// UpdateAliases applies alias actions atomically: all or nothing. With a
+// create or rename it returns once every peer applied the change, else
+// once p did (lib/storage/src/dispatcher.rs).
 func (p *Peer) UpdateAliases(ctx context.Context, actions []AliasAction) error {
-	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	mode := waitSelf
+	for _, a := range actions {
+		if a.CreateAlias != nil || a.RenameAlias != nil {
+			mode = waitAll
+		}
+	}
+	return p.consensusOp(ctx, mode, func() error { return p.c.updateAliasesLocked(actions) })
+}
+
+func (c *Cluster) updateAliasesLocked(actions []AliasAction) error {
 	next := make(map[string]string, len(c.aliases))
 	for k, v := range c.aliases {
 		next[k] = v
@@ -321,7 +344,7 @@ func (p *Peer) UpdateAliases(ctx context.Context, actions []AliasAction) error {
 		}
 	}
 	c.aliases = next
-	c.commit++
+	c.commitLocked(proposal{what: "change aliases", droppable: true})
 	return nil
 }
 

@@ -19,6 +19,11 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 	if opts.Seed == 0 {
 		opts.Seed = 7
 	}
+	// The simulator's own tests state their realism; the environment
+	// variable is for product tests.
+	if opts.Realism == "" {
+		opts.Realism = RealismOff
+	}
 	setDefault(&opts.Tick, 10*time.Millisecond)
 	setDefault(&opts.TransferDelay, 150*time.Millisecond)
 	setDefault(&opts.PeerDownDelay, 60*time.Millisecond)
@@ -28,6 +33,7 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 		t.Fatalf("start cluster: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
+	c.LogSeedOnFailure(t)
 	return c
 }
 

@@ -59,7 +59,7 @@ func (p *Peer) CreatePayloadIndex(ctx context.Context, coll string, req CreateFi
 	}
 	col.payloadSchema[req.FieldName] = req.FieldSchema
 	col.opID++
-	c.commit++
+	c.commitLocked(proposal{what: "payload index", droppable: true})
 	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
 }
 
@@ -74,7 +74,7 @@ func (p *Peer) DeletePayloadIndex(ctx context.Context, coll, field string) (Upda
 	}
 	delete(col.payloadSchema, field)
 	col.opID++
-	c.commit++
+	c.commitLocked(proposal{what: "payload index", droppable: true})
 	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
 }
 

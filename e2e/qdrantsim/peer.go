@@ -31,6 +31,7 @@ type Peer struct {
 	running   bool
 	stoppedAt time.Time
 	data      map[string]map[uint32]*replicaData
+	view      peerView
 
 	faults faultSet
 	// recoverMu serialises snapshot recoveries on this peer.

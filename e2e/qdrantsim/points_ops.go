@@ -86,7 +86,7 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, fn func(d *replic
 		q := c.peerLocked(pid)
 		if q == nil || !q.running {
 			r.state, r.since = StateDead, time.Now()
-			c.commit++
+			c.commitLocked(proposal{what: "set replica Dead: write failed", droppable: true})
 			continue
 		}
 		d := q.localShardsLocked(col.name)[id]
@@ -95,6 +95,7 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, fn func(d *replic
 			q.localShardsLocked(col.name)[id] = d
 		}
 		fn(d)
+		d.ops++
 		if readable(r.state) {
 			active++
 		}

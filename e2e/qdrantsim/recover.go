@@ -188,7 +188,13 @@ func (p *Peer) UploadShardSnapshot(ctx context.Context, coll string, shard uint3
 }
 
 // recoverShardFrom applies §2.3: the archive replaces (or creates) p's
-// replica, then priority decides the replica states.
+// replica at once, then priority decides the replica states through
+// proposals that are sent, not awaited (src/common/snapshots.rs
+// recover_shard_snapshot_impl, activate_shard in
+// lib/storage/src/content_manager/snapshots/recover.rs): the call returns
+// before any peer applied them. Until p applies its activation, p lists
+// the replica as Dead and the other peers do not list a new replica at all
+// (cluster_info in lib/collection/src/collection/collection_ops.rs).
 func (p *Peer) recoverShardFrom(coll string, shard uint32, r io.Reader, priority, checksum string, style mismatchStyle) error {
 	p.recoverMu.Lock()
 	defer p.recoverMu.Unlock()
@@ -211,41 +217,52 @@ func (p *Peer) recoverShardFrom(coll string, shard uint32, r io.Reader, priority
 	if s == nil {
 		return errShardNotFound(shard)
 	}
-	c.replaceLocalLocked(p, col, s, sd)
-	now := time.Now()
 	others := otherActive(s, p.id)
+	c.replaceLocalLocked(p, col, s, sd)
+	c.recoverGroup++
+	group := c.recoverGroup
+	set := func(pid uint64, state string) {
+		s.replicas[pid] = &replica{state: state, since: time.Now()}
+		c.commitLocked(proposal{what: "set replica " + state + ": shard snapshot recovery", droppable: true,
+			group: group, change: &stateChange{coll: col.name, shard: shard, peer: pid, state: state}})
+	}
 	switch {
 	case len(others) == 0, priority == PriorityNoSync:
-		s.replicas[p.id] = &replica{state: StateActive, since: now}
+		set(p.id, StateActive)
 	case priority == PrioritySnapshot:
-		s.replicas[p.id] = &replica{state: StateActive, since: now}
+		set(p.id, StateActive)
 		for _, pid := range others {
-			s.replicas[pid] = &replica{state: StateDead, since: now}
+			if s := col.shards[shard]; s != nil && s.replicas[pid] != nil {
+				set(pid, StateDead)
+			}
 		}
 	case priority == PriorityReplica:
-		s.replicas[p.id] = &replica{state: StateDead, since: now}
+		set(p.id, StateDead)
 	}
-	c.commit++
 	return nil
 }
 
 // replaceLocalLocked installs archive data as p's replica of s, dropping
-// transfers that were filling it.
+// transfers that were filling it. The data is of a history of its own, so
+// no WAL delta can later be resolved against it.
 func (c *Cluster) replaceLocalLocked(p *Peer, col *collection, s *shard, sd *parsedShard) {
+	removed := false
 	for _, t := range append([]*transfer(nil), c.transfers...) {
 		if t.coll == col.name && t.shard == s.id && t.to == p.id {
 			c.removeTransferLocked(t)
+			removed = true
 		}
+	}
+	if removed {
+		c.commitLocked(proposal{what: "abort transfer: shard replaced by a snapshot", droppable: true})
 	}
 	d := newReplicaData(c.newUUID())
 	d.synthetic = sd.synth
 	for _, pt := range sd.points {
 		d.points[pt.id] = pt
 	}
+	d.lineage, d.ops = freshLineage(d.segment), uint64(d.count())
 	p.localShardsLocked(col.name)[s.id] = d
-	if s.replicas[p.id] == nil {
-		s.replicas[p.id] = &replica{state: StatePartial, since: time.Now()}
-	}
 }
 
 // otherActive lists the other replicas of s that count as active.
@@ -405,7 +422,7 @@ func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksu
 			c.beginTransferLocked(col, s, others[0], p.id, true, c.ver.defaultTransferMethod())
 		}
 	}
-	c.commit++
+	c.commitLocked(proposal{what: "collection snapshot recovery: replica states", droppable: true})
 	return nil
 }
 
@@ -452,7 +469,7 @@ func (p *Peer) markRecovering(coll string) map[uint32]string {
 			s.replicas[p.id] = &replica{state: c.recoveringState(), since: now}
 		}
 	}
-	c.commit++
+	c.commitLocked(proposal{what: "collection snapshot recovery: mark recovering", droppable: true})
 	return prev
 }
 
@@ -463,6 +480,7 @@ func (p *Peer) restoreStatesLocked(coll string, prev map[uint32]string, only *ui
 	if !ok {
 		return
 	}
+	changed := false
 	for id, st := range prev {
 		if only != nil && id != *only {
 			continue
@@ -470,7 +488,11 @@ func (p *Peer) restoreStatesLocked(coll string, prev map[uint32]string, only *ui
 		if s := col.shards[id]; s != nil {
 			if r := s.replicas[p.id]; r != nil && r.state == p.c.recoveringState() {
 				s.replicas[p.id] = &replica{state: st, since: r.since}
+				changed = true
 			}
 		}
+	}
+	if changed {
+		p.c.commitLocked(proposal{what: "collection snapshot recovery: restore states", droppable: true})
 	}
 }

@@ -172,22 +172,16 @@ func (c *collection) ring(k *ShardKey) *hashRing {
 
 func (c *collection) shardsChanged() { c.rings = nil }
 
-// transfer is a shard transfer in progress.
-type transfer struct {
-	coll     string
-	shard    uint32
-	from, to uint64
-	sync     bool
-	method   string
-	started  time.Time
-	deadline time.Time
-}
-
 // replicaData is a peer's local copy of one shard.
 type replicaData struct {
 	points    map[PointID]*point
 	synthetic *syntheticSpec
 	segment   string
+	// lineage and ops stand for the replica's WAL clocks: the history its
+	// data descends from and how many operations of it were applied
+	// (see walDelta).
+	lineage uint64
+	ops     uint64
 }
 
 func newReplicaData(segment string) *replicaData {
@@ -195,7 +189,8 @@ func newReplicaData(segment string) *replicaData {
 }
 
 func (d *replicaData) clone() *replicaData {
-	n := &replicaData{points: make(map[PointID]*point, len(d.points)), synthetic: d.synthetic, segment: d.segment}
+	n := &replicaData{points: make(map[PointID]*point, len(d.points)), synthetic: d.synthetic, segment: d.segment,
+		lineage: d.lineage, ops: d.ops}
 	for id, p := range d.points {
 		n.points[id] = p
 	}

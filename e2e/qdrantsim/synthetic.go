@@ -103,8 +103,9 @@ func (c *Cluster) SetSyntheticShard(ctx context.Context, coll string, shardID ui
 		}
 		d := newReplicaData(c.newUUID())
 		d.synthetic = spec
+		d.lineage, d.ops = lineageOf(col.uuid, shardID), uint64(spec.Points)
 		q.localShardsLocked(col.name)[shardID] = d
 	}
-	c.commit++
+	c.commitLocked(proposal{what: "synthetic data"})
 	return nil
 }

@@ -44,7 +44,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opts.APIKey, "api-key", os.Getenv("QDRANT_SIM_API_KEY"), "API key (default from $QDRANT_SIM_API_KEY)")
 	fs.StringVar(&opts.ReadOnlyAPIKey, "read-only-api-key", os.Getenv("QDRANT_SIM_READ_ONLY_API_KEY"), "read-only API key (default from $QDRANT_SIM_READ_ONLY_API_KEY)")
 	fs.StringVar(&opts.StateDir, "state-dir", "", "directory for stored snapshots (default: a temporary directory)")
-	fs.Uint64Var(&opts.Seed, "seed", 0, "seed for peer ids and placement (0 = random)")
+	fs.Uint64Var(&opts.Seed, "seed", 0, "seed of every random choice (0 = pick one; printed at start)")
+	fs.StringVar(&opts.Realism, "realism", "", "off, default or harsh (default $QDRANTSIM_REALISM, else off)")
+	fs.Int64Var(&opts.TransferRate, "transfer-rate", 0, "shard transfer rate in bytes/s (0 = the realism profile's; off: --transfer-delay)")
 	fs.DurationVar(&opts.TransferDelay, "transfer-delay", time.Second, "duration of a shard transfer")
 	fs.DurationVar(&opts.PeerDownDelay, "peer-down-delay", 2*time.Second, "delay before a stopped peer's replicas turn Dead")
 	fs.DurationVar(&opts.Tick, "tick", 100*time.Millisecond, "period of the background loop")
@@ -63,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	fmt.Fprintf(stderr, "qdrant-sim: seed %d realism %s\n", c.Seed(), c.Realism())
 	if *admin != "" {
 		addr, err := c.ServeAdmin(ctx, *admin)
 		if err != nil {

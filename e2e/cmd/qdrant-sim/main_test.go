@@ -69,3 +69,43 @@ func TestRunPrintsOneLinePerPeerAndServes(t *testing.T) {
 		t.Fatal("run did not return after cancel")
 	}
 }
+
+func TestRunPrintsSeedAndRealism(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--seed", "42", "--realism", "harsh"}, "qdrant-sim: seed 42 realism harsh\n"},
+		{[]string{"--seed", "9", "--realism", "off"}, "qdrant-sim: seed 9 realism off\n"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stderr strings.Builder
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				args := append([]string{"--peers", "1", "--bind-base", "127.0.32.2", "--http-port", "0", "--grpc-port", "0"}, tc.args...)
+				done <- run(ctx, args, pw, &stderr)
+				pw.Close()
+			}()
+			if !bufio.NewScanner(pr).Scan() {
+				t.Fatal("no peer line")
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if stderr.String() != tc.want {
+				t.Errorf("stderr = %q, want %q", stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestRunRefusesUnknownRealism(t *testing.T) {
+	err := run(context.Background(), []string{"--realism", "brutal", "--http-port", "0", "--grpc-port", "0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `realism "brutal"`) {
+		t.Fatalf("err = %v, want the unknown realism named", err)
+	}
+}
