@@ -97,6 +97,9 @@ func checkRestored(t *testing.T, plan *RestorePlan, f *fakeCluster, store *memSt
 				if st != qdrant.StateActive {
 					t.Errorf("%q shard %d on peer %d is %s", cp.Target, sp.ID, p, st)
 				}
+				if !slices.EqualFunc(s.data[p], s.points(), func(a, b qdrant.Point) bool { return qdrant.ContentHash(&a) == qdrant.ContentHash(&b) }) {
+					t.Errorf("%q shard %d on peer %d holds %d points unlike its other replicas", cp.Target, sp.ID, p, len(s.data[p]))
+				}
 			}
 		}
 		for _, a := range cp.Aliases {
@@ -221,8 +224,9 @@ func TestRerunAfterAFailureSkipsRecoveredShards(t *testing.T) {
 			t.Errorf("shard %s recovered again on the rerun", ref)
 		}
 	}
-	if f.uploads["users/2"] != 1 || rep.ShardsRecovered != 1 {
-		t.Errorf("rerun recovered %d shards (users/2 %d times), want only users/2 once", rep.ShardsRecovered, f.uploads["users/2"])
+	// Every planned replica of the shard receives the snapshot once.
+	if want := len(plan.Collections[1].Shards[2].Replicas); f.uploads["users/2"] != want || rep.ShardsRecovered != 1 {
+		t.Errorf("rerun recovered %d shards (users/2 %d times), want only users/2, on its %d replicas", rep.ShardsRecovered, f.uploads["users/2"], want)
 	}
 }
 

@@ -20,10 +20,12 @@ import (
 )
 
 // fakeCluster is a small in-memory Qdrant cluster with the semantics the
-// executor depends on (BEHAVIOR §2.3, §4): recovery adds a replica and
-// kills the others, Dead replicas re-sync through a transfer, transfers
-// finish after a few polls, drops keep one Active copy. Snapshot bytes
-// are a JSON list of points.
+// executor depends on (BEHAVIOR §2.3, §4): each replica holds its own
+// points; recovery replaces (or adds) the receiving replica, priority
+// snapshot kills the others, no_sync leaves them; Dead replicas re-sync
+// through a transfer; transfers finish after a few polls and copy the
+// source's points over the target's; drops keep one Active copy.
+// Snapshot bytes are a JSON list of points.
 type fakeCluster struct {
 	mu      sync.Mutex
 	peers   []uint64
@@ -42,6 +44,8 @@ type fakeCluster struct {
 	consensus     string
 	// hiddenPeers are in consensus but have no client.
 	hiddenPeers []uint64
+	// transferred counts finished shard transfers.
+	transferred int
 }
 
 type fakeFailure struct {
@@ -60,7 +64,19 @@ type fakeColl struct {
 type fakeShard struct {
 	key      *manifest.ShardKeyValue
 	replicas map[uint64]string
-	points   []qdrant.Point
+	// data is each replica's points.
+	data map[uint64][]qdrant.Point
+}
+
+// points are the points of the shard as reads see them: those of its
+// first Active replica.
+func (s *fakeShard) points() []qdrant.Point {
+	for _, p := range slices.Sorted(maps.Keys(s.replicas)) {
+		if s.replicas[p] == qdrant.StateActive {
+			return s.data[p]
+		}
+	}
+	return nil
 }
 
 type fakeTransfer struct {
@@ -109,8 +125,11 @@ func (f *fakeCluster) tickLocked() {
 				continue
 			}
 			s.replicas[t.to] = qdrant.StateActive
+			s.data[t.to] = slices.Clone(s.data[t.from])
+			f.transferred++
 			if !t.sync {
 				delete(s.replicas, t.from)
+				delete(s.data, t.from)
 			}
 		}
 		c.transfers = kept
@@ -157,7 +176,7 @@ func (c *fakeColl) place(ids []uint32, rf int, pool []uint64, key *manifest.Shar
 	for _, id := range ids {
 		cand := slices.Clone(pool)
 		slices.SortStableFunc(cand, func(a, b uint64) int { return load[a] - load[b] })
-		s := &fakeShard{key: key, replicas: map[uint64]string{}}
+		s := &fakeShard{key: key, replicas: map[uint64]string{}, data: map[uint64][]qdrant.Point{}}
 		for _, p := range cand[:min(rf, len(cand))] {
 			s.replicas[p] = qdrant.StateActive
 			load[p]++
@@ -170,7 +189,7 @@ func (c *fakeColl) place(ids []uint32, rf int, pool []uint64, key *manifest.Shar
 func (c *fakeColl) points() []qdrant.Point {
 	var out []qdrant.Point
 	for _, s := range c.shards {
-		out = append(out, s.points...)
+		out = append(out, s.points()...)
 	}
 	slices.SortFunc(out, func(a, b qdrant.Point) int { return int(a.ID.Num) - int(b.ID.Num) })
 	return out
@@ -224,7 +243,7 @@ func (p *fakePeer) CollectionCluster(_ context.Context, name string) (*qdrant.Co
 			if q == p.id {
 				n := uint64(0)
 				if s.replicas[q] == qdrant.StateActive {
-					n = uint64(len(s.points))
+					n = uint64(len(s.data[q]))
 				}
 				cc.LocalShards = append(cc.LocalShards, qdrant.LocalShard{ShardID: id, ShardKey: s.key, PointsCount: n, State: s.replicas[q]})
 			} else {
@@ -363,8 +382,8 @@ func (p *fakePeer) UploadShardSnapshot(_ context.Context, coll string, shard uin
 	if got := hex.EncodeToString(sum[:]); got != opts.Checksum {
 		return apiErr(http.StatusBadRequest, "Checksum mismatch: expected %s, actual %s", opts.Checksum, got)
 	}
-	if opts.Priority != qdrant.PrioritySnapshot {
-		return apiErr(http.StatusBadRequest, "fake expects priority snapshot")
+	if opts.Priority != qdrant.PrioritySnapshot && opts.Priority != qdrant.PriorityNoSync {
+		return apiErr(http.StatusBadRequest, "fake knows priorities snapshot and no_sync")
 	}
 	c, err := p.f.coll(coll)
 	if err != nil {
@@ -378,9 +397,9 @@ func (p *fakePeer) UploadShardSnapshot(_ context.Context, coll string, shard uin
 	if err := json.Unmarshal(data, &pts); err != nil {
 		return apiErr(http.StatusBadRequest, "Invalid snapshot")
 	}
-	s.points = pts
+	s.data[p.id] = pts
 	for q, st := range s.replicas {
-		if q != p.id && st == qdrant.StateActive {
+		if q != p.id && st == qdrant.StateActive && opts.Priority == qdrant.PrioritySnapshot {
 			s.replicas[q] = qdrant.StateDead
 		}
 	}
@@ -443,6 +462,7 @@ func (p *fakePeer) DropReplica(_ context.Context, coll string, shard uint32, pee
 		return apiErr(http.StatusBadRequest, "Shard %d must have at least one active replica after removing %d", shard, peer)
 	}
 	delete(s.replicas, peer)
+	delete(s.data, peer)
 	c.transfers = slices.DeleteFunc(c.transfers, func(t *fakeTransfer) bool { return t.shard == shard && (t.to == peer || t.from == peer) })
 	p.f.mutate("drop %s/%d on %d", coll, shard, peer)
 	return nil
@@ -489,8 +509,10 @@ func (p *fakePeer) UpsertPoints(_ context.Context, coll string, pts []qdrant.Poi
 	}
 	for _, pt := range pts {
 		s := c.shards[uint32(pt.ID.Num%uint64(c.shardNumber))]
-		s.points = slices.DeleteFunc(s.points, func(q qdrant.Point) bool { return q.ID == pt.ID })
-		s.points = append(s.points, pt)
+		for r := range s.replicas {
+			s.data[r] = slices.DeleteFunc(s.data[r], func(q qdrant.Point) bool { return q.ID == pt.ID })
+			s.data[r] = append(s.data[r], pt)
+		}
 	}
 	p.f.mutate("upsert %d points into %s", len(pts), coll)
 	return nil

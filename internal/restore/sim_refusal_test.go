@@ -119,7 +119,7 @@ func TestRefusedRestoresChangeNothingOnTheSimulator(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store := storage.NewMemory()
 			m := takeBackup(t, src, store, manifest.CompressionNone)
-			dst := startSimWith(t, qdrantsim.Options{Peers: 2, Version: tt.version, TransferDelay: time.Minute})
+			dst := startSimWith(t, qdrantsim.Options{Peers: 2, Version: tt.version, TransferDelay: time.Minute, TransferRate: 1})
 			if tt.setup != nil {
 				tt.setup(t, dst, store, m)
 			}

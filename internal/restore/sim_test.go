@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -36,10 +37,14 @@ func startSim(t *testing.T, peers int, version string) *simCluster {
 	return startSimWith(t, qdrantsim.Options{Peers: peers, Version: version})
 }
 
-// startSimWith starts a simulator with fast timers unless opts sets them.
+// startSimWith starts a simulator with fast timers unless opts sets them,
+// on the default realism profile (asynchronous consensus, per-peer views,
+// transfers that take time) unless opts or QDRANTSIM_REALISM says
+// otherwise, with seed 11 unless opts sets one.
 func startSimWith(t *testing.T, opts qdrantsim.Options) *simCluster {
 	t.Helper()
-	opts.Seed = 11
+	opts.Seed = cmp.Or(opts.Seed, 11)
+	opts.Realism = cmp.Or(opts.Realism, os.Getenv(qdrantsim.RealismEnv), qdrantsim.RealismDefault)
 	opts.Tick = cmp.Or(opts.Tick, 10*time.Millisecond)
 	opts.TransferDelay = cmp.Or(opts.TransferDelay, 60*time.Millisecond)
 	opts.PeerDownDelay = cmp.Or(opts.PeerDownDelay, 60*time.Millisecond)
@@ -49,6 +54,7 @@ func startSimWith(t *testing.T, opts qdrantsim.Options) *simCluster {
 		t.Fatalf("start simulator: %v", err)
 	}
 	t.Cleanup(func() { sim.Close() })
+	sim.LogSeedOnFailure(t)
 	return discoverSim(t, sim)
 }
 
