@@ -38,9 +38,11 @@ type ExecOptions struct {
 	// shard's replicas Active; past it the recovery is done again (its
 	// replica state proposals may have been lost). Default 1m.
 	AgreeTimeout time.Duration
-	// CopyBatch is the points per scroll/upsert batch when resharding;
-	// default 256.
+	// CopyBatch is the most points per scroll/upsert batch when
+	// resharding; default 256. CopyBytes bounds a batch's encoded size;
+	// default 8 MiB.
 	CopyBatch uint32
+	CopyBytes int
 }
 
 func (o ExecOptions) withDefaults() ExecOptions {
@@ -58,6 +60,7 @@ func (o ExecOptions) withDefaults() ExecOptions {
 	o.Poll = cmp.Or(o.Poll, 500*time.Millisecond)
 	o.AgreeTimeout = cmp.Or(o.AgreeTimeout, time.Minute)
 	o.CopyBatch = cmp.Or(o.CopyBatch, 256)
+	o.CopyBytes = cmp.Or(o.CopyBytes, 8<<20)
 	return o
 }
 
@@ -70,6 +73,7 @@ const (
 	PhaseAliases      = "aliases"
 	PhaseRedistribute = "redistribute"
 	PhaseVerify       = "verify"
+	PhaseStrictMode   = "strict-mode"
 )
 
 // Report is the outcome of Execute.
@@ -190,6 +194,7 @@ func (e *executor) run(ctx context.Context) error {
 		{PhaseAliases, e.aliases, false},
 		{PhaseRedistribute, e.redistribute, !e.redistributes()},
 		{PhaseVerify, e.verify, false},
+		{PhaseStrictMode, e.strictMode, false},
 	}
 	for _, p := range phases {
 		if p.skip {
@@ -257,6 +262,11 @@ func (e *executor) create(ctx context.Context) error {
 		}
 		if exists {
 			e.log.Info("collection kept from an earlier run", "collection", name)
+			// The earlier run may have got as far as applying the
+			// recorded strict mode.
+			if err := e.coord.UpdateCollection(ctx, name, strictModeDisabled); err != nil {
+				return fmt.Errorf("disable strict mode of %q: %w", name, err)
+			}
 		} else {
 			// Shards are recorded before the collection exists, so a rerun
 			// after a crash at any point from here on knows the collection
@@ -437,6 +447,30 @@ func (e *executor) warn(msg string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.rep.Warnings = append(e.rep.Warnings, msg)
+}
+
+// strictMode applies the recorded strict_mode_config of every restored
+// collection, last: while restoring, strict mode is off so that it cannot
+// refuse the restore's own counts, scrolls and upserts.
+func (e *executor) strictMode(ctx context.Context) error {
+	for _, cp := range e.plan.Collections {
+		src := e.plan.Manifest.Collection(cp.Source)
+		if src == nil {
+			continue
+		}
+		body, err := strictModeUpdate(src.Config)
+		if err != nil {
+			return fmt.Errorf("collection %q: %w", cp.Source, err)
+		}
+		if body == nil {
+			continue
+		}
+		e.log.Info("applying recorded strict mode", "collection", cp.Target)
+		if err := e.coord.UpdateCollection(ctx, cp.Target, body); err != nil {
+			return fmt.Errorf("apply strict mode of %q: %w", cp.Target, err)
+		}
+	}
+	return nil
 }
 
 // aliases points each recorded alias at its restored collection, in one

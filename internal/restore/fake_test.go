@@ -46,6 +46,10 @@ type fakeCluster struct {
 	hiddenPeers []uint64
 	// transferred counts finished shard transfers.
 	transferred int
+	// upserts and scrolls record the points per upsert and the limit of
+	// each scroll.
+	upserts []int
+	scrolls []uint32
 }
 
 type fakeFailure struct {
@@ -59,6 +63,18 @@ type fakeColl struct {
 	shards          map[uint32]*fakeShard
 	indexes         map[string]string
 	transfers       []*fakeTransfer
+	// strict is the strict_mode_config, enforced as Qdrant's strict mode
+	// does for scroll limits and upsert batches.
+	strict map[string]any
+}
+
+// strictLimit is a strict mode limit in force, 0 for none.
+func (c *fakeColl) strictLimit(key string) int {
+	if on, _ := c.strict["enabled"].(bool); !on {
+		return 0
+	}
+	n, _ := c.strict[key].(float64)
+	return int(n)
 }
 
 type fakeShard struct {
@@ -264,11 +280,12 @@ func (p *fakePeer) CreateCollection(_ context.Context, name string, body json.Ra
 		return apiErr(http.StatusConflict, "Collection `%s` already exists!", name)
 	}
 	var req struct {
-		ShardNumber       uint32 `json:"shard_number"`
-		ReplicationFactor uint32 `json:"replication_factor"`
-		ShardingMethod    string `json:"sharding_method"`
-		Vectors           any    `json:"vectors"`
-		OptimizerConfig   any    `json:"optimizer_config"`
+		ShardNumber       uint32         `json:"shard_number"`
+		ReplicationFactor uint32         `json:"replication_factor"`
+		ShardingMethod    string         `json:"sharding_method"`
+		Vectors           any            `json:"vectors"`
+		OptimizerConfig   any            `json:"optimizer_config"`
+		StrictMode        map[string]any `json:"strict_mode_config"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		return apiErr(http.StatusBadRequest, "Format error in JSON body: %v", err)
@@ -277,7 +294,7 @@ func (p *fakePeer) CreateCollection(_ context.Context, name string, body json.Ra
 		return apiErr(http.StatusUnprocessableEntity, "Validation error in JSON body: bad create request %s", body)
 	}
 	c := &fakeColl{shardNumber: max(req.ShardNumber, 1), rf: max(req.ReplicationFactor, 1), custom: req.ShardingMethod == "custom",
-		shards: map[uint32]*fakeShard{}, indexes: map[string]string{}}
+		shards: map[uint32]*fakeShard{}, indexes: map[string]string{}, strict: req.StrictMode}
 	if !c.custom {
 		ids := make([]uint32, c.shardNumber)
 		for i := range ids {
@@ -287,6 +304,27 @@ func (p *fakePeer) CreateCollection(_ context.Context, name string, body json.Ra
 	}
 	p.f.colls[name] = c
 	p.f.mutate("create collection %s", name)
+	return nil
+}
+
+func (p *fakePeer) UpdateCollection(_ context.Context, name string, body json.RawMessage) error {
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	c, err := p.f.coll(name)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		StrictMode map[string]any `json:"strict_mode_config"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return apiErr(http.StatusBadRequest, "Format error in JSON body: %v", err)
+	}
+	if c.strict == nil {
+		c.strict = map[string]any{}
+	}
+	maps.Copy(c.strict, req.StrictMode)
+	p.f.mutate("update collection %s %s", name, body)
 	return nil
 }
 
@@ -485,6 +523,10 @@ func (p *fakePeer) Scroll(_ context.Context, coll string, limit uint32, offset *
 	if err != nil {
 		return nil, nil, err
 	}
+	p.f.scrolls = append(p.f.scrolls, limit)
+	if n := c.strictLimit("max_query_limit"); n > 0 && int(limit) > n {
+		return nil, nil, apiErr(http.StatusForbidden, "Forbidden: Limit exceeded %d > %d for \"limit\"", limit, n)
+	}
 	all := c.points()
 	i := 0
 	if offset != nil {
@@ -506,6 +548,10 @@ func (p *fakePeer) UpsertPoints(_ context.Context, coll string, pts []qdrant.Poi
 	c, err := p.f.coll(coll)
 	if err != nil {
 		return err
+	}
+	p.f.upserts = append(p.f.upserts, len(pts))
+	if n := c.strictLimit("upsert_max_batchsize"); n > 0 && len(pts) > n {
+		return apiErr(http.StatusForbidden, "Forbidden: Limit exceeded %d > %d for \"upsert limit\"", len(pts), n)
 	}
 	for _, pt := range pts {
 		s := c.shards[uint32(pt.ID.Num%uint64(c.shardNumber))]
