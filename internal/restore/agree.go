@@ -19,38 +19,43 @@ import (
 // agreement reads the collection as every peer of the plan sees it and
 // reports, for the shards of want, whether every view shows exactly the
 // wanted replicas, all Active, and no transfer of the shard. what
-// describes the first disagreement.
-func (e *executor) agreement(ctx context.Context, name string, want map[uint32][]uint64) (ok bool, what string, err error) {
+// describes the first disagreement; transfer is set when some view shows
+// a transfer of one of the shards.
+func (e *executor) agreement(ctx context.Context, name string, want map[uint32][]uint64) (ok, transfer bool, what string, err error) {
+	ok = true
 	for _, tp := range e.plan.Peers {
 		c, err := e.deps.peer(tp.ID)
 		if err != nil {
-			return false, "", err
+			return false, transfer, "", err
 		}
 		cc, err := c.CollectionCluster(ctx, name)
 		if err != nil {
-			return false, "", fmt.Errorf("read cluster info of %q on peer %d: %w", name, tp.ID, err)
+			return false, transfer, "", fmt.Errorf("read cluster info of %q on peer %d: %w", name, tp.ID, err)
 		}
-		if ok, what := agrees(cc, want); !ok {
-			return false, fmt.Sprintf("peer %d sees %s", tp.ID, what), nil
-		}
-	}
-	return true, "", nil
-}
-
-// agrees checks one peer's view against want.
-func agrees(cc *qdrant.CollectionCluster, want map[uint32][]uint64) (bool, string) {
-	live := livePlacement(cc)
-	for _, id := range slices.Sorted(maps.Keys(want)) {
-		if !settled(live[id], want[id]) {
-			return false, fmt.Sprintf("%s, want %v Active", live.describe(id), want[id])
-		}
-		for _, t := range cc.ShardTransfers {
-			if t.ShardID == id || t.ToShardID != nil && *t.ToShardID == id {
-				return false, fmt.Sprintf("shard %d transferring from peer %d to %d", id, t.From, t.To)
+		if agreed, moving, why := agrees(cc, want); !agreed {
+			transfer = transfer || moving
+			if ok {
+				ok, what = false, fmt.Sprintf("peer %d sees %s", tp.ID, why)
 			}
 		}
 	}
-	return true, ""
+	return ok, transfer, what, nil
+}
+
+// agrees checks one peer's view against want.
+func agrees(cc *qdrant.CollectionCluster, want map[uint32][]uint64) (ok, transfer bool, what string) {
+	live := livePlacement(cc)
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		for _, t := range cc.ShardTransfers {
+			if t.ShardID == id || t.ToShardID != nil && *t.ToShardID == id {
+				return false, true, fmt.Sprintf("shard %d transferring from peer %d to %d", id, t.From, t.To)
+			}
+		}
+		if !settled(live[id], want[id]) {
+			return false, false, fmt.Sprintf("%s, want %v Active", live.describe(id), want[id])
+		}
+	}
+	return true, false, ""
 }
 
 // restoredSet is, per collection and shard, the peers whose replica holds

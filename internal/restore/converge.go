@@ -148,7 +148,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 			if len(pending) == 0 && len(cc.ShardTransfers) == 0 {
 				// The coordinator may be ahead of other peers (or behind
 				// them): done once every peer sees the same.
-				ok, what, err := e.agreement(ctx, name, target)
+				ok, _, what, err := e.agreement(ctx, name, target)
 				switch {
 				case err != nil && !qdrant.IsTransient(err):
 					return err

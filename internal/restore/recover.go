@@ -140,15 +140,23 @@ func (e *executor) recoverReplicas(ctx context.Context, name string, shard uint3
 
 // awaitAgreement waits until every peer shows exactly the planned
 // replicas of the shard Active and no transfer of it, for at most
-// AgreeTimeout.
+// AgreeTimeout. A transfer of the shard seen meanwhile means some replica
+// was refilled from another (Qdrant's automatic recovery of a replica
+// whose Active proposal was lost copies from any Active replica, maybe
+// one still empty): the outcome is not trusted and the recovery is done
+// again once the transfer is over.
 func (e *executor) awaitAgreement(ctx context.Context, name string, shard uint32, replicas []uint64) error {
 	deadline := time.Now().Add(e.opts.AgreeTimeout)
 	want := map[uint32][]uint64{shard: replicas}
+	refilled := false
 	for {
-		ok, what, err := e.agreement(ctx, name, want)
+		ok, transfer, what, err := e.agreement(ctx, name, want)
+		refilled = refilled || transfer
 		switch {
 		case err != nil && !qdrant.IsTransient(err):
 			return err
+		case ok && refilled:
+			return fmt.Errorf("%s: a replica was refilled by a transfer while the recovery was applied: %w", shardRef(name, shard), errNotAgreed)
 		case ok:
 			return nil
 		}
