@@ -322,16 +322,8 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 				if got, want := indexesOf(t, di.PayloadSchema), indexesOf(t, si.PayloadSchema); got != want {
 					t.Errorf("%q payload indexes %s, want %s", c, got, want)
 				}
-				want, got := allPoints(t, src.any(), c), allPoints(t, dst.any(), c)
-				if len(got) != len(want) {
-					t.Errorf("%q: %d points restored of %d", c, len(got), len(want))
-				}
-				for id, h := range want {
-					if got[id] != h {
-						t.Errorf("%q: point %s differs", c, id)
-					}
-				}
 			}
+			checkSimRestored(t, src, dst, "docs", "replicated", "tenants")
 			if tt.opts.Shards > 0 {
 				info, err := dst.any().CollectionInfo(ctx, "docs")
 				if err != nil || info.ShardNumber != tt.opts.Shards {
@@ -390,15 +382,7 @@ func TestPresignedTransferLetsPeersPullSnapshots(t *testing.T) {
 	if _, err := dst.restore(ctx, t, m, store, PlanOptions{}, func(o *RunOptions, _ *RunDeps) { o.Exec.Transfer = TransferPresigned }); err != nil {
 		t.Fatal(err)
 	}
-	want, got := allPoints(t, src.any(), "docs"), allPoints(t, dst.any(), "docs")
-	if len(got) != len(want) {
-		t.Fatalf("%d points restored of %d", len(got), len(want))
-	}
-	for id, h := range want {
-		if got[id] != h {
-			t.Errorf("point %s differs", id)
-		}
-	}
+	checkSimRestored(t, src, dst, "docs")
 }
 
 // indexesOf renders a payload schema without its point counts.
