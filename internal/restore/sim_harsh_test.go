@@ -83,4 +83,3 @@ func TestMissionRoundTripsOnHarshRealism(t *testing.T) {
 		}
 	}
 }
-
