@@ -40,6 +40,7 @@ type Options struct {
 	Tick time.Duration
 	// TransferDelay is how long a shard transfer stays in progress
 	// (default 200ms), so that Partial/Recovery states can be observed.
+	// Set, it also keeps a realism profile from rating transfers by bytes.
 	TransferDelay time.Duration
 	// PeerDownDelay is how long after a peer stops its replicas turn Dead
 	// in consensus (default 300ms).

@@ -103,19 +103,44 @@ func cloneView(v *metaView) *metaView {
 }
 
 // restoreLocked makes the committed state equal to v again: the change
-// made since v was never committed. Local replica data is not consensus
-// state and stays as the operation left it.
+// made since v was never committed. Collections and shards are restored in
+// place, so that an operation holding them keeps working on the committed
+// state. Local replica data is not consensus state and stays as the
+// operation left it.
 func (c *Cluster) restoreLocked(v *metaView) {
-	colls := make(map[string]*collection, len(v.colls))
-	for n, col := range v.colls {
-		nc := cloneCollection(col)
-		if cur := c.colls[n]; cur != nil && cur.uuid == nc.uuid {
-			nc.opID = cur.opID
+	for n, cur := range c.colls {
+		if old, ok := v.colls[n]; !ok || old.uuid != cur.uuid {
+			delete(c.colls, n)
 		}
-		colls[n] = nc
 	}
-	c.colls = colls
-	c.aliases = make(map[string]string, len(v.aliases))
+	for n, old := range v.colls {
+		cur, ok := c.colls[n]
+		if !ok {
+			c.colls[n] = cloneCollection(old)
+			continue
+		}
+		o := cloneCollection(old)
+		cur.config, cur.keys, cur.payloadSchema = o.config, o.keys, o.payloadSchema
+		for id := range cur.shards {
+			if o.shards[id] == nil {
+				delete(cur.shards, id)
+			}
+		}
+		for id, os := range o.shards {
+			cs, ok := cur.shards[id]
+			if !ok {
+				cur.shards[id] = os
+				continue
+			}
+			cs.key = os.key
+			clear(cs.replicas)
+			for pid, r := range os.replicas {
+				cs.replicas[pid] = r
+			}
+		}
+		cur.shardsChanged()
+	}
+	clear(c.aliases)
 	for a, t := range v.aliases {
 		c.aliases[a] = t
 	}
@@ -148,9 +173,6 @@ func (c *Cluster) commitLocked(pr proposal) uint64 {
 		c.dropped++
 		c.log.Warn("consensus proposal lost (leader change), never applied", "proposal", pr.what, "commit", c.commit)
 		c.restoreLocked(c.last)
-		for _, col := range c.colls {
-			col.shardsChanged()
-		}
 		return 0
 	}
 	c.commit++
@@ -162,6 +184,8 @@ func (c *Cluster) commitLocked(pr proposal) uint64 {
 	now := time.Now()
 	for _, p := range c.peers {
 		pv := &p.view
+		// Applying what is due keeps the queue short on peers nobody reads.
+		pv.advance(now)
 		at := now.Add(c.consensusDelay())
 		if at.Before(pv.lastAt) {
 			at = pv.lastAt
@@ -216,14 +240,17 @@ func (c *Cluster) viewLocked(p *Peer) *metaView {
 	if !c.async() {
 		return &metaView{index: c.commit, colls: c.colls, aliases: c.aliases, transfers: c.transfers}
 	}
-	pv := &p.view
-	now := time.Now()
+	p.view.advance(time.Now())
+	return p.view.applied
+}
+
+// advance applies every entry due by now.
+func (pv *peerView) advance(now time.Time) {
 	i := 0
 	for ; i < len(pv.queue) && !pv.queue[i].at.After(now); i++ {
 		pv.applied = pv.queue[i].view
 	}
 	pv.queue = pv.queue[i:]
-	return pv.applied
 }
 
 // resolveIn finds a collection by name or alias in a view.

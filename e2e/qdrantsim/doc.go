@@ -28,9 +28,46 @@
 // Cluster.SetSyntheticShard) or the same operations over HTTP
 // (Cluster.AdminHandler, Cluster.ServeAdmin).
 //
+// Realism (Options.Realism, $QDRANTSIM_REALISM, qdrant-sim --realism):
+// "off" applies cluster changes at once and finishes every transfer after
+// Options.TransferDelay, as earlier versions did. "default" and "harsh"
+// play Qdrant's consensus: every metadata change (replica state, replica
+// added or removed, transfer start/restart/finish/abort, shard keys,
+// collection create/delete/update, aliases, payload indexes) is a proposal
+// committed in order; each peer applies committed entries after its own
+// random delay (20-250 ms, harsh up to 1.5 s), never out of commit order
+// except that harsh applies 5% of shard-recovery state proposals before the
+// previous one of the same recovery. What Qdrant answers from consensus
+// state (GET /cluster commit, collection list/existence/config, aliases,
+// shard keys, GET /collections/{c}/cluster) comes from the receiving
+// peer's applied view. Collection and shard key creation and alias
+// create/rename return once every peer applied them, other cluster
+// operations once the receiving peer did; shard snapshot recovery and
+// upload return before their state proposals are applied, and until then
+// the receiving peer lists its recovered replica as Dead and the others do
+// not list it. Cluster.DropProposals (admin POST /consensus/drop) loses
+// proposals as a leader change does: never applied, only logged; a caller
+// waiting on one fails after Options.ConsensusTimeout. Transfers last the
+// shard's bytes at Options.TransferRate (200 MiB/s, harsh 20 MiB/s), are
+// accepted into a peer that already holds a replica, and replace the
+// target's data with the source's at their end; automatic recovery of Dead
+// replicas waits about three Qdrant ticks, keeps one transfer per peer and
+// collection, and tries wal_delta before the version's default method.
+// Options.Seed drives every random choice (Cluster.Seed reports a picked
+// one; Cluster.LogSeedOnFailure prints it in failing tests).
+//
 // Known approximations: point writes are applied at once even with
-// wait=false and write_consistency_factor is not enforced; counts are always
-// exact; only dense vectors are stored (sparse/multi vectors refused);
+// wait=false and write_consistency_factor is not enforced; point reads and
+// writes route by the committed replica states, not the receiving peer's
+// view; peer membership (GET /cluster peers) is not delayed; a lost
+// proposal is rolled back in the committed state but local data an
+// operation already changed (a reset transfer target) stays; the WAL is a
+// lineage plus an operation counter (one batch is one operation) and
+// wal_capacity_mb of operations at the shard's average point size;
+// transfer bytes are estimated (16 bytes a point, 4 a dimension, the
+// payload's JSON); a transfer's end copies the source's data at that
+// instant; with realism "off" wal_delta transfers never fall back; counts
+// are always exact; only dense vectors are stored (sparse/multi vectors refused);
 // filters cover must/must_not/should with match, range, has_id, is_null,
 // is_empty; payload numbers are float64; no search/query endpoints; payload
 // indexes are recorded, not built; the segment format inside snapshots is

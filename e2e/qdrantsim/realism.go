@@ -51,7 +51,8 @@ func applyRealism(opts *Options) error {
 	if opts.ConsensusDelayMin == 0 && opts.ConsensusDelayMax == 0 {
 		opts.ConsensusDelayMin, opts.ConsensusDelayMax = minD, maxD
 	}
-	if opts.TransferRate == 0 {
+	// An explicit TransferDelay asks for fixed-duration transfers.
+	if opts.TransferRate == 0 && opts.TransferDelay == 0 {
 		opts.TransferRate = rate
 	}
 	if opts.OutOfOrder == 0 {

@@ -312,7 +312,7 @@ func (p *Peer) RecoverCollectionSnapshot(ctx context.Context, coll string, req R
 		return errf(KindBadInput, "Invalid snapshot URL %s: URL scheme %s is not supported", req.Location, u.Scheme)
 	}
 	defer body.Close()
-	return p.recoverCollectionFrom(coll, body, priority, checksum, mismatchRecover)
+	return p.recoverCollectionThenSync(ctx, coll, body, priority, checksum, mismatchRecover)
 }
 
 // UploadCollectionSnapshot is POST /collections/{c}/snapshots/upload: the
@@ -356,11 +356,25 @@ func (p *Peer) UploadCollectionSnapshot(ctx context.Context, coll, filename stri
 		return errf(KindServiceError, "failed to reopen upload: %v", err)
 	}
 	defer in.Close()
-	return p.recoverCollectionFrom(coll, in, priority, "", mismatchUpload)
+	return p.recoverCollectionThenSync(ctx, coll, in, priority, "", mismatchUpload)
 }
 
-// recoverCollectionFrom applies §2.4.
-func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksum string, style mismatchStyle) error {
+// recoverCollectionThenSync recovers a collection snapshot. A collection
+// it creates is created through the dispatcher, which returns once every
+// peer applied the creation (lib/storage/src/content_manager/snapshots/
+// recover.rs _do_recover_from_snapshot); the replica state proposals that
+// follow are sent without waiting.
+func (p *Peer) recoverCollectionThenSync(ctx context.Context, coll string, r io.Reader, priority, checksum string, style mismatchStyle) error {
+	var created time.Time
+	if err := p.recoverCollectionFrom(coll, r, priority, checksum, style, &created); err != nil {
+		return err
+	}
+	return sleepCtx(ctx, time.Until(created))
+}
+
+// recoverCollectionFrom applies §2.4; if it creates the collection,
+// created is set to when every peer will have applied the creation.
+func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksum string, style mismatchStyle, created *time.Time) error {
 	p.recoverMu.Lock()
 	defer p.recoverMu.Unlock()
 	c := p.c
@@ -383,6 +397,11 @@ func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksu
 			return errBadCollectionName()
 		}
 		col = c.createLocked(coll, ps.config.collectionConfig, ps.schema)
+		for _, q := range c.peers {
+			if q.view.lastAt.After(*created) {
+				*created = q.view.lastAt
+			}
+		}
 	}
 	if err := compatible(col.config, ps.config.collectionConfig); err != nil {
 		p.restoreStatesLocked(coll, prev, nil)

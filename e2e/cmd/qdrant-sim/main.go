@@ -31,6 +31,13 @@ func main() {
 	}
 }
 
+// flagSet reports whether a flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // run starts the simulator, prints the peers and serves until ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("qdrant-sim", flag.ContinueOnError)
@@ -47,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&opts.Seed, "seed", 0, "seed of every random choice (0 = pick one; printed at start)")
 	fs.StringVar(&opts.Realism, "realism", "", "off, default or harsh (default $QDRANTSIM_REALISM, else off)")
 	fs.Int64Var(&opts.TransferRate, "transfer-rate", 0, "shard transfer rate in bytes/s (0 = the realism profile's; off: --transfer-delay)")
-	fs.DurationVar(&opts.TransferDelay, "transfer-delay", time.Second, "duration of a shard transfer")
+	transferDelay := fs.Duration("transfer-delay", time.Second, "duration of a shard transfer (with --realism default or harsh only if given; they rate transfers by bytes)")
 	fs.DurationVar(&opts.PeerDownDelay, "peer-down-delay", 2*time.Second, "delay before a stopped peer's replicas turn Dead")
 	fs.DurationVar(&opts.Tick, "tick", 100*time.Millisecond, "period of the background loop")
 	fs.BoolVar(&opts.DisableSnapshotURLRecovery, "disable-snapshot-url-recovery", false, "refuse recovery from http(s) locations (1.18+)")
@@ -56,6 +63,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log background events to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	realism := opts.Realism
+	if realism == "" {
+		realism = os.Getenv(qdrantsim.RealismEnv)
+	}
+	if realism == "" || realism == qdrantsim.RealismOff || flagSet(fs, "transfer-delay") {
+		opts.TransferDelay = *transferDelay
 	}
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
