@@ -46,9 +46,14 @@ func startSimWith(t *testing.T, opts qdrantsim.Options) *simCluster {
 	opts.Seed = cmp.Or(opts.Seed, 11)
 	opts.Realism = cmp.Or(opts.Realism, os.Getenv(qdrantsim.RealismEnv), qdrantsim.RealismDefault)
 	opts.Tick = cmp.Or(opts.Tick, 10*time.Millisecond)
-	opts.TransferDelay = cmp.Or(opts.TransferDelay, 60*time.Millisecond)
 	opts.PeerDownDelay = cmp.Or(opts.PeerDownDelay, 60*time.Millisecond)
-	opts.AutoRecoveryDelay = cmp.Or(opts.AutoRecoveryDelay, 30*time.Millisecond)
+	if opts.Realism == qdrantsim.RealismOff {
+		// A realism profile rates transfers by bytes and paces automatic
+		// recovery on Qdrant's consensus ticks; without one, fast fixed
+		// timers.
+		opts.TransferDelay = cmp.Or(opts.TransferDelay, 60*time.Millisecond)
+		opts.AutoRecoveryDelay = cmp.Or(opts.AutoRecoveryDelay, 30*time.Millisecond)
+	}
 	sim, err := qdrantsim.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start simulator: %v", err)
