@@ -315,3 +315,28 @@ func TestRenameRestoresBesideTheLiveCollection(t *testing.T) {
 }
 
 type manifestT = manifest.Manifest
+
+// A recovery whose replica state proposal was lost leaves its replica
+// Dead; Qdrant refills it from another replica. The restore does not
+// record such a shard on the strength of the HTTP answer: it recovers it
+// again until every peer shows the planned replicas Active.
+func TestRecoveryWithALostProposalIsDoneAgain(t *testing.T) {
+	store := newMemStore()
+	m := makeBackup(t, store, 2, "1.19.0", spec{name: "docs", shards: 1, rf: 2})
+	f := newFakeCluster(peerIDs(2), "1.19.0")
+	// The first attempt fails half way and leaves a Dead, empty replica;
+	// the second one restores the data but its Active proposal is lost.
+	f.failUpload["docs/0"] = fakeFailure{n: 1, status: http.StatusInternalServerError, dummy: true}
+	f.loseActivation["docs/0"] = 1
+	plan, rep, err := restoreOnto(t, m, f, store, &StoreJournal{Store: store, Cluster: m.Cluster}, PlanOptions{})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	checkRestored(t, plan, f, store)
+	if replicas := len(plan.Collections[0].Shards[0].Replicas); f.uploads["docs/0"] <= replicas {
+		t.Errorf("%d recoveries of a shard with %d replicas: the unagreed recovery was not done again", f.uploads["docs/0"], replicas)
+	}
+	if rep.ShardsRecovered != 1 {
+		t.Errorf("%d shards recorded as recovered, want 1", rep.ShardsRecovered)
+	}
+}

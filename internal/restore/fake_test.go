@@ -39,6 +39,9 @@ type fakeCluster struct {
 	// failUpload makes the next n recoveries of "coll/shard" fail with
 	// status (503 transient, 400 permanent).
 	failUpload map[string]fakeFailure
+	// loseActivation makes the next n recoveries of "coll/shard" keep the
+	// receiving replica's state: their replica state proposal is lost.
+	loseActivation map[string]int
 	// transferPolls is how many cluster reads a transfer takes.
 	transferPolls int
 	consensus     string
@@ -55,6 +58,9 @@ type fakeCluster struct {
 type fakeFailure struct {
 	n      int
 	status int
+	// dummy leaves the receiving replica as Qdrant does after a failed
+	// restore: empty and Dead (BEHAVIOR §2.3.5).
+	dummy bool
 }
 
 type fakeColl struct {
@@ -105,7 +111,7 @@ type fakeTransfer struct {
 func newFakeCluster(peers []uint64, version string) *fakeCluster {
 	f := &fakeCluster{
 		peers: peers, version: map[uint64]string{}, colls: map[string]*fakeColl{}, aliases: map[string]string{},
-		uploads: map[string]int{}, failUpload: map[string]fakeFailure{}, transferPolls: 2, consensus: "working",
+		uploads: map[string]int{}, failUpload: map[string]fakeFailure{}, loseActivation: map[string]int{}, transferPolls: 2, consensus: "working",
 	}
 	for _, p := range peers {
 		f.version[p] = version
@@ -414,6 +420,10 @@ func (p *fakePeer) UploadShardSnapshot(_ context.Context, coll string, shard uin
 	if fl := p.f.failUpload[ref]; fl.n > 0 {
 		fl.n--
 		p.f.failUpload[ref] = fl
+		if c, ok := p.f.colls[coll]; ok && fl.dummy && c.shards[shard] != nil {
+			c.shards[shard].replicas[p.id] = qdrant.StateDead
+			c.shards[shard].data[p.id] = nil
+		}
 		return apiErr(fl.status, "injected failure")
 	}
 	sum := sha256.Sum256(data)
@@ -441,7 +451,14 @@ func (p *fakePeer) UploadShardSnapshot(_ context.Context, coll string, shard uin
 			s.replicas[q] = qdrant.StateDead
 		}
 	}
-	s.replicas[p.id] = qdrant.StateActive
+	if p.f.loseActivation[ref] > 0 {
+		p.f.loseActivation[ref]--
+		if _, ok := s.replicas[p.id]; !ok {
+			delete(s.data, p.id)
+		}
+	} else {
+		s.replicas[p.id] = qdrant.StateActive
+	}
 	p.f.uploads[ref]++
 	p.f.mutate("recover %s on %d", ref, p.id)
 	return nil
