@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,34 +78,18 @@ func discoverSim(t *testing.T, sim *qdrantsim.Cluster) *simCluster {
 	}
 	sc := &simCluster{sim: sim, clients: map[uint64]*qdrant.Client{},
 		http: &http.Client{Transport: openapi.NewTransport(t, v, nil)}}
-	byURL := map[string]*qdrant.Client{}
-	var mu sync.Mutex
-	dial := func(addr qdrant.PeerAddr) (discovery.ClusterReader, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if c, ok := byURL[addr.REST]; ok {
-			return c, nil
-		}
-		c, err := qdrant.New(ctx, addr, qdrant.Options{Logger: quietLogger(), HTTPClient: sc.http})
-		if err != nil {
-			return nil, err
-		}
-		byURL[addr.REST] = c
-		return c, nil
-	}
-	topo, err := discovery.Discover(ctx, &discovery.Static{URLs: urls}, dial, discovery.Options{Logger: quietLogger()})
+	clients := discovery.NewClients(qdrant.Options{Logger: quietLogger(), HTTPClient: sc.http})
+	t.Cleanup(func() { clients.Close() })
+	topo, err := discovery.Discover(ctx, &discovery.Static{URLs: urls}, clients.Dial, discovery.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("discover simulator: %v", err)
 	}
 	sc.topo = topo
 	for _, p := range topo.Peers {
-		sc.clients[p.ID] = byURL[p.Addr.REST]
-	}
-	t.Cleanup(func() {
-		for _, c := range byURL {
-			c.Close()
+		if sc.clients[p.ID], err = clients.Client(p.Addr); err != nil {
+			t.Fatal(err)
 		}
-	})
+	}
 	return sc
 }
 
