@@ -81,65 +81,52 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		return err
 	}
 	peers := make(map[uint64]restore.Peer, len(clients))
-	var reader restore.ClusterReader
 	for id, c := range clients {
-		peers[id], reader = c, c
+		peers[id] = c
 	}
-	if reader == nil {
-		return fmt.Errorf("no Qdrant peer to restore onto")
+	structured := c.Format == "json" || c.Format == "yaml"
+	deps := restore.RunDeps{
+		Deps:     restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log},
+		Topology: cl.topo,
+		PrintPlan: func(p *restore.RestorePlan) error {
+			switch {
+			case structured && c.DryRun:
+				return printStructured(env.stdout, c.Format, p)
+			case structured:
+				return nil
+			}
+			return printPlan(env.stdout, p)
+		},
 	}
-	target, err := restore.ReadTarget(ctx, cl.topo, reader)
-	if err != nil {
-		return err
-	}
-	plan, err := restore.Plan(m, target, restore.PlanOptions{
-		Strategy: strategy, TargetNode: c.TargetNode, ReplicationFactor: c.ReplicationFactor, Shards: c.Shards,
-		Collections: c.Collections, Rename: rename, Overwrite: c.Overwrite,
-	})
-	if err != nil {
-		return config.Invalid(err)
-	}
-	if c.Format == "json" || c.Format == "yaml" {
-		if c.DryRun {
-			return printStructured(env.stdout, c.Format, plan)
-		}
-	} else if err := printPlan(env.stdout, plan); err != nil {
-		return err
-	}
-	if c.DryRun {
-		return nil
-	}
-
-	deps := restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log}
 	if len(cl.topo.Peers) > 0 {
 		deps.Points = &restore.RESTPointWriter{BaseURL: cl.topo.Peers[0].Addr.REST, APIKey: secrets.QdrantAPIKey}
 	}
 	if rs.Catalog != nil {
-		deps.Journal = &restore.CatalogJournal{Catalog: rs.Catalog, Target: describeTarget(plan)}
+		deps.OpenJournal = func(p *restore.RestorePlan) restore.Journal {
+			return &restore.CatalogJournal{Catalog: rs.Catalog, Target: describeTarget(p)}
+		}
 	} else {
 		deps.Journal = &restore.StoreJournal{Store: rs.Store, Cluster: m.Cluster}
 	}
-	transfer := restore.TransferMode(c.Transfer)
-	popts := restore.PreflightOptionsFor(cl.topo)
-	popts.Transfer = transfer
-	popts.AllowNodeMismatch = popts.AllowNodeMismatch || c.AllowNodeMismatch
-	pre, err := restore.Preflight(ctx, plan, deps, popts)
-	if err != nil {
+	res, err := restore.Run(ctx, restore.RunOptions{
+		Manifest: m,
+		Plan: restore.PlanOptions{
+			Strategy: strategy, TargetNode: c.TargetNode, ReplicationFactor: c.ReplicationFactor, Shards: c.Shards,
+			Collections: c.Collections, Rename: rename, Overwrite: c.Overwrite,
+		},
+		Preflight: restore.PreflightOptions{AllowNodeMismatch: c.AllowNodeMismatch},
+		Exec: restore.ExecOptions{
+			Transfer: restore.TransferMode(c.Transfer), Parallel: c.Parallel, WaitTimeout: c.WaitTimeout, TransferTimeout: c.TransferTimeout,
+		},
+		DryRun: c.DryRun,
+	}, deps)
+	if err != nil || c.DryRun {
 		return err
 	}
-	for _, w := range pre.Warnings {
-		env.log.Warn(w)
+	if structured {
+		return printStructured(env.stdout, c.Format, res.Report)
 	}
-	rep, err := restore.Execute(ctx, plan, deps, restore.ExecOptions{
-		Transfer: transfer, Parallel: c.Parallel, WaitTimeout: c.WaitTimeout, TransferTimeout: c.TransferTimeout,
-	})
-	if err != nil {
-		return err
-	}
-	if c.Format == "json" || c.Format == "yaml" {
-		return printStructured(env.stdout, c.Format, rep)
-	}
-	return printRestoreReport(env.stdout, rep)
+	return printRestoreReport(env.stdout, res.Report)
 }
 
 func describeTarget(p *restore.RestorePlan) string {

@@ -111,7 +111,7 @@ func rawUpload(ctx context.Context, urls map[uint64]string, ups []upload, global
 			return err
 		}
 		defer f.Close()
-		q := url.Values{"wait": {"true"}, "priority": {"snapshot"}, "checksum": {up.checksum}}
+		q := url.Values{"wait": {"true"}, "priority": {"no_sync"}, "checksum": {up.checksum}}
 		u := fmt.Sprintf("%s/collections/%s/shards/%d/snapshots/upload?%s", urls[j.peer], benchCollection, j.shard, q.Encode())
 		pr, pw := io.Pipe()
 		mw := multipart.NewWriter(pw)

@@ -75,6 +75,10 @@ type Client struct {
 	ownHTTP bool
 }
 
+// MaxReceiveBytes is the largest gRPC answer the client accepts. Callers
+// that page through points size their pages well below it.
+const MaxReceiveBytes = 256 << 20
+
 // New returns a client for one peer. It does not contact the peer: gRPC
 // connects lazily on the first call.
 func New(ctx context.Context, addr PeerAddr, opts Options) (*Client, error) {
@@ -125,6 +129,11 @@ func New(ctx context.Context, addr PeerAddr, opts Options) (*Client, error) {
 			SkipCompatibilityCheck: true,
 			GrpcOptions: []grpc.DialOption{
 				grpc.WithUserAgent(c.ua),
+				// Qdrant's gRPC server sends answers of any size
+				// (src/tonic/mod.rs sets no encoding limit); grpc-go's
+				// default 4 MiB receive limit would fail scroll pages of
+				// large vectors.
+				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxReceiveBytes)),
 				// The key goes in our own interceptor rather than
 				// Config.APIKey: the go-client then warns through
 				// slog.Default on every client made without TLS, once per

@@ -242,6 +242,16 @@ func (c *Client) CreateCollection(ctx context.Context, name string, body json.Ra
 	return c.callJSON(ctx, op, http.MethodPut, collPath(name), nil, body, &ok)
 }
 
+// UpdateCollection changes a collection's settings (PATCH
+// /collections/{name}); body is an UpdateCollection request.
+func (c *Client) UpdateCollection(ctx context.Context, name string, body json.RawMessage) error {
+	op := fmt.Sprintf("update collection %q", name)
+	ctx, cancel := c.shortCtx(ctx)
+	defer cancel()
+	var ok bool
+	return c.callJSON(ctx, op, http.MethodPatch, collPath(name), nil, body, &ok)
+}
+
 // DeleteCollection deletes a collection (DELETE /collections/{name}).
 // Deleting a missing collection is not an error: Qdrant answers false.
 func (c *Client) DeleteCollection(ctx context.Context, name string) error {

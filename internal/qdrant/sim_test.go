@@ -554,3 +554,33 @@ func TestSimCustomShardingKeysCountAndScroll(t *testing.T) {
 		t.Fatalf("replicas by key %v, shard count %d", keys, cc.ShardCount)
 	}
 }
+
+// A scroll page above grpc-go's default 4 MiB receive limit arrives.
+func TestSimGRPCScrollsPagesLargerThanFourMiB(t *testing.T) {
+	sim, clients := simCluster(t, "1.19.0", 1)
+	c := clients[0]
+	const dim, n = 4096, 300 // 300 × 4096 float32 ≈ 4.9 MB of vectors
+	body := json.RawMessage(fmt.Sprintf(`{"vectors":{"size":%d,"distance":"Dot"},"shard_number":1}`, dim))
+	if err := c.CreateCollection(ctx(t), "big", body); err != nil {
+		t.Fatal(err)
+	}
+	vec := make([]float32, dim)
+	for i := range vec {
+		vec[i] = float32(i) / dim
+	}
+	raw, _ := json.Marshal(vec)
+	var pts []qdrantsim.PointStruct
+	for i := range n {
+		pts = append(pts, qdrantsim.PointStruct{ID: qdrantsim.NumID(uint64(i + 1)), Vector: json.RawMessage(raw)})
+	}
+	if _, err := sim.Peers()[0].Upsert(ctx(t), "big", qdrantsim.UpsertRequest{Points: pts}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := c.Scroll(ctx(t), "big", n, nil, true, false)
+	if err != nil {
+		t.Fatalf("scroll one page of %d points: %v", n, err)
+	}
+	if len(got) != n || len(got[0].Vectors[""].Dense) != dim {
+		t.Fatalf("scrolled %d points, want %d of %d dimensions", len(got), n, dim)
+	}
+}

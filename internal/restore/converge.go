@@ -141,12 +141,24 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 				if busy[id] || want == nil {
 					continue
 				}
-				if err := e.step(ctx, name, id, live[id], target[id], idle); err != nil {
+				if err := e.step(ctx, name, id, live[id], target[id], idle, e.restoredOf(name, id)); err != nil {
 					lastErr = err
 				}
 			}
 			if len(pending) == 0 && len(cc.ShardTransfers) == 0 {
-				return nil
+				// The coordinator may be ahead of other peers (or behind
+				// them): done once every peer sees the same.
+				ok, _, what, err := e.agreement(ctx, name, target)
+				switch {
+				case err != nil && !qdrant.IsTransient(err):
+					return err
+				case err != nil:
+					lastErr = err
+				case ok:
+					return nil
+				default:
+					pending = append(pending, what)
+				}
 			}
 			if time.Now().After(deadline) {
 				what := strings.Join(pending, ", ")
@@ -187,11 +199,14 @@ func settled(have map[uint64]string, want []uint64) bool {
 // surplus replicas are dropped (or, when Active and a wanted peer lacks a
 // replica, moved there); a missing replica is replicated from an Active
 // one; a wanted Dead replica is left to Qdrant's own re-sync for a while,
-// then replicated into.
-func (e *executor) step(ctx context.Context, name string, shard uint32, have map[uint64]string, want []uint64, idle map[uint32]int) error {
+// then replicated into. Once some replica of the shard holds restored
+// data (restored), only such replicas are sources: a transfer copies the
+// source's data over the target's, so a copy from an empty replica would
+// wipe restored data.
+func (e *executor) step(ctx context.Context, name string, shard uint32, have map[uint64]string, want []uint64, idle map[uint32]int, restored map[uint64]bool) error {
 	var active []uint64
 	for _, p := range slices.Sorted(maps.Keys(have)) {
-		if have[p] == qdrant.StateActive {
+		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) {
 			active = append(active, p)
 		}
 	}
@@ -219,27 +234,31 @@ func (e *executor) step(ctx context.Context, name string, shard uint32, have map
 			break
 		}
 	}
+	isSource := func(p uint64) bool { return slices.Contains(active, p) }
 	log := e.log.With("collection", name, "shard", shard)
 	activeLeft := len(active)
 	transferred := false
 	for _, p := range surplus {
-		if have[p] == qdrant.StateActive && len(missing) > 0 && !transferred {
+		if isSource(p) && len(missing) > 0 && !transferred {
 			log.Info("moving replica", "from", p, "to", missing[0])
 			if err := e.coord.MoveShard(ctx, name, shard, p, missing[0]); err != nil {
 				return fmt.Errorf("move %s from peer %d to %d: %w", shardRef(name, shard), p, missing[0], err)
 			}
+			if len(restored) > 0 {
+				e.markRestored(name, shard, missing[0])
+			}
 			missing, transferred = missing[1:], true
 			continue
 		}
-		if have[p] == qdrant.StateActive && (activeLeft <= 1 || p == source) {
-			// Never drop the last Active copy.
+		if have[p] == qdrant.StateActive && isSource(p) && (activeLeft <= 1 || p == source) {
+			// Never drop the last Active copy (of the restored data).
 			continue
 		}
 		log.Info("dropping surplus replica", "peer", p, "state", have[p])
 		if err := e.coord.DropReplica(ctx, name, shard, p); err != nil {
 			return fmt.Errorf("drop replica of %s on peer %d: %w", shardRef(name, shard), p, err)
 		}
-		if have[p] == qdrant.StateActive {
+		if isSource(p) {
 			activeLeft--
 		}
 	}
@@ -250,6 +269,9 @@ func (e *executor) step(ctx context.Context, name string, shard uint32, have map
 		log.Info("replicating shard", "from", source, "to", missing[0])
 		if err := e.coord.ReplicateShard(ctx, name, shard, source, missing[0]); err != nil {
 			return fmt.Errorf("replicate %s from peer %d to %d: %w", shardRef(name, shard), source, missing[0], err)
+		}
+		if len(restored) > 0 {
+			e.markRestored(name, shard, missing[0])
 		}
 		return nil
 	}
@@ -265,6 +287,9 @@ func (e *executor) step(ctx context.Context, name string, shard uint32, have map
 		log.Info("re-syncing dead replica", "from", source, "to", p)
 		if err := e.coord.ReplicateShard(ctx, name, shard, source, p); err != nil {
 			return fmt.Errorf("re-sync %s from peer %d to %d: %w", shardRef(name, shard), source, p, err)
+		}
+		if len(restored) > 0 {
+			e.markRestored(name, shard, p)
 		}
 		return nil
 	}

@@ -40,13 +40,16 @@ func createRequest(config json.RawMessage, shardNumber, replicationFactor, write
 	req["shard_number"] = shardNumber
 	req["replication_factor"] = replicationFactor
 	req["write_consistency_factor"] = max(writeConsistency, 1)
+	// Strict mode is off while restoring: a recorded one could refuse the
+	// restore's own exact counts, scroll pages and upserts. The recorded
+	// settings are applied once the collection is verified (strictMode).
+	req["strict_mode_config"] = map[string]any{"enabled": false}
 
 	sections := []struct{ from, to string }{
 		{"hnsw_config", "hnsw_config"},
 		{"optimizer_config", "optimizers_config"},
 		{"wal_config", "wal_config"},
 		{"quantization_config", "quantization_config"},
-		{"strict_mode_config", "strict_mode_config"},
 		{"metadata", "metadata"},
 	}
 	for _, s := range sections {
@@ -83,6 +86,39 @@ func createRequest(config json.RawMessage, shardNumber, replicationFactor, write
 	}
 	slices.Sort(dropped)
 	return out, dropped, nil
+}
+
+// strictModeDisabled is the PATCH /collections/{c} body that turns strict
+// mode off, for a collection kept from an earlier run.
+var strictModeDisabled = json.RawMessage(`{"strict_mode_config":{"enabled":false}}`)
+
+// strictModeUpdate is the PATCH /collections/{c} body that applies the
+// recorded strict_mode_config, nulls ("not set") left out; nil when the
+// backup recorded none.
+func strictModeUpdate(config json.RawMessage) (json.RawMessage, error) {
+	var cfg map[string]json.RawMessage
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		return nil, fmt.Errorf("decode recorded config: %w", err)
+	}
+	raw, ok := cfg["strict_mode_config"]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode recorded strict_mode_config: %w", err)
+	}
+	v = dropNulls(v)
+	if m, ok := v.(map[string]any); !ok || len(m) == 0 {
+		return nil, nil
+	}
+	out, err := json.Marshal(map[string]any{"strict_mode_config": v})
+	if err != nil {
+		return nil, fmt.Errorf("encode strict mode update: %w", err)
+	}
+	return out, nil
 }
 
 func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }

@@ -29,6 +29,8 @@ type ClusterReader interface {
 type CollectionAdmin interface {
 	CreateCollection(ctx context.Context, name string, body json.RawMessage) error
 	DeleteCollection(ctx context.Context, name string) error
+	// UpdateCollection sends PATCH /collections/{name}.
+	UpdateCollection(ctx context.Context, name string, body json.RawMessage) error
 	CreatePayloadIndex(ctx context.Context, collection, field string, schema json.RawMessage) error
 	CreateShardKey(ctx context.Context, collection string, key manifest.ShardKeyValue, shardsNumber, replicationFactor uint32, placement []uint64) error
 	UpdateAliases(ctx context.Context, actions []qdrant.AliasAction) error

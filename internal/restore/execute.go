@@ -34,9 +34,15 @@ type ExecOptions struct {
 	TransferTimeout time.Duration
 	// Poll is the interval between cluster state reads; default 500ms.
 	Poll time.Duration
-	// CopyBatch is the points per scroll/upsert batch when resharding;
-	// default 256.
+	// AgreeTimeout bounds the wait for every peer to show a recovered
+	// shard's replicas Active; past it the recovery is done again (its
+	// replica state proposals may have been lost). Default 1m.
+	AgreeTimeout time.Duration
+	// CopyBatch is the most points per scroll/upsert batch when
+	// resharding; default 256. CopyBytes bounds a batch's encoded size;
+	// default 8 MiB.
 	CopyBatch uint32
+	CopyBytes int
 }
 
 func (o ExecOptions) withDefaults() ExecOptions {
@@ -52,7 +58,9 @@ func (o ExecOptions) withDefaults() ExecOptions {
 	o.WaitTimeout = cmp.Or(o.WaitTimeout, 10*time.Minute)
 	o.TransferTimeout = cmp.Or(o.TransferTimeout, 30*time.Minute)
 	o.Poll = cmp.Or(o.Poll, 500*time.Millisecond)
+	o.AgreeTimeout = cmp.Or(o.AgreeTimeout, time.Minute)
 	o.CopyBatch = cmp.Or(o.CopyBatch, 256)
+	o.CopyBytes = cmp.Or(o.CopyBytes, 8<<20)
 	return o
 }
 
@@ -65,6 +73,7 @@ const (
 	PhaseAliases      = "aliases"
 	PhaseRedistribute = "redistribute"
 	PhaseVerify       = "verify"
+	PhaseStrictMode   = "strict-mode"
 )
 
 // Report is the outcome of Execute.
@@ -127,7 +136,7 @@ func Execute(ctx context.Context, plan *RestorePlan, deps Deps, opts ExecOptions
 	}
 	e := &executor{
 		plan: plan, deps: deps, opts: opts, rep: rep, journal: j, done: indexProgress(prev),
-		coord: coord, coordID: coordID, ids: map[string]map[uint32]uint32{}, reshardDone: map[string]bool{},
+		coord: coord, coordID: coordID, ids: map[string]map[uint32]uint32{}, reshardDone: map[string]bool{}, restored: restoredSet{},
 		log: deps.logger().With("restore_id", id, "backup_id", plan.BackupID, "cluster", plan.Cluster),
 	}
 	start := deps.now()
@@ -165,7 +174,10 @@ type executor struct {
 	// reshardDone marks resharded collections an earlier run finished
 	// (staging deleted): nothing is left to restore for them.
 	reshardDone map[string]bool
-	// mu guards rep while shards recover in parallel.
+	// restored tracks the replicas holding restored data, by restored
+	// collection name and target shard id.
+	restored restoredSet
+	// mu guards rep and restored while shards recover in parallel.
 	mu sync.Mutex
 }
 
@@ -182,6 +194,7 @@ func (e *executor) run(ctx context.Context) error {
 		{PhaseAliases, e.aliases, false},
 		{PhaseRedistribute, e.redistribute, !e.redistributes()},
 		{PhaseVerify, e.verify, false},
+		{PhaseStrictMode, e.strictMode, false},
 	}
 	for _, p := range phases {
 		if p.skip {
@@ -249,6 +262,11 @@ func (e *executor) create(ctx context.Context) error {
 		}
 		if exists {
 			e.log.Info("collection kept from an earlier run", "collection", name)
+			// The earlier run may have got as far as applying the
+			// recorded strict mode.
+			if err := e.coord.UpdateCollection(ctx, name, strictModeDisabled); err != nil {
+				return fmt.Errorf("disable strict mode of %q: %w", name, err)
+			}
 		} else {
 			// Shards are recorded before the collection exists, so a rerun
 			// after a crash at any point from here on knows the collection
@@ -284,8 +302,31 @@ func (e *executor) create(ctx context.Context) error {
 		if err := e.mapShardIDs(ctx, cp, name); err != nil {
 			return err
 		}
+		if err := e.shape(ctx, cp, name); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// shape gives every shard of the still empty collection the replicas the
+// plan recovers onto, before any data arrives: Qdrant places replicas
+// itself at creation (BEHAVIOR §4.5: least loaded peers, random
+// tie-break), and moving, replicating or dropping an empty replica copies
+// next to nothing. Recovering onto a peer without a replica would instead
+// add one and leave the placement to be fixed with data in it. Shards an
+// earlier run recovered already have their placement; their restored
+// replicas are known and only ever copied from.
+func (e *executor) shape(ctx context.Context, cp CollectionPlan, name string) error {
+	want := map[uint32][]uint64{}
+	for _, s := range cp.Shards {
+		tid := e.targetID(cp, s.ID)
+		want[tid] = s.Replicas
+		if st := e.done.state(cp.Target, s.ID); st == ShardRecovered || st == ShardVerified {
+			e.markRestored(name, tid, s.Replicas...)
+		}
+	}
+	return e.converge(ctx, name, func(placement) map[uint32][]uint64 { return want }, e.opts.WaitTimeout)
 }
 
 // createShardKeys creates the custom shard keys that do not exist yet,
@@ -406,6 +447,30 @@ func (e *executor) warn(msg string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.rep.Warnings = append(e.rep.Warnings, msg)
+}
+
+// strictMode applies the recorded strict_mode_config of every restored
+// collection, last: while restoring, strict mode is off so that it cannot
+// refuse the restore's own counts, scrolls and upserts.
+func (e *executor) strictMode(ctx context.Context) error {
+	for _, cp := range e.plan.Collections {
+		src := e.plan.Manifest.Collection(cp.Source)
+		if src == nil {
+			continue
+		}
+		body, err := strictModeUpdate(src.Config)
+		if err != nil {
+			return fmt.Errorf("collection %q: %w", cp.Source, err)
+		}
+		if body == nil {
+			continue
+		}
+		e.log.Info("applying recorded strict mode", "collection", cp.Target)
+		if err := e.coord.UpdateCollection(ctx, cp.Target, body); err != nil {
+			return fmt.Errorf("apply strict mode of %q: %w", cp.Target, err)
+		}
+	}
+	return nil
 }
 
 // aliases points each recorded alias at its restored collection, in one

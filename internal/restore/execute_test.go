@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
@@ -18,19 +19,39 @@ func fastOptions() ExecOptions {
 	return ExecOptions{Poll: time.Millisecond, Backoff: time.Millisecond, WaitTimeout: 5 * time.Second, TransferTimeout: 5 * time.Second}
 }
 
-// restoreOnto plans and executes a restore of m onto f.
+// fakeTopology describes a fake cluster as discovery would.
+func fakeTopology(f *fakeCluster) *discovery.Topology {
+	pods := podNames(len(f.peers))
+	topo := &discovery.Topology{}
+	for i, p := range f.peers {
+		topo.Peers = append(topo.Peers, discovery.Peer{ID: p, Pod: pods[i], Version: f.version[p]})
+	}
+	return topo
+}
+
+// runOnto restores m onto f through Run; edit adjusts the inputs.
+func runOnto(t *testing.T, m *manifestT, f *fakeCluster, store *memStore, j Journal, opts PlanOptions, edit ...func(*RunOptions, *RunDeps)) (*RunResult, error) {
+	t.Helper()
+	ro := RunOptions{Manifest: m, Plan: opts, Exec: fastOptions()}
+	rd := RunDeps{
+		Deps:     Deps{Peers: f.clients(), Store: store, Journal: j, Logger: quietLogger(), Points: &fakePeer{f: f, id: f.peers[0]}},
+		Topology: fakeTopology(f),
+	}
+	for _, e := range edit {
+		e(&ro, &rd)
+	}
+	return Run(context.Background(), ro, rd)
+}
+
+// restoreOnto restores m onto f through Run; the plan must be valid and
+// pass preflight.
 func restoreOnto(t *testing.T, m *manifestT, f *fakeCluster, store *memStore, j Journal, opts PlanOptions) (*RestorePlan, *Report, error) {
 	t.Helper()
-	plan, err := Plan(m, targetOf(f, podNames(len(f.peers))), opts)
-	if err != nil {
-		t.Fatalf("Plan: %v", err)
+	res, err := runOnto(t, m, f, store, j, opts)
+	if res.Plan == nil || res.Report == nil {
+		t.Fatalf("restore stopped before execution: %v", err)
 	}
-	deps := Deps{Peers: f.clients(), Store: store, Journal: j, Logger: quietLogger(), Points: &fakePeer{f: f, id: f.peers[0]}}
-	if _, err := Preflight(context.Background(), plan, deps, PreflightOptions{}); err != nil {
-		t.Fatalf("Preflight: %v", err)
-	}
-	rep, err := Execute(context.Background(), plan, deps, fastOptions())
-	return plan, rep, err
+	return res.Plan, res.Report, err
 }
 
 // checkRestored asserts the outcome: every point equal, the final
@@ -75,6 +96,9 @@ func checkRestored(t *testing.T, plan *RestorePlan, f *fakeCluster, store *memSt
 			for p, st := range s.replicas {
 				if st != qdrant.StateActive {
 					t.Errorf("%q shard %d on peer %d is %s", cp.Target, sp.ID, p, st)
+				}
+				if !slices.EqualFunc(s.data[p], s.points(), func(a, b qdrant.Point) bool { return qdrant.ContentHash(&a) == qdrant.ContentHash(&b) }) {
+					t.Errorf("%q shard %d on peer %d holds %d points unlike its other replicas", cp.Target, sp.ID, p, len(s.data[p]))
 				}
 			}
 		}
@@ -200,8 +224,9 @@ func TestRerunAfterAFailureSkipsRecoveredShards(t *testing.T) {
 			t.Errorf("shard %s recovered again on the rerun", ref)
 		}
 	}
-	if f.uploads["users/2"] != 1 || rep.ShardsRecovered != 1 {
-		t.Errorf("rerun recovered %d shards (users/2 %d times), want only users/2 once", rep.ShardsRecovered, f.uploads["users/2"])
+	// Every planned replica of the shard receives the snapshot once.
+	if want := len(plan.Collections[1].Shards[2].Replicas); f.uploads["users/2"] != want || rep.ShardsRecovered != 1 {
+		t.Errorf("rerun recovered %d shards (users/2 %d times), want only users/2, on its %d replicas", rep.ShardsRecovered, f.uploads["users/2"], want)
 	}
 }
 
@@ -209,28 +234,21 @@ func TestRerunAfterACrashResumes(t *testing.T) {
 	store := newMemStore()
 	m := makeBackup(t, store, 2, "1.19.0", spec{name: "docs", shards: 4, rf: 1})
 	f := newFakeCluster(peerIDs(2), "1.19.0")
-	plan, err := Plan(m, targetOf(f, podNames(2)), PlanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The process dies after two shards: the context is cancelled from
 	// the progress callback.
 	ctx, cancel := context.WithCancel(context.Background())
-	deps := Deps{Peers: f.clients(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
-		Progress: &cancelAfter{n: 2, cancel: cancel}}
-	opts := fastOptions()
-	opts.Parallel = 1
-	if _, err := Execute(ctx, plan, deps, opts); !errors.Is(err, context.Canceled) {
+	_, err := runOnto(t, m, f, store, &StoreJournal{Store: store, Cluster: m.Cluster}, PlanOptions{}, func(o *RunOptions, d *RunDeps) {
+		d.Progress = &cancelAfter{n: 2, cancel: cancel}
+		o.Exec.Parallel = 1
+		d.HoldLease = func(context.Context) (context.Context, func(), error) { return ctx, func() {}, nil }
+	})
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("first run error = %v, want context.Canceled", err)
 	}
 	if n := len(f.mutations); n == 0 {
 		t.Fatal("first run changed nothing")
 	}
-	deps.Progress, deps.Journal = nil, &StoreJournal{Store: store, Cluster: m.Cluster}
-	if _, err := Preflight(context.Background(), plan, deps, PreflightOptions{}); err != nil {
-		t.Fatalf("preflight of the rerun: %v", err)
-	}
-	rep, err := Execute(context.Background(), plan, deps, fastOptions())
+	plan, rep, err := restoreOnto(t, m, f, store, &StoreJournal{Store: store, Cluster: m.Cluster}, PlanOptions{})
 	if err != nil {
 		t.Fatalf("rerun: %v", err)
 	}
@@ -297,3 +315,28 @@ func TestRenameRestoresBesideTheLiveCollection(t *testing.T) {
 }
 
 type manifestT = manifest.Manifest
+
+// A recovery whose replica state proposal was lost leaves its replica
+// Dead; Qdrant refills it from another replica. The restore does not
+// record such a shard on the strength of the HTTP answer: it recovers it
+// again until every peer shows the planned replicas Active.
+func TestRecoveryWithALostProposalIsDoneAgain(t *testing.T) {
+	store := newMemStore()
+	m := makeBackup(t, store, 2, "1.19.0", spec{name: "docs", shards: 1, rf: 2})
+	f := newFakeCluster(peerIDs(2), "1.19.0")
+	// The first attempt fails half way and leaves a Dead, empty replica;
+	// the second one restores the data but its Active proposal is lost.
+	f.failUpload["docs/0"] = fakeFailure{n: 1, status: http.StatusInternalServerError, dummy: true}
+	f.loseActivation["docs/0"] = 1
+	plan, rep, err := restoreOnto(t, m, f, store, &StoreJournal{Store: store, Cluster: m.Cluster}, PlanOptions{})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	checkRestored(t, plan, f, store)
+	if replicas := len(plan.Collections[0].Shards[0].Replicas); f.uploads["docs/0"] <= replicas {
+		t.Errorf("%d recoveries of a shard with %d replicas: the unagreed recovery was not done again", f.uploads["docs/0"], replicas)
+	}
+	if rep.ShardsRecovered != 1 {
+		t.Errorf("%d shards recorded as recovered, want 1", rep.ShardsRecovered)
+	}
+}

@@ -20,10 +20,12 @@ import (
 )
 
 // fakeCluster is a small in-memory Qdrant cluster with the semantics the
-// executor depends on (BEHAVIOR §2.3, §4): recovery adds a replica and
-// kills the others, Dead replicas re-sync through a transfer, transfers
-// finish after a few polls, drops keep one Active copy. Snapshot bytes
-// are a JSON list of points.
+// executor depends on (BEHAVIOR §2.3, §4): each replica holds its own
+// points; recovery replaces (or adds) the receiving replica, priority
+// snapshot kills the others, no_sync leaves them; Dead replicas re-sync
+// through a transfer; transfers finish after a few polls and copy the
+// source's points over the target's; drops keep one Active copy.
+// Snapshot bytes are a JSON list of points.
 type fakeCluster struct {
 	mu      sync.Mutex
 	peers   []uint64
@@ -37,16 +39,28 @@ type fakeCluster struct {
 	// failUpload makes the next n recoveries of "coll/shard" fail with
 	// status (503 transient, 400 permanent).
 	failUpload map[string]fakeFailure
+	// loseActivation makes the next n recoveries of "coll/shard" keep the
+	// receiving replica's state: their replica state proposal is lost.
+	loseActivation map[string]int
 	// transferPolls is how many cluster reads a transfer takes.
 	transferPolls int
 	consensus     string
 	// hiddenPeers are in consensus but have no client.
 	hiddenPeers []uint64
+	// transferred counts finished shard transfers.
+	transferred int
+	// upserts and scrolls record the points per upsert and the limit of
+	// each scroll.
+	upserts []int
+	scrolls []uint32
 }
 
 type fakeFailure struct {
 	n      int
 	status int
+	// dummy leaves the receiving replica as Qdrant does after a failed
+	// restore: empty and Dead (BEHAVIOR §2.3.5).
+	dummy bool
 }
 
 type fakeColl struct {
@@ -55,12 +69,36 @@ type fakeColl struct {
 	shards          map[uint32]*fakeShard
 	indexes         map[string]string
 	transfers       []*fakeTransfer
+	// strict is the strict_mode_config, enforced as Qdrant's strict mode
+	// does for scroll limits and upsert batches.
+	strict map[string]any
+}
+
+// strictLimit is a strict mode limit in force, 0 for none.
+func (c *fakeColl) strictLimit(key string) int {
+	if on, _ := c.strict["enabled"].(bool); !on {
+		return 0
+	}
+	n, _ := c.strict[key].(float64)
+	return int(n)
 }
 
 type fakeShard struct {
 	key      *manifest.ShardKeyValue
 	replicas map[uint64]string
-	points   []qdrant.Point
+	// data is each replica's points.
+	data map[uint64][]qdrant.Point
+}
+
+// points are the points of the shard as reads see them: those of its
+// first Active replica.
+func (s *fakeShard) points() []qdrant.Point {
+	for _, p := range slices.Sorted(maps.Keys(s.replicas)) {
+		if s.replicas[p] == qdrant.StateActive {
+			return s.data[p]
+		}
+	}
+	return nil
 }
 
 type fakeTransfer struct {
@@ -73,7 +111,7 @@ type fakeTransfer struct {
 func newFakeCluster(peers []uint64, version string) *fakeCluster {
 	f := &fakeCluster{
 		peers: peers, version: map[uint64]string{}, colls: map[string]*fakeColl{}, aliases: map[string]string{},
-		uploads: map[string]int{}, failUpload: map[string]fakeFailure{}, transferPolls: 2, consensus: "working",
+		uploads: map[string]int{}, failUpload: map[string]fakeFailure{}, loseActivation: map[string]int{}, transferPolls: 2, consensus: "working",
 	}
 	for _, p := range peers {
 		f.version[p] = version
@@ -109,8 +147,11 @@ func (f *fakeCluster) tickLocked() {
 				continue
 			}
 			s.replicas[t.to] = qdrant.StateActive
+			s.data[t.to] = slices.Clone(s.data[t.from])
+			f.transferred++
 			if !t.sync {
 				delete(s.replicas, t.from)
+				delete(s.data, t.from)
 			}
 		}
 		c.transfers = kept
@@ -157,7 +198,7 @@ func (c *fakeColl) place(ids []uint32, rf int, pool []uint64, key *manifest.Shar
 	for _, id := range ids {
 		cand := slices.Clone(pool)
 		slices.SortStableFunc(cand, func(a, b uint64) int { return load[a] - load[b] })
-		s := &fakeShard{key: key, replicas: map[uint64]string{}}
+		s := &fakeShard{key: key, replicas: map[uint64]string{}, data: map[uint64][]qdrant.Point{}}
 		for _, p := range cand[:min(rf, len(cand))] {
 			s.replicas[p] = qdrant.StateActive
 			load[p]++
@@ -170,7 +211,7 @@ func (c *fakeColl) place(ids []uint32, rf int, pool []uint64, key *manifest.Shar
 func (c *fakeColl) points() []qdrant.Point {
 	var out []qdrant.Point
 	for _, s := range c.shards {
-		out = append(out, s.points...)
+		out = append(out, s.points()...)
 	}
 	slices.SortFunc(out, func(a, b qdrant.Point) int { return int(a.ID.Num) - int(b.ID.Num) })
 	return out
@@ -224,7 +265,7 @@ func (p *fakePeer) CollectionCluster(_ context.Context, name string) (*qdrant.Co
 			if q == p.id {
 				n := uint64(0)
 				if s.replicas[q] == qdrant.StateActive {
-					n = uint64(len(s.points))
+					n = uint64(len(s.data[q]))
 				}
 				cc.LocalShards = append(cc.LocalShards, qdrant.LocalShard{ShardID: id, ShardKey: s.key, PointsCount: n, State: s.replicas[q]})
 			} else {
@@ -245,11 +286,12 @@ func (p *fakePeer) CreateCollection(_ context.Context, name string, body json.Ra
 		return apiErr(http.StatusConflict, "Collection `%s` already exists!", name)
 	}
 	var req struct {
-		ShardNumber       uint32 `json:"shard_number"`
-		ReplicationFactor uint32 `json:"replication_factor"`
-		ShardingMethod    string `json:"sharding_method"`
-		Vectors           any    `json:"vectors"`
-		OptimizerConfig   any    `json:"optimizer_config"`
+		ShardNumber       uint32         `json:"shard_number"`
+		ReplicationFactor uint32         `json:"replication_factor"`
+		ShardingMethod    string         `json:"sharding_method"`
+		Vectors           any            `json:"vectors"`
+		OptimizerConfig   any            `json:"optimizer_config"`
+		StrictMode        map[string]any `json:"strict_mode_config"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		return apiErr(http.StatusBadRequest, "Format error in JSON body: %v", err)
@@ -258,7 +300,7 @@ func (p *fakePeer) CreateCollection(_ context.Context, name string, body json.Ra
 		return apiErr(http.StatusUnprocessableEntity, "Validation error in JSON body: bad create request %s", body)
 	}
 	c := &fakeColl{shardNumber: max(req.ShardNumber, 1), rf: max(req.ReplicationFactor, 1), custom: req.ShardingMethod == "custom",
-		shards: map[uint32]*fakeShard{}, indexes: map[string]string{}}
+		shards: map[uint32]*fakeShard{}, indexes: map[string]string{}, strict: req.StrictMode}
 	if !c.custom {
 		ids := make([]uint32, c.shardNumber)
 		for i := range ids {
@@ -268,6 +310,27 @@ func (p *fakePeer) CreateCollection(_ context.Context, name string, body json.Ra
 	}
 	p.f.colls[name] = c
 	p.f.mutate("create collection %s", name)
+	return nil
+}
+
+func (p *fakePeer) UpdateCollection(_ context.Context, name string, body json.RawMessage) error {
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	c, err := p.f.coll(name)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		StrictMode map[string]any `json:"strict_mode_config"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return apiErr(http.StatusBadRequest, "Format error in JSON body: %v", err)
+	}
+	if c.strict == nil {
+		c.strict = map[string]any{}
+	}
+	maps.Copy(c.strict, req.StrictMode)
+	p.f.mutate("update collection %s %s", name, body)
 	return nil
 }
 
@@ -357,14 +420,18 @@ func (p *fakePeer) UploadShardSnapshot(_ context.Context, coll string, shard uin
 	if fl := p.f.failUpload[ref]; fl.n > 0 {
 		fl.n--
 		p.f.failUpload[ref] = fl
+		if c, ok := p.f.colls[coll]; ok && fl.dummy && c.shards[shard] != nil {
+			c.shards[shard].replicas[p.id] = qdrant.StateDead
+			c.shards[shard].data[p.id] = nil
+		}
 		return apiErr(fl.status, "injected failure")
 	}
 	sum := sha256.Sum256(data)
 	if got := hex.EncodeToString(sum[:]); got != opts.Checksum {
 		return apiErr(http.StatusBadRequest, "Checksum mismatch: expected %s, actual %s", opts.Checksum, got)
 	}
-	if opts.Priority != qdrant.PrioritySnapshot {
-		return apiErr(http.StatusBadRequest, "fake expects priority snapshot")
+	if opts.Priority != qdrant.PrioritySnapshot && opts.Priority != qdrant.PriorityNoSync {
+		return apiErr(http.StatusBadRequest, "fake knows priorities snapshot and no_sync")
 	}
 	c, err := p.f.coll(coll)
 	if err != nil {
@@ -378,13 +445,20 @@ func (p *fakePeer) UploadShardSnapshot(_ context.Context, coll string, shard uin
 	if err := json.Unmarshal(data, &pts); err != nil {
 		return apiErr(http.StatusBadRequest, "Invalid snapshot")
 	}
-	s.points = pts
+	s.data[p.id] = pts
 	for q, st := range s.replicas {
-		if q != p.id && st == qdrant.StateActive {
+		if q != p.id && st == qdrant.StateActive && opts.Priority == qdrant.PrioritySnapshot {
 			s.replicas[q] = qdrant.StateDead
 		}
 	}
-	s.replicas[p.id] = qdrant.StateActive
+	if p.f.loseActivation[ref] > 0 {
+		p.f.loseActivation[ref]--
+		if _, ok := s.replicas[p.id]; !ok {
+			delete(s.data, p.id)
+		}
+	} else {
+		s.replicas[p.id] = qdrant.StateActive
+	}
 	p.f.uploads[ref]++
 	p.f.mutate("recover %s on %d", ref, p.id)
 	return nil
@@ -443,6 +517,7 @@ func (p *fakePeer) DropReplica(_ context.Context, coll string, shard uint32, pee
 		return apiErr(http.StatusBadRequest, "Shard %d must have at least one active replica after removing %d", shard, peer)
 	}
 	delete(s.replicas, peer)
+	delete(s.data, peer)
 	c.transfers = slices.DeleteFunc(c.transfers, func(t *fakeTransfer) bool { return t.shard == shard && (t.to == peer || t.from == peer) })
 	p.f.mutate("drop %s/%d on %d", coll, shard, peer)
 	return nil
@@ -464,6 +539,10 @@ func (p *fakePeer) Scroll(_ context.Context, coll string, limit uint32, offset *
 	c, err := p.f.coll(coll)
 	if err != nil {
 		return nil, nil, err
+	}
+	p.f.scrolls = append(p.f.scrolls, limit)
+	if n := c.strictLimit("max_query_limit"); n > 0 && int(limit) > n {
+		return nil, nil, apiErr(http.StatusForbidden, "Forbidden: Limit exceeded %d > %d for \"limit\"", limit, n)
 	}
 	all := c.points()
 	i := 0
@@ -487,10 +566,16 @@ func (p *fakePeer) UpsertPoints(_ context.Context, coll string, pts []qdrant.Poi
 	if err != nil {
 		return err
 	}
+	p.f.upserts = append(p.f.upserts, len(pts))
+	if n := c.strictLimit("upsert_max_batchsize"); n > 0 && len(pts) > n {
+		return apiErr(http.StatusForbidden, "Forbidden: Limit exceeded %d > %d for \"upsert limit\"", len(pts), n)
+	}
 	for _, pt := range pts {
 		s := c.shards[uint32(pt.ID.Num%uint64(c.shardNumber))]
-		s.points = slices.DeleteFunc(s.points, func(q qdrant.Point) bool { return q.ID == pt.ID })
-		s.points = append(s.points, pt)
+		for r := range s.replicas {
+			s.data[r] = slices.DeleteFunc(s.data[r], func(q qdrant.Point) bool { return q.ID == pt.ID })
+			s.data[r] = append(s.data[r], pt)
+		}
 	}
 	p.f.mutate("upsert %d points into %s", len(pts), coll)
 	return nil

@@ -26,6 +26,8 @@ type spec struct {
 	aliases  []string
 	indexes  map[string]string
 	perShard int
+	// strict is the recorded strict_mode_config; nil: none.
+	strict map[string]any
 }
 
 // makeBackup writes snapshot objects for the specs into store and returns
@@ -56,12 +58,16 @@ func makeBackup(t *testing.T, store *memStore, pods int, version string, specs .
 				ids, keys = append(ids, id), append(keys, &kv)
 			}
 		}
-		cfg, _ := json.Marshal(map[string]any{
+		recorded := map[string]any{
 			"params":           params,
 			"hnsw_config":      map[string]any{"m": 16, "ef_construct": 100, "full_scan_threshold": 10000},
 			"optimizer_config": map[string]any{"deleted_threshold": 0.2, "max_optimization_threads": nil},
 			"wal_config":       map[string]any{"wal_capacity_mb": 32},
-		})
+		}
+		if sp.strict != nil {
+			recorded["strict_mode_config"] = sp.strict
+		}
+		cfg, _ := json.Marshal(recorded)
 		c.Config = cfg
 		if len(sp.indexes) > 0 {
 			schema := map[string]any{}

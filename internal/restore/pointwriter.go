@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +25,10 @@ type RESTPointWriter struct {
 	APIKey string
 	// HTTP is the transport; default http.DefaultClient.
 	HTTP *http.Client
+	// MaxBodyBytes bounds one request body; larger batches are split.
+	// Default 30 MiB, under Qdrant's default 32 MiB limit
+	// (config/config.yaml service.max_request_size_mb).
+	MaxBodyBytes int
 }
 
 // UpsertPoints implements PointWriter.
@@ -42,6 +47,16 @@ func (w *RESTPointWriter) UpsertPoints(ctx context.Context, collection string, p
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encode points for %q: %w", collection, err)
+	}
+	if limit := cmp.Or(w.MaxBodyBytes, 30<<20); len(raw) > limit {
+		if len(points) == 1 {
+			return fmt.Errorf("point %s of %q encodes to %d bytes, above the %d-byte request limit", points[0].ID, collection, len(raw), limit)
+		}
+		half := len(points) / 2
+		if err := w.UpsertPoints(ctx, collection, points[:half]); err != nil {
+			return err
+		}
+		return w.UpsertPoints(ctx, collection, points[half:])
 	}
 	u := strings.TrimRight(w.BaseURL, "/") + "/collections/" + url.PathEscape(collection) + "/points?wait=true"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(raw))

@@ -15,12 +15,12 @@ import (
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
-// recoverAll recovers every shard with an object on its primary peer,
-// skipping shards an earlier run recovered. Parallelism is bounded
-// globally and per receiving peer: a peer unpacks each snapshot onto its
-// own disk. A shard that fails (after its retries) does not stop the
-// others: every shard that can be recovered is, so a rerun has less to do,
-// and the error lists all failures.
+// recoverAll recovers every shard with an object on each of its planned
+// replicas, skipping shards an earlier run recovered. Parallelism is
+// bounded globally and per receiving peer: a peer unpacks each snapshot
+// onto its own disk. A shard that fails (after its retries) does not stop
+// the others: every shard that can be recovered is, so a rerun has less
+// to do, and the error lists all failures.
 func (e *executor) recoverAll(ctx context.Context) error {
 	perPeer := map[uint64]chan struct{}{}
 	for _, p := range e.plan.Peers {
@@ -42,20 +42,15 @@ func (e *executor) recoverAll(ctx context.Context) error {
 				e.log.Info("shard recovered by an earlier run", "collection", cp.Target, "shard", s.ID)
 				continue
 			}
-			sem, ok := perPeer[s.Primary]
-			if !ok {
-				return fmt.Errorf("%s: primary peer %d is not in the plan", shardRef(cp.Target, s.ID), s.Primary)
+			for _, p := range s.Replicas {
+				if _, ok := perPeer[p]; !ok {
+					return fmt.Errorf("%s: replica peer %d is not in the plan", shardRef(cp.Target, s.ID), p)
+				}
 			}
 			g.Go(func() error {
-				var err error
-				select {
-				case sem <- struct{}{}:
-					if err = ctx.Err(); err == nil {
-						err = e.recoverShard(ctx, cp, s)
-					}
-					<-sem
-				case <-ctx.Done():
-					err = ctx.Err()
+				err := ctx.Err()
+				if err == nil {
+					err = e.recoverShard(ctx, cp, s, perPeer)
 				}
 				if err != nil {
 					mu.Lock()
@@ -73,21 +68,30 @@ func (e *executor) recoverAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// recoverShard recovers one shard with retries, and records the outcome.
-func (e *executor) recoverShard(ctx context.Context, cp CollectionPlan, s ShardPlan) error {
+// errNotAgreed is a recovery whose replica states the peers did not all
+// show within the agreement bound: its proposals may have been lost, so
+// the recovery is done again.
+var errNotAgreed = errors.New("recovery not agreed by every peer")
+
+// recoverShard recovers one shard on every planned replica, waits until
+// every peer agrees on the outcome, retries, and records the outcome.
+func (e *executor) recoverShard(ctx context.Context, cp CollectionPlan, s ShardPlan, perPeer map[uint64]chan struct{}) error {
 	name, tid := restoreName(cp), e.targetID(cp, s.ID)
-	log := e.log.With("collection", name, "shard", tid, "backup_shard", s.ID, "peer", s.Primary)
+	log := e.log.With("collection", name, "shard", tid, "backup_shard", s.ID, "peers", s.Replicas)
 	e.deps.started(cp.Target, s.ID, s.Primary, s.Size)
 	wait := e.opts.Backoff
 	var err error
 	for attempt := 0; ; attempt++ {
 		t0 := time.Now()
-		err = e.recoverOnce(ctx, name, tid, s)
+		err = e.recoverReplicas(ctx, name, tid, s, perPeer)
+		if err == nil {
+			err = e.awaitAgreement(ctx, name, tid, s.Replicas)
+		}
 		if err == nil {
 			log.Info("shard recovered", "bytes", s.Size, "duration", time.Since(t0), "attempt", attempt+1)
 			break
 		}
-		if attempt >= e.opts.Retries || !retryable(err) || ctx.Err() != nil {
+		if attempt >= e.opts.Retries || !(retryable(err) || errors.Is(err, errNotAgreed)) || ctx.Err() != nil {
 			break
 		}
 		log.Warn("shard recovery failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
@@ -103,7 +107,7 @@ func (e *executor) recoverShard(ctx context.Context, cp CollectionPlan, s ShardP
 	}
 	e.deps.done(cp.Target, s.ID, err)
 	if err != nil {
-		err = fmt.Errorf("recover %s on peer %d: %w", shardRef(name, tid), s.Primary, err)
+		err = fmt.Errorf("recover %s on peers %v: %w", shardRef(name, tid), s.Replicas, err)
 		// Recorded with a fresh context: the failure must be visible even
 		// when the run is being cancelled.
 		if jerr := e.setShard(context.WithoutCancel(ctx), cp, s, ShardFailed, err.Error()); jerr != nil {
@@ -111,8 +115,63 @@ func (e *executor) recoverShard(ctx context.Context, cp CollectionPlan, s ShardP
 		}
 		return err
 	}
-	e.countRecovered(s.Size)
+	e.markRestored(name, tid, s.Replicas...)
+	e.countRecovered(s.Size * int64(len(s.Replicas)))
 	return e.setShard(ctx, cp, s, ShardRecovered, "")
+}
+
+// recoverReplicas sends the shard snapshot to every planned replica, one
+// after the other, each within its peer's concurrency bound.
+func (e *executor) recoverReplicas(ctx context.Context, name string, shard uint32, s ShardPlan, perPeer map[uint64]chan struct{}) error {
+	for _, p := range s.Replicas {
+		select {
+		case perPeer[p] <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err := e.recoverOnce(ctx, name, shard, s, p)
+		<-perPeer[p]
+		if err != nil {
+			return fmt.Errorf("peer %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// awaitAgreement waits until every peer shows exactly the planned
+// replicas of the shard Active and no transfer of it, for at most
+// AgreeTimeout. A transfer of the shard seen meanwhile means some replica
+// was refilled from another (Qdrant's automatic recovery of a replica
+// whose Active proposal was lost copies from any Active replica, maybe
+// one still empty): the outcome is not trusted and the recovery is done
+// again once the transfer is over.
+func (e *executor) awaitAgreement(ctx context.Context, name string, shard uint32, replicas []uint64) error {
+	deadline := time.Now().Add(e.opts.AgreeTimeout)
+	want := map[uint32][]uint64{shard: replicas}
+	refilled := false
+	for {
+		ok, transfer, what, err := e.agreement(ctx, name, want)
+		refilled = refilled || transfer
+		switch {
+		case err != nil && !qdrant.IsTransient(err):
+			return err
+		case ok && refilled:
+			return fmt.Errorf("%s: a replica was refilled by a transfer while the recovery was applied: %w", shardRef(name, shard), errNotAgreed)
+		case ok:
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				what = err.Error()
+			}
+			return fmt.Errorf("%s after %s: %s: %w", shardRef(name, shard), e.opts.AgreeTimeout, what, errNotAgreed)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(e.opts.Poll):
+		}
+	}
 }
 
 func (e *executor) countRecovered(n int64) {
@@ -139,13 +198,16 @@ type sourceError struct{ err error }
 func (e *sourceError) Error() string { return "read backup object: " + e.err.Error() }
 func (e *sourceError) Unwrap() error { return e.err }
 
-// recoverOnce sends one shard snapshot to its primary peer with priority
-// snapshot: the recovered replica becomes the truth and every other
-// replica of the shard re-syncs from it (settled afterwards). The
+// recoverOnce sends the shard snapshot to one replica peer with priority
+// no_sync: the replica becomes Active with the snapshot's data and the
+// other replicas are left as they are (src/common/snapshots.rs,
+// recover_shard_snapshot_impl). Priority snapshot would mark every other
+// replica Dead, and Qdrant's automatic recovery would then copy whole
+// shards between peers, from replicas that may still be empty. The
 // checksum is the snapshot's own, so Qdrant rejects a corrupted transfer
 // before touching the shard.
-func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s ShardPlan) error {
-	peer, err := e.deps.peer(s.Primary)
+func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s ShardPlan, peerID uint64) error {
+	peer, err := e.deps.peer(peerID)
 	if err != nil {
 		return err
 	}
@@ -159,7 +221,7 @@ func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s
 			return &sourceError{fmt.Errorf("presign %s: %w", s.Object, err)}
 		}
 		return peer.RecoverShard(ctx, name, shard, qdrant.RecoverRequest{
-			Location: url, Priority: qdrant.PrioritySnapshot, Checksum: s.SnapshotSHA256,
+			Location: url, Priority: qdrant.PriorityNoSync, Checksum: s.SnapshotSHA256,
 		})
 	}
 	obj, err := e.deps.Store.Open(ctx, s.Object, 0)
@@ -179,7 +241,7 @@ func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s
 		r = &markedReader{r: dec}
 	}
 	return peer.UploadShardSnapshot(ctx, name, shard, r, qdrant.UploadOptions{
-		Priority: qdrant.PrioritySnapshot, Checksum: s.SnapshotSHA256,
+		Priority: qdrant.PriorityNoSync, Checksum: s.SnapshotSHA256,
 	})
 }
 

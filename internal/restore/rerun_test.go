@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"context"
 	"errors"
 	"testing"
 
@@ -28,12 +27,7 @@ func TestRerunAfterACompleteRestoreStartsOver(t *testing.T) {
 
 			// The same restore again: the collections it restored are now
 			// live data, not leftovers of an unfinished run.
-			plan, err := Plan(m, targetOf(f, podNames(2)), PlanOptions{})
-			if err == nil {
-				deps := Deps{Peers: f.clients(), Store: store, Journal: jt.open(store, m.Cluster), Logger: quietLogger()}
-				_, err = Preflight(context.Background(), plan, deps, PreflightOptions{})
-			}
-			if !errors.Is(err, ErrCollectionExists) {
+			if _, err := runOnto(t, m, f, store, jt.open(store, m.Cluster), PlanOptions{}); !errors.Is(err, ErrCollectionExists) {
 				t.Fatalf("rerun without --overwrite: %v, want ErrCollectionExists", err)
 			}
 

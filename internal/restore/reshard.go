@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -36,6 +37,8 @@ func (e *executor) reshard(ctx context.Context) error {
 			if err := e.coord.CreateCollection(ctx, cp.Target, body); err != nil {
 				return fmt.Errorf("create collection %q: %w", cp.Target, err)
 			}
+		} else if err := e.coord.UpdateCollection(ctx, cp.Target, strictModeDisabled); err != nil {
+			return fmt.Errorf("disable strict mode of %q: %w", cp.Target, err)
 		}
 		if err := e.createIndexes(ctx, cp.Target, src.PayloadSchema); err != nil {
 			return err
@@ -66,26 +69,63 @@ func (e *executor) reshard(ctx context.Context) error {
 	return nil
 }
 
-// copyPoints streams every point of from into to, one batch in memory at
-// a time. Upserts are idempotent, so a rerun after a crash copies again
-// from the start without harm.
+// copyPoints streams every point of from into to, one page in memory at
+// a time. Pages are sized by bytes, not only by points: a point's vectors
+// and payload can be large, Qdrant's REST API refuses bodies above 32 MiB
+// (config/config.yaml service.max_request_size_mb) and the gRPC client
+// refuses answers above qdrant.MaxReceiveBytes. The next scroll page is
+// sized from the bytes per point of the last one, and upserts are split
+// at CopyBytes. Upserts are idempotent, so a rerun after a crash copies
+// again from the start without harm.
 func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to string) (int, error) {
 	var offset *qdrant.PointID
 	n := 0
+	limit := e.opts.CopyBatch
 	for {
-		pts, next, err := e.coord.Scroll(ctx, from, e.opts.CopyBatch, offset, true, true)
+		pts, next, err := e.coord.Scroll(ctx, from, limit, offset, true, true)
 		if err != nil {
 			return n, fmt.Errorf("read points of %q: %w", from, err)
 		}
-		if len(pts) > 0 {
-			if err := w.UpsertPoints(ctx, to, pts); err != nil {
+		sizes := make([]int, len(pts))
+		total := 0
+		for i := range pts {
+			sizes[i] = pointBytes(&pts[i])
+			total += sizes[i]
+		}
+		for start := 0; start < len(pts); {
+			end, bytes := start, 0
+			for end < len(pts) && (end == start || bytes+sizes[end] <= e.opts.CopyBytes) {
+				bytes += sizes[end]
+				end++
+			}
+			if err := w.UpsertPoints(ctx, to, pts[start:end]); err != nil {
 				return n, fmt.Errorf("write points into %q: %w", to, err)
 			}
-			n += len(pts)
+			n += end - start
+			start = end
 		}
 		if next == nil {
 			return n, nil
 		}
 		offset = next
+		if len(pts) > 0 {
+			per := max(total/len(pts), 1)
+			limit = uint32(min(max(e.opts.CopyBytes/per, 1), int(e.opts.CopyBatch)))
+		}
 	}
+}
+
+// pointBytes is the size of a point as a REST upsert encodes it; its
+// protobuf form in a scroll answer is smaller.
+func pointBytes(p *qdrant.Point) int {
+	b, err := json.Marshal(struct {
+		ID      qdrant.PointID `json:"id"`
+		Vector  any            `json:"vector"`
+		Payload map[string]any `json:"payload,omitempty"`
+	}{p.ID, restVectors(p.Vectors), p.Payload})
+	if err != nil {
+		// Unencodable points fail in the upsert with a clear error.
+		return 1
+	}
+	return len(b)
 }

@@ -119,7 +119,7 @@ func TestRefusedRestoresChangeNothingOnTheSimulator(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store := storage.NewMemory()
 			m := takeBackup(t, src, store, manifest.CompressionNone)
-			dst := startSimWith(t, qdrantsim.Options{Peers: 2, Version: tt.version, TransferDelay: time.Minute})
+			dst := startSimWith(t, qdrantsim.Options{Peers: 2, Version: tt.version, TransferDelay: time.Minute, TransferRate: 1})
 			if tt.setup != nil {
 				tt.setup(t, dst, store, m)
 			}
@@ -127,14 +127,9 @@ func TestRefusedRestoresChangeNothingOnTheSimulator(t *testing.T) {
 			if tt.want != ErrPeerNotReady {
 				before = clusterState(t, dst)
 			}
-			plan, err := Plan(m, dst.target(t), PlanOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger()}
-			_, err = Preflight(ctx, plan, deps, PreflightOptions{})
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("preflight error = %v, want %v", err, tt.want)
+			res, err := dst.restore(ctx, t, m, store, PlanOptions{})
+			if !errors.Is(err, tt.want) || res.Report != nil {
+				t.Fatalf("restore error = %v, want %v before execution", err, tt.want)
 			}
 			t.Logf("refused: %v", err)
 			if before != "" && clusterState(t, dst) != before {
@@ -151,27 +146,20 @@ func TestRestoreResumesAfterACrashOnTheSimulator(t *testing.T) {
 	store := storage.NewMemory()
 	m := takeBackup(t, src, store, manifest.CompressionZstd)
 	dst := startSim(t, 2, "1.19.0")
-	plan, err := Plan(m, dst.target(t), PlanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	runCtx, kill := context.WithCancel(ctx)
-	deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
-		Progress: &cancelAfter{n: 2, cancel: kill}}
-	opts := simExecOptions()
-	opts.Parallel = 1
-	if _, err := Execute(runCtx, plan, deps, opts); err == nil {
+	_, err := dst.restore(runCtx, t, m, store, PlanOptions{}, func(o *RunOptions, d *RunDeps) {
+		d.Progress = &cancelAfter{n: 2, cancel: kill}
+		o.Exec.Parallel = 1
+	})
+	if err == nil {
 		t.Fatal("the killed run succeeded")
 	}
 	// A new process: new journal object reader, same restore id.
-	deps.Progress, deps.Journal = nil, &StoreJournal{Store: store, Cluster: m.Cluster}
-	if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
-		t.Fatalf("preflight of the rerun: %v", err)
-	}
-	rep, err := Execute(ctx, plan, deps, simExecOptions())
+	res, err := dst.restore(ctx, t, m, store, PlanOptions{})
 	if err != nil {
 		t.Fatalf("rerun: %v", err)
 	}
+	rep := res.Report
 	if rep.ShardsSkipped < 2 || rep.ShardsSkipped+rep.ShardsRecovered != 6 {
 		t.Errorf("rerun skipped %d and recovered %d of 6 shards", rep.ShardsSkipped, rep.ShardsRecovered)
 	}
@@ -201,12 +189,12 @@ func TestRestoreStopsWhenAPeerStaysDownAndTheRerunFinishes(t *testing.T) {
 	failing.SetFaults(qdrantsim.Faults{Routes: []qdrantsim.RouteFault{{
 		Route: "POST /collections/{collection_name}/shards/{shard_id}/snapshots/upload", Status: http.StatusServiceUnavailable,
 	}}})
-	deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger()}
-	_, err = Execute(ctx, plan, deps, simExecOptions())
+	journal := &StoreJournal{Store: store, Cluster: m.Cluster}
+	_, err = dst.restore(ctx, t, m, store, PlanOptions{})
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("error = %v, want the peer's 503 after retries", err)
 	}
-	progress, _ := deps.Journal.Shards(ctx, RestoreID(plan))
+	progress, _ := journal.Shards(ctx, RestoreID(plan))
 	failed := 0
 	for _, p := range progress {
 		if p.State == ShardFailed {
@@ -218,11 +206,7 @@ func TestRestoreStopsWhenAPeerStaysDownAndTheRerunFinishes(t *testing.T) {
 	}
 
 	failing.ClearFaults()
-	deps.Journal = &StoreJournal{Store: store, Cluster: m.Cluster}
-	if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
-		t.Fatalf("preflight of the rerun: %v", err)
-	}
-	if _, err := Execute(ctx, plan, deps, simExecOptions()); err != nil {
+	if _, err := dst.restore(ctx, t, m, store, PlanOptions{}); err != nil {
 		t.Fatalf("rerun: %v", err)
 	}
 	if got, want := len(allPoints(t, dst.any(), "docs")), 40; got != want {
@@ -239,15 +223,7 @@ func TestRenameRestoresBesideLiveDataOnTheSimulator(t *testing.T) {
 	dst := startSim(t, 2, "1.19.0")
 	dst.load(t, "docs", 3, 1, 7)
 	live := allPoints(t, dst.any(), "docs")
-	plan, err := Plan(m, dst.target(t), PlanOptions{Rename: Rename{Suffix: "-drill"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := Deps{Peers: dst.peers(), Store: store, Logger: quietLogger()}
-	if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Execute(ctx, plan, deps, simExecOptions()); err != nil {
+	if _, err := dst.restore(ctx, t, m, store, PlanOptions{Rename: Rename{Suffix: "-drill"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := allPoints(t, dst.any(), "docs"); len(got) != len(live) {

@@ -9,8 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,19 +36,29 @@ func startSim(t *testing.T, peers int, version string) *simCluster {
 	return startSimWith(t, qdrantsim.Options{Peers: peers, Version: version})
 }
 
-// startSimWith starts a simulator with fast timers unless opts sets them.
+// startSimWith starts a simulator with fast timers unless opts sets them,
+// on the default realism profile (asynchronous consensus, per-peer views,
+// transfers that take time) unless opts or QDRANTSIM_REALISM says
+// otherwise, with seed 11 unless opts sets one.
 func startSimWith(t *testing.T, opts qdrantsim.Options) *simCluster {
 	t.Helper()
-	opts.Seed = 11
+	opts.Seed = cmp.Or(opts.Seed, 11)
+	opts.Realism = cmp.Or(opts.Realism, os.Getenv(qdrantsim.RealismEnv), qdrantsim.RealismDefault)
 	opts.Tick = cmp.Or(opts.Tick, 10*time.Millisecond)
-	opts.TransferDelay = cmp.Or(opts.TransferDelay, 60*time.Millisecond)
 	opts.PeerDownDelay = cmp.Or(opts.PeerDownDelay, 60*time.Millisecond)
-	opts.AutoRecoveryDelay = cmp.Or(opts.AutoRecoveryDelay, 30*time.Millisecond)
+	if opts.Realism == qdrantsim.RealismOff {
+		// A realism profile rates transfers by bytes and paces automatic
+		// recovery on Qdrant's consensus ticks; without one, fast fixed
+		// timers.
+		opts.TransferDelay = cmp.Or(opts.TransferDelay, 60*time.Millisecond)
+		opts.AutoRecoveryDelay = cmp.Or(opts.AutoRecoveryDelay, 30*time.Millisecond)
+	}
 	sim, err := qdrantsim.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start simulator: %v", err)
 	}
 	t.Cleanup(func() { sim.Close() })
+	sim.LogSeedOnFailure(t)
 	return discoverSim(t, sim)
 }
 
@@ -68,34 +78,18 @@ func discoverSim(t *testing.T, sim *qdrantsim.Cluster) *simCluster {
 	}
 	sc := &simCluster{sim: sim, clients: map[uint64]*qdrant.Client{},
 		http: &http.Client{Transport: openapi.NewTransport(t, v, nil)}}
-	byURL := map[string]*qdrant.Client{}
-	var mu sync.Mutex
-	dial := func(addr qdrant.PeerAddr) (discovery.ClusterReader, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if c, ok := byURL[addr.REST]; ok {
-			return c, nil
-		}
-		c, err := qdrant.New(ctx, addr, qdrant.Options{Logger: quietLogger(), HTTPClient: sc.http})
-		if err != nil {
-			return nil, err
-		}
-		byURL[addr.REST] = c
-		return c, nil
-	}
-	topo, err := discovery.Discover(ctx, &discovery.Static{URLs: urls}, dial, discovery.Options{Logger: quietLogger()})
+	clients := discovery.NewClients(qdrant.Options{Logger: quietLogger(), HTTPClient: sc.http})
+	t.Cleanup(func() { clients.Close() })
+	topo, err := discovery.Discover(ctx, &discovery.Static{URLs: urls}, clients.Dial, discovery.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("discover simulator: %v", err)
 	}
 	sc.topo = topo
 	for _, p := range topo.Peers {
-		sc.clients[p.ID] = byURL[p.Addr.REST]
-	}
-	t.Cleanup(func() {
-		for _, c := range byURL {
-			c.Close()
+		if sc.clients[p.ID], err = clients.Client(p.Addr); err != nil {
+			t.Fatal(err)
 		}
-	})
+	}
 	return sc
 }
 
@@ -250,6 +244,19 @@ func simExecOptions() ExecOptions {
 	return ExecOptions{Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond, WaitTimeout: 20 * time.Second, TransferTimeout: 20 * time.Second}
 }
 
+// restore restores m onto the simulated cluster through Run, with a
+// storage journal and the point writer; edit adjusts the inputs.
+func (s *simCluster) restore(ctx context.Context, t *testing.T, m *manifest.Manifest, store Store, opts PlanOptions, edit ...func(*RunOptions, *RunDeps)) (*RunResult, error) {
+	t.Helper()
+	ro := RunOptions{Manifest: m, Plan: opts, Exec: simExecOptions()}
+	rd := RunDeps{Deps: Deps{Peers: s.peers(), Store: store, Logger: quietLogger(), Journal: &StoreJournal{Store: store, Cluster: m.Cluster},
+		Points: &RESTPointWriter{BaseURL: s.topo.Peers[0].Addr.REST, HTTP: s.http}}, Topology: s.topo}
+	for _, e := range edit {
+		e(&ro, &rd)
+	}
+	return Run(ctx, ro, rd)
+}
+
 func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -286,21 +293,13 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 				// Static discovery has no pod names: name the peer by id.
 				tt.opts.TargetNode = fmt.Sprint(dst.topo.Peers[1].ID)
 			}
-			plan, err := Plan(m, dst.target(t), tt.opts)
+			res, err := dst.restore(ctx, t, m, store, tt.opts)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("restore: %v", err)
 			}
+			plan, rep := res.Plan, res.Report
 			if plan.Strategy != tt.wantStrategy {
 				t.Errorf("strategy %s, want %s (%s)", plan.Strategy, tt.wantStrategy, plan.Reason)
-			}
-			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
-				Points: &RESTPointWriter{BaseURL: dst.topo.Peers[0].Addr.REST, HTTP: dst.http}}
-			if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
-				t.Fatalf("preflight: %v", err)
-			}
-			rep, err := Execute(ctx, plan, deps, simExecOptions())
-			if err != nil {
-				t.Fatalf("execute: %v", err)
 			}
 			for _, c := range []string{"docs", "replicated", "tenants"} {
 				si, err1 := src.any().CollectionInfo(ctx, c)
@@ -311,16 +310,8 @@ func TestRestoreRoundTripsOnTheSimulator(t *testing.T) {
 				if got, want := indexesOf(t, di.PayloadSchema), indexesOf(t, si.PayloadSchema); got != want {
 					t.Errorf("%q payload indexes %s, want %s", c, got, want)
 				}
-				want, got := allPoints(t, src.any(), c), allPoints(t, dst.any(), c)
-				if len(got) != len(want) {
-					t.Errorf("%q: %d points restored of %d", c, len(got), len(want))
-				}
-				for id, h := range want {
-					if got[id] != h {
-						t.Errorf("%q: point %s differs", c, id)
-					}
-				}
 			}
+			checkSimRestored(t, src, dst, "docs", "replicated", "tenants")
 			if tt.opts.Shards > 0 {
 				info, err := dst.any().CollectionInfo(ctx, "docs")
 				if err != nil || info.ShardNumber != tt.opts.Shards {
@@ -376,28 +367,10 @@ func TestPresignedTransferLetsPeersPullSnapshots(t *testing.T) {
 	store := presigningStore{Backend: mem, base: srv.URL}
 
 	dst := startSim(t, 3, "1.19.0")
-	plan, err := Plan(m, dst.target(t), PlanOptions{})
-	if err != nil {
+	if _, err := dst.restore(ctx, t, m, store, PlanOptions{}, func(o *RunOptions, _ *RunDeps) { o.Exec.Transfer = TransferPresigned }); err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Peers: dst.peers(), Store: store, Logger: quietLogger()}
-	if _, err := Preflight(ctx, plan, deps, PreflightOptions{Transfer: TransferPresigned}); err != nil {
-		t.Fatal(err)
-	}
-	opts := simExecOptions()
-	opts.Transfer = TransferPresigned
-	if _, err := Execute(ctx, plan, deps, opts); err != nil {
-		t.Fatal(err)
-	}
-	want, got := allPoints(t, src.any(), "docs"), allPoints(t, dst.any(), "docs")
-	if len(got) != len(want) {
-		t.Fatalf("%d points restored of %d", len(got), len(want))
-	}
-	for id, h := range want {
-		if got[id] != h {
-			t.Errorf("point %s differs", id)
-		}
-	}
+	checkSimRestored(t, src, dst, "docs")
 }
 
 // indexesOf renders a payload schema without its point counts.

@@ -1,0 +1,126 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+// RunOptions are the inputs of one restore besides the outside world.
+type RunOptions struct {
+	// Manifest is the backup set to restore.
+	Manifest *manifest.Manifest
+	Plan     PlanOptions
+	// Preflight tunes the checks; its readiness inputs are filled from
+	// RunDeps.Topology and its transfer mode is Exec's.
+	Preflight PreflightOptions
+	Exec      ExecOptions
+	// DryRun stops after planning (and RunDeps.PrintPlan): nothing beyond
+	// the discovery reads touches the cluster.
+	DryRun bool
+}
+
+// RunDeps are the outside world of a restore run.
+type RunDeps struct {
+	Deps
+	// Topology is the discovered target cluster; the plan is made for its
+	// peers.
+	Topology *discovery.Topology
+	// OpenJournal, when set, opens the journal once the plan is known (a
+	// catalogue journal records the plan's target); it overrides
+	// Deps.Journal.
+	OpenJournal func(*RestorePlan) Journal
+	// PrintPlan, when set, is shown the plan before anything is changed,
+	// also on a dry run.
+	PrintPlan func(*RestorePlan) error
+	// HoldLease, when set, takes the cluster lease after planning and
+	// before preflight. The rest of the run goes on under held, which is
+	// cancelled if the lease is lost; release is called at the end. nil
+	// means no lease.
+	HoldLease func(ctx context.Context) (held context.Context, release func(), err error)
+}
+
+// RunResult is what a restore run produced; fields stay nil for the
+// steps it did not reach.
+type RunResult struct {
+	Plan      *RestorePlan
+	Preflight *PreflightReport
+	Report    *Report
+}
+
+// Run restores a backup set: it reads the target cluster, plans, shows
+// the plan, takes the lease, runs preflight and executes the plan
+// (verification included). A plan that cannot be made is invalid input
+// (config.ErrInvalidInput): nothing was changed.
+func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error) {
+	res := &RunResult{}
+	if opts.Manifest == nil || deps.Topology == nil {
+		return res, fmt.Errorf("restore: no manifest or no target topology: %w", ErrInvalidOptions)
+	}
+	reader, err := firstReader(deps)
+	if err != nil {
+		return res, err
+	}
+	target, err := ReadTarget(ctx, deps.Topology, reader)
+	if err != nil {
+		return res, err
+	}
+	plan, err := Plan(opts.Manifest, target, opts.Plan)
+	if err != nil {
+		return res, config.Invalid(fmt.Errorf("plan restore: %w", err))
+	}
+	res.Plan = plan
+	if deps.PrintPlan != nil {
+		if err := deps.PrintPlan(plan); err != nil {
+			return res, fmt.Errorf("show restore plan: %w", err)
+		}
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	if deps.OpenJournal != nil {
+		deps.Journal = deps.OpenJournal(plan)
+	}
+
+	if deps.HoldLease != nil {
+		held, release, err := deps.HoldLease(ctx)
+		if err != nil {
+			return res, fmt.Errorf("restore of backup %s: %w", plan.BackupID, err)
+		}
+		defer release()
+		ctx = held
+	}
+
+	popts := PreflightOptionsFor(deps.Topology)
+	popts.AllowNodeMismatch = popts.AllowNodeMismatch || opts.Preflight.AllowNodeMismatch
+	popts.ReadyPods = opts.Preflight.ReadyPods
+	popts.NotReady = append(popts.NotReady, opts.Preflight.NotReady...)
+	popts.Parallel = opts.Preflight.Parallel
+	popts.Transfer = opts.Exec.Transfer
+	if popts.Transfer == "" {
+		popts.Transfer = TransferUpload
+	}
+	res.Preflight, err = Preflight(ctx, plan, deps.Deps, popts)
+	if err != nil {
+		return res, err
+	}
+	for _, w := range res.Preflight.Warnings {
+		deps.logger().Warn(w)
+	}
+	res.Report, err = Execute(ctx, plan, deps.Deps, opts.Exec)
+	return res, err
+}
+
+// firstReader is the client of the first discovered peer that has one:
+// collections and aliases are cluster-wide, any peer answers for all.
+func firstReader(deps RunDeps) (ClusterReader, error) {
+	for _, p := range deps.Topology.Peers {
+		if c, ok := deps.Peers[p.ID]; ok && c != nil {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("restore: no client for any discovered peer: %w", ErrNoPeers)
+}
