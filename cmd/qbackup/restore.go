@@ -11,6 +11,8 @@ import (
 
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/lease"
+	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/restore"
 )
 
@@ -30,6 +32,7 @@ type restoreCmd struct {
 	Parallel          int           `name:"parallel" env:"QBACKUP_RESTORE_PARALLEL" default:"4" help:"Shards recovered at once."`
 	WaitTimeout       time.Duration `name:"wait-timeout" env:"QBACKUP_WAIT_TIMEOUT" default:"10m" help:"How long to wait for replicas to become Active."`
 	TransferTimeout   time.Duration `name:"transfer-timeout" env:"QBACKUP_TRANSFER_TIMEOUT" default:"30m" help:"How long to wait for redistribution transfers."`
+	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A rerun after a crash waits this long for the dead run's lock to expire."`
 	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is read from or written to the cluster beyond discovery."`
 	config.Output     `embed:""`
 }
@@ -110,6 +113,34 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		return nil
 	}
 
+	// One restore or backup of a cluster at a time: a second restore would
+	// share this one's journal, and a backup would snapshot half-restored
+	// collections.
+	held, release, err := lease.Hold(ctx, lease.Options{
+		Cluster: m.Cluster, Holder: lease.DefaultHolder(), Operation: "restore of backup " + m.BackupID,
+		TTL: c.LeaseTTL, Catalog: lease.FromCatalog(rs.Catalog), Store: rs.Store, Logger: env.log,
+	})
+	if err != nil {
+		return err
+	}
+	defer release()
+	rep, err := c.execute(held, env, plan, rs, cl, peers, secrets, m)
+	if err != nil && held.Err() != nil && ctx.Err() == nil {
+		// The lock was lost: say so, not just "context canceled".
+		err = fmt.Errorf("%w (%w)", err, context.Cause(held))
+	}
+	if err != nil {
+		return err
+	}
+	if c.Format == "json" || c.Format == "yaml" {
+		return printStructured(env.stdout, c.Format, rep)
+	}
+	return printRestoreReport(env.stdout, rep)
+}
+
+// execute runs preflight, recovery and verification under the lock.
+func (c *restoreCmd) execute(ctx context.Context, env *runEnv, plan *restore.RestorePlan, rs *cli.ReadSide, cl *cluster,
+	peers map[uint64]restore.Peer, secrets config.Secrets, m *manifest.Manifest) (*restore.Report, error) {
 	deps := restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log}
 	if len(cl.topo.Peers) > 0 {
 		deps.Points = &restore.RESTPointWriter{BaseURL: cl.topo.Peers[0].Addr.REST, APIKey: secrets.QdrantAPIKey}
@@ -125,21 +156,14 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	popts.AllowNodeMismatch = popts.AllowNodeMismatch || c.AllowNodeMismatch
 	pre, err := restore.Preflight(ctx, plan, deps, popts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, w := range pre.Warnings {
 		env.log.Warn(w)
 	}
-	rep, err := restore.Execute(ctx, plan, deps, restore.ExecOptions{
+	return restore.Execute(ctx, plan, deps, restore.ExecOptions{
 		Transfer: transfer, Parallel: c.Parallel, WaitTimeout: c.WaitTimeout, TransferTimeout: c.TransferTimeout,
 	})
-	if err != nil {
-		return err
-	}
-	if c.Format == "json" || c.Format == "yaml" {
-		return printStructured(env.stdout, c.Format, rep)
-	}
-	return printRestoreReport(env.stdout, rep)
 }
 
 func describeTarget(p *restore.RestorePlan) string {

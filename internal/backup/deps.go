@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/storage"
@@ -45,13 +46,6 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// conditionalStore is implemented by stores that can create an object only
-// if it is absent; the storage lock needs it to be safe against a second
-// run starting at the same moment.
-type conditionalStore interface {
-	PutIfAbsent(ctx context.Context, key string, r io.Reader) error
-}
-
 // ObjectInfo describes one stored object; the storage backends' own type,
 // so they satisfy Store as they are.
 type ObjectInfo = storage.ObjectInfo
@@ -75,10 +69,7 @@ type Catalog interface {
 }
 
 // Lease is a held catalogue lease.
-type Lease interface {
-	Renew(ctx context.Context) error
-	Release(ctx context.Context) error
-}
+type Lease = lease.Lock
 
 // IndexCatalog is what Prune and SyncCatalog need from the catalogue.
 type IndexCatalog interface {
