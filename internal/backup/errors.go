@@ -20,6 +20,9 @@ var (
 	ErrNoActiveReplica = errors.New("no active replica")
 	// ErrTruncated: a snapshot ended before its end-of-archive marker.
 	ErrTruncated = errors.New("snapshot truncated")
+	// ErrStalled: a snapshot download delivered no byte for the stall
+	// timeout.
+	ErrStalled = errors.New("snapshot stalled")
 	// ErrCorrupt: Verify found objects that do not match the manifest.
 	ErrCorrupt = errors.New("backup set corrupt")
 	// ErrCatalogOutOfSync: the set was committed to storage but the

@@ -129,7 +129,12 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 		return manifest.Shard{}, err
 	}
 	what := fmt.Sprintf("snapshot of shard %d of %q from peer %d", j.ShardID, j.Collection, j.PeerID)
-	sum, err := transfer(sctx, r.deps.Store, j.key, src, cancel, r.opts.Compression, what, func(n int64) { r.progress.Bytes(ref, n) })
+	watched := newStallReader(src, r.opts.StallTimeout, cancel)
+	sum, err := transfer(sctx, r.deps.Store, j.key, watched, cancel, r.opts.Compression, what, func(n int64) { r.progress.Bytes(ref, n) })
+	if err != nil && watched.isStalled() {
+		// The store's error is then only the cancellation; say why.
+		err = fmt.Errorf("%s: %w: no byte received for %s (--stall-timeout)", what, ErrStalled, r.opts.StallTimeout)
+	}
 	if err == nil && desc != nil {
 		err = checkDescription(desc, sum, what)
 	}
