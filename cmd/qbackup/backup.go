@@ -22,7 +22,7 @@ type backupCmd struct {
 	PerPeerConcurrency int           `name:"per-peer-concurrency" env:"QBACKUP_PER_PEER_CONCURRENCY" default:"2" help:"Shards snapshotted at once on one peer."`
 	Compression        string        `name:"compression" env:"QBACKUP_COMPRESSION" enum:"none,zstd" default:"none" help:"Compress snapshot objects: none or zstd."`
 	SnapshotMethod     string        `name:"snapshot-method" env:"QBACKUP_SNAPSHOT_METHOD" enum:"stream,stored" default:"stream" help:"stream: Qdrant's streaming shard snapshot (no disk on the peer); stored: create, download (resumable), delete."`
-	WriteLock          bool          `name:"write-lock" env:"QBACKUP_WRITE_LOCK" help:"Hold Qdrant's global write lock while snapshots start (Qdrant 1.15 and older only)."`
+	WriteLock          bool          `name:"write-lock" env:"QBACKUP_WRITE_LOCK" help:"Lock writes on every Qdrant peer while snapshots start (Qdrant 1.15 and older only); every peer is unlocked afterwards, and one that cannot be fails the run."`
 	AllowPartial       bool          `name:"allow-partial" env:"QBACKUP_ALLOW_PARTIAL" help:"Record shards without an Active replica as missing instead of failing; a partial set never counts as a good backup."`
 	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with restores); renewed while the backup runs."`
 	StallTimeout       time.Duration `name:"stall-timeout" env:"QBACKUP_STALL_TIMEOUT" default:"2m" help:"Fail a shard whose snapshot download delivers no byte for this long (the set then fails)."`

@@ -23,6 +23,9 @@ var (
 	// ErrStalled: a snapshot download delivered no byte for the stall
 	// timeout.
 	ErrStalled = errors.New("snapshot stalled")
+	// ErrWriteLockStuck: a peer's Qdrant write lock taken by the run could
+	// not be released.
+	ErrWriteLockStuck = errors.New("write lock not released")
 	// ErrCorrupt: Verify found objects that do not match the manifest.
 	ErrCorrupt = errors.New("backup set corrupt")
 	// ErrCatalogOutOfSync: the set was committed to storage but the

@@ -205,7 +205,7 @@ func TestRunCancelledMidRunLeavesNothingAndMarksTheSetFailed(t *testing.T) {
 	}
 	assertNoSetObjects(t, store)
 	assertFailedRow(t, cat, "prod")
-	if c.writesLocked || c.lockCalls != 1 || c.unlockCalls != 1 {
+	if len(c.writesLocked) > 0 || c.lockCalls != 3 || c.unlockCalls != 3 {
 		t.Errorf("write lock: locked %v, %d lock and %d unlock calls", c.writesLocked, c.lockCalls, c.unlockCalls)
 	}
 }
@@ -216,7 +216,7 @@ func TestRunTakesAndReleasesTheWriteLock(t *testing.T) {
 	if _, err := Run(context.Background(), Options{Cluster: "prod", WriteLock: true}, testDeps(c, store, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if c.writesLocked || c.lockCalls != 1 || c.unlockCalls != 1 {
+	if len(c.writesLocked) > 0 || c.lockCalls != 3 || c.unlockCalls != 3 {
 		t.Errorf("write lock: locked %v, %d lock and %d unlock calls", c.writesLocked, c.lockCalls, c.unlockCalls)
 	}
 }
@@ -496,4 +496,16 @@ func TestRunRetriesOnlyTransientSnapshotStarts(t *testing.T) {
 		}
 		assertNoSetObjects(t, store)
 	})
+}
+
+func TestAnOperatorsWriteLockOnOnePeerIsLeftAlone(t *testing.T) {
+	c := testCluster()
+	c.writesLocked = map[uint64]bool{2: true}
+	if _, err := Run(context.Background(), Options{Cluster: "prod", WriteLock: true}, testDeps(c, newFakeStore(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.writesLocked[2] || len(c.writesLocked) != 1 || c.lockCalls != 2 || c.unlockCalls != 2 {
+		t.Errorf("write locks %v after the run, %d lock and %d unlock calls; want peer 2's lock kept and the others locked and unlocked",
+			c.writesLocked, c.lockCalls, c.unlockCalls)
+	}
 }

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -22,7 +23,7 @@ type job struct {
 
 // snapshotAll snapshots every chosen shard and returns the manifest to
 // commit (without FinishedAt).
-func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing []Unavailable) (*manifest.Manifest, error) {
+func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing []Unavailable) (m *manifest.Manifest, err error) {
 	byName := map[string]*collectionState{}
 	for _, c := range inv.collections {
 		byName[c.name] = c
@@ -39,7 +40,13 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	if err != nil {
 		return nil, err
 	}
-	defer releaseWrites()
+	defer func() {
+		// A peer left locked refuses every write: the run fails and says
+		// which, whatever else happened.
+		if uerr := releaseWrites(); uerr != nil {
+			m, err = nil, errors.Join(err, uerr)
+		}
+	}()
 
 	// The sample is read right before the snapshots start (under the write
 	// lock when there is one) so it matches their content as closely as
