@@ -42,6 +42,8 @@ type SyntheticRequest struct {
 //	PUT    /peers/{id}/faults      replace faults (body: Faults)
 //	DELETE /peers/{id}/faults      clear faults
 //	POST   /synthetic              body: SyntheticRequest
+//
+// plus the live-write and disk endpoints of writeLoadRoutes.
 func (c *Cluster) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	fail := func(w http.ResponseWriter, status int, err error) {
@@ -118,6 +120,7 @@ func (c *Cluster) AdminHandler() http.Handler {
 			writeJSON(w, http.StatusOK, Faults{})
 		}
 	})
+	c.writeLoadRoutes(mux, peer)
 	mux.HandleFunc("POST /synthetic", func(w http.ResponseWriter, r *http.Request) {
 		var req SyntheticRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {

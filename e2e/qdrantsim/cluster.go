@@ -51,9 +51,24 @@ type Options struct {
 	// = false (1.18+): recovery from http(s) locations is forbidden.
 	DisableSnapshotURLRecovery bool
 	// StreamIdleTimeout aborts a streaming shard snapshot whose client has
-	// not read for this long; 1.19 does so after 5 minutes (the default
-	// there), older versions never.
+	// not read for this long; from 1.18.2 Qdrant does so after 5 minutes
+	// (the default there), older versions never (the option is ignored).
 	StreamIdleTimeout time.Duration
+	// DiskCapacity is every peer's disk size in bytes (0: unlimited);
+	// Peer.SetDiskCapacity changes one peer's (disk.go).
+	DiskCapacity int64
+	// MaxRequestSizeMB is service.max_request_size_mb: the largest JSON
+	// body the REST API accepts (default 32).
+	MaxRequestSizeMB int
+	// ApproximateCounts makes counts behave as Qdrant's (counts.go):
+	// updates sent with wait=false become visible after UpdateApplyDelay
+	// and non-exact filtered counts are cardinality estimates.
+	ApproximateCounts bool
+	// UpdateApplyDelay is how long the update worker takes to apply a
+	// wait=false update with ApproximateCounts (default 20ms).
+	UpdateApplyDelay time.Duration
+	// WriteLoad starts live writes at Start (writeload.go).
+	WriteLoad WriteLoad
 	// Logger receives background events; nil discards them.
 	Logger *slog.Logger
 }
@@ -76,18 +91,13 @@ type Cluster struct {
 	aliases   map[string]string
 	transfers []*transfer
 	commit    uint64
-	lock      lockState
 	nextAddr  netip.Addr
 	closed    bool
+	// wl is the live write load (writeload.go).
+	wl writeLoadState
 
 	stop chan struct{}
 	wg   sync.WaitGroup
-}
-
-// lockState is the 1.15 global write lock (POST /locks).
-type lockState struct {
-	write bool
-	msg   *string
 }
 
 // Start builds a cluster and starts every peer's listeners.
@@ -110,11 +120,17 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil || !base.Is4() {
 		return nil, fmt.Errorf("qdrantsim: bind base %q: want an IPv4 address", opts.BindBase)
 	}
+	if opts.MaxRequestSizeMB <= 0 {
+		opts.MaxRequestSizeMB = defaultMaxRequestSizeMB
+	}
+	setDefault(&opts.UpdateApplyDelay, defaultUpdateApplyDelay)
 	setDefault(&opts.Tick, 50*time.Millisecond)
 	setDefault(&opts.TransferDelay, 200*time.Millisecond)
 	setDefault(&opts.PeerDownDelay, 300*time.Millisecond)
 	setDefault(&opts.AutoRecoveryDelay, 200*time.Millisecond)
-	if opts.StreamIdleTimeout == 0 && ver.atLeast(1, 19, 0) {
+	if !ver.hasStreamIdleTimeout() {
+		opts.StreamIdleTimeout = 0
+	} else if opts.StreamIdleTimeout == 0 {
 		opts.StreamIdleTimeout = 5 * time.Minute
 	}
 	logger := opts.Logger
@@ -125,6 +141,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	// Keep the effective seed: the write load draws from it too.
+	opts.Seed = seed
 	c := &Cluster{
 		opts:     opts,
 		ver:      ver,
@@ -152,6 +170,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	c.wg.Add(1)
 	go c.loop()
+	if opts.WriteLoad.Rate > 0 {
+		c.SetWriteLoad(opts.WriteLoad)
+	}
 	return c, nil
 }
 
@@ -203,7 +224,7 @@ func (c *Cluster) AddPeer(ctx context.Context) (*Peer, error) {
 	addr := c.nextAddr
 	c.nextAddr = addr.Next()
 	p := &Peer{c: c, id: id, addr: addr.String(), httpPort: c.opts.HTTPPort, grpcPort: c.opts.GRPCPort,
-		data: map[string]map[uint32]*replicaData{}}
+		data: map[string]map[uint32]*replicaData{}, disk: diskState{capacity: c.opts.DiskCapacity}}
 	c.peers = append(c.peers, p)
 	c.commit++
 	c.mu.Unlock()

@@ -81,6 +81,13 @@ func (p *Peer) UpdateCollectionCluster(ctx context.Context, coll string, op Clus
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if op.CreateShardingKey != nil {
+		// lib/storage/src/dispatcher.rs checks the 1.15 write lock before
+		// proposing a shard key.
+		if err := p.lockErrorLocked(); err != nil {
+			return err
+		}
+	}
 	col, err := c.resolve(coll)
 	if err != nil {
 		return err

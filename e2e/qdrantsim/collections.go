@@ -89,7 +89,7 @@ func (p *Peer) CreateCollection(ctx context.Context, name string, req CreateColl
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.checkWriteLockLocked(); err != nil {
+	if err := p.lockErrorLocked(); err != nil {
 		return err
 	}
 	if _, ok := c.colls[name]; ok {
@@ -220,6 +220,9 @@ func (p *Peer) UpdateCollection(ctx context.Context, name string, req UpdateColl
 		return err
 	}
 	col.config = cfg
+	if req.StrictModeConfig != nil {
+		col.strictGen++
+	}
 	c.commit++
 	return nil
 }

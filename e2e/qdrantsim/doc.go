@@ -28,9 +28,29 @@
 // Cluster.SetSyntheticShard) or the same operations over HTTP
 // (Cluster.AdminHandler, Cluster.ServeAdmin).
 //
-// Known approximations: point writes are applied at once even with
-// wait=false and write_consistency_factor is not enforced; counts are always
-// exact; only dense vectors are stored (sparse/multi vectors refused);
+// Behaviours modelled from Qdrant's source, each in its own file: the
+// 1.15 write lock per peer (locks.go), strict mode checks and rate limits
+// (strict.go), the REST body limit and unlimited gRPC message sizes
+// (limits.go), disk accounting with spooled uploads (disk.go),
+// version-gated recovery behaviours (versionswitch.go), the update
+// worker's lag and count estimates (counts.go) and live writes
+// (writeload.go).
+//
+// Known approximations: without Options.ApproximateCounts point writes
+// are applied at once even with wait=false and non-exact counts are exact;
+// with it, each replica is one segment (Qdrant sums per-segment estimates)
+// and an indexed condition is estimated by its exact match count.
+// write_consistency_factor only decides whether a write refused by a
+// locked or rate-limited replica fails; a down peer's replica is marked Dead without
+// counting as a failure. A forwarded write refused by a locked peer embeds
+// tonic's status text with empty details and metadata. Strict mode
+// enforces search_allow_exact, max_query_limit (scroll), upsert_max_batchsize
+// and the read/write rate limits only; a delete by filter costs 1 write
+// token and a filter's read cost counts its conditions as the simulator's
+// filter language has them. Disk usage of replicas is estimated (synthetic size, or 4 bytes
+// per vector dimension plus 64 per point); the wording of a spool that
+// runs out of disk (actix-multipart's TempFile error) and of a failed
+// unpacking is approximate. Only dense vectors are stored (sparse/multi vectors refused);
 // filters cover must/must_not/should with match, range, has_id, is_null,
 // is_empty; payload numbers are float64; no search/query endpoints; payload
 // indexes are recorded, not built; the segment format inside snapshots is

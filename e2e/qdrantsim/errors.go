@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Kind is Qdrant's error category; it decides the HTTP status (and gRPC
@@ -27,6 +28,17 @@ const (
 	// KindValidation is a body or path parameter that parsed but failed
 	// validation (422).
 	KindValidation
+	// KindLocked is StorageError::Locked, the 1.15 write lock (locks.go).
+	KindLocked
+	// KindPreconditionFailed is StorageError::PreconditionFailed, e.g. a
+	// forwarded write refused by a locked peer.
+	KindPreconditionFailed
+	// KindRateLimited is StorageError::RateLimitExceeded (strict mode rate
+	// limits); Error.RetryAfter becomes the Retry-After header.
+	KindRateLimited
+	// KindRaw is a 400 whose message has no kind prefix (an actix
+	// extractor error printed as is, limits.go).
+	KindRaw
 )
 
 // Error is an error as Qdrant reports it. Error() gives the full message
@@ -37,6 +49,8 @@ type Error struct {
 	Msg string
 	// inPath marks a validation error of a path parameter.
 	inPath bool
+	// RetryAfter is the wait a rate-limited client is told (KindRateLimited).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -59,6 +73,12 @@ func (e *Error) Error() string {
 		return "Insufficient storage: " + e.Msg
 	case KindFormat:
 		return "Format error in JSON body: " + e.Msg
+	case KindLocked:
+		return "Storage locked: " + e.Msg
+	case KindPreconditionFailed:
+		return "Pre-condition failure: " + e.Msg
+	case KindRateLimited:
+		return "Rate limiting exceeded: " + e.Msg
 	case KindValidation:
 		if e.inPath {
 			return "Validation error in path parameters: " + e.Msg
@@ -77,8 +97,12 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusNotFound
 	case KindServiceError:
 		return http.StatusInternalServerError
-	case KindForbidden:
+	case KindForbidden, KindLocked:
 		return http.StatusForbidden
+	case KindPreconditionFailed:
+		return http.StatusInternalServerError
+	case KindRateLimited:
+		return http.StatusTooManyRequests
 	case KindTimeout:
 		return http.StatusRequestTimeout
 	case KindUnavailable:

@@ -59,7 +59,9 @@ type RouteFault struct {
 // Faults is the fault configuration of one peer.
 type Faults struct {
 	Routes []RouteFault `json:"routes,omitempty"`
-	// SnapshotNoSpace makes snapshot creation fail like a full disk.
+	// SnapshotNoSpace makes the peer's disk full (disk.go): snapshot
+	// creation, upload spooling and snapshot unpacking fail with
+	// "No space left on device".
 	SnapshotNoSpace bool `json:"snapshot_no_space,omitempty"`
 	// SnapshotDelay slows every snapshot creation down.
 	SnapshotDelay Duration `json:"snapshot_delay,omitempty"`
@@ -98,8 +100,10 @@ func (p *Peer) routeFault(pattern string) (RouteFault, bool) {
 	return RouteFault{}, false
 }
 
-// snapshotFault is applied at the start of every snapshot creation.
-func (p *Peer) snapshotFault(done <-chan struct{}) error {
+// snapshotFault is applied at the start of every snapshot creation; need
+// is the archive's estimated size, refused when it does not fit on the
+// peer's disk (disk.go).
+func (p *Peer) snapshotFault(done <-chan struct{}, need int64) error {
 	f := p.Faults()
 	if f.SnapshotDelay > 0 {
 		select {
@@ -107,8 +111,8 @@ func (p *Peer) snapshotFault(done <-chan struct{}) error {
 		case <-done:
 		}
 	}
-	if f.SnapshotNoSpace {
-		return errf(KindServiceError, "failed to create snapshot: No space left on device (os error 28)")
+	if f.SnapshotNoSpace || p.diskFull(need) {
+		return errf(KindServiceError, "failed to create snapshot: %s", errNoSpace)
 	}
 	return nil
 }

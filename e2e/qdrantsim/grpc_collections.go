@@ -116,9 +116,7 @@ func updateCollectionFromProto(r *qdrant.UpdateCollection) (UpdateCollection, er
 	case *qdrant.QuantizationConfigDiff_Binary:
 		u.QuantizationConfig, _ = quantizationJSON(qdrant.NewQuantizationBinary(x.Binary))
 	}
-	if r.StrictModeConfig != nil && r.StrictModeConfig.Enabled != nil {
-		u.StrictModeConfig = map[string]any{"enabled": *r.StrictModeConfig.Enabled}
-	}
+	u.StrictModeConfig = strictModeFromProto(r.StrictModeConfig)
 	if r.Metadata != nil {
 		u.Metadata = payloadFromProto(r.Metadata)
 	}

@@ -592,9 +592,7 @@ func createCollectionFromProto(r *qdrant.CreateCollection) (CreateCollection, er
 	if out.QuantizationConfig, err = quantizationJSON(r.QuantizationConfig); err != nil {
 		return out, err
 	}
-	if r.StrictModeConfig != nil && r.StrictModeConfig.Enabled != nil {
-		out.StrictModeConfig = map[string]any{"enabled": *r.StrictModeConfig.Enabled}
-	}
+	out.StrictModeConfig = strictModeFromProto(r.StrictModeConfig)
 	if r.Metadata != nil {
 		out.Metadata = payloadFromProto(r.Metadata)
 	}
@@ -737,9 +735,7 @@ func collectionInfoToProto(info *CollectionInfo) (*qdrant.CollectionInfo, error)
 	if q, err := quantizationToProto(cfg.Quantization); err == nil {
 		out.Config.QuantizationConfig = q
 	}
-	if e := boolPtr(cfg.StrictMode, "enabled"); e != nil {
-		out.Config.StrictModeConfig = &qdrant.StrictModeConfig{Enabled: e}
-	}
+	out.Config.StrictModeConfig = strictModeToProto(cfg.StrictMode)
 	if cfg.Metadata != nil {
 		out.Config.Metadata = payloadToProto(cfg.Metadata)
 	}

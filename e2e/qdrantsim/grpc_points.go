@@ -47,7 +47,7 @@ func (s grpcPoints) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (*qdrant
 		}
 		req.Points = append(req.Points, PointStruct{ID: id, Vector: vec, Payload: payloadFromProto(ps.GetPayload())})
 	}
-	res, err := s.p.Upsert(ctx, r.GetCollectionName(), req)
+	res, err := s.p.Upsert(WithWait(ctx, r.GetWait()), r.GetCollectionName(), req)
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -79,7 +79,7 @@ func (s grpcPoints) Delete(ctx context.Context, r *qdrant.DeletePoints) (*qdrant
 	default:
 		return nil, grpcError(errf(KindBadInput, "Points selector is empty"))
 	}
-	res, err := s.p.DeletePoints(ctx, r.GetCollectionName(), req)
+	res, err := s.p.DeletePoints(WithWait(ctx, r.GetWait()), r.GetCollectionName(), req)
 	if err != nil {
 		return nil, grpcError(err)
 	}

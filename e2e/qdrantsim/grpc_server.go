@@ -22,7 +22,7 @@ import (
 // The services are the Go client's generated server interfaces; RPCs the
 // simulator does not emulate answer Unimplemented.
 func (p *Peer) serveGRPC(ctx context.Context, lis net.Listener) error {
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(p.grpcAuth))
+	srv := grpc.NewServer(append(grpcSizeOptions(), grpc.ChainUnaryInterceptor(p.grpcAuth, grpcRetryAfter))...)
 	qdrant.RegisterQdrantServer(srv, grpcQdrant{p: p})
 	qdrant.RegisterCollectionsServer(srv, grpcCollections{p: p})
 	qdrant.RegisterPointsServer(srv, grpcPoints{p: p})
@@ -112,6 +112,18 @@ func grpcError(err error) error {
 		code = codes.Unavailable
 	case KindInsufficientStorage:
 		code = codes.ResourceExhausted
+	case KindLocked, KindPreconditionFailed:
+		// lib/storage/src/content_manager/conversions.rs: Locked and
+		// PreconditionFailed both map to FailedPrecondition.
+		code = codes.FailedPrecondition
+	case KindRateLimited:
+		// conversions.rs: ResourceExhausted with the wait, rounded up to
+		// whole seconds, in the retry-after metadata.
+		st := status.New(codes.ResourceExhausted, e.Error())
+		if e.RetryAfter > 0 {
+			return &rateLimitedStatus{st: st, retryAfter: retryAfterSeconds(e.RetryAfter)}
+		}
+		return st.Err()
 	}
 	return status.Error(code, e.Error())
 }

@@ -53,6 +53,11 @@ func (p *Peer) CreatePayloadIndex(ctx context.Context, coll string, req CreateFi
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// Creating an index is a write operation for the 1.15 lock
+	// (FieldIndexOperations::is_write_operation); deleting one is not.
+	if err := p.lockErrorLocked(); err != nil {
+		return UpdateResult{}, err
+	}
 	col, err := c.resolve(coll)
 	if err != nil {
 		return UpdateResult{}, err

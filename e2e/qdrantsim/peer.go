@@ -31,9 +31,16 @@ type Peer struct {
 	running   bool
 	stoppedAt time.Time
 	data      map[string]map[uint32]*replicaData
+	// lock is the 1.15 write lock this peer received (locks.go).
+	lock lockState
+	// disk is the peer's disk accounting (disk.go).
+	disk diskState
+	// recoveries serialises snapshot recoveries per shard from 1.19
+	// (versionswitch.go).
+	recoveries shardLocks
 
 	faults faultSet
-	// recoverMu serialises snapshot recoveries on this peer.
+	// recoverMu serialises collection snapshot recoveries on this peer.
 	recoverMu sync.Mutex
 }
 

@@ -67,17 +67,44 @@ func routeWrite(col *collection, sel ShardKeySelector, id PointID) ([]uint32, er
 	return out, nil
 }
 
+// update describes a point update for the replica set.
+type update struct {
+	// isWrite is is_write_operation(): refused by a peer holding the 1.15
+	// write lock (locks.go).
+	isWrite bool
+	// wait is the client's wait flag: replicas then answer Completed,
+	// which makes update_impl deactivate non-transient failures too.
+	wait bool
+	// cost is the write rate limiter cost on each Active replica
+	// (strict.go).
+	cost int
+}
+
+// replicaFailure is one replica's refusal of an update.
+type replicaFailure struct {
+	peer      uint64
+	err       error
+	transient bool
+}
+
 // applyWriteLocked applies fn to every replica of shard that receives
 // updates (§ writes: Active, Partial, Recovery, Initializing, ...). A
 // replica whose peer is down misses the write and is marked Dead, as the
-// failed forward would do in Qdrant. At least one Active replica must take
-// the write.
-func (c *Cluster) applyWriteLocked(col *collection, id uint32, fn func(d *replicaData)) error {
+// failed forward would do in Qdrant. A replica may refuse the update: its
+// peer holds the 1.15 write lock (a transient PreConditionFailed for the
+// leader, locks.go) or, when Active, its write rate limiter is empty
+// (ShardReplicaSet::update_local, a non-transient RateLimitExceeded,
+// strict.go). The leader then proceeds as
+// lib/collection/src/shards/replica_set/update.rs update_impl does
+// (handleFailedReplicasLocked). At least one Active replica must take the
+// write.
+func (c *Cluster) applyWriteLocked(col *collection, id uint32, u update, fn func(d *replicaData)) error {
 	s := col.shards[id]
 	if s == nil {
 		return errShardNotFound(id)
 	}
-	active := 0
+	active, applied := 0, 0
+	var failed []replicaFailure
 	for _, pid := range s.peerIDs() {
 		r := s.replicas[pid]
 		if !writable(r.state) {
@@ -89,18 +116,71 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, fn func(d *replic
 			c.commit++
 			continue
 		}
+		if u.isWrite {
+			if err := q.lockErrorLocked(); err != nil {
+				failed = append(failed, replicaFailure{peer: pid, err: forwardedLockError(err), transient: true})
+				continue
+			}
+		}
 		d := q.localShardsLocked(col.name)[id]
 		if d == nil {
 			d = newReplicaData(c.newUUID())
 			q.localShardsLocked(col.name)[id] = d
 		}
+		if r.state == StateActive {
+			if err := checkWriteRateLocked(col, d, u.cost); err != nil {
+				failed = append(failed, replicaFailure{peer: pid, err: err})
+				continue
+			}
+		}
 		fn(d)
+		applied++
 		if readable(r.state) {
 			active++
 		}
 	}
+	if len(failed) > 0 {
+		if err := c.handleFailedReplicasLocked(col, s, failed, applied, u.wait); err != nil {
+			return err
+		}
+	}
 	if active == 0 {
 		return errf(KindServiceError, "The replica set for shard %d has no active replica", id)
+	}
+	return nil
+}
+
+// handleFailedReplicasLocked follows update_impl and handle_failed_replicas
+// (replica_set/update.rs): with fewer successes than
+// min(write_consistency_factor, replicas) the first failure is the
+// answer. Otherwise failed replicas are deactivated (marked Dead): the
+// transient ones always, the others only when some replica completed the
+// update (wait=true) — with wait=false a replica refusing for a
+// non-transient reason just misses the update. Dead and Listener replicas
+// are ignored, and Partial or Recovery ones refusing with
+// PreConditionFailed are left to their transfer.
+func (c *Cluster) handleFailedReplicasLocked(col *collection, s *shard, failed []replicaFailure, applied int, wait bool) error {
+	need := min(max(int(col.config.Params.WriteConsistencyFactor), 1), len(s.replicas))
+	if applied < need {
+		return failed[0].err
+	}
+	now := time.Now()
+	for _, f := range failed {
+		if !f.transient && !wait {
+			continue
+		}
+		r := s.replicas[f.peer]
+		switch r.state {
+		case StateDead, StateListener:
+			continue
+		case StatePartial, StateRecovery:
+			if f.transient {
+				continue
+			}
+		}
+		r.state, r.since = StateDead, now
+		c.commit++
+		c.log.Info("replica deactivated after a failed update", "collection", col.name, "shard", s.id, "peer", f.peer, "err", f.err)
 	}
 	return nil
 }
@@ -110,9 +190,6 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.checkWriteLockLocked(); err != nil {
-		return UpdateResult{}, err
-	}
 	col, err := c.resolve(coll)
 	if err != nil {
 		return UpdateResult{}, err
@@ -120,6 +197,14 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 	specs, _ := vectorSpecs(col.config.Params.Vectors)
 	pts, err := req.points(specs)
 	if err != nil {
+		return UpdateResult{}, err
+	}
+	// Strict mode is verified before the update reaches the
+	// TableOfContent (src/common/update.rs), which checks the lock.
+	if err := checkUpsertStrictLocked(col, len(pts)); err != nil {
+		return UpdateResult{}, err
+	}
+	if err := p.lockErrorLocked(); err != nil {
 		return UpdateResult{}, err
 	}
 	byShard := map[uint32][]*point{}
@@ -133,11 +218,12 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 		}
 	}
 	for s, list := range byShard {
-		err := c.applyWriteLocked(col, s, func(d *replicaData) {
+		u := update{isWrite: true, wait: waitFrom(ctx), cost: len(list)}
+		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
 			for _, pt := range list {
 				d.points[pt.id] = pt
 			}
-		})
+		}))
 		if err != nil {
 			return UpdateResult{}, err
 		}
@@ -151,9 +237,8 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.checkWriteLockLocked(); err != nil {
-		return UpdateResult{}, err
-	}
+	// Deleting points is not a write operation for the 1.15 lock
+	// (PointOperations::is_write_operation, operations/point_ops.rs).
 	col, err := c.resolve(coll)
 	if err != nil {
 		return UpdateResult{}, err
@@ -169,7 +254,11 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 		if len(col.shards[s].replicas) == 0 {
 			continue
 		}
-		err := c.applyWriteLocked(col, s, func(d *replicaData) {
+		// Deleting is not a write operation for the lock; the rate cost is
+		// the number of ids, or 1 for a filter (Qdrant estimates the
+		// filter's cardinality).
+		u := update{wait: waitFrom(ctx), cost: len(req.Points)}
+		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
 			if req.Filter == nil {
 				for _, id := range req.Points {
 					delete(d.points, id)
@@ -181,7 +270,7 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 					delete(d.points, id)
 				}
 			}
-		})
+		}))
 		if err != nil {
 			return UpdateResult{}, err
 		}
@@ -191,7 +280,8 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 }
 
 // readShardsLocked collects, per shard, the points of one readable replica.
-func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector) ([]*point, map[PointID]*ShardKey, error) {
+// cost is the read rate limiter cost on each serving replica (strict.go).
+func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector, cost int) ([]*point, map[PointID]*ShardKey, error) {
 	shards, err := targetShards(col, sel)
 	if err != nil {
 		return nil, nil, err
@@ -202,6 +292,9 @@ func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector) ([]*point
 		d := p.readReplicaLocked(col, s)
 		if d == nil {
 			return nil, nil, errf(KindServiceError, "No active replica found for shard %d of collection %s", s, col.name)
+		}
+		if err := checkReadRateLocked(col, d, cost); err != nil {
+			return nil, nil, err
 		}
 		if d.synthetic != nil {
 			continue
@@ -229,7 +322,8 @@ func (p *Peer) GetPoints(ctx context.Context, coll string, req GetPointsRequest)
 	if err != nil {
 		return nil, err
 	}
-	all, keys, err := p.readShardsLocked(col, req.ShardKey)
+	// LocalShard::retrieve costs one token per requested id.
+	all, keys, err := p.readShardsLocked(col, req.ShardKey, len(req.IDs))
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +363,11 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	if err != nil {
 		return nil, err
 	}
-	all, keys, err := p.readShardsLocked(col, req.ShardKey)
+	if err := checkScrollStrictLocked(col, req); err != nil {
+		return nil, err
+	}
+	// LocalShard::scroll_by costs 1 plus the filter's conditions.
+	all, keys, err := p.readShardsLocked(col, req.ShardKey, 1+filterCost(req.Filter))
 	if err != nil {
 		return nil, err
 	}
@@ -313,6 +411,9 @@ func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64
 	if err != nil {
 		return 0, err
 	}
+	if err := checkCountStrictLocked(col, req); err != nil {
+		return 0, err
+	}
 	shards, err := targetShards(col, req.ShardKey)
 	if err != nil {
 		return 0, err
@@ -322,6 +423,14 @@ func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64
 		d := p.readReplicaLocked(col, s)
 		if d == nil {
 			return 0, errf(KindServiceError, "No active replica found for shard %d of collection %s", s, col.name)
+		}
+		// LocalShard::count costs 1 plus the filter's conditions.
+		if err := checkReadRateLocked(col, d, 1+filterCost(req.Filter)); err != nil {
+			return 0, err
+		}
+		if c.opts.ApproximateCounts && req.Exact != nil && !*req.Exact {
+			n += estimateCountLocked(col, d, req.Filter)
+			continue
 		}
 		if req.Filter == nil {
 			n += uint64(d.count())

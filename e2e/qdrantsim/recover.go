@@ -137,23 +137,41 @@ func (p *Peer) shardExists(coll string, shard uint32) (string, error) {
 
 // RecoverShardSnapshot is PUT /collections/{c}/shards/{s}/snapshots/recover:
 // location is an http(s) URL or the name of a snapshot stored on p for
-// that shard.
+// that shard. A download is spooled to p's disk before it is unpacked
+// (disk.go).
 func (p *Peer) RecoverShardSnapshot(ctx context.Context, coll string, shard uint32, req RecoverRequest) error {
 	priority, checksum, err := checkRecoverParams(deref(req.Priority), deref(req.Checksum))
 	if err != nil {
+		return err
+	}
+	if err := p.refuseURLRecovery(req.Location); err != nil {
 		return err
 	}
 	name, err := p.shardExists(coll, shard)
 	if err != nil {
 		return err
 	}
+	// From 1.19 the recovery lock covers the download too.
+	defer p.lockShardRecovery(name, shard)()
 	var body io.ReadCloser
+	var size int64
 	if u, perr := url.Parse(req.Location); perr == nil && u.IsAbs() {
 		switch u.Scheme {
 		case "http", "https":
-			if body, err = p.download(ctx, req.Location, deref(req.APIKey)); err != nil {
+			dl, err := p.download(ctx, req.Location, deref(req.APIKey))
+			if err != nil {
 				return err
 			}
+			sp, err := p.spool(dl)
+			dl.Close()
+			if err != nil {
+				return noSpaceAsService(err)
+			}
+			defer sp.remove()
+			if body, err = os.Open(sp.path); err != nil {
+				return errf(KindServiceError, "failed to reopen download: %v", err)
+			}
+			size = sp.size
 		case "file":
 			return errf(KindBadInput, "Invalid snapshot URL %s: URLs with file scheme are not supported", req.Location)
 		default:
@@ -167,31 +185,68 @@ func (p *Peer) RecoverShardSnapshot(ctx context.Context, coll string, shard uint
 		if err != nil {
 			return err
 		}
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
 		body = f
 	}
 	defer body.Close()
-	return p.recoverShardFrom(name, shard, body, priority, checksum, mismatchRecover)
+	return p.recoverShardFrom(name, shard, body, size, priority, checksum, mismatchRecover)
 }
 
 // UploadShardSnapshot is POST .../shards/{s}/snapshots/upload: the archive
-// is read from r and not kept.
+// is spooled to p's disk, checked against checksum, recovered and removed.
 func (p *Peer) UploadShardSnapshot(ctx context.Context, coll string, shard uint32, r io.Reader, priority, checksum string) error {
 	priority, checksum, err := checkRecoverParams(priority, checksum)
 	if err != nil {
 		return err
 	}
+	sp, err := p.spool(r)
+	if err != nil {
+		return err
+	}
+	defer sp.remove()
+	return p.recoverUpload(coll, shard, sp, priority, checksum)
+}
+
+// recoverUpload recovers a spooled shard upload in the order of
+// snapshot_api.rs upload_shard_snapshot: checksum, collection and shard
+// lookup, then the recovery under the shard's recovery lock.
+func (p *Peer) recoverUpload(coll string, shard uint32, sp *spooled, priority, checksum string) error {
+	if checksum != "" && sp.sum != checksum {
+		return checksumError(mismatchUpload, checksum, sp.sum)
+	}
 	name, err := p.shardExists(coll, shard)
 	if err != nil {
 		return err
 	}
-	return p.recoverShardFrom(name, shard, r, priority, checksum, mismatchUpload)
+	defer p.lockShardRecovery(name, shard)()
+	f, err := os.Open(sp.path)
+	if err != nil {
+		return errf(KindServiceError, "failed to reopen upload: %v", err)
+	}
+	defer f.Close()
+	return p.recoverShardFrom(name, shard, f, sp.size, priority, "", mismatchUpload)
+}
+
+// noSpaceAsService reports a spool that ran out of disk during a download
+// as the recovery's service error.
+func noSpaceAsService(err error) error {
+	if errors.Is(err, errSpoolNoSpace) {
+		return errf(KindServiceError, "failed to download snapshot: %s", errNoSpace)
+	}
+	return err
 }
 
 // recoverShardFrom applies §2.3: the archive replaces (or creates) p's
-// replica, then priority decides the replica states.
-func (p *Peer) recoverShardFrom(coll string, shard uint32, r io.Reader, priority, checksum string, style mismatchStyle) error {
-	p.recoverMu.Lock()
-	defer p.recoverMu.Unlock()
+// replica, then priority decides the replica states. size is the
+// archive's size on disk, reserved again while it is unpacked.
+func (p *Peer) recoverShardFrom(coll string, shard uint32, r io.Reader, size int64, priority, checksum string, style mismatchStyle) error {
+	release, err := p.reserveUnpack(size)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ps, err := readVerified(r, checksum, style)
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 func (p *Peer) restHandler() http.Handler {
 	mux := http.NewServeMux()
 	p.routes(mux)
-	return p.withAuth(p.withFaults(mux))
+	return p.withBodyLimit(p.withAuth(p.withFaults(mux)))
 }
 
 func (p *Peer) routes(mux *http.ServeMux) {
@@ -62,6 +62,10 @@ func writeError(w http.ResponseWriter, start time.Time, err error, status int) {
 	if status == 0 {
 		status = e.HTTPStatus()
 	}
+	if e.Kind == KindRateLimited && e.RetryAfter > 0 {
+		// src/actix/helpers.rs: Retry-After in whole seconds, rounded up.
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))
+	}
 	writeJSON(w, status, map[string]any{"status": map[string]string{"error": e.Error()}, "time": elapsed(start)})
 }
 
@@ -77,9 +81,9 @@ func reply(w http.ResponseWriter, start time.Time, result any, err error) {
 // decodeBody parses a JSON request body into v (400 "Format error in JSON
 // body" on failure, like Qdrant's actix extractor).
 func decodeBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	b, err := readJSONBody(r)
 	if err != nil {
-		return errf(KindFormat, "%v", err)
+		return err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return errf(KindFormat, "EOF while parsing a value at line 1 column 0")
@@ -140,53 +144,6 @@ func (p *Peer) runMaybeAsync(w http.ResponseWriter, r *http.Request, start time.
 func (p *Peer) handleRoot(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"title": "qdrant - vector search engine", "version": p.c.ver.text,
 		"commit": "0000000000000000000000000000000000000000"})
-}
-
-// LocksOption is the 1.15 global write lock.
-type LocksOption struct {
-	ErrorMessage *string `json:"error_message,omitempty"`
-	Write        bool    `json:"write"`
-}
-
-func (p *Peer) handleGetLocks(w http.ResponseWriter, r *http.Request) {
-	if !p.c.ver.hasLocks() {
-		w.WriteHeader(http.StatusNotFound)
-		return
-	}
-	p.c.mu.Lock()
-	res := LocksOption{Write: p.c.lock.write, ErrorMessage: p.c.lock.msg}
-	p.c.mu.Unlock()
-	writeResult(w, time.Now(), res)
-}
-
-func (p *Peer) handlePostLocks(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	if !p.c.ver.hasLocks() {
-		w.WriteHeader(http.StatusNotFound)
-		return
-	}
-	var req LocksOption
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, start, err, 0)
-		return
-	}
-	p.c.mu.Lock()
-	prev := LocksOption{Write: p.c.lock.write, ErrorMessage: p.c.lock.msg}
-	p.c.lock = lockState{write: req.Write, msg: req.ErrorMessage}
-	p.c.mu.Unlock()
-	writeResult(w, start, prev)
-}
-
-// checkWriteLockLocked refuses writes while the 1.15 write lock is set.
-func (c *Cluster) checkWriteLockLocked() error {
-	if !c.lock.write {
-		return nil
-	}
-	msg := "Write operations are forbidden"
-	if c.lock.msg != nil && *c.lock.msg != "" {
-		msg = *c.lock.msg
-	}
-	return &Error{Kind: KindForbidden, Msg: msg}
 }
 
 // isOpenPath lists the paths Qdrant serves without authentication.

@@ -1,6 +1,7 @@
 package qdrantsim
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -22,13 +23,18 @@ func (p *Peer) pointRoutes(mux *http.ServeMux) {
 		}
 		reply(w, start, res, err)
 	}
+	// uctx carries ?wait= to the write path (counts.go).
+	uctx := func(r *http.Request) context.Context {
+		wait, _ := waitParam(r, false)
+		return WithWait(r.Context(), wait)
+	}
 	mux.HandleFunc("PUT /collections/{collection_name}/points", func(w http.ResponseWriter, r *http.Request) {
 		var req UpsertRequest
 		if err := decodeBody(r, &req); err != nil {
 			writeError(w, time.Now(), err, 0)
 			return
 		}
-		update(w, r, func() (UpdateResult, error) { return p.Upsert(r.Context(), r.PathValue("collection_name"), req) })
+		update(w, r, func() (UpdateResult, error) { return p.Upsert(uctx(r), r.PathValue("collection_name"), req) })
 	})
 	mux.HandleFunc("POST /collections/{collection_name}/points/delete", func(w http.ResponseWriter, r *http.Request) {
 		var req DeleteRequest
@@ -37,7 +43,7 @@ func (p *Peer) pointRoutes(mux *http.ServeMux) {
 			return
 		}
 		update(w, r, func() (UpdateResult, error) {
-			return p.DeletePoints(r.Context(), r.PathValue("collection_name"), req)
+			return p.DeletePoints(uctx(r), r.PathValue("collection_name"), req)
 		})
 	})
 	mux.HandleFunc("PUT /collections/{collection_name}/index", func(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,8 @@ package qdrantsim
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -47,8 +49,13 @@ func (p *Peer) snapshotRoutes(mux *http.ServeMux) {
 		})
 	})
 	mux.HandleFunc("POST "+coll+"/snapshots/upload", func(w http.ResponseWriter, r *http.Request) {
-		p.handleUpload(w, r, func(filename string, body io.Reader, priority, checksum string) error {
-			return p.UploadCollectionSnapshot(r.Context(), cname(r), filename, body, priority, checksum)
+		p.handleUpload(w, r, func(ctx context.Context, filename string, sp *spooled, priority, checksum string) error {
+			f, err := os.Open(sp.path)
+			if err != nil {
+				return errf(KindServiceError, "failed to reopen upload: %v", err)
+			}
+			defer f.Close()
+			return p.UploadCollectionSnapshot(ctx, cname(r), filename, f, priority, checksum)
 		})
 	})
 
@@ -115,8 +122,12 @@ func (p *Peer) snapshotRoutes(mux *http.ServeMux) {
 			writeError(w, time.Now(), err, 0)
 			return
 		}
-		p.handleUpload(w, r, func(_ string, body io.Reader, priority, checksum string) error {
-			return p.UploadShardSnapshot(r.Context(), cname(r), id, body, priority, checksum)
+		p.handleUpload(w, r, func(_ context.Context, _ string, sp *spooled, priority, checksum string) error {
+			priority, checksum, err := checkRecoverParams(priority, checksum)
+			if err != nil {
+				return err
+			}
+			return p.recoverUpload(cname(r), id, sp, priority, checksum)
 		})
 	})
 	mux.HandleFunc("GET "+shard+"/snapshot", p.handleShardStream)
@@ -170,12 +181,21 @@ func serveSnapshotFile(w http.ResponseWriter, r *http.Request, f *os.File, err e
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
 }
 
-// handleUpload streams the multipart field "snapshot" into fn; the
-// archive is never spooled whole in memory.
-func (p *Peer) handleUpload(w http.ResponseWriter, r *http.Request, fn func(filename string, body io.Reader, priority, checksum string) error) {
+// handleUpload spools the multipart field "snapshot" to the peer's disk,
+// as actix-multipart's TempFile does before Qdrant's handler runs
+// (disk.go), then hands it to fn: within the request with wait=true, in
+// the background after answering 202 with wait=false
+// (helpers::time_or_accept). A disk that fills up while spooling fails
+// the request with 500 and the file I/O error as plain text.
+func (p *Peer) handleUpload(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, filename string, sp *spooled, priority, checksum string) error) {
 	start := time.Now()
 	wait, err := waitParam(r, true)
 	if err != nil {
+		writeError(w, start, err, 0)
+		return
+	}
+	q := r.URL.Query()
+	if _, _, err := checkRecoverParams(q.Get("priority"), q.Get("checksum")); err != nil {
 		writeError(w, start, err, 0)
 		return
 	}
@@ -184,7 +204,6 @@ func (p *Peer) handleUpload(w http.ResponseWriter, r *http.Request, fn func(file
 		writeError(w, start, errf(KindBadRequest, "Invalid multipart form: %v", err), 0)
 		return
 	}
-	q := r.URL.Query()
 	for {
 		part, err := mr.NextPart()
 		if err != nil {
@@ -195,15 +214,30 @@ func (p *Peer) handleUpload(w http.ResponseWriter, r *http.Request, fn func(file
 			part.Close()
 			continue
 		}
-		// The body must be consumed within the request, so wait=false
-		// only changes the answer: 202 once the upload is processed.
-		err = fn(part.FileName(), part, q.Get("priority"), q.Get("checksum"))
+		sp, err := p.spool(part)
+		filename := part.FileName()
 		part.Close()
-		if !wait && err == nil {
+		if errors.Is(err, errSpoolNoSpace) {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
+		if !wait {
+			ctx := detached(r)
+			go func() {
+				defer sp.remove()
+				if err := fn(ctx, filename, sp, q.Get("priority"), q.Get("checksum")); err != nil {
+					p.c.log.Warn("background upload recovery failed", "peer", p.id, "path", r.URL.Path, "err", err)
+				}
+			}()
 			writeAccepted(w, start)
 			return
 		}
-		reply(w, start, true, err)
+		defer sp.remove()
+		reply(w, start, true, fn(r.Context(), filename, sp, q.Get("priority"), q.Get("checksum")))
 		return
 	}
 }
@@ -225,7 +259,7 @@ func multipartReader(r *http.Request) (*multipart.Reader, error) {
 }
 
 // idleWriter fails a write that the client does not drain within idle,
-// like 1.19's abort of stalled snapshot streams.
+// like the abort of stalled snapshot streams from 1.18.2.
 type idleWriter struct {
 	w    io.Writer
 	rc   *http.ResponseController

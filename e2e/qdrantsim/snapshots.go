@@ -156,6 +156,7 @@ func (p *Peer) imageOf(col *collection, s *shard, d *replicaData) *shardImage {
 	if d == nil {
 		return im
 	}
+	d.flushPending()
 	im.local, im.segment, im.synth = true, d.segment, d.synthetic
 	for _, pt := range d.points {
 		im.points = append(im.points, pt)
@@ -181,11 +182,15 @@ func (p *Peer) CreateShardSnapshot(ctx context.Context, coll string, shard uint3
 	}
 	name := col.name
 	im, err := p.shardImageLocked(col, shard)
+	var need int64
+	if d := p.data[name][shard]; d != nil {
+		need = replicaBytes(d)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	if err := p.snapshotFault(ctx.Done()); err != nil {
+	if err := p.snapshotFault(ctx.Done(), need); err != nil {
 		return nil, err
 	}
 	return storeSnapshot(p.shardSnapDir(name, shard), shardSnapshotName(name, shard, time.Now()), func(w io.Writer) error {
@@ -259,7 +264,8 @@ func (p *Peer) PrepareShardStream(ctx context.Context, coll string, shard uint32
 	if err != nil {
 		return "", nil, err
 	}
-	if err := p.snapshotFault(ctx.Done()); err != nil {
+	// A streamed snapshot goes to the client, not to disk.
+	if err := p.snapshotFault(ctx.Done(), 0); err != nil {
 		return "", nil, err
 	}
 	return shardSnapshotName(cname, shard, time.Now()), func(w io.Writer) error {
@@ -290,8 +296,12 @@ func (p *Peer) CreateCollectionSnapshot(ctx context.Context, coll string) (*Snap
 		im.shards = append(im.shards, p.imageOf(col, s, d))
 	}
 	name := col.name
+	var need int64
+	for _, d := range p.data[name] {
+		need += replicaBytes(d)
+	}
 	c.mu.Unlock()
-	if err := p.snapshotFault(ctx.Done()); err != nil {
+	if err := p.snapshotFault(ctx.Done(), need); err != nil {
 		return nil, err
 	}
 	file := name + "-" + strconv.FormatUint(p.id, 10) + "-" + snapshotTimestamp(time.Now()) + ".snapshot"

@@ -112,6 +112,9 @@ type collection struct {
 	payloadSchema map[string]json.RawMessage
 	opID          uint64
 	rings         map[string]*hashRing
+	// strictGen counts strict mode updates; rate limiters are rebuilt
+	// when it changes (strict.go).
+	strictGen uint64
 }
 
 func (c *collection) shardIDs() []uint32 {
@@ -188,6 +191,12 @@ type replicaData struct {
 	points    map[PointID]*point
 	synthetic *syntheticSpec
 	segment   string
+	// limits are the strict mode rate limiters of this local shard
+	// (strict.go); a copy on another peer starts with its own.
+	limits *shardLimiters
+	// pending are updates acknowledged with wait=false that the update
+	// worker has not applied yet (counts.go).
+	pending []func(*replicaData)
 }
 
 func newReplicaData(segment string) *replicaData {
@@ -195,6 +204,7 @@ func newReplicaData(segment string) *replicaData {
 }
 
 func (d *replicaData) clone() *replicaData {
+	d.flushPending()
 	n := &replicaData{points: make(map[PointID]*point, len(d.points)), synthetic: d.synthetic, segment: d.segment}
 	for id, p := range d.points {
 		n.points[id] = p

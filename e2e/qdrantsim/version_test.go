@@ -57,7 +57,7 @@ func TestWriteLockOn115(t *testing.T) {
 	if prev.Write {
 		t.Error("lock was already set")
 	}
-	if msg := cl.errorOf("PUT", "/collections/c/points", map[string]any{"points": []map[string]any{{"id": 1, "vector": []float32{1, 2, 3, 4}}}}, 403); msg != "Forbidden: backup running" {
+	if msg := cl.errorOf("PUT", "/collections/c/points", map[string]any{"points": []map[string]any{{"id": 1, "vector": []float32{1, 2, 3, 4}}}}, 403); msg != "Storage locked: backup running" {
 		t.Errorf("write under lock: %q", msg)
 	}
 	cl.ok("POST", "/collections/c/points/count", map[string]any{}, nil)

@@ -4,6 +4,11 @@
 // then serves until SIGTERM or SIGINT.
 //
 //	qdrant-sim --peers 3 --version 1.19.0 --http-port 6333 --grpc-port 6334 --admin 127.0.0.1:7000
+//
+// --write-load RATE keeps writing RATE points per second (upserts,
+// overwrites and deletes drawn from --seed) to every collection, or to
+// those of --write-collections a,b; the admin API's /write-load shows the
+// counters and changes the rate.
 package main
 
 import (
@@ -15,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,11 +55,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&opts.PeerDownDelay, "peer-down-delay", 2*time.Second, "delay before a stopped peer's replicas turn Dead")
 	fs.DurationVar(&opts.Tick, "tick", 100*time.Millisecond, "period of the background loop")
 	fs.BoolVar(&opts.DisableSnapshotURLRecovery, "disable-snapshot-url-recovery", false, "refuse recovery from http(s) locations (1.18+)")
-	fs.DurationVar(&opts.StreamIdleTimeout, "stream-idle-timeout", 0, "abort snapshot streams whose client stalls this long (default 5m on 1.19, off before)")
+	fs.DurationVar(&opts.StreamIdleTimeout, "stream-idle-timeout", 0, "abort snapshot streams whose client stalls this long (default 5m from 1.18.2, off before)")
+	fs.Float64Var(&opts.WriteLoad.Rate, "write-load", 0, "live writes in points per second (upserts, overwrites, deletes; 0 = off)")
+	writeColls := fs.String("write-collections", "", "comma-separated collections the live writes go to (default: every collection)")
+	fs.Int64Var(&opts.DiskCapacity, "disk-capacity", 0, "disk size of every peer in bytes (0 = unlimited)")
+	fs.IntVar(&opts.MaxRequestSizeMB, "max-request-size-mb", 32, "largest JSON request body in MiB (service.max_request_size_mb)")
 	admin := fs.String("admin", "", "address of the admin/fault JSON API, e.g. 127.0.0.1:7000 (empty = off)")
 	verbose := fs.Bool("v", false, "log background events to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for _, name := range strings.Split(*writeColls, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			opts.WriteLoad.Collections = append(opts.WriteLoad.Collections, name)
+		}
 	}
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))

@@ -69,3 +69,72 @@ func TestRunPrintsOneLinePerPeerAndServes(t *testing.T) {
 		t.Fatal("run did not return after cancel")
 	}
 }
+
+// TestRunWriteLoadFlags checks --write-load and --write-collections: the
+// live writes reach the named collection only, as the admin API reports.
+func TestRunWriteLoadFlags(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--peers", "1", "--bind-base", "127.0.32.2", "--http-port", "0", "--grpc-port", "0",
+			"--admin", "127.0.0.1:0", "--write-load", "500", "--write-collections", "b, c"}, outW, errW)
+		outW.Close()
+		errW.Close()
+	}()
+	adminLine, _ := bufio.NewReader(errR).ReadString('\n')
+	go io.Copy(io.Discard, errR)
+	_, admin, ok := strings.Cut(strings.TrimSpace(adminLine), "admin API on ")
+	if !ok {
+		t.Fatalf("stderr %q", adminLine)
+	}
+	line, _ := bufio.NewReader(outR).ReadString('\n')
+	go io.Copy(io.Discard, outR)
+	var peer struct {
+		HTTP string `json:"http"`
+	}
+	if err := json.Unmarshal([]byte(line), &peer); err != nil {
+		t.Fatalf("stdout %q: %v", line, err)
+	}
+	for _, name := range []string{"a", "b"} {
+		req, _ := http.NewRequest("PUT", peer.HTTP+"/collections/"+name, strings.NewReader(`{"vectors":{"size":2,"distance":"Dot"}}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("create %s: %v %v", name, resp, err)
+		}
+		resp.Body.Close()
+	}
+	var state struct {
+		Load struct {
+			Rate        float64  `json:"rate"`
+			Collections []string `json:"collections"`
+		} `json:"load"`
+		Stats struct {
+			Upserts       uint64            `json:"upserts"`
+			PerCollection map[string]uint64 `json:"per_collection"`
+		} `json:"stats"`
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for state.Stats.Upserts < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no live writes: %+v", state)
+		}
+		time.Sleep(50 * time.Millisecond)
+		resp, err := http.Get(admin + "/write-load")
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&state)
+		resp.Body.Close()
+	}
+	if state.Load.Rate != 500 || strings.Join(state.Load.Collections, ",") != "b,c" || state.Stats.PerCollection["a"] != 0 {
+		t.Errorf("write load state %+v", state)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
