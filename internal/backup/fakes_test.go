@@ -481,7 +481,20 @@ func (p *fakePeer) Scroll(ctx context.Context, collection string, limit uint32, 
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
 	pts := p.c.collections[collection].points
+	if offset != nil {
+		i := slices.IndexFunc(pts, func(pt qdrant.Point) bool { return pt.ID == *offset })
+		if i < 0 {
+			return nil, nil, nil
+		}
+		pts = pts[i:]
+	}
 	return pts[:min(int(limit), len(pts))], nil, nil
+}
+
+func (p *fakePeer) Count(ctx context.Context, collection string, exact bool, shardKey *manifest.ShardKeyValue) (uint64, error) {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return uint64(len(p.c.collections[collection].points)), nil
 }
 
 // ---- catalogue ----------------------------------------------------------

@@ -55,6 +55,12 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	if err != nil {
 		return nil, err
 	}
+	// The first reading of the window a live backup is bounded by (see
+	// live.go).
+	before, err := r.exactCounts(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
 
 	r.progress.Begin(len(jobs), points)
 	results := make([]manifest.Shard, len(jobs))
@@ -97,7 +103,33 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	if err != nil {
 		return nil, err
 	}
-	return r.buildManifest(start, inv, jobs, results, samples, len(missing) > 0), nil
+	// The second reading, right after the last snapshot ended.
+	after, err := r.exactCounts(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	shardAfter, err := r.shardCountsAfter(ctx, jobs)
+	if err != nil {
+		return nil, err
+	}
+	samples, dropped, err := r.stableSample(ctx, samples)
+	if err != nil {
+		return nil, err
+	}
+	for i := range jobs {
+		results[i].PointsCountRange = manifest.RangeOf(jobs[i].PointsCount, shardAfter[i])
+	}
+	m = r.buildManifest(start, inv, jobs, results, samples, len(missing) > 0)
+	for i := range m.Collections {
+		c := &m.Collections[i]
+		c.PointsCountRange = manifest.RangeOf(before[c.Name], after[c.Name])
+		c.SampleDropped = dropped[c.Name]
+		if before[c.Name] != after[c.Name] || dropped[c.Name] > 0 {
+			r.log.Info("collection changed during the backup", "collection", c.Name,
+				"points_before", before[c.Name], "points_after", after[c.Name], "sampled_points_changed", dropped[c.Name])
+		}
+	}
+	return m, nil
 }
 
 // snapshotShard snapshots one shard into its object. started is called as
