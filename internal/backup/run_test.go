@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
@@ -507,5 +509,32 @@ func TestAnOperatorsWriteLockOnOnePeerIsLeftAlone(t *testing.T) {
 	if !c.writesLocked[2] || len(c.writesLocked) != 1 || c.lockCalls != 2 || c.unlockCalls != 2 {
 		t.Errorf("write locks %v after the run, %d lock and %d unlock calls; want peer 2's lock kept and the others locked and unlocked",
 			c.writesLocked, c.lockCalls, c.unlockCalls)
+	}
+}
+
+func TestABackupRefusesWhileARestoreHoldsTheClusterLock(t *testing.T) {
+	for _, withCatalog := range []bool{false, true} {
+		t.Run(fmt.Sprintf("catalogue %v", withCatalog), func(t *testing.T) {
+			store := newFakeStore()
+			opts := lease.Options{Cluster: "prod", Holder: "restore-pod", Operation: "restore of backup 20261205T000000Z-0000", Store: store}
+			var cat *fakeCatalog
+			if withCatalog {
+				cat = newFakeCatalog()
+				opts.Catalog = cat
+			}
+			_, release, err := lease.Hold(context.Background(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			deps := testDeps(testCluster(), store, nil)
+			if withCatalog {
+				deps.Catalog = cat
+			}
+			_, err = Run(context.Background(), Options{Cluster: "prod", Holder: "backup-pod"}, deps)
+			if !errors.Is(err, ErrLockHeld) || !strings.Contains(err.Error(), "restore-pod") || !strings.Contains(err.Error(), "restore of backup 20261205T000000Z-0000") {
+				t.Fatalf("error %v, want ErrLockHeld naming the restore", err)
+			}
+		})
 	}
 }
