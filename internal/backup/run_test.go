@@ -538,3 +538,18 @@ func TestABackupRefusesWhileARestoreHoldsTheClusterLock(t *testing.T) {
 		})
 	}
 }
+
+func TestAPeerRefusingTheWriteLockUnlocksTheOthersAndFailsTheRun(t *testing.T) {
+	c := testCluster()
+	c.lockErr = map[uint64]error{3: errBoom}
+	store, cat := newFakeStore(), newFakeCatalog()
+	_, err := Run(context.Background(), Options{Cluster: "prod", WriteLock: true}, testDeps(c, store, cat))
+	if !errors.Is(err, errBoom) || !strings.Contains(err.Error(), "peer 3") {
+		t.Fatalf("error %v, want the lock failure of peer 3", err)
+	}
+	if len(c.writesLocked) > 0 || c.lockCalls != 3 || c.unlockCalls != 3 {
+		t.Errorf("write locks %v after the run, %d lock and %d unlock calls; want every peer asked, then unlocked",
+			c.writesLocked, c.lockCalls, c.unlockCalls)
+	}
+	assertNoSetObjects(t, store)
+}
