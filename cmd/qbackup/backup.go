@@ -22,9 +22,10 @@ type backupCmd struct {
 	PerPeerConcurrency int           `name:"per-peer-concurrency" env:"QBACKUP_PER_PEER_CONCURRENCY" default:"2" help:"Shards snapshotted at once on one peer."`
 	Compression        string        `name:"compression" env:"QBACKUP_COMPRESSION" enum:"none,zstd" default:"none" help:"Compress snapshot objects: none or zstd."`
 	SnapshotMethod     string        `name:"snapshot-method" env:"QBACKUP_SNAPSHOT_METHOD" enum:"stream,stored" default:"stream" help:"stream: Qdrant's streaming shard snapshot (no disk on the peer); stored: create, download (resumable), delete."`
-	WriteLock          bool          `name:"write-lock" env:"QBACKUP_WRITE_LOCK" help:"Hold Qdrant's global write lock while snapshots start (Qdrant 1.15 and older only)."`
+	WriteLock          bool          `name:"write-lock" env:"QBACKUP_WRITE_LOCK" help:"Lock writes on every Qdrant peer while snapshots start (Qdrant 1.15 and older only); every peer is unlocked afterwards, and one that cannot be fails the run."`
 	AllowPartial       bool          `name:"allow-partial" env:"QBACKUP_ALLOW_PARTIAL" help:"Record shards without an Active replica as missing instead of failing; a partial set never counts as a good backup."`
-	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the backup lock; renewed while the backup runs."`
+	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with restores); renewed while the backup runs."`
+	StallTimeout       time.Duration `name:"stall-timeout" env:"QBACKUP_STALL_TIMEOUT" default:"2m" help:"Fail a shard whose snapshot download delivers no byte for this long (the set then fails)."`
 	SampleSize         int           `name:"sample-size" env:"QBACKUP_SAMPLE_SIZE" default:"64" help:"Points per collection whose content digest is recorded for restore verification."`
 	Prune              bool          `name:"prune" env:"QBACKUP_PRUNE" help:"Apply the retention rules after a successful backup."`
 	MigrateCatalog     bool          `name:"migrate-catalog" env:"QBACKUP_MIGRATE_CATALOG" help:"Create or upgrade the catalogue schema before starting."`
@@ -99,6 +100,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		AllowPartial:       c.AllowPartial,
 		LeaseTTL:           c.LeaseTTL,
 		SampleSize:         c.SampleSize,
+		StallTimeout:       c.StallTimeout,
 		ToolVersion:        version,
 	}, deps)
 	if errors.Is(err, backup.ErrCatalogOutOfSync) && res != nil {

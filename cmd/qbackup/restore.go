@@ -11,6 +11,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/restore"
 )
 
@@ -30,6 +31,7 @@ type restoreCmd struct {
 	Parallel          int           `name:"parallel" env:"QBACKUP_RESTORE_PARALLEL" default:"4" help:"Shards recovered at once."`
 	WaitTimeout       time.Duration `name:"wait-timeout" env:"QBACKUP_WAIT_TIMEOUT" default:"10m" help:"How long to wait for replicas to become Active."`
 	TransferTimeout   time.Duration `name:"transfer-timeout" env:"QBACKUP_TRANSFER_TIMEOUT" default:"30m" help:"How long to wait for redistribution transfers."`
+	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A rerun after a crash waits this long for the dead run's lock to expire."`
 	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is read from or written to the cluster beyond discovery."`
 	config.Output     `embed:""`
 }
@@ -97,6 +99,13 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 			}
 			return printPlan(env.stdout, p)
 		},
+		// One restore or backup of a cluster at a time: a second restore
+		// would share this one's journal, and a backup would snapshot
+		// half-restored collections.
+		HoldLease: lease.Holder(lease.Options{
+			Cluster: m.Cluster, Holder: lease.DefaultHolder(), Operation: "restore of backup " + m.BackupID,
+			TTL: c.LeaseTTL, Catalog: lease.FromCatalog(rs.Catalog), Store: rs.Store, Logger: env.log,
+		}),
 	}
 	if len(cl.topo.Peers) > 0 {
 		deps.Points = &restore.RESTPointWriter{BaseURL: cl.topo.Peers[0].Addr.REST, APIKey: secrets.QdrantAPIKey}

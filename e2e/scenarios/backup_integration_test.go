@@ -428,7 +428,7 @@ func TestConcurrentBackupsExitWithTheHolder(t *testing.T) {
 				t.Errorf("lock holder %q does not name the first run (pid %d)", holder, first.cmd.Process.Pid)
 			}
 			second := sc.qb.run(t, sc.backupArgs()...)
-			expect(t, second, exitLocked, "another backup holds the lock", "holder "+holder)
+			expect(t, second, exitLocked, "holds the cluster lock", "holder "+holder)
 			ok(t, first.wait())
 			if n := len(sc.manifests(t)); n != 1 {
 				t.Fatalf("%d sets in storage, want the first run's only", n)

@@ -3,10 +3,10 @@ package backup
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -25,34 +25,7 @@ var (
 
 // AcquireLease takes a lease; a held one gives a *LockHeldError.
 func (a *CatalogAdapter) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
-	l, err := a.c.AcquireLease(ctx, name, holder, ttl)
-	if err != nil {
-		var held *catalog.LockHeldError
-		if errors.As(err, &held) {
-			return nil, &LockHeldError{Lock: held.Name, Holder: held.Holder, Since: held.Since, Expires: held.Expires, Err: err}
-		}
-		return nil, err
-	}
-	return catalogLease{l}, nil
-}
-
-type catalogLease struct{ l *catalog.Lease }
-
-func (l catalogLease) Renew(ctx context.Context) error {
-	err := l.l.Renew(ctx)
-	if errors.Is(err, catalog.ErrLeaseLost) {
-		return fmt.Errorf("%w: %w", ErrLockLost, err)
-	}
-	return err
-}
-
-func (l catalogLease) Release(ctx context.Context) error {
-	err := l.l.Release(ctx)
-	if errors.Is(err, catalog.ErrLeaseLost) {
-		// Already released or taken over after expiring: not ours any more.
-		return nil
-	}
-	return err
+	return lease.FromCatalog(a.c).AcquireLease(ctx, name, holder, ttl)
 }
 
 // BackupStarted records a running set.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/storage"
@@ -33,6 +34,9 @@ type Peer interface {
 	UnlockWrites(ctx context.Context) error
 
 	Scroll(ctx context.Context, collection string, limit uint32, offset *qdrant.PointID, withVectors, withPayload bool) ([]qdrant.Point, *qdrant.PointID, error)
+	// Count counts the points of a collection (exact: a full count, not
+	// Qdrant's estimate).
+	Count(ctx context.Context, collection string, exact bool, shardKey *manifest.ShardKeyValue) (uint64, error)
 }
 
 // Store is the object storage the set is written to. The storage backends
@@ -43,13 +47,6 @@ type Store interface {
 	Open(ctx context.Context, key string, offset int64) (io.ReadCloser, error)
 	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
 	Delete(ctx context.Context, key string) error
-}
-
-// conditionalStore is implemented by stores that can create an object only
-// if it is absent; the storage lock needs it to be safe against a second
-// run starting at the same moment.
-type conditionalStore interface {
-	PutIfAbsent(ctx context.Context, key string, r io.Reader) error
 }
 
 // ObjectInfo describes one stored object; the storage backends' own type,
@@ -75,10 +72,7 @@ type Catalog interface {
 }
 
 // Lease is a held catalogue lease.
-type Lease interface {
-	Renew(ctx context.Context) error
-	Release(ctx context.Context) error
-}
+type Lease = lease.Lock
 
 // IndexCatalog is what Prune and SyncCatalog need from the catalogue.
 type IndexCatalog interface {

@@ -2,17 +2,17 @@ package backup
 
 import (
 	"errors"
-	"fmt"
 	"strings"
-	"time"
+
+	"github.com/qbackup/qbackup/internal/lease"
 )
 
 // Sentinel errors callers decide on with errors.Is.
 var (
-	// ErrLockHeld: another run holds the backup lock of the cluster.
-	ErrLockHeld = errors.New("backup lock held")
+	// ErrLockHeld: another backup or restore holds the cluster lock.
+	ErrLockHeld = lease.ErrHeld
 	// ErrLockLost: the lock could not be renewed, or another run took it.
-	ErrLockLost = errors.New("backup lock lost")
+	ErrLockLost = lease.ErrLost
 	// ErrUnknownCollection: the collection filter names a collection the
 	// cluster does not have.
 	ErrUnknownCollection = errors.New("unknown collection")
@@ -20,6 +20,12 @@ var (
 	ErrNoActiveReplica = errors.New("no active replica")
 	// ErrTruncated: a snapshot ended before its end-of-archive marker.
 	ErrTruncated = errors.New("snapshot truncated")
+	// ErrStalled: a snapshot download delivered no byte for the stall
+	// timeout.
+	ErrStalled = errors.New("snapshot stalled")
+	// ErrWriteLockStuck: a peer's Qdrant write lock taken by the run could
+	// not be released.
+	ErrWriteLockStuck = errors.New("write lock not released")
 	// ErrCorrupt: Verify found objects that do not match the manifest.
 	ErrCorrupt = errors.New("backup set corrupt")
 	// ErrCatalogOutOfSync: the set was committed to storage but the
@@ -27,27 +33,9 @@ var (
 	ErrCatalogOutOfSync = errors.New("catalog out of sync with storage")
 )
 
-// LockHeldError says who holds the backup lock since when.
+// LockHeldError says who holds the cluster lock since when.
 // errors.Is(err, ErrLockHeld) is true.
-type LockHeldError struct {
-	// Lock names the lock: the catalogue lease or the storage object.
-	Lock    string
-	Holder  string
-	Since   time.Time
-	Expires time.Time
-	// Err is the underlying error (e.g. the catalogue's), if any.
-	Err error
-}
-
-func (e *LockHeldError) Error() string {
-	return fmt.Sprintf("another backup holds the lock %s since %s (holder %s, expires %s)",
-		e.Lock, e.Since.UTC().Format(time.RFC3339), e.Holder, e.Expires.UTC().Format(time.RFC3339))
-}
-
-// Is makes errors.Is(err, ErrLockHeld) true.
-func (e *LockHeldError) Is(target error) bool { return target == ErrLockHeld }
-
-func (e *LockHeldError) Unwrap() error { return e.Err }
+type LockHeldError = lease.HeldError
 
 // UnavailableError lists the shards that have no replica that may be
 // snapshotted. errors.Is(err, ErrNoActiveReplica) is true.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -23,12 +24,12 @@ func TestTheStorageLockIsRenewedWhileRunningAndLosingItStopsTheRun(t *testing.T)
 		done <- err
 	}()
 	<-c.blocked
-	first, err := readLockRecord(context.Background(), store, manifest.LockKey("prod"))
+	first, err := lease.ReadRecord(context.Background(), store, "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(120 * time.Millisecond)
-	renewed, err := readLockRecord(context.Background(), store, manifest.LockKey("prod"))
+	renewed, err := lease.ReadRecord(context.Background(), store, "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestTheStorageLockIsRenewedWhileRunningAndLosingItStopsTheRun(t *testing.T)
 			t.Errorf("object left: %s", k)
 		}
 	}
-	if rec, _ := readLockRecord(context.Background(), store, manifest.LockKey("prod")); rec == nil || rec.Holder != "intruder" {
+	if rec, _ := lease.ReadRecord(context.Background(), store, "prod"); rec == nil || rec.Holder != "intruder" {
 		t.Errorf("the other run's lock was removed: %+v", rec)
 	}
 }

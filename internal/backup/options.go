@@ -50,6 +50,9 @@ type Options struct {
 	SampleSize int
 	// DownloadAttempts bounds reconnects of stored snapshot downloads.
 	DownloadAttempts int
+	// StallTimeout fails a shard whose snapshot download delivers no byte
+	// for this long; default DefaultStallTimeout.
+	StallTimeout time.Duration
 	// ToolVersion is recorded in the manifest.
 	ToolVersion string
 }
@@ -90,6 +93,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.SampleSize == 0 {
 		o.SampleSize = DefaultSampleSize
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
 	}
 	if o.DownloadAttempts <= 0 {
 		o.DownloadAttempts = DefaultDownloadAttempts

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/retention"
 )
@@ -137,7 +138,7 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 	for _, st := range stored {
 		if _, seen := locked[st.cluster]; !seen {
 			locked[st.cluster] = ""
-			if rec, err := readLockRecord(ctx, store, manifest.LockKey(st.cluster)); err == nil && opts.Now.Before(rec.Expires) {
+			if rec, err := lease.ReadRecord(ctx, store, st.cluster); err == nil && opts.Now.Before(rec.Expires) {
 				locked[st.cluster] = rec.BackupID
 			}
 		}

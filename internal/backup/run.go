@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -94,28 +94,19 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 	r.id = manifest.NewBackupID(start)
 	r.log = r.log.With("backup_id", r.id)
 
-	lock, err := acquireLock(ctx, deps.Catalog, deps.Store, r.clock, r.log, opts.Cluster, opts.Holder, r.id, opts.LeaseTTL)
+	held, release, err := lease.Hold(ctx, lease.Options{
+		Cluster: opts.Cluster, Holder: opts.Holder, Operation: "backup " + r.id, BackupID: r.id,
+		TTL: opts.LeaseTTL, Catalog: leaseCatalog(deps.Catalog), Store: deps.Store, Clock: r.clock, Logger: r.log,
+	})
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	r.log.Info("backup started", "collections", len(inv.collections), "shards", len(choices),
 		"method", opts.SnapshotMethod, "compression", opts.Compression, "holder", opts.Holder)
 
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	keepCtx, stopKeep := context.WithCancel(runCtx)
-	var keepWG sync.WaitGroup
-	keepWG.Go(func() { keepAlive(keepCtx, lock, opts.LeaseTTL, r.log, cancel) })
-
-	res, err := r.execute(runCtx, ctx, start, inv, choices, missing)
-
-	stopKeep()
-	keepWG.Wait()
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer rcancel()
-	if lerr := lock.Release(rctx); lerr != nil {
-		r.log.Warn("releasing the backup lock failed; it expires by itself", "error", lerr)
-	}
+	res, err := r.execute(held, ctx, start, inv, choices, missing)
+	release()
 	return res, err
 }
 
@@ -241,4 +232,13 @@ func peerRefs(deps Deps) ([]peerRef, error) {
 		out = append(out, peerRef{Peer: p, client: c})
 	}
 	return out, nil
+}
+
+// leaseCatalog passes the catalogue to the cluster lock, keeping a nil
+// Catalog a nil interface.
+func leaseCatalog(c Catalog) lease.Catalog {
+	if c == nil {
+		return nil
+	}
+	return c
 }

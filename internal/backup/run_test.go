@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
@@ -205,7 +207,7 @@ func TestRunCancelledMidRunLeavesNothingAndMarksTheSetFailed(t *testing.T) {
 	}
 	assertNoSetObjects(t, store)
 	assertFailedRow(t, cat, "prod")
-	if c.writesLocked || c.lockCalls != 1 || c.unlockCalls != 1 {
+	if len(c.writesLocked) > 0 || c.lockCalls != 3 || c.unlockCalls != 3 {
 		t.Errorf("write lock: locked %v, %d lock and %d unlock calls", c.writesLocked, c.lockCalls, c.unlockCalls)
 	}
 }
@@ -216,7 +218,7 @@ func TestRunTakesAndReleasesTheWriteLock(t *testing.T) {
 	if _, err := Run(context.Background(), Options{Cluster: "prod", WriteLock: true}, testDeps(c, store, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if c.writesLocked || c.lockCalls != 1 || c.unlockCalls != 1 {
+	if len(c.writesLocked) > 0 || c.lockCalls != 3 || c.unlockCalls != 3 {
 		t.Errorf("write lock: locked %v, %d lock and %d unlock calls", c.writesLocked, c.lockCalls, c.unlockCalls)
 	}
 }
@@ -496,4 +498,58 @@ func TestRunRetriesOnlyTransientSnapshotStarts(t *testing.T) {
 		}
 		assertNoSetObjects(t, store)
 	})
+}
+
+func TestAnOperatorsWriteLockOnOnePeerIsLeftAlone(t *testing.T) {
+	c := testCluster()
+	c.writesLocked = map[uint64]bool{2: true}
+	if _, err := Run(context.Background(), Options{Cluster: "prod", WriteLock: true}, testDeps(c, newFakeStore(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.writesLocked[2] || len(c.writesLocked) != 1 || c.lockCalls != 2 || c.unlockCalls != 2 {
+		t.Errorf("write locks %v after the run, %d lock and %d unlock calls; want peer 2's lock kept and the others locked and unlocked",
+			c.writesLocked, c.lockCalls, c.unlockCalls)
+	}
+}
+
+func TestABackupRefusesWhileARestoreHoldsTheClusterLock(t *testing.T) {
+	for _, withCatalog := range []bool{false, true} {
+		t.Run(fmt.Sprintf("catalogue %v", withCatalog), func(t *testing.T) {
+			store := newFakeStore()
+			opts := lease.Options{Cluster: "prod", Holder: "restore-pod", Operation: "restore of backup 20261205T000000Z-0000", Store: store}
+			var cat *fakeCatalog
+			if withCatalog {
+				cat = newFakeCatalog()
+				opts.Catalog = cat
+			}
+			_, release, err := lease.Hold(context.Background(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			deps := testDeps(testCluster(), store, nil)
+			if withCatalog {
+				deps.Catalog = cat
+			}
+			_, err = Run(context.Background(), Options{Cluster: "prod", Holder: "backup-pod"}, deps)
+			if !errors.Is(err, ErrLockHeld) || !strings.Contains(err.Error(), "restore-pod") || !strings.Contains(err.Error(), "restore of backup 20261205T000000Z-0000") {
+				t.Fatalf("error %v, want ErrLockHeld naming the restore", err)
+			}
+		})
+	}
+}
+
+func TestAPeerRefusingTheWriteLockUnlocksTheOthersAndFailsTheRun(t *testing.T) {
+	c := testCluster()
+	c.lockErr = map[uint64]error{3: errBoom}
+	store, cat := newFakeStore(), newFakeCatalog()
+	_, err := Run(context.Background(), Options{Cluster: "prod", WriteLock: true}, testDeps(c, store, cat))
+	if !errors.Is(err, errBoom) || !strings.Contains(err.Error(), "peer 3") {
+		t.Fatalf("error %v, want the lock failure of peer 3", err)
+	}
+	if len(c.writesLocked) > 0 || c.lockCalls != 3 || c.unlockCalls != 3 {
+		t.Errorf("write locks %v after the run, %d lock and %d unlock calls; want every peer asked, then unlocked",
+			c.writesLocked, c.lockCalls, c.unlockCalls)
+	}
+	assertNoSetObjects(t, store)
 }

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -22,7 +23,7 @@ type job struct {
 
 // snapshotAll snapshots every chosen shard and returns the manifest to
 // commit (without FinishedAt).
-func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing []Unavailable) (*manifest.Manifest, error) {
+func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing []Unavailable) (m *manifest.Manifest, err error) {
 	byName := map[string]*collectionState{}
 	for _, c := range inv.collections {
 		byName[c.name] = c
@@ -39,12 +40,24 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	if err != nil {
 		return nil, err
 	}
-	defer releaseWrites()
+	defer func() {
+		// A peer left locked refuses every write: the run fails and says
+		// which, whatever else happened.
+		if uerr := releaseWrites(); uerr != nil {
+			m, err = nil, errors.Join(err, uerr)
+		}
+	}()
 
 	// The sample is read right before the snapshots start (under the write
 	// lock when there is one) so it matches their content as closely as
 	// the cluster allows.
 	samples, err := r.sample(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	// The first reading of the window a live backup is bounded by (see
+	// live.go).
+	before, err := r.exactCounts(ctx, inv)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +103,33 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	if err != nil {
 		return nil, err
 	}
-	return r.buildManifest(start, inv, jobs, results, samples, len(missing) > 0), nil
+	// The second reading, right after the last snapshot ended.
+	after, err := r.exactCounts(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	shardAfter, err := r.shardCountsAfter(ctx, jobs)
+	if err != nil {
+		return nil, err
+	}
+	samples, dropped, err := r.stableSample(ctx, samples)
+	if err != nil {
+		return nil, err
+	}
+	for i := range jobs {
+		results[i].PointsCountRange = manifest.RangeOf(jobs[i].PointsCount, shardAfter[i])
+	}
+	m = r.buildManifest(start, inv, jobs, results, samples, len(missing) > 0)
+	for i := range m.Collections {
+		c := &m.Collections[i]
+		c.PointsCountRange = manifest.RangeOf(before[c.Name], after[c.Name])
+		c.SampleDropped = dropped[c.Name]
+		if before[c.Name] != after[c.Name] || dropped[c.Name] > 0 {
+			r.log.Info("collection changed during the backup", "collection", c.Name,
+				"points_before", before[c.Name], "points_after", after[c.Name], "sampled_points_changed", dropped[c.Name])
+		}
+	}
+	return m, nil
 }
 
 // snapshotShard snapshots one shard into its object. started is called as
@@ -129,7 +168,12 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 		return manifest.Shard{}, err
 	}
 	what := fmt.Sprintf("snapshot of shard %d of %q from peer %d", j.ShardID, j.Collection, j.PeerID)
-	sum, err := transfer(sctx, r.deps.Store, j.key, src, cancel, r.opts.Compression, what, func(n int64) { r.progress.Bytes(ref, n) })
+	watched := newStallReader(src, r.opts.StallTimeout, cancel)
+	sum, err := transfer(sctx, r.deps.Store, j.key, watched, cancel, r.opts.Compression, what, func(n int64) { r.progress.Bytes(ref, n) })
+	if err != nil && watched.isStalled() {
+		// The store's error is then only the cancellation; say why.
+		err = fmt.Errorf("%s: %w: no byte received for %s (--stall-timeout)", what, ErrStalled, r.opts.StallTimeout)
+	}
 	if err == nil && desc != nil {
 		err = checkDescription(desc, sum, what)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -113,11 +114,11 @@ func TestBackupIntoMinIOWithTheCatalog(t *testing.T) {
 	})
 
 	t.Run("a second run while the lease is held fails with the holder", func(t *testing.T) {
-		lease, err := cat.AcquireLease(ctx, LeaseName("stack"), "other-job", time.Minute)
+		l, err := cat.AcquireLease(ctx, lease.Name("stack"), "other-job", time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer lease.Release(ctx)
+		defer l.Release(ctx)
 		_, err = Run(ctx, Options{Cluster: "stack"}, env.deps(store, NewCatalog(cat)))
 		var held *LockHeldError
 		if !errors.Is(err, ErrLockHeld) || !errors.As(err, &held) || held.Holder != "other-job" {

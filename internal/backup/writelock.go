@@ -4,70 +4,159 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
-// lockWrites takes Qdrant's global write lock when asked; the returned
-// release is idempotent, safe to call concurrently, and uses a fresh
-// context so the lock is released even when the run was cancelled. A
-// write lock that an operator already holds is left alone.
-func (r *run) lockWrites(ctx context.Context) (func(), error) {
+// unlockRetryDelays are the pauses between attempts to release a peer's
+// write lock: a peer restarting (Kubernetes restarts a killed pod) comes
+// back within them, unlocked or ready to be unlocked.
+var unlockRetryDelays = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}
+
+// writeLocks are the per-peer write locks this run took.
+type writeLocks struct {
+	r      *run
+	ctx    context.Context
+	locked []peerRef // peers this run locked
+
+	once sync.Once
+	err  error
+}
+
+// lockWrites takes Qdrant's write lock (1.15 POST /locks) on every peer
+// when asked. The lock is each peer's own (an in-memory flag of the peer's
+// table of contents, lib/storage/src/content_manager/toc/locks.rs in
+// Qdrant 1.15), so one peer's lock does not stop writes that reach
+// another: every peer must be locked. A peer an operator already locked
+// is left alone, neither locked nor unlocked by this run. On failure
+// every peer locked so far is unlocked again.
+//
+// The returned release unlocks every peer this run locked, in parallel
+// with retries, on a fresh context so that a cancelled run still unlocks;
+// it is idempotent and returns (each time) an error naming the peers that
+// stay locked.
+func (r *run) lockWrites(ctx context.Context) (func() error, error) {
 	if !r.opts.WriteLock {
-		return func() {}, nil
+		return func() error { return nil }, nil
 	}
-	p := r.peers[0]
 	held, err := r.writesLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if held {
-		r.log.Warn("Qdrant writes are already locked by someone else; leaving that lock alone", "peer", p.ID)
-		return func() {}, nil
+	w := &writeLocks{r: r, ctx: ctx}
+	var toLock []peerRef
+	for i, p := range r.peers {
+		if held[i] {
+			r.log.Warn("Qdrant writes are already locked on this peer by someone else; leaving that lock alone", "peer", p.ID)
+			continue
+		}
+		toLock = append(toLock, p)
 	}
 	reason := fmt.Sprintf("qbackup backup %s is starting its snapshots", r.id)
-	if err := p.client.LockWrites(ctx, reason); err != nil {
-		// A failed call may still have taken the lock.
-		r.unlockWrites(ctx, p)
-		return nil, fmt.Errorf("take Qdrant write lock on peer %d: %w", p.ID, err)
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range toLock {
+		g.Go(func() error {
+			err := p.client.LockWrites(gctx, reason)
+			// A failed call may still have taken the lock: unlock it too.
+			mu.Lock()
+			w.locked = append(w.locked, p)
+			mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("take Qdrant write lock on peer %d: %w", p.ID, err)
+			}
+			return nil
+		})
 	}
-	r.log.Info("Qdrant writes locked while the snapshots start", "peer", p.ID)
-	var once sync.Once
-	return func() { once.Do(func() { r.unlockWrites(ctx, p) }) }, nil
+	if err := g.Wait(); err != nil {
+		if uerr := w.release(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		return nil, err
+	}
+	r.log.Info("Qdrant writes locked while the snapshots start", "peers", len(w.locked))
+	return w.release, nil
 }
 
-func (r *run) unlockWrites(ctx context.Context, p peerRef) {
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
-	var err error
-	for attempt := range 3 {
-		if err = p.client.UnlockWrites(uctx); err == nil {
-			r.log.Info("Qdrant writes unlocked", "peer", p.ID)
-			return
+func (w *writeLocks) release() error {
+	w.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
+		defer cancel()
+		errs := make([]error, len(w.locked))
+		var wg sync.WaitGroup
+		for i, p := range w.locked {
+			wg.Go(func() { errs[i] = w.r.unlockPeer(ctx, p) })
 		}
-		time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
+		wg.Wait()
+		var stuck []string
+		for i, err := range errs {
+			if err != nil {
+				stuck = append(stuck, fmt.Sprintf("peer %d (%s): %v", w.locked[i].ID, w.locked[i].Name(), err))
+			}
+		}
+		if len(stuck) > 0 {
+			w.err = fmt.Errorf("%w: Qdrant writes stay refused on %s; release by hand with POST /locks {\"write\":false} on each",
+				ErrWriteLockStuck, strings.Join(stuck, "; "))
+		}
+	})
+	return w.err
+}
+
+// unlockPeer releases one peer's write lock, retrying while the peer is
+// unreachable.
+func (r *run) unlockPeer(ctx context.Context, p peerRef) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		if err = p.client.UnlockWrites(ctx); err == nil {
+			r.log.Info("Qdrant writes unlocked", "peer", p.ID)
+			return nil
+		}
+		if attempt >= len(unlockRetryDelays) {
+			break
+		}
+		r.log.Warn("unlocking Qdrant writes failed; retrying", "peer", p.ID, "error", err)
+		select {
+		case <-time.After(unlockRetryDelays[attempt]):
+		case <-ctx.Done():
+			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		}
 	}
 	r.log.Error("releasing the Qdrant write lock failed: writes stay refused until it is released (POST /locks {\"write\":false})",
 		"peer", p.ID, "error", err)
+	return err
 }
 
-// checkWriteLock fails when the cluster has no global write lock.
+// checkWriteLock fails when a peer has no global write lock.
 func (r *run) checkWriteLock(ctx context.Context) error {
 	_, err := r.writesLocked(ctx)
 	return err
 }
 
-func (r *run) writesLocked(ctx context.Context) (bool, error) {
-	p := r.peers[0]
-	held, err := p.client.WritesLocked(ctx)
-	if errors.Is(err, qdrant.ErrNotSupported) {
-		return false, fmt.Errorf("write lock requested, but Qdrant %s on peer %d has no global write lock (POST /locks was removed in 1.16): %w",
-			p.Version, p.ID, err)
+// writesLocked reads every peer's write lock, in topology order.
+func (r *run) writesLocked(ctx context.Context) ([]bool, error) {
+	held := make([]bool, len(r.peers))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range r.peers {
+		g.Go(func() error {
+			h, err := p.client.WritesLocked(gctx)
+			if errors.Is(err, qdrant.ErrNotSupported) {
+				return fmt.Errorf("write lock requested, but Qdrant %s on peer %d has no global write lock (POST /locks was removed in 1.16): %w",
+					p.Version, p.ID, err)
+			}
+			if err != nil {
+				return fmt.Errorf("read Qdrant write lock on peer %d: %w", p.ID, err)
+			}
+			held[i] = h
+			return nil
+		})
 	}
-	if err != nil {
-		return false, fmt.Errorf("read Qdrant write lock on peer %d: %w", p.ID, err)
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return held, nil
 }

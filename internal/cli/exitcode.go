@@ -51,7 +51,7 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, kube.ErrNodeCount),
 		errors.Is(err, restore.ErrNodeCount), errors.Is(err, restore.ErrPeerNotReady),
 		errors.Is(err, restore.ErrTransferInProgress), errors.Is(err, restore.ErrTargetTooOld),
-		errors.Is(err, restore.ErrCollectionExists):
+		errors.Is(err, restore.ErrCollectionExists), errors.Is(err, restore.ErrURLRecoveryDisabled):
 		return ExitClusterNotOK
 	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, restore.ErrObjectMissing),
 		errors.Is(err, restore.ErrObjectSize), errors.Is(err, restore.ErrObjectChecksum),

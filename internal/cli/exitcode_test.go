@@ -33,6 +33,7 @@ func TestExitCode(t *testing.T) {
 		{"a node-count mismatch from discovery", context.Background(), wrap(&discovery.NodeCountError{}), ExitClusterNotOK},
 		{"a node-count mismatch seen by the plugin", context.Background(), wrap(kube.ErrNodeCount), ExitClusterNotOK},
 		{"an existing target collection", context.Background(), wrap(restore.ErrCollectionExists), ExitClusterNotOK},
+		{"a target refusing snapshot URLs with --transfer presigned", context.Background(), wrap(restore.ErrURLRecoveryDisabled), ExitClusterNotOK},
 		{"a corrupt object", context.Background(), wrap(restore.ErrObjectChecksum), ExitCorrupt},
 		{"a manifest of a newer format", context.Background(), wrap(manifest.ErrUnsupportedFormat), ExitCorrupt},
 		{"a malformed storage URL", context.Background(), wrap(storage.ErrInvalidURL), ExitUsage},

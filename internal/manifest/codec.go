@@ -102,6 +102,9 @@ func (c *Collection) validate(partial bool) error {
 	if len(c.Config) == 0 {
 		return errors.New("config is missing")
 	}
+	if r := c.PointsCountRange; r != nil && r.Min > r.Max {
+		return fmt.Errorf("points count range %d..%d is inverted", r.Min, r.Max)
+	}
 	ids := map[uint32]bool{}
 	for _, s := range c.Shards {
 		if ids[s.ID] {

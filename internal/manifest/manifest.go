@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -81,10 +82,41 @@ type Collection struct {
 	ShardKeys              []ShardKey `json:"shard_keys,omitempty"`
 	Aliases                []string   `json:"aliases,omitempty"`
 	PointsCount            uint64     `json:"points_count"`
-	Shards                 []Shard    `json:"shards"`
+	// PointsCountRange is the exact point count of the collection read
+	// just before the first snapshot of the set started and just after
+	// the last one ended, as the smaller and the larger of the two. A
+	// restore of the set holds a count in this range unless writes during
+	// the backup both added and removed points (see the README, "Writes
+	// during a backup"). Absent in sets of older versions.
+	PointsCountRange *CountRange `json:"points_count_range,omitempty"`
+	Shards           []Shard     `json:"shards"`
 	// Sample holds digests of a few points read at backup time; a restore
-	// compares them with what the restored cluster returns.
+	// compares them with what the restored cluster returns. Points whose
+	// content changed (or that vanished) between the start of the first
+	// snapshot and the end of the last are left out: the set may hold
+	// either version of them.
 	Sample []PointDigest `json:"sample,omitempty"`
+	// SampleDropped counts the sampled points left out for that reason.
+	SampleDropped int `json:"sample_dropped,omitempty"`
+}
+
+// CountRange is a closed range of point counts.
+type CountRange struct {
+	Min uint64 `json:"min"`
+	Max uint64 `json:"max"`
+}
+
+// RangeOf is the range spanned by two counts.
+func RangeOf(a, b uint64) *CountRange { return &CountRange{Min: min(a, b), Max: max(a, b)} }
+
+// Contains reports whether n lies in the range.
+func (r CountRange) Contains(n uint64) bool { return n >= r.Min && n <= r.Max }
+
+func (r CountRange) String() string {
+	if r.Min == r.Max {
+		return fmt.Sprint(r.Min)
+	}
+	return fmt.Sprintf("%d..%d", r.Min, r.Max)
 }
 
 // ShardKey is one custom shard key and the shard ids created for it.
@@ -111,11 +143,16 @@ type Shard struct {
 	// SnapshotSize and SnapshotSHA256 describe the snapshot as Qdrant
 	// produced it (equal to Size/SHA256 without compression); Qdrant's
 	// recover checksum is this one.
-	SnapshotSize   int64     `json:"snapshot_size"`
-	SnapshotSHA256 string    `json:"snapshot_sha256"`
-	PointsCount    uint64    `json:"points_count"`
-	StartedAt      time.Time `json:"started_at"`
-	FinishedAt     time.Time `json:"finished_at"`
+	SnapshotSize   int64  `json:"snapshot_size"`
+	SnapshotSHA256 string `json:"snapshot_sha256"`
+	PointsCount    uint64 `json:"points_count"`
+	// PointsCountRange is the shard's point count as the source peer's
+	// cluster info reported it before and after the snapshots. Qdrant
+	// reports it approximately, so it informs and is not verified; absent
+	// in sets of older versions.
+	PointsCountRange *CountRange `json:"points_count_range,omitempty"`
+	StartedAt        time.Time   `json:"started_at"`
+	FinishedAt       time.Time   `json:"finished_at"`
 }
 
 // Replica is one replica of a shard at backup time.

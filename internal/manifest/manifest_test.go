@@ -25,7 +25,9 @@ func validManifest() *Manifest {
 		Collections: []Collection{
 			{
 				Name: "docs", Config: []byte(`{"params":{}}`), ShardingMethod: "auto", ShardNumber: 1, ReplicationFactor: 1, WriteConsistencyFactor: 1,
-				Shards: []Shard{{ID: 0, SourcePeer: 11, Object: "prod/x/docs/0.snapshot", Compression: CompressionNone, Size: 10, SHA256: sum, SnapshotSize: 10, SnapshotSHA256: sum}},
+				PointsCountRange: &CountRange{Min: 90, Max: 104}, SampleDropped: 2,
+				Shards: []Shard{{ID: 0, SourcePeer: 11, Object: "prod/x/docs/0.snapshot", Compression: CompressionNone, Size: 10, SHA256: sum, SnapshotSize: 10, SnapshotSHA256: sum,
+					PointsCountRange: &CountRange{Min: 88, Max: 101}}},
 			},
 			{
 				Name: "tenants", Config: []byte(`{"params":{}}`), ShardingMethod: "custom", ShardNumber: 1, ReplicationFactor: 1, WriteConsistencyFactor: 1,
@@ -56,6 +58,24 @@ func TestRoundTripKeepsEveryField(t *testing.T) {
 	if k := got.Collections[1].Shards[0].ShardKey; k == nil || !k.Equal(StringKey("tenant-a")) {
 		t.Fatalf("shard key lost: %+v", k)
 	}
+	if r := got.Collections[0].PointsCountRange; r == nil || *r != (CountRange{Min: 90, Max: 104}) || got.Collections[0].SampleDropped != 2 {
+		t.Fatalf("count range lost: %+v", r)
+	}
+	if r := got.Collections[0].Shards[0].PointsCountRange; r == nil || *r != (CountRange{Min: 88, Max: 101}) {
+		t.Fatalf("shard count range lost: %+v", r)
+	}
+}
+
+func TestCountRanges(t *testing.T) {
+	r := RangeOf(104, 90)
+	if *r != (CountRange{Min: 90, Max: 104}) || r.String() != "90..104" || RangeOf(7, 7).String() != "7" {
+		t.Fatalf("RangeOf(104, 90) = %+v (%s)", r, r)
+	}
+	for n, want := range map[uint64]bool{89: false, 90: true, 100: true, 104: true, 105: false} {
+		if r.Contains(n) != want {
+			t.Errorf("%s contains %d: %v", r, n, !want)
+		}
+	}
 }
 
 func TestDecodeReadsTheVersionOneFixture(t *testing.T) {
@@ -70,6 +90,13 @@ func TestDecodeReadsTheVersionOneFixture(t *testing.T) {
 	}
 	if m.ShardCount() != 2 || m.TotalSize() != 20 || m.Collection("tenants") == nil {
 		t.Fatalf("fixture decoded wrongly: shards %d size %d", m.ShardCount(), m.TotalSize())
+	}
+	// Sets written before counts were recorded as ranges have none: a
+	// restore verifies them as before.
+	for _, c := range m.Collections {
+		if c.PointsCountRange != nil || c.Shards[0].PointsCountRange != nil {
+			t.Errorf("collection %q of the fixture decoded with a count range", c.Name)
+		}
 	}
 }
 
@@ -89,6 +116,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{name: "a bad checksum", mutate: func(m *Manifest) { m.Collections[0].Shards[0].SHA256 = "XYZ" }, wantErr: "checksums"},
 		{name: "a missing shard object", mutate: func(m *Manifest) { m.Collections[0].Shards = nil }, wantErr: "0 shard objects for shard_number 1"},
 		{name: "a duplicate collection", mutate: func(m *Manifest) { m.Collections[1].Name = "docs" }, wantErr: "appears twice"},
+		{name: "an inverted count range", mutate: func(m *Manifest) { m.Collections[0].PointsCountRange = &CountRange{Min: 5, Max: 4} }, wantErr: "inverted"},
 		{name: "a custom shard without key", mutate: func(m *Manifest) { m.Collections[1].Shards[0].ShardKey = nil }, wantErr: "no shard key"},
 	}
 	for _, tt := range tests {

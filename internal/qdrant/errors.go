@@ -58,6 +58,12 @@ func (e *APIError) Error() string {
 		return fmt.Sprintf("%s: Qdrant peer %s rejected the API key (401 %s): set QBACKUP_QDRANT_API_KEY to the cluster's key",
 			e.Op, e.Peer, e.Message)
 	case http.StatusForbidden:
+		if strings.Contains(e.Message, "recovery from remote URLs is disabled") {
+			// service.enable_snapshot_url_recovery is off (1.18+,
+			// src/actix/api/snapshot_api.rs): no key would help.
+			return fmt.Sprintf("%s: Qdrant peer %s refuses snapshot recovery from URLs (403 %s): restore with --transfer upload",
+				e.Op, e.Peer, e.Message)
+		}
 		return fmt.Sprintf("%s: Qdrant peer %s refused the operation (403 %s): the API key lacks the permission (a read-only key?)",
 			e.Op, e.Peer, e.Message)
 	}

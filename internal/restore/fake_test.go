@@ -36,6 +36,9 @@ type fakeCluster struct {
 	mutations []string
 	// uploads counts recoveries per collection/shard.
 	uploads map[string]int
+	// countSkew adds points to what a peer reports for its shards in
+	// cluster info, as a replica that diverged would.
+	countSkew map[uint64]uint64
 	// failUpload makes the next n recoveries of "coll/shard" fail with
 	// status (503 transient, 400 permanent).
 	failUpload map[string]fakeFailure
@@ -265,7 +268,7 @@ func (p *fakePeer) CollectionCluster(_ context.Context, name string) (*qdrant.Co
 			if q == p.id {
 				n := uint64(0)
 				if s.replicas[q] == qdrant.StateActive {
-					n = uint64(len(s.data[q]))
+					n = uint64(len(s.data[q])) + p.f.countSkew[q]
 				}
 				cc.LocalShards = append(cc.LocalShards, qdrant.LocalShard{ShardID: id, ShardKey: s.key, PointsCount: n, State: s.replicas[q]})
 			} else {

@@ -76,6 +76,7 @@ func Preflight(ctx context.Context, plan *RestorePlan, deps Deps, opts Preflight
 	if len(errs) == 0 {
 		// Collection checks need a working cluster to ask.
 		errs = append(errs, checkCollections(ctx, plan, deps, done, rep)...)
+		errs = append(errs, checkURLRecovery(ctx, plan, deps, opts, rep)...)
 	}
 	errs = append(errs, checkTransferMode(plan, deps, opts)...)
 	errs = append(errs, checkObjects(ctx, plan, deps, opts, rep)...)

@@ -85,6 +85,7 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 		deps.Journal = deps.OpenJournal(plan)
 	}
 
+	outer := ctx
 	if deps.HoldLease != nil {
 		held, release, err := deps.HoldLease(ctx)
 		if err != nil {
@@ -105,13 +106,13 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 	}
 	res.Preflight, err = Preflight(ctx, plan, deps.Deps, popts)
 	if err != nil {
-		return res, err
+		return res, leaseLost(outer, ctx, err)
 	}
 	for _, w := range res.Preflight.Warnings {
 		deps.logger().Warn(w)
 	}
 	res.Report, err = Execute(ctx, plan, deps.Deps, opts.Exec)
-	return res, err
+	return res, leaseLost(outer, ctx, err)
 }
 
 // firstReader is the client of the first discovered peer that has one:
@@ -123,4 +124,14 @@ func firstReader(deps RunDeps) (ClusterReader, error) {
 		}
 	}
 	return nil, fmt.Errorf("restore: no client for any discovered peer: %w", ErrNoPeers)
+}
+
+// leaseLost adds the cause to an error of a run whose held context ended
+// while the caller's did not: the lease was lost, which "context canceled"
+// alone would not say.
+func leaseLost(outer, held context.Context, err error) error {
+	if err != nil && held.Err() != nil && outer.Err() == nil {
+		return fmt.Errorf("%w (%w)", err, context.Cause(held))
+	}
+	return err
 }

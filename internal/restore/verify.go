@@ -40,13 +40,23 @@ func (e *executor) verifyCollection(ctx context.Context, cp CollectionPlan) (Col
 	if err := e.waitActive(ctx, name, e.opts.WaitTimeout); err != nil {
 		return cr, err
 	}
+	src := e.plan.Manifest.Collection(cp.Source)
+	// A set that records the count range was taken knowing the cluster
+	// may have been written to meanwhile (see live.go in the backup): the
+	// exact count must lie in the range, and the replicas of a shard must
+	// agree with each other rather than with the shard's count in cluster
+	// info, which Qdrant only estimates and which moves under writes.
+	var countRange *manifest.CountRange
+	if src != nil && !e.plan.Manifest.Partial {
+		countRange = src.PointsCountRange
+	}
 	var problems []string
 	var want uint64
 	for _, s := range cp.Shards {
 		want += s.PointsCount
 	}
 	if cp.Reshard == nil {
-		p, err := e.verifyShards(ctx, cp)
+		p, err := e.verifyShards(ctx, cp, countRange != nil)
 		if err != nil {
 			return cr, err
 		}
@@ -57,11 +67,17 @@ func (e *executor) verifyCollection(ctx context.Context, cp CollectionPlan) (Col
 		return cr, fmt.Errorf("count points of %q: %w", name, err)
 	}
 	cr.Points = got
-	if got != want {
+	switch {
+	case countRange != nil:
+		if !countRange.Contains(got) {
+			problems = append(problems, fmt.Sprintf("%d points, the backup counted %s from the start of its first snapshot to the end of its last",
+				got, countRange))
+		}
+	case got != want:
 		problems = append(problems, fmt.Sprintf("%d points, the backup's shards hold %d", got, want))
 	}
-	if src := e.plan.Manifest.Collection(cp.Source); src != nil {
-		if src.PointsCount != want && !e.plan.Manifest.Partial {
+	if src != nil {
+		if countRange == nil && src.PointsCount != want && !e.plan.Manifest.Partial {
 			e.warn(fmt.Sprintf("collection %q: the backup recorded %d points but its shards hold %d (writes during the backup)", name, src.PointsCount, want))
 		}
 		n, p, err := e.verifySample(ctx, name, src.Sample)
@@ -80,23 +96,25 @@ func (e *executor) verifyCollection(ctx context.Context, cp CollectionPlan) (Col
 }
 
 // verifyShards compares the live placement with the plan and each
-// replica's points count with the backup's. The count is read from the
-// peer holding the replica (Qdrant only reports local shards' counts).
-func (e *executor) verifyShards(ctx context.Context, cp CollectionPlan) ([]string, error) {
+// replica's points count with the backup's, or with live set only with
+// the other replicas of its shard. The count is read from the peer
+// holding the replica (Qdrant only reports local shards' counts).
+func (e *executor) verifyShards(ctx context.Context, cp CollectionPlan, live bool) ([]string, error) {
 	name := cp.Target
 	cc, err := e.coord.CollectionCluster(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read cluster info of %q: %w", name, err)
 	}
-	live := livePlacement(cc)
+	placement := livePlacement(cc)
 	local := map[uint64]map[uint32]uint64{}
 	var problems []string
 	for _, s := range cp.Shards {
 		tid := e.targetID(cp, s.ID)
-		if !settled(live[tid], s.Final) {
-			problems = append(problems, fmt.Sprintf("%s, planned on peers %v", live.describe(tid), s.Final))
+		if !settled(placement[tid], s.Final) {
+			problems = append(problems, fmt.Sprintf("%s, planned on peers %v", placement.describe(tid), s.Final))
 		}
-		for _, peer := range slices.Sorted(maps.Keys(live[tid])) {
+		replicaCounts := map[uint64]uint64{}
+		for _, peer := range slices.Sorted(maps.Keys(placement[tid])) {
 			counts, ok := local[peer]
 			if !ok {
 				c, err := e.deps.peer(peer)
@@ -113,9 +131,13 @@ func (e *executor) verifyShards(ctx context.Context, cp CollectionPlan) ([]strin
 				}
 				local[peer] = counts
 			}
-			if got := counts[tid]; got != s.PointsCount {
+			replicaCounts[peer] = counts[tid]
+			if got := counts[tid]; !live && got != s.PointsCount {
 				problems = append(problems, fmt.Sprintf("shard %d on peer %d holds %d points, the backup %d", tid, peer, got, s.PointsCount))
 			}
+		}
+		if live && len(slices.Compact(slices.Sorted(maps.Values(replicaCounts)))) > 1 {
+			problems = append(problems, fmt.Sprintf("the replicas of shard %d disagree: points per peer %v", tid, replicaCounts))
 		}
 	}
 	return problems, nil

@@ -1,0 +1,201 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// DefaultTTL is the lock lifetime when Options.TTL is zero.
+const DefaultTTL = 2 * time.Minute
+
+// releaseTimeout bounds the release of the lock, which runs on a fresh
+// context so that a cancelled run still releases it.
+const releaseTimeout = 30 * time.Second
+
+// Name is the catalogue lease of a cluster. It is named "backup/…" because
+// backups took it first; restores take the same row so that the two
+// exclude each other, also against runs of older versions.
+func Name(cluster string) string { return "backup/" + cluster }
+
+// Lock is a held lock.
+type Lock interface {
+	Renew(ctx context.Context) error
+	Release(ctx context.Context) error
+}
+
+// Catalog hands out catalogue leases; a held one gives an error matching
+// ErrHeld (ideally a *HeldError), a lost one on Renew one matching ErrLost.
+// FromCatalog adapts the catalogue.
+type Catalog interface {
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lock, error)
+}
+
+// Store is the object storage holding the lock object when there is no
+// catalogue. A store that can also PutIfAbsent (every storage backend)
+// makes taking the lock safe against a second run starting at the same
+// moment.
+type Store interface {
+	Put(ctx context.Context, key string, r io.Reader) error
+	Open(ctx context.Context, key string, offset int64) (io.ReadCloser, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// Clock gives the time; tests pin it.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Options say which lock to take and for whom.
+type Options struct {
+	// Cluster names the cluster whose lock is taken.
+	Cluster string
+	// Holder names the process (host:pid, the pod); required.
+	Holder string
+	// Operation says what runs under the lock ("backup 2026…",
+	// "restore of backup 2026…"); other runs name it when they refuse.
+	Operation string
+	// BackupID is the set a backup writes, recorded in the storage lock
+	// so prune leaves that set's objects alone; empty for restores.
+	BackupID string
+	// TTL is the lock lifetime; it is renewed every third of it.
+	TTL time.Duration
+	// Catalog, when set, holds the lock; otherwise Store does.
+	Catalog Catalog
+	Store   Store
+	Clock   Clock
+	Logger  *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Cluster == "" {
+		return o, errors.New("cluster lock: cluster name is empty")
+	}
+	if o.Holder == "" {
+		return o, errors.New("cluster lock: holder is empty")
+	}
+	if o.Catalog == nil && o.Store == nil {
+		return o, errors.New("cluster lock: neither a catalogue nor a storage to hold it")
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// Hold takes the cluster lock and keeps it alive until release is called.
+// held is ctx, cancelled with a cause wrapping ErrLost when the lock is
+// lost; everything done under the lock must use it. release stops the
+// renewals and releases the lock (on a fresh context, so also after ctx
+// was cancelled); it is idempotent and safe to call concurrently.
+//
+// A lock held by another run gives an error matching ErrHeld that names
+// the holder; an expired one (its holder died) is taken over.
+func Hold(ctx context.Context, opts Options) (held context.Context, release func(), err error) {
+	opts, err = opts.withDefaults()
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := acquire(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := opts.Logger
+	log.Debug("cluster lock taken", "cluster", opts.Cluster, "holder", opts.Holder, "operation", opts.Operation)
+
+	held, cancel := context.WithCancelCause(ctx)
+	keepCtx, stopKeep := context.WithCancel(held)
+	var wg sync.WaitGroup
+	wg.Go(func() { keepAlive(keepCtx, l, opts.TTL, log, cancel) })
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			stopKeep()
+			wg.Wait()
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			defer rcancel()
+			if err := l.Release(rctx); err != nil {
+				log.Warn("releasing the cluster lock failed; it expires by itself", "cluster", opts.Cluster, "error", err)
+			}
+			cancel(nil)
+		})
+	}
+	return held, release, nil
+}
+
+// Holder returns Hold bound to opts, in the shape of a pipeline's lease
+// hook: func(ctx) (held ctx, release, err).
+func Holder(opts Options) func(ctx context.Context) (context.Context, func(), error) {
+	return func(ctx context.Context) (context.Context, func(), error) { return Hold(ctx, opts) }
+}
+
+// acquire takes the catalogue lease, or without a catalogue the lock
+// object in storage.
+func acquire(ctx context.Context, o Options) (Lock, error) {
+	if o.Catalog != nil {
+		holder := o.Holder
+		if o.Operation != "" {
+			holder = fmt.Sprintf("%s (%s)", o.Holder, o.Operation)
+		}
+		if len(holder) > 191 {
+			// The catalogue's holder column is 191 bytes.
+			holder = holder[:191]
+		}
+		l, err := o.Catalog.AcquireLease(ctx, Name(o.Cluster), holder, o.TTL)
+		if err != nil {
+			return nil, fmt.Errorf("take the cluster lock %s in the catalog: %w", Name(o.Cluster), err)
+		}
+		return l, nil
+	}
+	return acquireStorageLock(ctx, o)
+}
+
+// keepAlive renews the lock every ttl/3 until ctx ends; a failed renewal
+// that leaves the lock expired cancels the run through lost.
+func keepAlive(ctx context.Context, l Lock, ttl time.Duration, log *slog.Logger, lost func(error)) {
+	t := time.NewTicker(max(ttl/3, 10*time.Millisecond))
+	defer t.Stop()
+	lastOK := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := l.Renew(ctx)
+		if err == nil {
+			lastOK = time.Now()
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("renewing the cluster lock failed", "error", err)
+		if errors.Is(err, ErrLost) || time.Since(lastOK) >= ttl {
+			if !errors.Is(err, ErrLost) {
+				err = fmt.Errorf("%w: %w", ErrLost, err)
+			}
+			lost(err)
+			return
+		}
+	}
+}
+
+// DefaultHolder names this process: host:pid (in a pod, the pod name).
+func DefaultHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
