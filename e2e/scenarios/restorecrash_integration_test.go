@@ -174,7 +174,7 @@ func TestRestoreWithAPeerFailingStopsAndTheRerunCompletes(t *testing.T) {
 	t0 := time.Now()
 	r := sc.qb.run(t, args...)
 	t.Logf("restore with a failing peer took %s", time.Since(t0).Round(time.Millisecond))
-	expect(t, r, exitFailed, fmt.Sprintf("on peer %d", bad.ID()), "recover shard", "503")
+	expect(t, r, exitFailed, fmt.Sprintf("peer %d: upload snapshot", bad.ID()), "recover shard", "503")
 	if !strings.Contains(r.stderr, "retrying") {
 		t.Errorf("the failing uploads were not retried:\n%s", r.stderr)
 	}
