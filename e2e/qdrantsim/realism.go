@@ -19,6 +19,15 @@ const (
 // empty.
 const RealismEnv = "QDRANTSIM_REALISM"
 
+// RealismOr is $QDRANTSIM_REALISM when set, else def: tests of the
+// product run on def unless the run asks for another profile.
+func RealismOr(def string) string {
+	if r := os.Getenv(RealismEnv); r != "" {
+		return r
+	}
+	return def
+}
+
 // qdrantTick is Qdrant's consensus tick_period_ms (config/config.yaml:
 // cluster.consensus.tick_period_ms: 100).
 const qdrantTick = 100 * time.Millisecond

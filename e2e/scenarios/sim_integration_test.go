@@ -29,13 +29,19 @@ type sim struct {
 	c *qdrantsim.Cluster
 }
 
-// fastSim are simulator options that keep scenarios quick: short ticks and
-// transfers.
+// fastSim are simulator options for scenarios: the default realism profile
+// (asynchronous consensus, transfers rated by bytes) unless
+// QDRANTSIM_REALISM says otherwise, with short ticks; without realism,
+// short fixed transfers.
 func fastSim(peers int) qdrantsim.Options {
-	return qdrantsim.Options{
-		Peers: peers, Tick: 10 * time.Millisecond, TransferDelay: 50 * time.Millisecond,
-		PeerDownDelay: 60 * time.Millisecond, AutoRecoveryDelay: 50 * time.Millisecond,
+	o := qdrantsim.Options{
+		Peers: peers, Tick: 10 * time.Millisecond, PeerDownDelay: 60 * time.Millisecond,
+		Realism: qdrantsim.RealismOr(qdrantsim.RealismDefault),
 	}
+	if o.Realism == qdrantsim.RealismOff {
+		o.TransferDelay, o.AutoRecoveryDelay = 50*time.Millisecond, 50*time.Millisecond
+	}
+	return o
 }
 
 func startSim(t *testing.T, opts qdrantsim.Options) *sim {

@@ -30,7 +30,8 @@ type simEnv struct {
 func startSim(t *testing.T, version string) *simEnv {
 	t.Helper()
 	ctx := context.Background()
-	sim, err := qdrantsim.Start(ctx, qdrantsim.Options{Peers: 3, Version: version, Seed: 7, Tick: 10 * time.Millisecond})
+	sim, err := qdrantsim.Start(ctx, qdrantsim.Options{Peers: 3, Version: version, Seed: 7, Tick: 10 * time.Millisecond,
+		Realism: qdrantsim.RealismOr(qdrantsim.RealismDefault)})
 	if err != nil {
 		t.Fatal(err)
 	}

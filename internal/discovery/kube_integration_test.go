@@ -32,6 +32,7 @@ func simOnPodAddresses(t *testing.T, peers int) *qdrantsim.Cluster {
 	sim, err := qdrantsim.Start(context.Background(), qdrantsim.Options{
 		Peers: peers, APIKey: simKey, BindBase: base, HTTPPort: 6333, GRPCPort: 6334,
 		Tick: 10 * time.Millisecond, PeerDownDelay: 60 * time.Millisecond,
+		Realism: qdrantsim.RealismOr(qdrantsim.RealismDefault),
 	})
 	if err != nil {
 		t.Fatalf("start simulator on %s: %v", base, err)

@@ -19,6 +19,7 @@ func startSim(t *testing.T, peers int) *qdrantsim.Cluster {
 	sim, err := qdrantsim.Start(context.Background(), qdrantsim.Options{
 		Peers: peers, APIKey: simKey, Seed: 5,
 		Tick: 10 * time.Millisecond, PeerDownDelay: 60 * time.Millisecond,
+		Realism: qdrantsim.RealismOr(qdrantsim.RealismDefault),
 	})
 	if err != nil {
 		t.Fatal(err)

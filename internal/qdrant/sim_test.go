@@ -30,6 +30,7 @@ func simCluster(t *testing.T, version string, peers int) (*qdrantsim.Cluster, []
 		Peers: peers, Version: version, APIKey: testKey, Seed: 11,
 		Tick: 10 * time.Millisecond, TransferDelay: 50 * time.Millisecond,
 		PeerDownDelay: 60 * time.Millisecond, AutoRecoveryDelay: 40 * time.Millisecond,
+		Realism: qdrantsim.RealismOr(qdrantsim.RealismDefault),
 	})
 	if err != nil {
 		t.Fatal(err)

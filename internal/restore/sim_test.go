@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +42,7 @@ func startSim(t *testing.T, peers int, version string) *simCluster {
 func startSimWith(t *testing.T, opts qdrantsim.Options) *simCluster {
 	t.Helper()
 	opts.Seed = cmp.Or(opts.Seed, 11)
-	opts.Realism = cmp.Or(opts.Realism, os.Getenv(qdrantsim.RealismEnv), qdrantsim.RealismDefault)
+	opts.Realism = cmp.Or(opts.Realism, qdrantsim.RealismOr(qdrantsim.RealismDefault))
 	opts.Tick = cmp.Or(opts.Tick, 10*time.Millisecond)
 	opts.PeerDownDelay = cmp.Or(opts.PeerDownDelay, 60*time.Millisecond)
 	if opts.Realism == qdrantsim.RealismOff {

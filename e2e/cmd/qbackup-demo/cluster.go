@@ -33,6 +33,8 @@ func startCluster(ctx context.Context, peers int, seed uint64) (*cluster, error)
 		TransferDelay:     150 * time.Millisecond,
 		PeerDownDelay:     100 * time.Millisecond,
 		AutoRecoveryDelay: 50 * time.Millisecond,
+		// Qdrant's asynchronous consensus, as the product meets it.
+		Realism: qdrantsim.RealismOr(qdrantsim.RealismDefault),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start simulated cluster: %w", err)
