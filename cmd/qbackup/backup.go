@@ -24,7 +24,8 @@ type backupCmd struct {
 	SnapshotMethod     string        `name:"snapshot-method" env:"QBACKUP_SNAPSHOT_METHOD" enum:"stream,stored" default:"stream" help:"stream: Qdrant's streaming shard snapshot (no disk on the peer); stored: create, download (resumable), delete."`
 	WriteLock          bool          `name:"write-lock" env:"QBACKUP_WRITE_LOCK" help:"Lock writes on every Qdrant peer while snapshots start (Qdrant 1.15 and older only); every peer is unlocked afterwards, and one that cannot be fails the run."`
 	AllowPartial       bool          `name:"allow-partial" env:"QBACKUP_ALLOW_PARTIAL" help:"Record shards without an Active replica as missing instead of failing; a partial set never counts as a good backup."`
-	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with restores); renewed while the backup runs."`
+	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with restores); renewed while the backup runs. A run that dies leaves its lock until it expires."`
+	LeaseWait          time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
 	StallTimeout       time.Duration `name:"stall-timeout" env:"QBACKUP_STALL_TIMEOUT" default:"2m" help:"Fail a shard whose snapshot download delivers no byte for this long (the set then fails)."`
 	SampleSize         int           `name:"sample-size" env:"QBACKUP_SAMPLE_SIZE" default:"64" help:"Points per collection whose content digest is recorded for restore verification."`
 	Prune              bool          `name:"prune" env:"QBACKUP_PRUNE" help:"Apply the retention rules after a successful backup."`
@@ -99,6 +100,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		WriteLock:          c.WriteLock,
 		AllowPartial:       c.AllowPartial,
 		LeaseTTL:           c.LeaseTTL,
+		LeaseWait:          c.LeaseWait,
 		SampleSize:         c.SampleSize,
 		StallTimeout:       c.StallTimeout,
 		ToolVersion:        version,

@@ -31,7 +31,8 @@ type restoreCmd struct {
 	Parallel          int           `name:"parallel" env:"QBACKUP_RESTORE_PARALLEL" default:"4" help:"Shards recovered at once."`
 	WaitTimeout       time.Duration `name:"wait-timeout" env:"QBACKUP_WAIT_TIMEOUT" default:"10m" help:"How long to wait for replicas to become Active."`
 	TransferTimeout   time.Duration `name:"transfer-timeout" env:"QBACKUP_TRANSFER_TIMEOUT" default:"30m" help:"How long to wait for redistribution transfers."`
-	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A rerun after a crash waits this long for the dead run's lock to expire."`
+	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A run that dies leaves its lock until it expires."`
+	LeaseWait         time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
 	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is read from or written to the cluster beyond discovery."`
 	config.Output     `embed:""`
 }
@@ -104,7 +105,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		// half-restored collections.
 		HoldLease: lease.Holder(lease.Options{
 			Cluster: m.Cluster, Holder: lease.DefaultHolder(), Operation: "restore of backup " + m.BackupID,
-			TTL: c.LeaseTTL, Catalog: lease.FromCatalog(rs.Catalog), Store: rs.Store, Logger: env.log,
+			TTL: c.LeaseTTL, Wait: c.LeaseWait, Catalog: lease.FromCatalog(rs.Catalog), Store: rs.Store, Logger: env.log,
 		}),
 	}
 	if len(cl.topo.Peers) > 0 {

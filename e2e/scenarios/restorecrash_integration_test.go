@@ -116,7 +116,9 @@ func TestRestoreKilledMidwayResumesOnRerun(t *testing.T) {
 			target := startSim(t, fastSim(3))
 			target.slowUploads(150 * time.Millisecond)
 			disc, uploads := target.countedDiscovery(t)
-			args := append(sc.args("restore", id, "--wait-timeout=1m", "--transfer-timeout=1m", "--parallel=1"), disc...)
+			// A killed run leaves its lock until it expires; a short one
+			// keeps the rerun's wait for it short.
+			args := append(sc.args("restore", id, "--wait-timeout=1m", "--transfer-timeout=1m", "--parallel=1", "--lease-ttl=6s"), disc...)
 			qb := sc.qb.with("QBACKUP_LOG_FORMAT", "json")
 
 			p := qb.start(t, args...)
@@ -137,8 +139,20 @@ func TestRestoreKilledMidwayResumesOnRerun(t *testing.T) {
 			done := int(uploads.Load())
 
 			target.slowUploads(0)
+			// A rerun at once finds the dead run's lock, names it and
+			// exits 3 without touching the cluster ...
+			uploaded := uploads.Load()
 			r = qb.run(t, args...)
+			expect(t, r, exitLocked, "holds the cluster lock", "--lease-wait")
+			if n := uploads.Load(); n != uploaded {
+				t.Errorf("the refused rerun uploaded %d shards", n-uploaded)
+			}
+			// ... and one that waits takes it over when it expires.
+			r = qb.run(t, append(args, "--lease-wait=1m")...)
 			ok(t, r)
+			if !strings.Contains(r.stderr, "waiting for the cluster lock") {
+				t.Errorf("the rerun does not say it waited for the dead run's lock:\n%s", r.stderr)
+			}
 			rec, skip := recoveredSkipped(t, r)
 			if skip < done-1 || skip > done || rec+skip != shards {
 				t.Errorf("the rerun recovered %d and skipped %d shards; %d of %d were uploaded before the kill", rec, skip, done, shards)

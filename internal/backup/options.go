@@ -45,6 +45,8 @@ type Options struct {
 	Holder string
 	// LeaseTTL is the lock lifetime; it is renewed every third of it.
 	LeaseTTL time.Duration
+	// LeaseWait is how long to wait for a lock another run holds.
+	LeaseWait time.Duration
 	// SampleSize is the number of points per collection whose digest is
 	// recorded for restore verification; negative disables sampling.
 	SampleSize int

@@ -96,7 +96,7 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 
 	held, release, err := lease.Hold(ctx, lease.Options{
 		Cluster: opts.Cluster, Holder: opts.Holder, Operation: "backup " + r.id, BackupID: r.id,
-		TTL: opts.LeaseTTL, Catalog: leaseCatalog(deps.Catalog), Store: deps.Store, Clock: r.clock, Logger: r.log,
+		TTL: opts.LeaseTTL, Wait: opts.LeaseWait, Catalog: leaseCatalog(deps.Catalog), Store: deps.Store, Clock: r.clock, Logger: r.log,
 	})
 	if err != nil {
 		return nil, err

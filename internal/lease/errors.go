@@ -35,7 +35,8 @@ func (e *HeldError) Error() string {
 	if e.Operation != "" {
 		what = e.Operation
 	}
-	return fmt.Sprintf("%s holds the cluster lock %s since %s (holder %s, expires %s unless renewed)",
+	return fmt.Sprintf("%s holds the cluster lock %s since %s (holder %s, expires %s unless renewed; "+
+		"if that run died, rerun after the expiry or with --lease-wait)",
 		what, e.Lock, e.Since.UTC().Format(time.RFC3339), e.Holder, e.Expires.UTC().Format(time.RFC3339))
 }
 

@@ -67,6 +67,11 @@ type Options struct {
 	BackupID string
 	// TTL is the lock lifetime; it is renewed every third of it.
 	TTL time.Duration
+	// Wait is how long to wait for a lock another run holds to be
+	// released or to expire; zero refuses at once. A Job retried after
+	// its pod was killed finds the dead pod's lock and needs to outwait
+	// it: the lock is only freed by expiry.
+	Wait time.Duration
 	// Catalog, when set, holds the lock; otherwise Store does.
 	Catalog Catalog
 	Store   Store
@@ -109,7 +114,7 @@ func Hold(ctx context.Context, opts Options) (held context.Context, release func
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := acquire(ctx, opts)
+	l, err := acquireWaiting(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -140,6 +145,47 @@ func Hold(ctx context.Context, opts Options) (held context.Context, release func
 // hook: func(ctx) (held ctx, release, err).
 func Holder(opts Options) func(ctx context.Context) (context.Context, func(), error) {
 	return func(ctx context.Context) (context.Context, func(), error) { return Hold(ctx, opts) }
+}
+
+// pollInterval bounds the pause between attempts while waiting for a held
+// lock; a released lock is noticed within it.
+const pollInterval = 5 * time.Second
+
+// acquireWaiting takes the lock, retrying while another run holds it for
+// at most opts.Wait. It sleeps until the holder's expiry (or the poll
+// interval, whichever is sooner), so a dead holder's lock is taken over
+// the moment it expires.
+func acquireWaiting(ctx context.Context, o Options) (Lock, error) {
+	// Waiting is real time, whatever clock the lock's expiry is read on.
+	deadline := time.Now().Add(o.Wait)
+	logged := false
+	for {
+		l, err := acquire(ctx, o)
+		var held *HeldError
+		if err == nil || o.Wait <= 0 || !errors.As(err, &held) {
+			return l, err
+		}
+		now := time.Now()
+		if !now.Before(deadline) {
+			return nil, fmt.Errorf("%w; waited %s for it (--lease-wait)", err, o.Wait)
+		}
+		if !logged {
+			o.Logger.Info("waiting for the cluster lock", "holder", held.Holder, "operation", held.Operation,
+				"expires", held.Expires, "wait", o.Wait)
+			logged = true
+		}
+		pause := min(pollInterval, deadline.Sub(now))
+		if untilExpiry := held.Expires.Sub(o.Clock.Now()) + 100*time.Millisecond; untilExpiry > 0 && untilExpiry < pause {
+			pause = untilExpiry
+		}
+		t := time.NewTimer(max(pause, 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w; stopped waiting for it: %w", err, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
 }
 
 // acquire takes the catalogue lease, or without a catalogue the lock

@@ -249,3 +249,75 @@ func TestCatalogueHolderNamesTheOperation(t *testing.T) {
 		t.Fatalf("error %v, want ErrHeld naming pod-a and its restore", err)
 	}
 }
+
+func TestWaitingForAHeldLock(t *testing.T) {
+	tests := []struct {
+		name string
+		// holder is what the first run does with its lock while the
+		// second waits.
+		holder    func(release func())
+		wait      time.Duration
+		wantTaken bool
+	}{
+		{name: "a dead holder's lock is taken over once it expires", holder: nil, wait: 2 * time.Second, wantTaken: true},
+		{name: "a released lock is taken", holder: func(release func()) { time.AfterFunc(100*time.Millisecond, release) }, wait: 10 * time.Second, wantTaken: true},
+		{name: "a live holder outlasts the wait", holder: func(func()) {}, wait: 400 * time.Millisecond},
+	}
+	for _, v := range variants() {
+		for _, tt := range tests {
+			t.Run(v.name+"/"+tt.name, func(t *testing.T) {
+				base := v.opts()
+				first := base
+				first.Holder, first.TTL = "first-pod", 150*time.Millisecond
+				if tt.holder == nil {
+					// Taken and never renewed nor released: the holder died.
+					if _, err := acquire(context.Background(), mustDefaults(t, first)); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					_, release, err := Hold(context.Background(), first)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer release()
+					tt.holder(release)
+				}
+				second := base
+				second.Holder, second.Wait = "second-pod", tt.wait
+				start := time.Now()
+				_, release, err := Hold(context.Background(), second)
+				took := time.Since(start)
+				if !tt.wantTaken {
+					if !errors.Is(err, ErrHeld) || !strings.Contains(err.Error(), "waited") {
+						t.Fatalf("Hold = %v, want ErrHeld saying how long it waited", err)
+					}
+					if took < tt.wait {
+						t.Errorf("gave up after %s, before the %s wait", took, tt.wait)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Hold = %v, want the lock within %s", err, tt.wait)
+				}
+				release()
+				if took >= tt.wait {
+					t.Errorf("took %s, the whole wait", took)
+				}
+			})
+		}
+	}
+	t.Run("cancelled while waiting", func(t *testing.T) {
+		st := storage.NewMemory()
+		_, release, err := Hold(context.Background(), Options{Cluster: "prod", Holder: "first", Store: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_, _, err = Hold(ctx, Options{Cluster: "prod", Holder: "second", Store: st, Wait: time.Minute})
+		if !errors.Is(err, ErrHeld) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Hold = %v, want ErrHeld and the cancellation", err)
+		}
+	})
+}
