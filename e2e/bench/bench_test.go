@@ -165,22 +165,21 @@ func BenchmarkRestore(b *testing.B) {
 				base.close()
 
 				dst := startCluster(b, 6)
-				target, err := restore.ReadTarget(ctx, dst.topo, dst.any())
-				if err != nil {
-					b.Fatal(err)
-				}
-				plan, err := restore.Plan(m, target, restore.PlanOptions{})
-				if err != nil {
-					b.Fatal(err)
-				}
 				hp := startHeapPeak()
 				b.StartTimer()
 				t0, c0 = time.Now(), cpuTime()
-				// Poll is the interval between cluster state reads while
-				// waiting for replicas; the default (500ms) is sized for
-				// real clusters and would dominate a run this short.
-				_, err = restore.Execute(ctx, plan, restore.Deps{Peers: dst.restorePeers(), Store: store, Logger: quiet()},
-					restore.ExecOptions{Parallel: parallel, PerPeer: perPeer, Poll: 20 * time.Millisecond})
+				// The production pipeline, as the CLI runs it: plan,
+				// preflight, execute, verify. Poll is the interval between
+				// cluster state reads while waiting for replicas; the
+				// default (500ms) is sized for real clusters and would
+				// dominate a run this short.
+				_, err := restore.Run(ctx, restore.RunOptions{
+					Manifest: m,
+					Exec:     restore.ExecOptions{Parallel: parallel, PerPeer: perPeer, Poll: 20 * time.Millisecond},
+				}, restore.RunDeps{
+					Deps:     restore.Deps{Peers: dst.restorePeers(), Store: store, Logger: quiet()},
+					Topology: dst.topo,
+				})
 				prod.add(t0, c0)
 				b.StopTimer()
 				peak = max(peak, hp.Stop())
