@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/retry"
 )
 
 // startAttempts bounds the attempts to start one shard snapshot (open the
@@ -17,17 +18,6 @@ const startAttempts = 3
 // retryStart calls fn until it succeeds, fails permanently, or the
 // attempts are used up, waiting a little longer each time.
 func retryStart(ctx context.Context, fn func() error) error {
-	var err error
-	for attempt := 1; ; attempt++ {
-		if err = fn(); err == nil || attempt >= startAttempts || !qdrant.IsTransient(err) {
-			return err
-		}
-		t := time.NewTimer(time.Duration(attempt) * 500 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
+	return retry.Do(ctx, retry.Policy{Attempts: startAttempts, Base: 500 * time.Millisecond, Retryable: qdrant.IsTransient},
+		func(context.Context) error { return fn() })
 }

@@ -11,12 +11,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/retry"
 )
 
-// unlockRetryDelays are the pauses between attempts to release a peer's
-// write lock: a peer restarting (Kubernetes restarts a killed pod) comes
-// back within them, unlocked or ready to be unlocked.
-var unlockRetryDelays = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}
+// unlockRetry paces the attempts to release a peer's write lock: a peer
+// restarting (Kubernetes restarts a killed pod) comes back within the
+// 7.5 s they span, unlocked or ready to be unlocked.
+var unlockRetry = retry.Policy{Attempts: 5, Base: 500 * time.Millisecond}
 
 // writeLocks are the per-peer write locks this run took.
 type writeLocks struct {
@@ -110,21 +111,14 @@ func (w *writeLocks) release() error {
 // unlockPeer releases one peer's write lock, retrying while the peer is
 // unreachable.
 func (r *run) unlockPeer(ctx context.Context, p peerRef) error {
-	var err error
-	for attempt := 0; ; attempt++ {
-		if err = p.client.UnlockWrites(ctx); err == nil {
-			r.log.Info("Qdrant writes unlocked", "peer", p.ID)
-			return nil
-		}
-		if attempt >= len(unlockRetryDelays) {
-			break
-		}
+	policy := unlockRetry
+	policy.OnRetry = func(_ int, _ time.Duration, err error) {
 		r.log.Warn("unlocking Qdrant writes failed; retrying", "peer", p.ID, "error", err)
-		select {
-		case <-time.After(unlockRetryDelays[attempt]):
-		case <-ctx.Done():
-			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
-		}
+	}
+	err := retry.Do(ctx, policy, func(ctx context.Context) error { return p.client.UnlockWrites(ctx) })
+	if err == nil {
+		r.log.Info("Qdrant writes unlocked", "peer", p.ID)
+		return nil
 	}
 	r.log.Error("releasing the Qdrant write lock failed: writes stay refused until it is released (POST /locks {\"write\":false})",
 		"peer", p.ID, "error", err)

@@ -39,9 +39,9 @@ func TestTheWriteLockIsTakenAndReleasedOnEveryPeer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a simulated cluster")
 	}
-	saved := unlockRetryDelays
-	t.Cleanup(func() { unlockRetryDelays = saved })
-	unlockRetryDelays = []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+	saved := unlockRetry
+	t.Cleanup(func() { unlockRetry = saved })
+	unlockRetry.Attempts, unlockRetry.Base = 4, 200*time.Millisecond
 
 	tests := []struct {
 		name    string

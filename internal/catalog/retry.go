@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	retrying "github.com/qbackup/qbackup/internal/retry"
 )
 
 // retryPolicy bounds how often and how long a transient failure is retried.
@@ -75,42 +76,20 @@ func isTransient(err error) bool {
 // commit, everything run through retry must be safe to repeat.
 func retry(ctx context.Context, p retryPolicy, log *slog.Logger, fn func(context.Context) error) error {
 	attempts := max(p.attempts, 1)
-	var err error
-	for i := range attempts {
-		if err = fn(ctx); err == nil || !isTransient(err) {
-			return err
-		}
-		if i == attempts-1 {
-			break
-		}
-		wait := backoff(p, i)
-		log.Debug("catalog: transient error, retrying", "attempt", i+1, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("stopped retrying: %w (last error: %w)", ctx.Err(), err)
-		case <-t.C:
-		}
+	calls := 0
+	err := retrying.Do(ctx, retrying.Policy{
+		Attempts: attempts, Base: p.base, Max: p.max, Jitter: true, Retryable: isTransient,
+		OnRetry: func(attempt int, wait time.Duration, err error) {
+			log.Debug("catalog: transient error, retrying", "attempt", attempt, "wait", wait, "err", err)
+		},
+	}, func(ctx context.Context) error {
+		calls++
+		return fn(ctx)
+	})
+	if err != nil && attempts > 1 && calls == attempts && isTransient(err) {
+		return fmt.Errorf("gave up after %d attempts: %w", attempts, err)
 	}
-	if attempts == 1 {
-		return err
-	}
-	return fmt.Errorf("gave up after %d attempts: %w", attempts, err)
-}
-
-// backoff doubles per attempt up to p.max, and picks a random wait in the
-// upper half of that, so clients that conflicted with each other do not
-// collide again in lockstep.
-func backoff(p retryPolicy, attempt int) time.Duration {
-	d := p.base << attempt
-	if d <= 0 || d > p.max {
-		d = p.max
-	}
-	if d <= 0 {
-		return 0
-	}
-	return d/2 + rand.N(d/2+1)
+	return err
 }
 
 // withRetry runs fn under the catalogue's retry policy.

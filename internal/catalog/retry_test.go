@@ -109,19 +109,3 @@ func TestRetryStopsWaitingWhenTheContextEnds(t *testing.T) {
 		t.Fatal("retry kept waiting after its context was cancelled")
 	}
 }
-
-func TestBackoffGrowsWithJitterAndIsCapped(t *testing.T) {
-	p := retryPolicy{attempts: 10, base: 100 * time.Millisecond, max: time.Second}
-	for attempt, ceil := range []time.Duration{100, 200, 400, 800, 1000, 1000, 1000} {
-		ceil *= time.Millisecond
-		for range 50 {
-			d := backoff(p, attempt)
-			if d < ceil/2 || d > ceil {
-				t.Fatalf("attempt %d: backoff %s outside [%s, %s]", attempt, d, ceil/2, ceil)
-			}
-		}
-	}
-	if d := backoff(p, 70); d > time.Second {
-		t.Errorf("a huge attempt number overflowed the cap: %s", d)
-	}
-}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/retry"
 )
 
 // recoverAll recovers every shard with an object on each of its planned
@@ -79,32 +80,26 @@ func (e *executor) recoverShard(ctx context.Context, cp CollectionPlan, s ShardP
 	name, tid := restoreName(cp), e.targetID(cp, s.ID)
 	log := e.log.With("collection", name, "shard", tid, "backup_shard", s.ID, "peers", s.Replicas)
 	e.deps.started(cp.Target, s.ID, s.Primary, s.Size)
-	wait := e.opts.Backoff
-	var err error
-	for attempt := 0; ; attempt++ {
+	attempt := 0
+	err := retry.Do(ctx, retry.Policy{
+		Attempts:  e.opts.Retries + 1,
+		Base:      e.opts.Backoff,
+		Retryable: func(err error) bool { return retryable(err) || errors.Is(err, errNotAgreed) },
+		OnRetry: func(attempt int, wait time.Duration, err error) {
+			log.Warn("shard recovery failed, retrying", "attempt", attempt, "wait", wait, "err", err)
+		},
+	}, func(ctx context.Context) error {
+		attempt++
 		t0 := time.Now()
-		err = e.recoverReplicas(ctx, name, tid, s, perPeer)
+		err := e.recoverReplicas(ctx, name, tid, s, perPeer)
 		if err == nil {
 			err = e.awaitAgreement(ctx, name, tid, s.Replicas)
 		}
 		if err == nil {
-			log.Info("shard recovered", "bytes", s.Size, "duration", time.Since(t0), "attempt", attempt+1)
-			break
+			log.Info("shard recovered", "bytes", s.Size, "duration", time.Since(t0), "attempt", attempt)
 		}
-		if attempt >= e.opts.Retries || !(retryable(err) || errors.Is(err, errNotAgreed)) || ctx.Err() != nil {
-			break
-		}
-		log.Warn("shard recovery failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			err = errors.Join(err, ctx.Err())
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wait *= 2
-	}
+		return err
+	})
 	e.deps.done(cp.Target, s.ID, err)
 	if err != nil {
 		err = fmt.Errorf("recover %s on peers %v: %w", shardRef(name, tid), s.Replicas, err)

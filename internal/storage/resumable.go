@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/qbackup/qbackup/internal/retry"
 )
 
 // ResumeOptions tune a ResumableReader. Zero values mean the defaults.
@@ -167,10 +169,7 @@ func (r *resumableReader) wait() error {
 	if r.failures == 0 {
 		return nil
 	}
-	d := r.opts.MinBackoff << (r.failures - 1)
-	if d > r.opts.MaxBackoff || d <= 0 {
-		d = r.opts.MaxBackoff
-	}
+	d := retry.Policy{Base: r.opts.MinBackoff, Max: r.opts.MaxBackoff}.Wait(r.failures)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
