@@ -24,8 +24,12 @@ type Options struct {
 	// DefaultPartSize). It bounds the largest object to PartSize × 10,000.
 	PartSize int64
 	// Concurrency is the number of parts of one Put in flight (default
-	// DefaultConcurrency). Memory per Put ≈ PartSize × (Concurrency+1).
+	// DefaultConcurrency).
 	Concurrency int
+	// PartBuffers is the number of part buffers shared by all Puts of the
+	// backend (default DefaultPartBuffers): upload memory is at most
+	// PartBuffers × PartSize.
+	PartBuffers int
 	// MaxAttempts per S3 request, first try included, by the SDK's
 	// standard retryer with exponential backoff (default
 	// DefaultMaxAttempts; 1 disables retries).
@@ -44,6 +48,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Concurrency < 0 {
 		return o, fmt.Errorf("s3 upload concurrency %d: must be positive", o.Concurrency)
+	}
+	if o.PartBuffers == 0 {
+		o.PartBuffers = DefaultPartBuffers
+	}
+	if o.PartBuffers < 0 {
+		return o, fmt.Errorf("s3 part buffers %d: must be positive", o.PartBuffers)
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = DefaultMaxAttempts

@@ -1,11 +1,5 @@
 package storage
 
-// The upload manager (feature/s3/manager) is marked deprecated in favour of
-// feature/s3/transfermanager, which is still pre-1.0 ("APIs may break").
-// The manager is the GA, maintained implementation; switch when the
-// transfer manager is stable.
-//lint:file-ignore SA1019 feature/s3/manager is the GA uploader; transfermanager is pre-1.0
-
 import (
 	"bytes"
 	"context"
@@ -21,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -31,6 +24,10 @@ import (
 const (
 	DefaultPartSize    = 16 << 20 // 16 MiB: objects up to 160 GiB (10,000 parts)
 	DefaultConcurrency = 2
+	// DefaultPartBuffers part buffers are shared by all uploads: 128 MiB
+	// with the default part size, enough for the default four shards
+	// streaming at once with two parts each in flight.
+	DefaultPartBuffers = 8
 	DefaultMaxAttempts = 5
 	DefaultRegion      = "us-east-1"
 
@@ -45,19 +42,20 @@ const cleanupTimeout = 30 * time.Second
 // S3 stores objects in an S3 bucket (AWS or any S3-compatible server such
 // as MinIO) under a key prefix.
 //
-// Put streams through the SDK's upload manager: the body is cut into parts
-// of PartSize bytes and up to Concurrency parts are uploaded at once, so a
-// Put holds at most PartSize × (Concurrency+1) bytes in memory (48 MiB with
-// the defaults) whatever the object size, and an object can be at most
-// PartSize × 10,000 bytes. A body shorter than one part is sent with a
-// single PutObject.
+// Put streams the body in parts of PartSize bytes, up to Concurrency parts
+// of one object in flight, from a pool of PartBuffers buffers shared by all
+// Puts: upload memory is at most PartBuffers × PartSize (128 MiB with the
+// defaults) whatever the object sizes and the number of concurrent Puts.
+// An object can be at most PartSize × 10,000 bytes; one shorter than a
+// part is sent with a single PutObject.
 type S3 struct {
-	client   *s3.Client
-	presign  *s3.PresignClient
-	uploader *manager.Uploader
-	bucket   string
-	prefix   string // "" or ending in '/'
-	endpoint string // for messages, without credentials
+	client      *s3.Client
+	presign     *s3.PresignClient
+	parts       *partPool
+	concurrency int
+	bucket      string
+	prefix      string // "" or ending in '/'
+	endpoint    string // for messages, without credentials
 }
 
 var (
@@ -131,19 +129,13 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		o.UsePathStyle = opts.S3PathStyle
 	})
 	b := &S3{
-		client:  client,
-		presign: s3.NewPresignClient(client),
-		uploader: manager.NewUploader(client, func(u *manager.Uploader) {
-			u.PartSize = opts.PartSize
-			u.Concurrency = opts.Concurrency
-			// The manager aborts a failed upload with the caller's
-			// context, which is useless after a cancellation; Put aborts
-			// itself on a detached context instead (see abortUpload).
-			u.LeavePartsOnError = true
-		}),
-		bucket:   bucket,
-		prefix:   prefix,
-		endpoint: endpointForMsg,
+		client:      client,
+		presign:     s3.NewPresignClient(client),
+		parts:       newPartPool(opts.PartBuffers, opts.PartSize),
+		concurrency: opts.Concurrency,
+		bucket:      bucket,
+		prefix:      prefix,
+		endpoint:    endpointForMsg,
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		return nil, b.openError(err)
@@ -188,15 +180,7 @@ func (b *S3) Put(ctx context.Context, key string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	_, err = b.uploader.Upload(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(b.bucket),
-		Key:    aws.String(k),
-		Body:   r,
-	})
-	if err != nil {
-		if aerr := b.abortUpload(ctx, k, err); aerr != nil {
-			err = errors.Join(err, aerr)
-		}
+	if err := b.upload(ctx, k, r); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
@@ -205,19 +189,18 @@ func (b *S3) Put(ctx context.Context, key string, r io.Reader) error {
 // abortUpload removes the parts of a failed multipart upload, on a context
 // that survives the cancellation of the caller's.
 //
-// If the failure came after CreateMultipartUpload returned, the manager's
-// error carries the upload id. If it came during that call (a cancellation
-// racing with it), the server may have created an upload whose id we never
-// saw; so after a cancellation we also abort every pending upload of this
-// exact key. Trade-off: a concurrent Put of the same key by another writer
-// would then fail too — qbackup never writes one key from two places.
-func (b *S3) abortUpload(ctx context.Context, k string, uploadErr error) error {
+// uploadID is the upload to abort; "" when CreateMultipartUpload failed.
+// If that call failed because of a cancellation racing with it, the server
+// may have created an upload whose id we never saw; so after a
+// cancellation we also abort every pending upload of this exact key.
+// Trade-off: a concurrent Put of the same key by another writer would then
+// fail too — qbackup never writes one key from two places.
+func (b *S3) abortUpload(ctx context.Context, k, uploadID string) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	var errs []error
-	var mf manager.MultiUploadFailure
-	if errors.As(uploadErr, &mf) && mf.UploadID() != "" {
-		if err := b.abort(actx, k, mf.UploadID()); err != nil {
+	if uploadID != "" {
+		if err := b.abort(actx, k, uploadID); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -260,8 +243,8 @@ func (b *S3) abort(ctx context.Context, k, uploadID string) error {
 
 // PutIfAbsent implements Conditional with PutObject and "If-None-Match: *"
 // (AWS since 2024, MinIO). The body is read into memory first, up to
-// MaxConditionalPutSize: PutObject needs a known length, and the manager's
-// multipart path cannot make the whole upload conditional.
+// MaxConditionalPutSize: PutObject needs a known length, and a multipart
+// upload cannot be made conditional as a whole.
 func (b *S3) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
 	k, err := b.key(key)
 	if err != nil {

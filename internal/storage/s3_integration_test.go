@@ -3,10 +3,12 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -262,6 +264,62 @@ func TestS3OpenErrorsSayWhatToDo(t *testing.T) {
 		t.Logf("Open error: %v", err)
 		if err == nil || !strings.Contains(err.Error(), "cannot reach S3 at http://127.0.0.1:1") {
 			t.Errorf("got %v", err)
+		}
+	})
+}
+
+// TestS3UploadsShareABoundedPoolOfPartBuffers: more concurrent Puts than
+// part buffers all complete with their exact content, and no more buffers
+// than the pool's size are ever made — upload memory is bounded whatever
+// the number and size of the objects.
+func TestS3UploadsShareABoundedPoolOfPartBuffers(t *testing.T) {
+	env := stacktest.S3(t)
+	setCredentials(t, env)
+	opts := s3Options(env)
+	opts.PartBuffers = 2
+	b, err := storage.Open(t.Context(), "s3://"+env.Bucket+"/"+uniquePrefix(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{0, 1, 5 << 20, 5<<20 + 1, 12 << 20, 11 << 20, 17 << 20, 4 << 10}
+	bodies := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		bodies[i] = make([]byte, n)
+		if _, err := rand.Read(bodies[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, len(sizes))
+	for i := range sizes {
+		go func() {
+			errs <- b.Put(t.Context(), fmt.Sprintf("pool/%d", i), bytes.NewReader(bodies[i]))
+		}()
+	}
+	for range sizes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if made := storage.PartBuffersMade(b); made > opts.PartBuffers {
+		t.Errorf("%d part buffers made, the pool holds %d", made, opts.PartBuffers)
+	}
+	for i, want := range bodies {
+		r, err := b.Open(t.Context(), fmt.Sprintf("pool/%d", i), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("object %d: %d bytes read back, want the %d written", i, len(got), len(want))
+		}
+	}
+	t.Cleanup(func() {
+		for i := range sizes {
+			_ = b.Delete(context.Background(), fmt.Sprintf("pool/%d", i))
 		}
 	})
 }
