@@ -54,6 +54,7 @@ type S3 struct {
 	parts       *partPool
 	concurrency int
 	bucket      string
+	plainHTTP   bool   // the endpoint is http://, see payloadOptions
 	prefix      string // "" or ending in '/'
 	endpoint    string // for messages, without credentials
 }
@@ -134,6 +135,7 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		parts:       newPartPool(opts.PartBuffers, opts.PartSize),
 		concurrency: opts.Concurrency,
 		bucket:      bucket,
+		plainHTTP:   strings.HasPrefix(opts.S3Endpoint, "http://"),
 		prefix:      prefix,
 		endpoint:    endpointForMsg,
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -300,5 +301,41 @@ func TestOpenS3MarksMissingBucketsAndRejectedCredentials(t *testing.T) {
 				t.Errorf("a well-formed URL is reported as malformed: %v", err)
 			}
 		})
+	}
+}
+
+// TestS3PutOverPlainHTTPSendsAnUnsignedPayload: object bytes sent to an
+// http:// endpoint are not hashed for the signature (the manifest's
+// SHA-256 covers them end to end); the request itself stays signed.
+func TestS3PutOverPlainHTTPSendsAnUnsignedPayload(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	var mu sync.Mutex
+	seen := map[string]string{} // method → x-amz-content-sha256
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		seen[r.Method] = r.Header.Get("X-Amz-Content-Sha256")
+		mu.Unlock()
+		if r.Header.Get("Authorization") == "" {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		w.Header().Set("ETag", `"etag"`)
+	}))
+	defer srv.Close()
+	b, err := storage.Open(t.Context(), "s3://bucket/prefix", storage.Options{S3Endpoint: srv.URL, S3PathStyle: true, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(t.Context(), "obj", strings.NewReader("some snapshot bytes")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := seen[http.MethodPut]; got != "UNSIGNED-PAYLOAD" {
+		t.Errorf("PutObject x-amz-content-sha256 = %q, want UNSIGNED-PAYLOAD", got)
 	}
 }
