@@ -33,6 +33,7 @@ type restoreCmd struct {
 	TransferTimeout   time.Duration `name:"transfer-timeout" env:"QBACKUP_TRANSFER_TIMEOUT" default:"30m" help:"How long to wait for redistribution transfers."`
 	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A run that dies leaves its lock until it expires."`
 	LeaseWait         time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
+	VerifyFirst       bool          `name:"verify-first" env:"QBACKUP_VERIFY_FIRST" help:"Read and check every object before changing the cluster (one more full read of the set). By default only the objects of collections --overwrite replaces are read first; the others are checked for size, then hashed as they stream, and a corrupt one stops the restore, which removes the collections it created (exit 5)."`
 	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is read from or written to the cluster beyond discovery."`
 	config.Output     `embed:""`
 }
@@ -124,7 +125,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 			Strategy: strategy, TargetNode: c.TargetNode, ReplicationFactor: c.ReplicationFactor, Shards: c.Shards,
 			Collections: c.Collections, Rename: rename, Overwrite: c.Overwrite,
 		},
-		Preflight: restore.PreflightOptions{AllowNodeMismatch: c.AllowNodeMismatch},
+		Preflight: restore.PreflightOptions{AllowNodeMismatch: c.AllowNodeMismatch, VerifyObjects: c.VerifyFirst},
 		Exec: restore.ExecOptions{
 			Transfer: restore.TransferMode(c.Transfer), Parallel: c.Parallel, WaitTimeout: c.WaitTimeout, TransferTimeout: c.TransferTimeout,
 		},

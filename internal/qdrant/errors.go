@@ -33,6 +33,11 @@ var (
 	// ErrRangeIgnored: a ranged download was answered with the whole file,
 	// so it cannot resume at the requested offset.
 	ErrRangeIgnored = errors.New("peer ignored the Range request")
+	// ErrChecksumMismatch: the peer hashed an uploaded or downloaded
+	// snapshot and it did not match the checksum it was given (400
+	// "Checksum mismatch: expected …, actual …",
+	// lib/storage/src/content_manager/errors.rs).
+	ErrChecksumMismatch = errors.New("snapshot checksum mismatch")
 )
 
 // APIError is a non-success answer from a Qdrant peer, over REST (Status is
@@ -75,6 +80,9 @@ func (e *APIError) Error() string {
 
 // Unwrap maps the status to a sentinel error.
 func (e *APIError) Unwrap() error {
+	if e.Status == http.StatusBadRequest && strings.Contains(e.Message, "Checksum mismatch") {
+		return ErrChecksumMismatch
+	}
 	switch e.Status {
 	case http.StatusNotFound:
 		return ErrNotFound

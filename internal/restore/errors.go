@@ -41,3 +41,9 @@ var (
 	// ErrTimeout is a wait (replicas Active, transfers) that ran out.
 	ErrTimeout = errors.New("timed out")
 )
+
+// corrupt reports whether err says a backup object is missing, of the
+// wrong size or not what the manifest recorded: no retry can help.
+func corrupt(err error) bool {
+	return errors.Is(err, ErrObjectChecksum) || errors.Is(err, ErrObjectSize) || errors.Is(err, ErrObjectMissing)
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -141,6 +142,9 @@ func Execute(ctx context.Context, plan *RestorePlan, deps Deps, opts ExecOptions
 	}
 	start := deps.now()
 	runErr := e.run(ctx)
+	if runErr != nil && corrupt(runErr) {
+		runErr = e.removeOwned(context.WithoutCancel(ctx), runErr)
+	}
 	rep.Total = deps.now().Sub(start)
 	status, reason := StatusComplete, ""
 	if runErr != nil {
@@ -177,8 +181,32 @@ type executor struct {
 	// restored tracks the replicas holding restored data, by restored
 	// collection name and target shard id.
 	restored restoredSet
+	// owned are the collections this restore created, in this run or an
+	// earlier one.
+	owned []string
 	// mu guards rep and restored while shards recover in parallel.
 	mu sync.Mutex
+}
+
+// removeOwned deletes the collections this restore created after a
+// backup object turned out corrupt: no rerun can finish the restore, and
+// the cluster is left as it was before it (collections --overwrite
+// replaces had their objects read in full before they were deleted).
+func (e *executor) removeOwned(ctx context.Context, cause error) error {
+	var removed []string
+	var errs []error
+	for _, name := range e.owned {
+		e.log.Warn("removing a collection this restore created: a backup object is corrupt", "collection", name)
+		if err := e.coord.DeleteCollection(ctx, name); err != nil && !qdrant.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove collection %q: %w", name, err))
+			continue
+		}
+		removed = append(removed, name)
+	}
+	if len(removed) > 0 {
+		cause = fmt.Errorf("%w; the collections this restore created were removed: %s", cause, strings.Join(removed, ", "))
+	}
+	return errors.Join(append([]error{cause}, errs...)...)
 }
 
 func (e *executor) run(ctx context.Context) error {
@@ -260,6 +288,7 @@ func (e *executor) create(ctx context.Context) error {
 				return fmt.Errorf("collection %q: %w", name, ErrCollectionExists)
 			}
 		}
+		e.owned = append(e.owned, name)
 		if exists {
 			e.log.Info("collection kept from an earlier run", "collection", name)
 			// The earlier run may have got as far as applying the

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // TransferMode is how snapshot bytes reach a peer.
@@ -42,14 +43,24 @@ type PreflightOptions struct {
 	AllowNodeMismatch bool
 	// Parallel bounds concurrent object reads; default 4.
 	Parallel int
+	// VerifyObjects reads every object through SHA-256 before anything
+	// changes. Without it only the objects of collections --overwrite
+	// replaces (and every object of a presigned restore, which Qdrant
+	// pulls itself) are read first; the others are checked for presence
+	// and size, and hashed while they stream into the peers (a corrupt
+	// one then fails the restore, which removes what it created).
+	VerifyObjects bool
 }
 
 // PreflightReport is what preflight found besides failures.
 type PreflightReport struct {
-	RestoreID string   `json:"restore_id"`
-	Objects   int      `json:"objects"`
-	Bytes     int64    `json:"bytes"`
-	Warnings  []string `json:"warnings,omitempty"`
+	RestoreID string `json:"restore_id"`
+	Objects   int    `json:"objects"`
+	// ObjectsRead is how many of them were read in full before the
+	// restore began; the others are hashed while they stream.
+	ObjectsRead int      `json:"objects_read_first"`
+	Bytes       int64    `json:"bytes"`
+	Warnings    []string `json:"warnings,omitempty"`
 	// Resumed lists target collections an earlier run of this restore
 	// created; they may exist.
 	Resumed []string `json:"resumed,omitempty"`
@@ -265,20 +276,26 @@ func checkTransferMode(plan *RestorePlan, deps Deps, opts PreflightOptions) []er
 	return errs
 }
 
-// checkObjects streams every object through SHA-256 (no disk, bounded
-// memory) and compares size and checksum with the manifest. The snapshot
-// inside a compressed object is checked by Qdrant itself at recovery
-// (the planned checksum is passed along).
+// checkObjects checks every object: those that must be intact before
+// anything changes (see PreflightOptions.VerifyObjects) are streamed
+// through SHA-256 (no disk, bounded memory) and compared with the
+// manifest; the others are only looked up, their size compared, and
+// hashed later while they stream into the peers. The snapshot inside a
+// compressed object is checked by Qdrant itself at recovery (the planned
+// checksum is passed along).
 func checkObjects(ctx context.Context, plan *RestorePlan, deps Deps, opts PreflightOptions, rep *PreflightReport) []error {
 	type item struct {
 		coll string
 		s    ShardPlan
+		full bool
 	}
+	st, canStat := deps.Store.(statter)
 	var items []item
 	for _, c := range plan.Collections {
+		full := opts.VerifyObjects || opts.Transfer == TransferPresigned || (c.Replace && c.Exists) || !canStat
 		for _, s := range c.Shards {
 			if s.Object != "" {
-				items = append(items, item{c.Source, s})
+				items = append(items, item{c.Source, s, full})
 			}
 		}
 	}
@@ -287,7 +304,11 @@ func checkObjects(ctx context.Context, plan *RestorePlan, deps Deps, opts Prefli
 	g.SetLimit(cmp.Or(opts.Parallel, 4))
 	for i, it := range items {
 		g.Go(func() error {
-			errs[i] = verifyObject(gctx, deps, it.s)
+			if it.full {
+				errs[i] = verifyObject(gctx, deps, it.s)
+			} else {
+				errs[i] = statObject(gctx, deps, st, it.s)
+			}
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("shard %d of %q: %w", it.s.ID, it.coll, errs[i])
 			}
@@ -308,8 +329,31 @@ func checkObjects(ctx context.Context, plan *RestorePlan, deps Deps, opts Prefli
 	for _, it := range items {
 		rep.Objects++
 		rep.Bytes += it.s.Size
+		if it.full {
+			rep.ObjectsRead++
+		}
 	}
 	return out
+}
+
+// statter is a Store that can tell an object's size without reading it
+// (every storage backend).
+type statter interface {
+	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)
+}
+
+func statObject(ctx context.Context, deps Deps, st statter, s ShardPlan) error {
+	info, err := st.Stat(ctx, s.Object)
+	if err != nil {
+		if deps.notFound(err) {
+			return fmt.Errorf("object %s: %w", s.Object, ErrObjectMissing)
+		}
+		return fmt.Errorf("look up object %s: %w", s.Object, err)
+	}
+	if info.Size != s.Size {
+		return fmt.Errorf("object %s has %d bytes, the manifest says %d: %w", s.Object, info.Size, s.Size, ErrObjectSize)
+	}
+	return nil
 }
 
 func verifyObject(ctx context.Context, deps Deps, s ShardPlan) error {

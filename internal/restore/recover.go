@@ -2,8 +2,11 @@ package restore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"sync"
 	"time"
@@ -180,6 +183,9 @@ func (e *executor) countRecovered(n int64) {
 // retryable: transient peer errors and storage read errors are retried;
 // refusals (checksum mismatch, bad request, auth) are not.
 func retryable(err error) bool {
+	if corrupt(err) {
+		return false
+	}
 	var se *sourceError
 	if errors.As(err, &se) {
 		return true
@@ -224,7 +230,10 @@ func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s
 		return &sourceError{fmt.Errorf("open %s: %w", s.Object, err)}
 	}
 	defer obj.Close()
-	var r io.Reader = &markedReader{r: obj}
+	// The object is hashed as it streams; a mismatch is reported instead
+	// of its end, so the peer sees a broken upload, never a whole one.
+	checked := &checkedReader{r: obj, h: sha256.New(), key: s.Object, size: s.Size, sha256: s.SHA256}
+	var r io.Reader = &markedReader{r: checked}
 	if s.Compression == manifest.CompressionZstd {
 		// Low memory: one decoder goroutine and a small window, because
 		// several shards stream at once.
@@ -235,9 +244,52 @@ func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s
 		defer dec.Close()
 		r = &markedReader{r: dec}
 	}
-	return peer.UploadShardSnapshot(ctx, name, shard, r, qdrant.UploadOptions{
+	err = peer.UploadShardSnapshot(ctx, name, shard, r, qdrant.UploadOptions{
 		Priority: qdrant.PriorityNoSync, Checksum: s.SnapshotSHA256,
 	})
+	switch {
+	case checked.err != nil:
+		// However the broken upload surfaced, the object is the cause.
+		return checked.err
+	case errors.Is(err, qdrant.ErrChecksumMismatch):
+		return fmt.Errorf("object %s: the peer refused the snapshot in it, which does not match the manifest's snapshot_sha256 %s: %w: %w",
+			s.Object, s.SnapshotSHA256, ErrObjectChecksum, err)
+	}
+	return err
+}
+
+// checkedReader hashes an object as it is read and, at its end, returns a
+// size or checksum error matching the manifest instead of io.EOF.
+type checkedReader struct {
+	r      io.Reader
+	h      hash.Hash
+	n      int64
+	key    string
+	size   int64
+	sha256 string
+	err    error
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	switch {
+	case c.n > c.size:
+		c.err = fmt.Errorf("object %s has more than the %d bytes the manifest says: %w", c.key, c.size, ErrObjectSize)
+	case err == io.EOF && c.n != c.size:
+		c.err = fmt.Errorf("object %s has %d bytes, the manifest says %d: %w", c.key, c.n, c.size, ErrObjectSize)
+	case err == io.EOF && hex.EncodeToString(c.h.Sum(nil)) != c.sha256:
+		c.err = fmt.Errorf("object %s has SHA-256 %s, the manifest says %s: %w",
+			c.key, hex.EncodeToString(c.h.Sum(nil)), c.sha256, ErrObjectChecksum)
+	}
+	if c.err != nil {
+		return n, c.err
+	}
+	return n, err
 }
 
 // markedReader wraps read errors of the backup object so that they are
@@ -246,7 +298,7 @@ type markedReader struct{ r io.Reader }
 
 func (m *markedReader) Read(p []byte) (int, error) {
 	n, err := m.r.Read(p)
-	if err != nil && err != io.EOF {
+	if err != nil && err != io.EOF && !corrupt(err) {
 		var se *sourceError
 		if !errors.As(err, &se) {
 			err = &sourceError{err}

@@ -100,6 +100,7 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 	popts.ReadyPods = opts.Preflight.ReadyPods
 	popts.NotReady = append(popts.NotReady, opts.Preflight.NotReady...)
 	popts.Parallel = opts.Preflight.Parallel
+	popts.VerifyObjects = opts.Preflight.VerifyObjects
 	popts.Transfer = opts.Exec.Transfer
 	if popts.Transfer == "" {
 		popts.Transfer = TransferUpload

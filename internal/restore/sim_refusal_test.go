@@ -3,6 +3,8 @@ package restore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -57,13 +59,39 @@ func TestRefusedRestoresChangeNothingOnTheSimulator(t *testing.T) {
 		version string
 		setup   func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest)
 		want    error
+		// verifyFirst reads every object before the restore begins;
+		// duringRun: the refusal comes while objects stream, and what the
+		// restore created is removed again.
+		verifyFirst, duringRun bool
 	}{
 		{
-			name: "a corrupted object", version: "1.19.0",
+			name: "a corrupted object, found while it streams", version: "1.19.0",
+			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
+				rewrite(t, store, m.Collections[0].Shards[0].Object, func(b []byte) []byte { b[len(b)/2] ^= 1; return b })
+			},
+			want: ErrObjectChecksum, duringRun: true,
+		},
+		{
+			name: "a corrupted object, read first with VerifyObjects", version: "1.19.0", verifyFirst: true,
 			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
 				rewrite(t, store, m.Collections[0].Shards[0].Object, func(b []byte) []byte { b[len(b)/2] ^= 1; return b })
 			},
 			want: ErrObjectChecksum,
+		},
+		{
+			name: "a corrupted object whose manifest checksum was edited to match", version: "1.19.0",
+			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
+				s := &m.Collections[0].Shards[0]
+				rewrite(t, store, s.Object, func(b []byte) []byte {
+					b[len(b)/2] ^= 1
+					sum := sha256.Sum256(b)
+					s.SHA256 = hex.EncodeToString(sum[:])
+					return b
+				})
+			},
+			// Our hash now agrees; Qdrant's check of the snapshot
+			// against snapshot_sha256 refuses it.
+			want: ErrObjectChecksum, duringRun: true,
 		},
 		{
 			name: "a missing object", version: "1.19.0",
@@ -127,9 +155,11 @@ func TestRefusedRestoresChangeNothingOnTheSimulator(t *testing.T) {
 			if tt.want != ErrPeerNotReady {
 				before = clusterState(t, dst)
 			}
-			res, err := dst.restore(ctx, t, m, store, PlanOptions{})
-			if !errors.Is(err, tt.want) || res.Report != nil {
-				t.Fatalf("restore error = %v, want %v before execution", err, tt.want)
+			res, err := dst.restore(ctx, t, m, store, PlanOptions{}, func(ro *RunOptions, _ *RunDeps) {
+				ro.Preflight.VerifyObjects = tt.verifyFirst
+			})
+			if !errors.Is(err, tt.want) || (res.Report != nil) != tt.duringRun {
+				t.Fatalf("restore error = %v (execution began: %t), want %v (during the run: %t)", err, res.Report != nil, tt.want, tt.duringRun)
 			}
 			t.Logf("refused: %v", err)
 			if before != "" && clusterState(t, dst) != before {
