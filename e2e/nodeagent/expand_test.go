@@ -83,7 +83,7 @@ func TestContainerEnvResolvesAsTheKubelet(t *testing.T) {
 			name: "an optional missing secret and key set nothing",
 			c: corev1.Container{
 				EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: ref("nope"), Optional: &yes}}},
-				Env: []corev1.EnvVar{{Name: "Y", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: ref("sec"), Key: "NOPE", Optional: &yes}}}},
+				Env:     []corev1.EnvVar{{Name: "Y", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: ref("sec"), Key: "NOPE", Optional: &yes}}}},
 			},
 			absent: []string{"Y"},
 		},
