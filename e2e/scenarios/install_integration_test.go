@@ -197,6 +197,11 @@ func TestDevOverlayFirstBackupJobOnAFreshInstall(t *testing.T) {
 	if !strings.Contains(out, "catalog migration applied") {
 		t.Errorf("the first backup did not migrate the fresh catalogue:\n%s", out)
 	}
+	// `kubectl logs` of the Job's pod, through the API server.
+	logs, err := in.cs.CoreV1().Pods(in.ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(context.Background())
+	if err != nil || string(logs) != out {
+		t.Errorf("pods/log: err %v, %d bytes; the container wrote %d", err, len(logs), len(out))
+	}
 
 	rows := cat.backups(t, "qdrant-dev")
 	if len(rows) != 1 || rows[0].Status != "complete" {
