@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -107,6 +108,18 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		loadOpts = append(loadOpts,
 			config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 			config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+	}
+	// With only one of the pair set, the SDK silently skips the
+	// environment and tries the rest of its chain (instance metadata...),
+	// whose error does not say which variable is missing: a Secret that
+	// lost a key must be named.
+	id, secret := os.Getenv("AWS_ACCESS_KEY_ID") != "", os.Getenv("AWS_SECRET_ACCESS_KEY") != ""
+	if id != secret {
+		set, missing := "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"
+		if secret {
+			set, missing = missing, set
+		}
+		return nil, fmt.Errorf("s3 storage: %s is set but %s is missing or empty: set both (in Kubernetes, as keys of the Secret qbackup-secrets) or neither to use the AWS default credential chain", set, missing)
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {

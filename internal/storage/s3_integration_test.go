@@ -255,6 +255,16 @@ func TestS3OpenErrorsSayWhatToDo(t *testing.T) {
 			t.Errorf("got %v", err)
 		}
 	})
+	for _, missing := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"} {
+		t.Run("only one of the key pair: "+missing+" missing", func(t *testing.T) {
+			setCredentials(t, env)
+			t.Setenv(missing, "")
+			_, err := storage.Open(t.Context(), "s3://"+env.Bucket+"/x", s3Options(env))
+			if err == nil || !strings.Contains(err.Error(), missing+" is missing") {
+				t.Errorf("got %v, want it to name %s", err, missing)
+			}
+		})
+	}
 	t.Run("an unreachable endpoint", func(t *testing.T) {
 		setCredentials(t, env)
 		opts := s3Options(env)

@@ -1,0 +1,38 @@
+// Package nodeagent is the scheduler and kubelet of the test stack: the
+// stack runs a real kube-apiserver and kube-controller-manager (so the Job
+// and CronJob controllers create Pods) but nothing that runs a Pod. An
+// Agent registers a Ready Node, binds the Pending Pods of its namespaces to
+// it through the binding subresource, and runs each container as a local
+// process of the built binary its image names, reporting status the way a
+// kubelet does:
+//
+//   - environment: the service variables KUBERNETES_SERVICE_HOST/PORT
+//     (pointing at the stack's API server), then envFrom, then env with
+//     valueFrom (ConfigMap, Secret, fieldRef) and $(VAR) expansion, also in
+//     command and args. A missing non-optional ConfigMap, Secret or key
+//     leaves the container Waiting with reason CreateContainerConfigError
+//     and the kubelet's message; the agent retries, as a kubelet does.
+//   - volumes: projected (serviceAccountToken through the TokenRequest API,
+//     configMap, downwardAPI), secret, configMap and emptyDir volumes are
+//     written to the agent's state directory and bind-mounted in a private
+//     mount namespace per container, over a fresh tmpfs on /run, so the
+//     ServiceAccount volume appears at /var/run/secrets/kubernetes.io/
+//     serviceaccount without touching the host's /run. Mount paths outside
+//     /run (and /var/run) are refused: the agent cannot create them without
+//     changing the host's file system.
+//   - identity: the Pod's or container's runAsUser/runAsGroup (else the
+//     image's user), through setpriv; runAsNonRoot is enforced.
+//   - lifecycle: phase, conditions, container states with exit code,
+//     reason and terminationMessage (File or FallbackToLogsOnError: the
+//     last 80 lines, at most 2048 bytes, of a failed container's output),
+//     the Pod's activeDeadlineSeconds (DeadlineExceeded), and on deletion
+//     SIGTERM, the grace period, SIGKILL, then the final delete.
+//   - output: each container's stdout and stderr are kept (Agent.Logs) and
+//     served on the kubelet's /containerLogs endpoint, so `kubectl logs`
+//     works through the API server.
+//
+// What it does not do: restartPolicy OnFailure/Always restarts (containers
+// run once, as with Never), probes, init containers, resource limits, the
+// image's file system (the process sees the host's, apart from /run) and
+// token rotation (tokens are valid for an hour, like the kubelet's first).
+package nodeagent
