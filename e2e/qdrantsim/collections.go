@@ -3,7 +3,6 @@ package qdrantsim
 import (
 	"context"
 	"encoding/json"
-	"regexp"
 	"sort"
 	"time"
 )
@@ -40,8 +39,6 @@ type AliasAction struct {
 		NewAliasName string `json:"new_alias_name"`
 	} `json:"rename_alias,omitempty"`
 }
-
-var collectionNameRE = regexp.MustCompile(`^[^<>:"/\\|?*\x00-\x1f]{1,255}$`)
 
 // resolve finds a collection by name or alias; c.mu must be held.
 func (c *Cluster) resolve(name string) (*collection, error) {
@@ -86,8 +83,13 @@ func (p *Peer) CollectionExists(ctx context.Context, name string) (bool, error) 
 // creates no shards. It returns once every peer has applied the creation
 // (lib/storage/src/dispatcher.rs syncs all nodes for it).
 func (p *Peer) CreateCollection(ctx context.Context, name string, req CreateCollection) error {
-	if !collectionNameRE.MatchString(name) {
-		return errBadCollectionName()
+	if err := p.c.ver.validateCollectionName(name, true); err != nil {
+		return err
+	}
+	// Qdrant validates the body while extracting it, before any state is
+	// read (src/actix/api/collections_api.rs create_collection).
+	if _, err := buildConfig(req, 1); err != nil {
+		return err
 	}
 	return p.consensusOp(ctx, waitAll, func() error {
 		// lib/storage/src/dispatcher.rs checks the 1.15 write lock of the
@@ -103,8 +105,11 @@ func (c *Cluster) createCollectionLocked(name string, req CreateCollection) erro
 	if _, ok := c.colls[name]; ok {
 		return errf(KindAlreadyExists, "Collection `%s` already exists!", name)
 	}
+	// lib/storage/src/content_manager/toc/create_collection.rs: a name
+	// taken by an alias is a bad input (400), checked after the
+	// collection's own existence.
 	if _, ok := c.aliases[name]; ok {
-		return errf(KindAlreadyExists, "Alias `%s` already exists!", name)
+		return errf(KindBadInput, "Can't create collection with name %s. Alias with the same name already exists", name)
 	}
 	cfg, err := buildConfig(req, len(c.peers))
 	if err != nil {

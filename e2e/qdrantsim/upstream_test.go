@@ -1,0 +1,405 @@
+package qdrantsim
+
+// Contract tests stating, for the simulator, the facts Qdrant's own REST
+// suite (tests/openapi of Qdrant's repository, tag v1.19.0) checks against
+// real Qdrant. Each test names the upstream test it answers and the Qdrant
+// source that implements the behaviour; UPSTREAM_TESTS.md maps the whole
+// suite.
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// basicCollectionSetup is tests/openapi/helpers/collection_setup.py
+// basic_collection_setup: an unnamed 4-dim Dot vector plus the sparse
+// vector "sparse-text", eight dense points and two points that carry only
+// the sparse vector.
+func basicCollectionSetup(t *testing.T, c client, name string) {
+	t.Helper()
+	if status, raw := c.do("DELETE", "/collections/"+name, nil); status != http.StatusOK {
+		t.Fatalf("drop %s = %d %s", name, status, raw)
+	}
+	c.ok("PUT", "/collections/"+name, map[string]any{
+		"sharding_method": nil,
+		"vectors":         map[string]any{"size": 4, "distance": "Dot", "on_disk": false},
+		"sparse_vectors":  map[string]any{"sparse-text": map[string]any{}},
+		"on_disk_payload": false,
+		"wal_config":      map[string]any{"wal_capacity_mb": nil},
+	}, nil)
+	c.ok("GET", "/collections/"+name, nil, nil)
+	c.ok("PUT", "/collections/"+name+"/points?wait=true", json.RawMessage(`{"points": [
+		{"id": 1, "vector": [0.05, 0.61, 0.76, 0.74], "payload": {"city": "Berlin", "price": 10.0}},
+		{"id": 2, "vector": [0.19, 0.81, 0.75, 0.11], "payload": {"city": ["Berlin", "London"], "price": 11.0}},
+		{"id": 3, "vector": [0.36, 0.55, 0.47, 0.94], "payload": {"city": ["Berlin", "Moscow"], "price": 9.5}},
+		{"id": 4, "vector": [0.18, 0.01, 0.85, 0.80], "payload": {"city": ["London", "Moscow"], "price": 9}},
+		{"id": 5, "vector": [0.24, 0.18, 0.22, 0.44], "payload": {"count": 0}},
+		{"id": 6, "vector": [0.35, 0.08, 0.11, 0.44]},
+		{"id": 7, "vector": [0.25, 0.98, 0.14, 0.43], "payload": {"city": null, "price": null}},
+		{"id": 8, "vector": [0.79, 0.53, 0.72, 0.15], "payload": {"city": [], "price": []}},
+		{"id": 9, "vector": {"sparse-text": {"indices": [66, 12], "values": [0.5, 0.5]}}},
+		{"id": 10, "vector": {"sparse-text": {"indices": [1, 2, 3], "values": [0.1, 0.2, 0.3]}}, "payload": {"city": [], "price": []}}
+	]}`), nil)
+}
+
+// rawJSON marshals a request body that must keep explicit nulls.
+func rawJSON(s string) json.RawMessage { return json.RawMessage(s) }
+
+// getRecord reads one point with its vectors and payload.
+func getRecord(t *testing.T, c client, coll string, id int) map[string]any {
+	t.Helper()
+	var rec map[string]any
+	c.ok("GET", "/collections/"+coll+"/points/"+itoa(int64(id)), nil, &rec)
+	return rec
+}
+
+// collectionConfigOf returns result.config of GET /collections/{c}.
+func collectionConfigOf(t *testing.T, c client, coll string) map[string]any {
+	t.Helper()
+	var info map[string]any
+	c.ok("GET", "/collections/"+coll, nil, &info)
+	cfg, _ := info["config"].(map[string]any)
+	if cfg == nil {
+		t.Fatalf("collection info of %s has no config: %v", coll, info)
+	}
+	return cfg
+}
+
+func wantContains(t *testing.T, what, got string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(got, p) {
+			t.Errorf("%s = %q, want it to contain %q", what, got, p)
+		}
+	}
+}
+
+// TestUpstreamFixtureTakesSparseOnlyPoints: every upstream test that uses
+// basic_collection_setup depends on points 9 and 10, which carry only the
+// sparse vector of a collection that also has an unnamed dense vector;
+// Qdrant stores them without a dense vector (vectors are optional per point,
+// lib/segment/src/segment/entry.rs upsert_point) and returns only what they
+// have.
+func TestUpstreamFixtureTakesSparseOnlyPoints(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	var n struct {
+		Count int `json:"count"`
+	}
+	c.ok("POST", "/collections/test_collection/points/count", map[string]any{"exact": true}, &n)
+	if n.Count != 10 {
+		t.Fatalf("count = %d, want 10", n.Count)
+	}
+	rec := getRecord(t, c, "test_collection", 9)
+	vec, _ := rec["vector"].(map[string]any)
+	if _, ok := vec["sparse-text"]; !ok || len(vec) != 1 {
+		t.Errorf("point 9 vector = %v, want only sparse-text", rec["vector"])
+	}
+	rec = getRecord(t, c, "test_collection", 1)
+	if _, ok := rec["vector"].([]any); !ok {
+		t.Errorf("point 1 vector = %v, want the unnamed dense vector", rec["vector"])
+	}
+}
+
+// TestUpstreamReadyz: tests/openapi/test_k8s_health.py. /healthz and
+// /livez answer "healthz check passed", /readyz "all shards are ready"
+// (src/actix/api/service_api.rs readyz).
+func TestUpstreamReadyz(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	for path, want := range map[string]string{"/healthz": "healthz check passed", "/livez": "healthz check passed",
+		"/readyz": "all shards are ready"} {
+		resp, err := http.Get(cl.Peers()[0].URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		_, _ = readAllTo(&b, resp)
+		if resp.StatusCode != http.StatusOK || b.String() != want {
+			t.Errorf("GET %s = %d %q, want 200 %q", path, resp.StatusCode, b.String(), want)
+		}
+	}
+}
+
+func readAllTo(b *strings.Builder, resp *http.Response) (int64, error) {
+	defer resp.Body.Close()
+	return io.Copy(b, resp.Body)
+}
+
+// TestUpstreamSnapshotFileURI: test_snapshot.py test_snapshot_invalid_file_uri
+// and the recovery half of test_collection_snapshot_security. The file://
+// branch of download_snapshot (lib/storage/src/content_manager/snapshots/
+// download.rs) refuses a host other than localhost, then a missing file,
+// and only then a file outside the snapshots directory; none of it needs
+// the collection to exist.
+func TestUpstreamSnapshotFileURI(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	const path = "/collections/somethingthatdoesnotexist/snapshots/recover"
+	for _, tc := range []struct {
+		location string
+		status   int
+		msg      string
+		prefix   bool
+	}{
+		{"file://whatever.snapshot", 400, "Bad request: Invalid snapshot URI, file path must be absolute or on localhost", false},
+		{"file:///whatever.snapshot", 400, `Bad request: Snapshot file "/whatever.snapshot" does not exist`, false},
+		{"file://localhost/whatever.snapshot", 400, `Bad request: Snapshot file "/whatever.snapshot" does not exist`, false},
+		{"file:///etc/passwd", 403, "Forbidden: Snapshot file path must be inside the snapshots directory", true},
+		{"file://./etc/passwd", 400, "Bad request: Invalid snapshot URI, file path must be absolute or on localhost", false},
+	} {
+		msg := c.errorOf("PUT", path, map[string]any{"location": tc.location}, tc.status)
+		if (tc.prefix && !strings.HasPrefix(msg, tc.msg)) || (!tc.prefix && msg != tc.msg) {
+			t.Errorf("recover from %s: %q, want %q", tc.location, msg, tc.msg)
+		}
+	}
+	if ok, _ := cl.Peers()[0].CollectionExists(t.Context(), "somethingthatdoesnotexist"); ok {
+		t.Error("a refused recovery created the collection")
+	}
+}
+
+// TestUpstreamAliasAndCollectionNames: test_alias.py. An alias cannot take
+// a collection's name (409, lib/storage/src/content_manager/alias_mapping
+// via toc/collection_meta_ops.rs), a collection cannot take an alias's name
+// (400 bad input, toc/create_collection.rs), and aliases are listed
+// globally and per collection until deleted.
+func TestUpstreamAliasAndCollectionNames(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	basicCollectionSetup(t, c, "test_collection_2")
+	alias := func(action string, body map[string]any) map[string]any {
+		return map[string]any{"actions": []any{map[string]any{action: body}}}
+	}
+	c.errorOf("POST", "/collections/aliases", alias("create_alias", map[string]any{
+		"alias_name": "test_collection_2", "collection_name": "test_collection"}), 409)
+
+	c.ok("DELETE", "/collections/test_collection_3", nil, nil)
+	c.ok("POST", "/collections/aliases", alias("create_alias", map[string]any{
+		"alias_name": "test_collection_3", "collection_name": "test_collection"}), nil)
+	var list struct {
+		Aliases []AliasDescription `json:"aliases"`
+	}
+	c.ok("GET", "/aliases", nil, &list)
+	if len(list.Aliases) != 1 || list.Aliases[0].AliasName != "test_collection_3" || list.Aliases[0].CollectionName != "test_collection" {
+		t.Fatalf("aliases = %+v", list.Aliases)
+	}
+	msg := c.errorOf("PUT", "/collections/test_collection_3", map[string]any{
+		"vectors": map[string]any{"size": 4, "distance": "Dot"}}, 400)
+	if want := "Wrong input: Can't create collection with name test_collection_3. Alias with the same name already exists"; msg != want {
+		t.Errorf("collection named like an alias: %q, want %q", msg, want)
+	}
+	c.ok("GET", "/collections/test_collection/aliases", nil, &list)
+	if len(list.Aliases) != 1 || list.Aliases[0].AliasName != "test_collection_3" {
+		t.Errorf("collection aliases = %+v", list.Aliases)
+	}
+	// Reads through the alias reach the collection until it is deleted.
+	c.ok("POST", "/collections/test_collection_3/points/scroll", map[string]any{"limit": 3}, nil)
+	c.ok("POST", "/collections/aliases", alias("delete_alias", map[string]any{"alias_name": "test_collection_3"}), nil)
+	c.ok("GET", "/aliases", nil, &list)
+	if len(list.Aliases) != 0 {
+		t.Errorf("aliases after delete = %+v", list.Aliases)
+	}
+	c.errorOf("POST", "/collections/test_collection_3/points/scroll", map[string]any{"limit": 3}, 404)
+}
+
+// TestUpstreamCollectionMetadataPatch: test_collection_metadata.py. PATCH
+// metadata merges key by key and a null removes the key (Payload::merge,
+// lib/segment/src/common/utils.rs merge_map, applied by update_metadata in
+// lib/collection/src/collection/collection_ops.rs).
+func TestUpstreamCollectionMetadataPatch(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	for _, body := range []string{`{"metadata": {"new_meta": "value"}}`, `{"metadata": {"new_meta_2": "value2"}}`,
+		`{"metadata": {"new_meta": "value3"}}`, `{"metadata": {"new_meta_2": null}}`} {
+		c.ok("PATCH", "/collections/test_collection", rawJSON(body), nil)
+	}
+	got, _ := json.Marshal(collectionConfigOf(t, c, "test_collection")["metadata"])
+	if string(got) != `{"new_meta":"value3"}` {
+		t.Errorf("metadata = %s, want {\"new_meta\":\"value3\"}", got)
+	}
+}
+
+// dig walks nested JSON objects.
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	return v
+}
+
+// TestUpstreamCollectionUpdatePatch: test_collection_update.py
+// test_edit_collection_params, the strict-mode half of test_strictmode.py
+// test_strict_mode_rate_limit_update (a null leaves the limit in place) and
+// the Disabled quantization of test_vector_config.py. Config diffs only
+// change what they set (DiffConfig::update in lib/collection/src/
+// operations/config_diff.rs); per vector, hnsw_config merges,
+// quantization_config replaces and "Disabled" removes it
+// (update_vectors_from_diff in lib/collection/src/config.rs); a null
+// collection quantization changes nothing, "Disabled" clears it
+// (collection_ops.rs update_quantization_config_from_diff).
+func TestUpstreamCollectionUpdatePatch(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	cfg := collectionConfigOf(t, c, "test_collection")
+	if v := dig(cfg, "params", "vectors"); dig(v, "hnsw_config") != nil || dig(v, "quantization_config") != nil || dig(v, "on_disk") != false {
+		t.Errorf("fresh vector params = %v", v)
+	}
+	if dig(cfg, "hnsw_config", "m") != 16.0 || dig(cfg, "hnsw_config", "ef_construct") != 100.0 || cfg["quantization_config"] != nil {
+		t.Errorf("fresh config = %v", cfg)
+	}
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{
+		"vectors": {"": {"hnsw_config": {"m": 32}, "quantization_config": {"scalar": {"type": "int8", "quantile": 0.8}}, "on_disk": true}},
+		"hnsw_config": {"ef_construct": 123},
+		"quantization_config": {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}},
+		"params": {"on_disk_payload": true}}`), nil)
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{
+		"vectors": {"": {"hnsw_config": {"m": 10, "ef_construct": 100}, "quantization_config": {"product": {"compression": "x32", "always_ram": true}}, "on_disk": false}},
+		"quantization_config": null, "hnsw_config": {"m": null}}`), nil)
+	cfg = collectionConfigOf(t, c, "test_collection")
+	vec := dig(cfg, "params", "vectors")
+	for _, tc := range []struct {
+		what string
+		got  any
+		want any
+	}{
+		{"vector hnsw m", dig(vec, "hnsw_config", "m"), 10.0},
+		{"vector hnsw ef_construct", dig(vec, "hnsw_config", "ef_construct"), 100.0},
+		{"vector quantization replaced", dig(vec, "quantization_config", "scalar"), nil},
+		{"vector quantization product", dig(vec, "quantization_config", "product", "compression"), "x32"},
+		{"vector on_disk", dig(vec, "on_disk"), false},
+		{"on_disk_payload", dig(cfg, "params", "on_disk_payload"), true},
+		{"collection hnsw m kept by null", dig(cfg, "hnsw_config", "m"), 16.0},
+		{"collection hnsw ef_construct", dig(cfg, "hnsw_config", "ef_construct"), 123.0},
+		{"collection quantization kept by null", dig(cfg, "quantization_config", "scalar", "quantile"), 0.99},
+		{"collection quantization always_ram", dig(cfg, "quantization_config", "scalar", "always_ram"), true},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.what, tc.got, tc.want)
+		}
+	}
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{"vectors": {"": {"quantization_config": "Disabled"}}, "quantization_config": "Disabled"}`), nil)
+	cfg = collectionConfigOf(t, c, "test_collection")
+	if _, ok := dig(cfg, "params", "vectors").(map[string]any)["quantization_config"]; ok || cfg["quantization_config"] != nil {
+		t.Errorf("after Disabled: vector %v, collection %v", dig(cfg, "params", "vectors"), cfg["quantization_config"])
+	}
+
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{"strict_mode_config": {"enabled": true, "write_rate_limit": 1}}`), nil)
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{"strict_mode_config": {"read_rate_limit": 2}}`), nil)
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{"strict_mode_config": {"write_rate_limit": null}}`), nil)
+	sm := collectionConfigOf(t, c, "test_collection")["strict_mode_config"]
+	if dig(sm, "enabled") != true || dig(sm, "read_rate_limit") != 2.0 || dig(sm, "write_rate_limit") != 1.0 {
+		t.Errorf("strict mode after a null write_rate_limit = %v, want enabled, read 2, write still 1", sm)
+	}
+}
+
+// TestUpstreamValidationBeforeState: test_validation.py and test_limits.py.
+// The actix extractors validate path, body and query before the handler
+// reads any state (src/actix/api/collections_api.rs, src/actix/api/mod.rs
+// CollectionPath, lib/collection/src/operations/config_diff.rs bounds), so
+// an invalid request about an existing or missing collection is a 422, not
+// a 409 or 404.
+func TestUpstreamValidationBeforeState(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	long := strings.Repeat("extremelylongname", 16)
+	dense := map[string]any{"size": 4, "distance": "Dot"}
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+		status             int
+		parts              []string
+	}{
+		{"name over 255 characters", "GET", "/collections/" + long + "/points/1", nil, 422,
+			[]string{"Validation error in path parameters: [collection_name: value \"" + long + "\" invalid, must be from 1 to 255 characters]"}},
+		{"ef_construct 0 on an existing name", "PUT", "/collections/test_collection",
+			map[string]any{"vectors": dense, "hnsw_config": map[string]any{"ef_construct": 0}}, 422,
+			[]string{"Validation error in JSON body: [hnsw_config.ef_construct: value 0 invalid, must be 4 or larger]"}},
+		{"timeout=0 on an existing name", "PUT", "/collections/test_collection?timeout=0", map[string]any{"vectors": dense}, 422,
+			[]string{"Validation error in query parameters: [timeout: value 0 invalid, must be 1 or larger]"}},
+		{"vector size over the limit", "PUT", "/collections/test_limits", map[string]any{"vectors": map[string]any{"size": 65537, "distance": "Dot"}}, 422,
+			[]string{"Validation error in JSON body: [vectors.size: value 65537 invalid, must be from 1 to 65536]"}},
+		{"shard_number 0", "PUT", "/collections/test_validation_shard_number_zero", map[string]any{"vectors": dense, "shard_number": 0}, 422,
+			[]string{"shard_number"}},
+		{"replication_factor 0", "PUT", "/collections/test_validation_replication_factor_zero", map[string]any{"vectors": dense, "replication_factor": 0}, 422,
+			[]string{"replication_factor"}},
+		{"write_consistency_factor 0", "PUT", "/collections/test_validation_write_consistency_factor_zero", map[string]any{"vectors": dense, "write_consistency_factor": 0}, 422,
+			[]string{"write_consistency_factor"}},
+		{"shard_number negative", "PUT", "/collections/test_validation_shard_number_neg", map[string]any{"vectors": dense, "shard_number": -1}, 400,
+			[]string{"shard_number"}},
+		{"ef_construct 0 in a PATCH of a missing collection", "PATCH", "/collections/missing", map[string]any{"hnsw_config": map[string]any{"ef_construct": 0}}, 422,
+			[]string{"hnsw_config.ef_construct: value 0 invalid"}},
+		{"timeout=0 on delete", "DELETE", "/collections/test_collection?timeout=0", nil, 422,
+			[]string{"timeout: value 0 invalid, must be 1 or larger"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantContains(t, tc.method+" "+tc.path, c.errorOf(tc.method, tc.path, tc.body, tc.status), tc.parts...)
+		})
+	}
+	if ok, _ := cl.Peers()[0].CollectionExists(t.Context(), "test_collection"); !ok {
+		t.Error("an invalid request removed the collection")
+	}
+	c.ok("PUT", "/collections/test_limits", map[string]any{"vectors": map[string]any{"size": 65536, "distance": "Dot"}}, nil)
+}
+
+// TestUpstreamMalformedChecksum: test_shard_snapshot.py
+// test_upload_shard_snapshot_rejects_malformed_checksum. The checksum query
+// parameter is validated (validate_sha256_hash, lib/common/common/src/
+// validation.rs) before the upload is read: 422 naming invalid_sha256_hash.
+func TestUpstreamMalformedChecksum(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	for path, upload := range map[string]func() (int, []byte){
+		"shard upload": func() (int, []byte) {
+			return uploadShard(t, c, "test_collection", 0, []byte("not a snapshot"), "checksum=abc")
+		},
+		"collection upload": func() (int, []byte) {
+			return uploadCollection(t, c, "test_collection", "snapshot.tar", []byte("not a snapshot"), "checksum=abc")
+		},
+	} {
+		status, body := upload()
+		if status != 422 || !strings.Contains(string(body), "invalid_sha256_hash") ||
+			!strings.Contains(string(body), "Validation error in query parameters: [checksum: ") {
+			t.Errorf("%s with checksum=abc = %d %s, want 422 invalid_sha256_hash", path, status, body)
+		}
+	}
+	msg := c.errorOf("PUT", "/collections/test_collection/shards/0/snapshots/recover",
+		map[string]any{"location": "http://localhost:1/x.snapshot", "checksum": strings.Repeat("g", 64)}, 422)
+	if want := "Validation error in JSON body: [checksum: invalid characters, expected 0-9, a-f, A-F]"; msg != want {
+		t.Errorf("non-hex checksum in body: %q, want %q", msg, want)
+	}
+}
+
+// TestUpstreamRootAndExists: test_root_api.py (title, version and a
+// 40-character commit, nothing else; src/actix/api/service_api.rs index)
+// and test_collection_exists.py (exists is true or false, never an error;
+// src/actix/api/collections_api.rs get_collection_existence).
+func TestUpstreamRootAndExists(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	var root map[string]string
+	if status, raw := c.do("GET", "/", nil); status != 200 || json.Unmarshal(raw, &root) != nil {
+		t.Fatalf("GET / = %d %s", status, raw)
+	}
+	if len(root) != 3 || root["title"] != "qdrant - vector search engine" || root["version"] == "" || len(root["commit"]) != 40 {
+		t.Errorf("GET / = %v", root)
+	}
+	basicCollectionSetup(t, c, "test_collection")
+	for name, want := range map[string]bool{"test_collection": true, "wrong": false} {
+		var got struct {
+			Exists bool `json:"exists"`
+		}
+		c.ok("GET", "/collections/"+name+"/exists", nil, &got)
+		if got.Exists != want {
+			t.Errorf("%s exists = %v, want %v", name, got.Exists, want)
+		}
+	}
+}
