@@ -36,6 +36,7 @@ func (p *Peer) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /locks", p.handlePostLocks)
 	p.collectionRoutes(mux)
 	p.pointRoutes(mux)
+	p.vectorNameRoutes(mux)
 	p.clusterRoutes(mux)
 	p.snapshotRoutes(mux)
 }

@@ -224,15 +224,6 @@ func TestUpstreamCollectionMetadataPatch(t *testing.T) {
 	}
 }
 
-// dig walks nested JSON objects.
-func dig(v any, keys ...string) any {
-	for _, k := range keys {
-		m, _ := v.(map[string]any)
-		v = m[k]
-	}
-	return v
-}
-
 // TestUpstreamCollectionUpdatePatch: test_collection_update.py
 // test_edit_collection_params, the strict-mode half of test_strictmode.py
 // test_strict_mode_rate_limit_update (a null leaves the limit in place) and
@@ -401,5 +392,249 @@ func TestUpstreamRootAndExists(t *testing.T) {
 		if got.Exists != want {
 			t.Errorf("%s exists = %v, want %v", name, got.Exists, want)
 		}
+	}
+}
+
+// payloadOf reads a point's payload.
+func payloadOf(t *testing.T, c client, coll string, id int) map[string]any {
+	t.Helper()
+	pl, _ := getRecord(t, c, coll, id)["payload"].(map[string]any)
+	return pl
+}
+
+// scrollIDs returns the ids a filtered scroll finds.
+func scrollIDs(t *testing.T, c client, coll string, filter string) []float64 {
+	t.Helper()
+	var page struct {
+		Points []struct {
+			ID float64 `json:"id"`
+		} `json:"points"`
+	}
+	c.ok("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"limit": 100, "filter": `+filter+`}`), &page)
+	var ids []float64
+	for _, p := range page.Points {
+		ids = append(ids, p.ID)
+	}
+	return ids
+}
+
+// TestUpstreamPayloadOperations: test_payload_operations.py. Set merges
+// top-level keys (Payload::merge), overwrite replaces the payload, delete
+// removes keys, clear empties it, all by ids or filter; "key" writes into
+// a nested object, also through array elements (merge_by_key,
+// lib/segment/src/payload_storage/payload_storage_impl.rs). A missing id
+// is a 404 (PointIdError); a request naming neither points nor filter is a
+// format error (lib/shard/src/operations/payload_ops.rs).
+func TestUpstreamPayloadOperations(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const coll = "/collections/test_collection"
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"test_payload": "keyword"}, "points": [6]}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 1 || pl["test_payload"] != "keyword" {
+		t.Errorf("after set: %v", pl)
+	}
+	c.ok("POST", coll+"/points/payload/clear?wait=true", rawJSON(`{"filter": {"must": [{"has_id": [6]}]}}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 0 {
+		t.Errorf("after clear: %v", pl)
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"test_payload": "keyword"}, "points": [6]}`), nil)
+	c.ok("POST", coll+"/points/payload/delete?wait=true", rawJSON(`{"keys": ["test_payload"], "points": [6]}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 0 {
+		t.Errorf("after delete: %v", pl)
+	}
+	c.ok("PUT", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key1": "aaa", "key2": "bbb"}, "points": [6]}`), nil)
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key1": "ccc"}, "points": [6]}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 2 || pl["key1"] != "ccc" || pl["key2"] != "bbb" {
+		t.Errorf("after overwrite and set: %v", pl)
+	}
+	c.ok("PUT", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key2": "eee"}, "points": [6]}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 1 || pl["key2"] != "eee" {
+		t.Errorf("after second overwrite: %v", pl)
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key4": "aaa"}, "points": [1, 2, 3]}`), nil)
+	if ids := scrollIDs(t, c, "test_collection", `{"must": [{"key": "key4", "match": {"value": "aaa"}}]}`); len(ids) != 3 {
+		t.Errorf("points with key4 = %v", ids)
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key5": "bbb"}, "filter": {"must": [{"key": "key4", "match": {"value": "aaa"}}]}}`), nil)
+	if ids := scrollIDs(t, c, "test_collection", `{"must": [{"key": "key5", "match": {"value": "bbb"}}]}`); len(ids) != 3 {
+		t.Errorf("points with key5 = %v", ids)
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key6": {"subkey": "xxx", "arraykey": [{"a1": {"a1k": "xxx"}}, {"a2": {"a2k": "xxx"}}], "subkey2": {"subkey3": "xxx"}}}, "points": [1], "key": null}`), nil)
+	for _, tc := range []struct{ body, path, want string }{
+		{`{"payload": {"subkey": "yyy"}, "points": [1], "key": "key6"}`, "key6.subkey", "yyy"},
+		{`{"payload": {"subkey3": "yyy"}, "points": [1], "key": "key6.subkey2"}`, "key6.subkey2.subkey3", "yyy"},
+		{`{"payload": {"a1k": "yyy"}, "points": [1], "key": "key6.arraykey[0].a1"}`, "key6.arraykey.0.a1.a1k", "yyy"},
+		{`{"payload": {"a2k": "yyy"}, "points": [1], "key": "key6.arraykey[].a2"}`, "key6.arraykey.1.a2.a2k", "yyy"},
+		{`{"payload": {"key": "xxx"}, "points": [1], "key": "key6.subkey7"}`, "key6.subkey7.key", "xxx"},
+	} {
+		c.ok("POST", coll+"/points/payload?wait=true", rawJSON(tc.body), nil)
+		pl := payloadOf(t, c, "test_collection", 1)
+		var v any = pl
+		for _, k := range strings.Split(tc.path, ".") {
+			if arr, ok := v.([]any); ok {
+				i := int(k[0] - '0')
+				v = arr[i]
+				continue
+			}
+			v = dig(v, k)
+		}
+		if v != tc.want || len(pl) != 5 {
+			t.Errorf("after %s: %s = %v (payload %v), want %s and 5 keys", tc.body, tc.path, v, pl, tc.want)
+		}
+	}
+	// A sparse-only point without payload takes one under a key.
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key": "xxx"}, "points": [9], "key": "key"}`), nil)
+	if got, _ := json.Marshal(payloadOf(t, c, "test_collection", 9)); string(got) != `{"key":{"key":"xxx"}}` {
+		t.Errorf("point 9 payload = %s", got)
+	}
+	c.ok("POST", coll+"/points/payload/delete?wait=true", rawJSON(`{"keys": ["key5"], "filter": {"must": [{"key": "key5", "match": {"value": "bbb"}}]}}`), nil)
+	if ids := scrollIDs(t, c, "test_collection", `{"must": [{"key": "key5", "match": {"value": "bbb"}}]}`); len(ids) != 0 {
+		t.Errorf("points with key5 after delete = %v", ids)
+	}
+	// Setting an object replaces the key whole: a.x is gone.
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"a": {"x": 1}}, "points": [2]}`), nil)
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"a": {"y": 1}}, "points": [2]}`), nil)
+	if ids := scrollIDs(t, c, "test_collection", `{"must": [{"key": "a.x", "match": {"value": 1}}]}`); len(ids) != 0 {
+		t.Errorf("a.x still found on %v", ids)
+	}
+	msg := c.errorOf("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"k": 1}, "points": [424242]}`), 404)
+	if msg != "Not found: No point with id 424242 found" {
+		t.Errorf("missing point: %q", msg)
+	}
+	wantContains(t, "no selector", c.errorOf("POST", coll+"/points/payload", rawJSON(`{"payload": {"k": 1}}`), 400),
+		"Format error in JSON body: Either list of point ids or filter must be provided")
+}
+
+// TestUpstreamBatchUpdate: test_batch_update.py. The operations run in
+// order, one result each (src/common/update.rs update_batch): upsert,
+// delete, upsert again and a sparse-only upsert leave exactly their net
+// effect; payload and vector operations mix in.
+func TestUpstreamBatchUpdate(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	var res []UpdateResult
+	c.ok("POST", "/collections/test_collection/points/batch?wait=true", rawJSON(`{"operations": [
+		{"upsert": {"points": [{"id": 7, "vector": [1.0, 2.0, 3.0, 4.0], "payload": {}}]}},
+		{"upsert": {"points": [{"id": 8, "vector": [1.0, 2.0, 3.0, 4.0], "payload": {}}]}},
+		{"delete": {"points": [8]}},
+		{"upsert": {"points": [{"id": 7, "vector": [2.0, 1.0, 3.0, 4.0], "payload": {}}]}},
+		{"upsert": {"points": [{"id": 9, "vector": {"sparse-text": {"indices": [123, 321], "values": [5.5, 5.5]}}, "payload": {}}]}},
+		{"delete": {"points": [10]}},
+		{"set_payload": {"payload": {"a": 1}, "points": [7]}},
+		{"overwrite_payload": {"payload": {"b": 2}, "points": [9]}},
+		{"update_vectors": {"points": [{"id": 9, "vector": {"": [4.0, 3.0, 2.0, 1.0]}}]}},
+		{"delete_vectors": {"points": [9], "vector": ["sparse-text"]}}
+	]}`), &res)
+	if len(res) != 10 || res[9].Status != "completed" {
+		t.Fatalf("batch results = %+v", res)
+	}
+	rec7 := getRecord(t, c, "test_collection", 7)
+	if got, _ := json.Marshal(rec7["vector"]); string(got) != "[2,1,3,4]" || dig(rec7, "payload", "a") != 1.0 {
+		t.Errorf("point 7 = %v", rec7)
+	}
+	c.errorOf("GET", "/collections/test_collection/points/8", nil, 404)
+	c.errorOf("GET", "/collections/test_collection/points/10", nil, 404)
+	rec9 := getRecord(t, c, "test_collection", 9)
+	if got, _ := json.Marshal(rec9); !strings.Contains(string(got), `"vector":[4,3,2,1]`) || !strings.Contains(string(got), `"payload":{"b":2}`) {
+		t.Errorf("point 9 = %s", got)
+	}
+	// A failing operation ends the batch; the ones before it stay.
+	c.errorOf("POST", "/collections/test_collection/points/batch?wait=true", rawJSON(`{"operations": [
+		{"set_payload": {"payload": {"c": 3}, "points": [7]}},
+		{"set_payload": {"payload": {"c": 3}, "points": [424242]}}]}`), 404)
+	if payloadOf(t, c, "test_collection", 7)["c"] != 3.0 {
+		t.Error("the operation before the failing one was not applied")
+	}
+}
+
+// TestUpstreamVectorOperations: test_optional_vectors.py and the vector
+// half of test_shard_snapshot.py. PUT /points/vectors replaces the given
+// vectors and keeps the others; POST /points/vectors/delete removes named
+// vectors; an unknown point is a 404 "No point with id X found", an
+// unknown vector name a 400 "Not existing vector name error"
+// (lib/collection/src/operations/vector_ops.rs, lib/segment/src/segment).
+func TestUpstreamVectorOperations(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/vecs", rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 8, "distance": "Cosine"}}}`), nil)
+	c.ok("PUT", "/collections/vecs/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 2, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 3, "vector": {"image": [1, 2, 3, 4]}},
+		{"id": 1000, "vector": {}, "payload": {"city": "Berlin"}}]}`), nil)
+	if v := getRecord(t, c, "vecs", 1000)["vector"]; dig(v, "text") != nil {
+		t.Errorf("point without vectors: %v", v)
+	}
+	c.ok("PUT", "/collections/vecs/points/vectors?wait=true", rawJSON(`{"points": [{"id": 1000, "vector": {"text": [8, 7, 6, 5, 4, 3, 2, 1]}}]}`), nil)
+	rec := getRecord(t, c, "vecs", 1000)
+	if v, _ := dig(rec["vector"], "text").([]any); len(v) != 8 || dig(rec, "payload", "city") != "Berlin" {
+		t.Errorf("after update_vectors: %v", rec)
+	}
+	c.ok("POST", "/collections/vecs/points/vectors/delete?wait=true", rawJSON(`{"points": [1, 2], "vector": ["image"]}`), nil)
+	c.ok("POST", "/collections/vecs/points/vectors/delete?wait=true", rawJSON(`{"points": [2, 3], "vector": ["text"]}`), nil)
+	v2 := getRecord(t, c, "vecs", 2)["vector"].(map[string]any)
+	v1 := getRecord(t, c, "vecs", 1)["vector"].(map[string]any)
+	if _, ok := v1["image"]; ok || v1["text"] == nil || len(v2) != 0 {
+		t.Errorf("after deletes: point 1 %v, point 2 %v", v1, v2)
+	}
+	msg := c.errorOf("PUT", "/collections/vecs/points/vectors?wait=true", rawJSON(`{"points": [{"id": 424242424242424242, "vector": {"image": [1, 2, 3, 4]}}]}`), 404)
+	if msg != "Not found: No point with id 424242424242424242 found" {
+		t.Errorf("unknown point: %q", msg)
+	}
+	wantContains(t, "unknown vector", c.errorOf("POST", "/collections/vecs/points/vectors/delete?wait=true",
+		rawJSON(`{"points": [1], "vector": ["a"]}`), 400), "Wrong input: Not existing vector name error: a")
+	wantContains(t, "no points", c.errorOf("PUT", "/collections/vecs/points/vectors", rawJSON(`{"points": []}`), 422),
+		"must specify points to update")
+	wantContains(t, "wrong dimension", c.errorOf("PUT", "/collections/vecs/points/vectors?wait=true",
+		rawJSON(`{"points": [{"id": 1, "vector": {"image": [1, 2]}}]}`), 400), "Vector dimension error: expected dim: 4, got 2")
+}
+
+// TestUpstreamNamedVectorCRUD: test_named_vector_crud.py (1.19). A named
+// vector can be deleted and created again with another size; points keep
+// their other vectors and scroll; size 0 or over 65536 is a 422 naming
+// size (src/actix/api/vector_name_api.rs, lib/collection/src/collection/
+// vector_name_schema.rs). Before 1.19 the route does not exist.
+func TestUpstreamNamedVectorCRUD(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/nv", rawJSON(`{"vectors": {"vec_a": {"size": 4, "distance": "Cosine"}, "vec_b": {"size": 8, "distance": "Cosine"}}, "optimizers_config": {"indexing_threshold": 1}}`), nil)
+	var pts []string
+	for i := 0; i < 200; i++ {
+		pts = append(pts, `{"id": `+itoa(int64(i))+`, "vector": {"vec_a": [0, 0.01, 0.02, 0.03], "vec_b": [0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07]}, "payload": {"idx": `+itoa(int64(i))+`}}`)
+	}
+	c.ok("PUT", "/collections/nv/points?wait=true", rawJSON(`{"points": [`+strings.Join(pts, ",")+`]}`), nil)
+	c.ok("DELETE", "/collections/nv/vectors/vec_a?wait=true", nil, nil)
+	c.ok("PUT", "/collections/nv/vectors/vec_a?wait=true", rawJSON(`{"dense": {"size": 6, "distance": "Dot"}}`), nil)
+	var page struct {
+		Points []struct {
+			Vector map[string][]float64 `json:"vector"`
+		} `json:"points"`
+	}
+	c.ok("POST", "/collections/nv/points/scroll", rawJSON(`{"limit": 10, "with_vector": true}`), &page)
+	if len(page.Points) != 10 {
+		t.Fatalf("scroll = %d points", len(page.Points))
+	}
+	for _, p := range page.Points {
+		if len(p.Vector["vec_b"]) != 8 || p.Vector["vec_a"] != nil {
+			t.Fatalf("point vectors after recreate = %v", p.Vector)
+		}
+	}
+	if size := dig(collectionConfigOf(t, c, "nv"), "params", "vectors", "vec_a", "size"); size != 6.0 {
+		t.Errorf("recreated vec_a size = %v", size)
+	}
+	c.ok("PUT", "/collections/nv/points?wait=true", rawJSON(`{"points": [{"id": 500, "vector": {"vec_a": [1, 2, 3, 4, 5, 6], "vec_b": [1, 2, 3, 4, 5, 6, 7, 8]}}]}`), nil)
+	for _, size := range []string{"0", "65537"} {
+		wantContains(t, "size "+size, c.errorOf("PUT", "/collections/nv/vectors/vec_bad?wait=true",
+			rawJSON(`{"dense": {"size": `+size+`, "distance": "Cosine"}}`), 422), "dense.size")
+	}
+	wantContains(t, "other schema", c.errorOf("PUT", "/collections/nv/vectors/vec_b", rawJSON(`{"dense": {"size": 9, "distance": "Cosine"}}`), 400),
+		"Vector `vec_b` already exists with a different configuration")
+	c.ok("PUT", "/collections/nv/vectors/vec_b", rawJSON(`{"dense": {"size": 8, "distance": "Cosine"}}`), nil)
+
+	old := startCluster(t, Options{Peers: 1, Version: "1.18.3"})
+	if status, body := newClient(t, old.Peers()[0]).do("DELETE", "/collections/nv/vectors/vec_a", nil); status != 404 || len(body) != 0 {
+		t.Errorf("1.18 named vector route = %d %q, want an empty 404", status, body)
 	}
 }
