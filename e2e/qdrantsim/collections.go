@@ -17,6 +17,20 @@ type CollectionInfo struct {
 	SegmentsCount       int                        `json:"segments_count"`
 	Config              collectionConfig           `json:"config"`
 	PayloadSchema       map[string]json.RawMessage `json:"payload_schema"`
+	// Warnings exist from 1.16, omitted when empty; UpdateQueue from 1.17
+	// (lib/collection/src/operations/types.rs CollectionInfo).
+	Warnings    []CollectionWarning `json:"warnings,omitempty"`
+	UpdateQueue *UpdateQueueInfo    `json:"update_queue,omitempty"`
+}
+
+// CollectionWarning is one configuration warning of a collection.
+type CollectionWarning struct {
+	Message string `json:"message"`
+}
+
+// UpdateQueueInfo is the number of updates waiting for the update worker.
+type UpdateQueueInfo struct {
+	Length int `json:"length"`
 }
 
 // AliasDescription is one alias.
@@ -271,6 +285,18 @@ func (p *Peer) CollectionInfo(ctx context.Context, name string) (*CollectionInfo
 	}
 	info := &CollectionInfo{Status: "green", OptimizerStatus: "ok", PointsCount: n, SegmentsCount: segments,
 		Config: vcol.config, PayloadSchema: p.payloadSchemaInfoLocked(col)}
+	if c.ver.atLeast(1, 16, 0) {
+		info.Warnings = configWarnings(vcol.config)
+	}
+	if c.ver.atLeast(1, 17, 0) {
+		// The queue of this peer's local replicas: updates acknowledged
+		// with wait=false that the update worker has not applied yet.
+		q := &UpdateQueueInfo{}
+		for _, d := range p.data[col.name] {
+			q.Length += len(d.pending)
+		}
+		info.UpdateQueue = q
+	}
 	if !c.ver.atLeast(1, 19, 0) {
 		specs, _ := vectorSpecs(col.config.Params.Vectors)
 		vc := n * uint64(len(specs))
@@ -382,4 +408,36 @@ func (p *Peer) readReplicaLocked(col *collection, id uint32) *replicaData {
 		}
 	}
 	return nil
+}
+
+// configWarnings is CollectionConfigInternal::get_warnings
+// (lib/collection/src/config.rs): per vector, in name order, an
+// hnsw_config.inline_storage (collection-wide or the vector's own) that
+// cannot apply, with multivectors or without any quantization.
+func configWarnings(cfg collectionConfig) []CollectionWarning {
+	dense, _, err := vectorMaps(cfg.Params)
+	if err != nil {
+		return nil
+	}
+	var out []CollectionWarning
+	for _, name := range sortedKeys(dense) {
+		v := dense[name]
+		inline, _ := cfg.HNSW["inline_storage"].(bool)
+		if own, ok := dig(v, "hnsw_config", "inline_storage").(bool); ok {
+			inline = own
+		}
+		if !inline {
+			continue
+		}
+		quantized := v["quantization_config"] != nil || !isNull(cfg.Quantization)
+		switch {
+		case v["multivector_config"] != nil:
+			out = append(out, CollectionWarning{Message: "The `hnsw_config.inline_storage` option for vector '" + name +
+				"' is not compatible with multivectors. This option will be ignored."})
+		case !quantized:
+			out = append(out, CollectionWarning{Message: "The `hnsw_config.inline_storage` option for vector '" + name +
+				"' requires quantization to be enabled. This option will be ignored."})
+		}
+	}
+	return out
 }

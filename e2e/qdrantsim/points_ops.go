@@ -311,7 +311,7 @@ func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector, cost int)
 
 // GetPoints retrieves points by id, in request order, skipping missing ones.
 func (p *Peer) GetPoints(ctx context.Context, coll string, req GetPointsRequest) ([]Record, error) {
-	sel, err := parseSelector(req.WithPayload, req.WithVector)
+	sel, err := parseSelector(req.WithPayload, firstSet(req.WithVector, req.WithVectors))
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +352,7 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	if err != nil {
 		return nil, err
 	}
-	sel, err := parseSelector(req.WithPayload, req.WithVector)
+	sel, err := parseSelector(req.WithPayload, firstSet(req.WithVector, req.WithVectors))
 	if err != nil {
 		return nil, err
 	}

@@ -638,3 +638,110 @@ func TestUpstreamNamedVectorCRUD(t *testing.T) {
 		t.Errorf("1.18 named vector route = %d %q, want an empty 404", status, body)
 	}
 }
+
+// TestUpstreamCollectionInfoFields: test_vector_config.py
+// test_configuration_warnings and the collection-info half of
+// test_update_queue.py. warnings (from 1.16) lists an inline_storage that
+// cannot apply and is absent when empty (CollectionConfigInternal::
+// get_warnings, lib/collection/src/config.rs); update_queue (from 1.17)
+// reports the update worker's queue (CollectionInfo in lib/collection/
+// src/operations/types.rs), empty once wait=true updates are applied.
+func TestUpstreamCollectionInfoFields(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	for _, tc := range []struct {
+		name   string
+		vector string
+		want   int
+	}{
+		{"no_inline_storage", `{}`, 0},
+		{"valid_config", `{"hnsw_config": {"inline_storage": true}, "quantization_config": {"scalar": {"type": "int8"}}}`, 0},
+		{"inline_storage_no_quant", `{"hnsw_config": {"inline_storage": true}}`, 1},
+		{"inline_storage_multivec", `{"hnsw_config": {"inline_storage": true}, "multivector_config": {"comparator": "max_sim"}}`, 1},
+	} {
+		var vec map[string]any
+		if err := json.Unmarshal([]byte(tc.vector), &vec); err != nil {
+			t.Fatal(err)
+		}
+		vec["size"], vec["distance"] = 4, "Dot"
+		name := "test_" + tc.name
+		c.ok("PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"test_vector": vec}}, nil)
+		var info map[string]any
+		c.ok("GET", "/collections/"+name, nil, &info)
+		warnings, present := info["warnings"].([]any)
+		if tc.want == 0 && present || tc.want > 0 && len(warnings) != tc.want {
+			t.Errorf("%s: warnings = %v, want %d (absent when 0)", tc.name, info["warnings"], tc.want)
+		}
+		if tc.want > 0 && !strings.Contains(dig(warnings[0], "message").(string), "'test_vector'") {
+			t.Errorf("%s: warning %v does not name the vector", tc.name, warnings[0])
+		}
+		if q, ok := info["update_queue"].(map[string]any); !ok || q["length"] != 0.0 {
+			t.Errorf("%s: update_queue = %v, want {length: 0}", tc.name, info["update_queue"])
+		}
+	}
+	old := startCluster(t, Options{Peers: 1, Version: "1.15.0"})
+	oc := newClient(t, old.Peers()[0])
+	oc.ok("PUT", "/collections/c", rawJSON(`{"vectors": {"v": {"size": 4, "distance": "Dot", "hnsw_config": {"inline_storage": true}}}}`), nil)
+	var info map[string]any
+	oc.ok("GET", "/collections/c", nil, &info)
+	if _, ok := info["warnings"]; ok {
+		t.Errorf("1.15 collection info has warnings: %v", info)
+	}
+	if _, ok := info["update_queue"]; ok {
+		t.Errorf("1.15 collection info has update_queue: %v", info)
+	}
+}
+
+// TestUpstreamScrollSelectors: test_payload_selector.py and
+// test_basic_retrieve_api.py test_with_vectors_alias_of_with_vector.
+// with_payload include/exclude take JSON paths, nested and through arrays
+// (PayloadSelectorInclude/Exclude in lib/segment/src/types.rs over
+// lib/segment/src/json_path), with_payload false gives no payload, and
+// with_vectors is an alias of with_vector (lib/api/src/rest/schema.rs).
+func TestUpstreamScrollSelectors(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/sel", rawJSON(`{"vectors": {"size": 4, "distance": "Dot"}}`), nil)
+	c.ok("PUT", "/collections/sel/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": [0.15, 0.31, 0.76, 0.74], "payload": {"country": {"name": "Germany", "capital": "Berlin",
+			"cities": [{"name": "Berlin", "population": 3.7}, {"name": "Munich", "population": 1.5}]}}},
+		{"id": 2, "vector": [0.1, 0.2, 0.3, 0.4], "payload": {"country": {"name": "France"}}}]}`), nil)
+	payload := func(sel string) string {
+		t.Helper()
+		var page struct {
+			Points []json.RawMessage `json:"points"`
+		}
+		c.ok("POST", "/collections/sel/points/scroll", rawJSON(`{"limit": 3, "filter": {"must": [{"key": "country.name", "match": {"value": "Germany"}}]}, "with_payload": `+sel+`}`), &page)
+		if len(page.Points) != 1 {
+			t.Fatalf("scroll with %s = %d points", sel, len(page.Points))
+		}
+		var rec struct {
+			Payload json.RawMessage `json:"payload"`
+		}
+		_ = json.Unmarshal(page.Points[0], &rec)
+		return string(rec.Payload)
+	}
+	for _, tc := range []struct{ sel, want string }{
+		{`false`, `null`},
+		{`{"include": ["country.name", "country.capital"]}`, `{"country":{"capital":"Berlin","name":"Germany"}}`},
+		{`{"include": ["country.cities[].name"]}`, `{"country":{"cities":[{"name":"Berlin"},{"name":"Munich"}]}}`},
+		{`{"exclude": ["country.cities"]}`, `{"country":{"capital":"Berlin","name":"Germany"}}`},
+		{`{"exclude": ["country.name", "country.capital"]}`, `{"country":{"cities":[{"name":"Berlin","population":3.7},{"name":"Munich","population":1.5}]}}`},
+		{`["country.capital"]`, `{"country":{"capital":"Berlin"}}`},
+	} {
+		if got := payload(tc.sel); got != tc.want {
+			t.Errorf("with_payload %s = %s, want %s", tc.sel, got, tc.want)
+		}
+	}
+	for _, kw := range []string{"with_vector", "with_vectors"} {
+		var page struct {
+			Points []struct {
+				Vector []float32 `json:"vector"`
+			} `json:"points"`
+		}
+		c.ok("POST", "/collections/sel/points/scroll", rawJSON(`{"limit": 1, "`+kw+`": true}`), &page)
+		if len(page.Points) != 1 || len(page.Points[0].Vector) != 4 || page.Points[0].Vector[0] != 0.15 {
+			t.Errorf("%s: %+v", kw, page.Points)
+		}
+	}
+}
