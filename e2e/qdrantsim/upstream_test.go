@@ -7,9 +7,12 @@ package qdrantsim
 // suite.
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -744,4 +747,162 @@ func TestUpstreamScrollSelectors(t *testing.T) {
 			t.Errorf("%s: %+v", kw, page.Points)
 		}
 	}
+}
+
+// TestUpstreamPayloadIndexing: test_payload_indexing.py
+// test_payload_indexing_validation, test_payload_indexing_operations and
+// test_boolean_index. An integer index with lookup and range both off is a
+// 422 (validate_integer_index_params, lib/segment/src/data_types/
+// index.rs); an index is reported in payload_schema with its type and the
+// number of points holding the field until it is deleted.
+func TestUpstreamPayloadIndexing(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const coll = "/collections/test_collection"
+	wantContains(t, "integer index without capabilities", c.errorOf("PUT", coll+"/index?wait=true",
+		rawJSON(`{"field_name": "test_payload", "field_schema": {"type": "integer", "lookup": false, "range": false}}`), 422),
+		"Validation error: the 'lookup' and 'range' capabilities can't be both disabled")
+	c.ok("PUT", coll+"/index?wait=true", rawJSON(`{"field_name": "test_int", "field_schema": {"type": "integer", "lookup": false, "range": true}}`), nil)
+
+	schema := func() map[string]any {
+		m, _ := dig(func() any { var i map[string]any; c.ok("GET", coll, nil, &i); return i }(), "payload_schema").(map[string]any)
+		return m
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"test_payload": "keyword"}, "points": [6]}`), nil)
+	c.ok("PUT", coll+"/index?wait=true", rawJSON(`{"field_name": "test_payload", "field_schema": "keyword"}`), nil)
+	if typ := dig(schema(), "test_payload", "data_type"); typ != "keyword" {
+		t.Errorf("test_payload index type = %v", typ)
+	}
+	c.ok("DELETE", coll+"/index/test_payload?wait=true", nil, nil)
+	if _, ok := schema()["test_payload"]; ok {
+		t.Error("deleted index still listed")
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"boolean_payload": false}, "points": [1, 2, 3, 4]}`), nil)
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"boolean_payload": [true, false]}, "points": [5]}`), nil)
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"boolean_payload": true}, "points": [6, 7]}`), nil)
+	c.ok("PUT", coll+"/index?wait=true", rawJSON(`{"field_name": "boolean_payload", "field_schema": "bool"}`), nil)
+	if s := schema()["boolean_payload"]; dig(s, "data_type") != "bool" || dig(s, "points") != 7.0 {
+		t.Errorf("bool index = %v, want data_type bool, points 7", s)
+	}
+}
+
+// TestUpstreamShardSnapshots: test_shard_snapshot.py
+// test_shard_snapshot_operations, _non_wait, _recovery_errors and
+// _security (src/actix/api/snapshot_api.rs, lib/collection/src/
+// shards/..., lib/storage/src/content_manager/snapshots/download.rs).
+func TestUpstreamShardSnapshots(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const shard = "/collections/test_collection/shards/0/snapshots"
+	list := func() []SnapshotDescription {
+		var l []SnapshotDescription
+		c.ok("GET", shard, nil, &l)
+		return l
+	}
+	if l := list(); len(l) != 0 {
+		t.Fatalf("fresh shard has snapshots %v", l)
+	}
+	var d SnapshotDescription
+	c.ok("POST", shard+"?wait=true", nil, &d)
+	if l := list(); len(l) != 1 || l[0].Name != d.Name || l[0].Checksum == "" || l[0].Checksum != d.Checksum {
+		t.Fatalf("listed %+v, created %+v", l, d)
+	}
+	status, data := c.do("GET", shard+"/"+d.Name, nil)
+	if sum := sha256.Sum256(data); status != 200 || hex.EncodeToString(sum[:]) != d.Checksum {
+		t.Fatalf("download = %d, sha256 %x, want %s", status, sum, d.Checksum)
+	}
+	c.ok("DELETE", shard+"/"+d.Name+"?wait=true", nil, nil)
+	if l := list(); len(l) != 0 {
+		t.Fatalf("after delete: %v", l)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	c.errorOf("PUT", shard+"/recover", map[string]any{"location": srv.URL + "/snapshot.tar", "checksum": strings.Repeat("3", 64)}, 400)
+	c.ok("PUT", shard+"/recover", map[string]any{"location": srv.URL + "/snapshot.tar", "checksum": d.Checksum}, nil)
+
+	// Without waiting: 202, then the snapshot appears and goes.
+	if status, raw := c.do("POST", shard+"?wait=false", nil); status != 202 {
+		t.Fatalf("non-wait create = %d %s", status, raw)
+	}
+	waitFor(t, "non-wait snapshot", func() bool { return len(list()) == 1 })
+	if status, raw := c.do("DELETE", shard+"/"+list()[0].Name+"?wait=false", nil); status != 202 {
+		t.Fatalf("non-wait delete = %d %s", status, raw)
+	}
+	waitFor(t, "non-wait delete", func() bool { return len(list()) == 0 })
+
+	// Recovery errors.
+	c.errorOf("PUT", "/collections/somethingthatdoesnotexist/shards/0/snapshots/recover", map[string]any{"location": "whatever"}, 404)
+	c.errorOf("PUT", shard+"/recover", map[string]any{"location": "file:///whatever.snapshot"}, 400)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	defer gone.Close()
+	c.errorOf("PUT", shard+"/recover", map[string]any{"location": gone.URL + "/snapshots/whatever.snapshot"}, 400)
+
+	// No path traversal out of the snapshot directory.
+	for _, name := range []string{"/etc/passwd", "../../../../../../../etc/passwd", "..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd"} {
+		if status, _ := c.do("GET", shard+"/"+name, nil); status != 404 {
+			t.Errorf("GET shard snapshot %q = %d, want 404", name, status)
+		}
+		if status, _ := c.do("GET", "/collections/test_collection/snapshots/"+name, nil); status != 404 {
+			t.Errorf("GET collection snapshot %q = %d, want 404", name, status)
+		}
+	}
+}
+
+// TestUpstreamCollectionSnapshots: test_snapshot.py
+// test_collection_snapshot_operations and the collection half of
+// test_snapshot_operations_non_wait. A wrong checksum refuses the recovery
+// (400) and creates nothing; the right one recreates the deleted
+// collection with its ten points, sparse-only points included
+// (lib/storage/src/content_manager/snapshots/recover.rs).
+func TestUpstreamCollectionSnapshots(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const snaps = "/collections/test_collection/snapshots"
+	list := func() []SnapshotDescription {
+		var l []SnapshotDescription
+		c.ok("GET", snaps, nil, &l)
+		return l
+	}
+	if l := list(); len(l) != 0 {
+		t.Fatalf("fresh collection has snapshots %v", l)
+	}
+	var d SnapshotDescription
+	c.ok("POST", snaps+"?wait=true", nil, &d)
+	if l := list(); len(l) != 1 || l[0].Name != d.Name || l[0].Checksum != d.Checksum {
+		t.Fatalf("listed %+v, created %+v", l, d)
+	}
+	status, data := c.do("GET", snaps+"/"+d.Name, nil)
+	if sum := sha256.Sum256(data); status != 200 || hex.EncodeToString(sum[:]) != d.Checksum {
+		t.Fatalf("download = %d, sha256 %x, want %s", status, sum, d.Checksum)
+	}
+	c.ok("DELETE", snaps+"/"+d.Name+"?wait=true", nil, nil)
+	if l := list(); len(l) != 0 {
+		t.Fatalf("after delete: %v", l)
+	}
+	c.ok("DELETE", "/collections/test_collection", nil, nil)
+	c.errorOf("POST", "/collections/test_collection/points/scroll", map[string]any{}, 404)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	c.errorOf("PUT", snaps+"/recover", map[string]any{"location": srv.URL + "/snapshot.tar", "checksum": strings.Repeat("3", 64)}, 400)
+	c.errorOf("POST", "/collections/test_collection/points/scroll", map[string]any{}, 404)
+	c.ok("PUT", snaps+"/recover", map[string]any{"location": srv.URL + "/snapshot.tar", "checksum": d.Checksum}, nil)
+	var page struct {
+		Points []json.RawMessage `json:"points"`
+	}
+	c.ok("POST", "/collections/test_collection/points/scroll", map[string]any{}, &page)
+	if len(page.Points) != 10 {
+		t.Errorf("recovered collection scrolls %d points, want 10", len(page.Points))
+	}
+
+	if status, raw := c.do("POST", snaps+"?wait=false", nil); status != 202 {
+		t.Fatalf("non-wait create = %d %s", status, raw)
+	}
+	waitFor(t, "non-wait snapshot", func() bool { return len(list()) == 1 })
+	if status, raw := c.do("DELETE", snaps+"/"+list()[0].Name+"?wait=false", nil); status != 202 {
+		t.Fatalf("non-wait delete = %d %s", status, raw)
+	}
+	waitFor(t, "non-wait delete", func() bool { return len(list()) == 0 })
 }
