@@ -906,3 +906,97 @@ func TestUpstreamCollectionSnapshots(t *testing.T) {
 	}
 	waitFor(t, "non-wait delete", func() bool { return len(list()) == 0 })
 }
+
+// TestUpstreamPointBasics: test_count.py, test_delete_points.py,
+// test_uuid_ops.py and test_shard_key.py on the suite's fixture. Counts
+// follow the filter (should: London or Berlin finds 4 of the 10 points,
+// the sparse-only ones included in the total); deletes by filter and by
+// ids shrink points_count; UUID ids read back; shard keys of a custom
+// collection are listed as they were created, strings and numbers.
+func TestUpstreamPointBasics(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const coll = "/collections/test_collection"
+	should := `{"should": [{"key": "city", "match": {"value": "London"}}, {"key": "city", "match": {"value": "Berlin"}}]}`
+	for _, exact := range []string{"true", "false"} {
+		var n struct {
+			Count int `json:"count"`
+		}
+		c.ok("POST", coll+"/points/count", rawJSON(`{"filter": `+should+`, "exact": `+exact+`}`), &n)
+		if exact == "true" && n.Count != 4 || n.Count <= 0 || n.Count >= 10 {
+			t.Errorf("count exact=%s = %d", exact, n.Count)
+		}
+	}
+	pointsCount := func() float64 {
+		var info map[string]any
+		c.ok("GET", coll, nil, &info)
+		return info["points_count"].(float64)
+	}
+	c.ok("POST", coll+"/points/delete?wait=true", rawJSON(`{"filter": {"must": [{"has_id": [5]}]}}`), nil)
+	if n := pointsCount(); n != 9 {
+		t.Errorf("points_count after deleting id 5 = %v, want 9", n)
+	}
+	c.ok("POST", coll+"/points/delete?wait=true", rawJSON(`{"points": [1, 2, 3, 4]}`), nil)
+	if n := pointsCount(); n != 5 {
+		t.Errorf("points_count after deleting 1-4 = %v, want 5", n)
+	}
+	c.ok("PUT", coll+"/points?wait=true", rawJSON(`{"points": [
+		{"id": "b524a3c4-c568-4383-8019-c9ca08243d6a", "vector": [0.15, 0.21, 0.96, 0.04], "payload": {"city": "Berlin"}},
+		{"id": "1d675313-d3dd-4646-8b98-8052364872da", "vector": [0.19, 0.81, 0.75, 0.11], "payload": {"city": ["Berlin", "London"]}}]}`), nil)
+	c.ok("GET", coll+"/points/b524a3c4-c568-4383-8019-c9ca08243d6a", nil, nil)
+
+	c.ok("DELETE", "/collections/keyed", nil, nil)
+	c.ok("PUT", "/collections/keyed", rawJSON(`{"sharding_method": "custom", "vectors": {"size": 4, "distance": "Dot"}, "sparse_vectors": {"sparse-text": {}}, "wal_config": {"wal_capacity_mb": 1}}`), nil)
+	var keys struct {
+		ShardKeys []map[string]any `json:"shard_keys"`
+	}
+	c.ok("GET", "/collections/keyed/shards", nil, &keys)
+	if len(keys.ShardKeys) != 0 {
+		t.Fatalf("fresh custom collection keys = %v", keys.ShardKeys)
+	}
+	c.ok("PUT", "/collections/keyed/shards", rawJSON(`{"shard_key": "test_key"}`), nil)
+	c.ok("PUT", "/collections/keyed/shards", rawJSON(`{"shard_key": 100}`), nil)
+	c.ok("GET", "/collections/keyed/shards", nil, &keys)
+	got, _ := json.Marshal(keys.ShardKeys)
+	if len(keys.ShardKeys) != 2 || !strings.Contains(string(got), `"test_key"`) || !strings.Contains(string(got), `100`) {
+		t.Errorf("shard keys = %s", got)
+	}
+}
+
+// TestUpstreamVectorValidation: test_vector_dimension_validation.py and
+// test_sparse_vector_validations.py. A wrong dimension is a 400 naming the
+// dimension whether or not the client waits (checked before the operation
+// is queued, lib/collection/src/operations/verification); sparse vectors
+// need as many values as indices and unique indices (422,
+// lib/sparse/src/common/sparse_vector.rs); a sparse index cannot use the
+// turbo4 datatype (sparse_turbo4_unsupported_error, lib/common/common/src/
+// validation.rs).
+func TestUpstreamVectorValidation(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/dims", rawJSON(`{"vectors": {"size": 4, "distance": "Dot"}}`), nil)
+	for _, wait := range []string{"true", "false"} {
+		wantContains(t, "wrong dimension wait="+wait, strings.ToLower(c.errorOf("PUT", "/collections/dims/points?wait="+wait,
+			rawJSON(`{"points": [{"id": 1, "vector": [0.1, 0.2]}]}`), 400)), "dimension")
+	}
+	wantContains(t, "wrong dimension in a batch", strings.ToLower(c.errorOf("PUT", "/collections/dims/points?wait=false",
+		rawJSON(`{"batch": {"ids": [1, 2], "vectors": [[0.1, 0.2, 0.3, 0.4], [0.1, 0.2]]}}`), 400)), "dimension")
+	c.ok("PUT", "/collections/dims/points?wait=false", rawJSON(`{"points": [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}]}`), nil)
+
+	c.ok("PUT", "/collections/sparse", rawJSON(`{"sparse_vectors": {"text": {}}}`), nil)
+	c.ok("PUT", "/collections/sparse/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": {"text": {"indices": [0, 2], "values": [0.1, 0.2]}}},
+		{"id": 2, "vector": {"text": {"indices": [1, 3], "values": [0.3, 0.4]}}},
+		{"id": 3, "vector": {"text": {"indices": [0, 1], "values": [0.5, 0.6]}}}]}`), nil)
+	wantContains(t, "values length", c.errorOf("PUT", "/collections/sparse/points?wait=true",
+		rawJSON(`{"points": [{"id": 4, "vector": {"text": {"indices": [1, 2], "values": [0.1]}}}]}`), 422),
+		"Validation error", "points[0].vector.?.values: Validation error: must be the same length as indices [{}]")
+	wantContains(t, "unique indices", c.errorOf("PUT", "/collections/sparse/points?wait=true",
+		rawJSON(`{"points": [{"id": 4, "vector": {"text": {"indices": [1, 1], "values": [0.1, 0.2]}}}]}`), 422),
+		"Validation error", "points[0].vector.?.indices: Validation error: must be unique [{}]")
+	status, raw := c.do("PUT", "/collections/sparse_turbo4", rawJSON(`{"sparse_vectors": {"text": {"index": {"datatype": "turbo4"}}}}`))
+	if status < 400 || !strings.Contains(string(raw), "sparse vectors do not support") {
+		t.Errorf("turbo4 sparse index = %d %s", status, raw)
+	}
+}
