@@ -30,6 +30,7 @@ type CreateCollection struct {
 // UpdateCollection is the body of PATCH /collections/{c}.
 type UpdateCollection struct {
 	Vectors            map[string]map[string]any `json:"vectors,omitempty"`
+	SparseVectors      map[string]map[string]any `json:"sparse_vectors,omitempty"`
 	OptimizersConfig   map[string]any            `json:"optimizers_config,omitempty"`
 	Params             map[string]any            `json:"params,omitempty"`
 	HnswConfig         map[string]any            `json:"hnsw_config,omitempty"`
@@ -347,6 +348,31 @@ func applyUpdate(cfg collectionConfig, u UpdateCollection) (collectionConfig, er
 		}
 		b, _ := json.Marshal(vec)
 		cfg.Params.Vectors = b
+	}
+	if len(u.SparseVectors) > 0 {
+		// update_sparse_vectors_from_other (lib/collection/src/config.rs):
+		// the vector must exist, modifier replaces, index fields merge.
+		_, sparse, err := vectorMaps(cfg.Params)
+		if err != nil {
+			return cfg, err
+		}
+		for _, name := range sortedKeys(u.SparseVectors) {
+			cur, ok := sparse[name]
+			if !ok {
+				return cfg, errf(KindBadInput, "Sparse vector `%s` is not specified in collection config", name)
+			}
+			diff := u.SparseVectors[name]
+			next := merge(cur, nil)
+			if m, ok := diff["modifier"]; ok && m != nil {
+				next["modifier"] = m
+			}
+			if ix, ok := diff["index"].(map[string]any); ok {
+				prev, _ := cur["index"].(map[string]any)
+				next["index"] = merge(prev, ix)
+			}
+			sparse[name] = next
+		}
+		cfg.Params.SparseVectors, _ = json.Marshal(sparse)
 	}
 	if u.HnswConfig != nil {
 		cfg.HNSW = merge(cfg.HNSW, u.HnswConfig)

@@ -67,6 +67,12 @@ type UpsertRequest struct {
 	Points   []PointStruct    `json:"points,omitempty"`
 	Batch    *Batch           `json:"batch,omitempty"`
 	ShardKey ShardKeySelector `json:"shard_key,omitempty"`
+	// UpdateMode is upsert (default), insert_only or update_only, from
+	// 1.17 (UpdateMode in lib/api/src/rest/schema.rs).
+	UpdateMode *string `json:"update_mode,omitempty"`
+	// UpdateFilter (conditional upsert) is not modelled: refused rather
+	// than ignored.
+	UpdateFilter json.RawMessage `json:"update_filter,omitempty"`
 }
 
 // DeleteRequest is POST /collections/{c}/points/delete: ids or a filter.

@@ -56,6 +56,8 @@ type PointVectors struct {
 type UpdateVectorsRequest struct {
 	Points   []PointVectors   `json:"points"`
 	ShardKey ShardKeySelector `json:"shard_key,omitempty"`
+	// UpdateFilter (conditional update) is not modelled: refused.
+	UpdateFilter json.RawMessage `json:"update_filter,omitempty"`
 }
 
 // DeleteVectorsRequest is POST /collections/{c}/points/vectors/delete.
@@ -312,6 +314,9 @@ func (p *Peer) ClearPayload(ctx context.Context, coll string, req PointsTarget) 
 func (p *Peer) UpdateVectors(ctx context.Context, coll string, req UpdateVectorsRequest) (UpdateResult, error) {
 	if len(req.Points) == 0 {
 		return UpdateResult{}, &Error{Kind: KindValidation, Msg: "[points: must specify points to update]"}
+	}
+	if !isNull(req.UpdateFilter) {
+		return UpdateResult{}, errf(KindBadInput, "conditional vector updates (update_filter) are not emulated by the simulator")
 	}
 	c := p.c
 	c.mu.Lock()

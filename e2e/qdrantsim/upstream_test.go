@@ -1000,3 +1000,58 @@ func TestUpstreamVectorValidation(t *testing.T) {
 		t.Errorf("turbo4 sparse index = %d %s", status, raw)
 	}
 }
+
+// TestUpstreamSparseConfigUpdate: test_sparse_vector_config_update.py and
+// the sparse half of test_collection_update.py test_collection_update.
+// PATCH sparse_vectors merges index fields into the named sparse vector
+// and refuses an unknown one (update_sparse_vectors_from_other and
+// get_sparse_vector_params_mut, lib/collection/src/config.rs).
+func TestUpstreamSparseConfigUpdate(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/sp", rawJSON(`{"sparse_vectors": {"sparse-text": {"index": {"on_disk": false}}}}`), nil)
+	if v := dig(collectionConfigOf(t, c, "sp"), "params", "sparse_vectors", "sparse-text", "index", "on_disk"); v != false {
+		t.Fatalf("created on_disk = %v", v)
+	}
+	c.ok("PATCH", "/collections/sp", rawJSON(`{"sparse_vectors": {"sparse-text": {"index": {"on_disk": true, "full_scan_threshold": 100}}}}`), nil)
+	c.ok("PATCH", "/collections/sp", rawJSON(`{"sparse_vectors": {"sparse-text": {"index": {"full_scan_threshold": null}, "modifier": "idf"}}}`), nil)
+	sv := dig(collectionConfigOf(t, c, "sp"), "params", "sparse_vectors", "sparse-text")
+	if dig(sv, "index", "on_disk") != true || dig(sv, "index", "full_scan_threshold") != 100.0 || dig(sv, "modifier") != "idf" {
+		t.Errorf("sparse-text after PATCH = %v", sv)
+	}
+	msg := c.errorOf("PATCH", "/collections/sp", rawJSON(`{"sparse_vectors": {"other": {"index": {"on_disk": true}}}}`), 400)
+	if msg != "Wrong input: Sparse vector `other` is not specified in collection config" {
+		t.Errorf("unknown sparse vector: %q", msg)
+	}
+}
+
+// TestUpstreamUpdateMode: test_update_mode.py. update_only changes existing
+// points and creates none; insert_only creates new points and leaves
+// existing ones as they are (UpdateMode, lib/api/src/rest/schema.rs, from
+// 1.17). A conditional upsert (update_filter, test_conditional_update.py)
+// is refused rather than applied unconditionally.
+func TestUpstreamUpdateMode(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	const body = `{"points": [{"id": 1, "vector": [9.0, 9.0, 9.0, 9.0], "payload": {"updated": true}},
+		{"id": 999, "vector": [1.0, 1.0, 1.0, 1.0], "payload": {"new": true}}], "update_mode": "%s"}`
+	basicCollectionSetup(t, c, "test_collection")
+	c.ok("PUT", "/collections/test_collection/points?wait=true", rawJSON(strings.Replace(body, "%s", "update_only", 1)), nil)
+	rec := getRecord(t, c, "test_collection", 1)
+	if dig(rec, "payload", "updated") != true || rec["vector"].([]any)[0] != 9.0 {
+		t.Errorf("update_only: point 1 = %v", rec)
+	}
+	c.errorOf("GET", "/collections/test_collection/points/999", nil, 404)
+
+	basicCollectionSetup(t, c, "test_collection")
+	c.ok("PUT", "/collections/test_collection/points?wait=true", rawJSON(strings.Replace(body, "%s", "insert_only", 1)), nil)
+	rec = getRecord(t, c, "test_collection", 1)
+	if _, ok := rec["payload"].(map[string]any)["updated"]; ok || rec["vector"].([]any)[0].(float64) >= 1 {
+		t.Errorf("insert_only: point 1 = %v", rec)
+	}
+	if dig(getRecord(t, c, "test_collection", 999), "payload", "new") != true {
+		t.Error("insert_only did not create point 999")
+	}
+	c.errorOf("PUT", "/collections/test_collection/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": [1, 1, 1, 1]}],
+		"update_filter": {"must": [{"key": "city", "match": {"value": "Berlin"}}]}}`), 400)
+}
