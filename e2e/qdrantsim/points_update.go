@@ -325,6 +325,14 @@ func (p *Peer) UpdateVectors(ctx context.Context, coll string, req UpdateVectors
 	if err != nil {
 		return UpdateResult{}, err
 	}
+	// StrictModeVerification for UpdateVectors (lib/collection/src/
+	// operations/verification/update.rs): upsert_max_batchsize caps the
+	// points, named "update limit".
+	if s, on := strictLocked(col); on {
+		if err := checkLimitOpt(len(req.Points), s.upsertMaxBatchsize, "update limit"); err != nil {
+			return UpdateResult{}, err
+		}
+	}
 	schema := schemaOf(col.config.Params, c.ver)
 	updates := map[PointID]map[string]vector{}
 	target := PointsTarget{ShardKey: req.ShardKey, Points: []PointID{}}

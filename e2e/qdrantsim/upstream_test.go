@@ -1055,3 +1055,65 @@ func TestUpstreamUpdateMode(t *testing.T) {
 	c.errorOf("PUT", "/collections/test_collection/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": [1, 1, 1, 1]}],
 		"update_filter": {"must": [{"key": "city", "match": {"value": "Berlin"}}]}}`), 400)
 }
+
+// TestUpstreamStrictModeUpdates: test_strictmode.py
+// test_patch_collection_full, _partially, test_strict_mode_upsert_max_
+// batch_size, _update_many_upsert_max_batch_size and
+// _update_vectors_max_batch_size. Strict mode settings round-trip through
+// PATCH; upsert_max_batchsize caps an upsert, an upsert inside a batch
+// ("upsert limit") and a vector update ("update limit"), checked by
+// lib/collection/src/operations/verification/update.rs.
+func TestUpstreamStrictModeUpdates(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const coll = "/collections/test_collection"
+	if dig(collectionConfigOf(t, c, "test_collection"), "strict_mode_config", "enabled") == true {
+		t.Fatal("strict mode enabled on a fresh collection")
+	}
+	c.ok("PATCH", coll, rawJSON(`{"strict_mode_config": {"enabled": true, "max_query_limit": 10, "max_timeout": 2,
+		"unindexed_filtering_retrieve": false, "unindexed_filtering_update": false, "search_max_hnsw_ef": 3,
+		"search_allow_exact": false, "search_max_oversampling": 1.5}}`), nil)
+	sm := collectionConfigOf(t, c, "test_collection")["strict_mode_config"]
+	for k, want := range map[string]any{"enabled": true, "max_query_limit": 10.0, "max_timeout": 2.0, "unindexed_filtering_retrieve": false,
+		"unindexed_filtering_update": false, "search_max_hnsw_ef": 3.0, "search_allow_exact": false, "search_max_oversampling": 1.5} {
+		if got := dig(sm, k); got != want {
+			t.Errorf("strict_mode_config.%s = %v, want %v", k, got, want)
+		}
+	}
+	c.ok("PATCH", coll, rawJSON(`{"strict_mode_config": {"enabled": false, "max_query_limit": null}}`), nil)
+
+	six := `{"ids": [1, 2, 3, 4, 5, 6], "payloads": [{}, {}, {}, {}, {}, {}], "vectors": [[1, 2, 3, 5], [1, 2, 3, 5], [1, 2, 3, 5], [1, 2, 3, 5], [1, 2, 3, 5], [1, 2, 3, 5]]}`
+	upsert := func() (int, string) {
+		status, raw := c.do("PUT", coll+"/points?wait=true", rawJSON(`{"batch": `+six+`}`))
+		return status, string(raw)
+	}
+	batch := func() (int, string) {
+		status, raw := c.do("POST", coll+"/points/batch?wait=true", rawJSON(`{"operations": [{"upsert": {"batch": `+six+`}}]}`))
+		return status, string(raw)
+	}
+	vectors := func() (int, string) {
+		status, raw := c.do("PUT", coll+"/points/vectors?wait=true", rawJSON(`{"points": [{"id": 1, "vector": [1, 2, 3, 5]},
+			{"id": 2, "vector": [1, 2, 3, 5]}, {"id": 3, "vector": [1, 2, 3, 5]}, {"id": 4, "vector": [1, 2, 3, 5]}]}`))
+		return status, string(raw)
+	}
+	for _, tc := range []struct {
+		name        string
+		send        func() (int, string)
+		fits, fails int
+		word        string
+	}{{"upsert", upsert, 6, 5, "upsert"}, {"batch upsert", batch, 6, 5, "upsert"}, {"vector update", vectors, 4, 3, "update limit"}} {
+		c.ok("PATCH", coll, rawJSON(`{"strict_mode_config": {"enabled": false}}`), nil)
+		if status, raw := tc.send(); status != 200 {
+			t.Errorf("%s without strict mode = %d %s", tc.name, status, raw)
+		}
+		c.ok("PATCH", coll, map[string]any{"strict_mode_config": map[string]any{"enabled": true, "upsert_max_batchsize": tc.fits}}, nil)
+		if status, raw := tc.send(); status != 200 {
+			t.Errorf("%s at the limit = %d %s", tc.name, status, raw)
+		}
+		c.ok("PATCH", coll, map[string]any{"strict_mode_config": map[string]any{"enabled": true, "upsert_max_batchsize": tc.fails}}, nil)
+		if status, raw := tc.send(); status == 200 || !strings.Contains(raw, tc.word) {
+			t.Errorf("%s over the limit = %d %s, want a refusal naming %q", tc.name, status, raw, tc.word)
+		}
+	}
+}
