@@ -1117,3 +1117,60 @@ func TestUpstreamStrictModeUpdates(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamOptionalVectors: the rest of test_optional_vectors.py
+// (test_retrieve_deleted_vector, test_update_empty_vectors,
+// test_update_vectors_same_point_in_batch, test_no_vectors,
+// test_delete_all_vectors). Deleted vectors are absent on retrieve and can
+// be set again one by one; within one update the last vector given for a
+// point wins; an empty vector map is a 422; an empty filter selects every
+// point (lib/collection/src/operations/vector_ops.rs, lib/api/src/rest/
+// validate.rs).
+func TestUpstreamOptionalVectors(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/mv", rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 8, "distance": "Dot"}}}`), nil)
+	c.ok("PUT", "/collections/mv/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 2, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 3, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 4, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}}]}`), nil)
+	c.ok("POST", "/collections/mv/points/vectors/delete?wait=true", rawJSON(`{"points": [1, 3], "vector": ["text"]}`), nil)
+	var recs []struct {
+		ID     float64        `json:"id"`
+		Vector map[string]any `json:"vector"`
+	}
+	c.ok("POST", "/collections/mv/points", rawJSON(`{"ids": [1, 2, 3, 4], "with_vector": true}`), &recs)
+	if len(recs) != 4 {
+		t.Fatalf("retrieve = %d records", len(recs))
+	}
+	for _, r := range recs {
+		_, hasText := r.Vector["text"]
+		if r.Vector["image"] == nil || hasText != (r.ID == 2 || r.ID == 4) {
+			t.Errorf("point %v vectors = %v", r.ID, r.Vector)
+		}
+	}
+	c.ok("POST", "/collections/mv/points/vectors/delete?wait=true", rawJSON(`{"points": [1], "vector": ["image", "text"]}`), nil)
+	if v := getRecord(t, c, "mv", 1)["vector"].(map[string]any); len(v) != 0 {
+		t.Errorf("after deleting both: %v", v)
+	}
+	c.ok("PUT", "/collections/mv/points/vectors?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"text": [8, 7, 6, 5, 4, 3, 2, 1]}}]}`), nil)
+	if v := getRecord(t, c, "mv", 1)["vector"].(map[string]any); v["text"] == nil || v["image"] != nil {
+		t.Errorf("after setting text: %v", v)
+	}
+	c.ok("PUT", "/collections/mv/points/vectors?wait=true", rawJSON(`{"points": [
+		{"id": 2, "vector": {"image": [0.1, 0.1, 0.1, 0.1]}}, {"id": 2, "vector": {"image": [0.3, 0.6, 0.4, 0.4], "text": [0.8, 0.8, 0.9, 0.2, 0.7, 0.5, 0.2, 0.6]}}]}`), nil)
+	if got, _ := json.Marshal(getRecord(t, c, "mv", 2)["vector"]); string(got) != `{"image":[0.3,0.6,0.4,0.4],"text":[0.8,0.8,0.9,0.2,0.7,0.5,0.2,0.6]}` {
+		t.Errorf("same point twice: %s", got)
+	}
+	msg := c.errorOf("PUT", "/collections/mv/points/vectors?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {}}]}`), 422)
+	wantContains(t, "empty vectors", msg, "Validation error in JSON body: [points[0].vector: must specify vectors to update for point]")
+	c.ok("POST", "/collections/mv/points/vectors/delete?wait=true", rawJSON(`{"filter": {}, "vector": ["image", "text"]}`), nil)
+	recs = nil
+	c.ok("POST", "/collections/mv/points", rawJSON(`{"ids": [1, 2, 3, 4], "with_vector": true}`), &recs)
+	for _, r := range recs {
+		if len(r.Vector) != 0 {
+			t.Errorf("after deleting all: point %v has %v", r.ID, r.Vector)
+		}
+	}
+}
