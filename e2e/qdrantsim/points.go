@@ -592,3 +592,18 @@ func firstSet(a, b json.RawMessage) json.RawMessage {
 	}
 	return a
 }
+
+// checkVectorNames refuses a with_vector list naming a vector the
+// collection does not have (check_vector_name, a 400 "Not existing vector
+// name error", as test_basic_retrieve_multivec_api.py
+// test_retrieve_invalid_vector states).
+func (s selector) checkVectorNames(schema vectorSchema) error {
+	for _, n := range s.vectors {
+		_, dense := schema.dense[n]
+		_, sparse := schema.sparse[n]
+		if !dense && !sparse {
+			return errf(KindBadInput, "Not existing vector name error: %s", n)
+		}
+	}
+	return nil
+}

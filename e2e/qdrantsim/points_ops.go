@@ -339,6 +339,9 @@ func (p *Peer) GetPoints(ctx context.Context, coll string, req GetPointsRequest)
 	if err != nil {
 		return nil, err
 	}
+	if err := sel.checkVectorNames(schemaOf(col.config.Params, c.ver)); err != nil {
+		return nil, err
+	}
 	// LocalShard::retrieve costs one token per requested id.
 	all, keys, err := p.readShardsLocked(col, req.ShardKey, len(req.IDs))
 	if err != nil {
@@ -381,6 +384,9 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 		return nil, err
 	}
 	if err := checkScrollStrictLocked(col, req); err != nil {
+		return nil, err
+	}
+	if err := sel.checkVectorNames(schemaOf(col.config.Params, c.ver)); err != nil {
 		return nil, err
 	}
 	// LocalShard::scroll_by costs 1 plus the filter's conditions.

@@ -1174,3 +1174,27 @@ func TestUpstreamOptionalVectors(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamInvalidVectorNames: test_basic_retrieve_multivec_api.py
+// test_retrieve_invalid_vector and test_collection_update_multivec.py
+// test_invalid_vector_name. Naming a vector the collection lacks, in a
+// retrieve's with_vectors or in a PATCH, is a 400 "Not existing vector
+// name error" (lib/collection/src/config.rs get_vector_params_mut,
+// lib/segment vector name checks).
+func TestUpstreamInvalidVectorNames(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/mv", rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 8, "distance": "Dot"}}}`), nil)
+	c.ok("PUT", "/collections/mv/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"image": [1, 2, 3, 4]}}]}`), nil)
+	const want = "Wrong input: Not existing vector name error: i_do_no_exist"
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/collections/mv/points", `{"ids": [1], "with_vectors": ["text", "image", "i_do_no_exist"]}`},
+		{"POST", "/collections/mv/points/scroll", `{"limit": 1, "with_vector": ["i_do_no_exist"]}`},
+		{"PATCH", "/collections/mv", `{"vectors": {"i_do_no_exist": {"hnsw_config": {"m": 32}}}}`},
+	} {
+		if msg := c.errorOf(tc.method, tc.path, rawJSON(tc.body), 400); msg != want {
+			t.Errorf("%s %s: %q, want %q", tc.method, tc.path, msg, want)
+		}
+	}
+	c.ok("POST", "/collections/mv/points", rawJSON(`{"ids": [1], "with_vectors": ["text", "image"]}`), nil)
+}
