@@ -19,12 +19,14 @@ type CreateCollection struct {
 	WriteConsistencyFactor *uint32         `json:"write_consistency_factor,omitempty"`
 	ReadFanOutFactor       *uint32         `json:"read_fan_out_factor,omitempty"`
 	OnDiskPayload          *bool           `json:"on_disk_payload,omitempty"`
-	HnswConfig             map[string]any  `json:"hnsw_config,omitempty"`
-	WalConfig              map[string]any  `json:"wal_config,omitempty"`
-	OptimizersConfig       map[string]any  `json:"optimizers_config,omitempty"`
-	QuantizationConfig     json.RawMessage `json:"quantization_config,omitempty"`
-	StrictModeConfig       map[string]any  `json:"strict_mode_config,omitempty"`
-	Metadata               map[string]any  `json:"metadata,omitempty"`
+	// Payload is the 1.19 payload storage placement ({"memory": ...}).
+	Payload            map[string]any  `json:"payload,omitempty"`
+	HnswConfig         map[string]any  `json:"hnsw_config,omitempty"`
+	WalConfig          map[string]any  `json:"wal_config,omitempty"`
+	OptimizersConfig   map[string]any  `json:"optimizers_config,omitempty"`
+	QuantizationConfig json.RawMessage `json:"quantization_config,omitempty"`
+	StrictModeConfig   map[string]any  `json:"strict_mode_config,omitempty"`
+	Metadata           map[string]any  `json:"metadata,omitempty"`
 }
 
 // UpdateCollection is the body of PATCH /collections/{c}.
@@ -60,6 +62,7 @@ type collectionParams struct {
 	WriteConsistencyFactor uint32          `json:"write_consistency_factor"`
 	ReadFanOutFactor       *uint32         `json:"read_fan_out_factor,omitempty"`
 	OnDiskPayload          bool            `json:"on_disk_payload"`
+	Payload                map[string]any  `json:"payload,omitempty"`
 }
 
 func defaultHNSW() map[string]any {
@@ -152,6 +155,14 @@ func (u UpdateCollection) validate() error {
 		if err := validateDiff(d.section, d.diff); err != nil {
 			return err
 		}
+	}
+	for _, name := range sortedKeys(u.Vectors) {
+		if u.Vectors[name]["memory"] == "pinned" {
+			return errValidation(inBody, "vectors."+name+".memory", "`pinned` memory placement is not supported for dense vector storage")
+		}
+	}
+	if pl, ok := u.Params["payload"].(map[string]any); ok && pl["memory"] == "pinned" {
+		return errValidation(inBody, "params.payload.memory", "`pinned` memory placement is not supported for payload storage")
 	}
 	for _, name := range sortedKeys(u.Vectors) {
 		if h, ok := u.Vectors[name]["hnsw_config"].(map[string]any); ok {
@@ -278,6 +289,10 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 	if req.OnDiskPayload != nil {
 		p.OnDiskPayload = *req.OnDiskPayload
 	}
+	if err := checkMemoryPlacement(vectors, req.Payload, "vectors"); err != nil {
+		return cfg, err
+	}
+	p.Payload = req.Payload
 	for _, d := range []struct {
 		section string
 		diff    map[string]any
@@ -321,6 +336,10 @@ func applyUpdate(cfg collectionConfig, u UpdateCollection) (collectionConfig, er
 		case "on_disk_payload":
 			if b, ok := v.(bool); ok {
 				cfg.Params.OnDiskPayload = b
+			}
+		case "payload":
+			if m, ok := v.(map[string]any); ok {
+				cfg.Params.Payload = merge(cfg.Params.Payload, m)
 			}
 		}
 	}
@@ -421,4 +440,29 @@ func applyVectorDiff(cur, diff map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// checkMemoryPlacement is validate_dense_vector_memory (lib/collection/
+// src/operations/types.rs) and validate_payload_storage_memory
+// (lib/collection/src/config.rs), 1.19: dense vector and payload storage
+// have no pinned placement.
+func checkMemoryPlacement(vectors json.RawMessage, payload map[string]any, field string) error {
+	var probe map[string]any
+	_ = json.Unmarshal(vectors, &probe)
+	if _, single := probe["size"]; single {
+		probe = map[string]any{"": probe}
+	}
+	for _, name := range sortedKeys(probe) {
+		if dig(probe[name], "memory") == "pinned" {
+			f := field + ".memory"
+			if name != "" {
+				f = field + "." + name + ".memory"
+			}
+			return errValidation(inBody, f, "`pinned` memory placement is not supported for dense vector storage")
+		}
+	}
+	if payload["memory"] == "pinned" {
+		return errValidation(inBody, "payload.memory", "`pinned` memory placement is not supported for payload storage")
+	}
+	return nil
 }

@@ -1198,3 +1198,46 @@ func TestUpstreamInvalidVectorNames(t *testing.T) {
 	}
 	c.ok("POST", "/collections/mv/points", rawJSON(`{"ids": [1], "with_vectors": ["text", "image"]}`), nil)
 }
+
+// TestUpstreamMemoryPlacement: test_memory_placement.py (1.19). memory
+// placements are stored and echoed where given and absent otherwise;
+// dense vector and payload storage refuse pinned (422,
+// validate_dense_vector_memory in lib/collection/src/operations/types.rs,
+// validate_payload_storage_memory in lib/collection/src/config.rs), at
+// creation and in a PATCH.
+func TestUpstreamMemoryPlacement(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/mp", rawJSON(`{"vectors": {"size": 4, "distance": "Dot", "memory": "cached", "hnsw_config": {"memory": "cold"},
+		"quantization_config": {"scalar": {"type": "int8", "memory": "pinned"}}},
+		"sparse_vectors": {"sparse": {"index": {"memory": "cold"}}}, "payload": {"memory": "cached"}}`), nil)
+	params := collectionConfigOf(t, c, "mp")["params"]
+	for path, want := range map[string]string{"vectors.memory": "cached", "vectors.hnsw_config.memory": "cold",
+		"vectors.quantization_config.scalar.memory": "pinned", "sparse_vectors.sparse.index.memory": "cold", "payload.memory": "cached"} {
+		if got := dig(params, strings.Split(path, ".")...); got != want {
+			t.Errorf("params.%s = %v, want %s", path, got, want)
+		}
+	}
+	c.ok("PUT", "/collections/mp/index?wait=true", rawJSON(`{"field_name": "keyword_field", "field_schema": {"type": "keyword", "memory": "cold"}}`), nil)
+	var info map[string]any
+	c.ok("GET", "/collections/mp", nil, &info)
+	if got := dig(info, "payload_schema", "keyword_field", "params", "memory"); got != "cold" {
+		t.Errorf("index params memory = %v", got)
+	}
+
+	c.ok("PUT", "/collections/plain", rawJSON(`{"vectors": {"size": 4, "distance": "Dot", "on_disk": true}}`), nil)
+	params = collectionConfigOf(t, c, "plain")["params"]
+	if _, ok := params.(map[string]any)["payload"]; ok || dig(params, "vectors", "memory") != nil {
+		t.Errorf("collection without placements shows them: %v", params)
+	}
+	for _, body := range []string{`{"vectors": {"size": 4, "distance": "Dot", "memory": "pinned"}}`,
+		`{"vectors": {"size": 4, "distance": "Dot"}, "payload": {"memory": "pinned"}}`} {
+		wantContains(t, body, c.errorOf("PUT", "/collections/pinned", rawJSON(body), 422), "pinned")
+	}
+	c.ok("PATCH", "/collections/plain", rawJSON(`{"vectors": {"": {"memory": "cold"}}, "params": {"payload": {"memory": "cached"}}}`), nil)
+	params = collectionConfigOf(t, c, "plain")["params"]
+	if dig(params, "vectors", "memory") != "cold" || dig(params, "payload", "memory") != "cached" {
+		t.Errorf("after PATCH: %v", params)
+	}
+	wantContains(t, "PATCH pinned", c.errorOf("PATCH", "/collections/plain", rawJSON(`{"vectors": {"": {"memory": "pinned"}}}`), 422), "pinned")
+}
