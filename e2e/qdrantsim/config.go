@@ -251,6 +251,19 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 	if err := checkVectorKinds(specs, req.SparseVectors); err != nil {
 		return cfg, err
 	}
+	// CreateCollectionOperation::new (lib/storage/src/content_manager/
+	// collection_meta_ops.rs): no unnamed sparse vector, no name both
+	// dense and sparse.
+	if sparse, _ := sparseSpecs(req.SparseVectors); len(sparse) > 0 {
+		if _, ok := sparse[""]; ok {
+			return cfg, errf(KindBadInput, "Sparse vector name cannot be empty")
+		}
+		for _, n := range names {
+			if _, ok := sparse[n]; ok {
+				return cfg, errf(KindBadInput, "Dense and sparse vector names must be unique - duplicate found with '%s'", n)
+			}
+		}
+	}
 	p := collectionParams{Vectors: vectors, SparseVectors: req.SparseVectors, ReplicationFactor: 1, WriteConsistencyFactor: 1, ReadFanOutFactor: req.ReadFanOutFactor}
 	if req.ShardingMethod != nil {
 		switch *req.ShardingMethod {

@@ -1241,3 +1241,27 @@ func TestUpstreamMemoryPlacement(t *testing.T) {
 	}
 	wantContains(t, "PATCH pinned", c.errorOf("PATCH", "/collections/plain", rawJSON(`{"vectors": {"": {"memory": "pinned"}}}`), 422), "pinned")
 }
+
+// TestUpstreamSparseNaming: test_sparse_vector_persistence.py
+// test_sparse_dense_vector_naming_validations. A sparse vector cannot be
+// unnamed nor share a dense vector's name (CreateCollectionOperation::new,
+// lib/storage/src/content_manager/collection_meta_ops.rs); sparse vectors
+// are stored sorted by index (test_sparse_vector_persisted_sorted).
+func TestUpstreamSparseNaming(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	for body, want := range map[string]string{
+		`{"vectors": {"image": {"size": 4, "distance": "Dot"}}, "sparse_vectors": {"image": {}}}`: "Wrong input: Dense and sparse vector names must be unique - duplicate found with 'image'",
+		`{"vectors": {"image": {"size": 4, "distance": "Dot"}}, "sparse_vectors": {"": {}}}`:      "Wrong input: Sparse vector name cannot be empty",
+		`{"sparse_vectors": {"": {}}}`: "Wrong input: Sparse vector name cannot be empty",
+	} {
+		if msg := c.errorOf("PUT", "/collections/naming", rawJSON(body), 400); msg != want {
+			t.Errorf("%s: %q, want %q", body, msg, want)
+		}
+	}
+	c.ok("PUT", "/collections/sorted", rawJSON(`{"sparse_vectors": {"text": {}}}`), nil)
+	c.ok("PUT", "/collections/sorted/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"text": {"indices": [3, 1, 2], "values": [0.3, 0.1, 0.2]}}}]}`), nil)
+	if got, _ := json.Marshal(getRecord(t, c, "sorted", 1)["vector"]); string(got) != `{"text":{"indices":[1,2,3],"values":[0.1,0.2,0.3]}}` {
+		t.Errorf("stored sparse vector = %s", got)
+	}
+}
