@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -1263,5 +1264,59 @@ func TestUpstreamSparseNaming(t *testing.T) {
 	c.ok("PUT", "/collections/sorted/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"text": {"indices": [3, 1, 2], "values": [0.3, 0.1, 0.2]}}}]}`), nil)
 	if got, _ := json.Marshal(getRecord(t, c, "sorted", 1)["vector"]); string(got) != `{"text":{"indices":[1,2,3],"values":[0.1,0.2,0.3]}}` {
 		t.Errorf("stored sparse vector = %s", got)
+	}
+}
+
+// TestUpstreamSparseLargeIndices: test_sparse_vector_large.py. Sparse
+// indices span the whole u32 range (SparseVector indices are DimId = u32,
+// lib/sparse/src/common/types.rs) and read back unchanged, sorted.
+func TestUpstreamSparseLargeIndices(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/large", rawJSON(`{"sparse_vectors": {"text": {}}}`), nil)
+	c.ok("PUT", "/collections/large/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"text": {
+		"indices": [808342246, 3331306528, 542569676, 4146668087, 4294967295], "values": [0.5, 0.5, 0.5, 0.5, 0.5]}}}]}`), nil)
+	if got, _ := json.Marshal(dig(getRecord(t, c, "large", 1)["vector"], "text", "indices")); string(got) != "[542569676,808342246,3331306528,4146668087,4294967295]" {
+		t.Errorf("indices = %s", got)
+	}
+	c.errorOf("PUT", "/collections/large/points?wait=true", rawJSON(`{"points": [{"id": 2, "vector": {"text": {"indices": [4294967296], "values": [0.5]}}}]}`), 400)
+}
+
+// TestUpstreamSparseDenseMix: test_sparse_dense_batch_update.py. Points
+// carrying a dense and a sparse vector are replaced whole by a second
+// upsert; scroll returns both, the sparse one sorted by index.
+func TestUpstreamSparseDenseMix(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/mix", rawJSON(`{"vectors": {"image": {"size": 2, "distance": "Euclid"}}, "sparse_vectors": {"text": {}}, "on_disk_payload": false}`), nil)
+	points := func(scale int) string {
+		var pts []string
+		texts := []string{`{"indices": [100, 500, 10], "values": [0.9, 0.8, 0.5]}`, `{"indices": [10], "values": [0.1]}`,
+			`{"indices": [55, 20, 101], "values": [0.4, 0.6, 0.1]}`, `{"indices": [66, 12], "values": [0.5, 0.5]}`, `{"indices": [1, 2, 3], "values": [0.1, 0.2, 0.3]}`}
+		for i, text := range texts {
+			v := itoa(int64((i + 1) * scale))
+			pts = append(pts, `{"id": `+itoa(int64(i+1))+`, "vector": {"image": [`+v+`, `+v+`], "text": `+text+`}}`)
+		}
+		return `{"points": [` + strings.Join(pts, ",") + `]}`
+	}
+	c.ok("PUT", "/collections/mix/points?wait=true", rawJSON(points(0)), nil)
+	c.ok("PUT", "/collections/mix/points?wait=true", rawJSON(points(1)), nil)
+	var page struct {
+		Points []struct {
+			Vector struct {
+				Image []float64 `json:"image"`
+				Text  struct {
+					Indices []int `json:"indices"`
+				} `json:"text"`
+			} `json:"vector"`
+		} `json:"points"`
+	}
+	c.ok("POST", "/collections/mix/points/scroll", rawJSON(`{"limit": 10, "with_vector": true}`), &page)
+	if len(page.Points) != 5 {
+		t.Fatalf("scroll = %d points", len(page.Points))
+	}
+	p := page.Points[2].Vector
+	if fmt.Sprint(p.Image) != "[3 3]" || fmt.Sprint(p.Text.Indices) != "[20 55 101]" {
+		t.Errorf("point 3 = %+v, want image [3 3] and indices [20 55 101]", p)
 	}
 }
