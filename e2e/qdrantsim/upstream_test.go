@@ -1320,3 +1320,60 @@ func TestUpstreamSparseDenseMix(t *testing.T) {
 		t.Errorf("point 3 = %+v, want image [3 3] and indices [20 55 101]", p)
 	}
 }
+
+// TestUpstreamMultiVectors: test_multi_vector.py and
+// test_multi_vector_unnamed.py (test_multi_vector_float_persisted,
+// test_multi_vector_validation, test_upsert_legacy_api). Multivectors read
+// back as given; a plain dense vector given for a multivector is stored
+// as a multivector of one; empty and ragged multivectors are refused with
+// the messages of validate_multi_vector (lib/common/common/src/
+// validation.rs) and validate_non_empty_dense.
+func TestUpstreamMultiVectors(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	for _, named := range []bool{true, false} {
+		coll, wrap := "multi_unnamed", func(v string) string { return v }
+		cfg := `{"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}`
+		if named {
+			coll, wrap = "multi_named", func(v string) string { return `{"my-multivec": ` + v + `}` }
+			cfg = `{"my-multivec": ` + cfg + `}`
+		}
+		c.ok("PUT", "/collections/"+coll, rawJSON(`{"vectors": `+cfg+`}`), nil)
+		path := "/collections/" + coll + "/points?wait=true"
+		c.ok("PUT", path, rawJSON(`{"points": [
+			{"id": 1, "vector": `+wrap(`[[0.05, 0.61, 0.76, 0.74], [0.05, 0.61, 0.76, 0.74], [0.05, 0.61, 0.76, 0.74]]`)+`},
+			{"id": 2, "vector": `+wrap(`[0.19, 0.81, 0.75, 0.11]`)+`}]}`), nil)
+		vec := func(id int) string {
+			v := getRecord(t, c, coll, id)["vector"]
+			if named {
+				v = dig(v, "my-multivec")
+			}
+			b, _ := json.Marshal(v)
+			return string(b)
+		}
+		if got := vec(1); got != "[[0.05,0.61,0.76,0.74],[0.05,0.61,0.76,0.74],[0.05,0.61,0.76,0.74]]" {
+			t.Errorf("%s point 1 = %s", coll, got)
+		}
+		if got := vec(2); got != "[[0.19,0.81,0.75,0.11]]" {
+			t.Errorf("%s point 2 (dense given) = %s", coll, got)
+		}
+		if named {
+			wantContains(t, "empty", c.errorOf("PUT", path, rawJSON(`{"points": [{"id": 1, "vector": {"my-multivec": []}}]}`), 422), "dense vector must not be empty")
+		}
+		for body, want := range map[string]string{
+			wrap(`[[]]`):                           "Validation error in JSON body: [points[0].vector.?.data: all vectors must be non-empty]",
+			wrap(`[[0.05, 0.61, 0.76, 0.74], []]`): "Validation error in JSON body: [points[0].vector.?.data: all vectors must be non-empty]",
+			wrap(`[[0.05, 0.61, 0.76, 0.74], [0.05, 0.61, 0.76]]`): "Validation error in JSON body: [points[0].vector.?.data: all vectors must have the same dimension, found vector with dimension 3",
+		} {
+			if !named {
+				// test_multi_vector_unnamed.py only asserts a validation
+				// error for the unnamed form.
+				want = "Validation error in JSON body"
+			}
+			msg := c.errorOf("PUT", path, rawJSON(`{"points": [{"id": 1, "vector": `+body+`}]}`), 422)
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s %s: %q, want %q", coll, body, msg, want)
+			}
+		}
+	}
+}
