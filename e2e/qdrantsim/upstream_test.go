@@ -1377,3 +1377,34 @@ func TestUpstreamMultiVectors(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamBatchPayload: test_batch_update.py test_batch_update_payload.
+// Payload operations in one batch apply in order: overwrites on two
+// points, clears, then overwrite, set and delete on one point leave
+// {"test_payload_1": "1", "test_payload_3": "3"}.
+func TestUpstreamBatchPayload(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const batch = "/collections/test_collection/points/batch?wait=true"
+	payloads := func() string {
+		b1, _ := json.Marshal(payloadOf(t, c, "test_collection", 1))
+		b2, _ := json.Marshal(payloadOf(t, c, "test_collection", 2))
+		return string(b1) + " " + string(b2)
+	}
+	c.ok("POST", batch, rawJSON(`{"operations": [{"overwrite_payload": {"payload": {"test_payload": "1"}, "points": [1]}},
+		{"overwrite_payload": {"payload": {"test_payload": "2"}, "points": [2]}}]}`), nil)
+	if got := payloads(); got != `{"test_payload":"1"} {"test_payload":"2"}` {
+		t.Errorf("after overwrites: %s", got)
+	}
+	c.ok("POST", batch, rawJSON(`{"operations": [{"clear_payload": {"points": [1]}}, {"clear_payload": {"points": [2]}}]}`), nil)
+	if got := payloads(); got != `{} {}` {
+		t.Errorf("after clears: %s", got)
+	}
+	c.ok("POST", batch, rawJSON(`{"operations": [{"overwrite_payload": {"payload": {"test_payload_1": "1"}, "points": [1]}},
+		{"set_payload": {"payload": {"test_payload_2": "2", "test_payload_3": "3"}, "points": [1]}},
+		{"delete_payload": {"keys": ["test_payload_2"], "points": [1]}}]}`), nil)
+	if got, _ := json.Marshal(payloadOf(t, c, "test_collection", 1)); string(got) != `{"test_payload_1":"1","test_payload_3":"3"}` {
+		t.Errorf("after one point's sequence: %s", got)
+	}
+}
