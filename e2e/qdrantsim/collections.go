@@ -3,7 +3,6 @@ package qdrantsim
 import (
 	"context"
 	"encoding/json"
-	"regexp"
 	"sort"
 	"time"
 )
@@ -18,6 +17,20 @@ type CollectionInfo struct {
 	SegmentsCount       int                        `json:"segments_count"`
 	Config              collectionConfig           `json:"config"`
 	PayloadSchema       map[string]json.RawMessage `json:"payload_schema"`
+	// Warnings exist from 1.16, omitted when empty; UpdateQueue from 1.17
+	// (lib/collection/src/operations/types.rs CollectionInfo).
+	Warnings    []CollectionWarning `json:"warnings,omitempty"`
+	UpdateQueue *UpdateQueueInfo    `json:"update_queue,omitempty"`
+}
+
+// CollectionWarning is one configuration warning of a collection.
+type CollectionWarning struct {
+	Message string `json:"message"`
+}
+
+// UpdateQueueInfo is the number of updates waiting for the update worker.
+type UpdateQueueInfo struct {
+	Length int `json:"length"`
 }
 
 // AliasDescription is one alias.
@@ -40,8 +53,6 @@ type AliasAction struct {
 		NewAliasName string `json:"new_alias_name"`
 	} `json:"rename_alias,omitempty"`
 }
-
-var collectionNameRE = regexp.MustCompile(`^[^<>:"/\\|?*\x00-\x1f]{1,255}$`)
 
 // resolve finds a collection by name or alias; c.mu must be held.
 func (c *Cluster) resolve(name string) (*collection, error) {
@@ -86,8 +97,13 @@ func (p *Peer) CollectionExists(ctx context.Context, name string) (bool, error) 
 // creates no shards. It returns once every peer has applied the creation
 // (lib/storage/src/dispatcher.rs syncs all nodes for it).
 func (p *Peer) CreateCollection(ctx context.Context, name string, req CreateCollection) error {
-	if !collectionNameRE.MatchString(name) {
-		return errBadCollectionName()
+	if err := p.c.ver.validateCollectionName(name, true); err != nil {
+		return err
+	}
+	// Qdrant validates the body while extracting it, before any state is
+	// read (src/actix/api/collections_api.rs create_collection).
+	if _, err := buildConfig(req, 1); err != nil {
+		return err
 	}
 	return p.consensusOp(ctx, waitAll, func() error {
 		// lib/storage/src/dispatcher.rs checks the 1.15 write lock of the
@@ -103,8 +119,11 @@ func (c *Cluster) createCollectionLocked(name string, req CreateCollection) erro
 	if _, ok := c.colls[name]; ok {
 		return errf(KindAlreadyExists, "Collection `%s` already exists!", name)
 	}
+	// lib/storage/src/content_manager/toc/create_collection.rs: a name
+	// taken by an alias is a bad input (400), checked after the
+	// collection's own existence.
 	if _, ok := c.aliases[name]; ok {
-		return errf(KindAlreadyExists, "Alias `%s` already exists!", name)
+		return errf(KindBadInput, "Can't create collection with name %s. Alias with the same name already exists", name)
 	}
 	cfg, err := buildConfig(req, len(c.peers))
 	if err != nil {
@@ -266,6 +285,18 @@ func (p *Peer) CollectionInfo(ctx context.Context, name string) (*CollectionInfo
 	}
 	info := &CollectionInfo{Status: "green", OptimizerStatus: "ok", PointsCount: n, SegmentsCount: segments,
 		Config: vcol.config, PayloadSchema: p.payloadSchemaInfoLocked(col)}
+	if c.ver.atLeast(1, 16, 0) {
+		info.Warnings = configWarnings(vcol.config)
+	}
+	if c.ver.atLeast(1, 17, 0) {
+		// The queue of this peer's local replicas: updates acknowledged
+		// with wait=false that the update worker has not applied yet.
+		q := &UpdateQueueInfo{}
+		for _, d := range p.data[col.name] {
+			q.Length += len(d.pending)
+		}
+		info.UpdateQueue = q
+	}
 	if !c.ver.atLeast(1, 19, 0) {
 		specs, _ := vectorSpecs(col.config.Params.Vectors)
 		vc := n * uint64(len(specs))
@@ -377,4 +408,36 @@ func (p *Peer) readReplicaLocked(col *collection, id uint32) *replicaData {
 		}
 	}
 	return nil
+}
+
+// configWarnings is CollectionConfigInternal::get_warnings
+// (lib/collection/src/config.rs): per vector, in name order, an
+// hnsw_config.inline_storage (collection-wide or the vector's own) that
+// cannot apply, with multivectors or without any quantization.
+func configWarnings(cfg collectionConfig) []CollectionWarning {
+	dense, _, err := vectorMaps(cfg.Params)
+	if err != nil {
+		return nil
+	}
+	var out []CollectionWarning
+	for _, name := range sortedKeys(dense) {
+		v := dense[name]
+		inline, _ := cfg.HNSW["inline_storage"].(bool)
+		if own, ok := dig(v, "hnsw_config", "inline_storage").(bool); ok {
+			inline = own
+		}
+		if !inline {
+			continue
+		}
+		quantized := v["quantization_config"] != nil || !isNull(cfg.Quantization)
+		switch {
+		case v["multivector_config"] != nil:
+			out = append(out, CollectionWarning{Message: "The `hnsw_config.inline_storage` option for vector '" + name +
+				"' is not compatible with multivectors. This option will be ignored."})
+		case !quantized:
+			out = append(out, CollectionWarning{Message: "The `hnsw_config.inline_storage` option for vector '" + name +
+				"' requires quantization to be enabled. This option will be ignored."})
+		}
+	}
+	return out
 }

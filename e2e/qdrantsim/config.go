@@ -19,17 +19,20 @@ type CreateCollection struct {
 	WriteConsistencyFactor *uint32         `json:"write_consistency_factor,omitempty"`
 	ReadFanOutFactor       *uint32         `json:"read_fan_out_factor,omitempty"`
 	OnDiskPayload          *bool           `json:"on_disk_payload,omitempty"`
-	HnswConfig             map[string]any  `json:"hnsw_config,omitempty"`
-	WalConfig              map[string]any  `json:"wal_config,omitempty"`
-	OptimizersConfig       map[string]any  `json:"optimizers_config,omitempty"`
-	QuantizationConfig     json.RawMessage `json:"quantization_config,omitempty"`
-	StrictModeConfig       map[string]any  `json:"strict_mode_config,omitempty"`
-	Metadata               map[string]any  `json:"metadata,omitempty"`
+	// Payload is the 1.19 payload storage placement ({"memory": ...}).
+	Payload            map[string]any  `json:"payload,omitempty"`
+	HnswConfig         map[string]any  `json:"hnsw_config,omitempty"`
+	WalConfig          map[string]any  `json:"wal_config,omitempty"`
+	OptimizersConfig   map[string]any  `json:"optimizers_config,omitempty"`
+	QuantizationConfig json.RawMessage `json:"quantization_config,omitempty"`
+	StrictModeConfig   map[string]any  `json:"strict_mode_config,omitempty"`
+	Metadata           map[string]any  `json:"metadata,omitempty"`
 }
 
 // UpdateCollection is the body of PATCH /collections/{c}.
 type UpdateCollection struct {
 	Vectors            map[string]map[string]any `json:"vectors,omitempty"`
+	SparseVectors      map[string]map[string]any `json:"sparse_vectors,omitempty"`
 	OptimizersConfig   map[string]any            `json:"optimizers_config,omitempty"`
 	Params             map[string]any            `json:"params,omitempty"`
 	HnswConfig         map[string]any            `json:"hnsw_config,omitempty"`
@@ -59,6 +62,7 @@ type collectionParams struct {
 	WriteConsistencyFactor uint32          `json:"write_consistency_factor"`
 	ReadFanOutFactor       *uint32         `json:"read_fan_out_factor,omitempty"`
 	OnDiskPayload          bool            `json:"on_disk_payload"`
+	Payload                map[string]any  `json:"payload,omitempty"`
 }
 
 func defaultHNSW() map[string]any {
@@ -85,16 +89,91 @@ func optimizerAuto(o map[string]any) map[string]any {
 	return o
 }
 
-// merge overlays diff on base (a JSON merge, one level deep).
+// merge overlays diff on base one level deep as Qdrant's config diffs do
+// (DiffConfig::update in lib/collection/src/operations/config_diff.rs):
+// every diff field is an Option, so a null leaves the base value as it is.
 func merge(base, diff map[string]any) map[string]any {
 	out := make(map[string]any, len(base)+len(diff))
 	for k, v := range base {
 		out[k] = v
 	}
 	for k, v := range diff {
+		if v != nil {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// mergeMetadata is Payload::merge (merge_map in lib/segment/src/common/
+// utils.rs), which update_metadata of lib/collection/src/collection/
+// collection_ops.rs applies: a null removes the key, anything else
+// replaces it. Without stored metadata the update is stored as given.
+func mergeMetadata(base, diff map[string]any) map[string]any {
+	if base == nil {
+		return diff
+	}
+	out := make(map[string]any, len(base)+len(diff))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range diff {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
 		out[k] = v
 	}
 	return out
+}
+
+// isNull tells whether a raw JSON field is absent or null.
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// quantizationDiff reads a QuantizationConfigDiff: nil for "Disabled",
+// which removes the quantization (lib/collection/src/config.rs
+// update_vectors_from_diff, collection_ops.rs
+// update_quantization_config_from_diff); any other value replaces the
+// stored config whole.
+func quantizationDiff(raw json.RawMessage) json.RawMessage {
+	if strings.TrimSpace(string(raw)) == `"Disabled"` {
+		return nil
+	}
+	return raw
+}
+
+// validate is the body validation of PATCH /collections/{c} (Validate of
+// UpdateCollection in lib/storage/src/content_manager/collection_meta_ops.rs).
+func (u UpdateCollection) validate() error {
+	for _, d := range []struct {
+		section string
+		diff    map[string]any
+	}{{"hnsw_config", u.HnswConfig}, {"optimizers_config", u.OptimizersConfig}} {
+		if err := validateDiff(d.section, d.diff); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedKeys(u.Vectors) {
+		if u.Vectors[name]["memory"] == "pinned" {
+			return errValidation(inBody, "vectors."+name+".memory", "`pinned` memory placement is not supported for dense vector storage")
+		}
+	}
+	if pl, ok := u.Params["payload"].(map[string]any); ok && pl["memory"] == "pinned" {
+		return errValidation(inBody, "params.payload.memory", "`pinned` memory placement is not supported for payload storage")
+	}
+	for _, name := range sortedKeys(u.Vectors) {
+		if h, ok := u.Vectors[name]["hnsw_config"].(map[string]any); ok {
+			if err := validateDiff("hnsw_config", h); err != nil {
+				e := err.(*Error)
+				e.Msg = strings.Replace(e.Msg, "[hnsw_config.", "[vectors."+name+".hnsw_config.", 1)
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 // vectorSpec describes one configured dense vector; Multivector is set
@@ -159,7 +238,7 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 			field = "vectors." + n + ".size"
 		}
 		if s.Size < 1 || s.Size > 65536 {
-			return cfg, errf(KindValidation, "%s: value %d invalid, must be from 1 to 65536", field, s.Size)
+			return cfg, errf(KindValidation, "[%s: value %d invalid, must be from 1 to 65536]", field, s.Size)
 		}
 		ok := false
 		for _, d := range distances {
@@ -171,6 +250,19 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 	}
 	if err := checkVectorKinds(specs, req.SparseVectors); err != nil {
 		return cfg, err
+	}
+	// CreateCollectionOperation::new (lib/storage/src/content_manager/
+	// collection_meta_ops.rs): no unnamed sparse vector, no name both
+	// dense and sparse.
+	if sparse, _ := sparseSpecs(req.SparseVectors); len(sparse) > 0 {
+		if _, ok := sparse[""]; ok {
+			return cfg, errf(KindBadInput, "Sparse vector name cannot be empty")
+		}
+		for _, n := range names {
+			if _, ok := sparse[n]; ok {
+				return cfg, errf(KindBadInput, "Dense and sparse vector names must be unique - duplicate found with '%s'", n)
+			}
+		}
 	}
 	p := collectionParams{Vectors: vectors, SparseVectors: req.SparseVectors, ReplicationFactor: 1, WriteConsistencyFactor: 1, ReadFanOutFactor: req.ReadFanOutFactor}
 	if req.ShardingMethod != nil {
@@ -185,7 +277,7 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 	switch {
 	case req.ShardNumber != nil:
 		if *req.ShardNumber < 1 {
-			return cfg, errf(KindValidation, "shard_number: value 0 invalid, must be 1 or larger")
+			return cfg, errf(KindValidation, "[shard_number: value 0 invalid, must be 1 or larger]")
 		}
 		p.ShardNumber = *req.ShardNumber
 	case p.ShardingMethod == "custom":
@@ -195,13 +287,13 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 	}
 	if req.ReplicationFactor != nil {
 		if *req.ReplicationFactor < 1 {
-			return cfg, errf(KindValidation, "replication_factor: value 0 invalid, must be 1 or larger")
+			return cfg, errf(KindValidation, "[replication_factor: value 0 invalid, must be 1 or larger]")
 		}
 		p.ReplicationFactor = *req.ReplicationFactor
 	}
 	if req.WriteConsistencyFactor != nil {
 		if *req.WriteConsistencyFactor < 1 {
-			return cfg, errf(KindValidation, "write_consistency_factor: value 0 invalid, must be 1 or larger")
+			return cfg, errf(KindValidation, "[write_consistency_factor: value 0 invalid, must be 1 or larger]")
 		}
 		p.WriteConsistencyFactor = *req.WriteConsistencyFactor
 	}
@@ -209,6 +301,18 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 	p.OnDiskPayload = true
 	if req.OnDiskPayload != nil {
 		p.OnDiskPayload = *req.OnDiskPayload
+	}
+	if err := checkMemoryPlacement(vectors, req.Payload, "vectors"); err != nil {
+		return cfg, err
+	}
+	p.Payload = req.Payload
+	for _, d := range []struct {
+		section string
+		diff    map[string]any
+	}{{"hnsw_config", req.HnswConfig}, {"wal_config", req.WalConfig}, {"optimizers_config", req.OptimizersConfig}} {
+		if err := validateDiff(d.section, d.diff); err != nil {
+			return cfg, err
+		}
 	}
 	cfg.Params = p
 	cfg.HNSW = merge(defaultHNSW(), req.HnswConfig)
@@ -230,7 +334,7 @@ func applyUpdate(cfg collectionConfig, u UpdateCollection) (collectionConfig, er
 		switch k {
 		case "replication_factor", "write_consistency_factor":
 			if !isNum || n < 1 {
-				return cfg, errf(KindValidation, "params.%s: value %v invalid, must be 1 or larger", k, v)
+				return cfg, errf(KindValidation, "[params.%s: value %v invalid, must be 1 or larger]", k, v)
 			}
 			if k == "replication_factor" {
 				cfg.Params.ReplicationFactor = uint32(n)
@@ -246,6 +350,10 @@ func applyUpdate(cfg collectionConfig, u UpdateCollection) (collectionConfig, er
 			if b, ok := v.(bool); ok {
 				cfg.Params.OnDiskPayload = b
 			}
+		case "payload":
+			if m, ok := v.(map[string]any); ok {
+				cfg.Params.Payload = merge(cfg.Params.Payload, m)
+			}
 		}
 	}
 	if len(u.Vectors) > 0 {
@@ -259,15 +367,44 @@ func applyUpdate(cfg collectionConfig, u UpdateCollection) (collectionConfig, er
 			if _, ok := specs[name]; !ok {
 				return cfg, errf(KindBadInput, "Not existing vector name error: %s", name)
 			}
-			if single {
-				vec = merge(vec, diff)
-				continue
+			cur := vec
+			if !single {
+				cur, _ = vec[name].(map[string]any)
 			}
-			cur, _ := vec[name].(map[string]any)
-			vec[name] = merge(cur, diff)
+			cur = applyVectorDiff(cur, diff)
+			if single {
+				vec = cur
+			} else {
+				vec[name] = cur
+			}
 		}
 		b, _ := json.Marshal(vec)
 		cfg.Params.Vectors = b
+	}
+	if len(u.SparseVectors) > 0 {
+		// update_sparse_vectors_from_other (lib/collection/src/config.rs):
+		// the vector must exist, modifier replaces, index fields merge.
+		_, sparse, err := vectorMaps(cfg.Params)
+		if err != nil {
+			return cfg, err
+		}
+		for _, name := range sortedKeys(u.SparseVectors) {
+			cur, ok := sparse[name]
+			if !ok {
+				return cfg, errf(KindBadInput, "Sparse vector `%s` is not specified in collection config", name)
+			}
+			diff := u.SparseVectors[name]
+			next := merge(cur, nil)
+			if m, ok := diff["modifier"]; ok && m != nil {
+				next["modifier"] = m
+			}
+			if ix, ok := diff["index"].(map[string]any); ok {
+				prev, _ := cur["index"].(map[string]any)
+				next["index"] = merge(prev, ix)
+			}
+			sparse[name] = next
+		}
+		cfg.Params.SparseVectors, _ = json.Marshal(sparse)
 	}
 	if u.HnswConfig != nil {
 		cfg.HNSW = merge(cfg.HNSW, u.HnswConfig)
@@ -275,18 +412,70 @@ func applyUpdate(cfg collectionConfig, u UpdateCollection) (collectionConfig, er
 	if u.OptimizersConfig != nil {
 		cfg.Optimizer = optimizerAuto(merge(cfg.Optimizer, u.OptimizersConfig))
 	}
-	if len(u.QuantizationConfig) > 0 {
-		q := strings.TrimSpace(string(u.QuantizationConfig))
-		if q == `"Disabled"` {
-			q = "null"
+	if !isNull(u.QuantizationConfig) {
+		cfg.Quantization = quantizationDiff(u.QuantizationConfig)
+		if cfg.Quantization == nil {
+			cfg.Quantization = json.RawMessage("null")
 		}
-		cfg.Quantization = json.RawMessage(q)
 	}
 	if u.StrictModeConfig != nil {
 		cfg.StrictMode = merge(cfg.StrictMode, u.StrictModeConfig)
 	}
 	if u.Metadata != nil {
-		cfg.Metadata = merge(cfg.Metadata, u.Metadata)
+		cfg.Metadata = mergeMetadata(cfg.Metadata, u.Metadata)
 	}
 	return cfg, nil
+}
+
+// applyVectorDiff is update_vectors_from_diff of lib/collection/src/
+// config.rs for one vector: hnsw_config merges into the vector's own diff,
+// quantization_config replaces it ("Disabled" removes it), on_disk and
+// memory replace; nulls change nothing.
+func applyVectorDiff(cur, diff map[string]any) map[string]any {
+	out := merge(cur, nil)
+	for k, v := range diff {
+		if v == nil {
+			continue
+		}
+		switch k {
+		case "hnsw_config":
+			d, _ := v.(map[string]any)
+			prev, _ := out[k].(map[string]any)
+			out[k] = merge(prev, d)
+		case "quantization_config":
+			if v == "Disabled" {
+				delete(out, k)
+				continue
+			}
+			out[k] = v
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// checkMemoryPlacement is validate_dense_vector_memory (lib/collection/
+// src/operations/types.rs) and validate_payload_storage_memory
+// (lib/collection/src/config.rs), 1.19: dense vector and payload storage
+// have no pinned placement.
+func checkMemoryPlacement(vectors json.RawMessage, payload map[string]any, field string) error {
+	var probe map[string]any
+	_ = json.Unmarshal(vectors, &probe)
+	if _, single := probe["size"]; single {
+		probe = map[string]any{"": probe}
+	}
+	for _, name := range sortedKeys(probe) {
+		if dig(probe[name], "memory") == "pinned" {
+			f := field + ".memory"
+			if name != "" {
+				f = field + "." + name + ".memory"
+			}
+			return errValidation(inBody, f, "`pinned` memory placement is not supported for dense vector storage")
+		}
+	}
+	if payload["memory"] == "pinned" {
+		return errValidation(inBody, "payload.memory", "`pinned` memory placement is not supported for payload storage")
+	}
+	return nil
 }

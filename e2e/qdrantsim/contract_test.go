@@ -221,6 +221,25 @@ func TestRESTContract(t *testing.T) {
 			c.ok("GET", "/collections/items", nil)
 			c.ok("DELETE", "/collections/items/index/n?wait=true", nil)
 
+			// Payload, vector and batch updates.
+			c.ok("POST", "/collections/items/points/payload?wait=true", map[string]any{"payload": map[string]any{"tag": "a"}, "points": []any{1, 2}})
+			c.ok("PUT", "/collections/items/points/payload?wait=true", map[string]any{"payload": map[string]any{"tag": "b"}, "points": []any{3}})
+			c.ok("POST", "/collections/items/points/payload/delete?wait=true", map[string]any{"keys": []string{"tag"}, "points": []any{1}})
+			c.ok("POST", "/collections/items/points/payload/clear?wait=true", map[string]any{"points": []any{2}})
+			c.ok("PUT", "/collections/items/points/vectors?wait=true", map[string]any{"points": []any{
+				map[string]any{"id": 4, "vector": []float32{4, 3, 2, 1}}}})
+			c.ok("POST", "/collections/items/points/batch?wait=true", map[string]any{"operations": []any{
+				map[string]any{"upsert": map[string]any{"points": []any{map[string]any{"id": 40, "vector": []float32{1, 2, 3, 4}}}}},
+				map[string]any{"set_payload": map[string]any{"payload": map[string]any{"k": 1}, "points": []any{40}}},
+				map[string]any{"delete": map[string]any{"points": []any{40}}}}})
+			if r := c.do("POST", "/collections/items/points/payload?wait=true", map[string]any{"payload": map[string]any{"k": 1}, "points": []any{4242}}); r.status != 404 {
+				t.Errorf("payload of a missing point: %d %s", r.status, r.body)
+			}
+			if version == "1.19.0" {
+				c.ok("PUT", "/collections/items/vectors/extra?wait=true", map[string]any{"dense": map[string]any{"size": 2, "distance": "Dot"}})
+				c.ok("DELETE", "/collections/items/vectors/extra?wait=true", nil)
+			}
+
 			// Aliases.
 			c.ok("POST", "/collections/aliases", map[string]any{"actions": []any{
 				map[string]any{"create_alias": map[string]any{"collection_name": "items", "alias_name": "live"}}}})

@@ -65,7 +65,7 @@ func TestRESTContractSparseAndMultiVectors(t *testing.T) {
 			// A refusal is still a documented response.
 			r := c.do("PUT", "/collections/mixed/points?wait=true", map[string]any{"points": []any{
 				map[string]any{"id": 9, "vector": map[string]any{"text": map[string]any{"indices": []int{1, 1}, "values": []float32{1, 2}}}}}})
-			if _, msg := r.envelope(t); r.status != http.StatusUnprocessableEntity || msg != "Validation error in JSON body: [points[0].vector.?.indices: must be unique]" {
+			if _, msg := r.envelope(t); r.status != http.StatusUnprocessableEntity || msg != "Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]" {
 				t.Errorf("duplicate sparse indices: %d %q", r.status, msg)
 			}
 		})

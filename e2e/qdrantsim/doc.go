@@ -93,7 +93,12 @@
 // is_empty; payload numbers are float64; no search/query endpoints; payload
 // indexes are recorded, not built; the segment format inside snapshots is
 // the simulator's own (points.jsonl, synthetic.bin); creation_time is the
-// file's modification time.
+// file's modification time. Checked against Qdrant's own REST suite
+// (UPSTREAM_TESTS.md): /readyz always answers ready; named vector
+// create/delete (1.19) is one consensus entry rather than a shard update;
+// payload JSON paths model objects, [] and [i] only; conditional updates
+// (update_filter) are refused with 400 rather than modelled; the 1.19
+// memory placements are accepted on every emulated version.
 //
 // The simulator shares no code with the product: if both used the same
 // hand-written view of Qdrant, a misreading would pass every test.

@@ -47,8 +47,9 @@ type Error struct {
 	Kind Kind
 	// Msg is the message without Qdrant's kind prefix.
 	Msg string
-	// inPath marks a validation error of a path parameter.
-	inPath bool
+	// inPath and inQuery mark a validation error of a path or query
+	// parameter (the JSON body otherwise).
+	inPath, inQuery bool
 	// RetryAfter is the wait a rate-limited client is told (KindRateLimited).
 	RetryAfter time.Duration
 }
@@ -82,6 +83,9 @@ func (e *Error) Error() string {
 	case KindValidation:
 		if e.inPath {
 			return "Validation error in path parameters: " + e.Msg
+		}
+		if e.inQuery {
+			return "Validation error in query parameters: " + e.Msg
 		}
 		return "Validation error in JSON body: " + e.Msg
 	}
@@ -126,11 +130,6 @@ func KindOf(err error) Kind {
 
 func errf(k Kind, format string, args ...any) *Error {
 	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
-}
-
-// errBadCollectionName is Qdrant's answer to an invalid collection name.
-func errBadCollectionName() *Error {
-	return &Error{Kind: KindValidation, Msg: "[name: Collection name must not contain special characters or be empty]", inPath: true}
 }
 
 func errCollectionNotFound(name string) *Error {

@@ -131,7 +131,7 @@ func (p *Peer) withFaults(mux *http.ServeMux) http.Handler {
 		}
 		rf, ok := p.routeFault(pattern)
 		if !ok {
-			mux.ServeHTTP(w, r)
+			p.withPathValidation(mux).ServeHTTP(w, r)
 			return
 		}
 		if rf.Latency > 0 {
@@ -156,7 +156,7 @@ func (p *Peer) withFaults(mux *http.ServeMux) http.Handler {
 		if rf.TruncateAfter != nil || rf.StallAfter != nil {
 			w = &faultWriter{ResponseWriter: w, r: r, truncate: rf.TruncateAfter, stall: rf.StallAfter}
 		}
-		mux.ServeHTTP(w, r)
+		p.withPathValidation(mux).ServeHTTP(w, r)
 	})
 }
 

@@ -47,8 +47,22 @@ func (p *Peer) CreatePayloadIndex(ctx context.Context, coll string, req CreateFi
 	if len(bytes.TrimSpace(req.FieldSchema)) == 0 || string(req.FieldSchema) == "null" {
 		return UpdateResult{}, errf(KindBadInput, "Can't auto-detect field type, please specify `field_schema` in the request")
 	}
-	if _, err := indexType(req.FieldSchema); err != nil {
+	typ, err := indexType(req.FieldSchema)
+	if err != nil {
 		return UpdateResult{}, err
+	}
+	if typ == "integer" {
+		// validate_integer_index_params (lib/segment/src/data_types/
+		// index.rs): a ValidationError without message, which
+		// describe_error prints as validator displays it.
+		var params struct {
+			Lookup *bool `json:"lookup"`
+			Range  *bool `json:"range"`
+		}
+		if json.Unmarshal(req.FieldSchema, &params) == nil && params.Lookup != nil && !*params.Lookup && params.Range != nil && !*params.Range {
+			return UpdateResult{}, &Error{Kind: KindValidation,
+				Msg: "[field_schema.lookup: Validation error: the 'lookup' and 'range' capabilities can't be both disabled [{}]]"}
+		}
 	}
 	c := p.c
 	c.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -66,6 +67,12 @@ type UpsertRequest struct {
 	Points   []PointStruct    `json:"points,omitempty"`
 	Batch    *Batch           `json:"batch,omitempty"`
 	ShardKey ShardKeySelector `json:"shard_key,omitempty"`
+	// UpdateMode is upsert (default), insert_only or update_only, from
+	// 1.17 (UpdateMode in lib/api/src/rest/schema.rs).
+	UpdateMode *string `json:"update_mode,omitempty"`
+	// UpdateFilter (conditional upsert) is not modelled: refused rather
+	// than ignored.
+	UpdateFilter json.RawMessage `json:"update_filter,omitempty"`
 }
 
 // DeleteRequest is POST /collections/{c}/points/delete: ids or a filter.
@@ -81,6 +88,9 @@ type GetPointsRequest struct {
 	ShardKey    ShardKeySelector `json:"shard_key,omitempty"`
 	WithPayload json.RawMessage  `json:"with_payload,omitempty"`
 	WithVector  json.RawMessage  `json:"with_vector,omitempty"`
+	// WithVectors is serde's alias of with_vector (lib/api/src/rest/
+	// schema.rs).
+	WithVectors json.RawMessage `json:"with_vectors,omitempty"`
 }
 
 // ScrollRequest is POST /collections/{c}/points/scroll. Limit nil means 10.
@@ -91,6 +101,9 @@ type ScrollRequest struct {
 	ShardKey    ShardKeySelector `json:"shard_key,omitempty"`
 	WithPayload json.RawMessage  `json:"with_payload,omitempty"`
 	WithVector  json.RawMessage  `json:"with_vector,omitempty"`
+	// WithVectors is serde's alias of with_vector (lib/api/src/rest/
+	// schema.rs).
+	WithVectors json.RawMessage `json:"with_vectors,omitempty"`
 }
 
 // ScrollResult is the scroll answer.
@@ -397,18 +410,18 @@ func (s selector) record(p *point, key *ShardKey) Record {
 		if r.Payload == nil {
 			r.Payload = map[string]any{}
 		}
-	case s.allPayload || len(s.fields) > 0:
+	case s.allPayload:
+		// PayloadSelectorExclude: the payload without the paths.
+		r.Payload = deepCopyMap(p.payload)
+		for _, f := range s.exclude {
+			removePath(r.Payload, parseJSONPath(f))
+		}
+	case len(s.fields) > 0:
+		// PayloadSelectorInclude: only the paths, in their nesting.
 		r.Payload = map[string]any{}
-		for k, v := range p.payload {
-			keep := s.allPayload
-			for _, f := range s.fields {
-				keep = keep || f == k
-			}
-			for _, f := range s.exclude {
-				keep = keep && f != k
-			}
-			if keep {
-				r.Payload[k] = v
+		for _, f := range s.fields {
+			if v, ok := projectPath(map[string]any(p.payload), parseJSONPath(f)); ok {
+				r.Payload = mergeJSON(r.Payload, v).(map[string]any)
 			}
 		}
 	}
@@ -416,6 +429,130 @@ func (s selector) record(p *point, key *ShardKey) Record {
 		r.Vector = vectorsOutput(p.vectors, s.allVectors, s.vectors)
 	}
 	return r
+}
+
+// pathSeg is one segment of a JsonPath (lib/segment/src/json_path):
+// a key, optionally followed by [] (every element) or [i].
+type pathSeg struct {
+	key   string
+	index int // -2 no index, -1 every element, else the element
+}
+
+func parseJSONPath(path string) []pathSeg {
+	var out []pathSeg
+	for _, part := range strings.Split(path, ".") {
+		name, idx, has := strings.Cut(part, "[")
+		seg := pathSeg{key: name, index: -2}
+		if has {
+			idx = strings.TrimSuffix(idx, "]")
+			seg.index = -1
+			if n, err := strconv.Atoi(idx); err == nil {
+				seg.index = n
+			}
+		}
+		out = append(out, seg)
+	}
+	return out
+}
+
+// projectPath keeps only what path reaches in v, in the same nesting.
+func projectPath(v any, path []pathSeg) (any, bool) {
+	if len(path) == 0 {
+		return v, true
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	child, ok := m[path[0].key]
+	if !ok {
+		return nil, false
+	}
+	var sub any
+	switch idx := path[0].index; {
+	case idx == -2:
+		if sub, ok = projectPath(child, path[1:]); !ok {
+			return nil, false
+		}
+	default:
+		arr, isArr := child.([]any)
+		if !isArr {
+			return nil, false
+		}
+		var kept []any
+		for i, el := range arr {
+			if idx >= 0 && i != idx {
+				continue
+			}
+			if pv, ok := projectPath(el, path[1:]); ok {
+				kept = append(kept, pv)
+			}
+		}
+		if kept == nil {
+			return nil, false
+		}
+		sub = kept
+	}
+	return map[string]any{path[0].key: sub}, true
+}
+
+// removePath deletes what path reaches in v.
+func removePath(v any, path []pathSeg) {
+	m, ok := v.(map[string]any)
+	if !ok || len(path) == 0 {
+		return
+	}
+	seg := path[0]
+	if seg.index == -2 {
+		if len(path) == 1 {
+			delete(m, seg.key)
+			return
+		}
+		removePath(m[seg.key], path[1:])
+		return
+	}
+	arr, ok := m[seg.key].([]any)
+	if !ok {
+		return
+	}
+	if len(path) == 1 {
+		if seg.index == -1 {
+			delete(m, seg.key)
+		} else if seg.index < len(arr) {
+			m[seg.key] = append(arr[:seg.index:seg.index], arr[seg.index+1:]...)
+		}
+		return
+	}
+	for i, el := range arr {
+		if seg.index < 0 || i == seg.index {
+			removePath(el, path[1:])
+		}
+	}
+}
+
+// mergeJSON merges two projections of the same payload.
+func mergeJSON(a, b any) any {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		for k, v := range bm {
+			if cur, ok := am[k]; ok {
+				am[k] = mergeJSON(cur, v)
+			} else {
+				am[k] = v
+			}
+		}
+		return am
+	}
+	aa, aok := a.([]any)
+	ba, bok := b.([]any)
+	if aok && bok && len(aa) == len(ba) {
+		for i := range aa {
+			aa[i] = mergeJSON(aa[i], ba[i])
+		}
+		return aa
+	}
+	return b
 }
 
 func sortPoints(ps []*point) {
@@ -446,4 +583,27 @@ func checkLimit(limit *int) (int, error) {
 		return 0, errf(KindFormat, "invalid value: integer `%d`, expected usize", *limit)
 	}
 	return *limit, nil
+}
+
+// firstSet returns a unless it is absent or null, else b.
+func firstSet(a, b json.RawMessage) json.RawMessage {
+	if isNull(a) {
+		return b
+	}
+	return a
+}
+
+// checkVectorNames refuses a with_vector list naming a vector the
+// collection does not have (check_vector_name, a 400 "Not existing vector
+// name error", as test_basic_retrieve_multivec_api.py
+// test_retrieve_invalid_vector states).
+func (s selector) checkVectorNames(schema vectorSchema) error {
+	for _, n := range s.vectors {
+		_, dense := schema.dense[n]
+		_, sparse := schema.sparse[n]
+		if !dense && !sparse {
+			return errf(KindBadInput, "Not existing vector name error: %s", n)
+		}
+	}
+	return nil
 }

@@ -199,6 +199,17 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 	if err != nil {
 		return UpdateResult{}, err
 	}
+	mode := "upsert"
+	if req.UpdateMode != nil && c.ver.atLeast(1, 17, 0) {
+		switch mode = *req.UpdateMode; mode {
+		case "upsert", "insert_only", "update_only":
+		default:
+			return UpdateResult{}, errf(KindFormat, "update_mode: unknown variant `%s`, expected one of `upsert`, `insert_only`, `update_only`", mode)
+		}
+	}
+	if !isNull(req.UpdateFilter) {
+		return UpdateResult{}, errf(KindBadInput, "conditional upserts (update_filter) are not emulated by the simulator")
+	}
 	// Strict mode is verified before the update reaches the
 	// TableOfContent (src/common/update.rs), which checks the lock.
 	if err := checkUpsertStrictLocked(col, len(pts)); err != nil {
@@ -221,6 +232,12 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 		u := update{isWrite: true, wait: waitFrom(ctx), cost: len(list)}
 		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
 			for _, pt := range list {
+				// insert_only keeps existing points, update_only creates
+				// none (the segment's upsert per UpdateMode).
+				_, exists := d.points[pt.id]
+				if mode == "insert_only" && exists || mode == "update_only" && !exists {
+					continue
+				}
 				d.points[pt.id] = pt
 			}
 		}))
@@ -311,7 +328,7 @@ func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector, cost int)
 
 // GetPoints retrieves points by id, in request order, skipping missing ones.
 func (p *Peer) GetPoints(ctx context.Context, coll string, req GetPointsRequest) ([]Record, error) {
-	sel, err := parseSelector(req.WithPayload, req.WithVector)
+	sel, err := parseSelector(req.WithPayload, firstSet(req.WithVector, req.WithVectors))
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +337,9 @@ func (p *Peer) GetPoints(ctx context.Context, coll string, req GetPointsRequest)
 	defer c.mu.Unlock()
 	col, err := c.resolve(coll)
 	if err != nil {
+		return nil, err
+	}
+	if err := sel.checkVectorNames(schemaOf(col.config.Params, c.ver)); err != nil {
 		return nil, err
 	}
 	// LocalShard::retrieve costs one token per requested id.
@@ -352,7 +372,7 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	if err != nil {
 		return nil, err
 	}
-	sel, err := parseSelector(req.WithPayload, req.WithVector)
+	sel, err := parseSelector(req.WithPayload, firstSet(req.WithVector, req.WithVectors))
 	if err != nil {
 		return nil, err
 	}
@@ -364,6 +384,9 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 		return nil, err
 	}
 	if err := checkScrollStrictLocked(col, req); err != nil {
+		return nil, err
+	}
+	if err := sel.checkVectorNames(schemaOf(col.config.Params, c.ver)); err != nil {
 		return nil, err
 	}
 	// LocalShard::scroll_by costs 1 plus the filter's conditions.

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -40,7 +39,9 @@ const (
 var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 // checkRecoverParams validates priority and checksum, returning defaults.
-func checkRecoverParams(priority, checksum string) (string, string, error) {
+// in says where they came from: the query of an upload, the JSON body of a
+// recovery.
+func checkRecoverParams(priority, checksum string, in validationIn) (string, string, error) {
 	switch priority {
 	case "":
 		priority = PrioritySnapshot
@@ -48,11 +49,28 @@ func checkRecoverParams(priority, checksum string) (string, string, error) {
 	default:
 		return "", "", errf(KindFormat, "priority: unknown variant `%s`, expected one of `no_sync`, `snapshot`, `replica`", priority)
 	}
-	checksum = strings.ToLower(strings.TrimSpace(checksum))
-	if checksum != "" && !sha256RE.MatchString(checksum) {
-		return "", "", errf(KindValidation, "checksum: value does not match the expected SHA256 format")
+	if checksum != "" {
+		if err := validateSHA256(checksum, in); err != nil {
+			return "", "", err
+		}
 	}
-	return priority, checksum, nil
+	return priority, strings.ToLower(checksum), nil
+}
+
+// validateSHA256 is validate_sha256_hash of lib/common/common/src/
+// validation.rs: 64 hexadecimal digits of either case. A wrong length has
+// no message, so describe_error prints the ValidationError itself
+// (validator's Display: code and params; Qdrant prints the params map in
+// hash order, the simulator in a fixed one).
+func validateSHA256(v string, in validationIn) error {
+	if len(v) != 64 {
+		return errValidation(in, "checksum", fmt.Sprintf(
+			`Validation error: invalid_sha256_hash [{"length": Number(%d), "expected_length": Number(64)}]`, len(v)))
+	}
+	if !sha256RE.MatchString(v) {
+		return errValidation(in, "checksum", "invalid characters, expected 0-9, a-f, A-F")
+	}
+	return nil
 }
 
 func deref(s *string) string {
@@ -140,7 +158,7 @@ func (p *Peer) shardExists(coll string, shard uint32) (string, error) {
 // that shard. A download is spooled to p's disk before it is unpacked
 // (disk.go).
 func (p *Peer) RecoverShardSnapshot(ctx context.Context, coll string, shard uint32, req RecoverRequest) error {
-	priority, checksum, err := checkRecoverParams(deref(req.Priority), deref(req.Checksum))
+	priority, checksum, err := checkRecoverParams(deref(req.Priority), deref(req.Checksum), inBody)
 	if err != nil {
 		return err
 	}
@@ -197,7 +215,7 @@ func (p *Peer) RecoverShardSnapshot(ctx context.Context, coll string, shard uint
 // UploadShardSnapshot is POST .../shards/{s}/snapshots/upload: the archive
 // is spooled to p's disk, checked against checksum, recovered and removed.
 func (p *Peer) UploadShardSnapshot(ctx context.Context, coll string, shard uint32, r io.Reader, priority, checksum string) error {
-	priority, checksum, err := checkRecoverParams(priority, checksum)
+	priority, checksum, err := checkRecoverParams(priority, checksum, inQueryParams)
 	if err != nil {
 		return err
 	}
@@ -335,7 +353,7 @@ func otherActive(s *shard, self uint64) []uint64 {
 // location is an http(s) URL or a file:// path (confined to the snapshots
 // directory from 1.17.1).
 func (p *Peer) RecoverCollectionSnapshot(ctx context.Context, coll string, req RecoverRequest) error {
-	priority, checksum, err := checkRecoverParams(deref(req.Priority), deref(req.Checksum))
+	priority, checksum, err := checkRecoverParams(deref(req.Priority), deref(req.Checksum), inBody)
 	if err != nil {
 		return err
 	}
@@ -350,15 +368,11 @@ func (p *Peer) RecoverCollectionSnapshot(ctx context.Context, coll string, req R
 			return err
 		}
 	case "file":
-		path := filepath.Clean(u.Path)
-		root := filepath.Clean(p.snapshotRoot())
-		if p.c.ver.confinesFileRecovery() && !strings.HasPrefix(path, root+string(filepath.Separator)) {
-			return errf(KindForbidden, "Snapshot file path must be inside the snapshots directory %s", root)
+		path, err := p.fileSnapshotPath(u)
+		if err != nil {
+			return err
 		}
 		f, err := os.Open(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return errf(KindBadRequest, "Snapshot file %s does not exist", path)
-		}
 		if err != nil {
 			return errf(KindServiceError, "failed to open snapshot %s: %v", path, err)
 		}
@@ -370,11 +384,45 @@ func (p *Peer) RecoverCollectionSnapshot(ctx context.Context, coll string, req R
 	return p.recoverCollectionThenSync(ctx, coll, body, priority, checksum, mismatchRecover)
 }
 
+// fileSnapshotPath is the file:// branch of download_snapshot in
+// lib/storage/src/content_manager/snapshots/download.rs, in its order:
+// Url::to_file_path accepts only an empty host or localhost (400), the
+// file must exist (400), and from 1.17.1 its canonical path must lie
+// inside the snapshots directory (403, validate_snapshot_path). Paths are
+// printed as Rust's Debug prints them, quoted.
+func (p *Peer) fileSnapshotPath(u *url.URL) (string, error) {
+	if (u.Host != "" && u.Host != "localhost") || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return "", errf(KindBadRequest, "Invalid snapshot URI, file path must be absolute or on localhost")
+	}
+	// The url crate removes dot segments while parsing.
+	path := filepath.Clean(u.Path)
+	if _, err := os.Stat(path); err != nil {
+		return "", errf(KindBadRequest, "Snapshot file %q does not exist", path)
+	}
+	if !p.c.ver.confinesFileRecovery() {
+		return path, nil
+	}
+	canonical, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", errf(KindBadRequest, "Failed to resolve snapshot path %q: %v", path, err)
+	}
+	// Qdrant creates its snapshots directory at start-up.
+	_ = os.MkdirAll(p.snapshotRoot(), 0o755)
+	root, err := filepath.EvalSymlinks(p.snapshotRoot())
+	if err != nil {
+		return "", errf(KindServiceError, "Failed to resolve snapshots directory %q: %v", p.snapshotRoot(), err)
+	}
+	if canonical != root && !strings.HasPrefix(canonical, root+string(filepath.Separator)) {
+		return "", errf(KindForbidden, "Snapshot file path must be inside the snapshots directory %q", root)
+	}
+	return canonical, nil
+}
+
 // UploadCollectionSnapshot is POST /collections/{c}/snapshots/upload: the
 // upload is kept in the collection's snapshot directory under its base
 // name (a random name if none) and recovered from there.
 func (p *Peer) UploadCollectionSnapshot(ctx context.Context, coll, filename string, r io.Reader, priority, checksum string) error {
-	priority, checksum, err := checkRecoverParams(priority, checksum)
+	priority, checksum, err := checkRecoverParams(priority, checksum, inQueryParams)
 	if err != nil {
 		return err
 	}
@@ -448,8 +496,8 @@ func (p *Peer) recoverCollectionFrom(coll string, r io.Reader, priority, checksu
 	}
 	col, ok := c.colls[coll]
 	if !ok {
-		if !collectionNameRE.MatchString(coll) {
-			return errBadCollectionName()
+		if err := c.ver.validateCollectionName(coll, true); err != nil {
+			return err
 		}
 		col = c.createLocked(coll, ps.config.collectionConfig, ps.schema)
 		for _, q := range c.peers {

@@ -21,16 +21,22 @@ func (p *Peer) restHandler() http.Handler {
 
 func (p *Peer) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", p.handleRoot)
-	for _, path := range []string{"/healthz", "/livez", "/readyz"} {
+	// src/actix/api/service_api.rs: healthz and livez answer "healthz check
+	// passed", readyz "all shards are ready". Approximation: readyz never
+	// answers 503 "some shards are not ready" (Qdrant's HealthChecker waits
+	// for consensus catch-up and local shard recovery).
+	for path, text := range map[string]string{"/healthz": "healthz check passed", "/livez": "healthz check passed",
+		"/readyz": "all shards are ready"} {
 		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			io.WriteString(w, "healthz check passed")
+			io.WriteString(w, text)
 		})
 	}
 	mux.HandleFunc("GET /locks", p.handleGetLocks)
 	mux.HandleFunc("POST /locks", p.handlePostLocks)
 	p.collectionRoutes(mux)
 	p.pointRoutes(mux)
+	p.vectorNameRoutes(mux)
 	p.clusterRoutes(mux)
 	p.snapshotRoutes(mux)
 }

@@ -27,12 +27,27 @@ func (p *Peer) collectionRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("PUT /collections/{collection_name}", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Extractor order of src/actix/api/collections_api.rs
+		// create_collection: path (strict name), JSON body, query.
+		name := r.PathValue("collection_name")
+		if err := p.c.ver.validateCollectionName(name, true); err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
 		var req CreateCollection
 		if err := decodeBody(r, &req); err != nil {
 			writeError(w, start, err, 0)
 			return
 		}
-		reply(w, start, true, p.CreateCollection(r.Context(), r.PathValue("collection_name"), req))
+		if _, err := buildConfig(req, 1); err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
+		if _, err := timeoutParam(r); err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
+		reply(w, start, true, p.CreateCollection(r.Context(), name, req))
 	})
 	mux.HandleFunc("PATCH /collections/{collection_name}", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -41,10 +56,22 @@ func (p *Peer) collectionRoutes(mux *http.ServeMux) {
 			writeError(w, start, err, 0)
 			return
 		}
+		if err := req.validate(); err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
+		if _, err := timeoutParam(r); err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
 		reply(w, start, true, p.UpdateCollection(r.Context(), r.PathValue("collection_name"), req))
 	})
 	mux.HandleFunc("DELETE /collections/{collection_name}", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if _, err := timeoutParam(r); err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
 		ok, err := p.DeleteCollection(r.Context(), r.PathValue("collection_name"))
 		reply(w, start, ok, err)
 	})

@@ -46,6 +46,64 @@ func (p *Peer) pointRoutes(mux *http.ServeMux) {
 			return p.DeletePoints(uctx(r), r.PathValue("collection_name"), req)
 		})
 	})
+	// Payload, vector and batch updates (src/actix/api/update_api.rs).
+	bodyUpdate := func(pattern string, newReq func() any, fn func(r *http.Request, req any) (UpdateResult, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			req := newReq()
+			if err := decodeBody(r, req); err != nil {
+				writeError(w, time.Now(), err, 0)
+				return
+			}
+			update(w, r, func() (UpdateResult, error) { return fn(r, req) })
+		})
+	}
+	for method, overwrite := range map[string]bool{"POST": false, "PUT": true} {
+		bodyUpdate(method+" /collections/{collection_name}/points/payload", func() any { return &SetPayloadRequest{} },
+			func(r *http.Request, req any) (UpdateResult, error) {
+				return p.SetPayload(uctx(r), r.PathValue("collection_name"), *req.(*SetPayloadRequest), overwrite)
+			})
+	}
+	bodyUpdate("POST /collections/{collection_name}/points/payload/delete", func() any { return &DeletePayloadRequest{} },
+		func(r *http.Request, req any) (UpdateResult, error) {
+			return p.DeletePayload(uctx(r), r.PathValue("collection_name"), *req.(*DeletePayloadRequest))
+		})
+	bodyUpdate("POST /collections/{collection_name}/points/payload/clear", func() any { return &PointsTarget{} },
+		func(r *http.Request, req any) (UpdateResult, error) {
+			return p.ClearPayload(uctx(r), r.PathValue("collection_name"), *req.(*PointsTarget))
+		})
+	bodyUpdate("PUT /collections/{collection_name}/points/vectors", func() any { return &UpdateVectorsRequest{} },
+		func(r *http.Request, req any) (UpdateResult, error) {
+			return p.UpdateVectors(uctx(r), r.PathValue("collection_name"), *req.(*UpdateVectorsRequest))
+		})
+	bodyUpdate("POST /collections/{collection_name}/points/vectors/delete", func() any { return &DeleteVectorsRequest{} },
+		func(r *http.Request, req any) (UpdateResult, error) {
+			return p.DeleteVectors(uctx(r), r.PathValue("collection_name"), *req.(*DeleteVectorsRequest))
+		})
+	mux.HandleFunc("POST /collections/{collection_name}/points/batch", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var req struct {
+			Operations []map[string]json.RawMessage `json:"operations"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
+		wait, err := waitParam(r, false)
+		if err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
+		res, err := p.UpdateBatch(uctx(r), r.PathValue("collection_name"), req.Operations)
+		for i := range res {
+			if !wait {
+				res[i].Status = "acknowledged"
+			}
+		}
+		if res == nil {
+			res = []UpdateResult{}
+		}
+		reply(w, start, res, err)
+	})
 	mux.HandleFunc("PUT /collections/{collection_name}/index", func(w http.ResponseWriter, r *http.Request) {
 		var req CreateFieldIndex
 		if err := decodeBody(r, &req); err != nil {

@@ -123,7 +123,7 @@ func (p *Peer) snapshotRoutes(mux *http.ServeMux) {
 			return
 		}
 		p.handleUpload(w, r, func(_ context.Context, _ string, sp *spooled, priority, checksum string) error {
-			priority, checksum, err := checkRecoverParams(priority, checksum)
+			priority, checksum, err := checkRecoverParams(priority, checksum, inQueryParams)
 			if err != nil {
 				return err
 			}
@@ -195,7 +195,7 @@ func (p *Peer) handleUpload(w http.ResponseWriter, r *http.Request, fn func(ctx 
 		return
 	}
 	q := r.URL.Query()
-	if _, _, err := checkRecoverParams(q.Get("priority"), q.Get("checksum")); err != nil {
+	if _, _, err := checkRecoverParams(q.Get("priority"), q.Get("checksum"), inQueryParams); err != nil {
 		writeError(w, start, err, 0)
 		return
 	}

@@ -184,13 +184,15 @@ func vectorProblems(v vector, emptyDense bool) []string {
 			out = append(out, "vector: dense vector must not be empty")
 		}
 	case v.sparse != nil:
+		// ValidationError::new(code) without a message: describe_error
+		// prints validator's Display, "Validation error: CODE [PARAMS]".
 		if len(v.sparse.Indices) != len(v.sparse.Values) {
-			out = append(out, "values: must be the same length as indices")
+			out = append(out, "values: Validation error: must be the same length as indices [{}]")
 		}
 		seen := make(map[uint32]bool, len(v.sparse.Indices))
 		for _, i := range v.sparse.Indices {
 			if seen[i] {
-				out = append(out, "indices: must be unique")
+				out = append(out, "indices: Validation error: must be unique [{}]")
 				break
 			}
 			seen[i] = true

@@ -71,9 +71,17 @@ func checkVectorKinds(dense map[string]vectorSpec, sparseRaw json.RawMessage) er
 	if err != nil {
 		return errf(KindFormat, "%v", err)
 	}
-	for _, s := range sparse {
+	for _, name := range sortedKeys(sparse) {
+		s := sparse[name]
 		if s.Modifier != nil && *s.Modifier != "none" && *s.Modifier != "idf" {
 			return errf(KindFormat, "unknown variant `%s`, expected `none` or `idf`", *s.Modifier)
+		}
+		// validate_sparse_datatype (lib/collection/src/operations/
+		// types.rs, 1.19) refuses turbo4 for sparse indexes.
+		// Approximation: releases before 1.19 do not know the variant
+		// and answer a 400 format error instead.
+		if s.Index["datatype"] == "turbo4" {
+			return &Error{Kind: KindValidation, Msg: "[sparse_vectors." + name + ".index.datatype: sparse vectors do not support the `turbo4` datatype]"}
 		}
 	}
 	return nil

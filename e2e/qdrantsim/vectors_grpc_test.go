@@ -156,7 +156,7 @@ func TestGRPCSparseAndMultiVectorsPerVersion(t *testing.T) {
 				{Id: qdrant.NewIDNum(3), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{
 					"text": qdrant.NewVectorSparse([]uint32{1, 2}, []float32{1})})}}})
 			wantCode(t, err, codes.InvalidArgument, "Validation error in body: [")
-			wantCode(t, err, codes.InvalidArgument, ".values: must be the same length as indices]")
+			wantCode(t, err, codes.InvalidArgument, ".values: Validation error: must be the same length as indices [{}]]")
 			_, err = g.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "mixed", Wait: qdrant.PtrOf(true), Points: []*qdrant.PointStruct{
 				{Id: qdrant.NewIDNum(3), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{
 					"colbert": {Data: []float32{1, 2, 3}, VectorsCount: &count}})}}})

@@ -150,9 +150,9 @@ func TestVectorValidationAnswersAsQdrant(t *testing.T) {
 		msg    string
 	}{
 		{"sparse values fewer than indices", point(map[string]any{"text": sparse([]int{1, 2}, []float32{1})}), 422,
-			"Validation error in JSON body: [points[0].vector.?.values: must be the same length as indices]"},
+			"Validation error in JSON body: [points[0].vector.?.values: Validation error: must be the same length as indices [{}]]"},
 		{"sparse indices repeated", point(map[string]any{"text": sparse([]int{4, 4}, []float32{1, 2})}), 422,
-			"Validation error in JSON body: [points[0].vector.?.indices: must be unique]"},
+			"Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]"},
 		{"multivector of ragged vectors", point(map[string]any{"colbert": [][]float32{{1, 2}, {1}}}), 422,
 			"Validation error in JSON body: [points[0].vector.?.data: all vectors must have the same dimension, found vector with dimension 1]"},
 		{"empty multivector", point(map[string]any{"colbert": [][]float32{}}), 422,

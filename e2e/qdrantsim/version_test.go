@@ -141,7 +141,18 @@ func TestCollectionRecoveryPerVersion(t *testing.T) {
 			outside := filepath.Join(t.TempDir(), "x.snapshot")
 			data, _ := os.ReadFile(file)
 			os.WriteFile(outside, data, 0o644)
-			status, body := pc.do("PUT", "/collections/other/snapshots/recover", map[string]any{"location": "file://" + outside + ".missing"})
+			// Existence is checked before confinement (download.rs), so a
+			// missing file is a 400 on every version and only an existing
+			// one outside the directory is refused with 403.
+			if status, body := pc.do("PUT", "/collections/other/snapshots/recover", map[string]any{"location": "file://" + outside + ".missing"}); status != 400 ||
+				!strings.Contains(string(body), "does not exist") {
+				t.Errorf("missing file outside snapshots dir: %d %s, want 400 does not exist", status, body)
+			}
+			target := outside + ".missing"
+			if tc.outsideFile == 403 {
+				target = outside
+			}
+			status, body := pc.do("PUT", "/collections/other/snapshots/recover", map[string]any{"location": "file://" + target})
 			if want := map[int]int{400: 400, 403: 403}[tc.outsideFile]; status != want {
 				t.Errorf("file outside snapshots dir: %d %s, want %d", status, body, want)
 			}

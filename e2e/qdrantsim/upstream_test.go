@@ -1,0 +1,1410 @@
+package qdrantsim
+
+// Contract tests stating, for the simulator, the facts Qdrant's own REST
+// suite (tests/openapi of Qdrant's repository, tag v1.19.0) checks against
+// real Qdrant. Each test names the upstream test it answers and the Qdrant
+// source that implements the behaviour; UPSTREAM_TESTS.md maps the whole
+// suite.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// basicCollectionSetup is tests/openapi/helpers/collection_setup.py
+// basic_collection_setup: an unnamed 4-dim Dot vector plus the sparse
+// vector "sparse-text", eight dense points and two points that carry only
+// the sparse vector.
+func basicCollectionSetup(t *testing.T, c client, name string) {
+	t.Helper()
+	if status, raw := c.do("DELETE", "/collections/"+name, nil); status != http.StatusOK {
+		t.Fatalf("drop %s = %d %s", name, status, raw)
+	}
+	c.ok("PUT", "/collections/"+name, map[string]any{
+		"sharding_method": nil,
+		"vectors":         map[string]any{"size": 4, "distance": "Dot", "on_disk": false},
+		"sparse_vectors":  map[string]any{"sparse-text": map[string]any{}},
+		"on_disk_payload": false,
+		"wal_config":      map[string]any{"wal_capacity_mb": nil},
+	}, nil)
+	c.ok("GET", "/collections/"+name, nil, nil)
+	c.ok("PUT", "/collections/"+name+"/points?wait=true", json.RawMessage(`{"points": [
+		{"id": 1, "vector": [0.05, 0.61, 0.76, 0.74], "payload": {"city": "Berlin", "price": 10.0}},
+		{"id": 2, "vector": [0.19, 0.81, 0.75, 0.11], "payload": {"city": ["Berlin", "London"], "price": 11.0}},
+		{"id": 3, "vector": [0.36, 0.55, 0.47, 0.94], "payload": {"city": ["Berlin", "Moscow"], "price": 9.5}},
+		{"id": 4, "vector": [0.18, 0.01, 0.85, 0.80], "payload": {"city": ["London", "Moscow"], "price": 9}},
+		{"id": 5, "vector": [0.24, 0.18, 0.22, 0.44], "payload": {"count": 0}},
+		{"id": 6, "vector": [0.35, 0.08, 0.11, 0.44]},
+		{"id": 7, "vector": [0.25, 0.98, 0.14, 0.43], "payload": {"city": null, "price": null}},
+		{"id": 8, "vector": [0.79, 0.53, 0.72, 0.15], "payload": {"city": [], "price": []}},
+		{"id": 9, "vector": {"sparse-text": {"indices": [66, 12], "values": [0.5, 0.5]}}},
+		{"id": 10, "vector": {"sparse-text": {"indices": [1, 2, 3], "values": [0.1, 0.2, 0.3]}}, "payload": {"city": [], "price": []}}
+	]}`), nil)
+}
+
+// rawJSON marshals a request body that must keep explicit nulls.
+func rawJSON(s string) json.RawMessage { return json.RawMessage(s) }
+
+// getRecord reads one point with its vectors and payload.
+func getRecord(t *testing.T, c client, coll string, id int) map[string]any {
+	t.Helper()
+	var rec map[string]any
+	c.ok("GET", "/collections/"+coll+"/points/"+itoa(int64(id)), nil, &rec)
+	return rec
+}
+
+// collectionConfigOf returns result.config of GET /collections/{c}.
+func collectionConfigOf(t *testing.T, c client, coll string) map[string]any {
+	t.Helper()
+	var info map[string]any
+	c.ok("GET", "/collections/"+coll, nil, &info)
+	cfg, _ := info["config"].(map[string]any)
+	if cfg == nil {
+		t.Fatalf("collection info of %s has no config: %v", coll, info)
+	}
+	return cfg
+}
+
+func wantContains(t *testing.T, what, got string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(got, p) {
+			t.Errorf("%s = %q, want it to contain %q", what, got, p)
+		}
+	}
+}
+
+// TestUpstreamFixtureTakesSparseOnlyPoints: every upstream test that uses
+// basic_collection_setup depends on points 9 and 10, which carry only the
+// sparse vector of a collection that also has an unnamed dense vector;
+// Qdrant stores them without a dense vector (vectors are optional per point,
+// lib/segment/src/segment/entry.rs upsert_point) and returns only what they
+// have.
+func TestUpstreamFixtureTakesSparseOnlyPoints(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	var n struct {
+		Count int `json:"count"`
+	}
+	c.ok("POST", "/collections/test_collection/points/count", map[string]any{"exact": true}, &n)
+	if n.Count != 10 {
+		t.Fatalf("count = %d, want 10", n.Count)
+	}
+	rec := getRecord(t, c, "test_collection", 9)
+	vec, _ := rec["vector"].(map[string]any)
+	if _, ok := vec["sparse-text"]; !ok || len(vec) != 1 {
+		t.Errorf("point 9 vector = %v, want only sparse-text", rec["vector"])
+	}
+	rec = getRecord(t, c, "test_collection", 1)
+	if _, ok := rec["vector"].([]any); !ok {
+		t.Errorf("point 1 vector = %v, want the unnamed dense vector", rec["vector"])
+	}
+}
+
+// TestUpstreamReadyz: tests/openapi/test_k8s_health.py. /healthz and
+// /livez answer "healthz check passed", /readyz "all shards are ready"
+// (src/actix/api/service_api.rs readyz).
+func TestUpstreamReadyz(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	for path, want := range map[string]string{"/healthz": "healthz check passed", "/livez": "healthz check passed",
+		"/readyz": "all shards are ready"} {
+		resp, err := http.Get(cl.Peers()[0].URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		_, _ = readAllTo(&b, resp)
+		if resp.StatusCode != http.StatusOK || b.String() != want {
+			t.Errorf("GET %s = %d %q, want 200 %q", path, resp.StatusCode, b.String(), want)
+		}
+	}
+}
+
+func readAllTo(b *strings.Builder, resp *http.Response) (int64, error) {
+	defer resp.Body.Close()
+	return io.Copy(b, resp.Body)
+}
+
+// TestUpstreamSnapshotFileURI: test_snapshot.py test_snapshot_invalid_file_uri
+// and the recovery half of test_collection_snapshot_security. The file://
+// branch of download_snapshot (lib/storage/src/content_manager/snapshots/
+// download.rs) refuses a host other than localhost, then a missing file,
+// and only then a file outside the snapshots directory; none of it needs
+// the collection to exist.
+func TestUpstreamSnapshotFileURI(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	const path = "/collections/somethingthatdoesnotexist/snapshots/recover"
+	for _, tc := range []struct {
+		location string
+		status   int
+		msg      string
+		prefix   bool
+	}{
+		{"file://whatever.snapshot", 400, "Bad request: Invalid snapshot URI, file path must be absolute or on localhost", false},
+		{"file:///whatever.snapshot", 400, `Bad request: Snapshot file "/whatever.snapshot" does not exist`, false},
+		{"file://localhost/whatever.snapshot", 400, `Bad request: Snapshot file "/whatever.snapshot" does not exist`, false},
+		{"file:///etc/passwd", 403, "Forbidden: Snapshot file path must be inside the snapshots directory", true},
+		{"file://./etc/passwd", 400, "Bad request: Invalid snapshot URI, file path must be absolute or on localhost", false},
+	} {
+		msg := c.errorOf("PUT", path, map[string]any{"location": tc.location}, tc.status)
+		if (tc.prefix && !strings.HasPrefix(msg, tc.msg)) || (!tc.prefix && msg != tc.msg) {
+			t.Errorf("recover from %s: %q, want %q", tc.location, msg, tc.msg)
+		}
+	}
+	if ok, _ := cl.Peers()[0].CollectionExists(t.Context(), "somethingthatdoesnotexist"); ok {
+		t.Error("a refused recovery created the collection")
+	}
+}
+
+// TestUpstreamAliasAndCollectionNames: test_alias.py. An alias cannot take
+// a collection's name (409, lib/storage/src/content_manager/alias_mapping
+// via toc/collection_meta_ops.rs), a collection cannot take an alias's name
+// (400 bad input, toc/create_collection.rs), and aliases are listed
+// globally and per collection until deleted.
+func TestUpstreamAliasAndCollectionNames(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	basicCollectionSetup(t, c, "test_collection_2")
+	alias := func(action string, body map[string]any) map[string]any {
+		return map[string]any{"actions": []any{map[string]any{action: body}}}
+	}
+	c.errorOf("POST", "/collections/aliases", alias("create_alias", map[string]any{
+		"alias_name": "test_collection_2", "collection_name": "test_collection"}), 409)
+
+	c.ok("DELETE", "/collections/test_collection_3", nil, nil)
+	c.ok("POST", "/collections/aliases", alias("create_alias", map[string]any{
+		"alias_name": "test_collection_3", "collection_name": "test_collection"}), nil)
+	var list struct {
+		Aliases []AliasDescription `json:"aliases"`
+	}
+	c.ok("GET", "/aliases", nil, &list)
+	if len(list.Aliases) != 1 || list.Aliases[0].AliasName != "test_collection_3" || list.Aliases[0].CollectionName != "test_collection" {
+		t.Fatalf("aliases = %+v", list.Aliases)
+	}
+	msg := c.errorOf("PUT", "/collections/test_collection_3", map[string]any{
+		"vectors": map[string]any{"size": 4, "distance": "Dot"}}, 400)
+	if want := "Wrong input: Can't create collection with name test_collection_3. Alias with the same name already exists"; msg != want {
+		t.Errorf("collection named like an alias: %q, want %q", msg, want)
+	}
+	c.ok("GET", "/collections/test_collection/aliases", nil, &list)
+	if len(list.Aliases) != 1 || list.Aliases[0].AliasName != "test_collection_3" {
+		t.Errorf("collection aliases = %+v", list.Aliases)
+	}
+	// Reads through the alias reach the collection until it is deleted.
+	c.ok("POST", "/collections/test_collection_3/points/scroll", map[string]any{"limit": 3}, nil)
+	c.ok("POST", "/collections/aliases", alias("delete_alias", map[string]any{"alias_name": "test_collection_3"}), nil)
+	c.ok("GET", "/aliases", nil, &list)
+	if len(list.Aliases) != 0 {
+		t.Errorf("aliases after delete = %+v", list.Aliases)
+	}
+	c.errorOf("POST", "/collections/test_collection_3/points/scroll", map[string]any{"limit": 3}, 404)
+}
+
+// TestUpstreamCollectionMetadataPatch: test_collection_metadata.py. PATCH
+// metadata merges key by key and a null removes the key (Payload::merge,
+// lib/segment/src/common/utils.rs merge_map, applied by update_metadata in
+// lib/collection/src/collection/collection_ops.rs).
+func TestUpstreamCollectionMetadataPatch(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	for _, body := range []string{`{"metadata": {"new_meta": "value"}}`, `{"metadata": {"new_meta_2": "value2"}}`,
+		`{"metadata": {"new_meta": "value3"}}`, `{"metadata": {"new_meta_2": null}}`} {
+		c.ok("PATCH", "/collections/test_collection", rawJSON(body), nil)
+	}
+	got, _ := json.Marshal(collectionConfigOf(t, c, "test_collection")["metadata"])
+	if string(got) != `{"new_meta":"value3"}` {
+		t.Errorf("metadata = %s, want {\"new_meta\":\"value3\"}", got)
+	}
+}
+
+// TestUpstreamCollectionUpdatePatch: test_collection_update.py
+// test_edit_collection_params, the strict-mode half of test_strictmode.py
+// test_strict_mode_rate_limit_update (a null leaves the limit in place) and
+// the Disabled quantization of test_vector_config.py. Config diffs only
+// change what they set (DiffConfig::update in lib/collection/src/
+// operations/config_diff.rs); per vector, hnsw_config merges,
+// quantization_config replaces and "Disabled" removes it
+// (update_vectors_from_diff in lib/collection/src/config.rs); a null
+// collection quantization changes nothing, "Disabled" clears it
+// (collection_ops.rs update_quantization_config_from_diff).
+func TestUpstreamCollectionUpdatePatch(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	cfg := collectionConfigOf(t, c, "test_collection")
+	if v := dig(cfg, "params", "vectors"); dig(v, "hnsw_config") != nil || dig(v, "quantization_config") != nil || dig(v, "on_disk") != false {
+		t.Errorf("fresh vector params = %v", v)
+	}
+	if dig(cfg, "hnsw_config", "m") != 16.0 || dig(cfg, "hnsw_config", "ef_construct") != 100.0 || cfg["quantization_config"] != nil {
+		t.Errorf("fresh config = %v", cfg)
+	}
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{
+		"vectors": {"": {"hnsw_config": {"m": 32}, "quantization_config": {"scalar": {"type": "int8", "quantile": 0.8}}, "on_disk": true}},
+		"hnsw_config": {"ef_construct": 123},
+		"quantization_config": {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}},
+		"params": {"on_disk_payload": true}}`), nil)
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{
+		"vectors": {"": {"hnsw_config": {"m": 10, "ef_construct": 100}, "quantization_config": {"product": {"compression": "x32", "always_ram": true}}, "on_disk": false}},
+		"quantization_config": null, "hnsw_config": {"m": null}}`), nil)
+	cfg = collectionConfigOf(t, c, "test_collection")
+	vec := dig(cfg, "params", "vectors")
+	for _, tc := range []struct {
+		what string
+		got  any
+		want any
+	}{
+		{"vector hnsw m", dig(vec, "hnsw_config", "m"), 10.0},
+		{"vector hnsw ef_construct", dig(vec, "hnsw_config", "ef_construct"), 100.0},
+		{"vector quantization replaced", dig(vec, "quantization_config", "scalar"), nil},
+		{"vector quantization product", dig(vec, "quantization_config", "product", "compression"), "x32"},
+		{"vector on_disk", dig(vec, "on_disk"), false},
+		{"on_disk_payload", dig(cfg, "params", "on_disk_payload"), true},
+		{"collection hnsw m kept by null", dig(cfg, "hnsw_config", "m"), 16.0},
+		{"collection hnsw ef_construct", dig(cfg, "hnsw_config", "ef_construct"), 123.0},
+		{"collection quantization kept by null", dig(cfg, "quantization_config", "scalar", "quantile"), 0.99},
+		{"collection quantization always_ram", dig(cfg, "quantization_config", "scalar", "always_ram"), true},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.what, tc.got, tc.want)
+		}
+	}
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{"vectors": {"": {"quantization_config": "Disabled"}}, "quantization_config": "Disabled"}`), nil)
+	cfg = collectionConfigOf(t, c, "test_collection")
+	if _, ok := dig(cfg, "params", "vectors").(map[string]any)["quantization_config"]; ok || cfg["quantization_config"] != nil {
+		t.Errorf("after Disabled: vector %v, collection %v", dig(cfg, "params", "vectors"), cfg["quantization_config"])
+	}
+
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{"strict_mode_config": {"enabled": true, "write_rate_limit": 1}}`), nil)
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{"strict_mode_config": {"read_rate_limit": 2}}`), nil)
+	c.ok("PATCH", "/collections/test_collection", rawJSON(`{"strict_mode_config": {"write_rate_limit": null}}`), nil)
+	sm := collectionConfigOf(t, c, "test_collection")["strict_mode_config"]
+	if dig(sm, "enabled") != true || dig(sm, "read_rate_limit") != 2.0 || dig(sm, "write_rate_limit") != 1.0 {
+		t.Errorf("strict mode after a null write_rate_limit = %v, want enabled, read 2, write still 1", sm)
+	}
+}
+
+// TestUpstreamValidationBeforeState: test_validation.py and test_limits.py.
+// The actix extractors validate path, body and query before the handler
+// reads any state (src/actix/api/collections_api.rs, src/actix/api/mod.rs
+// CollectionPath, lib/collection/src/operations/config_diff.rs bounds), so
+// an invalid request about an existing or missing collection is a 422, not
+// a 409 or 404.
+func TestUpstreamValidationBeforeState(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	long := strings.Repeat("extremelylongname", 16)
+	dense := map[string]any{"size": 4, "distance": "Dot"}
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+		status             int
+		parts              []string
+	}{
+		{"name over 255 characters", "GET", "/collections/" + long + "/points/1", nil, 422,
+			[]string{"Validation error in path parameters: [collection_name: value \"" + long + "\" invalid, must be from 1 to 255 characters]"}},
+		{"ef_construct 0 on an existing name", "PUT", "/collections/test_collection",
+			map[string]any{"vectors": dense, "hnsw_config": map[string]any{"ef_construct": 0}}, 422,
+			[]string{"Validation error in JSON body: [hnsw_config.ef_construct: value 0 invalid, must be 4 or larger]"}},
+		{"timeout=0 on an existing name", "PUT", "/collections/test_collection?timeout=0", map[string]any{"vectors": dense}, 422,
+			[]string{"Validation error in query parameters: [timeout: value 0 invalid, must be 1 or larger]"}},
+		{"vector size over the limit", "PUT", "/collections/test_limits", map[string]any{"vectors": map[string]any{"size": 65537, "distance": "Dot"}}, 422,
+			[]string{"Validation error in JSON body: [vectors.size: value 65537 invalid, must be from 1 to 65536]"}},
+		{"shard_number 0", "PUT", "/collections/test_validation_shard_number_zero", map[string]any{"vectors": dense, "shard_number": 0}, 422,
+			[]string{"shard_number"}},
+		{"replication_factor 0", "PUT", "/collections/test_validation_replication_factor_zero", map[string]any{"vectors": dense, "replication_factor": 0}, 422,
+			[]string{"replication_factor"}},
+		{"write_consistency_factor 0", "PUT", "/collections/test_validation_write_consistency_factor_zero", map[string]any{"vectors": dense, "write_consistency_factor": 0}, 422,
+			[]string{"write_consistency_factor"}},
+		{"shard_number negative", "PUT", "/collections/test_validation_shard_number_neg", map[string]any{"vectors": dense, "shard_number": -1}, 400,
+			[]string{"shard_number"}},
+		{"ef_construct 0 in a PATCH of a missing collection", "PATCH", "/collections/missing", map[string]any{"hnsw_config": map[string]any{"ef_construct": 0}}, 422,
+			[]string{"hnsw_config.ef_construct: value 0 invalid"}},
+		{"timeout=0 on delete", "DELETE", "/collections/test_collection?timeout=0", nil, 422,
+			[]string{"timeout: value 0 invalid, must be 1 or larger"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantContains(t, tc.method+" "+tc.path, c.errorOf(tc.method, tc.path, tc.body, tc.status), tc.parts...)
+		})
+	}
+	if ok, _ := cl.Peers()[0].CollectionExists(t.Context(), "test_collection"); !ok {
+		t.Error("an invalid request removed the collection")
+	}
+	c.ok("PUT", "/collections/test_limits", map[string]any{"vectors": map[string]any{"size": 65536, "distance": "Dot"}}, nil)
+}
+
+// TestUpstreamMalformedChecksum: test_shard_snapshot.py
+// test_upload_shard_snapshot_rejects_malformed_checksum. The checksum query
+// parameter is validated (validate_sha256_hash, lib/common/common/src/
+// validation.rs) before the upload is read: 422 naming invalid_sha256_hash.
+func TestUpstreamMalformedChecksum(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	for path, upload := range map[string]func() (int, []byte){
+		"shard upload": func() (int, []byte) {
+			return uploadShard(t, c, "test_collection", 0, []byte("not a snapshot"), "checksum=abc")
+		},
+		"collection upload": func() (int, []byte) {
+			return uploadCollection(t, c, "test_collection", "snapshot.tar", []byte("not a snapshot"), "checksum=abc")
+		},
+	} {
+		status, body := upload()
+		if status != 422 || !strings.Contains(string(body), "invalid_sha256_hash") ||
+			!strings.Contains(string(body), "Validation error in query parameters: [checksum: ") {
+			t.Errorf("%s with checksum=abc = %d %s, want 422 invalid_sha256_hash", path, status, body)
+		}
+	}
+	msg := c.errorOf("PUT", "/collections/test_collection/shards/0/snapshots/recover",
+		map[string]any{"location": "http://localhost:1/x.snapshot", "checksum": strings.Repeat("g", 64)}, 422)
+	if want := "Validation error in JSON body: [checksum: invalid characters, expected 0-9, a-f, A-F]"; msg != want {
+		t.Errorf("non-hex checksum in body: %q, want %q", msg, want)
+	}
+}
+
+// TestUpstreamRootAndExists: test_root_api.py (title, version and a
+// 40-character commit, nothing else; src/actix/api/service_api.rs index)
+// and test_collection_exists.py (exists is true or false, never an error;
+// src/actix/api/collections_api.rs get_collection_existence).
+func TestUpstreamRootAndExists(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	var root map[string]string
+	if status, raw := c.do("GET", "/", nil); status != 200 || json.Unmarshal(raw, &root) != nil {
+		t.Fatalf("GET / = %d %s", status, raw)
+	}
+	if len(root) != 3 || root["title"] != "qdrant - vector search engine" || root["version"] == "" || len(root["commit"]) != 40 {
+		t.Errorf("GET / = %v", root)
+	}
+	basicCollectionSetup(t, c, "test_collection")
+	for name, want := range map[string]bool{"test_collection": true, "wrong": false} {
+		var got struct {
+			Exists bool `json:"exists"`
+		}
+		c.ok("GET", "/collections/"+name+"/exists", nil, &got)
+		if got.Exists != want {
+			t.Errorf("%s exists = %v, want %v", name, got.Exists, want)
+		}
+	}
+}
+
+// payloadOf reads a point's payload.
+func payloadOf(t *testing.T, c client, coll string, id int) map[string]any {
+	t.Helper()
+	pl, _ := getRecord(t, c, coll, id)["payload"].(map[string]any)
+	return pl
+}
+
+// scrollIDs returns the ids a filtered scroll finds.
+func scrollIDs(t *testing.T, c client, coll string, filter string) []float64 {
+	t.Helper()
+	var page struct {
+		Points []struct {
+			ID float64 `json:"id"`
+		} `json:"points"`
+	}
+	c.ok("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"limit": 100, "filter": `+filter+`}`), &page)
+	var ids []float64
+	for _, p := range page.Points {
+		ids = append(ids, p.ID)
+	}
+	return ids
+}
+
+// TestUpstreamPayloadOperations: test_payload_operations.py. Set merges
+// top-level keys (Payload::merge), overwrite replaces the payload, delete
+// removes keys, clear empties it, all by ids or filter; "key" writes into
+// a nested object, also through array elements (merge_by_key,
+// lib/segment/src/payload_storage/payload_storage_impl.rs). A missing id
+// is a 404 (PointIdError); a request naming neither points nor filter is a
+// format error (lib/shard/src/operations/payload_ops.rs).
+func TestUpstreamPayloadOperations(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const coll = "/collections/test_collection"
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"test_payload": "keyword"}, "points": [6]}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 1 || pl["test_payload"] != "keyword" {
+		t.Errorf("after set: %v", pl)
+	}
+	c.ok("POST", coll+"/points/payload/clear?wait=true", rawJSON(`{"filter": {"must": [{"has_id": [6]}]}}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 0 {
+		t.Errorf("after clear: %v", pl)
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"test_payload": "keyword"}, "points": [6]}`), nil)
+	c.ok("POST", coll+"/points/payload/delete?wait=true", rawJSON(`{"keys": ["test_payload"], "points": [6]}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 0 {
+		t.Errorf("after delete: %v", pl)
+	}
+	c.ok("PUT", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key1": "aaa", "key2": "bbb"}, "points": [6]}`), nil)
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key1": "ccc"}, "points": [6]}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 2 || pl["key1"] != "ccc" || pl["key2"] != "bbb" {
+		t.Errorf("after overwrite and set: %v", pl)
+	}
+	c.ok("PUT", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key2": "eee"}, "points": [6]}`), nil)
+	if pl := payloadOf(t, c, "test_collection", 6); len(pl) != 1 || pl["key2"] != "eee" {
+		t.Errorf("after second overwrite: %v", pl)
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key4": "aaa"}, "points": [1, 2, 3]}`), nil)
+	if ids := scrollIDs(t, c, "test_collection", `{"must": [{"key": "key4", "match": {"value": "aaa"}}]}`); len(ids) != 3 {
+		t.Errorf("points with key4 = %v", ids)
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key5": "bbb"}, "filter": {"must": [{"key": "key4", "match": {"value": "aaa"}}]}}`), nil)
+	if ids := scrollIDs(t, c, "test_collection", `{"must": [{"key": "key5", "match": {"value": "bbb"}}]}`); len(ids) != 3 {
+		t.Errorf("points with key5 = %v", ids)
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key6": {"subkey": "xxx", "arraykey": [{"a1": {"a1k": "xxx"}}, {"a2": {"a2k": "xxx"}}], "subkey2": {"subkey3": "xxx"}}}, "points": [1], "key": null}`), nil)
+	for _, tc := range []struct{ body, path, want string }{
+		{`{"payload": {"subkey": "yyy"}, "points": [1], "key": "key6"}`, "key6.subkey", "yyy"},
+		{`{"payload": {"subkey3": "yyy"}, "points": [1], "key": "key6.subkey2"}`, "key6.subkey2.subkey3", "yyy"},
+		{`{"payload": {"a1k": "yyy"}, "points": [1], "key": "key6.arraykey[0].a1"}`, "key6.arraykey.0.a1.a1k", "yyy"},
+		{`{"payload": {"a2k": "yyy"}, "points": [1], "key": "key6.arraykey[].a2"}`, "key6.arraykey.1.a2.a2k", "yyy"},
+		{`{"payload": {"key": "xxx"}, "points": [1], "key": "key6.subkey7"}`, "key6.subkey7.key", "xxx"},
+	} {
+		c.ok("POST", coll+"/points/payload?wait=true", rawJSON(tc.body), nil)
+		pl := payloadOf(t, c, "test_collection", 1)
+		var v any = pl
+		for _, k := range strings.Split(tc.path, ".") {
+			if arr, ok := v.([]any); ok {
+				i := int(k[0] - '0')
+				v = arr[i]
+				continue
+			}
+			v = dig(v, k)
+		}
+		if v != tc.want || len(pl) != 5 {
+			t.Errorf("after %s: %s = %v (payload %v), want %s and 5 keys", tc.body, tc.path, v, pl, tc.want)
+		}
+	}
+	// A sparse-only point without payload takes one under a key.
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"key": "xxx"}, "points": [9], "key": "key"}`), nil)
+	if got, _ := json.Marshal(payloadOf(t, c, "test_collection", 9)); string(got) != `{"key":{"key":"xxx"}}` {
+		t.Errorf("point 9 payload = %s", got)
+	}
+	c.ok("POST", coll+"/points/payload/delete?wait=true", rawJSON(`{"keys": ["key5"], "filter": {"must": [{"key": "key5", "match": {"value": "bbb"}}]}}`), nil)
+	if ids := scrollIDs(t, c, "test_collection", `{"must": [{"key": "key5", "match": {"value": "bbb"}}]}`); len(ids) != 0 {
+		t.Errorf("points with key5 after delete = %v", ids)
+	}
+	// Setting an object replaces the key whole: a.x is gone.
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"a": {"x": 1}}, "points": [2]}`), nil)
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"a": {"y": 1}}, "points": [2]}`), nil)
+	if ids := scrollIDs(t, c, "test_collection", `{"must": [{"key": "a.x", "match": {"value": 1}}]}`); len(ids) != 0 {
+		t.Errorf("a.x still found on %v", ids)
+	}
+	msg := c.errorOf("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"k": 1}, "points": [424242]}`), 404)
+	if msg != "Not found: No point with id 424242 found" {
+		t.Errorf("missing point: %q", msg)
+	}
+	wantContains(t, "no selector", c.errorOf("POST", coll+"/points/payload", rawJSON(`{"payload": {"k": 1}}`), 400),
+		"Format error in JSON body: Either list of point ids or filter must be provided")
+}
+
+// TestUpstreamBatchUpdate: test_batch_update.py. The operations run in
+// order, one result each (src/common/update.rs update_batch): upsert,
+// delete, upsert again and a sparse-only upsert leave exactly their net
+// effect; payload and vector operations mix in.
+func TestUpstreamBatchUpdate(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	var res []UpdateResult
+	c.ok("POST", "/collections/test_collection/points/batch?wait=true", rawJSON(`{"operations": [
+		{"upsert": {"points": [{"id": 7, "vector": [1.0, 2.0, 3.0, 4.0], "payload": {}}]}},
+		{"upsert": {"points": [{"id": 8, "vector": [1.0, 2.0, 3.0, 4.0], "payload": {}}]}},
+		{"delete": {"points": [8]}},
+		{"upsert": {"points": [{"id": 7, "vector": [2.0, 1.0, 3.0, 4.0], "payload": {}}]}},
+		{"upsert": {"points": [{"id": 9, "vector": {"sparse-text": {"indices": [123, 321], "values": [5.5, 5.5]}}, "payload": {}}]}},
+		{"delete": {"points": [10]}},
+		{"set_payload": {"payload": {"a": 1}, "points": [7]}},
+		{"overwrite_payload": {"payload": {"b": 2}, "points": [9]}},
+		{"update_vectors": {"points": [{"id": 9, "vector": {"": [4.0, 3.0, 2.0, 1.0]}}]}},
+		{"delete_vectors": {"points": [9], "vector": ["sparse-text"]}}
+	]}`), &res)
+	if len(res) != 10 || res[9].Status != "completed" {
+		t.Fatalf("batch results = %+v", res)
+	}
+	rec7 := getRecord(t, c, "test_collection", 7)
+	if got, _ := json.Marshal(rec7["vector"]); string(got) != "[2,1,3,4]" || dig(rec7, "payload", "a") != 1.0 {
+		t.Errorf("point 7 = %v", rec7)
+	}
+	c.errorOf("GET", "/collections/test_collection/points/8", nil, 404)
+	c.errorOf("GET", "/collections/test_collection/points/10", nil, 404)
+	rec9 := getRecord(t, c, "test_collection", 9)
+	if got, _ := json.Marshal(rec9); !strings.Contains(string(got), `"vector":[4,3,2,1]`) || !strings.Contains(string(got), `"payload":{"b":2}`) {
+		t.Errorf("point 9 = %s", got)
+	}
+	// A failing operation ends the batch; the ones before it stay.
+	c.errorOf("POST", "/collections/test_collection/points/batch?wait=true", rawJSON(`{"operations": [
+		{"set_payload": {"payload": {"c": 3}, "points": [7]}},
+		{"set_payload": {"payload": {"c": 3}, "points": [424242]}}]}`), 404)
+	if payloadOf(t, c, "test_collection", 7)["c"] != 3.0 {
+		t.Error("the operation before the failing one was not applied")
+	}
+}
+
+// TestUpstreamVectorOperations: test_optional_vectors.py and the vector
+// half of test_shard_snapshot.py. PUT /points/vectors replaces the given
+// vectors and keeps the others; POST /points/vectors/delete removes named
+// vectors; an unknown point is a 404 "No point with id X found", an
+// unknown vector name a 400 "Not existing vector name error"
+// (lib/collection/src/operations/vector_ops.rs, lib/segment/src/segment).
+func TestUpstreamVectorOperations(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/vecs", rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 8, "distance": "Cosine"}}}`), nil)
+	c.ok("PUT", "/collections/vecs/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 2, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 3, "vector": {"image": [1, 2, 3, 4]}},
+		{"id": 1000, "vector": {}, "payload": {"city": "Berlin"}}]}`), nil)
+	if v := getRecord(t, c, "vecs", 1000)["vector"]; dig(v, "text") != nil {
+		t.Errorf("point without vectors: %v", v)
+	}
+	c.ok("PUT", "/collections/vecs/points/vectors?wait=true", rawJSON(`{"points": [{"id": 1000, "vector": {"text": [8, 7, 6, 5, 4, 3, 2, 1]}}]}`), nil)
+	rec := getRecord(t, c, "vecs", 1000)
+	if v, _ := dig(rec["vector"], "text").([]any); len(v) != 8 || dig(rec, "payload", "city") != "Berlin" {
+		t.Errorf("after update_vectors: %v", rec)
+	}
+	c.ok("POST", "/collections/vecs/points/vectors/delete?wait=true", rawJSON(`{"points": [1, 2], "vector": ["image"]}`), nil)
+	c.ok("POST", "/collections/vecs/points/vectors/delete?wait=true", rawJSON(`{"points": [2, 3], "vector": ["text"]}`), nil)
+	v2 := getRecord(t, c, "vecs", 2)["vector"].(map[string]any)
+	v1 := getRecord(t, c, "vecs", 1)["vector"].(map[string]any)
+	if _, ok := v1["image"]; ok || v1["text"] == nil || len(v2) != 0 {
+		t.Errorf("after deletes: point 1 %v, point 2 %v", v1, v2)
+	}
+	msg := c.errorOf("PUT", "/collections/vecs/points/vectors?wait=true", rawJSON(`{"points": [{"id": 424242424242424242, "vector": {"image": [1, 2, 3, 4]}}]}`), 404)
+	if msg != "Not found: No point with id 424242424242424242 found" {
+		t.Errorf("unknown point: %q", msg)
+	}
+	wantContains(t, "unknown vector", c.errorOf("POST", "/collections/vecs/points/vectors/delete?wait=true",
+		rawJSON(`{"points": [1], "vector": ["a"]}`), 400), "Wrong input: Not existing vector name error: a")
+	wantContains(t, "no points", c.errorOf("PUT", "/collections/vecs/points/vectors", rawJSON(`{"points": []}`), 422),
+		"must specify points to update")
+	wantContains(t, "wrong dimension", c.errorOf("PUT", "/collections/vecs/points/vectors?wait=true",
+		rawJSON(`{"points": [{"id": 1, "vector": {"image": [1, 2]}}]}`), 400), "Vector dimension error: expected dim: 4, got 2")
+}
+
+// TestUpstreamNamedVectorCRUD: test_named_vector_crud.py (1.19). A named
+// vector can be deleted and created again with another size; points keep
+// their other vectors and scroll; size 0 or over 65536 is a 422 naming
+// size (src/actix/api/vector_name_api.rs, lib/collection/src/collection/
+// vector_name_schema.rs). Before 1.19 the route does not exist.
+func TestUpstreamNamedVectorCRUD(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/nv", rawJSON(`{"vectors": {"vec_a": {"size": 4, "distance": "Cosine"}, "vec_b": {"size": 8, "distance": "Cosine"}}, "optimizers_config": {"indexing_threshold": 1}}`), nil)
+	var pts []string
+	for i := 0; i < 200; i++ {
+		pts = append(pts, `{"id": `+itoa(int64(i))+`, "vector": {"vec_a": [0, 0.01, 0.02, 0.03], "vec_b": [0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07]}, "payload": {"idx": `+itoa(int64(i))+`}}`)
+	}
+	c.ok("PUT", "/collections/nv/points?wait=true", rawJSON(`{"points": [`+strings.Join(pts, ",")+`]}`), nil)
+	c.ok("DELETE", "/collections/nv/vectors/vec_a?wait=true", nil, nil)
+	c.ok("PUT", "/collections/nv/vectors/vec_a?wait=true", rawJSON(`{"dense": {"size": 6, "distance": "Dot"}}`), nil)
+	var page struct {
+		Points []struct {
+			Vector map[string][]float64 `json:"vector"`
+		} `json:"points"`
+	}
+	c.ok("POST", "/collections/nv/points/scroll", rawJSON(`{"limit": 10, "with_vector": true}`), &page)
+	if len(page.Points) != 10 {
+		t.Fatalf("scroll = %d points", len(page.Points))
+	}
+	for _, p := range page.Points {
+		if len(p.Vector["vec_b"]) != 8 || p.Vector["vec_a"] != nil {
+			t.Fatalf("point vectors after recreate = %v", p.Vector)
+		}
+	}
+	if size := dig(collectionConfigOf(t, c, "nv"), "params", "vectors", "vec_a", "size"); size != 6.0 {
+		t.Errorf("recreated vec_a size = %v", size)
+	}
+	c.ok("PUT", "/collections/nv/points?wait=true", rawJSON(`{"points": [{"id": 500, "vector": {"vec_a": [1, 2, 3, 4, 5, 6], "vec_b": [1, 2, 3, 4, 5, 6, 7, 8]}}]}`), nil)
+	for _, size := range []string{"0", "65537"} {
+		wantContains(t, "size "+size, c.errorOf("PUT", "/collections/nv/vectors/vec_bad?wait=true",
+			rawJSON(`{"dense": {"size": `+size+`, "distance": "Cosine"}}`), 422), "dense.size")
+	}
+	wantContains(t, "other schema", c.errorOf("PUT", "/collections/nv/vectors/vec_b", rawJSON(`{"dense": {"size": 9, "distance": "Cosine"}}`), 400),
+		"Vector `vec_b` already exists with a different configuration")
+	c.ok("PUT", "/collections/nv/vectors/vec_b", rawJSON(`{"dense": {"size": 8, "distance": "Cosine"}}`), nil)
+
+	old := startCluster(t, Options{Peers: 1, Version: "1.18.3"})
+	if status, body := newClient(t, old.Peers()[0]).do("DELETE", "/collections/nv/vectors/vec_a", nil); status != 404 || len(body) != 0 {
+		t.Errorf("1.18 named vector route = %d %q, want an empty 404", status, body)
+	}
+}
+
+// TestUpstreamCollectionInfoFields: test_vector_config.py
+// test_configuration_warnings and the collection-info half of
+// test_update_queue.py. warnings (from 1.16) lists an inline_storage that
+// cannot apply and is absent when empty (CollectionConfigInternal::
+// get_warnings, lib/collection/src/config.rs); update_queue (from 1.17)
+// reports the update worker's queue (CollectionInfo in lib/collection/
+// src/operations/types.rs), empty once wait=true updates are applied.
+func TestUpstreamCollectionInfoFields(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	for _, tc := range []struct {
+		name   string
+		vector string
+		want   int
+	}{
+		{"no_inline_storage", `{}`, 0},
+		{"valid_config", `{"hnsw_config": {"inline_storage": true}, "quantization_config": {"scalar": {"type": "int8"}}}`, 0},
+		{"inline_storage_no_quant", `{"hnsw_config": {"inline_storage": true}}`, 1},
+		{"inline_storage_multivec", `{"hnsw_config": {"inline_storage": true}, "multivector_config": {"comparator": "max_sim"}}`, 1},
+	} {
+		var vec map[string]any
+		if err := json.Unmarshal([]byte(tc.vector), &vec); err != nil {
+			t.Fatal(err)
+		}
+		vec["size"], vec["distance"] = 4, "Dot"
+		name := "test_" + tc.name
+		c.ok("PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"test_vector": vec}}, nil)
+		var info map[string]any
+		c.ok("GET", "/collections/"+name, nil, &info)
+		warnings, present := info["warnings"].([]any)
+		if tc.want == 0 && present || tc.want > 0 && len(warnings) != tc.want {
+			t.Errorf("%s: warnings = %v, want %d (absent when 0)", tc.name, info["warnings"], tc.want)
+		}
+		if tc.want > 0 && !strings.Contains(dig(warnings[0], "message").(string), "'test_vector'") {
+			t.Errorf("%s: warning %v does not name the vector", tc.name, warnings[0])
+		}
+		if q, ok := info["update_queue"].(map[string]any); !ok || q["length"] != 0.0 {
+			t.Errorf("%s: update_queue = %v, want {length: 0}", tc.name, info["update_queue"])
+		}
+	}
+	old := startCluster(t, Options{Peers: 1, Version: "1.15.0"})
+	oc := newClient(t, old.Peers()[0])
+	oc.ok("PUT", "/collections/c", rawJSON(`{"vectors": {"v": {"size": 4, "distance": "Dot", "hnsw_config": {"inline_storage": true}}}}`), nil)
+	var info map[string]any
+	oc.ok("GET", "/collections/c", nil, &info)
+	if _, ok := info["warnings"]; ok {
+		t.Errorf("1.15 collection info has warnings: %v", info)
+	}
+	if _, ok := info["update_queue"]; ok {
+		t.Errorf("1.15 collection info has update_queue: %v", info)
+	}
+}
+
+// TestUpstreamScrollSelectors: test_payload_selector.py and
+// test_basic_retrieve_api.py test_with_vectors_alias_of_with_vector.
+// with_payload include/exclude take JSON paths, nested and through arrays
+// (PayloadSelectorInclude/Exclude in lib/segment/src/types.rs over
+// lib/segment/src/json_path), with_payload false gives no payload, and
+// with_vectors is an alias of with_vector (lib/api/src/rest/schema.rs).
+func TestUpstreamScrollSelectors(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/sel", rawJSON(`{"vectors": {"size": 4, "distance": "Dot"}}`), nil)
+	c.ok("PUT", "/collections/sel/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": [0.15, 0.31, 0.76, 0.74], "payload": {"country": {"name": "Germany", "capital": "Berlin",
+			"cities": [{"name": "Berlin", "population": 3.7}, {"name": "Munich", "population": 1.5}]}}},
+		{"id": 2, "vector": [0.1, 0.2, 0.3, 0.4], "payload": {"country": {"name": "France"}}}]}`), nil)
+	payload := func(sel string) string {
+		t.Helper()
+		var page struct {
+			Points []json.RawMessage `json:"points"`
+		}
+		c.ok("POST", "/collections/sel/points/scroll", rawJSON(`{"limit": 3, "filter": {"must": [{"key": "country.name", "match": {"value": "Germany"}}]}, "with_payload": `+sel+`}`), &page)
+		if len(page.Points) != 1 {
+			t.Fatalf("scroll with %s = %d points", sel, len(page.Points))
+		}
+		var rec struct {
+			Payload json.RawMessage `json:"payload"`
+		}
+		_ = json.Unmarshal(page.Points[0], &rec)
+		return string(rec.Payload)
+	}
+	for _, tc := range []struct{ sel, want string }{
+		{`false`, `null`},
+		{`{"include": ["country.name", "country.capital"]}`, `{"country":{"capital":"Berlin","name":"Germany"}}`},
+		{`{"include": ["country.cities[].name"]}`, `{"country":{"cities":[{"name":"Berlin"},{"name":"Munich"}]}}`},
+		{`{"exclude": ["country.cities"]}`, `{"country":{"capital":"Berlin","name":"Germany"}}`},
+		{`{"exclude": ["country.name", "country.capital"]}`, `{"country":{"cities":[{"name":"Berlin","population":3.7},{"name":"Munich","population":1.5}]}}`},
+		{`["country.capital"]`, `{"country":{"capital":"Berlin"}}`},
+	} {
+		if got := payload(tc.sel); got != tc.want {
+			t.Errorf("with_payload %s = %s, want %s", tc.sel, got, tc.want)
+		}
+	}
+	for _, kw := range []string{"with_vector", "with_vectors"} {
+		var page struct {
+			Points []struct {
+				Vector []float32 `json:"vector"`
+			} `json:"points"`
+		}
+		c.ok("POST", "/collections/sel/points/scroll", rawJSON(`{"limit": 1, "`+kw+`": true}`), &page)
+		if len(page.Points) != 1 || len(page.Points[0].Vector) != 4 || page.Points[0].Vector[0] != 0.15 {
+			t.Errorf("%s: %+v", kw, page.Points)
+		}
+	}
+}
+
+// TestUpstreamPayloadIndexing: test_payload_indexing.py
+// test_payload_indexing_validation, test_payload_indexing_operations and
+// test_boolean_index. An integer index with lookup and range both off is a
+// 422 (validate_integer_index_params, lib/segment/src/data_types/
+// index.rs); an index is reported in payload_schema with its type and the
+// number of points holding the field until it is deleted.
+func TestUpstreamPayloadIndexing(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const coll = "/collections/test_collection"
+	wantContains(t, "integer index without capabilities", c.errorOf("PUT", coll+"/index?wait=true",
+		rawJSON(`{"field_name": "test_payload", "field_schema": {"type": "integer", "lookup": false, "range": false}}`), 422),
+		"Validation error: the 'lookup' and 'range' capabilities can't be both disabled")
+	c.ok("PUT", coll+"/index?wait=true", rawJSON(`{"field_name": "test_int", "field_schema": {"type": "integer", "lookup": false, "range": true}}`), nil)
+
+	schema := func() map[string]any {
+		m, _ := dig(func() any { var i map[string]any; c.ok("GET", coll, nil, &i); return i }(), "payload_schema").(map[string]any)
+		return m
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"test_payload": "keyword"}, "points": [6]}`), nil)
+	c.ok("PUT", coll+"/index?wait=true", rawJSON(`{"field_name": "test_payload", "field_schema": "keyword"}`), nil)
+	if typ := dig(schema(), "test_payload", "data_type"); typ != "keyword" {
+		t.Errorf("test_payload index type = %v", typ)
+	}
+	c.ok("DELETE", coll+"/index/test_payload?wait=true", nil, nil)
+	if _, ok := schema()["test_payload"]; ok {
+		t.Error("deleted index still listed")
+	}
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"boolean_payload": false}, "points": [1, 2, 3, 4]}`), nil)
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"boolean_payload": [true, false]}, "points": [5]}`), nil)
+	c.ok("POST", coll+"/points/payload?wait=true", rawJSON(`{"payload": {"boolean_payload": true}, "points": [6, 7]}`), nil)
+	c.ok("PUT", coll+"/index?wait=true", rawJSON(`{"field_name": "boolean_payload", "field_schema": "bool"}`), nil)
+	if s := schema()["boolean_payload"]; dig(s, "data_type") != "bool" || dig(s, "points") != 7.0 {
+		t.Errorf("bool index = %v, want data_type bool, points 7", s)
+	}
+}
+
+// TestUpstreamShardSnapshots: test_shard_snapshot.py
+// test_shard_snapshot_operations, _non_wait, _recovery_errors and
+// _security (src/actix/api/snapshot_api.rs, lib/collection/src/
+// shards/..., lib/storage/src/content_manager/snapshots/download.rs).
+func TestUpstreamShardSnapshots(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const shard = "/collections/test_collection/shards/0/snapshots"
+	list := func() []SnapshotDescription {
+		var l []SnapshotDescription
+		c.ok("GET", shard, nil, &l)
+		return l
+	}
+	if l := list(); len(l) != 0 {
+		t.Fatalf("fresh shard has snapshots %v", l)
+	}
+	var d SnapshotDescription
+	c.ok("POST", shard+"?wait=true", nil, &d)
+	if l := list(); len(l) != 1 || l[0].Name != d.Name || l[0].Checksum == "" || l[0].Checksum != d.Checksum {
+		t.Fatalf("listed %+v, created %+v", l, d)
+	}
+	status, data := c.do("GET", shard+"/"+d.Name, nil)
+	if sum := sha256.Sum256(data); status != 200 || hex.EncodeToString(sum[:]) != d.Checksum {
+		t.Fatalf("download = %d, sha256 %x, want %s", status, sum, d.Checksum)
+	}
+	c.ok("DELETE", shard+"/"+d.Name+"?wait=true", nil, nil)
+	if l := list(); len(l) != 0 {
+		t.Fatalf("after delete: %v", l)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	c.errorOf("PUT", shard+"/recover", map[string]any{"location": srv.URL + "/snapshot.tar", "checksum": strings.Repeat("3", 64)}, 400)
+	c.ok("PUT", shard+"/recover", map[string]any{"location": srv.URL + "/snapshot.tar", "checksum": d.Checksum}, nil)
+
+	// Without waiting: 202, then the snapshot appears and goes.
+	if status, raw := c.do("POST", shard+"?wait=false", nil); status != 202 {
+		t.Fatalf("non-wait create = %d %s", status, raw)
+	}
+	waitFor(t, "non-wait snapshot", func() bool { return len(list()) == 1 })
+	if status, raw := c.do("DELETE", shard+"/"+list()[0].Name+"?wait=false", nil); status != 202 {
+		t.Fatalf("non-wait delete = %d %s", status, raw)
+	}
+	waitFor(t, "non-wait delete", func() bool { return len(list()) == 0 })
+
+	// Recovery errors.
+	c.errorOf("PUT", "/collections/somethingthatdoesnotexist/shards/0/snapshots/recover", map[string]any{"location": "whatever"}, 404)
+	c.errorOf("PUT", shard+"/recover", map[string]any{"location": "file:///whatever.snapshot"}, 400)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	defer gone.Close()
+	c.errorOf("PUT", shard+"/recover", map[string]any{"location": gone.URL + "/snapshots/whatever.snapshot"}, 400)
+
+	// No path traversal out of the snapshot directory.
+	for _, name := range []string{"/etc/passwd", "../../../../../../../etc/passwd", "..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd"} {
+		if status, _ := c.do("GET", shard+"/"+name, nil); status != 404 {
+			t.Errorf("GET shard snapshot %q = %d, want 404", name, status)
+		}
+		if status, _ := c.do("GET", "/collections/test_collection/snapshots/"+name, nil); status != 404 {
+			t.Errorf("GET collection snapshot %q = %d, want 404", name, status)
+		}
+	}
+}
+
+// TestUpstreamCollectionSnapshots: test_snapshot.py
+// test_collection_snapshot_operations and the collection half of
+// test_snapshot_operations_non_wait. A wrong checksum refuses the recovery
+// (400) and creates nothing; the right one recreates the deleted
+// collection with its ten points, sparse-only points included
+// (lib/storage/src/content_manager/snapshots/recover.rs).
+func TestUpstreamCollectionSnapshots(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const snaps = "/collections/test_collection/snapshots"
+	list := func() []SnapshotDescription {
+		var l []SnapshotDescription
+		c.ok("GET", snaps, nil, &l)
+		return l
+	}
+	if l := list(); len(l) != 0 {
+		t.Fatalf("fresh collection has snapshots %v", l)
+	}
+	var d SnapshotDescription
+	c.ok("POST", snaps+"?wait=true", nil, &d)
+	if l := list(); len(l) != 1 || l[0].Name != d.Name || l[0].Checksum != d.Checksum {
+		t.Fatalf("listed %+v, created %+v", l, d)
+	}
+	status, data := c.do("GET", snaps+"/"+d.Name, nil)
+	if sum := sha256.Sum256(data); status != 200 || hex.EncodeToString(sum[:]) != d.Checksum {
+		t.Fatalf("download = %d, sha256 %x, want %s", status, sum, d.Checksum)
+	}
+	c.ok("DELETE", snaps+"/"+d.Name+"?wait=true", nil, nil)
+	if l := list(); len(l) != 0 {
+		t.Fatalf("after delete: %v", l)
+	}
+	c.ok("DELETE", "/collections/test_collection", nil, nil)
+	c.errorOf("POST", "/collections/test_collection/points/scroll", map[string]any{}, 404)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	c.errorOf("PUT", snaps+"/recover", map[string]any{"location": srv.URL + "/snapshot.tar", "checksum": strings.Repeat("3", 64)}, 400)
+	c.errorOf("POST", "/collections/test_collection/points/scroll", map[string]any{}, 404)
+	c.ok("PUT", snaps+"/recover", map[string]any{"location": srv.URL + "/snapshot.tar", "checksum": d.Checksum}, nil)
+	var page struct {
+		Points []json.RawMessage `json:"points"`
+	}
+	c.ok("POST", "/collections/test_collection/points/scroll", map[string]any{}, &page)
+	if len(page.Points) != 10 {
+		t.Errorf("recovered collection scrolls %d points, want 10", len(page.Points))
+	}
+
+	if status, raw := c.do("POST", snaps+"?wait=false", nil); status != 202 {
+		t.Fatalf("non-wait create = %d %s", status, raw)
+	}
+	waitFor(t, "non-wait snapshot", func() bool { return len(list()) == 1 })
+	if status, raw := c.do("DELETE", snaps+"/"+list()[0].Name+"?wait=false", nil); status != 202 {
+		t.Fatalf("non-wait delete = %d %s", status, raw)
+	}
+	waitFor(t, "non-wait delete", func() bool { return len(list()) == 0 })
+}
+
+// TestUpstreamPointBasics: test_count.py, test_delete_points.py,
+// test_uuid_ops.py and test_shard_key.py on the suite's fixture. Counts
+// follow the filter (should: London or Berlin finds 4 of the 10 points,
+// the sparse-only ones included in the total); deletes by filter and by
+// ids shrink points_count; UUID ids read back; shard keys of a custom
+// collection are listed as they were created, strings and numbers.
+func TestUpstreamPointBasics(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const coll = "/collections/test_collection"
+	should := `{"should": [{"key": "city", "match": {"value": "London"}}, {"key": "city", "match": {"value": "Berlin"}}]}`
+	for _, exact := range []string{"true", "false"} {
+		var n struct {
+			Count int `json:"count"`
+		}
+		c.ok("POST", coll+"/points/count", rawJSON(`{"filter": `+should+`, "exact": `+exact+`}`), &n)
+		if exact == "true" && n.Count != 4 || n.Count <= 0 || n.Count >= 10 {
+			t.Errorf("count exact=%s = %d", exact, n.Count)
+		}
+	}
+	pointsCount := func() float64 {
+		var info map[string]any
+		c.ok("GET", coll, nil, &info)
+		return info["points_count"].(float64)
+	}
+	c.ok("POST", coll+"/points/delete?wait=true", rawJSON(`{"filter": {"must": [{"has_id": [5]}]}}`), nil)
+	if n := pointsCount(); n != 9 {
+		t.Errorf("points_count after deleting id 5 = %v, want 9", n)
+	}
+	c.ok("POST", coll+"/points/delete?wait=true", rawJSON(`{"points": [1, 2, 3, 4]}`), nil)
+	if n := pointsCount(); n != 5 {
+		t.Errorf("points_count after deleting 1-4 = %v, want 5", n)
+	}
+	c.ok("PUT", coll+"/points?wait=true", rawJSON(`{"points": [
+		{"id": "b524a3c4-c568-4383-8019-c9ca08243d6a", "vector": [0.15, 0.21, 0.96, 0.04], "payload": {"city": "Berlin"}},
+		{"id": "1d675313-d3dd-4646-8b98-8052364872da", "vector": [0.19, 0.81, 0.75, 0.11], "payload": {"city": ["Berlin", "London"]}}]}`), nil)
+	c.ok("GET", coll+"/points/b524a3c4-c568-4383-8019-c9ca08243d6a", nil, nil)
+
+	c.ok("DELETE", "/collections/keyed", nil, nil)
+	c.ok("PUT", "/collections/keyed", rawJSON(`{"sharding_method": "custom", "vectors": {"size": 4, "distance": "Dot"}, "sparse_vectors": {"sparse-text": {}}, "wal_config": {"wal_capacity_mb": 1}}`), nil)
+	var keys struct {
+		ShardKeys []map[string]any `json:"shard_keys"`
+	}
+	c.ok("GET", "/collections/keyed/shards", nil, &keys)
+	if len(keys.ShardKeys) != 0 {
+		t.Fatalf("fresh custom collection keys = %v", keys.ShardKeys)
+	}
+	c.ok("PUT", "/collections/keyed/shards", rawJSON(`{"shard_key": "test_key"}`), nil)
+	c.ok("PUT", "/collections/keyed/shards", rawJSON(`{"shard_key": 100}`), nil)
+	c.ok("GET", "/collections/keyed/shards", nil, &keys)
+	got, _ := json.Marshal(keys.ShardKeys)
+	if len(keys.ShardKeys) != 2 || !strings.Contains(string(got), `"test_key"`) || !strings.Contains(string(got), `100`) {
+		t.Errorf("shard keys = %s", got)
+	}
+}
+
+// TestUpstreamVectorValidation: test_vector_dimension_validation.py and
+// test_sparse_vector_validations.py. A wrong dimension is a 400 naming the
+// dimension whether or not the client waits (checked before the operation
+// is queued, lib/collection/src/operations/verification); sparse vectors
+// need as many values as indices and unique indices (422,
+// lib/sparse/src/common/sparse_vector.rs); a sparse index cannot use the
+// turbo4 datatype (sparse_turbo4_unsupported_error, lib/common/common/src/
+// validation.rs).
+func TestUpstreamVectorValidation(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/dims", rawJSON(`{"vectors": {"size": 4, "distance": "Dot"}}`), nil)
+	for _, wait := range []string{"true", "false"} {
+		wantContains(t, "wrong dimension wait="+wait, strings.ToLower(c.errorOf("PUT", "/collections/dims/points?wait="+wait,
+			rawJSON(`{"points": [{"id": 1, "vector": [0.1, 0.2]}]}`), 400)), "dimension")
+	}
+	wantContains(t, "wrong dimension in a batch", strings.ToLower(c.errorOf("PUT", "/collections/dims/points?wait=false",
+		rawJSON(`{"batch": {"ids": [1, 2], "vectors": [[0.1, 0.2, 0.3, 0.4], [0.1, 0.2]]}}`), 400)), "dimension")
+	c.ok("PUT", "/collections/dims/points?wait=false", rawJSON(`{"points": [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}]}`), nil)
+
+	c.ok("PUT", "/collections/sparse", rawJSON(`{"sparse_vectors": {"text": {}}}`), nil)
+	c.ok("PUT", "/collections/sparse/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": {"text": {"indices": [0, 2], "values": [0.1, 0.2]}}},
+		{"id": 2, "vector": {"text": {"indices": [1, 3], "values": [0.3, 0.4]}}},
+		{"id": 3, "vector": {"text": {"indices": [0, 1], "values": [0.5, 0.6]}}}]}`), nil)
+	wantContains(t, "values length", c.errorOf("PUT", "/collections/sparse/points?wait=true",
+		rawJSON(`{"points": [{"id": 4, "vector": {"text": {"indices": [1, 2], "values": [0.1]}}}]}`), 422),
+		"Validation error", "points[0].vector.?.values: Validation error: must be the same length as indices [{}]")
+	wantContains(t, "unique indices", c.errorOf("PUT", "/collections/sparse/points?wait=true",
+		rawJSON(`{"points": [{"id": 4, "vector": {"text": {"indices": [1, 1], "values": [0.1, 0.2]}}}]}`), 422),
+		"Validation error", "points[0].vector.?.indices: Validation error: must be unique [{}]")
+	status, raw := c.do("PUT", "/collections/sparse_turbo4", rawJSON(`{"sparse_vectors": {"text": {"index": {"datatype": "turbo4"}}}}`))
+	if status < 400 || !strings.Contains(string(raw), "sparse vectors do not support") {
+		t.Errorf("turbo4 sparse index = %d %s", status, raw)
+	}
+}
+
+// TestUpstreamSparseConfigUpdate: test_sparse_vector_config_update.py and
+// the sparse half of test_collection_update.py test_collection_update.
+// PATCH sparse_vectors merges index fields into the named sparse vector
+// and refuses an unknown one (update_sparse_vectors_from_other and
+// get_sparse_vector_params_mut, lib/collection/src/config.rs).
+func TestUpstreamSparseConfigUpdate(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/sp", rawJSON(`{"sparse_vectors": {"sparse-text": {"index": {"on_disk": false}}}}`), nil)
+	if v := dig(collectionConfigOf(t, c, "sp"), "params", "sparse_vectors", "sparse-text", "index", "on_disk"); v != false {
+		t.Fatalf("created on_disk = %v", v)
+	}
+	c.ok("PATCH", "/collections/sp", rawJSON(`{"sparse_vectors": {"sparse-text": {"index": {"on_disk": true, "full_scan_threshold": 100}}}}`), nil)
+	c.ok("PATCH", "/collections/sp", rawJSON(`{"sparse_vectors": {"sparse-text": {"index": {"full_scan_threshold": null}, "modifier": "idf"}}}`), nil)
+	sv := dig(collectionConfigOf(t, c, "sp"), "params", "sparse_vectors", "sparse-text")
+	if dig(sv, "index", "on_disk") != true || dig(sv, "index", "full_scan_threshold") != 100.0 || dig(sv, "modifier") != "idf" {
+		t.Errorf("sparse-text after PATCH = %v", sv)
+	}
+	msg := c.errorOf("PATCH", "/collections/sp", rawJSON(`{"sparse_vectors": {"other": {"index": {"on_disk": true}}}}`), 400)
+	if msg != "Wrong input: Sparse vector `other` is not specified in collection config" {
+		t.Errorf("unknown sparse vector: %q", msg)
+	}
+}
+
+// TestUpstreamUpdateMode: test_update_mode.py. update_only changes existing
+// points and creates none; insert_only creates new points and leaves
+// existing ones as they are (UpdateMode, lib/api/src/rest/schema.rs, from
+// 1.17). A conditional upsert (update_filter, test_conditional_update.py)
+// is refused rather than applied unconditionally.
+func TestUpstreamUpdateMode(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	const body = `{"points": [{"id": 1, "vector": [9.0, 9.0, 9.0, 9.0], "payload": {"updated": true}},
+		{"id": 999, "vector": [1.0, 1.0, 1.0, 1.0], "payload": {"new": true}}], "update_mode": "%s"}`
+	basicCollectionSetup(t, c, "test_collection")
+	c.ok("PUT", "/collections/test_collection/points?wait=true", rawJSON(strings.Replace(body, "%s", "update_only", 1)), nil)
+	rec := getRecord(t, c, "test_collection", 1)
+	if dig(rec, "payload", "updated") != true || rec["vector"].([]any)[0] != 9.0 {
+		t.Errorf("update_only: point 1 = %v", rec)
+	}
+	c.errorOf("GET", "/collections/test_collection/points/999", nil, 404)
+
+	basicCollectionSetup(t, c, "test_collection")
+	c.ok("PUT", "/collections/test_collection/points?wait=true", rawJSON(strings.Replace(body, "%s", "insert_only", 1)), nil)
+	rec = getRecord(t, c, "test_collection", 1)
+	if _, ok := rec["payload"].(map[string]any)["updated"]; ok || rec["vector"].([]any)[0].(float64) >= 1 {
+		t.Errorf("insert_only: point 1 = %v", rec)
+	}
+	if dig(getRecord(t, c, "test_collection", 999), "payload", "new") != true {
+		t.Error("insert_only did not create point 999")
+	}
+	c.errorOf("PUT", "/collections/test_collection/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": [1, 1, 1, 1]}],
+		"update_filter": {"must": [{"key": "city", "match": {"value": "Berlin"}}]}}`), 400)
+}
+
+// TestUpstreamStrictModeUpdates: test_strictmode.py
+// test_patch_collection_full, _partially, test_strict_mode_upsert_max_
+// batch_size, _update_many_upsert_max_batch_size and
+// _update_vectors_max_batch_size. Strict mode settings round-trip through
+// PATCH; upsert_max_batchsize caps an upsert, an upsert inside a batch
+// ("upsert limit") and a vector update ("update limit"), checked by
+// lib/collection/src/operations/verification/update.rs.
+func TestUpstreamStrictModeUpdates(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const coll = "/collections/test_collection"
+	if dig(collectionConfigOf(t, c, "test_collection"), "strict_mode_config", "enabled") == true {
+		t.Fatal("strict mode enabled on a fresh collection")
+	}
+	c.ok("PATCH", coll, rawJSON(`{"strict_mode_config": {"enabled": true, "max_query_limit": 10, "max_timeout": 2,
+		"unindexed_filtering_retrieve": false, "unindexed_filtering_update": false, "search_max_hnsw_ef": 3,
+		"search_allow_exact": false, "search_max_oversampling": 1.5}}`), nil)
+	sm := collectionConfigOf(t, c, "test_collection")["strict_mode_config"]
+	for k, want := range map[string]any{"enabled": true, "max_query_limit": 10.0, "max_timeout": 2.0, "unindexed_filtering_retrieve": false,
+		"unindexed_filtering_update": false, "search_max_hnsw_ef": 3.0, "search_allow_exact": false, "search_max_oversampling": 1.5} {
+		if got := dig(sm, k); got != want {
+			t.Errorf("strict_mode_config.%s = %v, want %v", k, got, want)
+		}
+	}
+	c.ok("PATCH", coll, rawJSON(`{"strict_mode_config": {"enabled": false, "max_query_limit": null}}`), nil)
+
+	six := `{"ids": [1, 2, 3, 4, 5, 6], "payloads": [{}, {}, {}, {}, {}, {}], "vectors": [[1, 2, 3, 5], [1, 2, 3, 5], [1, 2, 3, 5], [1, 2, 3, 5], [1, 2, 3, 5], [1, 2, 3, 5]]}`
+	upsert := func() (int, string) {
+		status, raw := c.do("PUT", coll+"/points?wait=true", rawJSON(`{"batch": `+six+`}`))
+		return status, string(raw)
+	}
+	batch := func() (int, string) {
+		status, raw := c.do("POST", coll+"/points/batch?wait=true", rawJSON(`{"operations": [{"upsert": {"batch": `+six+`}}]}`))
+		return status, string(raw)
+	}
+	vectors := func() (int, string) {
+		status, raw := c.do("PUT", coll+"/points/vectors?wait=true", rawJSON(`{"points": [{"id": 1, "vector": [1, 2, 3, 5]},
+			{"id": 2, "vector": [1, 2, 3, 5]}, {"id": 3, "vector": [1, 2, 3, 5]}, {"id": 4, "vector": [1, 2, 3, 5]}]}`))
+		return status, string(raw)
+	}
+	for _, tc := range []struct {
+		name        string
+		send        func() (int, string)
+		fits, fails int
+		word        string
+	}{{"upsert", upsert, 6, 5, "upsert"}, {"batch upsert", batch, 6, 5, "upsert"}, {"vector update", vectors, 4, 3, "update limit"}} {
+		c.ok("PATCH", coll, rawJSON(`{"strict_mode_config": {"enabled": false}}`), nil)
+		if status, raw := tc.send(); status != 200 {
+			t.Errorf("%s without strict mode = %d %s", tc.name, status, raw)
+		}
+		c.ok("PATCH", coll, map[string]any{"strict_mode_config": map[string]any{"enabled": true, "upsert_max_batchsize": tc.fits}}, nil)
+		if status, raw := tc.send(); status != 200 {
+			t.Errorf("%s at the limit = %d %s", tc.name, status, raw)
+		}
+		c.ok("PATCH", coll, map[string]any{"strict_mode_config": map[string]any{"enabled": true, "upsert_max_batchsize": tc.fails}}, nil)
+		if status, raw := tc.send(); status == 200 || !strings.Contains(raw, tc.word) {
+			t.Errorf("%s over the limit = %d %s, want a refusal naming %q", tc.name, status, raw, tc.word)
+		}
+	}
+}
+
+// TestUpstreamOptionalVectors: the rest of test_optional_vectors.py
+// (test_retrieve_deleted_vector, test_update_empty_vectors,
+// test_update_vectors_same_point_in_batch, test_no_vectors,
+// test_delete_all_vectors). Deleted vectors are absent on retrieve and can
+// be set again one by one; within one update the last vector given for a
+// point wins; an empty vector map is a 422; an empty filter selects every
+// point (lib/collection/src/operations/vector_ops.rs, lib/api/src/rest/
+// validate.rs).
+func TestUpstreamOptionalVectors(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 2})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/mv", rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 8, "distance": "Dot"}}}`), nil)
+	c.ok("PUT", "/collections/mv/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 2, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 3, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}},
+		{"id": 4, "vector": {"image": [1, 2, 3, 4], "text": [1, 2, 3, 4, 5, 6, 7, 8]}}]}`), nil)
+	c.ok("POST", "/collections/mv/points/vectors/delete?wait=true", rawJSON(`{"points": [1, 3], "vector": ["text"]}`), nil)
+	var recs []struct {
+		ID     float64        `json:"id"`
+		Vector map[string]any `json:"vector"`
+	}
+	c.ok("POST", "/collections/mv/points", rawJSON(`{"ids": [1, 2, 3, 4], "with_vector": true}`), &recs)
+	if len(recs) != 4 {
+		t.Fatalf("retrieve = %d records", len(recs))
+	}
+	for _, r := range recs {
+		_, hasText := r.Vector["text"]
+		if r.Vector["image"] == nil || hasText != (r.ID == 2 || r.ID == 4) {
+			t.Errorf("point %v vectors = %v", r.ID, r.Vector)
+		}
+	}
+	c.ok("POST", "/collections/mv/points/vectors/delete?wait=true", rawJSON(`{"points": [1], "vector": ["image", "text"]}`), nil)
+	if v := getRecord(t, c, "mv", 1)["vector"].(map[string]any); len(v) != 0 {
+		t.Errorf("after deleting both: %v", v)
+	}
+	c.ok("PUT", "/collections/mv/points/vectors?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"text": [8, 7, 6, 5, 4, 3, 2, 1]}}]}`), nil)
+	if v := getRecord(t, c, "mv", 1)["vector"].(map[string]any); v["text"] == nil || v["image"] != nil {
+		t.Errorf("after setting text: %v", v)
+	}
+	c.ok("PUT", "/collections/mv/points/vectors?wait=true", rawJSON(`{"points": [
+		{"id": 2, "vector": {"image": [0.1, 0.1, 0.1, 0.1]}}, {"id": 2, "vector": {"image": [0.3, 0.6, 0.4, 0.4], "text": [0.8, 0.8, 0.9, 0.2, 0.7, 0.5, 0.2, 0.6]}}]}`), nil)
+	if got, _ := json.Marshal(getRecord(t, c, "mv", 2)["vector"]); string(got) != `{"image":[0.3,0.6,0.4,0.4],"text":[0.8,0.8,0.9,0.2,0.7,0.5,0.2,0.6]}` {
+		t.Errorf("same point twice: %s", got)
+	}
+	msg := c.errorOf("PUT", "/collections/mv/points/vectors?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {}}]}`), 422)
+	wantContains(t, "empty vectors", msg, "Validation error in JSON body: [points[0].vector: must specify vectors to update for point]")
+	c.ok("POST", "/collections/mv/points/vectors/delete?wait=true", rawJSON(`{"filter": {}, "vector": ["image", "text"]}`), nil)
+	recs = nil
+	c.ok("POST", "/collections/mv/points", rawJSON(`{"ids": [1, 2, 3, 4], "with_vector": true}`), &recs)
+	for _, r := range recs {
+		if len(r.Vector) != 0 {
+			t.Errorf("after deleting all: point %v has %v", r.ID, r.Vector)
+		}
+	}
+}
+
+// TestUpstreamInvalidVectorNames: test_basic_retrieve_multivec_api.py
+// test_retrieve_invalid_vector and test_collection_update_multivec.py
+// test_invalid_vector_name. Naming a vector the collection lacks, in a
+// retrieve's with_vectors or in a PATCH, is a 400 "Not existing vector
+// name error" (lib/collection/src/config.rs get_vector_params_mut,
+// lib/segment vector name checks).
+func TestUpstreamInvalidVectorNames(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/mv", rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 8, "distance": "Dot"}}}`), nil)
+	c.ok("PUT", "/collections/mv/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"image": [1, 2, 3, 4]}}]}`), nil)
+	const want = "Wrong input: Not existing vector name error: i_do_no_exist"
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/collections/mv/points", `{"ids": [1], "with_vectors": ["text", "image", "i_do_no_exist"]}`},
+		{"POST", "/collections/mv/points/scroll", `{"limit": 1, "with_vector": ["i_do_no_exist"]}`},
+		{"PATCH", "/collections/mv", `{"vectors": {"i_do_no_exist": {"hnsw_config": {"m": 32}}}}`},
+	} {
+		if msg := c.errorOf(tc.method, tc.path, rawJSON(tc.body), 400); msg != want {
+			t.Errorf("%s %s: %q, want %q", tc.method, tc.path, msg, want)
+		}
+	}
+	c.ok("POST", "/collections/mv/points", rawJSON(`{"ids": [1], "with_vectors": ["text", "image"]}`), nil)
+}
+
+// TestUpstreamMemoryPlacement: test_memory_placement.py (1.19). memory
+// placements are stored and echoed where given and absent otherwise;
+// dense vector and payload storage refuse pinned (422,
+// validate_dense_vector_memory in lib/collection/src/operations/types.rs,
+// validate_payload_storage_memory in lib/collection/src/config.rs), at
+// creation and in a PATCH.
+func TestUpstreamMemoryPlacement(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/mp", rawJSON(`{"vectors": {"size": 4, "distance": "Dot", "memory": "cached", "hnsw_config": {"memory": "cold"},
+		"quantization_config": {"scalar": {"type": "int8", "memory": "pinned"}}},
+		"sparse_vectors": {"sparse": {"index": {"memory": "cold"}}}, "payload": {"memory": "cached"}}`), nil)
+	params := collectionConfigOf(t, c, "mp")["params"]
+	for path, want := range map[string]string{"vectors.memory": "cached", "vectors.hnsw_config.memory": "cold",
+		"vectors.quantization_config.scalar.memory": "pinned", "sparse_vectors.sparse.index.memory": "cold", "payload.memory": "cached"} {
+		if got := dig(params, strings.Split(path, ".")...); got != want {
+			t.Errorf("params.%s = %v, want %s", path, got, want)
+		}
+	}
+	c.ok("PUT", "/collections/mp/index?wait=true", rawJSON(`{"field_name": "keyword_field", "field_schema": {"type": "keyword", "memory": "cold"}}`), nil)
+	var info map[string]any
+	c.ok("GET", "/collections/mp", nil, &info)
+	if got := dig(info, "payload_schema", "keyword_field", "params", "memory"); got != "cold" {
+		t.Errorf("index params memory = %v", got)
+	}
+
+	c.ok("PUT", "/collections/plain", rawJSON(`{"vectors": {"size": 4, "distance": "Dot", "on_disk": true}}`), nil)
+	params = collectionConfigOf(t, c, "plain")["params"]
+	if _, ok := params.(map[string]any)["payload"]; ok || dig(params, "vectors", "memory") != nil {
+		t.Errorf("collection without placements shows them: %v", params)
+	}
+	for _, body := range []string{`{"vectors": {"size": 4, "distance": "Dot", "memory": "pinned"}}`,
+		`{"vectors": {"size": 4, "distance": "Dot"}, "payload": {"memory": "pinned"}}`} {
+		wantContains(t, body, c.errorOf("PUT", "/collections/pinned", rawJSON(body), 422), "pinned")
+	}
+	c.ok("PATCH", "/collections/plain", rawJSON(`{"vectors": {"": {"memory": "cold"}}, "params": {"payload": {"memory": "cached"}}}`), nil)
+	params = collectionConfigOf(t, c, "plain")["params"]
+	if dig(params, "vectors", "memory") != "cold" || dig(params, "payload", "memory") != "cached" {
+		t.Errorf("after PATCH: %v", params)
+	}
+	wantContains(t, "PATCH pinned", c.errorOf("PATCH", "/collections/plain", rawJSON(`{"vectors": {"": {"memory": "pinned"}}}`), 422), "pinned")
+}
+
+// TestUpstreamSparseNaming: test_sparse_vector_persistence.py
+// test_sparse_dense_vector_naming_validations. A sparse vector cannot be
+// unnamed nor share a dense vector's name (CreateCollectionOperation::new,
+// lib/storage/src/content_manager/collection_meta_ops.rs); sparse vectors
+// are stored sorted by index (test_sparse_vector_persisted_sorted).
+func TestUpstreamSparseNaming(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	for body, want := range map[string]string{
+		`{"vectors": {"image": {"size": 4, "distance": "Dot"}}, "sparse_vectors": {"image": {}}}`: "Wrong input: Dense and sparse vector names must be unique - duplicate found with 'image'",
+		`{"vectors": {"image": {"size": 4, "distance": "Dot"}}, "sparse_vectors": {"": {}}}`:      "Wrong input: Sparse vector name cannot be empty",
+		`{"sparse_vectors": {"": {}}}`: "Wrong input: Sparse vector name cannot be empty",
+	} {
+		if msg := c.errorOf("PUT", "/collections/naming", rawJSON(body), 400); msg != want {
+			t.Errorf("%s: %q, want %q", body, msg, want)
+		}
+	}
+	c.ok("PUT", "/collections/sorted", rawJSON(`{"sparse_vectors": {"text": {}}}`), nil)
+	c.ok("PUT", "/collections/sorted/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"text": {"indices": [3, 1, 2], "values": [0.3, 0.1, 0.2]}}}]}`), nil)
+	if got, _ := json.Marshal(getRecord(t, c, "sorted", 1)["vector"]); string(got) != `{"text":{"indices":[1,2,3],"values":[0.1,0.2,0.3]}}` {
+		t.Errorf("stored sparse vector = %s", got)
+	}
+}
+
+// TestUpstreamSparseLargeIndices: test_sparse_vector_large.py. Sparse
+// indices span the whole u32 range (SparseVector indices are DimId = u32,
+// lib/sparse/src/common/types.rs) and read back unchanged, sorted.
+func TestUpstreamSparseLargeIndices(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/large", rawJSON(`{"sparse_vectors": {"text": {}}}`), nil)
+	c.ok("PUT", "/collections/large/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"text": {
+		"indices": [808342246, 3331306528, 542569676, 4146668087, 4294967295], "values": [0.5, 0.5, 0.5, 0.5, 0.5]}}}]}`), nil)
+	if got, _ := json.Marshal(dig(getRecord(t, c, "large", 1)["vector"], "text", "indices")); string(got) != "[542569676,808342246,3331306528,4146668087,4294967295]" {
+		t.Errorf("indices = %s", got)
+	}
+	c.errorOf("PUT", "/collections/large/points?wait=true", rawJSON(`{"points": [{"id": 2, "vector": {"text": {"indices": [4294967296], "values": [0.5]}}}]}`), 400)
+}
+
+// TestUpstreamSparseDenseMix: test_sparse_dense_batch_update.py. Points
+// carrying a dense and a sparse vector are replaced whole by a second
+// upsert; scroll returns both, the sparse one sorted by index.
+func TestUpstreamSparseDenseMix(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	c.ok("PUT", "/collections/mix", rawJSON(`{"vectors": {"image": {"size": 2, "distance": "Euclid"}}, "sparse_vectors": {"text": {}}, "on_disk_payload": false}`), nil)
+	points := func(scale int) string {
+		var pts []string
+		texts := []string{`{"indices": [100, 500, 10], "values": [0.9, 0.8, 0.5]}`, `{"indices": [10], "values": [0.1]}`,
+			`{"indices": [55, 20, 101], "values": [0.4, 0.6, 0.1]}`, `{"indices": [66, 12], "values": [0.5, 0.5]}`, `{"indices": [1, 2, 3], "values": [0.1, 0.2, 0.3]}`}
+		for i, text := range texts {
+			v := itoa(int64((i + 1) * scale))
+			pts = append(pts, `{"id": `+itoa(int64(i+1))+`, "vector": {"image": [`+v+`, `+v+`], "text": `+text+`}}`)
+		}
+		return `{"points": [` + strings.Join(pts, ",") + `]}`
+	}
+	c.ok("PUT", "/collections/mix/points?wait=true", rawJSON(points(0)), nil)
+	c.ok("PUT", "/collections/mix/points?wait=true", rawJSON(points(1)), nil)
+	var page struct {
+		Points []struct {
+			Vector struct {
+				Image []float64 `json:"image"`
+				Text  struct {
+					Indices []int `json:"indices"`
+				} `json:"text"`
+			} `json:"vector"`
+		} `json:"points"`
+	}
+	c.ok("POST", "/collections/mix/points/scroll", rawJSON(`{"limit": 10, "with_vector": true}`), &page)
+	if len(page.Points) != 5 {
+		t.Fatalf("scroll = %d points", len(page.Points))
+	}
+	p := page.Points[2].Vector
+	if fmt.Sprint(p.Image) != "[3 3]" || fmt.Sprint(p.Text.Indices) != "[20 55 101]" {
+		t.Errorf("point 3 = %+v, want image [3 3] and indices [20 55 101]", p)
+	}
+}
+
+// TestUpstreamMultiVectors: test_multi_vector.py and
+// test_multi_vector_unnamed.py (test_multi_vector_float_persisted,
+// test_multi_vector_validation, test_upsert_legacy_api). Multivectors read
+// back as given; a plain dense vector given for a multivector is stored
+// as a multivector of one; empty and ragged multivectors are refused with
+// the messages of validate_multi_vector (lib/common/common/src/
+// validation.rs) and validate_non_empty_dense.
+func TestUpstreamMultiVectors(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	for _, named := range []bool{true, false} {
+		coll, wrap := "multi_unnamed", func(v string) string { return v }
+		cfg := `{"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}`
+		if named {
+			coll, wrap = "multi_named", func(v string) string { return `{"my-multivec": ` + v + `}` }
+			cfg = `{"my-multivec": ` + cfg + `}`
+		}
+		c.ok("PUT", "/collections/"+coll, rawJSON(`{"vectors": `+cfg+`}`), nil)
+		path := "/collections/" + coll + "/points?wait=true"
+		c.ok("PUT", path, rawJSON(`{"points": [
+			{"id": 1, "vector": `+wrap(`[[0.05, 0.61, 0.76, 0.74], [0.05, 0.61, 0.76, 0.74], [0.05, 0.61, 0.76, 0.74]]`)+`},
+			{"id": 2, "vector": `+wrap(`[0.19, 0.81, 0.75, 0.11]`)+`}]}`), nil)
+		vec := func(id int) string {
+			v := getRecord(t, c, coll, id)["vector"]
+			if named {
+				v = dig(v, "my-multivec")
+			}
+			b, _ := json.Marshal(v)
+			return string(b)
+		}
+		if got := vec(1); got != "[[0.05,0.61,0.76,0.74],[0.05,0.61,0.76,0.74],[0.05,0.61,0.76,0.74]]" {
+			t.Errorf("%s point 1 = %s", coll, got)
+		}
+		if got := vec(2); got != "[[0.19,0.81,0.75,0.11]]" {
+			t.Errorf("%s point 2 (dense given) = %s", coll, got)
+		}
+		if named {
+			wantContains(t, "empty", c.errorOf("PUT", path, rawJSON(`{"points": [{"id": 1, "vector": {"my-multivec": []}}]}`), 422), "dense vector must not be empty")
+		}
+		for body, want := range map[string]string{
+			wrap(`[[]]`):                           "Validation error in JSON body: [points[0].vector.?.data: all vectors must be non-empty]",
+			wrap(`[[0.05, 0.61, 0.76, 0.74], []]`): "Validation error in JSON body: [points[0].vector.?.data: all vectors must be non-empty]",
+			wrap(`[[0.05, 0.61, 0.76, 0.74], [0.05, 0.61, 0.76]]`): "Validation error in JSON body: [points[0].vector.?.data: all vectors must have the same dimension, found vector with dimension 3",
+		} {
+			if !named {
+				// test_multi_vector_unnamed.py only asserts a validation
+				// error for the unnamed form.
+				want = "Validation error in JSON body"
+			}
+			msg := c.errorOf("PUT", path, rawJSON(`{"points": [{"id": 1, "vector": `+body+`}]}`), 422)
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s %s: %q, want %q", coll, body, msg, want)
+			}
+		}
+	}
+}
+
+// TestUpstreamBatchPayload: test_batch_update.py test_batch_update_payload.
+// Payload operations in one batch apply in order: overwrites on two
+// points, clears, then overwrite, set and delete on one point leave
+// {"test_payload_1": "1", "test_payload_3": "3"}.
+func TestUpstreamBatchPayload(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newClient(t, cl.Peers()[0])
+	basicCollectionSetup(t, c, "test_collection")
+	const batch = "/collections/test_collection/points/batch?wait=true"
+	payloads := func() string {
+		b1, _ := json.Marshal(payloadOf(t, c, "test_collection", 1))
+		b2, _ := json.Marshal(payloadOf(t, c, "test_collection", 2))
+		return string(b1) + " " + string(b2)
+	}
+	c.ok("POST", batch, rawJSON(`{"operations": [{"overwrite_payload": {"payload": {"test_payload": "1"}, "points": [1]}},
+		{"overwrite_payload": {"payload": {"test_payload": "2"}, "points": [2]}}]}`), nil)
+	if got := payloads(); got != `{"test_payload":"1"} {"test_payload":"2"}` {
+		t.Errorf("after overwrites: %s", got)
+	}
+	c.ok("POST", batch, rawJSON(`{"operations": [{"clear_payload": {"points": [1]}}, {"clear_payload": {"points": [2]}}]}`), nil)
+	if got := payloads(); got != `{} {}` {
+		t.Errorf("after clears: %s", got)
+	}
+	c.ok("POST", batch, rawJSON(`{"operations": [{"overwrite_payload": {"payload": {"test_payload_1": "1"}, "points": [1]}},
+		{"set_payload": {"payload": {"test_payload_2": "2", "test_payload_3": "3"}, "points": [1]}},
+		{"delete_payload": {"keys": ["test_payload_2"], "points": [1]}}]}`), nil)
+	if got, _ := json.Marshal(payloadOf(t, c, "test_collection", 1)); string(got) != `{"test_payload_1":"1","test_payload_3":"3"}` {
+		t.Errorf("after one point's sequence: %s", got)
+	}
+}
