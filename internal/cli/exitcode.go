@@ -89,7 +89,8 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, inventory.ErrNoBackup),
 		errors.Is(err, storage.ErrInvalidURL), errors.Is(err, storage.ErrBucketNotFound),
 		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized),
-		errors.Is(err, catalog.ErrRefused), errors.Is(err, catalog.ErrInvalidDSN):
+		errors.Is(err, catalog.ErrRefused), errors.Is(err, catalog.ErrInvalidDSN),
+		errors.Is(err, discovery.ErrSchemeMismatch):
 		return ExitUsage
 	}
 	return ExitFailure
