@@ -17,7 +17,7 @@ func TestValidationRefusesBadValuesAsInvalidInput(t *testing.T) {
 		{"an int at the ceiling", IntAtLeast("concurrency", "QBACKUP_CONCURRENCY", 256, 1, 256, "why"), ""},
 		{"an int below the floor", IntAtLeast("concurrency", "QBACKUP_CONCURRENCY", 0, 1, 256, "why"), "--concurrency 0 (QBACKUP_CONCURRENCY): must be at least 1"},
 		{"an int above the ceiling", IntAtLeast("concurrency", "QBACKUP_CONCURRENCY", 257, 1, 256, "buffers"), "must be at most 256 (buffers)"},
-		{"no ceiling", IntAtLeast("keep-last", "QBACKUP_KEEP_LAST", 1 << 30, 0, 0, ""), ""},
+		{"no ceiling", IntAtLeast("keep-last", "QBACKUP_KEEP_LAST", 1<<30, 0, 0, ""), ""},
 		{"a zero duration where zero means none", DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", 0, 0, "no waiting"), ""},
 		{"a negative duration", DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", -time.Second, 0, "no waiting"), "cannot be negative: use 0 for no waiting"},
 		{"a duration below its floor", DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", 0, time.Second, "renewals"), "must be at least 1s (renewals)"},
