@@ -30,11 +30,16 @@ Examples:
   kubectl qbackup backup --dry-run=client -o yaml`
 }
 
-func (c *backupCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
-	name, ok := strings.CutPrefix(c.From, "cronjob/")
-	if !ok || name == "" {
-		return config.Invalidf("--from %q: want cronjob/<name>", c.From)
+// Validate runs before the API server is contacted.
+func (c *backupCmd) Validate() error {
+	if name, ok := strings.CutPrefix(c.From, "cronjob/"); !ok || name == "" {
+		return config.Invalidf("--from %q: want cronjob/<name>, e.g. --from=cronjob/qbackup", c.From)
 	}
+	return nil
+}
+
+func (c *backupCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
+	name, _ := strings.CutPrefix(c.From, "cronjob/")
 	cs, ns, err := k.client()
 	if err != nil {
 		return err

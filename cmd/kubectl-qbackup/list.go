@@ -28,7 +28,9 @@ environment only (AWS_*, QBACKUP_CATALOG_DSN).
 
 Examples:
   kubectl qbackup list --storage s3://backups/qdrant
-  kubectl qbackup list -o json`
+  kubectl qbackup list -o json
+
+` + config.StorageSecretsHelp
 }
 
 func (c *listCmd) Run(ctx context.Context, env *runEnv) error {

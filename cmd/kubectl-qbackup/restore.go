@@ -13,7 +13,7 @@ import (
 type restoreCmd struct {
 	config.Source `embed:""`
 
-	Backup            string   `arg:"" name:"backup" help:"Backup id, or latest (the newest complete set)."`
+	Backup            string   `arg:"" name:"backup" optional:"" help:"Backup id, or latest (the newest complete set); required."`
 	Plan              string   `name:"plan" enum:"auto,direct,consolidate,redistribute" default:"auto" help:"Strategy: auto picks from the pods now versus the pods in the backup."`
 	TargetNode        string   `name:"target-node" help:"Consolidate everything onto this pod (name)."`
 	Rename            []string `name:"rename" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
@@ -33,7 +33,24 @@ again before it touches anything.
 Examples:
   kubectl qbackup restore latest --dry-run=client -o yaml
   kubectl qbackup restore 20261125T133000Z-3f9c --rename=_drill
-  kubectl qbackup restore latest --target-node=qdrant-0 --overwrite`
+  kubectl qbackup restore latest --target-node=qdrant-0 --overwrite
+
+` + config.StorageSecretsHelp
+}
+
+// Validate runs before the API server or storage is contacted; the
+// storage options' Validate runs too.
+func (c *restoreCmd) Validate() error {
+	if c.Backup == "" {
+		return config.Invalidf("restore needs the backup to restore: name a backup id (see kubectl qbackup list) or latest, e.g. kubectl qbackup restore latest")
+	}
+	if _, err := restore.ParseStrategy(c.Plan); err != nil {
+		return config.Invalid(err)
+	}
+	if _, err := restore.ParseRename(c.Rename); err != nil {
+		return config.Invalid(err)
+	}
+	return nil
 }
 
 func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {

@@ -33,6 +33,39 @@ type backupCmd struct {
 	config.Output      `embed:""`
 }
 
+// Bounds of the backup flags, with why there is a ceiling.
+const (
+	// maxConcurrency: every shard in flight holds its upload buffers
+	// (16 MiB × 3 by default, see the README's memory note) and one
+	// snapshot stream on a peer; beyond this the peers, not qbackup, are
+	// the limit.
+	maxConcurrency = 256
+	// maxSampleSize: the sample is read in one scroll request with
+	// payloads and vectors and held in memory.
+	maxSampleSize = 10000
+)
+
+// Validate runs before anything is contacted (see config.All).
+func (c *backupCmd) Validate() error {
+	return config.All(
+		c.retentionFlags.Validate,
+		config.IntAtLeast("concurrency", "QBACKUP_CONCURRENCY", c.Concurrency, 1, maxConcurrency, "each shard in flight holds its own buffers"),
+		config.IntAtLeast("per-peer-concurrency", "QBACKUP_PER_PEER_CONCURRENCY", c.PerPeerConcurrency, 1, maxConcurrency, "each shard in flight holds its own buffers"),
+		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
+		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
+		config.DurationAtLeast("stall-timeout", "QBACKUP_STALL_TIMEOUT", c.StallTimeout, time.Second, "a snapshot stream pauses between chunks"),
+		func() error {
+			// No samples would leave a restore nothing to compare the
+			// restored content with: refuse rather than silently
+			// verifying nothing.
+			if c.SampleSize == 0 {
+				return config.Invalidf("--sample-size 0 (QBACKUP_SAMPLE_SIZE) would record no points, so a restore could not verify the content: use at least 1 (default 64)")
+			}
+			return config.IntAtLeast("sample-size", "QBACKUP_SAMPLE_SIZE", c.SampleSize, 1, maxSampleSize, "the sample is read in one request and held in memory")()
+		},
+	)
+}
+
 func (c *backupCmd) Help() string {
 	return `Takes one logical backup set of the whole cluster: every shard of every
 collection, one Active replica each, in parallel, streamed to storage. The
@@ -44,7 +77,9 @@ Examples:
 
   # Outside Kubernetes, to a local folder.
   qbackup backup --discovery=static --qdrant-url=http://10.0.0.1:6333 \
-    --qdrant-url=http://10.0.0.2:6333 --storage=file:///backups --cluster=prod`
+    --qdrant-url=http://10.0.0.2:6333 --storage=file:///backups --cluster=prod
+
+` + config.SecretsHelp
 }
 
 func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
@@ -54,7 +89,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	// Cheap checks first: storage and catalogue are verified before a
 	// single snapshot is taken, so a typo costs nothing on the cluster.
-	store, err := cli.OpenStore(ctx, c.Source)
+	store, err := cli.OpenStore(ctx, c.Source, false)
 	if err != nil {
 		return err
 	}

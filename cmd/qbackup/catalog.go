@@ -18,6 +18,15 @@ type catalogCmd struct {
 
 type catalogMigrateCmd struct{}
 
+func (catalogMigrateCmd) Help() string {
+	return `Creates the catalogue tables, or applies the migrations a newer qbackup
+needs. Idempotent.
+
+Secrets come from the environment only (never flags):
+  QBACKUP_CATALOG_DSN (or QBACKUP_CATALOG_DSN_FILE)
+                           user:password@tcp(host:4000)/qbackup`
+}
+
 func (catalogMigrateCmd) Run(ctx context.Context, env *runEnv) error {
 	secrets, err := config.LoadSecrets(ctx, nil)
 	if err != nil {
@@ -42,7 +51,9 @@ type catalogSyncCmd struct {
 func (c *catalogSyncCmd) Help() string {
 	return `Rebuilds the catalogue from the manifests in storage (storage is the
 truth, the catalogue an index). Idempotent: run it after restoring the
-catalogue database, or when a backup finished but could not be recorded.`
+catalogue database, or when a backup finished but could not be recorded.
+
+` + config.StorageSecretsHelp
 }
 
 func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
@@ -53,7 +64,7 @@ func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
 	if secrets.CatalogDSN == "" {
 		return config.Invalidf("catalog sync needs QBACKUP_CATALOG_DSN (or QBACKUP_CATALOG_DSN_FILE)")
 	}
-	store, err := cli.OpenStore(ctx, c.Source)
+	store, err := cli.OpenStore(ctx, c.Source, true)
 	if err != nil {
 		return err
 	}

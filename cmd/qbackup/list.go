@@ -27,7 +27,9 @@ set, else from the manifests in storage.
 
 Examples:
   qbackup list
-  qbackup list --all-clusters -o json`
+  qbackup list --all-clusters -o json
+
+` + config.StorageSecretsHelp
 }
 
 func (c *listCmd) Run(ctx context.Context, env *runEnv) error {
@@ -89,7 +91,9 @@ func (c *describeCmd) Help() string {
 
 Examples:
   qbackup describe latest
-  qbackup describe 20261125T133000Z-3f9c -o json`
+  qbackup describe 20261125T133000Z-3f9c -o json
+
+` + config.StorageSecretsHelp
 }
 
 // describeReport is the JSON contract of `describe -o json`: the manifest,

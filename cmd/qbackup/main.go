@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"google.golang.org/grpc/grpclog"
+
 	"github.com/qbackup/qbackup/internal/cli"
 )
 
@@ -31,6 +33,8 @@ type app struct {
 }
 
 func main() {
+	// Before any gRPC activity: SetLoggerV2 is not safe to call later.
+	grpclog.SetLoggerV2(slogGRPC{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -46,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	logger, structured := c.Log.logger(stderr)
+	grpcLogger.Store(logger)
 	env := &runEnv{stdout: stdout, stderr: stderr, log: logger}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err := kctx.Run(env)

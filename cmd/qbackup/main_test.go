@@ -27,7 +27,7 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "an unknown command is a usage error", args: []string{"bogus"}, wantCode: cli.ExitUsage, wantStderr: "unexpected argument bogus"},
 		{name: "a bad enum value is a usage error", args: []string{"--log-level=loud", "version"}, wantCode: cli.ExitUsage, wantStderr: "--log-level"},
 		{name: "a malformed storage URL is a usage error", args: []string{"--log-format=text", "list", "--storage=backups/prod"}, wantCode: cli.ExitUsage, wantStderr: `storage URL "backups/prod"`},
-		{name: "a negative number of S3 attempts is a usage error", args: []string{"--log-format=text", "list", "--storage=s3://b/p", "--s3-max-attempts=-1"}, wantCode: cli.ExitUsage, wantStderr: "--s3-max-attempts -1"},
+		{name: "a negative number of S3 attempts is a usage error", args: []string{"--log-format=text", "list", "--storage=s3://bucket/p", "--s3-max-attempts=-1"}, wantCode: cli.ExitUsage, wantStderr: "--s3-max-attempts -1"},
 		{name: "an S3 URL without a bucket is a usage error", args: []string{"--log-format=text", "list", "--storage=s3:///prod"}, wantCode: cli.ExitUsage, wantStderr: "no bucket"},
 	}
 	for _, tt := range tests {

@@ -21,11 +21,22 @@ type retentionFlags struct {
 	OrphanGrace time.Duration `name:"orphan-grace" env:"QBACKUP_ORPHAN_GRACE" default:"24h" help:"Objects of sets without a manifest are removed once their newest object is this old."`
 }
 
+// Validate runs before anything is contacted.
+func (r retentionFlags) Validate() error {
+	return config.All(
+		config.IntAtLeast("keep-last", "QBACKUP_KEEP_LAST", r.KeepLast, 0, 0, ""),
+		config.IntAtLeast("keep-daily", "QBACKUP_KEEP_DAILY", r.KeepDaily, 0, 0, ""),
+		config.IntAtLeast("keep-weekly", "QBACKUP_KEEP_WEEKLY", r.KeepWeekly, 0, 0, ""),
+		config.IntAtLeast("keep-monthly", "QBACKUP_KEEP_MONTHLY", r.KeepMonthly, 0, 0, ""),
+		config.DurationAtLeast("orphan-grace", "QBACKUP_ORPHAN_GRACE", r.OrphanGrace, 0, "no grace"),
+	)
+}
+
 func (r retentionFlags) pruneOptions(cluster string, dryRun bool, env *runEnv) backup.PruneOptions {
 	// An explicit --orphan-grace=0 means no grace; the library reads a zero
 	// value as its default.
 	grace := r.OrphanGrace
-	if grace <= 0 {
+	if grace == 0 {
 		grace = backup.NoOrphanGrace
 	}
 	return backup.PruneOptions{
@@ -42,13 +53,19 @@ type pruneCmd struct {
 	config.Output  `embed:""`
 }
 
+// Validate runs before anything is contacted; the embedded options'
+// Validate methods run too.
+func (c *pruneCmd) Validate() error { return c.retentionFlags.Validate() }
+
 func (c *pruneCmd) Help() string {
 	return `Applies the retention rules. Only complete sets count towards the keep
 rules, and the newest complete set is never removed. Failed and partial sets,
 and the objects of runs that died without a manifest, are removed too.
 
 Example:
-  qbackup prune --keep-daily=7 --keep-weekly=4 --keep-monthly=6 --dry-run`
+  qbackup prune --keep-daily=7 --keep-weekly=4 --keep-monthly=6 --dry-run
+
+` + config.StorageSecretsHelp
 }
 
 func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
@@ -56,7 +73,7 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	store, err := cli.OpenStore(ctx, c.Source)
+	store, err := cli.OpenStore(ctx, c.Source, true)
 	if err != nil {
 		return err
 	}

@@ -19,11 +19,11 @@ type restoreCmd struct {
 	config.Source    `embed:""`
 	config.Discovery `embed:""`
 
-	Backup            string        `arg:"" name:"backup" default:"latest" help:"Backup id, or latest (the newest complete set)."`
+	Backup            string        `arg:"" name:"backup" optional:"" help:"Backup id, or latest (the newest complete set); required."`
 	Plan              string        `name:"plan" env:"QBACKUP_RESTORE_PLAN" enum:"auto,direct,consolidate,redistribute" default:"auto" help:"Strategy: auto picks from the pods now versus the pods in the backup."`
 	TargetNode        string        `name:"target-node" env:"QBACKUP_TARGET_NODE" help:"Consolidate everything onto this pod (name) or peer (id)."`
-	ReplicationFactor uint32        `name:"replication-factor" env:"QBACKUP_REPLICATION_FACTOR" help:"Replication factor of the restored collections (default: the recorded one, capped at the pod count)."`
-	Shards            uint32        `name:"shards" env:"QBACKUP_SHARDS" help:"Reshard to this many shards (default: keep the recorded count)."`
+	ReplicationFactor *uint32       `name:"replication-factor" env:"QBACKUP_REPLICATION_FACTOR" help:"Replication factor of the restored collections, 1 or more (default: the recorded one, capped at the pod count)."`
+	Shards            *uint32       `name:"shards" env:"QBACKUP_SHARDS" help:"Reshard to this many shards, 1 to 1000 (default: keep the recorded count)."`
 	Collections       []string      `name:"collections" env:"QBACKUP_COLLECTIONS" sep:"," help:"Restore only these collections of the backup."`
 	Rename            []string      `name:"rename" env:"QBACKUP_RENAME" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
 	Overwrite         bool          `name:"overwrite" env:"QBACKUP_OVERWRITE" help:"Replace target collections (and aliases) that exist. Without it an existing collection stops the restore."`
@@ -38,6 +38,56 @@ type restoreCmd struct {
 	config.Output     `embed:""`
 }
 
+// Bounds of the restore flags.
+const (
+	// maxShards caps --shards. Qdrant itself sets no ceiling
+	// (shard_number is `range(min = 1)` in Qdrant v1.19.0
+	// lib/storage/src/content_manager/collection_meta_ops.rs), but every
+	// shard is a directory with its own WAL, segments and optimizer on
+	// each replica, and Qdrant advises a few shards per node: a count past
+	// this is a typo (--shards 100000 would create 100,000 shards).
+	maxShards = 1000
+	// maxParallel caps --parallel: each recovery holds one upload stream
+	// and one snapshot unpacking on a peer.
+	maxParallel = 64
+)
+
+// Validate runs before anything is read from storage or the cluster; the
+// embedded options' Validate methods run too.
+func (c *restoreCmd) Validate() error {
+	return config.All(
+		func() error {
+			if c.Backup == "" {
+				return config.Invalidf("restore needs the backup to restore: name a backup id (see qbackup list) or latest, e.g. qbackup restore latest")
+			}
+			return nil
+		},
+		func() error { _, err := restore.ParseStrategy(c.Plan); return config.Invalid(err) },
+		func() error { _, err := restore.ParseRename(c.Rename); return config.Invalid(err) },
+		func() error {
+			if c.Shards != nil && (*c.Shards < 1 || *c.Shards > maxShards) {
+				return config.Invalidf("--shards %d (QBACKUP_SHARDS): must be 1 to %d; leave it out to keep the recorded shard count", *c.Shards, maxShards)
+			}
+			if c.ReplicationFactor != nil && *c.ReplicationFactor < 1 {
+				return config.Invalidf("--replication-factor 0 (QBACKUP_REPLICATION_FACTOR): must be at least 1; leave it out to keep the recorded one")
+			}
+			return nil
+		},
+		config.IntAtLeast("parallel", "QBACKUP_RESTORE_PARALLEL", c.Parallel, 1, maxParallel, "each recovery holds an upload stream and a snapshot unpacking on a peer"),
+		config.DurationAtLeast("wait-timeout", "QBACKUP_WAIT_TIMEOUT", c.WaitTimeout, time.Second, "replicas take time to become Active"),
+		config.DurationAtLeast("transfer-timeout", "QBACKUP_TRANSFER_TIMEOUT", c.TransferTimeout, time.Second, "shard transfers take time"),
+		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
+		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
+	)
+}
+
+func optionalUint32(p *uint32) uint32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
 func (c *restoreCmd) Help() string {
 	return `Restores a backup set, also onto a cluster whose pod count changed: with
 fewer pods the shards are consolidated (several per pod, down to one pod),
@@ -49,7 +99,9 @@ the Qdrant version. A rerun of an interrupted restore resumes it.
 Examples:
   qbackup restore latest --dry-run
   qbackup restore 20261125T133000Z-3f9c --rename=_drill
-  qbackup restore latest --target-node=qdrant-0 --overwrite`
+  qbackup restore latest --target-node=qdrant-0 --overwrite
+
+` + config.SecretsHelp
 }
 
 func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
@@ -122,7 +174,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	res, err := restore.Run(ctx, restore.RunOptions{
 		Manifest: m,
 		Plan: restore.PlanOptions{
-			Strategy: strategy, TargetNode: c.TargetNode, ReplicationFactor: c.ReplicationFactor, Shards: c.Shards,
+			Strategy: strategy, TargetNode: c.TargetNode, ReplicationFactor: optionalUint32(c.ReplicationFactor), Shards: optionalUint32(c.Shards),
 			Collections: c.Collections, Rename: rename, Overwrite: c.Overwrite,
 		},
 		Preflight: restore.PreflightOptions{AllowNodeMismatch: c.AllowNodeMismatch, VerifyObjects: c.VerifyFirst},

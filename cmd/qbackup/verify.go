@@ -23,7 +23,9 @@ the manifest. The result is recorded in the catalogue (verified or corrupt).
 Exits 5 and names each bad object when the set is corrupt.
 
 Example:
-  qbackup verify latest`
+  qbackup verify latest
+
+` + config.StorageSecretsHelp
 }
 
 func (c *verifyCmd) Run(ctx context.Context, env *runEnv) error {

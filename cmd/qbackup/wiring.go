@@ -44,9 +44,7 @@ func discoverCluster(ctx context.Context, d config.Discovery, secrets config.Sec
 	var src discovery.Source
 	switch d.Mode {
 	case "static":
-		if len(d.QdrantURLs) == 0 {
-			return nil, config.Invalidf("--discovery=static needs at least one --qdrant-url")
-		}
+		// d was validated by the parser (config.Discovery.Validate).
 		src = &discovery.Static{URLs: d.QdrantURLs}
 	default:
 		kc, ns, err := discovery.NewKubeClient(d.Kubeconfig)

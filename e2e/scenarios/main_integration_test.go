@@ -16,8 +16,9 @@ import (
 	"time"
 )
 
-// qbackupBin is the binary under test, built once by TestMain.
-var qbackupBin string
+// qbackupBin is the binary under test, built once by TestMain, and
+// pluginBin the kubectl plugin (empty when a prebuilt qbackup is tested).
+var qbackupBin, pluginBin string
 
 // envBinary names a prebuilt qbackup to test instead of building
 // ./cmd/qbackup, e.g. the release binary in CI.
@@ -34,7 +35,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	qbackupBin = filepath.Join(dir, "qbackup")
-	build := exec.Command("go", "build", "-o", qbackupBin, "github.com/qbackup/qbackup/cmd/qbackup")
+	pluginBin = filepath.Join(dir, "kubectl-qbackup")
+	build := exec.Command("go", "build", "-o", dir, "github.com/qbackup/qbackup/cmd/qbackup", "github.com/qbackup/qbackup/cmd/kubectl-qbackup")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "scenarios: build qbackup:", err)
@@ -70,6 +72,8 @@ const runTimeout = 2 * time.Minute
 // go into env, never into arguments.
 type cli struct {
 	env map[string]string
+	// bin is the program run; empty means qbackupBin.
+	bin string
 }
 
 func newCLI(t *testing.T) *cli {
@@ -86,7 +90,7 @@ func newCLI(t *testing.T) *cli {
 
 // with returns a copy of c with more variables.
 func (c *cli) with(kv ...string) *cli {
-	out := &cli{env: map[string]string{}}
+	out := &cli{env: map[string]string{}, bin: c.bin}
 	for k, v := range c.env {
 		out.env[k] = v
 	}
@@ -128,7 +132,11 @@ type proc struct {
 func (c *cli) start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-	cmd := exec.CommandContext(ctx, qbackupBin, args...)
+	bin := c.bin
+	if bin == "" {
+		bin = qbackupBin
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = c.environ()
 	p := &proc{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, cancel: cancel, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
@@ -172,6 +180,17 @@ func (p *proc) signal(t *testing.T, sig os.Signal) {
 func (p *proc) wait() result {
 	<-p.done
 	return p.res
+}
+
+// plugin returns a copy of c that runs kubectl-qbackup instead.
+func (c *cli) plugin(t *testing.T) *cli {
+	t.Helper()
+	if pluginBin == "" {
+		t.Skip("no kubectl-qbackup binary: a prebuilt qbackup is under test")
+	}
+	out := c.with()
+	out.bin = pluginBin
+	return out
 }
 
 func (c *cli) run(t *testing.T, args ...string) result {

@@ -100,11 +100,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 	if errors.As(err, &me) {
 		switch me.Number {
 		case 1045: // access denied for user
-			return nil, fmt.Errorf("catalog at %s refused user %q (check the DSN's user and password): %w", c.addr, cfg.User, err)
+			return nil, fmt.Errorf("catalog at %s refused user %q (check the user and password in QBACKUP_CATALOG_DSN): %w: %w", c.addr, cfg.User, ErrRefused, err)
 		case 1044: // access denied to database
-			return nil, fmt.Errorf("catalog at %s: user %q may not use database %q: %w", c.addr, cfg.User, cfg.DBName, err)
+			return nil, fmt.Errorf("catalog at %s: user %q may not use database %q (grant it, or fix the database in QBACKUP_CATALOG_DSN): %w: %w", c.addr, cfg.User, cfg.DBName, ErrRefused, err)
 		case 1049: // unknown database
-			return nil, fmt.Errorf("catalog database %q does not exist at %s (create it, then run qbackup catalog migrate): %w", cfg.DBName, c.addr, err)
+			return nil, fmt.Errorf("catalog database %q does not exist at %s (fix QBACKUP_CATALOG_DSN, or create it and run qbackup catalog migrate): %w: %w", cfg.DBName, c.addr, ErrRefused, err)
 		}
 	}
 	return nil, &UnreachableError{Addr: c.addr, Err: redactedError{err, redact(err.Error(), dsn, cfg.Passwd)}}

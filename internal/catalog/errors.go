@@ -17,6 +17,9 @@ var (
 	ErrLeaseLost = errors.New("lease lost")
 	// ErrInvalidDSN is matched by *DSNError.
 	ErrInvalidDSN = errors.New("invalid catalog DSN")
+	// ErrRefused is returned when the server refuses the DSN's user,
+	// password or database: the configuration is wrong, not the server.
+	ErrRefused = errors.New("catalog refused the DSN")
 	// ErrUnreachable is matched by *UnreachableError.
 	ErrUnreachable = errors.New("catalog unreachable")
 	// ErrSchemaOutdated is returned when migrations are pending.

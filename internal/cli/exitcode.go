@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/catalog"
@@ -28,8 +30,33 @@ const (
 	ExitInterrupted  = 130
 )
 
+// ExitCodeDoc documents one exit code: Short in --help, Doc is the row of
+// the README's exit-code table (a test keeps the two identical).
+type ExitCodeDoc struct {
+	Code  int
+	Short string
+	Doc   string
+}
+
+// ExitCodes are all exit codes, in order.
+var ExitCodes = []ExitCodeDoc{
+	{ExitOK, "ok", "success"},
+	{ExitFailure, "failed", "the operation failed; the message says why"},
+	{ExitUsage, "usage or invalid input", "usage or invalid input (a flag or variable out of range, a URL, bucket name or path, the catalogue DSN, its user, password or database, a backup id, a collection name); nothing changed"},
+	{ExitLocked, "lock held", "another backup or restore of the cluster holds the cluster lock (the message names the holder, what it runs and since when)"},
+	{ExitClusterNotOK, "cluster check failed", "a cluster check failed (node count, readiness, consensus, running transfers, target version, existing collection); nothing changed"},
+	{ExitCorrupt, "backup corrupt", "a backup object is corrupt or missing, or the manifest cannot be read (truncated, or a shard missing)"},
+	{ExitInterrupted, "interrupted", "interrupted (SIGINT/SIGTERM); cleanup was done"},
+}
+
 // ExitCodesHelp is the one-line summary shown in --help.
-const ExitCodesHelp = "0 ok, 1 failed, 2 usage or invalid input, 3 lock held, 4 cluster check failed, 5 backup corrupt, 130 interrupted."
+var ExitCodesHelp = func() string {
+	parts := make([]string, len(ExitCodes))
+	for i, c := range ExitCodes {
+		parts[i] = fmt.Sprintf("%d %s", c.Code, c.Short)
+	}
+	return strings.Join(parts, ", ") + "."
+}()
 
 // ExitCode maps an error to its exit code. Domain packages mark their
 // errors with sentinels; the mapping lives here so it is in one place.
@@ -53,7 +80,7 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, restore.ErrTransferInProgress), errors.Is(err, restore.ErrTargetTooOld),
 		errors.Is(err, restore.ErrCollectionExists), errors.Is(err, restore.ErrURLRecoveryDisabled):
 		return ExitClusterNotOK
-	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, restore.ErrObjectMissing),
+	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, restore.ErrObjectMissing), errors.Is(err, manifest.ErrCorrupt),
 		errors.Is(err, restore.ErrObjectSize), errors.Is(err, restore.ErrObjectChecksum),
 		errors.Is(err, manifest.ErrUnsupportedFormat):
 		return ExitCorrupt
@@ -61,7 +88,9 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, restore.ErrInvalidOptions), errors.Is(err, restore.ErrTooFewPods),
 		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, inventory.ErrNoBackup),
 		errors.Is(err, storage.ErrInvalidURL), errors.Is(err, storage.ErrBucketNotFound),
-		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized):
+		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized),
+		errors.Is(err, catalog.ErrRefused), errors.Is(err, catalog.ErrInvalidDSN),
+		errors.Is(err, discovery.ErrSchemeMismatch), errors.Is(err, discovery.ErrNoKubeConfig):
 		return ExitUsage
 	}
 	return ExitFailure

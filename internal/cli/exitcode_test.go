@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/kube"
@@ -37,6 +38,9 @@ func TestExitCode(t *testing.T) {
 		{"a corrupt object", context.Background(), wrap(restore.ErrObjectChecksum), ExitCorrupt},
 		{"a manifest of a newer format", context.Background(), wrap(manifest.ErrUnsupportedFormat), ExitCorrupt},
 		{"a malformed storage URL", context.Background(), wrap(storage.ErrInvalidURL), ExitUsage},
+		{"a truncated manifest or one missing a shard", context.Background(), wrap(manifest.ErrCorrupt), ExitCorrupt},
+		{"a catalogue refusing the DSN's password or database", context.Background(), wrap(catalog.ErrRefused), ExitUsage},
+		{"a catalogue DSN that does not parse", context.Background(), wrap(&catalog.DSNError{Reason: "x"}), ExitUsage},
 		{"anything else", context.Background(), errors.New("peer reset the connection"), ExitFailure},
 	}
 	for _, tt := range tests {

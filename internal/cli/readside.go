@@ -13,16 +13,18 @@ import (
 	"github.com/qbackup/qbackup/internal/storage"
 )
 
-// OpenStore opens the backup storage named by src.
-func OpenStore(ctx context.Context, src config.Source) (storage.Backend, error) {
-	if src.S3MaxAttempts < 0 {
-		return nil, config.Invalidf("--s3-max-attempts %d: must be 1 or more (0 for the default)", src.S3MaxAttempts)
-	}
+// OpenStore opens the backup storage named by src. readOnly is for
+// commands that only read backups: a file store's directory must then
+// exist (a mistyped path is an error, and nothing is created); a backup
+// creates it with its first object.
+func OpenStore(ctx context.Context, src config.Source, readOnly bool) (storage.Backend, error) {
+	// src was validated by the parser (config.Source.Validate).
 	st, err := storage.Open(ctx, src.Storage, storage.Options{
 		S3Endpoint:  src.S3Endpoint,
 		S3Region:    src.S3Region,
 		S3PathStyle: src.S3PathStyle,
 		MaxAttempts: src.S3MaxAttempts,
+		MustExist:   readOnly,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
@@ -78,7 +80,7 @@ func OpenReadSide(ctx context.Context, src config.Source, log *slog.Logger) (*Re
 	if err != nil {
 		return nil, err
 	}
-	store, err := OpenStore(ctx, src)
+	store, err := OpenStore(ctx, src, true)
 	if err != nil {
 		return nil, err
 	}
@@ -107,9 +109,12 @@ func (r *ReadSide) Close() {
 // Load resolves ref ("latest" or an id) and reads its manifest from
 // storage.
 func (r *ReadSide) Load(ctx context.Context, cluster, ref string) (*manifest.Manifest, error) {
+	// Errors keep their own exit code: no such backup is bad input, an
+	// unreadable manifest met while finding "latest" is a corrupt backup
+	// as it is when named by id.
 	id, err := inventory.Resolve(ctx, r.Store, r.Index(), cluster, ref)
 	if err != nil {
-		return nil, config.Invalid(err)
+		return nil, err
 	}
 	return inventory.Load(ctx, r.Store, cluster, id)
 }

@@ -1,5 +1,13 @@
 package config
 
+import (
+	"net/url"
+	"strings"
+
+	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/storage"
+)
+
 // Every flag below also reads a QBACKUP_* variable, so a CronJob sets the
 // whole configuration from a ConfigMap. Secrets are not here: see Secrets.
 
@@ -11,10 +19,11 @@ type Source struct {
 	S3Region    string `name:"s3-region" env:"QBACKUP_S3_REGION" default:"us-east-1" help:"S3 region."`
 	S3PathStyle bool   `name:"s3-path-style" env:"QBACKUP_S3_PATH_STYLE" help:"Use path-style S3 addressing (needed by most S3-compatible stores)."`
 	// S3MaxAttempts bounds the SDK's retries of one S3 request (throttling,
-	// 5xx, dropped connections); 0 keeps the storage default. Lower it where
+	// 5xx, dropped connections); 0 keeps the storage default (5, the
+	// default shown). Lower it where
 	// a failing store should fail the run quickly rather than after minutes
 	// of backoff.
-	S3MaxAttempts int `name:"s3-max-attempts" env:"QBACKUP_S3_MAX_ATTEMPTS" default:"0" help:"Attempts per S3 request, first try included, with exponential backoff (0: the default of 5; 1: no retries)."`
+	S3MaxAttempts int `name:"s3-max-attempts" env:"QBACKUP_S3_MAX_ATTEMPTS" default:"5" help:"Attempts per S3 request, first try included, with exponential backoff (1: no retries; 0 also means 5)."`
 }
 
 // Discovery says how to find the Qdrant peers.
@@ -30,4 +39,70 @@ type Discovery struct {
 // Output selects the format of a command's report on stdout.
 type Output struct {
 	Format string `name:"output" short:"o" env:"QBACKUP_OUTPUT" enum:"text,table,json,yaml" default:"text" help:"Output format: text, table, json or yaml."`
+}
+
+// Validate checks the storage options before anything is contacted.
+func (s Source) Validate() error {
+	return All(
+		ClusterName(s.Cluster),
+		func() error {
+			if _, err := storage.ParseURL(s.Storage); err != nil {
+				return Invalidf("--storage (QBACKUP_STORAGE): %w", err)
+			}
+			return nil
+		},
+		IntAtLeast("s3-max-attempts", "QBACKUP_S3_MAX_ATTEMPTS", s.S3MaxAttempts, 0, maxS3Attempts,
+			"each attempt backs off exponentially, so more only delays the failure by minutes"),
+		func() error {
+			if s.S3Endpoint == "" {
+				return nil
+			}
+			u, err := url.Parse(s.S3Endpoint)
+			switch {
+			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+				return Invalidf("--s3-endpoint (QBACKUP_S3_ENDPOINT) %q: must be an http:// or https:// URL such as http://minio:9000", redact(s.S3Endpoint))
+			case u.User != nil:
+				return Invalidf("--s3-endpoint (QBACKUP_S3_ENDPOINT) %q: credentials do not belong in the URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", u.Redacted())
+			}
+			return nil
+		},
+	)
+}
+
+// maxS3Attempts bounds --s3-max-attempts: with the SDK's exponential
+// backoff (capped at 20 s a try) 20 attempts already wait minutes.
+const maxS3Attempts = 20
+
+// Validate checks the discovery options before anything is contacted:
+// every static URL must parse, appear once and carry no credentials.
+func (d Discovery) Validate() error {
+	if d.Mode == "static" && len(d.QdrantURLs) == 0 {
+		return Invalidf("--discovery=static needs at least one --qdrant-url (QBACKUP_QDRANT_URLS), e.g. --qdrant-url=http://10.0.0.1:6333")
+	}
+	seen := map[string]string{}
+	for _, raw := range d.QdrantURLs {
+		addr, err := discovery.ParseStaticURL(raw, 0)
+		if err != nil {
+			return Invalidf("--qdrant-url (QBACKUP_QDRANT_URLS): %w", err)
+		}
+		if prev, dup := seen[addr.REST]; dup {
+			return Invalidf("--qdrant-url (QBACKUP_QDRANT_URLS): %q and %q name the same peer %s: give each peer once", prev, raw, addr.REST)
+		}
+		seen[addr.REST] = raw
+	}
+	if len(d.QdrantURLs) > 0 && d.Mode != "static" {
+		return Invalidf("--qdrant-url is only used with --discovery=static (QBACKUP_DISCOVERY=static): add it, or drop --qdrant-url to find the pods by label")
+	}
+	return nil
+}
+
+// redact hides the user:password part of a URL-like string.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
+		return "xxxxx@" + raw[i+1:]
+	}
+	return raw
 }

@@ -39,7 +39,29 @@ var (
 	// ErrPeerSetDisagree: peers disagree on who is in the cluster, or a
 	// candidate belongs to another cluster.
 	ErrPeerSetDisagree = errors.New("peers disagree on the peer set")
+	// ErrSchemeMismatch: a peer speaks HTTPS where the URL says http, or
+	// the other way round. No override can excuse it: the URL is wrong.
+	ErrSchemeMismatch = errors.New("http/https mismatch")
 )
+
+// schemeMismatch recognises the errors of a request in the wrong scheme
+// and returns the scheme that would work, or "".
+func schemeMismatch(err error) string {
+	msg := err.Error()
+	switch {
+	// https:// to a plain HTTP server (net/http's own words).
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"),
+		strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return "http"
+	// http:// to a TLS server: a Go server answers with this text; rustls
+	// (Qdrant) answers with a TLS alert record (0x15 0x03), which net/http
+	// reports as a malformed response.
+	case strings.Contains(msg, "Client sent an HTTP request to an HTTPS server"),
+		strings.Contains(msg, `malformed HTTP response "\x15\x03`):
+		return "https"
+	}
+	return ""
+}
 
 // Options tune Discover.
 type Options struct {
@@ -234,6 +256,10 @@ func Discover(ctx context.Context, src Source, dial Dialer, opts Options) (*Topo
 		switch {
 		case p.err == nil:
 			answered = append(answered, p)
+		case schemeMismatch(p.err) != "":
+			want := schemeMismatch(p.err)
+			return nil, fmt.Errorf("discover Qdrant peers: %s (%s) speaks %s: use %s:// (with --discovery=static in --qdrant-url; in Kubernetes, Qdrant's TLS setting must match): %w: %v",
+				kindName(p.cand), p.cand.Addr.REST, strings.ToUpper(want), want, ErrSchemeMismatch, p.err)
 		case errors.Is(p.err, qdrant.ErrUnauthorized), errors.Is(p.err, qdrant.ErrForbidden):
 			return nil, fmt.Errorf("discover Qdrant peers: %s: %w", kindName(p.cand), p.err)
 		case p.notQdrant:

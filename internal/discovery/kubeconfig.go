@@ -1,12 +1,18 @@
 package discovery
 
 import (
+	"errors"
 	"fmt"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
+
+// ErrNoKubeConfig: there is no usable Kubernetes client configuration (no
+// pod environment and no kubeconfig, or the named kubeconfig is unusable):
+// the user must say where the cluster is.
+var ErrNoKubeConfig = errors.New("no kubernetes configuration")
 
 // KubeConfig returns a client configuration: from the kubeconfig file at
 // path when given; else in-cluster (the pod's service-account token) when
@@ -25,7 +31,10 @@ func KubeConfig(path string) (*rest.Config, string, error) {
 	cfg, err := cc.ClientConfig()
 	if err != nil {
 		if path != "" {
-			return nil, "", fmt.Errorf("kubernetes client configuration from %s: %w", path, err)
+			return nil, "", fmt.Errorf("kubernetes client configuration from %s (check --kubeconfig or KUBECONFIG): %w: %w", path, ErrNoKubeConfig, err)
+		}
+		if clientcmd.IsEmptyConfig(err) {
+			return nil, "", fmt.Errorf("no Kubernetes configuration: not in a pod and no kubeconfig found: run in the cluster, name one with --kubeconfig (KUBECONFIG), or use --discovery=static with --qdrant-url: %w", ErrNoKubeConfig)
 		}
 		return nil, "", fmt.Errorf("kubernetes client configuration (in-cluster or kubeconfig): %w", err)
 	}

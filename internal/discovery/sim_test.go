@@ -3,6 +3,10 @@ package discovery
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,5 +96,40 @@ func TestSimAWrongKeyStopsDiscovery(t *testing.T) {
 	_, err := Discover(context.Background(), &Static{URLs: staticURLs(sim)}, clients.Dial, Options{Logger: quiet})
 	if !errors.Is(err, qdrant.ErrUnauthorized) || !strings.Contains(err.Error(), "QBACKUP_QDRANT_API_KEY") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// TestSimAWrongSchemeNamesTheRightOne: a peer reached with https:// that
+// speaks plain HTTP is a wrong URL, not a node-count problem, so the
+// message says which scheme to use and does not offer
+// --allow-node-mismatch.
+func TestSimAWrongSchemeNamesTheRightOne(t *testing.T) {
+	sim := startSim(t, 2)
+	clients := NewClients(qdrant.Options{APIKey: simKey})
+	defer clients.Close()
+	var urls []string
+	for _, u := range staticURLs(sim) {
+		urls = append(urls, strings.Replace(u, "http://", "https://", 1))
+	}
+	_, err := Discover(context.Background(), &Static{URLs: urls}, clients.Dial, Options{Logger: quiet})
+	if !errors.Is(err, ErrSchemeMismatch) {
+		t.Fatalf("error %v, want ErrSchemeMismatch", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "use http://") || strings.Contains(msg, "--allow-node-mismatch") {
+		t.Fatalf("message %q should say to use http:// and not suggest --allow-node-mismatch", msg)
+	}
+}
+
+func TestHTTPToATLSPeerNamesHTTPS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake error is the point
+	srv.StartTLS()
+	defer srv.Close()
+	clients := NewClients(qdrant.Options{})
+	defer clients.Close()
+	url := strings.Replace(srv.URL, "https://", "http://", 1)
+	_, err := Discover(context.Background(), &Static{URLs: []string{url}}, clients.Dial, Options{Logger: quiet})
+	if !errors.Is(err, ErrSchemeMismatch) || !strings.Contains(err.Error(), "use https://") {
+		t.Fatalf("error %v, want ErrSchemeMismatch saying to use https://", err)
 	}
 }

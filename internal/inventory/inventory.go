@@ -114,6 +114,9 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 			continue
 		}
 		m, err := manifest.Read(ctx, store, s.manifest)
+		if errors.Is(err, manifest.ErrCorrupt) {
+			return nil, fmt.Errorf("backup %s of cluster %q cannot be read: %w (check it with qbackup verify %s; restore another set by its id)", s.id, s.cluster, err, s.id)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -158,6 +161,9 @@ func Load(ctx context.Context, store Store, cluster, id string) (*manifest.Manif
 	m, err := manifest.Read(ctx, store, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("backup %s of cluster %q: no manifest at %s (list backups with qbackup list): %w", id, cluster, key, ErrNoBackup)
+	}
+	if errors.Is(err, manifest.ErrCorrupt) {
+		return nil, fmt.Errorf("backup %s of cluster %q cannot be read: %w (restore another set: qbackup list)", id, cluster, err)
 	}
 	if err != nil {
 		return nil, err

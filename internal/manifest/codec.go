@@ -13,6 +13,11 @@ import (
 // build does not know.
 var ErrUnsupportedFormat = errors.New("unsupported manifest format")
 
+// ErrCorrupt is returned for a manifest that cannot be decoded or breaks
+// the invariants readers rely on (truncated JSON, a shard missing from the
+// recorded shard count...): the backup set cannot be trusted.
+var ErrCorrupt = errors.New("manifest corrupt")
+
 var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Encode writes m as indented JSON after validating it.
@@ -46,7 +51,7 @@ func Decode(r io.Reader) (*Manifest, error) {
 		FormatVersion *int `json:"format_version"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("decode manifest: %w", err)
+		return nil, fmt.Errorf("decode manifest (%d bytes; truncated or not JSON): %w: %w", len(data), ErrCorrupt, err)
 	}
 	if head.FormatVersion == nil {
 		return nil, fmt.Errorf("decode manifest: no format_version field: %w", ErrUnsupportedFormat)
@@ -57,10 +62,13 @@ func Decode(r io.Reader) (*Manifest, error) {
 	}
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("decode manifest: %w", err)
+		return nil, fmt.Errorf("decode manifest: %w: %w", ErrCorrupt, err)
 	}
 	if err := m.Validate(); err != nil {
-		return nil, err
+		if errors.Is(err, ErrUnsupportedFormat) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return &m, nil
 }

@@ -313,6 +313,11 @@ func TestPlanRefusesImpossibleOptions(t *testing.T) {
 		{"a target node with a direct plan is refused", Target{Peers: targetPeers(3, "1.19.0")}, PlanOptions{TargetNode: "qdrant-0", Strategy: StrategyDirect}, ErrInvalidOptions},
 		{"two collections renamed to one name are refused", Target{Peers: targetPeers(3, "1.19.0")}, PlanOptions{Rename: Rename{Map: map[string]string{"docs": "x", "users": "x"}}}, ErrInvalidOptions},
 		{"a cluster without peers is refused", Target{}, PlanOptions{}, ErrNoPeers},
+		// Qdrant refuses these names only when the collection is created,
+		// after the ones before it: the plan refuses them first.
+		{"a suffix making a name longer than Qdrant allows is refused", Target{Peers: targetPeers(3, "1.19.0")}, PlanOptions{Rename: Rename{Suffix: strings.Repeat("s", 252)}}, ErrInvalidOptions},
+		{"a rename target Qdrant refuses is refused", Target{Peers: targetPeers(3, "1.19.0")}, PlanOptions{Rename: Rename{Map: map[string]string{"users": "a/b"}}}, ErrInvalidOptions},
+		{"a reshard whose staging name would be too long is refused", Target{Peers: targetPeers(3, "1.19.0")}, PlanOptions{Shards: 6, Rename: Rename{Map: map[string]string{"docs": strings.Repeat("d", 250)}}}, ErrInvalidOptions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -332,7 +337,7 @@ func TestParseRenameReadsSuffixAndPairs(t *testing.T) {
 	if r.Target("a") != "b" || r.Target("c") != "c-drill" {
 		t.Fatalf("got %+v", r)
 	}
-	for _, bad := range [][]string{{"x", "y"}, {"=b"}, {"a="}, {""}} {
+	for _, bad := range [][]string{{"x", "y"}, {"=b"}, {"a="}, {""}, {"_drill/1"}, {"a=b:c"}, {"a=" + strings.Repeat("n", 256)}} {
 		if _, err := ParseRename(bad); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("ParseRename(%q) error = %v, want ErrInvalidOptions", bad, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
 // Rename maps backup collection names to target names, so a restore can
@@ -28,12 +30,21 @@ func ParseRename(values []string) (Rename, error) {
 			if r.Suffix != "" {
 				return Rename{}, fmt.Errorf("--rename: two suffixes %q and %q: %w", r.Suffix, v, ErrInvalidOptions)
 			}
+			// A suffix is part of every target name: refuse the characters
+			// Qdrant refuses now; the length is checked per name when
+			// planning.
+			if err := qdrant.CheckCollectionName("x" + v); err != nil {
+				return Rename{}, fmt.Errorf("--rename suffix %q: %v: %w", v, err, ErrInvalidOptions)
+			}
 			r.Suffix = v
 		case old == "" || nw == "":
 			return Rename{}, fmt.Errorf("--rename %q: want old=new with both names: %w", v, ErrInvalidOptions)
 		default:
 			if r.Map == nil {
 				r.Map = map[string]string{}
+			}
+			if err := qdrant.CheckCollectionName(nw); err != nil {
+				return Rename{}, fmt.Errorf("--rename %.60q: %v: %w", v, err, ErrInvalidOptions)
 			}
 			if prev, dup := r.Map[old]; dup && prev != nw {
 				return Rename{}, fmt.Errorf("--rename: %q renamed twice: %w", old, ErrInvalidOptions)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
 // layout is the plan-wide decision: which peers receive snapshots, which
@@ -204,6 +205,13 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 	if cp.Target == "" {
 		return cp, fmt.Errorf("collection %q: empty target name: %w", c.Name, ErrInvalidOptions)
 	}
+	if cp.Target != c.Name {
+		// Checked while planning, before anything is created: Qdrant would
+		// refuse the name only when this collection's turn comes.
+		if err := qdrant.CheckCollectionName(cp.Target); err != nil {
+			return cp, fmt.Errorf("--rename: collection %q would be restored as an invalid name: %v: choose another --rename: %w", c.Name, err, ErrInvalidOptions)
+		}
+	}
 	cp.Exists = existing[cp.Target]
 	cp.Replace = cp.Exists && opts.Overwrite
 
@@ -253,6 +261,9 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 			cp.Strategy = restoreStrategy(l)
 		default:
 			cp.Reshard = &ReshardPlan{FromShards: c.ShardNumber, ToShards: opts.Shards, Staging: cp.Target + "-qbackup-reshard", Method: "copy"}
+			if err := qdrant.CheckCollectionName(cp.Reshard.Staging); err != nil {
+				return cp, fmt.Errorf("collection %q: its staging collection for --shards would have an invalid name: %v: restore it under a shorter name with --rename: %w", c.Name, err, ErrInvalidOptions)
+			}
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: resharding %d → %d shards copies every point through %q, deleted afterwards",
 				c.Name, c.ShardNumber, opts.Shards, cp.Reshard.Staging))
 			if existing[cp.Reshard.Staging] {

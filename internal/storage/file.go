@@ -50,6 +50,52 @@ func NewFile(dir string) (*File, error) {
 	return &File{root: root}, nil
 }
 
+// OpenFile returns a backend rooted at dir (absolute) without creating
+// anything: the directory is made by the first write, so a command that
+// fails early, or only reads, leaves no directory behind. With mustExist
+// (commands that only read) a missing directory is refused; else the
+// nearest existing parent must be a directory this process may write to.
+// Refusals match ErrInvalidURL: they are about what the user named.
+func OpenFile(dir string, mustExist bool) (*File, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, invalidURL("file storage %q: must be an absolute path (file:///abs/path)", dir)
+	}
+	root := filepath.Clean(dir)
+	fi, err := os.Stat(root)
+	switch {
+	case err == nil && fi.IsDir():
+		return &File{root: root}, nil
+	case err == nil:
+		return nil, invalidURL("file storage %s: not a directory: name a directory in --storage=file:///abs/path", root)
+	case errors.Is(err, syscall.ENOTDIR):
+		return nil, invalidURL("file storage %s: a parent of it is a file, not a directory: check --storage", root)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, invalidURL("file storage %s: %v: check --storage and the permissions", root, err)
+	case mustExist:
+		return nil, invalidURL("file storage %s: no such directory (nothing was created): check --storage; a backup creates it", root)
+	}
+	// Missing: the first write creates it, under the nearest parent that
+	// exists. Check that parent now rather than after the snapshots.
+	parent := filepath.Dir(root)
+	for {
+		pfi, err := os.Stat(parent)
+		if err == nil {
+			if !pfi.IsDir() {
+				return nil, invalidURL("file storage %s: %s is a file, not a directory: check --storage", root, parent)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, invalidURL("file storage %s: %v: check --storage and the permissions", root, err)
+		}
+		parent = filepath.Dir(parent)
+	}
+	if err := syscall.Access(parent, 0x2|0x1); err != nil { // W_OK|X_OK: may create entries in it
+		return nil, invalidURL("file storage %s does not exist and cannot be created: %s is not writable (%v): check --storage and the permissions", root, parent, err)
+	}
+	return &File{root: root}, nil
+}
+
 // String returns the storage URL of the backend.
 func (f *File) String() string { return "file://" + filepath.ToSlash(f.root) }
 

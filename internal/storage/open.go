@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"strings"
@@ -34,6 +35,10 @@ type Options struct {
 	// standard retryer with exponential backoff (default
 	// DefaultMaxAttempts; 1 disables retries).
 	MaxAttempts int
+	// MustExist refuses a file store whose directory does not exist, for
+	// commands that only read: a mistyped path is then an error instead of
+	// an empty store (and nothing is created).
+	MustExist bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -73,58 +78,118 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Open returns the backend for a storage URL:
+// Location is a parsed storage URL.
+type Location struct {
+	// Scheme is "file" or "s3".
+	Scheme string
+	// Path is the directory of a file store.
+	Path string
+	// Bucket and Prefix of an S3 store.
+	Bucket, Prefix string
+}
+
+// ParseURL checks the form of a storage URL without touching anything:
 //
-//	file:///abs/path        files under /abs/path (created if missing)
+//	file:///abs/path        files under /abs/path
 //	s3://bucket[/prefix]    objects in bucket, under prefix
 //
-// For S3 it checks at once that the bucket exists and the credentials are
-// accepted, so a misconfiguration fails before any work starts.
-func Open(ctx context.Context, rawURL string, opts Options) (Backend, error) {
+// Errors match ErrInvalidURL and say what to write instead.
+func ParseURL(rawURL string) (Location, error) {
 	shown := redactURL(rawURL)
 	u, err := url.Parse(rawURL)
 	if err == nil && u.Scheme == "file" && u.Opaque != "" {
-		return nil, invalidURL("storage URL %q: file path must be absolute: use file:///abs/path", shown)
+		return Location{}, invalidURL("storage URL %q: file path must be absolute: use file:///abs/path", shown)
 	}
 	if err != nil || u.Opaque != "" {
-		return nil, invalidURL("storage URL %q: malformed: use s3://bucket/prefix or file:///abs/path", shown)
+		return Location{}, invalidURL("storage URL %q: malformed: use s3://bucket/prefix or file:///abs/path", shown)
 	}
 	if u.User != nil {
-		return nil, invalidURL("storage URL %q: credentials in the URL are not supported: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", shown)
+		return Location{}, invalidURL("storage URL %q: credentials in the URL are not supported: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", shown)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, invalidURL("storage URL %q: query and fragment are not supported: set options with flags", shown)
+		return Location{}, invalidURL("storage URL %q: query and fragment are not supported: set options with flags", shown)
 	}
 	switch u.Scheme {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
-			return nil, invalidURL("storage URL %q: file URLs take no host: use file:///abs/path (three slashes)", shown)
+			return Location{}, invalidURL("storage URL %q: file URLs take no host: use file:///abs/path (three slashes)", shown)
 		}
 		if !strings.HasPrefix(u.Path, "/") {
-			return nil, invalidURL("storage URL %q: file path must be absolute: use file:///abs/path", shown)
+			return Location{}, invalidURL("storage URL %q: file path must be absolute: use file:///abs/path", shown)
 		}
 		if path.Clean(u.Path) != strings.TrimSuffix(u.Path, "/") && u.Path != "/" {
-			return nil, invalidURL("storage URL %q: file path must be clean (no \".\", \"..\" or \"//\")", shown)
+			return Location{}, invalidURL("storage URL %q: file path must be clean (no \".\", \"..\" or \"//\")", shown)
 		}
-		b, err := NewFile(u.Path)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
+		return Location{Scheme: "file", Path: u.Path}, nil
 	case "s3":
 		if u.Host == "" {
-			return nil, invalidURL("storage URL %q: no bucket: use s3://bucket/prefix", shown)
+			return Location{}, invalidURL("storage URL %q: no bucket: use s3://bucket/prefix", shown)
 		}
-		b, err := NewS3(ctx, u.Host, u.Path, opts)
-		if err != nil {
-			return nil, err
+		if err := checkBucketName(u.Host); err != nil {
+			return Location{}, invalidURL("storage URL %q: %v", shown, err)
 		}
-		return b, nil
+		prefix := strings.Trim(u.Path, "/")
+		if prefix != "" {
+			if err := validatePath(prefix); err != nil {
+				return Location{}, invalidURL("storage URL %q: prefix %q: %v", shown, prefix, err)
+			}
+		}
+		return Location{Scheme: "s3", Bucket: u.Host, Prefix: u.Path}, nil
 	case "":
-		return nil, invalidURL("storage URL %q: scheme must be s3:// or file:// (a local directory is file:///abs/path)", shown)
+		return Location{}, invalidURL("storage URL %q: scheme must be s3:// or file:// (a local directory is file:///abs/path)", shown)
 	default:
-		return nil, invalidURL("storage URL %q: scheme must be s3:// or file://", shown)
+		return Location{}, invalidURL("storage URL %q: scheme must be s3:// or file://", shown)
 	}
+}
+
+// checkBucketName applies the S3 bucket naming rules
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html,
+// which MinIO enforces too): 3 to 63 characters, lowercase letters, digits,
+// dots and hyphens, beginning and ending with a letter or digit, no two
+// adjacent dots, not shaped like an IP address. A name breaking them is a
+// typo the server would only report as a confusing 400 or 404.
+func checkBucketName(b string) error {
+	const fix = "S3 bucket names are 3-63 characters of lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+	if len(b) < 3 || len(b) > 63 {
+		return fmt.Errorf("bucket name %q is %d characters long: %s", b, len(b), fix)
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return fmt.Errorf("bucket name %q contains %q: %s", b, c, fix)
+		}
+	}
+	if !isAlnum(b[0]) || !isAlnum(b[len(b)-1]) {
+		return fmt.Errorf("bucket name %q: %s", b, fix)
+	}
+	if strings.Contains(b, "..") {
+		return fmt.Errorf("bucket name %q has two adjacent dots: %s", b, fix)
+	}
+	if net.ParseIP(b) != nil {
+		return fmt.Errorf("bucket name %q is an IP address: %s", b, fix)
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// Open returns the backend for a storage URL (see ParseURL). For S3 it
+// checks at once that the bucket exists and the credentials are accepted,
+// so a misconfiguration fails before any work starts. A file store's
+// directory is checked but not created: see OpenFile.
+func Open(ctx context.Context, rawURL string, opts Options) (Backend, error) {
+	loc, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if loc.Scheme == "file" {
+		return OpenFile(loc.Path, opts.MustExist)
+	}
+	b, err := NewS3(ctx, loc.Bucket, loc.Prefix, opts)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // invalidURL is an error about the shape of a storage URL, found before

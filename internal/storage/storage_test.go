@@ -125,7 +125,13 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		{"an s3 URL without bucket", "s3:///prefix", storage.Options{}, "no bucket", true},
 		{"a URL that does not parse", "s3://bu cket/%zz", storage.Options{}, "malformed", true},
 		{"credentials in the URL", "s3://AKIA:topsecret@bucket/p", storage.Options{}, "credentials in the URL are not supported", true},
-		{"an s3 prefix with dot-dot", "s3://bucket/a/../b", storage.Options{}, "invalid object key", false},
+		{"an s3 prefix with dot-dot", "s3://bucket/a/../b", storage.Options{}, "invalid object key", true},
+		{"a bucket name too short", "s3://ab/p", storage.Options{}, "3-63 characters", true},
+		{"a bucket name with capitals", "s3://My-Bucket/p", storage.Options{}, "contains 'M'", true},
+		{"a bucket name with an underscore", "s3://my_bucket/p", storage.Options{}, "contains '_'", true},
+		{"a bucket name ending in a hyphen", "s3://bucket-/p", storage.Options{}, "starting and ending with a letter or digit", true},
+		{"a bucket name with two dots", "s3://my..bucket/p", storage.Options{}, "two adjacent dots", true},
+		{"a bucket name shaped like an IP address", "s3://192.168.1.1/p", storage.Options{}, "is an IP address", true},
 		{"an endpoint without scheme", "s3://bucket/p", storage.Options{S3Endpoint: "minio:9000"}, "must be an http:// or https:// URL", true},
 		{"an endpoint with credentials", "s3://bucket/p", storage.Options{S3Endpoint: "http://AKIA:topsecret@minio:9000"}, "credentials in the URL", true},
 		{"a part size below the S3 minimum", "s3://bucket/p", storage.Options{PartSize: 1 << 20}, "between 5 MiB and 5 GiB", false},
@@ -149,17 +155,53 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 	}
 }
 
-func TestOpenFileCreatesTheRoot(t *testing.T) {
+func TestOpenFileCreatesNothingUntilTheFirstWrite(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "a", "b")
 	b, err := storage.Open(t.Context(), "file://"+root, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		t.Fatalf("root not created: %v", err)
+	if _, err := os.Stat(filepath.Dir(root)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open created %s: %v", filepath.Dir(root), err)
 	}
 	if got := b.(interface{ String() string }).String(); got != "file://"+root {
 		t.Errorf("String() = %q", got)
+	}
+	if err := b.Put(t.Context(), "k/v", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		t.Fatalf("root not created by the first write: %v", err)
+	}
+}
+
+func TestOpenFileRefusesUnusablePaths(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		path      string
+		mustExist bool
+		want      string
+	}{
+		{"a missing directory for a command that only reads", filepath.Join(dir, "typo"), true, "no such directory (nothing was created)"},
+		{"a file instead of a directory", file, false, "not a directory"},
+		{"a path under a file", filepath.Join(file, "sub"), false, "a parent of it is a file"},
+		{"a missing path under a file", filepath.Join(file, "sub", "deeper"), false, "a parent of it is a file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := storage.Open(t.Context(), "file://"+tt.path, storage.Options{MustExist: tt.mustExist})
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, storage.ErrInvalidURL) {
+				t.Fatalf("Open(%s) = %v, want an invalid-URL error saying %q", tt.path, err, tt.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "typo")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("a directory was created: %v", err)
+			}
+		})
 	}
 }
 
