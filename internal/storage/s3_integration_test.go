@@ -333,3 +333,35 @@ func TestS3UploadsShareABoundedPoolOfPartBuffers(t *testing.T) {
 		}
 	})
 }
+
+// cutReader gives n bytes, then an error wrapping io.ErrUnexpectedEOF, as
+// a snapshot stream cut by the peer does.
+type cutReader struct{ n int }
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.n == 0 {
+		return 0, fmt.Errorf("body cut: %w", io.ErrUnexpectedEOF)
+	}
+	k := min(len(p), c.n)
+	clear(p[:k])
+	c.n -= k
+	return k, nil
+}
+
+// TestS3CutSourceFailsThePut: a source that fails with an error wrapping
+// io.ErrUnexpectedEOF is a failure, never a short object.
+func TestS3CutSourceFailsThePut(t *testing.T) {
+	env := stacktest.S3(t)
+	setCredentials(t, env)
+	b, _ := openS3(t, env)
+	for _, n := range []int{2000, 7 << 20} { // within the first part, and after it
+		key := fmt.Sprintf("cut/%d", n)
+		err := b.Put(t.Context(), key, &cutReader{n: n})
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("Put of a source cut after %d bytes = %v, want its error", n, err)
+		}
+		if _, err := b.Stat(t.Context(), key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("a source cut after %d bytes left an object: %v", n, err)
+		}
+	}
+}

@@ -90,8 +90,11 @@ func (b *S3) upload(ctx context.Context, k string, r io.Reader) error {
 		return err
 	}
 	n, err := io.ReadFull(r, buf)
+	// Identity, not errors.Is: ReadFull returns these two values itself
+	// when the source ends; a source error that wraps io.ErrUnexpectedEOF
+	// (a cut stream) is a failure, never the end of the object.
 	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		defer b.parts.put(buf)
 		_, err := b.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: aws.String(b.bucket), Key: aws.String(k),
@@ -158,12 +161,12 @@ func (b *S3) multipart(ctx context.Context, k string, r io.Reader, first []byte)
 			break
 		}
 		n, readErr = io.ReadFull(r, buf)
-		if errors.Is(readErr, io.EOF) {
+		if readErr == io.EOF {
 			b.parts.put(buf)
 			readErr = nil
 			break
 		}
-		if errors.Is(readErr, io.ErrUnexpectedEOF) {
+		if readErr == io.ErrUnexpectedEOF {
 			readErr = nil // the last, short part: sent on the next round
 		} else if readErr != nil {
 			b.parts.put(buf)
