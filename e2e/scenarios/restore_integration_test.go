@@ -42,7 +42,7 @@ func TestRestoreRefusalsChangeNothing(t *testing.T) {
 		msgs  []string
 	}{
 		{
-			name: "a corrupted object (one byte flipped) is refused before the cluster is touched",
+			name: "a corrupted object (one byte flipped) stops the restore, which leaves the cluster as it was",
 			setup: func(t *testing.T, sc *scenario, m *manifestDoc, target *sim) string {
 				key := m.Collections[0].Shards[0].Object
 				b := sc.st.read(t, key)
@@ -91,6 +91,9 @@ func TestRestoreRefusalsChangeNothing(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Every peer applies the transfer through consensus, some
+				// later than others: the refusal needs it seen.
+				eventually(t, 30*time.Second, "every peer to apply the transfer", target.c.Settled)
 				return "latest"
 			},
 			code: exitClusterNotOK, msgs: []string{"wait for it or abort it"},

@@ -204,9 +204,46 @@ func (e *executor) removeOwned(ctx context.Context, cause error) error {
 		removed = append(removed, name)
 	}
 	if len(removed) > 0 {
+		// Deletion reaches the other peers through consensus: the run
+		// ends when every peer has applied it, so what follows (a rerun,
+		// the operator's look) sees the cluster as it was.
+		if err := e.awaitGone(ctx, removed); err != nil {
+			errs = append(errs, err)
+		}
 		cause = fmt.Errorf("%w; the collections this restore created were removed: %s", cause, strings.Join(removed, ", "))
 	}
 	return errors.Join(append([]error{cause}, errs...)...)
+}
+
+// awaitGone waits, for at most WaitTimeout, until no peer lists any of
+// names.
+func (e *executor) awaitGone(ctx context.Context, names []string) error {
+	deadline := time.Now().Add(e.opts.WaitTimeout)
+	for {
+		left := ""
+		for id, p := range e.deps.Peers {
+			live, err := p.ListCollections(ctx)
+			if err != nil {
+				left = fmt.Sprintf("peer %d: %v", id, err)
+				break
+			}
+			if i := slices.IndexFunc(names, func(n string) bool { return slices.Contains(live, n) }); i >= 0 {
+				left = fmt.Sprintf("peer %d still lists %q", id, names[i])
+				break
+			}
+		}
+		if left == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("removal of the restore's collections not applied everywhere after %s: %s", e.opts.WaitTimeout, left)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(e.opts.Poll):
+		}
+	}
 }
 
 func (e *executor) run(ctx context.Context) error {
