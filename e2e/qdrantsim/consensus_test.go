@@ -125,6 +125,8 @@ func TestAdminDropsProposals(t *testing.T) {
 	var st ConsensusStatus
 	json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
+	// startCluster's default profile is off (see there): the status
+	// reports the profile the cluster runs.
 	if resp.StatusCode != 200 || st.PendingDrops != 2 || st.Seed != 7 || st.Realism != RealismOff {
 		t.Fatalf("POST /consensus/drop = %d %+v", resp.StatusCode, st)
 	}

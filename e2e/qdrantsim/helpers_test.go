@@ -19,8 +19,12 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 	if opts.Seed == 0 {
 		opts.Seed = 7
 	}
-	// The simulator's own tests state their realism; the environment
-	// variable is for product tests.
+	// Realism off unless a test asks: each of the simulator's own tests
+	// checks one behaviour and switches on exactly the realism it is about
+	// (consensus delays, transfer rates, approximate counts are each tested
+	// with their profile in realism_test.go, consensus_test.go, ...); the
+	// profiles' random delays would make every other test slow and its
+	// outcome depend on timing. QDRANTSIM_REALISM is for product tests.
 	if opts.Realism == "" {
 		opts.Realism = RealismOff
 	}

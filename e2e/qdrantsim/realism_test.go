@@ -77,6 +77,8 @@ func TestRealismProfiles(t *testing.T) {
 		want     Options
 		wantErrs string
 	}{
+		// The profile resolution itself: off is the documented default of
+		// the simulator when neither the option nor the env names one.
 		{"empty and no env is off", "", Options{}, Options{Realism: RealismOff}, ""},
 		{"env selects the profile", "default", Options{}, Options{Realism: RealismDefault, ConsensusDelayMin: 20 * time.Millisecond,
 			ConsensusDelayMax: 250 * time.Millisecond, TransferRate: 200 * MiB, AutoRecoveryDelay: 300 * time.Millisecond, ApproximateCounts: true}, ""},

@@ -150,6 +150,7 @@ func TestRunPrintsSeedAndRealism(t *testing.T) {
 		want string
 	}{
 		{[]string{"--seed", "42", "--realism", "harsh"}, "qdrant-sim: seed 42 realism harsh\n"},
+		// off is a profile the flag must accept and report like the others.
 		{[]string{"--seed", "9", "--realism", "off"}, "qdrant-sim: seed 9 realism off\n"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
