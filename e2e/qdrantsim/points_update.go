@@ -69,6 +69,22 @@ type DeleteVectorsRequest struct {
 	ShardKey ShardKeySelector `json:"shard_key,omitempty"`
 }
 
+// updateLocked runs fn on the resolved collection under the cluster lock
+// and answers Qdrant's completed update result.
+func (p *Peer) updateLocked(coll string, fn func(c *Cluster, col *collection) error) (UpdateResult, error) {
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	col, err := c.resolve(coll)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	if err := fn(c, col); err != nil {
+		return UpdateResult{}, err
+	}
+	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
+}
+
 // modifyPoints applies mod to the selected points in every writable
 // replica of their shards. Listed ids must exist: Qdrant's segments answer
 // PointIdError, a 404 "No point with id X found", before anything changes
@@ -242,26 +258,17 @@ func (p *Peer) SetPayload(ctx context.Context, coll string, req SetPayloadReques
 	if req.Payload == nil {
 		return UpdateResult{}, errf(KindFormat, "missing field `payload`")
 	}
-	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	col, err := c.resolve(coll)
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	err = p.modifyPoints(ctx, col, req.PointsTarget, true, func(pt *point) *point {
-		switch {
-		case overwrite:
-			return pt.withPayload(deepCopyMap(req.Payload))
-		case req.Key != nil:
-			return pt.withPayload(setPayloadAt(pt.payload, *req.Key, req.Payload))
-		}
-		return pt.withPayload(mergeMetadata(deepCopyMap(pt.payload), req.Payload))
+	return p.updateLocked(coll, func(c *Cluster, col *collection) error {
+		return p.modifyPoints(ctx, col, req.PointsTarget, true, func(pt *point) *point {
+			switch {
+			case overwrite:
+				return pt.withPayload(deepCopyMap(req.Payload))
+			case req.Key != nil:
+				return pt.withPayload(setPayloadAt(pt.payload, *req.Key, req.Payload))
+			}
+			return pt.withPayload(mergeMetadata(deepCopyMap(pt.payload), req.Payload))
+		})
 	})
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
 }
 
 // DeletePayload removes keys from the selected points' payload.
@@ -269,24 +276,15 @@ func (p *Peer) DeletePayload(ctx context.Context, coll string, req DeletePayload
 	if err := req.check(); err != nil {
 		return UpdateResult{}, err
 	}
-	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	col, err := c.resolve(coll)
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	err = p.modifyPoints(ctx, col, req.PointsTarget, false, func(pt *point) *point {
-		pl := deepCopyMap(pt.payload)
-		for _, k := range req.Keys {
-			deletePayloadKey(pl, k)
-		}
-		return pt.withPayload(pl)
+	return p.updateLocked(coll, func(c *Cluster, col *collection) error {
+		return p.modifyPoints(ctx, col, req.PointsTarget, false, func(pt *point) *point {
+			pl := deepCopyMap(pt.payload)
+			for _, k := range req.Keys {
+				deletePayloadKey(pl, k)
+			}
+			return pt.withPayload(pl)
+		})
 	})
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
 }
 
 // ClearPayload empties the selected points' payload.
@@ -294,17 +292,9 @@ func (p *Peer) ClearPayload(ctx context.Context, coll string, req PointsTarget) 
 	if err := req.check(); err != nil {
 		return UpdateResult{}, err
 	}
-	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	col, err := c.resolve(coll)
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	if err := p.modifyPoints(ctx, col, req, false, func(pt *point) *point { return pt.withPayload(nil) }); err != nil {
-		return UpdateResult{}, err
-	}
-	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
+	return p.updateLocked(coll, func(c *Cluster, col *collection) error {
+		return p.modifyPoints(ctx, col, req, false, func(pt *point) *point { return pt.withPayload(nil) })
+	})
 }
 
 // UpdateVectors replaces the given vectors of existing points and keeps
@@ -318,54 +308,45 @@ func (p *Peer) UpdateVectors(ctx context.Context, coll string, req UpdateVectors
 	if !isNull(req.UpdateFilter) {
 		return UpdateResult{}, errf(KindBadInput, "conditional vector updates (update_filter) are not emulated by the simulator")
 	}
-	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	col, err := c.resolve(coll)
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	// StrictModeVerification for UpdateVectors (lib/collection/src/
-	// operations/verification/update.rs): upsert_max_batchsize caps the
-	// points, named "update limit".
-	if s, on := strictLocked(col); on {
-		if err := checkLimitOpt(len(req.Points), s.upsertMaxBatchsize, "update limit"); err != nil {
-			return UpdateResult{}, err
+	return p.updateLocked(coll, func(c *Cluster, col *collection) error {
+		// StrictModeVerification for UpdateVectors (lib/collection/src/
+		// operations/verification/update.rs): upsert_max_batchsize caps the
+		// points, named "update limit".
+		if s, on := strictLocked(col); on {
+			if err := checkLimitOpt(len(req.Points), s.upsertMaxBatchsize, "update limit"); err != nil {
+				return err
+			}
 		}
-	}
-	schema := schemaOf(col.config.Params, c.ver)
-	updates := map[PointID]map[string]vector{}
-	target := PointsTarget{ShardKey: req.ShardKey, Points: []PointID{}}
-	for i, pv := range req.Points {
-		raw := pv.Vector
-		if isNull(raw) {
-			raw = pv.Vectors
+		schema := schemaOf(col.config.Params, c.ver)
+		updates := map[PointID]map[string]vector{}
+		target := PointsTarget{ShardKey: req.ShardKey, Points: []PointID{}}
+		for i, pv := range req.Points {
+			raw := pv.Vector
+			if isNull(raw) {
+				raw = pv.Vectors
+			}
+			if isNull(raw) || bytes.Equal(bytes.TrimSpace(raw), []byte("{}")) {
+				return &Error{Kind: KindValidation, Msg: "[points[" + itoa(int64(i)) + "].vector: must specify vectors to update for point]"}
+			}
+			vs, err := parseVector(raw, schema, "points["+itoa(int64(i))+"].vector")
+			if err != nil {
+				return err
+			}
+			if updates[pv.ID] == nil {
+				target.Points = append(target.Points, pv.ID)
+				updates[pv.ID] = map[string]vector{}
+			}
+			maps.Copy(updates[pv.ID], vs)
 		}
-		if isNull(raw) || bytes.Equal(bytes.TrimSpace(raw), []byte("{}")) {
-			return UpdateResult{}, &Error{Kind: KindValidation, Msg: "[points[" + itoa(int64(i)) + "].vector: must specify vectors to update for point]"}
-		}
-		vs, err := parseVector(raw, schema, "points["+itoa(int64(i))+"].vector")
-		if err != nil {
-			return UpdateResult{}, err
-		}
-		if updates[pv.ID] == nil {
-			target.Points = append(target.Points, pv.ID)
-			updates[pv.ID] = map[string]vector{}
-		}
-		maps.Copy(updates[pv.ID], vs)
-	}
-	err = p.modifyPoints(ctx, col, target, true, func(pt *point) *point {
-		vs := maps.Clone(pt.vectors)
-		if vs == nil {
-			vs = map[string]vector{}
-		}
-		maps.Copy(vs, updates[pt.id])
-		return &point{id: pt.id, vectors: vs, payload: pt.payload}
+		return p.modifyPoints(ctx, col, target, true, func(pt *point) *point {
+			vs := maps.Clone(pt.vectors)
+			if vs == nil {
+				vs = map[string]vector{}
+			}
+			maps.Copy(vs, updates[pt.id])
+			return &point{id: pt.id, vectors: vs, payload: pt.payload}
+		})
 	})
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
 }
 
 // DeleteVectors removes named vectors from the selected points; every
@@ -379,36 +360,27 @@ func (p *Peer) DeleteVectors(ctx context.Context, coll string, req DeleteVectors
 	if len(names) == 0 {
 		return UpdateResult{}, &Error{Kind: KindValidation, Msg: "[vector: must specify vector names to delete]"}
 	}
-	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	col, err := c.resolve(coll)
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	schema := schemaOf(col.config.Params, c.ver)
-	for _, n := range names {
-		_, dense := schema.dense[n]
-		_, sparse := schema.sparse[n]
-		if !dense && !sparse {
-			return UpdateResult{}, errf(KindBadInput, "Not existing vector name error: %s", n)
-		}
-	}
-	t := PointsTarget{Points: req.Points, Filter: req.Filter, ShardKey: req.ShardKey}
-	if t.Points == nil && t.Filter == nil {
-		t.Points = []PointID{}
-	}
-	err = p.modifyPoints(ctx, col, t, false, func(pt *point) *point {
-		vs := maps.Clone(pt.vectors)
+	return p.updateLocked(coll, func(c *Cluster, col *collection) error {
+		schema := schemaOf(col.config.Params, c.ver)
 		for _, n := range names {
-			delete(vs, n)
+			_, dense := schema.dense[n]
+			_, sparse := schema.sparse[n]
+			if !dense && !sparse {
+				return errf(KindBadInput, "Not existing vector name error: %s", n)
+			}
 		}
-		return &point{id: pt.id, vectors: vs, payload: pt.payload}
+		t := PointsTarget{Points: req.Points, Filter: req.Filter, ShardKey: req.ShardKey}
+		if t.Points == nil && t.Filter == nil {
+			t.Points = []PointID{}
+		}
+		return p.modifyPoints(ctx, col, t, false, func(pt *point) *point {
+			vs := maps.Clone(pt.vectors)
+			for _, n := range names {
+				delete(vs, n)
+			}
+			return &point{id: pt.id, vectors: vs, payload: pt.payload}
+		})
 	})
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	return UpdateResult{OperationID: col.opID, Status: "completed"}, nil
 }
 
 // UpdateBatch runs the operations of POST /collections/{c}/points/batch in
