@@ -15,9 +15,12 @@ func TestJobTemplatesDecodeAndStayLocked(t *testing.T) {
 	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 		t.Errorf("the CronJob allows concurrent runs: %q", cj.Spec.ConcurrencyPolicy)
 	}
-	var job batchv1.Job
-	decode(t, "restore-job.yaml", &job)
-	for name, spec := range map[string]batchv1.JobSpec{"cronjob": cj.Spec.JobTemplate.Spec, "restore job": job.Spec} {
+	var restore batchv1.CronJob
+	decode(t, "restore-template.yaml", &restore)
+	if restore.Spec.Suspend == nil || !*restore.Spec.Suspend {
+		t.Error("the restore template is not suspended: installing it would schedule restores")
+	}
+	for name, spec := range map[string]batchv1.JobSpec{"cronjob": cj.Spec.JobTemplate.Spec, "restore template": restore.Spec.JobTemplate.Spec} {
 		pod := spec.Template.Spec
 		if pod.ServiceAccountName != "qbackup" {
 			t.Errorf("%s runs as %q", name, pod.ServiceAccountName)
