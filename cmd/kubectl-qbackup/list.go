@@ -48,6 +48,13 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	// An unreadable set is a row of its own, not a failed listing; say so
+	// on stderr too.
+	for _, b := range all {
+		if b.Status == inventory.StatusUnreadable {
+			fmt.Fprintf(env.stderr, "kubectl-qbackup: warning: backup %s of cluster %q cannot be read: %s\n", b.BackupID, b.Cluster, b.Reason)
+		}
+	}
 	if all == nil {
 		all = []catalog.BackupSummary{}
 	}
