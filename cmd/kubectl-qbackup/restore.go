@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
@@ -76,7 +77,9 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		}
 		fmt.Fprintf(env.stderr, "warning: %v (going on: --allow-node-mismatch)\n", err)
 	}
-	rs, err := cli.OpenReadSide(ctx, c.Source, nil)
+	// Warnings (sets "latest" skipped as unreadable) go to stderr.
+	warn := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rs, err := cli.OpenReadSide(ctx, c.Source, warn)
 	if err != nil {
 		return err
 	}
