@@ -285,16 +285,32 @@ func TestRestoreFromReadOnlyStorage(t *testing.T) {
 	for _, tc := range []struct {
 		journal string
 		msgs    []string
+		// tried are the objects the restore tried to write (and the
+		// proxy refused): the lock, and with auto the journal, nothing else.
+		tried []string
 	}{
-		{"none", []string{"--journal=none", "a rerun of this restore starts over", "refuses the cluster lock"}},
-		{"auto", []string{"the restore journal cannot be written", "a rerun of this restore starts over", "refuses the cluster lock"}},
+		{"none", []string{"--journal=none", "a rerun of this restore starts over", "refuses the cluster lock"}, []string{"prod/.locks/backup.json"}},
+		{"auto", []string{"the restore journal cannot be written", "a rerun of this restore starts over", "refuses the cluster lock"},
+			[]string{"prod/.locks/backup.json", "prod/.restores/"}},
 	} {
 		t.Run("journal "+tc.journal, func(t *testing.T) {
 			target := startSim(t, fastSim(2))
+			n := len(ro.injectedRequests())
 			r := sc.qb.run(t, restore(target, "--journal="+tc.journal)...)
 			expect(t, r, exitOK, tc.msgs...)
 			assertReported(t, r, "of backup "+id)
 			assertRestored(t, src, target, []string{"docs"}, same)
+			tried := ro.injectedRequests()[n:]
+			for _, req := range tried {
+				if !slices.ContainsFunc(tc.tried, func(k string) bool { return strings.Contains(req, "/"+st.prefix+"/"+k) }) {
+					t.Errorf("the restore tried to write %s; want only %v", req, tc.tried)
+				}
+			}
+			for _, k := range tc.tried {
+				if !slices.ContainsFunc(tried, func(req string) bool { return strings.Contains(req, "/"+st.prefix+"/"+k) }) {
+					t.Errorf("the restore never tried to write %s (tried %v): is the proxy refusing writes?", k, tried)
+				}
+			}
 		})
 	}
 	t.Run("journal in a separate directory", func(t *testing.T) {
