@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"sigs.k8s.io/yaml"
@@ -53,6 +54,13 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if err != nil {
 		return err
 	}
+	// An unreadable set is a row of its own, not a failed listing; say so
+	// on stderr too.
+	for _, b := range all {
+		if b.Status == inventory.StatusUnreadable {
+			fmt.Fprintf(env.stderr, "kubectl-qbackup: warning: backup %s of cluster %q cannot be read: %s\n", b.BackupID, b.Cluster, b.Reason)
+		}
+	}
 	if all == nil {
 		all = []catalog.BackupSummary{}
 	}
@@ -73,7 +81,7 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tBACKUP ID\tSTATUS\tVERIFIED\tCOLLECTIONS\tSHARDS\tBYTES\tFINISHED")
+	fmt.Fprintln(tw, "CLUSTER\tBACKUP ID\tSTATUS\tVERIFIED\tCOLLECTIONS\tSHARDS\tBYTES\tFINISHED\tREASON")
 	for _, b := range all {
 		verified, finished := b.VerifyStatus, "-"
 		if verified == "" {
@@ -82,8 +90,12 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		if !b.FinishedAt.IsZero() {
 			finished = b.FinishedAt.UTC().Format("2006-01-02T15:04:05Z")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", b.Cluster, b.BackupID, b.Status, verified,
-			b.CollectionCount, b.ShardCount, b.TotalBytes, finished)
+		reason := strings.Join(strings.Fields(b.Reason), " ")
+		if reason == "" {
+			reason = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", b.Cluster, b.BackupID, b.Status, verified,
+			b.CollectionCount, b.ShardCount, b.TotalBytes, finished, reason)
 	}
 	return tw.Flush()
 }

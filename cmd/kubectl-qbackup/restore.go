@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -103,7 +104,9 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		}
 		fmt.Fprintf(env.stderr, "warning: %v (going on: --allow-node-mismatch)\n", err)
 	}
-	rs, err := cli.OpenReadSide(ctx, src, nil)
+	// Warnings (sets "latest" skipped as unreadable) go to stderr.
+	warn := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rs, err := cli.OpenReadSide(ctx, src, warn)
 	if err != nil {
 		return err
 	}

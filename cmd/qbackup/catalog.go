@@ -72,12 +72,18 @@ func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	// The catalogue's rows of this store only: stores sharing one
+	// catalogue and cluster name keep their sets apart.
+	cat = cli.ScopeCatalog(cat, c.Source)
 	defer cat.Close()
 	rep, err := backup.SyncCatalog(ctx, store, backup.NewCatalog(cat))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "catalog synced: %d manifests indexed\n", len(rep.Synced))
+	fmt.Fprintf(env.stdout, "catalog synced: %d manifests indexed, %d sets marked missing\n", len(rep.Synced), len(rep.Missing))
+	for _, k := range rep.Missing {
+		env.log.Warn("backup recorded in the catalog has no manifest in storage any more; marked missing", "backup", k)
+	}
 	if len(rep.Failed) > 0 {
 		keys := make([]string, 0, len(rep.Failed))
 		for k, why := range rep.Failed {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -46,6 +47,13 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	// An unreadable set is a row of its own, not a failed listing; the
+	// warning makes it visible in logs too.
+	for _, b := range all {
+		if b.Status == inventory.StatusUnreadable {
+			env.log.Warn("backup manifest cannot be read", "cluster", b.Cluster, "backup_id", b.BackupID, "reason", b.Reason)
+		}
+	}
 	if c.Format == "json" || c.Format == "yaml" {
 		if all == nil {
 			all = []catalog.BackupSummary{}
@@ -57,14 +65,17 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv) error {
 
 func printBackupTable(w io.Writer, all []catalog.BackupSummary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tBACKUP ID\tSTATUS\tVERIFIED\tCOLLECTIONS\tSHARDS\tSIZE\tDURATION\tSKEW")
+	fmt.Fprintln(tw, "CLUSTER\tBACKUP ID\tSTATUS\tVERIFIED\tCOLLECTIONS\tSHARDS\tSIZE\tDURATION\tSKEW\tREASON")
 	for _, b := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", b.Cluster, b.BackupID, b.Status, dash(b.VerifyStatus),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", b.Cluster, b.BackupID, b.Status, dash(b.VerifyStatus),
 			b.CollectionCount, b.ShardCount, humanBytes(b.TotalBytes), durationOrDash(b.Duration()),
-			(time.Duration(b.SkewMillis) * time.Millisecond).String())
+			(time.Duration(b.SkewMillis) * time.Millisecond).String(), dash(oneLine(b.Reason)))
 	}
 	return tw.Flush()
 }
+
+// oneLine keeps a table row on one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func dash(s string) string {
 	if s == "" {

@@ -34,6 +34,7 @@ type restoreCmd struct {
 	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A run that dies leaves its lock until it expires."`
 	LeaseWait         time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
 	VerifyFirst       bool          `name:"verify-first" env:"QBACKUP_VERIFY_FIRST" help:"Read and check every object before changing the cluster (one more full read of the set). By default only the objects of collections --overwrite replaces are read first; the others are checked for size, then hashed as they stream, and a corrupt one stops the restore, which removes the collections it created (exit 5)."`
+	Journal           string        `name:"journal" env:"QBACKUP_JOURNAL" default:"auto" help:"Where the restore keeps the progress a rerun resumes from: auto (the catalogue if configured, else the backup store; a store that refuses the write is reported at start and the restore goes on without resume), catalog, store, file:///writable/dir, or none (no resume: a rerun starts over). Use none or file:// for a read-only or object-locked store."`
 	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is read from or written to the cluster beyond discovery."`
 	config.Output     `embed:""`
 }
@@ -64,6 +65,7 @@ func (c *restoreCmd) Validate() error {
 		},
 		func() error { _, err := restore.ParseStrategy(c.Plan); return config.Invalid(err) },
 		func() error { _, err := restore.ParseRename(c.Rename); return config.Invalid(err) },
+		config.JournalFlag(c.Journal),
 		func() error {
 			if c.Shards != nil && (*c.Shards < 1 || *c.Shards > maxShards) {
 				return config.Invalidf("--shards %d (QBACKUP_SHARDS): must be 1 to %d; leave it out to keep the recorded shard count", *c.Shards, maxShards)
@@ -113,11 +115,18 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return config.Invalid(err)
 	}
+	journal, err := config.ParseJournal(c.Journal)
+	if err != nil {
+		return err
+	}
 	rs, err := cli.OpenReadSide(ctx, c.Source, env.log)
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
+	if journal.Mode == config.JournalCatalog && rs.Catalog == nil {
+		return config.Invalidf("--journal=catalog (QBACKUP_JOURNAL) needs a catalogue: set QBACKUP_CATALOG_DSN, or use --journal=file:///writable/dir or none")
+	}
 	m, err := rs.Load(ctx, c.Cluster, c.Backup)
 	if err != nil {
 		return err
@@ -156,7 +165,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		// One restore or backup of a cluster at a time: a second restore
 		// would share this one's journal, and a backup would snapshot
 		// half-restored collections.
-		HoldLease: lease.Holder(lease.Options{
+		HoldLease: restoreLease(journal, rs, env, lease.Options{
 			Cluster: m.Cluster, Holder: lease.DefaultHolder(), Operation: "restore of backup " + m.BackupID,
 			TTL: c.LeaseTTL, Wait: c.LeaseWait, Catalog: lease.FromCatalog(rs.Catalog), Store: rs.Store, Logger: env.log,
 		}),
@@ -164,12 +173,10 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	if len(cl.topo.Peers) > 0 {
 		deps.Points = &restore.RESTPointWriter{BaseURL: cl.topo.Peers[0].Addr.REST, APIKey: secrets.QdrantAPIKey}
 	}
-	if rs.Catalog != nil {
-		deps.OpenJournal = func(p *restore.RestorePlan) restore.Journal {
-			return &restore.CatalogJournal{Catalog: rs.Catalog, Target: describeTarget(p)}
+	if !c.DryRun {
+		if err := setJournal(&deps, journal, rs, m.Cluster, c.Source, env); err != nil {
+			return err
 		}
-	} else {
-		deps.Journal = &restore.StoreJournal{Store: rs.Store, Cluster: m.Cluster}
 	}
 	res, err := restore.Run(ctx, restore.RunOptions{
 		Manifest: m,

@@ -56,6 +56,11 @@ func (a *CatalogAdapter) DeleteBackup(ctx context.Context, cluster, id string) e
 	return nil
 }
 
+// MarkBackupMissing marks a set whose manifest is gone from storage.
+func (a *CatalogAdapter) MarkBackupMissing(ctx context.Context, cluster, id, reason string) error {
+	return a.c.MarkBackupMissing(ctx, cluster, id, reason)
+}
+
 // ListBackups lists the rows of a cluster, or of all clusters for "".
 func (a *CatalogAdapter) ListBackups(ctx context.Context, cluster string) ([]CatalogEntry, error) {
 	rows, err := a.c.ListBackups(ctx, cluster)
@@ -64,7 +69,8 @@ func (a *CatalogAdapter) ListBackups(ctx context.Context, cluster string) ([]Cat
 	}
 	out := make([]CatalogEntry, len(rows))
 	for i, r := range rows {
-		out[i] = CatalogEntry{Cluster: r.Cluster, BackupID: r.BackupID, Status: r.Status, StartedAt: r.StartedAt, VerifyStatus: r.VerifyStatus}
+		out[i] = CatalogEntry{Cluster: r.Cluster, BackupID: r.BackupID, Status: r.Status, StartedAt: r.StartedAt, VerifyStatus: r.VerifyStatus,
+			Unlocated: a.c.Location() != "" && r.StorageLocation == ""}
 	}
 	return out, nil
 }

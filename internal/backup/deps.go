@@ -81,6 +81,9 @@ type IndexCatalog interface {
 	SyncManifest(ctx context.Context, m *manifest.Manifest) error
 	BackupFailed(ctx context.Context, cluster, id, reason string) error
 	DeleteBackup(ctx context.Context, cluster, id string) error
+	// MarkBackupMissing records that a complete or partial set of this
+	// store has no manifest in storage any more (never "latest" again).
+	MarkBackupMissing(ctx context.Context, cluster, id, reason string) error
 }
 
 // CatalogEntry is one catalogue row as Prune needs it.
@@ -91,6 +94,11 @@ type CatalogEntry struct {
 	StartedAt time.Time
 	// VerifyStatus is "verified", "corrupt" or "unverified" (or empty).
 	VerifyStatus string
+	// Unlocated: the row was recorded before the catalogue kept storage
+	// locations, so it may belong to another store sharing the
+	// catalogue. Prune and sync never judge such a row by this store's
+	// contents; catalog sync claims it when this store holds the set.
+	Unlocated bool
 }
 
 // VerifyCorrupt is the catalogue's verify status of a set that failed
@@ -103,6 +111,9 @@ const (
 	StatusComplete = "complete"
 	StatusFailed   = "failed"
 	StatusPartial  = "partial"
+	// StatusMissing: recorded complete or partial, but catalog sync found
+	// no manifest in storage any more.
+	StatusMissing = "missing"
 )
 
 // Clock gives the time; tests pin it.

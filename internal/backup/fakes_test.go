@@ -603,6 +603,16 @@ func (c *fakeCatalog) DeleteBackup(ctx context.Context, cluster, id string) erro
 	return nil
 }
 
+func (c *fakeCatalog) MarkBackupMissing(ctx context.Context, cluster, id, reason string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if row, ok := c.rows[cluster+"/"+id]; ok && !row.Unlocated && (row.Status == StatusComplete || row.Status == StatusPartial) {
+		row.Status = StatusMissing
+		c.reasons[cluster+"/"+id] = reason
+	}
+	return nil
+}
+
 func (c *fakeCatalog) row(cluster, id string) (CatalogEntry, string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

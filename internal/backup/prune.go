@@ -188,6 +188,12 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 				continue
 			}
 			// A row with nothing in storage.
+			if r.Unlocated {
+				// It may be another store's set: not this store's to judge.
+				s.item.Status, s.item.Action = r.Status, PruneSkip
+				s.item.Reasons = []string{"recorded before the catalogue kept storage locations and not in this store: run qbackup catalog sync against the store that holds it"}
+				continue
+			}
 			if !r.StartedAt.IsZero() {
 				s.at = r.StartedAt
 			}

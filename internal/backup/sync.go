@@ -12,15 +12,22 @@ import (
 type SyncReport struct {
 	// Synced are the manifest keys recorded.
 	Synced []string
+	// Missing are the sets ("cluster/id") the catalogue had as complete or
+	// partial whose manifest storage no longer holds; they are now marked
+	// missing.
+	Missing []string
 	// Failed maps manifest keys to why they were not recorded.
 	Failed map[string]string
 }
 
-// SyncCatalog records every manifest in storage in the catalogue
-// (upserting, so running it twice changes nothing): storage is the truth
-// and the catalogue an index rebuilt from it. A manifest that cannot be
-// read or recorded does not stop the others; the errors are returned
-// joined.
+// SyncCatalog reconciles the catalogue with storage both ways (storage is
+// the truth, the catalogue an index rebuilt from it): every manifest in
+// storage is recorded (upserting, so running it twice changes nothing),
+// and every set the catalogue has as complete or partial in this store
+// whose manifest is gone is marked missing, so "latest" no longer picks
+// it. Rows recorded before the catalogue kept storage locations are never
+// marked: they may be another store's. A manifest that cannot be read or
+// recorded does not stop the others; the errors are returned joined.
 func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog) (*SyncReport, error) {
 	sets, err := scanSets(ctx, store, "")
 	if err != nil {
@@ -42,6 +49,31 @@ func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog) (*SyncRepor
 			continue
 		}
 		rep.Synced = append(rep.Synced, s.manifestKey)
+	}
+
+	// The other way: rows whose manifest storage no longer has.
+	inStorage := map[string]bool{}
+	for _, s := range sets {
+		if s.manifestKey != "" {
+			inStorage[s.cluster+"/"+s.id] = true
+		}
+	}
+	rows, err := cat.ListBackups(ctx, "")
+	if err != nil {
+		return rep, errors.Join(append(errs, fmt.Errorf("catalog sync: %w", err))...)
+	}
+	for _, r := range rows {
+		k := r.Cluster + "/" + r.BackupID
+		if r.Unlocated || inStorage[k] || (r.Status != StatusComplete && r.Status != StatusPartial) {
+			continue
+		}
+		reason := fmt.Sprintf("catalog sync found no manifest at %s: the set was deleted from storage outside qbackup", manifest.ManifestKey(r.Cluster, r.BackupID))
+		if err := cat.MarkBackupMissing(ctx, r.Cluster, r.BackupID, reason); err != nil {
+			rep.Failed[k] = err.Error()
+			errs = append(errs, fmt.Errorf("catalog sync of %s: %w", k, err))
+			continue
+		}
+		rep.Missing = append(rep.Missing, k)
 	}
 	return rep, errors.Join(errs...)
 }

@@ -21,7 +21,16 @@ const (
 	// StatusPartial is a set recorded with shards missing on explicit
 	// request; it is never counted as a good backup.
 	StatusPartial = "partial"
+	// StatusMissing is a set recorded as complete or partial whose
+	// manifest catalog sync no longer found in its storage location (it
+	// was deleted behind qbackup's back). It is never "latest"; a sync
+	// that finds the manifest again restores the status, prune removes it.
+	StatusMissing = "missing"
 )
+
+// ErrOtherLocation: a set's row belongs to another storage location than
+// the catalogue's (the same cluster name and backup id in two stores).
+var ErrOtherLocation = errors.New("recorded for another storage location")
 
 // Verification statuses.
 const (
@@ -60,6 +69,10 @@ type BackupSummary struct {
 	ManifestKey string    `json:"manifest_key,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	VerifiedAt  time.Time `json:"verified_at,omitzero"`
+	// StorageLocation is the canonical URL (without credentials) of the
+	// store holding the set; empty for rows recorded before the catalogue
+	// kept it.
+	StorageLocation string `json:"storage_location,omitempty"`
 }
 
 // Duration is the wall time of a finished set, 0 while it runs.
@@ -93,7 +106,7 @@ func (c *Catalog) BackupStarted(ctx context.Context, cluster, id, holder string,
 		startedAt = time.Now()
 	}
 	err := c.withRetry(ctx, func(ctx context.Context) error {
-		_, err := c.db.ExecContext(ctx, sqlInsertBackupStarted, cluster, id, holder, dbTime(startedAt))
+		_, err := c.db.ExecContext(ctx, sqlInsertBackupStarted, cluster, id, holder, dbTime(startedAt), c.location)
 		return err
 	})
 	if err == nil {
@@ -159,11 +172,22 @@ func (c *Catalog) recordManifest(ctx context.Context, m *manifest.Manifest) erro
 		status = StatusPartial
 	}
 	return c.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, sqlUpsertBackup,
+		// Same cluster and backup id in another store (a copied store,
+		// say): its row is not this store's to overwrite.
+		var loc string
+		err := tx.QueryRowContext(ctx, sqlSelectBackupLocation, m.Cluster, m.BackupID).Scan(&loc)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("read backup row: %w", err)
+		case loc != "" && c.location != "" && loc != c.location:
+			return fmt.Errorf("the catalogue has it in %s, not in %s (one catalogue indexes one copy of a set): %w", loc, c.location, ErrOtherLocation)
+		}
+		_, err = tx.ExecContext(ctx, sqlUpsertBackup,
 			m.Cluster, m.BackupID, status, m.QdrantVersion, m.ToolVersion, m.SnapshotMethod,
 			dbTime(m.StartedAt), nullTime(m.FinishedAt), nullTime(m.Window.FirstStart), nullTime(m.Window.LastStart),
 			m.Window.SkewMillis, len(m.Collections), len(shards), m.TotalSize(), points,
-			manifest.ManifestKey(m.Cluster, m.BackupID))
+			manifest.ManifestKey(m.Cluster, m.BackupID), c.location)
 		if err != nil {
 			return fmt.Errorf("upsert backup row: %w", err)
 		}
@@ -203,7 +227,7 @@ func (c *Catalog) BackupFailed(ctx context.Context, cluster, id, reason string) 
 	reason = clip(reason)
 	var n int64
 	err := c.withRetry(ctx, func(ctx context.Context) error {
-		res, err := c.db.ExecContext(ctx, sqlMarkBackupFailed, reason, cluster, id)
+		res, err := c.db.ExecContext(ctx, sqlMarkBackupFailed, reason, cluster, id, c.location, c.location)
 		if err != nil {
 			return err
 		}
@@ -229,10 +253,10 @@ func (c *Catalog) BackupFailed(ctx context.Context, cluster, id, reason string) 
 			started = t
 		}
 		err = c.withRetry(ctx, func(ctx context.Context) error {
-			_, err := c.db.ExecContext(ctx, sqlInsertBackupFailed, cluster, id, reason, dbTime(started))
+			_, err := c.db.ExecContext(ctx, sqlInsertBackupFailed, cluster, id, reason, dbTime(started), c.location)
 			if isDuplicateKey(err) {
 				// Recorded meanwhile (or by our own retried attempt).
-				_, err = c.db.ExecContext(ctx, sqlMarkBackupFailed, reason, cluster, id)
+				_, err = c.db.ExecContext(ctx, sqlMarkBackupFailed, reason, cluster, id, c.location, c.location)
 			}
 			return err
 		})
@@ -248,6 +272,21 @@ func (c *Catalog) BackupFailed(ctx context.Context, cluster, id, reason string) 
 	return nil
 }
 
+// MarkBackupMissing records that a complete or partial set of the
+// catalogue's location has no manifest in storage any more. It changes
+// nothing for rows of other locations, rows recorded before locations
+// were, and rows in any other status.
+func (c *Catalog) MarkBackupMissing(ctx context.Context, cluster, id, reason string) error {
+	err := c.withRetry(ctx, func(ctx context.Context) error {
+		_, err := c.db.ExecContext(ctx, sqlMarkBackupMissing, clip(reason), cluster, id, c.location)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mark backup %s/%s missing: %w", cluster, id, err)
+	}
+	return nil
+}
+
 // SetVerifyStatus records the outcome of verifying a complete or partial
 // set; detail says what was found (e.g. the bad objects).
 func (c *Catalog) SetVerifyStatus(ctx context.Context, cluster, id, status, detail string) error {
@@ -259,7 +298,7 @@ func (c *Catalog) SetVerifyStatus(ctx context.Context, cluster, id, status, deta
 	var n int64
 	err := c.withRetry(ctx, func(ctx context.Context) error {
 		res, err := c.db.ExecContext(ctx, sqlSetVerifyStatus, status, nullString(clip(detail)),
-			status != VerifyUnverified, cluster, id)
+			status != VerifyUnverified, cluster, id, c.location, c.location)
 		if err != nil {
 			return err
 		}
@@ -272,7 +311,7 @@ func (c *Catalog) SetVerifyStatus(ctx context.Context, cluster, id, status, deta
 	if n > 0 {
 		return nil
 	}
-	b, err := c.getSummary(ctx, sqlGetBackup, cluster, id)
+	b, err := c.getSummary(ctx, sqlGetBackup, cluster, id, c.location, c.location)
 	if err != nil {
 		return fmt.Errorf("set verify status of backup %s/%s: %w", cluster, id, err)
 	}
@@ -285,9 +324,9 @@ func (c *Catalog) SetVerifyStatus(ctx context.Context, cluster, id, status, deta
 // ListBackups lists the backups of cluster, or of every cluster when it is
 // empty, newest first.
 func (c *Catalog) ListBackups(ctx context.Context, cluster string) ([]BackupSummary, error) {
-	query, args := sqlListBackups, []any(nil)
+	query, args := sqlListBackups, []any{c.location, c.location}
 	if cluster != "" {
-		query, args = sqlListBackupsOfCluster, []any{cluster}
+		query, args = sqlListBackupsOfCluster, []any{cluster, c.location, c.location}
 	}
 	out, err := queryAll(ctx, c, scanSummary, query, args...)
 	if err != nil {
@@ -302,7 +341,7 @@ func (c *Catalog) ListBackups(ctx context.Context, cluster string) ([]BackupSumm
 // GetBackup returns one backup with its shards (ordered by collection and
 // shard id), or an error matching ErrNotFound.
 func (c *Catalog) GetBackup(ctx context.Context, cluster, id string) (*BackupRecord, error) {
-	b, err := c.getSummary(ctx, sqlGetBackup, cluster, id)
+	b, err := c.getSummary(ctx, sqlGetBackup, cluster, id, c.location, c.location)
 	if err != nil {
 		return nil, fmt.Errorf("get backup %s/%s: %w", cluster, id, err)
 	}
@@ -317,7 +356,7 @@ func (c *Catalog) GetBackup(ctx context.Context, cluster, id string) (*BackupRec
 // LatestComplete returns the newest complete set of cluster that is not
 // known to be corrupt, or an error matching ErrNotFound.
 func (c *Catalog) LatestComplete(ctx context.Context, cluster string) (*BackupSummary, error) {
-	b, err := c.getSummary(ctx, sqlLatestComplete, cluster)
+	b, err := c.getSummary(ctx, sqlLatestComplete, cluster, c.location, c.location)
 	if err != nil {
 		return nil, fmt.Errorf("latest complete backup of cluster %q: %w", cluster, err)
 	}
@@ -325,19 +364,20 @@ func (c *Catalog) LatestComplete(ctx context.Context, cluster string) (*BackupSu
 }
 
 // DeleteBackup removes a backup and its shard rows. It reports ErrNotFound
-// when there was no backup row, which a caller pruning idempotently may
-// ignore.
+// when there was no backup row (in the catalogue's location), which a
+// caller pruning idempotently may ignore; another location's row is never
+// deleted.
 func (c *Catalog) DeleteBackup(ctx context.Context, cluster, id string) error {
 	var n int64
 	err := c.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, sqlDeleteBackupShards, cluster, id); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, sqlDeleteBackup, cluster, id)
+		res, err := tx.ExecContext(ctx, sqlDeleteBackup, cluster, id, c.location, c.location)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, sqlDeleteBackupShards, cluster, id)
 		return err
 	})
 	if err != nil {
@@ -395,7 +435,7 @@ func scanSummary(r scanner) (*BackupSummary, error) {
 	)
 	err := r.Scan(&b.Cluster, &b.BackupID, &b.Status, &b.VerifyStatus, &detail, &reason, &b.QdrantVersion,
 		&b.ToolVersion, &b.SnapshotMethod, &b.Holder, &b.StartedAt, &finished, &first, &last, &b.SkewMillis,
-		&b.CollectionCount, &b.ShardCount, &b.TotalBytes, &b.PointsCount, &b.ManifestKey, &b.UpdatedAt, &verifiedAt)
+		&b.CollectionCount, &b.ShardCount, &b.TotalBytes, &b.PointsCount, &b.ManifestKey, &b.UpdatedAt, &verifiedAt, &b.StorageLocation)
 	if err != nil {
 		return nil, err
 	}

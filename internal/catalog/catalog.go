@@ -20,6 +20,8 @@ type Catalog struct {
 	addr  string
 	retry retryPolicy
 	log   *slog.Logger
+	// location scopes the backups rows (see At); "" sees them all.
+	location string
 }
 
 // Option adjusts Open.
@@ -109,6 +111,21 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 	}
 	return nil, &UnreachableError{Addr: c.addr, Err: redactedError{err, redact(err.Error(), dsn, cfg.Passwd)}}
 }
+
+// At returns the catalogue scoped to one storage location, the canonical
+// URL of a store without credentials: the sets it records carry that
+// location, and it lists, finds, verifies and deletes only the rows of
+// that location (and rows recorded before locations were kept, which have
+// none). Stores sharing one catalogue and cluster name thus keep their sets
+// apart. The copy shares the connection pool; close either, once.
+func (c *Catalog) At(location string) *Catalog {
+	cp := *c
+	cp.location = location
+	return &cp
+}
+
+// Location is the storage location the catalogue is scoped to, "" for none.
+func (c *Catalog) Location() string { return c.location }
 
 // Close closes the connection pool.
 func (c *Catalog) Close() error { return c.db.Close() }

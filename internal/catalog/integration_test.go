@@ -231,8 +231,14 @@ func TestMigrateRecordsAMigrationAppliedButNotRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate again: %v", err)
 	}
-	if len(done) != 3 {
-		t.Errorf("re-recorded %d migrations, want 3", len(done))
+	// Versions 4 on, CREATE TABLE and ALTER TABLE ADD COLUMN alike, are
+	// found applied and recorded.
+	all, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(all) - 3; len(done) != want {
+		t.Errorf("re-recorded %d migrations, want %d", len(done), want)
 	}
 }
 

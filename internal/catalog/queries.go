@@ -36,20 +36,25 @@ const (
 	backupColumns = "cluster, backup_id, status, verify_status, verify_detail, reason, qdrant_version, " +
 		"tool_version, snapshot_method, holder, started_at, finished_at, window_first_start, " +
 		"window_last_start, skew_ms, collections_count, shards_count, total_bytes, points_count, " +
-		"manifest_key, updated_at, verified_at"
+		"manifest_key, updated_at, verified_at, storage_location"
 	newestFirst = " ORDER BY started_at DESC, backup_id DESC"
+	// inLocation keeps the rows of one storage location and the rows
+	// recorded before locations were (''); its two parameters are both the
+	// catalogue's location, and an unscoped catalogue ('') sees every row.
+	inLocation = "(? = '' OR storage_location IN (?, ''))"
 
-	sqlInsertBackupStarted = "INSERT INTO backups (cluster, backup_id, status, holder, started_at, updated_at) " +
-		"VALUES (?, ?, 'running', ?, ?, UTC_TIMESTAMP(6))"
-	sqlSelectBackupStatus = "SELECT status, holder FROM backups WHERE cluster = ? AND backup_id = ?"
+	sqlInsertBackupStarted = "INSERT INTO backups (cluster, backup_id, status, holder, started_at, storage_location, updated_at) " +
+		"VALUES (?, ?, 'running', ?, ?, ?, UTC_TIMESTAMP(6))"
+	sqlSelectBackupLocation = "SELECT storage_location FROM backups WHERE cluster = ? AND backup_id = ?"
+	sqlSelectBackupStatus   = "SELECT status, holder FROM backups WHERE cluster = ? AND backup_id = ?"
 
 	// sqlUpsertBackup records a backup from its manifest. It leaves
 	// verify_status, verify_detail, verified_at and holder alone: a manifest
 	// knows nothing of them, and a re-sync must not undo a verification.
 	sqlUpsertBackup = "INSERT INTO backups (cluster, backup_id, status, reason, qdrant_version, tool_version, " +
 		"snapshot_method, started_at, finished_at, window_first_start, window_last_start, skew_ms, " +
-		"collections_count, shards_count, total_bytes, points_count, manifest_key, updated_at) " +
-		"VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6)) " +
+		"collections_count, shards_count, total_bytes, points_count, manifest_key, storage_location, updated_at) " +
+		"VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6)) " +
 		"ON DUPLICATE KEY UPDATE status = VALUES(status), reason = NULL, " +
 		"qdrant_version = VALUES(qdrant_version), tool_version = VALUES(tool_version), " +
 		"snapshot_method = VALUES(snapshot_method), started_at = VALUES(started_at), " +
@@ -57,28 +62,35 @@ const (
 		"window_last_start = VALUES(window_last_start), skew_ms = VALUES(skew_ms), " +
 		"collections_count = VALUES(collections_count), shards_count = VALUES(shards_count), " +
 		"total_bytes = VALUES(total_bytes), points_count = VALUES(points_count), " +
-		"manifest_key = VALUES(manifest_key), updated_at = VALUES(updated_at)"
+		"manifest_key = VALUES(manifest_key), " +
+		"storage_location = IF(VALUES(storage_location) = '', storage_location, VALUES(storage_location)), " +
+		"updated_at = VALUES(updated_at)"
 
 	// sqlMarkBackupFailed never turns a set with a manifest (complete or
 	// partial) into a failed one: storage would disagree.
 	sqlMarkBackupFailed = "UPDATE backups SET status = 'failed', reason = ?, " +
 		"finished_at = COALESCE(finished_at, UTC_TIMESTAMP(6)), updated_at = UTC_TIMESTAMP(6) " +
-		"WHERE cluster = ? AND backup_id = ? AND status IN ('running', 'failed')"
-	sqlInsertBackupFailed = "INSERT INTO backups (cluster, backup_id, status, reason, started_at, finished_at, updated_at) " +
-		"VALUES (?, ?, 'failed', ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"
+		"WHERE cluster = ? AND backup_id = ? AND status IN ('running', 'failed') AND " + inLocation
+	sqlInsertBackupFailed = "INSERT INTO backups (cluster, backup_id, status, reason, started_at, finished_at, storage_location, updated_at) " +
+		"VALUES (?, ?, 'failed', ?, ?, UTC_TIMESTAMP(6), ?, UTC_TIMESTAMP(6))"
+	// sqlMarkBackupMissing: catalog sync found no manifest in this row's
+	// own location. Rows of other locations, and rows recorded before
+	// locations were, are not this store's to judge.
+	sqlMarkBackupMissing = "UPDATE backups SET status = 'missing', reason = ?, updated_at = UTC_TIMESTAMP(6) " +
+		"WHERE cluster = ? AND backup_id = ? AND status IN ('complete', 'partial') AND storage_location = ?"
 
 	sqlSetVerifyStatus = "UPDATE backups SET verify_status = ?, verify_detail = ?, " +
 		"verified_at = CASE WHEN ? THEN UTC_TIMESTAMP(6) ELSE NULL END, updated_at = UTC_TIMESTAMP(6) " +
-		"WHERE cluster = ? AND backup_id = ? AND status IN ('complete', 'partial')"
+		"WHERE cluster = ? AND backup_id = ? AND status IN ('complete', 'partial') AND " + inLocation
 
-	sqlListBackups          = "SELECT " + backupColumns + " FROM backups" + newestFirst
-	sqlListBackupsOfCluster = "SELECT " + backupColumns + " FROM backups WHERE cluster = ?" + newestFirst
-	sqlGetBackup            = "SELECT " + backupColumns + " FROM backups WHERE cluster = ? AND backup_id = ?"
+	sqlListBackups          = "SELECT " + backupColumns + " FROM backups WHERE " + inLocation + newestFirst
+	sqlListBackupsOfCluster = "SELECT " + backupColumns + " FROM backups WHERE cluster = ? AND " + inLocation + newestFirst
+	sqlGetBackup            = "SELECT " + backupColumns + " FROM backups WHERE cluster = ? AND backup_id = ? AND " + inLocation
 	// A corrupt set is never "the latest good one"; an unverified one is,
 	// because verification is optional.
 	sqlLatestComplete = "SELECT " + backupColumns + " FROM backups " +
-		"WHERE cluster = ? AND status = 'complete' AND verify_status <> 'corrupt'" + newestFirst + " LIMIT 1"
-	sqlDeleteBackup = "DELETE FROM backups WHERE cluster = ? AND backup_id = ?"
+		"WHERE cluster = ? AND status = 'complete' AND verify_status <> 'corrupt' AND " + inLocation + newestFirst + " LIMIT 1"
+	sqlDeleteBackup = "DELETE FROM backups WHERE cluster = ? AND backup_id = ? AND " + inLocation
 
 	sqlGetBackupShards = "SELECT collection, shard_id, shard_key, source_peer, object_key, compression, size, " +
 		"sha256, snapshot_size, snapshot_sha256, points_count, started_at, finished_at " +

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"path"
+	"strings"
 
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
@@ -66,12 +69,49 @@ func OpenCatalog(ctx context.Context, secrets config.Secrets, migrate bool, log 
 	return cat, nil
 }
 
+// StoreLocation is the canonical name of the store src names, as the
+// catalogue records it beside each set: file:///clean/path, or
+// s3://bucket/prefix plus the endpoint's scheme and host for S3-compatible
+// servers (two MinIOs may hold buckets of one name). It never holds
+// credentials: storage URLs refuse them, and the endpoint keeps only its
+// scheme and host. src must be valid (config.Source.Validate).
+func StoreLocation(src config.Source) string {
+	loc, err := storage.ParseURL(src.Storage)
+	if err != nil {
+		return ""
+	}
+	if loc.Scheme == "file" {
+		return "file://" + path.Clean(loc.Path)
+	}
+	out := "s3://" + loc.Bucket
+	if p := strings.Trim(loc.Prefix, "/"); p != "" {
+		out += "/" + p
+	}
+	if src.S3Endpoint != "" {
+		if u, err := url.Parse(src.S3Endpoint); err == nil && u.Host != "" {
+			out += "?endpoint=" + url.QueryEscape(strings.ToLower(u.Scheme)+"://"+strings.ToLower(u.Host))
+		}
+	}
+	return out
+}
+
+// ScopeCatalog scopes cat (nil: none) to the location of src: the sets it
+// records, lists, finds and prunes are that store's only.
+func ScopeCatalog(cat *catalog.Catalog, src config.Source) *catalog.Catalog {
+	if cat == nil {
+		return nil
+	}
+	return cat.At(StoreLocation(src))
+}
+
 // ReadSide is what list, describe, verify and restore read: storage, and
 // the catalogue when QBACKUP_CATALOG_DSN is set. Secrets come from the
 // environment only.
 type ReadSide struct {
 	Store   storage.Backend
-	Catalog *catalog.Catalog // nil without a catalogue
+	Catalog *catalog.Catalog // nil without a catalogue; scoped to the store's location
+	// Log receives the warnings of resolving "latest" (sets skipped).
+	Log *slog.Logger
 }
 
 // OpenReadSide opens storage and the optional catalogue.
@@ -88,7 +128,10 @@ func OpenReadSide(ctx context.Context, src config.Source, log *slog.Logger) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return &ReadSide{Store: store, Catalog: cat}, nil
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &ReadSide{Store: store, Catalog: ScopeCatalog(cat, src), Log: log}, nil
 }
 
 // Index is the catalogue as an inventory index, nil without one.
@@ -107,11 +150,15 @@ func (r *ReadSide) Close() {
 }
 
 // Load resolves ref ("latest" or an id) and reads its manifest from
-// storage.
+// storage. "latest" skips sets whose manifest cannot be read, with a
+// warning naming each; a set named by id is read or refused.
 func (r *ReadSide) Load(ctx context.Context, cluster, ref string) (*manifest.Manifest, error) {
 	// Errors keep their own exit code: no such backup is bad input, an
-	// unreadable manifest met while finding "latest" is a corrupt backup
-	// as it is when named by id.
+	// unreadable manifest named by id (or every candidate for "latest"
+	// unreadable) is a corrupt backup.
+	if ref == "latest" {
+		return inventory.LoadLatest(ctx, r.Store, r.Index(), cluster, r.Log)
+	}
 	id, err := inventory.Resolve(ctx, r.Store, r.Index(), cluster, ref)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"time"
 	"unicode"
@@ -105,3 +106,58 @@ const StorageSecretsHelp = `Secrets come from the environment only (never flags)
                            without it storage alone is used
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or any AWS default-chain source)
                            S3 credentials`
+
+// Where a restore keeps its journal (restore --journal, QBACKUP_JOURNAL):
+// the per-shard progress that lets a rerun resume.
+const (
+	// JournalAuto: the catalogue when one is configured, else the backup
+	// store; a store that refuses the write (read-only, object-locked,
+	// full) is reported at start and the restore goes on without resume.
+	JournalAuto = "auto"
+	// JournalCatalog: the catalogue (QBACKUP_CATALOG_DSN is required).
+	JournalCatalog = "catalog"
+	// JournalStore: the backup store; a refused write fails the restore.
+	JournalStore = "store"
+	// JournalFile: a separate writable directory, file:///abs/path.
+	JournalFile = "file"
+	// JournalNone: no journal; a rerun starts over.
+	JournalNone = "none"
+)
+
+// Journal is a parsed --journal value.
+type Journal struct {
+	Mode string // one of the Journal* constants
+	Dir  string // the directory of JournalFile
+}
+
+// ParseJournal parses --journal: auto, catalog, store, none or
+// file:///abs/path.
+func ParseJournal(v string) (Journal, error) {
+	const fix = "use auto, catalog, store, none or file:///abs/path (a writable directory)"
+	switch v {
+	case JournalAuto, JournalCatalog, JournalStore, JournalNone:
+		return Journal{Mode: v}, nil
+	case "":
+		return Journal{}, Invalidf("--journal is empty (QBACKUP_JOURNAL): %s", fix)
+	}
+	dir, ok := strings.CutPrefix(v, "file://")
+	if !ok {
+		return Journal{}, Invalidf("--journal %q (QBACKUP_JOURNAL) is not a journal location: %s", v, fix)
+	}
+	switch {
+	case !strings.HasPrefix(dir, "/"):
+		return Journal{}, Invalidf("--journal %q (QBACKUP_JOURNAL): the path must be absolute, file:///abs/path (three slashes)", v)
+	case strings.ContainsAny(dir, "?#"):
+		return Journal{}, Invalidf("--journal %q (QBACKUP_JOURNAL): query and fragment are not supported: %s", v, fix)
+	case path.Clean(dir) != dir && path.Clean(dir)+"/" != dir:
+		return Journal{}, Invalidf("--journal %q (QBACKUP_JOURNAL): the path must be clean (no \".\", \"..\" or \"//\"), e.g. file://%s", v, path.Clean(dir))
+	case path.Clean(dir) == "/":
+		return Journal{}, Invalidf("--journal %q (QBACKUP_JOURNAL): name a directory for the journal, not the root, e.g. file:///var/lib/qbackup-journal", v)
+	}
+	return Journal{Mode: JournalFile, Dir: path.Clean(dir)}, nil
+}
+
+// JournalFlag checks --journal.
+func JournalFlag(v string) Check {
+	return func() error { _, err := ParseJournal(v); return err }
+}

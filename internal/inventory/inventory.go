@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -21,6 +23,11 @@ import (
 // Status of a set found in storage without a manifest: a run that failed,
 // was killed, or is still going. Without a catalogue the three look alike.
 const StatusIncomplete = "incomplete"
+
+// StatusUnreadable is a set whose manifest exists but cannot be read
+// (truncated, a shard missing, a newer format): one bad row, with the
+// reason, among the others. It is never "latest"; prune skips it.
+const StatusUnreadable = "unreadable"
 
 // ErrNoBackup is returned when a reference names no backup.
 var ErrNoBackup = errors.New("no such backup")
@@ -114,8 +121,14 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 			continue
 		}
 		m, err := manifest.Read(ctx, store, s.manifest)
-		if errors.Is(err, manifest.ErrCorrupt) {
-			return nil, fmt.Errorf("backup %s of cluster %q cannot be read: %w (check it with qbackup verify %s; restore another set by its id)", s.id, s.cluster, err, s.id)
+		if unreadable(err) {
+			// One bad set must not hide the others.
+			t, _ := manifest.BackupIDTime(s.id)
+			out = append(out, catalog.BackupSummary{
+				Cluster: s.cluster, BackupID: s.id, Status: StatusUnreadable, StartedAt: t, TotalBytes: s.bytes,
+				ManifestKey: s.manifest, Reason: err.Error(),
+			})
+			continue
 		}
 		if err != nil {
 			return nil, err
@@ -124,6 +137,14 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 	}
 	sortNewestFirst(out)
 	return out, nil
+}
+
+// unreadable reports whether a manifest read failed for a reason of the
+// object itself (rather than of the store as a whole): its set is a bad
+// row, the listing goes on.
+func unreadable(err error) bool {
+	return errors.Is(err, manifest.ErrCorrupt) || errors.Is(err, manifest.ErrUnsupportedFormat) ||
+		errors.Is(err, storage.ErrNotFound) || errors.Is(err, fs.ErrPermission)
 }
 
 func sortNewestFirst(s []catalog.BackupSummary) {
@@ -152,6 +173,47 @@ func Resolve(ctx context.Context, store Store, idx Index, cluster, ref string) (
 		}
 	}
 	return "", fmt.Errorf("cluster %q has no complete backup (list them with qbackup list): %w", cluster, ErrNoBackup)
+}
+
+// LoadLatest reads the manifest of the newest complete set of cluster that
+// is not known to be corrupt and whose manifest can be read. Sets skipped
+// on the way (unreadable, or recorded in the catalogue but gone from
+// storage) are each logged as a warning naming the set and why. When
+// every candidate was skipped for an unreadable manifest the error matches
+// manifest.ErrCorrupt; with no candidate at all, ErrNoBackup.
+func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, log *slog.Logger) (*manifest.Manifest, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	all, err := List(ctx, store, idx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	var skipped []error
+	for _, b := range all {
+		if b.Status == StatusUnreadable {
+			log.Warn("latest: skipping a backup whose manifest cannot be read", "cluster", b.Cluster, "backup_id", b.BackupID, "reason", b.Reason)
+			skipped = append(skipped, fmt.Errorf("%s: %s: %w", b.BackupID, b.Reason, manifest.ErrCorrupt))
+			continue
+		}
+		if b.Status != catalog.StatusComplete || b.VerifyStatus == catalog.VerifyCorrupt {
+			continue
+		}
+		m, err := Load(ctx, store, cluster, b.BackupID)
+		if err == nil {
+			return m, nil
+		}
+		if !unreadable(err) && !errors.Is(err, ErrNoBackup) {
+			return nil, err
+		}
+		log.Warn("latest: skipping a backup whose manifest cannot be read", "cluster", cluster, "backup_id", b.BackupID, "reason", err.Error())
+		skipped = append(skipped, err)
+	}
+	if len(skipped) == 0 {
+		return nil, fmt.Errorf("cluster %q has no complete backup (list them with qbackup list): %w", cluster, ErrNoBackup)
+	}
+	return nil, fmt.Errorf("cluster %q has no complete backup whose manifest can be read (%d skipped; list them with qbackup list): %w",
+		cluster, len(skipped), errors.Join(skipped...))
 }
 
 // Load reads and validates the manifest of one backup from storage.

@@ -158,4 +158,3 @@ func writeArchive(path string, bin, license []byte) (string, error) {
 	}
 	return hex.EncodeToString(sum[:]), nil
 }
-
