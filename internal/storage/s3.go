@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -132,6 +133,12 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	if opts.S3Endpoint != "" {
 		endpointForMsg = redactURL(opts.S3Endpoint)
 	}
+	// Every connection to S3 fails once nothing moved on it for
+	// S3Timeout (see idleDialer): a stalled endpoint fails the request,
+	// which the retryer then tries again on a new connection.
+	cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.DialContext = idleDialer(tr.DialContext, endpointForMsg, opts.S3Timeout)
+	})
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("s3 storage at %s: no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "+
 			"(or another source of the AWS default credential chain): %w", endpointForMsg, err)
@@ -171,6 +178,8 @@ func (b *S3) openError(err error) error {
 			"check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy: %w", b.bucket, b.endpoint, status, code, err), ErrAccessDenied)
 	case status == http.StatusMovedPermanently || code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed":
 		return fmt.Errorf("bucket %q at %s is in another region: set --s3-region: %w", b.bucket, b.endpoint, err)
+	case errors.Is(err, ErrS3Stalled):
+		return fmt.Errorf("s3 storage: check bucket %q: %w", b.bucket, err)
 	case isNetError(err):
 		return fmt.Errorf("cannot reach S3 at %s: check --s3-endpoint and the network: %w", b.endpoint, err)
 	}
