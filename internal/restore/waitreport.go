@@ -86,4 +86,3 @@ func (w *waitReport) update(now time.Time, pending []string, transfers []qdrant.
 	}
 	w.log.Info("waiting for the replicas of the collection", args...)
 }
-
