@@ -153,7 +153,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("renew lock %s: %w", l.name, err)
+		return fmt.Errorf("renew lock %s in the catalog at %s: %w", l.name, l.c.addr, err)
 	}
 	// Reading back rather than trusting the affected-row count keeps this
 	// independent of the server's CLIENT_FOUND_ROWS handling.
@@ -162,7 +162,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("renew lock %s: %w (released)", l.name, ErrLeaseLost)
 	case err != nil:
-		return fmt.Errorf("renew lock %s: %w", l.name, err)
+		return fmt.Errorf("renew lock %s in the catalog at %s: %w", l.name, l.c.addr, err)
 	case row.token != l.token:
 		return fmt.Errorf("renew lock %s: %w (taken over by %s at %s)",
 			l.name, ErrLeaseLost, row.holder, row.acquiredAt.Format(time.RFC3339))
@@ -186,7 +186,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("release lock %s: %w", l.name, err)
+		return fmt.Errorf("release lock %s in the catalog at %s: %w", l.name, l.c.addr, err)
 	}
 	if n == 0 {
 		// Also reached when an earlier attempt deleted the row and its reply
