@@ -5,6 +5,8 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +79,86 @@ func TestAKilledStoredBackupLeavesNothingAfterTheNextBackup(t *testing.T) {
 	ok(t, sc.qb.run(t, sc.args("prune", "--orphan-grace=0")...))
 	if n := len(sc.manifests(t)); n != 1 {
 		t.Errorf("%d sets after prune, want the second backup's", n)
+	}
+}
+
+// aliases maps alias → collection as peer 0 sees them.
+func (s *sim) aliases(t *testing.T) map[string]string {
+	t.Helper()
+	list, err := s.peer0().ListAliases(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, a := range list {
+		out[a.AliasName] = a.CollectionName
+	}
+	return out
+}
+
+const upsertRoute = "PUT /collections/{collection_name}/points"
+
+// TestAReshardKilledMidCopyIsFinishedByTheRerun: a restore with --shards
+// killed (SIGKILL) while it copies points into the resharded collection
+// leaves the staging collection and a partly filled target; the rerun
+// completes with every point — also after the staging collection was
+// deleted by hand — and the alias moves only to the complete collection.
+func TestAReshardKilledMidCopyIsFinishedByTheRerun(t *testing.T) {
+	t.Parallel()
+	for _, deleteStaging := range []bool{false, true} {
+		name := "the rerun resumes the staging collection"
+		if deleteStaging {
+			name = "the rerun restarts after the staging collection was deleted by hand"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			src := startSim(t, fastSim(2))
+			src.create(t, "docs", `{"vectors":{"size":4,"distance":"Cosine"},"shard_number":2}`)
+			const points = 1200 // about five copy batches
+			src.upsert(t, "docs", 1, points, nil, func(i int) string { return fmt.Sprintf(`[%d,1,0.5,-1]`, i) })
+			src.alias(t, "current", "docs")
+			sc := newScenario(t, src, newFileStore(t), nil)
+			id := sc.backup(t)
+
+			target := startSim(t, fastSim(3))
+			for _, p := range target.c.Peers() {
+				p.SetFaults(faultOn(upsertRoute, func(f *routeFault) { f.Latency = duration(700 * time.Millisecond) }))
+			}
+			args := sc.restoreArgs(target, id, "--shards=3", "--lease-ttl=3s")
+			p := sc.qb.start(t, args...)
+			eventually(t, time.Minute, "points copied into the resharded collection", func() bool {
+				return slices.Contains(target.collections(t), "docs") && len(target.points(t, "docs")) > 0
+			})
+			p.signal(t, sigkill)
+			if r := p.wait(); r.code != 128+9 {
+				t.Fatalf("the restore was not killed mid-copy: exit %d\n%s", r.code, r)
+			}
+			copied := len(target.points(t, "docs"))
+			if copied >= points || !slices.Contains(target.collections(t), "docs-qbackup-reshard") {
+				t.Fatalf("after the kill: %d of %d points copied, collections %v; want a partial copy beside its staging collection",
+					copied, points, target.collections(t))
+			}
+			t.Logf("killed with %d of %d points copied", copied, points)
+			if a := target.aliases(t); a["current"] != "" {
+				t.Errorf("the alias points at %q before the reshard finished", a["current"])
+			}
+			for _, p := range target.c.Peers() {
+				p.ClearFaults()
+			}
+			if deleteStaging {
+				if _, err := target.peer0().DeleteCollection(context.Background(), "docs-qbackup-reshard"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(3500 * time.Millisecond) // the dead run's lock expires
+			ok(t, sc.qb.run(t, args...))
+			assertSamePoints(t, src.points(t, "docs"), target.points(t, "docs"), "docs")
+			if got := target.collections(t); !reflect.DeepEqual(got, []string{"docs"}) {
+				t.Errorf("collections after the rerun: %v, want docs alone", got)
+			}
+			if a := target.aliases(t); a["current"] != "docs" {
+				t.Errorf("alias current → %q, want docs", a["current"])
+			}
+		})
 	}
 }
