@@ -445,3 +445,41 @@ func isNetError(err error) bool {
 	var de *net.DNSError
 	return errors.As(err, &oe) || errors.As(err, &de) || errors.As(err, &ne)
 }
+
+// AbortStaleUploads aborts the incomplete multipart uploads under prefix
+// for which stale(key, initiated) is true, and returns how many it
+// aborted. A run killed in the middle of an upload (SIGKILL, OOM) cannot
+// abort it, and S3 keeps its parts, unseen by listings and billed, until
+// a lifecycle rule removes them; prune calls this. Keys are relative to
+// the backend's prefix, as everywhere.
+func (b *S3) AbortStaleUploads(ctx context.Context, prefix string, stale func(key string, initiated time.Time) bool) (int, error) {
+	if err := validatePrefix(prefix); err != nil {
+		return 0, err
+	}
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + prefix)}
+	n := 0
+	var errs []error
+	for {
+		out, err := b.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return n, fmt.Errorf("list incomplete multipart uploads under %s: %w", prefix, err)
+		}
+		for _, u := range out.Uploads {
+			k := aws.ToString(u.Key)
+			rel := strings.TrimPrefix(k, b.prefix)
+			if !stale(rel, aws.ToTime(u.Initiated)) {
+				continue
+			}
+			if err := b.abort(ctx, k, aws.ToString(u.UploadId)); err != nil {
+				errs = append(errs, fmt.Errorf("abort the upload of %s: %w", rel, err))
+				continue
+			}
+			n++
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+	return n, errors.Join(errs...)
+}
