@@ -93,7 +93,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	cat, err := cli.OpenCatalog(ctx, secrets, c.MigrateCatalog, env.log)
+	cat, err := cli.OpenCatalog(ctx, secrets, c.CatalogTimeout, c.MigrateCatalog, env.log)
 	if err != nil {
 		return err
 	}

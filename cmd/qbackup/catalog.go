@@ -35,7 +35,7 @@ func (catalogMigrateCmd) Run(ctx context.Context, env *runEnv) error {
 	if secrets.CatalogDSN == "" {
 		return config.Invalidf("catalog migrate needs QBACKUP_CATALOG_DSN (or QBACKUP_CATALOG_DSN_FILE)")
 	}
-	cat, err := cli.OpenCatalog(ctx, secrets, true, env.log)
+	cat, err := cli.OpenCatalog(ctx, secrets, 0, true, env.log)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	cat, err := cli.OpenCatalog(ctx, secrets, false, env.log)
+	cat, err := cli.OpenCatalog(ctx, secrets, c.CatalogTimeout, false, env.log)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	cat, err := cli.OpenCatalog(ctx, secrets, false, env.log)
+	cat, err := cli.OpenCatalog(ctx, secrets, c.CatalogTimeout, false, env.log)
 	if err != nil {
 		return err
 	}

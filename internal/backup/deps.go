@@ -28,6 +28,7 @@ type Peer interface {
 	CreateShardSnapshot(ctx context.Context, collection string, shard uint32) (*qdrant.SnapshotDescription, error)
 	DownloadShardSnapshot(ctx context.Context, collection string, shard uint32, name string, offset int64) (io.ReadCloser, error)
 	DeleteShardSnapshot(ctx context.Context, collection string, shard uint32, name string) error
+	ListShardSnapshots(ctx context.Context, collection string, shard uint32) ([]qdrant.SnapshotDescription, error)
 
 	WritesLocked(ctx context.Context) (bool, error)
 	LockWrites(ctx context.Context, reason string) error

@@ -442,6 +442,20 @@ func (p *fakePeer) DownloadShardSnapshot(ctx context.Context, collection string,
 	return st, nil
 }
 
+func (p *fakePeer) ListShardSnapshots(ctx context.Context, collection string, shard uint32) ([]qdrant.SnapshotDescription, error) {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	var out []qdrant.SnapshotDescription
+	prefix := p.storedKey(collection, shard, "")
+	for k, data := range p.c.stored {
+		if name, ok := strings.CutPrefix(k, prefix); ok {
+			t, _ := time.ParseInLocation("2006-01-02-15-04-05", strings.TrimSuffix(name[strings.LastIndex(name, "-shard-")+len("-shard-")+len(fmt.Sprint(shard))+1:], ".snapshot"), time.UTC)
+			out = append(out, qdrant.SnapshotDescription{Name: name, Size: int64(len(data)), CreationTime: t})
+		}
+	}
+	return out, nil
+}
+
 func (p *fakePeer) DeleteShardSnapshot(ctx context.Context, collection string, shard uint32, name string) error {
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()

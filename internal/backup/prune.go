@@ -262,6 +262,19 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 		log.Info("pruned backup objects", "cluster", it.Cluster, "backup_id", it.BackupID, "status", it.Status,
 			"objects", it.Objects, "bytes", it.Bytes, "reasons", it.Reasons)
 	}
+	lockedSet := func(cluster string) string {
+		id, seen := locked[cluster]
+		if !seen {
+			if rec, err := lease.ReadRecord(ctx, store, cluster); err == nil && opts.Now.Before(rec.Expires) {
+				id = rec.BackupID
+			}
+			locked[cluster] = id
+		}
+		return id
+	}
+	if err := abortStaleUploads(ctx, store, prefix, opts.Now, opts.OrphanGrace, lockedSet, log); err != nil {
+		errs = append(errs, fmt.Errorf("prune incomplete uploads: %w", err))
+	}
 	if cat != nil {
 		for _, it := range rep.Items {
 			s := sets[it.Cluster+"/"+it.BackupID]

@@ -118,6 +118,12 @@ func (r *run) execute(ctx, parent context.Context, start time.Time, inv *invento
 			return nil, fmt.Errorf("record backup %s as started in the catalog: %w", r.id, err)
 		}
 	}
+	// Under the lock no other backup of the cluster runs: stored
+	// snapshots recorded by earlier runs are left by killed ones.
+	if n, err := sweepLeftSnapshots(ctx, r.deps.Store, r.opts.Cluster, r.id, r.deps.Peers, r.log); err != nil {
+		r.log.Warn("some stored snapshots left by killed backups could not be deleted; the next backup tries again",
+			"deleted", n, "error", err)
+	}
 	m, err := r.snapshotAll(ctx, start, inv, choices, missing)
 	if err == nil {
 		var key string

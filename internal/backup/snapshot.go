@@ -150,7 +150,7 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 	switch r.opts.SnapshotMethod {
 	case manifest.MethodStored:
 		var cleanup func()
-		src, desc, cleanup, err = openStored(sctx, peer, &r.guard, r.now, r.log, j.PeerID, j.Collection, j.ShardID, r.opts.DownloadAttempts)
+		src, desc, cleanup, err = openStored(sctx, peer, storedLedger{store: r.deps.Store, cluster: r.opts.Cluster}, r.id, &r.guard, r.now, r.log, j.PeerID, j.Collection, j.ShardID, r.opts.DownloadAttempts)
 		defer cleanup()
 	default:
 		err = retryStart(sctx, func() error {
@@ -168,7 +168,10 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 		return manifest.Shard{}, err
 	}
 	what := fmt.Sprintf("snapshot of shard %d of %q from peer %d", j.ShardID, j.Collection, j.PeerID)
-	watched := newStallReader(src, r.opts.StallTimeout, cancel)
+	watched := newStallReader(src, r.opts.StallTimeout, cancel, func(waited, timeout time.Duration) {
+		r.log.Warn("waiting for the snapshot stream: the peer sent nothing", "collection", j.Collection, "shard", j.ShardID,
+			"peer", j.PeerID, "waited", waited.String(), "fails_after", timeout.String()+" (--stall-timeout)")
+	})
 	sum, err := transfer(sctx, r.deps.Store, j.key, watched, cancel, r.opts.Compression, what, func(n int64) { r.progress.Bytes(ref, n) })
 	if err != nil && watched.isStalled() {
 		// The store's error is then only the cancellation; say why.

@@ -20,13 +20,24 @@ type stallReader struct {
 	r       io.ReadCloser
 	timeout time.Duration
 	timer   *time.Timer
+	// warnTimer fires at half the timeout of one wait, so the log says
+	// which stream is silent before the shard fails.
+	warnTimer *time.Timer
 
 	mu      sync.Mutex
 	stalled bool
 }
 
-func newStallReader(r io.ReadCloser, timeout time.Duration, abort func()) *stallReader {
+// warn, when not nil, is called once a single wait has lasted half the
+// timeout.
+func newStallReader(r io.ReadCloser, timeout time.Duration, abort func(), warn func(waited, timeout time.Duration)) *stallReader {
 	s := &stallReader{r: r, timeout: timeout}
+	s.warnTimer = time.AfterFunc(time.Hour, func() {
+		if warn != nil {
+			warn(timeout/2, timeout)
+		}
+	})
+	s.warnTimer.Stop()
 	s.timer = time.AfterFunc(time.Hour, func() {
 		s.mu.Lock()
 		s.stalled = true
@@ -39,8 +50,10 @@ func newStallReader(r io.ReadCloser, timeout time.Duration, abort func()) *stall
 
 func (s *stallReader) Read(p []byte) (int, error) {
 	s.timer.Reset(s.timeout)
+	s.warnTimer.Reset(s.timeout / 2)
 	n, err := s.r.Read(p)
 	s.timer.Stop()
+	s.warnTimer.Stop()
 	if s.isStalled() {
 		return n, fmt.Errorf("%w: no byte received for %s", ErrStalled, s.timeout)
 	}
@@ -49,6 +62,7 @@ func (s *stallReader) Read(p []byte) (int, error) {
 
 func (s *stallReader) Close() error {
 	s.timer.Stop()
+	s.warnTimer.Stop()
 	return s.r.Close()
 }
 

@@ -1,10 +1,13 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +33,10 @@ func TestAStalledSnapshotStreamFailsTheSetNamingTheShard(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			start := time.Now()
-			_, err := Run(ctx, Options{Cluster: "sim", Compression: compression, StallTimeout: 300 * time.Millisecond}, env.deps(store, cat))
+			logs := &lockedBuffer{}
+			deps := env.deps(store, cat)
+			deps.Logger = slog.New(slog.NewTextHandler(logs, nil))
+			_, err := Run(ctx, Options{Cluster: "sim", Compression: compression, StallTimeout: 300 * time.Millisecond}, deps)
 			if ctx.Err() != nil {
 				t.Fatalf("the run hung on the stalled stream: %v", err)
 			}
@@ -45,8 +51,31 @@ func TestAStalledSnapshotStreamFailsTheSetNamingTheShard(t *testing.T) {
 			if took := time.Since(start); took > 10*time.Second {
 				t.Errorf("failing took %s", took)
 			}
+			// Before failing, the log said which stream it waited on.
+			if l := logs.String(); !strings.Contains(l, "waiting for the snapshot stream") ||
+				!strings.Contains(l, fmt.Sprintf("peer=%d", stalled.ID())) || !strings.Contains(l, "waited=150ms") {
+				t.Errorf("no warning naming the silent stream before the failure:\n%s", l)
+			}
 			assertNoSetObjects(t, store)
 			assertFailedRow(t, cat, "sim")
 		})
 	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

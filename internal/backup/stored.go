@@ -57,11 +57,24 @@ func (g *secondGuard) wait(ctx context.Context, key string, now func() time.Time
 // openStored creates a stored snapshot of the shard on the peer and opens
 // a download that resumes after dropped connections. The returned cleanup
 // deletes the snapshot on the peer; it must be called whatever happens,
-// and uses its own context so a cancelled run still cleans up.
-func openStored(ctx context.Context, peer Peer, guard *secondGuard, now func() time.Time, log *slog.Logger,
+// and uses its own context so a cancelled run still cleans up. The
+// snapshot is recorded in ledger before it is created and until it is
+// deleted, so that the next backup deletes it if this run is killed.
+func openStored(ctx context.Context, peer Peer, ledger storedLedger, backupID string, guard *secondGuard, now func() time.Time, log *slog.Logger,
 	peerID uint64, collection string, shard uint32, attempts int) (io.ReadCloser, *qdrant.SnapshotDescription, func(), error) {
+	existing, err := peer.ListShardSnapshots(ctx, collection, shard)
+	if err != nil {
+		return nil, nil, func() {}, fmt.Errorf("list the stored snapshots of shard %d of %q on peer %d: %w", shard, collection, peerID, err)
+	}
+	rec := storedRecord{BackupID: backupID, PeerID: peerID, Collection: collection, ShardID: shard, RequestedAt: now().UTC()}
+	for _, d := range existing {
+		rec.Existing = append(rec.Existing, d.Name)
+	}
+	if err := ledger.put(ctx, rec); err != nil {
+		return nil, nil, func() {}, err
+	}
 	var desc *qdrant.SnapshotDescription
-	err := retryStart(ctx, func() error {
+	err = retryStart(ctx, func() error {
 		// Each attempt waits for its own second: a failed attempt may
 		// still have written a snapshot under this second's name.
 		if err := guard.wait(ctx, fmt.Sprintf("%d/%s/%d", peerID, collection, shard), now); err != nil {
@@ -72,15 +85,27 @@ func openStored(ctx context.Context, peer Peer, guard *secondGuard, now func() t
 		return err
 	})
 	if err != nil {
+		// The record stays: a failed or cut create call may still have
+		// made a snapshot, which the next backup then finds and deletes.
 		return nil, nil, func() {}, fmt.Errorf("create snapshot of shard %d of %q on peer %d: %w", shard, collection, peerID, err)
 	}
+	rec.Name = desc.Name
 	cleanup := func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), peerSnapshotCleanupTimeout)
 		defer cancel()
-		if err := peer.DeleteShardSnapshot(dctx, collection, shard, desc.Name); err != nil {
-			log.Warn("deleting the stored snapshot on the peer failed; delete it by hand",
+		if err := peer.DeleteShardSnapshot(dctx, collection, shard, desc.Name); err != nil && !errors.Is(err, qdrant.ErrNotFound) {
+			log.Warn("deleting the stored snapshot on the peer failed; the next backup deletes it",
 				"peer", peerID, "collection", collection, "shard", shard, "snapshot", desc.Name, "error", err)
+			return
 		}
+		if err := ledger.remove(dctx, rec); err != nil {
+			log.Warn("removing the record of a deleted stored snapshot failed; the next backup removes it",
+				"peer", peerID, "collection", collection, "shard", shard, "error", err)
+		}
+	}
+	if err := ledger.put(ctx, rec); err != nil {
+		cleanup()
+		return nil, nil, func() {}, err
 	}
 	open := func(offset int64) (io.ReadCloser, error) {
 		return peer.DownloadShardSnapshot(ctx, collection, shard, desc.Name, offset)

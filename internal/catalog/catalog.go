@@ -16,13 +16,18 @@ import (
 // Catalog is a connection pool to the catalogue database. It is safe for
 // concurrent use.
 type Catalog struct {
-	db    *sql.DB
-	addr  string
-	retry retryPolicy
-	log   *slog.Logger
+	db      *sql.DB
+	addr    string
+	retry   retryPolicy
+	timeout time.Duration // per statement, retries included
+	log     *slog.Logger
 	// location scopes the backups rows (see At); "" sees them all.
 	location string
 }
+
+// DefaultTimeout bounds one catalogue statement, its retries included,
+// when WithTimeout is not given.
+const DefaultTimeout = 30 * time.Second
 
 // Option adjusts Open.
 type Option func(*options)
@@ -30,6 +35,7 @@ type Option func(*options)
 type options struct {
 	pingTimeout time.Duration
 	dialTimeout time.Duration
+	timeout     time.Duration
 	maxOpen     int
 	retry       retryPolicy
 	log         *slog.Logger
@@ -37,6 +43,19 @@ type options struct {
 
 // WithPingTimeout bounds how long Open waits for the server (default 10s).
 func WithPingTimeout(d time.Duration) Option { return func(o *options) { o.pingTimeout = d } }
+
+// WithTimeout bounds every statement, its retries included (default
+// DefaultTimeout; 0 keeps it): a catalogue that stops answering fails the
+// statement with an error matching ErrTimeout that names the server. It
+// is also the driver's read and write timeout (readTimeout, writeTimeout)
+// unless the DSN sets them.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
 
 // WithMaxOpenConns caps the connection pool (default 8). A backup keeps one
 // connection for its lease renewals and uses the others for bookkeeping.
@@ -61,6 +80,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 	o := options{
 		pingTimeout: 10 * time.Second,
 		dialTimeout: 5 * time.Second,
+		timeout:     DefaultTimeout,
 		maxOpen:     8,
 		retry:       defaultRetryPolicy(),
 		log:         slog.New(slog.DiscardHandler),
@@ -77,6 +97,15 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = o.dialTimeout
 	}
+	// Without these the driver waits on a silent server as long as the
+	// kernel keeps the connection (minutes); the context deadline of each
+	// statement bounds the whole, these each read and write of a packet.
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = o.timeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = o.timeout
+	}
 	cfg.Logger = driverLogger{o.log}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -90,10 +119,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 	db.SetConnMaxLifetime(5 * time.Minute)
 	db.SetConnMaxIdleTime(time.Minute)
 
-	c := &Catalog{db: db, addr: describeAddr(cfg), retry: o.retry, log: o.log}
-	pctx, cancel := context.WithTimeout(ctx, o.pingTimeout)
-	defer cancel()
-	err = c.withRetry(pctx, db.PingContext)
+	c := &Catalog{db: db, addr: describeAddr(cfg), retry: o.retry, timeout: min(o.timeout, o.pingTimeout), log: o.log}
+	err = c.withRetry(ctx, db.PingContext)
+	c.timeout = o.timeout
 	if err == nil {
 		return c, nil
 	}

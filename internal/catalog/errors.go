@@ -22,6 +22,8 @@ var (
 	ErrRefused = errors.New("catalog refused the DSN")
 	// ErrUnreachable is matched by *UnreachableError.
 	ErrUnreachable = errors.New("catalog unreachable")
+	// ErrTimeout is matched by *TimeoutError.
+	ErrTimeout = errors.New("catalog timeout")
 	// ErrSchemaOutdated is returned when migrations are pending.
 	ErrSchemaOutdated = errors.New("catalog schema outdated")
 	// ErrSchemaNewer is returned when the catalogue has migrations this build
@@ -58,6 +60,21 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrUnreachable) true.
 func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachable }
+
+// TimeoutError reports a catalogue that did not complete a statement in
+// time: it accepted the connection and then stopped answering, or is too
+// slow.
+type TimeoutError struct {
+	Addr  string
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("catalog at %s did not answer within %s (--catalog-timeout)", e.Addr, e.After)
+}
+
+// Is makes errors.Is(err, ErrTimeout) true.
+func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
 
 // LockHeldError says who holds a lease lock. Times are the database
 // server's, in UTC.

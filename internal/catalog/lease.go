@@ -153,7 +153,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("renew lock %s: %w", l.name, err)
+		return fmt.Errorf("renew lock %s in the catalog at %s: %w", l.name, l.c.addr, err)
 	}
 	// Reading back rather than trusting the affected-row count keeps this
 	// independent of the server's CLIENT_FOUND_ROWS handling.
@@ -162,7 +162,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("renew lock %s: %w (released)", l.name, ErrLeaseLost)
 	case err != nil:
-		return fmt.Errorf("renew lock %s: %w", l.name, err)
+		return fmt.Errorf("renew lock %s in the catalog at %s: %w", l.name, l.c.addr, err)
 	case row.token != l.token:
 		return fmt.Errorf("renew lock %s: %w (taken over by %s at %s)",
 			l.name, ErrLeaseLost, row.holder, row.acquiredAt.Format(time.RFC3339))
@@ -186,7 +186,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("release lock %s: %w", l.name, err)
+		return fmt.Errorf("release lock %s in the catalog at %s: %w", l.name, l.c.addr, err)
 	}
 	if n == 0 {
 		// Also reached when an earlier attempt deleted the row and its reply
@@ -198,13 +198,16 @@ func (l *Lease) Release(ctx context.Context) error {
 
 // KeepAlive renews the lease every interval (TTL/3 when interval <= 0) until
 // ctx ends, then closes the channel. If the lease is lost, or cannot be
-// renewed for a whole TTL, it sends one error matching ErrLeaseLost and
-// stops: the caller must stop working under the lock. Transient renewal
-// failures in between are retried on the next tick.
+// renewed for two thirds of its TTL (so before it can expire and be taken
+// over), it sends one error matching ErrLeaseLost and stops: the caller
+// must stop working under the lock. Each renewal gets a deadline at that
+// point, so a server that stops answering cannot postpone it. Transient
+// renewal failures before then are retried on the next tick.
 func (l *Lease) KeepAlive(ctx context.Context, interval time.Duration) <-chan error {
 	if interval <= 0 {
 		interval = l.ttl / 3
 	}
+	budget := l.ttl * 2 / 3
 	ch := make(chan error, 1)
 	go func() {
 		defer close(ch)
@@ -217,18 +220,21 @@ func (l *Lease) KeepAlive(ctx context.Context, interval time.Duration) <-chan er
 				return
 			case <-t.C:
 			}
-			err := l.Renew(ctx)
+			sent := time.Now()
+			rctx, cancel := context.WithDeadline(ctx, lastOK.Add(budget))
+			err := l.Renew(rctx)
+			cancel()
 			switch {
 			case err == nil:
-				lastOK = time.Now()
+				lastOK = sent
 				continue
 			case ctx.Err() != nil:
 				return
 			case errors.Is(err, ErrLeaseLost):
 				ch <- err
 				return
-			case time.Since(lastOK) >= l.ttl:
-				ch <- fmt.Errorf("lock %s: %w: not renewed for %s: %w", l.name, ErrLeaseLost, time.Since(lastOK).Round(time.Second), err)
+			case time.Since(lastOK) >= budget:
+				ch <- fmt.Errorf("lock %s: %w: not renewed for %s of its %s lifetime: %w", l.name, ErrLeaseLost, time.Since(lastOK).Round(time.Second), l.ttl, err)
 				return
 			}
 			l.c.log.Warn("catalog: lease renewal failed, retrying", "lock", l.name, "err", err)

@@ -92,7 +92,20 @@ func retry(ctx context.Context, p retryPolicy, log *slog.Logger, fn func(context
 	return err
 }
 
-// withRetry runs fn under the catalogue's retry policy.
+// withRetry runs fn under the catalogue's retry policy, within the
+// catalogue's timeout: a server that stops answering fails the statement
+// with an error matching ErrTimeout and naming the server, instead of
+// leaving the run waiting.
 func (c *Catalog) withRetry(ctx context.Context, fn func(context.Context) error) error {
-	return retry(ctx, c.retry, c.log, fn)
+	if c.timeout <= 0 {
+		return retry(ctx, c.retry, c.log, fn)
+	}
+	timedOut := &TimeoutError{Addr: c.addr, After: c.timeout}
+	tctx, cancel := context.WithTimeoutCause(ctx, c.timeout, timedOut)
+	defer cancel()
+	err := retry(tctx, c.retry, c.log, fn)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(tctx), timedOut) {
+		return fmt.Errorf("%w: %w", timedOut, err)
+	}
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
@@ -27,6 +28,7 @@ func OpenStore(ctx context.Context, src config.Source, readOnly bool) (storage.B
 		S3Region:    src.S3Region,
 		S3PathStyle: src.S3PathStyle,
 		MaxAttempts: src.S3MaxAttempts,
+		S3Timeout:   src.S3Timeout,
 		MustExist:   readOnly,
 	})
 	if err != nil {
@@ -39,14 +41,17 @@ func OpenStore(ctx context.Context, src config.Source, readOnly bool) (storage.B
 // without one: storage alone is enough, the catalogue is an index. The
 // schema is migrated when asked, else checked, so an old schema fails
 // before any work starts rather than halfway through.
-func OpenCatalog(ctx context.Context, secrets config.Secrets, migrate bool, log *slog.Logger) (*catalog.Catalog, error) {
+//
+// timeout bounds every statement (--catalog-timeout); 0 keeps the
+// catalogue's default.
+func OpenCatalog(ctx context.Context, secrets config.Secrets, timeout time.Duration, migrate bool, log *slog.Logger) (*catalog.Catalog, error) {
 	if secrets.CatalogDSN == "" {
 		return nil, nil
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cat, err := catalog.Open(ctx, secrets.CatalogDSN, catalog.WithLogger(log))
+	cat, err := catalog.Open(ctx, secrets.CatalogDSN, catalog.WithLogger(log), catalog.WithTimeout(timeout))
 	if err != nil {
 		if errors.Is(err, catalog.ErrInvalidDSN) {
 			return nil, config.Invalid(err)
@@ -124,7 +129,7 @@ func OpenReadSide(ctx context.Context, src config.Source, log *slog.Logger) (*Re
 	if err != nil {
 		return nil, err
 	}
-	cat, err := OpenCatalog(ctx, secrets, false, log)
+	cat, err := OpenCatalog(ctx, secrets, src.CatalogTimeout, false, log)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/storage"
@@ -24,6 +25,12 @@ type Source struct {
 	// a failing store should fail the run quickly rather than after minutes
 	// of backoff.
 	S3MaxAttempts int `name:"s3-max-attempts" env:"QBACKUP_S3_MAX_ATTEMPTS" default:"5" help:"Attempts per S3 request, first try included, with exponential backoff (1: no retries; 0 also means 5)."`
+	// S3Timeout fails an S3 request whose connection moves no byte for
+	// this long; a stalled endpoint fails a request after at most
+	// S3MaxAttempts × S3Timeout plus backoff.
+	S3Timeout time.Duration `name:"s3-timeout" env:"QBACKUP_S3_TIMEOUT" default:"1m" help:"Fail an S3 request when its connection sends and receives nothing for this long (then retried per --s3-max-attempts); a slow transfer that makes progress never fails (0 also means 1m)."`
+	// CatalogTimeout bounds one catalogue statement, its retries included.
+	CatalogTimeout time.Duration `name:"catalog-timeout" env:"QBACKUP_CATALOG_TIMEOUT" default:"30s" help:"Fail when the catalogue does not complete a statement (retries included) within this time; also the driver's read and write timeouts unless QBACKUP_CATALOG_DSN sets readTimeout/writeTimeout (0 also means 30s)."`
 }
 
 // Discovery says how to find the Qdrant peers.
@@ -55,6 +62,10 @@ func (s Source) ValidateAs(clusterFlag string) error {
 			}
 			return nil
 		},
+		zeroOr(s.S3Timeout, DurationAtLeast("s3-timeout", "QBACKUP_S3_TIMEOUT", s.S3Timeout, time.Second,
+			"a healthy endpoint can pause between bytes for a while")),
+		zeroOr(s.CatalogTimeout, DurationAtLeast("catalog-timeout", "QBACKUP_CATALOG_TIMEOUT", s.CatalogTimeout, time.Second,
+			"a statement takes a round trip or more")),
 		IntAtLeast("s3-max-attempts", "QBACKUP_S3_MAX_ATTEMPTS", s.S3MaxAttempts, 0, maxS3Attempts,
 			"each attempt backs off exponentially, so more only delays the failure by minutes"),
 		func() error {
@@ -71,6 +82,16 @@ func (s Source) ValidateAs(clusterFlag string) error {
 			return nil
 		},
 	)
+}
+
+// zeroOr passes a zero duration (the default) and checks any other.
+func zeroOr(d time.Duration, check Check) Check {
+	return func() error {
+		if d == 0 {
+			return nil
+		}
+		return check()
+	}
 }
 
 // maxS3Attempts bounds --s3-max-attempts: with the SDK's exponential

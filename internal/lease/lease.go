@@ -209,11 +209,18 @@ func acquire(ctx context.Context, o Options) (Lock, error) {
 	return acquireStorageLock(ctx, o)
 }
 
-// keepAlive renews the lock every ttl/3 until ctx ends; a failed renewal
-// that leaves the lock expired cancels the run through lost.
+// keepAlive renews the lock every ttl/3 until ctx ends. When no renewal
+// has succeeded for two thirds of the ttl (a catalogue or store that fails
+// or stops answering), or the lock was taken over, it cancels the run
+// through lost — before the lock can expire, so a run never goes on
+// without its lock while another takes it. Each renewal gets a deadline at
+// that point: a renewal that hangs cannot postpone the decision.
 func keepAlive(ctx context.Context, l Lock, ttl time.Duration, log *slog.Logger, lost func(error)) {
 	t := time.NewTicker(max(ttl/3, 10*time.Millisecond))
 	defer t.Stop()
+	budget := ttl * 2 / 3
+	// lastOK is when the last successful renewal was sent: the lock
+	// expires no earlier than lastOK + ttl whatever the server's clock.
 	lastOK := time.Now()
 	for {
 		select {
@@ -221,18 +228,22 @@ func keepAlive(ctx context.Context, l Lock, ttl time.Duration, log *slog.Logger,
 			return
 		case <-t.C:
 		}
-		err := l.Renew(ctx)
+		sent := time.Now()
+		rctx, cancel := context.WithDeadline(ctx, lastOK.Add(budget))
+		err := l.Renew(rctx)
+		cancel()
 		if err == nil {
-			lastOK = time.Now()
+			lastOK = sent
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("renewing the cluster lock failed", "error", err)
-		if errors.Is(err, ErrLost) || time.Since(lastOK) >= ttl {
+		log.Warn("renewing the cluster lock failed", "error", err, "last_renewed", lastOK.UTC().Format(time.RFC3339))
+		if errors.Is(err, ErrLost) || time.Since(lastOK) >= budget {
 			if !errors.Is(err, ErrLost) {
-				err = fmt.Errorf("%w: %w", ErrLost, err)
+				err = fmt.Errorf("%w: not renewed for %s of its %s lifetime (--lease-ttl), stopping before it expires: %w",
+					ErrLost, time.Since(lastOK).Round(time.Millisecond), ttl, err)
 			}
 			lost(err)
 			return

@@ -29,6 +29,10 @@ type fakeLease struct {
 	expires time.Time
 	ttl     time.Duration
 	lost    bool
+	// hang makes Renew wait for its context (a catalogue that stopped
+	// answering); failWith makes it fail at once.
+	hang     bool
+	failWith error
 }
 
 func newFakeCatalog() *fakeCatalog { return &fakeCatalog{rows: map[string]*fakeLease{}} }
@@ -47,7 +51,15 @@ func (c *fakeCatalog) AcquireLease(ctx context.Context, name, holder string, ttl
 
 func (l *fakeLease) Renew(ctx context.Context) error {
 	l.c.mu.Lock()
+	if l.hang {
+		l.c.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	defer l.c.mu.Unlock()
+	if l.failWith != nil {
+		return l.failWith
+	}
 	if l.lost || l.c.rows[l.name] != l {
 		return ErrLost
 	}
@@ -202,6 +214,54 @@ func assertLost(t *testing.T, held context.Context, naming string) {
 	cause := context.Cause(held)
 	if !errors.Is(cause, ErrLost) || !strings.Contains(cause.Error(), naming) {
 		t.Fatalf("cause %v, want ErrLost naming %q", cause, naming)
+	}
+}
+
+// TestFailingRenewalsStopTheRunBeforeTheLockExpires: renewals that fail
+// or hang cancel the held context within two thirds of the ttl, naming
+// the failure, so the run stops before another can take the lock.
+func TestFailingRenewalsStopTheRunBeforeTheLockExpires(t *testing.T) {
+	cases := []struct {
+		name    string
+		breakIt func(*fakeLease)
+		want    string
+	}{
+		{"renewals fail", func(l *fakeLease) { l.failWith = errors.New("connection refused") }, "connection refused"},
+		{"renewals hang", func(l *fakeLease) { l.hang = true }, "deadline exceeded"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cat := newFakeCatalog()
+			const ttl = 600 * time.Millisecond
+			held, release, err := Hold(context.Background(), Options{Cluster: "prod", Holder: "me", Catalog: cat, TTL: ttl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			cat.mu.Lock()
+			l := cat.rows[Name("prod")]
+			c.breakIt(l)
+			cat.mu.Unlock()
+			broken := time.Now()
+			select {
+			case <-held.Done():
+			case <-time.After(5 * ttl):
+				t.Fatal("the run went on after its lock expired")
+			}
+			cat.mu.Lock()
+			expires := l.expires
+			cat.mu.Unlock()
+			if stopped := time.Now(); !stopped.Before(expires) {
+				t.Errorf("stopped %s after the lock expired", stopped.Sub(expires))
+			}
+			t.Logf("stopped %s after the renewals broke (ttl %s)", time.Since(broken).Round(time.Millisecond), ttl)
+			cause := context.Cause(held)
+			for _, want := range []string{c.want, "--lease-ttl"} {
+				if !errors.Is(cause, ErrLost) || !strings.Contains(cause.Error(), want) {
+					t.Errorf("cause %v, want ErrLost naming %q", cause, want)
+				}
+			}
+		})
 	}
 }
 

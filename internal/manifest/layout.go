@@ -12,6 +12,7 @@ import (
 //	<cluster>/<backup-id>/<collection>/<shard-id>.snapshot[.zst]
 //	<cluster>/.locks/backup.json
 //	<cluster>/.restores/<restore-id>.json
+//	<cluster>/.stored/<backup-id>/<peer-id>/<collection>/<shard-id>.json
 //
 // Cluster and collection names are escaped (see EscapeName) so any name
 // Qdrant accepts maps to one safe path segment. Names starting with a dot
@@ -51,6 +52,17 @@ func LockKey(cluster string) string { return ClusterPrefix(cluster) + ".locks/ba
 // catalogue is configured.
 func RestoreJournalKey(cluster, restoreID string) string {
 	return ClusterPrefix(cluster) + ".restores/" + restoreID + ".json"
+}
+
+// StoredSnapshotsPrefix is the prefix of the records of stored snapshots
+// a backup created on the peers and has not deleted yet.
+func StoredSnapshotsPrefix(cluster string) string { return ClusterPrefix(cluster) + ".stored/" }
+
+// StoredSnapshotKey is the key of the record of one stored snapshot of a
+// backup (--snapshot-method=stored), written before the snapshot is
+// created and deleted after it was deleted on the peer.
+func StoredSnapshotKey(cluster, backupID string, peerID uint64, collection string, shardID uint32) string {
+	return fmt.Sprintf("%s%s/%d/%s/%d.json", StoredSnapshotsPrefix(cluster), backupID, peerID, EscapeName(collection), shardID)
 }
 
 // ParseManifestKey splits a key produced by ManifestKey. ok is false for any

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -11,6 +12,24 @@ import (
 
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
+
+// onceLogger logs an operation at info level the first time and at debug
+// level when it is tried again.
+type onceLogger struct {
+	log   *slog.Logger
+	said  map[string]bool
+	shard uint32
+}
+
+func (l onceLogger) Info(msg string, args ...any) {
+	key := fmt.Sprint(l.shard, msg, args)
+	if l.said[key] {
+		l.log.Debug(msg+" (again)", args...)
+		return
+	}
+	l.said[key] = true
+	l.log.Info(msg, args...)
+}
 
 // placement is the live replica set of a collection: shard → peer → state.
 type placement map[uint32]map[uint64]string
@@ -109,6 +128,8 @@ const deadGrace = 20
 func (e *executor) converge(ctx context.Context, name string, want func(placement) map[uint32][]uint64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	idle := map[uint32]int{}
+	said := map[string]bool{}
+	report := newWaitReport(e.log, name, time.Now(), timeout)
 	var lastErr error
 	for {
 		cc, err := e.coord.CollectionCluster(ctx, name)
@@ -141,7 +162,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 				if busy[id] || want == nil {
 					continue
 				}
-				if err := e.step(ctx, name, id, live[id], target[id], idle, e.restoredOf(name, id)); err != nil {
+				if err := e.step(ctx, name, id, live[id], target[id], idle, said, e.restoredOf(name, id)); err != nil {
 					lastErr = err
 				}
 			}
@@ -160,6 +181,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 					pending = append(pending, what)
 				}
 			}
+			report.update(time.Now(), pending, cc.ShardTransfers, lastErr)
 			if time.Now().After(deadline) {
 				what := strings.Join(pending, ", ")
 				if len(cc.ShardTransfers) > 0 {
@@ -203,7 +225,11 @@ func settled(have map[uint64]string, want []uint64) bool {
 // data (restored), only such replicas are sources: a transfer copies the
 // source's data over the target's, so a copy from an empty replica would
 // wipe restored data.
-func (e *executor) step(ctx context.Context, name string, shard uint32, have map[uint64]string, want []uint64, idle map[uint32]int, restored map[uint64]bool) error {
+//
+// said holds the operations already logged during this converge: one
+// refused again at every poll is logged once (the wait report names the
+// error), not every poll.
+func (e *executor) step(ctx context.Context, name string, shard uint32, have map[uint64]string, want []uint64, idle map[uint32]int, said map[string]bool, restored map[uint64]bool) error {
 	var active []uint64
 	for _, p := range slices.Sorted(maps.Keys(have)) {
 		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) {
@@ -235,7 +261,8 @@ func (e *executor) step(ctx context.Context, name string, shard uint32, have map
 		}
 	}
 	isSource := func(p uint64) bool { return slices.Contains(active, p) }
-	log := e.log.With("collection", name, "shard", shard)
+	base := e.log.With("collection", name, "shard", shard)
+	log := onceLogger{log: base, said: said, shard: shard}
 	activeLeft := len(active)
 	transferred := false
 	for _, p := range surplus {

@@ -308,9 +308,29 @@ func (e *executor) create(ctx context.Context) error {
 		exists := slices.Contains(live, name)
 		resumed := e.done.started(cp.Target)
 		if cp.Reshard != nil && resumed && !exists && slices.Contains(live, cp.Target) {
-			e.reshardDone[cp.Target] = true
-			e.log.Info("resharded collection finished by an earlier run", "collection", cp.Target)
-			continue
+			// The staging collection is gone: an earlier run finished the
+			// copy and deleted it, or someone deleted it mid-copy. Only a
+			// complete target counts as finished; an incomplete one is
+			// this restore's own and is made again from the start.
+			done, err := e.reshardComplete(ctx, cp)
+			if err != nil {
+				return err
+			}
+			if done {
+				e.reshardDone[cp.Target] = true
+				e.log.Info("resharded collection finished by an earlier run", "collection", cp.Target)
+				continue
+			}
+		}
+		if cp.Reshard != nil && exists && !resumed {
+			// The staging name is qbackup's own (<target>-qbackup-reshard)
+			// and the cluster lock keeps other restores out: it is left by
+			// a run of this restore whose progress is lost. Start over.
+			e.log.Warn("deleting a staging collection an earlier reshard left; restoring it anew", "collection", name, "target", cp.Target)
+			if err := e.coord.DeleteCollection(ctx, name); err != nil && !qdrant.IsNotFound(err) {
+				return fmt.Errorf("delete staging collection %q: %w", name, err)
+			}
+			exists = false
 		}
 		if !resumed {
 			if cp.Replace && slices.Contains(live, cp.Target) {
@@ -373,6 +393,26 @@ func (e *executor) create(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// reshardComplete reports whether the resharded target of cp, left by an
+// earlier run without its staging collection, holds every point of the
+// backup; if not, it deletes the target so that the reshard starts over.
+func (e *executor) reshardComplete(ctx context.Context, cp CollectionPlan) (bool, error) {
+	n, err := e.coord.Count(ctx, cp.Target, true, nil)
+	if err != nil {
+		return false, fmt.Errorf("count points of %q: %w", cp.Target, err)
+	}
+	ok, expected := e.backupCount(cp, n)
+	if ok {
+		return true, nil
+	}
+	e.log.Warn("an earlier run left the resharded collection incomplete and its staging collection is gone; restoring it anew",
+		"collection", cp.Target, "points", n, "backup", expected)
+	if err := e.coord.DeleteCollection(ctx, cp.Target); err != nil && !qdrant.IsNotFound(err) {
+		return false, fmt.Errorf("delete incomplete resharded collection %q: %w", cp.Target, err)
+	}
+	return false, nil
 }
 
 // shape gives every shard of the still empty collection the replicas the

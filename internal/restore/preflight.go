@@ -225,8 +225,10 @@ func checkCollections(ctx context.Context, plan *RestorePlan, deps Deps, done pr
 		case aliases[cp.Target] != "":
 			errs = append(errs, fmt.Errorf("%q is an alias of collection %q: %w", cp.Target, aliases[cp.Target], ErrCollectionExists))
 		}
-		if cp.Reshard != nil && exists[cp.Reshard.Staging] && !resumed {
-			errs = append(errs, fmt.Errorf("staging collection %q of %q exists (left by an earlier reshard? delete it): %w", cp.Reshard.Staging, cp.Target, ErrCollectionExists))
+		if cp.Reshard != nil && exists[cp.Reshard.Staging] {
+			// qbackup's own staging name, left by an interrupted run of
+			// this restore: resumed, or deleted and made anew.
+			ours[cp.Reshard.Staging] = true
 		}
 	}
 	for _, n := range live {

@@ -61,12 +61,32 @@ func (e *executor) reshard(ctx context.Context) error {
 		if got != want {
 			return fmt.Errorf("resharded %q holds %d points, staging %q %d: %w", cp.Target, got, cp.Reshard.Staging, want, ErrVerify)
 		}
+		// The staging collection is deleted next and aliases move to the
+		// target after this phase: it must hold what the backup holds.
+		if ok, expected := e.backupCount(cp, got); !ok {
+			return fmt.Errorf("resharded %q holds %d points, the backup %s; staging %q kept: %w", cp.Target, got, expected, cp.Reshard.Staging, ErrVerify)
+		}
 		e.log.Info("points copied", "from", cp.Reshard.Staging, "to", cp.Target, "points", n)
 		if err := e.coord.DeleteCollection(ctx, cp.Reshard.Staging); err != nil {
 			return fmt.Errorf("delete staging collection %q: %w", cp.Reshard.Staging, err)
 		}
 	}
 	return nil
+}
+
+// backupCount reports whether n is the point count the backup recorded
+// for cp's collection, and that count for messages: the exact count range
+// of sets that record one (see verify), else the sum of the shards'.
+func (e *executor) backupCount(cp CollectionPlan, n uint64) (bool, string) {
+	src := e.plan.Manifest.Collection(cp.Source)
+	if src != nil && !e.plan.Manifest.Partial && src.PointsCountRange != nil {
+		return src.PointsCountRange.Contains(n), "counted " + src.PointsCountRange.String()
+	}
+	var want uint64
+	for _, s := range cp.Shards {
+		want += s.PointsCount
+	}
+	return n == want, fmt.Sprintf("holds %d", want)
 }
 
 // copyPoints streams every point of from into to, one page in memory at

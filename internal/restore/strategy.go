@@ -267,7 +267,9 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: resharding %d → %d shards copies every point through %q, deleted afterwards",
 				c.Name, c.ShardNumber, opts.Shards, cp.Reshard.Staging))
 			if existing[cp.Reshard.Staging] {
-				return cp, fmt.Errorf("collection %q: staging collection %q exists (a previous reshard left it; delete it): %w", c.Name, cp.Reshard.Staging, ErrInvalidOptions)
+				// Left by a killed run: resumed, or made anew (Execute).
+				cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: staging collection %q exists (left by an interrupted reshard): the restore resumes it, or deletes and restores it anew",
+					c.Name, cp.Reshard.Staging))
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 )
 
 // Options configure the backends opened by Open. Zero values mean the
@@ -35,6 +36,11 @@ type Options struct {
 	// standard retryer with exponential backoff (default
 	// DefaultMaxAttempts; 1 disables retries).
 	MaxAttempts int
+	// S3Timeout fails an S3 request whose connection moves no byte in
+	// either direction for this long (default DefaultS3Timeout); with
+	// retries a stalled endpoint fails a request after at most
+	// MaxAttempts × S3Timeout plus the backoff between attempts.
+	S3Timeout time.Duration
 	// MustExist refuses a file store whose directory does not exist, for
 	// commands that only read: a mistyped path is then an error instead of
 	// an empty store (and nothing is created).
@@ -62,6 +68,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.S3Timeout == 0 {
+		o.S3Timeout = DefaultS3Timeout
+	}
+	if o.S3Timeout < 0 {
+		return o, fmt.Errorf("s3 timeout %s: must be positive", o.S3Timeout)
 	}
 	if o.MaxAttempts < 0 {
 		return o, fmt.Errorf("s3 max attempts %d: must be positive", o.MaxAttempts)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -132,6 +133,12 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	if opts.S3Endpoint != "" {
 		endpointForMsg = redactURL(opts.S3Endpoint)
 	}
+	// Every connection to S3 fails once nothing moved on it for
+	// S3Timeout (see idleDialer): a stalled endpoint fails the request,
+	// which the retryer then tries again on a new connection.
+	cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.DialContext = idleDialer(tr.DialContext, endpointForMsg, opts.S3Timeout)
+	})
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("s3 storage at %s: no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "+
 			"(or another source of the AWS default credential chain): %w", endpointForMsg, err)
@@ -171,6 +178,8 @@ func (b *S3) openError(err error) error {
 			"check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy: %w", b.bucket, b.endpoint, status, code, err), ErrAccessDenied)
 	case status == http.StatusMovedPermanently || code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed":
 		return fmt.Errorf("bucket %q at %s is in another region: set --s3-region: %w", b.bucket, b.endpoint, err)
+	case errors.Is(err, ErrS3Stalled):
+		return fmt.Errorf("s3 storage: check bucket %q: %w", b.bucket, err)
 	case isNetError(err):
 		return fmt.Errorf("cannot reach S3 at %s: check --s3-endpoint and the network: %w", b.endpoint, err)
 	}
@@ -435,4 +444,42 @@ func isNetError(err error) bool {
 	var oe *net.OpError
 	var de *net.DNSError
 	return errors.As(err, &oe) || errors.As(err, &de) || errors.As(err, &ne)
+}
+
+// AbortStaleUploads aborts the incomplete multipart uploads under prefix
+// for which stale(key, initiated) is true, and returns how many it
+// aborted. A run killed in the middle of an upload (SIGKILL, OOM) cannot
+// abort it, and S3 keeps its parts, unseen by listings and billed, until
+// a lifecycle rule removes them; prune calls this. Keys are relative to
+// the backend's prefix, as everywhere.
+func (b *S3) AbortStaleUploads(ctx context.Context, prefix string, stale func(key string, initiated time.Time) bool) (int, error) {
+	if err := validatePrefix(prefix); err != nil {
+		return 0, err
+	}
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + prefix)}
+	n := 0
+	var errs []error
+	for {
+		out, err := b.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return n, fmt.Errorf("list incomplete multipart uploads under %s: %w", prefix, err)
+		}
+		for _, u := range out.Uploads {
+			k := aws.ToString(u.Key)
+			rel := strings.TrimPrefix(k, b.prefix)
+			if !stale(rel, aws.ToTime(u.Initiated)) {
+				continue
+			}
+			if err := b.abort(ctx, k, aws.ToString(u.UploadId)); err != nil {
+				errs = append(errs, fmt.Errorf("abort the upload of %s: %w", rel, err))
+				continue
+			}
+			n++
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+	return n, errors.Join(errs...)
 }

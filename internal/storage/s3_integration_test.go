@@ -365,3 +365,46 @@ func TestS3CutSourceFailsThePut(t *testing.T) {
 		}
 	}
 }
+
+// TestS3AbortStaleUploadsAbortsWhatAKilledPutLeft: an upload left by a
+// killed Put (created, one part sent, never completed or aborted) is
+// aborted when stale says so, and kept when not. MinIO lists uploads
+// only under an exact object name, so the prefix here is the key; AWS
+// also lists them under a wider prefix, as prune asks.
+func TestS3AbortStaleUploadsAbortsWhatAKilledPutLeft(t *testing.T) {
+	env := stacktest.S3(t)
+	setCredentials(t, env)
+	b, prefix := openS3(t, env)
+	raw := rawClient(env)
+	full := prefix + "/prod/20261206T120000Z-abcd/docs/0.snapshot"
+	created, err := raw.CreateMultipartUpload(t.Context(), &s3.CreateMultipartUploadInput{Bucket: aws.String(env.Bucket), Key: aws.String(full)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.UploadPart(t.Context(), &s3.UploadPartInput{Bucket: aws.String(env.Bucket), Key: aws.String(full),
+		UploadId: created.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(make([]byte, 5<<20))}); err != nil {
+		t.Fatal(err)
+	}
+	aborter := b.(interface {
+		AbortStaleUploads(context.Context, string, func(string, time.Time) bool) (int, error)
+	})
+	rel := strings.TrimPrefix(full, prefix+"/")
+	var seen []string
+	n, err := aborter.AbortStaleUploads(t.Context(), rel, func(key string, initiated time.Time) bool {
+		seen = append(seen, key)
+		return false
+	})
+	if err != nil || n != 0 || len(seen) != 1 || seen[0] != rel {
+		t.Fatalf("kept: aborted %d, saw %v, error %v; want the upload of %s seen and kept", n, seen, err, rel)
+	}
+	if ups := pendingUploads(t, env, full); len(ups) != 1 {
+		t.Fatalf("uploads after keeping: %v", ups)
+	}
+	n, err = aborter.AbortStaleUploads(t.Context(), rel, func(string, time.Time) bool { return true })
+	if err != nil || n != 1 {
+		t.Fatalf("aborted %d, error %v; want 1", n, err)
+	}
+	if ups := pendingUploads(t, env, full); len(ups) != 0 {
+		t.Errorf("uploads left: %v", ups)
+	}
+}
