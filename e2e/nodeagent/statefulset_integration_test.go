@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/qbackup/qbackup/e2e/nodeagent"
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
@@ -106,12 +107,18 @@ func readyPods(t *testing.T, cs kubernetes.Interface, ns string, want ...string)
 func scale(t *testing.T, cs kubernetes.Interface, ns, name string, n int32) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := cs.AppsV1().StatefulSets(ns).GetScale(ctx, name, metav1.GetOptions{})
+	// The controller updates the StatefulSet meanwhile: retry conflicts,
+	// as kubectl scale does.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := cs.AppsV1().StatefulSets(ns).GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.Spec.Replicas = n
+		_, err = cs.AppsV1().StatefulSets(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	s.Spec.Replicas = n
-	if _, err := cs.AppsV1().StatefulSets(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("scale %s to %d: %v", name, n, err)
 	}
 }

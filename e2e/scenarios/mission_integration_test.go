@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/qbackup/qbackup/e2e/nodeagent"
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
@@ -169,12 +170,18 @@ func (s *sim) replicasPerShard(t *testing.T, coll string) map[uint32]int {
 func (in *installation) scaleQdrant(t *testing.T, n int32) {
 	t.Helper()
 	ctx := context.Background()
-	sc, err := in.cs.AppsV1().StatefulSets(in.ns).GetScale(ctx, "qdrant", metav1.GetOptions{})
+	// As kubectl scale: the controller updates the StatefulSet's status
+	// meanwhile, so a conflict is retried.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sc, err := in.cs.AppsV1().StatefulSets(in.ns).GetScale(ctx, "qdrant", metav1.GetOptions{})
+		if err != nil || sc.Spec.Replicas == n {
+			return err
+		}
+		sc.Spec.Replicas = n
+		_, err = in.cs.AppsV1().StatefulSets(in.ns).UpdateScale(ctx, "qdrant", sc, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Spec.Replicas = n
-	if _, err := in.cs.AppsV1().StatefulSets(in.ns).UpdateScale(ctx, "qdrant", sc, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("scale statefulset qdrant to %d: %v", n, err)
 	}
 	var want []string
@@ -212,6 +219,141 @@ func podReadyCondition(p *corev1.Pod) bool {
 // createdJob is the Job name in the plugin's "job.batch/<name> created".
 var createdJob = regexp.MustCompile(`job\.batch/(\S+) created`)
 
+// statefulMission is the dev overlay installed with Qdrant as a
+// StatefulSet of simulator peers holding the mission's collections, and
+// the plugin set up as an operator runs it.
+type statefulMission struct {
+	*installation
+	sm         *sim
+	st         *s3Store
+	cat        *catalog
+	want       everything
+	sourceRF   map[string]map[uint32]int
+	plugin     *cli
+	kflags     []string
+	storeFlags []string
+}
+
+// newStatefulMission loads the mission's collections into a 3-peer
+// simulator on pod addresses of slot, installs the dev overlay with its
+// Secret, starts the node agent mapping StatefulSet qdrant to the
+// simulator, and creates the StatefulSet with 3 replicas.
+func newStatefulMission(t *testing.T, slot int) *statefulMission {
+	t.Helper()
+	st, cat := newS3Store(t), newCatalog(t)
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	sm := podSim(t, slot, 3)
+	sm.loadMixed(t) // docs: RF 2 and the alias current; tenants: custom shard keys
+	sm.loadHybrid(t)
+	ms := &statefulMission{sm: sm, st: st, cat: cat, want: sm.everything(t), sourceRF: map[string]map[uint32]int{}}
+	if len(ms.want.points) != 4 {
+		t.Fatalf("loaded collections %v", keys(ms.want.points))
+	}
+	for c := range ms.want.points {
+		ms.sourceRF[c] = sm.replicasPerShard(t, c)
+	}
+
+	installDev(t, cs, ns, st)
+	ms.installation = &installation{cs: cs, ns: ns}
+	ms.createSecret(t, map[string]string{
+		"QBACKUP_CATALOG_DSN": cat.dsn, "AWS_ACCESS_KEY_ID": st.env_.AccessKey, "AWS_SECRET_ACCESS_KEY": st.env_.SecretKey,
+	})
+	ms.startAgent(t, nodeagent.QdrantConfig{Cluster: func(_ context.Context, _, name string) (*qdrantsim.Cluster, error) {
+		if name != "qdrant" {
+			return nil, fmt.Errorf("no simulator for StatefulSet %s", name)
+		}
+		return sm.c, nil
+	}})
+	if _, err := cs.AppsV1().StatefulSets(ns).Create(context.Background(), qdrantStatefulSet(3), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ms.scaleQdrant(t, 3)
+
+	// The plugin runs as the operator would: admin kubeconfig, the
+	// catalogue and storage credentials in the environment, the storage
+	// location as flags.
+	ms.plugin = newCLI(t).plugin(t).with(append(st.env(), "QBACKUP_CATALOG_DSN", cat.dsn)...)
+	ms.kflags = []string{"--kubeconfig=" + os.Getenv(stacktest.EnvKubeconfig), "-n", ns}
+	ms.storeFlags = append([]string{"--cluster=qdrant-dev"}, st.flags()...)
+	return ms
+}
+
+// pluginJob runs a plugin command that creates a Job and waits for the
+// Job to complete; it returns the plugin's output and the Job's.
+func (ms *statefulMission) pluginJob(t *testing.T, args ...string) (result, string) {
+	t.Helper()
+	r := ms.plugin.run(t, append(args, ms.kflags...)...)
+	ok(t, r)
+	m := createdJob.FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("kubectl qbackup %s did not name the Job it created:\n%s", args[0], r)
+	}
+	job, pod := ms.waitJob(t, m[1])
+	out, _ := ms.agent.Logs(ms.ns, pod.Name, "qbackup")
+	if !jobCondition(job, batchv1.JobComplete) {
+		t.Fatalf("job %s did not complete: %+v\n%s", m[1], job.Status, out)
+	}
+	return r, out
+}
+
+// restoreLatest runs `kubectl qbackup restore latest` and its Job, and
+// checks the strategy the plugin showed and the backup the Job restored.
+func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extra ...string) {
+	t.Helper()
+	began := time.Now()
+	rows := ms.cat.backups(t, "qdrant-dev")
+	if len(rows) == 0 {
+		t.Fatal("no backup to restore")
+	}
+	latest := rows[len(rows)-1].ID
+	r, out := ms.pluginJob(t, append(append([]string{"restore", "latest"}, ms.storeFlags...), extra...)...)
+	if !strings.Contains(r.stdout, "→ "+wantStrategy) {
+		t.Errorf("kubectl qbackup restore did not show the %s strategy:\n%s", wantStrategy, r)
+	}
+	if !strings.Contains(out, latest) {
+		t.Errorf("the restore job did not restore the latest backup %s:\n%s", latest, out)
+	}
+	t.Logf("restore (%s) job done in %s", wantStrategy, time.Since(began).Round(time.Millisecond))
+}
+
+// shrink scales the StatefulSet down to n, removes the stopped peers from
+// the cluster (as an operator does after scaling down) and loses every
+// collection.
+func (ms *statefulMission) shrink(t *testing.T, n int) {
+	t.Helper()
+	peers := ms.sm.c.Peers()
+	ms.scaleQdrant(t, int32(n))
+	for _, p := range peers[n:] {
+		if p.Running() {
+			t.Fatalf("the StatefulSet has %d pods but peer %d still runs", n, p.ID())
+		}
+		if err := ms.sm.c.RemovePeer(p.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms.sm.loseEverything(t)
+}
+
+// assertBalanced checks that every collection's replicas are spread over
+// the peers evenly (at most one apart).
+func (ms *statefulMission) assertBalanced(t *testing.T) {
+	t.Helper()
+	for c := range ms.sourceRF {
+		perPeer := map[uint64]int{}
+		for _, r := range ms.sm.replicas(t, c) {
+			perPeer[r.Peer]++
+		}
+		lo, hi := 1<<30, 0
+		for _, p := range ms.sm.c.Peers() {
+			lo, hi = min(lo, perPeer[p.ID()]), max(hi, perPeer[p.ID()])
+		}
+		if hi-lo > 1 {
+			t.Errorf("%s: replicas per peer %v: not balanced", c, perPeer)
+		}
+	}
+}
+
 // TestMissionOnKubernetes is the mission end to end on the real API
 // server: the dev overlay installed, Qdrant a 3-pod StatefulSet run by the
 // real statefulset controller, a backup Job from the CronJob and one from
@@ -223,68 +365,22 @@ var createdJob = regexp.MustCompile(`job\.batch/(\S+) created`)
 func TestMissionOnKubernetes(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	st, cat := newS3Store(t), newCatalog(t)
-	cs := stacktest.KubeClient(t)
-	ns := stacktest.Namespace(t, cs)
-	sm := podSim(t, 12, 3)
-	sm.loadMixed(t) // docs: RF 2 and the alias current; tenants: custom shard keys
-	sm.loadHybrid(t)
-	want := sm.everything(t)
-	if len(want.points) != 4 {
-		t.Fatalf("loaded collections %v", keys(want.points))
-	}
-	sourceRF := map[string]map[uint32]int{}
-	for c := range want.points {
-		sourceRF[c] = sm.replicasPerShard(t, c)
-	}
-
-	installDev(t, cs, ns, st)
-	in := &installation{cs: cs, ns: ns}
-	in.createSecret(t, map[string]string{
-		"QBACKUP_CATALOG_DSN": cat.dsn, "AWS_ACCESS_KEY_ID": st.env_.AccessKey, "AWS_SECRET_ACCESS_KEY": st.env_.SecretKey,
-	})
-	in.startAgent(t, nodeagent.QdrantConfig{Cluster: func(_ context.Context, _, name string) (*qdrantsim.Cluster, error) {
-		if name != "qdrant" {
-			return nil, fmt.Errorf("no simulator for StatefulSet %s", name)
-		}
-		return sm.c, nil
-	}})
-	ctx := context.Background()
-	if _, err := cs.AppsV1().StatefulSets(ns).Create(ctx, qdrantStatefulSet(3), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	in.scaleQdrant(t, 3)
+	ms := newStatefulMission(t, 12)
 	t.Logf("installed, 3 Qdrant pods Ready: %s", time.Since(start).Round(time.Millisecond))
-
-	// The plugin runs as the operator would: admin kubeconfig, the
-	// catalogue and storage credentials in the environment, the storage
-	// location as flags.
-	plugin := newCLI(t).plugin(t).with(append(st.env(), "QBACKUP_CATALOG_DSN", cat.dsn)...)
-	kflags := []string{"--kubeconfig=" + os.Getenv(stacktest.EnvKubeconfig), "-n", ns}
-	storeFlags := append([]string{"--cluster=qdrant-dev"}, st.flags()...)
 
 	// Backup 1: a Job from the CronJob, as `kubectl create job
 	// --from=cronjob/qbackup` makes. Backup 2: `kubectl qbackup backup`.
-	job, pod := in.runJobFromCronJob(t, "qbackup-first")
+	job, pod := ms.runJobFromCronJob(t, "qbackup-first")
 	if !jobCondition(job, batchv1.JobComplete) {
-		out, _ := in.agent.Logs(ns, pod.Name, "qbackup")
+		out, _ := ms.agent.Logs(ms.ns, pod.Name, "qbackup")
 		t.Fatalf("backup job from the CronJob did not complete: %+v\n%s", job.Status, out)
 	}
-	r := plugin.run(t, append([]string{"backup"}, kflags...)...)
-	ok(t, r)
-	m := createdJob.FindStringSubmatch(r.stdout)
-	if m == nil {
-		t.Fatalf("kubectl qbackup backup did not name the Job it created:\n%s", r)
-	}
-	if job, pod = in.waitJob(t, m[1]); !jobCondition(job, batchv1.JobComplete) {
-		out, _ := in.agent.Logs(ns, pod.Name, "qbackup")
-		t.Fatalf("backup job %s did not complete: %+v\n%s", m[1], job.Status, out)
-	}
-	rows := cat.backups(t, "qdrant-dev")
+	ms.pluginJob(t, "backup")
+	rows := ms.cat.backups(t, "qdrant-dev")
 	if len(rows) != 2 || rows[0].Status != "complete" || rows[1].Status != "complete" {
 		t.Fatalf("catalogue rows %+v, want two complete backups", rows)
 	}
-	r = plugin.run(t, append(append([]string{"list"}, kflags...), storeFlags...)...)
+	r := ms.plugin.run(t, append(append([]string{"list"}, ms.kflags...), ms.storeFlags...)...)
 	ok(t, r)
 	for _, row := range rows {
 		if !regexp.MustCompile(`(?m)^qdrant-dev\s+` + regexp.QuoteMeta(row.ID) + `\s+complete\s`).MatchString(r.stdout) {
@@ -293,69 +389,60 @@ func TestMissionOnKubernetes(t *testing.T) {
 	}
 	t.Logf("two backups listed: %s", time.Since(start).Round(time.Millisecond))
 
-	// Disaster: scaled to 2, the third peer removed from the cluster (as
-	// an operator does after scaling down), every collection lost.
-	peers := sm.c.Peers()
-	in.scaleQdrant(t, 2)
-	if peers[2].Running() {
-		t.Fatal("qdrant-2 is gone but its peer still runs")
-	}
-	if err := sm.c.RemovePeer(peers[2].ID()); err != nil {
-		t.Fatal(err)
-	}
-	sm.loseEverything(t)
-
-	restoreLatest := func(wantStrategy string) {
-		t.Helper()
-		began := time.Now()
-		r := plugin.run(t, append(append([]string{"restore", "latest"}, kflags...), storeFlags...)...)
-		ok(t, r)
-		if !strings.Contains(r.stdout, "→ "+wantStrategy) {
-			t.Errorf("kubectl qbackup restore did not show the %s strategy:\n%s", wantStrategy, r)
-		}
-		m := createdJob.FindStringSubmatch(r.stdout)
-		if m == nil {
-			t.Fatalf("kubectl qbackup restore did not name the Job it created:\n%s", r)
-		}
-		job, pod := in.waitJob(t, m[1])
-		out, _ := in.agent.Logs(ns, pod.Name, "qbackup")
-		if !jobCondition(job, batchv1.JobComplete) {
-			t.Fatalf("restore job %s did not complete: %+v\n%s", m[1], job.Status, out)
-		}
-		if !strings.Contains(out, rows[1].ID) {
-			t.Errorf("the restore job did not restore the latest backup %s:\n%s", rows[1].ID, out)
-		}
-		t.Logf("restore (%s) job done in %s", wantStrategy, time.Since(began).Round(time.Millisecond))
-	}
-	restoreLatest("consolidate")
-	sm.assertEverything(t, want)
-	assertReplicationMet(t, sm, sourceRF, 2)
+	// Disaster: scaled to 2, the third peer gone, every collection lost.
+	ms.shrink(t, 2)
+	ms.restoreLatest(t, "consolidate")
+	ms.sm.assertEverything(t, ms.want)
+	assertReplicationMet(t, ms.sm, ms.sourceRF, 2)
 
 	// Scaled to 4 (two new empty peers join), every collection removed:
 	// a fresh cluster. The restore redistributes.
-	in.scaleQdrant(t, 4)
-	if n := len(sm.c.Peers()); n != 4 {
+	ms.scaleQdrant(t, 4)
+	if n := len(ms.sm.c.Peers()); n != 4 {
 		t.Fatalf("%d peers after scaling to 4", n)
 	}
-	sm.loseEverything(t)
-	restoreLatest("redistribute")
-	sm.assertEverything(t, want)
-	assertReplicationMet(t, sm, sourceRF, 4)
-	for c := range sourceRF {
-		perPeer := map[uint64]int{}
-		for _, r := range sm.replicas(t, c) {
-			perPeer[r.Peer]++
-		}
-		lo, hi := 1<<30, 0
-		for _, p := range sm.c.Peers() {
-			lo, hi = min(lo, perPeer[p.ID()]), max(hi, perPeer[p.ID()])
-		}
-		if hi-lo > 1 {
-			t.Errorf("%s: replicas per peer %v: not balanced", c, perPeer)
-		}
-	}
-	if got := cat.restoreStatuses(t); !reflect.DeepEqual(got, []string{"complete", "complete"}) {
+	ms.sm.loseEverything(t)
+	ms.restoreLatest(t, "redistribute")
+	ms.sm.assertEverything(t, ms.want)
+	assertReplicationMet(t, ms.sm, ms.sourceRF, 4)
+	ms.assertBalanced(t)
+	if got := ms.cat.restoreStatuses(t); !reflect.DeepEqual(got, []string{"complete", "complete"}) {
 		t.Errorf("restores in the catalogue: %v, want two complete", got)
 	}
 	t.Logf("mission done in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestDownToOnePodAndBackToThree: everything consolidated onto the one
+// pod left (`kubectl qbackup restore latest --target-node=qdrant-0`),
+// then the StatefulSet back at 3 and the backup restored over the
+// consolidated collections (--overwrite), spread over the 3 pods again.
+func TestDownToOnePodAndBackToThree(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	ms := newStatefulMission(t, 13)
+	job, pod := ms.runJobFromCronJob(t, "qbackup-first")
+	if !jobCondition(job, batchv1.JobComplete) {
+		out, _ := ms.agent.Logs(ms.ns, pod.Name, "qbackup")
+		t.Fatalf("backup job from the CronJob did not complete: %+v\n%s", job.Status, out)
+	}
+
+	ms.shrink(t, 1)
+	ms.restoreLatest(t, "consolidate", "--target-node=qdrant-0")
+	ms.sm.assertEverything(t, ms.want)
+	only := ms.sm.c.Peers()[0].ID()
+	for c := range ms.sourceRF {
+		for _, r := range ms.sm.replicas(t, c) {
+			if r.Peer != only {
+				t.Errorf("%s shard %d has a replica on peer %d, not on qdrant-0's %d", c, r.Shard, r.Peer, only)
+			}
+		}
+	}
+	assertReplicationMet(t, ms.sm, ms.sourceRF, 1)
+
+	ms.scaleQdrant(t, 3)
+	ms.restoreLatest(t, "direct", "--overwrite")
+	ms.sm.assertEverything(t, ms.want)
+	assertReplicationMet(t, ms.sm, ms.sourceRF, 3)
+	ms.assertBalanced(t)
+	t.Logf("down to one pod and back to three in %s", time.Since(start).Round(time.Millisecond))
 }
