@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
+	"sigs.k8s.io/yaml"
+
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
@@ -17,10 +20,11 @@ func TestOverlaysBuild(t *testing.T) {
 		namespace     string
 		schedule      string
 		storagePrefix string
+		memoryLimit   string
 	}{
-		{"dev", "qdrant-dev", "0 */6 * * *", "s3://qdrant-backups-dev/"},
-		{"staging", "qdrant-staging", "15 3 * * *", "s3://qdrant-backups-staging/"},
-		{"prod", "qdrant", "30 2 * * *", "s3://qdrant-backups-prod/"},
+		{"dev", "qdrant-dev", "0 */6 * * *", "s3://qdrant-backups-dev/", "512Mi"},
+		{"staging", "qdrant-staging", "15 3 * * *", "s3://qdrant-backups-staging/", "1Gi"},
+		{"prod", "qdrant", "30 2 * * *", "s3://qdrant-backups-prod/", "2Gi"},
 	}
 	fs := filesys.MakeFsOnDisk()
 	for _, tt := range tests {
@@ -32,8 +36,20 @@ func TestOverlaysBuild(t *testing.T) {
 			}
 			kinds := map[string]bool{}
 			var configMapName string
+			cronJobs := map[string]*batchv1.CronJob{}
 			for _, r := range res.Resources() {
 				kinds[r.GetKind()] = true
+				if r.GetKind() == "CronJob" {
+					y, err := r.AsYAML()
+					if err != nil {
+						t.Fatal(err)
+					}
+					var cj batchv1.CronJob
+					if err := yaml.UnmarshalStrict(y, &cj); err != nil {
+						t.Fatalf("decode cronjob %s: %v", r.GetName(), err)
+					}
+					cronJobs[cj.Name] = &cj
+				}
 				if r.GetNamespace() != tt.namespace {
 					t.Errorf("%s/%s is in namespace %q, want %q", r.GetKind(), r.GetName(), r.GetNamespace(), tt.namespace)
 				}
@@ -56,6 +72,14 @@ func TestOverlaysBuild(t *testing.T) {
 					t.Errorf("no %s in the build", want)
 				}
 			}
+			// Installing must start nothing: the only thing that runs is
+			// the schedule.
+			for _, runs := range []string{"Job", "Pod", "Deployment", "StatefulSet", "DaemonSet"} {
+				if kinds[runs] {
+					t.Errorf("installing the overlay creates a %s", runs)
+				}
+			}
+			checkCronJobs(t, cronJobs, tt.overlay, tt.schedule, tt.memoryLimit)
 			yml, err := res.AsYaml()
 			if err != nil {
 				t.Fatal(err)
@@ -68,5 +92,44 @@ func TestOverlaysBuild(t *testing.T) {
 				t.Errorf("the CronJob does not reference the generated ConfigMap %q", configMapName)
 			}
 		})
+	}
+}
+
+// checkCronJobs checks what the Jobs of an overlay will run with: the
+// scheduled backup and the restore template carry the overlay's pinned
+// image, resources and labels, and only the backup is scheduled.
+func checkCronJobs(t *testing.T, cronJobs map[string]*batchv1.CronJob, overlay, schedule, memoryLimit string) {
+	t.Helper()
+	backup, restore := cronJobs["qbackup"], cronJobs["qbackup-restore"]
+	if backup == nil || restore == nil {
+		t.Fatalf("want the cronjobs qbackup and qbackup-restore, got %v", cronJobs)
+	}
+	if backup.Spec.Suspend != nil && *backup.Spec.Suspend {
+		t.Error("the scheduled backup is suspended")
+	}
+	if restore.Spec.Suspend == nil || !*restore.Spec.Suspend {
+		t.Error("the restore template is not suspended: it would run restores on a schedule")
+	}
+	if restore.Spec.Schedule == schedule {
+		t.Errorf("the backup schedule %q was patched into the restore template", schedule)
+	}
+	for _, cj := range []*batchv1.CronJob{backup, restore} {
+		tpl := cj.Spec.JobTemplate
+		for where, labels := range map[string]map[string]string{"job": tpl.Labels, "pod": tpl.Spec.Template.Labels} {
+			if labels["qbackup.io/environment"] != overlay {
+				t.Errorf("%s: the %s template has labels %v, want qbackup.io/environment=%s", cj.Name, where, labels, overlay)
+			}
+		}
+		c := tpl.Spec.Template.Spec.Containers[0]
+		registry, rest, ok := strings.Cut(c.Image, "/")
+		if !ok || !strings.ContainsAny(registry, ".:") {
+			t.Errorf("%s: image %q names no registry: it would be pulled from Docker Hub", cj.Name, c.Image)
+		}
+		if _, tag, _ := strings.Cut(rest, ":"); (tag == "" || tag == "latest") && !strings.Contains(c.Image, "@sha256:") {
+			t.Errorf("%s: image %q is not pinned to a version", cj.Name, c.Image)
+		}
+		if got := c.Resources.Limits.Memory().String(); got != memoryLimit {
+			t.Errorf("%s: memory limit %s, want the overlay's %s", cj.Name, got, memoryLimit)
+		}
 	}
 }

@@ -15,9 +15,12 @@ func TestJobTemplatesDecodeAndStayLocked(t *testing.T) {
 	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 		t.Errorf("the CronJob allows concurrent runs: %q", cj.Spec.ConcurrencyPolicy)
 	}
-	var job batchv1.Job
-	decode(t, "restore-job.yaml", &job)
-	for name, spec := range map[string]batchv1.JobSpec{"cronjob": cj.Spec.JobTemplate.Spec, "restore job": job.Spec} {
+	var restore batchv1.CronJob
+	decode(t, "restore-template.yaml", &restore)
+	if restore.Spec.Suspend == nil || !*restore.Spec.Suspend {
+		t.Error("the restore template is not suspended: installing it would schedule restores")
+	}
+	for name, spec := range map[string]batchv1.JobSpec{"cronjob": cj.Spec.JobTemplate.Spec, "restore template": restore.Spec.JobTemplate.Spec} {
 		pod := spec.Template.Spec
 		if pod.ServiceAccountName != "qbackup" {
 			t.Errorf("%s runs as %q", name, pod.ServiceAccountName)
@@ -33,6 +36,47 @@ func TestJobTemplatesDecodeAndStayLocked(t *testing.T) {
 			}
 			if len(c.Env) > 0 {
 				t.Errorf("%s sets literal env values; configuration belongs in the ConfigMap", name)
+			}
+		}
+	}
+}
+
+// TestJobsFailFastWhereARetryCannotHelp pins the pod failure policy: a
+// retry is spent only on exit 1, and a node drain never fails a Job.
+func TestJobsFailFastWhereARetryCannotHelp(t *testing.T) {
+	var backup, restore batchv1.CronJob
+	decode(t, "cronjob.yaml", &backup)
+	decode(t, "restore-template.yaml", &restore)
+	for name, spec := range map[string]batchv1.JobSpec{"backup": backup.Spec.JobTemplate.Spec, "restore": restore.Spec.JobTemplate.Spec} {
+		p := spec.PodFailurePolicy
+		if p == nil {
+			t.Errorf("%s: no podFailurePolicy", name)
+			continue
+		}
+		failFast, ignoresDrain := map[int32]bool{}, false
+		for _, r := range p.Rules {
+			if r.Action == batchv1.PodFailurePolicyActionFailJob && r.OnExitCodes != nil && r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn {
+				for _, v := range r.OnExitCodes.Values {
+					failFast[v] = true
+				}
+			}
+			for _, c := range r.OnPodConditions {
+				if r.Action == batchv1.PodFailurePolicyActionIgnore && c.Type == "DisruptionTarget" {
+					ignoresDrain = true
+				}
+			}
+		}
+		if !ignoresDrain {
+			t.Errorf("%s: an evicted pod counts as a failed run", name)
+		}
+		if failFast[1] {
+			t.Errorf("%s: exit 1 (a failure a retry may cure) fails the job at once", name)
+		}
+		if *spec.BackoffLimit > 0 {
+			for _, code := range []int32{2, 3, 4, 5} {
+				if !failFast[code] {
+					t.Errorf("%s: exit %d is retried, but a retry cannot cure it", name, code)
+				}
 			}
 		}
 	}

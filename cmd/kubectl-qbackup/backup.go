@@ -32,24 +32,39 @@ Examples:
 
 // Validate runs before the API server is contacted.
 func (c *backupCmd) Validate() error {
-	if name, ok := strings.CutPrefix(c.From, "cronjob/"); !ok || name == "" {
-		return config.Invalidf("--from %q: want cronjob/<name>, e.g. --from=cronjob/qbackup", c.From)
+	return validateFrom(c.From, "qbackup")
+}
+
+// validateFrom checks a --from flag's cronjob/<name> form.
+func validateFrom(from, example string) error {
+	if name, ok := strings.CutPrefix(from, "cronjob/"); !ok || name == "" {
+		return config.Invalidf("--from %q: want cronjob/<name>, e.g. --from=cronjob/%s", from, example)
 	}
 	return nil
 }
 
+// getCronJob reads the CronJob a --from flag names; a missing one means
+// qbackup is not installed in the namespace.
+func getCronJob(ctx context.Context, cs kubernetes.Interface, ns, from string) (*batchv1.CronJob, error) {
+	name, _ := strings.CutPrefix(from, "cronjob/")
+	cj, err := cs.BatchV1().CronJobs(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, config.Invalidf("cronjob %q not found in namespace %q: install qbackup there (kubectl apply -k kustomize/overlays/<env>) or name the namespace with -n", name, ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get cronjob %s in namespace %s: %w", name, ns, err)
+	}
+	return cj, nil
+}
+
 func (c *backupCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
-	name, _ := strings.CutPrefix(c.From, "cronjob/")
 	cs, ns, err := k.client()
 	if err != nil {
 		return err
 	}
-	cj, err := cs.BatchV1().CronJobs(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return config.Invalidf("cronjob %q not found in namespace %q (is qbackup installed there? see -n)", name, ns)
-	}
+	cj, err := getCronJob(ctx, cs, ns, c.From)
 	if err != nil {
-		return fmt.Errorf("get cronjob %s: %w", name, err)
+		return err
 	}
 	job := kube.JobFromCronJob(cj, kube.ManualJobName(cj.Name, env.now()))
 	return createJob(ctx, env, cs, job, c.dryRun)

@@ -16,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
@@ -156,11 +158,64 @@ func TestBackupCreatesJobFromCronJob(t *testing.T) {
 	}
 }
 
+// installOverlay creates the CronJobs of a kustomize overlay, as built by
+// `kubectl apply -k`, in namespace ns (the overlay's own namespace aside).
+func installOverlay(t *testing.T, cs kubernetes.Interface, ns, overlay string) map[string]*batchv1.CronJob {
+	t.Helper()
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "../../kustomize/overlays/"+overlay)
+	if err != nil {
+		t.Fatalf("kustomize build overlays/%s: %v", overlay, err)
+	}
+	out := map[string]*batchv1.CronJob{}
+	for _, r := range res.Resources() {
+		if r.GetKind() != "CronJob" {
+			continue
+		}
+		y, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cj batchv1.CronJob
+		if err := yaml.UnmarshalStrict(y, &cj); err != nil {
+			t.Fatal(err)
+		}
+		cj.Namespace = ns
+		created, err := cs.BatchV1().CronJobs(ns).Create(context.Background(), &cj, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("install cronjob %s: %v", cj.Name, err)
+		}
+		out[created.Name] = created
+	}
+	return out
+}
+
+func TestRestoreRefusesWithoutAnInstalledTemplate(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	store := fileBackup(t)
+	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
+
+	code, out, errOut := plugin(t, ns, "restore", "latest", "--storage", store)
+	if code != cli.ExitUsage || !strings.Contains(errOut, `cronjob "qbackup-restore" not found in namespace "`+ns+`"`) ||
+		!strings.Contains(errOut, "kubectl apply -k") {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, cli.ExitUsage, out, errOut)
+	}
+	if jobs := restoreJobs(t, cs, ns); len(jobs) != 0 {
+		t.Fatalf("refused restore created %d jobs", len(jobs))
+	}
+}
+
 func TestRestoreCreatesJob(t *testing.T) {
 	t.Setenv("QBACKUP_CATALOG_DSN", "")
 	cs := stacktest.KubeClient(t)
 	ns := stacktest.Namespace(t, cs)
 	store := fileBackup(t)
+	// The staging overlay: its image, resources and labels must reach the
+	// restore Job, not the base's.
+	installed := installOverlay(t, cs, ns, "staging")
+	tpl := installed["qbackup-restore"].Spec.JobTemplate.Spec.Template
 	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
 	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
 
@@ -201,6 +256,20 @@ func TestRestoreCreatesJob(t *testing.T) {
 	if spec.ServiceAccountName != "qbackup" || len(spec.Containers[0].EnvFrom) != 2 {
 		t.Errorf("template settings lost: %+v", spec)
 	}
+	c, want0 := spec.Containers[0], tpl.Spec.Containers[0]
+	if c.Image != want0.Image || !strings.HasPrefix(c.Image, "ghcr.io/") ||
+		c.Resources.Limits.Memory().Cmp(*want0.Resources.Limits.Memory()) != 0 {
+		t.Errorf("the job runs %s with %v, the installed template %s with %v", c.Image, c.Resources, want0.Image, want0.Resources)
+	}
+	if got := jobs[0].Spec.Template.Labels["qbackup.io/environment"]; got != "staging" {
+		t.Errorf("pod labels %v: the overlay's labels are lost", jobs[0].Spec.Template.Labels)
+	}
+	if got := jobs[0].Annotations["qbackup.io/previewed-plan"]; !strings.HasPrefix(got, "consolidate") {
+		t.Errorf("previewed plan annotation %q", got)
+	}
+	if len(jobs[0].OwnerReferences) != 0 {
+		t.Errorf("the restore job is owned by %+v", jobs[0].OwnerReferences)
+	}
 }
 
 func TestRestoreRefusesWhenAPodIsNotReady(t *testing.T) {
@@ -208,6 +277,7 @@ func TestRestoreRefusesWhenAPodIsNotReady(t *testing.T) {
 	cs := stacktest.KubeClient(t)
 	ns := stacktest.Namespace(t, cs)
 	store := fileBackup(t)
+	installOverlay(t, cs, ns, "dev")
 	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
 	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", false)
 

@@ -20,6 +20,7 @@ type restoreCmd struct {
 	Overwrite         bool     `name:"overwrite" help:"Replace target collections (and aliases) that exist."`
 	Selector          string   `name:"selector" short:"l" default:"app.kubernetes.io/name=qdrant" help:"Label selector of the Qdrant pods."`
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
+	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the restore Job is made from."`
 	dryRun            `embed:""`
 }
 
@@ -41,6 +42,9 @@ Examples:
 // Validate runs before the API server or storage is contacted; the
 // storage options' Validate runs too.
 func (c *restoreCmd) Validate() error {
+	if err := validateFrom(c.From, kube.RestoreTemplate); err != nil {
+		return err
+	}
 	if c.Backup == "" {
 		return config.Invalidf("restore needs the backup to restore: name a backup id (see kubectl qbackup list) or latest, e.g. kubectl qbackup restore latest")
 	}
@@ -63,6 +67,12 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return config.Invalid(err)
 	}
 	cs, ns, err := k.client()
+	if err != nil {
+		return err
+	}
+	// The template first: without an installation there is nothing to
+	// check the cluster for.
+	tpl, err := getCronJob(ctx, cs, ns, c.From)
 	if err != nil {
 		return err
 	}
@@ -97,12 +107,13 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	fmt.Fprintf(out, "Backup %s of cluster %q: pods in backup: %d, Ready pods now: %d → %s\n  %s\n  (the restore Job makes the real plan against the live cluster)\n",
 		m.BackupID, m.Cluster, preview.SourcePods, preview.TargetPods, preview.Strategy, preview.Reason)
 
-	job, err := kube.DefaultRestoreJob(ns, kube.RestoreJobName(m.BackupID, env.now()), kube.RestoreArgs{
+	job, err := kube.RestoreJobFromTemplate(tpl, kube.RestoreJobName(m.BackupID, env.now()), kube.RestoreArgs{
 		BackupID: m.BackupID, Cluster: m.Cluster, Plan: c.Plan, TargetNode: c.TargetNode, Rename: c.Rename,
 		Overwrite: c.Overwrite, AllowNodeMismatch: c.AllowNodeMismatch,
 	})
 	if err != nil {
-		return err
+		return config.Invalid(err)
 	}
+	job.Annotations[kube.PlanAnnotation] = fmt.Sprintf("%s (pods in backup: %d, Ready pods: %d)", preview.Strategy, preview.SourcePods, preview.TargetPods)
 	return createJob(ctx, env, cs, job, c.dryRun)
 }

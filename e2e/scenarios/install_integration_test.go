@@ -264,7 +264,9 @@ func TestDevOverlayBackupJobWithASecretKeyMissingFailsNamingIt(t *testing.T) {
 		t.Fatalf("job did not fail: %+v\noutput:\n%s", job.Status, out)
 	}
 	term := pod.Status.ContainerStatuses[0].State.Terminated
-	if pod.Status.Phase != corev1.PodFailed || term == nil || term.ExitCode == 0 {
+	// Exit 2, a configuration problem: the pod failure policy fails the
+	// Job at once instead of retrying (runJobFromCronJob saw one pod).
+	if pod.Status.Phase != corev1.PodFailed || term == nil || term.ExitCode != 2 {
 		t.Fatalf("pod phase %s, state %+v", pod.Status.Phase, pod.Status.ContainerStatuses[0].State)
 	}
 	t.Logf("exit %d, termination message: %s", term.ExitCode, term.Message)

@@ -2,15 +2,13 @@ package kube
 
 import (
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
-
-	"github.com/qbackup/qbackup/manifests"
 )
 
 // InstantiateAnnotation marks a Job created by hand from a CronJob, as
@@ -18,8 +16,16 @@ import (
 // CronJob's runs can tell manual runs from scheduled ones.
 const InstantiateAnnotation = "cronjob.kubernetes.io/instantiate"
 
-// RestoreTemplate is the name of the restore Job template in manifests.FS.
-const RestoreTemplate = "restore-job.yaml"
+// RestoreTemplate is the suspended CronJob whose jobTemplate restore Jobs
+// are made from (manifests/restore-template.yaml).
+const RestoreTemplate = "qbackup-restore"
+
+// TemplateAnnotation on a restore Job names the template it was made from.
+const TemplateAnnotation = "qbackup.io/template"
+
+// PlanAnnotation on a restore Job records the plan the plugin previewed
+// from the pod counts, so the Job's own plan can be compared with it.
+const PlanAnnotation = "qbackup.io/previewed-plan"
 
 // timestamp is the suffix of generated Job names: sortable and unique per
 // second, which is enough for Jobs an operator creates by hand.
@@ -51,13 +57,7 @@ func JobFromCronJob(cj *batchv1.CronJob, name string) *batchv1.Job {
 	for k, v := range cj.Spec.JobTemplate.Annotations {
 		annotations[k] = v
 	}
-	var labels map[string]string
-	if len(cj.Spec.JobTemplate.Labels) > 0 {
-		labels = make(map[string]string, len(cj.Spec.JobTemplate.Labels))
-		for k, v := range cj.Spec.JobTemplate.Labels {
-			labels[k] = v
-		}
-	}
+	labels := copyMap(cj.Spec.JobTemplate.Labels)
 	controller := true
 	return &batchv1.Job{
 		TypeMeta: jobTypeMeta,
@@ -119,40 +119,60 @@ func (a RestoreArgs) Args() []string {
 	return args
 }
 
-// ParseJob reads one Job manifest.
-func ParseJob(data []byte) (*batchv1.Job, error) {
-	var job batchv1.Job
-	if err := yaml.UnmarshalStrict(data, &job); err != nil {
-		return nil, fmt.Errorf("parse job manifest: %w", err)
-	}
-	if job.Kind != "Job" || len(job.Spec.Template.Spec.Containers) != 1 {
-		return nil, fmt.Errorf("job manifest: want a Job with one container, got kind %q with %d containers", job.Kind, len(job.Spec.Template.Spec.Containers))
-	}
-	return &job, nil
-}
-
-// RestoreJob renders the restore Job from the template in fsys (normally
-// manifests.FS): only the name, namespace and arguments change, so the
-// identity, configuration (envFrom) and security settings are exactly the
-// installed ones.
-func RestoreJob(fsys fs.FS, namespace, name string, a RestoreArgs) (*batchv1.Job, error) {
-	data, err := fs.ReadFile(fsys, RestoreTemplate)
+// RestoreJobFromTemplate makes the restore Job from the installed
+// template (the suspended CronJob RestoreTemplate): its jobTemplate as the
+// overlay patched it — image, resources, labels, identity, configuration,
+// security settings — with only the name and the qbackup container's
+// arguments set. Unlike a manual backup the Job is not owned by the
+// template: deleting or reinstalling the template must not take the record
+// of a restore with it.
+func RestoreJobFromTemplate(tpl *batchv1.CronJob, name string, a RestoreArgs) (*batchv1.Job, error) {
+	spec := tpl.Spec.JobTemplate.Spec.DeepCopy()
+	i, err := qbackupContainer(spec.Template.Spec.Containers)
 	if err != nil {
-		return nil, fmt.Errorf("restore job template: %w", err)
+		return nil, fmt.Errorf("restore template cronjob/%s: %w", tpl.Name, err)
 	}
-	job, err := ParseJob(data)
-	if err != nil {
-		return nil, err
+	spec.Template.Spec.Containers[i].Args = a.Args()
+	job := &batchv1.Job{
+		TypeMeta: jobTypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Namespace:   tpl.Namespace,
+			Labels:      copyMap(tpl.Spec.JobTemplate.Labels),
+			Annotations: copyMap(tpl.Spec.JobTemplate.Annotations),
+		},
+		Spec: *spec,
 	}
-	job.TypeMeta = jobTypeMeta
-	job.Name, job.Namespace = name, namespace
-	job.Spec.Template.Spec.Containers[0].Args = a.Args()
+	if job.Annotations == nil {
+		job.Annotations = map[string]string{}
+	}
+	job.Annotations[TemplateAnnotation] = "cronjob/" + tpl.Name
 	return job, nil
 }
 
-// DefaultRestoreJob renders the restore Job from the embedded template.
-func DefaultRestoreJob(namespace, name string, a RestoreArgs) (*batchv1.Job, error) {
-	return RestoreJob(manifests.FS, namespace, name, a)
+// qbackupContainer finds the container that runs qbackup: the only one,
+// or the one named "qbackup" when an overlay added sidecars.
+func qbackupContainer(cs []corev1.Container) (int, error) {
+	if len(cs) == 1 {
+		return 0, nil
+	}
+	for i, c := range cs {
+		if c.Name == "qbackup" {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("want one container, or one named qbackup, among %d", len(cs))
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // JobYAML prints a Job as `kubectl ... -o yaml` would show it before

@@ -5,10 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
@@ -39,7 +41,14 @@ func golden(t *testing.T, name string, got []byte) {
 
 func installedCronJob(t *testing.T) *batchv1.CronJob {
 	t.Helper()
-	data, err := manifests.FS.ReadFile("cronjob.yaml")
+	return installed(t, "cronjob.yaml")
+}
+
+// installed decodes one of the base's CronJobs as the API server would
+// return it: in a namespace, with a UID.
+func installed(t *testing.T, file string) *batchv1.CronJob {
+	t.Helper()
+	data, err := manifests.FS.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +115,19 @@ func TestRestoreJob(t *testing.T) {
 			if name != "qbackup-restore-3f9c-20261125163005" {
 				t.Errorf("name %q", name)
 			}
-			job, err := DefaultRestoreJob("qdrant", name, tc.args)
+			tpl := installed(t, "restore-template.yaml")
+			job, err := RestoreJobFromTemplate(tpl, name, tc.args)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(job.OwnerReferences) != 0 {
+				t.Errorf("the restore job is owned by %+v: removing the template would delete it", job.OwnerReferences)
+			}
+			if job.Annotations[TemplateAnnotation] != "cronjob/qbackup-restore" {
+				t.Errorf("annotations %v", job.Annotations)
+			}
+			if got := tpl.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"restore"}) {
+				t.Errorf("the template's own args changed to %q", got)
 			}
 			c := job.Spec.Template.Spec.Containers[0]
 			if !slices.Equal(c.Args, tc.wantArgs) {
@@ -127,11 +146,24 @@ func TestRestoreJob(t *testing.T) {
 	}
 }
 
-func TestRestoreJobRejectsBadTemplate(t *testing.T) {
-	if _, err := ParseJob([]byte("apiVersion: batch/v1\nkind: CronJob\n")); err == nil {
-		t.Fatal("a CronJob was accepted as the restore template")
+func TestRestoreJobFindsTheQbackupContainer(t *testing.T) {
+	args := RestoreArgs{BackupID: "20261125T133000Z-3F9C"}
+	sidecar := corev1.Container{Name: "proxy", Image: "envoy", Args: []string{"--config", "x"}}
+
+	tpl := installed(t, "restore-template.yaml")
+	pod := &tpl.Spec.JobTemplate.Spec.Template.Spec
+	pod.Containers = append([]corev1.Container{sidecar}, pod.Containers...)
+	job, err := RestoreJobFromTemplate(tpl, "r", args)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := ParseJob([]byte("kind: Job\nspec:\n  bogus: 1\n")); err == nil {
-		t.Fatal("an unknown field was accepted")
+	cs := job.Spec.Template.Spec.Containers
+	if !slices.Equal(cs[0].Args, sidecar.Args) || !slices.Equal(cs[1].Args, args.Args()) {
+		t.Errorf("args went to the wrong container: %q, %q", cs[0].Args, cs[1].Args)
+	}
+
+	pod.Containers[1].Name = "main"
+	if _, err := RestoreJobFromTemplate(tpl, "r", args); err == nil || !strings.Contains(err.Error(), "named qbackup") {
+		t.Fatalf("two containers, none named qbackup: err = %v", err)
 	}
 }

@@ -119,7 +119,7 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		if secret {
 			set, missing = missing, set
 		}
-		return nil, fmt.Errorf("s3 storage: %s is set but %s is missing or empty: set both (in Kubernetes, as keys of the Secret qbackup-secrets) or neither to use the AWS default credential chain", set, missing)
+		return nil, mark(fmt.Errorf("s3 storage: %s is set but %s is missing or empty: set both (in Kubernetes, as keys of the Secret qbackup-secrets) or neither to use the AWS default credential chain", set, missing), ErrAccessDenied)
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {

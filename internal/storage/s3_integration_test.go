@@ -260,8 +260,8 @@ func TestS3OpenErrorsSayWhatToDo(t *testing.T) {
 			setCredentials(t, env)
 			t.Setenv(missing, "")
 			_, err := storage.Open(t.Context(), "s3://"+env.Bucket+"/x", s3Options(env))
-			if err == nil || !strings.Contains(err.Error(), missing+" is missing") {
-				t.Errorf("got %v, want it to name %s", err, missing)
+			if err == nil || !strings.Contains(err.Error(), missing+" is missing") || !errors.Is(err, storage.ErrAccessDenied) {
+				t.Errorf("got %v, want it to name %s and match ErrAccessDenied (exit 2)", err, missing)
 			}
 		})
 	}
