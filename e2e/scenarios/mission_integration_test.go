@@ -280,8 +280,8 @@ func newStatefulMission(t *testing.T, slot int) *statefulMission {
 }
 
 // pluginJob runs a plugin command that creates a Job and waits for the
-// Job to complete; it returns the plugin's output and the Job's.
-func (ms *statefulMission) pluginJob(t *testing.T, args ...string) (result, string) {
+// Job to complete; it returns the plugin's output, the Job and its output.
+func (ms *statefulMission) pluginJob(t *testing.T, args ...string) (result, *batchv1.Job, string) {
 	t.Helper()
 	r := ms.plugin.run(t, append(args, ms.kflags...)...)
 	ok(t, r)
@@ -294,7 +294,7 @@ func (ms *statefulMission) pluginJob(t *testing.T, args ...string) (result, stri
 	if !jobCondition(job, batchv1.JobComplete) {
 		t.Fatalf("job %s did not complete: %+v\n%s", m[1], job.Status, out)
 	}
-	return r, out
+	return r, job, out
 }
 
 // restoreLatest runs `kubectl qbackup restore latest` and its Job, and
@@ -307,9 +307,20 @@ func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extr
 		t.Fatal("no backup to restore")
 	}
 	latest := rows[len(rows)-1].ID
-	r, out := ms.pluginJob(t, append(append([]string{"restore", "latest"}, ms.storeFlags...), extra...)...)
+	r, job, out := ms.pluginJob(t, append(append([]string{"restore", "latest"}, ms.storeFlags...), extra...)...)
 	if !strings.Contains(r.stdout, "→ "+wantStrategy) {
 		t.Errorf("kubectl qbackup restore did not show the %s strategy:\n%s", wantStrategy, r)
+	}
+	// The Job is the installed template's, as the overlay patched it.
+	tpl, err := ms.cs.BatchV1().CronJobs(ms.ns).Get(context.Background(), "qbackup-restore", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the installed restore template: %v", err)
+	}
+	if got, want := job.Spec.Template.Spec.Containers[0].Image, tpl.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image; got != want {
+		t.Errorf("restore job image %s, the installed template's is %s", got, want)
+	}
+	if env := job.Spec.Template.Labels["qbackup.io/environment"]; env != "dev" {
+		t.Errorf("restore job's pods are labelled environment %q, want the dev overlay's", env)
 	}
 	if !strings.Contains(out, latest) {
 		t.Errorf("the restore job did not restore the latest backup %s:\n%s", latest, out)
