@@ -7,7 +7,8 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 STACK := e2e/stack/stack.sh
 BIN := bin
-LDFLAGS := -s -w
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
 .PHONY: all build lint test test-unit test-integration stack-up stack-down stack-status demo bench clean

@@ -15,31 +15,37 @@ import (
 )
 
 type listCmd struct {
-	config.Source `embed:""`
-	AllClusters   bool   `name:"all-clusters" help:"List the backups of every cluster, not only --cluster."`
-	Output        string `name:"output" short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml."`
+	storeFlags  `embed:""`
+	AllClusters bool   `name:"all-clusters" help:"List the backups of every cluster, not only --qdrant-cluster."`
+	Output      string `name:"output" short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml."`
 }
 
 func (c *listCmd) Help() string {
 	return `Lists backups, newest first: from the catalogue when QBACKUP_CATALOG_DSN is
-set, else from the manifests in storage. Storage options also read the
-QBACKUP_* variables of the qbackup ConfigMap; credentials come from the
-environment only (AWS_*, QBACKUP_CATALOG_DSN).
+set, else from the manifests in storage. Where the backups are (storage,
+cluster name) comes from the installation in the namespace — the ConfigMap
+of cronjob/qbackup — unless a flag says otherwise; credentials come from
+the environment only (AWS_*, QBACKUP_CATALOG_DSN).
 
 Examples:
-  kubectl qbackup list --storage s3://backups/qdrant
+  kubectl qbackup -n qdrant list
   kubectl qbackup list -o json
+  kubectl qbackup list --storage s3://backups/qdrant --qdrant-cluster=prod
 
 ` + config.StorageSecretsHelp
 }
 
-func (c *listCmd) Run(ctx context.Context, env *runEnv) error {
-	rs, err := cli.OpenReadSide(ctx, c.Source, nil)
+func (c *listCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
+	src, err := c.resolve(ctx, k.client)
+	if err != nil {
+		return err
+	}
+	rs, err := cli.OpenReadSide(ctx, src, nil)
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
-	cluster := c.Cluster
+	cluster := src.Cluster
 	if c.AllClusters {
 		cluster = ""
 	}

@@ -14,10 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/qbackup/qbackup/internal/cli"
-	"github.com/qbackup/qbackup/internal/discovery"
 )
 
 type app struct {
@@ -26,24 +23,7 @@ type app struct {
 	Backup  backupCmd  `cmd:"" help:"Start a backup now: create a Job from the qbackup CronJob."`
 	Restore restoreCmd `cmd:"" help:"Create a restore Job for a backup, after checking the Qdrant pods."`
 	List    listCmd    `cmd:"" help:"List backups, newest first."`
-}
-
-// kubeFlags are the standard kubectl flags the plugin honours.
-type kubeFlags struct {
-	Kubeconfig string `name:"kubeconfig" help:"Kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."`
-	Namespace  string `name:"namespace" short:"n" help:"Namespace of qbackup and Qdrant (default: the kubeconfig context's)."`
-}
-
-// client connects to the API server and resolves the namespace.
-func (k kubeFlags) client() (kubernetes.Interface, string, error) {
-	cs, ns, err := discovery.NewKubeClient(k.Kubeconfig)
-	if err != nil {
-		return nil, "", err
-	}
-	if k.Namespace != "" {
-		ns = k.Namespace
-	}
-	return cs, ns, nil
+	Version versionCmd `cmd:"" help:"Print the plugin's version and the image the namespace's installation runs."`
 }
 
 // runEnv is what every command's Run receives besides the context.

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -158,33 +161,48 @@ func TestBackupCreatesJobFromCronJob(t *testing.T) {
 	}
 }
 
-// installOverlay creates the CronJobs of a kustomize overlay, as built by
-// `kubectl apply -k`, in namespace ns (the overlay's own namespace aside).
-func installOverlay(t *testing.T, cs kubernetes.Interface, ns, overlay string) map[string]*batchv1.CronJob {
+// installOverlay creates the CronJobs and ConfigMaps of a kustomize
+// overlay, as built by `kubectl apply -k`, in namespace ns (the overlay's
+// own namespace aside), with settings merged into its ConfigMap as a user
+// adapting the overlay would.
+func installOverlay(t *testing.T, cs kubernetes.Interface, ns, overlay string, settings map[string]string) map[string]*batchv1.CronJob {
 	t.Helper()
+	ctx := context.Background()
 	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "../../kustomize/overlays/"+overlay)
 	if err != nil {
 		t.Fatalf("kustomize build overlays/%s: %v", overlay, err)
 	}
 	out := map[string]*batchv1.CronJob{}
 	for _, r := range res.Resources() {
-		if r.GetKind() != "CronJob" {
-			continue
-		}
 		y, err := r.AsYAML()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var cj batchv1.CronJob
-		if err := yaml.UnmarshalStrict(y, &cj); err != nil {
-			t.Fatal(err)
+		switch r.GetKind() {
+		case "ConfigMap":
+			var cm corev1.ConfigMap
+			if err := yaml.UnmarshalStrict(y, &cm); err != nil {
+				t.Fatal(err)
+			}
+			cm.Namespace = ns
+			for k, v := range settings {
+				cm.Data[k] = v
+			}
+			if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &cm, metav1.CreateOptions{}); err != nil {
+				t.Fatalf("install configmap %s: %v", cm.Name, err)
+			}
+		case "CronJob":
+			var cj batchv1.CronJob
+			if err := yaml.UnmarshalStrict(y, &cj); err != nil {
+				t.Fatal(err)
+			}
+			cj.Namespace = ns
+			created, err := cs.BatchV1().CronJobs(ns).Create(ctx, &cj, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatalf("install cronjob %s: %v", cj.Name, err)
+			}
+			out[created.Name] = created
 		}
-		cj.Namespace = ns
-		created, err := cs.BatchV1().CronJobs(ns).Create(context.Background(), &cj, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatalf("install cronjob %s: %v", cj.Name, err)
-		}
-		out[created.Name] = created
 	}
 	return out
 }
@@ -214,7 +232,7 @@ func TestRestoreCreatesJob(t *testing.T) {
 	store := fileBackup(t)
 	// The staging overlay: its image, resources and labels must reach the
 	// restore Job, not the base's.
-	installed := installOverlay(t, cs, ns, "staging")
+	installed := installOverlay(t, cs, ns, "staging", nil)
 	tpl := installed["qbackup-restore"].Spec.JobTemplate.Spec.Template
 	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
 	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
@@ -277,7 +295,7 @@ func TestRestoreRefusesWhenAPodIsNotReady(t *testing.T) {
 	cs := stacktest.KubeClient(t)
 	ns := stacktest.Namespace(t, cs)
 	store := fileBackup(t)
-	installOverlay(t, cs, ns, "dev")
+	installOverlay(t, cs, ns, "dev", nil)
 	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
 	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", false)
 
@@ -296,5 +314,125 @@ func TestRestoreRefusesWhenAPodIsNotReady(t *testing.T) {
 	jobs := restoreJobs(t, cs, ns)
 	if len(jobs) != 1 || !slices.Contains(jobs[0].Spec.Template.Spec.Containers[0].Args, "--allow-node-mismatch") {
 		t.Fatalf("jobs %+v", jobs)
+	}
+}
+
+// listIDs returns a function that takes the result of a `list -o json`
+// run and returns its backup ids, failing the test if the run failed.
+func listIDs(t *testing.T) func(code int, out, errOut string) []string {
+	return func(code int, out, errOut string) []string {
+		t.Helper()
+		return parseList(t, code, out, errOut)
+	}
+}
+
+func parseList(t *testing.T, code int, out, errOut string) []string {
+	t.Helper()
+	if code != cli.ExitOK {
+		t.Fatalf("list: exit %d: %s", code, errOut)
+	}
+	var rows []struct {
+		BackupID string `json:"backup_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("list -o json: %v\n%s", err, out)
+	}
+	var ids []string
+	for _, r := range rows {
+		ids = append(ids, r.BackupID)
+	}
+	return ids
+}
+
+func TestListReadsTheInstallation(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	store := fileBackup(t)
+
+	// Nothing installed: said, exit 2, and the old local default is
+	// neither read nor created.
+	const oldDefault = "/var/lib/qbackup"
+	_, statErr := os.Stat(oldDefault)
+	code, out, errOut := plugin(t, ns, "list")
+	if code != cli.ExitUsage || !strings.Contains(errOut, `qbackup is not installed in namespace "`+ns+`"`) || !strings.Contains(errOut, "--storage") {
+		t.Fatalf("nothing installed: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(oldDefault); os.IsNotExist(statErr) && err == nil {
+		t.Errorf("list with nothing installed created %s", oldDefault)
+	}
+
+	installOverlay(t, cs, ns, "dev", map[string]string{"QBACKUP_STORAGE": store, "QBACKUP_CLUSTER": "default"})
+	if ids := listIDs(t)(plugin(t, ns, "list", "-o", "json")); !slices.Equal(ids, []string{backupID}) {
+		t.Errorf("installed store lists %v, want [%s]", ids, backupID)
+	}
+	// Flags override the installation.
+	if ids := listIDs(t)(plugin(t, ns, "list", "-o", "json", "--qdrant-cluster=other")); len(ids) != 0 {
+		t.Errorf("--qdrant-cluster=other lists %v", ids)
+	}
+	if ids := listIDs(t)(plugin(t, ns, "list", "-o", "json", "--storage", "file://"+t.TempDir())); len(ids) != 0 {
+		t.Errorf("--storage of an empty store lists %v", ids)
+	}
+	code, out, errOut = plugin(t, ns, "version")
+	if code != cli.ExitOK || !strings.Contains(out, "Plugin: kubectl-qbackup ") ||
+		!strings.Contains(out, "Installed in "+ns+": ghcr.io/qbackup/qbackup:") {
+		t.Errorf("version: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestKubectlConnectionFlags checks the flags kubectl users rely on
+// against the real API server: KUBECONFIG=a:b merging, --context, the
+// context's namespace, impersonation and --request-timeout.
+func TestKubectlConnectionFlags(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	installOverlay(t, cs, ns, "dev", map[string]string{"QBACKUP_STORAGE": fileBackup(t), "QBACKUP_CLUSTER": "default"})
+
+	// a holds the clusters and users of the stack's kubeconfig; b the
+	// contexts: "good" (the stack, namespace ns) and the current one,
+	// "bogus", pointing at nothing.
+	admin, err := clientcmd.LoadFromFile(os.Getenv(stacktest.EnvKubeconfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stackCluster, stackUser string
+	for _, c := range admin.Contexts {
+		stackCluster, stackUser = c.Cluster, c.AuthInfo
+	}
+	a := clientcmdapi.NewConfig()
+	a.Clusters, a.AuthInfos = admin.Clusters, admin.AuthInfos
+	a.Clusters["nowhere"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1"}
+	b := clientcmdapi.NewConfig()
+	b.Contexts["good"] = &clientcmdapi.Context{Cluster: stackCluster, AuthInfo: stackUser, Namespace: ns}
+	b.Contexts["bogus"] = &clientcmdapi.Context{Cluster: "nowhere", AuthInfo: stackUser}
+	b.CurrentContext = "bogus"
+	dir := t.TempDir()
+	pa, pb := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if err := clientcmd.WriteToFile(*a, pa); err != nil {
+		t.Fatal(err)
+	}
+	if err := clientcmd.WriteToFile(*b, pb); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", pa+string(os.PathListSeparator)+pb)
+
+	kubectl := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), args, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	if code, _, errOut := kubectl("list"); code == cli.ExitOK || !strings.Contains(errOut, "127.0.0.1:1") {
+		t.Errorf("current context bogus: exit %d, %s", code, errOut)
+	}
+	if ids := listIDs(t)(kubectl("list", "--context", "good", "-o", "json")); !slices.Equal(ids, []string{backupID}) {
+		t.Errorf("--context good (namespace from the context): %v", ids)
+	}
+	code, _, errOut := kubectl("list", "--context", "good", "--as", "system:serviceaccount:"+ns+":nobody")
+	if code == cli.ExitOK || !strings.Contains(errOut, `cannot get resource "cronjobs"`) {
+		t.Errorf("impersonating a user without access: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := kubectl("list", "--context", "good", "--request-timeout=-1s"); code != cli.ExitUsage {
+		t.Errorf("negative --request-timeout: exit %d, %s", code, errOut)
 	}
 }

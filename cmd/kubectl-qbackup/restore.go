@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
@@ -11,14 +13,14 @@ import (
 )
 
 type restoreCmd struct {
-	config.Source `embed:""`
+	storeFlags `embed:""`
 
 	Backup            string   `arg:"" name:"backup" optional:"" help:"Backup id, or latest (the newest complete set); required."`
 	Plan              string   `name:"plan" enum:"auto,direct,consolidate,redistribute" default:"auto" help:"Strategy: auto picks from the pods now versus the pods in the backup."`
 	TargetNode        string   `name:"target-node" help:"Consolidate everything onto this pod (name)."`
 	Rename            []string `name:"rename" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
 	Overwrite         bool     `name:"overwrite" help:"Replace target collections (and aliases) that exist."`
-	Selector          string   `name:"selector" short:"l" default:"app.kubernetes.io/name=qdrant" help:"Label selector of the Qdrant pods."`
+	Selector          *string  `name:"selector" short:"l" help:"Label selector of the Qdrant pods (default: the installation's QBACKUP_SELECTOR, else app.kubernetes.io/name=qdrant)."`
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
 	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the restore Job is made from."`
 	dryRun            `embed:""`
@@ -39,10 +41,12 @@ Examples:
 ` + config.StorageSecretsHelp
 }
 
-// Validate runs before the API server or storage is contacted; the
-// storage options' Validate runs too.
+// Validate runs before the API server or storage is contacted.
 func (c *restoreCmd) Validate() error {
 	if err := validateFrom(c.From, kube.RestoreTemplate); err != nil {
+		return err
+	}
+	if err := c.storeFlags.Validate(); err != nil {
 		return err
 	}
 	if c.Backup == "" {
@@ -76,7 +80,11 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if err != nil {
 		return err
 	}
-	nodes, err := kube.CountNodes(ctx, cs, ns, c.Selector)
+	src, err := c.resolve(ctx, func() (kubernetes.Interface, string, error) { return cs, ns, nil })
+	if err != nil {
+		return err
+	}
+	nodes, err := kube.CountNodes(ctx, cs, ns, c.selector(ctx, cs, ns))
 	if err != nil {
 		return err
 	}
@@ -86,12 +94,12 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		}
 		fmt.Fprintf(env.stderr, "warning: %v (going on: --allow-node-mismatch)\n", err)
 	}
-	rs, err := cli.OpenReadSide(ctx, c.Source, nil)
+	rs, err := cli.OpenReadSide(ctx, src, nil)
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
-	m, err := rs.Load(ctx, c.Cluster, c.Backup)
+	m, err := rs.Load(ctx, src.Cluster, c.Backup)
 	if err != nil {
 		return err
 	}
@@ -116,4 +124,16 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	}
 	job.Annotations[kube.PlanAnnotation] = fmt.Sprintf("%s (pods in backup: %d, Ready pods: %d)", preview.Strategy, preview.SourcePods, preview.TargetPods)
 	return createJob(ctx, env, cs, job, c.dryRun)
+}
+
+// selector is the label selector of the Qdrant pods: the flag, else the
+// installation's, else the default the installation ships with.
+func (c *restoreCmd) selector(ctx context.Context, cs kubernetes.Interface, ns string) string {
+	if c.Selector != nil {
+		return *c.Selector
+	}
+	if in, err := kube.ReadInstalled(ctx, cs, ns); err == nil && in.Values["QBACKUP_SELECTOR"] != "" {
+		return in.Values["QBACKUP_SELECTOR"]
+	}
+	return "app.kubernetes.io/name=qdrant"
 }

@@ -225,6 +225,16 @@ func (f *badInputFixture) onFile(st *fileStore, cmd ...string) []string {
 	return append(cmd, "--cluster=prod", "--storage=file://"+st.dir)
 }
 
+// pluginS3Args and pluginOnFile are s3Args and onFile for kubectl qbackup,
+// whose --cluster is kubectl's: the backups' cluster is --qdrant-cluster.
+func (f *badInputFixture) pluginS3Args(cmd ...string) []string {
+	return append(append(cmd, "--qdrant-cluster=prod"), f.s3.flags()...)
+}
+
+func (f *badInputFixture) pluginOnFile(st *fileStore, cmd ...string) []string {
+	return append(cmd, "--qdrant-cluster=prod", "--storage=file://"+st.dir)
+}
+
 func args(a ...string) func(*badInputFixture) []string {
 	return func(*badInputFixture) []string { return a }
 }
@@ -411,15 +421,16 @@ func badInputCases(t *testing.T) []badCase {
 		{name: "plugin restore --plan=sideways", plugin: true, args: args("restore", "latest", "--plan=sideways"), code: exitUsage, msgs: []string{"--plan"}},
 		{name: "plugin restore with a rename suffix with a slash", plugin: true, args: args("restore", "latest", "--rename=a/b"), code: exitUsage, msgs: []string{`--rename suffix "a/b"`, "Qdrant does not allow"}},
 		{name: "plugin restore from an invalid bucket", plugin: true, args: args("restore", "latest", "--storage=s3://Backups/prod"), code: exitUsage, msgs: []string{`bucket name "Backups"`, "lowercase letters"}},
-		{name: "plugin list with an empty --cluster", plugin: true, args: func(f *badInputFixture) []string { return append(f.s3Args("list"), "--cluster=") }, code: exitUsage, msgs: []string{"--cluster is empty"}},
+		{name: "plugin list with an empty --qdrant-cluster", plugin: true, args: func(f *badInputFixture) []string { return append(f.pluginS3Args("list"), "--qdrant-cluster=") }, code: exitUsage, msgs: []string{"--qdrant-cluster is empty"}},
+		{name: "plugin list with a negative --request-timeout", plugin: true, args: func(f *badInputFixture) []string { return append(f.pluginS3Args("list"), "--request-timeout=-5s") }, code: exitUsage, msgs: []string{"--request-timeout -5s is negative", "30s"}},
 		{name: "plugin list on a mistyped file path", plugin: true, args: func(f *badInputFixture) []string { return []string{"list", "--storage=file://" + f.scratch + "/typo"} },
 			code: exitUsage, msgs: []string{"no such directory (nothing was created)"}, absent: func(f *badInputFixture) string { return f.scratch + "/typo" }},
-		{name: "plugin list with a wrong catalogue password", plugin: true, args: func(f *badInputFixture) []string { return f.s3Args("list") },
+		{name: "plugin list with a wrong catalogue password", plugin: true, args: func(f *badInputFixture) []string { return f.pluginS3Args("list") },
 			env: func(f *badInputFixture) []string {
 				return []string{"QBACKUP_CATALOG_DSN", dsnWith(t, f.cat.dsn, func(c *mysql.Config) { c.Passwd = "not-the-password" })}
 			}, code: exitUsage, msgs: []string{"refused user", "QBACKUP_CATALOG_DSN"}},
-		{name: "plugin list -o csv", plugin: true, args: func(f *badInputFixture) []string { return append(f.s3Args("list"), "-o", "csv") }, code: exitUsage, msgs: []string{"--output must be one of", `"table","json","yaml"`}},
-		{name: "plugin list with a truncated manifest", plugin: true, args: func(f *badInputFixture) []string { return f.onFile(f.trunc, "list") }, noCatalog: true, code: exitCorrupt, msgs: []string{"manifest corrupt"}},
+		{name: "plugin list -o csv", plugin: true, args: func(f *badInputFixture) []string { return append(f.pluginS3Args("list"), "-o", "csv") }, code: exitUsage, msgs: []string{"--output must be one of", `"table","json","yaml"`}},
+		{name: "plugin list with a truncated manifest", plugin: true, args: func(f *badInputFixture) []string { return f.pluginOnFile(f.trunc, "list") }, noCatalog: true, code: exitCorrupt, msgs: []string{"manifest corrupt"}},
 	}
 }
 

@@ -42,9 +42,13 @@ type Output struct {
 }
 
 // Validate checks the storage options before anything is contacted.
-func (s Source) Validate() error {
+func (s Source) Validate() error { return s.ValidateAs("--cluster") }
+
+// ValidateAs is Validate for a command whose flag for the logical cluster
+// name is clusterFlag (the kubectl plugin's --cluster is kubectl's).
+func (s Source) ValidateAs(clusterFlag string) error {
 	return All(
-		ClusterName(s.Cluster),
+		ClusterNameAs(clusterFlag, s.Cluster),
 		func() error {
 			if _, err := storage.ParseURL(s.Storage); err != nil {
 				return Invalidf("--storage (QBACKUP_STORAGE): %w", err)

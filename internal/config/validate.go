@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -60,22 +61,25 @@ func DurationAtLeast(flag, env string, d, lo time.Duration, what string) Check {
 const maxClusterNameBytes = 191
 
 // ClusterName checks the logical cluster name of --cluster.
-func ClusterName(name string) Check {
+func ClusterName(name string) Check { return ClusterNameAs("--cluster", name) }
+
+// ClusterNameAs checks the logical cluster name given with flag.
+func ClusterNameAs(flag, name string) Check {
 	return func() error {
-		const fix = "name the cluster with --cluster (QBACKUP_CLUSTER), e.g. --cluster=prod"
+		fix := fmt.Sprintf("name the cluster with %s (QBACKUP_CLUSTER), e.g. %s=prod", flag, flag)
 		switch {
 		case name == "":
-			return Invalidf("--cluster is empty: %s", fix)
+			return Invalidf("%s is empty: %s", flag, fix)
 		case strings.TrimSpace(name) != name:
-			return Invalidf("--cluster %q has leading or trailing spaces: %s", name, fix)
+			return Invalidf("%s %q has leading or trailing spaces: %s", flag, name, fix)
 		case len(name) > maxClusterNameBytes:
-			return Invalidf("--cluster is %d bytes long, at most %d fit in the catalogue: use a shorter name", len(name), maxClusterNameBytes)
+			return Invalidf("%s is %d bytes long, at most %d fit in the catalogue: use a shorter name", flag, len(name), maxClusterNameBytes)
 		case !utf8.ValidString(name):
-			return Invalidf("--cluster %q is not valid UTF-8: %s", name, fix)
+			return Invalidf("%s %q is not valid UTF-8: %s", flag, name, fix)
 		}
 		for _, r := range name {
 			if unicode.IsControl(r) {
-				return Invalidf("--cluster %q contains a control character: %s", name, fix)
+				return Invalidf("%s %q contains a control character: %s", flag, name, fix)
 			}
 		}
 		return nil
