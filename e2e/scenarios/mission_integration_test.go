@@ -224,14 +224,13 @@ var createdJob = regexp.MustCompile(`job\.batch/(\S+) created`)
 // the plugin set up as an operator runs it.
 type statefulMission struct {
 	*installation
-	sm         *sim
-	st         *s3Store
-	cat        *catalog
-	want       everything
-	sourceRF   map[string]map[uint32]int
-	plugin     *cli
-	kflags     []string
-	storeFlags []string
+	sm       *sim
+	st       *s3Store
+	cat      *catalog
+	want     everything
+	sourceRF map[string]map[uint32]int
+	plugin   *cli
+	kflags   []string
 }
 
 // newStatefulMission loads the mission's collections into a 3-peer
@@ -270,12 +269,11 @@ func newStatefulMission(t *testing.T, slot int) *statefulMission {
 	}
 	ms.scaleQdrant(t, 3)
 
-	// The plugin runs as the operator would: admin kubeconfig, the
-	// catalogue and storage credentials in the environment, the storage
-	// location as flags.
+	// The plugin runs as the operator would: admin kubeconfig and the
+	// namespace, the catalogue and storage credentials in the
+	// environment; where the backups are it reads from the installation.
 	ms.plugin = newCLI(t).plugin(t).with(append(st.env(), "QBACKUP_CATALOG_DSN", cat.dsn)...)
 	ms.kflags = []string{"--kubeconfig=" + os.Getenv(stacktest.EnvKubeconfig), "-n", ns}
-	ms.storeFlags = append([]string{"--cluster=qdrant-dev"}, st.flags()...)
 	return ms
 }
 
@@ -307,7 +305,7 @@ func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extr
 		t.Fatal("no backup to restore")
 	}
 	latest := rows[len(rows)-1].ID
-	r, job, out := ms.pluginJob(t, append(append([]string{"restore", "latest"}, ms.storeFlags...), extra...)...)
+	r, job, out := ms.pluginJob(t, append([]string{"restore", "latest"}, extra...)...)
 	if !strings.Contains(r.stdout, "→ "+wantStrategy) {
 		t.Errorf("kubectl qbackup restore did not show the %s strategy:\n%s", wantStrategy, r)
 	}
@@ -391,7 +389,7 @@ func TestMissionOnKubernetes(t *testing.T) {
 	if len(rows) != 2 || rows[0].Status != "complete" || rows[1].Status != "complete" {
 		t.Fatalf("catalogue rows %+v, want two complete backups", rows)
 	}
-	r := ms.plugin.run(t, append(append([]string{"list"}, ms.kflags...), ms.storeFlags...)...)
+	r := ms.plugin.run(t, append([]string{"list"}, ms.kflags...)...)
 	ok(t, r)
 	for _, row := range rows {
 		if !regexp.MustCompile(`(?m)^qdrant-dev\s+` + regexp.QuoteMeta(row.ID) + `\s+complete\s`).MatchString(r.stdout) {
