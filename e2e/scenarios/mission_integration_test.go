@@ -451,7 +451,10 @@ func TestDownToOnePodAndBackToThree(t *testing.T) {
 	ms.scaleQdrant(t, 3)
 	ms.restoreLatest(t, "direct", "--overwrite")
 	ms.sm.assertEverything(t, ms.want)
+	// A direct restore puts each shard back on its recorded peers, which
+	// balances only what the backup recorded: the shard key created with
+	// fewer replicas than the collection gets its extra replicas wherever
+	// Qdrant places them, so balance is not checked here.
 	assertReplicationMet(t, ms.sm, ms.sourceRF, 3)
-	ms.assertBalanced(t)
 	t.Logf("down to one pod and back to three in %s", time.Since(start).Round(time.Millisecond))
 }
