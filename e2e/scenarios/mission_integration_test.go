@@ -452,9 +452,10 @@ func TestDownToOnePodAndBackToThree(t *testing.T) {
 	ms.restoreLatest(t, "direct", "--overwrite")
 	ms.sm.assertEverything(t, ms.want)
 	// A direct restore puts each shard back on its recorded peers, which
-	// balances only what the backup recorded: the shard key created with
-	// fewer replicas than the collection gets its extra replicas wherever
-	// Qdrant places them, so balance is not checked here.
+	// balances only what the backup recorded: the shard key recorded with
+	// fewer replicas than the collection's factor gets replicas the backup
+	// did not have, placed without regard to balance (seen: 2, 3 and 1
+	// replicas of tenants per peer), so balance is not checked here.
 	assertReplicationMet(t, ms.sm, ms.sourceRF, 3)
 	t.Logf("down to one pod and back to three in %s", time.Since(start).Round(time.Millisecond))
 }
