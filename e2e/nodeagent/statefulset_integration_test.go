@@ -179,6 +179,20 @@ func TestAgentMapsAStatefulSetsPodsToSimulatorPeers(t *testing.T) {
 	}
 	waitPod(t, cs, ns, "qdrant-1", "Ready again", podReady)
 
+	// A deleted pod stops its peer; the pod the controller creates again
+	// restarts the same peer (its volume was kept).
+	old0, err := cs.CoreV1().Pods(ns).Get(ctx, "qdrant-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().Pods(ns).Delete(ctx, "qdrant-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p0 := waitPod(t, cs, ns, "qdrant-0", "created again and Ready", func(p *corev1.Pod) bool { return p.UID != old0.UID && podReady(p) })
+	if p0.Status.PodIP != initial[0].Addr() || !initial[0].Running() || len(c.Peers()) != 3 {
+		t.Errorf("qdrant-0 again at %s (peer %d running %v, %d peers), want its old peer at %s", p0.Status.PodIP, initial[0].ID(), initial[0].Running(), len(c.Peers()), initial[0].Addr())
+	}
+
 	// Scaled up: a new empty peer joins the cluster.
 	scale(t, cs, ns, "qdrant", 4)
 	ips = readyPods(t, cs, ns, "qdrant-0", "qdrant-1", "qdrant-2", "qdrant-3")
