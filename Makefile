@@ -11,7 +11,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build lint test test-unit test-integration stack-up stack-down stack-status demo bench clean
+.PHONY: all build lint test test-unit test-integration stack-up stack-down stack-status demo bench dist image clean
 
 all: build
 
@@ -65,5 +65,16 @@ demo: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+## dist: the plugin's release archives (linux/darwin x amd64/arm64, binary + LICENSE)
+## and dist/qbackup.yaml, the krew manifest with their sha256; VERSION=vX.Y.Z
+dist:
+	$(GO) run ./plugin/dist --version=$(if $(filter v%,$(VERSION)),$(VERSION),v0.1.0) --out=dist
+
+## image: the container image with docker, podman or buildah, whichever exists;
+## IMAGE=name:tag, PLATFORMS=linux/amd64,linux/arm64 for a multi-arch build (docker buildx)
+IMAGE ?= ghcr.io/qbackup/qbackup:$(VERSION)
+image:
+	@engine=$$(command -v docker || command -v podman || command -v buildah || true); 	if [ -z "$$engine" ]; then 	  echo "make image: no container engine found: install docker, podman or buildah (e.g. apt-get install podman)"; exit 1; fi; 	case "$$engine" in 	  *buildah) "$$engine" bud --build-arg VERSION=$(VERSION) -t $(IMAGE) . ;; 	  *) if [ -n "$(PLATFORMS)" ]; then "$$engine" buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) -t $(IMAGE) . ; 	     else "$$engine" build --build-arg VERSION=$(VERSION) -t $(IMAGE) . ; fi ;; 	esac
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -15,8 +15,9 @@ import (
 )
 
 type backupCmd struct {
-	From   string `name:"from" default:"cronjob/qbackup" help:"The CronJob whose jobTemplate the Job is made from."`
-	dryRun `embed:""`
+	From      string `name:"from" default:"cronjob/qbackup" help:"The CronJob whose jobTemplate the Job is made from."`
+	dryRun    `embed:""`
+	waitFlags `embed:""`
 }
 
 func (c *backupCmd) Help() string {
@@ -27,11 +28,15 @@ so it cannot overlap a scheduled run.
 
 Examples:
   kubectl qbackup backup -n qdrant
+  kubectl qbackup backup -n qdrant --wait
   kubectl qbackup backup --dry-run=client -o yaml`
 }
 
 // Validate runs before the API server is contacted.
 func (c *backupCmd) Validate() error {
+	if err := c.waitFlags.Validate(); err != nil {
+		return err
+	}
 	return validateFrom(c.From, "qbackup")
 }
 
@@ -67,28 +72,32 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return err
 	}
 	job := kube.JobFromCronJob(cj, kube.ManualJobName(cj.Name, env.now()))
-	return createJob(ctx, env, cs, job, c.dryRun)
+	created, err := createJob(ctx, env, cs, job, c.dryRun)
+	if err != nil || c.dryRun.enabled() {
+		return err
+	}
+	return c.wait(ctx, env, cs, created)
 }
 
 // createJob creates job, or with --dry-run=client only renders it, and
 // reports as kubectl does: the object with -o yaml, else one line.
-func createJob(ctx context.Context, env *runEnv, cs kubernetes.Interface, job *batchv1.Job, d dryRun) error {
+func createJob(ctx context.Context, env *runEnv, cs kubernetes.Interface, job *batchv1.Job, d dryRun) (*batchv1.Job, error) {
 	suffix := " (dry run)"
 	if !d.enabled() {
 		created, err := cs.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
 		if err != nil {
-			return fmt.Errorf("create job %s: %w", job.Name, err)
+			return nil, fmt.Errorf("create job %s: %w", job.Name, err)
 		}
 		job, suffix = created, ""
 	}
 	if d.Output == "yaml" {
 		b, err := kube.JobYAML(job)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		_, err = env.stdout.Write(b)
-		return err
+		return job, err
 	}
 	fmt.Fprintf(env.stdout, "job.batch/%s created%s\n", job.Name, suffix)
-	return nil
+	return job, nil
 }

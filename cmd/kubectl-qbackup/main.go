@@ -6,13 +6,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/qbackup/qbackup/internal/cli"
 )
@@ -23,13 +27,30 @@ type app struct {
 	Backup  backupCmd  `cmd:"" help:"Start a backup now: create a Job from the qbackup CronJob."`
 	Restore restoreCmd `cmd:"" help:"Create a restore Job for a backup, after checking the Qdrant pods."`
 	List    listCmd    `cmd:"" help:"List backups, newest first."`
+	Status  statusCmd  `cmd:"" help:"Show the schedule and the newest backup and restore Jobs, with kubectl access alone."`
+	Logs    logsCmd    `cmd:"" help:"Print (or follow with -f) the log of a qbackup Job."`
 	Version versionCmd `cmd:"" help:"Print the plugin's version and the image the namespace's installation runs."`
 }
 
 // runEnv is what every command's Run receives besides the context.
 type runEnv struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	now            func() time.Time
+	// interactive says whether a person answers on stdin (a terminal).
+	interactive func() bool
+}
+
+// confirm asks question on stderr and reads the answer from stdin: only
+// y or yes (any case) confirms.
+func (e *runEnv) confirm(question string) bool {
+	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
 }
 
 func main() {
@@ -47,7 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	env := &runEnv{stdout: stdout, stderr: stderr, now: time.Now}
+	env := &runEnv{stdin: os.Stdin, stdout: stdout, stderr: stderr, now: time.Now,
+		interactive: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) }}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(&c.Kube)
 	if err := kctx.Run(env); err != nil {

@@ -23,6 +23,8 @@ type restoreCmd struct {
 	Selector          *string  `name:"selector" short:"l" help:"Label selector of the Qdrant pods (default: the installation's QBACKUP_SELECTOR, else app.kubernetes.io/name=qdrant)."`
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
 	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the restore Job is made from."`
+	Yes               bool     `name:"yes" short:"y" help:"Do not ask for confirmation (asked only on a terminal)."`
+	waitFlags         `embed:""`
 	dryRun            `embed:""`
 }
 
@@ -33,8 +35,12 @@ the pod counts imply, and creates a restore Job from the installed
 template. The Job plans against the live cluster and checks everything
 again before it touches anything.
 
+On a terminal it asks before creating the Job (--yes does not ask);
+--wait follows the Job to its end and exits with its exit code.
+
 Examples:
   kubectl qbackup restore latest --dry-run=client -o yaml
+  kubectl qbackup restore latest --yes --wait
   kubectl qbackup restore 20261125T133000Z-3f9c --rename=_drill
   kubectl qbackup restore latest --target-node=qdrant-0 --overwrite
 
@@ -47,6 +53,9 @@ func (c *restoreCmd) Validate() error {
 		return err
 	}
 	if err := c.storeFlags.Validate(); err != nil {
+		return err
+	}
+	if err := c.waitFlags.Validate(); err != nil {
 		return err
 	}
 	if c.Backup == "" {
@@ -123,7 +132,21 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return config.Invalid(err)
 	}
 	job.Annotations[kube.PlanAnnotation] = fmt.Sprintf("%s (pods in backup: %d, Ready pods: %d)", preview.Strategy, preview.SourcePods, preview.TargetPods)
-	return createJob(ctx, env, cs, job, c.dryRun)
+	if !c.dryRun.enabled() && !c.Yes && env.interactive() {
+		what := fmt.Sprintf("Restore backup %s onto the %d Ready pods of namespace %s", m.BackupID, preview.TargetPods, ns)
+		if c.Overwrite {
+			what += ", replacing the collections that exist"
+		}
+		if !env.confirm(what + "?") {
+			fmt.Fprintln(env.stderr, "Not confirmed: no restore Job was created.")
+			return nil
+		}
+	}
+	created, err := createJob(ctx, env, cs, job, c.dryRun)
+	if err != nil || c.dryRun.enabled() {
+		return err
+	}
+	return c.wait(ctx, env, cs, created)
 }
 
 // selector is the label selector of the Qdrant pods: the flag, else the

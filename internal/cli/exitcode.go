@@ -69,6 +69,15 @@ func ExitCode(ctx context.Context, err error) int {
 	case ctx.Err() != nil:
 		return ExitInterrupted
 	}
+	// A Job the plugin waited on exits as its run did, so a script
+	// branches the same on `kubectl qbackup ... --wait` as on the Job.
+	var jobFailed *kube.JobFailedError
+	if errors.As(err, &jobFailed) {
+		if c := int(jobFailed.State.ExitCode); c >= ExitFailure && c <= ExitCorrupt {
+			return c
+		}
+		return ExitFailure
+	}
 	var nodeCount *discovery.NodeCountError
 	switch {
 	case errors.Is(err, backup.ErrLockHeld), errors.Is(err, catalog.ErrLockHeld):

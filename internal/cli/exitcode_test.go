@@ -41,6 +41,10 @@ func TestExitCode(t *testing.T) {
 		{"a truncated manifest or one missing a shard", context.Background(), wrap(manifest.ErrCorrupt), ExitCorrupt},
 		{"a catalogue refusing the DSN's password or database", context.Background(), wrap(catalog.ErrRefused), ExitUsage},
 		{"a catalogue DSN that does not parse", context.Background(), wrap(&catalog.DSNError{Reason: "x"}), ExitUsage},
+		{"a waited-on job that exited 5", context.Background(), &kube.JobFailedError{State: kube.JobState{ExitCode: 5}}, ExitCorrupt},
+		{"a waited-on job that exited 3", context.Background(), wrap(&kube.JobFailedError{State: kube.JobState{ExitCode: 3}}), ExitLocked},
+		{"a waited-on job past its deadline (no exit code)", context.Background(), &kube.JobFailedError{State: kube.JobState{Reason: "DeadlineExceeded"}}, ExitFailure},
+		{"a waited-on job killed by a signal (137)", context.Background(), &kube.JobFailedError{State: kube.JobState{ExitCode: 137}}, ExitFailure},
 		{"anything else", context.Background(), errors.New("peer reset the connection"), ExitFailure},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/kube"
+)
+
+type statusCmd struct {
+	Output string `name:"output" short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml."`
+	Last   int    `name:"last" default:"10" help:"How many of the newest Jobs to show."`
+}
+
+func (c *statusCmd) Help() string {
+	return `Shows the installation in the namespace with kubectl access alone: the
+schedule (and whether it is suspended), the image, when the last backup
+was scheduled and succeeded, and the newest backup and restore Jobs with
+their outcome.
+
+Examples:
+  kubectl qbackup status -n qdrant
+  kubectl qbackup status -o json`
+}
+
+// Validate runs before anything is contacted.
+func (c *statusCmd) Validate() error {
+	if c.Last < 1 {
+		return config.Invalidf("--last %d: show at least 1 job", c.Last)
+	}
+	return nil
+}
+
+// status is the `status -o json|yaml` document.
+type status struct {
+	Namespace          string            `json:"namespace"`
+	Schedule           string            `json:"schedule"`
+	TimeZone           string            `json:"timeZone,omitempty"`
+	Suspended          bool              `json:"suspended"`
+	Image              string            `json:"image"`
+	RestoreTemplate    bool              `json:"restoreTemplate"`
+	LastScheduled      *metav1.Time      `json:"lastScheduled,omitempty"`
+	LastSuccessful     *metav1.Time      `json:"lastSuccessful,omitempty"`
+	Running            []string          `json:"running"`
+	Jobs               []kube.JobSummary `json:"jobs"`
+	LastCompleteBackup *kube.JobSummary  `json:"lastCompleteBackup,omitempty"`
+}
+
+func (c *statusCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
+	cs, ns, err := k.client()
+	if err != nil {
+		return err
+	}
+	cj, err := cs.BatchV1().CronJobs(ns).Get(ctx, kube.BackupCronJob, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return config.Invalidf("qbackup is not installed in namespace %q (no cronjob/%s): install it there (kubectl apply -k kustomize/overlays/<env>) or name its namespace with -n", ns, kube.BackupCronJob)
+	}
+	if err != nil {
+		return fmt.Errorf("get cronjob %s in namespace %s: %w", kube.BackupCronJob, ns, err)
+	}
+	st := status{Namespace: ns, Schedule: cj.Spec.Schedule, Suspended: cj.Spec.Suspend != nil && *cj.Spec.Suspend,
+		LastScheduled: cj.Status.LastScheduleTime, LastSuccessful: cj.Status.LastSuccessfulTime, Running: []string{}}
+	if cj.Spec.TimeZone != nil {
+		st.TimeZone = *cj.Spec.TimeZone
+	}
+	if cs := cj.Spec.JobTemplate.Spec.Template.Spec.Containers; len(cs) > 0 {
+		st.Image = cs[0].Image
+	}
+	if _, err := cs.BatchV1().CronJobs(ns).Get(ctx, kube.RestoreTemplate, metav1.GetOptions{}); err == nil {
+		st.RestoreTemplate = true
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get cronjob %s in namespace %s: %w", kube.RestoreTemplate, ns, err)
+	}
+	jobs, err := kube.ListJobs(ctx, cs, ns)
+	if err != nil {
+		return err
+	}
+	for i, j := range jobs {
+		if j.Phase == "pending" || j.Phase == "running" {
+			st.Running = append(st.Running, j.Job)
+		}
+		if j.Component == "backup" && j.Phase == "succeeded" && st.LastCompleteBackup == nil {
+			st.LastCompleteBackup = &jobs[i]
+		}
+	}
+	if len(jobs) > c.Last {
+		jobs = jobs[:c.Last]
+	}
+	st.Jobs = jobs
+	switch c.Output {
+	case "json", "yaml":
+		b, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			return err
+		}
+		if c.Output == "yaml" {
+			if b, err = yaml.JSONToYAML(b); err != nil {
+				return err
+			}
+			_, err = env.stdout.Write(b)
+			return err
+		}
+		_, err = fmt.Fprintf(env.stdout, "%s\n", b)
+		return err
+	}
+	return c.table(env, st)
+}
+
+func (c *statusCmd) table(env *runEnv, st status) error {
+	now := env.now()
+	ago := func(t *metav1.Time) string {
+		if t == nil {
+			return "never"
+		}
+		return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(t.Time).Round(time.Second))
+	}
+	state := "active"
+	if st.Suspended {
+		state = "SUSPENDED"
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Namespace:\t%s\n", st.Namespace)
+	fmt.Fprintf(tw, "Schedule:\t%s %s, %s\n", st.Schedule, st.TimeZone, state)
+	fmt.Fprintf(tw, "Image:\t%s\n", st.Image)
+	if !st.RestoreTemplate {
+		fmt.Fprintf(tw, "Restore template:\tmissing (cronjob/%s): kubectl qbackup restore cannot create Jobs; reinstall the overlay\n", kube.RestoreTemplate)
+	}
+	fmt.Fprintf(tw, "Last scheduled:\t%s\n", ago(st.LastScheduled))
+	fmt.Fprintf(tw, "Last successful:\t%s\n", ago(st.LastSuccessful))
+	if st.LastCompleteBackup != nil {
+		fmt.Fprintf(tw, "Last backup Job succeeded:\t%s\n", st.LastCompleteBackup.Job)
+	}
+	running := "none"
+	if len(st.Running) > 0 {
+		running = fmt.Sprint(st.Running)
+	}
+	fmt.Fprintf(tw, "Running:\t%s\n", running)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout)
+	tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tKIND\tSTATUS\tAGE\tDURATION\tEXIT\tMESSAGE")
+	for _, j := range st.Jobs {
+		duration, exit := "-", "-"
+		if !j.Started.IsZero() && !j.Finished.IsZero() {
+			duration = j.Finished.Sub(j.Started).Round(time.Second).String()
+		} else if !j.Started.IsZero() {
+			duration = now.Sub(j.Started).Round(time.Second).String()
+		}
+		if j.Phase == "succeeded" || j.Phase == "failed" {
+			exit = fmt.Sprint(j.ExitCode)
+		}
+		msg := j.Reason
+		if j.Message != "" && j.Phase == "failed" {
+			msg = truncate(j.Message, 80)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Job, j.Component, j.Phase,
+			now.Sub(j.Created.Time).Round(time.Second), duration, exit, msg)
+	}
+	return tw.Flush()
+}
+
+// truncate shortens s to n runes for a table cell.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,135 @@
+//go:build integration
+
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/qbackup/qbackup/e2e/stack/stacktest"
+)
+
+// TestPluginRunsAndFollowsJobs drives an installation with kubectl qbackup
+// alone, as an operator would: backup --wait succeeds with the Job, status
+// and logs show it, and a Job refused by its configuration makes the
+// waiting plugin exit with the Job's own exit code.
+func TestPluginRunsAndFollowsJobs(t *testing.T) {
+	t.Parallel()
+	st, cat := newS3Store(t), newCatalog(t)
+	in, _ := newInstallation(t, 10, st, map[string]string{
+		"QBACKUP_CATALOG_DSN": cat.dsn, "AWS_ACCESS_KEY_ID": st.env_.AccessKey, "AWS_SECRET_ACCESS_KEY": st.env_.SecretKey,
+	})
+	kp := newCLI(t).with("KUBECONFIG", os.Getenv(stacktest.EnvKubeconfig)).plugin(t)
+	k := func(args ...string) result { return kp.run(t, append([]string{args[0], "-n", in.ns}, args[1:]...)...) }
+
+	r := k("backup", "--wait", "--timeout=2m")
+	ok(t, r)
+	if !strings.Contains(r.stdout, "succeeded in") || !strings.Contains(r.stderr, ": pending") || !strings.Contains(r.stderr, ": succeeded (pod ") {
+		t.Errorf("backup --wait shows no progress or outcome:\n%s", r)
+	}
+
+	r = k("status", "-o", "json")
+	ok(t, r)
+	var s struct {
+		Schedule        string `json:"schedule"`
+		Image           string `json:"image"`
+		RestoreTemplate bool   `json:"restoreTemplate"`
+		Running         []string
+		Jobs            []struct {
+			Job, Component, Phase string
+			ExitCode              int
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, r.stdout)
+	}
+	if s.Schedule == "" || !strings.Contains(s.Image, "qbackup") || !s.RestoreTemplate || len(s.Running) != 0 ||
+		len(s.Jobs) != 1 || s.Jobs[0].Component != "backup" || s.Jobs[0].Phase != "succeeded" {
+		t.Errorf("status: %+v", s)
+	}
+	r = k("status")
+	ok(t, r)
+	if !strings.Contains(r.stdout, s.Jobs[0].Job) || !strings.Contains(r.stdout, "succeeded") {
+		t.Errorf("status table:\n%s", r.stdout)
+	}
+
+	r = k("logs")
+	ok(t, r)
+	if !strings.Contains(r.stdout, "backup complete") || !strings.Contains(r.stderr, s.Jobs[0].Job) {
+		t.Errorf("logs latest:\n%s", r)
+	}
+
+	// A configuration the Job refuses (exit 2): the waiting plugin exits
+	// 2 as well, naming the Job and the cause.
+	in.setConfig(t, map[string]string{"QBACKUP_CONCURRENCY": "0"})
+	r = k("backup", "--wait", "--timeout=2m")
+	expect(t, r, exitUsage, "failed (PodFailurePolicy)", "exit code 2", "concurrency")
+	r = k("status")
+	ok(t, r)
+	if !strings.Contains(r.stdout, "failed") {
+		t.Errorf("status does not show the failed job:\n%s", r.stdout)
+	}
+
+	// An operator holding only the shipped qbackup-operator Role can do
+	// all of the above; one whose Role lacks pods/log is told which verb
+	// on which resource is missing.
+	in.setConfig(t, map[string]string{"QBACKUP_CONCURRENCY": "2"})
+	operator := in.serviceAccountWithRole(t, "operator", "qbackup-operator", nil)
+	as := func(sa string, args ...string) result {
+		return k(append(args, "--as=system:serviceaccount:"+in.ns+":"+sa)...)
+	}
+	ok(t, as(operator, "backup", "--wait", "--timeout=2m"))
+	ok(t, as(operator, "status"))
+	ok(t, as(operator, "logs"))
+	noLogs := in.serviceAccountWithRole(t, "operator-nolog", "qbackup-operator", func(r *rbacv1.Role) {
+		var kept []rbacv1.PolicyRule
+		for _, rule := range r.Rules {
+			if !slices.Contains(rule.Resources, "pods/log") {
+				kept = append(kept, rule)
+			}
+		}
+		r.Rules = kept
+	})
+	ok(t, as(noLogs, "status"))
+	expect(t, as(noLogs, "logs"), exitFailed, `cannot get resource "pods/log"`)
+}
+
+// serviceAccountWithRole creates a ServiceAccount bound to a copy of the
+// installed Role named role, edited by edit when given.
+func (in *installation) serviceAccountWithRole(t *testing.T, name, role string, edit func(*rbacv1.Role)) string {
+	t.Helper()
+	ctx := context.Background()
+	r, err := in.cs.RbacV1().Roles(in.ns).Get(ctx, role, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the installed role %s: %v", role, err)
+	}
+	bound := r.Name
+	if edit != nil {
+		cp := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: r.Rules}
+		edit(cp)
+		if _, err := in.cs.RbacV1().Roles(in.ns).Create(ctx, cp, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		bound = cp.Name
+	}
+	if _, err := in.cs.CoreV1().ServiceAccounts(in.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: bound},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: in.ns}},
+	}
+	if _, err := in.cs.RbacV1().RoleBindings(in.ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}

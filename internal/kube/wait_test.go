@@ -1,0 +1,48 @@
+package kube
+
+import (
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestJobState(t *testing.T) {
+	t0 := metav1.NewTime(time.Date(2026, 12, 6, 2, 30, 0, 0, time.UTC))
+	pod := func(name string, created time.Duration, phase corev1.PodPhase, exit int32, msg string) corev1.Pod {
+		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0.Add(created))}, Status: corev1.PodStatus{Phase: phase}}
+		if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "qbackup", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: msg}}}}
+		}
+		return p
+	}
+	failed := func(reason string) []batchv1.JobCondition {
+		return []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: reason, LastTransitionTime: t0}}
+	}
+	for _, tc := range []struct {
+		name       string
+		conditions []batchv1.JobCondition
+		pods       []corev1.Pod
+		want       string
+		wantExit   int32
+		wantMsg    string
+	}{
+		{"no pod yet", nil, nil, "job.batch/j: pending", 0, ""},
+		{"pod scheduled", nil, []corev1.Pod{pod("j-1", 0, corev1.PodPending, 0, "")}, "job.batch/j: pending (pod j-1 Pending)", 0, ""},
+		{"pod ended, job status not yet synced", nil, []corev1.Pod{pod("j-1", 0, corev1.PodSucceeded, 0, "")}, "job.batch/j: running (pod j-1 Succeeded)", 0, ""},
+		{"complete", []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}, []corev1.Pod{pod("j-1", 0, corev1.PodSucceeded, 0, "")}, "job.batch/j: succeeded (pod j-1 Succeeded)", 0, ""},
+		{"retried, newest pod counts, last line of the message", failed("BackoffLimitExceeded"),
+			[]corev1.Pod{pod("j-2", time.Minute, corev1.PodFailed, 1, "line one\ncannot reach S3\n"), pod("j-1", 0, corev1.PodFailed, 4, "old")},
+			"job.batch/j: failed (pod j-2 Failed, attempt 2)", 1, "cannot reach S3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j"}, Status: batchv1.JobStatus{Conditions: tc.conditions}}
+			st := jobState(job, tc.pods)
+			if st.Line() != tc.want || st.ExitCode != tc.wantExit || st.Message != tc.wantMsg {
+				t.Errorf("got %q exit %d message %q, want %q exit %d message %q", st.Line(), st.ExitCode, st.Message, tc.want, tc.wantExit, tc.wantMsg)
+			}
+		})
+	}
+}
