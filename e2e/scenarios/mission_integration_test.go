@@ -277,25 +277,28 @@ func newStatefulMission(t *testing.T, slot int) *statefulMission {
 	return ms
 }
 
-// pluginJob runs a plugin command that creates a Job and waits for the
-// Job to complete; it returns the plugin's output, the Job and its output.
+// pluginJob runs a plugin command that creates a Job, with --wait: the
+// plugin exits 0 only once the Job succeeded. It returns the plugin's
+// output, the Job and the Job's output.
 func (ms *statefulMission) pluginJob(t *testing.T, args ...string) (result, *batchv1.Job, string) {
 	t.Helper()
-	r := ms.plugin.run(t, append(args, ms.kflags...)...)
-	ok(t, r)
+	r := ms.plugin.run(t, append(append(args, "--wait"), ms.kflags...)...)
 	m := createdJob.FindStringSubmatch(r.stdout)
 	if m == nil {
 		t.Fatalf("kubectl qbackup %s did not name the Job it created:\n%s", args[0], r)
 	}
 	job, pod := ms.waitJob(t, m[1])
 	out, _ := ms.agent.Logs(ms.ns, pod.Name, "qbackup")
-	if !jobCondition(job, batchv1.JobComplete) {
-		t.Fatalf("job %s did not complete: %+v\n%s", m[1], job.Status, out)
+	if r.code != exitOK || !jobCondition(job, batchv1.JobComplete) {
+		t.Fatalf("kubectl qbackup %s --wait exited %d; job %s: %+v\n%s\njob output:\n%s", args[0], r.code, m[1], job.Status, r, out)
+	}
+	if !strings.Contains(r.stdout, "job.batch/"+m[1]+" succeeded in ") {
+		t.Errorf("kubectl qbackup %s --wait did not report the Job's success:\n%s", args[0], r)
 	}
 	return r, job, out
 }
 
-// restoreLatest runs `kubectl qbackup restore latest` and its Job, and
+// restoreLatest runs `kubectl qbackup restore latest --yes --wait`, and
 // checks the strategy the plugin showed and the backup the Job restored.
 func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extra ...string) {
 	t.Helper()
@@ -305,7 +308,7 @@ func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extr
 		t.Fatal("no backup to restore")
 	}
 	latest := rows[len(rows)-1].ID
-	r, job, out := ms.pluginJob(t, append([]string{"restore", "latest"}, extra...)...)
+	r, job, out := ms.pluginJob(t, append([]string{"restore", "latest", "--yes"}, extra...)...)
 	if !strings.Contains(r.stdout, "→ "+wantStrategy) {
 		t.Errorf("kubectl qbackup restore did not show the %s strategy:\n%s", wantStrategy, r)
 	}
@@ -366,9 +369,10 @@ func (ms *statefulMission) assertBalanced(t *testing.T) {
 // TestMissionOnKubernetes is the mission end to end on the real API
 // server: the dev overlay installed, Qdrant a 3-pod StatefulSet run by the
 // real statefulset controller, a backup Job from the CronJob and one from
-// `kubectl qbackup backup`, both listed by `kubectl qbackup list`; the
-// StatefulSet scaled to 2 and the data lost; `kubectl qbackup restore
-// latest` creates the restore Job, which consolidates every point back;
+// `kubectl qbackup backup --wait`, both listed by `kubectl qbackup list`;
+// the StatefulSet scaled to 2 and the data lost; `kubectl qbackup restore
+// latest --yes --wait` creates the restore Job from the installed
+// template, which consolidates every point back;
 // then scaled to 4 and restored again onto the emptied cluster, which
 // redistributes with the replication factor met and balanced.
 func TestMissionOnKubernetes(t *testing.T) {
@@ -384,7 +388,7 @@ func TestMissionOnKubernetes(t *testing.T) {
 		out, _ := ms.agent.Logs(ms.ns, pod.Name, "qbackup")
 		t.Fatalf("backup job from the CronJob did not complete: %+v\n%s", job.Status, out)
 	}
-	ms.pluginJob(t, "backup")
+	ms.pluginJob(t, "backup") // kubectl qbackup backup --wait
 	rows := ms.cat.backups(t, "qdrant-dev")
 	if len(rows) != 2 || rows[0].Status != "complete" || rows[1].Status != "complete" {
 		t.Fatalf("catalogue rows %+v, want two complete backups", rows)
