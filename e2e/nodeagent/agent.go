@@ -62,6 +62,9 @@ type Config struct {
 	StateDir string
 	// SyncPeriod is how often Pods are listed; default 200ms.
 	SyncPeriod time.Duration
+	// Qdrant maps the Pods of Qdrant StatefulSets to simulator peers
+	// (qdrant.go); without Qdrant.Cluster, Qdrant images are unknown.
+	Qdrant QdrantConfig
 	// Log receives what the agent does; default discard.
 	Log *slog.Logger
 }
@@ -77,6 +80,8 @@ type Agent struct {
 	logs    *logServer
 	cancel  context.CancelFunc
 	stopped chan struct{}
+
+	peers peerSets
 
 	mu   sync.Mutex
 	pods map[types.UID]*podWorker
@@ -419,6 +424,13 @@ func (a *Agent) bind(ctx context.Context, p *corev1.Pod) {
 
 // image finds the program of an image reference.
 func (a *Agent) image(ref string) (Image, bool) {
+	img, ok := a.cfg.Images[imageName(ref)]
+	return img, ok
+}
+
+// imageName is an image reference's repository name, without registry,
+// tag or digest: "qdrant" for "docker.io/qdrant/qdrant:v1.19.0".
+func imageName(ref string) string {
 	name := ref
 	if i := strings.IndexByte(name, '@'); i >= 0 {
 		name = name[:i]
@@ -429,8 +441,7 @@ func (a *Agent) image(ref string) (Image, bool) {
 	if i := strings.IndexByte(name, ':'); i >= 0 {
 		name = name[:i]
 	}
-	img, ok := a.cfg.Images[name]
-	return img, ok
+	return name
 }
 
 func (a *Agent) podDir(uid types.UID) string {

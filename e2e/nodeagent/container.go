@@ -44,6 +44,8 @@ type containerRun struct {
 	uid, gid int64
 	state    corev1.ContainerState
 	cmd      *exec.Cmd
+	// probed containers (Qdrant peers) are Ready only while ready is.
+	probed, ready bool
 }
 
 func newContainerRun(w *podWorker, c corev1.Container) *containerRun {
@@ -86,10 +88,11 @@ func (c *containerRun) status() corev1.ContainerStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	running := c.state.Running != nil
+	ready := running && (!c.probed || c.ready)
 	return corev1.ContainerStatus{
 		Name: c.spec.Name, Image: c.spec.Image, ImageID: "process://" + c.spec.Image,
 		ContainerID: fmt.Sprintf("process://%s/%s", c.w.uid, c.spec.Name),
-		State:       *c.state.DeepCopy(), Ready: running, Started: &running,
+		State:       *c.state.DeepCopy(), Ready: ready, Started: &running,
 	}
 }
 

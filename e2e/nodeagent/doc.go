@@ -30,9 +30,15 @@
 //   - output: each container's stdout and stderr are kept (Agent.Logs) and
 //     served on the kubelet's /containerLogs endpoint, so `kubectl logs`
 //     works through the API server.
+//   - Qdrant: the Pods of a StatefulSet running a Qdrant image are mapped
+//     to the peers of a simulated cluster (e2e/qdrantsim), one per
+//     ordinal, with the peer's address as pod IP and Ready following the
+//     peer's /readyz; scaling the StatefulSet joins or stops peers (see
+//     QdrantConfig).
 //
 // What it does not do: restartPolicy OnFailure/Always restarts (containers
-// run once, as with Never), probes, init containers, resource limits, the
+// run once, as with Never), probes other than a Qdrant peer's readiness,
+// init containers, resource limits, the
 // image's file system (the process sees the host's, apart from /run) and
 // token rotation (tokens are valid for an hour, like the kubelet's first).
 package nodeagent

@@ -35,6 +35,7 @@ type podWorker struct {
 	startTime         metav1.Time
 	phase             corev1.PodPhase
 	reason, message   string
+	podIP             string // the node's, or a Qdrant peer's address
 	containersStarted bool
 }
 
@@ -42,7 +43,7 @@ func newPodWorker(a *Agent, p *corev1.Pod) *podWorker {
 	w := &podWorker{
 		a: a, uid: p.UID, ns: p.Namespace, name: p.Name, created: time.Now(), pod: p.DeepCopy(),
 		done: make(chan struct{}), deleting: make(chan struct{}), killed: make(chan struct{}),
-		phase: corev1.PodPending,
+		phase: corev1.PodPending, podIP: nodeIP,
 	}
 	for _, c := range p.Spec.Containers {
 		w.containers = append(w.containers, newContainerRun(w, c))
@@ -95,6 +96,10 @@ func (w *podWorker) run() {
 		t := time.NewTimer(time.Duration(*d) * time.Second)
 		defer t.Stop()
 		deadline = t.C
+	}
+	if w.a.isQdrant(w.pod) {
+		w.runPeer(ctx, deadline)
+		return
 	}
 	if len(w.pod.Spec.InitContainers) > 0 {
 		w.fail(ctx, "UnsupportedByNodeAgent", "init containers are not supported by the test node agent")
@@ -279,7 +284,7 @@ func (w *podWorker) status(old corev1.PodStatus) corev1.PodStatus {
 	st := corev1.PodStatus{
 		Phase: w.phase, Reason: w.reason, Message: w.message,
 		HostIP: nodeIP, HostIPs: []corev1.HostIP{{IP: nodeIP}},
-		PodIP: nodeIP, PodIPs: []corev1.PodIP{{IP: nodeIP}},
+		PodIP: w.podIP, PodIPs: []corev1.PodIP{{IP: w.podIP}},
 		StartTime: &w.startTime, QOSClass: old.QOSClass,
 	}
 	ready := w.phase == corev1.PodRunning

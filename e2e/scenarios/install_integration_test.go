@@ -113,13 +113,29 @@ func newInstallation(t *testing.T, slot int, st *s3Store, secrets map[string]str
 		stacktest.RunPod(t, cs, ns, fmt.Sprintf("qdrant-%d", i), qdrantLabels, p.Addr(), true)
 	}
 	installDev(t, cs, ns, st)
+	in := &installation{cs: cs, ns: ns}
+	in.createSecret(t, secrets)
+	in.startAgent(t, nodeagent.QdrantConfig{})
+	return in, sm
+}
+
+// createSecret creates the Secret qbackup-secrets holding secrets.
+func (in *installation) createSecret(t *testing.T, secrets map[string]string) {
+	t.Helper()
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "qbackup-secrets"}, StringData: secrets}
-	if _, err := cs.CoreV1().Secrets(ns).Create(context.Background(), sec, metav1.CreateOptions{}); err != nil {
+	if _, err := in.cs.CoreV1().Secrets(in.ns).Create(context.Background(), sec, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startAgent starts the node agent on the namespace: qbackup images run
+// the built binary, Qdrant images become simulator peers as qdrant says.
+func (in *installation) startAgent(t *testing.T, qdrant nodeagent.QdrantConfig) {
+	t.Helper()
 	a, err := nodeagent.Start(context.Background(), nodeagent.Config{
-		Kube: stacktest.Kube(t), Namespaces: []string{ns}, StateDir: t.TempDir(),
+		Kube: stacktest.Kube(t), Namespaces: []string{in.ns}, StateDir: t.TempDir(),
 		Images: map[string]nodeagent.Image{"qbackup": {Binary: qbackupBin, Entrypoint: "/usr/local/bin/qbackup", User: 65532, Group: 65532}},
+		Qdrant: qdrant,
 	})
 	if err != nil {
 		t.Fatalf("start node agent: %v", err)
@@ -129,7 +145,7 @@ func newInstallation(t *testing.T, slot int, st *s3Store, secrets map[string]str
 			t.Errorf("stop node agent: %v", err)
 		}
 	})
-	return &installation{cs: cs, ns: ns, agent: a}, sm
+	in.agent = a
 }
 
 // runJobFromCronJob creates a Job from the CronJob as `kubectl create job
@@ -142,13 +158,19 @@ func (in *installation) runJobFromCronJob(t *testing.T, name string) (*batchv1.J
 	if err != nil {
 		t.Fatalf("the dev overlay's CronJob: %v", err)
 	}
-	job, err := in.cs.BatchV1().Jobs(in.ns).Create(ctx, kube.JobFromCronJob(cj, name), metav1.CreateOptions{})
-	if err != nil {
+	if _, err := in.cs.BatchV1().Jobs(in.ns).Create(ctx, kube.JobFromCronJob(cj, name), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	return in.waitJob(t, name)
+}
+
+// waitJob waits for a Job to complete or fail and returns it and its Pod.
+func (in *installation) waitJob(t *testing.T, name string) (*batchv1.Job, *corev1.Pod) {
+	t.Helper()
+	ctx := context.Background()
 	var done *batchv1.Job
 	eventually(t, 90*time.Second, "job "+name+" to finish", func() bool {
-		j, err := in.cs.BatchV1().Jobs(in.ns).Get(ctx, job.Name, metav1.GetOptions{})
+		j, err := in.cs.BatchV1().Jobs(in.ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false
 		}

@@ -6,6 +6,12 @@
 //	go build -o bin/qbackup ./cmd/qbackup
 //	sudo -E go run ./e2e/cmd/node-agent -namespace qdrant-dev -qbackup bin/qbackup
 //
+// The Pods of StatefulSets running qdrant/qdrant images become peers of
+// simulated Qdrant clusters (e2e/qdrantsim), one cluster per StatefulSet,
+// on Qdrant's ports of loopback addresses from -qdrant-bind-base on (16
+// addresses per StatefulSet), so `kubectl scale statefulset` adds or stops
+// peers and qbackup finds them by their pod IPs.
+//
 // It stops on SIGINT or SIGTERM, killing its containers and removing its
 // Pods and Node.
 package main
@@ -15,15 +21,18 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/qbackup/qbackup/e2e/nodeagent"
+	"github.com/qbackup/qbackup/e2e/qdrantsim"
 )
 
 func main() {
@@ -32,14 +41,15 @@ func main() {
 	qbackup := flag.String("qbackup", "bin/qbackup", "the built qbackup binary, run for qbackup:* images")
 	node := flag.String("node", "", "Node name (default qbackup-node-<random>)")
 	state := flag.String("state-dir", "", "directory for volumes and logs (default a new temporary directory)")
+	bindBase := flag.String("qdrant-bind-base", "127.0.20.2", "loopback address of the first simulated Qdrant peer")
 	flag.Parse()
-	if err := run(*kubeconfig, *namespaces, *qbackup, *node, *state); err != nil {
+	if err := run(*kubeconfig, *namespaces, *qbackup, *node, *state, *bindBase); err != nil {
 		fmt.Fprintln(os.Stderr, "node-agent:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig, namespaces, qbackup, node, state string) error {
+func run(kubeconfig, namespaces, qbackup, node, state, bindBase string) error {
 	if kubeconfig == "" {
 		return fmt.Errorf("no kubeconfig: pass -kubeconfig or source the stack's env file")
 	}
@@ -64,16 +74,60 @@ func run(kubeconfig, namespaces, qbackup, node, state string) error {
 	if namespaces != "" {
 		nss = strings.Split(namespaces, ",")
 	}
+	base, err := netip.ParseAddr(bindBase)
+	if err != nil || !base.Is4() {
+		return fmt.Errorf("-qdrant-bind-base %q: want an IPv4 loopback address such as 127.0.20.2", bindBase)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	sims := &simulators{next: base, log: log}
+	defer sims.close()
 	a, err := nodeagent.Start(ctx, nodeagent.Config{
 		Kube: cfg, NodeName: node, Namespaces: nss, StateDir: state,
 		Images: map[string]nodeagent.Image{"qbackup": {Binary: bin, Entrypoint: "/usr/local/bin/qbackup", User: 65532, Group: 65532}},
-		Log:    slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Qdrant: nodeagent.QdrantConfig{Cluster: sims.start},
+		Log:    log,
 	})
 	if err != nil {
 		return err
 	}
 	<-ctx.Done()
 	return a.Close()
+}
+
+// simulators starts one simulated Qdrant cluster per StatefulSet, each on
+// its own block of 16 loopback addresses.
+type simulators struct {
+	mu       sync.Mutex
+	next     netip.Addr
+	clusters []*qdrantsim.Cluster
+	log      *slog.Logger
+}
+
+func (s *simulators) start(ctx context.Context, ns, sts string) (*qdrantsim.Cluster, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	base := s.next
+	for range 16 {
+		s.next = s.next.Next()
+	}
+	c, err := qdrantsim.Start(ctx, qdrantsim.Options{
+		Peers: 1, BindBase: base.String(), HTTPPort: 6333, GRPCPort: 6334,
+		Logger: s.log.With("statefulset", ns+"/"+sts),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("simulated Qdrant cluster started", "statefulset", ns+"/"+sts, "first-peer", base)
+	s.clusters = append(s.clusters, c)
+	return c, nil
+}
+
+func (s *simulators) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.clusters {
+		_ = c.Close()
+	}
 }
