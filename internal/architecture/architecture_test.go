@@ -1,0 +1,119 @@
+package architecture
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/qbackup/qbackup/"
+
+// pkg is what `go list -json` says of one package.
+type pkg struct {
+	ImportPath   string
+	Deps         []string // transitive, without tests
+	TestImports  []string
+	XTestImports []string
+}
+
+func (p pkg) rel() string { return strings.TrimPrefix(p.ImportPath, module) }
+
+// listPackages runs go list over the whole module.
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-e", "-tags", "integration", "-json=ImportPath,Deps,TestImports,XTestImports", "../../...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 20 {
+		t.Fatalf("go list found %d packages: not the whole module", len(pkgs))
+	}
+	return pkgs
+}
+
+func under(path string, prefixes ...string) bool {
+	rel := strings.TrimPrefix(path, module)
+	if rel == path {
+		return false
+	}
+	for _, p := range prefixes {
+		if rel == p || strings.HasPrefix(rel, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// rule forbids packages under from to depend on packages under to (or on
+// the import paths in external), counting test imports when tests is set.
+type rule struct {
+	why      string
+	from     []string
+	to       []string
+	external []string
+	tests    bool
+}
+
+var rules = []rule{
+	{why: "product code never depends on the test harness (simulator, stack, node agent)",
+		from: []string{"cmd", "internal", "manifests", "plugin"}, to: []string{"e2e"}},
+	{why: "the simulator models Qdrant from Qdrant's source, never from the product: a misreading must not hide in both",
+		from: []string{"e2e/qdrantsim", "e2e/cmd/qdrant-sim"}, to: []string{"internal", "cmd"}, tests: true},
+	{why: "storage moves bytes and knows nothing of Qdrant",
+		from: []string{"internal/storage"}, to: []string{"internal/qdrant", "internal/manifest", "internal/backup", "internal/restore"},
+		external: []string{"github.com/qdrant/go-client"}},
+	{why: "the manifest is a format and knows nothing of where it is stored",
+		from: []string{"internal/manifest"}, to: []string{"internal/storage", "internal/catalog"}},
+	{why: "engines never reach up into the command wiring",
+		from: []string{"internal"}, to: []string{"cmd"}},
+	{why: "backup and restore are separate engines",
+		from: []string{"internal/backup"}, to: []string{"internal/restore"}},
+	{why: "backup and restore are separate engines",
+		from: []string{"internal/restore"}, to: []string{"internal/backup"}},
+}
+
+func TestPackageBoundaries(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, r := range rules {
+		checked := 0
+		for _, p := range pkgs {
+			if !under(p.ImportPath, r.from...) {
+				continue
+			}
+			checked++
+			deps := p.Deps
+			if r.tests {
+				deps = append(append(append([]string{}, deps...), p.TestImports...), p.XTestImports...)
+			}
+			for _, d := range deps {
+				bad := under(d, r.to...)
+				for _, e := range r.external {
+					bad = bad || d == e || strings.HasPrefix(d, e+"/")
+				}
+				if bad {
+					t.Errorf("%s depends on %s: %s", p.rel(), strings.TrimPrefix(d, module), r.why)
+				}
+			}
+		}
+		if checked == 0 {
+			t.Errorf("rule %q matched no package: the layout changed, update the rule", r.why)
+		}
+	}
+}
