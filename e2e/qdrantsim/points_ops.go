@@ -251,6 +251,10 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 
 // DeletePoints removes points by id or by filter.
 func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest) (UpdateResult, error) {
+	// Validation comes before any state (actix's Valid extractor).
+	if err := req.Filter.validate("filter"); err != nil {
+		return UpdateResult{}, err
+	}
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -262,6 +266,9 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 	}
 	if req.Points == nil && req.Filter == nil {
 		return UpdateResult{}, errf(KindFormat, "data did not match any variant of untagged enum PointsSelector")
+	}
+	if err := checkWriteFilterStrictLocked(col, req.Filter); err != nil {
+		return UpdateResult{}, err
 	}
 	shards, err := targetShards(col, req.ShardKey)
 	if err != nil {
@@ -372,6 +379,9 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	if err != nil {
 		return nil, err
 	}
+	if err := req.Filter.validate("filter"); err != nil {
+		return nil, err
+	}
 	sel, err := parseSelector(req.WithPayload, firstSet(req.WithVector, req.WithVectors))
 	if err != nil {
 		return nil, err
@@ -427,6 +437,9 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 
 // Count counts matching points exactly, one replica per shard.
 func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64, error) {
+	if err := req.Filter.validate("filter"); err != nil {
+		return 0, err
+	}
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -29,7 +29,7 @@ func (t PointsTarget) check() error {
 	if t.Points == nil && t.Filter == nil {
 		return errf(KindFormat, "Either list of point ids or filter must be provided")
 	}
-	return nil
+	return t.Filter.validate("filter")
 }
 
 // SetPayloadRequest is POST/PUT /collections/{c}/points/payload.
@@ -92,6 +92,9 @@ func (p *Peer) updateLocked(coll string, fn func(c *Cluster, col *collection) er
 // whether the 1.15 write lock refuses the operation.
 func (p *Peer) modifyPoints(ctx context.Context, col *collection, t PointsTarget, isWrite bool, mod func(pt *point) *point) error {
 	c := p.c
+	if err := checkWriteFilterStrictLocked(col, t.Filter); err != nil {
+		return err
+	}
 	if isWrite {
 		if err := p.lockErrorLocked(); err != nil {
 			return err

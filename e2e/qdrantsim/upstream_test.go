@@ -1408,3 +1408,408 @@ func TestUpstreamBatchPayload(t *testing.T) {
 		t.Errorf("after one point's sequence: %s", got)
 	}
 }
+
+// matchFixture is the collection of test_match_any_empty.py and
+// test_match_except_empty.py: three points with an integer n, a keyword
+// tag and a UUID string uid.
+func matchFixture(t *testing.T, c client, name string) {
+	t.Helper()
+	c.ok("DELETE", "/collections/"+name, nil, nil)
+	c.ok("PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}}, nil)
+	c.ok("PUT", "/collections/"+name+"/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": [1.0, 0.0], "payload": {"n": 1, "tag": "a", "uid": "550e8400-e29b-41d4-a716-446655440001"}},
+		{"id": 2, "vector": [0.0, 1.0], "payload": {"n": 2, "tag": "b", "uid": "550e8400-e29b-41d4-a716-446655440002"}},
+		{"id": 3, "vector": [1.0, 1.0], "payload": {"n": 3, "tag": "c", "uid": "550e8400-e29b-41d4-a716-446655440003"}}
+	]}`), nil)
+}
+
+func idsString(ids []float64) string { return fmt.Sprint(ids) }
+
+// TestUpstreamMatchAnyExcept: test_match_any_empty.py and
+// test_match_except_empty.py. match any/except compare a value of the
+// list's type (an empty list is the strings variant, AnyVariants in
+// lib/segment/src/types.rs); any:[] matches nothing, except:[] and an
+// except list of the other type match every point that has the field
+// (condition_checker.rs Match::Except), with or without an index. With
+// strict mode's unindexed_filtering_retrieve false, an empty list needs no
+// index (infer_index_from_any_variants, lib/collection/src/problems/
+// unindexed_field.rs).
+func TestUpstreamMatchAnyExcept(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_match_any_except"
+	matchFixture(t, c, coll)
+	cases := []struct {
+		key, match string
+		want       string
+	}{
+		{"n", `{"any": []}`, "[]"},
+		{"tag", `{"any": []}`, "[]"},
+		{"uid", `{"any": []}`, "[]"},
+		{"n", `{"any": [1]}`, "[1]"},
+		{"tag", `{"any": ["a"]}`, "[1]"},
+		{"n", `{"any": [1, 2]}`, "[1 2]"},
+		{"tag", `{"any": ["a", "b"]}`, "[1 2]"},
+		{"n", `{"except": []}`, "[1 2 3]"},
+		{"tag", `{"except": []}`, "[1 2 3]"},
+		{"uid", `{"except": []}`, "[1 2 3]"},
+		{"n", `{"except": [1]}`, "[2 3]"},
+		{"tag", `{"except": ["a"]}`, "[2 3]"},
+		{"uid", `{"except": ["550e8400-e29b-41d4-a716-446655440001"]}`, "[2 3]"},
+		{"n", `{"except": ["foo", "bar"]}`, "[1 2 3]"},
+		{"tag", `{"except": [999, 888]}`, "[1 2 3]"},
+		{"uid", `{"except": [999, 888]}`, "[1 2 3]"},
+		{"n", `{"except": [1, 2, 3]}`, "[]"},
+		{"tag", `{"except": ["a", "b", "c"]}`, "[]"},
+		{"uid", `{"except": ["550e8400-e29b-41d4-a716-446655440001", "550e8400-e29b-41d4-a716-446655440002", "550e8400-e29b-41d4-a716-446655440003"]}`, "[]"},
+	}
+	run := func(stage string) {
+		for _, tc := range cases {
+			got := idsString(scrollIDs(t, c, coll, `{"must": [{"key": "`+tc.key+`", "match": `+tc.match+`}]}`))
+			if got != tc.want {
+				t.Errorf("%s: %s %s = %s, want %s", stage, tc.key, tc.match, got, tc.want)
+			}
+		}
+	}
+	run("no index")
+	for field, schema := range map[string]string{"n": "integer", "tag": "keyword", "uid": "uuid"} {
+		c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": field, "field_schema": schema}, nil)
+	}
+	run("indexed")
+
+	c.ok("PATCH", "/collections/"+coll, map[string]any{"strict_mode_config": map[string]any{
+		"enabled": true, "unindexed_filtering_retrieve": false}}, nil)
+	for _, tc := range []struct{ filter, want string }{
+		{`{"must": [{"key": "n", "match": {"any": [1]}}]}`, "[1]"},
+		{`{"must": [{"key": "n", "match": {"any": []}}]}`, "[]"},
+		{`{"must": [{"key": "uid", "match": {"any": []}}]}`, "[]"},
+		{`{"must_not": [{"key": "n", "match": {"any": []}}]}`, "[1 2 3]"},
+	} {
+		if got := idsString(scrollIDs(t, c, coll, tc.filter)); got != tc.want {
+			t.Errorf("strict mode: %s = %s, want %s", tc.filter, got, tc.want)
+		}
+	}
+	// The check is real: a field without an index is refused.
+	msg := c.errorOf("POST", "/collections/"+coll+"/points/scroll",
+		rawJSON(`{"filter": {"must": [{"key": "other", "match": {"any": [1]}}]}}`), 400)
+	want := `Bad request: Index required but not found for "other" of one of the following types: [integer]. Help: Create an index for this key or use a different filter.`
+	if msg != want {
+		t.Errorf("unindexed key: %q, want %q", msg, want)
+	}
+}
+
+// facetHits posts a facet request and returns its hits.
+func facetHits(t *testing.T, c client, coll string, body string) []FacetHit {
+	t.Helper()
+	var res FacetResult
+	c.ok("POST", "/collections/"+coll+"/facet", rawJSON(body), &res)
+	return res.Hits
+}
+
+// TestUpstreamFacets: test_facets.py and test_prefix_match.py
+// test_facet_with_prefix_filter. Facets count the points holding each
+// value of a keyword, integer, uuid or bool index, sorted by count
+// descending then value ascending (lib/segment/src/data_types/facets.rs),
+// after the filter; a key without such an index is refused
+// (MissingMapIndexForFacet).
+func TestUpstreamFacets(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_facets"
+	basicCollectionSetup(t, c, coll)
+	var pts []string
+	for i, p := range []struct {
+		n    int
+		uuid string
+		b    bool
+	}{{3, "a64a8051-3ee7-4881-8bc6-691d25c70d54", true}, {3, "a64a8051-3ee7-4881-8bc6-691d25c70d54", true},
+		{3, "7cb46fb3-e348-4762-93ad-7fb983d2b85e", false}, {0, "2b016c50-282c-4d80-b784-cefead291180", true},
+		{3, "a64a8051-3ee7-4881-8bc6-691d25c70d54", true}, {1, "a64a8051-3ee7-4881-8bc6-691d25c70d54", false},
+		{2, "7cb46fb3-e348-4762-93ad-7fb983d2b85e", false}, {0, "a64a8051-3ee7-4881-8bc6-691d25c70d54", true}} {
+		pts = append(pts, fmt.Sprintf(`{"id": %d, "vector": {}, "payload": {"integer": %d, "uuid": %q, "boolean": %t}}`, 100+i, p.n, p.uuid, p.b))
+	}
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [`+strings.Join(pts, ",")+`]}`), nil)
+	msg := c.errorOf("POST", "/collections/"+coll+"/facet", rawJSON(`{"key": "city"}`), 400)
+	wantContains(t, "facet without an index", msg, "No appropriate index for faceting: `city`")
+	for field, schema := range map[string]string{"city": "keyword", "integer": "integer", "uuid": "uuid", "boolean": "bool"} {
+		c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": field, "field_schema": schema}, nil)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"key": "city"}`, `[{Berlin 3} {London 2} {Moscow 2}]`},
+		{`{"key": "integer"}`, `[{3 4} {0 2} {1 1} {2 1}]`},
+		{`{"key": "uuid"}`, `[{a64a8051-3ee7-4881-8bc6-691d25c70d54 5} {7cb46fb3-e348-4762-93ad-7fb983d2b85e 2} {2b016c50-282c-4d80-b784-cefead291180 1}]`},
+		{`{"key": "boolean"}`, `[{true 5} {false 3}]`},
+		{`{"key": "integer", "limit": 2}`, `[{3 4} {0 2}]`},
+		{`{"key": "city", "filter": {"must": [{"key": "price", "range": {"gte": 10}}]}}`, `[{Berlin 2} {London 1}]`},
+	} {
+		if got := fmt.Sprint(facetHits(t, c, coll, tc.body)); got != tc.want {
+			t.Errorf("facet %s = %s, want %s", tc.body, got, tc.want)
+		}
+	}
+
+	// test_facet_with_prefix_filter: every value of the matching points.
+	prefixFixture(t, c, "test_prefix_match")
+	c.ok("PUT", "/collections/test_prefix_match/index?wait=true", map[string]any{"field_name": "url",
+		"field_schema": map[string]any{"type": "keyword", "prefix": true}}, nil)
+	got := fmt.Sprint(facetHits(t, c, "test_prefix_match", `{"key": "url", "filter": {"must": [{"key": "url", "match": {"prefix": "https://q"}}]}}`))
+	if want := `[{http://example.com 1} {https://qdrant.tech 1} {https://qdrant.tech/blog 1} {https://qdrant.tech/docs 1}]`; got != want {
+		t.Errorf("facet with a prefix filter = %s, want %s", got, want)
+	}
+}
+
+// prefixURLs is test_prefix_match.py's POINT_URLS; point 6 has no url.
+var prefixURLs = map[int]any{1: "https://qdrant.tech", 2: "https://qdrant.tech/docs", 3: "https://example.com",
+	4: []any{"http://example.com", "https://qdrant.tech/blog"}, 5: "ftp://files.example.com"}
+
+func prefixFixture(t *testing.T, c client, coll string) {
+	t.Helper()
+	c.ok("DELETE", "/collections/"+coll, nil, nil)
+	c.ok("PUT", "/collections/"+coll, map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}}, nil)
+	var pts []any
+	for id := 1; id <= 6; id++ {
+		payload := map[string]any{"tag": "odd"}
+		if id%2 == 0 {
+			payload["tag"] = "even"
+		}
+		if u, ok := prefixURLs[id]; ok {
+			payload["url"] = u
+		}
+		pts = append(pts, map[string]any{"id": id, "vector": []float64{1, 0}, "payload": payload})
+	}
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", map[string]any{"points": pts}, nil)
+}
+
+// TestUpstreamPrefixMatch: test_prefix_match.py. match prefix is a
+// case-sensitive starts_with on string values, any element of an array
+// (condition_checker.rs Match::Prefix), the same with a prefix keyword
+// index, whose params are echoed in payload_schema; under strict mode a
+// prefix filter needs a keyword index with prefix: true
+// (unindexed_field.rs KeywordPrefix).
+func TestUpstreamPrefixMatch(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_prefix_match"
+	prefixFixture(t, c, coll)
+	expected := func(prefix string) string {
+		var ids []float64
+		for id := 1; id <= 6; id++ {
+			var vals []any
+			switch u := prefixURLs[id].(type) {
+			case string:
+				vals = []any{u}
+			case []any:
+				vals = u
+			}
+			for _, v := range vals {
+				if strings.HasPrefix(v.(string), prefix) {
+					ids = append(ids, float64(id))
+					break
+				}
+			}
+		}
+		return idsString(ids)
+	}
+	filter := func(key, prefix string) string {
+		return fmt.Sprintf(`{"must": [{"key": %q, "match": {"prefix": %q}}]}`, key, prefix)
+	}
+	probes := []string{"https://qdrant.", "https://", "http", "ftp://", "https://example.com", "nonexistent", ""}
+	check := func(stage string) {
+		for _, p := range probes {
+			if got, want := idsString(scrollIDs(t, c, coll, filter("url", p))), expected(p); got != want {
+				t.Errorf("%s: prefix %q = %s, want %s", stage, p, got, want)
+			}
+		}
+	}
+	check("no index")
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "url",
+		"field_schema": map[string]any{"type": "keyword", "prefix": true}}, nil)
+	var info struct {
+		PayloadSchema map[string]struct {
+			DataType string         `json:"data_type"`
+			Params   map[string]any `json:"params"`
+		} `json:"payload_schema"`
+	}
+	c.ok("GET", "/collections/"+coll, nil, &info)
+	if s := info.PayloadSchema["url"]; s.DataType != "keyword" || s.Params["prefix"] != true {
+		t.Errorf("payload_schema.url = %+v, want keyword with prefix true", s)
+	}
+	check("prefix index")
+	var n struct {
+		Count int `json:"count"`
+	}
+	c.ok("POST", "/collections/"+coll+"/points/count", rawJSON(`{"exact": true, "filter": `+filter("url", "https://qdrant.")+`}`), &n)
+	if n.Count != 3 {
+		t.Errorf("count of prefix https://qdrant. = %d, want 3", n.Count)
+	}
+
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "tag", "field_schema": "keyword"}, nil)
+	c.ok("PATCH", "/collections/"+coll, map[string]any{"strict_mode_config": map[string]any{"enabled": true, "unindexed_filtering_retrieve": false}}, nil)
+	if got := idsString(scrollIDs(t, c, coll, `{"must": [{"key": "tag", "match": {"value": "odd"}}]}`)); got != "[1 3 5]" {
+		t.Errorf("strict mode, exact match on a keyword index = %s, want [1 3 5]", got)
+	}
+	msg := c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"filter": `+filter("tag", "od")+`}`), 400)
+	if want := `Bad request: Index required but not found for "tag" of one of the following types: [keyword (with prefix: true)]. Help: Create an index for this key or use a different filter.`; msg != want {
+		t.Errorf("strict mode, prefix on a plain keyword index: %q, want %q", msg, want)
+	}
+	if got := idsString(scrollIDs(t, c, coll, filter("url", "https://qdrant."))); got != "[1 2 4]" {
+		t.Errorf("strict mode, prefix on a prefix index = %s, want [1 2 4]", got)
+	}
+}
+
+// TestUpstreamFilterConditions: test_filter_values_count_missing_field.py,
+// test_filter_is_empty.py (scroll half) and test_filter_slice.py, on the
+// filter language of lib/segment/src/payload_storage/query_checker.rs: a
+// missing field has zero values for values_count (FieldCondition::
+// check_empty), is_empty holds for a missing field, null and [] also after
+// clear_payload and an index rebuild, and slice conditions split the ids
+// (numeric and UUID) into disjoint sets by SipHash (types.rs Slice); an
+// index out of range is a 422, a zero total a 400 (NonZeroU32).
+func TestUpstreamFilterConditions(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+
+	const vc = "test_values_count"
+	c.ok("PUT", "/collections/"+vc, map[string]any{"vectors": map[string]any{"size": 4, "distance": "Cosine"}}, nil)
+	c.ok("PUT", "/collections/"+vc+"/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4], "payload": {"tags": ["a", "b", "c"]}},
+		{"id": 2, "vector": [0.2, 0.3, 0.4, 0.5], "payload": {"tags": ["x"]}},
+		{"id": 3, "vector": [0.3, 0.4, 0.5, 0.6], "payload": {"title": "no tags field"}}]}`), nil)
+	for cond, want := range map[string]string{`{"lt": 1}`: "[3]", `{"gte": 0}`: "[1 2 3]", `{"lte": 0}`: "[3]", `{"gt": 1}`: "[1]"} {
+		if got := idsString(scrollIDs(t, c, vc, `{"must": [{"key": "tags", "values_count": `+cond+`}]}`)); got != want {
+			t.Errorf("values_count %s = %s, want %s", cond, got, want)
+		}
+	}
+
+	const ie = "test_is_empty"
+	c.ok("PUT", "/collections/"+ie, map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}}, nil)
+	index := map[string]any{"field_name": "status", "field_schema": map[string]any{"type": "keyword", "on_disk": true}}
+	c.ok("PUT", "/collections/"+ie+"/index?wait=true", index, nil)
+	c.ok("PUT", "/collections/"+ie+"/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": [1.0, 0.0], "payload": {"status": null}},
+		{"id": 2, "vector": [0.0, 1.0], "payload": {}},
+		{"id": 3, "vector": [1.0, 1.0], "payload": {"status": "live"}}]}`), nil)
+	isEmpty := func(stage string) {
+		t.Helper()
+		if got := idsString(scrollIDs(t, c, ie, `{"must": [{"is_empty": {"key": "status"}}]}`)); got != "[1 2]" {
+			t.Errorf("%s: is_empty status = %s, want [1 2]", stage, got)
+		}
+	}
+	isEmpty("initial")
+	c.ok("POST", "/collections/"+ie+"/points/payload/clear?wait=true", map[string]any{"points": []int{1}}, nil)
+	isEmpty("after clear")
+	c.ok("DELETE", "/collections/"+ie+"/index/status?wait=true", nil, nil)
+	c.ok("PUT", "/collections/"+ie+"/index?wait=true", index, nil)
+	isEmpty("after rebuild")
+
+	const sl = "test_slice"
+	c.ok("PUT", "/collections/"+sl, map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}}, nil)
+	var pts []any
+	for i := range 16 {
+		pts = append(pts, map[string]any{"id": i, "vector": []float64{0.1, 0.2}},
+			map[string]any{"id": fmt.Sprintf("00000000-0000-0000-0000-%012x", i), "vector": []float64{0.1, 0.2}})
+	}
+	c.ok("PUT", "/collections/"+sl+"/points?wait=true", map[string]any{"points": pts}, nil)
+	slice := func(clause string, index int) map[string]bool {
+		t.Helper()
+		var page struct {
+			Points []struct {
+				ID any `json:"id"`
+			} `json:"points"`
+		}
+		c.ok("POST", "/collections/"+sl+"/points/scroll", rawJSON(fmt.Sprintf(
+			`{"filter": {%q: [{"slice": {"total": 4, "index": %d}}]}, "limit": 33, "with_payload": false, "with_vector": false}`, clause, index)), &page)
+		out := map[string]bool{}
+		for _, p := range page.Points {
+			out[fmt.Sprint(p.ID)] = true
+		}
+		return out
+	}
+	seen := map[string]bool{}
+	for i := range 4 {
+		part := slice("must", i)
+		if len(part) == 32 || len(part) == 0 {
+			t.Errorf("slice %d of 4 has %d of 32 points: no partition", i, len(part))
+		}
+		for id := range part {
+			if seen[id] {
+				t.Errorf("point %s is in two slices", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != 32 {
+		t.Errorf("slices cover %d of 32 points", len(seen))
+	}
+	if inv, s0 := slice("must_not", 0), slice("must", 0); len(inv) != 32-len(s0) {
+		t.Errorf("must_not slice 0 = %d points, want %d", len(inv), 32-len(s0))
+	}
+	msg := c.errorOf("POST", "/collections/"+sl+"/points/scroll", rawJSON(`{"filter": {"must": [{"slice": {"total": 4, "index": 4}}]}, "limit": 1}`), 422)
+	wantContains(t, "slice index out of range", msg, "Validation error in JSON body", "Slice index must be less than the total number of slices")
+	c.errorOf("POST", "/collections/"+sl+"/points/scroll", rawJSON(`{"filter": {"must": [{"slice": {"total": 0, "index": 0}}]}, "limit": 1}`), 400)
+	// An empty field condition is refused by validation (types.rs
+	// validate_field_condition), as in test_batch_update_multivec.py.
+	msg = c.errorOf("POST", "/collections/"+sl+"/points/scroll", rawJSON(`{"filter": {"must": [{"key": "empty"}]}}`), 422)
+	wantContains(t, "empty field condition", msg, "Validation error in JSON body", "At least one field condition must be specified")
+}
+
+// TestUpstreamStrictModeFilters: test_strictmode.py
+// test_strict_mode_unindexed_filter_phrase_read_validation and
+// test_strict_mode_unindexed_filter_write_validation: with
+// unindexed_filtering_retrieve false a phrase match needs a text index with
+// phrase_matching, a text match any text index; with
+// unindexed_filtering_update false a filtered delete needs an index on
+// its keys (verification/mod.rs check_request_filter). Also
+// filter_max_conditions (check_filter_limits).
+func TestUpstreamStrictModeFilters(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_strict_filters"
+	basicCollectionSetup(t, c, coll)
+	strict := func(cfg map[string]any) {
+		c.ok("PATCH", "/collections/"+coll, map[string]any{"strict_mode_config": cfg}, nil)
+	}
+	strict(map[string]any{"enabled": true, "unindexed_filtering_retrieve": false})
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "t", "field_schema": map[string]any{"type": "text"}}, nil)
+	scroll := func(kind string) (int, []byte) {
+		return c.do("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"filter": {"must": [{"key": "t", "match": {"`+kind+`": "some text"}}]}}`))
+	}
+	if st, raw := scroll("text"); st != 200 {
+		t.Errorf("text match on a text index = %d %s", st, raw)
+	}
+	msg := c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"filter": {"must": [{"key": "t", "match": {"phrase": "some text"}}]}}`), 400)
+	wantContains(t, "phrase without phrase_matching", msg, `Index required but not found for "t" of one of the following types: [text (with phrase_matching: true)]`, "Help: Create an index")
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "t", "field_schema": map[string]any{"type": "text", "phrase_matching": true}}, nil)
+	for _, kind := range []string{"text", "phrase"} {
+		if st, raw := scroll(kind); st != 200 {
+			t.Errorf("%s match on a phrase index = %d %s", kind, st, raw)
+		}
+	}
+
+	del := `{"filter": {"must": [{"key": "city", "match": {"value": "Berlin"}}]}}`
+	strict(map[string]any{"enabled": true, "unindexed_filtering_update": true})
+	c.ok("POST", "/collections/"+coll+"/points/delete?wait=true", rawJSON(del), nil)
+	basicCollectionSetup(t, c, coll)
+	strict(map[string]any{"enabled": true, "unindexed_filtering_update": false})
+	msg = c.errorOf("POST", "/collections/"+coll+"/points/delete?wait=true", rawJSON(del), 400)
+	wantContains(t, "unindexed filtered delete", msg, `"city"`, "[keyword]")
+	var n struct {
+		Count int `json:"count"`
+	}
+	c.ok("POST", "/collections/"+coll+"/points/count", map[string]any{"exact": true}, &n)
+	if n.Count != 10 {
+		t.Errorf("a refused delete changed the collection: %d points, want 10", n.Count)
+	}
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "city", "field_schema": "keyword"}, nil)
+	c.ok("POST", "/collections/"+coll+"/points/delete?wait=true", rawJSON(del), nil)
+	c.ok("POST", "/collections/"+coll+"/points/count", map[string]any{"exact": true}, &n)
+	if n.Count != 7 {
+		t.Errorf("after the indexed delete: %d points, want 7", n.Count)
+	}
+
+	strict(map[string]any{"enabled": true, "filter_max_conditions": 2})
+	msg = c.errorOf("POST", "/collections/"+coll+"/points/count", rawJSON(`{"filter": {"must": [
+		{"key": "price", "range": {"gt": 1}}, {"has_id": [1]}, {"must": [{"key": "count", "match": {"value": 0}}]}]}}`), 400)
+	if want := "Bad request: Filter condition limit reached (3 > 2). Help: Reduce the amount of conditions of your filter."; msg != want {
+		t.Errorf("filter_max_conditions: %q, want %q", msg, want)
+	}
+}
