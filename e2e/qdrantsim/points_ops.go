@@ -215,6 +215,9 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 	if err := checkUpsertStrictLocked(col, len(pts)); err != nil {
 		return UpdateResult{}, err
 	}
+	if err := p.checkInsertLimitsLocked(col, pts); err != nil {
+		return UpdateResult{}, err
+	}
 	if err := p.lockErrorLocked(); err != nil {
 		return UpdateResult{}, err
 	}
@@ -279,9 +282,11 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 			continue
 		}
 		// Deleting is not a write operation for the lock; the rate cost is
-		// the number of ids, or 1 for a filter (Qdrant estimates the
-		// filter's cardinality).
+		// the number of ids, or the filter's estimated cardinality.
 		u := update{wait: waitFrom(ctx), cost: len(req.Points)}
+		if req.Filter != nil {
+			u.cost = filterWriteCostLocked(c, col, s, req.Filter)
+		}
 		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
 			if req.Filter == nil {
 				for _, id := range req.Points {

@@ -136,7 +136,7 @@ func (p *Peer) modifyPoints(ctx context.Context, col *collection, t PointsTarget
 		ids := byShard[s]
 		cost := len(ids)
 		if t.Filter != nil {
-			cost = 1
+			cost = filterWriteCostLocked(c, col, s, t.Filter)
 		}
 		u := update{isWrite: isWrite, wait: waitFrom(ctx), cost: cost}
 		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
@@ -340,6 +340,15 @@ func (p *Peer) UpdateVectors(ctx context.Context, coll string, req UpdateVectors
 				updates[pv.ID] = map[string]vector{}
 			}
 			maps.Copy(updates[pv.ID], vs)
+		}
+		// The collection size limits and the sparse / multivector limits
+		// (check_custom of UpdateVectors).
+		var pts []*point
+		for _, id := range target.Points {
+			pts = append(pts, &point{id: id, vectors: updates[id]})
+		}
+		if err := p.checkInsertLimitsLocked(col, pts); err != nil {
+			return err
 		}
 		return p.modifyPoints(ctx, col, target, true, func(pt *point) *point {
 			vs := maps.Clone(pt.vectors)

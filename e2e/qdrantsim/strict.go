@@ -234,6 +234,18 @@ func checkWriteRateLocked(col *collection, d *replicaData, cost int) error {
 	return nil
 }
 
+// filterWriteCostLocked is the write-rate cost of a filtered update of
+// shard s: check_operation_write_rate_limiter (lib/collection/src/shards/
+// replica_set/update.rs) charges max(1, the filter's estimated
+// cardinality), estimated on the local replica.
+func filterWriteCostLocked(c *Cluster, col *collection, s uint32, f *Filter) int {
+	d := c.activeDataLocked(col, s)
+	if d == nil {
+		return 1
+	}
+	return max(1, int(estimateCountLocked(col, d, f)))
+}
+
 // filterCost is filter_rate_cost (lib/shard/src/operation_rate_cost.rs):
 // Filter::total_conditions_count (lib/segment/src/types.rs), where a nested
 // filter or nested condition counts its own conditions and every other

@@ -1813,3 +1813,394 @@ func TestUpstreamStrictModeFilters(t *testing.T) {
 		t.Errorf("filter_max_conditions: %q, want %q", msg, want)
 	}
 }
+
+// setPayloadOf is test_payload_indexing.py set_payload.
+func setPayloadOf(t *testing.T, c client, coll string, payload map[string]any, ids ...int) {
+	t.Helper()
+	c.ok("POST", "/collections/"+coll+"/points/payload?wait=true", map[string]any{"payload": payload, "points": ids}, nil)
+}
+
+// TestUpstreamPayloadIndexTypes: test_payload_indexing.py
+// test_index_with_numeric_key, test_datetime_indexing,
+// test_update_payload_on_indexed_field and test_payload_schemas. A
+// datetime range takes RFC 3339 and the naive forms of
+// DateTimePayloadType::from_str (lib/segment/src/types.rs) and refuses
+// anything else; a set-payload on other keys leaves an indexed match
+// alone; payload_schema echoes each schema's params as given, with no
+// params for a bare type.
+func TestUpstreamPayloadIndexTypes(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_payload_index_types"
+	basicCollectionSetup(t, c, coll)
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "123", "field_schema": "keyword"}, nil)
+
+	const dt = "datetime_payload"
+	setPayloadOf(t, c, coll, map[string]any{dt: "2015-01-01T00:00:00Z"}, 1)
+	setPayloadOf(t, c, coll, map[string]any{dt: "2015-02-01T08:00:00+02:00"}, 2)
+	setPayloadOf(t, c, coll, map[string]any{dt: "2015-03-01T12:30"}, 3)
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": dt, "field_schema": "datetime"}, nil)
+	rng := func(gte, lte string) string {
+		return fmt.Sprintf(`{"must": [{"key": %q, "range": {"gte": %q, "lte": %q}}]}`, dt, gte, lte)
+	}
+	for _, tc := range []struct{ gte, lte, want string }{
+		{"2015-03-01T12:30", "2015-03-01T12:30", "[3]"},
+		{"2015-01-01", "2015-01-01 00:00", "[1]"},
+		{"2015-01-01T01:00:00+01:00", "2015-01-01T01:00:00+01:00", "[1]"},
+		{"2015-02-01T06:00:00", "2015-02-01T06:00:00Z", "[2]"},
+		{"2015-02-01T06:00:00.000000000", "2015-02-01T06:00:00.000000000", "[2]"},
+		{"2015-01-01T00:00", "2015-01-01T00:00", "[1]"},
+		{"2015-02-01T06:00", "2015-02-01T06:00", "[2]"},
+		{"2015-01-01", "2015-12-31", "[1 2 3]"},
+	} {
+		if got := idsString(scrollIDs(t, c, coll, rng(tc.gte, tc.lte))); got != tc.want {
+			t.Errorf("datetime range %s..%s = %s, want %s", tc.gte, tc.lte, got, tc.want)
+		}
+	}
+	for _, bad := range [][2]string{
+		{"Thu, 01 Jan 2015 01:00:00 +0100", "Thu, 01 Jan 2015 01:00:00 +0100"}, {"1422758400000", "1422758400000"},
+		{"1420070400", "1420070400"}, {"2015-02-01 06:00:00 AM", "2015-02-01 06:00:00 AM"}, {"20150201", "20150201"},
+		{"20150201T060000.000Z", "20150201T060000.000Z"}, {"2015032T060000Z", "2015032T060000Z"},
+		{"2015032T060000Z", "2015-02-01T06:00:00"},
+	} {
+		c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"with_vector": false, "filter": `+rng(bad[0], bad[1])+`}`), 400)
+	}
+
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "city", "field_schema": "keyword"}, nil)
+	c.ok("PATCH", "/collections/"+coll, map[string]any{"optimizers_config": map[string]any{"indexing_threshold": 100}}, nil)
+	berlin := `{"must": [{"key": "city", "match": {"value": "Berlin"}}]}`
+	if got := idsString(scrollIDs(t, c, coll, berlin)); got != "[1 2 3]" {
+		t.Errorf("Berlin = %s, want [1 2 3]", got)
+	}
+	setPayloadOf(t, c, coll, map[string]any{"foo": "bar"}, 2, 4)
+	if got := idsString(scrollIDs(t, c, coll, berlin)); got != "[1 2 3]" {
+		t.Errorf("Berlin after setting another key = %s, want [1 2 3]", got)
+	}
+
+	schemas := []string{`"keyword"`, `"integer"`, `"float"`, `"geo"`, `"text"`, `"bool"`, `"datetime"`, `"uuid"`,
+		`{"type": "keyword", "is_tenant": true, "on_disk": true, "enable_hnsw": true}`,
+		`{"type": "integer", "lookup": true, "range": true, "is_principal": true, "on_disk": true, "enable_hnsw": true}`,
+		`{"type": "float", "on_disk": true, "is_principal": true, "enable_hnsw": true}`,
+		`{"type": "geo", "enable_hnsw": true}`,
+		`{"type": "text", "tokenizer": "word", "lowercase": true, "min_token_len": 2, "max_token_len": 10, "enable_hnsw": true}`,
+		`{"type": "bool", "enable_hnsw": true}`,
+		`{"type": "datetime", "on_disk": true, "is_principal": true, "enable_hnsw": true}`,
+		`{"type": "uuid", "is_tenant": true, "on_disk": true, "enable_hnsw": true}`}
+	for i, s := range schemas {
+		c.ok("PUT", "/collections/"+coll+"/index?wait=true", rawJSON(fmt.Sprintf(`{"field_name": "field_%02d", "field_schema": %s}`, i, s)), nil)
+	}
+	var info struct {
+		PayloadSchema map[string]map[string]any `json:"payload_schema"`
+	}
+	c.ok("GET", "/collections/"+coll, nil, &info)
+	for i, s := range schemas {
+		got := info.PayloadSchema[fmt.Sprintf("field_%02d", i)]
+		var want any
+		_ = json.Unmarshal([]byte(s), &want)
+		if name, ok := want.(string); ok {
+			if _, has := got["params"]; got["data_type"] != name || has {
+				t.Errorf("field_%02d schema = %v, want data_type %s and no params", i, got, name)
+			}
+		} else if w := want.(map[string]any); got["data_type"] != w["type"] || fmt.Sprint(got["params"]) != fmt.Sprint(w) {
+			t.Errorf("field_%02d schema = %v, want data_type %v and params %v", i, got, w["type"], w)
+		}
+		if got["points"] != float64(0) {
+			t.Errorf("field_%02d points = %v, want 0", i, got["points"])
+		}
+	}
+}
+
+// nestedPayloadFixture is test_nested_payload_indexing.py
+// nested_payload_collection_setup: countries with arrays of city objects.
+const nestedPayloadFixture = `{"points": [
+		{"id": 1, "vector": [0.05, 0.61, 0.76, 0.74], "payload": {"country": {"name": "Germany", "capital": "Berlin", "cities": [{"name": "Berlin", "population": 3.7, "location": {"lon": 13.76116, "lat": 52.33826}, "sightseeing": ["Brandenburg Gate", "Reichstag"]}, {"name": "Munich", "population": 1.5, "location": {"lon": 11.57549, "lat": 48.13743}, "sightseeing": ["Marienplatz", "Olympiapark"]}, {"name": "Hamburg", "population": 1.8, "location": {"lon": 9.99368, "lat": 53.55108}, "sightseeing": ["Reeperbahn", "Elbphilharmonie"]}]}}},
+		{"id": 2, "vector": [0.19, 0.81, 0.75, 0.11], "payload": {"country": {"name": "England", "capital": "London", "cities": [{"name": "London", "population": 8.9, "location": {"lon": -0.12755, "lat": 51.50722}, "sightseeing": ["Big Ben", "London Eye", "Buckingham Palace"]}, {"name": "Manchester", "population": 2.5, "location": {"lon": -2.23743, "lat": 53.48095}, "sightseeing": ["Manchester United", "Manchester City"]}, {"name": "Liverpool", "population": 0.5, "location": {"lon": -2.97794, "lat": 53.41058}, "sightseeing": ["Anfield", "Albert Dock"]}]}}},
+		{"id": 3, "vector": [0.36, 0.55, 0.47, 0.94], "payload": {"country": {"name": "France", "capital": "Paris", "cities": [{"name": "Paris", "population": 2.2, "location": {"lon": 2.35222, "lat": 48.85661}, "sightseeing": ["Eiffel Tower", "Louvre", "Notre Dame", "Arc de Triomphe"]}, {"name": "Marseille", "population": 0.9, "location": {"lon": 5.36978, "lat": 43.29648}, "sightseeing": ["Vieux Port", "Notre Dame de la Garde"]}, {"name": "Lyon", "population": 0.5, "location": {"lon": 4.83565, "lat": 45.76404}, "sightseeing": ["Place Bellecour", "Fourvière Basilica"]}]}}},
+		{"id": 4, "vector": [0.18, 0.01, 0.85, 0.8], "payload": {"country": {"name": "Japan", "capital": "Tokyo", "cities": [{"name": "Tokyo", "population": 9.3, "location": {"lon": 139.69171, "lat": 35.6895}, "sightseeing": ["Tokyo Tower", "Tokyo Skytree"]}, {"name": "Osaka", "population": 2.7, "location": {"lon": 135.50217, "lat": 34.69374}, "sightseeing": ["Osaka Castle", "Universal Studios Japan"]}, {"name": "Kyoto", "population": 1.5, "location": {"lon": 135.76803, "lat": 35.01163}, "sightseeing": ["Kiyomizu-dera", "Fushimi Inari-taisha"]}]}}},
+		{"id": 5, "vector": [0.24, 0.18, 0.22, 0.44], "payload": {"country": {"name": "Nauru", "cities": [{"name": null}]}}},
+		{"id": 6, "vector": [0.35, 0.08, 0.11, 0.44]}
+	]}`
+
+// countriesOf scrolls with filter and returns country.name of each hit.
+func countriesOf(t *testing.T, c client, coll, filter string) []string {
+	t.Helper()
+	var page struct {
+		Points []struct {
+			Payload struct {
+				Country struct {
+					Name string `json:"name"`
+				} `json:"country"`
+			} `json:"payload"`
+		} `json:"points"`
+	}
+	c.ok("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"limit": 3, "filter": `+filter+`}`), &page)
+	out := []string{}
+	for _, p := range page.Points {
+		out = append(out, p.Payload.Country.Name)
+	}
+	return out
+}
+
+// TestUpstreamNestedPayload: test_nested_payload_indexing.py,
+// test_nested_payload_query.py and test_nesting_nested_payload_query.py.
+// Payload paths reach into objects with ".", into arrays only with "[]" or
+// "[i]" (JsonPath::value_get, lib/segment/src/json_path/mod.rs); a nested
+// condition evaluates its filter on each object of the array at its key
+// ("[]" added when missing, NestedCondition::array_key) and matches when
+// one object passes all of it (query_checker.rs), nesting included;
+// payload_schema counts the points that have a value at an indexed path.
+func TestUpstreamNestedPayload(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_nested_payload"
+	c.ok("PUT", "/collections/"+coll, map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(nestedPayloadFixture), nil)
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "country.capital", "field_schema": "keyword"}, nil)
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "country.cities[].population", "field_schema": "float"}, nil)
+	var info struct {
+		PayloadSchema map[string]PayloadIndexInfo `json:"payload_schema"`
+	}
+	c.ok("GET", "/collections/"+coll, nil, &info)
+	for field, typ := range map[string]string{"country.capital": "keyword", "country.cities[].population": "float"} {
+		if s := info.PayloadSchema[field]; s.DataType != typ || s.Points != 4 {
+			t.Errorf("payload_schema[%s] = %+v, want %s with 4 points", field, s, typ)
+		}
+	}
+	nested := func(key, inner string) string {
+		return `{"must": [{"nested": {"key": "` + key + `", "filter": ` + inner + `}}]}`
+	}
+	pop9 := `{"must": [{"key": "population", "range": {"gte": 9.0}}]}`
+	berlinBox := `{"bottom_right": {"lon": 13.76117, "lat": 52.33825}, "top_left": {"lon": 13.08835, "lat": 52.67551}}`
+	for _, tc := range []struct{ filter, want string }{
+		{`{"must": [{"key": "country.capital", "match": {"value": "London"}}]}`, "[England]"},
+		{`{"must": [{"key": "country.name", "match": {"value": "France"}}]}`, "[France]"},
+		{`{"must": [{"key": "country.cities.population", "range": {"gte": 9.0}}]}`, "[]"},
+		{`{"must": [{"key": "country.cities[].population", "range": {"gte": 9.0}}]}`, "[Japan]"},
+		{`{"must": [{"key": "country.cities[].sightseeing", "match": {"value": "Eiffel Tower"}}]}`, "[France]"},
+		{`{"must": [{"key": "country.cities[0].name", "match": {"value": "Paris"}}]}`, "[France]"},
+		{`{"must": [{"key": "country.cities[].sightseeing[1]", "match": {"value": "Louvre"}}]}`, "[France]"},
+		{nested("country.cities[]", pop9), "[Japan]"},
+		{nested("country.cities", pop9), "[Japan]"},
+		{nested("country.cities", `{"must": [{"must": [{"key": "sightseeing", "values_count": {"gt": 3}}]}]}`), "[France]"},
+		{nested("country.cities", `{"must": [{"key": "population", "range": {"gte": 9.0}}], "must_not": [{"key": "sightseeing", "values_count": {"gt": 1}}]}`), "[]"},
+		{nested("country.cities", `{"must": [{"key": "population", "range": {"gte": 9.0}}, {"key": "sightseeing", "values_count": {"gt": 2}}]}`), "[]"},
+		{nested("country.cities", `{"must": [{"key": "population", "range": {"gte": 8.0}}, {"key": "sightseeing", "values_count": {"lt": 3}}]}`), "[Japan]"},
+		{nested("country.cities", `{"must_not": [{"key": "population", "range": {"lt": 8.0}}, {"is_null": {"key": "name"}}]}`), "[England Japan]"},
+		{nested("country.cities", `{"must_not": [{"key": "population", "range": {"lt": 8.0}}, {"key": "sightseeing", "values_count": {"gte": 3}}, {"is_null": {"key": "name"}}]}`), "[Japan]"},
+		{nested("country.cities", `{"must": [{"is_null": {"key": "name"}}]}`), "[Nauru]"},
+		{nested("country.cities", `{"must": [{"key": "location", "geo_bounding_box": `+berlinBox+`}]}`), "[Germany]"},
+		{nested("country.cities", `{"must": [{"key": "location", "geo_radius": {"center": {"lon": 13.76117, "lat": 52.33825}, "radius": 1000}}]}`), "[Germany]"},
+	} {
+		if got := fmt.Sprint(countriesOf(t, c, coll, tc.filter)); got != tc.want {
+			t.Errorf("%s = %s, want %s", tc.filter, got, tc.want)
+		}
+	}
+	for _, f := range []string{"country.capital", "country.cities[].population"} {
+		c.ok("DELETE", "/collections/"+coll+"/index/"+f+"?wait=true", nil, nil)
+	}
+	info.PayloadSchema = nil // decoding merges into an existing map
+	c.ok("GET", "/collections/"+coll, nil, &info)
+	if len(info.PayloadSchema) != 0 {
+		t.Errorf("payload_schema after deleting the indexes = %v", info.PayloadSchema)
+	}
+
+	const deep = "test_nesting_nested"
+	c.ok("PUT", "/collections/"+deep, map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
+	c.ok("PUT", "/collections/"+deep+"/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": [0.05, 0.61, 0.76, 0.74], "payload": {"arr1": [{"arr2": [{"a": 1, "b": 2}]}, {"arr2": [{"a": 3, "b": 4}, {"a": 5, "b": 6}]}]}},
+		{"id": 2, "vector": [0.15, 0.71, 0.78, 0.24], "payload": {"arr1": [{"arr2": [{"a": 2, "b": 3}]}, {"arr2": [{"a": 3, "b": 5}, {"a": 5, "b": 7}]}]}}]}`), nil)
+	c.ok("PUT", "/collections/"+deep+"/index?wait=true", map[string]any{"field_name": "arr1[].arr2[].a", "field_schema": "integer"}, nil)
+	info.PayloadSchema = nil
+	c.ok("GET", "/collections/"+deep, nil, &info)
+	if s := info.PayloadSchema["arr1[].arr2[].a"]; s.DataType != "integer" || s.Points != 2 {
+		t.Errorf("payload_schema[arr1[].arr2[].a] = %+v, want integer with 2 points", s)
+	}
+	twice := func(clause string) string {
+		return nested("arr1", `{"must": [{"nested": {"key": "arr2", "filter": {"`+clause+`": [{"key": "a", "match": {"value": 5}}, {"key": "b", "match": {"value": 6}}]}}}]}`)
+	}
+	for _, tc := range []struct{ filter, want string }{
+		{nested("arr1", `{"must": [{"key": "arr2[].a", "match": {"value": 5}}]}`), "[1 2]"},
+		{nested("arr1", `{"must": [{"key": "arr2[].a", "match": {"value": 4}}]}`), "[]"},
+		{nested("arr1", `{"must": [{"key": "arr2[].b", "match": {"value": 6}}]}`), "[1]"},
+		{nested("arr1[].arr2", `{"must": [{"key": "b", "match": {"value": 8}}]}`), "[]"},
+		{nested("arr1", `{"must": [{"nested": {"key": "arr2", "filter": {"must": [{"key": "a", "match": {"value": 5}}]}}}]}`), "[1 2]"},
+		{twice("must"), "[1]"},
+		{twice("should"), "[1 2]"},
+	} {
+		if got := idsString(scrollIDs(t, c, deep, tc.filter)); got != tc.want {
+			t.Errorf("%s = %s, want %s", tc.filter, got, tc.want)
+		}
+	}
+}
+
+// TestUpstreamStrictModeLimits: test_strictmode.py
+// test_strict_mode_max_collection_size_upsert (and _batch),
+// test_strict_mode_max_collection_point_count_upsert_batch,
+// test_strict_mode_max_sparse_length_upsert,
+// test_strict_mode_max_multivector_size_upsert,
+// test_strict_mode_payload_index_count,
+// test_strict_mode_write_rate_limiting_filtered_update_op,
+// test_strict_mode_write_rate_limiting_batch_update_op,
+// test_strict_mode_retrieve_read_rate_limiting and
+// test_scroll_filter_many_conditions: the checks of
+// lib/collection/src/operations/verification/update.rs and
+// src/common/update.rs, the write cost of a filtered update (its estimated
+// cardinality, replica_set/update.rs) and the read cost of a retrieve or
+// scroll (ids, or 1 plus the filter's conditions).
+func TestUpstreamStrictModeLimits(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_strict_limits"
+	send := func(method, path string, body any) { t.Helper(); c.ok(method, path, body, nil) }
+	strict := func(cfg map[string]any) {
+		t.Helper()
+		c.ok("PATCH", "/collections/"+coll, map[string]any{"strict_mode_config": cfg}, nil)
+	}
+	batch := func(ids ...int) map[string]any {
+		var payloads []any
+		var vectors []any
+		for range ids {
+			payloads = append(payloads, map[string]any{"city": "Berlin"})
+			vectors = append(vectors, []float64{1, 2, 3, 5})
+		}
+		return map[string]any{"ids": ids, "payloads": payloads, "vectors": vectors}
+	}
+	upserts := map[string]func(ids ...int) (string, string, any){
+		"upsert": func(ids ...int) (string, string, any) {
+			return "PUT", "/collections/" + coll + "/points?wait=true", map[string]any{"batch": batch(ids...)}
+		},
+		"batch": func(ids ...int) (string, string, any) {
+			return "POST", "/collections/" + coll + "/points/batch?wait=true", map[string]any{"operations": []any{map[string]any{"upsert": map[string]any{"batch": batch(ids...)}}}}
+		},
+	}
+	fresh := func() {
+		t.Helper()
+		c.ok("DELETE", "/collections/"+coll, nil, nil)
+		c.ok("PUT", "/collections/"+coll, map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
+	}
+	for name, up := range upserts {
+		// 4 floats of 4 bytes per point: 240 bytes are 15 points. (The
+		// upstream test starts from basic_collection_setup, whose two
+		// sparse-only points count too; Qdrant's statistics, refreshed
+		// every 32 writes, let its loop pass anyway. The simulator
+		// measures every write, so the facts are stated on dense points.)
+		fresh()
+		send(up(1, 2, 3, 4, 5))
+		strict(map[string]any{"enabled": true, "max_collection_vector_size_bytes": 240})
+		for range 3 {
+			send(up(6, 7, 8, 9, 10))
+		}
+		send(up(12, 13, 14, 15, 16))
+		method, path, body := up(12, 13, 14, 15, 16)
+		msg := c.errorOf(method, path, body, 400)
+		if want := "Bad request: Max vector storage size limit of 0.00022888184MB reached!"; msg != want {
+			t.Errorf("%s past the vector size limit: %q, want %q", name, msg, want)
+		}
+
+		fresh()
+		send(up(1, 2))
+		strict(map[string]any{"enabled": true, "max_points_count": 10})
+		send(up(3, 4))
+		method, path, body = up(5, 6, 7, 8, 9, 10)
+		c.ok(method, path, body, nil)
+		msg = c.errorOf(method, path, body, 400)
+		if want := "Bad request: Max points count limit of 10 reached!"; msg != want {
+			t.Errorf("%s past the points limit: %q, want %q", name, msg, want)
+		}
+	}
+
+	c.ok("DELETE", "/collections/"+coll, nil, nil)
+	c.ok("PUT", "/collections/"+coll, map[string]any{"sparse_vectors": map[string]any{"sparse-vector": map[string]any{}}}, nil)
+	strict(map[string]any{"enabled": true, "sparse_config": map[string]any{"sparse-vector": map[string]any{"max_length": 4}}})
+	sparse := func(id, n int) map[string]any {
+		var idx []int
+		var vals []float64
+		for i := range n {
+			idx, vals = append(idx, i+1), append(vals, float64(i)/10)
+		}
+		return map[string]any{"points": []any{map[string]any{"id": id, "vector": map[string]any{"sparse-vector": map[string]any{"indices": idx, "values": vals}}}}}
+	}
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", sparse(1, 4), nil)
+	msg := c.errorOf("PUT", "/collections/"+coll+"/points?wait=true", sparse(2, 6), 400)
+	wantContains(t, "sparse limit", msg, "Sparse vector 'sparse-vector' has a limit of 4 indices, but 6 were provided!")
+
+	c.ok("DELETE", "/collections/"+coll, nil, nil)
+	c.ok("PUT", "/collections/"+coll, map[string]any{"vectors": map[string]any{"dense-multi": map[string]any{
+		"size": 4, "distance": "Dot", "multivector_config": map[string]any{"comparator": "max_sim"}}}}, nil)
+	limit := map[string]any{"dense-multi": map[string]any{"max_vectors": 5}}
+	strict(map[string]any{"enabled": true, "multivector_config": limit})
+	multi := func(n int) [][]float64 {
+		var m [][]float64
+		for i := range n {
+			m = append(m, []float64{float64(i), 1.61, 1.76, 1.74})
+		}
+		return m
+	}
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", map[string]any{"points": []any{map[string]any{"id": 1, "vector": map[string]any{"dense-multi": multi(3)}}}}, nil)
+	asBatch := map[string]any{"batch": map[string]any{"ids": []int{1}, "vectors": map[string]any{"dense-multi": []any{multi(6)}}}}
+	for _, body := range []any{map[string]any{"points": []any{map[string]any{"id": 1, "vector": map[string]any{"dense-multi": multi(6)}}}}, asBatch} {
+		msg := c.errorOf("PUT", "/collections/"+coll+"/points?wait=true", body, 400)
+		wantContains(t, "multivector limit", msg, "Multivector 'dense-multi' has a limit of 5 vectors, but 6 were provided!")
+	}
+	strict(map[string]any{"enabled": false, "multivector_config": limit})
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", asBatch, nil)
+
+	basicCollectionSetup(t, c, coll)
+	index := func(field, typ string) (string, string, any) {
+		return "PUT", "/collections/" + coll + "/index?wait=true", map[string]any{"field_name": field, "field_schema": map[string]any{"type": typ}}
+	}
+	for n, fields := range [][]string{{}, {"city"}, {"price"}} {
+		strict(map[string]any{"enabled": true, "max_payload_index_count": n})
+		for _, f := range fields {
+			send(index(f, "keyword"))
+		}
+		method, path, body := index("count", "integer")
+		msg := c.errorOf(method, path, body, 400)
+		if want := fmt.Sprintf("Bad request: Collection already has the maximum number of payload indices (%d). Help: Please delete an existing index before creating a new one.", n); msg != want {
+			t.Errorf("index count %d: %q, want %q", n, msg, want)
+		}
+	}
+
+	// A filtered payload update costs its estimated cardinality: half the
+	// points for an unindexed key.
+	basicCollectionSetup(t, c, coll)
+	strict(map[string]any{"enabled": true, "write_rate_limit": 7})
+	c.ok("PUT", "/collections/"+coll+"/points/payload", rawJSON(`{"payload": {"City": "Not Berlin"}, "filter": {"must": [{"key": "City", "match": {"value": "Berlin"}}]}}`), nil)
+	msg = c.errorOf("PUT", "/collections/"+coll+"/points/payload", rawJSON(`{"payload": {"City": "Not London"}, "filter": {"must": [{"key": "City", "match": {"value": "London"}}]}}`), 429)
+	wantContains(t, "filtered update rate", msg, "Rate limiting exceeded: Write rate limit exceeded: Operation requires 5 tokens but only")
+
+	basicCollectionSetup(t, c, coll)
+	strict(map[string]any{"enabled": true, "write_rate_limit": 10})
+	ten := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	method, path, body := upserts["batch"](append(ten, 11)...)
+	msg = c.errorOf(method, path, body, 429)
+	wantContains(t, "batch over capacity", msg, "Rate limiting exceeded: Write rate limit exceeded, request larger than rate limiter capacity, please try to split your request")
+	send(upserts["batch"](ten...))
+	method, path, body = upserts["batch"](ten...)
+	msg = c.errorOf(method, path, body, 429)
+	wantContains(t, "batch without tokens", msg, "Rate limiting exceeded: Write rate limit exceeded: Operation requires 10 tokens but only 0.0 were available. Retry after 60s")
+
+	basicCollectionSetup(t, c, coll)
+	strict(map[string]any{"enabled": true, "read_rate_limit": 4})
+	msg = c.errorOf("POST", "/collections/"+coll+"/points", map[string]any{"ids": []int{1, 2, 3, 4, 5}}, 429)
+	wantContains(t, "retrieve over capacity", msg, "Read rate limit exceeded, request larger than rate limiter capacity, please try to split your request")
+	c.ok("POST", "/collections/"+coll+"/points", map[string]any{"ids": []int{1, 2, 3, 4}}, nil)
+	msg = c.errorOf("POST", "/collections/"+coll+"/points", map[string]any{"ids": []int{1, 2, 3, 4}}, 429)
+	wantContains(t, "retrieve without tokens", msg, "Read rate limit exceeded: Operation requires 4 tokens but only 0.0 were available")
+
+	basicCollectionSetup(t, c, coll)
+	conditions := func(n int) string {
+		var cs []string
+		for i := range n {
+			cs = append(cs, fmt.Sprintf(`{"key": "price", "match": {"value": %d}}`, i))
+		}
+		return `{"filter": {"must": [` + strings.Join(cs, ",") + `]}}`
+	}
+	c.ok("POST", "/collections/"+coll+"/points/scroll", rawJSON(conditions(11)), nil)
+	strict(map[string]any{"enabled": true, "read_rate_limit": 10})
+	msg = c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(conditions(11)), 429)
+	wantContains(t, "scroll over capacity", msg, "Read rate limit exceeded, request larger than rate limiter capacity, please try to split your request")
+	c.ok("POST", "/collections/"+coll+"/points/scroll", rawJSON(conditions(6)), nil)
+	msg = c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(conditions(6)), 429)
+	wantContains(t, "scroll without tokens", msg, "Read rate limit exceeded: Operation requires 7 tokens")
+}
