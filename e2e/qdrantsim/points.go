@@ -23,6 +23,8 @@ type Record struct {
 	Payload  map[string]any  `json:"payload"`
 	Vector   json.RawMessage `json:"vector"`
 	ShardKey *ShardKey       `json:"shard_key,omitempty"`
+	// OrderValue is the value an order_by scroll ordered the record by.
+	OrderValue any `json:"order_value,omitempty"`
 }
 
 // PointStruct is one point of an upsert in list form.
@@ -103,6 +105,8 @@ type ScrollRequest struct {
 	// WithVectors is serde's alias of with_vector (lib/api/src/rest/
 	// schema.rs).
 	WithVectors json.RawMessage `json:"with_vectors,omitempty"`
+	// OrderBy is a key or {key, direction, start_from} (orderby.go).
+	OrderBy json.RawMessage `json:"order_by,omitempty"`
 }
 
 // ScrollResult is the scroll answer.

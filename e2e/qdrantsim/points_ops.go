@@ -387,6 +387,10 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	if err := req.Filter.validate("filter"); err != nil {
 		return nil, err
 	}
+	ob, err := parseOrderBy(req.OrderBy)
+	if err != nil {
+		return nil, err
+	}
 	sel, err := parseSelector(req.WithPayload, firstSet(req.WithVector, req.WithVectors))
 	if err != nil {
 		return nil, err
@@ -408,6 +412,25 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	all, keys, err := p.readShardsLocked(col, req.ShardKey, 1+filterCost(req.Filter))
 	if err != nil {
 		return nil, err
+	}
+	if ob != nil {
+		if req.Offset != nil {
+			return nil, &Error{Kind: KindBadInput, Msg: errOffsetWithOrderBy.Error()}
+		}
+		entries, kind, err := orderedPage(col, ob, req.Filter, all, limit)
+		if err != nil {
+			return nil, err
+		}
+		res := &ScrollResult{Points: []Record{}}
+		for _, e := range entries {
+			r := sel.record(e.pt, keys[e.pt.id])
+			r.OrderValue = e.value
+			if kind != "float" {
+				r.OrderValue = int64(e.value)
+			}
+			res.Points = append(res.Points, r)
+		}
+		return res, nil
 	}
 	// Keep only the limit+1 smallest matching ids: paging through a large
 	// collection stays O(n log limit) per page.

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // basicCollectionSetup is tests/openapi/helpers/collection_setup.py
@@ -2203,4 +2204,176 @@ func TestUpstreamStrictModeLimits(t *testing.T) {
 	c.ok("POST", "/collections/"+coll+"/points/scroll", rawJSON(conditions(6)), nil)
 	msg = c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(conditions(6)), 429)
 	wantContains(t, "scroll without tokens", msg, "Read rate limit exceeded: Operation requires 7 tokens")
+}
+
+// TestUpstreamNamedVectorValidation: test_validation.py
+// test_validation_iter_named_vectors, test_validation_iter_batch_named_vectors,
+// test_validation_empty_vector_upsert and
+// test_validation_empty_vector_batch_upsert. Every named vector of a
+// point or a batch column is validated (validate_iter, lib/api/src/rest/
+// schema.rs and validate.rs) before the collection is consulted, and an
+// empty dense vector is refused whether or not the client waits.
+func TestUpstreamNamedVectorValidation(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_named_vector_validation"
+	basicCollectionSetup(t, c, coll)
+	const bad = `{"indices": [0, 1], "values": [0.0]}`
+	for _, tc := range []struct{ method, path, body string }{
+		{"PUT", "/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {"a": ` + bad + `, "b": ` + bad + `}}]}`},
+		{"POST", "/points/batch?wait=true", `{"operations": [{"upsert": {"batch": {"ids": [1, 2], "vectors": {"a": [` + bad + `, ` + bad + `]}}}}]}`},
+	} {
+		msg := c.errorOf(tc.method, "/collections/"+coll+tc.path, rawJSON(tc.body), 422)
+		wantContains(t, tc.path, msg, "Validation error")
+	}
+	for _, wait := range []string{"true", "false"} {
+		status, raw := c.do("PUT", "/collections/"+coll+"/points?wait="+wait, rawJSON(`{"points": [{"id": 1000, "vector": []}]}`))
+		if status < 400 {
+			t.Errorf("empty vector upsert, wait=%s: %d %s", wait, status, raw)
+		}
+		status, raw = c.do("POST", "/collections/"+coll+"/points/batch?wait="+wait, rawJSON(`{"operations": [{"upsert": {"points": [{"id": 1001, "vector": []}]}}]}`))
+		if status < 400 {
+			t.Errorf("empty vector batch upsert, wait=%s: %d %s", wait, status, raw)
+		}
+	}
+	var n struct {
+		Count int `json:"count"`
+	}
+	c.ok("POST", "/collections/"+coll+"/points/count", map[string]any{"exact": true}, &n)
+	if n.Count != 10 {
+		t.Errorf("refused upserts changed the collection: %d points, want 10", n.Count)
+	}
+}
+
+// orderByFixture is test_order_by.py's setup: basic_collection_setup, 300
+// points with integer, float, repeated float, multi-valued and datetime
+// payloads, and their indexes. The upstream fixture draws repetitions and
+// date steps at random; here they follow i%2 and i%3.
+func orderByFixture(t *testing.T, c client, coll string, total int) {
+	t.Helper()
+	basicCollectionSetup(t, c, coll)
+	repeated := float64(total)
+	day := time.Date(2026, 1, 1, 8, 30, 0, 0, time.UTC)
+	var pts []any
+	for i := range total {
+		if i%2 == 1 {
+			repeated--
+		}
+		if i%3 == 0 {
+			day = day.AddDate(0, 0, 1)
+		}
+		city := "Moscow"
+		if i%3 == 0 {
+			city = "London"
+		}
+		pts = append(pts, map[string]any{"id": i, "vector": []float64{0.1, 0.1, 0.1, 0.1}, "payload": map[string]any{
+			"city": city, "is_middle_split": float64(i) > float64(total)*0.25 && float64(i) < float64(total)*0.75,
+			"price": float64(total - i), "payload_id": i, "multi_id": []int{i, total - i + 1},
+			"maybe_repeated_float": repeated, "date_rfc3339": day.Format(time.RFC3339Nano),
+			"date_simple": day.AddDate(0, 0, i%2).Format("2006-01-02")}})
+	}
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", map[string]any{"points": pts}, nil)
+	for field, schema := range map[string]string{"city": "keyword", "is_middle_split": "bool", "price": "float",
+		"maybe_repeated_float": "float", "payload_id": "integer", "multi_id": "integer", "date_rfc3339": "datetime", "date_simple": "datetime"} {
+		c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": field, "field_schema": schema}, nil)
+	}
+}
+
+type orderedPoint struct {
+	ID      float64        `json:"id"`
+	Payload map[string]any `json:"payload"`
+}
+
+// TestUpstreamOrderBy: test_order_by.py. Scroll with order_by walks the
+// key's range index by (value, id) ascending or descending, returns no
+// next_page_offset, lists a point once per value, refuses an id offset and
+// a key without a range index (lib/collection/src/collection/
+// point_ops.rs, shards/local_shard/shard_ops.rs); paging with start_from
+// and a must_not has_id of the ids seen at the last value visits every
+// matching point exactly once.
+func TestUpstreamOrderBy(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll, total = "test_order_by", 300
+	orderByFixture(t, c, coll, total)
+	scroll := func(body string) (ids []float64, pts []orderedPoint, next any) {
+		t.Helper()
+		var page struct {
+			Points         []orderedPoint `json:"points"`
+			NextPageOffset any            `json:"next_page_offset"`
+		}
+		c.ok("POST", "/collections/"+coll+"/points/scroll", rawJSON(body), &page)
+		for _, p := range page.Points {
+			ids = append(ids, p.ID)
+		}
+		return ids, page.Points, page.NextPageOffset
+	}
+	for dir, want := range map[string]string{"asc": "[0 1 2 3 4]", "desc": "[299 298 297 296 295]"} {
+		ids, _, next := scroll(`{"order_by": {"key": "payload_id", "direction": "` + dir + `"}, "limit": 5}`)
+		if idsString(ids) != want || next != nil {
+			t.Errorf("order_by payload_id %s = %v next %v, want %s and no next page", dir, ids, next, want)
+		}
+	}
+	paginate := func(key, dir, must string) {
+		t.Helper()
+		var n struct {
+			Count int `json:"count"`
+		}
+		c.ok("POST", "/collections/"+coll+"/points/count", rawJSON(`{"exact": true, "filter": {"must": `+must+`}}`), &n)
+		const limit = 23
+		seen := map[float64]bool{}
+		var last any
+		var lastIDs []float64
+		start := "null"
+		pages := 0
+		for {
+			excl, _ := json.Marshal(lastIDs)
+			_, pts, _ := scroll(fmt.Sprintf(`{"order_by": {"key": %q, "direction": %q, "start_from": %s}, "limit": %d, "filter": {"must": %s, "must_not": [{"has_id": %s}]}}`,
+				key, dir, start, limit, must, excl))
+			pages++
+			if len(pts) > 0 {
+				v := pts[len(pts)-1].Payload[key]
+				if fmt.Sprint(v) != fmt.Sprint(last) {
+					lastIDs = nil
+					last = v
+					b, _ := json.Marshal(v)
+					start = string(b)
+				}
+			}
+			for _, p := range pts {
+				if seen[p.ID] {
+					t.Fatalf("%s %s %s: point %v twice", key, dir, must, p.ID)
+				}
+				seen[p.ID] = true
+				if fmt.Sprint(p.Payload[key]) == fmt.Sprint(last) {
+					lastIDs = append(lastIDs, p.ID)
+				}
+			}
+			if len(pts) < limit || pages > 100 {
+				break
+			}
+		}
+		if len(seen) != n.Count || pages != (n.Count+limit-1)/limit {
+			t.Errorf("%s %s %s: %d points in %d pages, want %d in %d", key, dir, must, len(seen), pages, n.Count, (n.Count+limit-1)/limit)
+		}
+	}
+	for _, key := range []string{"payload_id", "price", "maybe_repeated_float", "date_rfc3339", "date_simple"} {
+		for _, dir := range []string{"asc", "desc"} {
+			for _, must := range []string{"null", `[{"key": "city", "match": {"value": "London"}}]`, `[{"key": "is_middle_split", "match": {"value": false}}]`} {
+				paginate(key, dir, must)
+			}
+		}
+	}
+	ids, _, _ := scroll(fmt.Sprintf(`{"order_by": "multi_id", "limit": %d}`, 2*total))
+	freq := map[float64]int{}
+	for _, id := range ids {
+		freq[id]++
+	}
+	if len(ids) != 2*total || len(freq) != total {
+		t.Errorf("multi-valued order_by: %d entries for %d points, want %d for %d", len(ids), len(freq), 2*total, total)
+	}
+	msg := c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"order_by": "payload_id", "offset": 10, "limit": 10}`), 400)
+	wantContains(t, "offset with order_by", msg, "Cannot use an `offset` when using `order_by`")
+	msg = c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"order_by": "city", "limit": 10}`), 400)
+	wantContains(t, "order_by without a range index", msg, "No range index for `order_by` key: `city`")
 }
