@@ -147,7 +147,7 @@ func (p *Peer) Facet(ctx context.Context, coll string, req FacetRequest) (*Facet
 	}
 	counts := map[facetValue]int{}
 	for _, pt := range all {
-		if !req.Filter.matches(pt) {
+		if !req.Filter.matchesIn(pt, col.payloadSchema) {
 			continue
 		}
 		vals, _ := lookup(pt.payload, req.Key)

@@ -489,21 +489,23 @@ func (c *Condition) validate(path string) error {
 	return nil
 }
 
-// matches is check_payload for a stored point.
-func (f *Filter) matches(p *point) bool {
+// matchesIn is check_payload for a stored point of a collection whose
+// payload indexes are schema: a text index answers full-text matches on
+// its key (textindex.go).
+func (f *Filter) matchesIn(p *point, schema map[string]json.RawMessage) bool {
 	if f == nil {
 		return true
 	}
-	return f.check(p.payload, p)
+	return f.check(p.payload, p, schema)
 }
 
 // check is check_filter: should, min_should, must, must_not. p is nil
 // inside a nested condition, where has_id and has_vector never match.
-func (f *Filter) check(payload map[string]any, p *point) bool {
+func (f *Filter) check(payload map[string]any, p *point, schema map[string]json.RawMessage) bool {
 	if f.Should != nil {
 		any := false
 		for i := range f.Should {
-			if f.Should[i].check(payload, p) {
+			if f.Should[i].check(payload, p, schema) {
 				any = true
 				break
 			}
@@ -515,7 +517,7 @@ func (f *Filter) check(payload map[string]any, p *point) bool {
 	if m := f.MinShould; m != nil {
 		n := 0
 		for i := range m.Conditions {
-			if m.Conditions[i].check(payload, p) {
+			if m.Conditions[i].check(payload, p, schema) {
 				n++
 			}
 		}
@@ -524,22 +526,22 @@ func (f *Filter) check(payload map[string]any, p *point) bool {
 		}
 	}
 	for i := range f.Must {
-		if !f.Must[i].check(payload, p) {
+		if !f.Must[i].check(payload, p, schema) {
 			return false
 		}
 	}
 	for i := range f.MustNot {
-		if f.MustNot[i].check(payload, p) {
+		if f.MustNot[i].check(payload, p, schema) {
 			return false
 		}
 	}
 	return true
 }
 
-func (c *Condition) check(payload map[string]any, p *point) bool {
+func (c *Condition) check(payload map[string]any, p *point, schema map[string]json.RawMessage) bool {
 	switch {
 	case c.Key != "":
-		return c.checkField(payload)
+		return c.checkField(payload, schema)
 	case c.HasID != nil:
 		if p == nil {
 			return false
@@ -579,20 +581,42 @@ func (c *Condition) check(payload map[string]any, p *point) bool {
 		if !strings.HasSuffix(key, "[]") {
 			key += "[]" // NestedCondition::array_key
 		}
+		// The indexes under the nested key apply with the key's prefix
+		// stripped (select_nested_indexes).
+		var sub map[string]json.RawMessage
+		for k, v := range schema {
+			if rest, ok := strings.CutPrefix(k, key+"."); ok {
+				if sub == nil {
+					sub = map[string]json.RawMessage{}
+				}
+				sub[rest] = v
+			}
+		}
 		for _, v := range valueGet(payload, key) {
-			if obj, ok := v.(map[string]any); ok && c.Nested.Filter.check(obj, nil) {
+			if obj, ok := v.(map[string]any); ok && c.Nested.Filter.check(obj, nil, sub) {
 				return true
 			}
 		}
 		return false
 	}
-	return c.Filter.check(payload, p)
+	return c.Filter.check(payload, p, schema)
 }
 
-// checkField is check_field_condition without a field index: no value at
-// the path is check_empty, otherwise any value passing check.
-func (c *Condition) checkField(payload map[string]any) bool {
+// checkField is check_field_condition: no value at the path is
+// check_empty, otherwise any value passing check, where a text index on
+// the key answers full-text matches (special_check_condition).
+func (c *Condition) checkField(payload map[string]any, schema map[string]json.RawMessage) bool {
 	vals := valueGet(payload, c.Key)
+	if m := c.Match; m != nil && len(vals) > 0 && (m.Text != nil || m.TextAny != nil || m.Phrase != nil) {
+		if ti := parseTextIndex(schema[c.Key]); ti != nil {
+			for _, v := range vals {
+				if ti.check(m, v) {
+					return true
+				}
+			}
+			return false
+		}
+	}
 	if len(vals) == 0 {
 		switch {
 		case c.ValuesCount != nil:

@@ -128,7 +128,7 @@ func orderedPage(col *collection, ob *orderBy, f *Filter, all []*point, limit in
 	}
 	var entries []orderEntry
 	for _, pt := range all {
-		if !f.matches(pt) {
+		if !f.matchesIn(pt, col.payloadSchema) {
 			continue
 		}
 		vals, _ := lookup(pt.payload, ob.key)

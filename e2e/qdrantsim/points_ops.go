@@ -295,7 +295,7 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 				return
 			}
 			for id, pt := range d.points {
-				if req.Filter.matches(pt) {
+				if req.Filter.matchesIn(pt, col.payloadSchema) {
 					delete(d.points, id)
 				}
 			}
@@ -439,7 +439,7 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 		if req.Offset != nil && pt.id.Less(*req.Offset) {
 			continue
 		}
-		if !req.Filter.matches(pt) {
+		if !req.Filter.matchesIn(pt, col.payloadSchema) {
 			continue
 		}
 		if h.Len() <= limit {
@@ -501,7 +501,7 @@ func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64
 			continue
 		}
 		for _, pt := range d.points {
-			if req.Filter.matches(pt) {
+			if req.Filter.matchesIn(pt, col.payloadSchema) {
 				n++
 			}
 		}

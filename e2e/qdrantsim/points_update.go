@@ -149,7 +149,7 @@ func (p *Peer) modifyPoints(ctx context.Context, col *collection, t PointsTarget
 				return
 			}
 			for id, pt := range d.points {
-				if t.Filter.matches(pt) {
+				if t.Filter.matchesIn(pt, col.payloadSchema) {
 					d.points[id] = mod(pt)
 				}
 			}

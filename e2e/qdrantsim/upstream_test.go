@@ -2377,3 +2377,96 @@ func TestUpstreamOrderBy(t *testing.T) {
 	msg = c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"order_by": "city", "limit": 10}`), 400)
 	wantContains(t, "order_by without a range index", msg, "No range index for `order_by` key: `city`")
 }
+
+// ftsTitles is test_fts.py's texts: story titles.
+var ftsTitles = []string{
+	"2430 A.D.", "The Acquisitive Chuckle", "Author! Author!", "The Bicentennial Man", "Big Game",
+	"The Billiard Ball", "Birth of a Notion", "Black Friar of the Flame", "Blank!", "Blind Alley",
+	"Breeds There a Man...?", "Button, Button", "Buy Jupiter", "C-Chute", "Cal", "The Callistan Menace",
+	"Catch That Rabbit", "Christmas on Ganymede", "Darwinian Pool Room", "Day of the Hunters", "Death Sentence",
+	"Does a Bee Care?", "Dreaming Is a Private Thing", "The Dust of Death", "The Dying Night",
+	"Each an Explorer", "Escape!", "Everest", "Evidence", "The Evitable Conflict", "Exile to Hell",
+	"Eyes Do More Than See", "The Feeling of Power", "Feminine Intuition", "First Law", "Flies",
+	"For the Birds", "Founding Father", "The Fun They Had", "Galley Slave", "The Gentle Vultures",
+	"Getting Even", "Gimmicks Three", "Gold", "Good Taste", "The Greatest Asset", "Green Patches", "Half-Breed",
+	"Half-Breeds on Venus", "Hallucination", "The Hazing", "Hell-Fire", "Heredity", "History", "Homo Sol",
+	"Hostess", "I Just Make Them Up, See!", "I'm in Marsport Without Hilda", "The Imaginary",
+	"The Immortal Bard", "In a Good Cause—", "Insert Knob A in Hole B", "The Instability",
+	"It's Such a Beautiful Day", "The Key", "Kid Stuff", "The Last Answer", "The Last Question",
+	"The Last Trump", "Left to Right", "Legal Rites", "Lenny", "Lest We Remember", "Let's Not", "Liar!",
+	"Light Verse", "Little Lost Robot", "The Little Man on the Subway", "Living Space", "A Loint of Paw",
+	"The Magnificent Possession", "Marching In", "Marooned off Vesta", "The Message", "Mirror Image",
+	"Mother Earth", "My Son, the Physicist", "No Connection", "No Refuge Could Save", "Nobody Here But—",
+	"Not Final!", "Obituary", "Old-fashioned", "Pâté de Foie Gras", "The Pause", "Ph as in Phony",
+	"The Portable Star", "The Proper Study", "Rain, Rain, Go Away", "Reason", "The Red Queen's Race",
+	"Rejection Slips", "Ring Around the Sun", "Risk", "Robot AL-76 Goes Astray", "Robot Dreams", "Runaround",
+	"Sally", "Satisfaction Guaranteed", "The Secret Sense", "Shah Guido G.", "Silly Asses", "The Singing Bell",
+	"Sixty Million Trillion Combinations", "Spell My Name with an S", "Star Light", "A Statue for Father",
+	"Strikebreaker", "Super-Neutron", "Take a Match", "The Talking Stone", ". . . That Thou Art Mindful of Him",
+	"Thiotimoline", "Time Pussy", "Trends", "Truth to Tell", "The Ugly Little Boy", "The Ultimate Crime",
+	"Unto the Fourth Generation", "The Up-to-Date Sorcerer", "Waterclap", "The Watery Place", "The Weapon",
+	"The Weapon Too Dreadful to Use", "What If—", "What Is This Thing Called Love?", "What's in a Name?",
+	"The Winnowing",
+}
+
+// TestUpstreamFullText: test_fts.py and test_phrase_matching.py. With a
+// text index on the key, full-text matches use its tokenizer
+// (textindex.go): text_any is any query token (English stop words
+// dropped) and equals a should of one text match per remaining token; a
+// prefix tokenizer matches a lowercased query word against every word's
+// prefixes; a phrase needs the tokens consecutively and in order, an
+// empty phrase matches nothing.
+func TestUpstreamFullText(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_fts"
+	c.ok("PUT", "/collections/"+coll, map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
+	var pts []any
+	for i, title := range ftsTitles {
+		pts = append(pts, map[string]any{"id": i, "vector": []float64{0.1, 0.2, 0.3, 0.4}, "payload": map[string]any{"title": title}})
+	}
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", map[string]any{"points": pts}, nil)
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "title", "field_schema": map[string]any{
+		"type": "text", "tokenizer": "word", "lowercase": true, "stopwords": "english"}}, nil)
+	anyIDs := idsString(scrollIDs(t, c, coll, `{"must": {"key": "title", "match": {"text_any": "robot of the star"}}}`))
+	split := idsString(scrollIDs(t, c, coll, `{"should": [{"key": "title", "match": {"text": "robot"}}, {"key": "title", "match": {"text": "star"}}]}`))
+	if anyIDs != split || anyIDs == "[]" {
+		t.Errorf("text_any robot of the star = %s, should of robot and star = %s; want the same, not empty", anyIDs, split)
+	}
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "title", "field_schema": map[string]any{
+		"type": "text", "tokenizer": "prefix"}}, nil)
+	var page struct {
+		Points []struct {
+			Payload map[string]any `json:"payload"`
+		} `json:"points"`
+	}
+	c.ok("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"offset": null, "limit": 10, "with_payload": true, "with_vector": false,
+		"filter": {"should": [{"key": "title", "match": {"text": "ROBO"}}]}}`), &page)
+	var titles []string
+	for _, p := range page.Points {
+		titles = append(titles, fmt.Sprint(p.Payload["title"]))
+	}
+	if got := strings.Join(titles, "|"); got != "Little Lost Robot|Robot AL-76 Goes Astray|Robot Dreams" {
+		t.Errorf("prefix text ROBO = %s, want the three Robot titles", got)
+	}
+
+	const phr = "test_phrase_collection"
+	c.ok("PUT", "/collections/"+phr, map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
+	c.ok("PUT", "/collections/"+phr+"/index?wait=true", map[string]any{"field_name": "text", "field_schema": map[string]any{
+		"type": "text", "tokenizer": "word", "phrase_matching": true}}, nil)
+	pts = nil
+	for i, s := range []string{"the quick brown fox jumps over the lazy dog", "a quick brown cat runs through the garden",
+		"the brown fox is very quick and agile", "lazy dogs sleep all day long", "machine learning algorithms are powerful tools",
+		"natural language processing with transformers", "the artificial intelligence revolution", "deep learning neural networks",
+		"brown sugar and quick oats", "New York City is a bustling metropolis", "writing tests is very very very important"} {
+		pts = append(pts, map[string]any{"id": i + 1, "vector": []float64{0.1, 0.2, 0.3, 0.4}, "payload": map[string]any{"text": s}})
+	}
+	c.ok("PUT", "/collections/"+phr+"/points?wait=true", map[string]any{"points": pts}, nil)
+	for phrase, want := range map[string]string{"quick brown fox": "[1]", "quick brown bird": "[]", "brown quick": "[]",
+		"quick brown": "[1 2]", "brown": "[1 2 3 9]", "machine learning algorithms are powerful tools": "[5]", "": "[]",
+		"very very very": "[11]", "very very very very": "[]"} {
+		if got := idsString(scrollIDs(t, c, phr, fmt.Sprintf(`{"must": [{"key": "text", "match": {"phrase": %q}}]}`, phrase))); got != want {
+			t.Errorf("phrase %q = %s, want %s", phrase, got, want)
+		}
+	}
+}
