@@ -106,9 +106,8 @@
 // file's modification time. Checked against Qdrant's own REST suite
 // (UPSTREAM_TESTS.md): /readyz always answers ready; named vector
 // create/delete (1.19) is one consensus entry rather than a shard update;
-// payload JSON paths model objects, [] and [i] only; conditional updates
-// (update_filter) are refused with 400 rather than modelled; the 1.19
-// memory placements are accepted on every emulated version.
+// payload JSON paths model objects, [] and [i] only; update modes are
+// refused over gRPC; the 1.19 memory placements are accepted on every emulated version.
 //
 // The simulator shares no code with the product: if both used the same
 // hand-written view of Qdrant, a misreading would pass every test.

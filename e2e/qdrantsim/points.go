@@ -71,9 +71,10 @@ type UpsertRequest struct {
 	// UpdateMode is upsert (default), insert_only or update_only, from
 	// 1.17 (UpdateMode in lib/api/src/rest/schema.rs).
 	UpdateMode *string `json:"update_mode,omitempty"`
-	// UpdateFilter (conditional upsert) is not modelled: refused rather
-	// than ignored.
-	UpdateFilter json.RawMessage `json:"update_filter,omitempty"`
+	// UpdateFilter makes the upsert conditional: an existing point is
+	// replaced only if it matches (retain_conditional_upsert_points,
+	// lib/shard/src/update/points/upsert.rs).
+	UpdateFilter *Filter `json:"update_filter,omitempty"`
 }
 
 // DeleteRequest is POST /collections/{c}/points/delete: ids or a filter.

@@ -188,6 +188,10 @@ func (c *Cluster) handleFailedReplicasLocked(col *collection, s *shard, failed [
 
 // Upsert stores points in every writable replica of their shards.
 func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (UpdateResult, error) {
+	// Validation comes before any state (actix's Valid extractor).
+	if err := req.UpdateFilter.validate("update_filter"); err != nil {
+		return UpdateResult{}, err
+	}
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -206,9 +210,6 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 		default:
 			return UpdateResult{}, errf(KindFormat, "update_mode: unknown variant `%s`, expected one of `upsert`, `insert_only`, `update_only`", mode)
 		}
-	}
-	if !isNull(req.UpdateFilter) {
-		return UpdateResult{}, errf(KindBadInput, "conditional upserts (update_filter) are not emulated by the simulator")
 	}
 	// Strict mode is verified before the update reaches the
 	// TableOfContent (src/common/update.rs), which checks the lock.
@@ -237,8 +238,13 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 			for _, pt := range list {
 				// insert_only keeps existing points, update_only creates
 				// none (the segment's upsert per UpdateMode).
-				_, exists := d.points[pt.id]
+				old, exists := d.points[pt.id]
 				if mode == "insert_only" && exists || mode == "update_only" && !exists {
+					continue
+				}
+				// A conditional upsert replaces an existing point only if
+				// it matches update_filter.
+				if exists && req.UpdateFilter != nil && !req.UpdateFilter.matchesIn(old, col.payloadSchema) {
 					continue
 				}
 				d.points[pt.id] = pt

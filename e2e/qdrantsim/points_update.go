@@ -56,8 +56,9 @@ type PointVectors struct {
 type UpdateVectorsRequest struct {
 	Points   []PointVectors   `json:"points"`
 	ShardKey ShardKeySelector `json:"shard_key,omitempty"`
-	// UpdateFilter (conditional update) is not modelled: refused.
-	UpdateFilter json.RawMessage `json:"update_filter,omitempty"`
+	// UpdateFilter makes the update conditional: only points matching it
+	// get the new vectors (lib/shard/src/update/points/vectors.rs).
+	UpdateFilter *Filter `json:"update_filter,omitempty"`
 }
 
 // DeleteVectorsRequest is POST /collections/{c}/points/vectors/delete.
@@ -308,8 +309,8 @@ func (p *Peer) UpdateVectors(ctx context.Context, coll string, req UpdateVectors
 	if len(req.Points) == 0 {
 		return UpdateResult{}, &Error{Kind: KindValidation, Msg: "[points: must specify points to update]"}
 	}
-	if !isNull(req.UpdateFilter) {
-		return UpdateResult{}, errf(KindBadInput, "conditional vector updates (update_filter) are not emulated by the simulator")
+	if err := req.UpdateFilter.validate("update_filter"); err != nil {
+		return UpdateResult{}, err
 	}
 	return p.updateLocked(coll, func(c *Cluster, col *collection) error {
 		// StrictModeVerification for UpdateVectors (lib/collection/src/
@@ -351,6 +352,9 @@ func (p *Peer) UpdateVectors(ctx context.Context, coll string, req UpdateVectors
 			return err
 		}
 		return p.modifyPoints(ctx, col, target, true, func(pt *point) *point {
+			if !req.UpdateFilter.matchesIn(pt, col.payloadSchema) {
+				return pt
+			}
 			vs := maps.Clone(pt.vectors)
 			if vs == nil {
 				vs = map[string]vector{}

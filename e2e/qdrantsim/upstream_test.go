@@ -1030,8 +1030,7 @@ func TestUpstreamSparseConfigUpdate(t *testing.T) {
 // TestUpstreamUpdateMode: test_update_mode.py. update_only changes existing
 // points and creates none; insert_only creates new points and leaves
 // existing ones as they are (UpdateMode, lib/api/src/rest/schema.rs, from
-// 1.17). A conditional upsert (update_filter, test_conditional_update.py)
-// is refused rather than applied unconditionally.
+// 1.17).
 func TestUpstreamUpdateMode(t *testing.T) {
 	cl := startCluster(t, Options{Peers: 2})
 	c := newClient(t, cl.Peers()[0])
@@ -1054,8 +1053,53 @@ func TestUpstreamUpdateMode(t *testing.T) {
 	if dig(getRecord(t, c, "test_collection", 999), "payload", "new") != true {
 		t.Error("insert_only did not create point 999")
 	}
-	c.errorOf("PUT", "/collections/test_collection/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": [1, 1, 1, 1]}],
-		"update_filter": {"must": [{"key": "city", "match": {"value": "Berlin"}}]}}`), 400)
+}
+
+// TestUpstreamConditionalUpdate: test_conditional_update.py and
+// test_batch_update_multivec.py test_batch_update_validation. With
+// update_filter an upsert replaces an existing point only if the stored
+// point matches (retain_conditional_upsert_points, lib/shard/src/update/
+// points/upsert.rs) and still inserts new ones; a vector update changes
+// only matching points; an update_filter with an empty field condition is
+// a 422, in a batch too.
+func TestUpstreamConditionalUpdate(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_conditional_update"
+	basicCollectionSetup(t, c, coll)
+	setPayloadOf(t, c, coll, map[string]any{"version": 5}, 6)
+	upsert := func(version, below int) {
+		t.Helper()
+		c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(fmt.Sprintf(`{"points": [
+			{"id": 6, "vector": [1.1, 1.2, 1.3, 1.4], "payload": {"version": %d, "test": "test_value"}},
+			{"id": 77, "vector": [1.0, 1.0, 1.0, 1.0], "payload": {"version": %d}}],
+			"update_filter": {"must": {"key": "version", "range": {"lt": %d}}}}`, version, version, below)), nil)
+	}
+	upsert(4, 4)
+	if rec := getRecord(t, c, coll, 6); dig(rec, "payload", "version") != 5.0 {
+		t.Errorf("upsert with a filter the point fails replaced it: %v", rec)
+	}
+	if rec := getRecord(t, c, coll, 77); dig(rec, "payload", "version") != 4.0 {
+		t.Errorf("conditional upsert did not insert the new point 77: %v", rec)
+	}
+	upsert(6, 6)
+	rec := getRecord(t, c, coll, 6)
+	if v := rec["vector"].([]any)[0].(float64); dig(rec, "payload", "version") != 6.0 || v < 1.05 || v > 1.15 {
+		t.Errorf("upsert with a filter the point matches: %v", rec)
+	}
+	c.ok("PUT", "/collections/"+coll+"/points/vectors?wait=true", rawJSON(`{"points": [{"id": 6, "vector": [2.1, 2.2, 2.3, 2.4]}],
+		"update_filter": {"must": {"key": "version", "range": {"lt": 4}}}}`), nil)
+	if v := getRecord(t, c, coll, 6)["vector"].([]any)[0].(float64); v >= 2 {
+		t.Errorf("vector update with a filter the point fails changed it: first element %v", v)
+	}
+	c.ok("PUT", "/collections/"+coll+"/points/vectors?wait=true", rawJSON(`{"points": [{"id": 6, "vector": [2.1, 2.2, 2.3, 2.4]}],
+		"update_filter": {"must": {"key": "version", "range": {"lt": 7}}}}`), nil)
+	if v := getRecord(t, c, coll, 6)["vector"].([]any)[0].(float64); v < 2 {
+		t.Errorf("vector update with a filter the point matches left it: first element %v", v)
+	}
+	msg := c.errorOf("POST", "/collections/"+coll+"/points/batch?wait=true", rawJSON(`{"operations": [{"upsert": {
+		"points": [{"id": 7, "vector": [1.0, 0.0, 9.0, 1.0], "payload": {}}], "update_filter": {"must": [{"key": "empty"}]}}}]}`), 422)
+	wantContains(t, "empty condition in a batch", msg, "Validation error in JSON body", "At least one field condition must be specified")
 }
 
 // TestUpstreamStrictModeUpdates: test_strictmode.py
