@@ -2514,3 +2514,69 @@ func TestUpstreamFullText(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamNestedStrictAndDottedKeys: test_strict_mode_nested.py and
+// test_basic_retrieve_api.py test_query_nested. Under strict mode a
+// nested condition's keys are checked with the nested key as prefix
+// (Extractor::update_from_condition, lib/collection/src/problems/
+// unindexed_field.rs): every key needs an index, any type serving
+// values_count; a dotted key reaches into a payload object.
+func TestUpstreamNestedStrictAndDottedKeys(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_nested_strict"
+	c.ok("PUT", "/collections/"+coll, map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(nestedPayloadFixture), nil)
+	c.ok("PATCH", "/collections/"+coll, map[string]any{"strict_mode_config": map[string]any{"enabled": true, "unindexed_filtering_retrieve": false}}, nil)
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "country.cities[].population", "field_schema": "float"}, nil)
+	filter := `{"must": [{"nested": {"key": "country.cities", "filter": {"must": [{"key": "population", "range": {"gte": 8.0}},
+		{"key": "sightseeing", "values_count": {"lt": 3}}]}}}]}`
+	msg := c.errorOf("POST", "/collections/"+coll+"/points/scroll", rawJSON(`{"limit": 3, "filter": `+filter+`}`), 400)
+	wantContains(t, "unindexed nested key", msg, `Index required but not found for "country.cities[].sightseeing"`)
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "country.cities[].sightseeing", "field_schema": "integer"}, nil)
+	if got := fmt.Sprint(countriesOf(t, c, coll, filter)); got != "[Japan]" {
+		t.Errorf("nested filter with both keys indexed = %s, want [Japan]", got)
+	}
+
+	const basic = "test_query_nested"
+	basicCollectionSetup(t, c, basic)
+	c.ok("PUT", "/collections/"+basic+"/points?wait=true", rawJSON(`{"points": [{"id": 8, "vector": [0.15, 0.31, 0.76, 0.74],
+		"payload": {"database_id": {"type": "keyword", "value": "8594ff5d-265f-4785-a9f5-b3b4b9665506"}}}]}`), nil)
+	if got := idsString(scrollIDs(t, c, basic, `{"must": [{"key": "database_id.value", "match": {"value": "8594ff5d-265f-4785-a9f5-b3b4b9665506"}}]}`)); got != "[8]" {
+		t.Errorf("dotted key = %s, want [8]", got)
+	}
+}
+
+// TestUpstreamGeoPayloadIndex: test_geo_payload_index.py. Points with
+// geo payloads (one location or an array of them) take a geo index and a
+// delete by has_id; a bounding box matches a point when any of its
+// locations lies strictly inside (GeoBoundingBox::check_point,
+// lib/segment/src/types.rs).
+func TestUpstreamGeoPayloadIndex(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_geo_index"
+	basicCollectionSetup(t, c, coll)
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [
+		{"id": 1001, "vector": [1.05, 1.61, 1.76, 0.74], "payload": {"location": {"lon": 13.4, "lat": 52.5}}},
+		{"id": 1002, "vector": [1.19, 1.81, 1.75, 0.11], "payload": {"location": [{"lon": 13.4, "lat": 52.1}, {"lon": 13.2, "lat": 52.5}]}},
+		{"id": 1003, "vector": [1.36, 1.55, 1.47, 0.94], "payload": {"location": {"lon": 13.4, "lat": 12.5}}},
+		{"id": 1004, "vector": [1.18, 1.01, 1.85, 0.80], "payload": {"location": {"lon": 12.4, "lat": 52.5}}},
+		{"id": 1005, "vector": [1.24, 1.18, 1.22, 0.44], "payload": {"location": [{"lon": 12.1, "lat": 62.5}, {"lon": 13.4, "lat": 52.5}]}}]}`), nil)
+	c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": "location", "field_schema": "geo"}, nil)
+	c.ok("POST", "/collections/"+coll+"/points/delete?wait=true", rawJSON(`{"filter": {"must": [{"has_id": [1004]}]}}`), nil)
+	c.errorOf("GET", "/collections/"+coll+"/points/1004", nil, 404)
+	box := `{"must": [{"key": "location", "geo_bounding_box": {"top_left": {"lon": 12.0, "lat": 53.0}, "bottom_right": {"lon": 14.0, "lat": 52.3}}}]}`
+	if got := idsString(scrollIDs(t, c, coll, box)); got != "[1001 1002 1005]" {
+		t.Errorf("bounding box = %s, want [1001 1002 1005]", got)
+	}
+	radius := `{"must": [{"key": "location", "geo_radius": {"center": {"lon": 13.4, "lat": 52.5}, "radius": 1000}}]}`
+	if got := idsString(scrollIDs(t, c, coll, radius)); got != "[1001 1005]" {
+		t.Errorf("radius = %s, want [1001 1005]", got)
+	}
+	polygon := `{"must": [{"key": "location", "geo_polygon": {"exterior": {"points": [{"lon": 13.0, "lat": 52.0}, {"lon": 14.0, "lat": 52.0},
+		{"lon": 14.0, "lat": 53.0}, {"lon": 13.0, "lat": 53.0}, {"lon": 13.0, "lat": 52.0}]}}}]}`
+	if got := idsString(scrollIDs(t, c, coll, polygon)); got != "[1001 1002 1005]" {
+		t.Errorf("polygon = %s, want [1001 1002 1005]", got)
+	}
+}
