@@ -2081,6 +2081,8 @@ func TestUpstreamNestedPayload(t *testing.T) {
 // TestUpstreamStrictModeLimits: test_strictmode.py
 // test_strict_mode_max_collection_size_upsert (and _batch),
 // test_strict_mode_max_collection_point_count_upsert_batch,
+// test_strict_mode_max_collection_payload_size_upsert (and _batch, on the
+// payloads' JSON size),
 // test_strict_mode_max_sparse_length_upsert,
 // test_strict_mode_max_multivector_size_upsert,
 // test_strict_mode_payload_index_count,
@@ -2154,6 +2156,17 @@ func TestUpstreamStrictModeLimits(t *testing.T) {
 		}
 	}
 
+	// The payload limit, on the payloads' JSON ({"city":"Berlin"} is 17
+	// bytes): reached after six points.
+	fresh()
+	send(upserts["upsert"](1, 2, 3, 4, 5))
+	strict(map[string]any{"enabled": true, "max_collection_payload_size_bytes": 100})
+	send(upserts["upsert"](1, 2, 3, 4, 5))
+	send(upserts["upsert"](6))
+	method, path, body := upserts["upsert"](7)
+	msg := c.errorOf(method, path, body, 400)
+	wantContains(t, "payload limit", msg, "Max payload storage size limit of")
+
 	c.ok("DELETE", "/collections/"+coll, nil, nil)
 	c.ok("PUT", "/collections/"+coll, map[string]any{"sparse_vectors": map[string]any{"sparse-vector": map[string]any{}}}, nil)
 	strict(map[string]any{"enabled": true, "sparse_config": map[string]any{"sparse-vector": map[string]any{"max_length": 4}}})
@@ -2166,7 +2179,7 @@ func TestUpstreamStrictModeLimits(t *testing.T) {
 		return map[string]any{"points": []any{map[string]any{"id": id, "vector": map[string]any{"sparse-vector": map[string]any{"indices": idx, "values": vals}}}}}
 	}
 	c.ok("PUT", "/collections/"+coll+"/points?wait=true", sparse(1, 4), nil)
-	msg := c.errorOf("PUT", "/collections/"+coll+"/points?wait=true", sparse(2, 6), 400)
+	msg = c.errorOf("PUT", "/collections/"+coll+"/points?wait=true", sparse(2, 6), 400)
 	wantContains(t, "sparse limit", msg, "Sparse vector 'sparse-vector' has a limit of 4 indices, but 6 were provided!")
 
 	c.ok("DELETE", "/collections/"+coll, nil, nil)
@@ -2217,7 +2230,7 @@ func TestUpstreamStrictModeLimits(t *testing.T) {
 	basicCollectionSetup(t, c, coll)
 	strict(map[string]any{"enabled": true, "write_rate_limit": 10})
 	ten := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	method, path, body := upserts["batch"](append(ten, 11)...)
+	method, path, body = upserts["batch"](append(ten, 11)...)
 	msg = c.errorOf(method, path, body, 429)
 	wantContains(t, "batch over capacity", msg, "Rate limiting exceeded: Write rate limit exceeded, request larger than rate limiter capacity, please try to split your request")
 	send(upserts["batch"](ten...))
@@ -2578,5 +2591,37 @@ func TestUpstreamGeoPayloadIndex(t *testing.T) {
 		{"lon": 14.0, "lat": 53.0}, {"lon": 13.0, "lat": 53.0}, {"lon": 13.0, "lat": 52.0}]}}}]}`
 	if got := idsString(scrollIDs(t, c, coll, polygon)); got != "[1001 1002 1005]" {
 		t.Errorf("polygon = %s, want [1001 1002 1005]", got)
+	}
+}
+
+// TestUpstreamOptimizations: test_optimizations.py. Without an optimizer
+// nothing runs; queued, completed and idle_segments are listed only when
+// ?with= names them (blanks around names ignored), and every local
+// replica is an idle segment; an unknown name is a 400 (src/actix/api/
+// collections_api.rs).
+func TestUpstreamOptimizations(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_optimizations"
+	basicCollectionSetup(t, c, coll)
+	var res map[string]any
+	c.ok("GET", "/collections/"+coll+"/optimizations", nil, &res)
+	if fmt.Sprint(res["running"]) != "[]" || res["queued"] != nil || res["completed"] != nil || res["idle_segments"] != nil {
+		t.Errorf("optimizations = %v, want only an empty running list and the summary", res)
+	}
+	for _, with := range []string{"queued,completed,idle_segments", "queued%20,%20%20completed%20%20,%20idle_segments"} {
+		res = nil
+		c.ok("GET", "/collections/"+coll+"/optimizations?with="+with, nil, &res)
+		idle, _ := res["idle_segments"].([]any)
+		if fmt.Sprint(res["running"], res["queued"], res["completed"]) != "[] [] []" || len(idle) == 0 {
+			t.Errorf("optimizations?with=%s = %v, want empty running, queued, completed and some idle segments", with, res)
+		}
+		if seg, _ := idle[0].(map[string]any); seg["points_count"] != 10.0 {
+			t.Errorf("idle segment = %v, want the shard's 10 points", idle[0])
+		}
+	}
+	msg := c.errorOf("GET", "/collections/"+coll+"/optimizations?with=running", nil, 400)
+	if want := "Wrong input: Unknown field in 'with' parameter: running"; msg != want {
+		t.Errorf("unknown with: %q, want %q", msg, want)
 	}
 }
