@@ -2625,3 +2625,124 @@ func TestUpstreamOptimizations(t *testing.T) {
 		t.Errorf("unknown with: %q, want %q", msg, want)
 	}
 }
+
+// TestUpstreamVectorSpecificConfig: test_vector_config.py
+// test_retrieve_vector_specific_hnsw, test_retrieve_vector_specific_quantization
+// and test_disable_indexing. Per-vector hnsw_config and
+// quantization_config are kept as given (only the fields sent), next to
+// the collection's (quantization is an alias of quantization_config,
+// lib/api/src/rest/schema.rs); a collection whose indexing_threshold is 0
+// never indexes, one with a threshold below its vector data does.
+func TestUpstreamVectorSpecificConfig(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_vector_config"
+	c.ok("PUT", "/collections/"+coll, rawJSON(`{"vectors": {
+		"image": {"size": 4, "distance": "Dot", "hnsw_config": {"m": 20}, "on_disk": true},
+		"audio": {"size": 4, "distance": "Dot", "hnsw_config": {"ef_construct": 100}, "quantization_config": {"scalar": {"type": "int8", "quantile": 0.6}}, "on_disk": true},
+		"text": {"size": 8, "distance": "Cosine", "quantization_config": {"scalar": {"type": "int8", "always_ram": true}}, "on_disk": true}},
+		"hnsw_config": {"m": 10, "ef_construct": 80},
+		"quantization": {"scalar": {"type": "int8", "quantile": 0.5}}, "on_disk_payload": false}`), nil)
+	cfg := collectionConfigOf(t, c, coll)
+	vectors := dig(cfg, "params", "vectors").(map[string]any)
+	for _, tc := range []struct {
+		path []string
+		want any
+	}{
+		{[]string{"image", "hnsw_config", "m"}, 20.0}, {[]string{"image", "hnsw_config", "ef_construct"}, nil},
+		{[]string{"image", "on_disk"}, true}, {[]string{"audio", "hnsw_config", "m"}, nil},
+		{[]string{"audio", "hnsw_config", "ef_construct"}, 100.0}, {[]string{"text", "hnsw_config"}, nil},
+		{[]string{"image", "quantization_config"}, nil},
+		{[]string{"audio", "quantization_config", "scalar", "type"}, "int8"},
+		{[]string{"audio", "quantization_config", "scalar", "quantile"}, 0.6},
+		{[]string{"audio", "quantization_config", "scalar", "always_ram"}, nil},
+		{[]string{"text", "quantization_config", "scalar", "quantile"}, nil},
+		{[]string{"text", "quantization_config", "scalar", "always_ram"}, true},
+	} {
+		if got := dig(vectors, tc.path...); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("params.vectors.%s = %v, want %v", strings.Join(tc.path, "."), got, tc.want)
+		}
+	}
+	if m, ef := dig(cfg, "hnsw_config", "m"), dig(cfg, "hnsw_config", "ef_construct"); m != 10.0 || ef != 80.0 {
+		t.Errorf("hnsw_config = %v/%v, want m 10, ef_construct 80", m, ef)
+	}
+	if q := dig(cfg, "quantization_config", "scalar", "quantile"); q != 0.5 {
+		t.Errorf("quantization_config.scalar.quantile = %v, want 0.5", q)
+	}
+
+	for name, threshold := range map[string]int{"test_collection_indexed": 10, "test_collection_unindexed": 0} {
+		c.ok("PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"size": 256, "distance": "Dot"},
+			"optimizers_config": map[string]any{"indexing_threshold": threshold}}, nil)
+		var pts []any
+		for i := range 100 {
+			v := make([]float64, 256)
+			for j := range v {
+				v[j] = float64((i*31+j)%97) / 97
+			}
+			pts = append(pts, map[string]any{"id": i, "vector": v})
+		}
+		c.ok("PUT", "/collections/"+name+"/points?wait=true", map[string]any{"points": pts}, nil)
+		var info struct {
+			PointsCount         int `json:"points_count"`
+			IndexedVectorsCount int `json:"indexed_vectors_count"`
+		}
+		waitFor(t, name+" indexing", func() bool {
+			c.ok("GET", "/collections/"+name, nil, &info)
+			return info.PointsCount == 100 && (threshold == 0) == (info.IndexedVectorsCount == 0)
+		})
+	}
+}
+
+// TestUpstreamNamedCollectionUpdate: test_collection_update_multivec.py
+// test_collection_update_multivec and test_edit_collection_params on the
+// named multivec fixture. PATCH merges a named vector's hnsw_config field
+// by field, replaces its quantization_config whole (removed by
+// "Disabled"), sets on_disk, and changes the collection's hnsw_config,
+// quantization_config and on_disk_payload (lib/collection/src/config.rs
+// update_vectors_from_diff, collection_ops.rs); points still go in after.
+func TestUpstreamNamedCollectionUpdate(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_named_update"
+	c.ok("PUT", "/collections/"+coll, rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot", "on_disk": false},
+		"text": {"size": 8, "distance": "Cosine", "on_disk": false}},
+		"sparse_vectors": {"sparse-image": {}, "sparse-text": {}}, "on_disk_payload": false}`), nil)
+	c.ok("PATCH", "/collections/"+coll, rawJSON(`{"vectors": {"image": {"hnsw_config": {"m": 32, "ef_construct": 123},
+		"quantization_config": {"scalar": {"type": "int8", "quantile": 0.8}}}},
+		"optimizers_config": {"default_segment_number": 6, "indexing_threshold": 10000}}`), nil)
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [{"id": 7, "vector": {"image": [0.15, 0.31, 0.76, 0.74]}, "payload": {"city": "Rome"}}]}`), nil)
+	getRecord(t, c, coll, 7)
+
+	cfg := collectionConfigOf(t, c, coll)
+	if dig(cfg, "params", "vectors", "text", "hnsw_config") != nil || dig(cfg, "hnsw_config", "m") != 16.0 ||
+		dig(cfg, "hnsw_config", "ef_construct") != 100.0 || cfg["quantization_config"] != nil || dig(cfg, "params", "on_disk_payload") != false {
+		t.Errorf("initial config = %v", cfg)
+	}
+	c.ok("PATCH", "/collections/"+coll, rawJSON(`{"vectors": {"text": {"hnsw_config": {"m": 32},
+		"quantization_config": {"scalar": {"type": "int8", "quantile": 0.8}}, "on_disk": true}},
+		"hnsw_config": {"ef_construct": 123},
+		"quantization_config": {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}},
+		"params": {"on_disk_payload": true}}`), nil)
+	check := func(stage string, want map[string]any) {
+		t.Helper()
+		cfg := collectionConfigOf(t, c, coll)
+		for path, v := range want {
+			if got := dig(cfg, strings.Split(path, ".")...); fmt.Sprint(got) != fmt.Sprint(v) {
+				t.Errorf("%s: %s = %v, want %v", stage, path, got, v)
+			}
+		}
+	}
+	check("first patch", map[string]any{"params.vectors.text.hnsw_config.m": 32.0, "params.vectors.text.quantization_config.scalar.type": "int8",
+		"params.vectors.text.quantization_config.scalar.quantile": 0.8, "params.vectors.text.quantization_config.scalar.always_ram": nil,
+		"params.vectors.text.on_disk": true, "params.on_disk_payload": true, "hnsw_config.m": 16.0, "hnsw_config.ef_construct": 123.0,
+		"quantization_config.scalar.quantile": 0.99, "quantization_config.scalar.always_ram": true})
+	c.ok("PATCH", "/collections/"+coll, rawJSON(`{"vectors": {"text": {"hnsw_config": {"m": 10, "ef_construct": 100},
+		"quantization_config": {"product": {"compression": "x32", "always_ram": true}}, "on_disk": false}},
+		"params": {"on_disk_payload": false}}`), nil)
+	check("second patch", map[string]any{"params.vectors.text.hnsw_config.m": 10.0, "params.vectors.text.hnsw_config.ef_construct": 100.0,
+		"params.vectors.text.quantization_config.product.compression": "x32", "params.vectors.text.quantization_config.product.always_ram": true,
+		"params.vectors.text.quantization_config.scalar": nil, "params.vectors.text.on_disk": false, "params.on_disk_payload": false,
+		"quantization_config.scalar.quantile": 0.99})
+	c.ok("PATCH", "/collections/"+coll, rawJSON(`{"vectors": {"text": {"quantization_config": "Disabled"}}}`), nil)
+	check("disabled", map[string]any{"params.vectors.text.quantization_config": nil, "params.vectors.image.quantization_config.scalar.quantile": 0.8})
+}
