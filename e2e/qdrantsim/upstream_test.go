@@ -7,11 +7,13 @@ package qdrantsim
 // suite.
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -360,6 +362,10 @@ func TestUpstreamMalformedChecksum(t *testing.T) {
 		"collection upload": func() (int, []byte) {
 			return uploadCollection(t, c, "test_collection", "snapshot.tar", []byte("not a snapshot"), "checksum=abc")
 		},
+		// test_recover_partial_snapshot_rejects_malformed_checksum.
+		"partial recover": func() (int, []byte) {
+			return postSnapshotForm(t, c, "/collections/test_collection/shards/0/snapshot/partial/recover?checksum=abc", []byte("not a snapshot"))
+		},
 	} {
 		status, body := upload()
 		if status != 422 || !strings.Contains(string(body), "invalid_sha256_hash") ||
@@ -367,11 +373,34 @@ func TestUpstreamMalformedChecksum(t *testing.T) {
 			t.Errorf("%s with checksum=abc = %d %s, want 422 invalid_sha256_hash", path, status, body)
 		}
 	}
+	// A well-formed partial recovery is refused: partial snapshots are not
+	// modelled.
+	if status, body := postSnapshotForm(t, c, "/collections/test_collection/shards/0/snapshot/partial/recover", []byte("x")); status != 400 ||
+		!strings.Contains(string(body), "partial snapshot recovery is not emulated") {
+		t.Errorf("partial recover = %d %s, want 400 naming what is not emulated", status, body)
+	}
 	msg := c.errorOf("PUT", "/collections/test_collection/shards/0/snapshots/recover",
 		map[string]any{"location": "http://localhost:1/x.snapshot", "checksum": strings.Repeat("g", 64)}, 422)
 	if want := "Validation error in JSON body: [checksum: invalid characters, expected 0-9, a-f, A-F]"; msg != want {
 		t.Errorf("non-hex checksum in body: %q, want %q", msg, want)
 	}
+}
+
+// postSnapshotForm posts data as the multipart "snapshot" field to path.
+func postSnapshotForm(t *testing.T, c client, path string, data []byte) (int, []byte) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("snapshot", "snapshot.tar")
+	fw.Write(data)
+	mw.Close()
+	resp, err := http.Post(c.base+path, mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
 }
 
 // TestUpstreamRootAndExists: test_root_api.py (title, version and a
