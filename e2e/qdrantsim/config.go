@@ -185,6 +185,9 @@ type vectorSpec struct {
 	Size        int                `json:"size"`
 	Distance    string             `json:"distance"`
 	Multivector *multivectorConfig `json:"multivector_config,omitempty"`
+	// Datatype is the storage element type: float32 (default), float16,
+	// uint8 or turbo4.
+	Datatype string `json:"datatype,omitempty"`
 }
 
 // vectorSpecs parses params.vectors: a single unnamed VectorParams (key "")

@@ -93,7 +93,8 @@
 // payload's JSON); a transfer's end copies the source's data at that
 // instant; with realism "off" wal_delta transfers never fall back;
 // dense, sparse and multi vectors are stored as given (no cosine
-// normalisation, no inference objects);
+// normalisation, no inference objects, float16 and turbo4 kept as float32;
+// uint8 storage casts to bytes);
 // filters are Qdrant's filter language evaluated without an index
 // (filter.go: match value/any/except/text/text_any/phrase/prefix, float and
 // datetime ranges, geo, values_count, is_empty, is_null, has_id,

@@ -2775,3 +2775,121 @@ func TestUpstreamNamedCollectionUpdate(t *testing.T) {
 	c.ok("PATCH", "/collections/"+coll, rawJSON(`{"vectors": {"text": {"quantization_config": "Disabled"}}}`), nil)
 	check("disabled", map[string]any{"params.vectors.text.quantization_config": nil, "params.vectors.image.quantization_config.scalar.quantile": 0.8})
 }
+
+// multivecCollectionSetup is helpers/collection_setup.py
+// multivec_collection_setup: named dense vectors image (4) and text (8),
+// sparse vectors sparse-image and sparse-text, six dense points and two
+// sparse-only ones.
+func multivecCollectionSetup(t *testing.T, c client, name string) {
+	t.Helper()
+	c.ok("DELETE", "/collections/"+name, nil, nil)
+	c.ok("PUT", "/collections/"+name, rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 8, "distance": "Cosine"}},
+		"sparse_vectors": {"sparse-image": {}, "sparse-text": {}}, "on_disk_payload": false}`), nil)
+	dense := func(id int, v string, payload string) string {
+		return fmt.Sprintf(`{"id": %d, "vector": {"image": [%s], "text": [%s, %s]}%s}`, id, v, v, v, payload)
+	}
+	c.ok("PUT", "/collections/"+name+"/points?wait=true", rawJSON(`{"points": [`+strings.Join([]string{
+		dense(1, "0.05, 0.61, 0.76, 0.74", `, "payload": {"city": "Berlin"}`),
+		dense(2, "0.19, 0.81, 0.75, 0.11", `, "payload": {"city": ["Berlin", "London"]}`),
+		dense(3, "0.36, 0.55, 0.47, 0.94", `, "payload": {"city": ["Berlin", "Moscow"]}`),
+		dense(4, "0.18, 0.01, 0.85, 0.80", `, "payload": {"city": ["London", "Moscow"]}`),
+		dense(5, "0.24, 0.18, 0.22, 0.44", `, "payload": {"count": 0}`),
+		dense(6, "0.35, 0.08, 0.11, 0.44", ""),
+		`{"id": 7, "vector": {"sparse-image": {"indices": [1, 2, 4, 8], "values": [1.5, 1.5, 1.5, 1.5]}, "sparse-text": {"indices": [66, 12], "values": [0.5, 0.5]}}}`,
+		`{"id": 8, "vector": {"sparse-image": {"indices": [2, 8], "values": [2.5, 2.5]}, "sparse-text": {"indices": [1, 2, 3], "values": [0.1, 0.2, 0.3]}}}`,
+	}, ",")+`]}`), nil)
+}
+
+// TestUpstreamMultivecRetrieve: test_basic_retrieve_multivec_api.py
+// test_points_retrieve (retrieve and scroll; its query part is out of
+// scope) and test_query_nested. Points carry the named vectors they were
+// given, dense or sparse; with_vector may name the vectors to return.
+func TestUpstreamMultivecRetrieve(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_multivec_retrieve"
+	multivecCollectionSetup(t, c, coll)
+	getRecord(t, c, coll, 2)
+	var recs []map[string]any
+	c.ok("POST", "/collections/"+coll+"/points", map[string]any{"ids": []int{1, 2}}, &recs)
+	if len(recs) != 2 {
+		t.Errorf("retrieve 1, 2 = %d records", len(recs))
+	}
+	var info struct {
+		PointsCount int `json:"points_count"`
+	}
+	c.ok("GET", "/collections/"+coll, nil, &info)
+	if info.PointsCount != 8 {
+		t.Errorf("points_count = %d, want 8", info.PointsCount)
+	}
+	page := func(body string) []map[string]any {
+		var p struct {
+			Points []map[string]any `json:"points"`
+		}
+		c.ok("POST", "/collections/"+coll+"/points/scroll", rawJSON(body), &p)
+		return p.Points
+	}
+	for offset, lens := range map[int]map[string]int{2: {"text": 8, "image": 4}, 7: {"sparse-text": 2, "sparse-image": 2}} {
+		pts := page(fmt.Sprintf(`{"offset": %d, "limit": 2, "with_vector": true}`, offset))
+		if len(pts) != 2 {
+			t.Fatalf("scroll from %d = %d points, want 2", offset, len(pts))
+		}
+		for _, p := range pts {
+			vec, _ := p["vector"].(map[string]any)
+			for name, n := range lens {
+				var got int
+				switch v := vec[name].(type) {
+				case []any:
+					got = len(v)
+				case map[string]any:
+					got = len(v)
+				}
+				if got != n {
+					t.Errorf("scroll from %d: point %v vector %s has %d entries, want %d", offset, p["id"], name, got, n)
+				}
+			}
+		}
+	}
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [{"id": 8, "vector": {"image": [0.15, 0.31, 0.76, 0.74],
+		"text": [0.15, 0.31, 0.76, 0.74, 0.15, 0.31, 0.76, 0.74]}, "payload": {"database_id": {"type": "keyword", "value": "8594ff5d-265f-4785-a9f5-b3b4b9665506"}}}]}`), nil)
+	pts := page(`{"offset": null, "limit": 10, "with_vector": ["text"], "filter": {"must": [{"key": "database_id.value", "match": {"value": "8594ff5d-265f-4785-a9f5-b3b4b9665506"}}]}}`)
+	if len(pts) != 1 {
+		t.Fatalf("dotted key scroll = %d points, want 1", len(pts))
+	}
+	if vec, _ := pts[0]["vector"].(map[string]any); len(vec) != 1 || vec["text"] == nil {
+		t.Errorf("with_vector [text] = %v, want only text", pts[0]["vector"])
+	}
+}
+
+// TestUpstreamUint8Multivectors: test_multi_vector_uint8.py. A uint8
+// multivector stores each number cast to a byte (truncated, saturating at
+// 255) and reads it back so; points are retrieved, scrolled and deleted as
+// any others.
+func TestUpstreamUint8Multivectors(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_uint8"
+	c.ok("PUT", "/collections/"+coll, rawJSON(`{"vectors": {"my-multivec": {"size": 4, "distance": "Dot", "datatype": "uint8",
+		"multivector_config": {"comparator": "max_sim"}}}}`), nil)
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [
+		{"id": 1, "vector": {"my-multivec": [[1.05, 1.61, 1.76, 1.74], [2.05, 2.61, 2.76, 2.74], [3.05, 3.61, 3.76, 3.74]]}},
+		{"id": 2, "vector": {"my-multivec": [[3.19, 3.81, 3.75, 3.11], [2.19, 2.81, 2.75, 2.11], [1.19, 1.81, 1.75, 1.11]]}},
+		{"id": 3, "vector": {"my-multivec": [[2.36, 2.55, 2.47, 2.94], [1.36, 1.55, 1.47, 1.94], [3.36, 3.55, 3.47, 3.94]]}}]}`), nil)
+	var page struct {
+		Points []map[string]any `json:"points"`
+	}
+	c.ok("POST", "/collections/"+coll+"/points/scroll", map[string]any{"limit": 10, "with_vector": true}, &page)
+	if len(page.Points) != 3 || fmt.Sprint(dig(page.Points[0], "vector", "my-multivec")) != "[[1 1 1 1] [2 2 2 2] [3 3 3 3]]" {
+		t.Errorf("scroll = %v, want 3 points, the first [[1 1 1 1] [2 2 2 2] [3 3 3 3]]", page.Points)
+	}
+	if got := fmt.Sprint(dig(getRecord(t, c, coll, 2), "vector", "my-multivec")); got != "[[3 3 3 3] [2 2 2 2] [1 1 1 1]]" {
+		t.Errorf("point 2 = %s", got)
+	}
+	c.ok("POST", "/collections/"+coll+"/points/delete?wait=true", map[string]any{"points": []int{2}}, nil)
+	c.errorOf("GET", "/collections/"+coll+"/points/2", nil, 404)
+
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"my-multivec": [[256.19, 1.81, 2.75, 3.11]]}}]}`), nil)
+	if got := fmt.Sprint(dig(getRecord(t, c, coll, 1), "vector", "my-multivec")); got != "[[255 1 2 3]]" {
+		t.Errorf("truncation: %s, want [[255 1 2 3]]", got)
+	}
+}
