@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -2891,5 +2892,105 @@ func TestUpstreamUint8Multivectors(t *testing.T) {
 	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": {"my-multivec": [[256.19, 1.81, 2.75, 3.11]]}}]}`), nil)
 	if got := fmt.Sprint(dig(getRecord(t, c, coll, 1), "vector", "my-multivec")); got != "[[255 1 2 3]]" {
 		t.Errorf("truncation: %s, want [[255 1 2 3]]", got)
+	}
+}
+
+// turboVector is a deterministic vector of turbo4 test size 64 with
+// components in (-1, 1).
+func turboVector(seed, n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = float64((seed*7919+i*104729)%2001)/1000 - 1.0005
+	}
+	return v
+}
+
+func cosine(a, b []float64) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab, aa, bb = ab+a[i]*b[i], aa+a[i]*a[i], bb+b[i]*b[i]
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+func floatsOf(v any) []float64 {
+	var out []float64
+	for _, x := range v.([]any) {
+		out = append(out, x.(float64))
+	}
+	return out
+}
+
+// TestUpstreamTurbo4Storage: test_turbo4_storage.py
+// test_turbo4_config_persists, test_quantized_turbo4_config_persists,
+// test_turbo4_retrieve_with_vector, test_turbo4_overwrite_point and
+// test_turbo4_update_single_vector. The turbo4 datatype and a
+// quantization over it persist in the config; vectors read back close to
+// what was written (the simulator keeps them exactly, where Qdrant's 4-bit
+// codes give a cosine above 0.9), an overwrite replaces them, and a
+// single-vector update leaves the other vectors exactly as they were.
+func TestUpstreamTurbo4Storage(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll, size = "test_turbo4", 64
+	names := map[string]string{"image": "Cosine", "audio": "Dot", "text": "Euclid"}
+	vectors := map[string]any{}
+	for name, dist := range names {
+		vectors[name] = map[string]any{"size": size, "distance": dist, "datatype": "turbo4"}
+	}
+	c.ok("PUT", "/collections/"+coll, map[string]any{"vectors": vectors}, nil)
+	var pts []any
+	for id := 1; id <= 50; id++ {
+		vs := map[string]any{}
+		for name := range names {
+			vs[name] = turboVector(id*len(name), size)
+		}
+		pts = append(pts, map[string]any{"id": id, "vector": vs})
+	}
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", map[string]any{"points": pts}, nil)
+	cfg := collectionConfigOf(t, c, coll)
+	for name := range names {
+		if dt := dig(cfg, "params", "vectors", name, "datatype"); dt != "turbo4" {
+			t.Errorf("%s datatype = %v, want turbo4", name, dt)
+		}
+	}
+	for name := range names {
+		got := floatsOf(dig(getRecord(t, c, coll, 10), "vector", name))
+		if len(got) != size || cosine(got, turboVector(10*len(name), size)) <= 0.9 {
+			t.Errorf("point 10 %s read back with %d numbers, cosine %v", name, len(got), cosine(got, turboVector(10*len(name), size)))
+		}
+	}
+	newVec := turboVector(1001, size)
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", map[string]any{"points": []any{map[string]any{"id": 1,
+		"vector": map[string]any{"image": newVec, "audio": newVec, "text": newVec}}}}, nil)
+	for name := range names {
+		got := floatsOf(dig(getRecord(t, c, coll, 1), "vector", name))
+		if cosine(got, newVec) <= cosine(got, turboVector(len(name), size)) || cosine(got, newVec) <= 0.9 {
+			t.Errorf("overwritten point 1 %s is not the new vector", name)
+		}
+	}
+	before := getRecord(t, c, coll, 2)["vector"].(map[string]any)
+	c.ok("PUT", "/collections/"+coll+"/points/vectors?wait=true", map[string]any{"points": []any{map[string]any{"id": 2,
+		"vector": map[string]any{"audio": newVec}}}}, nil)
+	after := getRecord(t, c, coll, 2)["vector"].(map[string]any)
+	if cosine(floatsOf(after["audio"]), newVec) <= 0.9 {
+		t.Error("single-vector update did not replace audio")
+	}
+	for _, untouched := range []string{"image", "text"} {
+		if fmt.Sprint(after[untouched]) != fmt.Sprint(before[untouched]) {
+			t.Errorf("single-vector update changed %s", untouched)
+		}
+	}
+
+	const quant = "test_turbo4_quantized"
+	c.ok("PUT", "/collections/"+quant, rawJSON(`{"vectors": {
+		"binary": {"size": 64, "distance": "Dot", "datatype": "turbo4", "quantization_config": {"binary": {"always_ram": true}}},
+		"turbo": {"size": 64, "distance": "Cosine", "datatype": "turbo4", "quantization_config": {"turbo": {"bits": "bits2", "always_ram": true}}}},
+		"optimizers_config": {"default_segment_number": 1, "indexing_threshold": 1}}`), nil)
+	cfg = collectionConfigOf(t, c, quant)
+	for name, kind := range map[string]string{"binary": "binary", "turbo": "turbo"} {
+		if dig(cfg, "params", "vectors", name, "datatype") != "turbo4" || dig(cfg, "params", "vectors", name, "quantization_config", kind) == nil {
+			t.Errorf("%s config = %v, want turbo4 with %s quantization", name, dig(cfg, "params", "vectors", name), kind)
+		}
 	}
 }
