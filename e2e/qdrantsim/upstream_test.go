@@ -2994,3 +2994,47 @@ func TestUpstreamTurbo4Storage(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamPayloadIndexOverwrite: test_payload_operations.py
+// test_payload_index_overwrite. With integer indexes on plain and nested
+// keys, set-payload replaces a top-level object (a.x gone, a.y there), also
+// under "key" (nested.a.x gone, nested.a.y there) and indexed filters see
+// it; a re-upsert replaces the payload whole: {} and a missing payload
+// clear it, a new one is all there is (payload_storage_impl.rs, lib/shard/
+// src/update/points/upsert.rs).
+func TestUpstreamPayloadIndexOverwrite(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_payload_index_overwrite"
+	c.ok("PUT", "/collections/"+coll, map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
+	for _, f := range []string{"a.x", "a.y", "b", "nested.a.x", "nested.a.y", "nested.b"} {
+		c.ok("PUT", "/collections/"+coll+"/index?wait=true", map[string]any{"field_name": f, "field_schema": "integer"}, nil)
+	}
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [{"id": 1, "vector": [1, 2, 3, 4],
+		"payload": {"a": {"x": 1}, "b": 1, "nested": {"a": {"x": 1}, "b": 1}}}]}`), nil)
+	count := func(key string) int {
+		return len(scrollIDs(t, c, coll, `{"must": [{"key": "`+key+`", "match": {"value": 1}}]}`))
+	}
+	c.ok("POST", "/collections/"+coll+"/points/payload", rawJSON(`{"payload": {"a": {"y": 1}}, "points": [1]}`), nil)
+	if count("a.x") != 0 || count("a.y") != 1 {
+		t.Errorf("after set a: a.x matches %d, a.y %d; want 0 and 1", count("a.x"), count("a.y"))
+	}
+	c.ok("POST", "/collections/"+coll+"/points/payload", rawJSON(`{"payload": {"a": {"y": 1}}, "points": [1], "key": "nested"}`), nil)
+	if count("nested.a.x") != 0 || count("nested.a.y") != 1 {
+		t.Errorf("after set nested.a: nested.a.x matches %d, nested.a.y %d; want 0 and 1", count("nested.a.x"), count("nested.a.y"))
+	}
+	if pl := payloadOf(t, c, coll, 1); len(pl) != 3 {
+		t.Errorf("payload = %v, want 3 keys", pl)
+	}
+	for _, tc := range []struct{ point, want string }{
+		{`{"id": 1, "vector": [1, 2, 3, 4], "payload": {}}`, "map[]"},
+		{`{"id": 1, "vector": [1, 2, 3, 4], "payload": {"key": {"nested": 1}}}`, "map[key:map[nested:1]]"},
+		{`{"id": 1, "vector": [1, 2, 3, 4]}`, "map[]"},
+	} {
+		c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [`+tc.point+`]}`), nil)
+		rec := getRecord(t, c, coll, 1)
+		if pl, ok := rec["payload"].(map[string]any); !ok || fmt.Sprint(pl) != tc.want {
+			t.Errorf("after upserting %s: payload %v, want %s", tc.point, rec["payload"], tc.want)
+		}
+	}
+}
