@@ -2781,10 +2781,12 @@ func TestUpstreamNamedCollectionUpdate(t *testing.T) {
 // multivec_collection_setup: named dense vectors image (4) and text (8),
 // sparse vectors sparse-image and sparse-text, six dense points and two
 // sparse-only ones.
-func multivecCollectionSetup(t *testing.T, c client, name string) {
+// textDistance is the distance of the text vector (the helper's distance
+// argument; Cosine by default).
+func multivecCollectionSetup(t *testing.T, c client, name, textDistance string) {
 	t.Helper()
 	c.ok("DELETE", "/collections/"+name, nil, nil)
-	c.ok("PUT", "/collections/"+name, rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 8, "distance": "Cosine"}},
+	c.ok("PUT", "/collections/"+name, rawJSON(`{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 8, "distance": "`+textDistance+`"}},
 		"sparse_vectors": {"sparse-image": {}, "sparse-text": {}}, "on_disk_payload": false}`), nil)
 	dense := func(id int, v string, payload string) string {
 		return fmt.Sprintf(`{"id": %d, "vector": {"image": [%s], "text": [%s, %s]}%s}`, id, v, v, v, payload)
@@ -2809,7 +2811,7 @@ func TestUpstreamMultivecRetrieve(t *testing.T) {
 	cl := startCluster(t, Options{Peers: 1})
 	c := newValidatedClient(t, cl.Peers()[0])
 	const coll = "test_multivec_retrieve"
-	multivecCollectionSetup(t, c, coll)
+	multivecCollectionSetup(t, c, coll, "Cosine")
 	getRecord(t, c, coll, 2)
 	var recs []map[string]any
 	c.ok("POST", "/collections/"+coll+"/points", map[string]any{"ids": []int{1, 2}}, &recs)
@@ -3037,4 +3039,45 @@ func TestUpstreamPayloadIndexOverwrite(t *testing.T) {
 			t.Errorf("after upserting %s: payload %v, want %s", tc.point, rec["payload"], tc.want)
 		}
 	}
+}
+
+// TestUpstreamMultivecBatchUpdate: test_batch_update_multivec.py
+// test_batch_update. On the named multivec fixture, batches of upserts,
+// deletes, vector updates and vector deletes apply in order; a point keeps
+// only the named vectors left to it, possibly none.
+func TestUpstreamMultivecBatchUpdate(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_multivec_batch"
+	multivecCollectionSetup(t, c, coll, "Dot")
+	batch := func(ops string) {
+		t.Helper()
+		c.ok("POST", "/collections/"+coll+"/points/batch?wait=true", rawJSON(`{"operations": [`+ops+`]}`), nil)
+	}
+	check := func(stage string, ids []int, want string) {
+		t.Helper()
+		var got []any
+		c.ok("POST", "/collections/"+coll+"/points", map[string]any{"ids": ids, "with_vector": true, "with_payload": true}, &got)
+		var w []any
+		if err := json.Unmarshal([]byte(want), &w); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("%s: points = %v, want %v", stage, got, w)
+		}
+	}
+	batch(`{"upsert": {"points": [{"id": 7, "vector": {"image": [1.0, 0.0, 9.0, 1.0]}, "payload": {}}]}},
+		{"upsert": {"points": [{"id": 8, "vector": {"image": [7.0, 1.0, 6.0, 9.0]}, "payload": {}}]}},
+		{"delete": {"points": [8]}},
+		{"upsert": {"points": [{"id": 7, "vector": {"image": [9.0, 9.0, 3.0, 0.0], "text": [8.0, 1.0, 2.0, 5.0, 2.0, 7.0, 1.0, 6.0]}, "payload": {}}]}}`)
+	check("upserts", []int{7, 8}, `[{"id": 7, "payload": {}, "vector": {"image": [9, 9, 3, 0], "text": [8, 1, 2, 5, 2, 7, 1, 6]}}]`)
+	batch(`{"update_vectors": {"points": [{"id": 7, "vector": {"image": [2.0, 6.0, 3.0, 2.0], "text": [5.0, 7.0, 0.0, 8.0, 2.0, 7.0, 1.0, 6.0]}}]}},
+		{"update_vectors": {"points": [{"id": 7, "vector": {"image": [0.0, 3.0, 1.0, 8.0]}}]}}`)
+	check("vector updates", []int{7, 8}, `[{"id": 7, "payload": {}, "vector": {"image": [0, 3, 1, 8], "text": [5, 7, 0, 8, 2, 7, 1, 6]}}]`)
+	batch(`{"upsert": {"points": [{"id": 9, "vector": {"image": [5.0, 5.0, 3.0, 6.0], "text": [8.0, 4.0, 7.0, 3.0, 3.0, 8.0, 9.0, 0.0]}, "payload": {}}]}},
+		{"upsert": {"points": [{"id": 10, "vector": {"image": [2.0, 9.0, 1.0, 4.0], "text": [1.0, 5.0, 5.0, 6.0, 9.0, 3.0, 3.0, 2.0]}, "payload": {}}]}},
+		{"delete_vectors": {"points": [7, 10], "vector": ["text"]}},
+		{"delete_vectors": {"points": [9, 10], "vector": ["image"]}}`)
+	check("vector deletes", []int{7, 9, 10, 8}, `[{"id": 7, "payload": {}, "vector": {"image": [0, 3, 1, 8]}},
+		{"id": 9, "payload": {}, "vector": {"text": [8, 4, 7, 3, 3, 8, 9, 0]}}, {"id": 10, "payload": {}, "vector": {}}]`)
 }
