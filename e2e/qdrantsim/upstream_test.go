@@ -3081,3 +3081,31 @@ func TestUpstreamMultivecBatchUpdate(t *testing.T) {
 	check("vector deletes", []int{7, 9, 10, 8}, `[{"id": 7, "payload": {}, "vector": {"image": [0, 3, 1, 8]}},
 		{"id": 9, "payload": {}, "vector": {"text": [8, 4, 7, 3, 3, 8, 9, 0]}}, {"id": 10, "payload": {}, "vector": {}}]`)
 }
+
+// TestUpstreamUnnamedVectorUpdate: test_collection_update.py
+// test_collection_update. PATCH addresses the unnamed vector by the empty
+// name, together with a sparse vector's index and the optimizer; the
+// collection then takes and returns a point as before, and the diffs show
+// in the config (lib/collection/src/config.rs update_vectors_from_diff).
+func TestUpstreamUnnamedVectorUpdate(t *testing.T) {
+	cl := startCluster(t, Options{Peers: 1})
+	c := newValidatedClient(t, cl.Peers()[0])
+	const coll = "test_unnamed_update"
+	basicCollectionSetup(t, c, coll)
+	c.ok("PATCH", "/collections/"+coll, rawJSON(`{"vectors": {"": {"hnsw_config": {"m": 32, "ef_construct": 123},
+		"quantization_config": {"scalar": {"type": "int8", "quantile": 0.8}}}},
+		"sparse_vectors": {"sparse-text": {"index": {"on_disk": true}}},
+		"optimizers_config": {"default_segment_number": 6, "indexing_threshold": 10000}}`), nil)
+	c.ok("PUT", "/collections/"+coll+"/points?wait=true", rawJSON(`{"points": [{"id": 7, "vector": [0.15, 0.31, 0.76, 0.74], "payload": {"city": "Rome"}}]}`), nil)
+	if rec := getRecord(t, c, coll, 7); dig(rec, "payload", "city") != "Rome" {
+		t.Errorf("point 7 = %v", rec)
+	}
+	cfg := collectionConfigOf(t, c, coll)
+	for path, want := range map[string]any{"params.vectors.hnsw_config.m": 32.0, "params.vectors.hnsw_config.ef_construct": 123.0,
+		"params.vectors.quantization_config.scalar.quantile": 0.8, "params.sparse_vectors.sparse-text.index.on_disk": true,
+		"optimizer_config.default_segment_number": 6.0, "optimizer_config.indexing_threshold": 10000.0} {
+		if got := dig(cfg, strings.Split(path, ".")...); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", path, got, want)
+		}
+	}
+}
