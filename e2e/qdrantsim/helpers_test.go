@@ -51,9 +51,6 @@ type client struct {
 	// hc, when set, is the client requests go through (the validating
 	// transport of newValidatedClient); http.DefaultClient otherwise.
 	hc *http.Client
-	// invalid marks requests sent outside the OpenAPI document on purpose
-	// (openapi.ExpectInvalidRequest).
-	invalid bool
 }
 
 // newValidatedClient is newClient whose traffic is checked against
@@ -67,10 +64,6 @@ func newValidatedClient(t *testing.T, p *Peer) client {
 	}
 	return client{t: t, base: p.URL(), hc: &http.Client{Transport: openapi.NewTransport(t, v, nil), Timeout: 30 * time.Second}}
 }
-
-// offDocument returns c for a request sent outside the document on
-// purpose.
-func (c client) offDocument() client { c.invalid = true; return c }
 
 func newClient(t *testing.T, p *Peer) client { return client{t: t, base: p.URL()} }
 
@@ -91,11 +84,7 @@ func (c client) do(method, path string, body any) (int, []byte) {
 		}
 		rd = bytes.NewReader(raw)
 	}
-	ctx := context.Background()
-	if c.invalid {
-		ctx = openapi.ExpectInvalidRequest(ctx)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
 		c.t.Fatal(err)
 	}
