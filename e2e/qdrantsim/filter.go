@@ -202,49 +202,39 @@ func (c *Condition) UnmarshalJSON(b []byte) error {
 		}
 		return c.fieldFromJSON(raw)
 	}
-	one := func(name string, v any) (bool, error) {
-		r, ok := raw[name]
-		if !ok || len(raw) != 1 {
-			return false, nil
-		}
-		return true, json.Unmarshal(r, v)
-	}
-	var err error
-	var ok bool
+	// The untagged variants are tried in order; serde ignores fields a
+	// variant does not know, so the first variant's field decides.
 	switch {
 	case raw["is_empty"] != nil:
 		c.Empty = &fieldOnly{}
-		ok, err = one("is_empty", c.Empty)
+		return json.Unmarshal(raw["is_empty"], c.Empty)
 	case raw["is_null"] != nil:
 		c.IsNul = &fieldOnly{}
-		ok, err = one("is_null", c.IsNul)
+		return json.Unmarshal(raw["is_null"], c.IsNul)
 	case raw["has_id"] != nil:
-		ok, err = one("has_id", &c.HasID)
-		if ok && c.HasID == nil {
-			c.HasID = []PointID{}
+		// has_id is a set: null is no set, and no other variant fits.
+		if err := json.Unmarshal(raw["has_id"], &c.HasID); err != nil || c.HasID == nil {
+			return errors.New("data did not match any variant of untagged enum Condition: " + conditionExpecting)
 		}
+		return nil
 	case raw["has_vector"] != nil:
 		c.HasVector = new(string)
-		ok, err = one("has_vector", c.HasVector)
+		return json.Unmarshal(raw["has_vector"], c.HasVector)
 	case raw["slice"] != nil:
 		c.Slice = &Slice{}
-		if ok, err = one("slice", c.Slice); ok && err == nil && c.Slice.Total == 0 {
-			// Slice.total is a NonZeroU32.
-			err = errors.New("slice.total: invalid value: integer `0`, expected a nonzero u32")
+		if err := json.Unmarshal(raw["slice"], c.Slice); err != nil {
+			return err
 		}
+		if c.Slice.Total == 0 {
+			// Slice.total is a NonZeroU32.
+			return errors.New("slice.total: invalid value: integer `0`, expected a nonzero u32")
+		}
+		return nil
 	case raw["nested"] != nil:
 		c.Nested = &Nested{}
-		ok, err = one("nested", c.Nested)
-	default:
-		return json.Unmarshal(b, &c.Filter)
+		return json.Unmarshal(raw["nested"], c.Nested)
 	}
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errors.New("data did not match any variant of untagged enum Condition: " + conditionExpecting)
-	}
-	return nil
+	return json.Unmarshal(b, &c.Filter)
 }
 
 func (c *Condition) fieldFromJSON(raw map[string]json.RawMessage) error {

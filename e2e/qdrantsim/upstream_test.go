@@ -2410,7 +2410,7 @@ func TestUpstreamOrderBy(t *testing.T) {
 		const limit = 23
 		seen := map[float64]bool{}
 		var last any
-		var lastIDs []float64
+		lastIDs := []float64{}
 		start := "null"
 		pages := 0
 		for {
@@ -2421,7 +2421,7 @@ func TestUpstreamOrderBy(t *testing.T) {
 			if len(pts) > 0 {
 				v := pts[len(pts)-1].Payload[key]
 				if fmt.Sprint(v) != fmt.Sprint(last) {
-					lastIDs = nil
+					lastIDs = []float64{}
 					last = v
 					b, _ := json.Marshal(v)
 					start = string(b)
