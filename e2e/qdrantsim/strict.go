@@ -14,8 +14,11 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Strict mode, as far as the simulator enforces it: search_allow_exact,
-// max_query_limit, upsert_max_batchsize and the read/write rate limits.
+// Strict mode: search_allow_exact, max_query_limit, upsert_max_batchsize
+// and the read/write rate limits here; the filter checks (unindexed
+// filtering, filter_max_conditions, condition_max_size) in
+// strict_filter.go; the collection size, sparse and multivector limits in
+// strict_size.go; max_payload_index_count in payload_index.go.
 // The configuration is the collection's strict_mode_config, set at
 // creation and changed by PATCH; everything except the rate limits only
 // applies with enabled=true (lib/storage/src/content_manager/
