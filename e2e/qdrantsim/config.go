@@ -25,8 +25,11 @@ type CreateCollection struct {
 	WalConfig          map[string]any  `json:"wal_config,omitempty"`
 	OptimizersConfig   map[string]any  `json:"optimizers_config,omitempty"`
 	QuantizationConfig json.RawMessage `json:"quantization_config,omitempty"`
-	StrictModeConfig   map[string]any  `json:"strict_mode_config,omitempty"`
-	Metadata           map[string]any  `json:"metadata,omitempty"`
+	// Quantization is serde's alias of quantization_config
+	// (lib/storage/src/content_manager/collection_meta_ops.rs).
+	Quantization     json.RawMessage `json:"quantization,omitempty"`
+	StrictModeConfig map[string]any  `json:"strict_mode_config,omitempty"`
+	Metadata         map[string]any  `json:"metadata,omitempty"`
 }
 
 // UpdateCollection is the body of PATCH /collections/{c}.
@@ -182,6 +185,9 @@ type vectorSpec struct {
 	Size        int                `json:"size"`
 	Distance    string             `json:"distance"`
 	Multivector *multivectorConfig `json:"multivector_config,omitempty"`
+	// Datatype is the storage element type: float32 (default), float16,
+	// uint8 or turbo4.
+	Datatype string `json:"datatype,omitempty"`
 }
 
 // vectorSpecs parses params.vectors: a single unnamed VectorParams (key "")
@@ -319,6 +325,9 @@ func buildConfig(req CreateCollection, peers int) (collectionConfig, error) {
 	cfg.Optimizer = optimizerAuto(merge(defaultOptimizer(), req.OptimizersConfig))
 	cfg.WAL = merge(defaultWAL(), req.WalConfig)
 	cfg.Quantization = json.RawMessage("null")
+	if len(req.QuantizationConfig) == 0 {
+		req.QuantizationConfig = req.Quantization
+	}
 	if len(req.QuantizationConfig) > 0 {
 		cfg.Quantization = req.QuantizationConfig
 	}

@@ -185,7 +185,7 @@ func (e estimator) condition(c *Condition) int {
 		}
 		n := 0
 		for _, pt := range e.d.points {
-			if c.matches(pt) {
+			if c.check(pt.payload, pt, e.col.payloadSchema) {
 				n++
 			}
 		}

@@ -72,10 +72,15 @@
 // locked or rate-limited replica fails; a down peer's replica is marked Dead without
 // counting as a failure. A forwarded write refused by a locked peer embeds
 // tonic's status text with empty details and metadata. Strict mode
-// enforces search_allow_exact, max_query_limit (scroll), upsert_max_batchsize
-// and the read/write rate limits only; a delete by filter costs 1 write
-// token and a filter's read cost counts its conditions as the simulator's
-// filter language has them. Disk usage of replicas is estimated (replicaBytes: the synthetic
+// enforces search_allow_exact, max_query_limit (scroll, facet),
+// upsert_max_batchsize, the read/write rate limits, unindexed filtering
+// (retrieve and update), filter_max_conditions, condition_max_size, the
+// collection vector/payload/points limits, sparse and multivector limits
+// and max_payload_index_count (strict_filter.go, strict_size.go); the
+// collection limits are measured on every write where Qdrant refreshes its
+// statistics every 32, and the payload size is the payloads' JSON where
+// Qdrant measures its storage on disk. A filtered update costs its
+// estimated cardinality in write tokens. Disk usage of replicas is estimated (replicaBytes: the synthetic
 // size, or per point 16 bytes, 4 a vector dimension and the payload's JSON); the wording of a spool that
 // runs out of disk (actix-multipart's TempFile error) and of a failed
 // unpacking is approximate. Point reads and writes route by the committed replica states, not the receiving peer's
@@ -88,17 +93,22 @@
 // payload's JSON); a transfer's end copies the source's data at that
 // instant; with realism "off" wal_delta transfers never fall back;
 // dense, sparse and multi vectors are stored as given (no cosine
-// normalisation, no inference objects);
-// filters cover must/must_not/should with match, range, has_id, is_null,
-// is_empty; payload numbers are float64; no search/query endpoints; payload
+// normalisation, no inference objects, float16 and turbo4 kept as float32;
+// uint8 storage casts to bytes);
+// filters are Qdrant's filter language evaluated without an index
+// (filter.go: match value/any/except/text/text_any/phrase/prefix, float and
+// datetime ranges, geo, values_count, is_empty, is_null, has_id,
+// has_vector, nested, min_should, slice), so a full-text index's
+// tokenizer, lowercasing and stop words are not applied (text matches are
+// substrings); payload numbers are float64, so 1.0 matches the integer 1;
+// facets and order_by count exactly; no search/query endpoints; payload
 // indexes are recorded, not built; the segment format inside snapshots is
 // the simulator's own (points.jsonl, synthetic.bin); creation_time is the
 // file's modification time. Checked against Qdrant's own REST suite
 // (UPSTREAM_TESTS.md): /readyz always answers ready; named vector
 // create/delete (1.19) is one consensus entry rather than a shard update;
-// payload JSON paths model objects, [] and [i] only; conditional updates
-// (update_filter) are refused with 400 rather than modelled; the 1.19
-// memory placements are accepted on every emulated version.
+// payload JSON paths model objects, [] and [i] only; update modes are
+// refused over gRPC; the 1.19 memory placements are accepted on every emulated version.
 //
 // The simulator shares no code with the product: if both used the same
 // hand-written view of Qdrant, a misreading would pass every test.

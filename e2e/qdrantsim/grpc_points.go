@@ -25,11 +25,16 @@ func updateResponse(res UpdateResult, wait *bool, start time.Time) *qdrant.Point
 
 func (s grpcPoints) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
 	start := time.Now()
-	if r.UpdateFilter != nil || r.UpdateMode != nil {
-		return nil, grpcError(errf(KindBadInput, "conditional upserts are not emulated by the simulator"))
+	if r.UpdateMode != nil {
+		return nil, grpcError(errf(KindBadInput, "update modes over gRPC are not emulated by the simulator"))
 	}
 	req := UpsertRequest{Points: []PointStruct{}}
 	var err error
+	if r.UpdateFilter != nil {
+		if req.UpdateFilter, err = filterFromProto(r.UpdateFilter); err != nil {
+			return nil, grpcError(err)
+		}
+	}
 	if req.ShardKey, err = shardSelectorFromProto(r.ShardKeySelector); err != nil {
 		return nil, grpcError(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/qbackup/qbackup/e2e/qdrantsim/openapi"
 )
 
 // startCluster starts a cluster with fast background timers for tests.
@@ -46,6 +48,21 @@ type client struct {
 	t    *testing.T
 	base string
 	key  string
+	// hc, when set, is the client requests go through (the validating
+	// transport of newValidatedClient); http.DefaultClient otherwise.
+	hc *http.Client
+}
+
+// newValidatedClient is newClient whose traffic is checked against
+// Qdrant's 1.19.0 OpenAPI document: a request or response off the
+// document fails the test.
+func newValidatedClient(t *testing.T, p *Peer) client {
+	t.Helper()
+	v, err := openapi.New("1.19.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client{t: t, base: p.URL(), hc: &http.Client{Transport: openapi.NewTransport(t, v, nil), Timeout: 30 * time.Second}}
 }
 
 func newClient(t *testing.T, p *Peer) client { return client{t: t, base: p.URL()} }
@@ -75,7 +92,11 @@ func (c client) do(method, path string, body any) (int, []byte) {
 	if c.key != "" {
 		req.Header.Set("api-key", c.key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := c.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}

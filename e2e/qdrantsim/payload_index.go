@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 )
 
 // CreateFieldIndex is the body of PUT /collections/{c}/index.
@@ -75,6 +76,15 @@ func (p *Peer) CreatePayloadIndex(ctx context.Context, coll string, req CreateFi
 	col, err := c.resolve(coll)
 	if err != nil {
 		return UpdateResult{}, err
+	}
+	// CreateFieldIndex::check_custom (src/common/update.rs): with strict
+	// mode on, max_payload_index_count bounds the indexes the collection
+	// already has, a replaced one included.
+	if _, on := strictLocked(col); on {
+		if max, ok := col.config.StrictMode["max_payload_index_count"].(float64); ok && len(col.payloadSchema) >= int(max) {
+			return UpdateResult{}, strictError(fmt.Sprintf("Collection already has the maximum number of payload indices (%d)", int(max)),
+				"Please delete an existing index before creating a new one.")
+		}
 	}
 	col.payloadSchema[req.FieldName] = req.FieldSchema
 	col.opID++

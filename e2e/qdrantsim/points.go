@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +23,8 @@ type Record struct {
 	Payload  map[string]any  `json:"payload"`
 	Vector   json.RawMessage `json:"vector"`
 	ShardKey *ShardKey       `json:"shard_key,omitempty"`
+	// OrderValue is the value an order_by scroll ordered the record by.
+	OrderValue any `json:"order_value,omitempty"`
 }
 
 // PointStruct is one point of an upsert in list form.
@@ -70,9 +71,10 @@ type UpsertRequest struct {
 	// UpdateMode is upsert (default), insert_only or update_only, from
 	// 1.17 (UpdateMode in lib/api/src/rest/schema.rs).
 	UpdateMode *string `json:"update_mode,omitempty"`
-	// UpdateFilter (conditional upsert) is not modelled: refused rather
-	// than ignored.
-	UpdateFilter json.RawMessage `json:"update_filter,omitempty"`
+	// UpdateFilter makes the upsert conditional: an existing point is
+	// replaced only if it matches (retain_conditional_upsert_points,
+	// lib/shard/src/update/points/upsert.rs).
+	UpdateFilter *Filter `json:"update_filter,omitempty"`
 }
 
 // DeleteRequest is POST /collections/{c}/points/delete: ids or a filter.
@@ -104,6 +106,8 @@ type ScrollRequest struct {
 	// WithVectors is serde's alias of with_vector (lib/api/src/rest/
 	// schema.rs).
 	WithVectors json.RawMessage `json:"with_vectors,omitempty"`
+	// OrderBy is a key or {key, direction, start_from} (orderby.go).
+	OrderBy json.RawMessage `json:"order_by,omitempty"`
 }
 
 // ScrollResult is the scroll answer.
@@ -124,162 +128,6 @@ type CountRequest struct {
 type UpdateResult struct {
 	OperationID uint64 `json:"operation_id"`
 	Status      string `json:"status"`
-}
-
-// Filter is the subset of Qdrant's filter language the simulator evaluates:
-// must / must_not / should over field matches, ranges, has_id and nested
-// filters.
-type Filter struct {
-	Must    []Condition `json:"must,omitempty"`
-	MustNot []Condition `json:"must_not,omitempty"`
-	Should  []Condition `json:"should,omitempty"`
-}
-
-// Condition is one filter clause.
-type Condition struct {
-	Key   string     `json:"key,omitempty"`
-	Match *Match     `json:"match,omitempty"`
-	Range *Range     `json:"range,omitempty"`
-	HasID []PointID  `json:"has_id,omitempty"`
-	IsNul *fieldOnly `json:"is_null,omitempty"`
-	Empty *fieldOnly `json:"is_empty,omitempty"`
-	Filter
-}
-
-type fieldOnly struct {
-	Key string `json:"key"`
-}
-
-// Match compares a payload field with a value or a set of values.
-type Match struct {
-	Value  any   `json:"value,omitempty"`
-	Any    []any `json:"any,omitempty"`
-	Except []any `json:"except,omitempty"`
-}
-
-// Range bounds a numeric payload field.
-type Range struct {
-	Gt  *float64 `json:"gt,omitempty"`
-	Gte *float64 `json:"gte,omitempty"`
-	Lt  *float64 `json:"lt,omitempty"`
-	Lte *float64 `json:"lte,omitempty"`
-}
-
-func (f *Filter) matches(p *point) bool {
-	if f == nil {
-		return true
-	}
-	for _, c := range f.Must {
-		if !c.matches(p) {
-			return false
-		}
-	}
-	for _, c := range f.MustNot {
-		if c.matches(p) {
-			return false
-		}
-	}
-	if len(f.Should) == 0 {
-		return true
-	}
-	for _, c := range f.Should {
-		if c.matches(p) {
-			return true
-		}
-	}
-	return false
-}
-
-func (c *Condition) matches(p *point) bool {
-	switch {
-	case c.HasID != nil:
-		for _, id := range c.HasID {
-			if id == p.id {
-				return true
-			}
-		}
-		return false
-	case c.IsNul != nil:
-		vals, ok := lookup(p.payload, c.IsNul.Key)
-		return ok && len(vals) == 1 && vals[0] == nil
-	case c.Empty != nil:
-		vals, _ := lookup(p.payload, c.Empty.Key)
-		for _, v := range vals {
-			if v != nil {
-				return false
-			}
-		}
-		return true
-	case c.Match != nil || c.Range != nil:
-		vals, _ := lookup(p.payload, c.Key)
-		for _, v := range vals {
-			if c.Match != nil && c.Match.matches(v) {
-				return true
-			}
-			if c.Range != nil && c.Range.matches(v) {
-				return true
-			}
-		}
-		if c.Match != nil && c.Match.Except != nil && len(vals) == 0 {
-			return false
-		}
-		return false
-	}
-	return c.Filter.matches(p)
-}
-
-func (m *Match) matches(v any) bool {
-	if m.Value != nil {
-		return equalJSON(m.Value, v)
-	}
-	if m.Any != nil {
-		for _, x := range m.Any {
-			if equalJSON(x, v) {
-				return true
-			}
-		}
-		return false
-	}
-	if m.Except != nil {
-		for _, x := range m.Except {
-			if equalJSON(x, v) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
-func (r *Range) matches(v any) bool {
-	f, ok := v.(float64)
-	if !ok {
-		return false
-	}
-	return (r.Gt == nil || f > *r.Gt) && (r.Gte == nil || f >= *r.Gte) &&
-		(r.Lt == nil || f < *r.Lt) && (r.Lte == nil || f <= *r.Lte)
-}
-
-func equalJSON(a, b any) bool { return reflect.DeepEqual(a, b) }
-
-// lookup returns the values at a dotted payload path; arrays are flattened
-// as Qdrant does for matching.
-func lookup(payload map[string]any, path string) ([]any, bool) {
-	var cur any = payload
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		cur, ok = m[part]
-		if !ok {
-			return nil, false
-		}
-	}
-	if arr, ok := cur.([]any); ok {
-		return arr, true
-	}
-	return []any{cur}, true
 }
 
 // parseVector reads one VectorStruct, validates it as the request

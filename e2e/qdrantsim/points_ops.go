@@ -188,6 +188,10 @@ func (c *Cluster) handleFailedReplicasLocked(col *collection, s *shard, failed [
 
 // Upsert stores points in every writable replica of their shards.
 func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (UpdateResult, error) {
+	// Validation comes before any state (actix's Valid extractor).
+	if err := req.UpdateFilter.validate("update_filter"); err != nil {
+		return UpdateResult{}, err
+	}
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -207,12 +211,12 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 			return UpdateResult{}, errf(KindFormat, "update_mode: unknown variant `%s`, expected one of `upsert`, `insert_only`, `update_only`", mode)
 		}
 	}
-	if !isNull(req.UpdateFilter) {
-		return UpdateResult{}, errf(KindBadInput, "conditional upserts (update_filter) are not emulated by the simulator")
-	}
 	// Strict mode is verified before the update reaches the
 	// TableOfContent (src/common/update.rs), which checks the lock.
 	if err := checkUpsertStrictLocked(col, len(pts)); err != nil {
+		return UpdateResult{}, err
+	}
+	if err := p.checkInsertLimitsLocked(col, pts); err != nil {
 		return UpdateResult{}, err
 	}
 	if err := p.lockErrorLocked(); err != nil {
@@ -234,8 +238,13 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 			for _, pt := range list {
 				// insert_only keeps existing points, update_only creates
 				// none (the segment's upsert per UpdateMode).
-				_, exists := d.points[pt.id]
+				old, exists := d.points[pt.id]
 				if mode == "insert_only" && exists || mode == "update_only" && !exists {
+					continue
+				}
+				// A conditional upsert replaces an existing point only if
+				// it matches update_filter.
+				if exists && req.UpdateFilter != nil && !req.UpdateFilter.matchesIn(old, col.payloadSchema) {
 					continue
 				}
 				d.points[pt.id] = pt
@@ -251,6 +260,10 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 
 // DeletePoints removes points by id or by filter.
 func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest) (UpdateResult, error) {
+	// Validation comes before any state (actix's Valid extractor).
+	if err := req.Filter.validate("filter"); err != nil {
+		return UpdateResult{}, err
+	}
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -263,6 +276,9 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 	if req.Points == nil && req.Filter == nil {
 		return UpdateResult{}, errf(KindFormat, "data did not match any variant of untagged enum PointsSelector")
 	}
+	if err := checkWriteFilterStrictLocked(col, req.Filter); err != nil {
+		return UpdateResult{}, err
+	}
 	shards, err := targetShards(col, req.ShardKey)
 	if err != nil {
 		return UpdateResult{}, err
@@ -272,9 +288,11 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 			continue
 		}
 		// Deleting is not a write operation for the lock; the rate cost is
-		// the number of ids, or 1 for a filter (Qdrant estimates the
-		// filter's cardinality).
+		// the number of ids, or the filter's estimated cardinality.
 		u := update{wait: waitFrom(ctx), cost: len(req.Points)}
+		if req.Filter != nil {
+			u.cost = filterWriteCostLocked(c, col, s, req.Filter)
+		}
 		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
 			if req.Filter == nil {
 				for _, id := range req.Points {
@@ -283,7 +301,7 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 				return
 			}
 			for id, pt := range d.points {
-				if req.Filter.matches(pt) {
+				if req.Filter.matchesIn(pt, col.payloadSchema) {
 					delete(d.points, id)
 				}
 			}
@@ -372,6 +390,13 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	if err != nil {
 		return nil, err
 	}
+	if err := req.Filter.validate("filter"); err != nil {
+		return nil, err
+	}
+	ob, err := parseOrderBy(req.OrderBy)
+	if err != nil {
+		return nil, err
+	}
 	sel, err := parseSelector(req.WithPayload, firstSet(req.WithVector, req.WithVectors))
 	if err != nil {
 		return nil, err
@@ -394,6 +419,25 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 	if err != nil {
 		return nil, err
 	}
+	if ob != nil {
+		if req.Offset != nil {
+			return nil, &Error{Kind: KindBadInput, Msg: errOffsetWithOrderBy.Error()}
+		}
+		entries, kind, err := orderedPage(col, ob, req.Filter, all, limit)
+		if err != nil {
+			return nil, err
+		}
+		res := &ScrollResult{Points: []Record{}}
+		for _, e := range entries {
+			r := sel.record(e.pt, keys[e.pt.id])
+			r.OrderValue = e.value
+			if kind != "float" {
+				r.OrderValue = int64(e.value)
+			}
+			res.Points = append(res.Points, r)
+		}
+		return res, nil
+	}
 	// Keep only the limit+1 smallest matching ids: paging through a large
 	// collection stays O(n log limit) per page.
 	h := &idHeap{}
@@ -401,7 +445,7 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 		if req.Offset != nil && pt.id.Less(*req.Offset) {
 			continue
 		}
-		if !req.Filter.matches(pt) {
+		if !req.Filter.matchesIn(pt, col.payloadSchema) {
 			continue
 		}
 		if h.Len() <= limit {
@@ -427,6 +471,9 @@ func (p *Peer) Scroll(ctx context.Context, coll string, req ScrollRequest) (*Scr
 
 // Count counts matching points exactly, one replica per shard.
 func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64, error) {
+	if err := req.Filter.validate("filter"); err != nil {
+		return 0, err
+	}
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -460,7 +507,7 @@ func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64
 			continue
 		}
 		for _, pt := range d.points {
-			if req.Filter.matches(pt) {
+			if req.Filter.matchesIn(pt, col.payloadSchema) {
 				n++
 			}
 		}

@@ -29,7 +29,7 @@ func (t PointsTarget) check() error {
 	if t.Points == nil && t.Filter == nil {
 		return errf(KindFormat, "Either list of point ids or filter must be provided")
 	}
-	return nil
+	return t.Filter.validate("filter")
 }
 
 // SetPayloadRequest is POST/PUT /collections/{c}/points/payload.
@@ -56,8 +56,9 @@ type PointVectors struct {
 type UpdateVectorsRequest struct {
 	Points   []PointVectors   `json:"points"`
 	ShardKey ShardKeySelector `json:"shard_key,omitempty"`
-	// UpdateFilter (conditional update) is not modelled: refused.
-	UpdateFilter json.RawMessage `json:"update_filter,omitempty"`
+	// UpdateFilter makes the update conditional: only points matching it
+	// get the new vectors (lib/shard/src/update/points/vectors.rs).
+	UpdateFilter *Filter `json:"update_filter,omitempty"`
 }
 
 // DeleteVectorsRequest is POST /collections/{c}/points/vectors/delete.
@@ -92,6 +93,9 @@ func (p *Peer) updateLocked(coll string, fn func(c *Cluster, col *collection) er
 // whether the 1.15 write lock refuses the operation.
 func (p *Peer) modifyPoints(ctx context.Context, col *collection, t PointsTarget, isWrite bool, mod func(pt *point) *point) error {
 	c := p.c
+	if err := checkWriteFilterStrictLocked(col, t.Filter); err != nil {
+		return err
+	}
 	if isWrite {
 		if err := p.lockErrorLocked(); err != nil {
 			return err
@@ -133,7 +137,7 @@ func (p *Peer) modifyPoints(ctx context.Context, col *collection, t PointsTarget
 		ids := byShard[s]
 		cost := len(ids)
 		if t.Filter != nil {
-			cost = 1
+			cost = filterWriteCostLocked(c, col, s, t.Filter)
 		}
 		u := update{isWrite: isWrite, wait: waitFrom(ctx), cost: cost}
 		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
@@ -146,7 +150,7 @@ func (p *Peer) modifyPoints(ctx context.Context, col *collection, t PointsTarget
 				return
 			}
 			for id, pt := range d.points {
-				if t.Filter.matches(pt) {
+				if t.Filter.matchesIn(pt, col.payloadSchema) {
 					d.points[id] = mod(pt)
 				}
 			}
@@ -305,8 +309,8 @@ func (p *Peer) UpdateVectors(ctx context.Context, coll string, req UpdateVectors
 	if len(req.Points) == 0 {
 		return UpdateResult{}, &Error{Kind: KindValidation, Msg: "[points: must specify points to update]"}
 	}
-	if !isNull(req.UpdateFilter) {
-		return UpdateResult{}, errf(KindBadInput, "conditional vector updates (update_filter) are not emulated by the simulator")
+	if err := req.UpdateFilter.validate("update_filter"); err != nil {
+		return UpdateResult{}, err
 	}
 	return p.updateLocked(coll, func(c *Cluster, col *collection) error {
 		// StrictModeVerification for UpdateVectors (lib/collection/src/
@@ -338,7 +342,19 @@ func (p *Peer) UpdateVectors(ctx context.Context, coll string, req UpdateVectors
 			}
 			maps.Copy(updates[pv.ID], vs)
 		}
+		// The collection size limits and the sparse / multivector limits
+		// (check_custom of UpdateVectors).
+		var pts []*point
+		for _, id := range target.Points {
+			pts = append(pts, &point{id: id, vectors: updates[id]})
+		}
+		if err := p.checkInsertLimitsLocked(col, pts); err != nil {
+			return err
+		}
 		return p.modifyPoints(ctx, col, target, true, func(pt *point) *point {
+			if !req.UpdateFilter.matchesIn(pt, col.payloadSchema) {
+				return pt
+			}
 			vs := maps.Clone(pt.vectors)
 			if vs == nil {
 				vs = map[string]vector{}

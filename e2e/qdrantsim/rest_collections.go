@@ -20,6 +20,15 @@ func (p *Peer) collectionRoutes(mux *http.ServeMux) {
 		info, err := p.CollectionInfo(r.Context(), r.PathValue("collection_name"))
 		reply(w, start, info, err)
 	})
+	mux.HandleFunc("GET /collections/{collection_name}/optimizations", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if !p.c.ver.atLeast(1, 17, 0) {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		res, err := p.Optimizations(r.Context(), r.PathValue("collection_name"), r.URL.Query().Get("with"))
+		reply(w, start, res, err)
+	})
 	mux.HandleFunc("GET /collections/{collection_name}/exists", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ok, err := p.CollectionExists(r.Context(), r.PathValue("collection_name"))

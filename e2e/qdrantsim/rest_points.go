@@ -160,6 +160,16 @@ func (p *Peer) pointRoutes(mux *http.ServeMux) {
 		res, err := p.Scroll(r.Context(), r.PathValue("collection_name"), req)
 		reply(w, start, res, err)
 	})
+	mux.HandleFunc("POST /collections/{collection_name}/facet", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var req FacetRequest
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, start, err, 0)
+			return
+		}
+		res, err := p.Facet(r.Context(), r.PathValue("collection_name"), req)
+		reply(w, start, res, err)
+	})
 	mux.HandleFunc("POST /collections/{collection_name}/points/count", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var req CountRequest

@@ -14,8 +14,11 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Strict mode, as far as the simulator enforces it: search_allow_exact,
-// max_query_limit, upsert_max_batchsize and the read/write rate limits.
+// Strict mode: search_allow_exact, max_query_limit, upsert_max_batchsize
+// and the read/write rate limits here; the filter checks (unindexed
+// filtering, filter_max_conditions, condition_max_size) in
+// strict_filter.go; the collection size, sparse and multivector limits in
+// strict_size.go; max_payload_index_count in payload_index.go.
 // The configuration is the collection's strict_mode_config, set at
 // creation and changed by PATCH; everything except the rate limits only
 // applies with enabled=true (lib/storage/src/content_manager/
@@ -29,14 +32,27 @@ type strictMode struct {
 	upsertMaxBatchsize *int
 	readRateLimit      *int
 	writeRateLimit     *int
+	// unindexedRetrieve and unindexedUpdate are unindexed_filtering_*;
+	// filterMaxConditions and conditionMaxSize bound filters
+	// (strict_filter.go).
+	unindexedRetrieve   *bool
+	unindexedUpdate     *bool
+	filterMaxConditions *int
+	conditionMaxSize    *int
 }
 
 func parseStrictMode(m map[string]any) strictMode {
 	var s strictMode
 	s.enabled, _ = m["enabled"].(bool)
-	if b, ok := m["search_allow_exact"].(bool); ok {
-		s.searchAllowExact = &b
+	flag := func(k string) *bool {
+		if b, ok := m[k].(bool); ok {
+			return &b
+		}
+		return nil
 	}
+	s.searchAllowExact = flag("search_allow_exact")
+	s.unindexedRetrieve = flag("unindexed_filtering_retrieve")
+	s.unindexedUpdate = flag("unindexed_filtering_update")
 	num := func(k string) *int {
 		switch v := m[k].(type) {
 		case float64:
@@ -57,6 +73,8 @@ func parseStrictMode(m map[string]any) strictMode {
 	s.upsertMaxBatchsize = num("upsert_max_batchsize")
 	s.readRateLimit = num("read_rate_limit")
 	s.writeRateLimit = num("write_rate_limit")
+	s.filterMaxConditions = num("filter_max_conditions")
+	s.conditionMaxSize = num("condition_max_size")
 	return s
 }
 
@@ -101,6 +119,9 @@ func checkCountStrictLocked(col *collection, req CountRequest) error {
 	if !on {
 		return nil
 	}
+	if err := checkFilterStrict(col, s, req.Filter, s.unindexedRetrieve); err != nil {
+		return err
+	}
 	exact := req.Exact == nil || *req.Exact
 	return checkExact(exact, s.searchAllowExact)
 }
@@ -110,10 +131,15 @@ func checkCountStrictLocked(col *collection, req CountRequest) error {
 // (operations/verification/local_shard.rs).
 func checkScrollStrictLocked(col *collection, req ScrollRequest) error {
 	s, on := strictLocked(col)
-	if !on || req.Limit == nil {
+	if !on {
 		return nil
 	}
-	return checkLimitOpt(*req.Limit, s.maxQueryLimit, "limit")
+	if req.Limit != nil {
+		if err := checkLimitOpt(*req.Limit, s.maxQueryLimit, "limit"); err != nil {
+			return err
+		}
+	}
+	return checkFilterStrict(col, s, req.Filter, s.unindexedRetrieve)
 }
 
 // checkUpsertStrictLocked: PointInsertOperations::check_custom
@@ -211,21 +237,42 @@ func checkWriteRateLocked(col *collection, d *replicaData, cost int) error {
 	return nil
 }
 
+// filterWriteCostLocked is the write-rate cost of a filtered update of
+// shard s: check_operation_write_rate_limiter (lib/collection/src/shards/
+// replica_set/update.rs) charges max(1, the filter's estimated
+// cardinality), estimated on the local replica.
+func filterWriteCostLocked(c *Cluster, col *collection, s uint32, f *Filter) int {
+	d := c.activeDataLocked(col, s)
+	if d == nil {
+		return 1
+	}
+	return max(1, int(estimateCountLocked(col, d, f)))
+}
+
 // filterCost is filter_rate_cost (lib/shard/src/operation_rate_cost.rs):
-// the filter's total number of conditions.
+// Filter::total_conditions_count (lib/segment/src/types.rs), where a nested
+// filter or nested condition counts its own conditions and every other
+// condition counts one.
 func filterCost(f *Filter) int {
 	if f == nil {
 		return 0
 	}
 	n := 0
-	for _, list := range [][]Condition{f.Must, f.MustNot, f.Should} {
+	lists := [][]Condition{f.Should, f.Must, f.MustNot}
+	if f.MinShould != nil {
+		lists = append(lists, f.MinShould.Conditions)
+	}
+	for _, list := range lists {
 		for i := range list {
 			c := &list[i]
-			if c.Key != "" || c.HasID != nil || c.IsNul != nil || c.Empty != nil {
+			switch {
+			case c.Nested != nil:
+				n += filterCost(&c.Nested.Filter)
+			case c.Key != "" || c.HasID != nil || c.HasVector != nil || c.Slice != nil || c.IsNul != nil || c.Empty != nil:
 				n++
-				continue
+			default:
+				n += filterCost(&c.Filter)
 			}
-			n += filterCost(&c.Filter)
 		}
 	}
 	return n

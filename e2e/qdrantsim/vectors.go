@@ -284,7 +284,7 @@ func (s vectorSchema) conform(vs map[string]vector) (map[string]vector, error) {
 					v = vector{multi: [][]float32{v.dense}}
 				}
 			}
-			out[name] = v
+			out[name] = v.stored(spec.Datatype)
 			continue
 		}
 		if _, ok := s.sparse[name]; ok {
@@ -300,6 +300,40 @@ func (s vectorSchema) conform(vs map[string]vector) (map[string]vector, error) {
 		return nil, errf(KindBadInput, "Not existing vector name error: %s", name)
 	}
 	return out, nil
+}
+
+// stored is the vector as a dense storage of datatype keeps it: uint8
+// storage casts each number as Rust's `as u8` does, truncating towards
+// zero and saturating at 0 and 255 (PrimitiveVectorElement for
+// VectorElementTypeByte, lib/segment/src/data_types/primitive.rs). Other
+// datatypes keep the float32 numbers (float16 rounding and turbo4
+// quantisation are not modelled).
+func (v vector) stored(datatype string) vector {
+	if datatype != "uint8" {
+		return v
+	}
+	cast := func(xs []float32) []float32 {
+		out := make([]float32, len(xs))
+		for i, x := range xs {
+			switch {
+			case x != x || x <= 0:
+				out[i] = 0
+			case x >= 255:
+				out[i] = 255
+			default:
+				out[i] = float32(int(x))
+			}
+		}
+		return out
+	}
+	if v.multi != nil {
+		m := make([][]float32, len(v.multi))
+		for i, d := range v.multi {
+			m[i] = cast(d)
+		}
+		return vector{multi: m}
+	}
+	return vector{dense: cast(v.dense)}
 }
 
 func errDimension(want, got int) *Error {
