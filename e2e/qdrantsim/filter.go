@@ -275,6 +275,7 @@ func (c *Condition) fieldFromJSON(raw map[string]json.RawMessage) error {
 		}
 	}
 	if _, ok := parsePath(c.Key); !ok {
+		//lint:ignore ST1005 the text is Qdrant's.
 		return fmt.Errorf("Invalid JSON path %q", c.Key)
 	}
 	return nil

@@ -158,4 +158,5 @@ func orderedPage(col *collection, ob *orderBy, f *Filter, all []*point, limit in
 	return entries, kind, nil
 }
 
+//lint:ignore ST1005 the text is Qdrant's.
 var errOffsetWithOrderBy = errors.New("Cannot use an `offset` when using `order_by`. The alternative for paging is to use `order_by.start_from` and a filter to exclude the IDs that you've already seen for the `order_by.start_from` value")

@@ -300,16 +300,6 @@ func checkFilterStrict(col *collection, s strictMode, f *Filter, allow *bool) er
 	return nil
 }
 
-// checkReadFilterStrictLocked applies the read-side filter checks when
-// strict mode is on; c.mu must be held.
-func checkReadFilterStrictLocked(col *collection, f *Filter) error {
-	s, on := strictLocked(col)
-	if !on {
-		return nil
-	}
-	return checkFilterStrict(col, s, f, s.unindexedRetrieve)
-}
-
 // checkWriteFilterStrictLocked applies the update-side filter checks (a
 // filtered delete or payload change) when strict mode is on.
 func checkWriteFilterStrictLocked(col *collection, f *Filter) error {

@@ -131,6 +131,12 @@ func (c *Collection) validate(partial bool) error {
 		if s.Compression != CompressionNone && s.Compression != CompressionZstd {
 			return fmt.Errorf("shard %d: compression %q unknown", s.ID, s.Compression)
 		}
+		// An uncompressed object is the snapshot itself: its two records
+		// must agree, or one of them was edited (e.g. sha256 rewritten to
+		// match a damaged object, which Qdrant would then refuse mid-restore).
+		if s.Compression == CompressionNone && (s.SHA256 != s.SnapshotSHA256 || s.Size != s.SnapshotSize) {
+			return fmt.Errorf("shard %d: uncompressed, yet the object (%d bytes, sha256 %.12s…) and the snapshot (%d bytes, sha256 %.12s…) differ", s.ID, s.Size, s.SHA256, s.SnapshotSize, s.SnapshotSHA256)
+		}
 		if c.ShardingMethod == "custom" && s.ShardKey == nil {
 			return fmt.Errorf("shard %d of a custom-sharded collection has no shard key", s.ID)
 		}

@@ -117,6 +117,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{name: "a missing shard object", mutate: func(m *Manifest) { m.Collections[0].Shards = nil }, wantErr: "0 shard objects for shard_number 1"},
 		{name: "a duplicate collection", mutate: func(m *Manifest) { m.Collections[1].Name = "docs" }, wantErr: "appears twice"},
 		{name: "an inverted count range", mutate: func(m *Manifest) { m.Collections[0].PointsCountRange = &CountRange{Min: 5, Max: 4} }, wantErr: "inverted"},
+		{name: "an uncompressed object whose sha256 was edited", mutate: func(m *Manifest) { m.Collections[0].Shards[0].SHA256 = strings.Repeat("c", 64) },
+			wantErr: "uncompressed, yet the object", wantIs: ErrCorrupt},
+		{name: "an uncompressed object whose size was edited", mutate: func(m *Manifest) { m.Collections[0].Shards[0].Size++ }, wantErr: "uncompressed, yet the object"},
 		{name: "a custom shard without key", mutate: func(m *Manifest) { m.Collections[1].Shards[0].ShardKey = nil }, wantErr: "no shard key"},
 	}
 	for _, tt := range tests {
