@@ -83,6 +83,7 @@ Examples:
 }
 
 func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
+	env.report.Cluster = c.Cluster
 	secrets, err := config.LoadSecrets(ctx, nil)
 	if err != nil {
 		return err
@@ -154,6 +155,8 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	env.report.Bytes, env.report.Shards = res.Bytes, shardCount(res.Manifest)
+	env.report.Skew = time.Duration(res.Manifest.Window.SkewMillis) * time.Millisecond
 	if err := printBackupResult(env, c.Format, res); err != nil {
 		return err
 	}
@@ -210,6 +213,15 @@ func pointsOf(m *manifest.Manifest) uint64 {
 	var n uint64
 	for _, c := range m.Collections {
 		n += c.PointsCount
+	}
+	return n
+}
+
+// shardCount is the number of shard objects of a set.
+func shardCount(m *manifest.Manifest) int {
+	n := 0
+	for _, c := range m.Collections {
+		n += len(c.Shards)
 	}
 	return n
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/qbackup/qbackup/internal/metrics"
 )
 
 // runEnv is what every command's Run receives besides the context: where
@@ -13,6 +15,9 @@ type runEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+	// report is what the run pushes as metrics at its end; commands that
+	// push fill in what they know (the cluster, a backup's figures).
+	report metrics.Run
 }
 
 type logOptions struct {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc/grpclog"
 
@@ -20,7 +21,8 @@ import (
 var version = "dev"
 
 type app struct {
-	Log logOptions `embed:"" prefix:"log-"`
+	Log     logOptions     `embed:"" prefix:"log-"`
+	Metrics metricsOptions `embed:"" prefix:"metrics-"`
 
 	Backup   backupCmd   `cmd:"" help:"Take one cluster-wide backup set."`
 	Restore  restoreCmd  `cmd:"" help:"Restore a backup set, also onto a cluster with a different pod count."`
@@ -53,7 +55,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	grpcLogger.Store(logger)
 	env := &runEnv{stdout: stdout, stderr: stderr, log: logger}
 	kctx.BindTo(ctx, (*context.Context)(nil))
+	start := time.Now()
 	err := kctx.Run(env)
+	c.Metrics.push(kctx.Command(), env, start, cli.ExitCode(ctx, err))
 	if err != nil {
 		// One record of the failure: a JSON line for log collectors in a
 		// pod, a plain sentence on a terminal.

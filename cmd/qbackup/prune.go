@@ -69,6 +69,7 @@ Example:
 }
 
 func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
+	env.report.Cluster = c.Cluster
 	secrets, err := config.LoadSecrets(ctx, nil)
 	if err != nil {
 		return err

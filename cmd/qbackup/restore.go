@@ -107,6 +107,7 @@ Examples:
 }
 
 func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
+	env.report.Cluster = c.Cluster
 	strategy, err := restore.ParseStrategy(c.Plan)
 	if err != nil {
 		return config.Invalid(err)

@@ -29,6 +29,7 @@ Example:
 }
 
 func (c *verifyCmd) Run(ctx context.Context, env *runEnv) error {
+	env.report.Cluster = c.Cluster
 	rs, err := cli.OpenReadSide(ctx, c.Source, env.log)
 	if err != nil {
 		return err

@@ -5,10 +5,14 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -30,8 +34,25 @@ func TestPluginRunsAndFollowsJobs(t *testing.T) {
 	kp := newCLI(t).with("KUBECONFIG", os.Getenv(stacktest.EnvKubeconfig)).plugin(t)
 	k := func(args ...string) result { return kp.run(t, append([]string{args[0], "-n", in.ns}, args[1:]...)...) }
 
+	// The Jobs push their outcome to the stack's real Pushgateway, under a
+	// cluster name of this test's own.
+	pushgateway, cluster := stacktest.Pushgateway(t), in.ns
+	in.setConfig(t, map[string]string{"QBACKUP_METRICS_PUSHGATEWAY": pushgateway, "QBACKUP_CLUSTER": cluster})
+
 	r := k("backup", "--wait", "--timeout=2m")
 	ok(t, r)
+	for metric, check := range map[string]func(float64) bool{
+		"qbackup_last_run_success":               func(v float64) bool { return v == 1 },
+		"qbackup_last_run_exit_code":             func(v float64) bool { return v == 0 },
+		"qbackup_backup_shards":                  func(v float64) bool { return v == 8 },
+		"qbackup_backup_bytes":                   func(v float64) bool { return v > 0 },
+		"qbackup_last_success_timestamp_seconds": func(v float64) bool { return time.Since(time.Unix(int64(v), 0)) < 5*time.Minute },
+	} {
+		v, found := pushed(t, pushgateway, metric, cluster, "backup")
+		if !found || !check(v) {
+			t.Errorf("pushgateway: %s{cluster=%q,command=\"backup\"} = %v (found %v)", metric, cluster, v, found)
+		}
+	}
 	if !strings.Contains(r.stdout, "succeeded in") || !strings.Contains(r.stderr, ": pending") || !strings.Contains(r.stderr, ": succeeded (pod ") {
 		t.Errorf("backup --wait shows no progress or outcome:\n%s", r)
 	}
@@ -132,4 +153,29 @@ func (in *installation) serviceAccountWithRole(t *testing.T, name, role string, 
 		t.Fatal(err)
 	}
 	return name
+}
+
+// pushed reads one metric of a group from the Pushgateway's own /metrics.
+func pushed(t *testing.T, pushgateway, metric, cluster, command string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get(pushgateway + "/metrics")
+	if err != nil {
+		t.Fatalf("read the pushgateway: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, `cluster="`+cluster+`"`) || !strings.Contains(line, `command="`+command+`"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("pushgateway line %q: %v", line, err)
+		}
+		return v, true
+	}
+	return 0, false
 }

@@ -26,10 +26,12 @@ ENV_FILE="$RUN/env"
 KUBE_VERSION=v1.34.2
 ETCD_VERSION=v3.6.16
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+PUSHGATEWAY_VERSION=v1.11.5
 
 KUBE_BIN="$CACHE/kube-$KUBE_VERSION"
 ETCD_BIN="$CACHE/etcd-$ETCD_VERSION"
 MINIO_BIN="$CACHE/minio-$MINIO_VERSION"
+PUSHGATEWAY_BIN="$CACHE/pushgateway-$PUSHGATEWAY_VERSION"
 
 S3_REGION=us-east-1
 S3_BUCKET=qbackup-test
@@ -42,7 +44,7 @@ KCM_CONTROLLERS+=,serviceaccount-controller,serviceaccount-token-controller
 KCM_CONTROLLERS+=,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller
 KCM_CONTROLLERS+=,deployment-controller,replicaset-controller,statefulset-controller
 # Started in this order, stopped in reverse.
-SERVICES=(etcd kube-apiserver kube-controller-manager minio mariadb)
+SERVICES=(etcd kube-apiserver kube-controller-manager minio mariadb pushgateway)
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -108,6 +110,7 @@ build_all() {
 	flock 8
 	build etcd etcd "$ETCD_VERSION" "$ETCD_BIN" go.etcd.io/etcd/server/v3
 	build minio minio "$MINIO_VERSION" "$MINIO_BIN" github.com/minio/minio
+	build pushgateway pushgateway "$PUSHGATEWAY_VERSION" "$PUSHGATEWAY_BIN" github.com/prometheus/pushgateway
 	build kube kube "$KUBE_VERSION" "$KUBE_BIN" \
 		k8s.io/kubernetes/cmd/kube-apiserver \
 		k8s.io/kubernetes/cmd/kube-controller-manager \
@@ -330,6 +333,13 @@ load_state() {
 	[[ -f $RUN/state ]] || return 1
 	# shellcheck source=/dev/null
 	source "$RUN/state"
+	# A service added to the stack after this run directory was made gets
+	# its port now.
+	if [[ -z ${PUSHGATEWAY_PORT:-} ]]; then
+		TAKEN_PORTS="$ETCD_PORT $ETCD_PEER_PORT $APISERVER_PORT $KCM_PORT $MINIO_PORT $MINIO_CONSOLE_PORT $MYSQL_PORT"
+		PUSHGATEWAY_PORT=$(free_port)
+		echo "PUSHGATEWAY_PORT=$PUSHGATEWAY_PORT" >>"$RUN/state"
+	fi
 }
 
 write_env_file() {
@@ -345,6 +355,7 @@ write_env_file() {
 		export QBACKUP_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
 		export QBACKUP_TEST_MYSQL_DSN='qbackup:$MYSQL_PASSWORD@tcp(127.0.0.1:$MYSQL_PORT)/qbackup?parseTime=true'
 		export QBACKUP_TEST_MYSQL_ADMIN_DSN='qbackup_admin:$MYSQL_ADMIN_PASSWORD@tcp(127.0.0.1:$MYSQL_PORT)/'
+		export QBACKUP_TEST_PUSHGATEWAY=http://127.0.0.1:$PUSHGATEWAY_PORT
 		export PATH=$KUBE_BIN:\$PATH
 	EOF
 	mv "$ENV_FILE.tmp" "$ENV_FILE"
@@ -363,6 +374,7 @@ check_kube-apiserver() {
 check_kube-controller-manager() { [[ "$(curl -fsS -m 3 -k "https://127.0.0.1:$KCM_PORT/healthz")" == ok ]]; }
 check_minio() { curl -fsS -m 3 "http://127.0.0.1:$MINIO_PORT/minio/health/ready"; }
 check_mariadb() { mariadb-admin --defaults-file="$RUN/mariadb-client.cnf" ping; }
+check_pushgateway() { [[ "$(curl -fsS -m 3 "http://127.0.0.1:$PUSHGATEWAY_PORT/-/ready")" == *OK* ]]; }
 check() { "check_$1"; }
 
 # --- services ------------------------------------------------------------------
@@ -483,6 +495,15 @@ start_mariadb() {
 		fi
 	fi
 	wait_ready mariadb 90 check_mariadb
+}
+
+# The Prometheus Pushgateway that runs push their metrics to at the end.
+start_pushgateway() {
+	# The persistence file puts the run directory on the command line,
+	# which is how the stack recognises its own processes.
+	launch pushgateway "$PUSHGATEWAY_BIN/pushgateway" --web.listen-address="127.0.0.1:$PUSHGATEWAY_PORT" \
+		--persistence.file="$RUN/data/pushgateway.metrics" --log.level=warn
+	wait_ready pushgateway 60 check_pushgateway
 }
 
 # --- commands ------------------------------------------------------------------

@@ -3,6 +3,7 @@ package discovery
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -45,6 +46,9 @@ func KubeConfig(path string) (*rest.Config, string, error) {
 	return cfg, ns, nil
 }
 
+// KubeRequestTimeout bounds each Kubernetes API request of a run.
+const KubeRequestTimeout = 30 * time.Second
+
 // NewKubeClient builds a clientset from KubeConfig(path).
 func NewKubeClient(path string) (kubernetes.Interface, string, error) {
 	cfg, ns, err := KubeConfig(path)
@@ -52,6 +56,11 @@ func NewKubeClient(path string) (kubernetes.Interface, string, error) {
 		return nil, "", err
 	}
 	cfg.UserAgent = "qbackup"
+	// Every call is a short get or list: an API server that stops
+	// answering fails the run within the timeout instead of hanging it.
+	if cfg.Timeout == 0 {
+		cfg.Timeout = KubeRequestTimeout
+	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("kubernetes client: %w", err)

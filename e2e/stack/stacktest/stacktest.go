@@ -39,7 +39,14 @@ const (
 	EnvS3SecretKey   = "QBACKUP_TEST_S3_SECRET_KEY"
 	EnvMySQLDSN      = "QBACKUP_TEST_MYSQL_DSN"
 	EnvMySQLAdminDSN = "QBACKUP_TEST_MYSQL_ADMIN_DSN"
+	EnvPushgateway   = "QBACKUP_TEST_PUSHGATEWAY"
 )
+
+// Pushgateway returns the URL of the stack's Prometheus Pushgateway.
+func Pushgateway(t testing.TB) string {
+	t.Helper()
+	return env(t, EnvPushgateway)
+}
 
 // cleanupTimeout bounds the work done in t.Cleanup, which runs after the
 // test's own context is gone.
