@@ -3,6 +3,7 @@ package restore
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/manifest"
@@ -170,4 +171,29 @@ func spread(p *RestorePlan, load map[uint64]int) (lo, hi int) {
 		lo, hi = min(lo, load[q.ID]), max(hi, load[q.ID])
 	}
 	return lo, hi
+}
+
+// A key whose recorded factor exceeds the pods is capped, with a
+// warning naming the key.
+func TestPlanWarnsWhenAShardKeyGetsFewerReplicas(t *testing.T) {
+	m := backup(3, "1.19.0", tenantsCollection(true))
+	m.Collections[0].ShardKeys[1].ReplicationFactor = 3 // key 7
+	p, err := Plan(m, Target{Peers: targetPeers(2, "1.19.0")}, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Collections[0].Shards {
+		if s.ShardKey.String() == "7" && len(s.Final) != 2 {
+			t.Errorf("key 7 shard %d: final replicas %v, want 2", s.ID, s.Final)
+		}
+	}
+	want := `collection "tenants": shard key 7: replication factor 3 reduced to 2 (2 pods)`
+	if !slices.Contains(p.Collections[0].Warnings, want) {
+		t.Errorf("warnings %q, want %q", p.Collections[0].Warnings, want)
+	}
+	for _, w := range p.Collections[0].Warnings {
+		if strings.Contains(w, "shard key eu") {
+			t.Errorf("warning for key eu, whose factor fits: %q", w)
+		}
+	}
 }
