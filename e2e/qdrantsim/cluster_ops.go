@@ -207,16 +207,27 @@ func (c *Cluster) createShardKeyLocked(col *collection, req CreateShardingKey) e
 	if req.ShardsNumber != nil {
 		n = *req.ShardsNumber
 	}
+	// The key's replication factor is the request's, else the
+	// collection's, else 1 when an initial state is given (data must be
+	// transferred in before it is replicated): src/common/collections.rs,
+	// ClusterOperations::CreateShardingKey in
+	// do_update_collection_cluster. Qdrant keeps no per-key factor: it only
+	// turns the factor into the number of peers of each shard's placement
+	// (generate_even_placement there; lib/collection/src/collection/
+	// sharding_keys.rs create_shard_key stores just the placement), so
+	// the cluster info shows it only as the replica count of the key's
+	// shards. The simulator stores none either.
 	rf := int(col.config.Params.ReplicationFactor)
 	state := StateActive
 	if req.InitialState != nil {
 		if !c.ver.atLeast(1, 16, 0) {
 			return errf(KindFormat, "unknown field `initial_state`")
 		}
+		rf = 1
 		switch *req.InitialState {
 		case StateActive:
 		case StatePartial:
-			state, rf = StatePartial, 1
+			state = StatePartial
 		default:
 			return errf(KindBadRequest, "Initial state %s is not allowed, use Active or Partial", *req.InitialState)
 		}
@@ -236,7 +247,8 @@ func (c *Cluster) createShardKeyLocked(col *collection, req CreateShardingKey) e
 		}
 		pool = append([]uint64(nil), req.Placement...)
 	}
-	// Round-robin over a shuffled pool, as Qdrant does for shard keys.
+	// Round-robin over a shuffled pool, capped at the pool size, as
+	// generate_even_placement (src/common/collections.rs) does.
 	c.rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
 	rf = min(rf, len(pool))
 	next := uint32(0)

@@ -303,3 +303,61 @@ func TestCustomShardingRoutesByShardKey(t *testing.T) {
 		t.Errorf("count after dropping eu = %d", n.Count)
 	}
 }
+
+// A shard key's replication factor is the request's, else 1 with an
+// initial state, else the collection's; capped at the placement pool
+// (src/common/collections.rs, CreateShardingKey and
+// generate_even_placement). The cluster info shows it only as the
+// replica count of the key's shards.
+func TestShardKeyReplicationFactor(t *testing.T) {
+	c := startCluster(t, Options{Peers: 3, Version: "1.19.0"})
+	cl := newClient(t, c.Peers()[0])
+	cl.ok("PUT", "/collections/c", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"},
+		"sharding_method": "custom", "shard_number": 2, "replication_factor": 2}, nil)
+	tests := []struct {
+		key  string
+		req  map[string]any
+		want int
+	}{
+		{"default", map[string]any{}, 2},
+		{"one", map[string]any{"replication_factor": 1}, 1},
+		{"three", map[string]any{"replication_factor": 3}, 3},
+		{"capped", map[string]any{"replication_factor": 5}, 3},
+		{"pool", map[string]any{"replication_factor": 3, "placement": []uint64{c.Peers()[0].ID(), c.Peers()[1].ID()}}, 2},
+		{"initial", map[string]any{"initial_state": "Active"}, 1},
+		{"initial-rf", map[string]any{"initial_state": "Active", "replication_factor": 2}, 2},
+	}
+	for _, tc := range tests {
+		tc.req["shard_key"] = tc.key
+		cl.ok("PUT", "/collections/c/shards", tc.req, nil)
+	}
+	var info CollectionClusterInfo
+	cl.ok("GET", "/collections/c/cluster", nil, &info)
+	count := map[string]map[uint32]int{}
+	add := func(key *ShardKey, shard uint32) {
+		k := "<none>"
+		if key != nil {
+			k = key.String()
+		}
+		if count[k] == nil {
+			count[k] = map[uint32]int{}
+		}
+		count[k][shard]++
+	}
+	for _, l := range info.LocalShards {
+		add(l.ShardKey, l.ShardID)
+	}
+	for _, r := range info.RemoteShards {
+		add(r.ShardKey, r.ShardID)
+	}
+	for _, tc := range tests {
+		if len(count[tc.key]) != 2 {
+			t.Errorf("key %s: shards %v, want 2", tc.key, count[tc.key])
+		}
+		for shard, n := range count[tc.key] {
+			if n != tc.want {
+				t.Errorf("key %s shard %d: %d replicas, want %d", tc.key, shard, n, tc.want)
+			}
+		}
+	}
+}

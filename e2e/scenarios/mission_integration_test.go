@@ -130,15 +130,17 @@ func (s *sim) loseEverything(t *testing.T) {
 	})
 }
 
-// collectionRF is the replication factor each collection of loadMixed
-// and loadHybrid was created with.
-var collectionRF = map[string]int{"docs": 2, "images": 1, "tenants": 2, "hybrid": 1}
+// loadedReplicas are the replicas per shard, sorted, of each collection
+// of loadMixed and loadHybrid: the collection's replication factor for
+// every shard of an auto-sharded one (docs 2, images and hybrid 1); for
+// tenants (factor 2) 2 for key eu and 1 for key 7's two shards, created
+// with replication factor 1.
+var loadedReplicas = map[string][]int{"docs": {2, 2, 2}, "images": {1, 1}, "tenants": {1, 1, 2}, "hybrid": {1, 1}}
 
-// assertReplicationMet checks that every shard has at least the
-// replication factor, both the collection's and the shard's at backup
-// time (a shard key may have been created with fewer), as far as pods
-// allow. More is not checked: a restore creates shard keys with the
-// collection's replication factor, whatever the key had.
+// assertReplicationMet checks that every shard has exactly the replicas
+// it had at backup time, as far as pods allow: the collection's
+// replication factor, or for a custom shard key the factor the key was
+// created with (tenants' key 7 has 1 where the collection has 2).
 func assertReplicationMet(t *testing.T, s *sim, source map[string]map[uint32]int, pods int) {
 	t.Helper()
 	for c, rf := range source {
@@ -147,9 +149,26 @@ func assertReplicationMet(t *testing.T, s *sim, source map[string]map[uint32]int
 			t.Errorf("%s: shards %v, the backup had %v", c, got, rf)
 		}
 		for shard, n := range rf {
-			if w := min(max(n, collectionRF[c]), pods); got[shard] < min(n, pods) || got[shard] < min(collectionRF[c], pods) {
-				t.Errorf("%s shard %d: %d replicas on %d pods, want at least %d", c, shard, got[shard], pods, w)
+			if w := min(n, pods); got[shard] != w {
+				t.Errorf("%s shard %d: %d replicas on %d pods, want %d (%d at backup time)", c, shard, got[shard], pods, w, n)
 			}
+		}
+	}
+}
+
+// checkSourceReplication checks that the loaded collections have the
+// replicas loadedReplicas says, so that a restore giving every shard key
+// the collection's factor cannot pass assertReplicationMet.
+func checkSourceReplication(t *testing.T, source map[string]map[uint32]int) {
+	t.Helper()
+	for c, rf := range source {
+		var counts []int
+		for _, n := range rf {
+			counts = append(counts, n)
+		}
+		sort.Ints(counts)
+		if !reflect.DeepEqual(counts, loadedReplicas[c]) {
+			t.Fatalf("%s loaded with replicas per shard %v, want %v", c, counts, loadedReplicas[c])
 		}
 	}
 }
@@ -252,6 +271,7 @@ func newStatefulMission(t *testing.T, slot int) *statefulMission {
 	for c := range ms.want.points {
 		ms.sourceRF[c] = sm.replicasPerShard(t, c)
 	}
+	checkSourceReplication(t, ms.sourceRF)
 
 	installDev(t, cs, ns, st)
 	ms.installation = &installation{cs: cs, ns: ns}
@@ -407,6 +427,7 @@ func TestMissionOnKubernetes(t *testing.T) {
 	ms.restoreLatest(t, "consolidate")
 	ms.sm.assertEverything(t, ms.want)
 	assertReplicationMet(t, ms.sm, ms.sourceRF, 2)
+	ms.assertBalanced(t)
 
 	// Scaled to 4 (two new empty peers join), every collection removed:
 	// a fresh cluster. The restore redistributes.
@@ -455,11 +476,9 @@ func TestDownToOnePodAndBackToThree(t *testing.T) {
 	ms.scaleQdrant(t, 3)
 	ms.restoreLatest(t, "direct", "--overwrite")
 	ms.sm.assertEverything(t, ms.want)
-	// A direct restore puts each shard back on its recorded peers, which
-	// balances only what the backup recorded: the shard key recorded with
-	// fewer replicas than the collection's factor gets replicas the backup
-	// did not have, placed without regard to balance (seen: 2, 3 and 1
-	// replicas of tenants per peer), so balance is not checked here.
+	// Every replica of the direct restore is placed so that the pods
+	// stay balanced, even where the recorded layout was not.
 	assertReplicationMet(t, ms.sm, ms.sourceRF, 3)
+	ms.assertBalanced(t)
 	t.Logf("down to one pod and back to three in %s", time.Since(start).Round(time.Millisecond))
 }

@@ -31,6 +31,11 @@ type ReplicaInfo struct {
 	PointsCount uint64
 	// InTransfer: a shard transfer moves data from or to this replica.
 	InTransfer bool
+	// MoveTarget: the replica is the receiving end of a running move
+	// (a transfer without sync): it replaces the source replica, which
+	// Qdrant removes once the move completes ("sync" in
+	// lib/collection/src/shards/transfer/mod.rs, ShardTransfer).
+	MoveTarget bool
 	// Unreachable: the peer is not part of the discovered topology.
 	Unreachable bool
 }

@@ -162,7 +162,7 @@ func mergeViews(collection string, info *qdrant.CollectionInfo, views []*qdrant.
 	own := map[rk]qdrant.LocalShard{}
 	seen := map[rk][]string{}
 	keys := map[uint32]*manifest.ShardKeyValue{}
-	transfer := map[rk]bool{}
+	transfer, moveTarget := map[rk]bool{}, map[rk]bool{}
 	for _, v := range views {
 		for _, s := range v.LocalShards {
 			own[rk{s.ShardID, v.PeerID}] = s
@@ -183,6 +183,9 @@ func mergeViews(collection string, info *qdrant.CollectionInfo, views []*qdrant.
 		for _, t := range v.ShardTransfers {
 			transfer[rk{t.ShardID, t.From}] = true
 			transfer[rk{t.ShardID, t.To}] = true
+			if !t.Sync && t.ToShardID == nil {
+				moveTarget[rk{t.ShardID, t.To}] = true
+			}
 			if t.ToShardID != nil {
 				transfer[rk{*t.ToShardID, t.From}] = true
 				transfer[rk{*t.ToShardID, t.To}] = true
@@ -191,7 +194,7 @@ func mergeViews(collection string, info *qdrant.CollectionInfo, views []*qdrant.
 	}
 	byShard := map[uint32][]ReplicaInfo{}
 	for k, others := range seen {
-		r := ReplicaInfo{PeerID: k.peer, InTransfer: transfer[k], Unreachable: !known[k.peer]}
+		r := ReplicaInfo{PeerID: k.peer, InTransfer: transfer[k], MoveTarget: moveTarget[k], Unreachable: !known[k.peer]}
 		if l, ok := own[k]; ok {
 			r.State, r.PointsCount = l.State, l.PointsCount
 		} else if len(others) > 0 {
@@ -222,7 +225,14 @@ func mergeViews(collection string, info *qdrant.CollectionInfo, views []*qdrant.
 	return out
 }
 
-// shardKeys groups the shard ids of a custom-sharded collection by key.
+// shardKeys groups the shard ids of a custom-sharded collection by key,
+// with the key's replication factor as the most replicas any of its
+// shards has. Qdrant stores no per-key factor, only each shard's placement
+// (see manifest.ShardKey.ReplicationFactor), so this is the factor the key
+// was created with unless replicas were added or dropped by hand since.
+// Every state counts: a Dead replica is one the key lost, not one it never
+// had, and recording fewer would restore the key with fewer. The receiving
+// end of a running move does not: it replaces its source.
 func shardKeys(shards []ShardReplicas) []manifest.ShardKey {
 	var out []manifest.ShardKey
 	for _, s := range shards {
@@ -235,6 +245,13 @@ func shardKeys(shards []ShardReplicas) []manifest.ShardKey {
 			i = len(out) - 1
 		}
 		out[i].ShardIDs = append(out[i].ShardIDs, s.ShardID)
+		n := uint32(0)
+		for _, r := range s.Replicas {
+			if !r.MoveTarget {
+				n++
+			}
+		}
+		out[i].ReplicationFactor = max(out[i].ReplicationFactor, n)
 	}
 	return out
 }

@@ -123,6 +123,19 @@ func (r CountRange) String() string {
 type ShardKey struct {
 	Key      ShardKeyValue `json:"key"`
 	ShardIDs []uint32      `json:"shard_ids"`
+	// ReplicationFactor is the number of replicas the key's shards had at
+	// backup time: the most any of its shards had, counting replicas in
+	// every state (a Dead or Partial replica is still one the key was
+	// meant to have) but not the receiving end of a running move or
+	// resharding transfer, which replaces another replica. Qdrant keeps
+	// no per-key factor: create-shard-key turns its replication_factor
+	// into the number of peers of each shard's placement
+	// (src/common/collections.rs, generate_even_placement) and stores only
+	// that placement (lib/collection/src/collection/sharding_keys.rs), so
+	// the replica count is all GET /collections/{name}/cluster shows of
+	// it. A restore recreates the key with this factor. 0 (sets of older
+	// versions) means unknown: the key gets the collection's factor.
+	ReplicationFactor uint32 `json:"replication_factor,omitempty"`
 }
 
 // Shard is one shard of one collection as stored in the backup.

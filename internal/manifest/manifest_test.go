@@ -31,7 +31,7 @@ func validManifest() *Manifest {
 			},
 			{
 				Name: "tenants", Config: []byte(`{"params":{}}`), ShardingMethod: "custom", ShardNumber: 1, ReplicationFactor: 1, WriteConsistencyFactor: 1,
-				ShardKeys: []ShardKey{{Key: key, ShardIDs: []uint32{1}}},
+				ShardKeys: []ShardKey{{Key: key, ShardIDs: []uint32{1}, ReplicationFactor: 3}},
 				Shards:    []Shard{{ID: 1, ShardKey: &key, SourcePeer: 11, Object: "prod/x/tenants/1.snapshot", Compression: CompressionNone, Size: 10, SHA256: sum, SnapshotSize: 10, SnapshotSHA256: sum}},
 			},
 		},
@@ -57,6 +57,9 @@ func TestRoundTripKeepsEveryField(t *testing.T) {
 	}
 	if k := got.Collections[1].Shards[0].ShardKey; k == nil || !k.Equal(StringKey("tenant-a")) {
 		t.Fatalf("shard key lost: %+v", k)
+	}
+	if k := got.Collections[1].ShardKeys[0]; k.ReplicationFactor != 3 {
+		t.Fatalf("shard key replication factor %d, want 3", k.ReplicationFactor)
 	}
 	if r := got.Collections[0].PointsCountRange; r == nil || *r != (CountRange{Min: 90, Max: 104}) || got.Collections[0].SampleDropped != 2 {
 		t.Fatalf("count range lost: %+v", r)
@@ -97,6 +100,10 @@ func TestDecodeReadsTheVersionOneFixture(t *testing.T) {
 		if c.PointsCountRange != nil || c.Shards[0].PointsCountRange != nil {
 			t.Errorf("collection %q of the fixture decoded with a count range", c.Name)
 		}
+	}
+	// Nor a shard key's replication factor: 0, the collection's is used.
+	if k := m.Collection("tenants").ShardKeys; len(k) != 1 || k[0].ReplicationFactor != 0 {
+		t.Errorf("fixture's shard keys decoded as %+v, want one without a replication factor", k)
 	}
 }
 

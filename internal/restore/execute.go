@@ -451,13 +451,17 @@ func (e *executor) createShardKeys(ctx context.Context, cp CollectionPlan, name 
 		if len(have[k.Key.String()]) > 0 {
 			continue
 		}
-		rf := uint32(0)
-		for _, s := range cp.Shards {
-			if s.ShardKey != nil && s.ShardKey.Equal(k.Key) {
-				rf = max(rf, uint32(len(s.Replicas)))
+		rf := k.ReplicationFactor
+		if rf == 0 {
+			// A plan from before the field: as many replicas as the
+			// key's shards get.
+			for _, s := range cp.Shards {
+				if s.ShardKey != nil && s.ShardKey.Equal(k.Key) {
+					rf = max(rf, uint32(len(s.Replicas)))
+				}
 			}
 		}
-		e.log.Info("creating shard key", "collection", name, "key", k.Key.String(), "placement", k.Placement)
+		e.log.Info("creating shard key", "collection", name, "key", k.Key.String(), "replication_factor", rf, "placement", k.Placement)
 		if err := e.coord.CreateShardKey(ctx, name, k.Key, k.ShardsNumber, rf, k.Placement); err != nil {
 			return fmt.Errorf("create shard key %s of %q: %w", k.Key, name, err)
 		}

@@ -129,6 +129,12 @@ type CollectionPlan struct {
 type ShardKeyPlan struct {
 	Key          manifest.ShardKeyValue `json:"key"`
 	ShardsNumber uint32                 `json:"shards_number"`
+	// ReplicationFactor is what the key is created with: the replicas of
+	// each of its shards after recovery. RecordedReplicationFactor is the
+	// backup's for the key, 0 when the set predates it (the key then
+	// gets the collection's factor).
+	ReplicationFactor         uint32 `json:"replication_factor"`
+	RecordedReplicationFactor uint32 `json:"recorded_replication_factor,omitempty"`
 	// Placement is the peer pool Qdrant places the key's replicas on.
 	Placement []uint64 `json:"placement"`
 	// SourceShardIDs are the backup's shard ids of this key, in order;

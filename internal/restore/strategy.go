@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -29,6 +30,9 @@ type layout struct {
 	// order ranks target peers for deterministic tie-breaks.
 	order map[uint64]int
 	names map[uint64]string
+	// finalLoad counts the replicas per peer of the collections planned
+	// so far once redistribution is done; it breaks ties between peers.
+	finalLoad loadMap
 }
 
 func (l *layout) name(id uint64) string {
@@ -86,7 +90,7 @@ func chooseLayout(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*
 		}
 		l.restoreSet = l.mappedTargets(m.Peers)
 		l.finalSet = l.restoreSet
-		l.reason = then + ": direct, each shard recovered on the pod standing in for the one that held it"
+		l.reason = then + ": direct, each shard recovered on the pod standing in for the one that held it, as far as the pods stay balanced"
 		if mm > n {
 			l.reason += fmt.Sprintf("; %d pods stay empty", mm-n)
 		}
@@ -220,7 +224,6 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 		want = opts.ReplicationFactor
 	}
 	want = max(want, 1)
-	rfRestore := min(int(want), len(l.restoreSet))
 	rfFinal := min(int(want), len(l.finalSet))
 	cp.ReplicationFactor = uint32(rfFinal)
 	if rfFinal < int(want) {
@@ -228,11 +231,36 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 	}
 
 	shards := shardList(c)
+	keyRF := keyFactors(c, opts, want)
+	rfRestore, rfFinalOf := map[uint32]int{}, map[uint32]int{}
+	for _, s := range shards {
+		w := int(want)
+		if s.ShardKey != nil {
+			if f, ok := keyRF[s.ShardKey.String()]; ok {
+				w = int(f)
+			}
+		}
+		rfRestore[s.ID], rfFinalOf[s.ID] = min(w, len(l.restoreSet)), min(w, len(l.finalSet))
+	}
+	for _, k := range c.ShardKeys {
+		if f := keyRF[k.Key.String()]; f != want && int(f) > len(l.finalSet) {
+			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: shard key %s: replication factor %d reduced to %d (%s)",
+				c.Name, k.Key, f, len(l.finalSet), plural(len(l.finalSet), "pod")))
+		}
+	}
 	restore := placeShards(shards, l, rfRestore, global)
 	final := restore
 	if l.redistributes() {
-		final = rebalance(restore, shardIDs(shards), l.finalSet, rfFinal, l)
+		if l.finalLoad == nil {
+			l.finalLoad = loadMap{}
+		}
+		final = rebalance(restore, shardIDs(shards), l.finalSet, rfFinalOf, l, l.finalLoad, false)
 		cp.Transfers = reconcile(restore, final, shardIDs(shards))
+		for _, reps := range final {
+			for _, p := range reps {
+				l.finalLoad[p]++
+			}
+		}
 	}
 	for _, s := range shards {
 		reps := restore[s.ID]
@@ -245,7 +273,7 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 		}
 	}
 	if c.ShardingMethod == "custom" {
-		cp.ShardKeys = planShardKeys(c, cp.Shards, l)
+		cp.ShardKeys = planShardKeys(c, cp.Shards, l, keyRF)
 	}
 	cp.Reason = collectionReason(cp, l)
 	if l.strategy == StrategyConsolidate || l.strategy == StrategyRedistribute && l.bounded {
@@ -375,20 +403,47 @@ func shardIDs(shards []ShardPlan) []uint32 {
 	return ids
 }
 
+// keyFactors is the replication factor each custom shard key is restored
+// with: the one the backup recorded for it (manifest.ShardKey's, the
+// replica count of its shards, as Qdrant keeps no other), else the
+// collection's; --replication-factor overrides both. Capping at the pods
+// is left to the placement.
+func keyFactors(c manifest.Collection, opts PlanOptions, collection uint32) map[string]uint32 {
+	out := map[string]uint32{}
+	for _, k := range c.ShardKeys {
+		f := collection
+		if opts.ReplicationFactor == 0 && k.ReplicationFactor > 0 {
+			f = k.ReplicationFactor
+		}
+		out[k.Key.String()] = f
+	}
+	return out
+}
+
 // placeShards decides the replica set of every shard after recovery, the
-// receiving peer first. Shards go to the peer standing in for the one that
-// held them when that peer is in the restore set (and, when consolidating,
-// still under its even share); the others go to the least loaded peers.
-// Shards with a preferred peer are placed first so that leftovers do not
-// push them off it.
-func placeShards(shards []ShardPlan, l *layout, rf int, global loadMap) map[uint32][]uint64 {
+// receiving peer first; rf is each shard's replica count. Shards go to the
+// peer standing in for the one that held them when that peer is in the
+// restore set (and, when consolidating, still under its even share); the
+// others go to the least loaded peers. Shards with a preferred peer are
+// placed first so that leftovers do not push them off it. The result is
+// then balanced over the restore set (see rebalance): a recorded layout
+// that was uneven, or replicas the backup did not have (a higher
+// replication factor, shards of a partial backup), would otherwise land
+// shard by shard wherever they fit. Moving a replica of the plan costs
+// nothing: every replica is recovered from the backup or replicated from
+// one that is.
+func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMap) map[uint32][]uint64 {
 	inSet := map[uint64]bool{}
 	for _, p := range l.restoreSet {
 		inSet[p] = true
 	}
-	limit := len(shards)*rf + 1
+	total := 0
+	for _, s := range shards {
+		total += rf[s.ID]
+	}
+	limit := total + 1
 	if l.bounded {
-		limit = (len(shards)*rf + len(l.restoreSet) - 1) / len(l.restoreSet)
+		limit = (total + len(l.restoreSet) - 1) / len(l.restoreSet)
 	}
 	local := loadMap{}
 	prefs := func(s ShardPlan) []uint64 {
@@ -411,16 +466,15 @@ func placeShards(shards []ShardPlan, l *layout, rf int, global loadMap) map[uint
 	place := func(s ShardPlan) {
 		var chosen []uint64
 		for _, p := range prefs(s) {
-			if len(chosen) < rf && local[p] < limit {
+			if len(chosen) < rf[s.ID] && local[p] < limit {
 				chosen = append(chosen, p)
 			}
 		}
-		for len(chosen) < rf {
+		for len(chosen) < rf[s.ID] {
 			chosen = append(chosen, leastLoaded(l.restoreSet, chosen, local, global, l))
 		}
 		for _, p := range chosen {
 			local[p]++
-			global[p]++
 		}
 		out[s.ID] = chosen
 	}
@@ -432,6 +486,12 @@ func placeShards(shards []ShardPlan, l *layout, rf int, global loadMap) map[uint
 	for _, s := range shards {
 		if _, done := out[s.ID]; !done {
 			place(s)
+		}
+	}
+	out = rebalance(out, shardIDs(shards), l.restoreSet, rf, l, global, true)
+	for _, reps := range out {
+		for _, p := range reps {
+			global[p]++
 		}
 	}
 	return out
@@ -453,10 +513,16 @@ func leastLoaded(set, skip []uint64, local, global loadMap, l *layout) uint64 {
 	return best
 }
 
-// rebalance computes the placement after redistribution: every shard gets
-// rf replicas on set, and replicas per peer differ by at most one. It
-// moves as few replicas as it can from cur.
-func rebalance(cur map[uint32][]uint64, ids []uint32, set []uint64, rf int, l *layout) map[uint32][]uint64 {
+// rebalance computes a placement of one collection on set: every shard
+// gets rf[id] replicas, and the replicas per peer differ by at most one.
+// It moves as few replicas as it can from cur. others counts the replicas
+// per peer of the collections planned before; it decides which peers
+// take the collection's odd replicas, so that they do not pile up on the
+// same peers collection after collection. With acrossPlan, replicas also
+// move when that evens out others + this collection without unbalancing
+// this one: worth it when placing replicas that nothing has to copy yet,
+// not when each move is a shard transfer.
+func rebalance(cur map[uint32][]uint64, ids []uint32, set []uint64, rf map[uint32]int, l *layout, others loadMap, acrossPlan bool) map[uint32][]uint64 {
 	inSet := map[uint64]bool{}
 	for _, p := range set {
 		inSet[p] = true
@@ -476,12 +542,12 @@ func rebalance(cur map[uint32][]uint64, ids []uint32, set []uint64, rf int, l *l
 		}
 	}
 	for _, id := range ids {
-		for len(out[id]) < rf {
-			p := leastLoaded(set, out[id], load, loadMap{}, l)
+		for len(out[id]) < rf[id] {
+			p := leastLoaded(set, out[id], load, others, l)
 			out[id] = append(out[id], p)
 			load[p]++
 		}
-		for len(out[id]) > rf {
+		for len(out[id]) > rf[id] {
 			// Drop the copy on the busiest peer, but never the first: it
 			// is the one that received the snapshot.
 			reps := out[id]
@@ -495,19 +561,34 @@ func rebalance(cur map[uint32][]uint64, ids []uint32, set []uint64, rf int, l *l
 			out[id] = slices.Delete(reps, drop, drop+1)
 		}
 	}
-	// Each step moves one replica from the busiest peer to the idlest; the
-	// spread shrinks every step, so the loop ends. The bound is a guard.
-	for range len(ids)*rf*len(set) + 1 {
+	// Each step moves one replica from a busiest peer to an idlest one:
+	// of this collection first, then, among peers with as many replicas
+	// of it, of the plan. A step either shrinks the collection's spread or
+	// keeps it and shrinks the plan's, so the loop ends; the bound is a
+	// guard. A peer with more replicas than another always holds a shard
+	// the other does not, so a step finds one to move.
+	// cmpLoad orders peers by replicas of this collection, then of the
+	// plan; set is in peer order, so ties go to the first peer.
+	cmpLoad := func(a, b uint64) int {
+		return cmp.Or(cmp.Compare(load[a], load[b]), cmp.Compare(others[a]+load[a], others[b]+load[b]))
+	}
+	steps := 0
+	for _, id := range ids {
+		steps += len(out[id])
+	}
+	for range steps*len(set)*2 + 1 {
 		hi, lo := set[0], set[0]
 		for _, p := range set {
-			if load[p] > load[hi] {
+			if cmpLoad(p, hi) > 0 {
 				hi = p
 			}
-			if load[p] < load[lo] {
+			if cmpLoad(p, lo) < 0 {
 				lo = p
 			}
 		}
-		if load[hi]-load[lo] <= 1 {
+		spread := load[hi] - load[lo]
+		plan := others[hi] + load[hi] - others[lo] - load[lo]
+		if spread <= 1 && !(acrossPlan && spread == 1 && plan >= 2) {
 			break
 		}
 		moved := false
@@ -571,7 +652,7 @@ func reconcile(cur, want map[uint32][]uint64, ids []uint32) []Transfer {
 
 // planShardKeys lists the custom shard keys in the order of their backup
 // shard ids, with the peers their shards go to as placement pool.
-func planShardKeys(c manifest.Collection, shards []ShardPlan, l *layout) []ShardKeyPlan {
+func planShardKeys(c manifest.Collection, shards []ShardPlan, l *layout, rf map[string]uint32) []ShardKeyPlan {
 	byID := map[uint32]ShardPlan{}
 	for _, s := range shards {
 		byID[s.ID] = s
@@ -594,7 +675,14 @@ func planShardKeys(c manifest.Collection, shards []ShardPlan, l *layout) []Shard
 			}
 		}
 		l.sortPeers(pool)
-		out = append(out, ShardKeyPlan{Key: k.Key, ShardsNumber: uint32(len(k.ShardIDs)), Placement: pool, SourceShardIDs: k.ShardIDs})
+		// Created with as many replicas as its shards have once
+		// recovered: the key's factor, capped at the pods.
+		n := 0
+		for _, id := range k.ShardIDs {
+			n = max(n, len(byID[id].Replicas))
+		}
+		out = append(out, ShardKeyPlan{Key: k.Key, ShardsNumber: uint32(len(k.ShardIDs)), ReplicationFactor: uint32(n),
+			RecordedReplicationFactor: k.ReplicationFactor, Placement: pool, SourceShardIDs: k.ShardIDs})
 	}
 	return out
 }
