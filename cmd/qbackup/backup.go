@@ -157,6 +157,8 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	env.report.Bytes, env.report.Shards = res.Bytes, shardCount(res.Manifest)
 	env.report.Skew = time.Duration(res.Manifest.Window.SkewMillis) * time.Millisecond
+	env.summary = fmt.Sprintf("backup %s of cluster %q: %d collections, %d shards, %d bytes", res.Manifest.BackupID, c.Cluster,
+		len(res.Manifest.Collections), env.report.Shards, res.Bytes)
 	if err := printBackupResult(env, c.Format, res); err != nil {
 		return err
 	}

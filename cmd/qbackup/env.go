@@ -18,6 +18,9 @@ type runEnv struct {
 	// report is what the run pushes as metrics at its end; commands that
 	// push fill in what they know (the cluster, a backup's figures).
 	report metrics.Run
+	// summary is one line saying what a successful run did, for its
+	// Kubernetes Event.
+	summary string
 }
 
 type logOptions struct {

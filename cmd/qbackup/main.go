@@ -56,7 +56,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	env := &runEnv{stdout: stdout, stderr: stderr, log: logger}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	start := time.Now()
+	events := startEvents(kctx.Command(), env)
 	err := kctx.Run(env)
+	events.end(err, cli.ExitCode(ctx, err))
 	c.Metrics.push(kctx.Command(), env, start, cli.ExitCode(ctx, err))
 	if err != nil {
 		// One record of the failure: a JSON line for log collectors in a

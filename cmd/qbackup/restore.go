@@ -194,6 +194,9 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil || c.DryRun {
 		return err
 	}
+	r := res.Report
+	env.summary = fmt.Sprintf("backup %s restored (%s): %d collections, %d shards, %d bytes, RTO %s",
+		r.BackupID, r.Strategy, len(r.Collections), r.ShardsRecovered+r.ShardsSkipped, r.Bytes, r.Total.Round(time.Second))
 	if structured {
 		return printStructured(env.stdout, c.Format, res.Report)
 	}

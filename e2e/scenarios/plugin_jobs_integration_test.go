@@ -53,6 +53,21 @@ func TestPluginRunsAndFollowsJobs(t *testing.T) {
 			t.Errorf("pushgateway: %s{cluster=%q,command=\"backup\"} = %v (found %v)", metric, cluster, v, found)
 		}
 	}
+	// The run recorded Events on its Job, as kubectl describe job shows.
+	jobName := strings.Fields(strings.TrimPrefix(r.stdout, "job.batch/"))[0]
+	evs, err := in.cs.EventsV1().Events(in.ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, e := range evs.Items {
+		if e.Regarding.Kind == "Job" && e.Regarding.Name == jobName && e.ReportingController == "qbackup.io/qbackup" {
+			reasons[e.Reason] = e.Note
+		}
+	}
+	if _, ok := reasons["BackupStarted"]; !ok || !strings.Contains(reasons["BackupCompleted"], "8 shards") {
+		t.Errorf("events on job %s: %v", jobName, reasons)
+	}
 	if !strings.Contains(r.stdout, "succeeded in") || !strings.Contains(r.stderr, ": pending") || !strings.Contains(r.stderr, ": succeeded (pod ") {
 		t.Errorf("backup --wait shows no progress or outcome:\n%s", r)
 	}
