@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // tempPrefix starts the name of every temporary file the file backend
@@ -365,4 +366,59 @@ func mapFileErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
+}
+
+// AbortStaleUploads removes the temporary files that writes of killed runs
+// left under prefix (a write goes to a temporary file that is renamed
+// into place, so a crash leaves the file, never a partial object): the
+// file store's equivalent of incomplete multipart uploads. stale decides
+// per file, given the key the file sits at and its modification time.
+func (f *File) AbortStaleUploads(ctx context.Context, prefix string, stale func(key string, initiated time.Time) bool) (int, error) {
+	if err := validatePrefix(prefix); err != nil {
+		return 0, err
+	}
+	dirKey := prefix[:strings.LastIndexByte(prefix, '/')+1]
+	start := filepath.Join(f.root, filepath.FromSlash(dirKey))
+	n := 0
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), tempPrefix) {
+			return nil
+		}
+		rel, err := filepath.Rel(f.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // renamed into place meanwhile: a write that finished
+		}
+		if err != nil {
+			return err
+		}
+		if !stale(key, info.ModTime()) {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove temporary file %s: %w", key, err)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("sweep temporary files under %q: %w", prefix, err)
+	}
+	return n, nil
 }

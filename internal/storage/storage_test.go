@@ -80,6 +80,54 @@ func TestFileRefusesTemporaryFileNames(t *testing.T) {
 	}
 }
 
+// TestFileSweepsTemporaryFilesOfKilledWrites: a process killed while it
+// wrote leaves its temporary file; prune removes the stale ones under its
+// prefix, and nothing else.
+func TestFileSweepsTemporaryFilesOfKilledWrites(t *testing.T) {
+	dir := t.TempDir()
+	b, err := storage.NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := b.Put(ctx, "prod/set/docs/0.snapshot", strings.NewReader("kept")); err != nil {
+		t.Fatal(err)
+	}
+	old, fresh := time.Now().Add(-2*time.Hour), time.Now()
+	for p, mtime := range map[string]time.Time{
+		"prod/set/docs/.qbackup-tmp-1": old, "prod/.stored/set/7/docs/.qbackup-tmp-2": old,
+		"prod/set/docs/.qbackup-tmp-3": fresh, "other/set/.qbackup-tmp-4": old,
+	} {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(full, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	n, err := b.AbortStaleUploads(ctx, "prod/", func(key string, initiated time.Time) bool {
+		seen = append(seen, key)
+		return time.Since(initiated) > time.Hour
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("swept %d (err %v), want the 2 stale ones under prod/; asked about %v", n, err, seen)
+	}
+	for p, want := range map[string]bool{
+		"prod/set/docs/.qbackup-tmp-1": false, "prod/.stored/set/7/docs/.qbackup-tmp-2": false,
+		"prod/set/docs/.qbackup-tmp-3": true, "other/set/.qbackup-tmp-4": true, "prod/set/docs/0.snapshot": true,
+	} {
+		_, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p)))
+		if got := err == nil; got != want {
+			t.Errorf("%s exists: %v, want %v", p, got, want)
+		}
+	}
+}
+
 func TestFileDeleteRemovesEmptyDirectories(t *testing.T) {
 	dir := t.TempDir()
 	b, err := storage.NewFile(dir)
