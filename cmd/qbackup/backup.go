@@ -89,7 +89,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	// Cheap checks first: storage and catalogue are verified before a
 	// single snapshot is taken, so a typo costs nothing on the cluster.
-	store, err := cli.OpenStore(ctx, c.Source, false)
+	store, err := cli.OpenStore(ctx, c.Source, secrets, false)
 	if err != nil {
 		return err
 	}

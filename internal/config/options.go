@@ -29,6 +29,10 @@ type Source struct {
 	// this long; a stalled endpoint fails a request after at most
 	// S3MaxAttempts × S3Timeout plus backoff.
 	S3Timeout time.Duration `name:"s3-timeout" env:"QBACKUP_S3_TIMEOUT" default:"1m" help:"Fail an S3 request when its connection sends and receives nothing for this long (then retried per --s3-max-attempts); a slow transfer that makes progress never fails (0 also means 1m)."`
+	// S3SSE and S3SSEKMSKeyID ask S3 to encrypt every object qbackup
+	// writes. SSE-C is not here: its key is a secret (Secrets).
+	S3SSE         string `name:"s3-sse" env:"QBACKUP_S3_SSE" help:"Server-side encryption of every object written to S3: AES256 (SSE-S3) or aws:kms (SSE-KMS); empty keeps the bucket's default. SSE-C takes its key from the secret QBACKUP_S3_SSE_C_KEY instead."`
+	S3SSEKMSKeyID string `name:"s3-sse-kms-key-id" env:"QBACKUP_S3_SSE_KMS_KEY_ID" help:"KMS key (id, ARN or alias) for --s3-sse=aws:kms; empty: the store's default KMS key."`
 	// CatalogTimeout bounds one catalogue statement, its retries included.
 	CatalogTimeout time.Duration `name:"catalog-timeout" env:"QBACKUP_CATALOG_TIMEOUT" default:"30s" help:"Fail when the catalogue does not complete a statement (retries included) within this time; also the driver's read and write timeouts unless QBACKUP_CATALOG_DSN sets readTimeout/writeTimeout (0 also means 30s)."`
 }
@@ -66,6 +70,7 @@ func (s Source) ValidateAs(clusterFlag string) error {
 			"a healthy endpoint can pause between bytes for a while")),
 		zeroOr(s.CatalogTimeout, DurationAtLeast("catalog-timeout", "QBACKUP_CATALOG_TIMEOUT", s.CatalogTimeout, time.Second,
 			"a statement takes a round trip or more")),
+		SSE(s.S3SSE, s.S3SSEKMSKeyID, s.Storage),
 		IntAtLeast("s3-max-attempts", "QBACKUP_S3_MAX_ATTEMPTS", s.S3MaxAttempts, 0, maxS3Attempts,
 			"each attempt backs off exponentially, so more only delays the failure by minutes"),
 		func() error {

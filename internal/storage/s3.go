@@ -59,6 +59,7 @@ type S3 struct {
 	plainHTTP   bool   // the endpoint is http://, see payloadOptions
 	prefix      string // "" or ending in '/'
 	endpoint    string // for messages, without credentials
+	sse         sseHeaders
 }
 
 var (
@@ -122,6 +123,22 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		}
 		return nil, mark(fmt.Errorf("s3 storage: %s is set but %s is missing or empty: set both (in Kubernetes, as keys of the Secret qbackup-secrets) or neither to use the AWS default credential chain", set, missing), ErrAccessDenied)
 	}
+	endpointForMsg := "AWS S3"
+	if opts.S3Region != "" {
+		endpointForMsg += " (" + opts.S3Region + ")"
+	}
+	if opts.S3Endpoint != "" {
+		endpointForMsg = redactURL(opts.S3Endpoint)
+	}
+	// Every connection to S3 fails once nothing moved on it for
+	// S3Timeout (see idleDialer): a stalled endpoint fails the request,
+	// which the retryer then tries again on a new connection. The client
+	// is handed to the loader (not set afterwards) so that the loader
+	// still adds AWS_CA_BUNDLE's roots to it: an endpoint with a private
+	// CA (MinIO with TLS, needed for SSE-C) is trusted that way.
+	loadOpts = append(loadOpts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.DialContext = idleDialer(tr.DialContext, endpointForMsg, opts.S3Timeout)
+	})))
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3 storage: load AWS configuration: %w", err)
@@ -129,16 +146,6 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
-	endpointForMsg := "AWS S3 (" + cfg.Region + ")"
-	if opts.S3Endpoint != "" {
-		endpointForMsg = redactURL(opts.S3Endpoint)
-	}
-	// Every connection to S3 fails once nothing moved on it for
-	// S3Timeout (see idleDialer): a stalled endpoint fails the request,
-	// which the retryer then tries again on a new connection.
-	cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.DialContext = idleDialer(tr.DialContext, endpointForMsg, opts.S3Timeout)
-	})
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("s3 storage at %s: no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "+
 			"(or another source of the AWS default credential chain): %w", endpointForMsg, err)
@@ -158,6 +165,7 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		plainHTTP:   strings.HasPrefix(opts.S3Endpoint, "http://"),
 		prefix:      prefix,
 		endpoint:    endpointForMsg,
+		sse:         newSSEHeaders(opts.Encryption),
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		return nil, b.openError(err)
@@ -281,13 +289,15 @@ func (b *S3) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
 	if len(data) > MaxConditionalPutSize {
 		return fmt.Errorf("put %s: conditional put limited to %d bytes", key, MaxConditionalPutSize)
 	}
-	_, err = b.client.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(b.bucket),
 		Key:           aws.String(k),
 		Body:          bytes.NewReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
 		IfNoneMatch:   aws.String("*"),
-	})
+	}
+	b.sse.put(in)
+	_, err = b.client.PutObject(ctx, in)
 	if err != nil {
 		if httpStatus(err) == http.StatusPreconditionFailed || apiErrorCode(err) == "PreconditionFailed" {
 			return fmt.Errorf("put %s: %w", key, ErrExists)
@@ -310,10 +320,14 @@ func (b *S3) Open(ctx context.Context, key string, offset int64) (io.ReadCloser,
 	if offset > 0 {
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 	}
+	b.sse.get(in)
 	out, err := b.client.GetObject(ctx, in)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("open %s: %w: %w", key, ErrNotFound, err)
+		}
+		if rerr, ok := b.readError(key, err); ok {
+			return nil, rerr
 		}
 		if httpStatus(err) == http.StatusRequestedRangeNotSatisfiable || apiErrorCode(err) == "InvalidRange" {
 			// S3 answers 416 for an offset at or past the end; at the
@@ -338,10 +352,15 @@ func (b *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(k)})
+	in := &s3.HeadObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(k)}
+	b.sse.head(in)
+	out, err := b.client.HeadObject(ctx, in)
 	if err != nil {
 		if isNotFound(err) {
 			return ObjectInfo{}, fmt.Errorf("stat %s: %w: %w", key, ErrNotFound, err)
+		}
+		if rerr, ok := b.readError(key, err); ok {
+			return ObjectInfo{}, rerr
 		}
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
 	}
@@ -395,6 +414,12 @@ func (b *S3) Presign(ctx context.Context, key string, ttl time.Duration) (string
 	k, err := b.key(key)
 	if err != nil {
 		return "", err
+	}
+	if b.sse.customer() {
+		// A presigned GET of an SSE-C object needs the key in the
+		// request's headers: the URL alone would make Qdrant hand it
+		// over, or fail. The key never leaves qbackup.
+		return "", fmt.Errorf("presign %s: objects encrypted with a customer key (SSE-C) cannot be read through a presigned URL: restore with --transfer=upload", key)
 	}
 	if ttl <= 0 || ttl > 7*24*time.Hour {
 		return "", fmt.Errorf("presign %s: ttl %s out of range (0, 168h]", key, ttl)

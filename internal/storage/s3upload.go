@@ -96,10 +96,12 @@ func (b *S3) upload(ctx context.Context, k string, r io.Reader) error {
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		defer b.parts.put(buf)
-		_, err := b.client.PutObject(ctx, &s3.PutObjectInput{
+		in := &s3.PutObjectInput{
 			Bucket: aws.String(b.bucket), Key: aws.String(k),
 			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)),
-		}, b.payloadOptions)
+		}
+		b.sse.put(in)
+		_, err := b.client.PutObject(ctx, in, b.payloadOptions)
 		return err
 	case err != nil:
 		b.parts.put(buf)
@@ -112,9 +114,9 @@ func (b *S3) upload(ctx context.Context, k string, r io.Reader) error {
 // and aborts the upload (on a context that outlives a cancellation) when
 // anything fails, so no parts are left behind.
 func (b *S3) multipart(ctx context.Context, k string, r io.Reader, first []byte) error {
-	created, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket: aws.String(b.bucket), Key: aws.String(k),
-	})
+	in := &s3.CreateMultipartUploadInput{Bucket: aws.String(b.bucket), Key: aws.String(k)}
+	b.sse.create(in)
+	created, err := b.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		b.parts.put(first)
 		if aerr := b.abortUpload(ctx, k, ""); aerr != nil {
@@ -131,10 +133,12 @@ func (b *S3) multipart(ctx context.Context, k string, r io.Reader, first []byte)
 	send := func(num int32, buf []byte, n int) {
 		g.Go(func() error {
 			defer b.parts.put(buf)
-			out, err := b.client.UploadPart(gctx, &s3.UploadPartInput{
+			in := &s3.UploadPartInput{
 				Bucket: aws.String(b.bucket), Key: aws.String(k), UploadId: aws.String(id),
 				PartNumber: aws.Int32(num), Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)),
-			}, b.payloadOptions)
+			}
+			b.sse.part(in)
+			out, err := b.client.UploadPart(gctx, in, b.payloadOptions)
 			if err != nil {
 				return fmt.Errorf("part %d: %w", num, err)
 			}
