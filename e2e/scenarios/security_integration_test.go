@@ -195,7 +195,7 @@ func TestTheDocumentedS3PolicyIsEnoughAndNoMore(t *testing.T) {
 
 	for _, step := range [][]string{
 		sc.backupArgs(), sc.backupArgs(),
-		sc.args("prune", "--keep-last=1", "--orphan-grace=0"),
+		sc.args("prune", "--keep-last=1"),
 		sc.args("list"),
 		sc.args("verify", "latest"),
 		sc.restoreArgs(target, "latest"),

@@ -168,7 +168,19 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		sse:         newSSEHeaders(opts.Encryption),
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		return nil, b.openError(err)
+		if httpStatus(err) != http.StatusForbidden || prefix == "" {
+			return nil, b.openError(err)
+		}
+		// HeadBucket needs s3:ListBucket on the whole bucket, which a
+		// policy restricted to the backup prefix (the one the README
+		// documents, manifests/iam/qbackup-s3-policy.json) does not
+		// grant: a listing of the prefix alone checks the bucket and the
+		// credentials within what such a policy allows.
+		if _, lerr := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+			Bucket: aws.String(bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(1),
+		}); lerr != nil {
+			return nil, b.openError(lerr)
+		}
 	}
 	return b, nil
 }
