@@ -112,6 +112,10 @@ func TestNoSecretLeavesQbackup(t *testing.T) {
 		t.Fatalf("verify without the SSE-C key: want a failure naming QBACKUP_S3_SSE_C_KEY\n%s", r)
 	}
 	t.Logf("verify without the SSE-C key: exit %d: %s", r.code, lastLine(r.stderr))
+	// Qdrant cannot send the SSE-C key: a presigned transfer is refused
+	// before anything is read or changed.
+	r = record(qb.run(t, sc.restoreArgs(target, "latest", "--transfer=presigned", "--overwrite")...))
+	expect(t, r, exitUsage, "--transfer=upload")
 
 	// Everything qbackup left behind.
 	dump := cat.dump(t)
@@ -209,6 +213,40 @@ func TestTheDocumentedS3PolicyIsEnoughAndNoMore(t *testing.T) {
 		t.Fatalf("%d sets after prune --keep-last=1, want 1", n)
 	}
 
+	t.Run("a read-only policy is enough for restore, verify and list", func(t *testing.T) {
+		var ro map[string]any
+		if err := json.Unmarshal([]byte(policy), &ro); err != nil {
+			t.Fatal(err)
+		}
+		// Keep the listing statement and GetObject alone.
+		ro["Statement"] = []any{ro["Statement"].([]any)[0], map[string]any{
+			"Effect": "Allow", "Action": []string{"s3:GetObject"}, "Resource": []string{"arn:aws:s3:::" + p.Bucket + "/" + prefix + "/*"},
+		}}
+		doc, err := json.Marshal(ro)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roUser, roSecret := minioAdmin{p}.userWithPolicy(t, "qbackup-ro-"+prefix, doc)
+		rst := newPrivateStore(p, st.prefix, nil)
+		rst.accessKey, rst.secretKey = roUser, roSecret
+		rsc := &scenario{sim: src, st: rst, qb: newCLI(t).with(rst.env()...), cluster: "prod"}
+		fresh := startSim(t, fastSim(2))
+		before := strings.Join(rst.keys(t), ",")
+		for _, args := range [][]string{rsc.args("list"), rsc.args("verify", "latest"), rsc.restoreArgs(fresh, "latest", "--journal=none")} {
+			ok(t, rsc.qb.run(t, args...))
+		}
+		if got, want := fresh.points(t, "docs"), src.points(t, "docs"); !reflect.DeepEqual(got, want) {
+			t.Fatalf("restored %d points with read-only storage, the source has %d", len(got), len(want))
+		}
+		if after := strings.Join(rst.keys(t), ","); after != before {
+			t.Fatalf("a read-only restore changed the store: %s → %s", before, after)
+		}
+		r := rsc.qb.run(t, rsc.backupArgs()...)
+		if r.code == exitOK {
+			t.Fatalf("a backup with the read-only policy succeeded\n%s", r)
+		}
+	})
+
 	t.Run("qbackup on another prefix is refused", func(t *testing.T) {
 		out := newPrivateStore(p, other.prefix, nil)
 		out.accessKey, out.secretKey = user, secret
@@ -261,4 +299,37 @@ func TestTheDocumentedS3PolicyIsEnoughAndNoMore(t *testing.T) {
 			t.Errorf("the object outside the prefix changed: %q", got)
 		}
 	})
+}
+
+// TestTheReadOnlyQdrantKeyCannotBackUpOrRestore: Qdrant's read-only API
+// key may read the cluster but not stream snapshots nor recover shards
+// (see the README's Qdrant permissions); both commands fail saying so and
+// the restore leaves the target as it was.
+func TestTheReadOnlyQdrantKeyCannotBackUpOrRestore(t *testing.T) {
+	t.Parallel()
+	opts := fastSim(2)
+	opts.APIKey, opts.ReadOnlyAPIKey = "full-"+randomHex(t, 8), "read-only-"+randomHex(t, 8)
+	src := startSim(t, opts)
+	src.create(t, "docs", `{"vectors":{"size":4,"distance":"Cosine"},"shard_number":2}`)
+	src.upsert(t, "docs", 1, 20, nil, func(i int) string { return `[1,2,3,4]` })
+	target := startSim(t, opts)
+	st := newFileStore(t)
+	full := newCLI(t).with("QBACKUP_QDRANT_API_KEY", opts.APIKey)
+	sc := &scenario{sim: src, st: st, qb: full, cluster: "prod"}
+	ok(t, full.run(t, sc.backupArgs()...))
+
+	ro := full.with("QBACKUP_QDRANT_API_KEY", opts.ReadOnlyAPIKey)
+	r := ro.run(t, sc.backupArgs()...)
+	if r.code == exitOK || !strings.Contains(r.stderr, "manage access is required") {
+		t.Fatalf("a backup with the read-only key: want a refusal naming the access it lacks\n%s", r)
+	}
+	t.Logf("backup with the read-only key: exit %d: %s", r.code, lastLine(r.stderr))
+	r = ro.run(t, sc.restoreArgs(target, "latest")...)
+	if r.code == exitOK || !strings.Contains(r.stderr, "manage access is required") {
+		t.Fatalf("a restore with the read-only key: want a refusal naming the access it lacks\n%s", r)
+	}
+	t.Logf("restore with the read-only key: exit %d: %s", r.code, lastLine(r.stderr))
+	if cols := target.collections(t); len(cols) != 0 {
+		t.Fatalf("the refused restore left collections %v on the target", cols)
+	}
 }
