@@ -38,16 +38,16 @@ import (
 // it as the root user, sending the SSE-C key where reads need it.
 type privateStore struct {
 	p                    *stacktest.PrivateS3
-	prefix               string
+	bucket, prefix       string
 	accessKey, secretKey string
 	sseKey               []byte // nil: no SSE-C
 }
 
 func newPrivateStore(p *stacktest.PrivateS3, prefix string, sseKey []byte) *privateStore {
-	return &privateStore{p: p, prefix: prefix, accessKey: p.AccessKey, secretKey: p.SecretKey, sseKey: sseKey}
+	return &privateStore{p: p, bucket: p.Bucket, prefix: prefix, accessKey: p.AccessKey, secretKey: p.SecretKey, sseKey: sseKey}
 }
 
-func (s *privateStore) url() string { return "s3://" + s.p.Bucket + "/" + s.prefix }
+func (s *privateStore) url() string { return "s3://" + s.bucket + "/" + s.prefix }
 
 func (s *privateStore) flags() []string {
 	return []string{"--storage=" + s.url(), "--s3-endpoint=" + s.p.Endpoint, "--s3-region=" + s.p.Region, "--s3-path-style"}
@@ -64,7 +64,7 @@ func (s *privateStore) env() []string {
 func (s *privateStore) keys(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	p := s3.NewListObjectsV2Paginator(s.p.Client, &s3.ListObjectsV2Input{Bucket: aws.String(s.p.Bucket), Prefix: aws.String(s.prefix + "/")})
+	p := s3.NewListObjectsV2Paginator(s.p.Client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + "/")})
 	for p.HasMorePages() {
 		page, err := p.NextPage(context.Background())
 		if err != nil {
@@ -89,7 +89,7 @@ func (s *privateStore) customer() (alg, key, sum *string) {
 
 func (s *privateStore) read(t *testing.T, key string) []byte {
 	t.Helper()
-	in := &s3.GetObjectInput{Bucket: aws.String(s.p.Bucket), Key: aws.String(s.prefix + "/" + key)}
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + "/" + key)}
 	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = s.customer()
 	out, err := s.p.Client.GetObject(context.Background(), in)
 	if err != nil {
@@ -107,7 +107,7 @@ func (s *privateStore) read(t *testing.T, key string) []byte {
 // user metadata.
 func (s *privateStore) head(t *testing.T, key string) *s3.HeadObjectOutput {
 	t.Helper()
-	in := &s3.HeadObjectInput{Bucket: aws.String(s.p.Bucket), Key: aws.String(s.prefix + "/" + key)}
+	in := &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + "/" + key)}
 	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = s.customer()
 	out, err := s.p.Client.HeadObject(context.Background(), in)
 	if err != nil {
@@ -118,7 +118,7 @@ func (s *privateStore) head(t *testing.T, key string) *s3.HeadObjectOutput {
 
 func (s *privateStore) write(t *testing.T, key string, b []byte) {
 	t.Helper()
-	in := &s3.PutObjectInput{Bucket: aws.String(s.p.Bucket), Key: aws.String(s.prefix + "/" + key), Body: bytes.NewReader(b)}
+	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + "/" + key), Body: bytes.NewReader(b)}
 	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = s.customer()
 	if _, err := s.p.Client.PutObject(context.Background(), in); err != nil {
 		t.Fatalf("put %s: %v", key, err)
@@ -127,7 +127,7 @@ func (s *privateStore) write(t *testing.T, key string, b []byte) {
 
 func (s *privateStore) remove(t *testing.T, key string) {
 	t.Helper()
-	if _, err := s.p.Client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s.p.Bucket), Key: aws.String(s.prefix + "/" + key)}); err != nil {
+	if _, err := s.p.Client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + "/" + key)}); err != nil {
 		t.Fatalf("delete %s: %v", key, err)
 	}
 }

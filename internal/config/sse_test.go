@@ -86,3 +86,35 @@ func TestSSECustomerKey(t *testing.T) {
 		})
 	}
 }
+
+func TestObjectLockFlags(t *testing.T) {
+	tests := []struct {
+		name, mode string
+		days       int
+		storage    string
+		want       string // "" when accepted
+	}{
+		{name: "no lock", storage: "file:///b"},
+		{name: "governance for 30 days", mode: "GOVERNANCE", days: 30, storage: "s3://b/p"},
+		{name: "compliance for a day", mode: "COMPLIANCE", days: 1, storage: "s3://b/p"},
+		{name: "days without a mode", days: 7, storage: "s3://b/p", want: "needs --object-lock-mode"},
+		{name: "a mode in lower case", mode: "governance", days: 7, storage: "s3://b/p", want: `--object-lock-mode "governance"`},
+		{name: "a mode without days", mode: "COMPLIANCE", storage: "s3://b/p", want: "needs 1 to 36500 days"},
+		{name: "a century and a day", mode: "COMPLIANCE", days: 36501, storage: "s3://b/p", want: "needs 1 to 36500 days"},
+		{name: "a file store", mode: "GOVERNANCE", days: 1, storage: "file:///b", want: "needs s3:// storage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ObjectLock(tt.mode, tt.days, tt.storage)()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an invalid-input error saying %q", err, tt.want)
+			}
+		})
+	}
+}

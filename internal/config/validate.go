@@ -108,6 +108,34 @@ func SSE(mode, kmsKeyID, storageURL string) Check {
 	}
 }
 
+// maxObjectLockDays bounds --object-lock-days: a century is certainly a
+// typo, and a COMPLIANCE lock cannot be shortened by anyone.
+const maxObjectLockDays = 36500
+
+// ObjectLock checks --object-lock-mode and --object-lock-days: both or
+// neither, a mode S3 knows, at least a day, and s3:// storage.
+func ObjectLock(mode string, days int, storageURL string) Check {
+	return func() error {
+		switch mode {
+		case "":
+			if days != 0 {
+				return Invalidf("--object-lock-days %d (QBACKUP_OBJECT_LOCK_DAYS) needs --object-lock-mode (QBACKUP_OBJECT_LOCK_MODE) GOVERNANCE or COMPLIANCE", days)
+			}
+			return nil
+		case storage.RetentionGovernance, storage.RetentionCompliance:
+		default:
+			return Invalidf("--object-lock-mode %q (QBACKUP_OBJECT_LOCK_MODE): use GOVERNANCE (users with s3:BypassGovernanceRetention may still delete) or COMPLIANCE (no one can, not even the account's root, until the date)", mode)
+		}
+		if days < 1 || days > maxObjectLockDays {
+			return Invalidf("--object-lock-days %d (QBACKUP_OBJECT_LOCK_DAYS): --object-lock-mode %s needs 1 to %d days", days, mode, maxObjectLockDays)
+		}
+		if strings.HasPrefix(storageURL, "file:") {
+			return Invalidf("--object-lock-mode %s (QBACKUP_OBJECT_LOCK_MODE) needs s3:// storage in a bucket with Object Lock enabled, not %s", mode, storageURL)
+		}
+		return nil
+	}
+}
+
 // StorageEncryption is the server-side encryption of src's store: the
 // mode of --s3-sse, or SSE-C with the key of the secrets. It refuses both
 // at once (S3 does), SSE-C on a file store, and SSE-C over plain http (S3

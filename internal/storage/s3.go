@@ -66,6 +66,7 @@ var (
 	_ Backend     = (*S3)(nil)
 	_ Conditional = (*S3)(nil)
 	_ Presigner   = (*S3)(nil)
+	_ Retainer    = (*S3)(nil)
 )
 
 // NewS3 connects to bucket and checks with HeadBucket that it exists and
@@ -224,7 +225,31 @@ func (b *S3) Put(ctx context.Context, key string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := b.upload(ctx, k, r); err != nil {
+	if err := b.upload(ctx, k, r, nil); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// PutRetained implements Retainer: Put with the object lock mode and
+// retain-until date on the upload itself, so the object is never
+// unprotected. S3 requires a checksum on such uploads, so each request
+// carries a CRC32 (the manifest's SHA-256 still checks the whole object).
+func (b *S3) PutRetained(ctx context.Context, key string, r io.Reader, ret Retention) error {
+	k, err := b.key(key)
+	if err != nil {
+		return err
+	}
+	if ret.Mode != RetentionGovernance && ret.Mode != RetentionCompliance {
+		return fmt.Errorf("put %s: object lock mode %q: use %s or %s", key, ret.Mode, RetentionGovernance, RetentionCompliance)
+	}
+	if err := b.upload(ctx, k, r, &ret); err != nil {
+		if code := apiErrorCode(err); code == "InvalidRequest" || code == "InvalidBucketObjectLockConfiguration" || code == "ObjectLockConfigurationNotFoundError" {
+			return fmt.Errorf("put %s under object lock: is bucket %q created with Object Lock enabled? %w", key, b.bucket, err)
+		}
+		if httpStatus(err) == http.StatusForbidden {
+			return fmt.Errorf("put %s under object lock: S3 refused it: the credentials need s3:PutObjectRetention besides s3:PutObject: %w", key, err)
+		}
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil

@@ -158,6 +158,20 @@ func StartPrivateS3(t testing.TB) *PrivateS3 {
 	return p
 }
 
+// CreateBucket creates another bucket in the private MinIO, with Object
+// Lock enabled when objectLock is set (which also turns on versioning;
+// only at creation can a bucket get it).
+func (p *PrivateS3) CreateBucket(t testing.TB, name string, objectLock bool) {
+	t.Helper()
+	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
+	if objectLock {
+		in.ObjectLockEnabledForBucket = aws.Bool(true)
+	}
+	if _, err := p.Client.CreateBucket(context.Background(), in); err != nil {
+		t.Fatalf("create bucket %s: %v", name, err)
+	}
+}
+
 // Env is the environment of a qbackup process that uses the private
 // MinIO with the root user: credentials, and the CA in AWS_CA_BUNDLE.
 func (p *PrivateS3) Env() []string {
