@@ -167,3 +167,75 @@ func TestS3ServerSideEncryption(t *testing.T) {
 		})
 	}
 }
+
+// TestS3PutRetained writes a small object (one PutObject) and a large one
+// (a multipart upload, whose parts then carry checksums) under Object
+// Lock retention into a bucket with Object Lock, combined with SSE-S3,
+// and checks what HeadObject reports; into a bucket without Object Lock
+// the put fails naming the cause.
+func TestS3PutRetained(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		start func(testing.TB) *stacktest.PrivateS3
+	}{
+		// Over http the object bytes go unsigned (UNSIGNED-PAYLOAD): the
+		// checksum S3 wants for a locked upload must still be there.
+		{"over https", stacktest.StartPrivateS3},
+		{"over plain http", stacktest.StartPrivateS3PlainHTTP},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testS3PutRetained(t, tt.start(t)) })
+	}
+}
+
+func testS3PutRetained(t *testing.T, p *stacktest.PrivateS3) {
+	setCredentials(t, p.S3Env)
+	t.Setenv("AWS_CA_BUNDLE", p.CAFile)
+	p.CreateBucket(t, "locked", true)
+	ctx := t.Context()
+	opts := storage.Options{S3Endpoint: p.Endpoint, S3Region: p.Region, S3PathStyle: true, PartSize: 5 << 20,
+		Encryption: storage.Encryption{Mode: storage.SSEAES256}}
+	b, err := storage.Open(ctx, "s3://locked/sets", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := b.(storage.Retainer)
+	if !ok {
+		t.Fatal("the S3 backend is no Retainer")
+	}
+	until := time.Now().Add(26 * time.Hour).UTC().Truncate(time.Second)
+	big := make([]byte, 11<<20)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	for key, data := range map[string][]byte{"small.json": []byte(`{}`), "big.snapshot": big} {
+		if err := r.PutRetained(ctx, key, bytes.NewReader(data), storage.Retention{Mode: storage.RetentionCompliance, Until: until}); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		h, err := p.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("locked"), Key: aws.String("sets/" + key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.ObjectLockMode != types.ObjectLockModeCompliance || !aws.ToTime(h.ObjectLockRetainUntilDate).Equal(until) ||
+			h.ServerSideEncryption != types.ServerSideEncryptionAes256 || aws.ToInt64(h.ContentLength) != int64(len(data)) {
+			t.Errorf("%s: lock %q until %s, encryption %q, %d bytes; want COMPLIANCE until %s, AES256, %d bytes",
+				key, h.ObjectLockMode, aws.ToTime(h.ObjectLockRetainUntilDate), h.ServerSideEncryption, aws.ToInt64(h.ContentLength), until, len(data))
+		}
+		rc, err := b.Open(ctx, key, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rc)
+		_ = rc.Close()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%s reads back %d bytes, not the %d written", key, len(got), len(data))
+		}
+	}
+	plain, err := storage.Open(ctx, "s3://"+p.Bucket+"/sets", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = plain.(storage.Retainer).PutRetained(ctx, "x.json", bytes.NewReader([]byte(`{}`)), storage.Retention{Mode: storage.RetentionGovernance, Until: until})
+	if err == nil || !strings.Contains(err.Error(), "Object Lock enabled") {
+		t.Fatalf("a retained put into a bucket without Object Lock: %v", err)
+	}
+}

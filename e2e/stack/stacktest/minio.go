@@ -64,7 +64,13 @@ func minioBinary(t testing.TB) string {
 // KMS key (MINIO_KMS_SECRET_KEY): SSE-C needs TLS, SSE-S3 and SSE-KMS need
 // a KMS, and the shared stack's MinIO has neither. It creates one bucket
 // and stops the process (by its own pid) when the test ends.
-func StartPrivateS3(t testing.TB) *PrivateS3 {
+func StartPrivateS3(t testing.TB) *PrivateS3 { t.Helper(); return startPrivateS3(t, true) }
+
+// StartPrivateS3PlainHTTP is StartPrivateS3 served over plain http, as
+// MinIO often runs inside a cluster (no SSE-C then; CAFile is empty).
+func StartPrivateS3PlainHTTP(t testing.TB) *PrivateS3 { t.Helper(); return startPrivateS3(t, false) }
+
+func startPrivateS3(t testing.TB, useTLS bool) *PrivateS3 {
 	t.Helper()
 	bin := minioBinary(t)
 	dir := t.TempDir()
@@ -72,7 +78,10 @@ func StartPrivateS3(t testing.TB) *PrivateS3 {
 	if err := os.MkdirAll(certs, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	caFile := writeTestCert(t, certs)
+	caFile, scheme := "", "http"
+	if useTLS {
+		caFile, scheme = writeTestCert(t, certs), "https"
+	}
 	port, console := freePort(t), freePort(t)
 	kmsKey := make([]byte, 32)
 	if _, err := rand.Read(kmsKey); err != nil {
@@ -80,7 +89,7 @@ func StartPrivateS3(t testing.TB) *PrivateS3 {
 	}
 	p := &PrivateS3{
 		S3Env: S3Env{
-			Endpoint: "https://127.0.0.1:" + strconv.Itoa(port), Region: "us-east-1", Bucket: "qbackup-private",
+			Endpoint: scheme + "://127.0.0.1:" + strconv.Itoa(port), Region: "us-east-1", Bucket: "qbackup-private",
 			AccessKey: "root" + randomHex(t, 4), SecretKey: randomHex(t, 16),
 		},
 		CAFile:     caFile,
@@ -115,13 +124,16 @@ func StartPrivateS3(t testing.TB) *PrivateS3 {
 		_ = logFile.Close()
 	})
 
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
+	p.HTTP = &http.Client{Timeout: 10 * time.Second}
+	if useTLS {
+		pool := x509.NewCertPool()
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.AppendCertsFromPEM(pem)
+		p.HTTP.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 	}
-	pool.AppendCertsFromPEM(pem)
-	p.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := p.HTTP.Get(p.Endpoint + "/minio/health/ready")
@@ -169,15 +181,6 @@ func (p *PrivateS3) CreateBucket(t testing.TB, name string, objectLock bool) {
 	}
 	if _, err := p.Client.CreateBucket(context.Background(), in); err != nil {
 		t.Fatalf("create bucket %s: %v", name, err)
-	}
-}
-
-// Env is the environment of a qbackup process that uses the private
-// MinIO with the root user: credentials, and the CA in AWS_CA_BUNDLE.
-func (p *PrivateS3) Env() []string {
-	return []string{
-		"AWS_ACCESS_KEY_ID=" + p.AccessKey, "AWS_SECRET_ACCESS_KEY=" + p.SecretKey,
-		"AWS_CA_BUNDLE=" + p.CAFile, "AWS_REGION=" + p.Region,
 	}
 }
 
