@@ -125,7 +125,7 @@ func (b *S3) readError(key string, err error) (error, bool) {
 		return mark(fmt.Errorf("read %s: S3 refused the read (HTTP %d %s): the object is probably encrypted with a customer key (SSE-C): set %s (or %s_FILE) to the key it was written with: %w",
 			key, status, code, SSECustomerKeyVar, SSECustomerKeyVar, err), ErrAccessDenied), true
 	case b.sse.customer() && (status == http.StatusForbidden || status == http.StatusBadRequest):
-		return mark(fmt.Errorf("read %s: S3 refused the read (HTTP %d %s): if the object is encrypted with a customer key (SSE-C), %s holds another key than the one it was written with; else check the credentials: %w",
+		return mark(fmt.Errorf("read %s: S3 refused the read (HTTP %d %s): %s does not open it: the object was written with another SSE-C key, or without SSE-C (read sets written before SSE-C was turned on with the variable unset); else check the credentials: %w",
 			key, status, code, SSECustomerKeyVar, err), ErrAccessDenied), true
 	}
 	return nil, false

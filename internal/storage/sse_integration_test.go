@@ -140,7 +140,7 @@ func TestS3ServerSideEncryption(t *testing.T) {
 				want string
 			}{
 				{"without the key", nil, "set QBACKUP_S3_SSE_C_KEY"},
-				{"with another key", other, "QBACKUP_S3_SSE_C_KEY holds another key"},
+				{"with another key", other, "QBACKUP_S3_SSE_C_KEY does not open it"},
 			} {
 				o := opts
 				o.Encryption = storage.Encryption{CustomerKey: c.key}
@@ -156,6 +156,16 @@ func TestS3ServerSideEncryption(t *testing.T) {
 					}
 				}
 				t.Logf("%s: %v", c.name, oerr)
+			}
+			// An object written without SSE-C is not read with the key:
+			// S3 refuses the key for it.
+			if _, err := p.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(prefix + "/plain.json"), Body: strings.NewReader("{}")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Open(ctx, "plain.json", 0); err == nil || !strings.Contains(err.Error(), "or without SSE-C") {
+				t.Errorf("reading an object without SSE-C with the key: %v, want a refusal explaining it", err)
+			} else {
+				t.Logf("an object without SSE-C read with the key: %v", err)
 			}
 			ps, ok := b.(storage.Presigner)
 			if !ok {
