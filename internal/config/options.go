@@ -1,7 +1,10 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -45,6 +48,49 @@ type Discovery struct {
 	Kubeconfig        string   `name:"kubeconfig" env:"KUBECONFIG" help:"Kubeconfig file (default: in-cluster configuration)."`
 	QdrantURLs        []string `name:"qdrant-url" env:"QBACKUP_QDRANT_URLS" sep:"," help:"REST URL of one Qdrant peer (repeatable) for --discovery=static; gRPC is assumed on port 6334 of the same host."`
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" env:"QBACKUP_ALLOW_NODE_MISMATCH" help:"Go on when Ready pods, peers in consensus and reachable peers disagree (not recommended)."`
+	// TLS to the peers: https:// URLs (or --qdrant-scheme=https for pods)
+	// are verified against the system roots plus QdrantCAFile, for REST
+	// and gRPC alike; the client certificate is sent when the peers ask.
+	QdrantScheme     string `name:"qdrant-scheme" env:"QBACKUP_QDRANT_SCHEME" enum:"http,https" default:"http" help:"Scheme of the Qdrant pods' REST port for --discovery=kubernetes: http or https (TLS for gRPC too)."`
+	QdrantCAFile     string `name:"qdrant-ca-file" env:"QBACKUP_QDRANT_CA_FILE" help:"PEM file of the CA(s) that signed the Qdrant peers' certificates, trusted besides the system roots."`
+	QdrantClientCert string `name:"qdrant-client-cert" env:"QBACKUP_QDRANT_CLIENT_CERT" help:"PEM client certificate for Qdrant peers that require one (with --qdrant-client-key)."`
+	QdrantClientKey  string `name:"qdrant-client-key" env:"QBACKUP_QDRANT_CLIENT_KEY" help:"PEM private key of --qdrant-client-cert (a mounted Secret file)."`
+}
+
+// TLS is the TLS configuration for the Qdrant peers: nil when no TLS
+// option is set (https peers are then checked against the system roots).
+// Errors are bad input: an unreadable file, no certificate in the CA file,
+// a certificate without its key.
+func (d Discovery) TLS() (*tls.Config, error) {
+	if d.QdrantCAFile == "" && d.QdrantClientCert == "" && d.QdrantClientKey == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if d.QdrantCAFile != "" {
+		pem, err := os.ReadFile(d.QdrantCAFile)
+		if err != nil {
+			return nil, Invalidf("--qdrant-ca-file (QBACKUP_QDRANT_CA_FILE): %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, Invalidf("--qdrant-ca-file (QBACKUP_QDRANT_CA_FILE) %s holds no PEM certificate: give the CA certificate (-----BEGIN CERTIFICATE-----)", d.QdrantCAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case (d.QdrantClientCert == "") != (d.QdrantClientKey == ""):
+		return nil, Invalidf("--qdrant-client-cert (QBACKUP_QDRANT_CLIENT_CERT) and --qdrant-client-key (QBACKUP_QDRANT_CLIENT_KEY) go together: set both or neither")
+	case d.QdrantClientCert != "":
+		cert, err := tls.LoadX509KeyPair(d.QdrantClientCert, d.QdrantClientKey)
+		if err != nil {
+			return nil, Invalidf("--qdrant-client-cert/--qdrant-client-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // Output selects the format of a command's report on stdout.
@@ -119,6 +165,9 @@ func (d Discovery) Validate() error {
 			return Invalidf("--qdrant-url (QBACKUP_QDRANT_URLS): %q and %q name the same peer %s: give each peer once", prev, raw, addr.REST)
 		}
 		seen[addr.REST] = raw
+	}
+	if _, err := d.TLS(); err != nil {
+		return err
 	}
 	if len(d.QdrantURLs) > 0 && d.Mode != "static" {
 		return Invalidf("--qdrant-url is only used with --discovery=static (QBACKUP_DISCOVERY=static): add it, or drop --qdrant-url to find the pods by label")
