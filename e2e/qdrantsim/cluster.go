@@ -30,10 +30,13 @@ type Options struct {
 	HTTPPort, GRPCPort int
 	// APIKey enables authentication; ReadOnlyAPIKey may only read.
 	APIKey, ReadOnlyAPIKey string
-	// TLS serves REST and gRPC over TLS with this server configuration
-	// (certificate, client certificate policy), as Qdrant does with
-	// service.enable_tls (config/config.yaml: one certificate for both
-	// ports; src/actix/mod.rs and src/tonic/mod.rs); URL() is then https.
+	// TLS serves REST and gRPC over TLS with this server configuration,
+	// as Qdrant does with service.enable_tls (config/config.yaml: one
+	// certificate for both ports; src/actix/mod.rs and src/tonic/mod.rs);
+	// URL() is then https. A client certificate policy applies to both
+	// ports, where Qdrant checks one on REST only
+	// (service.verify_https_client_certificate, src/actix/mod.rs): a
+	// client that passes here sends its certificate on both.
 	TLS *tls.Config
 	// StateDir holds stored snapshots (peer-<id>/snapshots/...). Empty means a
 	// temporary directory removed by Close.
