@@ -4,8 +4,10 @@ package scenarios
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -163,4 +165,50 @@ func TestObjectLockedSets(t *testing.T) {
 			t.Fatalf("the refused backup left %v", keys)
 		}
 	})
+}
+
+// TestAnEncryptedLockedSetRestoresWithReadOnlyCredentials: a set written
+// with SSE-C and object lock is restored onto a new cluster by a run that
+// holds only the SSE-C key and credentials that may list and read the
+// backup prefix (no catalogue, no journal): nothing is written to the
+// store, and the data comes back whole.
+func TestAnEncryptedLockedSetRestoresWithReadOnlyCredentials(t *testing.T) {
+	t.Parallel()
+	p := stacktest.StartPrivateS3(t)
+	const bucket = "qbackup-locked-sse"
+	p.CreateBucket(t, bucket, true)
+	sseKey := make([]byte, 32)
+	if _, err := rand.Read(sseKey); err != nil {
+		t.Fatal(err)
+	}
+	prefix := "qb-" + randomHex(t, 4)
+	st := newPrivateStore(p, prefix+"/prod", sseKey)
+	st.bucket = bucket
+	src := startSim(t, fastSim(2))
+	src.create(t, "docs", `{"vectors":{"size":4,"distance":"Cosine"},"shard_number":2}`)
+	src.upsert(t, "docs", 1, 40, nil, func(i int) string { return `[1,2,3,4]` })
+	sc := &scenario{sim: src, st: st, qb: newCLI(t).with(st.env()...), cluster: "prod"}
+	ok(t, sc.qb.run(t, sc.backupArgs("--object-lock-mode=COMPLIANCE", "--object-lock-days=1")...))
+
+	readOnly := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::%[1]s"],"Condition":{"StringLike":{"s3:prefix":["%[2]s/*"]}}},
+		{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%[1]s/%[2]s/*"]}]}`, bucket, prefix)
+	user, secret := minioAdmin{p}.userWithPolicy(t, "qbackup-ro-"+prefix, []byte(readOnly))
+	ro := newPrivateStore(p, st.prefix, sseKey)
+	ro.bucket, ro.accessKey, ro.secretKey = bucket, user, secret
+	rsc := &scenario{sim: src, st: ro, qb: newCLI(t).with(ro.env()...), cluster: "prod"}
+	target := startSim(t, fastSim(2))
+	before := strings.Join(st.keys(t), ",")
+	r := rsc.qb.run(t, rsc.restoreArgs(target, "latest", "--journal=none")...)
+	ok(t, r)
+	if got, want := target.points(t, "docs"), src.points(t, "docs"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored %d points, the source has %d", len(got), len(want))
+	}
+	if after := strings.Join(st.keys(t), ","); after != before {
+		t.Fatalf("the read-only restore changed the store: %s → %s", before, after)
+	}
+	h := st.head(t, sc.manifests(t)[0])
+	if h.ObjectLockMode != types.ObjectLockModeCompliance || aws.ToString(h.SSECustomerAlgorithm) != "AES256" {
+		t.Fatalf("the manifest: lock %q, SSE-C %q; want COMPLIANCE and AES256", h.ObjectLockMode, aws.ToString(h.SSECustomerAlgorithm))
+	}
 }
