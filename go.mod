@@ -18,7 +18,9 @@ require (
 	github.com/prometheus/client_model v0.6.2
 	github.com/prometheus/common v0.66.1
 	github.com/qdrant/go-client v1.17.1
+	github.com/secure-io/sio-go v0.3.1
 	github.com/sethvargo/go-envconfig v1.4.3
+	golang.org/x/crypto v0.57.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/term v0.46.0
 	google.golang.org/grpc v1.85.0

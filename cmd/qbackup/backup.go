@@ -30,6 +30,8 @@ type backupCmd struct {
 	SampleSize         int           `name:"sample-size" env:"QBACKUP_SAMPLE_SIZE" default:"64" help:"Points per collection whose content digest is recorded for restore verification."`
 	Prune              bool          `name:"prune" env:"QBACKUP_PRUNE" help:"Apply the retention rules after a successful backup."`
 	MigrateCatalog     bool          `name:"migrate-catalog" env:"QBACKUP_MIGRATE_CATALOG" help:"Create or upgrade the catalogue schema before starting."`
+	ObjectLockMode     string        `name:"object-lock-mode" env:"QBACKUP_OBJECT_LOCK_MODE" help:"Put every object of the set under S3 Object Lock retention: GOVERNANCE or COMPLIANCE (the bucket must have Object Lock enabled); with --object-lock-days."`
+	ObjectLockDays     int           `name:"object-lock-days" env:"QBACKUP_OBJECT_LOCK_DAYS" default:"0" help:"Days from the backup's start during which no object of the set can be deleted or overwritten (prune keeps the set until then)."`
 	config.Output      `embed:""`
 }
 
@@ -51,6 +53,7 @@ func (c *backupCmd) Validate() error {
 		c.retentionFlags.Validate,
 		config.IntAtLeast("concurrency", "QBACKUP_CONCURRENCY", c.Concurrency, 1, maxConcurrency, "each shard in flight holds its own buffers"),
 		config.IntAtLeast("per-peer-concurrency", "QBACKUP_PER_PEER_CONCURRENCY", c.PerPeerConcurrency, 1, maxConcurrency, "each shard in flight holds its own buffers"),
+		config.ObjectLock(c.ObjectLockMode, c.ObjectLockDays, c.Storage),
 		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
 		config.DurationAtLeast("stall-timeout", "QBACKUP_STALL_TIMEOUT", c.StallTimeout, time.Second, "a snapshot stream pauses between chunks"),
@@ -90,7 +93,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	// Cheap checks first: storage and catalogue are verified before a
 	// single snapshot is taken, so a typo costs nothing on the cluster.
-	store, err := cli.OpenStore(ctx, c.Source, false)
+	store, err := cli.OpenStore(ctx, c.Source, secrets, false)
 	if err != nil {
 		return err
 	}
@@ -143,7 +146,12 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		SampleSize:         c.SampleSize,
 		StallTimeout:       c.StallTimeout,
 		ToolVersion:        version,
+		ObjectLockMode:     c.ObjectLockMode,
+		ObjectLockDays:     c.ObjectLockDays,
 	}, deps)
+	if errors.Is(err, backup.ErrObjectLockUnsupported) {
+		return config.Invalidf("--object-lock-mode (QBACKUP_OBJECT_LOCK_MODE): %v", err)
+	}
 	if errors.Is(err, backup.ErrCatalogOutOfSync) && res != nil {
 		// The set is committed in storage and usable; only the index
 		// missed it. Report the set, then fail so the job is looked at.

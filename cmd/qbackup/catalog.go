@@ -64,7 +64,7 @@ func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
 	if secrets.CatalogDSN == "" {
 		return config.Invalidf("catalog sync needs QBACKUP_CATALOG_DSN (or QBACKUP_CATALOG_DSN_FILE)")
 	}
-	store, err := cli.OpenStore(ctx, c.Source, true)
+	store, err := cli.OpenStore(ctx, c.Source, secrets, true)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func loadManifest(t *testing.T, store storage.Backend, ref string) *manifest.Man
 
 func openStore(t *testing.T, s *cliSim) storage.Backend {
 	t.Helper()
-	store, err := cli.OpenStore(context.Background(), config.Source{Storage: s.storage}, false)
+	store, err := cli.OpenStore(context.Background(), config.Source{Storage: s.storage}, config.Secrets{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

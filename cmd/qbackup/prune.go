@@ -74,7 +74,7 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	store, err := cli.OpenStore(ctx, c.Source, true)
+	store, err := cli.OpenStore(ctx, c.Source, secrets, true)
 	if err != nil {
 		return err
 	}

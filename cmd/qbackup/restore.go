@@ -120,6 +120,17 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	if c.Transfer == "presigned" {
+		// Qdrant would fetch the URL without the SSE-C key, which must
+		// never leave qbackup: refuse before anything is read.
+		sec, err := config.LoadSecrets(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if sec.SSECustomerKey != nil {
+			return config.Invalidf("--transfer=presigned (QBACKUP_TRANSFER) cannot read objects encrypted with a customer key (QBACKUP_S3_SSE_C_KEY is set): Qdrant would fetch them without the key: use --transfer=upload")
+		}
+	}
 	rs, err := cli.OpenReadSide(ctx, c.Source, env.log)
 	if err != nil {
 		return err

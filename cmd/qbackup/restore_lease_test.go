@@ -21,7 +21,7 @@ import (
 func TestRestoreTakesTheClusterLock(t *testing.T) {
 	s := startCLISim(t, qdrantsim.Options{})
 	mustQbackup(t, s.args("backup")...)
-	store, err := cli.OpenStore(context.Background(), config.Source{Storage: s.storage}, false)
+	store, err := cli.OpenStore(context.Background(), config.Source{Storage: s.storage}, config.Secrets{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

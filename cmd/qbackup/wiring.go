@@ -54,7 +54,11 @@ func discoverCluster(ctx context.Context, d config.Discovery, secrets config.Sec
 		if d.Namespace != "" {
 			ns = d.Namespace
 		}
-		src = &discovery.Kubernetes{Client: kc, Namespace: ns, Selector: d.Selector}
+		src = &discovery.Kubernetes{Client: kc, Namespace: ns, Selector: d.Selector, Scheme: d.QdrantScheme}
+	}
+	tlsCfg, err := d.TLS()
+	if err != nil {
+		return nil, err
 	}
 	c := &cluster{clients: map[string]*qdrant.Client{}}
 	dial := func(addr qdrant.PeerAddr) (discovery.ClusterReader, error) {
@@ -63,7 +67,7 @@ func discoverCluster(ctx context.Context, d config.Discovery, secrets config.Sec
 		if cl, ok := c.clients[addr.REST]; ok {
 			return cl, nil
 		}
-		cl, err := qdrant.New(ctx, addr, qdrant.Options{APIKey: secrets.QdrantAPIKey, Logger: log})
+		cl, err := qdrant.New(ctx, addr, qdrant.Options{APIKey: secrets.QdrantAPIKey, TLS: tlsCfg, Logger: log})
 		if err != nil {
 			return nil, err
 		}

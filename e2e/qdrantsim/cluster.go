@@ -2,6 +2,7 @@ package qdrantsim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,14 @@ type Options struct {
 	HTTPPort, GRPCPort int
 	// APIKey enables authentication; ReadOnlyAPIKey may only read.
 	APIKey, ReadOnlyAPIKey string
+	// TLS serves REST and gRPC over TLS with this server configuration,
+	// as Qdrant does with service.enable_tls (config/config.yaml: one
+	// certificate for both ports; src/actix/mod.rs and src/tonic/mod.rs);
+	// URL() is then https. A client certificate policy applies to both
+	// ports, where Qdrant checks one on REST only
+	// (service.verify_https_client_certificate, src/actix/mod.rs): a
+	// client that passes here sends its certificate on both.
+	TLS *tls.Config
 	// StateDir holds stored snapshots (peer-<id>/snapshots/...). Empty means a
 	// temporary directory removed by Close.
 	StateDir string

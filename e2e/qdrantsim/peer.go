@@ -2,6 +2,7 @@ package qdrantsim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -55,7 +56,19 @@ func (p *Peer) Addr() string { return p.addr }
 func (p *Peer) URL() string {
 	p.life.Lock()
 	defer p.life.Unlock()
-	return "http://" + net.JoinHostPort(p.addr, strconv.Itoa(p.httpPort))
+	scheme := "http://"
+	if p.c.opts.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(p.addr, strconv.Itoa(p.httpPort))
+}
+
+// withALPN is cfg offering one application protocol: gRPC clients insist
+// on negotiating h2.
+func withALPN(cfg *tls.Config, proto string) *tls.Config {
+	c := cfg.Clone()
+	c.NextProtos = []string{proto}
+	return c
 }
 
 // GRPCAddr is host:port of the gRPC listener.
@@ -100,6 +113,10 @@ func (p *Peer) Start(ctx context.Context) error {
 	}
 	p.httpPort = hl.Addr().(*net.TCPAddr).Port
 	p.grpcPort = gl.Addr().(*net.TCPAddr).Port
+	if cfg := p.c.opts.TLS; cfg != nil {
+		hl = tls.NewListener(hl, withALPN(cfg, "http/1.1"))
+		gl = tls.NewListener(gl, withALPN(cfg, "h2"))
+	}
 	p.srv = &http.Server{Handler: p.restHandler(), ReadHeaderTimeout: 10 * time.Second}
 	sctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel

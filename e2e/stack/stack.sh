@@ -431,7 +431,15 @@ start_kube-controller-manager() {
 
 start_minio() {
 	mkdir -p "$RUN/data/minio"
+	# A static KMS key, so that SSE-S3 and SSE-KMS (--s3-sse) work: MinIO
+	# refuses both without a KMS. Made once per run directory: the data
+	# written under it needs the same key after a restart. (SSE-C needs
+	# TLS as well; tests of it start a private MinIO, see stacktest.)
+	if [[ ! -s $RUN/minio-kms.key ]]; then
+		(umask 077 && head -c 32 /dev/urandom | base64 >"$RUN/minio-kms.key")
+	fi
 	launch minio env MINIO_ROOT_USER="$S3_ACCESS_KEY" MINIO_ROOT_PASSWORD="$S3_SECRET_KEY" \
+		MINIO_KMS_SECRET_KEY="qbackup-stack-key:$(cat "$RUN/minio-kms.key")" \
 		MINIO_SITE_REGION="$S3_REGION" MINIO_BROWSER=off MINIO_UPDATE=off \
 		"$MINIO_BIN/minio" server --quiet \
 		--address "127.0.0.1:$MINIO_PORT" --console-address "127.0.0.1:$MINIO_CONSOLE_PORT" \

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // Defaults applied by Run to zero options.
@@ -57,11 +58,26 @@ type Options struct {
 	StallTimeout time.Duration
 	// ToolVersion is recorded in the manifest.
 	ToolVersion string
+	// ObjectLockMode (storage.RetentionGovernance or RetentionCompliance)
+	// and ObjectLockDays put every object of the set (shards and
+	// manifest) under S3 Object Lock retention for that many days from the
+	// start of the backup; "" and 0 for none. The store must be a
+	// storage.Retainer.
+	ObjectLockMode string
+	ObjectLockDays int
 }
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Cluster == "" {
 		return o, errors.New("backup: cluster name is empty")
+	}
+	switch {
+	case o.ObjectLockMode == "" && o.ObjectLockDays != 0:
+		return o, fmt.Errorf("backup: object lock of %d days without a mode", o.ObjectLockDays)
+	case o.ObjectLockMode != "" && o.ObjectLockMode != storage.RetentionGovernance && o.ObjectLockMode != storage.RetentionCompliance:
+		return o, fmt.Errorf("backup: object lock mode %q: want %s or %s", o.ObjectLockMode, storage.RetentionGovernance, storage.RetentionCompliance)
+	case o.ObjectLockMode != "" && o.ObjectLockDays < 1:
+		return o, fmt.Errorf("backup: object lock mode %s needs at least 1 day of retention", o.ObjectLockMode)
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency

@@ -88,6 +88,10 @@ type pruneSet struct {
 	stored   *storedSet
 	at       time.Time
 	orphaned bool // objects without a manifest: the catalogue row is marked failed, not deleted
+	// lock is the set's object lock while it lasts, nil otherwise: its
+	// objects cannot be deleted (a delete would only hide them behind a
+	// delete marker), so the set is kept until then.
+	lock *manifest.ObjectLock
 }
 
 // Prune applies the retention policy to the sets in storage (the truth)
@@ -166,6 +170,9 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 			continue
 		}
 		s.at = m.StartedAt
+		if m.ObjectLock != nil && opts.Now.Before(m.ObjectLock.RetainUntil) {
+			s.lock = m.ObjectLock
+		}
 		s.item.Status = StatusComplete
 		if m.Partial {
 			s.item.Status = StatusPartial
@@ -234,6 +241,13 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 			}
 			if len(s.item.Reasons) == 0 || d.Keep {
 				s.item.Reasons = append(s.item.Reasons, d.Reasons...)
+			}
+			if !d.Keep && s.lock != nil {
+				s.item.Action = PruneSkip
+				s.item.Reasons = append(s.item.Reasons, fmt.Sprintf("under object lock (%s) until %s: kept until then",
+					s.lock.Mode, s.lock.RetainUntil.UTC().Format(time.RFC3339)))
+				log.Info("backup kept: its objects are under object lock", "cluster", s.item.Cluster, "backup_id", s.item.BackupID,
+					"mode", s.lock.Mode, "retain_until", s.lock.RetainUntil.UTC().Format(time.RFC3339), "reasons", s.item.Reasons)
 			}
 			rep.Items = append(rep.Items, s.item)
 		}

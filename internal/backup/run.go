@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // cleanupTimeout bounds the clean-up of a failed run (deleting its objects,
@@ -30,6 +32,26 @@ type run struct {
 	progress Progress
 	id       string
 	guard    secondGuard
+	// setStore writes the set's own objects (shards, manifest): the
+	// store, or the store with every object under retention.
+	setStore Store
+	// lock is the retention of the set's objects, nil without.
+	lock *manifest.ObjectLock
+}
+
+// ErrObjectLockUnsupported: object lock was asked of a store that cannot
+// retain objects (a file store).
+var ErrObjectLockUnsupported = errors.New("the storage cannot lock objects (S3 Object Lock): use an s3:// store whose bucket has Object Lock enabled")
+
+// retainingStore puts every object under the same retention.
+type retainingStore struct {
+	Store
+	retainer storage.Retainer
+	ret      storage.Retention
+}
+
+func (s retainingStore) Put(ctx context.Context, key string, r io.Reader) error {
+	return s.retainer.PutRetained(ctx, key, r, s.ret)
 }
 
 // Run takes one backup set of the cluster and returns it once its manifest
@@ -58,6 +80,11 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 	}
 	if deps.Store == nil {
 		return nil, errors.New("backup: no storage configured")
+	}
+	r.setStore = deps.Store
+	retainer, canRetain := deps.Store.(storage.Retainer)
+	if opts.ObjectLockMode != "" && !canRetain {
+		return nil, ErrObjectLockUnsupported
 	}
 	if r.peers, err = peerRefs(deps); err != nil {
 		return nil, err
@@ -92,6 +119,10 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 
 	start := r.now()
 	r.id = manifest.NewBackupID(start)
+	if opts.ObjectLockMode != "" {
+		r.lock = &manifest.ObjectLock{Mode: opts.ObjectLockMode, RetainUntil: start.Add(time.Duration(opts.ObjectLockDays) * 24 * time.Hour)}
+		r.setStore = retainingStore{Store: deps.Store, retainer: retainer, ret: storage.Retention{Mode: r.lock.Mode, Until: r.lock.RetainUntil}}
+	}
 	r.log = r.log.With("backup_id", r.id)
 
 	held, release, err := lease.Hold(ctx, lease.Options{
@@ -211,12 +242,13 @@ func (r *run) commit(ctx context.Context, m *manifest.Manifest) (string, error) 
 		}
 	}
 	m.FinishedAt = r.now()
+	m.ObjectLock = r.lock
 	b, err := manifest.Marshal(m)
 	if err != nil {
 		return "", fmt.Errorf("encode manifest of backup %s: %w", m.BackupID, err)
 	}
 	key := manifest.ManifestKey(m.Cluster, m.BackupID)
-	if err := r.deps.Store.Put(ctx, key, bytesReader(b)); err != nil {
+	if err := r.setStore.Put(ctx, key, bytesReader(b)); err != nil {
 		return "", fmt.Errorf("write manifest %s: %w", key, err)
 	}
 	return key, nil

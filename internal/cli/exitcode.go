@@ -97,7 +97,7 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, restore.ErrInvalidOptions), errors.Is(err, restore.ErrTooFewPods),
 		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, inventory.ErrNoBackup),
 		errors.Is(err, storage.ErrInvalidURL), errors.Is(err, storage.ErrBucketNotFound),
-		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized),
+		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized), errors.Is(err, qdrant.ErrTLS),
 		errors.Is(err, catalog.ErrRefused), errors.Is(err, catalog.ErrInvalidDSN),
 		errors.Is(err, discovery.ErrSchemeMismatch), errors.Is(err, discovery.ErrNoKubeConfig):
 		return ExitUsage

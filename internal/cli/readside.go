@@ -17,13 +17,21 @@ import (
 	"github.com/qbackup/qbackup/internal/storage"
 )
 
-// OpenStore opens the backup storage named by src. readOnly is for
+// OpenStore opens the backup storage named by src, with the server-side
+// encryption of src and the SSE-C key of secrets. readOnly is for
 // commands that only read backups: a file store's directory must then
 // exist (a mistyped path is an error, and nothing is created); a backup
 // creates it with its first object.
-func OpenStore(ctx context.Context, src config.Source, readOnly bool) (storage.Backend, error) {
-	// src was validated by the parser (config.Source.Validate).
+func OpenStore(ctx context.Context, src config.Source, secrets config.Secrets, readOnly bool) (storage.Backend, error) {
+	// src was validated by the parser (config.Source.Validate); the
+	// combination with the secrets is checked here, still before
+	// anything is contacted.
+	enc, err := config.StorageEncryption(src, secrets)
+	if err != nil {
+		return nil, err
+	}
 	st, err := storage.Open(ctx, src.Storage, storage.Options{
+		Encryption:  enc,
 		S3Endpoint:  src.S3Endpoint,
 		S3Region:    src.S3Region,
 		S3PathStyle: src.S3PathStyle,
@@ -125,7 +133,7 @@ func OpenReadSide(ctx context.Context, src config.Source, log *slog.Logger) (*Re
 	if err != nil {
 		return nil, err
 	}
-	store, err := OpenStore(ctx, src, true)
+	store, err := OpenStore(ctx, src, secrets, true)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -29,6 +32,10 @@ type Source struct {
 	// this long; a stalled endpoint fails a request after at most
 	// S3MaxAttempts × S3Timeout plus backoff.
 	S3Timeout time.Duration `name:"s3-timeout" env:"QBACKUP_S3_TIMEOUT" default:"1m" help:"Fail an S3 request when its connection sends and receives nothing for this long (then retried per --s3-max-attempts); a slow transfer that makes progress never fails (0 also means 1m)."`
+	// S3SSE and S3SSEKMSKeyID ask S3 to encrypt every object qbackup
+	// writes. SSE-C is not here: its key is a secret (Secrets).
+	S3SSE         string `name:"s3-sse" env:"QBACKUP_S3_SSE" help:"Server-side encryption of every object written to S3: AES256 (SSE-S3) or aws:kms (SSE-KMS); empty keeps the bucket's default. SSE-C takes its key from the secret QBACKUP_S3_SSE_C_KEY instead."`
+	S3SSEKMSKeyID string `name:"s3-sse-kms-key-id" env:"QBACKUP_S3_SSE_KMS_KEY_ID" help:"KMS key (id, ARN or alias) for --s3-sse=aws:kms; empty: the store's default KMS key."`
 	// CatalogTimeout bounds one catalogue statement, its retries included.
 	CatalogTimeout time.Duration `name:"catalog-timeout" env:"QBACKUP_CATALOG_TIMEOUT" default:"30s" help:"Fail when the catalogue does not complete a statement (retries included) within this time; also the driver's read and write timeouts unless QBACKUP_CATALOG_DSN sets readTimeout/writeTimeout (0 also means 30s)."`
 }
@@ -41,6 +48,49 @@ type Discovery struct {
 	Kubeconfig        string   `name:"kubeconfig" env:"KUBECONFIG" help:"Kubeconfig file (default: in-cluster configuration)."`
 	QdrantURLs        []string `name:"qdrant-url" env:"QBACKUP_QDRANT_URLS" sep:"," help:"REST URL of one Qdrant peer (repeatable) for --discovery=static; gRPC is assumed on port 6334 of the same host."`
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" env:"QBACKUP_ALLOW_NODE_MISMATCH" help:"Go on when Ready pods, peers in consensus and reachable peers disagree (not recommended)."`
+	// TLS to the peers: https:// URLs (or --qdrant-scheme=https for pods)
+	// are verified against the system roots plus QdrantCAFile, for REST
+	// and gRPC alike; the client certificate is sent when the peers ask.
+	QdrantScheme     string `name:"qdrant-scheme" env:"QBACKUP_QDRANT_SCHEME" enum:"http,https" default:"http" help:"Scheme of the Qdrant pods' REST port for --discovery=kubernetes: http or https (TLS for gRPC too)."`
+	QdrantCAFile     string `name:"qdrant-ca-file" env:"QBACKUP_QDRANT_CA_FILE" help:"PEM file of the CA(s) that signed the Qdrant peers' certificates, trusted besides the system roots."`
+	QdrantClientCert string `name:"qdrant-client-cert" env:"QBACKUP_QDRANT_CLIENT_CERT" help:"PEM client certificate for Qdrant peers that require one (with --qdrant-client-key)."`
+	QdrantClientKey  string `name:"qdrant-client-key" env:"QBACKUP_QDRANT_CLIENT_KEY" help:"PEM private key of --qdrant-client-cert (a mounted Secret file)."`
+}
+
+// TLS is the TLS configuration for the Qdrant peers: nil when no TLS
+// option is set (https peers are then checked against the system roots).
+// Errors are bad input: an unreadable file, no certificate in the CA file,
+// a certificate without its key.
+func (d Discovery) TLS() (*tls.Config, error) {
+	if d.QdrantCAFile == "" && d.QdrantClientCert == "" && d.QdrantClientKey == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if d.QdrantCAFile != "" {
+		pem, err := os.ReadFile(d.QdrantCAFile)
+		if err != nil {
+			return nil, Invalidf("--qdrant-ca-file (QBACKUP_QDRANT_CA_FILE): %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, Invalidf("--qdrant-ca-file (QBACKUP_QDRANT_CA_FILE) %s holds no PEM certificate: give the CA certificate (-----BEGIN CERTIFICATE-----)", d.QdrantCAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case (d.QdrantClientCert == "") != (d.QdrantClientKey == ""):
+		return nil, Invalidf("--qdrant-client-cert (QBACKUP_QDRANT_CLIENT_CERT) and --qdrant-client-key (QBACKUP_QDRANT_CLIENT_KEY) go together: set both or neither")
+	case d.QdrantClientCert != "":
+		cert, err := tls.LoadX509KeyPair(d.QdrantClientCert, d.QdrantClientKey)
+		if err != nil {
+			return nil, Invalidf("--qdrant-client-cert/--qdrant-client-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // Output selects the format of a command's report on stdout.
@@ -66,6 +116,7 @@ func (s Source) ValidateAs(clusterFlag string) error {
 			"a healthy endpoint can pause between bytes for a while")),
 		zeroOr(s.CatalogTimeout, DurationAtLeast("catalog-timeout", "QBACKUP_CATALOG_TIMEOUT", s.CatalogTimeout, time.Second,
 			"a statement takes a round trip or more")),
+		SSE(s.S3SSE, s.S3SSEKMSKeyID, s.Storage),
 		IntAtLeast("s3-max-attempts", "QBACKUP_S3_MAX_ATTEMPTS", s.S3MaxAttempts, 0, maxS3Attempts,
 			"each attempt backs off exponentially, so more only delays the failure by minutes"),
 		func() error {
@@ -114,6 +165,9 @@ func (d Discovery) Validate() error {
 			return Invalidf("--qdrant-url (QBACKUP_QDRANT_URLS): %q and %q name the same peer %s: give each peer once", prev, raw, addr.REST)
 		}
 		seen[addr.REST] = raw
+	}
+	if _, err := d.TLS(); err != nil {
+		return err
 	}
 	if len(d.QdrantURLs) > 0 && d.Mode != "static" {
 		return Invalidf("--qdrant-url is only used with --discovery=static (QBACKUP_DISCOVERY=static): add it, or drop --qdrant-url to find the pods by label")

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"strings"
@@ -16,6 +17,11 @@ type Secrets struct {
 	QdrantAPIKeyFile string `env:"QBACKUP_QDRANT_API_KEY_FILE"`
 	CatalogDSN       string `env:"QBACKUP_CATALOG_DSN"`
 	CatalogDSNFile   string `env:"QBACKUP_CATALOG_DSN_FILE"`
+	SSECustomerB64   string `env:"QBACKUP_S3_SSE_C_KEY"`
+	SSECustomerFile  string `env:"QBACKUP_S3_SSE_C_KEY_FILE"`
+
+	// SSECustomerKey is the decoded SSE-C key (32 bytes), nil without one.
+	SSECustomerKey []byte
 }
 
 // LoadSecrets reads the secrets from l (the process environment when nil).
@@ -37,7 +43,31 @@ func LoadSecrets(ctx context.Context, l envconfig.Lookuper) (Secrets, error) {
 	if s.CatalogDSN, err = fromFile("QBACKUP_CATALOG_DSN", s.CatalogDSN, s.CatalogDSNFile); err != nil {
 		return Secrets{}, err
 	}
+	if s.SSECustomerB64, err = fromFile("QBACKUP_S3_SSE_C_KEY", s.SSECustomerB64, s.SSECustomerFile); err != nil {
+		return Secrets{}, err
+	}
+	if s.SSECustomerKey, err = SSECustomerKey(s.SSECustomerB64); err != nil {
+		return Secrets{}, err
+	}
 	return s, nil
+}
+
+// SSECustomerKey decodes the SSE-C key: standard base64 of exactly 32
+// bytes (AES-256), as S3 takes it. Nothing of the value appears in an
+// error, not even its length in characters.
+func SSECustomerKey(b64 string) ([]byte, error) {
+	if b64 == "" {
+		return nil, nil
+	}
+	const fix = "it must be the standard base64 of 32 random bytes, e.g. from openssl rand -base64 32"
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return nil, Invalidf("QBACKUP_S3_SSE_C_KEY is not valid base64: %s", fix)
+	}
+	if len(key) != 32 {
+		return nil, Invalidf("QBACKUP_S3_SSE_C_KEY decodes to %d bytes: %s", len(key), fix)
+	}
+	return key, nil
 }
 
 func fromFile(name, value, file string) (string, error) {

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // The checks below are the validation layer both binaries share: every
@@ -87,6 +89,77 @@ func ClusterNameAs(flag, name string) Check {
 	}
 }
 
+// SSE checks --s3-sse and --s3-sse-kms-key-id against each other and the
+// storage URL: server-side encryption is S3's, a file store has none.
+func SSE(mode, kmsKeyID, storageURL string) Check {
+	return func() error {
+		switch mode {
+		case "", storage.SSEAES256, storage.SSEKMS:
+		default:
+			return Invalidf("--s3-sse %q (QBACKUP_S3_SSE): use AES256 (keys managed by the store) or aws:kms (a KMS key, see --s3-sse-kms-key-id); for SSE-C set the secret QBACKUP_S3_SSE_C_KEY instead", mode)
+		}
+		if kmsKeyID != "" && mode != storage.SSEKMS {
+			return Invalidf("--s3-sse-kms-key-id (QBACKUP_S3_SSE_KMS_KEY_ID) is set but --s3-sse is %q: it only applies to --s3-sse=aws:kms", mode)
+		}
+		if mode != "" && strings.HasPrefix(storageURL, "file:") {
+			return Invalidf("--s3-sse %s (QBACKUP_S3_SSE) applies to s3:// storage only, not %s: unset it, or encrypt the file system", mode, storageURL)
+		}
+		return nil
+	}
+}
+
+// maxObjectLockDays bounds --object-lock-days: a century is certainly a
+// typo, and a COMPLIANCE lock cannot be shortened by anyone.
+const maxObjectLockDays = 36500
+
+// ObjectLock checks --object-lock-mode and --object-lock-days: both or
+// neither, a mode S3 knows, at least a day, and s3:// storage.
+func ObjectLock(mode string, days int, storageURL string) Check {
+	return func() error {
+		switch mode {
+		case "":
+			if days != 0 {
+				return Invalidf("--object-lock-days %d (QBACKUP_OBJECT_LOCK_DAYS) needs --object-lock-mode (QBACKUP_OBJECT_LOCK_MODE) GOVERNANCE or COMPLIANCE", days)
+			}
+			return nil
+		case storage.RetentionGovernance, storage.RetentionCompliance:
+		default:
+			return Invalidf("--object-lock-mode %q (QBACKUP_OBJECT_LOCK_MODE): use GOVERNANCE (users with s3:BypassGovernanceRetention may still delete) or COMPLIANCE (no one can, not even the account's root, until the date)", mode)
+		}
+		if days < 1 || days > maxObjectLockDays {
+			return Invalidf("--object-lock-days %d (QBACKUP_OBJECT_LOCK_DAYS): --object-lock-mode %s needs 1 to %d days", days, mode, maxObjectLockDays)
+		}
+		if strings.HasPrefix(storageURL, "file:") {
+			return Invalidf("--object-lock-mode %s (QBACKUP_OBJECT_LOCK_MODE) needs s3:// storage in a bucket with Object Lock enabled, not %s", mode, storageURL)
+		}
+		return nil
+	}
+}
+
+// StorageEncryption is the server-side encryption of src's store: the
+// mode of --s3-sse, or SSE-C with the key of the secrets. It refuses both
+// at once (S3 does), SSE-C on a file store, and SSE-C over plain http (S3
+// accepts the key over TLS only, and it would cross the network in
+// clear).
+func StorageEncryption(src Source, sec Secrets) (storage.Encryption, error) {
+	if err := SSE(src.S3SSE, src.S3SSEKMSKeyID, src.Storage)(); err != nil {
+		return storage.Encryption{}, err
+	}
+	enc := storage.Encryption{Mode: src.S3SSE, KMSKeyID: src.S3SSEKMSKeyID, CustomerKey: sec.SSECustomerKey}
+	if enc.CustomerKey == nil {
+		return enc, nil
+	}
+	switch {
+	case src.S3SSE != "":
+		return storage.Encryption{}, Invalidf("--s3-sse %s (QBACKUP_S3_SSE) and the SSE-C key of QBACKUP_S3_SSE_C_KEY are both set: S3 takes one kind of server-side encryption per object: keep one", src.S3SSE)
+	case strings.HasPrefix(src.Storage, "file:"):
+		return storage.Encryption{}, Invalidf("QBACKUP_S3_SSE_C_KEY is set but --storage (QBACKUP_STORAGE) is %s: SSE-C applies to s3:// storage only: unset it", src.Storage)
+	case strings.HasPrefix(strings.ToLower(src.S3Endpoint), "http://"):
+		return storage.Encryption{}, Invalidf("QBACKUP_S3_SSE_C_KEY is set but --s3-endpoint (QBACKUP_S3_ENDPOINT) %s is plain http: S3 accepts an SSE-C key over https only (the key is sent with every request): use https://", redact(src.S3Endpoint))
+	}
+	return enc, nil
+}
+
 // SecretsHelp names the secret variables; commands that use them end their
 // --help with it, because secrets are never flags and --help would
 // otherwise not mention them.
@@ -96,7 +169,9 @@ const SecretsHelp = `Secrets come from the environment only (never flags), each 
   QBACKUP_CATALOG_DSN      catalogue, user:password@tcp(host:4000)/qbackup;
                            without it storage alone is used
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or any AWS default-chain source)
-                           S3 credentials`
+                           S3 credentials
+  QBACKUP_S3_SSE_C_KEY     S3 SSE-C key, base64 of 32 random bytes
+                           (openssl rand -base64 32); needed to read too`
 
 // StorageSecretsHelp is SecretsHelp for commands that do not talk to
 // Qdrant.
@@ -105,7 +180,9 @@ const StorageSecretsHelp = `Secrets come from the environment only (never flags)
   QBACKUP_CATALOG_DSN      catalogue, user:password@tcp(host:4000)/qbackup;
                            without it storage alone is used
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or any AWS default-chain source)
-                           S3 credentials`
+                           S3 credentials
+  QBACKUP_S3_SSE_C_KEY     S3 SSE-C key, base64 of 32 random bytes
+                           (openssl rand -base64 32); needed to read too`
 
 // Where a restore keeps its journal (restore --journal, QBACKUP_JOURNAL):
 // the per-shard progress that lets a rerun resume.

@@ -260,7 +260,7 @@ func Discover(ctx context.Context, src Source, dial Dialer, opts Options) (*Topo
 			want := schemeMismatch(p.err)
 			return nil, fmt.Errorf("discover Qdrant peers: %s (%s) speaks %s: use %s:// (with --discovery=static in --qdrant-url; in Kubernetes, Qdrant's TLS setting must match): %w: %v",
 				kindName(p.cand), p.cand.Addr.REST, strings.ToUpper(want), want, ErrSchemeMismatch, p.err)
-		case errors.Is(p.err, qdrant.ErrUnauthorized), errors.Is(p.err, qdrant.ErrForbidden):
+		case errors.Is(p.err, qdrant.ErrUnauthorized), errors.Is(p.err, qdrant.ErrForbidden), errors.Is(p.err, qdrant.ErrTLS):
 			return nil, fmt.Errorf("discover Qdrant peers: %s: %w", kindName(p.cand), p.err)
 		case p.notQdrant:
 			notQdrant = append(notQdrant, fmt.Sprintf("%s (%s) matched %s but is not a Qdrant peer: %v",

@@ -26,6 +26,12 @@ const (
 	CompressionZstd = "zstd"
 )
 
+// ObjectLock records the retention of a set's objects.
+type ObjectLock struct {
+	Mode        string    `json:"mode"` // GOVERNANCE or COMPLIANCE
+	RetainUntil time.Time `json:"retain_until"`
+}
+
 // Manifest describes one logical backup set of a whole Qdrant cluster.
 type Manifest struct {
 	FormatVersion int    `json:"format_version"`
@@ -38,7 +44,10 @@ type Manifest struct {
 	SnapshotMethod string `json:"snapshot_method"`
 	// Partial is true when the set was recorded with shards missing on
 	// explicit request; a partial set never counts as a good backup.
-	Partial     bool         `json:"partial,omitempty"`
+	Partial bool `json:"partial,omitempty"`
+	// ObjectLock is the S3 Object Lock retention every object of the set
+	// was written with; nil when none. Prune keeps the set until then.
+	ObjectLock  *ObjectLock  `json:"object_lock,omitempty"`
 	StartedAt   time.Time    `json:"started_at"`
 	FinishedAt  time.Time    `json:"finished_at"`
 	Window      Window       `json:"window"`

@@ -3,6 +3,7 @@ package qdrant
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,8 +49,13 @@ type Options struct {
 	RequestTimeout time.Duration
 	// UserAgent is sent on REST requests. Default "qbackup".
 	UserAgent string
-	// UseTLS dials gRPC with TLS (REST follows the URL scheme).
+	// UseTLS dials gRPC with TLS; an https:// REST address implies it
+	// (a peer serves both ports with the same TLS settings).
 	UseTLS bool
+	// TLS verifies the peers' certificates (RootCAs: nil means the system
+	// roots) and carries the client certificate, for REST and gRPC alike;
+	// nil means Go's defaults.
+	TLS *tls.Config
 	// Logger receives debug records of requests. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -98,7 +104,15 @@ func New(ctx context.Context, addr PeerAddr, opts Options) (*Client, error) {
 	}
 	if c.http == nil {
 		c.http = defaultHTTPClient()
+		if opts.TLS != nil {
+			c.http.Transport.(*http.Transport).TLSClientConfig = opts.TLS.Clone()
+		}
 		c.ownHTTP = true
+	}
+	useTLS := opts.UseTLS || base.Scheme == "https"
+	var grpcTLS *tls.Config
+	if opts.TLS != nil {
+		grpcTLS = opts.TLS.Clone()
 	}
 	if c.ua == "" {
 		c.ua = "qbackup"
@@ -119,9 +133,10 @@ func New(ctx context.Context, addr PeerAddr, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("qdrant peer gRPC address %q: bad port", addr.GRPC)
 		}
 		c.grpc, err = qc.NewClient(&qc.Config{
-			Host:   host,
-			Port:   port,
-			UseTLS: opts.UseTLS,
+			Host:      host,
+			Port:      port,
+			UseTLS:    useTLS,
+			TLSConfig: grpcTLS,
 			// One connection per peer is plenty for metadata and sample
 			// reads; the bulk data goes over REST.
 			PoolSize: 1,
@@ -228,6 +243,9 @@ func (c *Client) do(op string, req *http.Request) (*http.Response, error) {
 	if err != nil {
 		if ctxErr := req.Context().Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w (%w)", ctxErr, err)
+		}
+		if terr := tlsError(c.peer(), err); terr != nil {
+			return nil, fmt.Errorf("%s: %w", op, terr)
 		}
 		return nil, fmt.Errorf("%s on %s: %w", op, c.peer(), err)
 	}

@@ -2,6 +2,7 @@ package qdrant
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,10 @@ var (
 	// ErrNotSupported: the peer's Qdrant version does not offer the endpoint
 	// (for example POST /locks on 1.16 and newer).
 	ErrNotSupported = errors.New("not supported by this Qdrant version")
+	// ErrTLS: the TLS handshake failed over certificates: the peer's is
+	// not trusted or does not name the address, or the peer wants a client
+	// certificate. A setting to fix, not an outage.
+	ErrTLS = errors.New("TLS handshake refused")
 	// ErrNotQdrant: the address answered, but not as a Qdrant peer.
 	ErrNotQdrant = errors.New("not a Qdrant peer")
 	// ErrRangeIgnored: a ranged download was answered with the whole file,
@@ -207,4 +212,21 @@ func httpStatus(c codes.Code) int {
 	default:
 		return http.StatusInternalServerError
 	}
+}
+
+// tlsError explains a transport error that is a certificate problem of
+// the TLS handshake with peer, and returns nil for any other error.
+func tlsError(peer string, err error) error {
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &verify):
+		return fmt.Errorf("the TLS certificate of Qdrant peer %s is not accepted (%w): trust the CA that signed it with --qdrant-ca-file (QBACKUP_QDRANT_CA_FILE), and make sure the certificate names the address qbackup connects to: %w",
+			peer, verify.Err, ErrTLS)
+	case strings.Contains(err.Error(), "remote error: tls: certificate required"),
+		strings.Contains(err.Error(), "remote error: tls: bad certificate"),
+		strings.Contains(err.Error(), "remote error: tls: unknown certificate authority"):
+		return fmt.Errorf("the Qdrant peer %s refused the TLS handshake (%v): it requires a client certificate it trusts: set --qdrant-client-cert and --qdrant-client-key (QBACKUP_QDRANT_CLIENT_CERT, QBACKUP_QDRANT_CLIENT_KEY): %w",
+			peer, err, ErrTLS)
+	}
+	return nil
 }

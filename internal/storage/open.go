@@ -41,6 +41,10 @@ type Options struct {
 	// retries a stalled endpoint fails a request after at most
 	// MaxAttempts × S3Timeout plus the backoff between attempts.
 	S3Timeout time.Duration
+	// Encryption is the server-side encryption of every object written
+	// to S3 and the SSE-C key reads send (see Encryption); a file store
+	// refuses any.
+	Encryption Encryption
 	// MustExist refuses a file store whose directory does not exist, for
 	// commands that only read: a mistyped path is then an error instead of
 	// an empty store (and nothing is created).
@@ -77,6 +81,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxAttempts < 0 {
 		return o, fmt.Errorf("s3 max attempts %d: must be positive", o.MaxAttempts)
+	}
+	if err := o.Encryption.check(); err != nil {
+		return o, err
+	}
+	if o.Encryption.CustomerKey != nil && strings.HasPrefix(o.S3Endpoint, "http://") {
+		return o, fmt.Errorf("s3 SSE-C sends the key with every request: S3 accepts it over https:// only, not %s", redactURL(o.S3Endpoint))
 	}
 	if o.S3Endpoint != "" {
 		u, err := url.Parse(o.S3Endpoint)
@@ -195,6 +205,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (Backend, error) {
 		return nil, err
 	}
 	if loc.Scheme == "file" {
+		if opts.Encryption.set() {
+			return nil, fmt.Errorf("server-side encryption applies to s3:// storage only, not %s", rawURL)
+		}
 		return OpenFile(loc.Path, opts.MustExist)
 	}
 	b, err := NewS3(ctx, loc.Bucket, loc.Prefix, opts)

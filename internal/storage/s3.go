@@ -59,12 +59,14 @@ type S3 struct {
 	plainHTTP   bool   // the endpoint is http://, see payloadOptions
 	prefix      string // "" or ending in '/'
 	endpoint    string // for messages, without credentials
+	sse         sseHeaders
 }
 
 var (
 	_ Backend     = (*S3)(nil)
 	_ Conditional = (*S3)(nil)
 	_ Presigner   = (*S3)(nil)
+	_ Retainer    = (*S3)(nil)
 )
 
 // NewS3 connects to bucket and checks with HeadBucket that it exists and
@@ -122,6 +124,22 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		}
 		return nil, mark(fmt.Errorf("s3 storage: %s is set but %s is missing or empty: set both (in Kubernetes, as keys of the Secret qbackup-secrets) or neither to use the AWS default credential chain", set, missing), ErrAccessDenied)
 	}
+	endpointForMsg := "AWS S3"
+	if opts.S3Region != "" {
+		endpointForMsg += " (" + opts.S3Region + ")"
+	}
+	if opts.S3Endpoint != "" {
+		endpointForMsg = redactURL(opts.S3Endpoint)
+	}
+	// Every connection to S3 fails once nothing moved on it for
+	// S3Timeout (see idleDialer): a stalled endpoint fails the request,
+	// which the retryer then tries again on a new connection. The client
+	// is handed to the loader (not set afterwards) so that the loader
+	// still adds AWS_CA_BUNDLE's roots to it: an endpoint with a private
+	// CA (MinIO with TLS, needed for SSE-C) is trusted that way.
+	loadOpts = append(loadOpts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.DialContext = idleDialer(tr.DialContext, endpointForMsg, opts.S3Timeout)
+	})))
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3 storage: load AWS configuration: %w", err)
@@ -129,16 +147,6 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
-	endpointForMsg := "AWS S3 (" + cfg.Region + ")"
-	if opts.S3Endpoint != "" {
-		endpointForMsg = redactURL(opts.S3Endpoint)
-	}
-	// Every connection to S3 fails once nothing moved on it for
-	// S3Timeout (see idleDialer): a stalled endpoint fails the request,
-	// which the retryer then tries again on a new connection.
-	cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.DialContext = idleDialer(tr.DialContext, endpointForMsg, opts.S3Timeout)
-	})
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("s3 storage at %s: no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "+
 			"(or another source of the AWS default credential chain): %w", endpointForMsg, err)
@@ -158,9 +166,22 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		plainHTTP:   strings.HasPrefix(opts.S3Endpoint, "http://"),
 		prefix:      prefix,
 		endpoint:    endpointForMsg,
+		sse:         newSSEHeaders(opts.Encryption),
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		return nil, b.openError(err)
+		if httpStatus(err) != http.StatusForbidden || prefix == "" {
+			return nil, b.openError(err)
+		}
+		// HeadBucket needs s3:ListBucket on the whole bucket, which a
+		// policy restricted to the backup prefix (the one the README
+		// documents, manifests/iam/qbackup-s3-policy.json) does not
+		// grant: a listing of the prefix alone checks the bucket and the
+		// credentials within what such a policy allows.
+		if _, lerr := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+			Bucket: aws.String(bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(1),
+		}); lerr != nil {
+			return nil, b.openError(lerr)
+		}
 	}
 	return b, nil
 }
@@ -204,7 +225,31 @@ func (b *S3) Put(ctx context.Context, key string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := b.upload(ctx, k, r); err != nil {
+	if err := b.upload(ctx, k, r, nil); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// PutRetained implements Retainer: Put with the object lock mode and
+// retain-until date on the upload itself, so the object is never
+// unprotected. S3 requires a checksum on such uploads, so each request
+// carries a CRC32 (the manifest's SHA-256 still checks the whole object).
+func (b *S3) PutRetained(ctx context.Context, key string, r io.Reader, ret Retention) error {
+	k, err := b.key(key)
+	if err != nil {
+		return err
+	}
+	if ret.Mode != RetentionGovernance && ret.Mode != RetentionCompliance {
+		return fmt.Errorf("put %s: object lock mode %q: use %s or %s", key, ret.Mode, RetentionGovernance, RetentionCompliance)
+	}
+	if err := b.upload(ctx, k, r, &ret); err != nil {
+		if code := apiErrorCode(err); code == "InvalidRequest" || code == "InvalidBucketObjectLockConfiguration" || code == "ObjectLockConfigurationNotFoundError" {
+			return fmt.Errorf("put %s under object lock: is bucket %q created with Object Lock enabled? %w", key, b.bucket, err)
+		}
+		if httpStatus(err) == http.StatusForbidden {
+			return fmt.Errorf("put %s under object lock: S3 refused it: the credentials need s3:PutObjectRetention besides s3:PutObject: %w", key, err)
+		}
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
@@ -281,13 +326,15 @@ func (b *S3) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
 	if len(data) > MaxConditionalPutSize {
 		return fmt.Errorf("put %s: conditional put limited to %d bytes", key, MaxConditionalPutSize)
 	}
-	_, err = b.client.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(b.bucket),
 		Key:           aws.String(k),
 		Body:          bytes.NewReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
 		IfNoneMatch:   aws.String("*"),
-	})
+	}
+	b.sse.put(in)
+	_, err = b.client.PutObject(ctx, in)
 	if err != nil {
 		if httpStatus(err) == http.StatusPreconditionFailed || apiErrorCode(err) == "PreconditionFailed" {
 			return fmt.Errorf("put %s: %w", key, ErrExists)
@@ -310,10 +357,14 @@ func (b *S3) Open(ctx context.Context, key string, offset int64) (io.ReadCloser,
 	if offset > 0 {
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 	}
+	b.sse.get(in)
 	out, err := b.client.GetObject(ctx, in)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("open %s: %w: %w", key, ErrNotFound, err)
+		}
+		if rerr, ok := b.readError(key, err); ok {
+			return nil, rerr
 		}
 		if httpStatus(err) == http.StatusRequestedRangeNotSatisfiable || apiErrorCode(err) == "InvalidRange" {
 			// S3 answers 416 for an offset at or past the end; at the
@@ -338,10 +389,15 @@ func (b *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(k)})
+	in := &s3.HeadObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(k)}
+	b.sse.head(in)
+	out, err := b.client.HeadObject(ctx, in)
 	if err != nil {
 		if isNotFound(err) {
 			return ObjectInfo{}, fmt.Errorf("stat %s: %w: %w", key, ErrNotFound, err)
+		}
+		if rerr, ok := b.readError(key, err); ok {
+			return ObjectInfo{}, rerr
 		}
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
 	}
@@ -395,6 +451,12 @@ func (b *S3) Presign(ctx context.Context, key string, ttl time.Duration) (string
 	k, err := b.key(key)
 	if err != nil {
 		return "", err
+	}
+	if b.sse.customer() {
+		// A presigned GET of an SSE-C object needs the key in the
+		// request's headers: the URL alone would make Qdrant hand it
+		// over, or fail. The key never leaves qbackup.
+		return "", fmt.Errorf("presign %s: objects encrypted with a customer key (SSE-C) cannot be read through a presigned URL: restore with --transfer=upload", key)
 	}
 	if ttl <= 0 || ttl > 7*24*time.Hour {
 		return "", fmt.Errorf("presign %s: ttl %s out of range (0, 168h]", key, ttl)

@@ -84,7 +84,9 @@ func (p *partPool) allocated() int {
 // PutObject, a longer one as a multipart upload whose parts go up to
 // b.concurrency at a time. The first part is read before anything is
 // created, so an empty or short stream costs one request.
-func (b *S3) upload(ctx context.Context, k string, r io.Reader) error {
+//
+// ret, when not nil, locks the object (see PutRetained).
+func (b *S3) upload(ctx context.Context, k string, r io.Reader, ret *Retention) error {
 	buf, err := b.parts.get(ctx)
 	if err != nil {
 		return err
@@ -96,25 +98,37 @@ func (b *S3) upload(ctx context.Context, k string, r io.Reader) error {
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		defer b.parts.put(buf)
-		_, err := b.client.PutObject(ctx, &s3.PutObjectInput{
+		in := &s3.PutObjectInput{
 			Bucket: aws.String(b.bucket), Key: aws.String(k),
 			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)),
-		}, b.payloadOptions)
+		}
+		b.sse.put(in)
+		if ret != nil {
+			in.ObjectLockMode, in.ObjectLockRetainUntilDate = types.ObjectLockMode(ret.Mode), aws.Time(ret.Until)
+			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+		}
+		_, err := b.client.PutObject(ctx, in, b.payloadOptions)
 		return err
 	case err != nil:
 		b.parts.put(buf)
 		return fmt.Errorf("read the object: %w", err)
 	}
-	return b.multipart(ctx, k, r, buf)
+	return b.multipart(ctx, k, r, buf, ret)
 }
 
 // multipart uploads first and the rest of r as the parts of one upload,
 // and aborts the upload (on a context that outlives a cancellation) when
 // anything fails, so no parts are left behind.
-func (b *S3) multipart(ctx context.Context, k string, r io.Reader, first []byte) error {
-	created, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket: aws.String(b.bucket), Key: aws.String(k),
-	})
+func (b *S3) multipart(ctx context.Context, k string, r io.Reader, first []byte, ret *Retention) error {
+	in := &s3.CreateMultipartUploadInput{Bucket: aws.String(b.bucket), Key: aws.String(k)}
+	b.sse.create(in)
+	var checksum types.ChecksumAlgorithm
+	if ret != nil {
+		in.ObjectLockMode, in.ObjectLockRetainUntilDate = types.ObjectLockMode(ret.Mode), aws.Time(ret.Until)
+		checksum = types.ChecksumAlgorithmCrc32
+		in.ChecksumAlgorithm = checksum
+	}
+	created, err := b.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		b.parts.put(first)
 		if aerr := b.abortUpload(ctx, k, ""); aerr != nil {
@@ -131,15 +145,18 @@ func (b *S3) multipart(ctx context.Context, k string, r io.Reader, first []byte)
 	send := func(num int32, buf []byte, n int) {
 		g.Go(func() error {
 			defer b.parts.put(buf)
-			out, err := b.client.UploadPart(gctx, &s3.UploadPartInput{
+			in := &s3.UploadPartInput{
 				Bucket: aws.String(b.bucket), Key: aws.String(k), UploadId: aws.String(id),
 				PartNumber: aws.Int32(num), Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)),
-			}, b.payloadOptions)
+			}
+			b.sse.part(in)
+			in.ChecksumAlgorithm = checksum
+			out, err := b.client.UploadPart(gctx, in, b.payloadOptions)
 			if err != nil {
 				return fmt.Errorf("part %d: %w", num, err)
 			}
 			mu.Lock()
-			done = append(done, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
+			done = append(done, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num), ChecksumCRC32: out.ChecksumCRC32})
 			mu.Unlock()
 			return nil
 		})

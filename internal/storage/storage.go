@@ -83,6 +83,28 @@ type Conditional interface {
 // must buffer it (S3).
 const MaxConditionalPutSize = 5 << 20
 
+// Retention puts an object under a retention lock (S3 Object Lock): no
+// version of it can be deleted or overwritten before Until, by anyone in
+// COMPLIANCE mode, by no one without the right to bypass it in
+// GOVERNANCE mode.
+type Retention struct {
+	Mode  string // RetentionGovernance or RetentionCompliance
+	Until time.Time
+}
+
+// Object Lock retention modes (S3's names).
+const (
+	RetentionGovernance = "GOVERNANCE"
+	RetentionCompliance = "COMPLIANCE"
+)
+
+// Retainer is implemented by backends that can write an object under a
+// retention lock (S3, in a bucket created with Object Lock enabled).
+type Retainer interface {
+	// PutRetained is Put with the object locked until ret.Until.
+	PutRetained(ctx context.Context, key string, r io.Reader, ret Retention) error
+}
+
 // Presigner is implemented by backends that can hand out a time-limited
 // URL from which anyone can GET the object without credentials (S3). A
 // restore with `--transfer presigned` gives such a URL to Qdrant so that it
