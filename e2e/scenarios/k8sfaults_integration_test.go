@@ -129,6 +129,7 @@ func (in *installation) jobDone(t *testing.T, name string, timeout time.Duration
 		}
 		return false
 	})
+	logMetrics(t, in.jobLogs(t, name))
 	return done
 }
 
