@@ -306,38 +306,42 @@ func countStatus(rows []backupRow, status string) int {
 var restoreSkipped = regexp.MustCompile(`(\d+) shards recovered, (\d+) skipped`)
 
 // TestRestoreJobPodKilled deletes the running restore Job's pod (SIGTERM
-// with grace, SIGKILL forced) after some shards are recovered; the
-// restore Job is not retried (backoffLimit 0), and the rerun the operator
-// starts with `kubectl qbackup restore latest --yes --wait` resumes from
-// the journal: the shards done are skipped, every point comes back.
+// with grace, then in a second disaster SIGKILL forced) after some shards
+// are recovered; the restore Job is not retried (backoffLimit 0), and the
+// rerun the operator starts with `kubectl qbackup restore latest --yes
+// --wait` resumes from the journal: the shards done are skipped, every
+// point comes back.
 func TestRestoreJobPodKilled(t *testing.T) {
 	t.Parallel()
-	for i, k := range kills {
+	ms := newFaultMission(t, 5, map[string]string{"QBACKUP_RESTORE_PARALLEL": "1"})
+	if job, _ := ms.runJobFromCronJob(t, "qbackup-first"); !jobCondition(job, batchv1.JobComplete) {
+		t.Fatalf("the backup job failed: %+v", job.Status)
+	}
+	for _, k := range kills {
 		t.Run(k.name, func(t *testing.T) {
-			t.Parallel()
-			ms := newFaultMission(t, []int{5, 6}[i], map[string]string{"QBACKUP_RESTORE_PARALLEL": "1"})
-			if job, _ := ms.runJobFromCronJob(t, "qbackup-first"); !jobCondition(job, batchv1.JobComplete) {
-				t.Fatalf("the backup job failed: %+v", job.Status)
-			}
 			ms.sm.loseEverything(t)
 			ms.sm.slowUploads(400 * time.Millisecond)
+			before := ms.cat.recoveredShards(t)
 			r := ms.plugin.run(t, append([]string{"restore", "latest", "--yes"}, ms.kflags...)...)
 			m := createdJob.FindStringSubmatch(r.stdout)
 			if r.code != exitOK || m == nil {
 				t.Fatalf("kubectl qbackup restore latest --yes:\n%s", r)
 			}
 			pod := ms.runningPod(t, m[1])
-			eventually(t, 60*time.Second, "3 shards recovered", func() bool { return ms.cat.recoveredShards(t) >= 3 })
+			eventually(t, 60*time.Second, "3 shards recovered", func() bool { return ms.cat.recoveredShards(t)-before >= 3 })
 			exit := ms.exitOf(t, pod)
 			ms.deletePod(t, pod, k.grace)
 			term := <-exit
-			done := ms.cat.recoveredShards(t)
+			done := ms.cat.recoveredShards(t) - before
 			ms.sm.slowUploads(0)
 			if term == nil || term.ExitCode != k.code {
 				t.Fatalf("the killed pod's container: %+v, want exit %d", term, k.code)
 			}
 			if job := ms.jobDone(t, m[1], 30*time.Second); !jobCondition(job, batchv1.JobFailed) {
 				t.Errorf("the killed restore's job: %+v, want failed (a restore is never retried blindly)", job.Status)
+			}
+			if h := ms.cat.leaseHolder(t, devCluster); (h == "") != (k.grace > 0) {
+				t.Errorf("after %s the lock is held by %q", k.name, h)
 			}
 
 			_, _, out := ms.pluginJob(t, "restore", "latest", "--yes")
