@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -221,6 +222,77 @@ func TestBadInputOnKubernetes(t *testing.T) {
 			t.Errorf("the refused jobs changed something: %s", firstDiff(before, after))
 		}
 	})
+
+	// kubectl qbackup, one case after the other, each checked on its own.
+	long := strings.Repeat("r", 256)
+	noCreateJobs := ms.serviceAccountWithRole(t, "operator-nocreate", "qbackup-operator", func(r *rbacv1.Role) {
+		for i := range r.Rules {
+			if slices.Contains(r.Rules[i].Resources, "jobs") {
+				r.Rules[i].Verbs = without(r.Rules[i].Verbs, "create")
+			}
+		}
+	})
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		msgs []string
+	}{
+		{"restore of an unknown backup id", []string{"restore", "20990101T000000Z-dead", "--yes", "--wait"}, exitUsage, []string{"backup 20990101T000000Z-dead", "no manifest", "list backups with"}},
+		{"restore without a backup id", []string{"restore", "--yes"}, exitUsage, []string{"name a backup id (see kubectl qbackup list) or latest"}},
+		// The Job refuses in its preflight: the plugin exits with its code.
+		{"restore over live collections", []string{"restore", "latest", "--yes", "--wait"}, exitClusterNotOK, []string{"failed (BackoffLimitExceeded): exit code 4", "exists (use --overwrite to replace it, or --rename to restore beside it)"}},
+		{"restore renamed onto another restored collection", []string{"restore", "latest", "--rename=docs=images", "--yes", "--wait"}, exitUsage, []string{`"docs" and "images" would both be restored as "images"`}},
+		{"restore renamed with a slash", []string{"restore", "latest", "--rename=docs=a/b", "--yes", "--wait"}, exitUsage, []string{`collection name "a/b" contains '/', which Qdrant does not allow`}},
+		{"restore renamed with a control character", []string{"restore", "latest", "--rename=docs=a\x1fb", "--yes", "--wait"}, exitUsage, []string{"which Qdrant does not allow"}},
+		{"restore renamed to 256 bytes", []string{"restore", "latest", "--rename=docs=" + long, "--yes", "--wait"}, exitUsage, []string{"is 256 characters long; Qdrant allows at most 255"}},
+		{"backup by an operator who may not create jobs", []string{"backup", "--wait", "--as=system:serviceaccount:" + ms.ns + ":" + noCreateJobs}, exitFailed, []string{`cannot create resource "jobs"`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := ms.k8sFingerprint(t)
+			r := ms.plugin.run(t, append(c.args, ms.kflags...)...)
+			t.Logf("exit %d: %s", r.code, lastLine(r.stderr))
+			expect(t, r, c.code, c.msgs...)
+			if after := ms.k8sFingerprint(t); after != before {
+				t.Errorf("kubectl qbackup %s changed something: %s", strings.Join(c.args, " "), firstDiff(before, after))
+			}
+		})
+	}
+
+	// No Ready Qdrant pod: the StatefulSet scaled to 0.
+	t.Run("restore with no Ready pods", func(t *testing.T) {
+		restoreJobs := func() int {
+			jobs, err := ms.cs.BatchV1().Jobs(ms.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=restore"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(jobs.Items)
+		}
+		jobs := restoreJobs()
+		ms.scaleQdrant(t, 0)
+		r := ms.plugin.run(t, append([]string{"restore", "latest", "--yes", "--overwrite"}, ms.kflags...)...)
+		t.Logf("exit %d: %s", r.code, lastLine(r.stderr))
+		expect(t, r, exitClusterNotOK, "no Ready pods")
+		if n := restoreJobs(); n != jobs {
+			t.Errorf("the refused restore created %d jobs", n-jobs)
+		}
+		ms.scaleQdrant(t, 3)
+		// The peers come back with their data; their replicas turn Dead
+		// while down and recover.
+		eventually(t, 60*time.Second, "every replica Active again", func() bool {
+			for c := range ms.want.points {
+				for _, r := range ms.sm.replicas(t, c) {
+					if r.State != "Active" {
+						return false
+					}
+				}
+			}
+			return true
+		})
+	})
+	if after := ms.k8sFingerprint(t); after != before {
+		t.Errorf("the bad input changed something: %s", firstDiff(before, after))
+	}
 }
 
 // checkBadPod waits for the case's pod to end and checks its exit code
