@@ -75,6 +75,10 @@ func jobBadCases(t *testing.T, ms *statefulMission) []jobBadCase {
 		{name: "collection-dot-dot", config: map[string]string{"QBACKUP_COLLECTIONS": ".."}, code: 2, msgs: []string{`unknown collection ".."`}},
 		{name: "collection-unicode-unknown", config: map[string]string{"QBACKUP_COLLECTIONS": "döcs-ünïcode"}, code: 2, msgs: []string{`unknown collection "döcs-ünïcode"`}},
 		{name: "collection-256-bytes", config: map[string]string{"QBACKUP_COLLECTIONS": long}, code: 2, msgs: []string{`unknown collection "` + long + `"`}},
+		// A fault rather than bad input: the API server unreachable when the
+		// run starts (its in-cluster address pointed at a closed port). A
+		// retry may cure it: exit 1, the Job retries.
+		{name: "api-server-unreachable", config: map[string]string{"KUBERNETES_SERVICE_PORT": "1"}, code: 1, msgs: []string{"the Kubernetes API server at 127.0.0.1:1 did not answer", "a retry succeeds", "connection refused"}},
 		{name: "rbac-no-list-pods", role: func(r *rbacv1.Role) {
 			for i := range r.Rules {
 				r.Rules[i].Verbs = without(r.Rules[i].Verbs, "list")

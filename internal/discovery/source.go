@@ -3,6 +3,7 @@ package discovery
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -167,6 +168,15 @@ func (k *Kubernetes) listError(err error) error {
 	case apierrors.IsBadRequest(err), apierrors.IsInvalid(err):
 		return fmt.Errorf("%w %q: fix --selector (QBACKUP_SELECTOR), e.g. app.kubernetes.io/name=qdrant: %w",
 			ErrInvalidSelector, k.selector(), err)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		host := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			host = u.Host
+		}
+		return fmt.Errorf("list %s: the Kubernetes API server at %s did not answer; a retry succeeds once it does "+
+			"(check it with kubectl get --raw /readyz): %w", k.Describe(), host, err)
 	}
 	return fmt.Errorf("list %s: %w", k.Describe(), err)
 }

@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -139,6 +140,8 @@ func TestKubernetesSourceNamesWhatToFixWhenTheAPIRefusesTheListing(t *testing.T)
 		{"selector refused by the API server", "app=q", apierrors.NewBadRequest("unable to parse requirement"),
 			ErrInvalidSelector, []string{`"app=q"`, "fix --selector (QBACKUP_SELECTOR)"}},
 		{"other", "app=q", apierrors.NewServiceUnavailable("etcd down"), nil, []string{`list pods in namespace "db"`, "etcd down"}},
+		{"API server unreachable", "app=q", &url.Error{Op: "Get", URL: "https://10.96.0.1:443/api/v1/namespaces/db/pods", Err: errors.New("connection refused")},
+			nil, []string{"the Kubernetes API server at 10.96.0.1:443 did not answer", "a retry succeeds", "connection refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := fake.NewClientset()
