@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/qbackup/qbackup/e2e/faultproxy"
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 )
 
@@ -202,11 +204,22 @@ func (in *installation) deletePod(t *testing.T, pod *corev1.Pod, grace int64) {
 }
 
 // waitShardObject waits until the running backup has written a shard
-// object.
-func (ms *statefulMission) waitShardObject(t *testing.T) {
+// object of a set without a manifest yet (the run's own).
+func (ms *statefulMission) waitShardObject(t *testing.T, job string) {
 	t.Helper()
 	sc := &scenario{st: ms.st, cluster: devCluster}
-	eventually(t, 30*time.Second, "a shard object in storage", func() bool { return len(sc.setObjects(t)) > 0 })
+	eventually(t, 30*time.Second, "a shard object of job "+job+" in storage", func() bool {
+		done := map[string]bool{}
+		for _, m := range sc.manifests(t) {
+			done[setOf(m)] = true
+		}
+		for _, k := range sc.setObjects(t) {
+			if !done[setOf(k)] {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // stallSnapshots makes peer i's shard snapshots stop after a few bytes
@@ -246,20 +259,21 @@ var kills = []kill{
 }
 
 // TestBackupJobPodKilled deletes the running backup Job's pod through the
-// API, with a grace period (SIGTERM: the run fails its set, deletes what
+// API, one run after the other in one installation: with a grace period (SIGTERM: the run fails its set, deletes what
 // it wrote and releases the lock) and forced (SIGKILL: the lock stays
 // until it expires, the objects until prune). The job controller retries
 // the Job, whose next pod makes a complete set.
 func TestBackupJobPodKilled(t *testing.T) {
 	t.Parallel()
-	for i, k := range kills {
+	ms := newFaultMission(t, 1, nil)
+	completeBefore := 0
+	for _, k := range kills {
 		t.Run(k.name, func(t *testing.T) {
-			t.Parallel()
-			ms := newFaultMission(t, []int{1, 2}[i], nil)
+			name := "qbackup-" + strings.ToLower(k.name)
 			ms.stallSnapshots(2)
-			ms.startJob(t, "qbackup-killed")
-			pod := ms.runningPod(t, "qbackup-killed")
-			ms.waitShardObject(t)
+			ms.startJob(t, name)
+			pod := ms.runningPod(t, name)
+			ms.waitShardObject(t, name)
 			exit := ms.exitOf(t, pod)
 			ms.deletePod(t, pod, k.grace)
 			term := <-exit
@@ -280,15 +294,16 @@ func TestBackupJobPodKilled(t *testing.T) {
 				t.Errorf("the run killed by SIGKILL released its lock: it cannot have")
 			}
 
-			job := ms.jobDone(t, "qbackup-killed", 90*time.Second)
+			job := ms.jobDone(t, name, 90*time.Second)
 			if !jobCondition(job, batchv1.JobComplete) || job.Status.Failed != 1 || job.Status.Succeeded != 1 {
 				t.Fatalf("job status %+v: want one failed pod (the killed one) and one that succeeded", job.Status)
 			}
 			ms.assertSettled(t)
 			rows := ms.cat.backups(t, devCluster)
-			if n := countStatus(rows, "complete"); n != 1 {
-				t.Errorf("catalogue rows %+v: want one complete set", rows)
+			if n := countStatus(rows, "complete"); n != completeBefore+1 {
+				t.Errorf("catalogue rows %+v: want %d complete sets", rows, completeBefore+1)
 			}
+			completeBefore = countStatus(rows, "complete")
 		})
 	}
 }
@@ -371,7 +386,7 @@ func TestQdrantPodDeletedMidBackup(t *testing.T) {
 	ms.stallSnapshots(1)
 	ms.startJob(t, "qbackup-peer-lost")
 	job := ms.runningPod(t, "qbackup-peer-lost")
-	ms.waitShardObject(t)
+	ms.waitShardObject(t, "qbackup-peer-lost")
 	qpod, err := ms.cs.CoreV1().Pods(ms.ns).Get(context.Background(), "qdrant-1", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -543,4 +558,99 @@ func (in *installation) jobLogs(t *testing.T, job string) string {
 		fmt.Fprintf(&b, "--- pod %s\n%s", p.Name, out)
 	}
 	return b.String()
+}
+
+// TestServiceStalledMidBackup puts a TCP proxy in front of MinIO, then in
+// front of the catalogue, and stalls it while the backup Job's run is
+// uploading (the service stopped answering: a crashed MinIO, a database
+// failing over). The run fails (exit 1) within its deadlines
+// (QBACKUP_S3_TIMEOUT, QBACKUP_CATALOG_TIMEOUT); the service comes back
+// and the Job's retry makes a complete set. A run whose catalogue stalls
+// after its manifest is written is complete in storage only: the operator's
+// `qbackup catalog sync`, as the run's error says, records it.
+func TestServiceStalledMidBackup(t *testing.T) {
+	t.Parallel()
+	ms := newFaultMission(t, 2, map[string]string{
+		"QBACKUP_S3_TIMEOUT": "2s", "QBACKUP_S3_MAX_ATTEMPTS": "2", "QBACKUP_CATALOG_TIMEOUT": "2s",
+	})
+	minio := strings.TrimPrefix(ms.st.env_.Endpoint, "http://")
+	dsn, err := mysql.ParseDSN(ms.cat.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := func(t *testing.T, dsn string) {
+		t.Helper()
+		ctx := context.Background()
+		sec, err := ms.cs.CoreV1().Secrets(ms.ns).Get(ctx, "qbackup-secrets", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec.Data["QBACKUP_CATALOG_DSN"] = []byte(dsn)
+		if _, err := ms.cs.CoreV1().Secrets(ms.ns).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	services := []struct {
+		name   string
+		target string
+		// through points the installation at addr.
+		through func(t *testing.T, addr string)
+	}{
+		{"MinIO", minio, func(t *testing.T, addr string) {
+			ms.setConfig(t, map[string]string{"QBACKUP_S3_ENDPOINT": "http://" + addr})
+		}},
+		{"catalogue", dsn.Addr, func(t *testing.T, addr string) {
+			c := dsn.Clone()
+			c.Addr = addr
+			secret(t, c.FormatDSN())
+		}},
+	}
+	completeBefore := 0
+	for _, svc := range services {
+		t.Run(svc.name, func(t *testing.T) {
+			name := "qbackup-" + strings.ToLower(svc.name)
+			p := faultproxy.Start(t, svc.target)
+			svc.through(t, p.Addr())
+			// Slow snapshots: the run is still uploading when the proxy stalls.
+			for _, peer := range ms.sm.c.Peers() {
+				peer.SetFaults(qdrantsim.Faults{SnapshotDelay: duration(700 * time.Millisecond)})
+			}
+			ms.startJob(t, name)
+			pod := ms.runningPod(t, name)
+			ms.waitShardObject(t, name)
+			exit := ms.exitOf(t, pod)
+			p.Stall()
+			stalled := time.Now()
+			term := <-exit
+			t.Logf("%s stalled: the run exited %d after %s", svc.name, term.ExitCode, time.Since(stalled).Round(time.Millisecond))
+			if term == nil || term.ExitCode != exitFailed {
+				t.Fatalf("the run with %s stalled: %+v, want exit 1\n%s", svc.name, term, ms.jobLogs(t, name))
+			}
+			// Back: the service answers again where the installation first
+			// had it. (A new address would be another store to the
+			// catalogue, which scopes its rows by the storage location.)
+			svc.through(t, svc.target)
+			ms.clearFaults()
+			job := ms.jobDone(t, name, 90*time.Second)
+			if !jobCondition(job, batchv1.JobComplete) || job.Status.Failed != 1 {
+				t.Fatalf("job %+v: want the retry complete after the failed pod\n%s", job.Status, ms.jobLogs(t, name))
+			}
+			if out, _ := ms.agent.Logs(ms.ns, pod.Name, "qbackup"); strings.Contains(out, "run catalog sync") {
+				ok(t, ms.qb(t).run(t, ms.storeArgs("catalog", "sync")...))
+			}
+			// Straight to the service again: the proxies end with the subtest.
+			svc.through(t, svc.target)
+			for _, r := range ms.cat.backups(t, devCluster) {
+				t.Logf("DEBUG row %s %s", r.ID, r.Status)
+			}
+			t.Logf("DEBUG manifests %v", (&scenario{st: ms.st, cluster: devCluster}).manifests(t))
+			t.Logf("DEBUG %s", ms.jobLogs(t, name))
+			ms.assertSettled(t)
+			rows := ms.cat.backups(t, devCluster)
+			if n := countStatus(rows, "complete"); n != completeBefore+1 {
+				t.Errorf("catalogue rows %+v: want %d complete sets", rows, completeBefore+1)
+			}
+			completeBefore = countStatus(rows, "complete")
+		})
+	}
 }
