@@ -11,7 +11,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build lint test test-unit test-integration stack-up stack-down stack-status demo bench dist image clean
+.PHONY: all build lint test test-unit test-integration e2e stack-up stack-down stack-status demo bench dist image clean
 
 all: build
 
@@ -42,6 +42,18 @@ test: lint
 	@started=0; \
 	if ! $(STACK) status >/dev/null 2>&1; then $(STACK) up; started=1; fi; \
 	rc=0; $(MAKE) --no-print-directory test-integration || rc=$$?; \
+	if [ $$started = 1 ]; then $(STACK) down; fi; \
+	exit $$rc
+
+## e2e: the end-to-end scenarios alone (e2e/scenarios) against the real stack,
+## brought up (and down again) as for `make test`; ends with a table per
+## scenario: result, duration, and bytes, throughput and RTO of its backups
+## and restores. RUN=regexp runs only the matching scenarios.
+e2e:
+	@started=0; \
+	if ! $(STACK) status >/dev/null 2>&1; then $(STACK) up; started=1; fi; \
+	rc=0; ( source "$$($(STACK) env-file)" && $(GO) test -race -count=1 -tags integration -timeout 30m -json \
+	  $(if $(RUN),-run '$(RUN)') ./e2e/scenarios/ ) | $(GO) run ./e2e/cmd/e2e-report || rc=$$?; \
 	if [ $$started = 1 ]; then $(STACK) down; fi; \
 	exit $$rc
 

@@ -186,6 +186,9 @@ func (in *installation) waitJob(t *testing.T, name string) (*batchv1.Job, *corev
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("pods of job %s: %d (err %v), want 1", name, len(pods.Items), err)
 	}
+	if out, err := in.agent.Logs(in.ns, pods.Items[0].Name, "qbackup"); err == nil {
+		logMetrics(t, out)
+	}
 	return done, &pods.Items[0]
 }
 

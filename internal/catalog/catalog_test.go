@@ -38,7 +38,7 @@ func TestOpenRejectsABadDSNWithoutShowingThePassword(t *testing.T) {
 				t.Errorf("err = %v, want ErrInvalidDSN", err)
 			}
 			msg := err.Error()
-			if !strings.HasPrefix(msg, "catalog DSN: ") || !strings.HasSuffix(msg, "(expected user:password@tcp(host:port)/db)") {
+			if !strings.HasPrefix(msg, "catalog DSN: ") || !strings.HasSuffix(msg, "(expected user:password@tcp(host:port)/db in QBACKUP_CATALOG_DSN)") {
 				t.Errorf("message %q lacks the prefix or the expected form", msg)
 			}
 			if !strings.Contains(msg, tt.want) {

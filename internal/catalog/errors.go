@@ -31,7 +31,7 @@ var (
 	ErrSchemaNewer = errors.New("catalog schema newer than this qbackup")
 )
 
-const dsnHint = "expected user:password@tcp(host:port)/db"
+const dsnHint = "expected user:password@tcp(host:port)/db in QBACKUP_CATALOG_DSN"
 
 // DSNError reports a catalogue DSN that cannot be used. Its message never
 // contains the password.

@@ -99,7 +99,8 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, storage.ErrInvalidURL), errors.Is(err, storage.ErrBucketNotFound),
 		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized), errors.Is(err, qdrant.ErrTLS),
 		errors.Is(err, catalog.ErrRefused), errors.Is(err, catalog.ErrInvalidDSN),
-		errors.Is(err, discovery.ErrSchemeMismatch), errors.Is(err, discovery.ErrNoKubeConfig):
+		errors.Is(err, discovery.ErrSchemeMismatch), errors.Is(err, discovery.ErrNoKubeConfig),
+		errors.Is(err, discovery.ErrForbidden), errors.Is(err, discovery.ErrInvalidSelector):
 		return ExitUsage
 	}
 	return ExitFailure

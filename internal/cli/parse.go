@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -42,8 +43,40 @@ func Parse(grammar any, name, description string, args []string, stdout, stderr 
 	}()
 	kctx, err = parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", prog, err, name)
+		fmt.Fprintf(stderr, "%s: %v%s (see %s --help)\n", prog, err, envHint(parser.Model.Node, err), name)
 		return nil, ExitUsage, false
 	}
 	return kctx, ExitOK, true
+}
+
+// flagInError is the flag a kong error starts with ("--compression must
+// be one of ...").
+var flagInError = regexp.MustCompile(`^--([a-z0-9][a-z0-9-]*)\b`)
+
+// envHint names the environment variables of the flag a parse error is
+// about, when kong's message does not: in a Job the value comes from a
+// ConfigMap, whose key is what the user must fix.
+func envHint(root *kong.Node, err error) string {
+	msg := err.Error()
+	m := flagInError.FindStringSubmatch(msg)
+	if m == nil || strings.Contains(msg, "envar") {
+		return ""
+	}
+	var envs []string
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			if f.Name == m[1] && len(envs) == 0 {
+				envs = f.Envs
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(root)
+	if len(envs) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(envs, ", ") + ")"
 }

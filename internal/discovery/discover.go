@@ -42,6 +42,11 @@ var (
 	// ErrSchemeMismatch: a peer speaks HTTPS where the URL says http, or
 	// the other way round. No override can excuse it: the URL is wrong.
 	ErrSchemeMismatch = errors.New("http/https mismatch")
+	// ErrForbidden: the Kubernetes API refused to list the pods to the
+	// identity qbackup runs as (RBAC). No retry cures it.
+	ErrForbidden = errors.New("not allowed to list the Qdrant pods")
+	// ErrInvalidSelector: the Kubernetes API refused the label selector.
+	ErrInvalidSelector = errors.New("invalid label selector")
 )
 
 // schemeMismatch recognises the errors of a request in the wrong scheme

@@ -3,6 +3,7 @@ package discovery
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,7 +12,9 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/qbackup/qbackup/internal/qdrant"
@@ -114,9 +117,14 @@ func (k *Kubernetes) Candidates(ctx context.Context) (*Candidates, error) {
 	if k.Namespace == "" {
 		return nil, fmt.Errorf("kubernetes discovery: no namespace")
 	}
+	// Checked here, as the API server would: client-go's fake client
+	// panics on a malformed selector, and a clear message beats a 400.
+	if _, err := labels.Parse(k.selector()); err != nil {
+		return nil, k.listError(apierrors.NewBadRequest(err.Error()))
+	}
 	list, err := k.Client.CoreV1().Pods(k.Namespace).List(ctx, metav1.ListOptions{LabelSelector: k.selector()})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", k.Describe(), err)
+		return nil, k.listError(err)
 	}
 	restPort, grpcPort, scheme := k.RESTPort, k.GRPCPort, k.Scheme
 	if restPort == 0 {
@@ -146,6 +154,31 @@ func (k *Kubernetes) Candidates(ctx context.Context) (*Candidates, error) {
 	slices.SortFunc(out.Ready, func(a, b Candidate) int { return comparePodNames(a.Pod, b.Pod) })
 	slices.SortFunc(out.NotReady, func(a, b PodStatus) int { return comparePodNames(a.Name, b.Name) })
 	return out, nil
+}
+
+// listError says what to do about a pod listing that failed: RBAC and a
+// selector the API server refuses are input that no retry cures (a Job
+// retried on them only fails again), anything else may be transient.
+func (k *Kubernetes) listError(err error) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%w: %s: grant get and list on pods in namespace %s to the identity qbackup runs as "+
+			"(in Kubernetes, the Role qbackup of manifests/role.yaml bound to the Job's ServiceAccount): %w",
+			ErrForbidden, k.Describe(), k.Namespace, err)
+	case apierrors.IsBadRequest(err), apierrors.IsInvalid(err):
+		return fmt.Errorf("%w %q: fix --selector (QBACKUP_SELECTOR), e.g. app.kubernetes.io/name=qdrant: %w",
+			ErrInvalidSelector, k.selector(), err)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		host := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			host = u.Host
+		}
+		return fmt.Errorf("list %s: the Kubernetes API server at %s did not answer; a retry succeeds once it does "+
+			"(check it with kubectl get --raw /readyz): %w", k.Describe(), host, err)
+	}
+	return fmt.Errorf("list %s: %w", k.Describe(), err)
 }
 
 // notReadyReason is "" for a usable pod, else why it is not.

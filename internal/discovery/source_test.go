@@ -3,14 +3,19 @@ package discovery
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func testPod(name, ns string, labels map[string]string, phase corev1.PodPhase, ready corev1.ConditionStatus, ip string) *corev1.Pod {
@@ -118,5 +123,43 @@ func TestPodsSortByOrdinal(t *testing.T) {
 	slices.SortFunc(names, comparePodNames)
 	if strings.Join(names, " ") != "other qdrant-1 qdrant-2 qdrant-10 qdrant-x" {
 		t.Fatalf("%v", names)
+	}
+}
+
+func TestKubernetesSourceNamesWhatToFixWhenTheAPIRefusesTheListing(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		selector string
+		err      error
+		want     error
+		msgs     []string
+	}{
+		{"malformed selector", "app in (", nil, ErrInvalidSelector, []string{`"app in ("`, "fix --selector (QBACKUP_SELECTOR)", "expected"}},
+		{"RBAC", "app=q", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New(`User "system:serviceaccount:db:qbackup" cannot list resource "pods"`)),
+			ErrForbidden, []string{"grant get and list on pods in namespace db", "manifests/role.yaml", `cannot list resource "pods"`}},
+		{"selector refused by the API server", "app=q", apierrors.NewBadRequest("unable to parse requirement"),
+			ErrInvalidSelector, []string{`"app=q"`, "fix --selector (QBACKUP_SELECTOR)"}},
+		{"other", "app=q", apierrors.NewServiceUnavailable("etcd down"), nil, []string{`list pods in namespace "db"`, "etcd down"}},
+		{"API server unreachable", "app=q", &url.Error{Op: "Get", URL: "https://10.96.0.1:443/api/v1/namespaces/db/pods", Err: errors.New("connection refused")},
+			nil, []string{"the Kubernetes API server at 10.96.0.1:443 did not answer", "a retry succeeds", "connection refused"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := fake.NewClientset()
+			cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, tc.err })
+			_, err := (&Kubernetes{Client: cs, Namespace: "db", Selector: tc.selector}).Candidates(context.Background())
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, sentinel := range []error{ErrForbidden, ErrInvalidSelector} {
+				if errors.Is(err, sentinel) != (sentinel == tc.want) {
+					t.Errorf("errors.Is(%v, %v) = %v", err, sentinel, sentinel != tc.want)
+				}
+			}
+			for _, m := range tc.msgs {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("%q does not say %q", err, m)
+				}
+			}
+		})
 	}
 }
