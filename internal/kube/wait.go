@@ -2,8 +2,10 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -151,8 +153,26 @@ func jobState(job *batchv1.Job, pods []corev1.Pod) JobState {
 
 // lastLine keeps the last non-empty line of a termination message: with
 // FallbackToLogsOnError it holds the log's tail, whose last line is the
-// error.
+// error. A JSON log record (qbackup's format in pods) is shown as its
+// error, or its message, rather than as escaped JSON.
 func lastLine(s string) string {
+	line := lastRawLine(s)
+	var rec struct {
+		Msg   string `json:"msg"`
+		Error string `json:"error"`
+	}
+	if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &rec) == nil {
+		switch {
+		case rec.Error != "":
+			return rec.Error
+		case rec.Msg != "":
+			return rec.Msg
+		}
+	}
+	return line
+}
+
+func lastRawLine(s string) string {
 	end := len(s)
 	for end > 0 && (s[end-1] == '\n' || s[end-1] == ' ') {
 		end--

@@ -36,6 +36,10 @@ func TestJobState(t *testing.T) {
 		{"retried, newest pod counts, last line of the message", failed("BackoffLimitExceeded"),
 			[]corev1.Pod{pod("j-2", time.Minute, corev1.PodFailed, 1, "line one\ncannot reach S3\n"), pod("j-1", 0, corev1.PodFailed, 4, "old")},
 			"job.batch/j: failed (pod j-2 Failed, attempt 2)", 1, "cannot reach S3"},
+		{"a JSON log record as the message shows its error", failed("PodFailurePolicy"),
+			[]corev1.Pod{pod("j-1", 0, corev1.PodFailed, 2, `{"time":"2026-12-06T02:30:00Z","level":"INFO","msg":"starting"}`+"\n"+
+				`{"time":"2026-12-06T02:30:01Z","level":"ERROR","msg":"command failed","error":"--concurrency 0 (QBACKUP_CONCURRENCY): must be at least 1","exit_code":2}`+"\n")},
+			"job.batch/j: failed (pod j-1 Failed)", 2, "--concurrency 0 (QBACKUP_CONCURRENCY): must be at least 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j"}, Status: batchv1.JobStatus{Conditions: tc.conditions}}
