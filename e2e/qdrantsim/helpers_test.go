@@ -28,7 +28,7 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 	// profiles' random delays would make every other test slow and its
 	// outcome depend on timing. QDRANTSIM_REALISM is for product tests.
 	if opts.Realism == "" {
-		opts.Realism = RealismOff
+		opts.Realism = RealismOff // realism off: each test switches on only the realism it is about (see above)
 	}
 	setDefault(&opts.Tick, 10*time.Millisecond)
 	setDefault(&opts.TransferDelay, 150*time.Millisecond)

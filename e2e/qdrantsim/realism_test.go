@@ -79,7 +79,7 @@ func TestRealismProfiles(t *testing.T) {
 	}{
 		// The profile resolution itself: off is the documented default of
 		// the simulator when neither the option nor the env names one.
-		{"empty and no env is off", "", Options{}, Options{Realism: RealismOff}, ""},
+		{"empty and no env is off", "", Options{}, Options{Realism: RealismOff}, ""}, // realism off: the documented default under test
 		{"env selects the profile", "default", Options{}, Options{Realism: RealismDefault, ConsensusDelayMin: 20 * time.Millisecond,
 			ConsensusDelayMax: 250 * time.Millisecond, TransferRate: 200 * MiB, AutoRecoveryDelay: 300 * time.Millisecond, ApproximateCounts: true}, ""},
 		{"explicit beats env", "harsh", Options{Realism: RealismOff}, Options{Realism: RealismOff}, ""},
