@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/cli"
@@ -37,7 +34,7 @@ Examples:
 }
 
 func (c *listCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
-	src, err := c.resolve(ctx, k.client)
+	src, _, err := c.resolve(ctx, k.client)
 	if err != nil {
 		return err
 	}
@@ -64,21 +61,8 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if all == nil {
 		all = []catalog.BackupSummary{}
 	}
-	switch c.Output {
-	case "json", "yaml":
-		b, err := json.MarshalIndent(all, "", "  ")
-		if err != nil {
-			return err
-		}
-		if c.Output == "yaml" {
-			if b, err = yaml.JSONToYAML(b); err != nil {
-				return err
-			}
-			_, err = env.stdout.Write(b)
-			return err
-		}
-		_, err = fmt.Fprintf(env.stdout, "%s\n", b)
-		return err
+	if c.Output == "json" || c.Output == "yaml" {
+		return writeStructured(env.stdout, c.Output, all)
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tBACKUP ID\tSTATUS\tVERIFIED\tCOLLECTIONS\tSHARDS\tBYTES\tFINISHED\tREASON")

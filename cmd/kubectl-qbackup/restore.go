@@ -90,11 +90,11 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if err != nil {
 		return err
 	}
-	src, err := c.resolve(ctx, func() (kubernetes.Interface, string, error) { return cs, ns, nil })
+	src, installed, err := c.resolve(ctx, func() (kubernetes.Interface, string, error) { return cs, ns, nil })
 	if err != nil {
 		return err
 	}
-	nodes, err := kube.CountNodes(ctx, cs, ns, c.selector(ctx, cs, ns))
+	nodes, err := kube.CountNodes(ctx, cs, ns, c.selector(ctx, cs, ns, installed))
 	if err != nil {
 		return err
 	}
@@ -153,12 +153,16 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 }
 
 // selector is the label selector of the Qdrant pods: the flag, else the
-// installation's, else the default the installation ships with.
-func (c *restoreCmd) selector(ctx context.Context, cs kubernetes.Interface, ns string) string {
+// installation's (in, or read now when --storage left it unread), else
+// the default the installation ships with.
+func (c *restoreCmd) selector(ctx context.Context, cs kubernetes.Interface, ns string, in *kube.Installed) string {
 	if c.Selector != nil {
 		return *c.Selector
 	}
-	if in, err := kube.ReadInstalled(ctx, cs, ns); err == nil && in.Values["QBACKUP_SELECTOR"] != "" {
+	if in == nil {
+		in, _ = kube.ReadInstalled(ctx, cs, ns)
+	}
+	if in != nil && in.Values["QBACKUP_SELECTOR"] != "" {
 		return in.Values["QBACKUP_SELECTOR"]
 	}
 	return "app.kubernetes.io/name=qdrant"

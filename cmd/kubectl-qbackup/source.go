@@ -61,38 +61,39 @@ func (f storeFlags) source(base config.Source) config.Source {
 // QBACKUP_STORAGE) given, the flags alone say it and the installation is
 // not read: a store can be read from anywhere. Without it, the settings
 // are the installation's in namespace ns under the flags that were
-// given, and a namespace with nothing installed is an error that says so.
+// given, and a namespace with nothing installed is an error that says so;
+// the installation read is returned too (nil with --storage).
 //
 // client connects to the API server; it is not called when the flags say
 // everything.
-func (f storeFlags) resolve(ctx context.Context, client func() (kubernetes.Interface, string, error)) (config.Source, error) {
+func (f storeFlags) resolve(ctx context.Context, client func() (kubernetes.Interface, string, error)) (config.Source, *kube.Installed, error) {
 	base := config.Source{Cluster: "default", S3Region: "us-east-1", S3MaxAttempts: 5}
 	if f.Storage != nil {
 		s := f.source(base)
-		return s, s.ValidateAs("--qdrant-cluster")
+		return s, nil, s.ValidateAs("--qdrant-cluster")
 	}
 	cs, ns, err := client()
 	if err != nil {
-		return config.Source{}, err
+		return config.Source{}, nil, err
 	}
 	in, err := kube.ReadInstalled(ctx, cs, ns)
 	if errors.Is(err, kube.ErrNotInstalled) {
-		return config.Source{}, config.Invalidf("%v: install it there (kubectl apply -k kustomize/overlays/<env>), name its namespace with -n, or say where the backups are with --storage", err)
+		return config.Source{}, nil, config.Invalidf("%v: install it there (kubectl apply -k kustomize/overlays/<env>), name its namespace with -n, or say where the backups are with --storage", err)
 	}
 	if err != nil {
-		return config.Source{}, err
+		return config.Source{}, nil, err
 	}
 	if base, err = installedSource(in, base); err != nil {
-		return config.Source{}, err
+		return config.Source{}, nil, err
 	}
 	s := f.source(base)
 	if s.Storage == "" {
-		return config.Source{}, config.Invalidf("%s sets no QBACKUP_STORAGE: set it there, or pass --storage", in.Source)
+		return config.Source{}, nil, config.Invalidf("%s sets no QBACKUP_STORAGE: set it there, or pass --storage", in.Source)
 	}
 	if err := s.ValidateAs("--qdrant-cluster"); err != nil {
-		return config.Source{}, fmt.Errorf("%w (settings from %s and the flags)", err, in.Source)
+		return config.Source{}, nil, fmt.Errorf("%w (settings from %s and the flags)", err, in.Source)
 	}
-	return s, nil
+	return s, in, nil
 }
 
 // installedSource reads the storage settings of an installation.

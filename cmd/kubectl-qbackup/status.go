@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
@@ -95,21 +93,8 @@ func (c *statusCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		jobs = jobs[:c.Last]
 	}
 	st.Jobs = jobs
-	switch c.Output {
-	case "json", "yaml":
-		b, err := json.MarshalIndent(st, "", "  ")
-		if err != nil {
-			return err
-		}
-		if c.Output == "yaml" {
-			if b, err = yaml.JSONToYAML(b); err != nil {
-				return err
-			}
-			_, err = env.stdout.Write(b)
-			return err
-		}
-		_, err = fmt.Fprintf(env.stdout, "%s\n", b)
-		return err
+	if c.Output == "json" || c.Output == "yaml" {
+		return writeStructured(env.stdout, c.Output, st)
 	}
 	return c.table(env, st)
 }
