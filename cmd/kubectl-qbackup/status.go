@@ -57,12 +57,9 @@ func (c *statusCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if err != nil {
 		return err
 	}
-	cj, err := cs.BatchV1().CronJobs(ns).Get(ctx, kube.BackupCronJob, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return config.Invalidf("qbackup is not installed in namespace %q (no cronjob/%s): install it there (kubectl apply -k kustomize/overlays/<env>) or name its namespace with -n", ns, kube.BackupCronJob)
-	}
+	cj, err := getCronJob(ctx, cs, ns, "cronjob/"+kube.BackupCronJob)
 	if err != nil {
-		return fmt.Errorf("get cronjob %s in namespace %s: %w", kube.BackupCronJob, ns, err)
+		return err
 	}
 	st := status{Namespace: ns, Schedule: cj.Spec.Schedule, Suspended: cj.Spec.Suspend != nil && *cj.Spec.Suspend,
 		LastScheduled: cj.Status.LastScheduleTime, LastSuccessful: cj.Status.LastSuccessfulTime, Running: []string{}}
