@@ -174,7 +174,17 @@ launch() {
 	setsid "$@" >>"$RUN/logs/$name.log" 2>&1 </dev/null 8>&- 9>&- &
 	# Not a job-control shell, so the background child is no process group
 	# leader and setsid execs in place: $! is the service's own pid.
-	echo $! >"$(pidfile "$name")"
+	local pid=$! i
+	echo "$pid" >"$(pidfile "$name")"
+	# Until setsid has exec'd the service, /proc shows this script's own
+	# command line, which pid_of does not recognise: a readiness check in
+	# that window would report a healthy start as an exit. Wait for the
+	# exec (or the exit) first.
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | grep -qF -- "$RUN/" && return 0
+		sleep 0.05
+	done
 }
 
 # wait_ready NAME TIMEOUT CHECK...: poll CHECK until it succeeds; fail with
