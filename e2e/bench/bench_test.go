@@ -175,7 +175,7 @@ func BenchmarkRestore(b *testing.B) {
 				// dominate a run this short.
 				_, err := restore.Run(ctx, restore.RunOptions{
 					Manifest: m,
-					Exec:     restore.ExecOptions{Parallel: parallel, PerPeer: perPeer, Poll: 20 * time.Millisecond},
+					Exec:     restore.ExecOptions{Parallel: parallel, PerPeer: perPeer},
 				}, restore.RunDeps{
 					Deps:     restore.Deps{Peers: dst.restorePeers(), Store: store, Logger: quiet()},
 					Topology: dst.topo,

@@ -19,7 +19,7 @@ import (
 
 // openMigrated opens a catalogue on a fresh database of the test stack and
 // migrates it.
-func openMigrated(t *testing.T) *Catalog {
+func openMigrated(t testing.TB) *Catalog {
 	t.Helper()
 	c := openFresh(t, stacktest.MySQLDSN(t))
 	if _, err := c.Migrate(t.Context()); err != nil {
@@ -28,7 +28,7 @@ func openMigrated(t *testing.T) *Catalog {
 	return c
 }
 
-func openFresh(t *testing.T, dsn string) *Catalog {
+func openFresh(t testing.TB, dsn string) *Catalog {
 	t.Helper()
 	c, err := Open(t.Context(), dsn)
 	if err != nil {

@@ -116,9 +116,18 @@ func (e *executor) waitActive(ctx context.Context, name string, timeout time.Dur
 	return e.converge(ctx, name, nil, timeout)
 }
 
-// deadGrace is how many polls a wanted Dead replica may wait for Qdrant's
-// own re-sync before the restore asks for a replication itself.
-const deadGrace = 20
+// deadGracePolls × the poll interval is how long a wanted Dead replica
+// may wait for Qdrant's own re-sync before the restore asks for a
+// replication itself: a time, not a number of reads, because reads come
+// faster while the cluster is changing.
+const deadGracePolls = 20
+
+// minPoll is the first interval after a change: the state is read again
+// soon after it moved (a transfer started or ended, a replica became
+// Active), and the interval doubles up to the configured poll while
+// nothing moves, so a settled restore is noticed within tens of
+// milliseconds without reading a busy cluster every few.
+const minPoll = 25 * time.Millisecond
 
 // converge drives a collection towards the placement want computes from
 // the live one (nil: the live placement as it is) and returns once every
@@ -127,10 +136,11 @@ const deadGrace = 20
 // refuses a second transfer of a shard touching the same peers.
 func (e *executor) converge(ctx context.Context, name string, want func(placement) map[uint32][]uint64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	idle := map[uint32]int{}
+	idle := map[uint32]time.Time{}
 	said := map[string]bool{}
 	report := newWaitReport(e.log, name, time.Now(), timeout)
 	var lastErr error
+	poll := newBackoffPoll(e.opts.Poll)
 	for {
 		cc, err := e.coord.CollectionCluster(ctx, name)
 		if err != nil {
@@ -182,6 +192,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 				}
 			}
 			report.update(time.Now(), pending, cc.ShardTransfers, lastErr)
+			poll.observe(stateOf(pending, cc.ShardTransfers))
 			if time.Now().After(deadline) {
 				what := strings.Join(pending, ", ")
 				if len(cc.ShardTransfers) > 0 {
@@ -200,9 +211,51 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 				return fmt.Errorf("wait for collection %q: %w: %w", name, ErrTimeout, ctx.Err())
 			}
 			return fmt.Errorf("wait for collection %q: %w", name, ctx.Err())
-		case <-time.After(e.opts.Poll):
+		case <-time.After(poll.next()):
 		}
 	}
+}
+
+// backoffPoll is the interval between reads of a collection's state:
+// minPoll (or the configured poll, when shorter) after a change, doubling
+// up to the configured poll while the state stays the same.
+type backoffPoll struct {
+	min, max, cur time.Duration
+	last          string
+	seen          bool
+}
+
+func newBackoffPoll(max time.Duration) *backoffPoll {
+	lo := min(minPoll, max)
+	return &backoffPoll{min: lo, max: max, cur: lo}
+}
+
+// observe takes the state just read; a change resets the interval.
+func (p *backoffPoll) observe(state string) {
+	switch {
+	case !p.seen || state != p.last:
+		p.cur = p.min
+	default:
+		p.cur = min(2*p.cur, p.max)
+	}
+	p.last, p.seen = state, true
+}
+
+func (p *backoffPoll) next() time.Duration { return p.cur }
+
+// stateOf is what counts as a change for the poll: the unsettled shards'
+// replica states and the running transfers, without a transfer's progress
+// comment, which moves during every long transfer.
+func stateOf(pending []string, transfers []qdrant.ShardTransfer) string {
+	var b strings.Builder
+	b.WriteString(strings.Join(pending, ";"))
+	for _, t := range transfers {
+		fmt.Fprintf(&b, "|%d:%d>%d:%t", t.ShardID, t.From, t.To, t.Sync)
+		if t.ToShardID != nil {
+			fmt.Fprintf(&b, ">%d", *t.ToShardID)
+		}
+	}
+	return b.String()
 }
 
 func settled(have map[uint64]string, want []uint64) bool {
@@ -229,7 +282,7 @@ func settled(have map[uint64]string, want []uint64) bool {
 // said holds the operations already logged during this converge: one
 // refused again at every poll is logged once (the wait report names the
 // error), not every poll.
-func (e *executor) step(ctx context.Context, name string, shard uint32, have map[uint64]string, want []uint64, idle map[uint32]int, said map[string]bool, restored map[uint64]bool) error {
+func (e *executor) step(ctx context.Context, name string, shard uint32, have map[uint64]string, want []uint64, idle map[uint32]time.Time, said map[string]bool, restored map[uint64]bool) error {
 	var active []uint64
 	for _, p := range slices.Sorted(maps.Keys(have)) {
 		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) {
@@ -306,11 +359,15 @@ func (e *executor) step(ctx context.Context, name string, shard uint32, have map
 		if have[p] != qdrant.StateDead {
 			continue
 		}
-		idle[shard]++
-		if idle[shard] < deadGrace {
+		since, waiting := idle[shard]
+		if !waiting {
+			idle[shard] = time.Now()
 			return nil
 		}
-		idle[shard] = 0
+		if time.Since(since) < deadGracePolls*e.opts.Poll {
+			return nil
+		}
+		delete(idle, shard)
 		log.Info("re-syncing dead replica", "from", source, "to", p)
 		if err := e.coord.ReplicateShard(ctx, name, shard, source, p); err != nil {
 			return fmt.Errorf("re-sync %s from peer %d to %d: %w", shardRef(name, shard), source, p, err)

@@ -3,8 +3,10 @@ package restore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
@@ -46,5 +48,39 @@ func TestConvergeCopiesOnlyFromReplicasHoldingRestoredData(t *testing.T) {
 	}
 	if len(s.data[c]) != 1 || s.replicas[c] != qdrant.StateActive || len(s.replicas) != 2 {
 		t.Errorf("shard after converge: replicas %v, peer %d holds %d points", s.replicas, c, len(s.data[c]))
+	}
+}
+
+func TestBackoffPollDoublesWhileNothingChangesAndResetsOnChange(t *testing.T) {
+	p := newBackoffPoll(500 * time.Millisecond)
+	var got []time.Duration
+	for _, state := range []string{"a", "a", "a", "a", "a", "a", "b", "b", "c"} {
+		p.observe(state)
+		got = append(got, p.next())
+	}
+	ms := time.Millisecond
+	want := []time.Duration{25 * ms, 50 * ms, 100 * ms, 200 * ms, 400 * ms, 500 * ms, 25 * ms, 50 * ms, 25 * ms}
+	if !slices.Equal(got, want) {
+		t.Fatalf("intervals %v, want %v", got, want)
+	}
+	// A configured poll shorter than the minimum is used as it is.
+	short := newBackoffPoll(time.Millisecond)
+	short.observe("x")
+	short.observe("x")
+	if short.next() != time.Millisecond {
+		t.Fatalf("interval %v with a 1ms poll", short.next())
+	}
+}
+
+func TestStateOfIgnoresTransferProgress(t *testing.T) {
+	to := uint32(3)
+	a := []qdrant.ShardTransfer{{ShardID: 1, From: 1, To: 2, Sync: true, Comment: "Transferring records (10/100)"}}
+	b := []qdrant.ShardTransfer{{ShardID: 1, From: 1, To: 2, Sync: true, Comment: "Transferring records (90/100)"}}
+	c := []qdrant.ShardTransfer{{ShardID: 1, From: 1, To: 2, Sync: true, ToShardID: &to}}
+	if stateOf(nil, a) != stateOf(nil, b) {
+		t.Fatal("a transfer's progress counted as a change")
+	}
+	if stateOf(nil, a) == stateOf(nil, c) || stateOf([]string{"shard 1"}, a) == stateOf(nil, a) {
+		t.Fatal("a different transfer or pending shard not counted as a change")
 	}
 }

@@ -147,9 +147,11 @@ func (e *executor) awaitAgreement(ctx context.Context, name string, shard uint32
 	deadline := time.Now().Add(e.opts.AgreeTimeout)
 	want := map[uint32][]uint64{shard: replicas}
 	refilled := false
+	poll := newBackoffPoll(e.opts.Poll)
 	for {
 		ok, transfer, what, err := e.agreement(ctx, name, want)
 		refilled = refilled || transfer
+		poll.observe(what)
 		switch {
 		case err != nil && !qdrant.IsTransient(err):
 			return err
@@ -167,7 +169,7 @@ func (e *executor) awaitAgreement(ctx context.Context, name string, shard uint32
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(e.opts.Poll):
+		case <-time.After(poll.next()):
 		}
 	}
 }
