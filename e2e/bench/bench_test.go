@@ -168,11 +168,9 @@ func BenchmarkRestore(b *testing.B) {
 				hp := startHeapPeak()
 				b.StartTimer()
 				t0, c0 = time.Now(), cpuTime()
-				// The production pipeline, as the CLI runs it: plan,
-				// preflight, execute, verify. Poll is the interval between
-				// cluster state reads while waiting for replicas; the
-				// default (500ms) is sized for real clusters and would
-				// dominate a run this short.
+				// The production pipeline, as the CLI runs it (plan,
+				// preflight, execute, verify), with the default settle
+				// poll, which users get.
 				_, err := restore.Run(ctx, restore.RunOptions{
 					Manifest: m,
 					Exec:     restore.ExecOptions{Parallel: parallel, PerPeer: perPeer},
