@@ -44,10 +44,13 @@ func BenchmarkRecordLargeSet(b *testing.B) {
 	const collections, shards = 100, 100
 	c := openMigrated(b)
 	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	i := 0
+	i, first := 0, ""
 	for b.Loop() {
 		b.StopTimer()
 		m := largeManifest("big", start.Add(time.Duration(i)*time.Hour), collections, shards)
+		if i == 0 {
+			first = m.BackupID
+		}
 		i++
 		b.StartTimer()
 		if err := c.BackupCompleted(b.Context(), m); err != nil {
@@ -55,7 +58,7 @@ func BenchmarkRecordLargeSet(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	rec, err := c.GetBackup(b.Context(), "big", manifest.NewBackupID(start))
+	rec, err := c.GetBackup(b.Context(), "big", first)
 	if err != nil {
 		b.Fatal(err)
 	}
