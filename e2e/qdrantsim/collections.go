@@ -157,6 +157,9 @@ func (c *Cluster) createLocked(name string, cfg collectionConfig, schema map[str
 			c.peerLocked(pid).localShardsLocked(name)[s.id] = d
 		}
 	}
+	for _, p := range c.peers {
+		p.initSizeCacheLocked(col)
+	}
 	c.commitLocked(proposal{what: "create collection", droppable: true})
 	return col
 }

@@ -33,8 +33,9 @@
 // (strict.go), the REST body limit and unlimited gRPC message sizes
 // (limits.go), disk accounting with spooled uploads (disk.go),
 // version-gated recovery behaviours (versionswitch.go), the update
-// worker's lag and count estimates (counts.go) and live writes
-// (writeload.go).
+// worker's lag and count estimates (counts.go), live writes
+// (writeload.go) and partial shard snapshots with their segment manifests
+// (partial_snapshots.go, segment_versions.go).
 //
 // Realism (Options.Realism, $QDRANTSIM_REALISM, qdrant-sim --realism):
 // "off" applies cluster changes at once and finishes every transfer after
@@ -77,9 +78,11 @@
 // (retrieve and update), filter_max_conditions, condition_max_size, the
 // collection vector/payload/points limits, sparse and multivector limits
 // and max_payload_index_count (strict_filter.go, strict_size.go); the
-// collection limits are measured on every write where Qdrant refreshes its
-// statistics every 32, and the payload size is the payloads' JSON where
-// Qdrant measures its storage on disk. A filtered update costs its
+// collection limits read each peer's cached statistics, refreshed by every
+// 32nd checked write as Qdrant's are, and the payload size is gridstore
+// blocks that rewrites fill until the next flush (segment_versions.go;
+// the payload JSON is counted uncompressed where Qdrant stores it LZ4
+// compressed). A filtered update costs its
 // estimated cardinality in write tokens. Disk usage of replicas is estimated (replicaBytes: the synthetic
 // size, or per point 16 bytes, 4 a vector dimension and the payload's JSON); the wording of a spool that
 // runs out of disk (actix-multipart's TempFile error) and of a failed
@@ -103,7 +106,13 @@
 // substrings); payload numbers are float64, so 1.0 matches the integer 1;
 // facets and order_by count exactly; no search/query endpoints; payload
 // indexes are recorded, not built; the segment format inside snapshots is
-// the simulator's own (points.jsonl, synthetic.bin); creation_time is the
+// the simulator's own (points.jsonl, synthetic.bin; partial snapshots
+// split a segment into id_tracker, vector_storage[-name] and
+// payload_storage JSON lines, versioned per file as Qdrant's segment
+// manifest does, partial_snapshots.go); a full snapshot does not carry
+// segment versions, so a replica recovered from one starts at version 0
+// under a new segment id; partial snapshots of synthetic shards are
+// refused; creation_time is the
 // file's modification time. Checked against Qdrant's own REST suite
 // (UPSTREAM_TESTS.md): /readyz always answers ready; named vector
 // create/delete (1.19) is one consensus entry rather than a shard update;

@@ -39,6 +39,12 @@ const (
 	// KindRaw is a 400 whose message has no kind prefix (an actix
 	// extractor error printed as is, limits.go).
 	KindRaw
+	// KindEmptyPartial is StorageError::EmptyPartialSnapshot: 304 Not
+	// Modified, no body (partial_snapshots.go).
+	KindEmptyPartial
+	// KindAlreadyInProgress is helpers::already_in_progress_response: 503
+	// with status "already_in_progress" and no error message.
+	KindAlreadyInProgress
 )
 
 // Error is an error as Qdrant reports it. Error() gives the full message
@@ -109,8 +115,10 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusTooManyRequests
 	case KindTimeout:
 		return http.StatusRequestTimeout
-	case KindUnavailable:
+	case KindUnavailable, KindAlreadyInProgress:
 		return http.StatusServiceUnavailable
+	case KindEmptyPartial:
+		return http.StatusNotModified
 	case KindInsufficientStorage:
 		return http.StatusInsufficientStorage
 	case KindValidation:

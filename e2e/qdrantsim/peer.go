@@ -39,6 +39,12 @@ type Peer struct {
 	// recoveries serialises snapshot recoveries per shard from 1.19
 	// (versionswitch.go).
 	recoveries shardLocks
+	// partialLocks are the shards' partial snapshot recovery locks
+	// (partial_snapshots.go).
+	partialLocks shardLocks
+	// sizeCaches are the collections' size statistics by collection
+	// uuid (strict_size.go); guarded by c.mu.
+	sizeCaches map[string]*sizeStatsCache
 	view       peerView
 
 	faults faultSet
@@ -143,6 +149,12 @@ func (p *Peer) Start(ctx context.Context) error {
 	}()
 	p.c.mu.Lock()
 	p.running = true
+	// Qdrant loads its collections at start, each with fresh size
+	// statistics (strict_size.go).
+	p.sizeCaches = nil
+	for _, col := range p.c.colls {
+		p.initSizeCacheLocked(col)
+	}
 	p.c.mu.Unlock()
 	return nil
 }

@@ -234,7 +234,7 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 	}
 	for s, list := range byShard {
 		u := update{isWrite: true, wait: waitFrom(ctx), cost: len(list)}
-		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
+		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, atOp(col, func(d *replicaData) {
 			for _, pt := range list {
 				// insert_only keeps existing points, update_only creates
 				// none (the segment's upsert per UpdateMode).
@@ -247,9 +247,9 @@ func (p *Peer) Upsert(ctx context.Context, coll string, req UpsertRequest) (Upda
 				if exists && req.UpdateFilter != nil && !req.UpdateFilter.matchesIn(old, col.payloadSchema) {
 					continue
 				}
-				d.points[pt.id] = pt
+				d.upsertPoint(pt)
 			}
-		}))
+		})))
 		if err != nil {
 			return UpdateResult{}, err
 		}
@@ -293,19 +293,19 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 		if req.Filter != nil {
 			u.cost = filterWriteCostLocked(c, col, s, req.Filter)
 		}
-		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
+		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, atOp(col, func(d *replicaData) {
 			if req.Filter == nil {
 				for _, id := range req.Points {
-					delete(d.points, id)
+					d.removePoint(id)
 				}
 				return
 			}
 			for id, pt := range d.points {
 				if req.Filter.matchesIn(pt, col.payloadSchema) {
-					delete(d.points, id)
+					d.removePoint(id)
 				}
 			}
-		}))
+		})))
 		if err != nil {
 			return UpdateResult{}, err
 		}

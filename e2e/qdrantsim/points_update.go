@@ -140,21 +140,21 @@ func (p *Peer) modifyPoints(ctx context.Context, col *collection, t PointsTarget
 			cost = filterWriteCostLocked(c, col, s, t.Filter)
 		}
 		u := update{isWrite: isWrite, wait: waitFrom(ctx), cost: cost}
-		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, func(d *replicaData) {
+		err := c.applyWriteLocked(col, s, u, c.updateApplier(ctx, atOp(col, func(d *replicaData) {
 			if t.Filter == nil {
 				for _, id := range ids {
 					if pt := d.points[id]; pt != nil {
-						d.points[id] = mod(pt)
+						d.replacePoint(mod(pt))
 					}
 				}
 				return
 			}
-			for id, pt := range d.points {
+			for _, pt := range d.points {
 				if t.Filter.matchesIn(pt, col.payloadSchema) {
-					d.points[id] = mod(pt)
+					d.replacePoint(mod(pt))
 				}
 			}
-		}))
+		})))
 		if err != nil {
 			return err
 		}

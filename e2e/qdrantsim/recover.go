@@ -319,6 +319,18 @@ func (p *Peer) recoverShardFrom(coll string, shard uint32, r io.Reader, size int
 // transfers that were filling it. The data is of a history of its own, so
 // no WAL delta can later be resolved against it.
 func (c *Cluster) replaceLocalLocked(p *Peer, col *collection, s *shard, sd *parsedShard) {
+	d := newReplicaData(c.newUUID())
+	d.synthetic = sd.synth
+	for _, pt := range sd.points {
+		d.points[pt.id] = pt
+	}
+	c.installLocalLocked(p, col, s, d)
+}
+
+// installLocalLocked makes d p's replica of s, dropping transfers that were
+// filling it. The data is of a history of its own, so no WAL delta can
+// later be resolved against it.
+func (c *Cluster) installLocalLocked(p *Peer, col *collection, s *shard, d *replicaData) {
 	removed := false
 	for _, t := range append([]*transfer(nil), c.transfers...) {
 		if t.coll == col.name && t.shard == s.id && t.to == p.id {
@@ -328,11 +340,6 @@ func (c *Cluster) replaceLocalLocked(p *Peer, col *collection, s *shard, sd *par
 	}
 	if removed {
 		c.commitLocked(proposal{what: "abort transfer: shard replaced by a snapshot", droppable: true})
-	}
-	d := newReplicaData(c.newUUID())
-	d.synthetic = sd.synth
-	for _, pt := range sd.points {
-		d.points[pt.id] = pt
 	}
 	d.lineage, d.ops = freshLineage(d.segment), uint64(d.count())
 	p.localShardsLocked(col.name)[s.id] = d

@@ -39,6 +39,7 @@ func (p *Peer) routes(mux *http.ServeMux) {
 	p.vectorNameRoutes(mux)
 	p.clusterRoutes(mux)
 	p.snapshotRoutes(mux)
+	p.partialRoutes(mux)
 }
 
 // Envelope helpers. Qdrant reports the handling time in seconds.
@@ -67,6 +68,14 @@ func writeError(w http.ResponseWriter, start time.Time, err error, status int) {
 	}
 	if status == 0 {
 		status = e.HTTPStatus()
+	}
+	switch e.Kind {
+	case KindEmptyPartial:
+		w.WriteHeader(http.StatusNotModified)
+		return
+	case KindAlreadyInProgress:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "already_in_progress", "time": 0.0})
+		return
 	}
 	if e.Kind == KindRateLimited && e.RetryAfter > 0 {
 		// src/actix/helpers.rs: Retry-After in whole seconds, rounded up.

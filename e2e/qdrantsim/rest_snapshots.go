@@ -131,21 +131,6 @@ func (p *Peer) snapshotRoutes(mux *http.ServeMux) {
 		})
 	})
 	mux.HandleFunc("GET "+shard+"/snapshot", p.handleShardStream)
-	// Partial snapshots (/snapshot/partial/*) are not modelled. The
-	// recovery route exists so that its parameters are checked as Qdrant
-	// checks them, before the upload is read (src/actix/api/
-	// snapshot_api.rs recover_partial_snapshot: path, then query, then
-	// the multipart form); a well-formed request is refused with 400.
-	mux.HandleFunc("POST "+shard+"/snapshot/partial/recover", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := shardParam(r); err != nil {
-			writeError(w, time.Now(), err, 0)
-			return
-		}
-		p.handleUpload(w, r, func(context.Context, string, *spooled, string, string) error {
-			return errf(KindBadRequest, "partial snapshot recovery is not emulated by the simulator; upload a full shard snapshot to /collections/%s/shards/%s/snapshots/upload instead",
-				cname(r), r.PathValue("shard"))
-		})
-	})
 }
 
 // handleShardStream serves the streaming shard snapshot: chunked, no

@@ -355,6 +355,11 @@ func (ps *parsedSnapshot) entry(key, name string, r io.Reader) error {
 		}
 	case strings.HasPrefix(name, "segments/"):
 		parts := strings.Split(name, "/")
+		if len(parts) >= 3 && parts[len(parts)-1] == segmentManifest {
+			// SnapshotManifest::load_from_snapshot with RecoveryType::Full
+			// (lib/shard/src/snapshots/snapshot_manifest.rs).
+			return errf(KindBadInput, "Validation failed: invalid shard snapshot: segment %s contains segment manifest; ensure you are not recovering partial snapshot on shard snapshot endpoint", parts[1])
+		}
 		if len(parts) >= 3 && (parts[len(parts)-1] == "segment.json" || parts[len(parts)-1] == "synthetic.json") {
 			s.segments++
 		}

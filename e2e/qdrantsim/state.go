@@ -191,6 +191,10 @@ type replicaData struct {
 	// (see walDelta).
 	lineage uint64
 	ops     uint64
+	// vers are the segment's versions and store its payload storage
+	// blocks awaiting a flush (segment_versions.go).
+	vers  segmentVersions
+	store payloadStore
 }
 
 func newReplicaData(segment string) *replicaData {
@@ -200,7 +204,7 @@ func newReplicaData(segment string) *replicaData {
 func (d *replicaData) clone() *replicaData {
 	d.flushPending()
 	n := &replicaData{points: make(map[PointID]*point, len(d.points)), synthetic: d.synthetic, segment: d.segment,
-		lineage: d.lineage, ops: d.ops}
+		lineage: d.lineage, ops: d.ops, vers: d.vers.clone(), store: d.store}
 	for id, p := range d.points {
 		n.points[id] = p
 	}
