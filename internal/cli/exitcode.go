@@ -9,6 +9,7 @@ import (
 	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/kube"
@@ -91,7 +92,7 @@ func ExitCode(ctx context.Context, err error) int {
 		return ExitClusterNotOK
 	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, restore.ErrObjectMissing), errors.Is(err, manifest.ErrCorrupt),
 		errors.Is(err, restore.ErrObjectSize), errors.Is(err, restore.ErrObjectChecksum),
-		errors.Is(err, manifest.ErrUnsupportedFormat):
+		errors.Is(err, manifest.ErrUnsupportedFormat), errors.Is(err, crypt.ErrDecrypt):
 		return ExitCorrupt
 	case errors.Is(err, backup.ErrUnknownCollection), errors.Is(err, restore.ErrUnknownCollection),
 		errors.Is(err, restore.ErrInvalidOptions), errors.Is(err, restore.ErrTooFewPods),
@@ -100,7 +101,9 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized), errors.Is(err, qdrant.ErrTLS),
 		errors.Is(err, catalog.ErrRefused), errors.Is(err, catalog.ErrInvalidDSN),
 		errors.Is(err, discovery.ErrSchemeMismatch), errors.Is(err, discovery.ErrNoKubeConfig),
-		errors.Is(err, discovery.ErrForbidden), errors.Is(err, discovery.ErrInvalidSelector):
+		errors.Is(err, discovery.ErrForbidden), errors.Is(err, discovery.ErrInvalidSelector),
+		errors.Is(err, crypt.ErrNoIdentity), errors.Is(err, crypt.ErrWrongIdentity),
+		errors.Is(err, crypt.ErrInvalidIdentity), errors.Is(err, crypt.ErrInvalidRecipient):
 		return ExitUsage
 	}
 	return ExitFailure
