@@ -285,7 +285,7 @@ func decryptError(key string, err error) error {
 	case corrupt(err), errors.As(err, &se):
 		return err
 	case errors.Is(err, crypt.ErrDecrypt):
-		return fmt.Errorf("object %s: %w: %w", key, ErrObjectChecksum, err)
+		return fmt.Errorf("object %s: %w: %w", key, err, ErrObjectChecksum)
 	}
 	return fmt.Errorf("decrypt object %s: %w", key, err)
 }
