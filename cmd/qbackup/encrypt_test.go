@@ -88,6 +88,11 @@ func TestEncryptedBackupsThroughTheCommandLine(t *testing.T) {
 	// Listing needs no key: the manifest is readable.
 	out = mustQbackup(t, storeArgs(s, "list")...)
 	noSecret(t, out)
+	// describe tells which keys open the set, without any key.
+	out = mustQbackup(t, storeArgs(s, "describe", "latest")...)
+	if !strings.Contains(out, "Encrypted:       age for ") || !strings.Contains(out, ops.Recipient().String()) || !strings.Contains(out, dr.Recipient().String()) {
+		t.Fatalf("describe does not name the recipients:\n%s", out)
+	}
 
 	refusals := []struct {
 		name     string
