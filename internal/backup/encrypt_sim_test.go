@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
@@ -159,5 +160,31 @@ func TestVerifyOfADamagedEncryptedObject(t *testing.T) {
 	rep, err = Verify(ctx, store, m, ids)
 	if !errors.Is(err, ErrCorrupt) || len(rep.Bad) != 1 || !strings.Contains(rep.Bad[0].Problem, "do not decrypt") {
 		t.Fatalf("verify with a matching stored sha256 = %+v, %v; want a decryption failure", rep, err)
+	}
+}
+
+// TestEncryptedBackupFailsCleanlyOnATruncatedStream: a snapshot cut
+// short must not be sealed into a complete-looking age object.
+func TestEncryptedBackupFailsCleanlyOnATruncatedStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a simulated cluster")
+	}
+	env := startSim(t, "1.19.0")
+	recipients, _, _ := ageKey(t)
+	cut := int64(3000)
+	for _, p := range env.sim.Peers() {
+		p.SetFaults(qdrantsim.Faults{Routes: []qdrantsim.RouteFault{{
+			Route: "GET /collections/{collection_name}/shards/{shard_id}/snapshot", TruncateAfter: &cut}}})
+	}
+	for _, compression := range []string{manifest.CompressionNone, manifest.CompressionZstd} {
+		t.Run(compression, func(t *testing.T) {
+			store, cat := newFakeStore(), newFakeCatalog()
+			_, err := Run(context.Background(), Options{Cluster: "sim", Compression: compression, Encrypt: recipients}, env.deps(store, cat))
+			if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrTruncated) {
+				t.Fatalf("error %v, want a truncation", err)
+			}
+			assertNoSetObjects(t, store)
+			assertFailedRow(t, cat, "sim")
+		})
 	}
 }

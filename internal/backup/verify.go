@@ -125,10 +125,10 @@ func verifyObject(ctx context.Context, store Store, s manifest.Shard, ids *crypt
 		}
 	}
 	defer r.Close()
-	h := sha256.New()
 	if s.Encryption != nil {
 		return verifyEncrypted(r, s, ids)
 	}
+	h := sha256.New()
 	n, err := io.Copy(h, r)
 	if err != nil {
 		return n, "", err
