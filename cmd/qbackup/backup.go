@@ -9,6 +9,7 @@ import (
 	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -32,7 +33,10 @@ type backupCmd struct {
 	MigrateCatalog     bool          `name:"migrate-catalog" env:"QBACKUP_MIGRATE_CATALOG" help:"Create or upgrade the catalogue schema before starting."`
 	ObjectLockMode     string        `name:"object-lock-mode" env:"QBACKUP_OBJECT_LOCK_MODE" help:"Put every object of the set under S3 Object Lock retention: GOVERNANCE or COMPLIANCE (the bucket must have Object Lock enabled); with --object-lock-days."`
 	ObjectLockDays     int           `name:"object-lock-days" env:"QBACKUP_OBJECT_LOCK_DAYS" default:"0" help:"Days from the backup's start during which no object of the set can be deleted or overwritten (prune keeps the set until then)."`
-	config.Output      `embed:""`
+	// EncryptRecipients are public keys, so a flag and a ConfigMap may
+	// hold them; the identities that decrypt are secrets (Secrets).
+	EncryptRecipients []string `name:"encrypt-recipient" env:"QBACKUP_ENCRYPT_RECIPIENTS" sep:"," help:"Encrypt every shard object with age to this X25519 public key (age1..., from age-keygen), or to each key in this file (one per line, # comments); repeatable. Restore and verify then need the matching secret key in QBACKUP_AGE_IDENTITY or QBACKUP_AGE_IDENTITY_FILE."`
+	config.Output     `embed:""`
 }
 
 // Bounds of the backup flags, with why there is a ceiling.
@@ -54,6 +58,7 @@ func (c *backupCmd) Validate() error {
 		config.IntAtLeast("concurrency", "QBACKUP_CONCURRENCY", c.Concurrency, 1, maxConcurrency, "each shard in flight holds its own buffers"),
 		config.IntAtLeast("per-peer-concurrency", "QBACKUP_PER_PEER_CONCURRENCY", c.PerPeerConcurrency, 1, maxConcurrency, "each shard in flight holds its own buffers"),
 		config.ObjectLock(c.ObjectLockMode, c.ObjectLockDays, c.Storage),
+		func() error { _, err := c.recipients(); return err },
 		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
 		config.DurationAtLeast("stall-timeout", "QBACKUP_STALL_TIMEOUT", c.StallTimeout, time.Second, "a snapshot stream pauses between chunks"),
@@ -69,6 +74,18 @@ func (c *backupCmd) Validate() error {
 	)
 }
 
+// recipients parses --encrypt-recipient; nil without.
+func (c *backupCmd) recipients() (*crypt.Recipients, error) {
+	if len(c.EncryptRecipients) == 0 {
+		return nil, nil
+	}
+	r, err := crypt.ParseRecipients(c.EncryptRecipients)
+	if err != nil {
+		return nil, config.Invalidf("--encrypt-recipient (QBACKUP_ENCRYPT_RECIPIENTS): %w", err)
+	}
+	return r, nil
+}
+
 func (c *backupCmd) Help() string {
 	return `Takes one logical backup set of the whole cluster: every shard of every
 collection, one Active replica each, in parallel, streamed to storage. The
@@ -82,12 +99,19 @@ Examples:
   qbackup backup --discovery=static --qdrant-url=http://10.0.0.1:6333 \
     --qdrant-url=http://10.0.0.2:6333 --storage=file:///backups --cluster=prod
 
+  # Encrypted on the client for two keys (restore needs one secret key).
+  qbackup backup --encrypt-recipient=age1... --encrypt-recipient=/etc/qbackup/recipients.txt
+
 ` + config.SecretsHelp
 }
 
 func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	env.report.Cluster = c.Cluster
 	secrets, err := config.LoadSecrets(ctx, nil)
+	if err != nil {
+		return err
+	}
+	recipients, err := c.recipients()
 	if err != nil {
 		return err
 	}
@@ -148,6 +172,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		ToolVersion:        version,
 		ObjectLockMode:     c.ObjectLockMode,
 		ObjectLockDays:     c.ObjectLockDays,
+		Encrypt:            recipients,
 	}, deps)
 	if errors.Is(err, backup.ErrObjectLockUnsupported) {
 		return config.Invalidf("--object-lock-mode (QBACKUP_OBJECT_LOCK_MODE): %v", err)

@@ -170,7 +170,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	structured := c.Format == "json" || c.Format == "yaml"
 	deps := restore.RunDeps{
-		Deps:     restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log},
+		Deps:     restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log, Identities: rs.Identities},
 		Topology: cl.topo,
 		PrintPlan: func(p *restore.RestorePlan) error {
 			switch {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -65,6 +66,10 @@ type Options struct {
 	// storage.Retainer.
 	ObjectLockMode string
 	ObjectLockDays int
+	// Encrypt, when set, encrypts every shard object with age to these
+	// recipients, after compression, as it streams to storage. The
+	// manifest records the recipients' public keys and stays readable.
+	Encrypt *crypt.Recipients
 }
 
 func (o Options) withDefaults() (Options, error) {

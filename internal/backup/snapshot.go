@@ -33,6 +33,9 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	for i, ch := range choices {
 		jobs[i] = job{Choice: ch, coll: byName[ch.Collection],
 			key: manifest.ShardObjectKey(r.opts.Cluster, r.id, ch.Collection, ch.ShardID, r.opts.Compression)}
+		if r.opts.Encrypt != nil {
+			jobs[i].key += manifest.EncryptedSuffix
+		}
 		points += ch.PointsCount
 	}
 
@@ -172,7 +175,7 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 		r.log.Warn("waiting for the snapshot stream: the peer sent nothing", "collection", j.Collection, "shard", j.ShardID,
 			"peer", j.PeerID, "waited", waited.String(), "fails_after", timeout.String()+" (--stall-timeout)")
 	})
-	sum, err := transfer(sctx, r.setStore, j.key, watched, cancel, r.opts.Compression, what, func(n int64) { r.progress.Bytes(ref, n) })
+	sum, err := transfer(sctx, r.setStore, j.key, watched, cancel, r.opts.Compression, r.opts.Encrypt, what, func(n int64) { r.progress.Bytes(ref, n) })
 	if err != nil && watched.isStalled() {
 		// The store's error is then only the cancellation; say why.
 		err = fmt.Errorf("%s: %w: no byte received for %s (--stall-timeout)", what, ErrStalled, r.opts.StallTimeout)
@@ -199,7 +202,7 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 	}
 	return manifest.Shard{
 		ID: j.ShardID, ShardKey: j.ShardKey, SourcePeer: j.PeerID, Replicas: replicas,
-		Object: j.key, Compression: r.opts.Compression,
+		Object: j.key, Compression: r.opts.Compression, Encryption: r.encryption(),
 		Size: sum.objectSize, SHA256: sum.objectSHA,
 		SnapshotSize: sum.snapshotSize, SnapshotSHA256: sum.snapshotSHA,
 		PointsCount: j.PointsCount, StartedAt: startedAt, FinishedAt: finishedAt,
@@ -216,4 +219,13 @@ func checkDescription(d *qdrant.SnapshotDescription, s sums, what string) error 
 		return fmt.Errorf("%s %s: checksum mismatch: peer reported sha256 %s, downloaded %s", what, d.Name, d.Checksum, s.snapshotSHA)
 	}
 	return nil
+}
+
+// encryption is what the manifest records of the set's encryption, nil
+// without.
+func (r *run) encryption() *manifest.Encryption {
+	if r.opts.Encrypt == nil {
+		return nil
+	}
+	return &manifest.Encryption{Scheme: manifest.EncryptionAge, Recipients: r.opts.Encrypt.Keys()}
 }
