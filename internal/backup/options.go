@@ -65,6 +65,14 @@ type Options struct {
 	// storage.Retainer.
 	ObjectLockMode string
 	ObjectLockDays int
+	// PrestartStreams is how many snapshot streams (method stream) are
+	// opened together before any is transferred, so the shards of the set
+	// start at nearly the same moment; 0 means DefaultPrestartStreams,
+	// negative opens each stream when its transfer starts.
+	PrestartStreams int
+	// PrestartMaxWait is how long a stream opened ahead may wait for its
+	// transfer before it is opened again; default DefaultPrestartMaxWait.
+	PrestartMaxWait time.Duration
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -117,6 +125,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.DownloadAttempts <= 0 {
 		o.DownloadAttempts = DefaultDownloadAttempts
+	}
+	if o.PrestartStreams == 0 {
+		o.PrestartStreams = DefaultPrestartStreams
+	}
+	if o.PrestartMaxWait <= 0 {
+		o.PrestartMaxWait = DefaultPrestartMaxWait
 	}
 	return o, nil
 }
