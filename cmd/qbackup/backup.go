@@ -28,6 +28,7 @@ type backupCmd struct {
 	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with restores); renewed while the backup runs. A run that dies leaves its lock until it expires."`
 	LeaseWait          time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
 	StallTimeout       time.Duration `name:"stall-timeout" env:"QBACKUP_STALL_TIMEOUT" default:"2m" help:"Fail a shard whose snapshot download delivers no byte for this long (the set then fails)."`
+	PrestartStreams    int           `name:"prestart-streams" env:"QBACKUP_PRESTART_STREAMS" default:"128" help:"Snapshot streams (--snapshot-method stream) opened together before any is transferred, so every shard of the set starts at nearly the same moment; 0 opens each when its transfer starts."`
 	SampleSize         int           `name:"sample-size" env:"QBACKUP_SAMPLE_SIZE" default:"64" help:"Points per collection whose content digest is recorded for restore verification."`
 	Prune              bool          `name:"prune" env:"QBACKUP_PRUNE" help:"Apply the retention rules after a successful backup."`
 	MigrateCatalog     bool          `name:"migrate-catalog" env:"QBACKUP_MIGRATE_CATALOG" help:"Create or upgrade the catalogue schema before starting."`
@@ -46,6 +47,9 @@ const (
 	// snapshot stream on a peer; beyond this the peers, not qbackup, are
 	// the limit.
 	maxConcurrency = 256
+	// maxPrestartStreams: each stream opened ahead holds a proxied shard
+	// on its peer and a connection until its transfer.
+	maxPrestartStreams = 4096
 	// maxSampleSize: the sample is read in one scroll request with
 	// payloads and vectors and held in memory.
 	maxSampleSize = 10000
@@ -61,6 +65,7 @@ func (c *backupCmd) Validate() error {
 		func() error { _, err := c.recipients(); return err },
 		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
+		config.IntAtLeast("prestart-streams", "QBACKUP_PRESTART_STREAMS", c.PrestartStreams, 0, maxPrestartStreams, "each holds a proxied shard on its peer until its transfer"),
 		config.DurationAtLeast("stall-timeout", "QBACKUP_STALL_TIMEOUT", c.StallTimeout, time.Second, "a snapshot stream pauses between chunks"),
 		func() error {
 			// No samples would leave a restore nothing to compare the
@@ -169,6 +174,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		LeaseWait:          c.LeaseWait,
 		SampleSize:         c.SampleSize,
 		StallTimeout:       c.StallTimeout,
+		PrestartStreams:    prestartStreams(c.PrestartStreams),
 		ToolVersion:        version,
 		ObjectLockMode:     c.ObjectLockMode,
 		ObjectLockDays:     c.ObjectLockDays,
@@ -257,6 +263,15 @@ func shardCount(m *manifest.Manifest) int {
 	n := 0
 	for _, c := range m.Collections {
 		n += len(c.Shards)
+	}
+	return n
+}
+
+// prestartStreams maps the flag (0: none) to the engine's option (0: its
+// default, negative: none).
+func prestartStreams(n int) int {
+	if n == 0 {
+		return -1
 	}
 	return n
 }

@@ -70,6 +70,14 @@ type Options struct {
 	// recipients, after compression, as it streams to storage. The
 	// manifest records the recipients' public keys and stays readable.
 	Encrypt *crypt.Recipients
+	// PrestartStreams is how many snapshot streams (method stream) are
+	// opened together before any is transferred, so the shards of the set
+	// start at nearly the same moment; 0 means DefaultPrestartStreams,
+	// negative opens each stream when its transfer starts.
+	PrestartStreams int
+	// PrestartMaxWait is how long a stream opened ahead may wait for its
+	// transfer before it is opened again; default DefaultPrestartMaxWait.
+	PrestartMaxWait time.Duration
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -122,6 +130,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.DownloadAttempts <= 0 {
 		o.DownloadAttempts = DefaultDownloadAttempts
+	}
+	if o.PrestartStreams == 0 {
+		o.PrestartStreams = DefaultPrestartStreams
+	}
+	if o.PrestartMaxWait <= 0 {
+		o.PrestartMaxWait = DefaultPrestartMaxWait
 	}
 	return o, nil
 }
