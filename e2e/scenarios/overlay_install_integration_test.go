@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -116,9 +117,19 @@ func installCommands(t *testing.T, overlay, ns string) []string {
 	if start < 0 || end < start {
 		t.Fatal("README: no install section (**Install** ... **Commands.**)")
 	}
+	// Fenced blocks: sh blocks are commands, the plain one the Secret's
+	// env file.
 	var cmds []string
-	for _, block := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(readme[start:end], -1) {
-		text := strings.ReplaceAll(block[1], "\\\n", " ")
+	var envBlocks []string
+	for _, block := range regexp.MustCompile("(?ms)^```(\\w*)\n(.*?)^```$").FindAllStringSubmatch(readme[start:end], -1) {
+		if block[1] == "" {
+			envBlocks = append(envBlocks, block[2])
+			continue
+		}
+		if block[1] != "sh" {
+			continue
+		}
+		text := strings.ReplaceAll(block[2], "\\\n", " ")
 		for _, line := range strings.Split(text, "\n") {
 			if i := strings.Index(line, " #"); i >= 0 {
 				line = line[:i]
@@ -131,9 +142,18 @@ func installCommands(t *testing.T, overlay, ns string) []string {
 	if len(cmds) < 3 {
 		t.Fatalf("README install section: commands %q, want the namespace, the apply and the Secret", cmds)
 	}
+	if len(envBlocks) != 1 || !strings.Contains(envBlocks[0], "AWS_SECRET_ACCESS_KEY=") {
+		t.Fatalf("README install section: want one env-file block with the Secret's keys, found %d", len(envBlocks))
+	}
+	envFile := filepath.Join(t.TempDir(), "qbackup.env")
+	if err := os.WriteFile(envFile, []byte(envBlocks[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	nsArg := regexp.MustCompile(`(create namespace|-n) qdrant\b`)
 	for i, c := range cmds {
 		c = nsArg.ReplaceAllString(c, "${1} "+ns)
+		c = strings.ReplaceAll(c, " qbackup.env", " "+envFile)
+		c = strings.ReplaceAll(c, "=qbackup.env", "="+envFile)
 		cmds[i] = strings.ReplaceAll(c, "kustomize/overlays/prod", "kustomize/overlays/"+overlay)
 	}
 	return cmds
