@@ -30,7 +30,7 @@ func (p *Peer) snapshotRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET "+coll+"/snapshots/{snapshot_name}", func(w http.ResponseWriter, r *http.Request) {
 		f, err := p.OpenCollectionSnapshot(r.Context(), cname(r), r.PathValue("snapshot_name"))
-		serveSnapshotFile(w, r, f, err)
+		serveSnapshotFile(p.rate.responseWriter(r.Context(), w), r, f, err)
 	})
 	mux.HandleFunc("DELETE "+coll+"/snapshots/{snapshot_name}", func(w http.ResponseWriter, r *http.Request) {
 		p.runMaybeAsync(w, r, time.Now(), func() (any, error) {
@@ -87,7 +87,7 @@ func (p *Peer) snapshotRoutes(mux *http.ServeMux) {
 		if err == nil {
 			f, err = p.OpenShardSnapshot(r.Context(), cname(r), id, r.PathValue("snapshot_name"))
 		}
-		serveSnapshotFile(w, r, f, err)
+		serveSnapshotFile(p.rate.responseWriter(r.Context(), w), r, f, err)
 	})
 	mux.HandleFunc("DELETE "+shard+"/snapshots/{snapshot_name}", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -166,9 +166,9 @@ func (p *Peer) handleShardStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.WriteHeader(http.StatusOK)
-	var out io.Writer = w
+	var out io.Writer = p.rate.writer(r.Context(), w)
 	if idle := p.c.opts.StreamIdleTimeout; idle > 0 {
-		out = &idleWriter{w: w, rc: http.NewResponseController(w), idle: idle}
+		out = &idleWriter{w: out, rc: http.NewResponseController(w), idle: idle}
 	}
 	if err := write(out); err != nil {
 		p.c.log.Debug("shard stream ended early", "peer", p.id, "err", err)
@@ -214,6 +214,10 @@ func (p *Peer) handleUpload(w http.ResponseWriter, r *http.Request, fn func(ctx 
 		writeError(w, start, err, 0)
 		return
 	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{p.rate.reader(r.Context(), r.Body), r.Body}
 	mr, err := multipartReader(r)
 	if err != nil {
 		writeError(w, start, errf(KindBadRequest, "Invalid multipart form: %v", err), 0)
