@@ -47,9 +47,9 @@ type sim struct {
 // simulator alone (go run would add a parent).
 func buildSim(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "qdrant-sim")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./e2e/cmd/qdrant-sim")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/qbackup/qbackup/e2e/cmd/qdrant-sim")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build qdrant-sim (run from the repository root): %w\n%s", err, out)
+		return "", fmt.Errorf("build qdrant-sim (run from within the repository): %w\n%s", err, out)
 	}
 	return bin, nil
 }
