@@ -71,6 +71,7 @@ type benchConfig struct {
 	markdown      string
 	workDir       string
 	naiveDir      string
+	note          string
 	noRestore     bool
 	noNaive       bool
 	stackStatus   string
@@ -95,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.markdown, "markdown", "BENCHMARKS.md", "where the report goes (empty = none)")
 	fs.StringVar(&c.workDir, "work-dir", "", "simulator state and the naive baseline's local files (default: a directory under /dev/shm if present, else the temp dir)")
 	fs.StringVar(&c.naiveDir, "naive-dir", os.TempDir(), "where the naive baseline downloads its snapshot files: a disk, as a script would use")
+	fs.StringVar(&c.note, "note", "", "a remark printed at the top of BENCHMARKS.md and stored in results.json (what else ran on the machine, why the run is partial)")
 	fs.BoolVar(&c.noRestore, "no-restore", false, "skip the restore figures")
 	fs.BoolVar(&c.noNaive, "no-naive", false, "skip the naive sequential baseline")
 	fs.StringVar(&c.stackStatus, "stack", "e2e/stack/stack.sh", "the test stack script, asked for MinIO's pid (its CPU time is recorded); empty = skip")
@@ -203,6 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	h := &harness{cfg: c, s3: s3cfg, work: work, log: stdout, minioPID: minioPID(ctx, c.stackStatus)}
 	h.res.Machine = describeMachine()
+	h.res.Note = c.note
 	h.res.Config = resultConfig{Peers: c.peers, ShardsPerPeer: c.shardsPerPeer, Reps: c.reps, Sizes: c.sizes, PeerRates: c.rates,
 		SkewShardsPerPeer: c.skewShards, SkewSize: c.skewSize}
 	fmt.Fprintf(stdout, "qbackup-bench: %s, %d cores, %s, load %s\n", h.res.Machine.CPU, h.res.Machine.Cores, runtime.Version(), h.res.Machine.LoadStart)

@@ -18,6 +18,7 @@ type results struct {
 	Machine   machine      `json:"machine"`
 	Config    resultConfig `json:"config"`
 	DurationS float64      `json:"duration_s"`
+	Note      string       `json:"note,omitempty"`
 	Figures   []*figure    `json:"figures"`
 	Goals     []goal       `json:"goals"`
 }
@@ -159,8 +160,12 @@ func evaluate(r *results) []goal {
 				parts = append(parts, fmt.Sprintf("%.0f", x))
 			}
 			flat := rss[len(rss)-1] <= 1.2*rss[0]
+			measured := strings.Join(parts, " → ") + " MiB"
+			if len(rss) == 1 {
+				measured += " (one size: flatness not shown)"
+			}
 			out = append(out, goal{Goal: "backup peak RSS over sizes, " + rateLabel(rate), Target: "≤ 200 MiB, flat (largest ≤ 1.2 × smallest)",
-				Measured: strings.Join(parts, " → ") + " MiB", Met: slices.Max(rss) <= 200 && flat})
+				Measured: measured, Met: slices.Max(rss) <= 200 && flat})
 			out = append(out, goal{Goal: "backup local disk writes, " + rateLabel(rate), Target: "0", Measured: human(disk), Met: disk == 0})
 		}
 		if f := r.find("skew", varBackup, r.Config.SkewSize, rate); f == nil {
@@ -284,6 +289,9 @@ func renderMarkdown(w io.Writer, r *results) {
 	}
 	p("| sizes | %s |\n| peer rate caps | %s |\n| runs per figure | %d (median, min–max; order rotated) |\n| duration | %.0f s |\n\n",
 		strings.Join(sizes, ", "), strings.Join(rates, ", "), r.Config.Reps, r.DurationS)
+	if r.Note != "" {
+		p("**Note:** %s\n\n", r.Note)
+	}
 	if loaded(r.Machine) {
 		p("**This run was on a loaded machine** (load average above half the cores): other work competed for the CPU, ")
 		p("so times and ratios are indicative only; rerun `make bench` on an idle machine for figures to rely on.\n\n")
