@@ -166,10 +166,13 @@ func (p *Peer) handleShardStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.WriteHeader(http.StatusOK)
-	var out io.Writer = p.rate.writer(r.Context(), w)
+	var out io.Writer = w
 	if idle := p.c.opts.StreamIdleTimeout; idle > 0 {
-		out = &idleWriter{w: out, rc: http.NewResponseController(w), idle: idle}
+		out = &idleWriter{w: w, rc: http.NewResponseController(w), idle: idle}
 	}
+	// The cap paces around the idle check, so that its waits never count
+	// as the client stalling.
+	out = p.rate.writer(r.Context(), out)
 	if err := write(out); err != nil {
 		p.c.log.Debug("shard stream ended early", "peer", p.id, "err", err)
 		panic(http.ErrAbortHandler)
@@ -214,10 +217,12 @@ func (p *Peer) handleUpload(w http.ResponseWriter, r *http.Request, fn func(ctx 
 		writeError(w, start, err, 0)
 		return
 	}
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{p.rate.reader(r.Context(), r.Body), r.Body}
+	if p.rate.rate > 0 {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{p.rate.reader(r.Context(), r.Body), r.Body}
+	}
 	mr, err := multipartReader(r)
 	if err != nil {
 		writeError(w, start, errf(KindBadRequest, "Invalid multipart form: %v", err), 0)
