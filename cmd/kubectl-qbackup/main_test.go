@@ -10,15 +10,33 @@ import (
 )
 
 func TestUsageErrorsExit2(t *testing.T) {
-	for _, args := range [][]string{
-		{"backup", "--from", "deployment/qbackup"},
-		{"restore", "latest", "--plan", "sideways"},
-		{"list", "-o", "csv"},
-		{"nosuchcommand"},
+	for _, tc := range []struct {
+		args []string
+		// want is what the message must say: what was wrong, and the
+		// values that are right.
+		want []string
+	}{
+		{[]string{"backup", "--from", "deployment/qbackup"}, []string{"cronjob/<name>"}},
+		{[]string{"restore", "latest", "--plan", "sideways"}, []string{"sideways"}},
+		{[]string{"list", "-o", "csv"}, []string{"--output", `"wide"`, `"name"`, `"csv"`}},
+		{[]string{"status", "-o", "wid"}, []string{"--output", `"wide"`, `"name"`, `"wid"`}},
+		{[]string{"backup", "--dry-run=maybe"}, []string{"--dry-run", `"client"`, `"server"`, `"maybe"`}},
+		{[]string{"restore", "latest", "--dry-run", "true"}, []string{"--dry-run", `"none"`, `"server"`, `"true"`}},
+		{[]string{"completion", "tcsh"}, []string{"<shell>", `"bash"`, `"zsh"`, `"fish"`, `"tcsh"`}},
+		{[]string{"completion"}, []string{"<shell>"}},
+		{[]string{"nosuchcommand"}, []string{"nosuchcommand"}},
 	} {
 		var out, errOut bytes.Buffer
-		if code := run(context.Background(), args, &out, &errOut); code != cli.ExitUsage {
-			t.Errorf("%v: exit %d, want %d; stderr %s", args, code, cli.ExitUsage, errOut.String())
+		if code := run(context.Background(), tc.args, &out, &errOut); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d; stderr %s", tc.args, code, cli.ExitUsage, errOut.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut.String(), w) {
+				t.Errorf("%v: stderr %q does not say %s", tc.args, errOut.String(), w)
+			}
+		}
+		if out.Len() != 0 {
+			t.Errorf("%v: refused, yet printed %q", tc.args, out.String())
 		}
 	}
 }
