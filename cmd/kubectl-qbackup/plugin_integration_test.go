@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -393,5 +395,176 @@ func TestKubectlConnectionFlags(t *testing.T) {
 	}
 	if code, _, errOut := kubectl("list", "--context", "good", "--request-timeout=-1s"); code != cli.ExitUsage {
 		t.Errorf("negative --request-timeout: exit %d, %s", code, errOut)
+	}
+}
+
+// operatorWithout creates a ServiceAccount bound to the shipped
+// qbackup-operator Role less verb on resource, and returns the --as
+// flag that impersonates it.
+func operatorWithout(t *testing.T, cs kubernetes.Interface, ns, verb, resource string) string {
+	t.Helper()
+	ctx := context.Background()
+	data, err := manifests.FS.ReadFile("operator-role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.Role
+	if err := yaml.UnmarshalStrict(data, &role); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range role.Rules {
+		if slices.Contains(r.Resources, resource) {
+			role.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(r.Verbs), func(v string) bool { return v == verb })
+		}
+	}
+	name := "operator-no-" + verb
+	role.Name = name
+	if _, err := cs.RbacV1().Roles(ns).Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return "--as=system:serviceaccount:" + ns + ":" + name
+}
+
+// TestDryRunServer sends backup and restore Jobs to the API server with
+// dryRun=All: it answers with the Job as it would create it (its
+// selector generated), admission and RBAC apply, and nothing is stored.
+func TestDryRunServer(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	store := fileBackup(t)
+	installOverlay(t, cs, ns, "dev", map[string]string{"QBACKUP_STORAGE": store, "QBACKUP_CLUSTER": "default"})
+	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
+	noJobs := func(what string) {
+		t.Helper()
+		jobs, err := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs.Items) != 0 {
+			t.Fatalf("%s stored %d jobs", what, len(jobs.Items))
+		}
+	}
+
+	code, out, errOut := plugin(t, ns, "backup", "--dry-run=server")
+	if code != cli.ExitOK || !strings.HasPrefix(out, "job.batch/qbackup-manual-") || !strings.HasSuffix(out, " created (server dry run)\n") {
+		t.Fatalf("backup --dry-run=server: exit %d\n%s\n%s", code, out, errOut)
+	}
+	noJobs("backup --dry-run=server")
+
+	for _, args := range [][]string{
+		{"backup", "--dry-run=server", "-o", "yaml"},
+		{"restore", "latest", "--dry-run=server", "-o", "yaml", "--rename=_drill"},
+	} {
+		code, out, errOut = plugin(t, ns, args...)
+		if code != cli.ExitOK {
+			t.Fatalf("%q: exit %d: %s", args, code, errOut)
+		}
+		var job batchv1.Job
+		if err := yaml.UnmarshalStrict([]byte(out), &job); err != nil {
+			t.Fatalf("%q printed: %v\n%s", args, err, out)
+		}
+		// The selector and UID come from the API server, not the plugin:
+		// the create went through.
+		if job.Spec.Selector == nil || job.UID == "" {
+			t.Errorf("%q: the printed Job is not the API server's answer (selector %v, uid %q)", args, job.Spec.Selector, job.UID)
+		}
+		noJobs(fmt.Sprint(args))
+	}
+
+	// The client mode renders the Job itself: no selector, no UID.
+	code, out, errOut = plugin(t, ns, "backup", "--dry-run=client", "-o", "yaml")
+	var rendered batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(out), &rendered); err != nil || code != cli.ExitOK {
+		t.Fatalf("backup --dry-run=client: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if rendered.Spec.Selector != nil || rendered.UID != "" {
+		t.Errorf("--dry-run=client printed a Job with selector %v and uid %q: did it reach the API server?", rendered.Spec.Selector, rendered.UID)
+	}
+
+	// RBAC applies to a server dry run: an operator who may not create
+	// Jobs is refused, and told what is missing; the client mode needs
+	// no create permission.
+	as := operatorWithout(t, cs, ns, "create", "jobs")
+	code, out, errOut = plugin(t, ns, "backup", "--dry-run=server", as)
+	if code == cli.ExitOK || !strings.Contains(errOut, `cannot create resource "jobs"`) || !strings.Contains(errOut, "(server dry run)") {
+		t.Errorf("server dry run without create on jobs: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := plugin(t, ns, "backup", "--dry-run=client", as); code != cli.ExitOK {
+		t.Errorf("client dry run without create on jobs: exit %d\n%s\n%s", code, out, errOut)
+	}
+	noJobs("refused dry runs")
+}
+
+// TestOutputFormatsAndCompletionAgainstTheCluster covers -o wide and -o
+// name of list and status, and completion reading the installation:
+// backup ids from its listing, Job names and Qdrant pod names.
+func TestOutputFormatsAndCompletionAgainstTheCluster(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	installOverlay(t, cs, ns, "dev", map[string]string{"QBACKUP_STORAGE": fileBackup(t), "QBACKUP_CLUSTER": "default"})
+	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-2", qdrantLabels, "10.0.0.3", false)
+	code, out, errOut := plugin(t, ns, "backup")
+	if code != cli.ExitOK {
+		t.Fatalf("backup: exit %d: %s", code, errOut)
+	}
+	job := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(out), "job.batch/"), " created")
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"list", "-o", "name"}, []string{"backup/" + backupID + "\n"}},
+		{[]string{"list", "-o", "wide"}, []string{"POINTS", "QDRANT", "STARTED", "FINISHED", backupID, "2026-11-25T13:31:00Z"}},
+		{[]string{"list"}, []string{"SIZE", "DURATION", backupID, "10 B", "1m0s"}},
+		{[]string{"status", "-o", "name"}, []string{"job.batch/" + job + "\n"}},
+		{[]string{"status", "-o", "wide"}, []string{"POD", "ATTEMPTS", "STARTED", job}},
+	} {
+		code, out, errOut := plugin(t, ns, tc.args...)
+		if code != cli.ExitOK {
+			t.Fatalf("%q: exit %d: %s", tc.args, code, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%q lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+	if code, out, _ := plugin(t, ns, "list", "-o", "name"); code != cli.ExitOK || out != "backup/"+backupID+"\n" {
+		t.Errorf("list -o name: %q", out)
+	}
+	if code, out, _ := plugin(t, ns, "list"); code != cli.ExitOK || strings.Contains(out, "POINTS") {
+		t.Errorf("list (table) shows the wide columns:\n%s", out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"restore", ""}, []string{"latest", backupID}},
+		{[]string{"logs", ""}, []string{"latest", job}},
+		{[]string{"restore", "latest", "--target-node", ""}, []string{"qdrant-0", "qdrant-1"}},
+	} {
+		code, out, errOut := plugin(t, ns, append([]string{completeCommand}, tc.args...)...)
+		if code != cli.ExitOK {
+			t.Fatalf("__complete %q: exit %d: %s", tc.args, code, errOut)
+		}
+		if got, _ := parseProtocol(t, out); !slices.Equal(got, tc.want) {
+			t.Errorf("__complete -n %s %q: %q, want %q", ns, tc.args, got, tc.want)
+		}
 	}
 }
