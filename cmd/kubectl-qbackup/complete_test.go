@@ -77,7 +77,7 @@ func TestCompleteCommandsAndFlags(t *testing.T) {
 		want      []string
 		directive int
 	}{
-		{[]string{""}, []string{"backup", "restore", "list", "status", "logs", "version", "completion"}, directiveNoFile},
+		{[]string{""}, []string{"backup", "restore", "list", "status", "logs", "schedule", "version", "completion"}, directiveNoFile},
 		{[]string{"re"}, []string{"restore"}, directiveNoFile},
 		{[]string{"-n", "qdrant", "--context=prod", "st"}, []string{"status"}, directiveNoFile},
 		{[]string{"list", "--o"}, []string{"--output"}, directiveNoFile},
@@ -90,6 +90,8 @@ func TestCompleteCommandsAndFlags(t *testing.T) {
 		{[]string{"restore", "--dry-run=s"}, []string{"--dry-run=server"}, directiveNoFile},
 		{[]string{"restore", "--plan", "c"}, []string{"consolidate"}, directiveNoFile},
 		{[]string{"completion", ""}, []string{"bash", "zsh", "fish", "kubectl"}, directiveNoFile},
+		{[]string{"schedule", ""}, []string{"suspend", "resume"}, directiveNoFile},
+		{[]string{"schedule", "resume", "--f"}, []string{"--from"}, directiveNoFile},
 		// A typo earlier on the line does not stop completion.
 		{[]string{"list", "--no-such-flag", "-o", "y"}, []string{"yaml"}, directiveNoFile},
 		// Paths: the shell completes file names.

@@ -29,7 +29,9 @@ type app struct {
 	List    listCmd    `cmd:"" help:"List backups, newest first."`
 	Status  statusCmd  `cmd:"" help:"Show the schedule and the newest backup and restore Jobs, with kubectl access alone."`
 	Logs    logsCmd    `cmd:"" help:"Print (or follow with -f) the log of a qbackup Job."`
-	Version versionCmd `cmd:"" help:"Print the plugin's version and the image the namespace's installation runs."`
+
+	Schedule scheduleCmd `cmd:"" help:"Suspend or resume the backup schedule (the CronJob's spec.suspend)."`
+	Version  versionCmd  `cmd:"" help:"Print the plugin's version and the image the namespace's installation runs."`
 
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish) or the kubectl_complete-qbackup helper."`
 }

@@ -24,6 +24,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"restore", "latest", "--dry-run", "true"}, []string{"--dry-run", `"none"`, `"server"`, `"true"`}},
 		{[]string{"completion", "tcsh"}, []string{"<shell>", `"bash"`, `"zsh"`, `"fish"`, `"tcsh"`}},
 		{[]string{"completion"}, []string{"<shell>"}},
+		{[]string{"schedule", "resume", "--from=cronjob/qbackup-restore"}, []string{"restore template", "stays suspended", "cronjob/qbackup"}},
+		{[]string{"schedule", "suspend", "--from=qbackup"}, []string{"cronjob/<name>"}},
+		{[]string{"schedule", "pause"}, []string{"pause"}},
 		{[]string{"nosuchcommand"}, []string{"nosuchcommand"}},
 	} {
 		var out, errOut bytes.Buffer

@@ -399,8 +399,8 @@ func TestKubectlConnectionFlags(t *testing.T) {
 }
 
 // operatorWithout creates a ServiceAccount bound to the shipped
-// qbackup-operator Role less verb on resource, and returns the --as
-// flag that impersonates it.
+// qbackup-operator Role less verb on resource (the whole Role with verb
+// ""), and returns the --as flag that impersonates it.
 func operatorWithout(t *testing.T, cs kubernetes.Interface, ns, verb, resource string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -417,7 +417,10 @@ func operatorWithout(t *testing.T, cs kubernetes.Interface, ns, verb, resource s
 			role.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(r.Verbs), func(v string) bool { return v == verb })
 		}
 	}
-	name := "operator-no-" + verb
+	name := "operator"
+	if verb != "" {
+		name += "-no-" + verb
+	}
 	role.Name = name
 	if _, err := cs.RbacV1().Roles(ns).Create(ctx, &role, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -566,5 +569,62 @@ func TestOutputFormatsAndCompletionAgainstTheCluster(t *testing.T) {
 		if got, _ := parseProtocol(t, out); !slices.Equal(got, tc.want) {
 			t.Errorf("__complete -n %s %q: %q, want %q", ns, tc.args, got, tc.want)
 		}
+	}
+}
+
+// TestScheduleSuspendResume patches the backup CronJob's spec.suspend as
+// an operator holding the shipped Role, and refuses the restore template.
+func TestScheduleSuspendResume(t *testing.T) {
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	installOverlay(t, cs, ns, "dev", nil)
+	operator := operatorWithout(t, cs, ns, "", "")
+	suspended := func(name string) bool {
+		t.Helper()
+		cj, err := cs.BatchV1().CronJobs(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cj.Spec.Suspend != nil && *cj.Spec.Suspend
+	}
+	if suspended("qbackup") {
+		t.Fatal("the installed schedule starts suspended")
+	}
+	for _, tc := range []struct {
+		args          []string
+		wantOut       string
+		wantSuspended bool
+	}{
+		{[]string{"schedule", "suspend", operator}, "cronjob.batch/qbackup suspended\n", true},
+		{[]string{"schedule", "suspend", operator}, "cronjob.batch/qbackup suspended (no change)\n", true},
+		{[]string{"status", operator}, "SUSPENDED", true},
+		{[]string{"schedule", "resume", operator}, "cronjob.batch/qbackup resumed\n", false},
+		{[]string{"schedule", "resume", operator}, "cronjob.batch/qbackup resumed (no change)\n", false},
+	} {
+		code, out, errOut := plugin(t, ns, tc.args...)
+		if code != cli.ExitOK || !strings.Contains(out, tc.wantOut) {
+			t.Fatalf("%q: exit %d, want %q\n%s\n%s", tc.args, code, tc.wantOut, out, errOut)
+		}
+		if got := suspended("qbackup"); got != tc.wantSuspended {
+			t.Fatalf("after %q: suspended %v, want %v", tc.args, got, tc.wantSuspended)
+		}
+	}
+
+	// The restore template stays suspended: refused before any request.
+	code, _, errOut := plugin(t, ns, "schedule", "resume", "--from=cronjob/qbackup-restore")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "restore template") || !suspended("qbackup-restore") {
+		t.Errorf("resume of the restore template: exit %d, suspended %v: %s", code, suspended("qbackup-restore"), errOut)
+	}
+	// Nothing installed under that name: exit 2, saying so.
+	if code, _, errOut := plugin(t, ns, "schedule", "suspend", "--from=cronjob/nightly"); code != cli.ExitUsage || !strings.Contains(errOut, `cronjob "nightly" not found`) {
+		t.Errorf("missing cronjob: exit %d: %s", code, errOut)
+	}
+	// Without patch on cronjobs the operator is told which verb is missing.
+	noPatch := operatorWithout(t, cs, ns, "patch", "cronjobs")
+	if code, _, errOut := plugin(t, ns, "schedule", "suspend", noPatch); code != cli.ExitFailure || !strings.Contains(errOut, `cannot patch resource "cronjobs"`) {
+		t.Errorf("without patch: exit %d: %s", code, errOut)
+	}
+	if suspended("qbackup") {
+		t.Error("a refused suspend suspended the schedule")
 	}
 }
