@@ -27,6 +27,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"schedule", "resume", "--from=cronjob/qbackup-restore"}, []string{"restore template", "stays suspended", "cronjob/qbackup"}},
 		{[]string{"schedule", "suspend", "--from=qbackup"}, []string{"cronjob/<name>"}},
 		{[]string{"schedule", "pause"}, []string{"pause"}},
+		{[]string{"verify", "yesterday"}, []string{`"yesterday" is not a backup id`, "latest"}},
+		{[]string{"verify", "latest", "--dry-run=yes"}, []string{"--dry-run", `"server"`}},
+		{[]string{"verify", "--timeout=-1s", "--wait"}, []string{"--timeout", "negative"}},
 		{[]string{"nosuchcommand"}, []string{"nosuchcommand"}},
 	} {
 		var out, errOut bytes.Buffer

@@ -628,3 +628,45 @@ func TestScheduleSuspendResume(t *testing.T) {
 		t.Error("a refused suspend suspended the schedule")
 	}
 }
+
+// TestVerifyCreatesJob: verify makes a Job from the backup CronJob that
+// runs `qbackup verify ID` in the cluster; status lists it as a verify
+// Job, not as a backup.
+func TestVerifyCreatesJob(t *testing.T) {
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	installed := installOverlay(t, cs, ns, "staging", nil)
+
+	code, out, errOut := plugin(t, ns, "verify", backupID, "--dry-run=server", "-o", "yaml")
+	var printed batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(out), &printed); err != nil || code != cli.ExitOK {
+		t.Fatalf("verify --dry-run=server: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if printed.UID == "" {
+		t.Error("the server dry run printed no UID: not the API server's answer")
+	}
+	if jobs, _ := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{}); len(jobs.Items) != 0 {
+		t.Fatalf("dry run stored %d jobs", len(jobs.Items))
+	}
+
+	code, out, errOut = plugin(t, ns, "verify", "latest")
+	if code != cli.ExitOK || !strings.HasPrefix(out, "job.batch/qbackup-verify-latest-") {
+		t.Fatalf("verify latest: exit %d\n%s\n%s", code, out, errOut)
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(out), "job.batch/"), " created")
+	job, err := cs.BatchV1().Jobs(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, want := job.Spec.Template.Spec.Containers[0], installed["qbackup"].Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	if !slices.Equal(c.Args, []string{"verify", "latest"}) || c.Image != want.Image || len(c.EnvFrom) != len(want.EnvFrom) {
+		t.Errorf("verify job runs %s %q with %d envFrom; the cronjob %s with %d", c.Image, c.Args, len(c.EnvFrom), want.Image, len(want.EnvFrom))
+	}
+	if job.Labels["app.kubernetes.io/component"] != "verify" || len(job.OwnerReferences) != 1 || job.OwnerReferences[0].Name != "qbackup" {
+		t.Errorf("labels %v, owners %+v", job.Labels, job.OwnerReferences)
+	}
+	code, out, errOut = plugin(t, ns, "status", "-o", "json")
+	if code != cli.ExitOK || !strings.Contains(out, `"component": "verify"`) || strings.Contains(out, "lastCompleteBackup") {
+		t.Errorf("status: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
