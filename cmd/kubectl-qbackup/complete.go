@@ -271,7 +271,7 @@ func (c *completer) argValues(ctx context.Context, t typed, arg *kong.Value, cur
 		return withPrefix(nonEmpty(arg.EnumSlice()), "", cur), directiveNoFile
 	}
 	switch t.node.Name + " " + arg.Name {
-	case "restore backup", "verify backup":
+	case "restore backup", "verify backup", "describe backup":
 		return withPrefix(append([]string{"latest"}, c.backupIDs(ctx, t)...), "", cur), directiveNoFile | directiveKeepOrder
 	case "logs job":
 		return withPrefix(append([]string{"latest"}, c.jobNames(ctx, t)...), "", cur), directiveNoFile | directiveKeepOrder

@@ -77,7 +77,7 @@ func TestCompleteCommandsAndFlags(t *testing.T) {
 		want      []string
 		directive int
 	}{
-		{[]string{""}, []string{"backup", "restore", "list", "status", "logs", "verify", "schedule", "version", "completion"}, directiveNoFile},
+		{[]string{""}, []string{"backup", "restore", "list", "status", "logs", "describe", "verify", "schedule", "version", "completion"}, directiveNoFile},
 		{[]string{"re"}, []string{"restore"}, directiveNoFile},
 		{[]string{"-n", "qdrant", "--context=prod", "st"}, []string{"status"}, directiveNoFile},
 		{[]string{"list", "--o"}, []string{"--output"}, directiveNoFile},
@@ -135,6 +135,7 @@ func TestCompleteBackupIDs(t *testing.T) {
 		{"of another cluster", nil, []string{"restore", "--storage", store, "--qdrant-cluster", "other", ""}, []string{"latest"}},
 		{"unreadable storage", nil, []string{"restore", "--storage", "file://" + filepath.Join(t.TempDir(), "none"), ""}, []string{"latest"}},
 		{"of verify", map[string]string{"QBACKUP_STORAGE": store}, []string{"verify", ""}, []string{"latest", backupID}},
+		{"of describe", nil, []string{"describe", "--storage", store, "2"}, []string{backupID}},
 		{"after the id", nil, []string{"restore", "--storage", store, backupID, ""}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,7 @@ type app struct {
 	Status  statusCmd  `cmd:"" help:"Show the schedule and the newest backup and restore Jobs, with kubectl access alone."`
 	Logs    logsCmd    `cmd:"" help:"Print (or follow with -f) the log of a qbackup Job."`
 
+	Describe describeCmd `cmd:"" help:"Show one backup in full: peers, collections, shards, sizes, skew, verification."`
 	Verify   verifyCmd   `cmd:"" help:"Check a backup's objects against its manifest, in a Job with the installation's credentials."`
 	Schedule scheduleCmd `cmd:"" help:"Suspend or resume the backup schedule (the CronJob's spec.suspend)."`
 	Version  versionCmd  `cmd:"" help:"Print the plugin's version and the image the namespace's installation runs."`

@@ -30,6 +30,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"verify", "yesterday"}, []string{`"yesterday" is not a backup id`, "latest"}},
 		{[]string{"verify", "latest", "--dry-run=yes"}, []string{"--dry-run", `"server"`}},
 		{[]string{"verify", "--timeout=-1s", "--wait"}, []string{"--timeout", "negative"}},
+		{[]string{"describe", "20261125"}, []string{`"20261125" is not a backup id`}},
+		{[]string{"describe", "latest", "-o", "wide"}, []string{"--output", `"text"`, `"wide"`}},
 		{[]string{"nosuchcommand"}, []string{"nosuchcommand"}},
 	} {
 		var out, errOut bytes.Buffer
@@ -55,5 +57,31 @@ func TestListEmptyStorage(t *testing.T) {
 	}
 	if strings.TrimSpace(out.String()) != "[]" {
 		t.Fatalf("got %q, want []", out.String())
+	}
+}
+
+func TestDescribeReadsTheStore(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	store := fileBackup(t)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"describe", "--storage", store}, []string{"Backup:          " + backupID, "Status:          complete", "Size:            10 B in 2 shards", "qdrant-1", `Collection "docs"`}},
+		{[]string{"describe", backupID, "--storage", store, "-o", "json"}, []string{`"backup_id": "` + backupID + `"`, `"manifest"`}},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), tc.args, &out, &errOut); code != cli.ExitOK {
+			t.Fatalf("%q: exit %d: %s", tc.args, code, errOut.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%q lacks %q:\n%s", tc.args, w, out.String())
+			}
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"describe", "20261124T133000Z-0000", "--storage", store}, &out, &errOut); code != cli.ExitUsage || !strings.Contains(errOut.String(), "no such backup") {
+		t.Errorf("a missing backup: exit %d, want %d: %s", code, cli.ExitUsage, errOut.String())
 	}
 }

@@ -2,17 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"strconv"
-	"text/tabwriter"
-	"time"
 
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/inventory"
-	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/printer"
 )
 
@@ -85,13 +79,6 @@ Examples:
 ` + config.StorageSecretsHelp
 }
 
-// describeReport is the JSON contract of `describe -o json`: the manifest,
-// plus the catalogue's view when there is one.
-type describeReport struct {
-	Manifest *manifest.Manifest     `json:"manifest"`
-	Catalog  *catalog.BackupSummary `json:"catalog,omitempty"`
-}
-
 func (c *describeCmd) Run(ctx context.Context, env *runEnv) error {
 	rs, err := cli.OpenReadSide(ctx, c.Source, env.log)
 	if err != nil {
@@ -102,7 +89,7 @@ func (c *describeCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	rep := describeReport{Manifest: m}
+	rep := printer.Description{Manifest: m}
 	if rs.Catalog != nil {
 		rec, err := rs.Catalog.GetBackup(ctx, m.Cluster, m.BackupID)
 		if err == nil {
@@ -114,51 +101,5 @@ func (c *describeCmd) Run(ctx context.Context, env *runEnv) error {
 	if c.Format == "json" || c.Format == "yaml" {
 		return printer.Structured(env.stdout, c.Format, rep)
 	}
-	return printManifest(env.stdout, rep)
-}
-
-func printManifest(w io.Writer, rep describeReport) error {
-	m := rep.Manifest
-	status := "complete"
-	if m.Partial {
-		status = "partial"
-	}
-	verify := "unknown (no catalog)"
-	if rep.Catalog != nil {
-		verify = rep.Catalog.VerifyStatus
-	}
-	fmt.Fprintf(w, "Backup:          %s\nCluster:         %s\nStatus:          %s\nVerified:        %s\n", m.BackupID, m.Cluster, status, verify)
-	fmt.Fprintf(w, "Qdrant version:  %s\nSnapshot method: %s\nStarted:         %s\nFinished:        %s (%s)\n",
-		m.QdrantVersion, m.SnapshotMethod, m.StartedAt.Format(time.RFC3339), m.FinishedAt.Format(time.RFC3339), m.FinishedAt.Sub(m.StartedAt).Round(time.Millisecond))
-	fmt.Fprintf(w, "Snapshot skew:   %s\nSize:            %s in %d shards\n", time.Duration(m.Window.SkewMillis)*time.Millisecond, printer.Bytes(m.TotalSize()), m.ShardCount())
-	fmt.Fprintf(w, "Peers:\n")
-	ptw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(ptw, "  PEER ID\tPOD\tURI")
-	for _, p := range m.Peers {
-		fmt.Fprintf(ptw, "  %d\t%s\t%s\n", p.ID, printer.Dash(p.Pod), p.URI)
-	}
-	if err := ptw.Flush(); err != nil {
-		return err
-	}
-	for _, col := range m.Collections {
-		fmt.Fprintf(w, "\nCollection %q: %s sharding, %d shards, replication factor %d, %d points",
-			col.Name, col.ShardingMethod, col.ShardNumber, col.ReplicationFactor, col.PointsCount)
-		if len(col.Aliases) > 0 {
-			fmt.Fprintf(w, ", aliases %v", col.Aliases)
-		}
-		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  SHARD\tKEY\tSOURCE PEER\tPOINTS\tSIZE\tSHA-256\tOBJECT")
-		for _, s := range col.Shards {
-			key := "-"
-			if s.ShardKey != nil {
-				key = s.ShardKey.String()
-			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, key, strconv.FormatUint(s.SourcePeer, 10), s.PointsCount, printer.Bytes(s.Size), s.SHA256[:16]+"…", s.Object)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return printer.Describe(env.stdout, rep)
 }
