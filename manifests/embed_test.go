@@ -117,3 +117,43 @@ func decode(t *testing.T, name string, into any) {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
+
+// TestOperatorRoleIsWhatThePluginUses pins the qbackup-operator Role to
+// exactly the requests kubectl qbackup makes: a grant more is access an
+// operator does not need, a grant less is a command that fails.
+func TestOperatorRoleIsWhatThePluginUses(t *testing.T) {
+	var role rbacv1.Role
+	decode(t, "operator-role.yaml", &role)
+	want := map[string]bool{
+		"batch/cronjobs get":     true, // status, backup, restore (templates)
+		"batch/cronjobs patch":   true, // schedule suspend|resume
+		"/configmaps get":        true, // the installation's settings
+		"batch/jobs create":      true, // backup, restore
+		"batch/jobs get":         true, // --wait, logs
+		"batch/jobs list":        true, // status, logs latest
+		"/pods get":              true, // logs
+		"/pods list":             true, // the Jobs' pods, the Qdrant pods
+		"/pods/log get":          true, // logs
+		"apps/statefulsets list": true, // the node-count check of restore
+	}
+	got := map[string]bool{}
+	for _, r := range role.Rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					got[g+"/"+res+" "+v] = true
+				}
+			}
+		}
+	}
+	for g := range got {
+		if !want[g] {
+			t.Errorf("the operator role grants %s, which the plugin does not use", g)
+		}
+	}
+	for w := range want {
+		if !got[w] {
+			t.Errorf("the operator role lacks %s, which the plugin needs", w)
+		}
+	}
+}

@@ -29,7 +29,8 @@ so it cannot overlap a scheduled run.
 Examples:
   kubectl qbackup backup -n qdrant
   kubectl qbackup backup -n qdrant --wait
-  kubectl qbackup backup --dry-run=client -o yaml`
+  kubectl qbackup backup --dry-run=client -o yaml
+  kubectl qbackup backup --dry-run=server     # may I? does admission accept it?`
 }
 
 // Validate runs before the API server is contacted.
@@ -79,16 +80,25 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	return c.wait(ctx, env, cs, created)
 }
 
-// createJob creates job, or with --dry-run=client only renders it, and
-// reports as kubectl does: the object with -o yaml, else one line.
+// createJob creates job; with --dry-run=client it only renders it, with
+// --dry-run=server the API server runs the create through admission and
+// RBAC and persists nothing. It reports as kubectl does: the object with
+// -o yaml (the API server's answer, defaults filled in, unless client),
+// else one line.
 func createJob(ctx context.Context, env *runEnv, cs kubernetes.Interface, job *batchv1.Job, d dryRun) (*batchv1.Job, error) {
 	suffix := " (dry run)"
-	if !d.enabled() {
-		created, err := cs.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("create job %s: %w", job.Name, err)
+	if d.DryRun != "client" {
+		opts := metav1.CreateOptions{}
+		if d.DryRun == "server" {
+			opts.DryRun, suffix = []string{metav1.DryRunAll}, " (server dry run)"
+		} else {
+			suffix = ""
 		}
-		job, suffix = created, ""
+		created, err := cs.BatchV1().Jobs(job.Namespace).Create(ctx, job, opts)
+		if err != nil {
+			return nil, fmt.Errorf("create job %s%s: %w", job.Name, suffix, err)
+		}
+		job = created
 	}
 	if d.Output == "yaml" {
 		b, err := kube.JobYAML(job)

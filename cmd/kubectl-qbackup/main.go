@@ -29,7 +29,13 @@ type app struct {
 	List    listCmd    `cmd:"" help:"List backups, newest first."`
 	Status  statusCmd  `cmd:"" help:"Show the schedule and the newest backup and restore Jobs, with kubectl access alone."`
 	Logs    logsCmd    `cmd:"" help:"Print (or follow with -f) the log of a qbackup Job."`
-	Version versionCmd `cmd:"" help:"Print the plugin's version and the image the namespace's installation runs."`
+
+	Describe describeCmd `cmd:"" help:"Show one backup in full: peers, collections, shards, sizes, skew, verification."`
+	Verify   verifyCmd   `cmd:"" help:"Check a backup's objects against its manifest, in a Job with the installation's credentials."`
+	Schedule scheduleCmd `cmd:"" help:"Suspend or resume the backup schedule (the CronJob's spec.suspend)."`
+	Version  versionCmd  `cmd:"" help:"Print the plugin's version and the image the namespace's installation runs."`
+
+	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish) or the kubectl_complete-qbackup helper."`
 }
 
 // runEnv is what every command's Run receives besides the context.
@@ -63,6 +69,12 @@ func main() {
 // run is main without os.Exit and with its streams injected, so commands
 // are testable in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// Completion reads a half-typed line, which kong would refuse: it is
+	// answered before parsing.
+	if len(args) > 0 && args[0] == completeCommand {
+		newCompleter().complete(ctx, args[1:], stdout)
+		return cli.ExitOK
+	}
 	var c app
 	kctx, code, ok := cli.Parse(&c, "kubectl qbackup", "Back up and restore a distributed Qdrant with qbackup Jobs.", args, stdout, stderr)
 	if !ok {
@@ -79,11 +91,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.ExitOK
 }
 
-// dryRun is kubectl's --dry-run flag; only the client mode is offered,
-// because the plugin renders the object itself.
+// dryRun is kubectl's --dry-run flag, with kubectl's meanings.
 type dryRun struct {
-	DryRun string `name:"dry-run" enum:"none,client" default:"none" help:"client: print the Job instead of creating it."`
-	Output string `name:"output" short:"o" enum:",yaml" default:"" help:"yaml: print the Job (the one created, or with --dry-run=client the one that would be)."`
+	DryRun string `name:"dry-run" enum:"none,client,server" default:"none" help:"client: print the Job, send nothing; server: send it with dryRun=All, so admission and RBAC check it, and print what would be created; none: create it."`
+	Output string `name:"output" short:"o" enum:",yaml" default:"" help:"yaml: print the Job (the one created, or with --dry-run the one that would be)."`
 }
 
-func (d dryRun) enabled() bool { return d.DryRun == "client" }
+// enabled says that nothing is to be created.
+func (d dryRun) enabled() bool { return d.DryRun != "none" }

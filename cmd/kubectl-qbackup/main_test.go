@@ -10,15 +10,41 @@ import (
 )
 
 func TestUsageErrorsExit2(t *testing.T) {
-	for _, args := range [][]string{
-		{"backup", "--from", "deployment/qbackup"},
-		{"restore", "latest", "--plan", "sideways"},
-		{"list", "-o", "csv"},
-		{"nosuchcommand"},
+	for _, tc := range []struct {
+		args []string
+		// want is what the message must say: what was wrong, and the
+		// values that are right.
+		want []string
+	}{
+		{[]string{"backup", "--from", "deployment/qbackup"}, []string{"cronjob/<name>"}},
+		{[]string{"restore", "latest", "--plan", "sideways"}, []string{"sideways"}},
+		{[]string{"list", "-o", "csv"}, []string{"--output", `"wide"`, `"name"`, `"csv"`}},
+		{[]string{"status", "-o", "wid"}, []string{"--output", `"wide"`, `"name"`, `"wid"`}},
+		{[]string{"backup", "--dry-run=maybe"}, []string{"--dry-run", `"client"`, `"server"`, `"maybe"`}},
+		{[]string{"restore", "latest", "--dry-run", "true"}, []string{"--dry-run", `"none"`, `"server"`, `"true"`}},
+		{[]string{"completion", "tcsh"}, []string{"<shell>", `"bash"`, `"zsh"`, `"fish"`, `"tcsh"`}},
+		{[]string{"completion"}, []string{"<shell>"}},
+		{[]string{"schedule", "resume", "--from=cronjob/qbackup-restore"}, []string{"restore template", "stays suspended", "cronjob/qbackup"}},
+		{[]string{"schedule", "suspend", "--from=qbackup"}, []string{"cronjob/<name>"}},
+		{[]string{"schedule", "pause"}, []string{"pause"}},
+		{[]string{"verify", "yesterday"}, []string{`"yesterday" is not a backup id`, "latest"}},
+		{[]string{"verify", "latest", "--dry-run=yes"}, []string{"--dry-run", `"server"`}},
+		{[]string{"verify", "--timeout=-1s", "--wait"}, []string{"--timeout", "negative"}},
+		{[]string{"describe", "20261125"}, []string{`"20261125" is not a backup id`}},
+		{[]string{"describe", "latest", "-o", "wide"}, []string{"--output", `"text"`, `"wide"`}},
+		{[]string{"nosuchcommand"}, []string{"nosuchcommand"}},
 	} {
 		var out, errOut bytes.Buffer
-		if code := run(context.Background(), args, &out, &errOut); code != cli.ExitUsage {
-			t.Errorf("%v: exit %d, want %d; stderr %s", args, code, cli.ExitUsage, errOut.String())
+		if code := run(context.Background(), tc.args, &out, &errOut); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d; stderr %s", tc.args, code, cli.ExitUsage, errOut.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut.String(), w) {
+				t.Errorf("%v: stderr %q does not say %s", tc.args, errOut.String(), w)
+			}
+		}
+		if out.Len() != 0 {
+			t.Errorf("%v: refused, yet printed %q", tc.args, out.String())
 		}
 	}
 }
@@ -31,5 +57,31 @@ func TestListEmptyStorage(t *testing.T) {
 	}
 	if strings.TrimSpace(out.String()) != "[]" {
 		t.Fatalf("got %q, want []", out.String())
+	}
+}
+
+func TestDescribeReadsTheStore(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	store := fileBackup(t)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"describe", "--storage", store}, []string{"Backup:          " + backupID, "Status:          complete", "Size:            10 B in 2 shards", "qdrant-1", `Collection "docs"`}},
+		{[]string{"describe", backupID, "--storage", store, "-o", "json"}, []string{`"backup_id": "` + backupID + `"`, `"manifest"`}},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), tc.args, &out, &errOut); code != cli.ExitOK {
+			t.Fatalf("%q: exit %d: %s", tc.args, code, errOut.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%q lacks %q:\n%s", tc.args, w, out.String())
+			}
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"describe", "20261124T133000Z-0000", "--storage", store}, &out, &errOut); code != cli.ExitUsage || !strings.Contains(errOut.String(), "no such backup") {
+		t.Errorf("a missing backup: exit %d, want %d: %s", code, cli.ExitUsage, errOut.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -25,12 +27,8 @@ import (
 
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
 	"github.com/qbackup/qbackup/internal/cli"
-	"github.com/qbackup/qbackup/internal/manifest"
-	"github.com/qbackup/qbackup/internal/storage"
 	"github.com/qbackup/qbackup/manifests"
 )
-
-const backupID = "20261125T133000Z-3f9c"
 
 var qdrantLabels = map[string]string{"app.kubernetes.io/name": "qdrant"}
 
@@ -42,43 +40,6 @@ func plugin(t *testing.T, ns string, args ...string) (code int, stdout, stderr s
 	all := append([]string{args[0], "--kubeconfig", os.Getenv(stacktest.EnvKubeconfig), "-n", ns}, args[1:]...)
 	code = run(context.Background(), all, &out, &errOut)
 	return code, out.String(), errOut.String()
-}
-
-// fileBackup writes the manifest of a two-pod backup into a file store
-// and returns its URL.
-func fileBackup(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	ctx := context.Background()
-	st, err := storage.Open(ctx, "file://"+dir, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := strings.Repeat("0", 64)
-	m := &manifest.Manifest{
-		FormatVersion: manifest.FormatVersion, BackupID: backupID, Cluster: "default", QdrantVersion: "1.19.0",
-		SnapshotMethod: manifest.MethodStream, StartedAt: time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC),
-		FinishedAt: time.Date(2026, 11, 25, 13, 31, 0, 0, time.UTC),
-		Peers:      []manifest.Peer{{ID: 11, Pod: "qdrant-0", URI: "http://10.0.0.1:6335"}, {ID: 12, Pod: "qdrant-1", URI: "http://10.0.0.2:6335"}},
-	}
-	col := manifest.Collection{Name: "docs", Config: []byte(`{}`), ShardingMethod: "auto", ShardNumber: 2, ReplicationFactor: 1}
-	for i := range uint32(2) {
-		obj := manifest.ShardObjectKey("default", backupID, "docs", i, "none")
-		col.Shards = append(col.Shards, manifest.Shard{ID: i, SourcePeer: uint64(11 + i), Object: obj, Compression: "none",
-			Size: 5, SHA256: sum, SnapshotSize: 5, SnapshotSHA256: sum})
-		if err := st.Put(ctx, obj, strings.NewReader("12345")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m.Collections = []manifest.Collection{col}
-	b, err := manifest.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Put(ctx, manifest.ManifestKey("default", backupID), bytes.NewReader(b)); err != nil {
-		t.Fatal(err)
-	}
-	return "file://" + filepath.ToSlash(dir)
 }
 
 func restoreJobs(t *testing.T, cs kubernetes.Interface, ns string) []batchv1.Job {
@@ -434,5 +395,278 @@ func TestKubectlConnectionFlags(t *testing.T) {
 	}
 	if code, _, errOut := kubectl("list", "--context", "good", "--request-timeout=-1s"); code != cli.ExitUsage {
 		t.Errorf("negative --request-timeout: exit %d, %s", code, errOut)
+	}
+}
+
+// operatorWithout creates a ServiceAccount bound to the shipped
+// qbackup-operator Role less verb on resource (the whole Role with verb
+// ""), and returns the --as flag that impersonates it.
+func operatorWithout(t *testing.T, cs kubernetes.Interface, ns, verb, resource string) string {
+	t.Helper()
+	ctx := context.Background()
+	data, err := manifests.FS.ReadFile("operator-role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.Role
+	if err := yaml.UnmarshalStrict(data, &role); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range role.Rules {
+		if slices.Contains(r.Resources, resource) {
+			role.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(r.Verbs), func(v string) bool { return v == verb })
+		}
+	}
+	name := "operator"
+	if verb != "" {
+		name += "-no-" + verb
+	}
+	role.Name = name
+	if _, err := cs.RbacV1().Roles(ns).Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return "--as=system:serviceaccount:" + ns + ":" + name
+}
+
+// TestDryRunServer sends backup and restore Jobs to the API server with
+// dryRun=All: it answers with the Job as it would create it (its
+// selector generated), admission and RBAC apply, and nothing is stored.
+func TestDryRunServer(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	store := fileBackup(t)
+	installOverlay(t, cs, ns, "dev", map[string]string{"QBACKUP_STORAGE": store, "QBACKUP_CLUSTER": "default"})
+	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
+	noJobs := func(what string) {
+		t.Helper()
+		jobs, err := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs.Items) != 0 {
+			t.Fatalf("%s stored %d jobs", what, len(jobs.Items))
+		}
+	}
+
+	code, out, errOut := plugin(t, ns, "backup", "--dry-run=server")
+	if code != cli.ExitOK || !strings.HasPrefix(out, "job.batch/qbackup-manual-") || !strings.HasSuffix(out, " created (server dry run)\n") {
+		t.Fatalf("backup --dry-run=server: exit %d\n%s\n%s", code, out, errOut)
+	}
+	noJobs("backup --dry-run=server")
+
+	for _, args := range [][]string{
+		{"backup", "--dry-run=server", "-o", "yaml"},
+		{"restore", "latest", "--dry-run=server", "-o", "yaml", "--rename=_drill"},
+	} {
+		code, out, errOut = plugin(t, ns, args...)
+		if code != cli.ExitOK {
+			t.Fatalf("%q: exit %d: %s", args, code, errOut)
+		}
+		var job batchv1.Job
+		if err := yaml.UnmarshalStrict([]byte(out), &job); err != nil {
+			t.Fatalf("%q printed: %v\n%s", args, err, out)
+		}
+		// The selector and UID come from the API server, not the plugin:
+		// the create went through.
+		if job.Spec.Selector == nil || job.UID == "" {
+			t.Errorf("%q: the printed Job is not the API server's answer (selector %v, uid %q)", args, job.Spec.Selector, job.UID)
+		}
+		noJobs(fmt.Sprint(args))
+	}
+
+	// The client mode renders the Job itself: no selector, no UID.
+	code, out, errOut = plugin(t, ns, "backup", "--dry-run=client", "-o", "yaml")
+	var rendered batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(out), &rendered); err != nil || code != cli.ExitOK {
+		t.Fatalf("backup --dry-run=client: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if rendered.Spec.Selector != nil || rendered.UID != "" {
+		t.Errorf("--dry-run=client printed a Job with selector %v and uid %q: did it reach the API server?", rendered.Spec.Selector, rendered.UID)
+	}
+
+	// RBAC applies to a server dry run: an operator who may not create
+	// Jobs is refused, and told what is missing; the client mode needs
+	// no create permission.
+	as := operatorWithout(t, cs, ns, "create", "jobs")
+	code, out, errOut = plugin(t, ns, "backup", "--dry-run=server", as)
+	if code == cli.ExitOK || !strings.Contains(errOut, `cannot create resource "jobs"`) || !strings.Contains(errOut, "(server dry run)") {
+		t.Errorf("server dry run without create on jobs: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := plugin(t, ns, "backup", "--dry-run=client", as); code != cli.ExitOK {
+		t.Errorf("client dry run without create on jobs: exit %d\n%s\n%s", code, out, errOut)
+	}
+	noJobs("refused dry runs")
+}
+
+// TestOutputFormatsAndCompletionAgainstTheCluster covers -o wide and -o
+// name of list and status, and completion reading the installation:
+// backup ids from its listing, Job names and Qdrant pod names.
+func TestOutputFormatsAndCompletionAgainstTheCluster(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	installOverlay(t, cs, ns, "dev", map[string]string{"QBACKUP_STORAGE": fileBackup(t), "QBACKUP_CLUSTER": "default"})
+	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-2", qdrantLabels, "10.0.0.3", false)
+	code, out, errOut := plugin(t, ns, "backup")
+	if code != cli.ExitOK {
+		t.Fatalf("backup: exit %d: %s", code, errOut)
+	}
+	job := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(out), "job.batch/"), " created")
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"list", "-o", "name"}, []string{"backup/" + backupID + "\n"}},
+		{[]string{"list", "-o", "wide"}, []string{"POINTS", "QDRANT", "STARTED", "FINISHED", backupID, "2026-11-25T13:31:00Z"}},
+		{[]string{"list"}, []string{"SIZE", "DURATION", backupID, "10 B", "1m0s"}},
+		{[]string{"status", "-o", "name"}, []string{"job.batch/" + job + "\n"}},
+		{[]string{"status", "-o", "wide"}, []string{"POD", "ATTEMPTS", "STARTED", job}},
+	} {
+		code, out, errOut := plugin(t, ns, tc.args...)
+		if code != cli.ExitOK {
+			t.Fatalf("%q: exit %d: %s", tc.args, code, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%q lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+	if code, out, _ := plugin(t, ns, "list", "-o", "name"); code != cli.ExitOK || out != "backup/"+backupID+"\n" {
+		t.Errorf("list -o name: %q", out)
+	}
+	if code, out, _ := plugin(t, ns, "list"); code != cli.ExitOK || strings.Contains(out, "POINTS") {
+		t.Errorf("list (table) shows the wide columns:\n%s", out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"restore", ""}, []string{"latest", backupID}},
+		{[]string{"logs", ""}, []string{"latest", job}},
+		{[]string{"restore", "latest", "--target-node", ""}, []string{"qdrant-0", "qdrant-1"}},
+	} {
+		code, out, errOut := plugin(t, ns, append([]string{completeCommand}, tc.args...)...)
+		if code != cli.ExitOK {
+			t.Fatalf("__complete %q: exit %d: %s", tc.args, code, errOut)
+		}
+		if got, _ := parseProtocol(t, out); !slices.Equal(got, tc.want) {
+			t.Errorf("__complete -n %s %q: %q, want %q", ns, tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestScheduleSuspendResume patches the backup CronJob's spec.suspend as
+// an operator holding the shipped Role, and refuses the restore template.
+func TestScheduleSuspendResume(t *testing.T) {
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	installOverlay(t, cs, ns, "dev", nil)
+	operator := operatorWithout(t, cs, ns, "", "")
+	suspended := func(name string) bool {
+		t.Helper()
+		cj, err := cs.BatchV1().CronJobs(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cj.Spec.Suspend != nil && *cj.Spec.Suspend
+	}
+	if suspended("qbackup") {
+		t.Fatal("the installed schedule starts suspended")
+	}
+	for _, tc := range []struct {
+		args          []string
+		wantOut       string
+		wantSuspended bool
+	}{
+		{[]string{"schedule", "suspend", operator}, "cronjob.batch/qbackup suspended\n", true},
+		{[]string{"schedule", "suspend", operator}, "cronjob.batch/qbackup suspended (no change)\n", true},
+		{[]string{"status", operator}, "SUSPENDED", true},
+		{[]string{"schedule", "resume", operator}, "cronjob.batch/qbackup resumed\n", false},
+		{[]string{"schedule", "resume", operator}, "cronjob.batch/qbackup resumed (no change)\n", false},
+	} {
+		code, out, errOut := plugin(t, ns, tc.args...)
+		if code != cli.ExitOK || !strings.Contains(out, tc.wantOut) {
+			t.Fatalf("%q: exit %d, want %q\n%s\n%s", tc.args, code, tc.wantOut, out, errOut)
+		}
+		if got := suspended("qbackup"); got != tc.wantSuspended {
+			t.Fatalf("after %q: suspended %v, want %v", tc.args, got, tc.wantSuspended)
+		}
+	}
+
+	// The restore template stays suspended: refused before any request.
+	code, _, errOut := plugin(t, ns, "schedule", "resume", "--from=cronjob/qbackup-restore")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "restore template") || !suspended("qbackup-restore") {
+		t.Errorf("resume of the restore template: exit %d, suspended %v: %s", code, suspended("qbackup-restore"), errOut)
+	}
+	// Nothing installed under that name: exit 2, saying so.
+	if code, _, errOut := plugin(t, ns, "schedule", "suspend", "--from=cronjob/nightly"); code != cli.ExitUsage || !strings.Contains(errOut, `cronjob "nightly" not found`) {
+		t.Errorf("missing cronjob: exit %d: %s", code, errOut)
+	}
+	// Without patch on cronjobs the operator is told which verb is missing.
+	noPatch := operatorWithout(t, cs, ns, "patch", "cronjobs")
+	if code, _, errOut := plugin(t, ns, "schedule", "suspend", noPatch); code != cli.ExitFailure || !strings.Contains(errOut, `cannot patch resource "cronjobs"`) {
+		t.Errorf("without patch: exit %d: %s", code, errOut)
+	}
+	if suspended("qbackup") {
+		t.Error("a refused suspend suspended the schedule")
+	}
+}
+
+// TestVerifyCreatesJob: verify makes a Job from the backup CronJob that
+// runs `qbackup verify ID` in the cluster; status lists it as a verify
+// Job, not as a backup.
+func TestVerifyCreatesJob(t *testing.T) {
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	installed := installOverlay(t, cs, ns, "staging", nil)
+
+	code, out, errOut := plugin(t, ns, "verify", backupID, "--dry-run=server", "-o", "yaml")
+	var printed batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(out), &printed); err != nil || code != cli.ExitOK {
+		t.Fatalf("verify --dry-run=server: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if printed.UID == "" {
+		t.Error("the server dry run printed no UID: not the API server's answer")
+	}
+	if jobs, _ := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{}); len(jobs.Items) != 0 {
+		t.Fatalf("dry run stored %d jobs", len(jobs.Items))
+	}
+
+	code, out, errOut = plugin(t, ns, "verify", "latest")
+	if code != cli.ExitOK || !strings.HasPrefix(out, "job.batch/qbackup-verify-latest-") {
+		t.Fatalf("verify latest: exit %d\n%s\n%s", code, out, errOut)
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(out), "job.batch/"), " created")
+	job, err := cs.BatchV1().Jobs(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, want := job.Spec.Template.Spec.Containers[0], installed["qbackup"].Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	if !slices.Equal(c.Args, []string{"verify", "latest"}) || c.Image != want.Image || len(c.EnvFrom) != len(want.EnvFrom) {
+		t.Errorf("verify job runs %s %q with %d envFrom; the cronjob %s with %d", c.Image, c.Args, len(c.EnvFrom), want.Image, len(want.EnvFrom))
+	}
+	if job.Labels["app.kubernetes.io/component"] != "verify" || len(job.OwnerReferences) != 1 || job.OwnerReferences[0].Name != "qbackup" {
+		t.Errorf("labels %v, owners %+v", job.Labels, job.OwnerReferences)
+	}
+	code, out, errOut = plugin(t, ns, "status", "-o", "json")
+	if code != cli.ExitOK || !strings.Contains(out, `"component": "verify"`) || strings.Contains(out, "lastCompleteBackup") {
+		t.Errorf("status: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -11,10 +11,11 @@ import (
 
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
+	"github.com/qbackup/qbackup/internal/printer"
 )
 
 type statusCmd struct {
-	Output string `name:"output" short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml."`
+	Output string `name:"output" short:"o" enum:"table,wide,name,json,yaml" default:"table" help:"Output format: table, wide (more Job columns), name (job.batch/<name> of the Jobs shown), json or yaml."`
 	Last   int    `name:"last" default:"10" help:"How many of the newest Jobs to show."`
 }
 
@@ -26,7 +27,9 @@ their outcome.
 
 Examples:
   kubectl qbackup status -n qdrant
-  kubectl qbackup status -o json`
+  kubectl qbackup status -o json
+  kubectl qbackup status -o wide
+  kubectl qbackup status -o name --last=1 | xargs kubectl describe`
 }
 
 // Validate runs before anything is contacted.
@@ -90,13 +93,21 @@ func (c *statusCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		jobs = jobs[:c.Last]
 	}
 	st.Jobs = jobs
-	if c.Output == "json" || c.Output == "yaml" {
-		return writeStructured(env.stdout, c.Output, st)
+	switch c.Output {
+	case printer.JSON, printer.YAML:
+		return printer.Structured(env.stdout, c.Output, st)
+	case printer.Name:
+		for _, j := range st.Jobs {
+			fmt.Fprintf(env.stdout, "job.batch/%s\n", j.Job)
+		}
+		return nil
 	}
-	return c.table(env, st)
+	return c.table(env, st, c.Output == printer.Wide)
 }
 
-func (c *statusCmd) table(env *runEnv, st status) error {
+// table prints the installation, then the Jobs; wide adds each Job's
+// newest pod, its attempts and the start and end times.
+func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 	now := env.now()
 	ago := func(t *metav1.Time) string {
 		if t == nil {
@@ -130,13 +141,17 @@ func (c *statusCmd) table(env *runEnv, st status) error {
 	}
 	fmt.Fprintln(env.stdout)
 	tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tKIND\tSTATUS\tAGE\tDURATION\tEXIT\tMESSAGE")
+	head := "JOB\tKIND\tSTATUS\tAGE\tDURATION\tEXIT"
+	if wide {
+		head += "\tPOD\tATTEMPTS\tSTARTED\tFINISHED"
+	}
+	fmt.Fprintln(tw, head+"\tMESSAGE")
 	for _, j := range st.Jobs {
 		duration, exit := "-", "-"
 		if !j.Started.IsZero() && !j.Finished.IsZero() {
-			duration = j.Finished.Sub(j.Started).Round(time.Second).String()
+			duration = printer.Duration(j.Finished.Sub(j.Started))
 		} else if !j.Started.IsZero() {
-			duration = now.Sub(j.Started).Round(time.Second).String()
+			duration = printer.Duration(now.Sub(j.Started))
 		}
 		if j.Phase == "succeeded" || j.Phase == "failed" {
 			exit = fmt.Sprint(j.ExitCode)
@@ -145,8 +160,12 @@ func (c *statusCmd) table(env *runEnv, st status) error {
 		if j.Message != "" && j.Phase == "failed" {
 			msg = truncate(j.Message, 80)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Job, j.Component, j.Phase,
-			now.Sub(j.Created.Time).Round(time.Second), duration, exit, msg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s", j.Job, j.Component, j.Phase,
+			now.Sub(j.Created.Time).Round(time.Second), duration, exit)
+		if wide {
+			fmt.Fprintf(tw, "\t%s\t%d\t%s\t%s", printer.Dash(j.Pod), j.Attempts, printer.Time(j.Started), printer.Time(j.Finished))
+		}
+		fmt.Fprintf(tw, "\t%s\n", msg)
 	}
 	return tw.Flush()
 }

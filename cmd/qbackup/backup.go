@@ -11,6 +11,7 @@ import (
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/printer"
 )
 
 type backupCmd struct {
@@ -238,14 +239,14 @@ func printBackupResult(env *runEnv, format string, res *backup.Result) error {
 	}
 	switch format {
 	case "json", "yaml":
-		return printStructured(env.stdout, format, r)
+		return printer.Structured(env.stdout, format, r)
 	}
 	state := "complete"
 	if r.Partial {
 		state = "PARTIAL (not a good backup)"
 	}
 	_, err := fmt.Fprintf(env.stdout, "backup %s of cluster %q %s: %d collections, %d shards, %s, %d points in %s (snapshot skew %s)\n",
-		r.BackupID, r.Cluster, state, r.Collections, r.Shards, humanBytes(r.Bytes), r.Points,
+		r.BackupID, r.Cluster, state, r.Collections, r.Shards, printer.Bytes(r.Bytes), r.Points,
 		res.Elapsed.Round(time.Millisecond), time.Duration(r.SkewMS)*time.Millisecond)
 	return err
 }

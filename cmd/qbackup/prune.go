@@ -10,6 +10,7 @@ import (
 	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/printer"
 )
 
 // retentionFlags are shared by `prune` and `backup --prune`.
@@ -99,7 +100,7 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 		return err
 	}
 	if c.Format == "json" || c.Format == "yaml" {
-		return printStructured(env.stdout, c.Format, rep)
+		return printer.Structured(env.stdout, c.Format, rep)
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tBACKUP\tSTATUS\tACTION\tREASON")

@@ -14,6 +14,7 @@ import (
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/lease"
+	"github.com/qbackup/qbackup/internal/printer"
 	"github.com/qbackup/qbackup/internal/restore"
 )
 
@@ -175,7 +176,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		PrintPlan: func(p *restore.RestorePlan) error {
 			switch {
 			case structured && c.DryRun:
-				return printStructured(env.stdout, c.Format, p)
+				return printer.Structured(env.stdout, c.Format, p)
 			case structured:
 				return nil
 			}
@@ -216,7 +217,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	env.summary = fmt.Sprintf("backup %s restored (%s): %d collections, %d shards, %d bytes, RTO %s",
 		r.BackupID, r.Strategy, len(r.Collections), r.ShardsRecovered+r.ShardsSkipped, r.Bytes, r.Total.Round(time.Second))
 	if structured {
-		return printStructured(env.stdout, c.Format, res.Report)
+		return printer.Structured(env.stdout, c.Format, res.Report)
 	}
 	return printRestoreReport(env.stdout, res.Report)
 }
@@ -233,7 +234,7 @@ func printPlan(w io.Writer, p *restore.RestorePlan) error {
 	fmt.Fprintf(w, "Restore plan for backup %s of cluster %q\n", p.BackupID, p.Cluster)
 	fmt.Fprintf(w, "Strategy: %s — %s\n", p.Strategy, p.Reason)
 	fmt.Fprintf(w, "Pods then: %d, pods now: %d; Qdrant %s → %s; %d shards, %s\n",
-		p.SourcePods, p.TargetPods, p.SourceVersion, dash(p.TargetVersion), p.ShardCount, humanBytes(p.TotalBytes))
+		p.SourcePods, p.TargetPods, p.SourceVersion, printer.Dash(p.TargetVersion), p.ShardCount, printer.Bytes(p.TotalBytes))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COLLECTION\tSHARD\tKEY\tOBJECT\tSIZE\tRECOVER ON\tREPLICAS\tFINAL")
 	for _, c := range p.Collections {
@@ -246,7 +247,7 @@ func printPlan(w io.Writer, p *restore.RestorePlan) error {
 			if s.ShardKey != nil {
 				key = s.ShardKey.String()
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, s.ID, key, dash(s.Object), humanBytes(s.Size),
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, s.ID, key, printer.Dash(s.Object), printer.Bytes(s.Size),
 				peerName(p, s.Primary), peerList(p, s.Replicas), peerList(p, s.Final))
 		}
 	}
@@ -279,7 +280,7 @@ func peerList(p *restore.RestorePlan, ids []uint64) string {
 
 func printRestoreReport(w io.Writer, r *restore.Report) error {
 	fmt.Fprintf(w, "\nRestore %s of backup %s done in %s (RTO): %d shards recovered, %d skipped (done by an earlier run), %s\n",
-		r.RestoreID, r.BackupID, r.Total.Round(time.Millisecond), r.ShardsRecovered, r.ShardsSkipped, humanBytes(r.Bytes))
+		r.RestoreID, r.BackupID, r.Total.Round(time.Millisecond), r.ShardsRecovered, r.ShardsSkipped, printer.Bytes(r.Bytes))
 	var phases []string
 	for _, ph := range r.Phases {
 		phases = append(phases, fmt.Sprintf("%s %s", ph.Name, ph.Duration.Round(time.Millisecond)))

@@ -9,6 +9,7 @@ import (
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/printer"
 )
 
 type verifyCmd struct {
@@ -55,11 +56,11 @@ func (c *verifyCmd) Run(ctx context.Context, env *runEnv) error {
 		}
 	}
 	if c.Format == "json" || c.Format == "yaml" {
-		if err := printStructured(env.stdout, c.Format, rep); err != nil {
+		if err := printer.Structured(env.stdout, c.Format, rep); err != nil {
 			return err
 		}
 	} else if rep.OK() {
-		fmt.Fprintf(env.stdout, "backup %s is intact: %d objects, %s read, sizes and SHA-256 match the manifest\n", m.BackupID, rep.Objects, humanBytes(rep.Bytes))
+		fmt.Fprintf(env.stdout, "backup %s is intact: %d objects, %s read, sizes and SHA-256 match the manifest\n", m.BackupID, rep.Objects, printer.Bytes(rep.Bytes))
 	}
 	if !rep.OK() {
 		return fmt.Errorf("backup %s: %s: %w", m.BackupID, badObjects(rep), backup.ErrCorrupt)

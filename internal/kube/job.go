@@ -182,3 +182,30 @@ func JobYAML(job *batchv1.Job) ([]byte, error) {
 	j.TypeMeta = jobTypeMeta
 	return yaml.Marshal(j)
 }
+
+// VerifyComponent is the component label of a verify Job.
+const VerifyComponent = "verify"
+
+// VerifyJobFromCronJob makes a Job that runs `qbackup verify BACKUP`
+// with the backup CronJob's configuration (its image, settings, secrets
+// and failure policy, so a corrupt set, exit 5, fails at once), owned by
+// the CronJob like a manual backup. It is labelled as a verify Job, and
+// named after the backup as a restore Job is.
+func VerifyJobFromCronJob(cj *batchv1.CronJob, backupID string, now time.Time) (*batchv1.Job, error) {
+	name := "qbackup-verify-" + strings.TrimPrefix(RestoreJobName(backupID, now), "qbackup-restore-")
+	job := JobFromCronJob(cj, name)
+	i, err := qbackupContainer(job.Spec.Template.Spec.Containers)
+	if err != nil {
+		return nil, fmt.Errorf("cronjob %s: %w", cj.Name, err)
+	}
+	job.Spec.Template.Spec.Containers[i].Args = []string{"verify", backupID}
+	if job.Labels == nil {
+		job.Labels = map[string]string{}
+	}
+	job.Labels[ComponentLabel] = VerifyComponent
+	if job.Spec.Template.Labels == nil {
+		job.Spec.Template.Labels = map[string]string{}
+	}
+	job.Spec.Template.Labels[ComponentLabel] = VerifyComponent
+	return job, nil
+}

@@ -167,3 +167,39 @@ func TestRestoreJobFindsTheQbackupContainer(t *testing.T) {
 		t.Fatalf("two containers, none named qbackup: err = %v", err)
 	}
 }
+
+func TestVerifyJob(t *testing.T) {
+	cj := installedCronJob(t)
+	job, err := VerifyJobFromCronJob(cj, "20261125T133000Z-3F9C", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Name != "qbackup-verify-3f9c-20261125163005" {
+		t.Errorf("name %q", job.Name)
+	}
+	if got := job.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"verify", "20261125T133000Z-3F9C"}) {
+		t.Errorf("args %q", got)
+	}
+	if job.Labels[ComponentLabel] != VerifyComponent || job.Spec.Template.Labels[ComponentLabel] != VerifyComponent {
+		t.Errorf("labels %v, pod labels %v", job.Labels, job.Spec.Template.Labels)
+	}
+	// The CronJob is left as it was: its next scheduled run backs up.
+	if got := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args; slices.Contains(got, "verify") ||
+		cj.Spec.JobTemplate.Spec.Template.Labels[ComponentLabel] == VerifyComponent {
+		t.Errorf("the cronjob was changed: args %q, labels %v", got, cj.Spec.JobTemplate.Spec.Template.Labels)
+	}
+	b, err := JobYAML(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "verify-job.yaml", b)
+
+	sidecars := installedCronJob(t)
+	c := sidecars.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	c.Name = "other"
+	sidecars.Spec.JobTemplate.Spec.Template.Spec.Containers = append(sidecars.Spec.JobTemplate.Spec.Template.Spec.Containers, c)
+	sidecars.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Name = "also-other"
+	if _, err := VerifyJobFromCronJob(sidecars, "x", now); err == nil || !strings.Contains(err.Error(), "named qbackup") {
+		t.Errorf("no qbackup container among two: %v", err)
+	}
+}

@@ -65,8 +65,12 @@ func TestDistBuildsAKrewRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(files["LICENSE"], license) || len(files) != 2 {
+	if !bytes.Equal(files["LICENSE"], license) || len(files) != 3 {
 		t.Fatalf("archive holds %d files; LICENSE equal: %v", len(files), bytes.Equal(files["LICENSE"], license))
+	}
+	// The completion helper calls the binary's __complete.
+	if helper := string(files[completionHelper]); !strings.Contains(helper, "kubectl-qbackup __complete \"$@\"") {
+		t.Fatalf("archived %s:\n%s", completionHelper, helper)
 	}
 	bin := filepath.Join(t.TempDir(), "kubectl-qbackup")
 	if err := os.WriteFile(bin, files["kubectl-qbackup"], 0o755); err != nil {

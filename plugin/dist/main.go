@@ -1,6 +1,7 @@
 // Command dist builds the release archives of the kubectl plugin and its
 // krew manifest: one reproducible kubectl-qbackup_<os>_<arch>.tar.gz per
-// platform (the binary and LICENSE), and qbackup.yaml — the manifest
+// platform (the binary, LICENSE and the kubectl_complete-qbackup helper
+// kubectl runs to complete `kubectl qbackup <TAB>`), and qbackup.yaml — the manifest
 // template plugin/qbackup.yaml with the version, each archive's URL and its
 // SHA-256 filled in. `make dist` runs it; krew installs from the result.
 package main
@@ -87,13 +88,17 @@ func dist(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("read LICENSE: %w", err)
 	}
+	helper, err := os.ReadFile(filepath.Join(o.Root, "plugin", completionHelper))
+	if err != nil {
+		return fmt.Errorf("read the completion helper: %w", err)
+	}
 	var platforms []manifestPlatform
 	for _, p := range o.Platforms {
 		bin, err := build(ctx, o, p)
 		if err != nil {
 			return err
 		}
-		sum, err := writeArchive(filepath.Join(o.Out, p.archive()), bin, license)
+		sum, err := writeArchive(filepath.Join(o.Out, p.archive()), bin, license, helper)
 		if err != nil {
 			return fmt.Errorf("archive %s: %w", p.archive(), err)
 		}
@@ -124,9 +129,13 @@ func build(ctx context.Context, o options, p platform) ([]byte, error) {
 	return os.ReadFile(out)
 }
 
-// writeArchive writes a reproducible tar.gz of the binary and the
-// licence and returns its SHA-256.
-func writeArchive(path string, bin, license []byte) (string, error) {
+// completionHelper is the script kubectl runs (from PATH) to complete
+// the plugin's arguments; krew installs it beside the binary.
+const completionHelper = "kubectl_complete-qbackup"
+
+// writeArchive writes a reproducible tar.gz of the binary, the licence
+// and the completion helper and returns its SHA-256.
+func writeArchive(path string, bin, license, helper []byte) (string, error) {
 	var buf bytes.Buffer
 	gz, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	if err != nil {
@@ -137,7 +146,7 @@ func writeArchive(path string, bin, license []byte) (string, error) {
 		name string
 		mode int64
 		data []byte
-	}{{"kubectl-qbackup", 0o755, bin}, {"LICENSE", 0o644, license}} {
+	}{{"kubectl-qbackup", 0o755, bin}, {"LICENSE", 0o644, license}, {completionHelper, 0o755, helper}} {
 		h := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: epoch, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
 		if err := tw.WriteHeader(h); err != nil {
 			return "", err

@@ -1,4 +1,4 @@
-package main
+package printer
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ func TestDescribeAlignsThePeersInColumns(t *testing.T) {
 		{ID: 4750938265642287, Pod: "qdrant-0", URI: "http://10.0.0.2:6333"},
 	}}
 	var out bytes.Buffer
-	if err := printManifest(&out, describeReport{Manifest: m}); err != nil {
+	if err := Describe(&out, Description{Manifest: m}); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()

@@ -1,0 +1,72 @@
+package printer
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/manifest"
+)
+
+// Description is the JSON contract of `describe -o json`: the manifest,
+// plus the catalogue's view when there is one.
+type Description struct {
+	Manifest *manifest.Manifest     `json:"manifest"`
+	Catalog  *catalog.BackupSummary `json:"catalog,omitempty"`
+}
+
+// Describe prints one backup in full: its peers, then each collection
+// with its shards.
+func Describe(w io.Writer, rep Description) error {
+	m := rep.Manifest
+	status := "complete"
+	if m.Partial {
+		status = "partial"
+	}
+	verify := "unknown (no catalog)"
+	if rep.Catalog != nil {
+		verify = rep.Catalog.VerifyStatus
+	}
+	fmt.Fprintf(w, "Backup:          %s\nCluster:         %s\nStatus:          %s\nVerified:        %s\n", m.BackupID, m.Cluster, status, verify)
+	fmt.Fprintf(w, "Qdrant version:  %s\nSnapshot method: %s\nStarted:         %s\nFinished:        %s (%s)\n",
+		m.QdrantVersion, m.SnapshotMethod, m.StartedAt.Format(time.RFC3339), m.FinishedAt.Format(time.RFC3339), m.FinishedAt.Sub(m.StartedAt).Round(time.Millisecond))
+	fmt.Fprintf(w, "Snapshot skew:   %s\nSize:            %s in %d shards\n", time.Duration(m.Window.SkewMillis)*time.Millisecond, Bytes(m.TotalSize()), m.ShardCount())
+	if e := m.Encryption; e != nil {
+		// Which secret key a restore needs, without needing it to ask.
+		fmt.Fprintf(w, "Encrypted:       %s for %s (restore and verify need one of their identities in QBACKUP_AGE_IDENTITY)\n", e.Scheme, strings.Join(e.Recipients, ", "))
+	}
+	fmt.Fprintf(w, "Peers:\n")
+	ptw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(ptw, "  PEER ID\tPOD\tURI")
+	for _, p := range m.Peers {
+		fmt.Fprintf(ptw, "  %d\t%s\t%s\n", p.ID, Dash(p.Pod), p.URI)
+	}
+	if err := ptw.Flush(); err != nil {
+		return err
+	}
+	for _, col := range m.Collections {
+		fmt.Fprintf(w, "\nCollection %q: %s sharding, %d shards, replication factor %d, %d points",
+			col.Name, col.ShardingMethod, col.ShardNumber, col.ReplicationFactor, col.PointsCount)
+		if len(col.Aliases) > 0 {
+			fmt.Fprintf(w, ", aliases %v", col.Aliases)
+		}
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  SHARD\tKEY\tSOURCE PEER\tPOINTS\tSIZE\tSHA-256\tOBJECT")
+		for _, s := range col.Shards {
+			key := "-"
+			if s.ShardKey != nil {
+				key = s.ShardKey.String()
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, key, strconv.FormatUint(s.SourcePeer, 10), s.PointsCount, Bytes(s.Size), s.SHA256[:16]+"…", s.Object)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
