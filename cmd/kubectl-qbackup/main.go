@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/qbackup/qbackup/internal/cli"
+	"github.com/qbackup/qbackup/internal/inventory"
 )
 
 type app struct {
@@ -57,6 +58,11 @@ func (e *runEnv) confirm(question string) bool {
 		return true
 	}
 	return false
+}
+
+func init() {
+	// Messages about backups point at this binary's own list.
+	inventory.ListCommand = "kubectl qbackup list"
 }
 
 func main() {

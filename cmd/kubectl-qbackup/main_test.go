@@ -81,7 +81,8 @@ func TestDescribeReadsTheStore(t *testing.T) {
 		}
 	}
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"describe", "20261124T133000Z-0000", "--storage", store}, &out, &errOut); code != cli.ExitUsage || !strings.Contains(errOut.String(), "no such backup") {
-		t.Errorf("a missing backup: exit %d, want %d: %s", code, cli.ExitUsage, errOut.String())
+	if code := run(context.Background(), []string{"describe", "20261124T133000Z-0000", "--storage", store}, &out, &errOut); code != cli.ExitUsage || !strings.Contains(errOut.String(), "no such backup") ||
+		!strings.Contains(errOut.String(), "kubectl qbackup list") {
+		t.Errorf("a missing backup: exit %d, want %d and the plugin's own list command named: %s", code, cli.ExitUsage, errOut.String())
 	}
 }

@@ -29,6 +29,10 @@ const StatusIncomplete = "incomplete"
 // reason, among the others. It is never "latest"; prune skips it.
 const StatusUnreadable = "unreadable"
 
+// ListCommand is the command that lists backups, named in the messages
+// that suggest looking at the list: the plugin sets its own.
+var ListCommand = "qbackup list"
+
 // ErrNoBackup is returned when a reference names no backup.
 var ErrNoBackup = errors.New("no such backup")
 
@@ -172,7 +176,7 @@ func Resolve(ctx context.Context, store Store, idx Index, cluster, ref string) (
 			return b.BackupID, nil
 		}
 	}
-	return "", fmt.Errorf("cluster %q has no complete backup (list them with qbackup list): %w", cluster, ErrNoBackup)
+	return "", fmt.Errorf("cluster %q has no complete backup (list them with %s): %w", cluster, ListCommand, ErrNoBackup)
 }
 
 // LoadLatest reads the manifest of the newest complete set of cluster that
@@ -210,10 +214,10 @@ func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, log
 		skipped = append(skipped, err)
 	}
 	if len(skipped) == 0 {
-		return nil, fmt.Errorf("cluster %q has no complete backup (list them with qbackup list): %w", cluster, ErrNoBackup)
+		return nil, fmt.Errorf("cluster %q has no complete backup (list them with %s): %w", cluster, ListCommand, ErrNoBackup)
 	}
-	return nil, fmt.Errorf("cluster %q has no complete backup whose manifest can be read (%d skipped; list them with qbackup list): %w",
-		cluster, len(skipped), errors.Join(skipped...))
+	return nil, fmt.Errorf("cluster %q has no complete backup whose manifest can be read (%d skipped; list them with %s): %w",
+		cluster, len(skipped), ListCommand, errors.Join(skipped...))
 }
 
 // Load reads and validates the manifest of one backup from storage.
@@ -222,10 +226,10 @@ func Load(ctx context.Context, store Store, cluster, id string) (*manifest.Manif
 	key := manifest.ManifestKey(cluster, id)
 	m, err := manifest.Read(ctx, store, key)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("backup %s of cluster %q: no manifest at %s (list backups with qbackup list): %w", id, cluster, key, ErrNoBackup)
+		return nil, fmt.Errorf("backup %s of cluster %q: no manifest at %s (list backups with %s): %w", id, cluster, key, ListCommand, ErrNoBackup)
 	}
 	if errors.Is(err, manifest.ErrCorrupt) {
-		return nil, fmt.Errorf("backup %s of cluster %q cannot be read: %w (restore another set: qbackup list)", id, cluster, err)
+		return nil, fmt.Errorf("backup %s of cluster %q cannot be read: %w (restore another set: %s)", id, cluster, err, ListCommand)
 	}
 	if err != nil {
 		return nil, err
