@@ -183,7 +183,9 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		}),
 	}
 	if len(cl.topo.Peers) > 0 {
-		deps.Points = &restore.RESTPointWriter{BaseURL: cl.topo.Peers[0].Addr.REST, APIKey: secrets.QdrantAPIKey}
+		if w, ok := cl.client(cl.topo.Peers[0].ID); ok {
+			deps.Points = w
+		}
 	}
 	if !c.DryRun {
 		if err := setJournal(&deps, journal, rs, m.Cluster, c.Source, env); err != nil {

@@ -462,7 +462,7 @@ func (e *executor) createShardKeys(ctx context.Context, cp CollectionPlan, name 
 			}
 		}
 		e.log.Info("creating shard key", "collection", name, "key", k.Key.String(), "replication_factor", rf, "placement", k.Placement)
-		if err := e.coord.CreateShardKey(ctx, name, k.Key, k.ShardsNumber, rf, k.Placement); err != nil {
+		if err := e.coord.CreateShardKey(ctx, name, qdrantKey(k.Key), k.ShardsNumber, rf, k.Placement); err != nil {
 			return fmt.Errorf("create shard key %s of %q: %w", k.Key, name, err)
 		}
 	}
