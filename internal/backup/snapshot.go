@@ -150,7 +150,8 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 	switch r.opts.SnapshotMethod {
 	case manifest.MethodStored:
 		var cleanup func()
-		src, desc, cleanup, err = openStored(sctx, peer, storedLedger{store: r.deps.Store, cluster: r.opts.Cluster}, r.id, &r.guard, r.now, r.log, j.PeerID, j.Collection, j.ShardID, r.opts.DownloadAttempts)
+		src, desc, cleanup, err = openStored(sctx, storedOpen{peer: peer, peerID: j.PeerID, collection: j.Collection, shard: j.ShardID,
+			ledger: storedLedger{store: r.deps.Store, cluster: r.opts.Cluster}, backupID: r.id, guard: &r.guard, now: r.now, log: r.log, attempts: r.opts.DownloadAttempts})
 		defer cleanup()
 	default:
 		err = retryStart(sctx, func() error {
