@@ -9,6 +9,7 @@ import (
 	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -27,12 +28,16 @@ type backupCmd struct {
 	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"${default_lease_ttl}" help:"Lifetime of the cluster lock (shared with restores); renewed while the backup runs. A run that dies leaves its lock until it expires."`
 	LeaseWait          time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
 	StallTimeout       time.Duration `name:"stall-timeout" env:"QBACKUP_STALL_TIMEOUT" default:"${default_stall_timeout}" help:"Fail a shard whose snapshot download delivers no byte for this long (the set then fails)."`
+	PrestartStreams    int           `name:"prestart-streams" env:"QBACKUP_PRESTART_STREAMS" default:"${default_prestart_streams}" help:"Snapshot streams (--snapshot-method stream) opened together before any is transferred, so every shard of the set starts at nearly the same moment; 0 opens each when its transfer starts."`
 	SampleSize         int           `name:"sample-size" env:"QBACKUP_SAMPLE_SIZE" default:"${default_sample_size}" help:"Points per collection whose content digest is recorded for restore verification."`
 	Prune              bool          `name:"prune" env:"QBACKUP_PRUNE" help:"Apply the retention rules after a successful backup."`
 	MigrateCatalog     bool          `name:"migrate-catalog" env:"QBACKUP_MIGRATE_CATALOG" help:"Create or upgrade the catalogue schema before starting."`
 	ObjectLockMode     string        `name:"object-lock-mode" env:"QBACKUP_OBJECT_LOCK_MODE" help:"Put every object of the set under S3 Object Lock retention: GOVERNANCE or COMPLIANCE (the bucket must have Object Lock enabled); with --object-lock-days."`
 	ObjectLockDays     int           `name:"object-lock-days" env:"QBACKUP_OBJECT_LOCK_DAYS" default:"0" help:"Days from the backup's start during which no object of the set can be deleted or overwritten (prune keeps the set until then)."`
-	config.Output      `embed:""`
+	// EncryptRecipients are public keys, so a flag and a ConfigMap may
+	// hold them; the identities that decrypt are secrets (Secrets).
+	EncryptRecipients []string `name:"encrypt-recipient" env:"QBACKUP_ENCRYPT_RECIPIENTS" sep:"," help:"Encrypt every shard object with age to this X25519 public key (age1..., from age-keygen), or to each key in this file (one per line, # comments); repeatable. Restore and verify then need the matching secret key in QBACKUP_AGE_IDENTITY or QBACKUP_AGE_IDENTITY_FILE."`
+	config.Output     `embed:""`
 }
 
 // Bounds of the backup flags, with why there is a ceiling.
@@ -42,6 +47,9 @@ const (
 	// snapshot stream on a peer; beyond this the peers, not qbackup, are
 	// the limit.
 	maxConcurrency = 256
+	// maxPrestartStreams: each stream opened ahead holds a proxied shard
+	// on its peer and a connection until its transfer.
+	maxPrestartStreams = 4096
 	// maxSampleSize: the sample is read in one scroll request with
 	// payloads and vectors and held in memory.
 	maxSampleSize = 10000
@@ -54,8 +62,10 @@ func (c *backupCmd) Validate() error {
 		config.IntAtLeast("concurrency", "QBACKUP_CONCURRENCY", c.Concurrency, 1, maxConcurrency, "each shard in flight holds its own buffers"),
 		config.IntAtLeast("per-peer-concurrency", "QBACKUP_PER_PEER_CONCURRENCY", c.PerPeerConcurrency, 1, maxConcurrency, "each shard in flight holds its own buffers"),
 		config.ObjectLock(c.ObjectLockMode, c.ObjectLockDays, c.Storage),
+		func() error { _, err := c.recipients(); return err },
 		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
+		config.IntAtLeast("prestart-streams", "QBACKUP_PRESTART_STREAMS", c.PrestartStreams, 0, maxPrestartStreams, "each holds a proxied shard on its peer until its transfer"),
 		config.DurationAtLeast("stall-timeout", "QBACKUP_STALL_TIMEOUT", c.StallTimeout, time.Second, "a snapshot stream pauses between chunks"),
 		func() error {
 			// No samples would leave a restore nothing to compare the
@@ -67,6 +77,18 @@ func (c *backupCmd) Validate() error {
 			return config.IntAtLeast("sample-size", "QBACKUP_SAMPLE_SIZE", c.SampleSize, 1, maxSampleSize, "the sample is read in one request and held in memory")()
 		},
 	)
+}
+
+// recipients parses --encrypt-recipient; nil without.
+func (c *backupCmd) recipients() (*crypt.Recipients, error) {
+	if len(c.EncryptRecipients) == 0 {
+		return nil, nil
+	}
+	r, err := crypt.ParseRecipients(c.EncryptRecipients)
+	if err != nil {
+		return nil, config.Invalidf("--encrypt-recipient (QBACKUP_ENCRYPT_RECIPIENTS): %w", err)
+	}
+	return r, nil
 }
 
 func (c *backupCmd) Help() string {
@@ -82,12 +104,19 @@ Examples:
   qbackup backup --discovery=static --qdrant-url=http://10.0.0.1:6333 \
     --qdrant-url=http://10.0.0.2:6333 --storage=file:///backups --cluster=prod
 
+  # Encrypted on the client for two keys (restore needs one secret key).
+  qbackup backup --encrypt-recipient=age1... --encrypt-recipient=/etc/qbackup/recipients.txt
+
 ` + config.SecretsHelp
 }
 
 func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	env.report.Cluster = c.Cluster
 	secrets, err := config.LoadSecrets(ctx, nil)
+	if err != nil {
+		return err
+	}
+	recipients, err := c.recipients()
 	if err != nil {
 		return err
 	}
@@ -145,9 +174,11 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		LeaseWait:          c.LeaseWait,
 		SampleSize:         c.SampleSize,
 		StallTimeout:       c.StallTimeout,
+		PrestartStreams:    prestartStreams(c.PrestartStreams),
 		ToolVersion:        version,
 		ObjectLockMode:     c.ObjectLockMode,
 		ObjectLockDays:     c.ObjectLockDays,
+		Encrypt:            recipients,
 	}, deps)
 	if errors.Is(err, backup.ErrObjectLockUnsupported) {
 		return config.Invalidf("--object-lock-mode (QBACKUP_OBJECT_LOCK_MODE): %v", err)
@@ -232,6 +263,15 @@ func shardCount(m *manifest.Manifest) int {
 	n := 0
 	for _, c := range m.Collections {
 		n += len(c.Shards)
+	}
+	return n
+}
+
+// prestartStreams maps the flag (0: none) to the engine's option (0: its
+// default, negative: none).
+func prestartStreams(n int) int {
+	if n == 0 {
+		return -1
 	}
 	return n
 }

@@ -25,6 +25,7 @@ func defaultVars() kong.Vars {
 		"default_lease_ttl":            config.Duration(lease.DefaultTTL),
 		"default_stall_timeout":        config.Duration(backup.DefaultStallTimeout),
 		"default_sample_size":          strconv.Itoa(backup.DefaultSampleSize),
+		"default_prestart_streams":     strconv.Itoa(backup.DefaultPrestartStreams),
 		"default_orphan_grace":         config.Duration(backup.DefaultOrphanGrace),
 		"default_transfer":             string(restore.TransferUpload),
 		"default_parallel":             strconv.Itoa(restore.DefaultParallel),

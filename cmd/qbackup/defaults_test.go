@@ -39,6 +39,7 @@ func TestFlagDefaultsAreTheEnginesDefaults(t *testing.T) {
 		"concurrency":          strconv.Itoa(backup.DefaultConcurrency),
 		"per-peer-concurrency": strconv.Itoa(backup.DefaultPerPeerConcurrency),
 		"sample-size":          strconv.Itoa(backup.DefaultSampleSize),
+		"prestart-streams":     strconv.Itoa(backup.DefaultPrestartStreams),
 		"parallel":             strconv.Itoa(restore.DefaultParallel),
 		"transfer":             string(restore.TransferUpload),
 		"s3-max-attempts":      strconv.Itoa(storage.DefaultMaxAttempts),

@@ -153,6 +153,10 @@ func printManifest(w io.Writer, rep describeReport) error {
 	fmt.Fprintf(w, "Qdrant version:  %s\nSnapshot method: %s\nStarted:         %s\nFinished:        %s (%s)\n",
 		m.QdrantVersion, m.SnapshotMethod, m.StartedAt.Format(time.RFC3339), m.FinishedAt.Format(time.RFC3339), m.FinishedAt.Sub(m.StartedAt).Round(time.Millisecond))
 	fmt.Fprintf(w, "Snapshot skew:   %s\nSize:            %s in %d shards\n", time.Duration(m.Window.SkewMillis)*time.Millisecond, humanBytes(m.TotalSize()), m.ShardCount())
+	if e := m.Encryption; e != nil {
+		// Which secret key a restore needs, without needing it to ask.
+		fmt.Fprintf(w, "Encrypted:       %s for %s (restore and verify need one of their identities in QBACKUP_AGE_IDENTITY)\n", e.Scheme, strings.Join(e.Recipients, ", "))
+	}
 	fmt.Fprintf(w, "Peers:\n")
 	ptw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(ptw, "  PEER ID\tPOD\tURI")

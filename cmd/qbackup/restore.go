@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/restore"
 )
@@ -148,6 +150,11 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		return err
 	}
 	cl, err := discoverCluster(ctx, c.Discovery, secrets, env.log)
+	if errors.Is(err, discovery.ErrAPIServerUnreachable) {
+		// A restore Job is not retried (a restore is never rerun
+		// blindly): the operator reruns it.
+		return fmt.Errorf("restore of backup %s did not start and changed nothing; run it again once the API server answers: %w", m.BackupID, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -163,7 +170,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	structured := c.Format == "json" || c.Format == "yaml"
 	deps := restore.RunDeps{
-		Deps:     restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log},
+		Deps:     restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log, Identities: rs.Identities},
 		Topology: cl.topo,
 		PrintPlan: func(p *restore.RestorePlan) error {
 			switch {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +71,44 @@ func collectionNames(t *testing.T, s *cliSim) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprint(names)
+}
+
+// TestRestoreWithTheAPIServerUnreachableChangesNothing: a restore whose
+// Kubernetes API server does not answer the pod listing exits 1, says it
+// did not start and to run it again, and has taken no lock and touched no
+// collection, though --overwrite would replace them.
+func TestRestoreWithTheAPIServerUnreachableChangesNothing(t *testing.T) {
+	s := startCLISim(t, qdrantsim.Options{})
+	mustQbackup(t, s.args("backup")...)
+	before := collectionNames(t, s)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: db}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := qbackup(t, "restore", "latest", "--overwrite", "--cluster=prod", "--storage="+s.storage,
+		"--discovery=kubernetes", "--kubeconfig="+kubeconfig, "--log-format=text")
+	for _, want := range []string{"did not start and changed nothing", "run it again once the API server answers", "the Kubernetes API server at 127.0.0.1:1 did not answer"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut)
+		}
+	}
+	if code != cli.ExitFailure {
+		t.Errorf("exit %d, want %d", code, cli.ExitFailure)
+	}
+	store, err := cli.OpenStore(context.Background(), config.Source{Storage: s.storage}, config.Secrets{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := lease.ReadRecord(context.Background(), store, "prod"); err == nil {
+		t.Errorf("the restore left a lock: %+v", rec)
+	}
+	if after := collectionNames(t, s); after != before {
+		t.Errorf("collections %s, were %s", after, before)
+	}
 }

@@ -19,8 +19,10 @@ type verifyCmd struct {
 
 func (c *verifyCmd) Help() string {
 	return `Re-reads every object of a backup and checks its size and SHA-256 against
-the manifest. The result is recorded in the catalogue (verified or corrupt).
-Exits 5 and names each bad object when the set is corrupt.
+the manifest. An encrypted set (backup --encrypt-recipient) is also
+decrypted with QBACKUP_AGE_IDENTITY and the snapshots inside checked against
+the manifest's. The result is recorded in the catalogue (verified or
+corrupt). Exits 5 and names each bad object when the set is corrupt.
 
 Example:
   qbackup verify latest
@@ -39,7 +41,7 @@ func (c *verifyCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	rep, err := backup.Verify(ctx, rs.Store, m)
+	rep, err := backup.Verify(ctx, rs.Store, m, rs.Identities)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,10 @@ type Config struct {
 	// Qdrant maps the Pods of Qdrant StatefulSets to simulator peers
 	// (qdrant.go); without Qdrant.Cluster, Qdrant images are unknown.
 	Qdrant QdrantConfig
+	// RestartBackOff and MaxRestartBackOff are the container restart
+	// back-off's first delay and ceiling; default the kubelet's 10s and
+	// 5m. Tests shorten them.
+	RestartBackOff, MaxRestartBackOff time.Duration
 	// Log receives what the agent does; default discard.
 	Log *slog.Logger
 }
@@ -102,6 +106,13 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if cfg.SyncPeriod <= 0 {
 		cfg.SyncPeriod = 200 * time.Millisecond
 	}
+	if cfg.RestartBackOff <= 0 {
+		cfg.RestartBackOff = defaultRestartBackOff
+	}
+	if cfg.MaxRestartBackOff <= 0 {
+		cfg.MaxRestartBackOff = defaultMaxRestartBackOff
+	}
+	cfg.MaxRestartBackOff = max(cfg.MaxRestartBackOff, cfg.RestartBackOff)
 	if cfg.NodeName == "" {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
@@ -244,7 +255,7 @@ func (a *Agent) container(namespace, pod, container string) *containerRun {
 	if best == nil {
 		return nil
 	}
-	for _, c := range best.containers {
+	for _, c := range best.all() {
 		if c.spec.Name == container {
 			return c
 		}

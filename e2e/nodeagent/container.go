@@ -29,13 +29,15 @@ const (
 )
 
 // containerRun is one container of a Pod: its resolved process, state and
-// output.
+// output. A restarted container is a new instance of it: a new process,
+// restartCount one more, the previous instance's end in
+// lastTerminationState and its output kept for `kubectl logs --previous`.
 type containerRun struct {
 	w       *podWorker
 	spec    corev1.Container
+	init    bool   // an init container
 	dir     string // state: log and termination message
 	logPath string
-	exited  chan struct{}
 
 	mu       sync.Mutex
 	argv     []string
@@ -44,16 +46,62 @@ type containerRun struct {
 	uid, gid int64
 	state    corev1.ContainerState
 	cmd      *exec.Cmd
+	// exited is closed when the current instance has ended; nil before
+	// the first start.
+	exited chan struct{}
+	// instances is how many times the container was started;
+	// restartCount is one less.
+	instances int32
+	lastTerm  *corev1.ContainerStateTerminated
+	// finished is when the current instance ended, to the nanosecond
+	// (the back-off counts from it, as the kubelet's from the runtime's
+	// finishedAt).
+	finished time.Time
+	backOff  backOff
 	// probed containers (Qdrant peers) are Ready only while ready is.
 	probed, ready bool
 }
 
-func newContainerRun(w *podWorker, c corev1.Container) *containerRun {
+func newContainerRun(w *podWorker, c corev1.Container, init bool) *containerRun {
 	dir := filepath.Join(w.a.podDir(w.uid), "containers", c.Name)
-	return &containerRun{
-		w: w, spec: c, dir: dir, logPath: filepath.Join(dir, "output.log"), exited: make(chan struct{}),
-		state: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}},
+	// Regular containers of a Pod with init containers wait for them
+	// (the kubelet reports them PodInitializing).
+	reason := "ContainerCreating"
+	if !init && len(w.pod.Spec.InitContainers) > 0 {
+		reason = "PodInitializing"
 	}
+	return &containerRun{
+		w: w, spec: c, init: init, dir: dir, logPath: filepath.Join(dir, "output.log"),
+		state:   corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}},
+		backOff: backOff{initial: w.a.cfg.RestartBackOff, max: w.a.cfg.MaxRestartBackOff},
+	}
+}
+
+// exitedCh is closed when the current instance has ended (nil before the
+// first start).
+func (c *containerRun) exitedCh() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exited
+}
+
+// instance is the container's progress: whether it was ever started,
+// whether an instance runs now, and how the last one ended.
+func (c *containerRun) instance() (started, running bool, last *corev1.ContainerStateTerminated) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.instances == 0 {
+		return false, false, nil
+	}
+	select {
+	case <-c.exited:
+	default:
+		return true, true, nil
+	}
+	if t := c.state.Terminated; t != nil {
+		return true, false, t
+	}
+	return true, false, c.lastTerm
 }
 
 func (c *containerRun) setWaiting(reason, msg string) {
@@ -62,7 +110,27 @@ func (c *containerRun) setWaiting(reason, msg string) {
 	c.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}}
 }
 
-// setStartError records a container the runtime could not start (the
+// newInstance begins an instance of the container: a restart moves the
+// previous instance's end to lastTerminationState and its output aside
+// (the kubelet keeps one previous instance's log), and empties the
+// termination message file.
+func (c *containerRun) newInstance() {
+	if c.instances > 0 {
+		if t := c.state.Terminated; t != nil {
+			c.lastTerm = t
+		}
+		_ = os.Rename(c.logPath, c.logPath+".previous")
+		if f := filepath.Join(c.dir, "termination-log"); fileExists(f) {
+			_ = os.WriteFile(f, nil, 0o666)
+		}
+	}
+	c.instances++
+	c.exited = make(chan struct{})
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// setStartError records an instance the runtime could not start (the
 // kubelet reports such a container terminated with reason StartError and
 // exit code 128).
 func (c *containerRun) setStartError(err error) {
@@ -71,17 +139,42 @@ func (c *containerRun) setStartError(err error) {
 	c.state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 		ExitCode: 128, Reason: "StartError", Message: err.Error(), StartedAt: now, FinishedAt: now,
 	}}
-	c.mu.Unlock()
+	c.finished = now.Time
 	close(c.exited)
+	c.mu.Unlock()
+	c.w.wakeUp()
 }
 
-func (c *containerRun) exitCode() int32 {
+// setBackOff reports the container waiting out its restart back-off, in
+// the kubelet's words (kuberuntime_manager.go doBackOff).
+func (c *containerRun) setBackOff(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t := c.state.Terminated; t != nil {
-		return t.ExitCode
+		c.lastTerm = t
 	}
-	return -1
+	pod := c.w.pod
+	c.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+		Reason:  "CrashLoopBackOff",
+		Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", d, c.spec.Name, pod.Name, pod.Namespace, pod.UID),
+	}}
+}
+
+// waitingReason is why the container is waiting, if it is.
+func (c *containerRun) waitingReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w := c.state.Waiting; w != nil {
+		return w.Reason
+	}
+	return ""
+}
+
+// finishedAt is when the current instance ended.
+func (c *containerRun) finishedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.finished
 }
 
 func (c *containerRun) status() corev1.ContainerStatus {
@@ -89,11 +182,16 @@ func (c *containerRun) status() corev1.ContainerStatus {
 	defer c.mu.Unlock()
 	running := c.state.Running != nil
 	ready := running && (!c.probed || c.ready)
-	return corev1.ContainerStatus{
+	restarts := max(c.instances-1, 0)
+	st := corev1.ContainerStatus{
 		Name: c.spec.Name, Image: c.spec.Image, ImageID: "process://" + c.spec.Image,
-		ContainerID: fmt.Sprintf("process://%s/%s", c.w.uid, c.spec.Name),
-		State:       *c.state.DeepCopy(), Ready: ready, Started: &running,
+		ContainerID: fmt.Sprintf("process://%s/%s/%d", c.w.uid, c.spec.Name, restarts),
+		State:       *c.state.DeepCopy(), Ready: ready, Started: &running, RestartCount: restarts,
 	}
+	if c.lastTerm != nil {
+		st.LastTerminationState = corev1.ContainerState{Terminated: c.lastTerm.DeepCopy()}
+	}
+	return st
 }
 
 // prepare resolves the container's image, user, environment, command and
@@ -248,6 +346,17 @@ func (c *containerRun) resolve(ctx context.Context, img Image) error {
 // q quotes s for sh.
 func q(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// run starts a new instance of the container; one the runtime cannot
+// start ends at once with StartError.
+func (c *containerRun) run() {
+	c.mu.Lock()
+	c.newInstance()
+	c.mu.Unlock()
+	if err := c.start(); err != nil {
+		c.setStartError(err)
+	}
+}
+
 // start runs the container's process: sh sets up the private mount
 // namespace, then execs setpriv, which execs the program, so the pid the
 // agent signals is the program's.
@@ -276,6 +385,7 @@ func (c *containerRun) start() error {
 	c.cmd = cmd
 	started := metav1.Now()
 	c.state = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: started}}
+	exited, id := c.exited, fmt.Sprintf("process://%s/%s/%d", c.w.uid, c.spec.Name, c.instances-1)
 	go func() {
 		err := cmd.Wait()
 		out.Close()
@@ -297,16 +407,16 @@ func (c *containerRun) start() error {
 		}
 		msg := c.terminationMessage(code)
 		c.mu.Lock()
+		now := metav1.Now()
 		c.state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			ExitCode: code, Reason: reason, Message: msg, StartedAt: started, FinishedAt: metav1.Now(),
-			ContainerID: fmt.Sprintf("process://%s/%s", c.w.uid, c.spec.Name),
+			ExitCode: code, Reason: reason, Message: msg, StartedAt: started, FinishedAt: now, ContainerID: id,
 		}}
+		c.finished = now.Time
+		close(exited)
 		c.mu.Unlock()
-		close(c.exited)
-		// Every exit is reported at once, as the kubelet's PLEG would.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.w.push(ctx)
+		// Every exit is acted on and reported at once, as the kubelet's
+		// PLEG event would have it.
+		c.w.wakeUp()
 	}()
 	return nil
 }
@@ -358,13 +468,13 @@ func tail(b []byte, lines, n int) string {
 // grace; it returns once the process has exited.
 func (c *containerRun) stop(grace time.Duration) {
 	c.mu.Lock()
-	cmd := c.cmd
+	cmd, exited := c.cmd, c.exited
 	c.mu.Unlock()
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
 	select {
-	case <-c.exited:
+	case <-exited:
 		return
 	default:
 	}
@@ -372,11 +482,11 @@ func (c *containerRun) stop(grace time.Duration) {
 	if grace > 0 {
 		_ = syscall.Kill(pgid, syscall.SIGTERM)
 		select {
-		case <-c.exited:
+		case <-exited:
 			return
 		case <-time.After(grace):
 		}
 	}
 	_ = syscall.Kill(pgid, syscall.SIGKILL)
-	<-c.exited
+	<-exited
 }

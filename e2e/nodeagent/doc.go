@@ -22,11 +22,23 @@
 //     changing the host's file system.
 //   - identity: the Pod's or container's runAsUser/runAsGroup (else the
 //     image's user), through setpriv; runAsNonRoot is enforced.
-//   - lifecycle: phase, conditions, container states with exit code,
-//     reason and terminationMessage (File or FallbackToLogsOnError: the
-//     last 80 lines, at most 2048 bytes, of a failed container's output),
-//     the Pod's activeDeadlineSeconds (DeadlineExceeded), and on deletion
-//     SIGTERM, the grace period, SIGKILL, then the final delete.
+//   - lifecycle: phase (the kubelet's getPhase), conditions, container
+//     states with exit code, reason and terminationMessage (File or
+//     FallbackToLogsOnError: the last 80 lines, at most 2048 bytes, of a
+//     failed container's output), the Pod's activeDeadlineSeconds
+//     (DeadlineExceeded), and on deletion SIGTERM, the grace period,
+//     SIGKILL, then the final delete.
+//   - init containers run one at a time, in order, before the regular
+//     containers (which wait PodInitializing); a failed one fails the Pod
+//     under restartPolicy Never and is restarted otherwise.
+//   - restarts as the kubelet's computePodActions decides them: Never
+//     leaves an exited container as it is, OnFailure restarts a failed
+//     one in place, Always any; the first restart is immediate, later
+//     ones wait a back-off (10s doubling to 5m, Config.RestartBackOff)
+//     reported as Waiting CrashLoopBackOff; restartCount and
+//     lastTerminationState are reported (the Job controller counts an
+//     OnFailure pod's restarts against backoffLimit), and the previous
+//     instance's output is kept for `kubectl logs --previous`.
 //   - output: each container's stdout and stderr are kept (Agent.Logs) and
 //     served on the kubelet's /containerLogs endpoint, so `kubectl logs`
 //     works through the API server.
@@ -36,9 +48,9 @@
 //     peer's /readyz; scaling the StatefulSet joins or stops peers (see
 //     QdrantConfig).
 //
-// What it does not do: restartPolicy OnFailure/Always restarts (containers
-// run once, as with Never), probes other than a Qdrant peer's readiness,
-// init containers, resource limits, the
+// What it does not do: sidecars (init containers with restartPolicy
+// Always run as plain init containers), probes other than a Qdrant peer's
+// readiness, resource limits, the
 // image's file system (the process sees the host's, apart from /run) and
 // token rotation (tokens are valid for an hour, like the kubelet's first).
 package nodeagent

@@ -62,7 +62,26 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := r.URL.Query()
-	b, err := os.ReadFile(c.logPath)
+	exited := c.exitedCh()
+	if exited == nil {
+		// The kubelet's answer for a container not started yet.
+		http.Error(w, fmt.Sprintf("container %q in pod %q is waiting to start: %s", name, pod, c.waitingReason()), http.StatusBadRequest)
+		return
+	}
+	logPath := c.logPath
+	if strings.EqualFold(qs.Get("previous"), "true") {
+		// `kubectl logs --previous`: the instance before a restart, which
+		// has ended; there is nothing to follow.
+		logPath += ".previous"
+		if !fileExists(logPath) {
+			http.Error(w, fmt.Sprintf("previous terminated container %q in pod %q not found", name, pod), http.StatusBadRequest)
+			return
+		}
+		closed := make(chan struct{})
+		close(closed)
+		exited = closed
+	}
+	b, err := os.ReadFile(logPath)
 	if err != nil && !os.IsNotExist(err) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -93,7 +112,7 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if !write(b) || !strings.EqualFold(qs.Get("follow"), "true") {
 		return
 	}
-	f, err := os.Open(c.logPath)
+	f, err := os.Open(logPath)
 	if err != nil {
 		return
 	}
@@ -112,7 +131,11 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		select {
-		case <-c.exited:
+		case <-exited:
+			// What the process wrote just before it ended.
+			if n, _ := f.ReadAt(buf[:1], off); n > 0 {
+				continue
+			}
 			return
 		case <-r.Context().Done():
 			return

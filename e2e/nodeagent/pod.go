@@ -19,22 +19,27 @@ import (
 // podWorker runs one Pod on the node, from its first status to its final
 // deletion.
 type podWorker struct {
-	a                 *Agent
-	uid               types.UID
-	ns, name          string
-	created           time.Time
-	pod               *corev1.Pod
-	containers        []*containerRun
-	done              chan struct{}
-	deleteOnce        sync.Once
-	deleting          chan struct{}
-	grace             int64 // seconds, set before deleting is closed
-	killOnce          sync.Once
-	killed            chan struct{}
+	a              *Agent
+	uid            types.UID
+	ns, name       string
+	created        time.Time
+	pod            *corev1.Pod
+	initContainers []*containerRun
+	containers     []*containerRun
+	done           chan struct{}
+	deleteOnce     sync.Once
+	deleting       chan struct{}
+	grace          int64 // seconds, set before deleting is closed
+	killOnce       sync.Once
+	killed         chan struct{}
+	// wake tells the worker a container has exited: it acts on it (a
+	// restart, the next init container, the Pod's end) and reports it.
+	wake              chan struct{}
 	mu                sync.Mutex // guards the fields below
 	startTime         metav1.Time
-	phase             corev1.PodPhase
+	phase             corev1.PodPhase // set only when the Pod failed as a whole; else from the containers
 	reason, message   string
+	terminal          bool   // no container will run again: the Pod is done or being deleted
 	podIP             string // the node's, or a Qdrant peer's address
 	containersStarted bool
 }
@@ -43,12 +48,27 @@ func newPodWorker(a *Agent, p *corev1.Pod) *podWorker {
 	w := &podWorker{
 		a: a, uid: p.UID, ns: p.Namespace, name: p.Name, created: time.Now(), pod: p.DeepCopy(),
 		done: make(chan struct{}), deleting: make(chan struct{}), killed: make(chan struct{}),
-		phase: corev1.PodPending, podIP: nodeIP,
+		wake: make(chan struct{}, 1), podIP: nodeIP,
+	}
+	for _, c := range p.Spec.InitContainers {
+		w.initContainers = append(w.initContainers, newContainerRun(w, c, true))
 	}
 	for _, c := range p.Spec.Containers {
-		w.containers = append(w.containers, newContainerRun(w, c))
+		w.containers = append(w.containers, newContainerRun(w, c, false))
 	}
 	return w
+}
+
+// all is every container of the Pod, init containers first.
+func (w *podWorker) all() []*containerRun {
+	return append(append([]*containerRun(nil), w.initContainers...), w.containers...)
+}
+
+func (w *podWorker) wakeUp() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (w *podWorker) logger() any { return w.ns + "/" + w.name }
@@ -101,11 +121,6 @@ func (w *podWorker) run() {
 		w.runPeer(ctx, deadline)
 		return
 	}
-	if len(w.pod.Spec.InitContainers) > 0 {
-		w.fail(ctx, "UnsupportedByNodeAgent", "init containers are not supported by the test node agent")
-		w.finalDelete(ctx)
-		return
-	}
 
 	// Prepare every container, retrying configuration errors with a
 	// back-off as the kubelet does, until the Pod is deleted or its
@@ -132,69 +147,146 @@ func (w *podWorker) run() {
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
-
-	for _, c := range w.containers {
-		if err := c.start(); err != nil {
-			c.setStartError(err)
-		}
-	}
 	w.mu.Lock()
-	w.phase = corev1.PodRunning
 	w.containersStarted = true
 	w.mu.Unlock()
-	w.push(ctx)
-	log.Info("pod running")
 
-	exited := make(chan struct{})
-	go func() {
-		for _, c := range w.containers {
-			<-c.exited
+	// The kubelet's sync loop: act on the containers' states, report,
+	// wait for an exit or a back-off's end.
+	var backOffTimer *time.Timer
+	defer func() {
+		if backOffTimer != nil {
+			backOffTimer.Stop()
 		}
-		close(exited)
 	}()
-	select {
-	case <-exited:
-	case <-ctx.Done():
-		w.stopAll(0)
-		return
-	case <-w.deleting:
-		w.stopAll(w.grace)
-		w.finish()
+	for {
+		done, wait := w.syncContainers(time.Now())
 		w.push(ctx)
-		w.finalDelete(ctx)
-		return
-	case <-deadline:
-		grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
-		if g := w.pod.Spec.TerminationGracePeriodSeconds; g != nil {
-			grace = *g
+		if done {
+			break
 		}
-		w.stopAll(grace)
-		w.finish()
-		w.mu.Lock()
-		w.phase, w.reason, w.message = corev1.PodFailed, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline"
-		w.mu.Unlock()
-		w.push(ctx)
-		log.Info("pod deadline exceeded")
-		w.waitDelete(ctx)
-		return
+		var backOffEnd <-chan time.Time
+		if wait > 0 {
+			if backOffTimer != nil {
+				backOffTimer.Stop()
+			}
+			backOffTimer = time.NewTimer(wait)
+			backOffEnd = backOffTimer.C
+		}
+		select {
+		case <-w.wake:
+		case <-backOffEnd:
+		case <-ctx.Done():
+			w.stopAll(0)
+			return
+		case <-w.deleting:
+			w.stopAll(w.grace)
+			w.finish()
+			w.push(ctx)
+			w.finalDelete(ctx)
+			return
+		case <-deadline:
+			grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+			if g := w.pod.Spec.TerminationGracePeriodSeconds; g != nil {
+				grace = *g
+			}
+			w.stopAll(grace)
+			w.finish()
+			w.mu.Lock()
+			w.phase, w.reason, w.message = corev1.PodFailed, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline"
+			w.mu.Unlock()
+			w.push(ctx)
+			log.Info("pod deadline exceeded")
+			w.waitDelete(ctx)
+			return
+		}
 	}
 	w.finish()
 	w.push(ctx)
-	log.Info("pod finished", "phase", w.phase)
+	log.Info("pod finished", "phase", w.status(corev1.PodStatus{}).Phase)
 	w.waitDelete(ctx)
 }
 
-// finish sets the terminal phase from the containers' exit codes
-// (restartPolicy Never: any failure fails the Pod).
+// syncContainers is one pass of the kubelet's computePodActions and
+// SyncPod (pkg/kubelet/kuberuntime/kuberuntime_manager.go) over the
+// agent's processes, without sidecars:
+//   - init containers run one at a time, in order, each once the one
+//     before has succeeded (findNextInitContainerToRun); a failed one
+//     fails the Pod under restartPolicy Never and is restarted otherwise;
+//   - once all have succeeded the regular containers start together; one
+//     that has exited restarts when kubecontainer.ShouldContainerBeRestarted
+//     says so (shouldRestart);
+//   - a restart waits out the container's back-off (doBackOff), reported
+//     as Waiting with reason CrashLoopBackOff.
+//
+// It reports whether the Pod is done (nothing runs and nothing will be
+// started) and, if a back-off holds a restart, when to look again.
+func (w *podWorker) syncContainers(now time.Time) (done bool, wait time.Duration) {
+	policy := w.pod.Spec.RestartPolicy
+	for _, c := range w.initContainers {
+		started, running, last := c.instance()
+		switch {
+		case !started:
+			w.a.log.Info("starting init container", "pod", w.logger(), "container", c.spec.Name)
+			c.run()
+			return false, 0
+		case running:
+			return false, 0
+		case last.ExitCode == 0:
+			continue
+		case policy == corev1.RestartPolicyNever:
+			// A failed init container fails the Pod (getPhase); nothing
+			// else runs.
+			return true, 0
+		}
+		if d := w.restartAfter(c, now); d > 0 {
+			return false, d
+		}
+		c.run()
+		return false, 0
+	}
+	active := 0
+	for _, c := range w.containers {
+		started, running, last := c.instance()
+		switch {
+		case !started:
+			c.run()
+			active++
+		case running:
+			active++
+		case shouldRestart(policy, last.ExitCode):
+			if d := w.restartAfter(c, now); d > 0 {
+				if wait == 0 || d < wait {
+					wait = d
+				}
+				continue
+			}
+			w.a.log.Info("restarting container", "pod", w.logger(), "container", c.spec.Name, "exitCode", last.ExitCode)
+			c.run()
+			active++
+		}
+	}
+	return active == 0 && wait == 0, wait
+}
+
+// restartAfter is how long the container's restart must still wait; when
+// zero the back-off is moved on for the restart about to happen.
+func (w *podWorker) restartAfter(c *containerRun, now time.Time) time.Duration {
+	finished := c.finishedAt()
+	if d := c.backOff.wait(finished, now); d > 0 {
+		c.setBackOff(c.backOff.delay)
+		return d
+	}
+	c.backOff.next(finished, now)
+	return 0
+}
+
+// finish marks the Pod terminal: no container will run again, so the
+// phase is Succeeded or Failed.
 func (w *podWorker) finish() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.phase = corev1.PodSucceeded
-	for _, c := range w.containers {
-		if c.exitCode() != 0 {
-			w.phase = corev1.PodFailed
-		}
-	}
+	w.terminal = true
 }
 
 // fail ends the Pod without running it.
@@ -237,7 +329,7 @@ func (w *podWorker) finalDelete(ctx context.Context) {
 // grace seconds.
 func (w *podWorker) stopAll(grace int64) {
 	var wg sync.WaitGroup
-	for _, c := range w.containers {
+	for _, c := range w.all() {
 		wg.Add(1)
 		go func(c *containerRun) {
 			defer wg.Done()
@@ -253,7 +345,7 @@ func (w *podWorker) prepare(ctx context.Context) error {
 	err := writeVolumes(ctx, w.a.cs, w.pod, filepath.Join(dir, "volumes"))
 	var me *mountError
 	if errors.As(err, &me) {
-		for _, c := range w.containers {
+		for _, c := range w.all() {
 			c.setWaiting("ContainerCreating", me.msg)
 		}
 		return err
@@ -262,7 +354,7 @@ func (w *podWorker) prepare(ctx context.Context) error {
 		return err
 	}
 	var failed error
-	for _, c := range w.containers {
+	for _, c := range w.all() {
 		if err := c.prepare(ctx); err != nil {
 			failed = err
 		}
@@ -282,24 +374,38 @@ func (w *podWorker) status(old corev1.PodStatus) corev1.PodStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := corev1.PodStatus{
-		Phase: w.phase, Reason: w.reason, Message: w.message,
+		Reason: w.reason, Message: w.message,
 		HostIP: nodeIP, HostIPs: []corev1.HostIP{{IP: nodeIP}},
 		PodIP: w.podIP, PodIPs: []corev1.PodIP{{IP: w.podIP}},
 		StartTime: &w.startTime, QOSClass: old.QOSClass,
 	}
-	ready := w.phase == corev1.PodRunning
-	for _, c := range w.containers {
+	var incomplete []string
+	for _, c := range w.initContainers {
 		cs := c.status()
-		st.ContainerStatuses = append(st.ContainerStatuses, cs)
+		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
+		if t := cs.State.Terminated; t == nil || t.ExitCode != 0 {
+			incomplete = append(incomplete, c.spec.Name)
+		}
+	}
+	for _, c := range w.containers {
+		st.ContainerStatuses = append(st.ContainerStatuses, c.status())
+	}
+	st.Phase = w.phase
+	if st.Phase == "" {
+		st.Phase = podPhase(&w.pod.Spec, st.InitContainerStatuses, st.ContainerStatuses, w.terminal)
+	}
+	ended := st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
+	ready := st.Phase == corev1.PodRunning
+	for _, cs := range st.ContainerStatuses {
 		ready = ready && cs.Ready
 	}
 	now := metav1.Now()
-	cond := func(t corev1.PodConditionType, ok bool, reason string) corev1.PodCondition {
+	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {
 		s := corev1.ConditionFalse
 		if ok {
 			s = corev1.ConditionTrue
 		}
-		c := corev1.PodCondition{Type: t, Status: s, Reason: reason, LastTransitionTime: now}
+		c := corev1.PodCondition{Type: t, Status: s, Reason: reason, Message: msg, LastTransitionTime: now}
 		for _, o := range old.Conditions {
 			if o.Type == t && o.Status == s {
 				c.LastTransitionTime = o.LastTransitionTime
@@ -313,17 +419,23 @@ func (w *podWorker) status(old corev1.PodStatus) corev1.PodStatus {
 		}
 	}
 	notReady := "ContainersNotReady"
-	if w.phase == corev1.PodSucceeded || w.phase == corev1.PodFailed {
+	if ended {
 		notReady = "PodCompleted"
 	}
 	if ready {
 		notReady = ""
 	}
+	// Initialized as the kubelet words it (pkg/kubelet/status/generate.go
+	// GeneratePodInitializedCondition).
+	initialized, initReason, initMsg := len(incomplete) == 0, "", ""
+	if !initialized {
+		initReason, initMsg = "ContainersNotInitialized", fmt.Sprintf("containers with incomplete status: %v", incomplete)
+	}
 	st.Conditions = append(st.Conditions,
-		cond(corev1.PodReadyToStartContainers, w.phase != corev1.PodSucceeded && w.phase != corev1.PodFailed, ""),
-		cond(corev1.PodInitialized, true, ""),
-		cond(corev1.ContainersReady, ready, notReady),
-		cond(corev1.PodReady, ready, notReady),
+		cond(corev1.PodReadyToStartContainers, !ended, "", ""),
+		cond(corev1.PodInitialized, initialized, initReason, initMsg),
+		cond(corev1.ContainersReady, ready, notReady, ""),
+		cond(corev1.PodReady, ready, notReady, ""),
 	)
 	return st
 }

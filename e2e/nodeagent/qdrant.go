@@ -199,7 +199,6 @@ func (w *podWorker) runPeer(ctx context.Context, deadline <-chan time.Time) {
 	}
 	w.mu.Lock()
 	w.podIP = peer.Addr()
-	w.phase = corev1.PodRunning
 	w.containersStarted = true
 	w.mu.Unlock()
 	started := metav1.Now()
@@ -262,6 +261,7 @@ func (a *Agent) probe(ctx context.Context, peer *qdrantsim.Peer, spec corev1.Con
 func (c *containerRun) setPeerRunning(started metav1.Time, ready bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.newInstance()
 	c.state = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: started}}
 	c.probed, c.ready = true, ready
 }
@@ -281,7 +281,8 @@ func (c *containerRun) setPeerExited(started metav1.Time) {
 	defer c.mu.Unlock()
 	c.state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 		ExitCode: 0, Reason: "Completed", StartedAt: started, FinishedAt: metav1.Now(),
-		ContainerID: fmt.Sprintf("process://%s/%s", c.w.uid, c.spec.Name),
+		ContainerID: fmt.Sprintf("process://%s/%s/0", c.w.uid, c.spec.Name),
 	}}
 	c.ready = false
+	close(c.exited)
 }

@@ -100,6 +100,11 @@ type Options struct {
 	// ConsensusTimeout is how long a call waits for a lost proposal before
 	// failing as Qdrant's does (default 10s, Qdrant's default wait).
 	ConsensusTimeout time.Duration
+	// PeerRate caps the snapshot bytes each peer streams, serves and
+	// receives, in bytes per second over all its requests together
+	// (peerrate.go); 0 is unlimited. It stands for one machine's disk and
+	// network, so benchmarks on one host see parallelism across peers.
+	PeerRate int64
 }
 
 // Cluster is a running simulated Qdrant cluster. All consensus state and
@@ -274,7 +279,8 @@ func (c *Cluster) AddPeer(ctx context.Context) (*Peer, error) {
 	addr := c.nextAddr
 	c.nextAddr = addr.Next()
 	p := &Peer{c: c, id: id, addr: addr.String(), httpPort: c.opts.HTTPPort, grpcPort: c.opts.GRPCPort,
-		data: map[string]map[uint32]*replicaData{}, disk: diskState{capacity: c.opts.DiskCapacity}}
+		data: map[string]map[uint32]*replicaData{}, disk: diskState{capacity: c.opts.DiskCapacity},
+		rate: newPeerRate(c.opts.PeerRate)}
 	p.view.applied = c.last
 	c.peers = append(c.peers, p)
 	c.commitLocked(proposal{what: "add peer"})

@@ -65,6 +65,12 @@
 // Options.Seed drives every random choice (Cluster.Seed reports a picked
 // one; Cluster.LogSeedOnFailure prints it in failing tests).
 //
+// Options.PeerRate (qdrant-sim --peer-rate) caps the snapshot bytes each
+// peer streams, serves and receives per second, all its requests together
+// (peerrate.go). Qdrant has no such setting: it stands for one machine's
+// disk and network, so that benchmarks on one host, where every peer
+// shares the same cores, see parallelism across peers as across machines.
+//
 // Known approximations: without Options.ApproximateCounts point writes
 // are applied at once even with wait=false and non-exact counts are exact;
 // with it, each replica is one segment (Qdrant sums per-segment estimates)

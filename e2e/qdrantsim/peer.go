@@ -50,6 +50,8 @@ type Peer struct {
 	faults faultSet
 	// recoverMu serialises collection snapshot recoveries on this peer.
 	recoverMu sync.Mutex
+	// rate paces snapshot bytes in and out (Options.PeerRate).
+	rate *peerRate
 }
 
 // ID is the peer id as shown by GET /cluster.

@@ -30,7 +30,7 @@ func (p *Peer) snapshotRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET "+coll+"/snapshots/{snapshot_name}", func(w http.ResponseWriter, r *http.Request) {
 		f, err := p.OpenCollectionSnapshot(r.Context(), cname(r), r.PathValue("snapshot_name"))
-		serveSnapshotFile(w, r, f, err)
+		serveSnapshotFile(p.rate.responseWriter(r.Context(), w), r, f, err)
 	})
 	mux.HandleFunc("DELETE "+coll+"/snapshots/{snapshot_name}", func(w http.ResponseWriter, r *http.Request) {
 		p.runMaybeAsync(w, r, time.Now(), func() (any, error) {
@@ -87,7 +87,7 @@ func (p *Peer) snapshotRoutes(mux *http.ServeMux) {
 		if err == nil {
 			f, err = p.OpenShardSnapshot(r.Context(), cname(r), id, r.PathValue("snapshot_name"))
 		}
-		serveSnapshotFile(w, r, f, err)
+		serveSnapshotFile(p.rate.responseWriter(r.Context(), w), r, f, err)
 	})
 	mux.HandleFunc("DELETE "+shard+"/snapshots/{snapshot_name}", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -155,6 +155,9 @@ func (p *Peer) handleShardStream(w http.ResponseWriter, r *http.Request) {
 	if idle := p.c.opts.StreamIdleTimeout; idle > 0 {
 		out = &idleWriter{w: w, rc: http.NewResponseController(w), idle: idle}
 	}
+	// The cap paces around the idle check, so that its waits never count
+	// as the client stalling.
+	out = p.rate.writer(r.Context(), out)
 	if err := write(out); err != nil {
 		p.c.log.Debug("shard stream ended early", "peer", p.id, "err", err)
 		panic(http.ErrAbortHandler)
@@ -198,6 +201,12 @@ func (p *Peer) handleUpload(w http.ResponseWriter, r *http.Request, fn func(ctx 
 	if _, _, err := checkRecoverParams(q.Get("priority"), q.Get("checksum"), inQueryParams); err != nil {
 		writeError(w, start, err, 0)
 		return
+	}
+	if p.rate.rate > 0 {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{p.rate.reader(r.Context(), r.Body), r.Body}
 	}
 	mr, err := multipartReader(r)
 	if err != nil {

@@ -263,6 +263,8 @@ func badInputCases(t *testing.T) []badCase {
 		{name: "backup --lease-ttl=0s", args: func(f *badInputFixture) []string { return f.backup("--lease-ttl=0s") }, code: exitUsage, msgs: []string{"--lease-ttl 0s", "at least 1s"}},
 		{name: "backup --lease-ttl=-1m", args: func(f *badInputFixture) []string { return f.backup("--lease-ttl=-1m") }, code: exitUsage, msgs: []string{"--lease-ttl -1m0s", "at least 1s"}},
 		{name: "backup --lease-wait=-5s", args: func(f *badInputFixture) []string { return f.backup("--lease-wait=-5s") }, code: exitUsage, msgs: []string{"--lease-wait -5s", "cannot be negative", "use 0"}},
+		{name: "backup --prestart-streams=-1", args: func(f *badInputFixture) []string { return f.backup("--prestart-streams=-1") }, code: exitUsage, msgs: []string{"--prestart-streams -1", "at least 0"}},
+		{name: "backup --prestart-streams=100000", args: func(f *badInputFixture) []string { return f.backup("--prestart-streams=100000") }, code: exitUsage, msgs: []string{"--prestart-streams 100000", "at most 4096", "proxied shard"}},
 		{name: "backup --stall-timeout=0s", args: func(f *badInputFixture) []string { return f.backup("--stall-timeout=0s") }, code: exitUsage, msgs: []string{"--stall-timeout 0s", "at least 1s"}},
 		{name: "backup --keep-last=-1", args: func(f *badInputFixture) []string { return f.backup("--prune", "--keep-last=-1") }, code: exitUsage, msgs: []string{"--keep-last -1", "at least 0"}},
 		{name: "backup --keep-daily=-2", args: func(f *badInputFixture) []string { return f.backup("--keep-daily=-2") }, code: exitUsage, msgs: []string{"--keep-daily -2", "at least 0"}},

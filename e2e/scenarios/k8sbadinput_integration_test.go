@@ -263,6 +263,36 @@ func TestBadInputOnKubernetes(t *testing.T) {
 		})
 	}
 
+	// A fault rather than bad input, the restore side of the backup
+	// pods' api-server-unreachable case: the restore Job's in-cluster
+	// address of the API server points at a closed port. The Job is not
+	// retried (a restore never is blindly): it fails with exit 1, saying
+	// the restore did not start and to run it again, before it takes the
+	// lock or touches Qdrant, though --overwrite would replace every
+	// collection.
+	t.Run("restore job with the API server unreachable", func(t *testing.T) {
+		before := ms.k8sFingerprint(t)
+		ms.setConfig(t, map[string]string{"KUBERNETES_SERVICE_PORT": "1"})
+		t.Cleanup(func() { ms.unsetConfig(t, "KUBERNETES_SERVICE_PORT") })
+		r := ms.plugin.run(t, append([]string{"restore", "latest", "--yes", "--overwrite", "--wait"}, ms.kflags...)...)
+		t.Logf("exit %d: %s", r.code, lastLine(r.stderr))
+		expect(t, r, exitFailed, "failed (BackoffLimitExceeded): exit code 1", "did not start and changed nothing",
+			"run it again once the API server answers", "the Kubernetes API server at 127.0.0.1:1 did not answer", "connection refused")
+		m := createdJob.FindStringSubmatch(r.stdout)
+		if m == nil {
+			t.Fatalf("kubectl qbackup restore did not name its Job:\n%s", r)
+		}
+		if job := ms.jobDone(t, m[1], 30*time.Second); job.Status.Failed != 1 || job.Status.Succeeded != 0 {
+			t.Errorf("restore job %+v: want one failed pod, no retry", job.Status)
+		}
+		if h := ms.cat.leaseHolder(t, devCluster); h != "" {
+			t.Errorf("the lock is held by %s", h)
+		}
+		if after := ms.k8sFingerprint(t); after != before {
+			t.Errorf("the restore that could not reach the API server changed something: %s", firstDiff(before, after))
+		}
+	})
+
 	// No Ready Qdrant pod: the StatefulSet scaled to 0.
 	t.Run("restore with no Ready pods", func(t *testing.T) {
 		restoreJobs := func() int {

@@ -444,6 +444,7 @@ func TestMissionOnKubernetes(t *testing.T) {
 	if got := ms.cat.restoreStatuses(t); !reflect.DeepEqual(got, []string{"complete", "complete"}) {
 		t.Errorf("restores in the catalogue: %v, want two complete", got)
 	}
+	assertNoSecretInKubernetesObjects(t, ms.installation)
 	t.Logf("mission done in %s", time.Since(start).Round(time.Millisecond))
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"filippo.io/age"
 	"fmt"
 	"os"
 	"reflect"
@@ -168,10 +169,11 @@ func TestObjectLockedSets(t *testing.T) {
 }
 
 // TestAnEncryptedLockedSetRestoresWithReadOnlyCredentials: a set written
-// with SSE-C and object lock is restored onto a new cluster by a run that
-// holds only the SSE-C key and credentials that may list and read the
-// backup prefix (no catalogue, no journal): nothing is written to the
-// store, and the data comes back whole.
+// with SSE-C, age client-side encryption and object lock is restored onto
+// a new cluster by a run that holds only the SSE-C key, the age identity
+// and credentials that may list and read the backup prefix (no
+// catalogue, no journal): nothing is written to the store, and the data
+// comes back whole.
 func TestAnEncryptedLockedSetRestoresWithReadOnlyCredentials(t *testing.T) {
 	t.Parallel()
 	p := stacktest.StartPrivateS3(t)
@@ -187,8 +189,13 @@ func TestAnEncryptedLockedSetRestoresWithReadOnlyCredentials(t *testing.T) {
 	src := startSim(t, fastSim(2))
 	src.create(t, "docs", `{"vectors":{"size":4,"distance":"Cosine"},"shard_number":2}`)
 	src.upsert(t, "docs", 1, 40, nil, func(i int) string { return `[1,2,3,4]` })
+	identity, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
 	sc := &scenario{sim: src, st: st, qb: newCLI(t).with(st.env()...), cluster: "prod"}
-	ok(t, sc.qb.run(t, sc.backupArgs("--object-lock-mode=COMPLIANCE", "--object-lock-days=1")...))
+	ok(t, sc.qb.run(t, sc.backupArgs("--object-lock-mode=COMPLIANCE", "--object-lock-days=1",
+		"--encrypt-recipient="+identity.Recipient().String())...))
 
 	readOnly := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::%[1]s"],"Condition":{"StringLike":{"s3:prefix":["%[2]s/*"]}}},
@@ -196,7 +203,7 @@ func TestAnEncryptedLockedSetRestoresWithReadOnlyCredentials(t *testing.T) {
 	user, secret := minioAdmin{p}.userWithPolicy(t, "qbackup-ro-"+prefix, []byte(readOnly))
 	ro := newPrivateStore(p, st.prefix, sseKey)
 	ro.bucket, ro.accessKey, ro.secretKey = bucket, user, secret
-	rsc := &scenario{sim: src, st: ro, qb: newCLI(t).with(ro.env()...), cluster: "prod"}
+	rsc := &scenario{sim: src, st: ro, qb: newCLI(t).with(ro.env()...).with("QBACKUP_AGE_IDENTITY", identity.String()), cluster: "prod"}
 	target := startSim(t, fastSim(2))
 	before := strings.Join(st.keys(t), ",")
 	r := rsc.qb.run(t, rsc.restoreArgs(target, "latest", "--journal=none")...)
@@ -206,6 +213,11 @@ func TestAnEncryptedLockedSetRestoresWithReadOnlyCredentials(t *testing.T) {
 	}
 	if after := strings.Join(st.keys(t), ","); after != before {
 		t.Fatalf("the read-only restore changed the store: %s → %s", before, after)
+	}
+	for _, k := range st.keys(t) {
+		if strings.Contains(k, "/docs/") && !strings.HasSuffix(k, ".age") {
+			t.Errorf("shard object %s is not age-encrypted", k)
+		}
 	}
 	h := st.head(t, sc.manifests(t)[0])
 	if h.ObjectLockMode != types.ObjectLockModeCompliance || aws.ToString(h.SSECustomerAlgorithm) != "AES256" {

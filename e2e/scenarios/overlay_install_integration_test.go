@@ -4,7 +4,10 @@ package scenarios
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,11 +29,11 @@ func kubectl(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
-// TestOverlaysInstallAsTheREADMESays applies each overlay exactly as the
-// README's install section says, in its own namespace, on the real API
-// server: without the namespace the apply fails naming it; after the one
-// documented `kubectl create namespace`, it installs, and nothing runs
-// but the schedule.
+// TestOverlaysInstallAsTheREADMESays runs the README's install section's
+// commands for each overlay, in its own namespace, on the real API
+// server: without the namespace the apply fails naming it; after the
+// documented `kubectl create namespace`, it installs, the documented
+// Secret is the one the Jobs read, and nothing runs but the schedule.
 func TestOverlaysInstallAsTheREADMESays(t *testing.T) {
 	cs := stacktest.KubeClient(t)
 	for _, tc := range []struct{ overlay, ns string }{
@@ -51,11 +54,27 @@ func TestOverlaysInstallAsTheREADMESays(t *testing.T) {
 			if err == nil || !strings.Contains(out, `namespaces "`+tc.ns+`" not found`) {
 				t.Fatalf("apply without the namespace: err %v, output:\n%s", err, out)
 			}
-			if out, err := kubectl(t, "create", "namespace", tc.ns); err != nil {
-				t.Fatalf("create namespace: %v\n%s", err, out)
+			// The README's commands, verbatim but for the overlay and its
+			// namespace, in its order.
+			for _, c := range installCommands(t, tc.overlay, tc.ns) {
+				if out, err := readmeCommand(t, c); err != nil {
+					t.Fatalf("the README's %q: %v\n%s", c, err, out)
+				}
 			}
-			if out, err := kubectl(t, "apply", "-k", dir); err != nil {
-				t.Fatalf("apply -k %s: %v\n%s", dir, err, out)
+			// The Secret the README creates is the one both Jobs read, and
+			// the catalogue is migrated by the first backup.
+			for _, cj := range []string{"qbackup", "qbackup-restore"} {
+				ref, err := kubectl(t, "-n", tc.ns, "get", "cronjob", cj, "-o", "jsonpath={.spec.jobTemplate.spec.template.spec.containers[0].envFrom[*].secretRef.name}")
+				if err != nil || ref != "qbackup-secrets" {
+					t.Errorf("cronjob %s reads the Secret %q (err %v), the README creates qbackup-secrets", cj, ref, err)
+				}
+			}
+			if keys, err := kubectl(t, "-n", tc.ns, "get", "secret", "qbackup-secrets", "-o", "go-template={{range $k, $v := .data}}{{$k}} {{end}}"); err != nil ||
+				keys != "AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY QBACKUP_CATALOG_DSN QBACKUP_QDRANT_API_KEY " {
+				t.Errorf("the README's Secret holds %q (err %v)", keys, err)
+			}
+			if migrate, err := kubectl(t, "-n", tc.ns, "get", "configmap", "qbackup-config", "-o", "jsonpath={.data.QBACKUP_MIGRATE_CATALOG}"); err != nil || migrate != "true" {
+				t.Errorf("QBACKUP_MIGRATE_CATALOG is %q (err %v): the README says the first backup migrates the catalogue", migrate, err)
 			}
 			suspended, err := kubectl(t, "-n", tc.ns, "get", "cronjob", "qbackup-restore", "-o", "jsonpath={.spec.suspend}")
 			if err != nil || suspended != "true" {
@@ -81,4 +100,71 @@ func TestOverlaysInstallAsTheREADMESays(t *testing.T) {
 			}
 		})
 	}
+}
+
+// installCommands are the shell commands of the README's install section
+// (its sh blocks, continuation lines joined, comments dropped), for the
+// overlay and namespace given instead of the README's prod and qdrant.
+func installCommands(t *testing.T, overlay, ns string) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "**Install**")
+	end := strings.Index(readme, "**Commands.**")
+	if start < 0 || end < start {
+		t.Fatal("README: no install section (**Install** ... **Commands.**)")
+	}
+	// Fenced blocks: sh blocks are commands, the plain one the Secret's
+	// env file.
+	var cmds []string
+	var envBlocks []string
+	for _, block := range regexp.MustCompile("(?ms)^```(\\w*)\n(.*?)^```$").FindAllStringSubmatch(readme[start:end], -1) {
+		if block[1] == "" {
+			envBlocks = append(envBlocks, block[2])
+			continue
+		}
+		if block[1] != "sh" {
+			continue
+		}
+		text := strings.ReplaceAll(block[2], "\\\n", " ")
+		for _, line := range strings.Split(text, "\n") {
+			if i := strings.Index(line, " #"); i >= 0 {
+				line = line[:i]
+			}
+			if line = strings.Join(strings.Fields(line), " "); line != "" {
+				cmds = append(cmds, line)
+			}
+		}
+	}
+	if len(cmds) < 3 {
+		t.Fatalf("README install section: commands %q, want the namespace, the apply and the Secret", cmds)
+	}
+	if len(envBlocks) != 1 || !strings.Contains(envBlocks[0], "AWS_SECRET_ACCESS_KEY=") {
+		t.Fatalf("README install section: want one env-file block with the Secret's keys, found %d", len(envBlocks))
+	}
+	envFile := filepath.Join(t.TempDir(), "qbackup.env")
+	if err := os.WriteFile(envFile, []byte(envBlocks[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nsArg := regexp.MustCompile(`(create namespace|-n) qdrant\b`)
+	for i, c := range cmds {
+		c = nsArg.ReplaceAllString(c, "${1} "+ns)
+		c = strings.ReplaceAll(c, " qbackup.env", " "+envFile)
+		c = strings.ReplaceAll(c, "=qbackup.env", "="+envFile)
+		cmds[i] = strings.ReplaceAll(c, "kustomize/overlays/prod", "kustomize/overlays/"+overlay)
+	}
+	return cmds
+}
+
+// readmeCommand runs a README command as a user's shell would, from the
+// repository's root.
+func readmeCommand(t *testing.T, command string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", command)
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -34,9 +35,10 @@ type haystack struct {
 // TestNoSecretLeavesQbackup runs a full scenario — catalogue migration
 // and backups with an account holding exactly the documented grants, list,
 // describe, verify, a restore onto a new cluster, prune, catalog sync, and
-// the failures of a wrong Qdrant API key, a wrong catalogue password and a
-// missing SSE-C key — against a Qdrant cluster with an API key, a MinIO
-// over TLS with SSE-C and the catalogue, all at debug log level. Then it
+// the failures of a wrong Qdrant API key, a wrong catalogue password, a
+// missing SSE-C key and a missing or wrong age identity — against a Qdrant
+// cluster with an API key, a MinIO over TLS with SSE-C, objects encrypted
+// with age on top, and the catalogue, all at debug log level. Then it
 // looks for each secret in every log line and report, every catalogue row
 // of every table, and every storage object's key, body and metadata, and
 // finds none.
@@ -56,7 +58,14 @@ func TestNoSecretLeavesQbackup(t *testing.T) {
 	st := newPrivateStore(p, "security/"+randomHex(t, 6), sseKey)
 	cat, dbPass := leastCatalog(t)
 	t.Logf("catalogue account: %s", grantsOf(t, cat))
-	qb := newCLI(t).with(st.env()...).with("QBACKUP_CATALOG_DSN", cat.dsn, "QBACKUP_QDRANT_API_KEY", apiKey, "QBACKUP_LOG_LEVEL", "debug")
+	// Client-side encryption on top of SSE-C: the recipient is public
+	// (a variable like any setting), the identity a secret.
+	ageID, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	qb := newCLI(t).with(st.env()...).with("QBACKUP_CATALOG_DSN", cat.dsn, "QBACKUP_QDRANT_API_KEY", apiKey, "QBACKUP_LOG_LEVEL", "debug",
+		"QBACKUP_ENCRYPT_RECIPIENTS", ageID.Recipient().String(), "QBACKUP_AGE_IDENTITY", ageID.String())
 	sc := &scenario{sim: src, st: st, cat: cat, qb: qb, cluster: "prod"}
 
 	var hay []haystack
@@ -90,11 +99,22 @@ func TestNoSecretLeavesQbackup(t *testing.T) {
 		t.Fatalf("after prune --keep-last=1 the store holds %v, want only %s (not %s)", ids, second.BackupID, first.BackupID)
 	}
 
-	t.Run("the objects are encrypted with the customer key", func(t *testing.T) {
+	t.Run("the objects are encrypted with the customer key and age", func(t *testing.T) {
 		m := sc.manifest(t, second.BackupID)
 		for _, key := range []string{"prod/" + second.BackupID + "/manifest.json", m.Collections[0].Shards[0].Object} {
 			if alg := aws.ToString(st.head(t, key).SSECustomerAlgorithm); alg != "AES256" {
 				t.Errorf("%s: SSECustomerAlgorithm %q, want AES256 (SSE-C)", key, alg)
+			}
+		}
+		// The manifest stays readable and names the recipient.
+		if raw := st.read(t, "prod/"+second.BackupID+"/manifest.json"); !bytes.Contains(raw, []byte(`"scheme": "age"`)) || !bytes.Contains(raw, []byte(ageID.Recipient().String())) {
+			t.Errorf("the manifest does not record the age recipient")
+		}
+		for _, c := range m.Collections {
+			for _, s := range c.Shards {
+				if body := st.read(t, s.Object); !bytes.HasPrefix(body, []byte("age-encryption.org/v1")) {
+					t.Errorf("%s is not age ciphertext: starts with %q", s.Object, body[:min(len(body), 24)])
+				}
 			}
 		}
 	})
@@ -112,6 +132,16 @@ func TestNoSecretLeavesQbackup(t *testing.T) {
 		t.Fatalf("verify without the SSE-C key: want a failure naming QBACKUP_S3_SSE_C_KEY\n%s", r)
 	}
 	t.Logf("verify without the SSE-C key: exit %d: %s", r.code, lastLine(r.stderr))
+	// Without the age identity, and with a wrong one: refused naming the
+	// recipients, never echoing either key.
+	wrongID, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = record(qb.with("QBACKUP_AGE_IDENTITY", "").run(t, sc.args("verify", second.BackupID)...))
+	expect(t, r, exitUsage, "QBACKUP_AGE_IDENTITY")
+	r = record(qb.with("QBACKUP_AGE_IDENTITY", wrongID.String()).run(t, sc.restoreArgs(target, "latest", "--overwrite")...))
+	expect(t, r, exitUsage, ageID.Recipient().String())
 	// Qdrant cannot send the SSE-C key: a presigned transfer is refused
 	// before anything is read or changed.
 	r = record(qb.run(t, sc.restoreArgs(target, "latest", "--transfer=presigned", "--overwrite")...))
@@ -151,6 +181,10 @@ func TestNoSecretLeavesQbackup(t *testing.T) {
 		"the SSE-C key (hex)":             []byte(hex.EncodeToString(sseKey)),
 		"the SSE-C key (URL-safe base64)": []byte(base64.RawURLEncoding.EncodeToString(sseKey)),
 		"the catalogue DSN with password": []byte(cat.dsn),
+		"the age identity":                []byte(ageID.String()),
+		"the age identity (its key part)": []byte(strings.TrimPrefix(ageID.String(), "AGE-SECRET-KEY-1")),
+		"the age identity (lower case)":   []byte(strings.ToLower(ageID.String())),
+		"the wrong age identity":          []byte(wrongID.String()),
 	}
 	found := 0
 	for _, h := range hay {

@@ -14,24 +14,12 @@ import (
 // It returns how many jobs were started.
 func (r *run) dispatch(ctx context.Context, g *errgroup.Group, jobs []job, do func(context.Context, int) error) int {
 	sems := map[uint64]chan struct{}{}
-	queues := map[uint64][]int{}
-	var peers []uint64
-	for i, j := range jobs {
+	for _, j := range jobs {
 		if _, ok := sems[j.PeerID]; !ok {
 			sems[j.PeerID] = make(chan struct{}, r.opts.PerPeerConcurrency)
-			peers = append(peers, j.PeerID)
-		}
-		queues[j.PeerID] = append(queues[j.PeerID], i)
-	}
-	var order []int
-	for len(order) < len(jobs) {
-		for _, p := range peers {
-			if q := queues[p]; len(q) > 0 {
-				order = append(order, q[0])
-				queues[p] = q[1:]
-			}
 		}
 	}
+	order := dispatchOrder(jobs)
 	freed := make(chan struct{}, 1)
 	started := 0
 	for len(order) > 0 {
@@ -68,4 +56,27 @@ func (r *run) dispatch(ctx context.Context, g *errgroup.Group, jobs []job, do fu
 		})
 	}
 	return started
+}
+
+// dispatchOrder is the order dispatch hands jobs out in, before busy peers
+// reorder it: peer round-robin, each peer's jobs in their given order.
+func dispatchOrder(jobs []job) []int {
+	queues := map[uint64][]int{}
+	var peers []uint64
+	for i, j := range jobs {
+		if _, ok := queues[j.PeerID]; !ok {
+			peers = append(peers, j.PeerID)
+		}
+		queues[j.PeerID] = append(queues[j.PeerID], i)
+	}
+	order := make([]int, 0, len(jobs))
+	for len(order) < len(jobs) {
+		for _, p := range peers {
+			if q := queues[p]; len(q) > 0 {
+				order = append(order, q[0])
+				queues[p] = q[1:]
+			}
+		}
+	}
+	return order
 }

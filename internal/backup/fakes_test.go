@@ -181,6 +181,8 @@ type fakeCluster struct {
 	slowRead     time.Duration
 	active       int
 	maxActive    int
+	open         int
+	maxOpen      int
 	activePeer   map[uint64]int
 	maxPeer      map[uint64]int
 	blocked      chan string        // receives a key when a stream starts blocking
@@ -336,10 +338,8 @@ func (p *fakePeer) StreamShardSnapshot(ctx context.Context, collection string, s
 	if p.c.block[key] {
 		st.blockAt, st.key = len(data)/2, key
 	}
-	p.c.active++
-	p.c.activePeer[p.id]++
-	p.c.maxActive = max(p.c.maxActive, p.c.active)
-	p.c.maxPeer[p.id] = max(p.c.maxPeer[p.id], p.c.activePeer[p.id])
+	p.c.open++
+	p.c.maxOpen = max(p.c.maxOpen, p.c.open)
 	return st, nil
 }
 
@@ -356,11 +356,24 @@ type fakeStream struct {
 	key     string
 	slow    time.Duration
 	closed  bool
+	// reading: the stream is being transferred (read at least once);
+	// the concurrency limits count these, not the streams opened ahead.
+	reading bool
 }
 
 func (s *fakeStream) Read(b []byte) (int, error) {
 	if err := s.ctx.Err(); err != nil {
 		return 0, err
+	}
+	if !s.reading {
+		c := s.p.c
+		c.mu.Lock()
+		s.reading = true
+		c.active++
+		c.activePeer[s.p.id]++
+		c.maxActive = max(c.maxActive, c.active)
+		c.maxPeer[s.p.id] = max(c.maxPeer[s.p.id], c.activePeer[s.p.id])
+		c.mu.Unlock()
 	}
 	if s.blockAt > 0 && s.off >= s.blockAt {
 		s.p.c.blocked <- s.key
@@ -396,8 +409,11 @@ func (s *fakeStream) Close() error {
 	defer s.p.c.mu.Unlock()
 	if !s.closed {
 		s.closed = true
-		s.p.c.active--
-		s.p.c.activePeer[s.p.id]--
+		s.p.c.open--
+		if s.reading {
+			s.p.c.active--
+			s.p.c.activePeer[s.p.id]--
+		}
 	}
 	return nil
 }
@@ -437,8 +453,7 @@ func (p *fakePeer) DownloadShardSnapshot(ctx context.Context, collection string,
 	if err, ok := p.c.truncate[key]; ok {
 		st.cut, st.cutErr = len(st.data)/2, err
 	}
-	p.c.active++
-	p.c.activePeer[p.id]++
+	p.c.open++
 	return st, nil
 }
 

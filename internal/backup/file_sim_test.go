@@ -39,7 +39,7 @@ func TestRunIntoFileStorageWithoutACatalog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Verify(ctx, store, m); err != nil {
+		if _, err := Verify(ctx, store, m, nil); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range m.Collections {

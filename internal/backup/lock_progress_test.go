@@ -20,7 +20,7 @@ func TestTheStorageLockIsRenewedWhileRunningAndLosingItStopsTheRun(t *testing.T)
 	store := newFakeStore()
 	done := make(chan error, 1)
 	go func() {
-		_, err := Run(context.Background(), Options{Cluster: "prod", Holder: "me", LeaseTTL: 90 * time.Millisecond}, testDeps(c, store, nil))
+		_, err := Run(context.Background(), Options{Cluster: "prod", Holder: "me", LeaseTTL: 900 * time.Millisecond}, testDeps(c, store, nil))
 		done <- err
 	}()
 	<-c.blocked
@@ -28,7 +28,9 @@ func TestTheStorageLockIsRenewedWhileRunningAndLosingItStopsTheRun(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(120 * time.Millisecond)
+	// Renewed every third of the TTL (300 ms); the run gives up after
+	// 600 ms without a renewal, which a loaded machine must not reach.
+	time.Sleep(700 * time.Millisecond)
 	renewed, err := lease.ReadRecord(context.Background(), store, "prod")
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ func TestVerify(t *testing.T) {
 	m := res.Manifest
 
 	t.Run("an intact set verifies", func(t *testing.T) {
-		rep, err := Verify(context.Background(), store, m)
+		rep, err := Verify(context.Background(), store, m, nil)
 		if err != nil || !rep.OK() || rep.Objects != m.ShardCount() || rep.Bytes != m.TotalSize() {
 			t.Fatalf("report %+v, error %v", rep, err)
 		}
@@ -35,7 +35,7 @@ func TestVerify(t *testing.T) {
 		if err := store.Delete(context.Background(), missing); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := Verify(context.Background(), store, m)
+		rep, err := Verify(context.Background(), store, m, nil)
 		if !errors.Is(err, ErrCorrupt) || len(rep.Bad) != 2 {
 			t.Fatalf("report %+v, error %v", rep, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
@@ -67,6 +68,18 @@ type Options struct {
 	// storage.Retainer.
 	ObjectLockMode string
 	ObjectLockDays int
+	// Encrypt, when set, encrypts every shard object with age to these
+	// recipients, after compression, as it streams to storage. The
+	// manifest records the recipients' public keys and stays readable.
+	Encrypt *crypt.Recipients
+	// PrestartStreams is how many snapshot streams (method stream) are
+	// opened together before any is transferred, so the shards of the set
+	// start at nearly the same moment; 0 means DefaultPrestartStreams,
+	// negative opens each stream when its transfer starts.
+	PrestartStreams int
+	// PrestartMaxWait is how long a stream opened ahead may wait for its
+	// transfer before it is opened again; default DefaultPrestartMaxWait.
+	PrestartMaxWait time.Duration
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -119,6 +132,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.DownloadAttempts <= 0 {
 		o.DownloadAttempts = DefaultDownloadAttempts
+	}
+	if o.PrestartStreams == 0 {
+		o.PrestartStreams = DefaultPrestartStreams
+	}
+	if o.PrestartMaxWait <= 0 {
+		o.PrestartMaxWait = DefaultPrestartMaxWait
 	}
 	return o, nil
 }

@@ -134,7 +134,7 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 	}
 	defer release()
 	r.log.Info("backup started", "collections", len(inv.collections), "shards", len(choices),
-		"method", opts.SnapshotMethod, "compression", opts.Compression, "holder", opts.Holder)
+		"method", opts.SnapshotMethod, "compression", opts.Compression, "encrypted", opts.Encrypt != nil, "holder", opts.Holder)
 
 	res, err := r.execute(held, start, inv, choices, missing)
 	if res == nil && err != nil {
@@ -255,6 +255,7 @@ func (r *run) commit(ctx context.Context, m *manifest.Manifest) (string, error) 
 	}
 	m.FinishedAt = r.now()
 	m.ObjectLock = r.lock
+	m.Encryption = r.encryption()
 	b, err := manifest.Marshal(m)
 	if err != nil {
 		return "", fmt.Errorf("encode manifest of backup %s: %w", m.BackupID, err)

@@ -134,7 +134,7 @@ func TestRunAgainstTheSimulator(t *testing.T) {
 			if len(cat.completed) != 1 || cat.completed[0].BackupID != m.BackupID || cat.completed[0].ShardCount() != m.ShardCount() {
 				t.Errorf("catalog and manifest disagree")
 			}
-			if rep, err := Verify(context.Background(), store, m); err != nil || !rep.OK() {
+			if rep, err := Verify(context.Background(), store, m, nil); err != nil || !rep.OK() {
 				t.Fatalf("verify: %v", err)
 			}
 			wantShards := map[string]int{"docs": 3, "images": 2, "tenants": 3}

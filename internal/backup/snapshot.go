@@ -33,6 +33,9 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	for i, ch := range choices {
 		jobs[i] = job{Choice: ch, coll: byName[ch.Collection],
 			key: manifest.ShardObjectKey(r.opts.Cluster, r.id, ch.Collection, ch.ShardID, r.opts.Compression)}
+		if r.opts.Encrypt != nil {
+			jobs[i].key += manifest.EncryptedSuffix
+		}
 		points += ch.PointsCount
 	}
 
@@ -66,6 +69,8 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	results := make([]manifest.Shard, len(jobs))
 	var startedWG sync.WaitGroup
 	startedWG.Add(len(jobs))
+	once := make([]sync.Once, len(jobs))
+	markStarted := func(i int) { once[i].Do(startedWG.Done) }
 	allStarted := make(chan struct{})
 	go func() { startedWG.Wait(); close(allStarted) }()
 
@@ -79,14 +84,19 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 		}
 		releaseWrites()
 	}()
+	ahead := make([]*prestarted, len(jobs))
+	if r.opts.SnapshotMethod == manifest.MethodStream && r.opts.PrestartStreams > 0 {
+		var closeUnused func()
+		ahead, closeUnused = r.prestart(gctx, jobs, dispatchOrder(jobs), markStarted)
+		defer closeUnused()
+	}
 	dispatched := r.dispatch(gctx, g, jobs, func(ctx context.Context, i int) error {
-		var once sync.Once
-		started := func() { once.Do(startedWG.Done) }
+		started := func() { markStarted(i) }
 		defer started()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s, err := r.snapshotShard(ctx, jobs[i], started)
+		s, err := r.snapshotShard(ctx, jobs[i], ahead[i], started)
 		if err != nil {
 			return err
 		}
@@ -94,9 +104,11 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 		return nil
 	})
 	// Jobs never dispatched (the run failed first) count as started so the
-	// write lock is released.
-	for range len(jobs) - dispatched {
-		startedWG.Done()
+	// write lock is released; the failure releases it anyway.
+	if dispatched < len(jobs) {
+		for i := range jobs {
+			markStarted(i)
+		}
 	}
 	err = g.Wait()
 	r.progress.End(err)
@@ -134,7 +146,11 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 
 // snapshotShard snapshots one shard into its object. started is called as
 // soon as the peer has begun the snapshot (or failed to).
-func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifest.Shard, error) {
+//
+// ahead, when not nil, is the shard's stream opened before its turn: it is
+// used (and the shard's start is when it was opened) unless it waited past
+// PrestartMaxWait, when it is closed and the stream opened again.
+func (r *run) snapshotShard(ctx context.Context, j job, ahead *prestarted, started func()) (manifest.Shard, error) {
 	ref := ShardRef{Collection: j.Collection, ShardID: j.ShardID, PeerID: j.PeerID}
 	peer := r.deps.Peers[j.PeerID]
 	sctx, cancel := context.WithCancel(ctx)
@@ -147,12 +163,36 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 		desc *qdrant.SnapshotDescription
 		err  error
 	)
-	switch r.opts.SnapshotMethod {
-	case manifest.MethodStored:
+	if ahead.take() {
+		waited := r.now().Sub(ahead.at)
+		switch {
+		case ahead.err != nil:
+			startedAt = ahead.at
+			err = fmt.Errorf("start snapshot stream of shard %d of %q on peer %d: %w", j.ShardID, j.Collection, j.PeerID, ahead.err)
+			ahead.release()
+		case waited <= r.opts.PrestartMaxWait:
+			src, startedAt = ahead.src, ahead.at
+			// The shard's own cancellation (a stall, its failure, its
+			// end) ends the request, as for a stream opened in turn.
+			context.AfterFunc(sctx, ahead.cancel)
+		default:
+			// Qdrant may have cut a stream left unread this long.
+			ahead.release()
+			r.log.Info("reopening a snapshot stream that waited too long for its transfer", "collection", j.Collection,
+				"shard", j.ShardID, "peer", j.PeerID, "waited", waited.Round(time.Second).String(),
+				"limit", r.opts.PrestartMaxWait.String())
+		}
+	}
+	switch {
+	case err != nil:
+		// The stream opened ahead failed to open.
+	case r.opts.SnapshotMethod == manifest.MethodStored:
 		var cleanup func()
 		src, desc, cleanup, err = openStored(sctx, storedOpen{peer: peer, peerID: j.PeerID, collection: j.Collection, shard: j.ShardID,
 			ledger: storedLedger{store: r.deps.Store, cluster: r.opts.Cluster}, backupID: r.id, guard: &r.guard, now: r.now, log: r.log, attempts: r.opts.DownloadAttempts})
 		defer cleanup()
+	case src != nil:
+		// Opened ahead; its start is when it was opened.
 	default:
 		err = retryStart(sctx, func() error {
 			var err error
@@ -173,7 +213,7 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 		r.log.Warn("waiting for the snapshot stream: the peer sent nothing", "collection", j.Collection, "shard", j.ShardID,
 			"peer", j.PeerID, "waited", waited.String(), "fails_after", timeout.String()+" (--stall-timeout)")
 	})
-	sum, err := transfer(sctx, r.setStore, j.key, watched, cancel, r.opts.Compression, what, func(n int64) { r.progress.Bytes(ref, n) })
+	sum, err := transfer(sctx, r.setStore, j.key, watched, cancel, r.opts.Compression, r.opts.Encrypt, what, func(n int64) { r.progress.Bytes(ref, n) })
 	if err != nil && watched.isStalled() {
 		// The store's error is then only the cancellation; say why.
 		err = fmt.Errorf("%s: %w: no byte received for %s (--stall-timeout)", what, ErrStalled, r.opts.StallTimeout)
@@ -200,7 +240,7 @@ func (r *run) snapshotShard(ctx context.Context, j job, started func()) (manifes
 	}
 	return manifest.Shard{
 		ID: j.ShardID, ShardKey: j.ShardKey, SourcePeer: j.PeerID, Replicas: replicas,
-		Object: j.key, Compression: r.opts.Compression,
+		Object: j.key, Compression: r.opts.Compression, Encryption: r.encryption(),
 		Size: sum.objectSize, SHA256: sum.objectSHA,
 		SnapshotSize: sum.snapshotSize, SnapshotSHA256: sum.snapshotSHA,
 		PointsCount: j.PointsCount, StartedAt: startedAt, FinishedAt: finishedAt,
@@ -217,4 +257,13 @@ func checkDescription(d *qdrant.SnapshotDescription, s sums, what string) error 
 		return fmt.Errorf("%s %s: checksum mismatch: peer reported sha256 %s, downloaded %s", what, d.Name, d.Checksum, s.snapshotSHA)
 	}
 	return nil
+}
+
+// encryption is what the manifest records of the set's encryption, nil
+// without.
+func (r *run) encryption() *manifest.Encryption {
+	if r.opts.Encrypt == nil {
+		return nil
+	}
+	return &manifest.Encryption{Scheme: manifest.EncryptionAge, Recipients: r.opts.Encrypt.Keys()}
 }

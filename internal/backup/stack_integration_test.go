@@ -161,7 +161,7 @@ func TestLargeShardIntoMinIOUsesMultipartAndACancelledRunLeavesNothing(t *testin
 	if s.Size < 24<<20 {
 		t.Fatalf("large shard object has %d bytes", s.Size)
 	}
-	if rep, err := Verify(ctx, store, res.Manifest); err != nil || !rep.OK() {
+	if rep, err := Verify(ctx, store, res.Manifest, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify: %v", err)
 	}
 

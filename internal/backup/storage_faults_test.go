@@ -21,7 +21,7 @@ func TestRunWithTheMemoryBackend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep, err := Verify(context.Background(), store, m); err != nil || rep.Objects != 8 {
+		if rep, err := Verify(context.Background(), store, m, nil); err != nil || rep.Objects != 8 {
 			t.Fatalf("verify: %+v %v", rep, err)
 		}
 	})
@@ -77,7 +77,7 @@ func TestVerifyOnABackendResumesReadsAndChecksSizesFirst(t *testing.T) {
 	m := res.Manifest
 	// A connection dropping once mid-object is survived.
 	store.Inject(storage.Fault{Op: storage.OpRead, Prefix: m.Collection("docs").Shards[0].Object, After: 1000, Times: 1})
-	if _, err := Verify(context.Background(), store, m); err != nil {
+	if _, err := Verify(context.Background(), store, m, nil); err != nil {
 		t.Fatalf("verify with one dropped read: %v", err)
 	}
 	// A shortened object is reported by its size.
@@ -85,7 +85,7 @@ func TestVerifyOnABackendResumesReadsAndChecksSizesFirst(t *testing.T) {
 	if err := store.Put(context.Background(), short, strings.NewReader("too short")); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(context.Background(), store, m)
+	rep, err := Verify(context.Background(), store, m, nil)
 	if !errors.Is(err, ErrCorrupt) || len(rep.Bad) != 1 || rep.Bad[0].Key != short || !strings.HasPrefix(rep.Bad[0].Problem, "size 9,") {
 		t.Fatalf("report %+v, error %v", rep, err)
 	}

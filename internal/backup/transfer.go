@@ -12,6 +12,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -89,11 +90,13 @@ func (s *snapshotReader) Read(p []byte) (int, error) {
 }
 
 // transfer streams src into key: snapshot bytes are hashed as read, then
-// optionally zstd-compressed through a pipe, hashed again as stored, and
-// handed to Store.Put. Nothing touches the disk. abort must cancel the
-// context src was opened with: it unblocks a compressor stuck on a peer
-// read when the upload gave up. src is closed before transfer returns.
-func transfer(ctx context.Context, store Store, key string, src io.ReadCloser, abort func(), compression, what string, onBytes func(int64)) (sums, error) {
+// optionally zstd-compressed and age-encrypted (in that order: ciphertext
+// does not compress) through a pipe, hashed again as stored, and handed
+// to Store.Put. Nothing touches the disk and nothing is buffered beyond
+// the encoders' own windows. abort must cancel the context src was opened
+// with: it unblocks an encoder stuck on a peer read when the upload gave
+// up. src is closed before transfer returns.
+func transfer(ctx context.Context, store Store, key string, src io.ReadCloser, abort func(), compression string, enc *crypt.Recipients, what string, onBytes func(int64)) (sums, error) {
 	defer src.Close()
 	snapHash, snapCount := sha256.New(), &counter{}
 	end := &tarEnd{}
@@ -105,12 +108,12 @@ func transfer(ctx context.Context, store Store, key string, src io.ReadCloser, a
 
 	var body io.Reader = in
 	compressed := compression == manifest.CompressionZstd
-	if compressed {
+	if compressed || enc != nil {
 		pr, pw := io.Pipe()
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			pw.CloseWithError(compress(pw, in))
+			pw.CloseWithError(encode(pw, in, compressed, enc))
 		}()
 		defer func() {
 			pr.CloseWithError(errUploadAborted)
@@ -120,10 +123,10 @@ func transfer(ctx context.Context, store Store, key string, src io.ReadCloser, a
 		body = pr
 	}
 
-	// Without compression the stored bytes are the snapshot bytes: hash
-	// them once (SHA-256 is the largest CPU cost of a backup).
+	// Stored as read, the object is the snapshot: hash it once (SHA-256
+	// is the largest CPU cost of a backup).
 	objHash, objCount := snapHash, snapCount
-	if compressed {
+	if compressed || enc != nil {
 		objHash, objCount = sha256.New(), &counter{}
 		body = io.TeeReader(body, io.MultiWriter(objHash, objCount))
 	}
@@ -139,6 +142,31 @@ func transfer(ctx context.Context, store Store, key string, src io.ReadCloser, a
 		snapshotSize: snapCount.n, snapshotSHA: hexSum(snapHash),
 		objectSize: objCount.n, objectSHA: hexSum(objHash),
 	}, nil
+}
+
+// encode writes r to w, compressed and/or encrypted: zstd writes into
+// the age writer, which writes into w.
+func encode(w io.Writer, r io.Reader, compressed bool, enc *crypt.Recipients) error {
+	if enc == nil {
+		return compress(w, r)
+	}
+	ew, err := enc.Encrypt(w)
+	if err != nil {
+		return err
+	}
+	if compressed {
+		err = compress(ew, r)
+	} else {
+		_, err = io.Copy(ew, r)
+	}
+	if err != nil {
+		return err
+	}
+	// Close seals the last chunk; without it the object is truncated.
+	if err := ew.Close(); err != nil {
+		return fmt.Errorf("finish age encryption: %w", err)
+	}
+	return nil
 }
 
 // compress writes r zstd-compressed to w with one encoder goroutine and a

@@ -9,6 +9,7 @@ import (
 	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/kube"
@@ -42,7 +43,7 @@ type ExitCodeDoc struct {
 var ExitCodes = []ExitCodeDoc{
 	{ExitOK, "ok", "success"},
 	{ExitFailure, "failed", "the operation failed; the message says why"},
-	{ExitUsage, "usage or invalid input", "usage or invalid input (a flag or variable out of range, a URL, bucket name or path, the catalogue DSN, its user, password or database, a backup id, a collection name); nothing changed"},
+	{ExitUsage, "usage or invalid input", "usage or invalid input (a flag or variable out of range, a URL, bucket name or path, the catalogue DSN, its user, password or database, a backup id, a collection name, an age recipient, or an age identity missing, unreadable or not opening the set); nothing changed"},
 	{ExitLocked, "lock held", "another backup or restore of the cluster holds the cluster lock (the message names the holder, what it runs and since when)"},
 	{ExitClusterNotOK, "cluster check failed", "a cluster check failed (node count, readiness, consensus, running transfers, target version, existing collection); nothing changed"},
 	{ExitCorrupt, "backup corrupt", "a backup object is corrupt or missing, or the manifest cannot be read (truncated, or a shard missing)"},
@@ -91,7 +92,7 @@ func ExitCode(ctx context.Context, err error) int {
 		return ExitClusterNotOK
 	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, restore.ErrObjectMissing), errors.Is(err, manifest.ErrCorrupt),
 		errors.Is(err, restore.ErrObjectSize), errors.Is(err, restore.ErrObjectChecksum),
-		errors.Is(err, manifest.ErrUnsupportedFormat):
+		errors.Is(err, manifest.ErrUnsupportedFormat), errors.Is(err, crypt.ErrDecrypt):
 		return ExitCorrupt
 	case errors.Is(err, backup.ErrUnknownCollection), errors.Is(err, restore.ErrUnknownCollection),
 		errors.Is(err, restore.ErrInvalidOptions), errors.Is(err, restore.ErrTooFewPods),
@@ -100,7 +101,9 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, storage.ErrAccessDenied), errors.Is(err, qdrant.ErrUnauthorized), errors.Is(err, qdrant.ErrTLS),
 		errors.Is(err, catalog.ErrRefused), errors.Is(err, catalog.ErrInvalidDSN),
 		errors.Is(err, discovery.ErrSchemeMismatch), errors.Is(err, discovery.ErrNoKubeConfig),
-		errors.Is(err, discovery.ErrForbidden), errors.Is(err, discovery.ErrInvalidSelector):
+		errors.Is(err, discovery.ErrForbidden), errors.Is(err, discovery.ErrInvalidSelector),
+		errors.Is(err, crypt.ErrNoIdentity), errors.Is(err, crypt.ErrWrongIdentity),
+		errors.Is(err, crypt.ErrInvalidIdentity), errors.Is(err, crypt.ErrInvalidRecipient):
 		return ExitUsage
 	}
 	return ExitFailure

@@ -12,6 +12,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
@@ -125,6 +126,9 @@ type ReadSide struct {
 	Catalog *catalog.Catalog // nil without a catalogue; scoped to the store's location
 	// Log receives the warnings of resolving "latest" (sets skipped).
 	Log *slog.Logger
+	// Identities decrypt client-side encrypted sets (restore, verify);
+	// nil without QBACKUP_AGE_IDENTITY(_FILE).
+	Identities *crypt.Identities
 }
 
 // OpenReadSide opens storage and the optional catalogue.
@@ -144,7 +148,7 @@ func OpenReadSide(ctx context.Context, src config.Source, log *slog.Logger) (*Re
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &ReadSide{Store: store, Catalog: ScopeCatalog(cat, src), Log: log}, nil
+	return &ReadSide{Store: store, Catalog: ScopeCatalog(cat, src), Log: log, Identities: secrets.Identities}, nil
 }
 
 // Index is the catalogue as an inventory index, nil without one.

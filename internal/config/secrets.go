@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/qbackup/qbackup/internal/crypt"
 )
 
 // Secrets are the credentials qbackup needs besides the S3 ones, which come
@@ -19,9 +21,15 @@ type Secrets struct {
 	CatalogDSNFile   string `env:"QBACKUP_CATALOG_DSN_FILE"`
 	SSECustomerB64   string `env:"QBACKUP_S3_SSE_C_KEY"`
 	SSECustomerFile  string `env:"QBACKUP_S3_SSE_C_KEY_FILE"`
+	// AgeIdentity is the age identity text (secret keys, as age-keygen
+	// writes them) that decrypts client-side encrypted sets.
+	AgeIdentity     string `env:"QBACKUP_AGE_IDENTITY"`
+	AgeIdentityFile string `env:"QBACKUP_AGE_IDENTITY_FILE"`
 
 	// SSECustomerKey is the decoded SSE-C key (32 bytes), nil without one.
 	SSECustomerKey []byte
+	// Identities are the parsed age identities, nil without.
+	Identities *crypt.Identities
 }
 
 // LoadSecrets reads the secrets from l (the process environment when nil).
@@ -48,6 +56,19 @@ func LoadSecrets(ctx context.Context, l envconfig.Lookuper) (Secrets, error) {
 	}
 	if s.SSECustomerKey, err = SSECustomerKey(s.SSECustomerB64); err != nil {
 		return Secrets{}, err
+	}
+	if s.AgeIdentity, err = fromFile("QBACKUP_AGE_IDENTITY", s.AgeIdentity, s.AgeIdentityFile); err != nil {
+		return Secrets{}, err
+	}
+	if s.AgeIdentity != "" {
+		src := "QBACKUP_AGE_IDENTITY"
+		if s.AgeIdentityFile != "" {
+			src = "QBACKUP_AGE_IDENTITY_FILE " + s.AgeIdentityFile
+		}
+		// The parser's errors name a line number, never its content.
+		if s.Identities, err = crypt.ParseIdentities(s.AgeIdentity); err != nil {
+			return Secrets{}, Invalidf("%s: %w", src, err)
+		}
 	}
 	return s, nil
 }

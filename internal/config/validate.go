@@ -171,7 +171,9 @@ const SecretsHelp = `Secrets come from the environment only (never flags), each 
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or any AWS default-chain source)
                            S3 credentials
   QBACKUP_S3_SSE_C_KEY     S3 SSE-C key, base64 of 32 random bytes
-                           (openssl rand -base64 32); needed to read too`
+                           (openssl rand -base64 32); needed to read too
+  QBACKUP_AGE_IDENTITY     age secret key(s) (AGE-SECRET-KEY-1..., age-keygen)
+                           that open sets written with --encrypt-recipient`
 
 // StorageSecretsHelp is SecretsHelp for commands that do not talk to
 // Qdrant.
@@ -182,7 +184,9 @@ const StorageSecretsHelp = `Secrets come from the environment only (never flags)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or any AWS default-chain source)
                            S3 credentials
   QBACKUP_S3_SSE_C_KEY     S3 SSE-C key, base64 of 32 random bytes
-                           (openssl rand -base64 32); needed to read too`
+                           (openssl rand -base64 32); needed to read too
+  QBACKUP_AGE_IDENTITY     age secret key(s) (AGE-SECRET-KEY-1..., age-keygen)
+                           that open sets written with --encrypt-recipient`
 
 // Where a restore keeps its journal (restore --journal, QBACKUP_JOURNAL):
 // the per-shard progress that lets a rerun resume.

@@ -47,6 +47,10 @@ var (
 	ErrForbidden = errors.New("not allowed to list the Qdrant pods")
 	// ErrInvalidSelector: the Kubernetes API refused the label selector.
 	ErrInvalidSelector = errors.New("invalid label selector")
+	// ErrAPIServerUnreachable: the Kubernetes API server did not answer
+	// the pod listing (refused, timed out, unresolvable). A retry may
+	// cure it; nothing was read from Qdrant yet.
+	ErrAPIServerUnreachable = errors.New("the Kubernetes API server did not answer")
 )
 
 // schemeMismatch recognises the errors of a request in the wrong scheme

@@ -175,11 +175,20 @@ func (k *Kubernetes) listError(err error) error {
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			host = u.Host
 		}
-		return fmt.Errorf("list %s: the Kubernetes API server at %s did not answer; a retry succeeds once it does "+
-			"(check it with kubectl get --raw /readyz): %w", k.Describe(), host, err)
+		return fmt.Errorf("list %s: %w; a retry succeeds once it does "+
+			"(check it with kubectl get --raw /readyz): %w", k.Describe(), apiUnreachable{host}, err)
 	}
 	return fmt.Errorf("list %s: %w", k.Describe(), err)
 }
+
+// apiUnreachable is ErrAPIServerUnreachable naming the server's address.
+type apiUnreachable struct{ host string }
+
+func (e apiUnreachable) Error() string {
+	return "the Kubernetes API server at " + e.host + " did not answer"
+}
+
+func (e apiUnreachable) Is(target error) bool { return target == ErrAPIServerUnreachable }
 
 // notReadyReason is "" for a usable pod, else why it is not.
 func notReadyReason(pod *corev1.Pod) string {

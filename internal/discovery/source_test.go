@@ -141,7 +141,7 @@ func TestKubernetesSourceNamesWhatToFixWhenTheAPIRefusesTheListing(t *testing.T)
 			ErrInvalidSelector, []string{`"app=q"`, "fix --selector (QBACKUP_SELECTOR)"}},
 		{"other", "app=q", apierrors.NewServiceUnavailable("etcd down"), nil, []string{`list pods in namespace "db"`, "etcd down"}},
 		{"API server unreachable", "app=q", &url.Error{Op: "Get", URL: "https://10.96.0.1:443/api/v1/namespaces/db/pods", Err: errors.New("connection refused")},
-			nil, []string{"the Kubernetes API server at 10.96.0.1:443 did not answer", "a retry succeeds", "connection refused"}},
+			ErrAPIServerUnreachable, []string{"the Kubernetes API server at 10.96.0.1:443 did not answer", "a retry succeeds", "connection refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := fake.NewClientset()
@@ -150,7 +150,7 @@ func TestKubernetesSourceNamesWhatToFixWhenTheAPIRefusesTheListing(t *testing.T)
 			if err == nil {
 				t.Fatal("no error")
 			}
-			for _, sentinel := range []error{ErrForbidden, ErrInvalidSelector} {
+			for _, sentinel := range []error{ErrForbidden, ErrInvalidSelector, ErrAPIServerUnreachable} {
 				if errors.Is(err, sentinel) != (sentinel == tc.want) {
 					t.Errorf("errors.Is(%v, %v) = %v", err, sentinel, sentinel != tc.want)
 				}

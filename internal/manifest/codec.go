@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 )
 
 // ErrUnsupportedFormat is returned for a manifest whose format version this
@@ -87,6 +88,9 @@ func (m *Manifest) Validate() error {
 	if m.SnapshotMethod != MethodStream && m.SnapshotMethod != MethodStored {
 		return fmt.Errorf("manifest: snapshot method %q is neither %q nor %q", m.SnapshotMethod, MethodStream, MethodStored)
 	}
+	if err := m.Encryption.validate(); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
 	seen := map[string]bool{}
 	for _, c := range m.Collections {
 		if c.Name == "" {
@@ -131,10 +135,14 @@ func (c *Collection) validate(partial bool) error {
 		if s.Compression != CompressionNone && s.Compression != CompressionZstd {
 			return fmt.Errorf("shard %d: compression %q unknown", s.ID, s.Compression)
 		}
-		// An uncompressed object is the snapshot itself: its two records
-		// must agree, or one of them was edited (e.g. sha256 rewritten to
-		// match a damaged object, which Qdrant would then refuse mid-restore).
-		if s.Compression == CompressionNone && (s.SHA256 != s.SnapshotSHA256 || s.Size != s.SnapshotSize) {
+		if err := s.Encryption.validate(); err != nil {
+			return fmt.Errorf("shard %d: %w", s.ID, err)
+		}
+		// An object neither compressed nor encrypted is the snapshot
+		// itself: its two records must agree, or one of them was edited
+		// (e.g. sha256 rewritten to match a damaged object, which Qdrant
+		// would then refuse mid-restore).
+		if s.Compression == CompressionNone && s.Encryption == nil && (s.SHA256 != s.SnapshotSHA256 || s.Size != s.SnapshotSize) {
 			return fmt.Errorf("shard %d: uncompressed, yet the object (%d bytes, sha256 %.12s…) and the snapshot (%d bytes, sha256 %.12s…) differ", s.ID, s.Size, s.SHA256, s.SnapshotSize, s.SnapshotSHA256)
 		}
 		if c.ShardingMethod == "custom" && s.ShardKey == nil {
@@ -151,6 +159,27 @@ func (c *Collection) validate(partial bool) error {
 		}
 		if want != len(c.Shards) {
 			return fmt.Errorf("%d shard objects for %d shards of its shard keys", len(c.Shards), want)
+		}
+	}
+	return nil
+}
+
+// validate checks a recorded encryption: a scheme this build reads and at
+// least one recipient, each a public key (a secret key there would be a
+// leak, and opens nothing anyway).
+func (e *Encryption) validate() error {
+	if e == nil {
+		return nil
+	}
+	if e.Scheme != EncryptionAge {
+		return fmt.Errorf("encryption %q unknown (this qbackup reads %q)", e.Scheme, EncryptionAge)
+	}
+	if len(e.Recipients) == 0 {
+		return errors.New("encrypted for no recipient")
+	}
+	for _, r := range e.Recipients {
+		if !strings.HasPrefix(r, "age1") {
+			return fmt.Errorf("encryption recipient %.8q… is not an age public key (age1...)", r)
 		}
 	}
 	return nil

@@ -44,6 +44,10 @@ func ShardObjectKey(cluster, backupID, collection string, shardID uint32, compre
 	return k
 }
 
+// EncryptedSuffix ends the key of an object encrypted with age, after
+// the compression's (0.snapshot.zst.age), as the age tool names files.
+const EncryptedSuffix = ".age"
+
 // LockKey is the key of the storage lock object used when no catalogue is
 // configured.
 func LockKey(cluster string) string { return ClusterPrefix(cluster) + ".locks/backup.json" }

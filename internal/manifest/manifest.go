@@ -26,6 +26,18 @@ const (
 	CompressionZstd = "zstd"
 )
 
+// EncryptionAge is the only client-side encryption: age
+// (https://age-encryption.org/v1) to X25519 recipients.
+const EncryptionAge = "age"
+
+// Encryption records that objects were encrypted on the client and for
+// whom: the recipients' public keys (age1...), never a secret. Any one
+// recipient's identity opens the objects.
+type Encryption struct {
+	Scheme     string   `json:"scheme"`
+	Recipients []string `json:"recipients"`
+}
+
 // ObjectLock records the retention of a set's objects.
 type ObjectLock struct {
 	Mode        string    `json:"mode"` // GOVERNANCE or COMPLIANCE
@@ -47,7 +59,12 @@ type Manifest struct {
 	Partial bool `json:"partial,omitempty"`
 	// ObjectLock is the S3 Object Lock retention every object of the set
 	// was written with; nil when none. Prune keeps the set until then.
-	ObjectLock  *ObjectLock  `json:"object_lock,omitempty"`
+	ObjectLock *ObjectLock `json:"object_lock,omitempty"`
+	// Encryption is the client-side encryption of the set's shard
+	// objects (each shard records its own too); nil when they are
+	// stored as Qdrant wrote them (possibly compressed). The manifest
+	// itself is never encrypted, so listing needs no key.
+	Encryption  *Encryption  `json:"encryption,omitempty"`
 	StartedAt   time.Time    `json:"started_at"`
 	FinishedAt  time.Time    `json:"finished_at"`
 	Window      Window       `json:"window"`
@@ -159,12 +176,16 @@ type Shard struct {
 	// storage root.
 	Object      string `json:"object"`
 	Compression string `json:"compression"`
-	// Size and SHA256 describe the stored object bytes.
+	// Encryption is set when the object was encrypted on the client,
+	// after compression.
+	Encryption *Encryption `json:"encryption,omitempty"`
+	// Size and SHA256 describe the stored object bytes: the ciphertext of
+	// an encrypted object, so it can be checked without the key.
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 	// SnapshotSize and SnapshotSHA256 describe the snapshot as Qdrant
-	// produced it (equal to Size/SHA256 without compression); Qdrant's
-	// recover checksum is this one.
+	// produced it (equal to Size/SHA256 when neither compressed nor
+	// encrypted); Qdrant's recover checksum is this one.
 	SnapshotSize   int64  `json:"snapshot_size"`
 	SnapshotSHA256 string `json:"snapshot_sha256"`
 	PointsCount    uint64 `json:"points_count"`

@@ -69,6 +69,53 @@ func TestRoundTripKeepsEveryField(t *testing.T) {
 	}
 }
 
+const testRecipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+
+// encrypt marks every shard of m as encrypted, as a backup with a
+// recipient records it: the stored object (ciphertext) differs from the
+// snapshot in size and hash.
+func encrypt(m *Manifest) {
+	enc := &Encryption{Scheme: EncryptionAge, Recipients: []string{testRecipient}}
+	m.Encryption = enc
+	for i := range m.Collections {
+		for j := range m.Collections[i].Shards {
+			s := &m.Collections[i].Shards[j]
+			s.Encryption = enc
+			s.Size += 200
+			s.SHA256 = strings.Repeat("cd", 32)
+		}
+	}
+}
+
+func TestEncryptedSetRoundTrips(t *testing.T) {
+	m := validManifest()
+	encrypt(m)
+	b, err := Marshal(m)
+	if err != nil {
+		t.Fatalf("an encrypted set whose objects differ from their snapshots: %v", err)
+	}
+	if bytes.Contains(b, []byte("AGE-SECRET")) {
+		t.Fatal("the manifest holds a secret key")
+	}
+	got, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := got.Collections[0].Shards[0]
+	if s.Encryption == nil || s.Encryption.Scheme != EncryptionAge || len(s.Encryption.Recipients) != 1 || s.Encryption.Recipients[0] != testRecipient {
+		t.Fatalf("shard encryption lost: %+v", s.Encryption)
+	}
+	if got.Encryption == nil || got.Encryption.Recipients[0] != testRecipient {
+		t.Fatalf("set encryption lost: %+v", got.Encryption)
+	}
+	// The rule for plain objects still holds for the unencrypted shard
+	// of a set.
+	m.Collections[1].Shards[0].Encryption = nil
+	if _, err := Marshal(m); err == nil || !strings.Contains(err.Error(), "uncompressed, yet the object") {
+		t.Fatalf("an unencrypted shard whose object differs from its snapshot: %v", err)
+	}
+}
+
 func TestCountRanges(t *testing.T) {
 	r := RangeOf(104, 90)
 	if *r != (CountRange{Min: 90, Max: 104}) || r.String() != "90..104" || RangeOf(7, 7).String() != "7" {
@@ -128,6 +175,12 @@ func TestDecodeRefuses(t *testing.T) {
 			wantErr: "uncompressed, yet the object", wantIs: ErrCorrupt},
 		{name: "an uncompressed object whose size was edited", mutate: func(m *Manifest) { m.Collections[0].Shards[0].Size++ }, wantErr: "uncompressed, yet the object"},
 		{name: "a custom shard without key", mutate: func(m *Manifest) { m.Collections[1].Shards[0].ShardKey = nil }, wantErr: "no shard key"},
+		{name: "an unknown encryption", mutate: func(m *Manifest) { encrypt(m); m.Collections[0].Shards[0].Encryption.Scheme = "gpg" }, wantErr: `encryption "gpg" unknown`, wantIs: ErrCorrupt},
+		{name: "an encrypted shard without recipients", mutate: func(m *Manifest) { encrypt(m); m.Collections[0].Shards[0].Encryption.Recipients = nil }, wantErr: "encrypted for no recipient"},
+		{name: "a secret key as recipient", mutate: func(m *Manifest) {
+			encrypt(m)
+			m.Encryption = &Encryption{Scheme: EncryptionAge, Recipients: []string{"AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"}}
+		}, wantErr: "is not an age public key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -108,6 +109,8 @@ type Deps struct {
 	Progress Progress
 	// Now is the clock for phase times; default time.Now.
 	Now func() time.Time
+	// Identities decrypt the objects of an encrypted set; nil for none.
+	Identities *crypt.Identities
 }
 
 // Progress receives per-shard events for a live display.

@@ -148,14 +148,16 @@ type ShardPlan struct {
 	ShardKey *manifest.ShardKeyValue `json:"shard_key,omitempty"`
 	// Object is empty for a shard missing from a partial backup: the shard
 	// is created empty.
-	Object         string `json:"object,omitempty"`
-	Compression    string `json:"compression,omitempty"`
-	Size           int64  `json:"size"`
-	SHA256         string `json:"sha256,omitempty"`
-	SnapshotSize   int64  `json:"snapshot_size"`
-	SnapshotSHA256 string `json:"snapshot_sha256,omitempty"`
-	PointsCount    uint64 `json:"points_count"`
-	SourcePeer     uint64 `json:"source_peer,omitempty"`
+	Object      string `json:"object,omitempty"`
+	Compression string `json:"compression,omitempty"`
+	// Encryption is the object's client-side encryption, nil without.
+	Encryption     *manifest.Encryption `json:"encryption,omitempty"`
+	Size           int64                `json:"size"`
+	SHA256         string               `json:"sha256,omitempty"`
+	SnapshotSize   int64                `json:"snapshot_size"`
+	SnapshotSHA256 string               `json:"snapshot_sha256,omitempty"`
+	PointsCount    uint64               `json:"points_count"`
+	SourcePeer     uint64               `json:"source_peer,omitempty"`
 	// Primary receives the snapshot. Replicas is the replica set once
 	// recovery has settled (Primary included; the others are filled by
 	// Qdrant's replication). Final is the replica set after

@@ -90,6 +90,9 @@ func Preflight(ctx context.Context, plan *RestorePlan, deps Deps, opts Preflight
 		errs = append(errs, checkURLRecovery(ctx, plan, deps, opts, rep)...)
 	}
 	errs = append(errs, checkTransferMode(plan, deps, opts)...)
+	if err := checkIdentities(plan, deps); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, checkObjects(ctx, plan, deps, opts, rep)...)
 	rep.Warnings = append(slices.Clone(plan.Warnings), rep.Warnings...)
 	if len(errs) > 0 {
@@ -273,9 +276,31 @@ func checkTransferMode(plan *RestorePlan, deps Deps, opts PreflightOptions) []er
 				errs = append(errs, fmt.Errorf("--transfer presigned: shard %d of %q is stored %s-compressed and Qdrant cannot decompress it (use --transfer upload): %w",
 					s.ID, c.Source, s.Compression, ErrInvalidOptions))
 			}
+			if s.Object != "" && s.Encryption != nil {
+				errs = append(errs, fmt.Errorf("--transfer presigned: shard %d of %q is encrypted with %s and Qdrant cannot decrypt it (use --transfer upload, which decrypts on the way): %w",
+					s.ID, c.Source, s.Encryption.Scheme, ErrInvalidOptions))
+			}
 		}
 	}
 	return errs
+}
+
+// checkIdentities: every encrypted object of the plan has a recipient
+// one of the identities belongs to (from the public keys the manifest
+// records, nothing read). The error names the recipients and the
+// variables to set.
+func checkIdentities(plan *RestorePlan, deps Deps) error {
+	for _, c := range plan.Collections {
+		for _, s := range c.Shards {
+			if s.Object == "" || s.Encryption == nil {
+				continue
+			}
+			if err := deps.Identities.CheckOpens(fmt.Sprintf("backup %s of cluster %q", plan.BackupID, plan.Cluster), s.Encryption.Recipients); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // checkObjects checks every object: those that must be intact before
@@ -283,8 +308,9 @@ func checkTransferMode(plan *RestorePlan, deps Deps, opts PreflightOptions) []er
 // through SHA-256 (no disk, bounded memory) and compared with the
 // manifest; the others are only looked up, their size compared, and
 // hashed later while they stream into the peers. The snapshot inside a
-// compressed object is checked by Qdrant itself at recovery (the planned
-// checksum is passed along).
+// compressed or encrypted object is checked by Qdrant itself at recovery
+// (the planned checksum is passed along); the ciphertext of an encrypted
+// one is authenticated chunk by chunk as it is decrypted.
 func checkObjects(ctx context.Context, plan *RestorePlan, deps Deps, opts PreflightOptions, rep *PreflightReport) []error {
 	type item struct {
 		coll string

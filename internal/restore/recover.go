@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/retry"
@@ -236,6 +237,21 @@ func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s
 	// of its end, so the peer sees a broken upload, never a whole one.
 	checked := &checkedReader{r: obj, h: sha256.New(), key: s.Object, size: s.Size, sha256: s.SHA256}
 	var r io.Reader = &markedReader{r: checked}
+	var decrypted *decryptedReader
+	if s.Encryption != nil {
+		// Decrypted after the stored bytes are hashed and before they are
+		// decompressed: the reverse of the backup. age reads the header
+		// here, so a wrong key fails before the peer is sent anything.
+		plain, err := e.deps.Identities.Decrypt(r)
+		if err != nil {
+			if checked.err != nil {
+				return checked.err
+			}
+			return decryptError(s.Object, err)
+		}
+		dr := &decryptedReader{r: plain, key: s.Object}
+		r, decrypted = dr, dr
+	}
 	if s.Compression == manifest.CompressionZstd {
 		// Low memory: one decoder goroutine and a small window, because
 		// several shards stream at once.
@@ -253,11 +269,45 @@ func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s
 	case checked.err != nil:
 		// However the broken upload surfaced, the object is the cause.
 		return checked.err
+	case decrypted != nil && decrypted.err != nil:
+		return decrypted.err
 	case errors.Is(err, qdrant.ErrChecksumMismatch):
 		return fmt.Errorf("object %s: the peer refused the snapshot in it, which does not match the manifest's snapshot_sha256 %s: %w: %w",
 			s.Object, s.SnapshotSHA256, ErrObjectChecksum, err)
 	}
 	return err
+}
+
+// decryptError names the object in a decryption failure and marks a
+// damaged one corrupt (exit 5); a missing or wrong identity stays itself
+// (bad input), a read error of the object stays a source error.
+func decryptError(key string, err error) error {
+	var se *sourceError
+	switch {
+	case corrupt(err), errors.As(err, &se):
+		return err
+	case errors.Is(err, crypt.ErrDecrypt):
+		return fmt.Errorf("object %s: %w: %w", key, err, ErrObjectChecksum)
+	}
+	return fmt.Errorf("decrypt object %s: %w", key, err)
+}
+
+// decryptedReader reports what age refuses in an object as corruption.
+type decryptedReader struct {
+	r   io.Reader
+	key string
+	err error // the first failure, for the caller to report
+}
+
+func (d *decryptedReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = decryptError(d.key, err)
+		if d.err == nil {
+			d.err = err
+		}
+	}
+	return n, err
 }
 
 // checkedReader hashes an object as it is read and, at its end, returns a

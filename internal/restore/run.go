@@ -81,6 +81,11 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 	if opts.DryRun {
 		return res, nil
 	}
+	// Without the key nothing can be restored: say so before the lease,
+	// the journal or the cluster are touched.
+	if err := checkIdentities(plan, deps.Deps); err != nil {
+		return res, err
+	}
 	if deps.OpenJournal != nil {
 		deps.Journal = deps.OpenJournal(plan)
 	}

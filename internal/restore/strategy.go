@@ -380,7 +380,7 @@ func shardList(c manifest.Collection) []ShardPlan {
 		sp := ShardPlan{ID: id, ShardKey: keyOf[id]}
 		if ok {
 			sp.ShardKey = s.ShardKey
-			sp.Object, sp.Compression = s.Object, s.Compression
+			sp.Object, sp.Compression, sp.Encryption = s.Object, s.Compression, s.Encryption
 			sp.Size, sp.SHA256 = s.Size, s.SHA256
 			sp.SnapshotSize, sp.SnapshotSHA256 = s.SnapshotSize, s.SnapshotSHA256
 			sp.PointsCount, sp.SourcePeer = s.PointsCount, s.SourcePeer

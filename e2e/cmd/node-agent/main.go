@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -42,14 +43,16 @@ func main() {
 	node := flag.String("node", "", "Node name (default qbackup-node-<random>)")
 	state := flag.String("state-dir", "", "directory for volumes and logs (default a new temporary directory)")
 	bindBase := flag.String("qdrant-bind-base", "127.0.20.2", "loopback address of the first simulated Qdrant peer")
+	backOff := flag.Duration("restart-backoff", 10*time.Second, "first container restart back-off, doubled per restart (the kubelet's 10s)")
+	maxBackOff := flag.Duration("max-restart-backoff", 5*time.Minute, "ceiling of the container restart back-off (the kubelet's 5m)")
 	flag.Parse()
-	if err := run(*kubeconfig, *namespaces, *qbackup, *node, *state, *bindBase); err != nil {
+	if err := run(*kubeconfig, *namespaces, *qbackup, *node, *state, *bindBase, *backOff, *maxBackOff); err != nil {
 		fmt.Fprintln(os.Stderr, "node-agent:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig, namespaces, qbackup, node, state, bindBase string) error {
+func run(kubeconfig, namespaces, qbackup, node, state, bindBase string, backOff, maxBackOff time.Duration) error {
 	if kubeconfig == "" {
 		return fmt.Errorf("no kubeconfig: pass -kubeconfig or source the stack's env file")
 	}
@@ -85,9 +88,10 @@ func run(kubeconfig, namespaces, qbackup, node, state, bindBase string) error {
 	defer sims.close()
 	a, err := nodeagent.Start(ctx, nodeagent.Config{
 		Kube: cfg, NodeName: node, Namespaces: nss, StateDir: state,
-		Images: map[string]nodeagent.Image{"qbackup": {Binary: bin, Entrypoint: "/usr/local/bin/qbackup", User: 65532, Group: 65532}},
-		Qdrant: nodeagent.QdrantConfig{Cluster: sims.start},
-		Log:    log,
+		Images:         map[string]nodeagent.Image{"qbackup": {Binary: bin, Entrypoint: "/usr/local/bin/qbackup", User: 65532, Group: 65532}},
+		Qdrant:         nodeagent.QdrantConfig{Cluster: sims.start},
+		RestartBackOff: backOff, MaxRestartBackOff: maxBackOff,
+		Log: log,
 	})
 	if err != nil {
 		return err

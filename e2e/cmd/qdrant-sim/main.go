@@ -9,6 +9,10 @@
 // overwrites and deletes drawn from --seed) to every collection, or to
 // those of --write-collections a,b; the admin API's /write-load shows the
 // counters and changes the rate.
+//
+// --peer-rate 60MiB/s caps each peer's snapshot traffic (streams, stored
+// snapshot downloads, uploads; all requests of a peer together), so that
+// on one host the peers behave like separate machines in benchmarks.
 package main
 
 import (
@@ -18,8 +22,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -69,11 +75,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	writeColls := fs.String("write-collections", "", "comma-separated collections the live writes go to (default: every collection)")
 	fs.Int64Var(&opts.DiskCapacity, "disk-capacity", 0, "disk size of every peer in bytes (0 = unlimited)")
 	fs.IntVar(&opts.MaxRequestSizeMB, "max-request-size-mb", 32, "largest JSON request body in MiB (service.max_request_size_mb)")
+	peerRate := fs.String("peer-rate", "0", "cap of each peer's snapshot traffic in and out, e.g. 60MiB/s, 500KB/s or bytes per second (0 = unlimited)")
 	admin := fs.String("admin", "", "address of the admin/fault JSON API, e.g. 127.0.0.1:7000 (empty = off)")
 	verbose := fs.Bool("v", false, "log background events to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	rate, err := parseRate(*peerRate)
+	if err != nil {
+		return fmt.Errorf("--peer-rate %q: %w", *peerRate, err)
+	}
+	opts.PeerRate = rate
 	for _, name := range strings.Split(*writeColls, ",") {
 		if name = strings.TrimSpace(name); name != "" {
 			opts.WriteLoad.Collections = append(opts.WriteLoad.Collections, name)
@@ -115,4 +127,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// parseRate reads a rate such as "60MiB/s", "500KB/s", "1GiB" or a plain
+// number of bytes per second; the "/s" is optional.
+func parseRate(s string) (int64, error) {
+	v := strings.TrimSuffix(strings.TrimSpace(s), "/s")
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Errorf("want a non-negative rate such as 60MiB/s, 500KB/s or a number of bytes per second")
+	}
+	return int64(f * mult), nil
 }

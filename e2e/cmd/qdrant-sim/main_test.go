@@ -184,3 +184,35 @@ func TestRunRefusesUnknownRealism(t *testing.T) {
 		t.Fatalf("err = %v, want the unknown realism named", err)
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"0", 0, false},
+		{"60MiB/s", 60 << 20, false},
+		{"60 MiB/s", 60 << 20, false},
+		{"1.5GiB", 3 << 29, false},
+		{"500KB/s", 500_000, false},
+		{"2048", 2048, false},
+		{"100B/s", 100, false},
+		{"fast", 0, true},
+		{"-1MiB/s", 0, true},
+		{"MiB/s", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseRate(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseRate(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestRunRefusesBadPeerRate(t *testing.T) {
+	err := run(context.Background(), []string{"--peer-rate", "lots", "--http-port", "0", "--grpc-port", "0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--peer-rate") {
+		t.Fatalf("run with --peer-rate lots = %v, want an error naming the flag", err)
+	}
+}

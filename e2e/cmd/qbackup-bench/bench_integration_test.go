@@ -1,0 +1,73 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHarnessSmoke runs the whole harness once at a tiny size against the
+// stack's MinIO: every variant, the peer rate cap, the skew case, and both
+// outputs.
+func TestHarnessSmoke(t *testing.T) {
+	if os.Getenv("QBACKUP_TEST_S3_ENDPOINT") == "" {
+		t.Skip("no test stack: source \"$(e2e/stack/stack.sh env-file)\"")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	qb := filepath.Join(dir, "qbackup")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", qb, "github.com/qbackup/qbackup/cmd/qbackup").CombinedOutput(); err != nil {
+		t.Fatalf("build qbackup: %v\n%s", err, out)
+	}
+	res, md := filepath.Join(dir, "results.json"), filepath.Join(dir, "BENCHMARKS.md")
+	var log strings.Builder
+	err := run(ctx, []string{"--qbackup", qb, "--sizes", "6MiB", "--peer-rates", "20MiB", "--reps", "1", "--shards", "1",
+		"--skew-shards", "2", "--skew-size", "3MiB", "--results", res, "--markdown", md, "--stack", ""}, &log, os.Stderr)
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r results
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range r.Figures {
+		seen[f.Case+"/"+f.Variant] = true
+		if len(f.Runs) != 1 || f.Summary.WallMedianS <= 0 || f.Summary.MaxRSSMiB <= 0 || f.DataBytes < f.SizeBytes {
+			t.Errorf("figure %s/%s: %+v", f.Case, f.Variant, f)
+		}
+		if f.Variant == varBackup && f.Summary.SkewMedianMS == nil {
+			t.Errorf("figure %s/%s has no skew", f.Case, f.Variant)
+		}
+		// 20 MiB/s per peer: no peer may have moved its share faster.
+		perPeer := float64(f.SizeBytes) / float64(f.Peers) / (20 << 20)
+		if f.Summary.WallMedianS < perPeer*0.9 {
+			t.Errorf("figure %s/%s: %.2fs, faster than the peer rate cap allows (%.2fs)", f.Case, f.Variant, f.Summary.WallMedianS, perPeer)
+		}
+	}
+	for _, k := range []string{"backup/backup", "backup/raw-backup", "backup/naive-backup", "restore/restore", "restore/raw-restore", "skew/backup"} {
+		if !seen[k] {
+			t.Errorf("no figure %s in %s", k, res)
+		}
+	}
+	if len(r.Goals) < 5 || r.Machine.Cores == 0 || r.Machine.GoVersion == "" {
+		t.Errorf("goals %d, machine %+v", len(r.Goals), r.Machine)
+	}
+	text, err := os.ReadFile(md)
+	if err != nil || !strings.Contains(string(text), "backup / raw GET→S3") {
+		t.Errorf("BENCHMARKS.md: %v\n%s", err, text)
+	}
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary stand in for the harness binary when the
+// harness re-executes itself to run a baseline.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == baselineCommand {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func TestParseFlagsRefusesBadInput(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sizes", "big"}, "--sizes"},
+		{[]string{"--peer-rates", "fast"}, "--peer-rates"},
+		{[]string{"--reps", "0"}, "--reps"},
+		{[]string{"--peers", "0"}, "--peers"},
+		{[]string{"--shards", "0"}, "--shards"},
+		{[]string{"--skew-shards", "-1"}, "--skew-shards"},
+		{[]string{"--sizes", "4B"}, "cannot fill 12 shards"},
+	}
+	for _, tt := range tests {
+		_, err := parseFlags(tt.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseFlags(%q) = %v, want an error with %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestParseFlagsDefaults(t *testing.T) {
+	t.Setenv("QBACKUP_BENCH_SIZES", "")
+	t.Setenv("QBACKUP_BENCH_PEER_RATES", "")
+	t.Setenv("QBACKUP_BENCH_REPS", "")
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.sizes, []int64{256 << 20, 1 << 30}) || !slices.Equal(c.rates, []int64{60 << 20, 0}) ||
+		c.peers != 3 || c.shardsPerPeer != 4 || c.reps != 3 || c.skewShards != 24 {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestRotateStartsEachVariantInTurn(t *testing.T) {
+	vs := []string{"a", "b", "c"}
+	want := [][]string{{"a", "b", "c"}, {"b", "c", "a"}, {"c", "a", "b"}, {"a", "b", "c"}}
+	for rep, w := range want {
+		if got := rotate(vs, rep); !slices.Equal(got, w) {
+			t.Errorf("rotate(rep %d) = %v, want %v", rep, got, w)
+		}
+	}
+	if !slices.Equal(vs, []string{"a", "b", "c"}) {
+		t.Errorf("rotate changed its input: %v", vs)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}}
+	for _, tt := range tests {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func fig(caseName, variant string, size int64, walls ...float64) *figure {
+	f := &figure{Case: caseName, Variant: variant, SizeBytes: size, Peers: 3, Shards: 12, DataBytes: size}
+	for _, w := range walls {
+		f.Runs = append(f.Runs, sample{WallS: w, MaxRSSMiB: 100})
+	}
+	return f
+}
+
+func TestEvaluateComparesMediansWithTheGoals(t *testing.T) {
+	r := &results{Config: resultConfig{Sizes: []int64{1 << 30}, PeerRates: []int64{0}}}
+	r.add(fig("backup", varBackup, 1<<30, 10, 10.5, 30)) // median 10.5: an outlier does not count
+	r.add(fig("backup", varRawBackup, 1<<30, 10, 10, 10))
+	r.add(fig("backup", varNaive, 1<<30, 20, 21, 22))
+	r.add(fig("restore", varRestore, 1<<30, 10, 10, 10))
+	r.add(fig("restore", varRawRestore, 1<<30, 9, 9, 9))
+	got := map[string]bool{}
+	for _, g := range evaluate(r) {
+		got[strings.SplitN(g.Goal, ",", 2)[0]] = g.Met
+	}
+	want := map[string]bool{
+		"backup / raw GET→S3":         true,  // 10/10.5 = 0.95
+		"backup / naive sequential":   false, // 21/10.5 = 2
+		"restore / raw S3 GET→upload": true,  // 9/10 = 0.9
+		"backup peak RSS over sizes":  true,
+		"backup local disk writes":    true,
+	}
+	for k, w := range want {
+		if m, ok := got[k]; !ok || m != w {
+			t.Errorf("goal %q: met=%v (present %v), want %v", k, m, ok, w)
+		}
+	}
+}
+
+func TestRenderMarkdownSaysWhenTheMachineWasLoaded(t *testing.T) {
+	r := &results{Machine: machine{Cores: 2, LoadStart: "5.0 4.0 3.0", LoadEnd: "0.1 0.1 0.1"}, Config: resultConfig{Reps: 1}}
+	var sb strings.Builder
+	renderMarkdown(&sb, r)
+	for _, want := range []string{"loaded machine", "Fewer than 3 runs", "## Goals", "## Reproduce"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	r.Machine.LoadStart, r.Config.Reps = "0.5 0.5 0.5", 3
+	sb.Reset()
+	renderMarkdown(&sb, r)
+	if strings.Contains(sb.String(), "loaded machine") || strings.Contains(sb.String(), "Fewer than") {
+		t.Errorf("report of an idle run with 3 reps warns anyway")
+	}
+}
