@@ -20,17 +20,17 @@ type backupCmd struct {
 	retentionFlags   `embed:""`
 
 	Collections        []string      `name:"collections" env:"QBACKUP_COLLECTIONS" sep:"," help:"Back up only these collections (or aliases); default all."`
-	Concurrency        int           `name:"concurrency" env:"QBACKUP_CONCURRENCY" default:"4" help:"Shards snapshotted at once, cluster-wide."`
-	PerPeerConcurrency int           `name:"per-peer-concurrency" env:"QBACKUP_PER_PEER_CONCURRENCY" default:"2" help:"Shards snapshotted at once on one peer."`
-	Compression        string        `name:"compression" env:"QBACKUP_COMPRESSION" enum:"none,zstd" default:"none" help:"Compress snapshot objects: none or zstd."`
-	SnapshotMethod     string        `name:"snapshot-method" env:"QBACKUP_SNAPSHOT_METHOD" enum:"stream,stored" default:"stream" help:"stream: Qdrant's streaming shard snapshot (no disk on the peer); stored: create, download (resumable), delete."`
+	Concurrency        int           `name:"concurrency" env:"QBACKUP_CONCURRENCY" default:"${default_concurrency}" help:"Shards snapshotted at once, cluster-wide."`
+	PerPeerConcurrency int           `name:"per-peer-concurrency" env:"QBACKUP_PER_PEER_CONCURRENCY" default:"${default_per_peer_concurrency}" help:"Shards snapshotted at once on one peer."`
+	Compression        string        `name:"compression" env:"QBACKUP_COMPRESSION" enum:"none,zstd" default:"${default_compression}" help:"Compress snapshot objects: none or zstd."`
+	SnapshotMethod     string        `name:"snapshot-method" env:"QBACKUP_SNAPSHOT_METHOD" enum:"stream,stored" default:"${default_snapshot_method}" help:"stream: Qdrant's streaming shard snapshot (no disk on the peer); stored: create, download (resumable), delete."`
 	WriteLock          bool          `name:"write-lock" env:"QBACKUP_WRITE_LOCK" help:"Lock writes on every Qdrant peer while snapshots start (Qdrant 1.15 and older only); every peer is unlocked afterwards, and one that cannot be fails the run."`
 	AllowPartial       bool          `name:"allow-partial" env:"QBACKUP_ALLOW_PARTIAL" help:"Record shards without an Active replica as missing instead of failing; a partial set never counts as a good backup."`
-	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with restores); renewed while the backup runs. A run that dies leaves its lock until it expires."`
+	LeaseTTL           time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"${default_lease_ttl}" help:"Lifetime of the cluster lock (shared with restores); renewed while the backup runs. A run that dies leaves its lock until it expires."`
 	LeaseWait          time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
-	StallTimeout       time.Duration `name:"stall-timeout" env:"QBACKUP_STALL_TIMEOUT" default:"2m" help:"Fail a shard whose snapshot download delivers no byte for this long (the set then fails)."`
-	PrestartStreams    int           `name:"prestart-streams" env:"QBACKUP_PRESTART_STREAMS" default:"128" help:"Snapshot streams (--snapshot-method stream) opened together before any is transferred, so every shard of the set starts at nearly the same moment; 0 opens each when its transfer starts."`
-	SampleSize         int           `name:"sample-size" env:"QBACKUP_SAMPLE_SIZE" default:"64" help:"Points per collection whose content digest is recorded for restore verification."`
+	StallTimeout       time.Duration `name:"stall-timeout" env:"QBACKUP_STALL_TIMEOUT" default:"${default_stall_timeout}" help:"Fail a shard whose snapshot download delivers no byte for this long (the set then fails)."`
+	PrestartStreams    int           `name:"prestart-streams" env:"QBACKUP_PRESTART_STREAMS" default:"${default_prestart_streams}" help:"Snapshot streams (--snapshot-method stream) opened together before any is transferred, so every shard of the set starts at nearly the same moment; 0 opens each when its transfer starts."`
+	SampleSize         int           `name:"sample-size" env:"QBACKUP_SAMPLE_SIZE" default:"${default_sample_size}" help:"Points per collection whose content digest is recorded for restore verification."`
 	Prune              bool          `name:"prune" env:"QBACKUP_PRUNE" help:"Apply the retention rules after a successful backup."`
 	MigrateCatalog     bool          `name:"migrate-catalog" env:"QBACKUP_MIGRATE_CATALOG" help:"Create or upgrade the catalogue schema before starting."`
 	ObjectLockMode     string        `name:"object-lock-mode" env:"QBACKUP_OBJECT_LOCK_MODE" help:"Put every object of the set under S3 Object Lock retention: GOVERNANCE or COMPLIANCE (the bucket must have Object Lock enabled); with --object-lock-days."`
@@ -73,7 +73,7 @@ func (c *backupCmd) Validate() error {
 			// restored content with: refuse rather than silently
 			// verifying nothing.
 			if c.SampleSize == 0 {
-				return config.Invalidf("--sample-size 0 (QBACKUP_SAMPLE_SIZE) would record no points, so a restore could not verify the content: use at least 1 (default 64)")
+				return config.Invalidf("--sample-size 0 (QBACKUP_SAMPLE_SIZE) would record no points, so a restore could not verify the content: use at least 1 (default %d)", backup.DefaultSampleSize)
 			}
 			return config.IntAtLeast("sample-size", "QBACKUP_SAMPLE_SIZE", c.SampleSize, 1, maxSampleSize, "the sample is read in one request and held in memory")()
 		},

@@ -47,7 +47,7 @@ func main() {
 // and the exit code mapping are testable in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c app
-	kctx, code, ok := cli.Parse(&c, "qbackup", "Cluster-coordinated backup and restore for distributed Qdrant.", args, stdout, stderr)
+	kctx, code, ok := cli.Parse(&c, "qbackup", "Cluster-coordinated backup and restore for distributed Qdrant.", args, stdout, stderr, defaultVars())
 	if !ok {
 		return code
 	}

@@ -19,7 +19,7 @@ type retentionFlags struct {
 	KeepDaily   int           `name:"keep-daily" env:"QBACKUP_KEEP_DAILY" default:"0" help:"Keep the newest complete set of each of the last N days."`
 	KeepWeekly  int           `name:"keep-weekly" env:"QBACKUP_KEEP_WEEKLY" default:"0" help:"Keep the newest complete set of each of the last N weeks."`
 	KeepMonthly int           `name:"keep-monthly" env:"QBACKUP_KEEP_MONTHLY" default:"0" help:"Keep the newest complete set of each of the last N months."`
-	OrphanGrace time.Duration `name:"orphan-grace" env:"QBACKUP_ORPHAN_GRACE" default:"24h" help:"Objects of sets without a manifest are removed once their newest object is this old."`
+	OrphanGrace time.Duration `name:"orphan-grace" env:"QBACKUP_ORPHAN_GRACE" default:"${default_orphan_grace}" help:"Objects of sets without a manifest are removed once their newest object is this old."`
 }
 
 // Validate runs before anything is contacted.

@@ -17,7 +17,7 @@ import (
 // --help shows it.
 func flagDefaults(t *testing.T) map[string]string {
 	t.Helper()
-	parser, err := kong.New(&app{}, kong.Name("qbackup"))
+	parser, err := kong.New(&app{}, kong.Name("qbackup"), defaultVars())
 	if err != nil {
 		t.Fatal(err)
 	}

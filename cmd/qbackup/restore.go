@@ -30,11 +30,11 @@ type restoreCmd struct {
 	Collections       []string      `name:"collections" env:"QBACKUP_COLLECTIONS" sep:"," help:"Restore only these collections of the backup."`
 	Rename            []string      `name:"rename" env:"QBACKUP_RENAME" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
 	Overwrite         bool          `name:"overwrite" env:"QBACKUP_OVERWRITE" help:"Replace target collections (and aliases) that exist. Without it an existing collection stops the restore."`
-	Transfer          string        `name:"transfer" env:"QBACKUP_TRANSFER" enum:"upload,presigned" default:"upload" help:"upload: stream each object from storage into the peer; presigned: hand Qdrant a presigned URL to pull (S3 only)."`
-	Parallel          int           `name:"parallel" env:"QBACKUP_RESTORE_PARALLEL" default:"4" help:"Shards recovered at once."`
-	WaitTimeout       time.Duration `name:"wait-timeout" env:"QBACKUP_WAIT_TIMEOUT" default:"10m" help:"How long to wait for replicas to become Active."`
-	TransferTimeout   time.Duration `name:"transfer-timeout" env:"QBACKUP_TRANSFER_TIMEOUT" default:"30m" help:"How long to wait for redistribution transfers."`
-	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"2m" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A run that dies leaves its lock until it expires."`
+	Transfer          string        `name:"transfer" env:"QBACKUP_TRANSFER" enum:"upload,presigned" default:"${default_transfer}" help:"upload: stream each object from storage into the peer; presigned: hand Qdrant a presigned URL to pull (S3 only)."`
+	Parallel          int           `name:"parallel" env:"QBACKUP_RESTORE_PARALLEL" default:"${default_parallel}" help:"Shards recovered at once."`
+	WaitTimeout       time.Duration `name:"wait-timeout" env:"QBACKUP_WAIT_TIMEOUT" default:"${default_wait_timeout}" help:"How long to wait for replicas to become Active."`
+	TransferTimeout   time.Duration `name:"transfer-timeout" env:"QBACKUP_TRANSFER_TIMEOUT" default:"${default_transfer_timeout}" help:"How long to wait for redistribution transfers."`
+	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"${default_lease_ttl}" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A run that dies leaves its lock until it expires."`
 	LeaseWait         time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
 	VerifyFirst       bool          `name:"verify-first" env:"QBACKUP_VERIFY_FIRST" help:"Read and check every object before changing the cluster (one more full read of the set). By default only the objects of collections --overwrite replaces are read first; the others are checked for size, then hashed as they stream, and a corrupt one stops the restore, which removes the collections it created (exit 5)."`
 	Journal           string        `name:"journal" env:"QBACKUP_JOURNAL" default:"auto" help:"Where the restore keeps the progress a rerun resumes from: auto (the catalogue if configured, else the backup store; a store that refuses the write is reported at start and the restore goes on without resume), catalog, store, file:///writable/dir, or none (no resume: a rerun starts over). Use none or file:// for a read-only or object-locked store."`
@@ -191,7 +191,9 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		}),
 	}
 	if len(cl.topo.Peers) > 0 {
-		deps.Points = &restore.RESTPointWriter{BaseURL: cl.topo.Peers[0].Addr.REST, APIKey: secrets.QdrantAPIKey}
+		if w, ok := cl.client(cl.topo.Peers[0].ID); ok {
+			deps.Points = w
+		}
 	}
 	if !c.DryRun {
 		if err := setJournal(&deps, journal, rs, m.Cluster, c.Source, env); err != nil {

@@ -81,6 +81,8 @@ var rules = []rule{
 		external: []string{"github.com/qdrant/go-client"}},
 	{why: "the manifest is a format and knows nothing of where it is stored",
 		from: []string{"internal/manifest"}, to: []string{"internal/storage", "internal/catalog"}},
+	{why: "the Qdrant client speaks Qdrant; the engines map its types to the manifest's",
+		from: []string{"internal/qdrant"}, to: []string{"internal/manifest"}, tests: true},
 	{why: "engines never reach up into the command wiring",
 		from: []string{"internal"}, to: []string{"cmd"}},
 	{why: "backup and restore are separate engines",

@@ -37,7 +37,7 @@ type Peer interface {
 	Scroll(ctx context.Context, collection string, limit uint32, offset *qdrant.PointID, withVectors, withPayload bool) ([]qdrant.Point, *qdrant.PointID, error)
 	// Count counts the points of a collection (exact: a full count, not
 	// Qdrant's estimate).
-	Count(ctx context.Context, collection string, exact bool, shardKey *manifest.ShardKeyValue) (uint64, error)
+	Count(ctx context.Context, collection string, exact bool, shardKey *qdrant.ShardKey) (uint64, error)
 }
 
 // Store is the object storage the set is written to. The storage backends

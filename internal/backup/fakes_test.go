@@ -153,7 +153,7 @@ func (s *fakeStore) set(key string, data []byte, mod time.Time) {
 
 type fakeShard struct {
 	id       uint32
-	key      *manifest.ShardKeyValue
+	key      *qdrant.ShardKey
 	replicas map[uint64]string // peer → state
 	points   uint64
 	size     int // snapshot payload bytes
@@ -524,7 +524,7 @@ func (p *fakePeer) Scroll(ctx context.Context, collection string, limit uint32, 
 	return pts[:min(int(limit), len(pts))], nil, nil
 }
 
-func (p *fakePeer) Count(ctx context.Context, collection string, exact bool, shardKey *manifest.ShardKeyValue) (uint64, error) {
+func (p *fakePeer) Count(ctx context.Context, collection string, exact bool, shardKey *qdrant.ShardKey) (uint64, error) {
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
 	return uint64(len(p.c.collections[collection].points)), nil
@@ -664,7 +664,7 @@ func testCluster() *fakeCluster {
 	img.info.Config = []byte(`{"params":{"vectors":{"image":{"size":8,"distance":"Dot"},"text":{"size":4,"distance":"Cosine"}},"shard_number":2}}`)
 	ten := c.addCollection("tenants", 1, [][]uint64{{1}, {2}, {3}})
 	ten.info.ShardingMethod, ten.info.ShardNumber = "custom", 1
-	ka, k7 := manifest.StringKey("a"), manifest.NumberKey(7)
+	ka, k7 := qdrant.StringKey("a"), qdrant.NumberKey(7)
 	ten.shards[0].key, ten.shards[1].key, ten.shards[2].key = &ka, &k7, &k7
 	c.aliases["current"] = "docs"
 	return c

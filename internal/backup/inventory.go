@@ -167,7 +167,7 @@ func mergeViews(collection string, info *qdrant.CollectionInfo, views []*qdrant.
 		for _, s := range v.LocalShards {
 			own[rk{s.ShardID, v.PeerID}] = s
 			if s.ShardKey != nil {
-				keys[s.ShardID] = s.ShardKey
+				keys[s.ShardID] = manifestKey(s.ShardKey)
 			}
 			if _, ok := seen[rk{s.ShardID, v.PeerID}]; !ok {
 				seen[rk{s.ShardID, v.PeerID}] = nil
@@ -177,7 +177,7 @@ func mergeViews(collection string, info *qdrant.CollectionInfo, views []*qdrant.
 			k := rk{s.ShardID, s.PeerID}
 			seen[k] = append(seen[k], s.State)
 			if s.ShardKey != nil {
-				keys[s.ShardID] = s.ShardKey
+				keys[s.ShardID] = manifestKey(s.ShardKey)
 			}
 		}
 		for _, t := range v.ShardTransfers {

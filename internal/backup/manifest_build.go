@@ -30,7 +30,7 @@ func (r *run) sample(ctx context.Context, inv *inventory) (map[string][]manifest
 			}
 			ds := make([]manifest.PointDigest, len(pts))
 			for k := range pts {
-				ds[k] = qdrant.PointDigest(&pts[k])
+				ds[k] = manifestDigest(qdrant.DigestOf(&pts[k]))
 			}
 			mu.Lock()
 			out[c.name] = ds

@@ -7,16 +7,18 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/crypt"
+	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 )
 
-// Defaults applied by Run to zero options.
+// Defaults applied by Run to zero options; the CLI shows the same ones.
 const (
 	DefaultConcurrency        = 4
 	DefaultPerPeerConcurrency = 2
-	DefaultLeaseTTL           = time.Minute
-	DefaultSampleSize         = 16
+	// DefaultLeaseTTL is the cluster lock's, shared with restores.
+	DefaultLeaseTTL   = lease.DefaultTTL
+	DefaultSampleSize = 64
 	// DefaultDownloadAttempts bounds the reconnects of a stored snapshot
 	// download after dropped connections.
 	DefaultDownloadAttempts = 5

@@ -136,13 +136,22 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 	r.log.Info("backup started", "collections", len(inv.collections), "shards", len(choices),
 		"method", opts.SnapshotMethod, "compression", opts.Compression, "encrypted", opts.Encrypt != nil, "holder", opts.Holder)
 
-	res, err := r.execute(held, ctx, start, inv, choices, missing)
+	res, err := r.execute(held, start, inv, choices, missing)
+	if res == nil && err != nil {
+		// (A result with an error is a committed set the catalogue could
+		// not record: nothing to clean up.) The cause of held (a lost
+		// lock) explains the failure; the clean-up runs under ctx, which
+		// outlives the lock.
+		err = r.fail(ctx, context.Cause(held), err)
+	}
 	release()
 	return res, err
 }
 
-// execute runs everything that happens under the lock.
-func (r *run) execute(ctx, parent context.Context, start time.Time, inv *inventory, choices []Choice, missing []Unavailable) (*Result, error) {
+// execute runs everything that happens under the lock; ctx ends when the
+// lock is lost. A failed run returns no result and its error as is, for
+// fail.
+func (r *run) execute(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing []Unavailable) (*Result, error) {
 	cat := r.deps.Catalog
 	if cat != nil {
 		if err := cat.BackupStarted(ctx, r.opts.Cluster, r.id, r.opts.Holder, start); err != nil {
@@ -176,20 +185,23 @@ func (r *run) execute(ctx, parent context.Context, start time.Time, inv *invento
 			return res, nil
 		}
 	}
-	return nil, r.fail(ctx, parent, err)
+	return nil, err
 }
 
 // fail cleans up after a failed run and returns the error to report.
-func (r *run) fail(ctx, parent context.Context, err error) error {
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
-		err = fmt.Errorf("%w (%w)", err, cause)
+// ctx is the run's (not the lock's: the clean-up needs no lock and must
+// run after a lost one); lockCause is why the lock's context ended, if
+// it did.
+func (r *run) fail(ctx context.Context, lockCause, err error) error {
+	if lockCause != nil && !errors.Is(err, lockCause) {
+		err = fmt.Errorf("%w (%w)", err, lockCause)
 	}
-	if parent.Err() != nil {
+	if ctx.Err() != nil {
 		err = fmt.Errorf("backup %s cancelled: %w", r.id, err)
 	} else {
 		err = fmt.Errorf("backup %s failed: %w", r.id, err)
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	prefix := manifest.BackupPrefix(r.opts.Cluster, r.id)
 	// Two sweeps: an upload cancelled after its body was sent may still be

@@ -3,15 +3,14 @@ package backup
 import (
 	"testing"
 
-	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
 // A shard key's replication factor is the most replicas any of its shards
 // has, in any state, not counting the receiving end of a running move.
 func TestShardKeysRecordTheReplicationFactor(t *testing.T) {
-	eu, us := manifest.StringKey("eu"), manifest.StringKey("us")
-	remote := func(shard uint32, key manifest.ShardKeyValue, peer uint64, state string) qdrant.RemoteShard {
+	eu, us := qdrant.StringKey("eu"), qdrant.StringKey("us")
+	remote := func(shard uint32, key qdrant.ShardKey, peer uint64, state string) qdrant.RemoteShard {
 		return qdrant.RemoteShard{ShardID: shard, ShardKey: &key, PeerID: peer, State: state}
 	}
 	tests := []struct {

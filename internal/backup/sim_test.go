@@ -89,10 +89,10 @@ func startSim(t *testing.T, version string) *simEnv {
 	create("images", `{"vectors":{"image":{"size":3,"distance":"Dot"},"text":{"size":2,"distance":"Euclid"}},"shard_number":2}`)
 	upsert("images", 1, 120, nil, func(i int) string { return fmt.Sprintf(`{"image":[%d,2,3],"text":[1,%d]}`, i, -i) })
 	create("tenants", `{"vectors":{"size":2,"distance":"Dot"},"sharding_method":"custom","shard_number":1,"replication_factor":2}`)
-	if err := admin.CreateShardKey(ctx, "tenants", manifest.StringKey("eu"), 1, 2, nil); err != nil {
+	if err := admin.CreateShardKey(ctx, "tenants", qdrant.StringKey("eu"), 1, 2, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.CreateShardKey(ctx, "tenants", manifest.NumberKey(7), 2, 1, nil); err != nil {
+	if err := admin.CreateShardKey(ctx, "tenants", qdrant.NumberKey(7), 2, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	upsert("tenants", 1, 40, &qdrantsim.ShardKey{Str: "eu"}, func(i int) string { return `[1,2]` })

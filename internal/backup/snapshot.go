@@ -188,7 +188,8 @@ func (r *run) snapshotShard(ctx context.Context, j job, ahead *prestarted, start
 		// The stream opened ahead failed to open.
 	case r.opts.SnapshotMethod == manifest.MethodStored:
 		var cleanup func()
-		src, desc, cleanup, err = openStored(sctx, peer, storedLedger{store: r.deps.Store, cluster: r.opts.Cluster}, r.id, &r.guard, r.now, r.log, j.PeerID, j.Collection, j.ShardID, r.opts.DownloadAttempts)
+		src, desc, cleanup, err = openStored(sctx, storedOpen{peer: peer, peerID: j.PeerID, collection: j.Collection, shard: j.ShardID,
+			ledger: storedLedger{store: r.deps.Store, cluster: r.opts.Cluster}, backupID: r.id, guard: &r.guard, now: r.now, log: r.log, attempts: r.opts.DownloadAttempts})
 		defer cleanup()
 	case src != nil:
 		// Opened ahead; its start is when it was opened.

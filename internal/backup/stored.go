@@ -54,14 +54,33 @@ func (g *secondGuard) wait(ctx context.Context, key string, now func() time.Time
 	}
 }
 
+// storedOpen is what openStored needs: the shard, the peer holding the
+// replica, and the run's ledger, clock and logger.
+type storedOpen struct {
+	peer       Peer
+	peerID     uint64
+	collection string
+	shard      uint32
+	// ledger records the snapshot while it exists on the peer.
+	ledger   storedLedger
+	backupID string
+	// guard keeps two snapshots of one shard out of the same second.
+	guard *secondGuard
+	now   func() time.Time
+	log   *slog.Logger
+	// attempts bounds the reconnects of the download.
+	attempts int
+}
+
 // openStored creates a stored snapshot of the shard on the peer and opens
 // a download that resumes after dropped connections. The returned cleanup
 // deletes the snapshot on the peer; it must be called whatever happens,
 // and uses its own context so a cancelled run still cleans up. The
 // snapshot is recorded in ledger before it is created and until it is
 // deleted, so that the next backup deletes it if this run is killed.
-func openStored(ctx context.Context, peer Peer, ledger storedLedger, backupID string, guard *secondGuard, now func() time.Time, log *slog.Logger,
-	peerID uint64, collection string, shard uint32, attempts int) (io.ReadCloser, *qdrant.SnapshotDescription, func(), error) {
+func openStored(ctx context.Context, o storedOpen) (io.ReadCloser, *qdrant.SnapshotDescription, func(), error) {
+	peer, ledger, backupID, guard, now, log := o.peer, o.ledger, o.backupID, o.guard, o.now, o.log
+	peerID, collection, shard, attempts := o.peerID, o.collection, o.shard, o.attempts
 	existing, err := peer.ListShardSnapshots(ctx, collection, shard)
 	if err != nil {
 		return nil, nil, func() {}, fmt.Errorf("list the stored snapshots of shard %d of %q on peer %d: %w", shard, collection, peerID, err)

@@ -18,16 +18,17 @@ type exitRequest int
 // qbackup"), a description followed by the exit codes, compact help, and
 // the given streams. When kong exits by itself (--help) or the arguments
 // are wrong, ok is false and code is what the program must exit with; a
-// parse error has already been printed to stderr.
-func Parse(grammar any, name, description string, args []string, stdout, stderr io.Writer) (kctx *kong.Context, code int, ok bool) {
+// parse error has already been printed to stderr. opts add to the shared
+// settings, e.g. the kong.Vars the grammar's tags interpolate.
+func Parse(grammar any, name, description string, args []string, stdout, stderr io.Writer, opts ...kong.Option) (kctx *kong.Context, code int, ok bool) {
 	prog := strings.ReplaceAll(name, " ", "-")
-	parser, err := kong.New(grammar,
+	parser, err := kong.New(grammar, append([]kong.Option{
 		kong.Name(name),
-		kong.Description(description+"\n\nExit codes: "+ExitCodesHelp),
+		kong.Description(description + "\n\nExit codes: " + ExitCodesHelp),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitRequest(code)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	}, opts...)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return nil, ExitFailure, false

@@ -20,33 +20,33 @@ type Source struct {
 	Cluster     string `name:"cluster" env:"QBACKUP_CLUSTER" default:"default" help:"Logical cluster name; backups are grouped under it in storage and the catalogue."`
 	Storage     string `name:"storage" env:"QBACKUP_STORAGE" default:"file:///var/lib/qbackup" help:"Where backups live: s3://bucket/prefix or file:///absolute/path."`
 	S3Endpoint  string `name:"s3-endpoint" env:"QBACKUP_S3_ENDPOINT" help:"S3 endpoint URL for S3-compatible stores (MinIO, Ceph...); empty for AWS."`
-	S3Region    string `name:"s3-region" env:"QBACKUP_S3_REGION" default:"us-east-1" help:"S3 region."`
+	S3Region    string `name:"s3-region" env:"QBACKUP_S3_REGION" default:"${default_s3_region}" help:"S3 region."`
 	S3PathStyle bool   `name:"s3-path-style" env:"QBACKUP_S3_PATH_STYLE" help:"Use path-style S3 addressing (needed by most S3-compatible stores)."`
 	// S3MaxAttempts bounds the SDK's retries of one S3 request (throttling,
-	// 5xx, dropped connections); 0 keeps the storage default (5, the
-	// default shown). Lower it where
+	// 5xx, dropped connections); 0 keeps the storage default
+	// (storage.DefaultMaxAttempts, the default shown). Lower it where
 	// a failing store should fail the run quickly rather than after minutes
 	// of backoff.
-	S3MaxAttempts int `name:"s3-max-attempts" env:"QBACKUP_S3_MAX_ATTEMPTS" default:"5" help:"Attempts per S3 request, first try included, with exponential backoff (1: no retries; 0 also means 5)."`
+	S3MaxAttempts int `name:"s3-max-attempts" env:"QBACKUP_S3_MAX_ATTEMPTS" default:"${default_s3_max_attempts}" help:"Attempts per S3 request, first try included, with exponential backoff (1: no retries; 0 also means ${default_s3_max_attempts})."`
 	// S3Timeout fails an S3 request whose connection moves no byte for
 	// this long; a stalled endpoint fails a request after at most
 	// S3MaxAttempts × S3Timeout plus backoff.
-	S3Timeout time.Duration `name:"s3-timeout" env:"QBACKUP_S3_TIMEOUT" default:"1m" help:"Fail an S3 request when its connection sends and receives nothing for this long (then retried per --s3-max-attempts); a slow transfer that makes progress never fails (0 also means 1m)."`
+	S3Timeout time.Duration `name:"s3-timeout" env:"QBACKUP_S3_TIMEOUT" default:"${default_s3_timeout}" help:"Fail an S3 request when its connection sends and receives nothing for this long (then retried per --s3-max-attempts); a slow transfer that makes progress never fails (0 also means ${default_s3_timeout})."`
 	// S3SSE and S3SSEKMSKeyID ask S3 to encrypt every object qbackup
 	// writes. SSE-C is not here: its key is a secret (Secrets).
 	S3SSE         string `name:"s3-sse" env:"QBACKUP_S3_SSE" help:"Server-side encryption of every object written to S3: AES256 (SSE-S3) or aws:kms (SSE-KMS); empty keeps the bucket's default. SSE-C takes its key from the secret QBACKUP_S3_SSE_C_KEY instead."`
 	S3SSEKMSKeyID string `name:"s3-sse-kms-key-id" env:"QBACKUP_S3_SSE_KMS_KEY_ID" help:"KMS key (id, ARN or alias) for --s3-sse=aws:kms; empty: the store's default KMS key."`
 	// CatalogTimeout bounds one catalogue statement, its retries included.
-	CatalogTimeout time.Duration `name:"catalog-timeout" env:"QBACKUP_CATALOG_TIMEOUT" default:"30s" help:"Fail when the catalogue does not complete a statement (retries included) within this time; also the driver's read and write timeouts unless QBACKUP_CATALOG_DSN sets readTimeout/writeTimeout (0 also means 30s)."`
+	CatalogTimeout time.Duration `name:"catalog-timeout" env:"QBACKUP_CATALOG_TIMEOUT" default:"${default_catalog_timeout}" help:"Fail when the catalogue does not complete a statement (retries included) within this time; also the driver's read and write timeouts unless QBACKUP_CATALOG_DSN sets readTimeout/writeTimeout (0 also means ${default_catalog_timeout})."`
 }
 
 // Discovery says how to find the Qdrant peers.
 type Discovery struct {
 	Mode              string   `name:"discovery" env:"QBACKUP_DISCOVERY" enum:"kubernetes,static" default:"kubernetes" help:"How to find Qdrant peers: kubernetes (pods by label) or static (--qdrant-url)."`
 	Namespace         string   `name:"namespace" env:"QBACKUP_NAMESPACE" help:"Namespace of the Qdrant pods (default: the pod's own namespace, or the kubeconfig's)."`
-	Selector          string   `name:"selector" env:"QBACKUP_SELECTOR" default:"app.kubernetes.io/name=qdrant" help:"Label selector of the Qdrant pods."`
+	Selector          string   `name:"selector" env:"QBACKUP_SELECTOR" default:"${default_selector}" help:"Label selector of the Qdrant pods."`
 	Kubeconfig        string   `name:"kubeconfig" env:"KUBECONFIG" help:"Kubeconfig file (default: in-cluster configuration)."`
-	QdrantURLs        []string `name:"qdrant-url" env:"QBACKUP_QDRANT_URLS" sep:"," help:"REST URL of one Qdrant peer (repeatable) for --discovery=static; gRPC is assumed on port 6334 of the same host."`
+	QdrantURLs        []string `name:"qdrant-url" env:"QBACKUP_QDRANT_URLS" sep:"," help:"REST URL of one Qdrant peer (repeatable) for --discovery=static; gRPC is assumed on port ${default_grpc_port} of the same host."`
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" env:"QBACKUP_ALLOW_NODE_MISMATCH" help:"Go on when Ready pods, peers in consensus and reachable peers disagree (not recommended)."`
 	// TLS to the peers: https:// URLs (or --qdrant-scheme=https for pods)
 	// are verified against the system roots plus QdrantCAFile, for REST

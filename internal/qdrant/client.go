@@ -2,6 +2,7 @@ package qdrant
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -58,6 +59,9 @@ type Options struct {
 	TLS *tls.Config
 	// Logger receives debug records of requests. Default slog.Default().
 	Logger *slog.Logger
+	// MaxUpsertBytes bounds the encoded size of one upsert request;
+	// UpsertPoints splits larger batches. Default DefaultMaxUpsertBytes.
+	MaxUpsertBytes int
 }
 
 // LogValue keeps the API key out of logs.
@@ -68,14 +72,15 @@ func (o Options) LogValue() slog.Value {
 
 // Client talks to one Qdrant peer. It is safe for concurrent use.
 type Client struct {
-	addr    PeerAddr
-	base    *url.URL
-	http    *http.Client
-	apiKey  string
-	ua      string
-	timeout time.Duration
-	log     *slog.Logger
-	grpc    *qc.Client
+	addr      PeerAddr
+	base      *url.URL
+	http      *http.Client
+	apiKey    string
+	ua        string
+	timeout   time.Duration
+	log       *slog.Logger
+	grpc      *qc.Client
+	maxUpsert int
 	// ownHTTP: the http.Client was made here, so Close may drop its idle
 	// connections (a caller's shared client is left alone).
 	ownHTTP bool
@@ -101,6 +106,8 @@ func New(ctx context.Context, addr PeerAddr, opts Options) (*Client, error) {
 		ua:      opts.UserAgent,
 		timeout: opts.RequestTimeout,
 		log:     opts.Logger,
+		// A batch is split when above this, so it must be positive.
+		maxUpsert: cmp.Or(max(opts.MaxUpsertBytes, 0), DefaultMaxUpsertBytes),
 	}
 	if c.http == nil {
 		c.http = defaultHTTPClient()

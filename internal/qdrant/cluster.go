@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // VersionInfo is the answer of GET / (not enveloped, never needs a key).
@@ -332,18 +330,18 @@ type CollectionCluster struct {
 // LocalShard is a replica held by the answering peer. PointsCount is
 // Qdrant's approximate count.
 type LocalShard struct {
-	ShardID     uint32                  `json:"shard_id"`
-	ShardKey    *manifest.ShardKeyValue `json:"shard_key,omitempty"`
-	PointsCount uint64                  `json:"points_count"`
-	State       string                  `json:"state"`
+	ShardID     uint32    `json:"shard_id"`
+	ShardKey    *ShardKey `json:"shard_key,omitempty"`
+	PointsCount uint64    `json:"points_count"`
+	State       string    `json:"state"`
 }
 
 // RemoteShard is a replica held by another peer.
 type RemoteShard struct {
-	ShardID  uint32                  `json:"shard_id"`
-	ShardKey *manifest.ShardKeyValue `json:"shard_key,omitempty"`
-	PeerID   uint64                  `json:"peer_id"`
-	State    string                  `json:"state"`
+	ShardID  uint32    `json:"shard_id"`
+	ShardKey *ShardKey `json:"shard_key,omitempty"`
+	PeerID   uint64    `json:"peer_id"`
+	State    string    `json:"state"`
 }
 
 // ShardTransfer is a running shard transfer.
@@ -361,7 +359,7 @@ type ShardTransfer struct {
 // Replica is one replica of a shard in a CollectionCluster.
 type Replica struct {
 	ShardID  uint32
-	ShardKey *manifest.ShardKeyValue
+	ShardKey *ShardKey
 	PeerID   uint64
 	State    string
 }

@@ -10,8 +10,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-
-	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // ContentHash returns the lowercase hex SHA-256 of the point's vectors and
@@ -70,11 +68,18 @@ func canonical(p *Point) []byte {
 	return b.Bytes()
 }
 
-// PointDigest returns the manifest record of a point: id, shard key and
-// ContentHash.
-func PointDigest(p *Point) manifest.PointDigest {
-	id, _ := p.ID.MarshalJSON() // cannot fail
-	return manifest.PointDigest{ID: id, ShardKey: p.ShardKey, SHA256: ContentHash(p)}
+// PointDigest identifies one point and the hash of its content: what a
+// backup records for a sample of points and a restore compares.
+type PointDigest struct {
+	ID       PointID
+	ShardKey *ShardKey
+	// SHA256 is ContentHash of the point.
+	SHA256 string
+}
+
+// DigestOf returns the digest of a point: id, shard key and ContentHash.
+func DigestOf(p *Point) PointDigest {
+	return PointDigest{ID: p.ID, ShardKey: p.ShardKey, SHA256: ContentHash(p)}
 }
 
 func writeVector(b *bytes.Buffer, v Vector) {

@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"testing"
-
-	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 func TestCanonicalFormIsExactlyAsDocumented(t *testing.T) {
@@ -75,19 +73,45 @@ func TestSparseVectorsHashTheSameInAnyOrder(t *testing.T) {
 	}
 }
 
-func TestPointDigestCarriesIDAndShardKey(t *testing.T) {
-	key := manifest.NumberKey(7)
-	d := PointDigest(&Point{ID: PointID{UUID: "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"}, ShardKey: &key})
-	if string(d.ID) != `"5c56c793-69f3-4fbf-87e6-c4bf54c28c26"` || d.ShardKey == nil || !d.ShardKey.Equal(key) || len(d.SHA256) != 64 {
+func TestDigestOfCarriesIDAndShardKey(t *testing.T) {
+	key := NumberKey(7)
+	d := DigestOf(&Point{ID: PointID{UUID: "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"}, ShardKey: &key})
+	if d.ID.UUID != "5c56c793-69f3-4fbf-87e6-c4bf54c28c26" || d.ShardKey == nil || !d.ShardKey.Equal(key) || len(d.SHA256) != 64 {
 		t.Fatalf("%+v", d)
 	}
-	d = PointDigest(&Point{ID: PointID{Num: 18446744073709551615}})
-	if string(d.ID) != "18446744073709551615" {
-		t.Fatalf("id %s", d.ID)
+	d = DigestOf(&Point{ID: PointID{Num: 18446744073709551615}})
+	raw, err := d.ID.MarshalJSON()
+	if err != nil || string(raw) != "18446744073709551615" {
+		t.Fatalf("id %s %v", raw, err)
 	}
 	var back PointID
-	if err := json.Unmarshal(d.ID, &back); err != nil || back.Num != 18446744073709551615 {
+	if err := json.Unmarshal(raw, &back); err != nil || back.Num != 18446744073709551615 {
 		t.Fatalf("round trip %v %v", back, err)
+	}
+}
+
+func TestShardKeyJSONRoundTrips(t *testing.T) {
+	tests := []struct {
+		json string
+		want ShardKey
+	}{
+		{`"tenant-a"`, StringKey("tenant-a")},
+		{`7`, NumberKey(7)},
+		{`18446744073709551615`, NumberKey(18446744073709551615)},
+		{`"7"`, StringKey("7")},
+	}
+	for _, tt := range tests {
+		var k ShardKey
+		if err := json.Unmarshal([]byte(tt.json), &k); err != nil || !k.Equal(tt.want) {
+			t.Errorf("unmarshal %s: %+v %v, want %+v", tt.json, k, err, tt.want)
+		}
+		if b, err := json.Marshal(tt.want); err != nil || string(b) != tt.json {
+			t.Errorf("marshal %+v: %s %v, want %s", tt.want, b, err, tt.json)
+		}
+	}
+	var k ShardKey
+	if err := json.Unmarshal([]byte(`-1`), &k); err == nil {
+		t.Errorf("shard key -1 accepted as %+v", k)
 	}
 }
 

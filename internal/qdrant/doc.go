@@ -9,7 +9,8 @@
 //     JSON, shard snapshots (stream, create, list, download, delete),
 //     recover, upload and the 1.15 write lock;
 //   - gRPC through github.com/qdrant/go-client for collections, aliases,
-//     points (count, scroll), shard keys and cluster setup operations.
+//     points (count, scroll, upsert), shard keys and cluster setup
+//     operations.
 //
 // Errors from both transports are *APIError values that unwrap to the
 // sentinels ErrNotFound, ErrConflict, ErrUnauthorized, ErrForbidden and

@@ -6,8 +6,6 @@ import (
 	"slices"
 
 	qc "github.com/qdrant/go-client/qdrant"
-
-	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // grpcClient returns the go-client, or an error when the Client was made
@@ -118,7 +116,7 @@ func (c *Client) UpdateAliases(ctx context.Context, actions []AliasAction) error
 
 // Count counts the points of a collection (exact or estimated), limited to
 // one shard key when shardKey is not nil.
-func (c *Client) Count(ctx context.Context, collection string, exact bool, shardKey *manifest.ShardKeyValue) (uint64, error) {
+func (c *Client) Count(ctx context.Context, collection string, exact bool, shardKey *ShardKey) (uint64, error) {
 	op := fmt.Sprintf("count points of %q", collection)
 	g, err := c.grpcClient(op)
 	if err != nil {
@@ -126,7 +124,7 @@ func (c *Client) Count(ctx context.Context, collection string, exact bool, shard
 	}
 	req := &qc.CountPoints{CollectionName: collection, Exact: &exact}
 	if shardKey != nil {
-		req.ShardKeySelector = &qc.ShardKeySelector{ShardKeys: []*qc.ShardKey{shardKeyToProto(*shardKey)}}
+		req.ShardKeySelector = &qc.ShardKeySelector{ShardKeys: []*qc.ShardKey{shardKey.proto()}}
 	}
 	// Exact counts of big collections take a while: caller's ctx only.
 	r, err := g.GetPointsClient().Count(ctx, req)
@@ -182,13 +180,13 @@ func (c *Client) Scroll(ctx context.Context, collection string, limit uint32, of
 // CreateShardKey creates a shard key of a custom-sharded collection with
 // shardsNumber shards of replicationFactor replicas (0 = Qdrant's default
 // for either) placed on the given peers (nil = any peer).
-func (c *Client) CreateShardKey(ctx context.Context, collection string, key manifest.ShardKeyValue, shardsNumber, replicationFactor uint32, placement []uint64) error {
+func (c *Client) CreateShardKey(ctx context.Context, collection string, key ShardKey, shardsNumber, replicationFactor uint32, placement []uint64) error {
 	op := fmt.Sprintf("create shard key %s of %q", key, collection)
 	g, err := c.grpcClient(op)
 	if err != nil {
 		return err
 	}
-	sk := &qc.CreateShardKey{ShardKey: shardKeyToProto(key), Placement: placement}
+	sk := &qc.CreateShardKey{ShardKey: key.proto(), Placement: placement}
 	if shardsNumber > 0 {
 		sk.ShardsNumber = &shardsNumber
 	}

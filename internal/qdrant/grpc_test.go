@@ -14,8 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-
-	"github.com/qbackup/qbackup/internal/manifest"
+	"google.golang.org/protobuf/proto"
 )
 
 // fakeGRPC is a gRPC peer built on the go-client's generated server
@@ -27,6 +26,10 @@ type fakeGRPC struct {
 	aliases   []*qc.ChangeAliases
 	counts    []*qc.CountPoints
 	scrolls   []*qc.ScrollPoints
+	upserts   []*qc.UpsertPoints
+	// upsertLimit refuses larger upsert requests, as a server with a
+	// request size limit does; 0 accepts any.
+	upsertLimit int
 }
 
 type fakeCollections struct {
@@ -140,11 +143,24 @@ func (f *fakePoints) Scroll(ctx context.Context, r *qc.ScrollPoints) (*qc.Scroll
 	}, nil
 }
 
+func (f *fakePoints) Upsert(ctx context.Context, r *qc.UpsertPoints) (*qc.PointsOperationResponse, error) {
+	if err := f.auth(ctx); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.upsertLimit > 0 && proto.Size(r) > f.upsertLimit {
+		return nil, status.Errorf(codes.ResourceExhausted, "request of %d bytes above %d", proto.Size(r), f.upsertLimit)
+	}
+	f.upserts = append(f.upserts, r)
+	return &qc.PointsOperationResponse{Result: &qc.UpdateResult{Status: qc.UpdateStatus_Completed}}, nil
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // grpcPeer starts the fake on a loopback port and returns a Client whose
-// REST side is unused.
-func grpcPeer(t *testing.T, key string) (*Client, *fakeGRPC) {
+// REST side is unused; edit adjusts the client's options.
+func grpcPeer(t *testing.T, key string, edit ...func(*Options)) (*Client, *fakeGRPC) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -157,7 +173,11 @@ func grpcPeer(t *testing.T, key string) (*Client, *fakeGRPC) {
 	qc.RegisterQdrantServer(s, &fakeService{fakeGRPC: f})
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.Stop)
-	c, err := New(context.Background(), PeerAddr{REST: "http://127.0.0.1:1", GRPC: lis.Addr().String()}, Options{APIKey: key, RequestTimeout: 10 * time.Second})
+	opts := Options{APIKey: key, RequestTimeout: 10 * time.Second}
+	for _, e := range edit {
+		e(&opts)
+	}
+	c, err := New(context.Background(), PeerAddr{REST: "http://127.0.0.1:1", GRPC: lis.Addr().String()}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +229,8 @@ func TestGRPCClusterSetupOperations(t *testing.T) {
 		c.ReplicateShard(ctx(t), "docs", 2, 10, 30),
 		c.DropReplica(ctx(t), "docs", 3, 10),
 		c.AbortTransfer(ctx(t), "docs", 4, 10, 20),
-		c.CreateShardKey(ctx(t), "docs", manifest.StringKey("tenant-a"), 2, 3, []uint64{10, 20}),
-		c.CreateShardKey(ctx(t), "docs", manifest.NumberKey(7), 0, 0, nil),
+		c.CreateShardKey(ctx(t), "docs", StringKey("tenant-a"), 2, 3, []uint64{10, 20}),
+		c.CreateShardKey(ctx(t), "docs", NumberKey(7), 0, 0, nil),
 		c.UpdateAliases(ctx(t), []AliasAction{DeleteAlias("old"), CreateAlias("current", "docs")}),
 	}
 	for i, err := range steps {
@@ -246,7 +266,7 @@ func TestGRPCClusterSetupOperations(t *testing.T) {
 
 func TestGRPCCountAndScrollConvertPoints(t *testing.T) {
 	c, f := grpcPeer(t, testKey)
-	key := manifest.StringKey("tenant-a")
+	key := StringKey("tenant-a")
 	n, err := c.Count(ctx(t), "docs", true, &key)
 	if err != nil || n != 42 {
 		t.Fatalf("count %d %v", n, err)

@@ -7,8 +7,6 @@ import (
 	"strconv"
 
 	qc "github.com/qdrant/go-client/qdrant"
-
-	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // PointID is a Qdrant point id: an unsigned integer or a UUID.
@@ -85,7 +83,7 @@ type SparseVector struct {
 // "" for the unnamed default vector.
 type Point struct {
 	ID       PointID
-	ShardKey *manifest.ShardKeyValue
+	ShardKey *ShardKey
 	Vectors  map[string]Vector
 	Payload  map[string]any
 }
@@ -120,20 +118,6 @@ func pointFromProto(p *qc.RetrievedPoint) (Point, error) {
 		}
 	}
 	return out, nil
-}
-
-func shardKeyFromProto(k *qc.ShardKey) manifest.ShardKeyValue {
-	if s, ok := k.GetKey().(*qc.ShardKey_Keyword); ok {
-		return manifest.StringKey(s.Keyword)
-	}
-	return manifest.NumberKey(k.GetNumber())
-}
-
-func shardKeyToProto(k manifest.ShardKeyValue) *qc.ShardKey {
-	if k.IsNum {
-		return qc.NewShardKeyNum(k.Num)
-	}
-	return qc.NewShardKey(k.Str)
 }
 
 // vectorFromProto reads the typed oneof, falling back to the deprecated

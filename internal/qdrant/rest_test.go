@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 func TestVersionReadsGETRootWithoutEnvelope(t *testing.T) {
@@ -267,10 +265,10 @@ func TestCollectionClusterParsesReplicasAndTransfers(t *testing.T) {
 	if cc.PeerID != 17 || cc.ShardCount != 3 || len(cc.LocalShards) != 2 || len(cc.RemoteShards) != 3 {
 		t.Fatalf("%+v", cc)
 	}
-	if k := cc.LocalShards[0].ShardKey; k == nil || !k.Equal(manifest.StringKey("tenant-a")) {
+	if k := cc.LocalShards[0].ShardKey; k == nil || !k.Equal(StringKey("tenant-a")) {
 		t.Fatalf("string shard key %v", k)
 	}
-	if k := cc.LocalShards[1].ShardKey; k == nil || !k.Equal(manifest.NumberKey(7)) {
+	if k := cc.LocalShards[1].ShardKey; k == nil || !k.Equal(NumberKey(7)) {
 		t.Fatalf("number shard key %v", k)
 	}
 	tr := cc.ShardTransfers[0]

@@ -17,7 +17,6 @@ import (
 
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/e2e/qdrantsim/openapi"
-	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // simCluster starts an in-process simulated cluster with an API key and
@@ -498,7 +497,7 @@ func TestSimCustomShardingKeysCountAndScroll(t *testing.T) {
 	if err := c.CreateCollection(ctx(t), "tenants", body); err != nil {
 		t.Fatal(err)
 	}
-	keyA, key7 := manifest.StringKey("tenant-a"), manifest.NumberKey(7)
+	keyA, key7 := StringKey("tenant-a"), NumberKey(7)
 	var peers []uint64
 	for _, p := range sim.Peers() {
 		peers = append(peers, p.ID())
@@ -519,7 +518,7 @@ func TestSimCustomShardingKeysCountAndScroll(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		key  *manifest.ShardKeyValue
+		key  *ShardKey
 		want uint64
 	}{{&keyA, 10}, {&key7, 20}, {nil, 30}} {
 		n, err := clients[2].Count(ctx(t), "tenants", true, tc.key)

@@ -172,7 +172,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 				if busy[id] || want == nil {
 					continue
 				}
-				if err := e.step(ctx, name, id, live[id], target[id], idle, said, e.restoredOf(name, id)); err != nil {
+				if err := e.step(ctx, shardState{collection: name, shard: id, have: live[id], want: target[id], restored: e.restoredOf(name, id)}, idle, said); err != nil {
 					lastErr = err
 				}
 			}
@@ -270,6 +270,17 @@ func settled(have map[uint64]string, want []uint64) bool {
 	return true
 }
 
+// shardState is one shard as step sees it: the replicas it has (peer →
+// state), the peers it should end on, and the replicas holding restored
+// data.
+type shardState struct {
+	collection string
+	shard      uint32
+	have       map[uint64]string
+	want       []uint64
+	restored   map[uint64]bool
+}
+
 // step issues the cluster operations that bring one shard closer to want:
 // surplus replicas are dropped (or, when Active and a wanted peer lacks a
 // replica, moved there); a missing replica is replicated from an Active
@@ -282,7 +293,8 @@ func settled(have map[uint64]string, want []uint64) bool {
 // said holds the operations already logged during this converge: one
 // refused again at every poll is logged once (the wait report names the
 // error), not every poll.
-func (e *executor) step(ctx context.Context, name string, shard uint32, have map[uint64]string, want []uint64, idle map[uint32]time.Time, said map[string]bool, restored map[uint64]bool) error {
+func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time.Time, said map[string]bool) error {
+	name, shard, have, want, restored := sh.collection, sh.shard, sh.have, sh.want, sh.restored
 	var active []uint64
 	for _, p := range slices.Sorted(maps.Keys(have)) {
 		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) {

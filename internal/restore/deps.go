@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/crypt"
-	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -33,7 +32,7 @@ type CollectionAdmin interface {
 	// UpdateCollection sends PATCH /collections/{name}.
 	UpdateCollection(ctx context.Context, name string, body json.RawMessage) error
 	CreatePayloadIndex(ctx context.Context, collection, field string, schema json.RawMessage) error
-	CreateShardKey(ctx context.Context, collection string, key manifest.ShardKeyValue, shardsNumber, replicationFactor uint32, placement []uint64) error
+	CreateShardKey(ctx context.Context, collection string, key qdrant.ShardKey, shardsNumber, replicationFactor uint32, placement []uint64) error
 	UpdateAliases(ctx context.Context, actions []qdrant.AliasAction) error
 }
 
@@ -52,7 +51,7 @@ type ShardMover interface {
 
 // PointReader reads points back for verification.
 type PointReader interface {
-	Count(ctx context.Context, collection string, exact bool, shardKey *manifest.ShardKeyValue) (uint64, error)
+	Count(ctx context.Context, collection string, exact bool, shardKey *qdrant.ShardKey) (uint64, error)
 	Scroll(ctx context.Context, collection string, limit uint32, offset *qdrant.PointID, withVectors, withPayload bool) ([]qdrant.Point, *qdrant.PointID, error)
 }
 
@@ -74,9 +73,10 @@ type Peer interface {
 // The Qdrant client and the storage backends are the production
 // implementations.
 var (
-	_ Peer      = (*qdrant.Client)(nil)
-	_ Store     = (storage.Backend)(nil)
-	_ Presigner = (storage.Presigner)(nil)
+	_ Peer        = (*qdrant.Client)(nil)
+	_ PointWriter = (*qdrant.Client)(nil)
+	_ Store       = (storage.Backend)(nil)
+	_ Presigner   = (storage.Presigner)(nil)
 )
 
 // Store reads backup objects and writes the journal object. A
@@ -97,7 +97,7 @@ type Deps struct {
 	// Peers maps every target peer id of the plan to its client.
 	Peers map[uint64]Peer
 	Store Store
-	// Points writes points; only resharding needs it (RESTPointWriter).
+	// Points writes points; only resharding needs it (a *qdrant.Client).
 	Points PointWriter
 	// Journal records per-shard progress; nil keeps none (no resume).
 	Journal Journal

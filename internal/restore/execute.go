@@ -46,18 +46,26 @@ type ExecOptions struct {
 	CopyBytes int
 }
 
+// Defaults applied to zero ExecOptions; the CLI shows the same ones.
+const (
+	DefaultParallel        = 4
+	DefaultPerPeer         = 2
+	DefaultWaitTimeout     = 10 * time.Minute
+	DefaultTransferTimeout = 30 * time.Minute
+)
+
 func (o ExecOptions) withDefaults() ExecOptions {
 	o.Transfer = cmp.Or(o.Transfer, TransferUpload)
 	o.PresignTTL = cmp.Or(o.PresignTTL, time.Hour)
-	o.Parallel = cmp.Or(o.Parallel, 4)
-	o.PerPeer = cmp.Or(o.PerPeer, 2)
+	o.Parallel = cmp.Or(o.Parallel, DefaultParallel)
+	o.PerPeer = cmp.Or(o.PerPeer, DefaultPerPeer)
 	if o.Retries == 0 {
 		o.Retries = 3
 	}
 	o.Retries = max(o.Retries, 0)
 	o.Backoff = cmp.Or(o.Backoff, time.Second)
-	o.WaitTimeout = cmp.Or(o.WaitTimeout, 10*time.Minute)
-	o.TransferTimeout = cmp.Or(o.TransferTimeout, 30*time.Minute)
+	o.WaitTimeout = cmp.Or(o.WaitTimeout, DefaultWaitTimeout)
+	o.TransferTimeout = cmp.Or(o.TransferTimeout, DefaultTransferTimeout)
 	o.Poll = cmp.Or(o.Poll, 500*time.Millisecond)
 	o.AgreeTimeout = cmp.Or(o.AgreeTimeout, time.Minute)
 	o.CopyBatch = cmp.Or(o.CopyBatch, 256)
@@ -462,7 +470,7 @@ func (e *executor) createShardKeys(ctx context.Context, cp CollectionPlan, name 
 			}
 		}
 		e.log.Info("creating shard key", "collection", name, "key", k.Key.String(), "replication_factor", rf, "placement", k.Placement)
-		if err := e.coord.CreateShardKey(ctx, name, k.Key, k.ShardsNumber, rf, k.Placement); err != nil {
+		if err := e.coord.CreateShardKey(ctx, name, qdrantKey(k.Key), k.ShardsNumber, rf, k.Placement); err != nil {
 			return fmt.Errorf("create shard key %s of %q: %w", k.Key, name, err)
 		}
 	}

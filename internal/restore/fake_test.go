@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
@@ -87,7 +86,7 @@ func (c *fakeColl) strictLimit(key string) int {
 }
 
 type fakeShard struct {
-	key      *manifest.ShardKeyValue
+	key      *qdrant.ShardKey
 	replicas map[uint64]string
 	// data is each replica's points.
 	data map[uint64][]qdrant.Point
@@ -191,7 +190,7 @@ func (f *fakeCluster) coll(name string) (*fakeColl, error) {
 }
 
 // place gives each shard rf replicas on the least loaded peers of pool.
-func (c *fakeColl) place(ids []uint32, rf int, pool []uint64, key *manifest.ShardKeyValue) {
+func (c *fakeColl) place(ids []uint32, rf int, pool []uint64, key *qdrant.ShardKey) {
 	load := map[uint64]int{}
 	for _, s := range c.shards {
 		for p := range s.replicas {
@@ -362,7 +361,7 @@ func (p *fakePeer) CreatePayloadIndex(_ context.Context, coll, field string, sch
 	return nil
 }
 
-func (p *fakePeer) CreateShardKey(_ context.Context, coll string, key manifest.ShardKeyValue, n, rf uint32, placement []uint64) error {
+func (p *fakePeer) CreateShardKey(_ context.Context, coll string, key qdrant.ShardKey, n, rf uint32, placement []uint64) error {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
 	c, err := p.f.coll(coll)
@@ -526,7 +525,7 @@ func (p *fakePeer) DropReplica(_ context.Context, coll string, shard uint32, pee
 	return nil
 }
 
-func (p *fakePeer) Count(_ context.Context, coll string, exact bool, key *manifest.ShardKeyValue) (uint64, error) {
+func (p *fakePeer) Count(_ context.Context, coll string, exact bool, key *qdrant.ShardKey) (uint64, error) {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
 	c, err := p.f.coll(coll)

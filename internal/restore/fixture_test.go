@@ -85,7 +85,7 @@ func makeBackup(t *testing.T, store *memStore, pods int, version string, specs .
 			for j := range per {
 				pts = append(pts, qdrant.Point{
 					ID:       qdrant.PointID{Num: uint64(ci*100000 + int(id)*1000 + j)},
-					ShardKey: keys[i],
+					ShardKey: qdrantKeyPtr(keys[i]),
 					Vectors:  map[string]qdrant.Vector{"": {Dense: []float32{float32(j), 0.5}}},
 					Payload:  map[string]any{"n": float64(j), "tag": fmt.Sprintf("%s-%d", sp.name, id)},
 				})
@@ -111,7 +111,7 @@ func makeBackup(t *testing.T, store *memStore, pods int, version string, specs .
 			}
 			c.Shards = append(c.Shards, s)
 			c.PointsCount += uint64(per)
-			c.Sample = append(c.Sample, qdrant.PointDigest(&pts[0]))
+			c.Sample = append(c.Sample, sampleDigest(&pts[0]))
 		}
 		m.Collections = append(m.Collections, c)
 	}
@@ -189,4 +189,25 @@ func sameContent(t *testing.T, store *memStore, c manifest.Collection, got []qdr
 			t.Errorf("collection %q: point %d differs from the backup", c.Name, p.ID.Num)
 		}
 	}
+}
+
+// qdrantKeyPtr is a recorded shard key as the Qdrant client has it.
+func qdrantKeyPtr(k *manifest.ShardKeyValue) *qdrant.ShardKey {
+	if k == nil {
+		return nil
+	}
+	q := qdrantKey(*k)
+	return &q
+}
+
+// sampleDigest is the manifest record of a sampled point, as a backup
+// writes it.
+func sampleDigest(p *qdrant.Point) manifest.PointDigest {
+	d := qdrant.DigestOf(p)
+	id, _ := d.ID.MarshalJSON()
+	out := manifest.PointDigest{ID: id, SHA256: d.SHA256}
+	if d.ShardKey != nil {
+		out.ShardKey = &manifest.ShardKeyValue{Str: d.ShardKey.Str, Num: d.ShardKey.Num, IsNum: d.ShardKey.IsNum}
+	}
+	return out
 }

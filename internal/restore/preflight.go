@@ -329,7 +329,7 @@ func checkObjects(ctx context.Context, plan *RestorePlan, deps Deps, opts Prefli
 	}
 	errs := make([]error, len(items))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cmp.Or(opts.Parallel, 4))
+	g.SetLimit(cmp.Or(opts.Parallel, DefaultParallel))
 	for i, it := range items {
 		g.Go(func() error {
 			if it.full {

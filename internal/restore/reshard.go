@@ -2,7 +2,6 @@ package restore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -91,11 +90,10 @@ func (e *executor) backupCount(cp CollectionPlan, n uint64) (bool, string) {
 
 // copyPoints streams every point of from into to, one page in memory at
 // a time. Pages are sized by bytes, not only by points: a point's vectors
-// and payload can be large, Qdrant's REST API refuses bodies above 32 MiB
-// (config/config.yaml service.max_request_size_mb) and the gRPC client
-// refuses answers above qdrant.MaxReceiveBytes. The next scroll page is
-// sized from the bytes per point of the last one, and upserts are split
-// at CopyBytes. Upserts are idempotent, so a rerun after a crash copies
+// and payload can be large, and the gRPC client refuses answers above
+// qdrant.MaxReceiveBytes. The next scroll page is sized from the bytes
+// per point of the last one, and upserts are split at CopyBytes (bytes
+// as an upsert request encodes them, qdrant.UpsertSize). Upserts are idempotent, so a rerun after a crash copies
 // again from the start without harm.
 func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to string) (int, error) {
 	var offset *qdrant.PointID
@@ -109,7 +107,7 @@ func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to strin
 		sizes := make([]int, len(pts))
 		total := 0
 		for i := range pts {
-			sizes[i] = pointBytes(&pts[i])
+			sizes[i] = qdrant.UpsertSize(&pts[i])
 			total += sizes[i]
 		}
 		for start := 0; start < len(pts); {
@@ -133,19 +131,4 @@ func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to strin
 			limit = uint32(min(max(e.opts.CopyBytes/per, 1), int(e.opts.CopyBatch)))
 		}
 	}
-}
-
-// pointBytes is the size of a point as a REST upsert encodes it; its
-// protobuf form in a scroll answer is smaller.
-func pointBytes(p *qdrant.Point) int {
-	b, err := json.Marshal(struct {
-		ID      qdrant.PointID `json:"id"`
-		Vector  any            `json:"vector"`
-		Payload map[string]any `json:"payload,omitempty"`
-	}{p.ID, restVectors(p.Vectors), p.Payload})
-	if err != nil {
-		// Unencodable points fail in the upsert with a clear error.
-		return 1
-	}
-	return len(b)
 }

@@ -112,13 +112,13 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 	}
 	res.Preflight, err = Preflight(ctx, plan, deps.Deps, popts)
 	if err != nil {
-		return res, leaseLost(outer, ctx, err)
+		return res, leaseLost(ctx, outer.Err() != nil, err)
 	}
 	for _, w := range res.Preflight.Warnings {
 		deps.logger().Warn(w)
 	}
 	res.Report, err = Execute(ctx, plan, deps.Deps, opts.Exec)
-	return res, leaseLost(outer, ctx, err)
+	return res, leaseLost(ctx, outer.Err() != nil, err)
 }
 
 // firstReader is the client of the first discovered peer that has one:
@@ -133,10 +133,10 @@ func firstReader(deps RunDeps) (ClusterReader, error) {
 }
 
 // leaseLost adds the cause to an error of a run whose held context ended
-// while the caller's did not: the lease was lost, which "context canceled"
-// alone would not say.
-func leaseLost(outer, held context.Context, err error) error {
-	if err != nil && held.Err() != nil && outer.Err() == nil {
+// while the caller's did not (callerDone false): the lease was lost,
+// which "context canceled" alone would not say.
+func leaseLost(held context.Context, callerDone bool, err error) error {
+	if err != nil && held.Err() != nil && !callerDone {
 		return fmt.Errorf("%w (%w)", err, context.Cause(held))
 	}
 	return err

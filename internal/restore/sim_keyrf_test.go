@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/storage"
 )
 
@@ -27,7 +28,7 @@ func (s *simCluster) loadKeys(t *testing.T, name string, keys map[string][2]uint
 	id := 1
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		shape := keys[k]
-		if err := s.any().CreateShardKey(ctx, name, manifest.StringKey(k), shape[0], shape[1], nil); err != nil {
+		if err := s.any().CreateShardKey(ctx, name, qdrant.StringKey(k), shape[0], shape[1], nil); err != nil {
 			t.Fatal(err)
 		}
 		var pts []map[string]any

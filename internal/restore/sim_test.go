@@ -148,7 +148,7 @@ func (s *simCluster) load(t *testing.T, name string, shards, rf, n int, keys ...
 		t.Fatal(err)
 	}
 	for _, k := range keys {
-		if err := s.any().CreateShardKey(ctx, name, manifest.StringKey(k), 1, uint32(rf), nil); err != nil {
+		if err := s.any().CreateShardKey(ctx, name, qdrant.StringKey(k), 1, uint32(rf), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -249,7 +249,7 @@ func (s *simCluster) restore(ctx context.Context, t *testing.T, m *manifest.Mani
 	t.Helper()
 	ro := RunOptions{Manifest: m, Plan: opts, Exec: simExecOptions()}
 	rd := RunDeps{Deps: Deps{Peers: s.peers(), Store: store, Logger: quietLogger(), Journal: &StoreJournal{Store: store, Cluster: m.Cluster},
-		Points: &RESTPointWriter{BaseURL: s.topo.Peers[0].Addr.REST, HTTP: s.http}}, Topology: s.topo}
+		Points: s.any()}, Topology: s.topo}
 	for _, e := range edit {
 		e(&ro, &rd)
 	}

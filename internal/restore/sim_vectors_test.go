@@ -127,7 +127,7 @@ func TestSparseAndMultiVectorsRoundTripOnTheSimulator(t *testing.T) {
 				t.Errorf("strategy %s, want %s (%s)", plan.Strategy, tt.wantStrategy, plan.Reason)
 			}
 			deps := Deps{Peers: dst.peers(), Store: store, Journal: &StoreJournal{Store: store, Cluster: m.Cluster}, Logger: quietLogger(),
-				Points: &RESTPointWriter{BaseURL: dst.topo.Peers[0].Addr.REST, HTTP: dst.http}}
+				Points: dst.any()}
 			if _, err := Preflight(ctx, plan, deps, PreflightOptions{}); err != nil {
 				t.Fatalf("preflight: %v", err)
 			}
