@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/printer"
@@ -45,22 +44,17 @@ func (c *describeCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error 
 	if err != nil {
 		return err
 	}
-	warn := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rs, err := cli.OpenReadSide(ctx, src, warn)
+	m, rs, err := loadBackup(ctx, env, src, c.Backup)
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
-	m, err := rs.Load(ctx, src.Cluster, c.Backup)
-	if err != nil {
-		return err
-	}
 	rep := printer.Description{Manifest: m}
 	if rs.Catalog != nil {
 		if rec, err := rs.Catalog.GetBackup(ctx, m.Cluster, m.BackupID); err == nil {
 			rep.Catalog = &rec.BackupSummary
 		} else {
-			warn.Warn("backup is in storage but not in the catalog: run qbackup catalog sync", "backup_id", m.BackupID, "error", err)
+			slog.New(slog.NewTextHandler(env.stderr, nil)).Warn("backup is in storage but not in the catalog: run qbackup catalog sync", "backup_id", m.BackupID, "error", err)
 		}
 	}
 	if c.Output == printer.JSON || c.Output == printer.YAML {

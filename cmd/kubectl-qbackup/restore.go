@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
 	"github.com/qbackup/qbackup/internal/restore"
@@ -104,17 +102,11 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		}
 		fmt.Fprintf(env.stderr, "warning: %v (going on: --allow-node-mismatch)\n", err)
 	}
-	// Warnings (sets "latest" skipped as unreadable) go to stderr.
-	warn := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rs, err := cli.OpenReadSide(ctx, src, warn)
+	m, rs, err := loadBackup(ctx, env, src, c.Backup)
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
-	m, err := rs.Load(ctx, src.Cluster, c.Backup)
-	if err != nil {
-		return err
-	}
 	preview, err := kube.PreviewPlan(m, nodes.Ready, restore.PlanOptions{Strategy: strategy, TargetNode: c.TargetNode, Rename: rename})
 	if err != nil {
 		return config.Invalid(err)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
+	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // storeFlags say where the backups are. Unset, each comes from the
@@ -123,4 +126,21 @@ func installedSource(in *kube.Installed, base config.Source) (config.Source, err
 		s.S3MaxAttempts = n
 	}
 	return s, nil
+}
+
+// loadBackup opens the installation's storage (and catalogue) and reads
+// the manifest of ref, an id or latest. Warnings (sets "latest" skipped as
+// unreadable) go to stderr. The caller closes the read side.
+func loadBackup(ctx context.Context, env *runEnv, src config.Source, ref string) (*manifest.Manifest, *cli.ReadSide, error) {
+	warn := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rs, err := cli.OpenReadSide(ctx, src, warn)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := rs.Load(ctx, src.Cluster, ref)
+	if err != nil {
+		rs.Close()
+		return nil, nil, err
+	}
+	return m, rs, nil
 }
