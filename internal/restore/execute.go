@@ -456,7 +456,7 @@ func (e *executor) createShardKeys(ctx context.Context, cp CollectionPlan, name 
 	}
 	have := keysOf(cc)
 	for _, k := range cp.ShardKeys {
-		if len(have[k.Key.String()]) > 0 {
+		if len(have[qdrantKey(k.Key)]) > 0 {
 			continue
 		}
 		rf := k.ReplicationFactor
@@ -478,13 +478,15 @@ func (e *executor) createShardKeys(ctx context.Context, cp CollectionPlan, name 
 }
 
 // keysOf groups the shard ids of a collection by shard key, sorted.
-func keysOf(cc *qdrant.CollectionCluster) map[string][]uint32 {
-	out := map[string][]uint32{}
+func keysOf(cc *qdrant.CollectionCluster) map[qdrant.ShardKey][]uint32 {
+	// Keyed by the typed key: the keyword "7" and the number 7 are two
+	// shard keys in Qdrant, and their strings are equal.
+	out := map[qdrant.ShardKey][]uint32{}
 	for _, r := range cc.Replicas() {
 		if r.ShardKey == nil {
 			continue
 		}
-		k := r.ShardKey.String()
+		k := *r.ShardKey
 		if !slices.Contains(out[k], r.ShardID) {
 			out[k] = append(out[k], r.ShardID)
 		}
@@ -512,7 +514,7 @@ func (e *executor) mapShardIDs(ctx context.Context, cp CollectionPlan, name stri
 	}
 	have := keysOf(cc)
 	for _, k := range cp.ShardKeys {
-		got := have[k.Key.String()]
+		got := have[qdrantKey(k.Key)]
 		if len(got) != len(k.SourceShardIDs) {
 			return fmt.Errorf("shard key %s of %q has %d shards, the backup %d", k.Key, name, len(got), len(k.SourceShardIDs))
 		}

@@ -236,14 +236,14 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 	for _, s := range shards {
 		w := int(want)
 		if s.ShardKey != nil {
-			if f, ok := keyRF[s.ShardKey.String()]; ok {
+			if f, ok := keyRF[*s.ShardKey]; ok {
 				w = int(f)
 			}
 		}
 		rfRestore[s.ID], rfFinalOf[s.ID] = min(w, len(l.restoreSet)), min(w, len(l.finalSet))
 	}
 	for _, k := range c.ShardKeys {
-		if f := keyRF[k.Key.String()]; f != want && int(f) > len(l.finalSet) {
+		if f := keyRF[k.Key]; f != want && int(f) > len(l.finalSet) {
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: shard key %s: replication factor %d reduced to %d (%s)",
 				c.Name, k.Key, f, len(l.finalSet), plural(len(l.finalSet), "pod")))
 		}
@@ -408,14 +408,14 @@ func shardIDs(shards []ShardPlan) []uint32 {
 // replica count of its shards, as Qdrant keeps no other), else the
 // collection's; --replication-factor overrides both. Capping at the pods
 // is left to the placement.
-func keyFactors(c manifest.Collection, opts PlanOptions, collection uint32) map[string]uint32 {
-	out := map[string]uint32{}
+func keyFactors(c manifest.Collection, opts PlanOptions, collection uint32) map[manifest.ShardKeyValue]uint32 {
+	out := map[manifest.ShardKeyValue]uint32{}
 	for _, k := range c.ShardKeys {
 		f := collection
 		if opts.ReplicationFactor == 0 && k.ReplicationFactor > 0 {
 			f = k.ReplicationFactor
 		}
-		out[k.Key.String()] = f
+		out[k.Key] = f
 	}
 	return out
 }
@@ -652,7 +652,7 @@ func reconcile(cur, want map[uint32][]uint64, ids []uint32) []Transfer {
 
 // planShardKeys lists the custom shard keys in the order of their backup
 // shard ids, with the peers their shards go to as placement pool.
-func planShardKeys(c manifest.Collection, shards []ShardPlan, l *layout, rf map[string]uint32) []ShardKeyPlan {
+func planShardKeys(c manifest.Collection, shards []ShardPlan, l *layout, rf map[manifest.ShardKeyValue]uint32) []ShardKeyPlan {
 	byID := map[uint32]ShardPlan{}
 	for _, s := range shards {
 		byID[s.ID] = s
