@@ -433,7 +433,7 @@ func badInputCases(t *testing.T) []badCase {
 			env: func(f *badInputFixture) []string {
 				return []string{"QBACKUP_CATALOG_DSN", dsnWith(t, f.cat.dsn, func(c *mysql.Config) { c.Passwd = "not-the-password" })}
 			}, code: exitUsage, msgs: []string{"refused user", "QBACKUP_CATALOG_DSN"}},
-		{name: "plugin list -o csv", plugin: true, args: func(f *badInputFixture) []string { return append(f.pluginS3Args("list"), "-o", "csv") }, code: exitUsage, msgs: []string{"--output must be one of", `"table","json","yaml"`}},
+		{name: "plugin list -o csv", plugin: true, args: func(f *badInputFixture) []string { return append(f.pluginS3Args("list"), "-o", "csv") }, code: exitUsage, msgs: []string{"--output must be one of", `"table","wide","name","json","yaml"`}},
 		{name: "plugin list with a truncated manifest", plugin: true, args: func(f *badInputFixture) []string { return f.pluginOnFile(f.trunc, "list") }, noCatalog: true, code: exitOK, msgs: []string{"cannot be read", "manifest corrupt"}},
 	}
 }
