@@ -44,9 +44,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == baselineCommand {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == baselineCommand:
 		err = runBaseline(ctx, os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "render":
+		err = renderCommand(os.Args[2:])
+	default:
 		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	}
 	stop()

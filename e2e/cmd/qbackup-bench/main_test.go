@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -120,10 +122,33 @@ func TestRenderMarkdownSaysWhenTheMachineWasLoaded(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	r.Machine.LoadStart, r.Config.Reps = "0.5 0.5 0.5", 3
+	// The load at the end is the benchmark's own: an idle start is idle.
+	r.Machine.LoadStart, r.Machine.LoadEnd, r.Config.Reps = "0.5 0.5 0.5", "6.4 3.3 3.2", 3
 	sb.Reset()
 	renderMarkdown(&sb, r)
 	if strings.Contains(sb.String(), "loaded machine") || strings.Contains(sb.String(), "Fewer than") {
 		t.Errorf("report of an idle run with 3 reps warns anyway")
+	}
+}
+
+func TestRenderFileRendersAResultsFile(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "results.json"), filepath.Join(dir, "BENCHMARKS.md")
+	b, err := json.Marshal(&results{Machine: machine{Cores: 2, LoadStart: "0.1 0.1 0.1"}, Config: resultConfig{Reps: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := renderFile(in, out); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(out)
+	if err != nil || !strings.Contains(string(md), "## Goals") || strings.Contains(string(md), "loaded machine") {
+		t.Fatalf("rendered %q (err %v)", md, err)
+	}
+	if err := renderFile(filepath.Join(dir, "missing.json"), out); err == nil {
+		t.Fatal("rendered a results file that does not exist")
 	}
 }
