@@ -127,7 +127,7 @@ func TestAdminDropsProposals(t *testing.T) {
 	resp.Body.Close()
 	// startCluster's default profile is off (see there): the status
 	// reports the profile the cluster runs.
-	if resp.StatusCode != 200 || st.PendingDrops != 2 || st.Seed != 7 || st.Realism != RealismOff { // realism off: the profile startCluster gives, which the status must report
+	if resp.StatusCode != 200 || st.PendingDrops != 2 || st.Seed != 7 || st.Realism != RealismOff { // realism off because it is the profile startCluster gives, which the status must report
 		t.Fatalf("POST /consensus/drop = %d %+v", resp.StatusCode, st)
 	}
 	cl := newClient(t, c.Peers()[0])

@@ -21,14 +21,14 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 	if opts.Seed == 0 {
 		opts.Seed = 7
 	}
-	// Realism off unless a test asks: each of the simulator's own tests
+	// The profile defaults to off because each of the simulator's own tests
 	// checks one behaviour and switches on exactly the realism it is about
 	// (consensus delays, transfer rates, approximate counts are each tested
 	// with their profile in realism_test.go, consensus_test.go, ...); the
 	// profiles' random delays would make every other test slow and its
 	// outcome depend on timing. QDRANTSIM_REALISM is for product tests.
 	if opts.Realism == "" {
-		opts.Realism = RealismOff // realism off: each test switches on only the realism it is about (see above)
+		opts.Realism = RealismOff // realism off because each test switches on only the realism it is about (see above)
 	}
 	setDefault(&opts.Tick, 10*time.Millisecond)
 	setDefault(&opts.TransferDelay, 150*time.Millisecond)

@@ -79,10 +79,10 @@ func TestRealismProfiles(t *testing.T) {
 	}{
 		// The profile resolution itself: off is the documented default of
 		// the simulator when neither the option nor the env names one.
-		{"empty and no env is off", "", Options{}, Options{Realism: RealismOff}, ""}, // realism off: the documented default under test
+		{"empty and no env is off", "", Options{}, Options{Realism: RealismOff}, ""}, // realism off because the documented default is what is under test
 		{"env selects the profile", "default", Options{}, Options{Realism: RealismDefault, ConsensusDelayMin: 20 * time.Millisecond,
 			ConsensusDelayMax: 250 * time.Millisecond, TransferRate: 200 * MiB, AutoRecoveryDelay: 300 * time.Millisecond, ApproximateCounts: true}, ""},
-		{"explicit beats env", "harsh", Options{Realism: RealismOff}, Options{Realism: RealismOff}, ""},
+		{"explicit beats env", "harsh", Options{Realism: RealismOff}, Options{Realism: RealismOff}, ""}, // realism off because an explicit profile must win over the env, whichever it is
 		{"harsh", "", Options{Realism: RealismHarsh}, Options{Realism: RealismHarsh, ConsensusDelayMin: 20 * time.Millisecond,
 			ConsensusDelayMax: 1500 * time.Millisecond, TransferRate: 20 * MiB, OutOfOrder: 0.05, AutoRecoveryDelay: 300 * time.Millisecond, ApproximateCounts: true}, ""},
 		{"fields override the profile", "", Options{Realism: RealismHarsh, ConsensusDelayMax: time.Second, TransferRate: 5, AutoRecoveryDelay: time.Second},
@@ -141,7 +141,7 @@ func TestSeedReproducesIdsAndDelays(t *testing.T) {
 			t.Errorf("default profile delay %v outside 20-250ms", d)
 		}
 	}
-	c, err := Start(context.Background(), Options{Peers: 2, Realism: RealismOff})
+	c, err := Start(context.Background(), Options{Peers: 2, Realism: RealismOff}) // realism off because only the picked seed is under test
 	if err != nil {
 		t.Fatal(err)
 	}

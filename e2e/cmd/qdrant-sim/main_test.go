@@ -151,7 +151,7 @@ func TestRunPrintsSeedAndRealism(t *testing.T) {
 	}{
 		{[]string{"--seed", "42", "--realism", "harsh"}, "qdrant-sim: seed 42 realism harsh\n"},
 		// off is a profile the flag must accept and report like the others.
-		{[]string{"--seed", "9", "--realism", "off"}, "qdrant-sim: seed 9 realism off\n"}, // realism off: the flag parsing of that profile is what is tested
+		{[]string{"--seed", "9", "--realism", "off"}, "qdrant-sim: seed 9 realism off\n"}, // realism off because parsing and reporting that profile is what is tested
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
