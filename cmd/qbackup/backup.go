@@ -39,6 +39,8 @@ type backupCmd struct {
 	// hold them; the identities that decrypt are secrets (Secrets).
 	EncryptRecipients []string `name:"encrypt-recipient" env:"QBACKUP_ENCRYPT_RECIPIENTS" sep:"," help:"Encrypt every shard object with age to this X25519 public key (age1..., from age-keygen), or to each key in this file (one per line, # comments); repeatable. Restore and verify then need the matching secret key in QBACKUP_AGE_IDENTITY or QBACKUP_AGE_IDENTITY_FILE."`
 	config.Output     `embed:""`
+
+	parsed *parsedRecipients
 }
 
 // Bounds of the backup flags, with why there is a ceiling.
@@ -80,16 +82,26 @@ func (c *backupCmd) Validate() error {
 	)
 }
 
-// recipients parses --encrypt-recipient; nil without.
+// recipients parses --encrypt-recipient once (Validate, then Run; a
+// recipient may be a file); nil without.
 func (c *backupCmd) recipients() (*crypt.Recipients, error) {
-	if len(c.EncryptRecipients) == 0 {
-		return nil, nil
+	if c.parsed == nil {
+		c.parsed = &parsedRecipients{}
+		if len(c.EncryptRecipients) > 0 {
+			r, err := crypt.ParseRecipients(c.EncryptRecipients)
+			if err != nil {
+				err = config.Invalidf("--encrypt-recipient (QBACKUP_ENCRYPT_RECIPIENTS): %w", err)
+			}
+			c.parsed.r, c.parsed.err = r, err
+		}
 	}
-	r, err := crypt.ParseRecipients(c.EncryptRecipients)
-	if err != nil {
-		return nil, config.Invalidf("--encrypt-recipient (QBACKUP_ENCRYPT_RECIPIENTS): %w", err)
-	}
-	return r, nil
+	return c.parsed.r, c.parsed.err
+}
+
+// parsedRecipients is the outcome of parsing --encrypt-recipient.
+type parsedRecipients struct {
+	r   *crypt.Recipients
+	err error
 }
 
 func (c *backupCmd) Help() string {
