@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/qbackup/qbackup/internal/printer"
 )
 
 // options configure one demo run.
@@ -160,7 +162,7 @@ func (d *demo) backup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "  In storage: %s in %d files under %s\n", humanBytes(d.backupBytes), d.backupObjects, filepath.Join(d.dir, "backups"))
+	fmt.Fprintf(d.out, "  In storage: %s in %d files under %s\n", printer.Bytes(d.backupBytes), d.backupObjects, filepath.Join(d.dir, "backups"))
 	return nil
 }
 

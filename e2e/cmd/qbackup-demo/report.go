@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/qbackup/qbackup/internal/printer"
 )
 
 func describeCollection(c *collection) string {
@@ -81,7 +83,7 @@ func (d *demo) report(total time.Duration) error {
 		return err
 	}
 	fmt.Fprintf(w, "\n  Backup: %s in %d files; %d collections, %d points.\n",
-		humanBytes(d.backupBytes), d.backupObjects, len(d.data), totalPoints(d.data))
+		printer.Bytes(d.backupBytes), d.backupObjects, len(d.data), totalPoints(d.data))
 	fmt.Fprintf(w, "  Points checked after the restores: %d (every point, twice), none different.\n", d.checked)
 
 	fmt.Fprintf(w, "\n  Replicas per pod (all collections):\n")
@@ -121,17 +123,4 @@ func (d *demo) report(total time.Duration) error {
 	}
 	fmt.Fprintf(w, "\n  Total wall time: %s (%s the %s budget).\n", total.Round(time.Millisecond), verdict, d.opts.Budget)
 	return nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
