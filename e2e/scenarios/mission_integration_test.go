@@ -354,7 +354,7 @@ func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extr
 	if !strings.Contains(out, latest) {
 		t.Errorf("the restore job did not restore the latest backup %s:\n%s", latest, out)
 	}
-	t.Logf("restore (%s) job done in %s", wantStrategy, time.Since(began).Round(time.Millisecond))
+	t.Logf("restore (%s) job done in %s; kubectl qbackup restore --wait printed:\n%s%s", wantStrategy, time.Since(began).Round(time.Millisecond), r.stdout, r.stderr)
 }
 
 // shrink scales the StatefulSet down to n, removes the stopped peers from

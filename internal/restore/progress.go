@@ -137,6 +137,10 @@ func (p *LogProgress) ShardSkipped(collection string, shard uint32, bytes int64)
 	p.bytesSkipped += bytes
 }
 
+// PhaseFinished is the phase of the last progress line, logged when the
+// run stops (whether or not it succeeded).
+const PhaseFinished = "finished"
+
 // Stop ends the periodic line and logs a last one.
 func (p *LogProgress) Stop() {
 	p.stopOnce.Do(func() {
@@ -148,6 +152,9 @@ func (p *LogProgress) Stop() {
 			<-p.stopped
 		}
 	})
+	p.mu.Lock()
+	p.phase = PhaseFinished
+	p.mu.Unlock()
 	p.report()
 }
 

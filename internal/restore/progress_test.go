@@ -64,13 +64,14 @@ func TestLogProgressCountsShardsBytesAndExtrapolates(t *testing.T) {
 	now = now.Add(10 * time.Second)
 	p.ShardDone("docs", 1, nil) // 300 bytes in 10 s: 600 more take 20 s
 	p.ShardDone("users", 0, errors.New("refused"))
+	p.report() // what the ticker logs
 	p.Stop()
 
 	lines := progressLines(t, &buf)
-	if len(lines) != 3 {
-		t.Fatalf("got %d progress lines, want one per phase start and one at the end: %v", len(lines), lines)
+	if len(lines) != 4 {
+		t.Fatalf("got %d progress lines, want one per phase start, the tick and one at the end: %v", len(lines), lines)
 	}
-	first, last := lines[0], lines[2]
+	first, tick, last := lines[0], lines[2], lines[3]
 	if first["phase"] != PhaseCreate || first["shards_total"] != 3.0 || first["bytes_total"] != 1000.0 || first["shards_done"] != 0.0 {
 		t.Errorf("first line = %v, want phase create, 0/3 shards, 1000 bytes in all", first)
 	}
@@ -79,9 +80,12 @@ func TestLogProgressCountsShardsBytesAndExtrapolates(t *testing.T) {
 	}
 	want := map[string]any{"phase": PhaseRecover, "shards_done": 2.0, "bytes_done": 400.0, "shards_failed": 1.0, "eta": "20s", "elapsed": "12s"}
 	for k, v := range want {
-		if last[k] != v {
-			t.Errorf("last line %s = %v, want %v (line %v)", k, last[k], v, last)
+		if tick[k] != v {
+			t.Errorf("line during recovery: %s = %v, want %v (line %v)", k, tick[k], v, tick)
 		}
+	}
+	if _, ok := last["eta"]; ok || last["phase"] != PhaseFinished || last["shards_done"] != 2.0 {
+		t.Errorf("last line = %v, want phase %s, 2 shards done, no ETA", last, PhaseFinished)
 	}
 }
 
