@@ -159,7 +159,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		Topology: cl.topo,
 		Peers:    map[uint64]backup.Peer{},
 		Store:    store,
-		Progress: backup.NewLogProgress(env.log, 10*time.Second),
+		Progress: backup.NewLogProgress(env.log, progressEvery),
 		Logger:   env.log,
 	}
 	clients, err := cl.peers()

@@ -3,6 +3,7 @@ package main
 import (
 	"maps"
 	"strconv"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -35,3 +36,7 @@ func defaultVars() kong.Vars {
 	maps.Copy(v, config.DefaultVars())
 	return v
 }
+
+// progressEvery is how often a running backup or restore logs its progress
+// line; kubectl qbackup ... --wait shows these lines as they come.
+const progressEvery = 10 * time.Second

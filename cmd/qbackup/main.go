@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/qbackup/qbackup/internal/cli"
+	"github.com/qbackup/qbackup/internal/printer"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -68,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintln(stderr, "qbackup:", err)
 		}
+	} else if structured && env.summary != "" {
+		// What the run did, in one line of the log that kubectl qbackup
+		// ... --wait shows (the report on stdout is for a terminal).
+		logger.Info(printer.SummaryMessage, "command", kctx.Command(), "summary", env.summary)
 	}
 	return cli.ExitCode(ctx, err)
 }

@@ -277,6 +277,7 @@ func (e *executor) run(ctx context.Context) error {
 			return fmt.Errorf("before %s: %w", p.name, err)
 		}
 		e.log.Info("restore phase started", "phase", p.name)
+		e.deps.phaseStarted(p.name)
 		t0 := e.deps.now()
 		err := p.fn(ctx)
 		d := e.deps.now().Sub(t0)
