@@ -166,9 +166,21 @@ type Op struct {
 
 // Reconcile lists the cluster operations that turn placement cur into
 // want, shard by shard: a replica that must go and one that must appear
-// make a move; the rest are replications (from a replica that stays) and
-// drops.
+// make a move; the rest are replications (from a replica that stays, or
+// else from where a move put the shard) and drops.
 func Reconcile(cur, want Placement, ids []uint32) []Op {
+	return ReconcileWith(cur, want, ids, nil)
+}
+
+// ReconcileWith is Reconcile where only the replicas serving accepts
+// (nil: every replica) can be the source of a move or a replication: a
+// replica that is not Active cannot be copied from (validate_transfer in
+// Qdrant's lib/collection/src/shards/transfer/helpers.rs), so it is
+// dropped and the shard replicated from a serving one instead.
+func ReconcileWith(cur, want Placement, ids []uint32, serving func(shard uint32, peer uint64) bool) []Op {
+	if serving == nil {
+		serving = func(uint32, uint64) bool { return true }
+	}
 	var out []Op
 	for _, id := range ids {
 		have, need := cur[id], want[id]
@@ -176,15 +188,21 @@ func Reconcile(cur, want Placement, ids []uint32) []Op {
 		for _, p := range need {
 			if !slices.Contains(have, p) {
 				missing = append(missing, p)
-			} else {
+			} else if serving(id, p) {
 				kept = append(kept, p)
 			}
 		}
+		var movable, dropped []uint64
 		for _, p := range have {
-			if !slices.Contains(need, p) {
-				surplus = append(surplus, p)
+			switch {
+			case slices.Contains(need, p):
+			case serving(id, p):
+				movable = append(movable, p)
+			default:
+				dropped = append(dropped, p)
 			}
 		}
+		surplus = movable
 		n := min(len(missing), len(surplus))
 		for i := range n {
 			out = append(out, Op{Kind: Move, ShardID: id, From: surplus[i], To: missing[i]})
@@ -194,12 +212,16 @@ func Reconcile(cur, want Placement, ids []uint32) []Op {
 			switch {
 			case len(kept) > 0:
 				from = kept[0]
+			case n > 0:
+				from = missing[0]
+			case len(movable) > 0:
+				from = movable[0]
 			case len(have) > 0:
 				from = have[0]
 			}
 			out = append(out, Op{Kind: Replicate, ShardID: id, From: from, To: p})
 		}
-		for _, p := range surplus[n:] {
+		for _, p := range append(dropped, surplus[n:]...) {
 			out = append(out, Op{Kind: Drop, ShardID: id, From: p})
 		}
 	}
