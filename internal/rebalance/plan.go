@@ -55,6 +55,10 @@ type State struct {
 type Options struct {
 	// Collections limits the rebalance to these; empty means all.
 	Collections []string
+	// ReplicationFactor, when not 0, is the factor every rebalanced
+	// collection ends with (capped at the Ready peers); the collection's
+	// setting is updated to it before its replicas are.
+	ReplicationFactor uint32
 }
 
 // Plan is what a rebalance does.
@@ -69,10 +73,16 @@ type Plan struct {
 type CollectionPlan struct {
 	Name string `json:"name"`
 	// ReplicationFactor is the replica count each shard ends with.
-	ReplicationFactor uint32         `json:"replication_factor"`
-	Shards            []ShardPlan    `json:"shards"`
-	Ops               []placement.Op `json:"operations"`
-	Reason            string         `json:"reason"`
+	ReplicationFactor uint32 `json:"replication_factor"`
+	// SetReplicationFactor, when not 0, is the replication factor the
+	// collection's setting is changed to before the transfers
+	// (--replication-factor): Qdrant records it and adds no replica
+	// itself (PATCH /collections/{c} params.replication_factor,
+	// CollectionParamsDiff in lib/collection/src/operations/config_diff.rs).
+	SetReplicationFactor uint32         `json:"set_replication_factor,omitempty"`
+	Shards               []ShardPlan    `json:"shards"`
+	Ops                  []placement.Op `json:"operations"`
+	Reason               string         `json:"reason"`
 }
 
 // ShardPlan is one shard: its replicas now and the peers it ends on.
@@ -86,12 +96,14 @@ type ShardPlan struct {
 // Empty is true when nothing has to change.
 func (p *Plan) Empty() bool {
 	for _, c := range p.Collections {
-		if len(c.Ops) > 0 {
+		if c.changes() {
 			return false
 		}
 	}
 	return true
 }
+
+func (c CollectionPlan) changes() bool { return len(c.Ops) > 0 || c.SetReplicationFactor > 0 }
 
 // Final is the wanted placement of the collection.
 func (c CollectionPlan) Final() map[uint32][]uint64 {
@@ -140,7 +152,7 @@ func MakePlan(st State, opts Options) (*Plan, error) {
 	order := placement.OrderOf(set)
 	others := placement.Load{}
 	for _, name := range names {
-		cp, warnings := planCollection(byName[name], set, order, others)
+		cp, warnings := planCollection(byName[name], set, order, others, opts.ReplicationFactor)
 		p.Warnings = append(p.Warnings, warnings...)
 		if cp == nil {
 			continue
@@ -164,7 +176,7 @@ func describeNames(names []string) string {
 
 // planCollection balances one collection; nil (with a warning) when a
 // shard has no Active replica on a Ready peer to copy from.
-func planCollection(c Collection, set []uint64, order placement.Order, others placement.Load) (*CollectionPlan, []string) {
+func planCollection(c Collection, set []uint64, order placement.Order, others placement.Load, override uint32) (*CollectionPlan, []string) {
 	inSet := map[uint64]bool{}
 	for _, p := range set {
 		inSet[p] = true
@@ -176,6 +188,9 @@ func planCollection(c Collection, set []uint64, order placement.Order, others pl
 	shards := slices.Clone(c.Shards)
 	slices.SortFunc(shards, func(a, b Shard) int { return int(a.ID) - int(b.ID) })
 	want := max(int(c.ReplicationFactor), 1)
+	if override > 0 {
+		want = int(override)
+	}
 	state := map[uint32]map[uint64]string{}
 	for _, s := range shards {
 		ids = append(ids, s.ID)
@@ -207,7 +222,7 @@ func planCollection(c Collection, set []uint64, order placement.Order, others pl
 			return nil, []string{fmt.Sprintf("collection %q left as it is: shard %d has no Active replica on a Ready peer to copy from (%s)", c.Name, s.ID, describeReplicas(s.Replicas))}
 		}
 		f := want
-		if c.ShardingMethod == "custom" {
+		if c.ShardingMethod == "custom" && override == 0 {
 			f = max(len(s.Replicas), 1)
 		}
 		if f > len(set) {
@@ -217,7 +232,14 @@ func planCollection(c Collection, set []uint64, order placement.Order, others pl
 		rf[s.ID] = f
 	}
 	final := placement.Balance(cur, ids, set, rf, order, others, false)
+	for _, id := range ids {
+		// Listed and driven in peer order, as the plan shows them.
+		order.Sort(final[id])
+	}
 	cp := &CollectionPlan{Name: c.Name, ReplicationFactor: uint32(min(want, len(set)))}
+	if override > 0 && cp.ReplicationFactor != c.ReplicationFactor {
+		cp.SetReplicationFactor = cp.ReplicationFactor
+	}
 	for _, s := range shards {
 		fin := slices.Clone(final[s.ID])
 		order.Sort(fin)

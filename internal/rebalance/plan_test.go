@@ -70,6 +70,15 @@ func TestPlanGolden(t *testing.T) {
 			}},
 		},
 		{
+			name: "one-to-four-peers-replication-factor-2",
+			// The same after a restore that had to lower the factor to
+			// 1 on one pod: --replication-factor 2 sets it back.
+			state: State{Cluster: "prod", Peers: peers(4), Collections: []Collection{
+				coll("docs", 1, repeat(4, 1), nil),
+			}},
+			opts: Options{ReplicationFactor: 2},
+		},
+		{
 			name: "three-to-two-peers",
 			// qdrant-2 (peer 3) is gone: its replicas are not on a Ready
 			// peer any more.

@@ -41,6 +41,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	for _, c := range p.Collections {
 		fmt.Fprintf(w, "%s: %s\n", c.Name, c.Reason)
+		if c.SetReplicationFactor > 0 {
+			fmt.Fprintf(w, "  set replication_factor to %d first\n", c.SetReplicationFactor)
+		}
 		for _, op := range c.Ops {
 			fmt.Fprintf(w, "  %s\n", p.describeOp(op))
 		}

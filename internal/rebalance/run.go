@@ -2,6 +2,7 @@ package rebalance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -176,6 +177,12 @@ func execute(ctx context.Context, plan *Plan, rec *Record, deps Deps, opts RunOp
 		if slices.Contains(rec.Done, c.Name) {
 			continue
 		}
+		if c.SetReplicationFactor > 0 {
+			if err := setFactor(ctx, deps, order, c.Name, c.SetReplicationFactor); err != nil {
+				return err
+			}
+			log.Info("replication factor set", "collection", c.Name, "replication_factor", c.SetReplicationFactor)
+		}
 		if len(c.Ops) > 0 {
 			log.Info("rebalancing collection", "collection", c.Name, "operations", len(c.Ops), "plan", c.Reason)
 			t0 := deps.now()
@@ -192,6 +199,25 @@ func execute(ctx context.Context, plan *Plan, rec *Record, deps Deps, opts RunOp
 		}
 	}
 	return nil
+}
+
+// setFactor changes the collection's replication_factor setting (a
+// consensus operation, applied by every peer) through the first peer
+// with a client.
+func setFactor(ctx context.Context, deps Deps, order []uint64, name string, rf uint32) error {
+	body, err := json.Marshal(map[string]any{"params": map[string]any{"replication_factor": rf}})
+	if err != nil {
+		return err
+	}
+	for _, id := range order {
+		if p, ok := deps.Peers[id]; ok && p != nil {
+			if err := p.UpdateCollection(ctx, name, body); err != nil {
+				return fmt.Errorf("set the replication factor of %q to %d: %w", name, rf, err)
+			}
+			return nil
+		}
+	}
+	return errors.New("rebalance: no client for any discovered peer")
 }
 
 func save(ctx context.Context, deps Deps, rec *Record) error {

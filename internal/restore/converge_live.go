@@ -46,6 +46,9 @@ type LiveConvergeOptions struct {
 	TransferLimit int
 }
 
+// DefaultTransferLimit is LiveConvergeOptions.TransferLimit's default.
+const DefaultTransferLimit = 1
+
 // LivePeer is what LiveConverge asks of each peer; *qdrant.Client
 // implements it.
 type LivePeer = Peer
@@ -70,7 +73,7 @@ func LiveConverge(ctx context.Context, peers map[uint64]LivePeer, order []uint64
 	e := &executor{
 		plan: plan, deps: deps, opts: ExecOptions{Poll: opts.Poll}.withDefaults(), rep: &Report{},
 		coord: coord, coordID: coordID, restored: restoredSet{}, log: deps.logger(),
-		live: liveRules{keepUntilReplicated: true, transferLimit: cmp.Or(opts.TransferLimit, 1)},
+		live: liveRules{keepUntilReplicated: true, transferLimit: cmp.Or(opts.TransferLimit, DefaultTransferLimit)},
 	}
 	wanted := func(placement) map[uint32][]uint64 { return want }
 	return e.converge(ctx, name, wanted, cmp.Or(opts.Timeout, DefaultTransferTimeout))
@@ -109,4 +112,3 @@ func (io *peerIO) take(from, to uint64) bool {
 	io.in[to]++
 	return true
 }
-
