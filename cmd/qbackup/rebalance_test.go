@@ -334,4 +334,3 @@ func TestRebalanceRefusesBadInput(t *testing.T) {
 		}
 	})
 }
-
