@@ -27,7 +27,7 @@ type rebalanceCmd struct {
 	TransferLimit     int           `name:"transfer-limit" env:"QBACKUP_TRANSFER_LIMIT" default:"${default_transfer_limit}" help:"Transfers each peer sends, and receives, at a time (Qdrant's own default for its automatic transfers is 1)."`
 	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"${default_lease_ttl}" help:"Lifetime of the cluster lock (shared with backups and restores); renewed while the rebalance runs."`
 	LeaseWait         time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds instead of exiting 3 at once."`
-	Journal           string        `name:"journal" env:"QBACKUP_JOURNAL" default:"auto" help:"Where the rebalance keeps its plan and progress, so that a rerun after a kill resumes towards the same placement: auto or store (the backup store), file:///writable/dir, or none (a rerun plans anew)."`
+	Journal           string        `name:"journal" env:"QBACKUP_JOURNAL" default:"auto" help:"Where the rebalance keeps its plan and progress, so that a rerun after a kill resumes towards the same placement: auto (the backup store; a store that refuses the write is reported and the rebalance goes on without resume), store (the same, a refused write fails), file:///writable/dir, or none (a rerun plans anew)."`
 	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is changed."`
 	config.Output     `embed:""`
 }
@@ -125,7 +125,11 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv) error {
 		}),
 	}
 	switch journal.Mode {
-	case config.JournalAuto, config.JournalStore:
+	case config.JournalAuto:
+		// A store that refuses the write does not stop the rebalance:
+		// it goes on without resume, and says so.
+		deps.Journal = &rebalance.FallbackJournal{Journal: &rebalance.StoreJournal{Store: rs.Store, Cluster: c.Cluster}, Refused: storage.IsWriteRefused, Logger: env.log}
+	case config.JournalStore:
 		deps.Journal = &rebalance.StoreJournal{Store: rs.Store, Cluster: c.Cluster}
 	case config.JournalFile:
 		dir, err := storage.OpenFile(journal.Dir, false)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -103,4 +104,40 @@ func (j *StoreJournal) Save(ctx context.Context, rec *Record) error {
 		return fmt.Errorf("write rebalance journal %s: %w", key, err)
 	}
 	return nil
+}
+
+// FallbackJournal is a journal that gives up, once and with a warning,
+// when its store refuses writes (read-only credentials, object lock, a
+// full disk): the rebalance goes on without resume rather than failing,
+// as a restore does with --journal=auto.
+type FallbackJournal struct {
+	Journal
+	// Refused tells a refused write from other errors.
+	Refused func(error) bool
+	Logger  *slog.Logger
+	off     bool
+}
+
+// Load implements Journal.
+func (j *FallbackJournal) Load(ctx context.Context) (*Record, error) {
+	if j.off {
+		return nil, nil
+	}
+	return j.Journal.Load(ctx)
+}
+
+// Save implements Journal.
+func (j *FallbackJournal) Save(ctx context.Context, rec *Record) error {
+	if j.off {
+		return nil
+	}
+	err := j.Journal.Save(ctx, rec)
+	if err != nil && j.Refused != nil && j.Refused(err) {
+		j.off = true
+		if j.Logger != nil {
+			j.Logger.Warn("the rebalance journal cannot be written: continuing without a journal, so a rerun after a kill plans anew", "error", err.Error())
+		}
+		return nil
+	}
+	return err
 }
