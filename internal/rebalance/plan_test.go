@@ -106,6 +106,21 @@ func TestPlanGolden(t *testing.T) {
 			empty: true,
 		},
 		{
+			name: "custom-sharding",
+			// Each shard key keeps its own replica count (Qdrant reports
+			// no factor per key): key a has 2, key b 1, all on qdrant-0
+			// and qdrant-1 before a scale-up to 3.
+			state: State{Cluster: "prod", Peers: peers(3), Collections: []Collection{{
+				Name: "tenants", ReplicationFactor: 1, ShardingMethod: "custom",
+				Shards: []Shard{
+					{ID: 0, Key: "a", Replicas: []Replica{{1, "Active"}, {2, "Active"}}},
+					{ID: 1, Key: "a", Replicas: []Replica{{1, "Active"}, {2, "Active"}}},
+					{ID: 2, Key: "b", Replicas: []Replica{{1, "Active"}}},
+					{ID: 3, Key: "b", Replicas: []Replica{{1, "Active"}}},
+				},
+			}}},
+		},
+		{
 			name: "collections-filter",
 			state: State{Cluster: "prod", Peers: peers(2), Collections: []Collection{
 				coll("docs", 1, repeat(2, 1), nil),
@@ -149,7 +164,7 @@ func TestPlanGolden(t *testing.T) {
 			if p.Empty() != tc.empty {
 				t.Errorf("plan empty: %v, want %v", p.Empty(), tc.empty)
 			}
-			checkPlan(t, tc.state, p)
+			checkPlan(t, tc.state, tc.opts, p)
 		})
 	}
 }
@@ -158,8 +173,19 @@ func TestPlanGolden(t *testing.T) {
 // on as many distinct Ready peers as the factor (capped at the peers),
 // replicas per peer differing by at most one, and operations that turn
 // the current placement into the final one.
-func checkPlan(t *testing.T, st State, p *Plan) {
+func checkPlan(t *testing.T, st State, opts Options, p *Plan) {
 	t.Helper()
+	// rfOf is the replica count a shard must end with: the collection's
+	// factor, or for custom sharding without --replication-factor the
+	// count the shard has now, capped at the peers.
+	rfOf := func(c CollectionPlan, s ShardPlan) int {
+		for _, sc := range st.Collections {
+			if sc.Name == c.Name && sc.ShardingMethod == "custom" && opts.ReplicationFactor == 0 {
+				return min(len(s.Current), len(st.Peers))
+			}
+		}
+		return int(c.ReplicationFactor)
+	}
 	ready := map[uint64]bool{}
 	for _, peer := range st.Peers {
 		ready[peer.ID] = true
@@ -167,8 +193,8 @@ func checkPlan(t *testing.T, st State, p *Plan) {
 	for _, c := range p.Collections {
 		load := map[uint64]int{}
 		for _, s := range c.Shards {
-			if len(s.Final) != int(c.ReplicationFactor) {
-				t.Errorf("%s shard %d ends on %v, want %d replicas", c.Name, s.ID, s.Final, c.ReplicationFactor)
+			if len(s.Final) != rfOf(c, s) {
+				t.Errorf("%s shard %d ends on %v, want %d replicas", c.Name, s.ID, s.Final, rfOf(c, s))
 			}
 			seen := map[uint64]bool{}
 			for _, peer := range s.Final {
