@@ -334,3 +334,47 @@ func TestRebalanceRefusesBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestRebalanceOffAPeerThatIsGone: with one of 3 peers down (allowed
+// with --allow-node-mismatch), the rebalance spreads docs over the 2
+// reachable peers: each shard ends with 2 Active replicas there, the
+// replicas of the down peer are dropped (through consensus), and every
+// point reads as before.
+//
+// Qdrant marks a stopped peer's replicas Dead only after a while: until
+// then they are listed Active, and must not be copied from.
+func TestRebalanceOffAPeerThatIsGone(t *testing.T) {
+	s := startCLISimWith(t, qdrantsim.Options{}, func(o *qdrantsim.Options) { o.PeerDownDelay = time.Hour })
+	want := pointsVia(t, s.c.Peers()[0])
+	gone := s.c.Peers()[2]
+	var args []string
+	for _, a := range s.args("rebalance", "--allow-node-mismatch", "--transfer-timeout=5s") {
+		if !strings.Contains(a, gone.URL()) {
+			args = append(args, a)
+		}
+	}
+	gone.Stop()
+	out := mustQbackup(t, args...)
+	if !strings.Contains(out, "drop_replica") {
+		t.Errorf("the plan drops nothing:\n%s", out)
+	}
+	reps, transfers := replicasOf(t, s)
+	if transfers > 0 {
+		t.Errorf("%d transfers still running", transfers)
+	}
+	for shard, peers := range reps {
+		if len(peers) != 2 || peers[gone.ID()] != "" {
+			t.Errorf("shard %d on %v, want 2 replicas off peer %d", shard, peers, gone.ID())
+		}
+		for peer, state := range peers {
+			if state != "Active" {
+				t.Errorf("shard %d on peer %d is %s", shard, peer, state)
+			}
+		}
+	}
+	for _, p := range s.c.Peers()[:2] {
+		if got := pointsVia(t, p); !maps.Equal(got, want) {
+			t.Errorf("peer %d reads %d points, want the %d of before", p.ID(), len(got), len(want))
+		}
+	}
+}

@@ -300,7 +300,7 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 	name, shard, have, want, restored := sh.collection, sh.shard, sh.have, sh.want, sh.restored
 	var active []uint64
 	for _, p := range slices.Sorted(maps.Keys(have)) {
-		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) {
+		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) && e.live.canSource(p) {
 			active = append(active, p)
 		}
 	}

@@ -23,7 +23,14 @@ type liveRules struct {
 	// transferLimit caps the transfers each peer takes part in, per
 	// direction (0: no cap).
 	transferLimit int
+	// ready are the peers that can be copied from (nil: every peer). A
+	// stopped peer's replicas stay Active in consensus until Qdrant marks
+	// them Dead, and a transfer from there would never run.
+	ready map[uint64]bool
 }
+
+// canSource tells whether a replica on peer may be a transfer's source.
+func (r liveRules) canSource(peer uint64) bool { return r.ready == nil || r.ready[peer] }
 
 // LiveConvergeOptions tune LiveConverge.
 type LiveConvergeOptions struct {
@@ -56,14 +63,17 @@ type LivePeer = Peer
 // LiveConverge drives collection name of a live cluster to want (shard →
 // peers) and returns once every peer (the ids of order, the first one
 // with a client is the coordinator) sees exactly the wanted replicas, all
-// Active, and no transfer. Replicas are moved or replicated first and
+// Active, and no transfer. Only replicas on the peers of order are copied
+// from. Replicas are moved or replicated first and
 // dropped only when the shard's wanted replicas are Active; the last
 // Active replica of a shard is never dropped. Running it again after an
 // interruption continues from the live state.
 func LiveConverge(ctx context.Context, peers map[uint64]LivePeer, order []uint64, log *slog.Logger, name string, want map[uint32][]uint64, opts LiveConvergeOptions) error {
 	plan := &RestorePlan{}
+	ready := map[uint64]bool{}
 	for _, id := range order {
 		plan.Peers = append(plan.Peers, TargetPeer{ID: id})
+		ready[id] = true
 	}
 	deps := Deps{Peers: peers, Logger: log}
 	coord, coordID, err := deps.coordinator(plan)
@@ -73,7 +83,7 @@ func LiveConverge(ctx context.Context, peers map[uint64]LivePeer, order []uint64
 	e := &executor{
 		plan: plan, deps: deps, opts: ExecOptions{Poll: opts.Poll}.withDefaults(), rep: &Report{},
 		coord: coord, coordID: coordID, restored: restoredSet{}, log: deps.logger(),
-		live: liveRules{keepUntilReplicated: true, transferLimit: cmp.Or(opts.TransferLimit, DefaultTransferLimit)},
+		live: liveRules{keepUntilReplicated: true, transferLimit: cmp.Or(opts.TransferLimit, DefaultTransferLimit), ready: ready},
 	}
 	wanted := func(placement) map[uint32][]uint64 { return want }
 	return e.converge(ctx, name, wanted, cmp.Or(opts.Timeout, DefaultTransferTimeout))
