@@ -164,6 +164,17 @@ func TestRebalanceGrowsBackAfterAConsolidatedRestore(t *testing.T) {
 			t.Fatalf("the restore did not consolidate: shard %d on %v", shard, peers)
 		}
 	}
+	// The dry run prints the plan as JSON and changes nothing.
+	var plan rebalance.Plan
+	if err := json.Unmarshal([]byte(mustQbackup(t, dst.args("rebalance", "--replication-factor=2", "--dry-run", "-o", "json")...)), &plan); err != nil {
+		t.Fatalf("rebalance --dry-run -o json: %v", err)
+	}
+	if len(plan.Collections) != 1 || plan.Collections[0].SetReplicationFactor != 2 || len(plan.Collections[0].Ops) == 0 {
+		t.Errorf("dry-run plan %+v", plan)
+	}
+	if after, _ := replicasOf(t, dst); !maps.EqualFunc(before, after, maps.Equal) {
+		t.Fatalf("the dry run changed the placement: %v, was %v", after, before)
+	}
 	out := mustQbackup(t, dst.args("rebalance", "--replication-factor=2")...)
 	for _, want := range []string{"set replication_factor to 2 first", "replicate_shard", "Rebalance rb-"} {
 		if !strings.Contains(out, want) {
