@@ -79,7 +79,7 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error
 	if c.Output == "yaml" {
 		out = env.stderr
 	}
-	fmt.Fprintf(out, "Rebalance over the %d Ready pods of namespace %s\n  (the Job plans against the live cluster and prints the plan first; kubectl qbackup rebalance ... then kubectl qbackup logs shows it)\n",
+	fmt.Fprintf(out, "Rebalance over the %d Ready pods of namespace %s\n  (the Job plans against the live cluster and logs its plan before it moves anything: kubectl qbackup logs latest)\n",
 		len(nodes.Ready), ns)
 	args := kube.RebalanceArgs{Collections: c.Collections, AllowNodeMismatch: c.AllowNodeMismatch}
 	if c.ReplicationFactor != nil {
