@@ -32,6 +32,7 @@ func defaultVars() kong.Vars {
 		"default_parallel":             strconv.Itoa(restore.DefaultParallel),
 		"default_wait_timeout":         config.Duration(restore.DefaultWaitTimeout),
 		"default_transfer_timeout":     config.Duration(restore.DefaultTransferTimeout),
+		"default_transfer_limit":       strconv.Itoa(restore.DefaultTransferLimit),
 	}
 	maps.Copy(v, config.DefaultVars())
 	return v

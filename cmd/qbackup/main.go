@@ -25,14 +25,15 @@ type app struct {
 	Log     logOptions     `embed:"" prefix:"log-"`
 	Metrics metricsOptions `embed:"" prefix:"metrics-"`
 
-	Backup   backupCmd   `cmd:"" help:"Take one cluster-wide backup set."`
-	Restore  restoreCmd  `cmd:"" help:"Restore a backup set, also onto a cluster with a different pod count."`
-	List     listCmd     `cmd:"" help:"List backups, newest first."`
-	Describe describeCmd `cmd:"" help:"Show one backup in full."`
-	Verify   verifyCmd   `cmd:"" help:"Re-read a backup and check every object against the manifest."`
-	Prune    pruneCmd    `cmd:"" help:"Apply the retention rules and remove failed and orphaned sets."`
-	Catalog  catalogCmd  `cmd:"" help:"Manage the catalogue (TiDB or any MySQL-compatible server)."`
-	Version  versionCmd  `cmd:"" help:"Print the qbackup version."`
+	Backup    backupCmd    `cmd:"" help:"Take one cluster-wide backup set."`
+	Restore   restoreCmd   `cmd:"" help:"Restore a backup set, also onto a cluster with a different pod count."`
+	Rebalance rebalanceCmd `cmd:"" help:"Spread the replicas of a live cluster over its Ready pods and restore each replication factor."`
+	List      listCmd      `cmd:"" help:"List backups, newest first."`
+	Describe  describeCmd  `cmd:"" help:"Show one backup in full."`
+	Verify    verifyCmd    `cmd:"" help:"Re-read a backup and check every object against the manifest."`
+	Prune     pruneCmd     `cmd:"" help:"Apply the retention rules and remove failed and orphaned sets."`
+	Catalog   catalogCmd   `cmd:"" help:"Manage the catalogue (TiDB or any MySQL-compatible server)."`
+	Version   versionCmd   `cmd:"" help:"Print the qbackup version."`
 }
 
 func main() {

@@ -242,3 +242,35 @@ func ParseJournal(v string) (Journal, error) {
 func JournalFlag(v string) Check {
 	return func() error { _, err := ParseJournal(v); return err }
 }
+
+// CollectionList checks a list of collection names (--collections): no
+// empty entry (a stray comma) and no surrounding spaces ("a, b" names
+// " b", which no collection is called).
+func CollectionList(flag, env string, names []string) Check {
+	return func() error {
+		for i, n := range names {
+			switch {
+			case n == "":
+				return Invalidf("--%s (%s): entry %d is empty: separate names with single commas, e.g. --%s=docs,images", flag, env, i+1, flag)
+			case strings.TrimSpace(n) != n:
+				return Invalidf("--%s (%s): %q has leading or trailing spaces: separate names with commas only, e.g. --%s=docs,images", flag, env, n, flag)
+			}
+		}
+		return nil
+	}
+}
+
+// RebalanceJournal checks --journal of qbackup rebalance: as a restore's,
+// except that the catalogue does not keep rebalance journals.
+func RebalanceJournal(v string) Check {
+	return func() error {
+		j, err := ParseJournal(v)
+		if err != nil {
+			return err
+		}
+		if j.Mode == JournalCatalog {
+			return Invalidf("--journal=catalog (QBACKUP_JOURNAL): a rebalance keeps its journal in the backup store, not the catalogue: use auto, store, file:///writable/dir or none")
+		}
+		return nil
+	}
+}

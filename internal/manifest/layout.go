@@ -12,6 +12,7 @@ import (
 //	<cluster>/<backup-id>/<collection>/<shard-id>.snapshot[.zst]
 //	<cluster>/.locks/backup.json
 //	<cluster>/.restores/<restore-id>.json
+//	<cluster>/.rebalance/journal.json
 //	<cluster>/.stored/<backup-id>/<peer-id>/<collection>/<shard-id>.json
 //
 // Cluster and collection names are escaped (see EscapeName) so any name
@@ -56,6 +57,12 @@ func LockKey(cluster string) string { return ClusterPrefix(cluster) + ".locks/ba
 // catalogue is configured.
 func RestoreJournalKey(cluster, restoreID string) string {
 	return ClusterPrefix(cluster) + ".restores/" + restoreID + ".json"
+}
+
+// RebalanceJournalKey is the key of the journal of a cluster's last
+// rebalance (qbackup rebalance).
+func RebalanceJournalKey(cluster string) string {
+	return ClusterPrefix(cluster) + ".rebalance/journal.json"
 }
 
 // StoredSnapshotsPrefix is the prefix of the records of stored snapshots

@@ -194,6 +194,8 @@ type executor struct {
 	owned []string
 	// mu guards rep and restored while shards recover in parallel.
 	mu sync.Mutex
+	// live tightens the converge loop for a serving cluster (LiveConverge).
+	live liveRules
 }
 
 // removeOwned deletes the collections this restore created after a
