@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -28,7 +30,12 @@ type SyncReport struct {
 // it. Rows recorded before the catalogue kept storage locations are never
 // marked: they may be another store's. A manifest that cannot be read or
 // recorded does not stop the others; the errors are returned joined.
-func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog) (*SyncReport, error) {
+//
+// An encrypted manifest is decrypted with ids when they open it, and
+// recorded in full; without them (ids nil) the set is recorded with
+// what storage tells (see catalog.SyncEncryptedSet), and a row the
+// backup recorded from the manifest stays as it is.
+func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog, ids *crypt.Identities) (*SyncReport, error) {
 	sets, err := scanSets(ctx, store, "")
 	if err != nil {
 		return nil, fmt.Errorf("catalog sync: %w", err)
@@ -39,9 +46,15 @@ func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog) (*SyncRepor
 		if s.manifestKey == "" {
 			continue
 		}
-		m, err := manifest.Read(ctx, store, s.manifestKey)
-		if err == nil {
-			err = cat.SyncManifest(ctx, m)
+		var err error
+		if manifest.IsEncryptedManifestKey(s.manifestKey) {
+			err = syncEncrypted(ctx, store, cat, s, ids)
+		} else {
+			var m *manifest.Manifest
+			m, err = manifest.Read(ctx, store, s.manifestKey)
+			if err == nil {
+				err = cat.SyncManifest(ctx, m)
+			}
 		}
 		if err != nil {
 			rep.Failed[s.manifestKey] = err.Error()
@@ -76,4 +89,27 @@ func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog) (*SyncRepor
 		rep.Missing = append(rep.Missing, k)
 	}
 	return rep, errors.Join(errs...)
+}
+
+// syncEncrypted records a set whose manifest is encrypted: in full when
+// ids open it, else from its readable part and the stored bytes.
+func syncEncrypted(ctx context.Context, store Store, cat IndexCatalog, s *storedSet, ids *crypt.Identities) error {
+	if ids != nil {
+		m, err := manifest.ReadEncrypted(ctx, store, s.manifestKey, ids)
+		if err != nil {
+			return err
+		}
+		if m.Cluster != s.cluster || m.BackupID != s.id {
+			return fmt.Errorf("manifest %s describes backup %s of cluster %q: %w", s.manifestKey, m.BackupID, m.Cluster, manifest.ErrCorrupt)
+		}
+		return cat.SyncManifest(ctx, m)
+	}
+	p, err := manifest.ReadPublic(ctx, store, manifest.PublicKey(s.cluster, s.id))
+	if err != nil {
+		return err
+	}
+	if p.Cluster != s.cluster || p.BackupID != s.id {
+		return fmt.Errorf("public manifest of %s/%s describes %s/%s: %w", s.cluster, s.id, p.Cluster, p.BackupID, manifest.ErrCorrupt)
+	}
+	return cat.SyncEncryptedSet(ctx, catalog.EncryptedSet{Cluster: s.cluster, BackupID: s.id, Partial: p.Partial, Bytes: s.bytes})
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -68,7 +69,7 @@ func Summarize(m *manifest.Manifest) catalog.BackupSummary {
 		SnapshotMethod: m.SnapshotMethod, StartedAt: m.StartedAt, FinishedAt: m.FinishedAt,
 		WindowFirstStart: m.Window.FirstStart, WindowLastStart: m.Window.LastStart, SkewMillis: m.Window.SkewMillis,
 		CollectionCount: len(m.Collections), ShardCount: m.ShardCount(), TotalBytes: m.TotalSize(),
-		ManifestKey: manifest.ManifestKey(m.Cluster, m.BackupID),
+		ManifestKey: m.Key(), ManifestEncrypted: m.ManifestEncrypted,
 	}
 	if m.Partial {
 		s.Status = catalog.StatusPartial
@@ -124,6 +125,10 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 			})
 			continue
 		}
+		if manifest.IsEncryptedManifestKey(s.manifest) {
+			out = append(out, encryptedRow(ctx, store, s.cluster, s.id, s.manifest, s.bytes))
+			continue
+		}
 		m, err := manifest.Read(ctx, store, s.manifest)
 		if unreadable(err) {
 			// One bad set must not hide the others.
@@ -141,6 +146,29 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 	}
 	sortNewestFirst(out)
 	return out, nil
+}
+
+// encryptedRow is the list row of a set whose manifest is encrypted: what
+// storage tells without the key (the time of its id, its stored bytes,
+// whether it is partial from the manifest's readable part).
+func encryptedRow(ctx context.Context, store Store, cluster, id, key string, bytes int64) catalog.BackupSummary {
+	t, _ := manifest.BackupIDTime(id)
+	row := catalog.BackupSummary{Cluster: cluster, BackupID: id, Status: catalog.StatusComplete, StartedAt: t, TotalBytes: bytes,
+		ManifestKey: key, ManifestEncrypted: true}
+	p, err := manifest.ReadPublic(ctx, store, manifest.PublicKey(cluster, id))
+	if err == nil && (p.Cluster != cluster || p.BackupID != id) {
+		err = fmt.Errorf("public manifest of %s/%s describes %s/%s: %w", cluster, id, p.Cluster, p.BackupID, manifest.ErrCorrupt)
+	}
+	if err != nil {
+		// Whether it is partial cannot be told: never "latest", never
+		// pruned.
+		row.Status, row.Reason = StatusUnreadable, err.Error()
+		return row
+	}
+	if p.Partial {
+		row.Status = catalog.StatusPartial
+	}
+	return row
 }
 
 // unreadable reports whether a manifest read failed for a reason of the
@@ -185,7 +213,7 @@ func Resolve(ctx context.Context, store Store, idx Index, cluster, ref string) (
 // storage) are each logged as a warning naming the set and why. When
 // every candidate was skipped for an unreadable manifest the error matches
 // manifest.ErrCorrupt; with no candidate at all, ErrNoBackup.
-func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, log *slog.Logger) (*manifest.Manifest, error) {
+func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, ids *crypt.Identities, log *slog.Logger) (*manifest.Manifest, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -203,7 +231,7 @@ func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, log
 		if b.Status != catalog.StatusComplete || b.VerifyStatus == catalog.VerifyCorrupt {
 			continue
 		}
-		m, err := Load(ctx, store, cluster, b.BackupID)
+		m, err := Load(ctx, store, cluster, b.BackupID, ids)
 		if err == nil {
 			return m, nil
 		}
@@ -220,11 +248,22 @@ func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, log
 		cluster, len(skipped), ListCommand, errors.Join(skipped...))
 }
 
-// Load reads and validates the manifest of one backup from storage.
-// A set without a manifest does not exist: ErrNoBackup.
-func Load(ctx context.Context, store Store, cluster, id string) (*manifest.Manifest, error) {
+// Load reads and validates the manifest of one backup from storage,
+// decrypting it with ids when it is encrypted (backup --encrypt-manifest).
+// A set without a manifest does not exist: ErrNoBackup. An encrypted one
+// without ids that open it fails with crypt.ErrNoIdentity or
+// crypt.ErrWrongIdentity, naming its recipients when its readable part
+// can be read, and the variables to set.
+func Load(ctx context.Context, store Store, cluster, id string, ids *crypt.Identities) (*manifest.Manifest, error) {
 	key := manifest.ManifestKey(cluster, id)
 	m, err := manifest.Read(ctx, store, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		var found bool
+		m, found, err = loadEncrypted(ctx, store, cluster, id, ids)
+		if !found {
+			err = storage.ErrNotFound
+		}
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("backup %s of cluster %q: no manifest at %s (list backups with %s): %w", id, cluster, key, ListCommand, ErrNoBackup)
 	}
@@ -235,7 +274,34 @@ func Load(ctx context.Context, store Store, cluster, id string) (*manifest.Manif
 		return nil, err
 	}
 	if m.Cluster != cluster || m.BackupID != id {
-		return nil, fmt.Errorf("manifest %s describes backup %s of cluster %q", key, m.BackupID, m.Cluster)
+		return nil, fmt.Errorf("manifest %s describes backup %s of cluster %q", m.Key(), m.BackupID, m.Cluster)
 	}
 	return m, nil
+}
+
+// loadEncrypted reads the encrypted manifest of a set; found is false
+// when the set has none.
+func loadEncrypted(ctx context.Context, store Store, cluster, id string, ids *crypt.Identities) (*manifest.Manifest, bool, error) {
+	key := manifest.EncryptedManifestKey(cluster, id)
+	// The readable part names the recipients, so that a missing or wrong
+	// identity is told before the manifest is read, with the keys that
+	// would open it. Without it (unreadable) the decryption itself tells.
+	if p, err := manifest.ReadPublic(ctx, store, manifest.PublicKey(cluster, id)); err == nil {
+		what := fmt.Sprintf("the manifest of backup %s of cluster %q (backup --encrypt-manifest)", id, cluster)
+		if err := ids.CheckOpens(what, p.Encryption.Recipients); err != nil {
+			// Only when the set exists: a stray readable part is no set.
+			if r, oerr := store.Open(ctx, key, 0); oerr == nil {
+				r.Close()
+				return nil, true, err
+			} else if !errors.Is(oerr, storage.ErrNotFound) {
+				return nil, true, fmt.Errorf("read manifest %s: %w", key, oerr)
+			}
+			return nil, false, nil
+		}
+	}
+	m, err := manifest.ReadEncrypted(ctx, store, key, ids)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, false, nil
+	}
+	return m, true, err
 }

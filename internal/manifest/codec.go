@@ -91,6 +91,9 @@ func (m *Manifest) Validate() error {
 	if err := m.Encryption.validate(); err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
+	if m.ManifestEncrypted && m.Encryption == nil {
+		return errors.New("manifest: marked encrypted without recipients (encryption)")
+	}
 	seen := map[string]bool{}
 	for _, c := range m.Collections {
 		if c.Name == "" {

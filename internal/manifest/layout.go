@@ -9,6 +9,8 @@ import (
 // Object layout under the storage root:
 //
 //	<cluster>/<backup-id>/manifest.json
+//	<cluster>/<backup-id>/manifest.json.age      (instead, with --encrypt-manifest)
+//	<cluster>/<backup-id>/manifest.public.json   (beside it)
 //	<cluster>/<backup-id>/<collection>/<shard-id>.snapshot[.zst]
 //	<cluster>/.locks/backup.json
 //	<cluster>/.restores/<restore-id>.json
@@ -22,6 +24,14 @@ import (
 // ManifestName is the file name of the commit marker.
 const ManifestName = "manifest.json"
 
+// EncryptedManifestName is the file name of the commit marker of a set
+// whose manifest is encrypted: the manifest, encrypted with age.
+const EncryptedManifestName = ManifestName + EncryptedSuffix
+
+// PublicName is the file name of the readable part of an encrypted
+// manifest (see Public), written just before the manifest.
+const PublicName = "manifest.public.json"
+
 // ClusterPrefix is the prefix of everything stored for one cluster.
 func ClusterPrefix(cluster string) string { return EscapeName(cluster) + "/" }
 
@@ -34,6 +44,36 @@ func BackupPrefix(cluster, backupID string) string {
 func ManifestKey(cluster, backupID string) string {
 	return BackupPrefix(cluster, backupID) + ManifestName
 }
+
+// EncryptedManifestKey is the key of a backup set's encrypted manifest.
+func EncryptedManifestKey(cluster, backupID string) string {
+	return BackupPrefix(cluster, backupID) + EncryptedManifestName
+}
+
+// PublicKey is the key of the readable part of a backup set's encrypted
+// manifest.
+func PublicKey(cluster, backupID string) string {
+	return BackupPrefix(cluster, backupID) + PublicName
+}
+
+// Key is where m is stored: ManifestKey, or EncryptedManifestKey when
+// the manifest is encrypted.
+func (m *Manifest) Key() string {
+	if m.ManifestEncrypted {
+		return EncryptedManifestKey(m.Cluster, m.BackupID)
+	}
+	return ManifestKey(m.Cluster, m.BackupID)
+}
+
+// IsCommitName reports whether a file name is a set's commit marker:
+// its manifest, readable or encrypted.
+func IsCommitName(name string) bool {
+	return name == ManifestName || name == EncryptedManifestName
+}
+
+// IsEncryptedManifestKey reports whether key names an encrypted
+// manifest.
+func IsEncryptedManifestKey(key string) bool { return path.Base(key) == EncryptedManifestName }
 
 // ShardObjectKey is the key of one shard snapshot object.
 func ShardObjectKey(cluster, backupID, collection string, shardID uint32, compression string) string {
@@ -69,11 +109,12 @@ func StoredSnapshotKey(cluster, backupID string, peerID uint64, collection strin
 	return fmt.Sprintf("%s%s/%d/%s/%d.json", StoredSnapshotsPrefix(cluster), backupID, peerID, EscapeName(collection), shardID)
 }
 
-// ParseManifestKey splits a key produced by ManifestKey. ok is false for any
+// ParseManifestKey splits a key produced by ManifestKey or
+// EncryptedManifestKey (see IsEncryptedManifestKey). ok is false for any
 // other key.
 func ParseManifestKey(key string) (cluster, backupID string, ok bool) {
 	dir, file := path.Split(key)
-	if file != ManifestName {
+	if !IsCommitName(file) {
 		return "", "", false
 	}
 	parts := strings.Split(strings.TrimSuffix(dir, "/"), "/")

@@ -1,0 +1,207 @@
+package manifest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/qbackup/qbackup/internal/crypt"
+)
+
+// mapStore is an Opener over a map; a missing key is fs.ErrNotExist.
+type mapStore map[string][]byte
+
+func (s mapStore) Open(ctx context.Context, key string, offset int64) (io.ReadCloser, error) {
+	b, ok := s[key]
+	if !ok {
+		return nil, fmt.Errorf("open %s: %w", key, fs.ErrNotExist)
+	}
+	return io.NopCloser(bytes.NewReader(b[offset:])), nil
+}
+
+// keyPair returns recipients and the identities that open them.
+func keyPair(t *testing.T) (*crypt.Recipients, *crypt.Identities) {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := crypt.ParseRecipients([]string{id.Recipient().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := crypt.ParseIdentities(id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, ids
+}
+
+// encryptedManifest is validManifest marked and recorded as encrypted to rec.
+func encryptedManifest(rec *crypt.Recipients) *Manifest {
+	m := validManifest()
+	m.Encryption = &Encryption{Scheme: EncryptionAge, Recipients: rec.Keys()}
+	m.ManifestEncrypted = true
+	m.ObjectLock = &ObjectLock{Mode: "GOVERNANCE", RetainUntil: m.StartedAt.Add(48 * time.Hour)}
+	return m
+}
+
+func TestEncryptedManifestRoundTripHidesTheContent(t *testing.T) {
+	rec, ids := keyPair(t)
+	m := encryptedManifest(rec)
+	var ct bytes.Buffer
+	if err := EncodeEncrypted(&ct, m, rec); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(ct.Bytes(), []byte(crypt.Magic)) {
+		t.Fatalf("the encrypted manifest does not start with the age header: %.40q", ct.Bytes())
+	}
+	for _, secret := range []string{"docs", "tenants", "tenant-a", "params", "qdrant-0", m.Collections[0].Shards[0].SHA256} {
+		if bytes.Contains(ct.Bytes(), []byte(secret)) {
+			t.Errorf("the encrypted manifest holds %q in clear", secret)
+		}
+	}
+	key := m.Key()
+	if key != "prod/20261125T133000Z-3f9c/manifest.json.age" {
+		t.Fatalf("key of an encrypted manifest = %s", key)
+	}
+	got, err := ReadEncrypted(context.Background(), mapStore{key: ct.Bytes()}, key, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := Marshal(m)
+	have, _ := Marshal(got)
+	if !bytes.Equal(want, have) {
+		t.Fatalf("round trip changed the manifest:\n%s\n---\n%s", want, have)
+	}
+}
+
+func TestEncryptedManifestRefusals(t *testing.T) {
+	rec, _ := keyPair(t)
+	_, otherIDs := keyPair(t)
+	rec2, ids2 := keyPair(t)
+	m := encryptedManifest(rec2)
+	var ct bytes.Buffer
+	if err := EncodeEncrypted(&ct, m, rec2); err != nil {
+		t.Fatal(err)
+	}
+	key := m.Key()
+	tampered := bytes.Clone(ct.Bytes())
+	tampered[len(tampered)-20] ^= 1
+	truncated := ct.Bytes()[:len(ct.Bytes())-30]
+	tests := []struct {
+		name  string
+		store mapStore
+		ids   *crypt.Identities
+		is    []error
+		says  []string
+	}{
+		{"no identity", mapStore{key: ct.Bytes()}, nil, []error{crypt.ErrNoIdentity}, []string{crypt.IdentityEnv, crypt.IdentityFileEnv, key}},
+		{"wrong identity", mapStore{key: ct.Bytes()}, otherIDs, []error{crypt.ErrWrongIdentity}, []string{crypt.IdentityEnv, otherIDs.Keys()[0]}},
+		{"altered ciphertext", mapStore{key: tampered}, ids2, []error{ErrCorrupt, crypt.ErrDecrypt}, []string{key}},
+		{"truncated ciphertext", mapStore{key: truncated}, ids2, []error{ErrCorrupt, crypt.ErrDecrypt}, []string{key}},
+		{"missing, even without identity", mapStore{}, nil, []error{fs.ErrNotExist}, []string{key}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadEncrypted(context.Background(), tt.store, key, tt.ids)
+			if got != nil || err == nil {
+				t.Fatalf("read gave %v, %v", got, err)
+			}
+			for _, e := range tt.is {
+				if !errors.Is(err, e) {
+					t.Errorf("error %q does not match %v", err, e)
+				}
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+	if err := EncodeEncrypted(io.Discard, validManifest(), rec); err == nil {
+		t.Error("a manifest not marked manifest_encrypted was encoded encrypted")
+	}
+	unmarked := validManifest()
+	unmarked.ManifestEncrypted = true
+	if err := unmarked.Validate(); err == nil {
+		t.Error("a manifest marked encrypted without recipients passed validation")
+	}
+}
+
+func TestPublicPartHoldsOnlyWhatPruneNeeds(t *testing.T) {
+	rec, _ := keyPair(t)
+	m := encryptedManifest(rec)
+	m.Partial = true
+	var b bytes.Buffer
+	if err := EncodePublic(&b, PublicOf(m)); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"docs", "tenants", "params", "qdrant-0", "10.0.0.1", m.Collections[0].Shards[0].SHA256, "1.19.0"} {
+		if strings.Contains(b.String(), secret) {
+			t.Errorf("the public part holds %q:\n%s", secret, b.String())
+		}
+	}
+	key := PublicKey(m.Cluster, m.BackupID)
+	p, err := ReadPublic(context.Background(), mapStore{key: b.Bytes()}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Partial || p.ObjectLock == nil || !p.ObjectLock.RetainUntil.Equal(m.ObjectLock.RetainUntil) ||
+		p.BackupID != m.BackupID || p.Cluster != m.Cluster || strings.Join(p.Encryption.Recipients, ",") != strings.Join(rec.Keys(), ",") {
+		t.Fatalf("public part read back as %+v", p)
+	}
+
+	bad := []struct {
+		name string
+		body string
+		is   error
+	}{
+		{"not JSON", `{"format_version":1,`, ErrCorrupt},
+		{"newer format", `{"format_version":99,"backup_id":"20261125T133000Z-3f9c","cluster":"prod","encryption":{"scheme":"age","recipients":["age1x"]}}`, ErrUnsupportedFormat},
+		{"no encryption", `{"format_version":1,"backup_id":"20261125T133000Z-3f9c","cluster":"prod"}`, ErrCorrupt},
+		{"a secret key as recipient", `{"format_version":1,"backup_id":"20261125T133000Z-3f9c","cluster":"prod","encryption":{"scheme":"age","recipients":["AGE-SECRET-KEY-1XYZ"]}}`, ErrCorrupt},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ReadPublic(context.Background(), mapStore{key: []byte(tt.body)}, key); !errors.Is(err, tt.is) {
+				t.Errorf("error %v, want %v", err, tt.is)
+			}
+		})
+	}
+}
+
+func TestCommitMarkerKeys(t *testing.T) {
+	tests := []struct {
+		key       string
+		ok        bool
+		encrypted bool
+	}{
+		{"prod/20261125T133000Z-3f9c/manifest.json", true, false},
+		{"prod/20261125T133000Z-3f9c/manifest.json.age", true, true},
+		{"prod/20261125T133000Z-3f9c/manifest.public.json", false, false},
+		{"prod/20261125T133000Z-3f9c/docs/0.snapshot.age", false, false},
+		{"prod/not-an-id/manifest.json.age", false, true},
+	}
+	for _, tt := range tests {
+		c, id, ok := ParseManifestKey(tt.key)
+		if ok != tt.ok || IsEncryptedManifestKey(tt.key) != tt.encrypted {
+			t.Errorf("%s: parsed %v, encrypted %v; want %v, %v", tt.key, ok, IsEncryptedManifestKey(tt.key), tt.ok, tt.encrypted)
+		}
+		if ok && (c != "prod" || id != "20261125T133000Z-3f9c") {
+			t.Errorf("%s: parsed as %s/%s", tt.key, c, id)
+		}
+	}
+	if k := EncryptedManifestKey("a b", "20261125T133000Z-3f9c"); k != "a%20b/20261125T133000Z-3f9c/manifest.json.age" {
+		t.Errorf("EncryptedManifestKey = %s", k)
+	}
+}
