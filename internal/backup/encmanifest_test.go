@@ -45,6 +45,11 @@ func TestBackupWithEncryptedManifest(t *testing.T) {
 	var names []string
 	for _, k := range store.keys() {
 		names = append(names, path.Base(k))
+		for _, c := range []string{"docs", "images", "tenants"} {
+			if strings.Contains(k, c) {
+				t.Errorf("object key %s names collection %s", k, c)
+			}
+		}
 		for _, s := range plainNames {
 			if bytes.Contains(store.get(t, k), []byte(s)) {
 				t.Errorf("object %s holds %s in clear", k, s)

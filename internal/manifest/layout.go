@@ -11,6 +11,7 @@ import (
 //	<cluster>/<backup-id>/manifest.json
 //	<cluster>/<backup-id>/manifest.json.age      (instead, with --encrypt-manifest)
 //	<cluster>/<backup-id>/manifest.public.json   (beside it)
+//	<cluster>/<backup-id>/shards/<n>.snapshot[.zst].age (shard objects of such a set)
 //	<cluster>/<backup-id>/<collection>/<shard-id>.snapshot[.zst]
 //	<cluster>/.locks/backup.json
 //	<cluster>/.restores/<restore-id>.json
@@ -78,6 +79,18 @@ func IsEncryptedManifestKey(key string) bool { return path.Base(key) == Encrypte
 // ShardObjectKey is the key of one shard snapshot object.
 func ShardObjectKey(cluster, backupID, collection string, shardID uint32, compression string) string {
 	k := fmt.Sprintf("%s%s/%d.snapshot", BackupPrefix(cluster, backupID), EscapeName(collection), shardID)
+	if compression == CompressionZstd {
+		k += ".zst"
+	}
+	return k
+}
+
+// OpaqueShardObjectKey is the key of the n-th shard object of a set whose
+// manifest is encrypted: it names neither the collection nor the shard,
+// which only the manifest tells (readers take every shard's key from
+// the manifest, Shard.Object).
+func OpaqueShardObjectKey(cluster, backupID string, n int, compression string) string {
+	k := fmt.Sprintf("%sshards/%d.snapshot", BackupPrefix(cluster, backupID), n)
 	if compression == CompressionZstd {
 		k += ".zst"
 	}
