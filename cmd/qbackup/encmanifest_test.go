@@ -46,6 +46,10 @@ func storeFiles(t *testing.T, s *cliSim) map[string][]byte {
 // and restore need it and refuse, changing nothing, without it or with
 // another; nothing in storage names the collection.
 func TestEncryptedManifestThroughTheCommandLine(t *testing.T) {
+	for _, v := range []string{"QBACKUP_AGE_IDENTITY", "QBACKUP_AGE_IDENTITY_FILE", "QBACKUP_ENCRYPT_RECIPIENTS", "QBACKUP_ENCRYPT_MANIFEST", "QBACKUP_CATALOG_DSN"} {
+		t.Setenv(v, "") // restored after the test
+		os.Unsetenv(v)
+	}
 	s := startCLISim(t, qdrantsim.Options{})
 	ops, stranger := newAgeKey(t), newAgeKey(t)
 	collections := func(t *testing.T) []string {

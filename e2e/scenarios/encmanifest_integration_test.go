@@ -139,6 +139,39 @@ func TestEncryptedManifestThroughMinIO(t *testing.T) {
 		}
 	})
 
+	t.Run("catalog sync without the key, then with it", func(t *testing.T) {
+		cat := newCatalog(t)
+		cq := qb.with("QBACKUP_CATALOG_DSN", cat.dsn)
+		ok(t, cq.run(t, "catalog", "migrate"))
+		type row struct {
+			BackupID    string `json:"backup_id"`
+			Status      string `json:"status"`
+			Encrypted   bool   `json:"manifest_encrypted"`
+			Collections int    `json:"collection_count"`
+			Bytes       int64  `json:"total_bytes"`
+		}
+		ok(t, cq.run(t, sc.args("catalog", "sync")...))
+		rows := decode[[]row](t, "list -o json", cq.run(t, sc.args("list", "-o", "json")...).stdout)
+		if len(rows) != 3 || rows[0].BackupID != locked.BackupID {
+			t.Fatalf("list from the catalogue after a sync without the key: %+v", rows)
+		}
+		for _, r := range rows {
+			if r.Status != "complete" || !r.Encrypted || r.Collections != 0 || r.Bytes <= 0 {
+				t.Errorf("row %+v: want complete, encrypted, sized, no counts", r)
+			}
+		}
+		if r := cq.run(t, sc.args("list")...); !strings.Contains(r.stdout, "manifest encrypted") {
+			t.Errorf("list from the catalogue does not mark the sets:\n%s", r.stdout)
+		}
+		kq := cq.with("QBACKUP_AGE_IDENTITY", ops.String())
+		ok(t, kq.run(t, sc.args("catalog", "sync")...))
+		for _, r := range decode[[]row](t, "list -o json", cq.run(t, sc.args("list", "-o", "json")...).stdout) {
+			if r.Status != "complete" || !r.Encrypted || r.Collections != 1 {
+				t.Errorf("row %+v after a sync with the key: want the manifest's counts", r)
+			}
+		}
+	})
+
 	t.Run("prune without the key removes by time and keeps the locked set", func(t *testing.T) {
 		newest := backup(t)
 		r := qb.run(t, sc.args("prune", "--keep-last=1")...)
