@@ -55,8 +55,11 @@ func TestListAndDescribeAnEncryptedManifest(t *testing.T) {
 	if err := manifest.EncodeEncrypted(&ct, m, rec); err != nil {
 		t.Fatal(err)
 	}
-	for k, b := range map[string][]byte{obj: []byte("123456789"), manifest.PublicKey("default", backupID): pub.Bytes(), m.Key(): ct.Bytes()} {
-		if err := st.Put(ctx, k, bytes.NewReader(b)); err != nil {
+	for _, o := range []struct {
+		key  string
+		body []byte
+	}{{obj, []byte("123456789")}, {m.Key(), ct.Bytes()}, {manifest.ManifestKey("default", backupID), pub.Bytes()}} {
+		if err := st.Put(ctx, o.key, bytes.NewReader(o.body)); err != nil {
 			t.Fatal(err)
 		}
 	}

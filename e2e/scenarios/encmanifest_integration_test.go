@@ -65,6 +65,9 @@ func TestEncryptedManifestThroughMinIO(t *testing.T) {
 	locked := backup(t, "--object-lock-mode=GOVERNANCE", "--object-lock-days=1")
 
 	t.Run("storage holds no readable manifest and no collection name", func(t *testing.T) {
+		if n := len(st.keys(t)); n != 3*4 {
+			t.Errorf("%d objects for 3 sets, want 4 each (2 shards, manifest.json.age, manifest.json)", n)
+		}
 		if first.ManifestKey != "prod/"+first.BackupID+"/manifest.json.age" {
 			t.Fatalf("manifest key %s", first.ManifestKey)
 		}
@@ -75,14 +78,14 @@ func TestEncryptedManifestThroughMinIO(t *testing.T) {
 					t.Errorf("%s holds %q in clear", k, s)
 				}
 			}
-			if strings.HasSuffix(k, "/manifest.json") {
-				t.Errorf("a readable manifest: %s", k)
+			if strings.HasSuffix(k, "/manifest.json") && !bytes.Contains(body, []byte(`"format_version": 2`)) {
+				t.Errorf("%s is not the readable part of an encrypted manifest:\n%s", k, body)
 			}
 			if strings.HasSuffix(k, "/manifest.json.age") && !bytes.HasPrefix(body, []byte("age-encryption.org/v1")) {
 				t.Errorf("%s is not age ciphertext", k)
 			}
 		}
-		for _, k := range []string{locked.ManifestKey, "prod/" + locked.BackupID + "/manifest.public.json"} {
+		for _, k := range []string{locked.ManifestKey, "prod/" + locked.BackupID + "/manifest.json"} {
 			if h := st.head(t, k); h.ObjectLockMode != types.ObjectLockModeGovernance || aws.ToTime(h.ObjectLockRetainUntilDate).Before(time.Now().Add(23*time.Hour)) {
 				t.Errorf("%s: object lock %q until %s, want GOVERNANCE for a day", k, h.ObjectLockMode, aws.ToTime(h.ObjectLockRetainUntilDate))
 			}

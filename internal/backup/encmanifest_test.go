@@ -56,8 +56,12 @@ func TestBackupWithEncryptedManifest(t *testing.T) {
 			}
 		}
 	}
-	if slices.Contains(names, manifest.ManifestName) || !slices.Contains(names, manifest.EncryptedManifestName) || !slices.Contains(names, manifest.PublicName) {
-		t.Fatalf("objects %v: want %s and %s, no %s", store.keys(), manifest.EncryptedManifestName, manifest.PublicName, manifest.ManifestName)
+	if !slices.Contains(names, manifest.ManifestName) || !slices.Contains(names, manifest.EncryptedManifestName) {
+		t.Fatalf("objects %v: want %s and %s", store.keys(), manifest.EncryptedManifestName, manifest.ManifestName)
+	}
+	// The readable part is the commit marker: written last.
+	if last := store.puts[len(store.puts)-1]; last != manifest.ManifestKey("prod", m.BackupID) {
+		t.Fatalf("last object written: %s", last)
 	}
 	if ct := store.get(t, res.ManifestKey); !bytes.HasPrefix(ct, []byte(crypt.Magic)) {
 		t.Fatalf("the manifest object starts with %.30q, not age", ct)
@@ -72,8 +76,8 @@ func TestBackupWithEncryptedManifest(t *testing.T) {
 	if !bytes.Equal(want, have) {
 		t.Fatalf("the decrypted manifest differs from the committed one:\n%s\n---\n%s", want, have)
 	}
-	p, err := manifest.ReadPublic(ctx, store, manifest.PublicKey("prod", m.BackupID))
-	if err != nil || p.Partial || p.ObjectLock != nil || !slices.Equal(p.Encryption.Recipients, []string{pub}) {
+	_, p, err := manifest.ReadCommit(ctx, store, manifest.ManifestKey("prod", m.BackupID))
+	if err != nil || p == nil || p.Partial || p.ObjectLock != nil || !slices.Equal(p.Encryption.Recipients, []string{pub}) {
 		t.Fatalf("public part %+v, %v", p, err)
 	}
 	// The backup holds the plaintext in memory and records it in the
@@ -102,7 +106,7 @@ func TestEncryptedManifestNeedsRecipients(t *testing.T) {
 type refusingStore struct{ *fakeStore }
 
 func (s refusingStore) Put(ctx context.Context, key string, r io.Reader) error {
-	if strings.HasSuffix(key, manifest.EncryptedManifestName) {
+	if strings.HasSuffix(key, "/"+manifest.EncryptedManifestName) {
 		return errors.New("injected: refused before the body")
 	}
 	return s.fakeStore.Put(ctx, key, r)
@@ -110,18 +114,25 @@ func (s refusingStore) Put(ctx context.Context, key string, r io.Reader) error {
 
 func TestFailedEncryptedManifestWriteLeavesNothing(t *testing.T) {
 	recipients, _, _ := ageKey(t)
-	afterBody := newFakeStore()
-	afterBody.putErr = func(key string) error {
-		if strings.HasSuffix(key, manifest.EncryptedManifestName) {
-			return errors.New("injected: storage went away")
+	failing := func(name string) *fakeStore {
+		st := newFakeStore()
+		st.putErr = func(key string) error {
+			if strings.HasSuffix(key, "/"+name) {
+				return errors.New("injected: storage went away")
+			}
+			return nil
 		}
-		return nil
+		return st
 	}
-	beforeBody := newFakeStore()
+	afterBody, readablePart, beforeBody := failing(manifest.EncryptedManifestName), failing(manifest.ManifestName), newFakeStore()
 	for name, tc := range map[string]struct {
 		store Store
 		objs  *fakeStore
-	}{"after reading the body": {afterBody, afterBody}, "before reading the body": {refusingStore{beforeBody}, beforeBody}} {
+	}{
+		"the encrypted manifest, after reading the body":  {afterBody, afterBody},
+		"the encrypted manifest, before reading the body": {refusingStore{beforeBody}, beforeBody},
+		"the readable part": {readablePart, readablePart},
+	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Run(context.Background(), Options{Cluster: "prod", Encrypt: recipients, EncryptManifest: true}, testDeps(testCluster(), tc.store, nil))
 			if err == nil || !strings.Contains(err.Error(), "injected") {
@@ -162,8 +173,8 @@ func storedEncryptedBackup(t *testing.T, store *fakeStore, rec *crypt.Recipients
 	if err := manifest.EncodeEncrypted(&ct, m, rec); err != nil {
 		t.Fatal(err)
 	}
-	store.set(manifest.PublicKey(cluster, id), pub.Bytes(), mod)
 	store.set(m.Key(), ct.Bytes(), mod)
+	store.set(manifest.ManifestKey(cluster, id), pub.Bytes(), mod)
 	return id
 }
 
@@ -178,13 +189,14 @@ func TestPruneJudgesEncryptedSetsWithoutTheKey(t *testing.T) {
 	newest := storedEncryptedBackup(t, store, rec, "prod", day(-2), false, nil, day(-2))
 	// Newer than every complete set, yet never one of the two kept.
 	partial := storedEncryptedBackup(t, store, rec, "prod", day(-1), true, nil, day(-1))
-	// A readable part without its manifest: a run killed while
-	// committing, an orphan like any other.
+	// An encrypted manifest without its readable part (the commit
+	// marker): a run killed while committing, an orphan like any other.
 	orphan := storedEncryptedBackup(t, store, rec, "prod", day(-4), false, nil, day(-4))
-	_ = store.Delete(context.Background(), manifest.EncryptedManifestKey("prod", orphan))
-	// A manifest without its readable part: never judged blindly.
+	_ = store.Delete(context.Background(), manifest.ManifestKey("prod", orphan))
+	// A readable part whose encrypted manifest is gone: never judged
+	// blindly.
 	blind := storedEncryptedBackup(t, store, rec, "prod", day(-7), false, nil, day(-7))
-	_ = store.Delete(context.Background(), manifest.PublicKey("prod", blind))
+	_ = store.Delete(context.Background(), manifest.EncryptedManifestKey("prod", blind))
 
 	rep, err := Prune(context.Background(), PruneOptions{Cluster: "prod", KeepLast: 2, Now: now}, store, nil)
 	if err != nil {
@@ -201,7 +213,7 @@ func TestPruneJudgesEncryptedSetsWithoutTheKey(t *testing.T) {
 		partial: {StatusPartial, PruneRemove, ""},
 		orphan:  {StatusFailed, PruneRemove, "no manifest"},
 		locked:  {StatusComplete, PruneSkip, "under object lock (GOVERNANCE) until " + day(3).Format(time.RFC3339)},
-		blind:   {"unreadable", PruneSkip, "readable part cannot be read"},
+		blind:   {"unreadable", PruneSkip, "manifest.json.age is missing"},
 	}
 	for id, w := range want {
 		it := got[id]
@@ -229,27 +241,12 @@ func TestCatalogSyncOfEncryptedSets(t *testing.T) {
 	complete := storedEncryptedBackup(t, store, rec, "prod", now.Add(-2*time.Hour), false, nil, now)
 	partial := storedEncryptedBackup(t, store, rec, "prod", now.Add(-time.Hour), true, nil, now)
 
-	t.Run("without the key: what storage tells", func(t *testing.T) {
-		cat := newFakeCatalog()
-		rep, err := SyncCatalog(ctx, store, cat, nil)
-		if err != nil || len(rep.Synced) != 2 {
-			t.Fatalf("sync: %+v, %v", rep, err)
-		}
-		if len(cat.completed) != 0 || len(cat.encrypted) != 2 {
-			t.Fatalf("recorded %d manifests and %d encrypted sets", len(cat.completed), len(cat.encrypted))
-		}
-		for id, st := range map[string]string{complete: StatusComplete, partial: StatusPartial} {
-			row, _, ok := cat.row("prod", id)
-			if t0, _ := manifest.BackupIDTime(id); !ok || row.Status != st || !row.StartedAt.Equal(t0) {
-				t.Errorf("row %s: %+v, want %s at the id's time", id, row, st)
-			}
-		}
-		for _, s := range cat.encrypted {
-			if s.Bytes <= 0 {
-				t.Errorf("set %s recorded with %d bytes", s.BackupID, s.Bytes)
-			}
-		}
-	})
+	// Secrets without an identity may carry an empty set, not nil.
+	for name, none := range map[string]*crypt.Identities{"nil": nil, "empty": {}} {
+		t.Run("without the key ("+name+"): what storage tells", func(t *testing.T) {
+			syncWithout(t, store, none, complete, partial)
+		})
+	}
 	t.Run("with the key: the manifests", func(t *testing.T) {
 		cat := newFakeCatalog()
 		if _, err := SyncCatalog(ctx, store, cat, ids); err != nil {
@@ -266,4 +263,30 @@ func TestCatalogSyncOfEncryptedSets(t *testing.T) {
 			t.Fatalf("sync: %+v, %v, %d rows", rep, err, len(cat.rows))
 		}
 	})
+}
+
+// syncWithout syncs the two encrypted sets without a key and checks the
+// rows: their status, the id's time, their size.
+func syncWithout(t *testing.T, store *fakeStore, ids *crypt.Identities, complete, partial string) {
+	t.Helper()
+	ctx := context.Background()
+	cat := newFakeCatalog()
+	rep, err := SyncCatalog(ctx, store, cat, ids)
+	if err != nil || len(rep.Synced) != 2 {
+		t.Fatalf("sync: %+v, %v", rep, err)
+	}
+	if len(cat.completed) != 0 || len(cat.encrypted) != 2 {
+		t.Fatalf("recorded %d manifests and %d encrypted sets", len(cat.completed), len(cat.encrypted))
+	}
+	for id, st := range map[string]string{complete: StatusComplete, partial: StatusPartial} {
+		row, _, ok := cat.row("prod", id)
+		if t0, _ := manifest.BackupIDTime(id); !ok || row.Status != st || !row.StartedAt.Equal(t0) {
+			t.Errorf("row %s: %+v, want %s at the id's time", id, row, st)
+		}
+	}
+	for _, s := range cat.encrypted {
+		if s.Bytes <= 0 {
+			t.Errorf("set %s recorded with %d bytes", s.BackupID, s.Bytes)
+		}
+	}
 }

@@ -73,8 +73,9 @@ type Options struct {
 	// manifest records the recipients' public keys and stays readable.
 	Encrypt *crypt.Recipients
 	// EncryptManifest stores the manifest encrypted to the recipients of
-	// Encrypt too (manifest.EncryptedManifestName), beside its readable
-	// part (manifest.Public); it needs Encrypt.
+	// Encrypt too (manifest.EncryptedManifestName), with its readable
+	// part (manifest.Public) as the commit marker, and names the shard
+	// objects without their collections; it needs Encrypt.
 	EncryptManifest bool
 	// PrestartStreams is how many snapshot streams (method stream) are
 	// opened together before any is transferred, so the shards of the set

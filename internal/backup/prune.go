@@ -324,19 +324,28 @@ type pruneFacts struct {
 // manifest is encrypted, from its readable part: prune needs no key, so
 // an encrypted set is timed by its backup id.
 func readPruneFacts(ctx context.Context, store Store, st *storedSet) (pruneFacts, error) {
-	if manifest.IsEncryptedManifestKey(st.manifestKey) {
-		p, err := manifest.ReadPublic(ctx, store, manifest.PublicKey(st.cluster, st.id))
-		if err != nil {
-			return pruneFacts{}, fmt.Errorf("the manifest is encrypted and its readable part cannot be read: %w", err)
-		}
-		if p.Cluster != st.cluster || p.BackupID != st.id {
-			return pruneFacts{}, fmt.Errorf("public manifest of %s/%s describes %s/%s: %w", st.cluster, st.id, p.Cluster, p.BackupID, manifest.ErrCorrupt)
-		}
-		return pruneFacts{partial: p.Partial, lock: p.ObjectLock}, nil
-	}
-	m, err := manifest.Read(ctx, store, st.manifestKey)
+	m, p, err := manifest.ReadCommit(ctx, store, st.manifestKey)
 	if err != nil {
 		return pruneFacts{}, err
 	}
-	return pruneFacts{startedAt: m.StartedAt, partial: m.Partial, lock: m.ObjectLock}, nil
+	if m != nil {
+		return pruneFacts{startedAt: m.StartedAt, partial: m.Partial, lock: m.ObjectLock}, nil
+	}
+	if err := checkPublic(st, p); err != nil {
+		return pruneFacts{}, err
+	}
+	return pruneFacts{partial: p.Partial, lock: p.ObjectLock}, nil
+}
+
+// checkPublic checks that the readable part of an encrypted manifest is
+// the set's, and that the encrypted manifest is there.
+func checkPublic(st *storedSet, p *manifest.Public) error {
+	if p.Cluster != st.cluster || p.BackupID != st.id {
+		return fmt.Errorf("manifest %s describes backup %s of cluster %q: %w", st.manifestKey, p.BackupID, p.Cluster, manifest.ErrCorrupt)
+	}
+	if st.encryptedKey == "" {
+		return fmt.Errorf("manifest %s is the readable part of an encrypted manifest, and %s is missing: %w",
+			st.manifestKey, manifest.EncryptedManifestKey(st.cluster, st.id), manifest.ErrCorrupt)
+	}
+	return nil
 }

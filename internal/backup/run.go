@@ -271,11 +271,12 @@ func (r *run) commit(ctx context.Context, m *manifest.Manifest) (string, error) 
 	return key, nil
 }
 
-// commitEncrypted writes the readable part of the manifest, then the
-// manifest encrypted — the commit marker — streamed through age into
-// the store, so its plaintext is never stored, not even in a temporary
-// object or file. A set whose readable part was written but not its
-// manifest is not committed: the run's clean-up (or prune) removes it.
+// commitEncrypted writes the manifest encrypted, streamed through age
+// into the store, so that its plaintext is never stored, not even in a
+// temporary object or file; then its readable part as manifest.json, the
+// commit marker, last as always. A set whose encrypted manifest was
+// written but not its readable part is not committed: the run's clean-up
+// (or prune) removes it.
 func (r *run) commitEncrypted(ctx context.Context, m *manifest.Manifest) (string, error) {
 	m.ManifestEncrypted = true
 	if err := m.Validate(); err != nil {
@@ -283,11 +284,7 @@ func (r *run) commitEncrypted(ctx context.Context, m *manifest.Manifest) (string
 	}
 	var pub bytes.Buffer
 	if err := manifest.EncodePublic(&pub, manifest.PublicOf(m)); err != nil {
-		return "", fmt.Errorf("encode public manifest of backup %s: %w", m.BackupID, err)
-	}
-	pubKey := manifest.PublicKey(m.Cluster, m.BackupID)
-	if err := r.setStore.Put(ctx, pubKey, &pub); err != nil {
-		return "", fmt.Errorf("write public manifest %s: %w", pubKey, err)
+		return "", fmt.Errorf("encode the readable part of the manifest of backup %s: %w", m.BackupID, err)
 	}
 	key := m.Key()
 	pr, pw := io.Pipe()
@@ -300,14 +297,17 @@ func (r *run) commitEncrypted(ctx context.Context, m *manifest.Manifest) (string
 	err := r.setStore.Put(ctx, key, pr)
 	// Unblocks the encoder when Put stopped reading early.
 	pr.CloseWithError(errors.New("manifest upload ended"))
-	encErr := <-done
-	if encErr != nil && err == nil {
-		// Put cannot have succeeded on a stream that failed; keep both
-		// readable anyway.
+	if encErr := <-done; encErr != nil && err == nil {
+		// Put cannot have succeeded on a stream that failed; keep the
+		// encoder's error anyway.
 		err = encErr
 	}
 	if err != nil {
 		return "", fmt.Errorf("write encrypted manifest %s: %w", key, err)
+	}
+	pubKey := manifest.ManifestKey(m.Cluster, m.BackupID)
+	if err := r.setStore.Put(ctx, pubKey, &pub); err != nil {
+		return "", fmt.Errorf("write manifest %s (the readable part of %s): %w", pubKey, key, err)
 	}
 	return key, nil
 }

@@ -46,15 +46,13 @@ func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog, ids *crypt.
 		if s.manifestKey == "" {
 			continue
 		}
-		var err error
-		if manifest.IsEncryptedManifestKey(s.manifestKey) {
-			err = syncEncrypted(ctx, store, cat, s, ids)
-		} else {
-			var m *manifest.Manifest
-			m, err = manifest.Read(ctx, store, s.manifestKey)
-			if err == nil {
-				err = cat.SyncManifest(ctx, m)
-			}
+		m, p, err := manifest.ReadCommit(ctx, store, s.manifestKey)
+		switch {
+		case err != nil:
+		case p != nil:
+			err = syncEncrypted(ctx, store, cat, s, p, ids)
+		default:
+			err = cat.SyncManifest(ctx, m)
 		}
 		if err != nil {
 			rep.Failed[s.manifestKey] = err.Error()
@@ -91,25 +89,23 @@ func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog, ids *crypt.
 	return rep, errors.Join(errs...)
 }
 
-// syncEncrypted records a set whose manifest is encrypted: in full when
-// ids open it, else from its readable part and the stored bytes.
-func syncEncrypted(ctx context.Context, store Store, cat IndexCatalog, s *storedSet, ids *crypt.Identities) error {
-	if ids != nil {
-		m, err := manifest.ReadEncrypted(ctx, store, s.manifestKey, ids)
-		if err != nil {
-			return err
-		}
-		if m.Cluster != s.cluster || m.BackupID != s.id {
-			return fmt.Errorf("manifest %s describes backup %s of cluster %q: %w", s.manifestKey, m.BackupID, m.Cluster, manifest.ErrCorrupt)
-		}
-		return cat.SyncManifest(ctx, m)
+// syncEncrypted records a set whose manifest is encrypted (p is its
+// readable part): in full when ids hold a key (one must open it), else
+// with what storage tells.
+func syncEncrypted(ctx context.Context, store Store, cat IndexCatalog, s *storedSet, p *manifest.Public, ids *crypt.Identities) error {
+	if err := checkPublic(s, p); err != nil {
+		return err
 	}
-	p, err := manifest.ReadPublic(ctx, store, manifest.PublicKey(s.cluster, s.id))
+	if len(ids.Keys()) == 0 {
+		// (Secrets may hold an empty, non-nil set.)
+		return cat.SyncEncryptedSet(ctx, catalog.EncryptedSet{Cluster: s.cluster, BackupID: s.id, Partial: p.Partial, Bytes: s.bytes})
+	}
+	m, err := manifest.ReadEncrypted(ctx, store, s.encryptedKey, ids)
 	if err != nil {
 		return err
 	}
-	if p.Cluster != s.cluster || p.BackupID != s.id {
-		return fmt.Errorf("public manifest of %s/%s describes %s/%s: %w", s.cluster, s.id, p.Cluster, p.BackupID, manifest.ErrCorrupt)
+	if m.Cluster != s.cluster || m.BackupID != s.id {
+		return fmt.Errorf("manifest %s describes backup %s of cluster %q: %w", s.encryptedKey, m.BackupID, m.Cluster, manifest.ErrCorrupt)
 	}
-	return cat.SyncEncryptedSet(ctx, catalog.EncryptedSet{Cluster: s.cluster, BackupID: s.id, Partial: p.Partial, Bytes: s.bytes})
+	return cat.SyncManifest(ctx, m)
 }

@@ -58,10 +58,14 @@ func putEncrypted(t *testing.T, st storage.Backend, rec *crypt.Recipients, clust
 	if err := manifest.EncodeEncrypted(&ct, m, rec); err != nil {
 		t.Fatal(err)
 	}
-	for k, r := range map[string]*bytes.Reader{obj: bytes.NewReader([]byte("ciphertext!")), manifest.PublicKey(cluster, id): bytes.NewReader(pub.Bytes()), m.Key(): bytes.NewReader(ct.Bytes())} {
+	for k, r := range map[string]*bytes.Reader{obj: bytes.NewReader([]byte("ciphertext!")), m.Key(): bytes.NewReader(ct.Bytes())} {
 		if err := st.Put(ctx, k, r); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The readable part, the commit marker, last.
+	if err := st.Put(ctx, manifest.ManifestKey(cluster, id), bytes.NewReader(pub.Bytes())); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -91,7 +95,7 @@ func TestEncryptedSetsAreListedWithoutTheKey(t *testing.T) {
 			continue
 		}
 		ts, _ := manifest.BackupIDTime(want.id)
-		pubSize, _ := st.Stat(ctx, manifest.PublicKey("prod", want.id))
+		pubSize, _ := st.Stat(ctx, manifest.ManifestKey("prod", want.id))
 		ctSize, _ := st.Stat(ctx, manifest.EncryptedManifestKey("prod", want.id))
 		if !b.StartedAt.Equal(ts) || b.TotalBytes != 11+pubSize.Size+ctSize.Size || b.ManifestKey != manifest.EncryptedManifestKey("prod", want.id) ||
 			b.CollectionCount != 0 || b.QdrantVersion != "" {
@@ -105,13 +109,13 @@ func TestEncryptedSetsAreListedWithoutTheKey(t *testing.T) {
 		t.Fatalf("latest = %s, %v", id, err)
 	}
 
-	// A manifest whose readable part is gone cannot be told partial or
-	// not: a row of its own, never latest.
-	if err := st.Delete(ctx, manifest.PublicKey("prod", "20261102T000000Z-bbbb")); err != nil {
+	// A readable part whose encrypted manifest is gone: a row of its
+	// own, never latest.
+	if err := st.Delete(ctx, manifest.EncryptedManifestKey("prod", "20261102T000000Z-bbbb")); err != nil {
 		t.Fatal(err)
 	}
 	all, err = List(ctx, st, nil, "prod")
-	if err != nil || all[1].Status != StatusUnreadable || !strings.Contains(all[1].Reason, manifest.PublicName) {
+	if err != nil || all[1].Status != StatusUnreadable || !strings.Contains(all[1].Reason, "manifest.json.age is missing") {
 		t.Fatalf("rows %+v, %v", all, err)
 	}
 	if id, err := Resolve(ctx, st, nil, "prod", "latest"); err != nil || id != "20261101T000000Z-aaaa" {
@@ -156,18 +160,16 @@ func TestLoadEncryptedManifest(t *testing.T) {
 			}
 		})
 	}
-	t.Run("without the readable part the decryption tells", func(t *testing.T) {
+	t.Run("a missing encrypted manifest is corrupt and latest skips it", func(t *testing.T) {
 		st := storage.NewMemory()
+		putManifest(t, st, "prod", "20261101T000000Z-aaaa", false)
 		putEncrypted(t, st, rec, "prod", id, false)
-		_ = st.Delete(ctx, manifest.PublicKey("prod", id))
-		if _, err := Load(ctx, st, "prod", id, nil); !errors.Is(err, crypt.ErrNoIdentity) {
-			t.Errorf("no identity: %v", err)
+		_ = st.Delete(ctx, manifest.EncryptedManifestKey("prod", id))
+		if _, err := Load(ctx, st, "prod", id, ids); !errors.Is(err, manifest.ErrCorrupt) || errors.Is(err, ErrNoBackup) || !strings.Contains(err.Error(), "missing") {
+			t.Errorf("load: %v", err)
 		}
-		if _, err := Load(ctx, st, "prod", id, other); !errors.Is(err, crypt.ErrWrongIdentity) {
-			t.Errorf("wrong identity: %v", err)
-		}
-		if m, err := Load(ctx, st, "prod", id, ids); err != nil || m.BackupID != id {
-			t.Errorf("identity: %v", err)
+		if m, err := LoadLatest(ctx, st, nil, "prod", ids, nil); err != nil || m.BackupID != "20261101T000000Z-aaaa" {
+			t.Errorf("latest: %v, %v", m, err)
 		}
 	})
 	t.Run("a damaged manifest is corrupt and latest skips it", func(t *testing.T) {

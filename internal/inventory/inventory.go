@@ -88,6 +88,7 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 	type set struct {
 		cluster, id string
 		manifest    string
+		encrypted   bool // the encrypted manifest is there
 		bytes       int64
 	}
 	sets := map[string]*set{}
@@ -110,6 +111,9 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 		if _, _, ok := manifest.ParseManifestKey(o.Key); ok {
 			s.manifest = o.Key
 		}
+		if o.Key == manifest.EncryptedManifestKey(c, s.id) {
+			s.encrypted = true
+		}
 		return nil
 	})
 	if err != nil {
@@ -125,11 +129,11 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 			})
 			continue
 		}
-		if manifest.IsEncryptedManifestKey(s.manifest) {
-			out = append(out, encryptedRow(ctx, store, s.cluster, s.id, s.manifest, s.bytes))
+		m, p, err := manifest.ReadCommit(ctx, store, s.manifest)
+		if p != nil {
+			out = append(out, encryptedRow(p, s.cluster, s.id, s.encrypted, s.bytes))
 			continue
 		}
-		m, err := manifest.Read(ctx, store, s.manifest)
 		if unreadable(err) {
 			// One bad set must not hide the others.
 			t, _ := manifest.BackupIDTime(s.id)
@@ -149,23 +153,19 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 }
 
 // encryptedRow is the list row of a set whose manifest is encrypted: what
-// storage tells without the key (the time of its id, its stored bytes,
-// whether it is partial from the manifest's readable part).
-func encryptedRow(ctx context.Context, store Store, cluster, id, key string, bytes int64) catalog.BackupSummary {
+// storage tells without the key (the time of its id, its stored bytes)
+// and its manifest's readable part p (whether it is partial). found says
+// whether the encrypted manifest is there.
+func encryptedRow(p *manifest.Public, cluster, id string, found bool, bytes int64) catalog.BackupSummary {
 	t, _ := manifest.BackupIDTime(id)
 	row := catalog.BackupSummary{Cluster: cluster, BackupID: id, Status: catalog.StatusComplete, StartedAt: t, TotalBytes: bytes,
-		ManifestKey: key, ManifestEncrypted: true}
-	p, err := manifest.ReadPublic(ctx, store, manifest.PublicKey(cluster, id))
-	if err == nil && (p.Cluster != cluster || p.BackupID != id) {
-		err = fmt.Errorf("public manifest of %s/%s describes %s/%s: %w", cluster, id, p.Cluster, p.BackupID, manifest.ErrCorrupt)
-	}
-	if err != nil {
-		// Whether it is partial cannot be told: never "latest", never
-		// pruned.
-		row.Status, row.Reason = StatusUnreadable, err.Error()
-		return row
-	}
-	if p.Partial {
+		ManifestKey: manifest.EncryptedManifestKey(cluster, id), ManifestEncrypted: true}
+	switch {
+	case p.Cluster != cluster || p.BackupID != id:
+		row.Status, row.Reason = StatusUnreadable, fmt.Sprintf("%s describes backup %s of cluster %q", manifest.ManifestKey(cluster, id), p.BackupID, p.Cluster)
+	case !found:
+		row.Status, row.Reason = StatusUnreadable, fmt.Sprintf("the encrypted manifest %s is missing", row.ManifestKey)
+	case p.Partial:
 		row.Status = catalog.StatusPartial
 	}
 	return row
@@ -252,17 +252,12 @@ func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, ids
 // decrypting it with ids when it is encrypted (backup --encrypt-manifest).
 // A set without a manifest does not exist: ErrNoBackup. An encrypted one
 // without ids that open it fails with crypt.ErrNoIdentity or
-// crypt.ErrWrongIdentity, naming its recipients when its readable part
-// can be read, and the variables to set.
+// crypt.ErrWrongIdentity, naming its recipients and the variables to set.
 func Load(ctx context.Context, store Store, cluster, id string, ids *crypt.Identities) (*manifest.Manifest, error) {
 	key := manifest.ManifestKey(cluster, id)
-	m, err := manifest.Read(ctx, store, key)
-	if errors.Is(err, storage.ErrNotFound) {
-		var found bool
-		m, found, err = loadEncrypted(ctx, store, cluster, id, ids)
-		if !found {
-			err = storage.ErrNotFound
-		}
+	m, p, err := manifest.ReadCommit(ctx, store, key)
+	if p != nil {
+		m, err = loadEncrypted(ctx, store, cluster, id, p, ids)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("backup %s of cluster %q: no manifest at %s (list backups with %s): %w", id, cluster, key, ListCommand, ErrNoBackup)
@@ -279,29 +274,21 @@ func Load(ctx context.Context, store Store, cluster, id string, ids *crypt.Ident
 	return m, nil
 }
 
-// loadEncrypted reads the encrypted manifest of a set; found is false
-// when the set has none.
-func loadEncrypted(ctx context.Context, store Store, cluster, id string, ids *crypt.Identities) (*manifest.Manifest, bool, error) {
-	key := manifest.EncryptedManifestKey(cluster, id)
-	// The readable part names the recipients, so that a missing or wrong
-	// identity is told before the manifest is read, with the keys that
-	// would open it. Without it (unreadable) the decryption itself tells.
-	if p, err := manifest.ReadPublic(ctx, store, manifest.PublicKey(cluster, id)); err == nil {
-		what := fmt.Sprintf("the manifest of backup %s of cluster %q (backup --encrypt-manifest)", id, cluster)
-		if err := ids.CheckOpens(what, p.Encryption.Recipients); err != nil {
-			// Only when the set exists: a stray readable part is no set.
-			if r, oerr := store.Open(ctx, key, 0); oerr == nil {
-				r.Close()
-				return nil, true, err
-			} else if !errors.Is(oerr, storage.ErrNotFound) {
-				return nil, true, fmt.Errorf("read manifest %s: %w", key, oerr)
-			}
-			return nil, false, nil
-		}
+// loadEncrypted reads the encrypted manifest of a set whose readable
+// part is p: the recipients it names tell a missing or wrong identity
+// before the manifest is read.
+func loadEncrypted(ctx context.Context, store Store, cluster, id string, p *manifest.Public, ids *crypt.Identities) (*manifest.Manifest, error) {
+	if p.Cluster != cluster || p.BackupID != id {
+		return nil, fmt.Errorf("manifest %s describes backup %s of cluster %q: %w", manifest.ManifestKey(cluster, id), p.BackupID, p.Cluster, manifest.ErrCorrupt)
 	}
+	what := fmt.Sprintf("the manifest of backup %s of cluster %q (backup --encrypt-manifest)", id, cluster)
+	if err := ids.CheckOpens(what, p.Encryption.Recipients); err != nil {
+		return nil, err
+	}
+	key := manifest.EncryptedManifestKey(cluster, id)
 	m, err := manifest.ReadEncrypted(ctx, store, key, ids)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, false, nil
+		return nil, fmt.Errorf("backup %s of cluster %q: its encrypted manifest %s is missing: %w", id, cluster, key, manifest.ErrCorrupt)
 	}
-	return m, true, err
+	return m, err
 }

@@ -9,8 +9,8 @@ import (
 // Object layout under the storage root:
 //
 //	<cluster>/<backup-id>/manifest.json
-//	<cluster>/<backup-id>/manifest.json.age      (instead, with --encrypt-manifest)
-//	<cluster>/<backup-id>/manifest.public.json   (beside it)
+//	<cluster>/<backup-id>/manifest.json.age   (with --encrypt-manifest: the manifest;
+//	                                           manifest.json is then its readable part, see Public)
 //	<cluster>/<backup-id>/shards/<n>.snapshot[.zst].age (shard objects of such a set)
 //	<cluster>/<backup-id>/<collection>/<shard-id>.snapshot[.zst]
 //	<cluster>/.locks/backup.json
@@ -25,13 +25,10 @@ import (
 // ManifestName is the file name of the commit marker.
 const ManifestName = "manifest.json"
 
-// EncryptedManifestName is the file name of the commit marker of a set
-// whose manifest is encrypted: the manifest, encrypted with age.
+// EncryptedManifestName is the file name of a manifest encrypted with
+// age; ManifestName then holds its readable part (see Public) and stays
+// the commit marker.
 const EncryptedManifestName = ManifestName + EncryptedSuffix
-
-// PublicName is the file name of the readable part of an encrypted
-// manifest (see Public), written just before the manifest.
-const PublicName = "manifest.public.json"
 
 // ClusterPrefix is the prefix of everything stored for one cluster.
 func ClusterPrefix(cluster string) string { return EscapeName(cluster) + "/" }
@@ -51,12 +48,6 @@ func EncryptedManifestKey(cluster, backupID string) string {
 	return BackupPrefix(cluster, backupID) + EncryptedManifestName
 }
 
-// PublicKey is the key of the readable part of a backup set's encrypted
-// manifest.
-func PublicKey(cluster, backupID string) string {
-	return BackupPrefix(cluster, backupID) + PublicName
-}
-
 // Key is where m is stored: ManifestKey, or EncryptedManifestKey when
 // the manifest is encrypted.
 func (m *Manifest) Key() string {
@@ -66,9 +57,10 @@ func (m *Manifest) Key() string {
 	return ManifestKey(m.Cluster, m.BackupID)
 }
 
-// IsCommitName reports whether a file name is a set's commit marker:
-// its manifest, readable or encrypted.
-func IsCommitName(name string) bool {
+// IsManifestName reports whether a file name is a set's manifest,
+// readable or encrypted: what a deletion removes first, so that a set
+// deleted half way is no longer a backup.
+func IsManifestName(name string) bool {
 	return name == ManifestName || name == EncryptedManifestName
 }
 
@@ -122,12 +114,11 @@ func StoredSnapshotKey(cluster, backupID string, peerID uint64, collection strin
 	return fmt.Sprintf("%s%s/%d/%s/%d.json", StoredSnapshotsPrefix(cluster), backupID, peerID, EscapeName(collection), shardID)
 }
 
-// ParseManifestKey splits a key produced by ManifestKey or
-// EncryptedManifestKey (see IsEncryptedManifestKey). ok is false for any
+// ParseManifestKey splits a key produced by ManifestKey. ok is false for any
 // other key.
 func ParseManifestKey(key string) (cluster, backupID string, ok bool) {
 	dir, file := path.Split(key)
-	if !IsCommitName(file) {
+	if file != ManifestName {
 		return "", "", false
 	}
 	parts := strings.Split(strings.TrimSuffix(dir, "/"), "/")

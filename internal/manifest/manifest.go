@@ -7,7 +7,9 @@ import (
 )
 
 // FormatVersion is the manifest format this build writes and the newest it
-// reads. Version 1 is the first format.
+// reads. Version 1 is the first format. Version 2 is taken: it marks the
+// readable part of an encrypted manifest (EncryptedFormatVersion), so a
+// newer manifest format is 3.
 const FormatVersion = 1
 
 // Snapshot methods recorded in Manifest.SnapshotMethod.
@@ -65,8 +67,8 @@ type Manifest struct {
 	// stored as Qdrant wrote them (possibly compressed).
 	Encryption *Encryption `json:"encryption,omitempty"`
 	// ManifestEncrypted is set when this manifest is stored encrypted
-	// (EncryptedManifestName, to the recipients of Encryption) beside a
-	// readable Public part, rather than as ManifestName.
+	// (EncryptedManifestName, to the recipients of Encryption), with its
+	// readable part (Public) as ManifestName.
 	ManifestEncrypted bool         `json:"manifest_encrypted,omitempty"`
 	StartedAt         time.Time    `json:"started_at"`
 	FinishedAt        time.Time    `json:"finished_at"`

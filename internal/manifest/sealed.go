@@ -12,19 +12,31 @@ import (
 
 // A set written with --encrypt-manifest stores its manifest encrypted
 // with age to the recipients of its shard objects, as
-// EncryptedManifestName, which is then the set's commit marker. What
-// must stay decidable without the key lives in a small readable object
-// beside it, Public, written just before: prune must not count a partial
-// set as a good one, nor delete a set under object lock, and a restore
-// without the key names the recipients whose key it needs. Everything
-// else — collections, their configuration and payload schema, shards,
-// peers, sample digests — is in the encrypted manifest only.
+// EncryptedManifestName. ManifestName then holds the manifest's readable
+// part, Public, written last: it stays the set's commit marker, and it
+// keeps decidable without the key what must be: prune must not count a
+// partial set as a good one, nor delete a set under object lock, and a
+// restore without the key names the recipients whose key it needs.
+// Everything else — collections, their configuration and payload schema,
+// shards, peers, sample digests — is in the encrypted manifest only.
+//
+// The readable part has format version EncryptedFormatVersion, which
+// readers older than it refuse as a newer format: they list such a set as
+// unreadable and their prune never deletes it, rather than taking it for
+// an orphan.
+
+// EncryptedFormatVersion is the format_version of a manifest.json that is
+// the readable part of an encrypted manifest.
+const EncryptedFormatVersion = 2
 
 // Public is the readable part of an encrypted manifest.
 type Public struct {
 	FormatVersion int    `json:"format_version"`
 	BackupID      string `json:"backup_id"`
 	Cluster       string `json:"cluster"`
+	// EncryptedManifest is the file name of the manifest, beside this
+	// one: EncryptedManifestName.
+	EncryptedManifest string `json:"encrypted_manifest"`
 	// Partial, ObjectLock and Encryption are the manifest's.
 	Partial    bool        `json:"partial,omitempty"`
 	ObjectLock *ObjectLock `json:"object_lock,omitempty"`
@@ -33,27 +45,30 @@ type Public struct {
 
 // PublicOf is the readable part of m.
 func PublicOf(m *Manifest) *Public {
-	return &Public{FormatVersion: FormatVersion, BackupID: m.BackupID, Cluster: m.Cluster,
-		Partial: m.Partial, ObjectLock: m.ObjectLock, Encryption: m.Encryption}
+	return &Public{FormatVersion: EncryptedFormatVersion, BackupID: m.BackupID, Cluster: m.Cluster,
+		EncryptedManifest: EncryptedManifestName, Partial: m.Partial, ObjectLock: m.ObjectLock, Encryption: m.Encryption}
 }
 
 // Validate checks what readers of a Public rely on.
 func (p *Public) Validate() error {
-	if p.FormatVersion < 1 || p.FormatVersion > FormatVersion {
-		return fmt.Errorf("manifest format version %d, this qbackup reads 1 to %d (upgrade qbackup to read it): %w",
-			p.FormatVersion, FormatVersion, ErrUnsupportedFormat)
+	if p.FormatVersion != EncryptedFormatVersion {
+		return fmt.Errorf("manifest format version %d is not that of the readable part of an encrypted manifest (%d): %w",
+			p.FormatVersion, EncryptedFormatVersion, ErrUnsupportedFormat)
 	}
 	if !IsBackupID(p.BackupID) {
-		return fmt.Errorf("public manifest: backup id %q is malformed", p.BackupID)
+		return fmt.Errorf("readable part of an encrypted manifest: backup id %q is malformed", p.BackupID)
 	}
 	if p.Cluster == "" {
-		return errors.New("public manifest: cluster name is empty")
+		return errors.New("readable part of an encrypted manifest: cluster name is empty")
+	}
+	if p.EncryptedManifest != EncryptedManifestName {
+		return fmt.Errorf("readable part of an encrypted manifest: the manifest is %q, this qbackup reads %q", p.EncryptedManifest, EncryptedManifestName)
 	}
 	if p.Encryption == nil {
-		return errors.New("public manifest: no encryption recorded")
+		return errors.New("readable part of an encrypted manifest: no encryption recorded")
 	}
 	if err := p.Encryption.validate(); err != nil {
-		return fmt.Errorf("public manifest: %w", err)
+		return fmt.Errorf("readable part of an encrypted manifest: %w", err)
 	}
 	return nil
 }
@@ -68,36 +83,42 @@ func EncodePublic(w io.Writer, p *Public) error {
 	return enc.Encode(p)
 }
 
-// ReadPublic opens and decodes the readable part at key. A missing
-// object is the store's error, wrapped; anything undecodable is
-// ErrCorrupt (or ErrUnsupportedFormat).
-func ReadPublic(ctx context.Context, store Opener, key string) (*Public, error) {
+// ReadCommit opens and decodes the manifest.json at key: either the
+// manifest (m), or the readable part of an encrypted one (p), which
+// EncryptedManifestKey then holds. Errors are those of Read.
+func ReadCommit(ctx context.Context, store Opener, key string) (m *Manifest, p *Public, err error) {
 	r, err := store.Open(ctx, key, 0)
 	if err != nil {
-		return nil, fmt.Errorf("read public manifest %s: %w", key, err)
+		return nil, nil, fmt.Errorf("read manifest %s: %w", key, err)
 	}
 	defer r.Close()
-	// It holds a few keys; anything larger is not one.
-	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(r, maxManifestSize))
 	if err != nil {
-		return nil, fmt.Errorf("read public manifest %s: %w", key, err)
+		return nil, nil, fmt.Errorf("read manifest %s: %w", key, err)
 	}
-	var p Public
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("public manifest %s (%d bytes; truncated or not JSON): %w: %w", key, len(data), ErrCorrupt, err)
+	var head struct {
+		FormatVersion *int `json:"format_version"`
+	}
+	if json.Unmarshal(data, &head) != nil || head.FormatVersion == nil || *head.FormatVersion != EncryptedFormatVersion {
+		m, err := decode(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("manifest %s: %w", key, err)
+		}
+		return m, nil, nil
+	}
+	p = &Public{}
+	if err := json.Unmarshal(data, p); err != nil {
+		return nil, nil, fmt.Errorf("manifest %s (%d bytes): %w: %w", key, len(data), ErrCorrupt, err)
 	}
 	if err := p.Validate(); err != nil {
-		if errors.Is(err, ErrUnsupportedFormat) {
-			return nil, fmt.Errorf("public manifest %s: %w", key, err)
-		}
-		return nil, fmt.Errorf("public manifest %s: %w: %w", key, ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("manifest %s: %w: %w", key, ErrCorrupt, err)
 	}
-	return &p, nil
+	return nil, p, nil
 }
 
-// EncodeEncrypted validates m and writes it encrypted to recipients,
-// streaming: the plaintext exists only in the age writer's current
-// 64 KiB chunk. m must be marked ManifestEncrypted.
+// EncodeEncrypted validates m and writes it encrypted to recipients: the
+// plaintext goes nowhere but into age's writer, which passes on
+// ciphertext chunk by chunk. m must be marked ManifestEncrypted.
 func EncodeEncrypted(w io.Writer, m *Manifest, recipients *crypt.Recipients) error {
 	if !m.ManifestEncrypted {
 		return errors.New("manifest: encoding encrypted a manifest not marked manifest_encrypted")
@@ -131,7 +152,7 @@ func ReadEncrypted(ctx context.Context, store Opener, key string, ids *crypt.Ide
 		return nil, fmt.Errorf("read manifest %s: %w", key, err)
 	}
 	defer r.Close()
-	if ids == nil || len(ids.Keys()) == 0 {
+	if len(ids.Keys()) == 0 {
 		return nil, fmt.Errorf("manifest %s is encrypted with age: set %s (the secret key text) or %s (a file holding it, e.g. a mounted Secret): %w",
 			key, crypt.IdentityEnv, crypt.IdentityFileEnv, crypt.ErrNoIdentity)
 	}

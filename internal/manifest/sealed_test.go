@@ -151,57 +151,63 @@ func TestPublicPartHoldsOnlyWhatPruneNeeds(t *testing.T) {
 			t.Errorf("the public part holds %q:\n%s", secret, b.String())
 		}
 	}
-	key := PublicKey(m.Cluster, m.BackupID)
-	p, err := ReadPublic(context.Background(), mapStore{key: b.Bytes()}, key)
-	if err != nil {
-		t.Fatal(err)
+	key := ManifestKey(m.Cluster, m.BackupID)
+	full, p, err := ReadCommit(context.Background(), mapStore{key: b.Bytes()}, key)
+	if err != nil || full != nil {
+		t.Fatal(full, err)
 	}
-	if !p.Partial || p.ObjectLock == nil || !p.ObjectLock.RetainUntil.Equal(m.ObjectLock.RetainUntil) ||
-		p.BackupID != m.BackupID || p.Cluster != m.Cluster || strings.Join(p.Encryption.Recipients, ",") != strings.Join(rec.Keys(), ",") {
+	if p.FormatVersion != EncryptedFormatVersion || p.EncryptedManifest != EncryptedManifestName || !p.Partial || p.ObjectLock == nil ||
+		!p.ObjectLock.RetainUntil.Equal(m.ObjectLock.RetainUntil) || p.BackupID != m.BackupID || p.Cluster != m.Cluster ||
+		strings.Join(p.Encryption.Recipients, ",") != strings.Join(rec.Keys(), ",") {
 		t.Fatalf("public part read back as %+v", p)
 	}
+	// A reader of readable manifests only (Read, Decode; and readers
+	// older than format 2) refuses it as a newer format: never taken
+	// for a manifest, never for a missing one.
+	if _, err := Read(context.Background(), mapStore{key: b.Bytes()}, key); !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), EncryptedManifestName) {
+		t.Errorf("Read of the public part: %v", err)
+	}
+	// ReadCommit reads a readable manifest as Read does.
+	plain, _ := Marshal(validManifest())
+	if full, p, err := ReadCommit(context.Background(), mapStore{key: plain}, key); err != nil || p != nil || full.BackupID != "20261125T133000Z-3f9c" {
+		t.Errorf("ReadCommit of a manifest: %v %v %v", full, p, err)
+	}
 
+	const head = `{"format_version":2,"backup_id":"20261125T133000Z-3f9c","cluster":"prod","encrypted_manifest":"manifest.json.age"`
 	bad := []struct {
 		name string
 		body string
 		is   error
 	}{
-		{"not JSON", `{"format_version":1,`, ErrCorrupt},
-		{"newer format", `{"format_version":99,"backup_id":"20261125T133000Z-3f9c","cluster":"prod","encryption":{"scheme":"age","recipients":["age1x"]}}`, ErrUnsupportedFormat},
-		{"no encryption", `{"format_version":1,"backup_id":"20261125T133000Z-3f9c","cluster":"prod"}`, ErrCorrupt},
-		{"a secret key as recipient", `{"format_version":1,"backup_id":"20261125T133000Z-3f9c","cluster":"prod","encryption":{"scheme":"age","recipients":["AGE-SECRET-KEY-1XYZ"]}}`, ErrCorrupt},
+		{"not JSON", `{"format_version":2,`, ErrCorrupt},
+		{"newer format", `{"format_version":99}`, ErrUnsupportedFormat},
+		{"no encryption", head + `}`, ErrCorrupt},
+		{"another manifest name", `{"format_version":2,"backup_id":"20261125T133000Z-3f9c","cluster":"prod","encrypted_manifest":"manifest.json.gpg","encryption":{"scheme":"age","recipients":["age1x"]}}`, ErrCorrupt},
+		{"a secret key as recipient", head + `,"encryption":{"scheme":"age","recipients":["AGE-SECRET-KEY-1XYZ"]}}`, ErrCorrupt},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := ReadPublic(context.Background(), mapStore{key: []byte(tt.body)}, key); !errors.Is(err, tt.is) {
+			if _, _, err := ReadCommit(context.Background(), mapStore{key: []byte(tt.body)}, key); !errors.Is(err, tt.is) || strings.Contains(fmt.Sprint(err), "AGE-SECRET-KEY-1XYZ") {
 				t.Errorf("error %v, want %v", err, tt.is)
 			}
 		})
 	}
 }
 
-func TestCommitMarkerKeys(t *testing.T) {
-	tests := []struct {
-		key       string
-		ok        bool
-		encrypted bool
-	}{
-		{"prod/20261125T133000Z-3f9c/manifest.json", true, false},
-		{"prod/20261125T133000Z-3f9c/manifest.json.age", true, true},
-		{"prod/20261125T133000Z-3f9c/manifest.public.json", false, false},
-		{"prod/20261125T133000Z-3f9c/docs/0.snapshot.age", false, false},
-		{"prod/not-an-id/manifest.json.age", false, true},
+func TestEncryptedManifestKeys(t *testing.T) {
+	if _, _, ok := ParseManifestKey("prod/20261125T133000Z-3f9c/manifest.json.age"); ok {
+		t.Error("the encrypted manifest parsed as the commit marker")
 	}
-	for _, tt := range tests {
-		c, id, ok := ParseManifestKey(tt.key)
-		if ok != tt.ok || IsEncryptedManifestKey(tt.key) != tt.encrypted {
-			t.Errorf("%s: parsed %v, encrypted %v; want %v, %v", tt.key, ok, IsEncryptedManifestKey(tt.key), tt.ok, tt.encrypted)
-		}
-		if ok && (c != "prod" || id != "20261125T133000Z-3f9c") {
-			t.Errorf("%s: parsed as %s/%s", tt.key, c, id)
-		}
+	if !IsEncryptedManifestKey("prod/20261125T133000Z-3f9c/manifest.json.age") || IsEncryptedManifestKey("prod/20261125T133000Z-3f9c/manifest.json") {
+		t.Error("IsEncryptedManifestKey")
+	}
+	if !IsManifestName(ManifestName) || !IsManifestName(EncryptedManifestName) || IsManifestName("0.snapshot.age") {
+		t.Error("IsManifestName")
 	}
 	if k := EncryptedManifestKey("a b", "20261125T133000Z-3f9c"); k != "a%20b/20261125T133000Z-3f9c/manifest.json.age" {
 		t.Errorf("EncryptedManifestKey = %s", k)
+	}
+	if k := OpaqueShardObjectKey("prod", "20261125T133000Z-3f9c", 7, CompressionZstd); k != "prod/20261125T133000Z-3f9c/shards/7.snapshot.zst" {
+		t.Errorf("OpaqueShardObjectKey = %s", k)
 	}
 }
