@@ -211,3 +211,76 @@ func TestEncryptedManifestKeys(t *testing.T) {
 		t.Errorf("OpaqueShardObjectKey = %s", k)
 	}
 }
+
+// bigManifest is a set of n collections of 8 shards each, with samples.
+func bigManifest(rec *crypt.Recipients, n int) *Manifest {
+	m := encryptedManifest(rec)
+	base := m.Collections[0]
+	m.Collections = nil
+	for i := range n {
+		c := base
+		c.Name = fmt.Sprintf("collection-%04d", i)
+		c.ShardNumber = 8
+		c.Shards = nil
+		for s := range uint32(8) {
+			sh := base.Shards[0]
+			sh.ID, sh.Object = s, fmt.Sprintf("prod/x/shards/%d.snapshot.age", i*8+int(s))
+			sh.Encryption = m.Encryption
+			c.Shards = append(c.Shards, sh)
+		}
+		for p := range 64 {
+			c.Sample = append(c.Sample, PointDigest{ID: []byte(fmt.Sprint(p)), SHA256: strings.Repeat("cd", 32)})
+		}
+		m.Collections = append(m.Collections, c)
+	}
+	return m
+}
+
+// BenchmarkManifestEncryption: writing and reading a manifest of 1000
+// collections (8000 shards, 64000 sample digests) readable and encrypted.
+func BenchmarkManifestEncryption(b *testing.B) {
+	id, _ := age.GenerateX25519Identity()
+	rec, _ := crypt.ParseRecipients([]string{id.Recipient().String()})
+	ids, _ := crypt.ParseIdentities(id.String())
+	m := bigManifest(rec, 1000)
+	plain, _ := Marshal(m)
+	var ct bytes.Buffer
+	if err := EncodeEncrypted(&ct, m, rec); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("manifest: %d bytes readable, %d encrypted", len(plain), ct.Len())
+	key := m.Key()
+	store := mapStore{key: ct.Bytes(), "plain": plain}
+	b.Run("encode", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		for b.Loop() {
+			if err := Encode(io.Discard, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode-encrypted", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		for b.Loop() {
+			if err := EncodeEncrypted(io.Discard, m, rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("read", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		for b.Loop() {
+			if _, err := Read(context.Background(), store, "plain"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("read-encrypted", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		for b.Loop() {
+			if _, err := ReadEncrypted(context.Background(), store, key, ids); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
