@@ -31,10 +31,11 @@ type SyncReport struct {
 // marked: they may be another store's. A manifest that cannot be read or
 // recorded does not stop the others; the errors are returned joined.
 //
-// An encrypted manifest is decrypted with ids when they open it, and
-// recorded in full; without them (ids nil) the set is recorded with
-// what storage tells (see catalog.SyncEncryptedSet), and a row the
-// backup recorded from the manifest stays as it is.
+// An encrypted manifest is decrypted with ids and recorded in full (ids
+// that do not open it fail the set); without a key (ids nil or empty)
+// the set is recorded with what storage tells (see
+// catalog.SyncEncryptedSet), and a row the backup recorded from the
+// manifest stays as it is.
 func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog, ids *crypt.Identities) (*SyncReport, error) {
 	sets, err := scanSets(ctx, store, "")
 	if err != nil {
