@@ -4,6 +4,7 @@ package scenarios
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -139,6 +140,26 @@ func TestEncryptedManifestThroughMinIO(t *testing.T) {
 		ok(t, kq.run(t, ksc.restoreArgs(target, "latest")...))
 		if got, want := target.points(t, "docs"), src.points(t, "docs"); !reflect.DeepEqual(got, want) {
 			t.Fatalf("restored %d points, the source has %d", len(got), len(want))
+		}
+	})
+
+	t.Run("a restore with the key and read-only credentials writes nothing to the store", func(t *testing.T) {
+		readOnly := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
+			{"Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::%[1]s"],"Condition":{"StringLike":{"s3:prefix":["%[2]s/*"]}}},
+			{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%[1]s/%[2]s/*"]}]}`, bucket, prefix)
+		roUser, roSecret := minioAdmin{p}.userWithPolicy(t, "qbackup-encm-ro-"+prefix, []byte(readOnly))
+		ro := newPrivateStore(p, st.prefix, nil)
+		ro.bucket, ro.accessKey, ro.secretKey = bucket, roUser, roSecret
+		rq := newCLI(t).with(ro.env()...).with("QBACKUP_AGE_IDENTITY", ops.String())
+		rsc := &scenario{sim: src, st: ro, qb: rq, cluster: "prod"}
+		target := startSim(t, fastSim(2))
+		before := strings.Join(st.keys(t), ",")
+		ok(t, rq.run(t, rsc.restoreArgs(target, first.BackupID, "--journal=none")...))
+		if got, want := target.points(t, "docs"), src.points(t, "docs"); !reflect.DeepEqual(got, want) {
+			t.Fatalf("restored %d points, the source has %d", len(got), len(want))
+		}
+		if after := strings.Join(st.keys(t), ","); after != before {
+			t.Fatalf("the read-only restore changed the store: %s → %s", before, after)
 		}
 	})
 
