@@ -173,7 +173,8 @@ const SecretsHelp = `Secrets come from the environment only (never flags), each 
   QBACKUP_S3_SSE_C_KEY     S3 SSE-C key, base64 of 32 random bytes
                            (openssl rand -base64 32); needed to read too
   QBACKUP_AGE_IDENTITY     age secret key(s) (AGE-SECRET-KEY-1..., age-keygen)
-                           that open sets written with --encrypt-recipient`
+                           that open sets written with --encrypt-recipient,
+                           and their manifests with --encrypt-manifest`
 
 // StorageSecretsHelp is SecretsHelp for commands that do not talk to
 // Qdrant.
@@ -186,7 +187,8 @@ const StorageSecretsHelp = `Secrets come from the environment only (never flags)
   QBACKUP_S3_SSE_C_KEY     S3 SSE-C key, base64 of 32 random bytes
                            (openssl rand -base64 32); needed to read too
   QBACKUP_AGE_IDENTITY     age secret key(s) (AGE-SECRET-KEY-1..., age-keygen)
-                           that open sets written with --encrypt-recipient`
+                           that open sets written with --encrypt-recipient,
+                           and their manifests with --encrypt-manifest`
 
 // Where a restore keeps its journal (restore --journal, QBACKUP_JOURNAL):
 // the per-shard progress that lets a rerun resume.
