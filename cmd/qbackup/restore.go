@@ -26,7 +26,7 @@ type restoreCmd struct {
 	Plan              string        `name:"plan" env:"QBACKUP_RESTORE_PLAN" enum:"auto,direct,consolidate,redistribute" default:"auto" help:"Strategy: auto picks from the pods now versus the pods in the backup."`
 	TargetNode        string        `name:"target-node" env:"QBACKUP_TARGET_NODE" help:"Consolidate everything onto this pod (name) or peer (id)."`
 	ReplicationFactor *uint32       `name:"replication-factor" env:"QBACKUP_REPLICATION_FACTOR" help:"Replication factor of the restored collections, 1 or more (default: the recorded one, capped at the pod count)."`
-	Shards            string        `name:"shards" env:"QBACKUP_SHARDS" help:"Reshard: a shard count from 1 to 1000, or auto (reshard each auto-sharded collection whose shards × replication factor cannot give every pod a replica, to the smallest count that can). Default: keep the recorded count."`
+	Shards            string        `name:"shards" env:"QBACKUP_SHARDS" help:"Reshard: a shard count from 1 to 1000, or auto (reshard each auto-sharded collection whose shards × replication factor cannot give every pod a replica, to the smallest count that can), or keep (the recorded count, the default; the installed ConfigMap sets auto)."`
 	Collections       []string      `name:"collections" env:"QBACKUP_COLLECTIONS" sep:"," help:"Restore only these collections of the backup."`
 	Rename            []string      `name:"rename" env:"QBACKUP_RENAME" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
 	Overwrite         bool          `name:"overwrite" env:"QBACKUP_OVERWRITE" help:"Replace target collections (and aliases) that exist. Without it an existing collection stops the restore."`
@@ -86,20 +86,21 @@ func (c *restoreCmd) Validate() error {
 	)
 }
 
-// parseShards reads --shards: a count, auto, or empty (keep the count).
+// parseShards reads --shards: a count, auto, or keep (also empty): keep
+// the recorded count.
 func parseShards(v string) (count uint32, auto bool, err error) {
 	switch v {
-	case "":
+	case "", "keep":
 		return 0, false, nil
 	case "auto":
 		return 0, true, nil
 	}
 	n, perr := strconv.ParseInt(v, 10, 64)
 	if perr != nil {
-		return 0, false, config.Invalidf("--shards %s (QBACKUP_SHARDS): not a shard count: give a count from 1 to %d or auto; leave it out to keep the recorded shard count", v, maxShards)
+		return 0, false, config.Invalidf("--shards %s (QBACKUP_SHARDS): not a shard count: give a count from 1 to %d, auto, or keep (the recorded shard count)", v, maxShards)
 	}
 	if n < 1 || n > maxShards {
-		return 0, false, config.Invalidf("--shards %d (QBACKUP_SHARDS): must be 1 to %d, or auto; leave it out to keep the recorded shard count", n, maxShards)
+		return 0, false, config.Invalidf("--shards %d (QBACKUP_SHARDS): must be 1 to %d, auto, or keep; leave it out to keep the recorded shard count", n, maxShards)
 	}
 	return uint32(n), false, nil
 }

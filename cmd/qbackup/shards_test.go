@@ -27,9 +27,11 @@ func TestRestoreShardsAuto(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	dst := &cliSim{c: c, storage: src.storage}
 
-	out := mustQbackup(t, dst.args("restore", "latest", "--dry-run")...)
-	if !strings.Contains(out, "leave 1 of 7 pods without its data; --shards auto would reshard it to 4 shards") {
-		t.Errorf("the plan without --shards does not say a pod stays empty:\n%s", out)
+	for _, keep := range [][]string{nil, {"--shards=keep"}} {
+		out := mustQbackup(t, dst.args(append([]string{"restore", "latest", "--dry-run"}, keep...)...)...)
+		if !strings.Contains(out, "leave 1 of 7 pods without its data; --shards auto would reshard it to 4 shards") {
+			t.Errorf("the plan with %v does not say a pod stays empty:\n%s", keep, out)
+		}
 	}
 	var plan restore.RestorePlan
 	if err := json.Unmarshal([]byte(mustQbackup(t, dst.args("restore", "latest", "--shards=auto", "--dry-run", "-o", "json")...)), &plan); err != nil {
@@ -58,8 +60,8 @@ func TestRestoreShardsRefusesBadValues(t *testing.T) {
 		value string
 		want  []string
 	}{
-		{"abc", []string{"--shards abc (QBACKUP_SHARDS): not a shard count", "from 1 to 1000 or auto"}},
-		{"0", []string{"--shards 0 (QBACKUP_SHARDS): must be 1 to 1000, or auto", "leave it out"}},
+		{"abc", []string{"--shards abc (QBACKUP_SHARDS): not a shard count", "from 1 to 1000, auto, or keep"}},
+		{"0", []string{"--shards 0 (QBACKUP_SHARDS): must be 1 to 1000, auto, or keep", "leave it out"}},
 		{"-1", []string{"--shards -1", "must be 1 to 1000"}},
 		{"1001", []string{"--shards 1001", "must be 1 to 1000"}},
 		{"Auto", []string{"--shards Auto", "not a shard count"}},
