@@ -132,9 +132,16 @@ func TestBackupJobRetriesOnlyWhatARetryCanCure(t *testing.T) {
 	t.Run("evicted", func(t *testing.T) {
 		in.setConfig(t, map[string]string{"QBACKUP_S3_ENDPOINT": st.env_.Endpoint, "QBACKUP_LEASE_WAIT": "3m"})
 		in.unsetConfig(t, "QBACKUP_CONCURRENCY")
-		for _, p := range sm.c.Peers() {
+		for i, p := range sm.c.Peers() {
 			// Slow snapshots: the run is still going when it is evicted.
-			p.SetFaults(qdrantsim.Faults{SnapshotDelay: duration(time.Second)})
+			// The backup opens every shard's stream at once, so with one
+			// delay for all they would all end together, just after the
+			// first object is written; the other peers' take a minute.
+			delay := time.Minute
+			if i == 0 {
+				delay = time.Second
+			}
+			p.SetFaults(qdrantsim.Faults{SnapshotDelay: duration(delay)})
 		}
 		name := "qbackup-manual-evicted"
 		in.startJob(t, name)
