@@ -4,6 +4,7 @@ package scenarios
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,14 +135,20 @@ func TestBackupJobRetriesOnlyWhatARetryCanCure(t *testing.T) {
 		in.unsetConfig(t, "QBACKUP_CONCURRENCY")
 		for _, p := range sm.c.Peers() {
 			// Slow snapshots: the run is still going when it is evicted.
-			p.SetFaults(qdrantsim.Faults{SnapshotDelay: duration(time.Second)})
+			p.SetFaults(qdrantsim.Faults{SnapshotDelay: duration(10 * time.Second)})
 		}
 		name := "qbackup-manual-evicted"
 		in.startJob(t, name)
 		pod := in.runningPod(t, name)
-		// Evicted once the run is under way (its first shard object
-		// written), not while the process is still starting.
-		eventually(t, 30*time.Second, "a shard object in storage", func() bool { return len(st.keys(t)) > 0 })
+		// Evicted once the run is under way (it logged its start, after
+		// discovery and the lock, and its snapshots take 10 s), not while
+		// the process is still starting. A shard object in storage is too
+		// late a sign: every shard's stream is opened at once, so with
+		// one delay for all they end together and the run with them.
+		eventually(t, 30*time.Second, "the backup's start in its log", func() bool {
+			out, _ := in.agent.Logs(in.ns, pod.Name, "qbackup")
+			return strings.Contains(out, `"backup started"`)
+		})
 		exit := in.exitOf(t, pod)
 		err := in.cs.PolicyV1().Evictions(in.ns).Evict(context.Background(), &policyv1.Eviction{
 			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: in.ns},

@@ -39,8 +39,25 @@ func TestShardsAutoFillsEveryPod(t *testing.T) {
 	src.load(t, "docs", 3, 1, 90)
 	src.load(t, "replicated", 3, 2, 40) // 3 × 2 covers 6 pods: kept
 	src.load(t, "tenants", 1, 1, 30, "acme", "globex")
+	src.load(t, "small", 2, 1, 20) // one of the 3 pods holds none of it
 	store := storage.NewMemory()
 	m := takeBackup(t, src, store, manifest.CompressionZstd)
+
+	t.Run("as many pods as the backup keeps every count", func(t *testing.T) {
+		dst := startSim(t, 3, "1.19.0")
+		p, err := Plan(m, dst.target(t), PlanOptions{AutoShards: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cp := range p.Collections {
+			if cp.Reshard != nil {
+				t.Errorf("%s resharded onto as many pods as the backup had: %+v", cp.Source, cp.Reshard)
+			}
+			if w := strings.Join(cp.Warnings, "\n"); strings.Contains(w, "without its data") {
+				t.Errorf("%s: a warning about pods without data that were so at backup time:\n%s", cp.Source, w)
+			}
+		}
+	})
 
 	t.Run("plan without auto says which pods stay empty", func(t *testing.T) {
 		dst := startSim(t, 6, "1.19.0")
@@ -73,12 +90,15 @@ func TestShardsAutoFillsEveryPod(t *testing.T) {
 		if w := strings.Join(docs.Warnings, "\n"); !strings.Contains(w, "leave 3 of 6 pods without its data: resharding 3 → 6 shards") {
 			t.Errorf("docs plan does not say why it reshards:\n%s", w)
 		}
+		if small := collectionPlan(t, res.Plan, "small"); small.Reshard == nil || small.Reshard.ToShards != 6 {
+			t.Errorf("small (2 shards at factor 1) planned %+v, want resharded to 6", small.Reshard)
+		}
 		for _, name := range []string{"replicated", "tenants"} {
 			if cp := collectionPlan(t, res.Plan, name); cp.Reshard != nil {
 				t.Errorf("%s resharded: %+v", name, cp.Reshard)
 			}
 		}
-		checkSimRestored(t, src, dst, "docs", "replicated", "tenants")
+		checkSimRestored(t, src, dst, "docs", "replicated", "tenants", "small")
 
 		cc, err := dst.any().CollectionCluster(ctx, "docs")
 		if err != nil {

@@ -64,9 +64,10 @@ type PlanOptions struct {
 	// Shards reshards to this many shards; 0 keeps the recorded count.
 	Shards uint32
 	// AutoShards reshards each auto-sharded collection whose shards ×
-	// replication factor cannot give every pod a replica to the smallest
-	// count that can (AutoShardCount); the others keep their count.
-	// Exclusive with Shards.
+	// replication factor cannot give every pod a replica, when the
+	// cluster has more pods than the backup's had, to the smallest count
+	// that can (AutoShardCount); the others keep their count. Exclusive
+	// with Shards.
 	AutoShards bool
 	// Collections restricts the restore to these backup collections.
 	Collections []string

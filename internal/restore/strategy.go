@@ -33,6 +33,8 @@ type layout struct {
 	// finalLoad counts the replicas per peer of the collections planned
 	// so far once redistribution is done; it breaks ties between peers.
 	finalLoad loadMap
+	// sourcePods is the number of pods in the backup.
+	sourcePods int
 }
 
 func (l *layout) name(id uint64) string {
@@ -47,7 +49,7 @@ func (l *layout) redistributes() bool { return !slices.Equal(l.restoreSet, l.fin
 // chooseLayout resolves the strategy from pods then (N) and now (M).
 func chooseLayout(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*layout, error) {
 	n, mm := len(m.Peers), len(peers)
-	l := &layout{order: pl.Order{}, names: map[uint64]string{}}
+	l := &layout{order: pl.Order{}, names: map[uint64]string{}, sourcePods: n}
 	all := make([]uint64, 0, mm)
 	for i, p := range peers {
 		l.order[p.ID] = i
@@ -281,6 +283,12 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 	}
 	pods := len(l.finalSet)
 	covered := len(shards) * int(cp.ReplicationFactor)
+	if pods <= l.sourcePods {
+		// No more pods than the backup's cluster had: pods without this
+		// collection's data were so before, by the user's choice of
+		// shards; only pods the cluster gained call for resharding.
+		covered = max(covered, pods)
+	}
 	auto := opts.AutoShards && opts.Shards == 0
 	short := fmt.Sprintf("%s × replication factor %d leave %d of %s without its data", plural(len(shards), "shard"), cp.ReplicationFactor, pods-covered, plural(pods, "pod"))
 	switch {
@@ -291,7 +299,7 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 		cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: %s; --shards auto would reshard it to %d shards",
 			c.Name, short, AutoShardCount(c.ShardNumber, cp.ReplicationFactor, pods)))
 	}
-	if k := shardTarget(c, cp.ReplicationFactor, pods, opts); k > 0 {
+	if k := shardTarget(c, cp.ReplicationFactor, pods, covered, opts); k > 0 {
 		switch {
 		case c.ShardingMethod == "custom":
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: custom sharding keeps its shards per key; --shards ignored", c.Name))
@@ -342,12 +350,13 @@ func AutoShardCount(shards, rf uint32, pods int) uint32 {
 }
 
 // shardTarget is the shard count a collection is restored with when the
-// options reshard it, 0 when they keep the recorded count.
-func shardTarget(c manifest.Collection, rf uint32, pods int, opts PlanOptions) uint32 {
+// options reshard it, 0 when they keep the recorded count. covered is how
+// many of the pods its replicas can reach (or count as reached).
+func shardTarget(c manifest.Collection, rf uint32, pods, covered int, opts PlanOptions) uint32 {
 	switch {
 	case opts.Shards > 0:
 		return opts.Shards
-	case !opts.AutoShards || c.ShardingMethod != "auto":
+	case !opts.AutoShards || c.ShardingMethod != "auto" || covered >= pods:
 		return 0
 	}
 	if k := AutoShardCount(c.ShardNumber, rf, pods); k != c.ShardNumber {
