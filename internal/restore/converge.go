@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
@@ -136,8 +138,7 @@ const minPoll = 25 * time.Millisecond
 // refuses a second transfer of a shard touching the same peers.
 func (e *executor) converge(ctx context.Context, name string, want func(placement) map[uint32][]uint64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	idle := map[uint32]time.Time{}
-	said := map[string]bool{}
+	memos := map[uint32]*shardMemo{}
 	report := newWaitReport(e.log, name, time.Now(), timeout)
 	var lastErr error
 	poll := newBackoffPoll(e.opts.Poll)
@@ -163,18 +164,22 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 				busy[t.ShardID] = true
 			}
 			var pending []string
+			var steps []shardState
 			for _, id := range slices.Sorted(maps.Keys(target)) {
 				if settled(live[id], target[id]) {
-					delete(idle, id)
+					if m := memos[id]; m != nil {
+						m.deadSince = time.Time{}
+					}
 					continue
 				}
 				pending = append(pending, live.describe(id))
 				if busy[id] || want == nil {
 					continue
 				}
-				if err := e.step(ctx, shardState{collection: name, shard: id, have: live[id], want: target[id], restored: e.restoredOf(name, id)}, idle, said); err != nil {
-					lastErr = err
-				}
+				steps = append(steps, shardState{collection: name, shard: id, have: live[id], want: target[id], restored: e.restoredOf(name, id)})
+			}
+			if err := e.stepAll(ctx, steps, memos); err != nil {
+				lastErr = err
 			}
 			if len(pending) == 0 && len(cc.ShardTransfers) == 0 {
 				// The coordinator may be ahead of other peers (or behind
@@ -281,6 +286,54 @@ type shardState struct {
 	restored   map[uint64]bool
 }
 
+// shardMemo is what a converge remembers of one shard between polls:
+// since when a wanted replica has waited Dead (zero: none waits), and the
+// operations already logged.
+type shardMemo struct {
+	deadSince time.Time
+	said      map[string]bool
+}
+
+// stepParallel bounds the shards stepped at once in one poll. Each step
+// is a cluster operation that returns once consensus applied it; Qdrant
+// accepts transfers of different shards at the same time (it refuses a
+// second transfer of the same shard touching the same peers:
+// lib/collection/src/shards/transfer/helpers.rs
+// check_transfer_conflicts), so the operations of one poll, which all
+// start from the same read of the cluster, need not wait for each other.
+// Stepped one after the other, a collection of N shards to place paid N
+// consensus rounds per poll.
+const stepParallel = 8
+
+// stepAll steps the given shards concurrently and returns the error of
+// the last one that failed, in shard order.
+func (e *executor) stepAll(ctx context.Context, states []shardState, memos map[uint32]*shardMemo) error {
+	// Memos are made here, before the steps run: each step then only
+	// touches its own.
+	for _, sh := range states {
+		if memos[sh.shard] == nil {
+			memos[sh.shard] = &shardMemo{said: map[string]bool{}}
+		}
+	}
+	errs := make([]error, len(states))
+	var g errgroup.Group
+	g.SetLimit(stepParallel)
+	for i, sh := range states {
+		m := memos[sh.shard]
+		g.Go(func() error {
+			errs[i] = e.step(ctx, sh, m)
+			return nil
+		})
+	}
+	g.Wait()
+	for i := len(errs) - 1; i >= 0; i-- {
+		if errs[i] != nil {
+			return errs[i]
+		}
+	}
+	return nil
+}
+
 // step issues the cluster operations that bring one shard closer to want:
 // surplus replicas are dropped (or, when Active and a wanted peer lacks a
 // replica, moved there); a missing replica is replicated from an Active
@@ -290,10 +343,10 @@ type shardState struct {
 // source's data over the target's, so a copy from an empty replica would
 // wipe restored data.
 //
-// said holds the operations already logged during this converge: one
-// refused again at every poll is logged once (the wait report names the
-// error), not every poll.
-func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time.Time, said map[string]bool) error {
+// m.said holds the operations already logged for the shard during this
+// converge: one refused again at every poll is logged once (the wait
+// report names the error), not every poll.
+func (e *executor) step(ctx context.Context, sh shardState, m *shardMemo) error {
 	name, shard, have, want, restored := sh.collection, sh.shard, sh.have, sh.want, sh.restored
 	var active []uint64
 	for _, p := range slices.Sorted(maps.Keys(have)) {
@@ -327,7 +380,7 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 	}
 	isSource := func(p uint64) bool { return slices.Contains(active, p) }
 	base := e.log.With("collection", name, "shard", shard)
-	log := onceLogger{log: base, said: said, shard: shard}
+	log := onceLogger{log: base, said: m.said, shard: shard}
 	activeLeft := len(active)
 	transferred := false
 	for _, p := range surplus {
@@ -371,15 +424,14 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 		if have[p] != qdrant.StateDead {
 			continue
 		}
-		since, waiting := idle[shard]
-		if !waiting {
-			idle[shard] = time.Now()
+		if m.deadSince.IsZero() {
+			m.deadSince = time.Now()
 			return nil
 		}
-		if time.Since(since) < deadGracePolls*e.opts.Poll {
+		if time.Since(m.deadSince) < deadGracePolls*e.opts.Poll {
 			return nil
 		}
-		delete(idle, shard)
+		m.deadSince = time.Time{}
 		log.Info("re-syncing dead replica", "from", source, "to", p)
 		if err := e.coord.ReplicateShard(ctx, name, shard, source, p); err != nil {
 			return fmt.Errorf("re-sync %s from peer %d to %d: %w", shardRef(name, shard), source, p, err)

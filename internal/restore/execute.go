@@ -660,36 +660,38 @@ func (e *executor) warn(msg string) {
 
 // strictMode applies the recorded strict_mode_config of every restored
 // collection, last: while restoring, strict mode is off so that it cannot
-// refuse the restore's own counts, scrolls and upserts.
+// refuse the restore's own counts, scrolls and upserts. Collections are
+// updated concurrently: each update waits for its consensus round.
 func (e *executor) strictMode(ctx context.Context) error {
-	for _, cp := range e.plan.Collections {
+	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
 		src := e.plan.Manifest.Collection(cp.Source)
 		if src == nil {
-			continue
+			return nil
 		}
 		body, err := strictModeUpdate(src.Config)
 		if err != nil {
 			return fmt.Errorf("collection %q: %w", cp.Source, err)
 		}
 		if body == nil {
-			continue
+			return nil
 		}
 		e.log.Info("applying recorded strict mode", "collection", cp.Target)
 		if err := e.coord.UpdateCollection(ctx, cp.Target, body); err != nil {
 			return fmt.Errorf("apply strict mode of %q: %w", cp.Target, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // aliases points each recorded alias at its restored collection, in one
-// atomic change per collection.
+// atomic change per collection; collections' changes are concurrent
+// (each waits for its consensus round, and no two touch the same alias).
 func (e *executor) aliases(ctx context.Context) error {
 	live, err := e.coord.ListAliases(ctx)
 	if err != nil {
 		return fmt.Errorf("list aliases: %w", err)
 	}
-	for _, cp := range e.plan.Collections {
+	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
 		var actions []qdrant.AliasAction
 		for _, a := range cp.Aliases {
 			if now, ok := live[a.Alias]; ok {
@@ -701,13 +703,13 @@ func (e *executor) aliases(ctx context.Context) error {
 			actions = append(actions, qdrant.CreateAlias(a.Alias, cp.Target))
 		}
 		if len(actions) == 0 {
-			continue
+			return nil
 		}
 		if err := e.coord.UpdateAliases(ctx, actions); err != nil {
 			return fmt.Errorf("restore aliases of %q: %w", cp.Target, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func sortedCopy(s []uint64) []uint64 { return slices.Sorted(slices.Values(s)) }
