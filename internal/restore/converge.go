@@ -121,14 +121,16 @@ func (e *executor) waitActive(ctx context.Context, name string, timeout time.Dur
 // deadGracePolls × the poll interval is how long a wanted Dead replica
 // may wait for Qdrant's own re-sync before the restore asks for a
 // replication itself: a time, not a number of reads, because reads come
-// faster while the cluster is changing.
-const deadGracePolls = 20
+// faster while the cluster is changing. 40 × the default poll of 250ms:
+// ten seconds.
+const deadGracePolls = 40
 
 // minPoll is the first interval after a change: the state is read again
 // soon after it moved (a transfer started or ended, a replica became
 // Active), and the interval doubles up to the configured poll while
 // nothing moves, so a settled restore is noticed within tens of
-// milliseconds without reading a busy cluster every few.
+// milliseconds without reading a busy cluster every few. A wait that
+// outlasts the doubling (a transfer) ends up to one configured poll late.
 const minPoll = 25 * time.Millisecond
 
 // converge drives a collection towards the placement want computes from

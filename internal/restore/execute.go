@@ -35,7 +35,11 @@ type ExecOptions struct {
 	// 10m. TransferTimeout bounds the redistribution; default 30m.
 	WaitTimeout     time.Duration
 	TransferTimeout time.Duration
-	// Poll is the interval between cluster state reads; default 500ms.
+	// Poll is the longest interval between cluster state reads; default
+	// 250ms. Every wait for the cluster (replicas Active, a transfer
+	// over) ends up to one Poll after what it waits for: reads of a
+	// collection's cluster info are cheap local reads on a peer, and
+	// 500ms cost a restore up to half a second per wait.
 	Poll time.Duration
 	// AgreeTimeout bounds the wait for every peer to show a recovered
 	// shard's replicas Active; past it the recovery is done again (its
@@ -54,6 +58,7 @@ const (
 	DefaultPerPeer         = 2
 	DefaultWaitTimeout     = 10 * time.Minute
 	DefaultTransferTimeout = 30 * time.Minute
+	DefaultPoll            = 250 * time.Millisecond
 )
 
 func (o ExecOptions) withDefaults() ExecOptions {
@@ -68,7 +73,7 @@ func (o ExecOptions) withDefaults() ExecOptions {
 	o.Backoff = cmp.Or(o.Backoff, time.Second)
 	o.WaitTimeout = cmp.Or(o.WaitTimeout, DefaultWaitTimeout)
 	o.TransferTimeout = cmp.Or(o.TransferTimeout, DefaultTransferTimeout)
-	o.Poll = cmp.Or(o.Poll, 500*time.Millisecond)
+	o.Poll = cmp.Or(o.Poll, DefaultPoll)
 	o.AgreeTimeout = cmp.Or(o.AgreeTimeout, time.Minute)
 	o.CopyBatch = cmp.Or(o.CopyBatch, 256)
 	o.CopyBytes = cmp.Or(o.CopyBytes, 8<<20)
@@ -458,10 +463,8 @@ func (e *executor) createOne(ctx context.Context, cp CollectionPlan, live []stri
 		// Shards are recorded before the collection exists, so a rerun
 		// after a crash at any point from here on knows the collection
 		// is its own.
-		for _, s := range cp.Shards {
-			if err := e.setShard(ctx, cp, s, ShardPending, ""); err != nil {
-				return res, err
-			}
+		if err := e.setShards(ctx, cp, ShardPending); err != nil {
+			return res, err
 		}
 		body, dropped, err := createRequest(src.Config, cp.ShardNumber, cp.ReplicationFactor, cp.WriteConsistencyFactor)
 		if err != nil {
@@ -647,6 +650,19 @@ func (e *executor) setShard(ctx context.Context, cp CollectionPlan, s ShardPlan,
 	err := e.journal.SetShard(ctx, ShardProgress{Collection: cp.Target, ShardID: s.ID, Peer: s.Primary, State: state, Error: msg})
 	if err != nil {
 		return fmt.Errorf("record shard %d of %q as %s: %w", s.ID, cp.Target, state, err)
+	}
+	return nil
+}
+
+// setShards records every shard of a collection in state, in one journal
+// write when the journal can.
+func (e *executor) setShards(ctx context.Context, cp CollectionPlan, state string) error {
+	ps := make([]ShardProgress, 0, len(cp.Shards))
+	for _, s := range cp.Shards {
+		ps = append(ps, ShardProgress{Collection: cp.Target, ShardID: s.ID, Peer: s.Primary, State: state})
+	}
+	if err := setShards(ctx, e.journal, ps); err != nil {
+		return fmt.Errorf("record the shards of %q as %s: %w", cp.Target, state, err)
 	}
 	return nil
 }

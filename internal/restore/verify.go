@@ -31,12 +31,7 @@ func (e *executor) verify(ctx context.Context) error {
 			if errs[i] != nil {
 				return nil
 			}
-			for _, s := range cp.Shards {
-				if err := e.setShard(ctx, cp, s, ShardVerified, ""); err != nil {
-					return err
-				}
-			}
-			return nil
+			return e.setShards(ctx, cp, ShardVerified)
 		})
 	}
 	if err := g.Wait(); err != nil {
