@@ -38,6 +38,9 @@ func Describe(w io.Writer, rep Description) error {
 	if e := m.Encryption; e != nil {
 		// Which secret key a restore needs, without needing it to ask.
 		fmt.Fprintf(w, "Encrypted:       %s for %s (restore and verify need one of their identities in QBACKUP_AGE_IDENTITY)\n", e.Scheme, strings.Join(e.Recipients, ", "))
+		if m.ManifestEncrypted {
+			fmt.Fprintf(w, "Manifest:        encrypted too (%s; without the key only the id, time, status and size are visible)\n", m.Key())
+		}
 	}
 	fmt.Fprintf(w, "Peers:\n")
 	ptw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -165,6 +165,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 			for _, t := range cc.ShardTransfers {
 				busy[t.ShardID] = true
 			}
+			io := newPeerIO(e.live.transferLimit, cc.ShardTransfers)
 			var pending []string
 			var steps []shardState
 			for _, id := range slices.Sorted(maps.Keys(target)) {
@@ -178,9 +179,9 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 				if busy[id] || want == nil {
 					continue
 				}
-				steps = append(steps, shardState{collection: name, shard: id, have: live[id], want: target[id], restored: e.restoredOf(name, id)})
+				steps = append(steps, shardState{collection: name, shard: id, have: live[id], want: target[id], restored: e.restoredOf(name, id), io: io})
 			}
-			if err := e.stepAll(ctx, steps, memos); err != nil {
+			if err := e.stepAll(ctx, steps, memos, io != nil); err != nil {
 				lastErr = err
 			}
 			if len(pending) == 0 && len(cc.ShardTransfers) == 0 {
@@ -286,6 +287,8 @@ type shardState struct {
 	have       map[uint64]string
 	want       []uint64
 	restored   map[uint64]bool
+	// io reserves transfers per peer; nil: no limit.
+	io *peerIO
 }
 
 // shardMemo is what a converge remembers of one shard between polls:
@@ -308,8 +311,12 @@ type shardMemo struct {
 const stepParallel = 8
 
 // stepAll steps the given shards concurrently and returns the error of
-// the last one that failed, in shard order.
-func (e *executor) stepAll(ctx context.Context, states []shardState, memos map[uint32]*shardMemo) error {
+// the last one that failed, in shard order. inOrder steps them one after
+// the other, in shard order: under a per-peer transfer limit (a live
+// cluster's rebalance), the steps reserve the peers' transfer slots, the
+// limit paces the transfers anyway, and the shards that get a slot stay
+// the first ones in order.
+func (e *executor) stepAll(ctx context.Context, states []shardState, memos map[uint32]*shardMemo, inOrder bool) error {
 	// Memos are made here, before the steps run: each step then only
 	// touches its own.
 	for _, sh := range states {
@@ -320,6 +327,9 @@ func (e *executor) stepAll(ctx context.Context, states []shardState, memos map[u
 	errs := make([]error, len(states))
 	var g errgroup.Group
 	g.SetLimit(stepParallel)
+	if inOrder {
+		g.SetLimit(1)
+	}
 	for i, sh := range states {
 		m := memos[sh.shard]
 		g.Go(func() error {
@@ -352,7 +362,7 @@ func (e *executor) step(ctx context.Context, sh shardState, m *shardMemo) error 
 	name, shard, have, want, restored := sh.collection, sh.shard, sh.have, sh.want, sh.restored
 	var active []uint64
 	for _, p := range slices.Sorted(maps.Keys(have)) {
-		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) {
+		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) && e.live.canSource(p) {
 			active = append(active, p)
 		}
 	}
@@ -385,8 +395,21 @@ func (e *executor) step(ctx context.Context, sh shardState, m *shardMemo) error 
 	log := onceLogger{log: base, said: m.said, shard: shard}
 	activeLeft := len(active)
 	transferred := false
+	// replicated: every wanted replica exists and is Active.
+	replicated := true
+	for _, p := range want {
+		if have[p] != qdrant.StateActive {
+			replicated = false
+		}
+	}
 	for _, p := range surplus {
 		if isSource(p) && len(missing) > 0 && !transferred {
+			if !sh.io.take(p, missing[0]) {
+				// A peer is at its transfer limit: the move waits, and
+				// nothing else of the shard starts meanwhile.
+				transferred = true
+				continue
+			}
 			log.Info("moving replica", "from", p, "to", missing[0])
 			if err := e.coord.MoveShard(ctx, name, shard, p, missing[0]); err != nil {
 				return fmt.Errorf("move %s from peer %d to %d: %w", shardRef(name, shard), p, missing[0], err)
@@ -401,6 +424,11 @@ func (e *executor) step(ctx context.Context, sh shardState, m *shardMemo) error 
 			// Never drop the last Active copy (of the restored data).
 			continue
 		}
+		if have[p] == qdrant.StateActive && e.live.keepUntilReplicated && !replicated {
+			// Replicate first, drop after: the shard keeps its serving
+			// copies until the wanted ones are Active.
+			continue
+		}
 		log.Info("dropping surplus replica", "peer", p, "state", have[p])
 		if err := e.coord.DropReplica(ctx, name, shard, p); err != nil {
 			return fmt.Errorf("drop replica of %s on peer %d: %w", shardRef(name, shard), p, err)
@@ -413,6 +441,9 @@ func (e *executor) step(ctx context.Context, sh shardState, m *shardMemo) error 
 		return nil
 	}
 	if len(missing) > 0 {
+		if !sh.io.take(source, missing[0]) {
+			return nil
+		}
 		log.Info("replicating shard", "from", source, "to", missing[0])
 		if err := e.coord.ReplicateShard(ctx, name, shard, source, missing[0]); err != nil {
 			return fmt.Errorf("replicate %s from peer %d to %d: %w", shardRef(name, shard), source, missing[0], err)
@@ -431,6 +462,9 @@ func (e *executor) step(ctx context.Context, sh shardState, m *shardMemo) error 
 			return nil
 		}
 		if time.Since(m.deadSince) < deadGracePolls*e.opts.Poll {
+			return nil
+		}
+		if !sh.io.take(source, p) {
 			return nil
 		}
 		m.deadSince = time.Time{}

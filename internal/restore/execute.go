@@ -202,6 +202,8 @@ type executor struct {
 	// mu guards rep, restored and ids while shards recover, and
 	// collections are created, in parallel.
 	mu sync.Mutex
+	// live tightens the converge loop for a serving cluster (LiveConverge).
+	live liveRules
 }
 
 // removeOwned deletes the collections this restore created after a
@@ -285,6 +287,7 @@ func (e *executor) run(ctx context.Context) error {
 			return fmt.Errorf("before %s: %w", p.name, err)
 		}
 		e.log.Info("restore phase started", "phase", p.name)
+		e.deps.phaseStarted(p.name)
 		t0 := e.deps.now()
 		err := p.fn(ctx)
 		d := e.deps.now().Sub(t0)
