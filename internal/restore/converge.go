@@ -59,11 +59,12 @@ func (p placement) describe(shard uint32) string {
 // recovery: recovering with priority snapshot left the other replicas
 // Dead (they re-sync from the recovered one) and may have added a replica
 // the plan does not want. Replicas the redistribution will want anyway
-// are kept rather than dropped and copied back.
+// are kept rather than dropped and copied back. Collections settle
+// concurrently, as they were created.
 func (e *executor) settle(ctx context.Context) error {
-	for _, cp := range e.plan.Collections {
+	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
 		if e.reshardDone[cp.Target] {
-			continue
+			return nil
 		}
 		name := restoreName(cp)
 		want := func(live placement) map[uint32][]uint64 {
@@ -82,21 +83,23 @@ func (e *executor) settle(ctx context.Context) error {
 			}
 			return out
 		}
-		if err := e.converge(ctx, name, want, e.opts.WaitTimeout); err != nil {
-			return err
-		}
-	}
-	return nil
+		return e.converge(ctx, name, want, e.opts.WaitTimeout)
+	})
 }
 
 // redistribute moves and replicates shards until the final placement of
 // the plan holds, waiting for Qdrant's asynchronous transfers.
+// Collections are redistributed concurrently (at most
+// collectionParallel): within a collection every shard's transfer already
+// starts in the same poll, and the collections waiting for each other
+// added up their transfers' fixed cost (consensus rounds, the wait for
+// the last transfer of each).
 func (e *executor) redistribute(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.TransferTimeout)
 	defer cancel()
-	for _, cp := range e.plan.Collections {
+	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
 		if cp.Reshard != nil {
-			continue
+			return nil
 		}
 		want := func(placement) map[uint32][]uint64 {
 			out := map[uint32][]uint64{}
@@ -105,11 +108,8 @@ func (e *executor) redistribute(ctx context.Context) error {
 			}
 			return out
 		}
-		if err := e.converge(ctx, cp.Target, want, e.opts.TransferTimeout); err != nil {
-			return err
-		}
-	}
-	return nil
+		return e.converge(ctx, cp.Target, want, e.opts.TransferTimeout)
+	})
 }
 
 // waitActive waits until every replica of the collection is Active and no

@@ -10,16 +10,20 @@ import (
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
-// overlap counts the calls of some cluster operations in flight at once.
-// A call of an operation listed in want is held until want[op] calls of
-// it are in flight, or for hold at most (then it goes on): calls issued
-// together meet, calls issued one after the other never do and each pays
-// the hold. The counts, not the time, are what tests check.
+// overlap counts the calls of some cluster operations in flight at once,
+// by operation ("MoveShard") and by operation within a restore phase
+// ("redistribute/MoveShard"; overlap is told the phases as the
+// restore's progress). A call counted under a key listed in want is held
+// until want[key] calls of it are in flight, or for hold at most (then it
+// goes on): calls issued together meet, calls issued one after the other
+// never do and each pays the hold. The counts, not the time, are what
+// tests check.
 type overlap struct {
 	want map[string]int
 	hold time.Duration
 
 	mu       sync.Mutex
+	phase    string
 	inFlight map[string]int
 	most     map[string]int
 	met      map[string]chan struct{}
@@ -27,8 +31,8 @@ type overlap struct {
 
 func newOverlap(hold time.Duration, want map[string]int) *overlap {
 	o := &overlap{want: want, hold: hold, inFlight: map[string]int{}, most: map[string]int{}, met: map[string]chan struct{}{}}
-	for op := range want {
-		o.met[op] = make(chan struct{})
+	for key := range want {
+		o.met[key] = make(chan struct{})
 	}
 	return o
 }
@@ -36,18 +40,26 @@ func newOverlap(hold time.Duration, want map[string]int) *overlap {
 // enter records a call of op and holds it; the returned func ends it.
 func (o *overlap) enter(op string) func() {
 	o.mu.Lock()
-	o.inFlight[op]++
-	o.most[op] = max(o.most[op], o.inFlight[op])
-	met, held := o.met[op]
-	if held && o.inFlight[op] >= o.want[op] {
-		select {
-		case <-met:
-		default:
-			close(met)
+	keys := []string{op, o.phase + "/" + op}
+	var waits []chan struct{}
+	for _, k := range keys {
+		o.inFlight[k]++
+		o.most[k] = max(o.most[k], o.inFlight[k])
+		met, held := o.met[k]
+		if !held {
+			continue
+		}
+		waits = append(waits, met)
+		if o.inFlight[k] >= o.want[k] {
+			select {
+			case <-met:
+			default:
+				close(met)
+			}
 		}
 	}
 	o.mu.Unlock()
-	if held {
+	for _, met := range waits {
 		select {
 		case <-met:
 		case <-time.After(o.hold):
@@ -56,9 +68,23 @@ func (o *overlap) enter(op string) func() {
 	return func() {
 		o.mu.Lock()
 		defer o.mu.Unlock()
-		o.inFlight[op]--
+		for _, k := range keys {
+			o.inFlight[k]--
+		}
 	}
 }
+
+// PhaseStarted, with the methods below, makes overlap the restore's
+// progress, to know the phase.
+func (o *overlap) PhaseStarted(name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.phase = name
+}
+
+func (o *overlap) ShardSkipped(string, uint32, int64)         {}
+func (o *overlap) ShardStarted(string, uint32, uint64, int64) {}
+func (o *overlap) ShardDone(string, uint32, error)            {}
 
 func (o *overlap) peak(op string) int {
 	o.mu.Lock()
@@ -113,10 +139,14 @@ func TestPhasesIssueTheirClusterOperationsTogether(t *testing.T) {
 	}{
 		{"recorded strict modes and aliases of every collection, and the verification's sample reads",
 			[]string{"articles", "products", "users"}, map[string]int{"UpdateCollection": 3, "UpdateAliases": 3, "Scroll": 2}},
-		// Two pods onto four: the redistribution moves half of the
+		// Two pods onto four: the redistribution moves half of each
 		// collection's shards onto the new pods, in its first poll.
 		{"the moves of one poll of one collection's redistribution",
-			[]string{"articles"}, map[string]int{"MoveShard": 2}},
+			[]string{"articles"}, map[string]int{"redistribute/MoveShard": 2}},
+		// More moves at once than one collection has: the collections
+		// are redistributed together.
+		{"the moves of several collections' redistribution",
+			[]string{"articles", "products", "users"}, map[string]int{"redistribute/MoveShard": 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,6 +160,7 @@ func TestPhasesIssueTheirClusterOperationsTogether(t *testing.T) {
 			o := newOverlap(2*time.Second, tt.want)
 			res, err := runOnto(t, m, f, store, &StoreJournal{Store: store, Cluster: m.Cluster}, PlanOptions{}, func(ro *RunOptions, d *RunDeps) {
 				d.Peers = o.wrap(d.Peers)
+				d.Progress = o
 				// Long enough that operations issued one after the
 				// other, each held, do not time the restore out.
 				ro.Exec.WaitTimeout, ro.Exec.TransferTimeout = time.Minute, time.Minute
