@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
@@ -57,11 +59,12 @@ func (p placement) describe(shard uint32) string {
 // recovery: recovering with priority snapshot left the other replicas
 // Dead (they re-sync from the recovered one) and may have added a replica
 // the plan does not want. Replicas the redistribution will want anyway
-// are kept rather than dropped and copied back.
+// are kept rather than dropped and copied back. Collections settle
+// concurrently, as they were created.
 func (e *executor) settle(ctx context.Context) error {
-	for _, cp := range e.plan.Collections {
+	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
 		if e.reshardDone[cp.Target] {
-			continue
+			return nil
 		}
 		name := restoreName(cp)
 		want := func(live placement) map[uint32][]uint64 {
@@ -80,21 +83,23 @@ func (e *executor) settle(ctx context.Context) error {
 			}
 			return out
 		}
-		if err := e.converge(ctx, name, want, e.opts.WaitTimeout); err != nil {
-			return err
-		}
-	}
-	return nil
+		return e.converge(ctx, name, want, e.opts.WaitTimeout)
+	})
 }
 
 // redistribute moves and replicates shards until the final placement of
 // the plan holds, waiting for Qdrant's asynchronous transfers.
+// Collections are redistributed concurrently (at most
+// collectionParallel): within a collection every shard's transfer already
+// starts in the same poll, and the collections waiting for each other
+// added up their transfers' fixed cost (consensus rounds, the wait for
+// the last transfer of each).
 func (e *executor) redistribute(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.TransferTimeout)
 	defer cancel()
-	for _, cp := range e.plan.Collections {
+	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
 		if cp.Reshard != nil {
-			continue
+			return nil
 		}
 		want := func(placement) map[uint32][]uint64 {
 			out := map[uint32][]uint64{}
@@ -103,11 +108,8 @@ func (e *executor) redistribute(ctx context.Context) error {
 			}
 			return out
 		}
-		if err := e.converge(ctx, cp.Target, want, e.opts.TransferTimeout); err != nil {
-			return err
-		}
-	}
-	return nil
+		return e.converge(ctx, cp.Target, want, e.opts.TransferTimeout)
+	})
 }
 
 // waitActive waits until every replica of the collection is Active and no
@@ -119,14 +121,16 @@ func (e *executor) waitActive(ctx context.Context, name string, timeout time.Dur
 // deadGracePolls × the poll interval is how long a wanted Dead replica
 // may wait for Qdrant's own re-sync before the restore asks for a
 // replication itself: a time, not a number of reads, because reads come
-// faster while the cluster is changing.
-const deadGracePolls = 20
+// faster while the cluster is changing. 40 × the default poll of 250ms:
+// ten seconds.
+const deadGracePolls = 40
 
 // minPoll is the first interval after a change: the state is read again
 // soon after it moved (a transfer started or ended, a replica became
 // Active), and the interval doubles up to the configured poll while
 // nothing moves, so a settled restore is noticed within tens of
-// milliseconds without reading a busy cluster every few.
+// milliseconds without reading a busy cluster every few. A wait that
+// outlasts the doubling (a transfer) ends up to one configured poll late.
 const minPoll = 25 * time.Millisecond
 
 // converge drives a collection towards the placement want computes from
@@ -136,8 +140,7 @@ const minPoll = 25 * time.Millisecond
 // refuses a second transfer of a shard touching the same peers.
 func (e *executor) converge(ctx context.Context, name string, want func(placement) map[uint32][]uint64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	idle := map[uint32]time.Time{}
-	said := map[string]bool{}
+	memos := map[uint32]*shardMemo{}
 	report := newWaitReport(e.log, name, time.Now(), timeout)
 	var lastErr error
 	poll := newBackoffPoll(e.opts.Poll)
@@ -164,18 +167,22 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 			}
 			io := newPeerIO(e.live.transferLimit, cc.ShardTransfers)
 			var pending []string
+			var steps []shardState
 			for _, id := range slices.Sorted(maps.Keys(target)) {
 				if settled(live[id], target[id]) {
-					delete(idle, id)
+					if m := memos[id]; m != nil {
+						m.deadSince = time.Time{}
+					}
 					continue
 				}
 				pending = append(pending, live.describe(id))
 				if busy[id] || want == nil {
 					continue
 				}
-				if err := e.step(ctx, shardState{collection: name, shard: id, have: live[id], want: target[id], restored: e.restoredOf(name, id), io: io}, idle, said); err != nil {
-					lastErr = err
-				}
+				steps = append(steps, shardState{collection: name, shard: id, have: live[id], want: target[id], restored: e.restoredOf(name, id), io: io})
+			}
+			if err := e.stepAll(ctx, steps, memos, io != nil); err != nil {
+				lastErr = err
 			}
 			if len(pending) == 0 && len(cc.ShardTransfers) == 0 {
 				// The coordinator may be ahead of other peers (or behind
@@ -284,6 +291,61 @@ type shardState struct {
 	io *peerIO
 }
 
+// shardMemo is what a converge remembers of one shard between polls:
+// since when a wanted replica has waited Dead (zero: none waits), and the
+// operations already logged.
+type shardMemo struct {
+	deadSince time.Time
+	said      map[string]bool
+}
+
+// stepParallel bounds the shards stepped at once in one poll. Each step
+// is a cluster operation that returns once consensus applied it; Qdrant
+// accepts transfers of different shards at the same time (it refuses a
+// second transfer of the same shard touching the same peers:
+// lib/collection/src/shards/transfer/helpers.rs
+// check_transfer_conflicts), so the operations of one poll, which all
+// start from the same read of the cluster, need not wait for each other.
+// Stepped one after the other, a collection of N shards to place paid N
+// consensus rounds per poll.
+const stepParallel = 8
+
+// stepAll steps the given shards concurrently and returns the error of
+// the last one that failed, in shard order. inOrder steps them one after
+// the other, in shard order: under a per-peer transfer limit (a live
+// cluster's rebalance), the steps reserve the peers' transfer slots, the
+// limit paces the transfers anyway, and the shards that get a slot stay
+// the first ones in order.
+func (e *executor) stepAll(ctx context.Context, states []shardState, memos map[uint32]*shardMemo, inOrder bool) error {
+	// Memos are made here, before the steps run: each step then only
+	// touches its own.
+	for _, sh := range states {
+		if memos[sh.shard] == nil {
+			memos[sh.shard] = &shardMemo{said: map[string]bool{}}
+		}
+	}
+	errs := make([]error, len(states))
+	var g errgroup.Group
+	g.SetLimit(stepParallel)
+	if inOrder {
+		g.SetLimit(1)
+	}
+	for i, sh := range states {
+		m := memos[sh.shard]
+		g.Go(func() error {
+			errs[i] = e.step(ctx, sh, m)
+			return nil
+		})
+	}
+	g.Wait()
+	for i := len(errs) - 1; i >= 0; i-- {
+		if errs[i] != nil {
+			return errs[i]
+		}
+	}
+	return nil
+}
+
 // step issues the cluster operations that bring one shard closer to want:
 // surplus replicas are dropped (or, when Active and a wanted peer lacks a
 // replica, moved there); a missing replica is replicated from an Active
@@ -293,10 +355,10 @@ type shardState struct {
 // source's data over the target's, so a copy from an empty replica would
 // wipe restored data.
 //
-// said holds the operations already logged during this converge: one
-// refused again at every poll is logged once (the wait report names the
-// error), not every poll.
-func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time.Time, said map[string]bool) error {
+// m.said holds the operations already logged for the shard during this
+// converge: one refused again at every poll is logged once (the wait
+// report names the error), not every poll.
+func (e *executor) step(ctx context.Context, sh shardState, m *shardMemo) error {
 	name, shard, have, want, restored := sh.collection, sh.shard, sh.have, sh.want, sh.restored
 	var active []uint64
 	for _, p := range slices.Sorted(maps.Keys(have)) {
@@ -330,7 +392,7 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 	}
 	isSource := func(p uint64) bool { return slices.Contains(active, p) }
 	base := e.log.With("collection", name, "shard", shard)
-	log := onceLogger{log: base, said: said, shard: shard}
+	log := onceLogger{log: base, said: m.said, shard: shard}
 	activeLeft := len(active)
 	transferred := false
 	// replicated: every wanted replica exists and is Active.
@@ -395,18 +457,17 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 		if have[p] != qdrant.StateDead {
 			continue
 		}
-		since, waiting := idle[shard]
-		if !waiting {
-			idle[shard] = time.Now()
+		if m.deadSince.IsZero() {
+			m.deadSince = time.Now()
 			return nil
 		}
-		if time.Since(since) < deadGracePolls*e.opts.Poll {
+		if time.Since(m.deadSince) < deadGracePolls*e.opts.Poll {
 			return nil
 		}
 		if !sh.io.take(source, p) {
 			return nil
 		}
-		delete(idle, shard)
+		m.deadSince = time.Time{}
 		log.Info("re-syncing dead replica", "from", source, "to", p)
 		if err := e.coord.ReplicateShard(ctx, name, shard, source, p); err != nil {
 			return fmt.Errorf("re-sync %s from peer %d to %d: %w", shardRef(name, shard), source, p, err)

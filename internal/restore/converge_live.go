@@ -37,7 +37,8 @@ type LiveConvergeOptions struct {
 	// Timeout bounds the wait for the collection to settle; default
 	// DefaultTransferTimeout.
 	Timeout time.Duration
-	// Poll is the longest interval between state reads; default 500ms.
+	// Poll is the longest interval between state reads; default
+	// DefaultPoll.
 	Poll time.Duration
 	// TransferLimit caps the transfers one peer sends, and the ones it
 	// receives, at a time; default 1, Qdrant's own default for the

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
@@ -33,7 +35,11 @@ type ExecOptions struct {
 	// 10m. TransferTimeout bounds the redistribution; default 30m.
 	WaitTimeout     time.Duration
 	TransferTimeout time.Duration
-	// Poll is the interval between cluster state reads; default 500ms.
+	// Poll is the longest interval between cluster state reads; default
+	// 250ms. Every wait for the cluster (replicas Active, a transfer
+	// over) ends up to one Poll after what it waits for: reads of a
+	// collection's cluster info are cheap local reads on a peer, and
+	// 500ms cost a restore up to half a second per wait.
 	Poll time.Duration
 	// AgreeTimeout bounds the wait for every peer to show a recovered
 	// shard's replicas Active; past it the recovery is done again (its
@@ -52,6 +58,7 @@ const (
 	DefaultPerPeer         = 2
 	DefaultWaitTimeout     = 10 * time.Minute
 	DefaultTransferTimeout = 30 * time.Minute
+	DefaultPoll            = 250 * time.Millisecond
 )
 
 func (o ExecOptions) withDefaults() ExecOptions {
@@ -66,7 +73,7 @@ func (o ExecOptions) withDefaults() ExecOptions {
 	o.Backoff = cmp.Or(o.Backoff, time.Second)
 	o.WaitTimeout = cmp.Or(o.WaitTimeout, DefaultWaitTimeout)
 	o.TransferTimeout = cmp.Or(o.TransferTimeout, DefaultTransferTimeout)
-	o.Poll = cmp.Or(o.Poll, 500*time.Millisecond)
+	o.Poll = cmp.Or(o.Poll, DefaultPoll)
 	o.AgreeTimeout = cmp.Or(o.AgreeTimeout, time.Minute)
 	o.CopyBatch = cmp.Or(o.CopyBatch, 256)
 	o.CopyBytes = cmp.Or(o.CopyBytes, 8<<20)
@@ -192,7 +199,8 @@ type executor struct {
 	// owned are the collections this restore created, in this run or an
 	// earlier one.
 	owned []string
-	// mu guards rep and restored while shards recover in parallel.
+	// mu guards rep, restored and ids while shards recover, and
+	// collections are created, in parallel.
 	mu sync.Mutex
 	// live tightens the converge loop for a serving cluster (LiveConverge).
 	live liveRules
@@ -303,107 +311,180 @@ func (e *executor) redistributes() bool {
 	return false
 }
 
-// create recreates every collection: config, shard keys, payload indexes.
-// A collection this restore created in an earlier run is kept.
+// collectionParallel bounds how many collections the create, verify,
+// aliases and strict-mode phases handle at once. Their requests are
+// light (one consensus operation or a few reads each) and most of their
+// time goes to waiting until every peer has applied a change: handling
+// collections together overlaps those waits, so a restore of N
+// collections pays about one creation's wait instead of N. The bound
+// keeps a restore of many collections from holding as many requests and
+// wait loops (each reads every peer's view of its collection at every
+// poll) against the cluster at once. It is not --parallel, which bounds
+// the heavy work: snapshot uploads and their unpacking on the peers.
+const collectionParallel = 8
+
+// eachCollection runs fn for every collection of the plan, at most
+// collectionParallel at once, and returns the first error: it cancels
+// the context of the others, and no collection starts after it.
+func (e *executor) eachCollection(ctx context.Context, fn func(ctx context.Context, i int, cp CollectionPlan) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(collectionParallel)
+	for i, cp := range e.plan.Collections {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(ctx, i, cp)
+		})
+	}
+	return g.Wait()
+}
+
+// created is what creating one collection found and did.
+type created struct {
+	// name is the collection this restore owns (created now or in an
+	// earlier run); empty when nothing is left to create.
+	name string
+	// anew: the collection was created by this run, so progress recorded
+	// for it by an earlier run is void.
+	anew bool
+	// finished: an earlier run finished resharding the collection.
+	finished bool
+}
+
+// create recreates every collection: config, shard keys, payload
+// indexes, then waits until each has the replicas the plan recovers
+// onto, all Active. A collection this restore created in an earlier run
+// is kept. Every collection's creation is issued before any is waited
+// for, and collections are created, and waited for, concurrently: each
+// creation returns only once every peer has applied it, and its replicas
+// become Active later still (Qdrant applies both through consensus).
 func (e *executor) create(ctx context.Context) error {
 	live, err := e.coord.ListCollections(ctx)
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)
 	}
-	for _, cp := range e.plan.Collections {
-		name := restoreName(cp)
-		src := e.plan.Manifest.Collection(cp.Source)
-		if src == nil {
-			return fmt.Errorf("collection %q is not in the manifest", cp.Source)
+	results := make([]created, len(e.plan.Collections))
+	err = e.eachCollection(ctx, func(ctx context.Context, i int, cp CollectionPlan) error {
+		var err error
+		results[i], err = e.createOne(ctx, cp, live)
+		return err
+	})
+	// What the creations found is recorded whatever failed: the owned
+	// collections are those removal after a corrupt object deletes. The
+	// shared state is only written here, with no creation running.
+	for i, r := range results {
+		cp := e.plan.Collections[i]
+		if r.finished {
+			e.reshardDone[cp.Target] = true
 		}
-		exists := slices.Contains(live, name)
-		resumed := e.done.started(cp.Target)
-		if cp.Reshard != nil && resumed && !exists && slices.Contains(live, cp.Target) {
-			// The staging collection is gone: an earlier run finished the
-			// copy and deleted it, or someone deleted it mid-copy. Only a
-			// complete target counts as finished; an incomplete one is
-			// this restore's own and is made again from the start.
-			done, err := e.reshardComplete(ctx, cp)
-			if err != nil {
-				return err
-			}
-			if done {
-				e.reshardDone[cp.Target] = true
-				e.log.Info("resharded collection finished by an earlier run", "collection", cp.Target)
-				continue
-			}
+		if r.name != "" {
+			e.owned = append(e.owned, r.name)
 		}
-		if cp.Reshard != nil && exists && !resumed {
-			// The staging name is qbackup's own (<target>-qbackup-reshard)
-			// and the cluster lock keeps other restores out: it is left by
-			// a run of this restore whose progress is lost. Start over.
-			e.log.Warn("deleting a staging collection an earlier reshard left; restoring it anew", "collection", name, "target", cp.Target)
-			if err := e.coord.DeleteCollection(ctx, name); err != nil && !qdrant.IsNotFound(err) {
-				return fmt.Errorf("delete staging collection %q: %w", name, err)
-			}
-			exists = false
-		}
-		if !resumed {
-			if cp.Replace && slices.Contains(live, cp.Target) {
-				// --overwrite: the live collection goes first.
-				e.log.Warn("deleting existing collection (--overwrite)", "collection", cp.Target)
-				if err := e.coord.DeleteCollection(ctx, cp.Target); err != nil {
-					return fmt.Errorf("delete existing collection %q: %w", cp.Target, err)
-				}
-				exists = exists && name != cp.Target
-			}
-			if exists {
-				return fmt.Errorf("collection %q: %w", name, ErrCollectionExists)
-			}
-		}
-		e.owned = append(e.owned, name)
-		if exists {
-			e.log.Info("collection kept from an earlier run", "collection", name)
-			// The earlier run may have got as far as applying the
-			// recorded strict mode.
-			if err := e.coord.UpdateCollection(ctx, name, strictModeDisabled); err != nil {
-				return fmt.Errorf("disable strict mode of %q: %w", name, err)
-			}
-		} else {
-			// Shards are recorded before the collection exists, so a rerun
-			// after a crash at any point from here on knows the collection
-			// is its own. Progress of an earlier run is void for a
-			// collection created anew.
+		if r.anew {
+			// Progress of an earlier run is void for a collection
+			// created anew.
 			delete(e.done, cp.Target)
-			for _, s := range cp.Shards {
-				if err := e.setShard(ctx, cp, s, ShardPending, ""); err != nil {
-					return err
-				}
-			}
-			body, dropped, err := createRequest(src.Config, cp.ShardNumber, cp.ReplicationFactor, cp.WriteConsistencyFactor)
-			if err != nil {
-				return fmt.Errorf("collection %q: %w", cp.Source, err)
-			}
-			for _, d := range dropped {
-				e.warn(fmt.Sprintf("collection %q: %s is not accepted when creating a collection and was not restored", name, d))
-			}
-			e.log.Info("creating collection", "collection", name, "shard_number", cp.ShardNumber, "replication_factor", cp.ReplicationFactor)
-			if err := e.coord.CreateCollection(ctx, name, body); err != nil {
-				return fmt.Errorf("create collection %q: %w", name, err)
-			}
 		}
-		if err := e.createShardKeys(ctx, cp, name); err != nil {
-			return err
+	}
+	if err != nil {
+		return err
+	}
+	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
+		if e.reshardDone[cp.Target] {
+			return nil
 		}
-		if err := e.createIndexes(ctx, name, src.PayloadSchema); err != nil {
-			return err
-		}
+		name := restoreName(cp)
 		if err := e.waitActive(ctx, name, e.opts.WaitTimeout); err != nil {
 			return err
 		}
 		if err := e.mapShardIDs(ctx, cp, name); err != nil {
 			return err
 		}
-		if err := e.shape(ctx, cp, name); err != nil {
-			return err
+		return e.shape(ctx, cp, name)
+	})
+}
+
+// createOne creates one collection with its shard keys and payload
+// indexes, or keeps the one an earlier run of this restore created. It
+// only reads the executor's shared state: create records what it
+// returns once no creation runs.
+func (e *executor) createOne(ctx context.Context, cp CollectionPlan, live []string) (created, error) {
+	name := restoreName(cp)
+	src := e.plan.Manifest.Collection(cp.Source)
+	if src == nil {
+		return created{}, fmt.Errorf("collection %q is not in the manifest", cp.Source)
+	}
+	exists := slices.Contains(live, name)
+	resumed := e.done.started(cp.Target)
+	if cp.Reshard != nil && resumed && !exists && slices.Contains(live, cp.Target) {
+		// The staging collection is gone: an earlier run finished the
+		// copy and deleted it, or someone deleted it mid-copy. Only a
+		// complete target counts as finished; an incomplete one is
+		// this restore's own and is made again from the start.
+		done, err := e.reshardComplete(ctx, cp)
+		if err != nil {
+			return created{}, err
+		}
+		if done {
+			e.log.Info("resharded collection finished by an earlier run", "collection", cp.Target)
+			return created{finished: true}, nil
 		}
 	}
-	return nil
+	if cp.Reshard != nil && exists && !resumed {
+		// The staging name is qbackup's own (<target>-qbackup-reshard)
+		// and the cluster lock keeps other restores out: it is left by
+		// a run of this restore whose progress is lost. Start over.
+		e.log.Warn("deleting a staging collection an earlier reshard left; restoring it anew", "collection", name, "target", cp.Target)
+		if err := e.coord.DeleteCollection(ctx, name); err != nil && !qdrant.IsNotFound(err) {
+			return created{}, fmt.Errorf("delete staging collection %q: %w", name, err)
+		}
+		exists = false
+	}
+	if !resumed {
+		if cp.Replace && slices.Contains(live, cp.Target) {
+			// --overwrite: the live collection goes first.
+			e.log.Warn("deleting existing collection (--overwrite)", "collection", cp.Target)
+			if err := e.coord.DeleteCollection(ctx, cp.Target); err != nil {
+				return created{}, fmt.Errorf("delete existing collection %q: %w", cp.Target, err)
+			}
+			exists = exists && name != cp.Target
+		}
+		if exists {
+			return created{}, fmt.Errorf("collection %q: %w", name, ErrCollectionExists)
+		}
+	}
+	res := created{name: name, anew: !exists}
+	if exists {
+		e.log.Info("collection kept from an earlier run", "collection", name)
+		// The earlier run may have got as far as applying the
+		// recorded strict mode.
+		if err := e.coord.UpdateCollection(ctx, name, strictModeDisabled); err != nil {
+			return res, fmt.Errorf("disable strict mode of %q: %w", name, err)
+		}
+	} else {
+		// Shards are recorded before the collection exists, so a rerun
+		// after a crash at any point from here on knows the collection
+		// is its own.
+		if err := e.setShards(ctx, cp, ShardPending); err != nil {
+			return res, err
+		}
+		body, dropped, err := createRequest(src.Config, cp.ShardNumber, cp.ReplicationFactor, cp.WriteConsistencyFactor)
+		if err != nil {
+			return res, fmt.Errorf("collection %q: %w", cp.Source, err)
+		}
+		for _, d := range dropped {
+			e.warn(fmt.Sprintf("collection %q: %s is not accepted when creating a collection and was not restored", name, d))
+		}
+		e.log.Info("creating collection", "collection", name, "shard_number", cp.ShardNumber, "replication_factor", cp.ReplicationFactor)
+		if err := e.coord.CreateCollection(ctx, name, body); err != nil {
+			return res, fmt.Errorf("create collection %q: %w", name, err)
+		}
+	}
+	if err := e.createShardKeys(ctx, cp, name); err != nil {
+		return res, err
+	}
+	return res, e.createIndexes(ctx, name, src.PayloadSchema)
 }
 
 // reshardComplete reports whether the resharded target of cp, left by an
@@ -504,11 +585,11 @@ func keysOf(cc *qdrant.CollectionCluster) map[qdrant.ShardKey][]uint32 {
 // ids; a custom shard key's new ids are matched to the backup's in order.
 func (e *executor) mapShardIDs(ctx context.Context, cp CollectionPlan, name string) error {
 	m := map[uint32]uint32{}
-	e.ids[cp.Target] = m
 	if len(cp.ShardKeys) == 0 {
 		for _, s := range cp.Shards {
 			m[s.ID] = s.ID
 		}
+		e.setIDs(cp.Target, m)
 		return nil
 	}
 	cc, err := e.coord.CollectionCluster(ctx, name)
@@ -525,10 +606,21 @@ func (e *executor) mapShardIDs(ctx context.Context, cp CollectionPlan, name stri
 			m[src] = got[i]
 		}
 	}
+	e.setIDs(cp.Target, m)
 	return nil
 }
 
+// setIDs records the shard id mapping of a collection; collections are
+// mapped concurrently.
+func (e *executor) setIDs(target string, m map[uint32]uint32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ids[target] = m
+}
+
 func (e *executor) targetID(cp CollectionPlan, shard uint32) uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if id, ok := e.ids[cp.Target][shard]; ok {
 		return id
 	}
@@ -565,6 +657,19 @@ func (e *executor) setShard(ctx context.Context, cp CollectionPlan, s ShardPlan,
 	return nil
 }
 
+// setShards records every shard of a collection in state, in one journal
+// write when the journal can.
+func (e *executor) setShards(ctx context.Context, cp CollectionPlan, state string) error {
+	ps := make([]ShardProgress, 0, len(cp.Shards))
+	for _, s := range cp.Shards {
+		ps = append(ps, ShardProgress{Collection: cp.Target, ShardID: s.ID, Peer: s.Primary, State: state})
+	}
+	if err := setShards(ctx, e.journal, ps); err != nil {
+		return fmt.Errorf("record the shards of %q as %s: %w", cp.Target, state, err)
+	}
+	return nil
+}
+
 func (e *executor) warn(msg string) {
 	e.log.Warn(msg)
 	e.mu.Lock()
@@ -574,36 +679,38 @@ func (e *executor) warn(msg string) {
 
 // strictMode applies the recorded strict_mode_config of every restored
 // collection, last: while restoring, strict mode is off so that it cannot
-// refuse the restore's own counts, scrolls and upserts.
+// refuse the restore's own counts, scrolls and upserts. Collections are
+// updated concurrently: each update waits for its consensus round.
 func (e *executor) strictMode(ctx context.Context) error {
-	for _, cp := range e.plan.Collections {
+	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
 		src := e.plan.Manifest.Collection(cp.Source)
 		if src == nil {
-			continue
+			return nil
 		}
 		body, err := strictModeUpdate(src.Config)
 		if err != nil {
 			return fmt.Errorf("collection %q: %w", cp.Source, err)
 		}
 		if body == nil {
-			continue
+			return nil
 		}
 		e.log.Info("applying recorded strict mode", "collection", cp.Target)
 		if err := e.coord.UpdateCollection(ctx, cp.Target, body); err != nil {
 			return fmt.Errorf("apply strict mode of %q: %w", cp.Target, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // aliases points each recorded alias at its restored collection, in one
-// atomic change per collection.
+// atomic change per collection; collections' changes are concurrent
+// (each waits for its consensus round, and no two touch the same alias).
 func (e *executor) aliases(ctx context.Context) error {
 	live, err := e.coord.ListAliases(ctx)
 	if err != nil {
 		return fmt.Errorf("list aliases: %w", err)
 	}
-	for _, cp := range e.plan.Collections {
+	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
 		var actions []qdrant.AliasAction
 		for _, a := range cp.Aliases {
 			if now, ok := live[a.Alias]; ok {
@@ -615,13 +722,13 @@ func (e *executor) aliases(ctx context.Context) error {
 			actions = append(actions, qdrant.CreateAlias(a.Alias, cp.Target))
 		}
 		if len(actions) == 0 {
-			continue
+			return nil
 		}
 		if err := e.coord.UpdateAliases(ctx, actions); err != nil {
 			return fmt.Errorf("restore aliases of %q: %w", cp.Target, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func sortedCopy(s []uint64) []uint64 { return slices.Sorted(slices.Values(s)) }

@@ -309,13 +309,21 @@ func (j *StoreJournal) notFound(err error) bool {
 
 // SetShard implements Journal.
 func (j *StoreJournal) SetShard(ctx context.Context, p ShardProgress) error {
+	return j.SetShards(ctx, []ShardProgress{p})
+}
+
+// SetShards records several shards' progress in one write of the journal
+// object: each write sends the whole object.
+func (j *StoreJournal) SetShards(ctx context.Context, ps []ShardProgress) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	i := slices.IndexFunc(j.doc.Shards, func(s ShardProgress) bool { return s.Collection == p.Collection && s.ShardID == p.ShardID })
-	if i < 0 {
-		j.doc.Shards = append(j.doc.Shards, p)
-	} else {
-		j.doc.Shards[i] = p
+	for _, p := range ps {
+		i := slices.IndexFunc(j.doc.Shards, func(s ShardProgress) bool { return s.Collection == p.Collection && s.ShardID == p.ShardID })
+		if i < 0 {
+			j.doc.Shards = append(j.doc.Shards, p)
+		} else {
+			j.doc.Shards[i] = p
+		}
 	}
 	slices.SortFunc(j.doc.Shards, func(a, b ShardProgress) int {
 		if c := strings.Compare(a.Collection, b.Collection); c != 0 {
@@ -367,6 +375,27 @@ func (x progressIndex) state(collection string, shard uint32) string {
 // started reports whether this restore already created the collection in
 // an earlier run (its shards were recorded before the creation).
 func (x progressIndex) started(collection string) bool { return len(x[collection]) > 0 }
+
+// shardsSetter is a journal that records several shards' progress in
+// one write. A restore records a whole collection's shards at once twice
+// (pending before creating it, verified after verifying it): shard by
+// shard, a journal object in storage was rewritten once per shard.
+type shardsSetter interface {
+	SetShards(ctx context.Context, ps []ShardProgress) error
+}
+
+// setShards records ps through j, in one write when j can.
+func setShards(ctx context.Context, j Journal, ps []ShardProgress) error {
+	if b, ok := j.(shardsSetter); ok {
+		return b.SetShards(ctx, ps)
+	}
+	for _, p := range ps {
+		if err := j.SetShard(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // nopJournal keeps nothing: without a journal a rerun starts over.
 type nopJournal struct{}

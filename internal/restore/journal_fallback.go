@@ -52,6 +52,12 @@ func (j *FallbackJournal) SetShard(ctx context.Context, p ShardProgress) error {
 	return j.write(func() error { return j.Journal.SetShard(ctx, p) })
 }
 
+// SetShards records several shards' progress, in one write when the
+// journal it keeps progress in can.
+func (j *FallbackJournal) SetShards(ctx context.Context, ps []ShardProgress) error {
+	return j.write(func() error { return setShards(ctx, j.Journal, ps) })
+}
+
 // Finish implements Journal.
 func (j *FallbackJournal) Finish(ctx context.Context, status, reason string) error {
 	return j.write(func() error { return j.Journal.Finish(ctx, status, reason) })

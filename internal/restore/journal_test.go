@@ -3,11 +3,13 @@ package restore
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // fakeCatalog keeps restore rows in memory.
@@ -129,5 +131,61 @@ func TestRestoreOntoOtherPeersIsANewRestore(t *testing.T) {
 	swapped, _ := Plan(m, Target{Peers: reversed}, PlanOptions{})
 	if RestoreID(onTwo) != RestoreID(swapped) {
 		t.Errorf("the order peers are discovered in changed the restore id")
+	}
+}
+
+// putCountingStore counts the writes of each object.
+type putCountingStore struct {
+	*memStore
+	mu   sync.Mutex
+	puts map[string]int
+}
+
+func (c *putCountingStore) Put(ctx context.Context, key string, r io.Reader) error {
+	c.mu.Lock()
+	c.puts[key]++
+	c.mu.Unlock()
+	return c.memStore.Put(ctx, key, r)
+}
+
+// TestTheJournalRecordsACollectionsShardsInOneWrite: the storage journal
+// is one object rewritten whole at every change, so the shards a restore
+// records together (pending before creating a collection, verified after
+// verifying it) take one write each time, through the fallback wrapper
+// too; recoveries, which end one by one, take one write per shard.
+func TestTheJournalRecordsACollectionsShardsInOneWrite(t *testing.T) {
+	const shards = 6
+	for _, wrap := range []struct {
+		name string
+		open func(Journal) Journal
+	}{
+		{"storage journal", func(j Journal) Journal { return j }},
+		{"storage journal behind the fallback", func(j Journal) Journal { return &FallbackJournal{Journal: j} }},
+	} {
+		t.Run(wrap.name, func(t *testing.T) {
+			store := newMemStore()
+			m := makeBackup(t, store, 2, "1.19.0", spec{name: "docs", shards: shards, rf: 1})
+			counting := &putCountingStore{memStore: store, puts: map[string]int{}}
+			f := newFakeCluster(peerIDs(2), "1.19.0")
+			plan, rep, err := restoreOnto(t, m, f, store, wrap.open(&StoreJournal{Store: counting, Cluster: m.Cluster}), PlanOptions{})
+			if err != nil {
+				t.Fatalf("restore: %v", err)
+			}
+			checkRestored(t, plan, f, store)
+			key := manifest.RestoreJournalKey(m.Cluster, rep.RestoreID)
+			// begin, pending, one per recovered shard, verified, finish
+			if got, want := counting.puts[key], 1+1+shards+1+1; got != want {
+				t.Errorf("the journal was written %d times, want %d (%v)", got, want, counting.puts)
+			}
+			progress, err := (&StoreJournal{Store: store, Cluster: m.Cluster}).Shards(context.Background(), rep.RestoreID)
+			if err != nil || len(progress) != shards {
+				t.Fatalf("journal holds %d shards (%v), want %d", len(progress), err, shards)
+			}
+			for _, p := range progress {
+				if p.State != ShardVerified {
+					t.Errorf("shard %d recorded as %s", p.ShardID, p.State)
+				}
+			}
+		})
 	}
 }

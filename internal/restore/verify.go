@@ -7,6 +7,8 @@ import (
 	"maps"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
@@ -15,22 +17,27 @@ import (
 // planned replicas all Active, each replica holding the shard's recorded
 // points count, the exact collection count, and the recorded sample of
 // points equal in content. Every shard of a verified collection is
-// recorded as verified, so a rerun has nothing left to do.
+// recorded as verified, so a rerun has nothing left to do. Collections
+// are verified concurrently (their checks are reads), and a collection
+// that fails does not stop the others: the error lists every problem.
 func (e *executor) verify(ctx context.Context) error {
-	var errs []error
-	for _, cp := range e.plan.Collections {
-		cr, err := e.verifyCollection(ctx, cp)
-		e.rep.Collections = append(e.rep.Collections, cr)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, s := range cp.Shards {
-			if err := e.setShard(ctx, cp, s, ShardVerified, ""); err != nil {
-				return err
+	reports := make([]CollectionReport, len(e.plan.Collections))
+	errs := make([]error, len(e.plan.Collections))
+	var g errgroup.Group
+	g.SetLimit(collectionParallel)
+	for i, cp := range e.plan.Collections {
+		g.Go(func() error {
+			reports[i], errs[i] = e.verifyCollection(ctx, cp)
+			if errs[i] != nil {
+				return nil
 			}
-		}
+			return e.setShards(ctx, cp, ShardVerified)
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	e.rep.Collections = append(e.rep.Collections, reports...)
 	return errors.Join(errs...)
 }
 
@@ -143,26 +150,47 @@ func (e *executor) verifyShards(ctx context.Context, cp CollectionPlan, live boo
 	return problems, nil
 }
 
+// sampleParallel bounds the sampled points read back at once: each is
+// one small scroll, and reading them one after the other made the
+// verification of a collection cost as many round trips as its sample
+// holds.
+const sampleParallel = 8
+
 // verifySample reads back each sampled point and compares its content
 // hash with the one recorded at backup time.
 func (e *executor) verifySample(ctx context.Context, name string, sample []manifest.PointDigest) (int, []string, error) {
+	found := make([]string, len(sample))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(sampleParallel)
+	for i, d := range sample {
+		g.Go(func() error {
+			var id qdrant.PointID
+			if err := id.UnmarshalJSON(d.ID); err != nil {
+				return fmt.Errorf("sample of %q: %w", name, err)
+			}
+			// Scroll's offset is inclusive: the first point returned is
+			// the sampled one if it exists.
+			pts, _, err := e.coord.Scroll(ctx, name, 1, &id, true, true)
+			if err != nil {
+				return fmt.Errorf("read sampled point %s of %q: %w", id, name, err)
+			}
+			switch {
+			case len(pts) == 0 || pts[0].ID != id:
+				found[i] = fmt.Sprintf("sampled point %s is missing", id)
+			case qdrant.ContentHash(&pts[0]) != d.SHA256:
+				found[i] = fmt.Sprintf("sampled point %s differs from the backup", id)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, nil, err
+	}
+	// In sample order, as read one by one.
 	var problems []string
-	for _, d := range sample {
-		var id qdrant.PointID
-		if err := id.UnmarshalJSON(d.ID); err != nil {
-			return 0, nil, fmt.Errorf("sample of %q: %w", name, err)
-		}
-		// Scroll's offset is inclusive: the first point returned is the
-		// sampled one if it exists.
-		pts, _, err := e.coord.Scroll(ctx, name, 1, &id, true, true)
-		if err != nil {
-			return 0, nil, fmt.Errorf("read sampled point %s of %q: %w", id, name, err)
-		}
-		switch {
-		case len(pts) == 0 || pts[0].ID != id:
-			problems = append(problems, fmt.Sprintf("sampled point %s is missing", id))
-		case qdrant.ContentHash(&pts[0]) != d.SHA256:
-			problems = append(problems, fmt.Sprintf("sampled point %s differs from the backup", id))
+	for _, p := range found {
+		if p != "" {
+			problems = append(problems, p)
 		}
 	}
 	return len(sample), problems, nil
