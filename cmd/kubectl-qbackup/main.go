@@ -92,6 +92,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	kctx.Bind(&c.Kube)
 	if err := kctx.Run(env); err != nil {
 		fmt.Fprintln(stderr, "kubectl-qbackup:", err)
+		if hint := forbiddenHint(err); hint != "" {
+			fmt.Fprintln(stderr, hint)
+		}
 		return cli.ExitCode(ctx, err)
 	}
 	return cli.ExitOK

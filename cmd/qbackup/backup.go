@@ -196,9 +196,11 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if errors.Is(err, backup.ErrObjectLockUnsupported) {
 		return config.Invalidf("--object-lock-mode (QBACKUP_OBJECT_LOCK_MODE): %v", err)
 	}
+	summaries := openSummaries(c.Source, env.log)
 	if errors.Is(err, backup.ErrCatalogOutOfSync) && res != nil {
 		// The set is committed in storage and usable; only the index
 		// missed it. Report the set, then fail so the job is looked at.
+		summaries.record(res.Manifest)
 		if perr := printBackupResult(env, c.Format, res); perr != nil {
 			return perr
 		}
@@ -207,6 +209,8 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	// Committed: the summary is what kubectl qbackup reads.
+	summaries.record(res.Manifest)
 	env.report.Bytes, env.report.Shards = res.Bytes, shardCount(res.Manifest)
 	env.report.Skew = time.Duration(res.Manifest.Window.SkewMillis) * time.Millisecond
 	env.summary = fmt.Sprintf("backup %s of cluster %q: %d collections, %d shards, %d bytes", res.Manifest.BackupID, c.Cluster,
@@ -221,6 +225,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return fmt.Errorf("backup %s is complete, but prune failed: %w", res.Manifest.BackupID, err)
 	}
+	summaries.pruned(ctx, rep, store, c.Cluster)
 	env.log.Info("prune done", "removed", len(rep.Removed()))
 	return nil
 }

@@ -99,6 +99,7 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	openSummaries(c.Source, env.log).pruned(ctx, rep, store, cluster)
 	if c.Format == "json" || c.Format == "yaml" {
 		return printer.Structured(env.stdout, c.Format, rep)
 	}
