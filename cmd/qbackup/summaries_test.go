@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/qbackup/qbackup/e2e/qdrantsim"
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/kube"
+)
+
+// inPod makes the runs record their summaries in namespace qdrant of a
+// fake API server, as in a pod.
+func inPod(t *testing.T) *fake.Clientset {
+	t.Helper()
+	cs := fake.NewClientset()
+	old := summaryClient
+	summaryClient = func() (kubernetes.Interface, string, bool, error) { return cs, "qdrant", true, nil }
+	t.Cleanup(func() { summaryClient = old })
+	return cs
+}
+
+func summaries(t *testing.T, cs kubernetes.Interface) []kube.SetSummary {
+	t.Helper()
+	all, bad, err := kube.NewSummaries(cs, "qdrant").List(context.Background(), "")
+	if err != nil || len(bad) > 0 {
+		t.Fatalf("list summaries: %v %+v", err, bad)
+	}
+	return all
+}
+
+func summaryIDs(all []kube.SetSummary) []string {
+	var out []string
+	for _, s := range all {
+		out = append(out, s.BackupID)
+	}
+	return out
+}
+
+// TestRunsKeepTheBackupSummaries: backup records the summary of its set,
+// verify its verification, prune deletes the summaries of the sets it
+// removes and of sets gone from storage, and records those missing.
+func TestRunsKeepTheBackupSummaries(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := inPod(t)
+	s := startCLISim(t, qdrantsim.Options{})
+	ctx := context.Background()
+
+	_, _, errOut := qbackup(t, s.args("backup")...)
+	all := summaries(t, cs)
+	if len(all) != 1 {
+		t.Fatalf("after one backup: %d summaries\n%s", len(all), errOut)
+	}
+	first := all[0]
+	if first.Cluster != "prod" || first.Status != catalog.StatusComplete || first.ShardCount != 3 || first.CollectionCount != 1 ||
+		first.PodCount != 3 || first.VerifyStatus != catalog.VerifyUnverified || first.StorageLocation != "file://"+strings.TrimPrefix(s.storage, "file://") ||
+		first.TotalBytes <= 0 || first.Detail != kube.DetailFull {
+		t.Errorf("summary: %+v", first)
+	}
+	if !strings.Contains(errOut, "backup summary recorded") {
+		t.Errorf("the run does not say it recorded the summary:\n%s", errOut)
+	}
+	time.Sleep(1100 * time.Millisecond) // ids are to the second
+	mustQbackup(t, s.args("backup")...)
+	all = summaries(t, cs)
+	if len(all) != 2 || all[1].BackupID != first.BackupID {
+		t.Fatalf("after two backups: %q", summaryIDs(all))
+	}
+	second := all[0]
+
+	mustQbackup(t, storeArgs(s, "verify", "latest")...)
+	got, found, err := kube.NewSummaries(cs, "qdrant").Get(ctx, "prod", second.BackupID)
+	if err != nil || !found || got.VerifyStatus != catalog.VerifyVerified || got.VerifiedAt.IsZero() {
+		t.Fatalf("after verify: %+v, %v, %v", got, found, err)
+	}
+
+	// The second set's summary lost (a failed write), a stray one of a
+	// set that never was: prune --keep-last=1 removes the first set and
+	// its summary, the stray one, and records the second's again.
+	if err := kube.NewSummaries(cs, "qdrant").Delete(ctx, "prod", second.BackupID); err != nil {
+		t.Fatal(err)
+	}
+	stray := first
+	stray.BackupID = "20200101T000000Z-dead"
+	if err := kube.NewSummaries(cs, "qdrant").Put(ctx, &stray); err != nil {
+		t.Fatal(err)
+	}
+	mustQbackup(t, append(storeArgs(s, "prune", "--keep-last=1"), "--orphan-grace=0")...)
+	if got := summaryIDs(summaries(t, cs)); !slices.Equal(got, []string{second.BackupID}) {
+		t.Errorf("after prune: %q, want [%s]", got, second.BackupID)
+	}
+
+	// A dry run changes no summary.
+	if err := kube.NewSummaries(cs, "qdrant").Put(ctx, &stray); err != nil {
+		t.Fatal(err)
+	}
+	mustQbackup(t, storeArgs(s, "prune", "--keep-last=1", "--dry-run")...)
+	if got := summaryIDs(summaries(t, cs)); len(got) != 2 {
+		t.Errorf("a dry run changed the summaries: %q", got)
+	}
+}
+
+// TestASummaryThatCannotBeWrittenDoesNotFailTheBackup: the ServiceAccount
+// may not create ConfigMaps (a Role of an older install): the backup
+// succeeds and says what is missing.
+func TestASummaryThatCannotBeWrittenDoesNotFailTheBackup(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := inPod(t)
+	cs.PrependReactor("*", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "", errors.New(`User "system:serviceaccount:qdrant:qbackup" cannot `+a.GetVerb()+` resource "configmaps"`))
+	})
+	s := startCLISim(t, qdrantsim.Options{})
+	code, out, errOut := qbackup(t, s.args("backup", "--prune", "--keep-last=3")...)
+	if code != 0 || !strings.Contains(out, "complete") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"backup summary not recorded", `cannot create resource \"configmaps\"`, "manifests/role.yaml", "backup summaries not reconciled"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the warnings do not say %q:\n%s", want, errOut)
+		}
+	}
+	obj, err := cs.Tracker().List(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, "qdrant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(obj.(*corev1.ConfigMapList).Items); n != 0 {
+		t.Errorf("%d configmaps written past the refusal", n)
+	}
+}
+
+// TestOutsideKubernetesNoSummaryIsWritten: no in-cluster configuration,
+// no client, nothing said.
+func TestOutsideKubernetesNoSummaryIsWritten(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	if cs, _, ok, err := summaryClient(); ok || err != nil || cs != nil {
+		t.Fatalf("outside a pod: client %v, ok %v, %v", cs, ok, err)
+	}
+}
