@@ -25,7 +25,7 @@ func richBackup() *manifest.Manifest {
 		FormatVersion: manifest.FormatVersion, BackupID: id, Cluster: "prod", QdrantVersion: "1.19.0", ToolVersion: "v1.2.3",
 		SnapshotMethod: manifest.MethodStream, StartedAt: time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC),
 		FinishedAt: time.Date(2026, 11, 25, 13, 31, 30, 0, time.UTC),
-		Window: manifest.Window{FirstStart: time.Date(2026, 11, 25, 13, 30, 1, 0, time.UTC), LastStart: time.Date(2026, 11, 25, 13, 30, 1, 250e6, time.UTC), SkewMillis: 250},
+		Window:     manifest.Window{FirstStart: time.Date(2026, 11, 25, 13, 30, 1, 0, time.UTC), LastStart: time.Date(2026, 11, 25, 13, 30, 1, 250e6, time.UTC), SkewMillis: 250},
 		Encryption: &manifest.Encryption{Scheme: manifest.EncryptionAge, Recipients: []string{"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"}},
 	}
 	peers := []uint64{4750938265642287, 276954432704246, 1234567890123456}
