@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -130,7 +131,7 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Namespace:\t%s\n", st.Namespace)
-	fmt.Fprintf(tw, "Schedule:\t%s %s, %s\n", st.Schedule, st.TimeZone, state)
+	fmt.Fprintf(tw, "Schedule:\t%s, %s\n", strings.TrimSpace(st.Schedule+" "+st.TimeZone), state)
 	fmt.Fprintf(tw, "Image:\t%s\n", st.Image)
 	if !st.RestoreTemplate {
 		fmt.Fprintf(tw, "Restore template:\tmissing (cronjob/%s): kubectl qbackup restore cannot create Jobs; reinstall the overlay\n", kube.RestoreTemplate)
