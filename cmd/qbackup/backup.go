@@ -108,6 +108,8 @@ func (c *backupCmd) Help() string {
 	return `Takes one logical backup set of the whole cluster: every shard of every
 collection, one Active replica each, in parallel, streamed to storage. The
 manifest is written last; a set without one does not exist.
+In a pod, the committed set's summary is then recorded in a ConfigMap of
+the namespace, for kubectl qbackup (a failed write is a warning).
 
 Examples:
   # In a pod (the CronJob): everything from QBACKUP_* variables.
