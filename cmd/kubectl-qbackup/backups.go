@@ -241,6 +241,9 @@ func loadSummary(ctx context.Context, env *runEnv, sf storeFlags, client clientF
 	}
 	m, full := found.Manifest()
 	if needShards && !full {
+		if strict && found.ManifestEncrypted {
+			return nil, config.Invalidf("the manifest of backup %s is encrypted, so its summary holds no shards: preview it from storage with --read-from=storage and QBACKUP_AGE_IDENTITY", found.BackupID)
+		}
 		if strict {
 			return nil, config.Invalidf("the summary of backup %s holds no shards (%d shards did not fit in %d bytes): preview it from storage with --read-from=storage",
 				found.BackupID, found.ShardCount, kube.MaxSummaryBytes)

@@ -77,8 +77,8 @@ func TestCompleteCommandsAndFlags(t *testing.T) {
 		want      []string
 		directive int
 	}{
-		{[]string{""}, []string{"backup", "restore", "list", "status", "logs", "describe", "verify", "schedule", "version", "completion"}, directiveNoFile},
-		{[]string{"re"}, []string{"restore"}, directiveNoFile},
+		{[]string{""}, []string{"backup", "restore", "rebalance", "list", "status", "logs", "describe", "verify", "schedule", "version", "completion"}, directiveNoFile},
+		{[]string{"re"}, []string{"restore", "rebalance"}, directiveNoFile},
 		{[]string{"-n", "qdrant", "--context=prod", "st"}, []string{"status"}, directiveNoFile},
 		{[]string{"list", "--o"}, []string{"--output"}, directiveNoFile},
 		{[]string{"restore", "--over"}, []string{"--overwrite"}, directiveNoFile},

@@ -63,10 +63,12 @@ func (c *describeCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error 
 		return err
 	}
 	if l.Summary != nil {
-		switch l.Summary.Detail {
-		case kube.DetailCollections:
+		switch {
+		case l.Summary.ManifestEncrypted:
+			fmt.Fprintf(env.stdout, "\nPeers and collections: in the encrypted manifest only (--read-from=storage with QBACKUP_AGE_IDENTITY shows them).\n")
+		case l.Summary.Detail == kube.DetailCollections:
 			fmt.Fprintf(env.stdout, "\nShards: not in the summary (%d shards did not fit in %d bytes).\n", l.Summary.ShardCount, kube.MaxSummaryBytes)
-		case kube.DetailTotals:
+		case l.Summary.Detail == kube.DetailTotals:
 			fmt.Fprintf(env.stdout, "\nPeers and collections: not in the summary (%d collections, %d shards did not fit in %d bytes).\n",
 				l.Summary.CollectionCount, l.Summary.ShardCount, kube.MaxSummaryBytes)
 		}

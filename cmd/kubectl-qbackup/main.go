@@ -25,11 +25,12 @@ import (
 type app struct {
 	Kube kubeFlags `embed:""`
 
-	Backup  backupCmd  `cmd:"" help:"Start a backup now: create a Job from the qbackup CronJob."`
-	Restore restoreCmd `cmd:"" help:"Create a restore Job for a backup, after checking the Qdrant pods."`
-	List    listCmd    `cmd:"" help:"List backups, newest first."`
-	Status  statusCmd  `cmd:"" help:"Show the schedule and the newest backup and restore Jobs, with kubectl access alone."`
-	Logs    logsCmd    `cmd:"" help:"Print (or follow with -f) the log of a qbackup Job."`
+	Backup    backupCmd    `cmd:"" help:"Start a backup now: create a Job from the qbackup CronJob."`
+	Restore   restoreCmd   `cmd:"" help:"Create a restore Job for a backup, after checking the Qdrant pods."`
+	Rebalance rebalanceCmd `cmd:"" help:"Create a Job that spreads the replicas over the Ready Qdrant pods and meets each replication factor."`
+	List      listCmd      `cmd:"" help:"List backups, newest first."`
+	Status    statusCmd    `cmd:"" help:"Show the schedule and the newest backup and restore Jobs, with kubectl access alone."`
+	Logs      logsCmd      `cmd:"" help:"Print (or follow with -f) the log of a qbackup Job."`
 
 	Describe describeCmd `cmd:"" help:"Show one backup in full: peers, collections, shards, sizes, skew, verification."`
 	Verify   verifyCmd   `cmd:"" help:"Check a backup's objects against its manifest, in a Job with the installation's credentials."`

@@ -32,6 +32,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"verify", "--timeout=-1s", "--wait"}, []string{"--timeout", "negative"}},
 		{[]string{"describe", "20261125"}, []string{`"20261125" is not a backup id`}},
 		{[]string{"describe", "latest", "-o", "wide"}, []string{"--output", `"text"`, `"wide"`}},
+		{[]string{"rebalance", "--replication-factor=0"}, []string{"--replication-factor 0", "at least 1"}},
+		{[]string{"rebalance", "--collections=docs,,images"}, []string{"--collections", "entry 2 is empty"}},
+		{[]string{"rebalance", "--from=qbackup-restore"}, []string{"cronjob/<name>", "cronjob/qbackup-restore"}},
+		{[]string{"rebalance", "--dry-run=maybe"}, []string{"--dry-run", `"client"`, `"maybe"`}},
 		{[]string{"nosuchcommand"}, []string{"nosuchcommand"}},
 	} {
 		var out, errOut bytes.Buffer

@@ -670,3 +670,67 @@ func TestVerifyCreatesJob(t *testing.T) {
 		t.Errorf("status: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestRebalanceCreatesJob: the rebalance Job is the installed restore
+// template running qbackup rebalance with the flags given, labelled as a
+// rebalance; --dry-run=client prints it and creates nothing; a pod that
+// is not Ready refuses it (exit 4) unless --allow-node-mismatch.
+func TestRebalanceCreatesJob(t *testing.T) {
+	cs := stacktest.KubeClient(t)
+	ns := stacktest.Namespace(t, cs)
+	installed := installOverlay(t, cs, ns, "staging", nil)
+	tpl := installed["qbackup-restore"].Spec.JobTemplate.Spec.Template
+	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
+	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
+	rebalanceJobs := func() []batchv1.Job {
+		t.Helper()
+		list, err := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=rebalance"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list.Items
+	}
+
+	code, out, errOut := plugin(t, ns, "rebalance", "--replication-factor=2", "--dry-run=client", "-o", "yaml")
+	if code != cli.ExitOK {
+		t.Fatalf("dry run: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "Rebalance over the 2 Ready pods") {
+		t.Errorf("summary not shown: %s", errOut)
+	}
+	var printed batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(out), &printed); err != nil {
+		t.Fatalf("printed job: %v\n%s", err, out)
+	}
+	if got := printed.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"rebalance", "--replication-factor=2"}) {
+		t.Errorf("printed args %q", got)
+	}
+	if jobs := rebalanceJobs(); len(jobs) != 0 {
+		t.Fatalf("dry run created %d jobs", len(jobs))
+	}
+
+	code, out, errOut = plugin(t, ns, "rebalance", "--collections=docs", "--yes")
+	if code != cli.ExitOK || !strings.Contains(out, "job.batch/qbackup-rebalance-") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	jobs := rebalanceJobs()
+	if len(jobs) != 1 {
+		t.Fatalf("%d rebalance jobs", len(jobs))
+	}
+	spec := jobs[0].Spec.Template.Spec
+	if got := spec.Containers[0].Args; !slices.Equal(got, []string{"rebalance", "--collections=docs"}) {
+		t.Errorf("args %q", got)
+	}
+	if spec.ServiceAccountName != "qbackup" || spec.Containers[0].Image != tpl.Spec.Containers[0].Image {
+		t.Errorf("template settings lost: %+v", spec)
+	}
+
+	stacktest.RunPod(t, cs, ns, "qdrant-2", qdrantLabels, "10.0.0.3", false)
+	code, _, errOut = plugin(t, ns, "rebalance", "--yes")
+	if code != cli.ExitClusterNotOK || !strings.Contains(errOut, "qdrant-2") {
+		t.Fatalf("a pod not Ready: exit %d, want %d; stderr %s", code, cli.ExitClusterNotOK, errOut)
+	}
+	if jobs := rebalanceJobs(); len(jobs) != 1 {
+		t.Fatalf("the refused rebalance created a job: %d jobs", len(jobs))
+	}
+}

@@ -26,8 +26,8 @@ func (c *statusCmd) Help() string {
 	return `Shows the installation in the namespace with kubectl access alone: the
 schedule (and whether it is suspended), the image, when the last backup
 was scheduled and succeeded, the last complete backup set (from the
-backup summaries the Jobs record), and the newest backup and restore Jobs
-with their outcome.
+backup summaries the Jobs record), and the newest backup, restore, verify
+and rebalance Jobs with their outcome.
 
 Examples:
   kubectl qbackup status -n qdrant

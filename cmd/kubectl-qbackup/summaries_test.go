@@ -264,3 +264,37 @@ func TestCompletionOffersTheSummarizedSets(t *testing.T) {
 		t.Errorf("describe <TAB>: %q, want %q", got, want)
 	}
 }
+
+// TestTheSummaryOfAnEncryptedManifest: list and describe show what the
+// store shows without the key; the restore preview needs the manifest.
+func TestTheSummaryOfAnEncryptedManifest(t *testing.T) {
+	noCredentials(t)
+	cs := installedCluster(t, false)
+	m := summaryManifest(newestID, time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC))
+	m.Encryption = &manifest.Encryption{Scheme: manifest.EncryptionAge, Recipients: []string{"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"}}
+	m.ManifestEncrypted = true
+	sum := kube.SummarizeManifest(m, "", now)
+	if err := kube.NewSummaries(cs, "qdrant").Put(context.Background(), &sum); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args   []string
+		golden string
+	}{
+		{[]string{"list"}, "summaries-encrypted-list.table"},
+		{[]string{"describe"}, "summaries-encrypted-describe.txt"},
+	} {
+		code, out, errOut := runFake(t, cs, tc.args...)
+		if code != cli.ExitOK {
+			t.Fatalf("%q: exit %d\n%s\n%s", tc.args, code, out, errOut)
+		}
+		golden(t, tc.golden, out)
+		if strings.Contains(out, "docs") || strings.Contains(out, "qdrant-0") {
+			t.Errorf("%q shows what the encrypted manifest holds:\n%s", tc.args, out)
+		}
+	}
+	code, _, errOut := runFake(t, cs, "restore", "latest", "--read-from=summaries", "--dry-run=client")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "is encrypted") || !strings.Contains(errOut, "QBACKUP_AGE_IDENTITY") {
+		t.Errorf("restore preview from an encrypted manifest's summary: exit %d\n%s", code, errOut)
+	}
+}

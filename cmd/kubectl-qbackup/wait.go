@@ -30,8 +30,9 @@ func (w waitFlags) Validate() error {
 // minutes, and each read is two small API requests.
 var jobPoll = time.Second
 
-// wait follows job to its end, printing a line whenever its state changes
-// and the outcome with the run's duration at the end.
+// wait follows job to its end, printing a line whenever its state
+// changes, the run's own progress lines while its pod runs, and the
+// outcome with the run's duration at the end.
 func (w waitFlags) wait(ctx context.Context, env *runEnv, cs kubernetes.Interface, job *batchv1.Job) error {
 	if !w.Wait {
 		return nil
@@ -42,9 +43,17 @@ func (w waitFlags) wait(ctx context.Context, env *runEnv, cs kubernetes.Interfac
 		defer cancel()
 	}
 	start := env.now()
+	out := &lockedWriter{w: env.stderr}
+	progress := &progressFollower{cs: cs, ns: job.Namespace, out: out}
 	st, err := kube.WaitJob(ctx, cs, job.Namespace, job.Name, jobPoll, func(s kube.JobState) {
-		fmt.Fprintln(env.stderr, s.Line())
+		if s.Phase == "succeeded" || s.Phase == "failed" {
+			// The run's last progress lines come before its outcome.
+			progress.stop(progressDrain)
+		}
+		out.println(s.Line())
+		progress.observe(ctx, podState{pod: s.Pod, phase: s.PodPhase})
 	})
+	progress.stop(progressDrain)
 	if err != nil {
 		return err
 	}

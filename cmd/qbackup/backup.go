@@ -38,6 +38,7 @@ type backupCmd struct {
 	// EncryptRecipients are public keys, so a flag and a ConfigMap may
 	// hold them; the identities that decrypt are secrets (Secrets).
 	EncryptRecipients []string `name:"encrypt-recipient" env:"QBACKUP_ENCRYPT_RECIPIENTS" sep:"," help:"Encrypt every shard object with age to this X25519 public key (age1..., from age-keygen), or to each key in this file (one per line, # comments); repeatable. Restore and verify then need the matching secret key in QBACKUP_AGE_IDENTITY or QBACKUP_AGE_IDENTITY_FILE."`
+	EncryptManifest   bool     `name:"encrypt-manifest" env:"QBACKUP_ENCRYPT_MANIFEST" help:"Also encrypt the set's manifest (collections, their configuration and payload schema, sample digests) to the --encrypt-recipient keys, as manifest.json.age. Without the key, list and prune still see the set's id, time, status and size; describe, verify and restore need the key."`
 	config.Output     `embed:""`
 
 	parsed *parsedRecipients
@@ -66,6 +67,12 @@ func (c *backupCmd) Validate() error {
 		config.IntAtLeast("per-peer-concurrency", "QBACKUP_PER_PEER_CONCURRENCY", c.PerPeerConcurrency, 1, maxConcurrency, "each shard in flight holds its own buffers"),
 		config.ObjectLock(c.ObjectLockMode, c.ObjectLockDays, c.Storage),
 		func() error { _, err := c.recipients(); return err },
+		func() error {
+			if c.EncryptManifest && len(c.EncryptRecipients) == 0 {
+				return config.Invalidf("--encrypt-manifest (QBACKUP_ENCRYPT_MANIFEST) encrypts the manifest to the recipients of the shard objects, and no --encrypt-recipient (QBACKUP_ENCRYPT_RECIPIENTS) is given: add the age public keys to encrypt to, or drop --encrypt-manifest")
+			}
+			return nil
+		},
 		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
 		config.IntAtLeast("prestart-streams", "QBACKUP_PRESTART_STREAMS", c.PrestartStreams, 0, maxPrestartStreams, "each holds a proxied shard on its peer until its transfer"),
@@ -122,6 +129,9 @@ Examples:
   # Encrypted on the client for two keys (restore needs one secret key).
   qbackup backup --encrypt-recipient=age1... --encrypt-recipient=/etc/qbackup/recipients.txt
 
+  # The manifest encrypted too: listing and prune need no key.
+  qbackup backup --encrypt-recipient=age1... --encrypt-manifest
+
 ` + config.SecretsHelp
 }
 
@@ -161,7 +171,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		Topology: cl.topo,
 		Peers:    map[uint64]backup.Peer{},
 		Store:    store,
-		Progress: backup.NewLogProgress(env.log, 10*time.Second),
+		Progress: backup.NewLogProgress(env.log, progressEvery),
 		Logger:   env.log,
 	}
 	clients, err := cl.peers()
@@ -194,6 +204,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		ObjectLockMode:     c.ObjectLockMode,
 		ObjectLockDays:     c.ObjectLockDays,
 		Encrypt:            recipients,
+		EncryptManifest:    c.EncryptManifest,
 	}, deps)
 	if errors.Is(err, backup.ErrObjectLockUnsupported) {
 		return config.Invalidf("--object-lock-mode (QBACKUP_OBJECT_LOCK_MODE): %v", err)

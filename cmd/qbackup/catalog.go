@@ -52,6 +52,9 @@ func (c *catalogSyncCmd) Help() string {
 	return `Rebuilds the catalogue from the manifests in storage (storage is the
 truth, the catalogue an index). Idempotent: run it after restoring the
 catalogue database, or when a backup finished but could not be recorded.
+A set whose manifest is encrypted (backup --encrypt-manifest) is recorded
+in full with QBACKUP_AGE_IDENTITY(_FILE); without it, with what storage
+tells (id, time, status, size), and a row the backup recorded stays.
 
 ` + config.StorageSecretsHelp
 }
@@ -76,7 +79,7 @@ func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
 	// catalogue and cluster name keep their sets apart.
 	cat = cli.ScopeCatalog(cat, c.Source)
 	defer cat.Close()
-	rep, err := backup.SyncCatalog(ctx, store, backup.NewCatalog(cat))
+	rep, err := backup.SyncCatalog(ctx, store, backup.NewCatalog(cat), secrets.Identities)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"maps"
 	"strconv"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -31,7 +32,12 @@ func defaultVars() kong.Vars {
 		"default_parallel":             strconv.Itoa(restore.DefaultParallel),
 		"default_wait_timeout":         config.Duration(restore.DefaultWaitTimeout),
 		"default_transfer_timeout":     config.Duration(restore.DefaultTransferTimeout),
+		"default_transfer_limit":       strconv.Itoa(restore.DefaultTransferLimit),
 	}
 	maps.Copy(v, config.DefaultVars())
 	return v
 }
+
+// progressEvery is how often a running backup or restore logs its progress
+// line; kubectl qbackup ... --wait shows these lines as they come.
+const progressEvery = 10 * time.Second

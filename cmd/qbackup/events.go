@@ -24,11 +24,11 @@ type runEvents struct {
 	env     *runEnv
 }
 
-// startEvents records the start of a backup or restore run in a pod. A
+// startEvents records the start of a backup, restore or rebalance run in a pod. A
 // failure to record is logged once and the run goes on without Events.
 func startEvents(command string, env *runEnv) *runEvents {
 	name, _, _ := strings.Cut(command, " ")
-	action := map[string]string{"backup": "Backup", "restore": "Restore"}[name]
+	action := map[string]string{"backup": "Backup", "restore": "Restore", "rebalance": "Rebalance"}[name]
 	if action == "" || os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
 		return nil
 	}

@@ -20,7 +20,9 @@ type listCmd struct {
 
 func (c *listCmd) Help() string {
 	return `Lists backups, newest first: from the catalogue when QBACKUP_CATALOG_DSN is
-set, else from the manifests in storage.
+set, else from the manifests in storage. A set whose manifest is encrypted
+(backup --encrypt-manifest) is listed without the key: its id, time, status
+and size, "?" for the rest, marked "manifest encrypted".
 
 Examples:
   qbackup list
@@ -71,6 +73,8 @@ type describeCmd struct {
 
 func (c *describeCmd) Help() string {
 	return `Shows one backup in full: peers, collections, shards, objects and checksums.
+A set whose manifest is encrypted (backup --encrypt-manifest) needs the
+matching QBACKUP_AGE_IDENTITY.
 
 Examples:
   qbackup describe latest

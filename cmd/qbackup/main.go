@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/qbackup/qbackup/internal/cli"
+	"github.com/qbackup/qbackup/internal/printer"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,14 +25,15 @@ type app struct {
 	Log     logOptions     `embed:"" prefix:"log-"`
 	Metrics metricsOptions `embed:"" prefix:"metrics-"`
 
-	Backup   backupCmd   `cmd:"" help:"Take one cluster-wide backup set."`
-	Restore  restoreCmd  `cmd:"" help:"Restore a backup set, also onto a cluster with a different pod count."`
-	List     listCmd     `cmd:"" help:"List backups, newest first."`
-	Describe describeCmd `cmd:"" help:"Show one backup in full."`
-	Verify   verifyCmd   `cmd:"" help:"Re-read a backup and check every object against the manifest."`
-	Prune    pruneCmd    `cmd:"" help:"Apply the retention rules and remove failed and orphaned sets."`
-	Catalog  catalogCmd  `cmd:"" help:"Manage the catalogue (TiDB or any MySQL-compatible server)."`
-	Version  versionCmd  `cmd:"" help:"Print the qbackup version."`
+	Backup    backupCmd    `cmd:"" help:"Take one cluster-wide backup set."`
+	Restore   restoreCmd   `cmd:"" help:"Restore a backup set, also onto a cluster with a different pod count."`
+	Rebalance rebalanceCmd `cmd:"" help:"Spread the replicas of a live cluster over its Ready pods and restore each replication factor."`
+	List      listCmd      `cmd:"" help:"List backups, newest first."`
+	Describe  describeCmd  `cmd:"" help:"Show one backup in full."`
+	Verify    verifyCmd    `cmd:"" help:"Re-read a backup and check every object against the manifest."`
+	Prune     pruneCmd     `cmd:"" help:"Apply the retention rules and remove failed and orphaned sets."`
+	Catalog   catalogCmd   `cmd:"" help:"Manage the catalogue (TiDB or any MySQL-compatible server)."`
+	Version   versionCmd   `cmd:"" help:"Print the qbackup version."`
 }
 
 func main() {
@@ -68,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintln(stderr, "qbackup:", err)
 		}
+	} else if structured && env.summary != "" {
+		// What the run did, in one line of the log that kubectl qbackup
+		// ... --wait shows (the report on stdout is for a terminal).
+		logger.Info(printer.SummaryMessage, "command", kctx.Command(), "summary", env.summary)
 	}
 	return cli.ExitCode(ctx, err)
 }

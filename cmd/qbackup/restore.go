@@ -171,8 +171,9 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	structured := c.Format == "json" || c.Format == "yaml"
 	deps := restore.RunDeps{
-		Deps:     restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log, Identities: rs.Identities},
-		Topology: cl.topo,
+		Deps:          restore.Deps{Peers: peers, Store: rs.Store, Logger: env.log, Identities: rs.Identities},
+		Topology:      cl.topo,
+		ProgressEvery: progressEvery,
 		PrintPlan: func(p *restore.RestorePlan) error {
 			switch {
 			case structured && c.DryRun:

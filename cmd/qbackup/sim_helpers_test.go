@@ -21,11 +21,21 @@ type cliSim struct {
 
 func startCLISim(t *testing.T, opts qdrantsim.Options) *cliSim {
 	t.Helper()
+	return startCLISimWith(t, opts, nil)
+}
+
+// startCLISimWith is startCLISim with edit applied to the options after
+// the test defaults.
+func startCLISimWith(t *testing.T, opts qdrantsim.Options, edit func(*qdrantsim.Options)) *cliSim {
+	t.Helper()
 	if opts.Peers == 0 {
 		opts.Peers = 3
 	}
 	opts.Tick, opts.TransferDelay = 10*time.Millisecond, 50*time.Millisecond
 	opts.PeerDownDelay, opts.AutoRecoveryDelay = 60*time.Millisecond, 50*time.Millisecond
+	if edit != nil {
+		edit(&opts)
+	}
 	c, err := qdrantsim.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start simulator: %v", err)

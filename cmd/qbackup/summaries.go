@@ -159,9 +159,18 @@ func (w *setSummaries) sync(ctx context.Context, store inventory.Store, cluster 
 		if b.Status != catalog.StatusComplete && b.Status != catalog.StatusPartial {
 			continue
 		}
-		m, err := inventory.Load(ctx, store, k.cluster, k.id)
+		m, p, err := manifest.ReadCommit(ctx, store, manifest.ManifestKey(k.cluster, k.id))
 		if err != nil {
 			w.log.Warn("summary of a backup in storage not recorded: its manifest cannot be read", "backup_id", k.id, "error", err)
+			continue
+		}
+		if p != nil {
+			// Encrypted: the summary holds what the listing shows
+			// without the key, which is all a run may need to hold.
+			sum := kube.SummarizePublic(p, b.StartedAt, b.TotalBytes, w.location, w.now())
+			if err := w.s.Put(ctx, &sum); err != nil {
+				w.log.Warn("backup summary not recorded", "backup_id", k.id, "error", err, "hint", summaryRBACHint)
+			}
 			continue
 		}
 		w.record(m)

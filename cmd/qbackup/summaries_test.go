@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
@@ -147,4 +148,45 @@ func TestOutsideKubernetesNoSummaryIsWritten(t *testing.T) {
 	if cs, _, ok, err := summaryClient(); ok || err != nil || cs != nil {
 		t.Fatalf("outside a pod: client %v, ok %v, %v", cs, ok, err)
 	}
+}
+
+// TestAnEncryptedManifestsSummaryHidesWhatItHides: a set written with
+// --encrypt-manifest is summarized with what a listing of the store
+// shows without the key — by the backup, and by prune recording a set
+// without a summary — and never its collections or peers.
+func TestAnEncryptedManifestsSummaryHidesWhatItHides(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := inPod(t)
+	s := startCLISim(t, qdrantsim.Options{})
+	key := newAgeKey(t)
+	mustQbackup(t, s.args("backup", "--encrypt-recipient="+key.Recipient().String(), "--encrypt-manifest")...)
+	check := func(when string) {
+		t.Helper()
+		all := summaries(t, cs)
+		if len(all) != 1 {
+			t.Fatalf("%s: %d summaries", when, len(all))
+		}
+		sum := all[0]
+		if !sum.ManifestEncrypted || sum.Detail != kube.DetailTotals || len(sum.Collections) != 0 || len(sum.Peers) != 0 ||
+			sum.ShardCount != 0 || sum.PodCount != 0 || !sum.FinishedAt.IsZero() || sum.TotalBytes <= 0 ||
+			sum.Encryption == nil || sum.Encryption.Recipients[0] != key.Recipient().String() {
+			t.Errorf("%s: summary %+v", when, sum)
+		}
+		cm, err := cs.CoreV1().ConfigMaps("qdrant").Get(context.Background(), kube.SummaryName(sum.Cluster, sum.BackupID), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{`"docs"`, "qdrant-0", s.c.Peers()[0].URL()} {
+			if strings.Contains(cm.Data[kube.SummaryKey], secret) {
+				t.Errorf("%s: the summary of an encrypted manifest holds %s:\n%s", when, secret, cm.Data[kube.SummaryKey])
+			}
+		}
+	}
+	check("after the backup")
+	// Prune, without the key, records the summary of a set that has none.
+	if err := kube.NewSummaries(cs, "qdrant").Delete(context.Background(), "prod", summaries(t, cs)[0].BackupID); err != nil {
+		t.Fatal(err)
+	}
+	mustQbackup(t, storeArgs(s, "prune", "--keep-last=1")...)
+	check("after prune")
 }

@@ -333,6 +333,13 @@ func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extr
 	if !strings.Contains(r.stdout, "→ "+wantStrategy) {
 		t.Errorf("kubectl qbackup restore did not show the %s strategy:\n%s", wantStrategy, r)
 	}
+	// While it waited, the plugin showed the run's own progress lines
+	// from the pod's log (a line per phase start) and its summary.
+	for _, want := range []string{"  create: 0/", " shards, ", "  recover: ", "  verify: ", "restored (" + wantStrategy + ")", ", RTO "} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("kubectl qbackup restore --wait did not show %q while it waited:\n%s", want, r)
+		}
+	}
 	// The Job is the installed template's, as the overlay patched it.
 	tpl, err := ms.cs.BatchV1().CronJobs(ms.ns).Get(context.Background(), "qbackup-restore", metav1.GetOptions{})
 	if err != nil {
@@ -347,7 +354,7 @@ func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extr
 	if !strings.Contains(out, latest) {
 		t.Errorf("the restore job did not restore the latest backup %s:\n%s", latest, out)
 	}
-	t.Logf("restore (%s) job done in %s", wantStrategy, time.Since(began).Round(time.Millisecond))
+	t.Logf("restore (%s) job done in %s; kubectl qbackup restore --wait printed:\n%s%s", wantStrategy, time.Since(began).Round(time.Millisecond), r.stdout, r.stderr)
 }
 
 // shrink scales the StatefulSet down to n, removes the stopped peers from

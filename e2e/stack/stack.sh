@@ -222,10 +222,17 @@ stop_pid() {
 
 port_in_use() { ss -Htln "sport = :$1" | grep -q .; }
 
+# free_port picks a port below the kernel's ephemeral range: a cold stack
+# build takes many minutes between choosing the ports and starting the
+# last service, and a port in the ephemeral range can meanwhile be taken
+# by any outgoing connection (module downloads, tests), which made MinIO
+# fail with "port already in use".
 free_port() {
-	local p i
+	local p i lo hi
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	hi=$((lo > 21024 ? lo : 32768))
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % (hi - 20000)))
 		port_in_use "$p" && continue
 		[[ " ${TAKEN_PORTS:-} " == *" $p "* ]] && continue
 		TAKEN_PORTS="${TAKEN_PORTS:-} $p"

@@ -48,6 +48,11 @@ func (a *CatalogAdapter) SyncManifest(ctx context.Context, m *manifest.Manifest)
 	return a.c.SyncManifest(ctx, m)
 }
 
+// SyncEncryptedSet records an encrypted set read without the key.
+func (a *CatalogAdapter) SyncEncryptedSet(ctx context.Context, s catalog.EncryptedSet) error {
+	return a.c.SyncEncryptedSet(ctx, s)
+}
+
 // DeleteBackup deletes a row; a missing row is not an error.
 func (a *CatalogAdapter) DeleteBackup(ctx context.Context, cluster, id string) error {
 	if err := a.c.DeleteBackup(ctx, cluster, id); err != nil && !errors.Is(err, catalog.ErrNotFound) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
@@ -80,6 +81,9 @@ type IndexCatalog interface {
 	// ListBackups lists rows of one cluster, or of all clusters for "".
 	ListBackups(ctx context.Context, cluster string) ([]CatalogEntry, error)
 	SyncManifest(ctx context.Context, m *manifest.Manifest) error
+	// SyncEncryptedSet records a set whose manifest is encrypted from
+	// what storage tells without the key.
+	SyncEncryptedSet(ctx context.Context, s catalog.EncryptedSet) error
 	BackupFailed(ctx context.Context, cluster, id, reason string) error
 	DeleteBackup(ctx context.Context, cluster, id string) error
 	// MarkBackupMissing records that a complete or partial set of this

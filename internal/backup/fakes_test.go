@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
@@ -553,6 +554,7 @@ type fakeCatalog struct {
 	rows      map[string]*CatalogEntry // cluster/id
 	reasons   map[string]string
 	completed []*manifest.Manifest
+	encrypted []catalog.EncryptedSet // recorded without the key
 	startErr  error
 	leases    []*fakeLease
 }
@@ -596,6 +598,23 @@ func (c *fakeCatalog) SyncManifest(ctx context.Context, m *manifest.Manifest) er
 	}
 	c.rows[m.Cluster+"/"+m.BackupID] = &CatalogEntry{Cluster: m.Cluster, BackupID: m.BackupID, Status: st, StartedAt: m.StartedAt}
 	c.completed = append(c.completed, m)
+	return nil
+}
+
+func (c *fakeCatalog) SyncEncryptedSet(ctx context.Context, s catalog.EncryptedSet) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := StatusComplete
+	if s.Partial {
+		st = StatusPartial
+	}
+	k := s.Cluster + "/" + s.BackupID
+	if row, ok := c.rows[k]; ok && row.Status == st {
+		return nil
+	}
+	t, _ := manifest.BackupIDTime(s.BackupID)
+	c.rows[k] = &CatalogEntry{Cluster: s.Cluster, BackupID: s.BackupID, Status: st, StartedAt: t}
+	c.encrypted = append(c.encrypted, s)
 	return nil
 }
 

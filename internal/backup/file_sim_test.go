@@ -58,7 +58,7 @@ func TestRunIntoFileStorageWithoutACatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	cat := newFakeCatalog()
-	if rep, err := SyncCatalog(ctx, store, cat); err != nil || len(rep.Synced) != 2 {
+	if rep, err := SyncCatalog(ctx, store, cat, nil); err != nil || len(rep.Synced) != 2 {
 		t.Fatalf("sync: %+v %v", rep, err)
 	}
 	rep, err := Prune(ctx, PruneOptions{Cluster: "demo", KeepLast: 1, OrphanGrace: time.Nanosecond}, store, cat)

@@ -17,7 +17,7 @@ func TestSyncCatalogMarksSetsWhoseManifestIsGone(t *testing.T) {
 	gone := storedBackup(t, store, "prod", now.Add(-2*time.Hour), StatusComplete, now)
 	gonePartial := storedBackup(t, store, "prod", now.Add(-time.Hour), StatusPartial, now)
 	cat := newFakeCatalog()
-	if _, err := SyncCatalog(ctx, store, cat); err != nil {
+	if _, err := SyncCatalog(ctx, store, cat, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Deleted behind qbackup's back, and a failed run's row and a row of
@@ -31,7 +31,7 @@ func TestSyncCatalogMarksSetsWhoseManifestIsGone(t *testing.T) {
 	// And a set in storage the catalogue does not know yet.
 	added := storedBackup(t, store, "prod", now, StatusComplete, now)
 
-	rep, err := SyncCatalog(ctx, store, cat)
+	rep, err := SyncCatalog(ctx, store, cat, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestSyncCatalogMarksSetsWhoseManifestIsGone(t *testing.T) {
 	}
 
 	// A second sync changes nothing more: idempotent.
-	rep, err = SyncCatalog(ctx, store, cat)
+	rep, err = SyncCatalog(ctx, store, cat, nil)
 	if err != nil || len(rep.Missing) != 0 {
 		t.Errorf("second sync marked %v, %v; want nothing", rep.Missing, err)
 	}

@@ -254,7 +254,7 @@ func TestSyncCatalogRecordsEveryManifestAndIsIdempotent(t *testing.T) {
 	storedBackup(t, store, "prod", now, StatusFailed, now) // no manifest: not a backup
 	cat := newFakeCatalog()
 	for range 2 {
-		rep, err := SyncCatalog(context.Background(), store, cat)
+		rep, err := SyncCatalog(context.Background(), store, cat, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,12 +30,12 @@ func deletePrefix(ctx context.Context, store Store, prefix string) (int, error) 
 func deleteKeys(ctx context.Context, store Store, keys []string) (int, error) {
 	ordered := make([]string, 0, len(keys))
 	for _, k := range keys {
-		if path.Base(k) == manifest.ManifestName {
+		if manifest.IsManifestName(path.Base(k)) {
 			ordered = append(ordered, k)
 		}
 	}
 	for _, k := range keys {
-		if path.Base(k) != manifest.ManifestName {
+		if !manifest.IsManifestName(path.Base(k)) {
 			ordered = append(ordered, k)
 		}
 	}

@@ -72,6 +72,11 @@ type Options struct {
 	// recipients, after compression, as it streams to storage. The
 	// manifest records the recipients' public keys and stays readable.
 	Encrypt *crypt.Recipients
+	// EncryptManifest stores the manifest encrypted to the recipients of
+	// Encrypt too (manifest.EncryptedManifestName), with its readable
+	// part (manifest.Public) as the commit marker, and names the shard
+	// objects without their collections; it needs Encrypt.
+	EncryptManifest bool
 	// PrestartStreams is how many snapshot streams (method stream) are
 	// opened together before any is transferred, so the shards of the set
 	// start at nearly the same moment; 0 means DefaultPrestartStreams,
@@ -93,6 +98,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("backup: object lock mode %q: want %s or %s", o.ObjectLockMode, storage.RetentionGovernance, storage.RetentionCompliance)
 	case o.ObjectLockMode != "" && o.ObjectLockDays < 1:
 		return o, fmt.Errorf("backup: object lock mode %s needs at least 1 day of retention", o.ObjectLockMode)
+	}
+	if o.EncryptManifest && o.Encrypt == nil {
+		return o, ErrEncryptManifestWithoutRecipients
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
@@ -141,6 +149,10 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	return o, nil
 }
+
+// ErrEncryptManifestWithoutRecipients: the manifest is to be encrypted
+// and no recipient is given to encrypt it to.
+var ErrEncryptManifestWithoutRecipients = errors.New("backup: the manifest is to be encrypted but no recipient is given")
 
 // Result describes a committed set.
 type Result struct {

@@ -7,6 +7,11 @@ import (
 	"time"
 )
 
+// ProgressMessage is the message of the periodic progress line; the
+// kubectl plugin follows a backup Job's log and shows these lines, so the
+// message and the attribute names are a contract with it.
+const ProgressMessage = "backup progress"
+
 // ShardRef names one shard of a run.
 type ShardRef struct {
 	Collection string
@@ -73,7 +78,7 @@ func (p *LogProgress) Begin(shards int, points uint64) {
 		for {
 			select {
 			case <-t.C:
-				p.report("backup progress")
+				p.report(ProgressMessage)
 			case <-p.stop:
 				return
 			}

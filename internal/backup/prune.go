@@ -163,18 +163,20 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 			}
 			continue
 		}
-		m, err := manifest.Read(ctx, store, st.manifestKey)
+		facts, err := readPruneFacts(ctx, store, st)
 		if err != nil {
 			// Never delete what cannot be read: it may be a newer format.
 			s.item.Status, s.item.Action, s.item.Reasons = "unreadable", PruneSkip, []string{err.Error()}
 			continue
 		}
-		s.at = m.StartedAt
-		if m.ObjectLock != nil && opts.Now.Before(m.ObjectLock.RetainUntil) {
-			s.lock = m.ObjectLock
+		if !facts.startedAt.IsZero() {
+			s.at = facts.startedAt
+		}
+		if facts.lock != nil && opts.Now.Before(facts.lock.RetainUntil) {
+			s.lock = facts.lock
 		}
 		s.item.Status = StatusComplete
-		if m.Partial {
+		if facts.partial {
 			s.item.Status = StatusPartial
 		}
 	}
@@ -309,4 +311,41 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 		}
 	}
 	return rep, errors.Join(errs...)
+}
+
+// pruneFacts are what prune judges a committed set by.
+type pruneFacts struct {
+	startedAt time.Time // zero: the backup id's time
+	partial   bool
+	lock      *manifest.ObjectLock
+}
+
+// readPruneFacts reads them from the set's manifest or, when the
+// manifest is encrypted, from its readable part: prune needs no key, so
+// an encrypted set is timed by its backup id.
+func readPruneFacts(ctx context.Context, store Store, st *storedSet) (pruneFacts, error) {
+	m, p, err := manifest.ReadCommit(ctx, store, st.manifestKey)
+	if err != nil {
+		return pruneFacts{}, err
+	}
+	if m != nil {
+		return pruneFacts{startedAt: m.StartedAt, partial: m.Partial, lock: m.ObjectLock}, nil
+	}
+	if err := checkPublic(st, p); err != nil {
+		return pruneFacts{}, err
+	}
+	return pruneFacts{partial: p.Partial, lock: p.ObjectLock}, nil
+}
+
+// checkPublic checks that the readable part of an encrypted manifest is
+// the set's, and that the encrypted manifest is there.
+func checkPublic(st *storedSet, p *manifest.Public) error {
+	if p.Cluster != st.cluster || p.BackupID != st.id {
+		return fmt.Errorf("manifest %s describes backup %s of cluster %q: %w", st.manifestKey, p.BackupID, p.Cluster, manifest.ErrCorrupt)
+	}
+	if st.encryptedKey == "" {
+		return fmt.Errorf("manifest %s is the readable part of an encrypted manifest, and %s is missing: %w",
+			st.manifestKey, manifest.EncryptedManifestKey(st.cluster, st.id), manifest.ErrCorrupt)
+	}
+	return nil
 }

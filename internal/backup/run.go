@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -256,6 +257,9 @@ func (r *run) commit(ctx context.Context, m *manifest.Manifest) (string, error) 
 	m.FinishedAt = r.now()
 	m.ObjectLock = r.lock
 	m.Encryption = r.encryption()
+	if r.opts.EncryptManifest {
+		return r.commitEncrypted(ctx, m)
+	}
 	b, err := manifest.Marshal(m)
 	if err != nil {
 		return "", fmt.Errorf("encode manifest of backup %s: %w", m.BackupID, err)
@@ -263,6 +267,47 @@ func (r *run) commit(ctx context.Context, m *manifest.Manifest) (string, error) 
 	key := manifest.ManifestKey(m.Cluster, m.BackupID)
 	if err := r.setStore.Put(ctx, key, bytesReader(b)); err != nil {
 		return "", fmt.Errorf("write manifest %s: %w", key, err)
+	}
+	return key, nil
+}
+
+// commitEncrypted writes the manifest encrypted, streamed through age
+// into the store, so that its plaintext is never stored, not even in a
+// temporary object or file; then its readable part as manifest.json, the
+// commit marker, last as always. A set whose encrypted manifest was
+// written but not its readable part is not committed: the run's clean-up
+// (or prune) removes it.
+func (r *run) commitEncrypted(ctx context.Context, m *manifest.Manifest) (string, error) {
+	m.ManifestEncrypted = true
+	if err := m.Validate(); err != nil {
+		return "", fmt.Errorf("encode manifest of backup %s: %w", m.BackupID, err)
+	}
+	var pub bytes.Buffer
+	if err := manifest.EncodePublic(&pub, manifest.PublicOf(m)); err != nil {
+		return "", fmt.Errorf("encode the readable part of the manifest of backup %s: %w", m.BackupID, err)
+	}
+	key := m.Key()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := manifest.EncodeEncrypted(pw, m, r.opts.Encrypt)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	err := r.setStore.Put(ctx, key, pr)
+	// Unblocks the encoder when Put stopped reading early.
+	pr.CloseWithError(errors.New("manifest upload ended"))
+	if encErr := <-done; encErr != nil && err == nil {
+		// Put cannot have succeeded on a stream that failed; keep the
+		// encoder's error anyway.
+		err = encErr
+	}
+	if err != nil {
+		return "", fmt.Errorf("write encrypted manifest %s: %w", key, err)
+	}
+	pubKey := manifest.ManifestKey(m.Cluster, m.BackupID)
+	if err := r.setStore.Put(ctx, pubKey, &pub); err != nil {
+		return "", fmt.Errorf("write manifest %s (the readable part of %s): %w", pubKey, key, err)
 	}
 	return key, nil
 }

@@ -16,9 +16,12 @@ type storedSet struct {
 	cluster     string
 	id          string
 	manifestKey string // empty: no manifest (a failed or killed run, or one still running)
-	keys        []string
-	bytes       int64
-	newest      time.Time
+	// encryptedKey is the key of the encrypted manifest, empty when the
+	// set has none.
+	encryptedKey string
+	keys         []string
+	bytes        int64
+	newest       time.Time
 }
 
 // scanSets lists the backup sets under prefix ("" for every cluster):
@@ -48,6 +51,9 @@ func scanSets(ctx context.Context, store Store, prefix string) ([]*storedSet, er
 		}
 		if c, id, ok := manifest.ParseManifestKey(o.Key); ok && c == cluster && id == s.id {
 			s.manifestKey = o.Key
+		}
+		if o.Key == manifest.EncryptedManifestKey(cluster, s.id) {
+			s.encryptedKey = o.Key
 		}
 		return nil
 	})

@@ -33,6 +33,10 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	for i, ch := range choices {
 		jobs[i] = job{Choice: ch, coll: byName[ch.Collection],
 			key: manifest.ShardObjectKey(r.opts.Cluster, r.id, ch.Collection, ch.ShardID, r.opts.Compression)}
+		if r.opts.EncryptManifest {
+			// The keys would name the collections the manifest hides.
+			jobs[i].key = manifest.OpaqueShardObjectKey(r.opts.Cluster, r.id, i, r.opts.Compression)
+		}
 		if r.opts.Encrypt != nil {
 			jobs[i].key += manifest.EncryptedSuffix
 		}

@@ -128,7 +128,7 @@ func TestBackupIntoMinIOWithTheCatalog(t *testing.T) {
 
 	t.Run("catalog sync is idempotent and prune keeps the newest set", func(t *testing.T) {
 		for range 2 {
-			if _, err := SyncCatalog(ctx, store, NewCatalog(cat)); err != nil {
+			if _, err := SyncCatalog(ctx, store, NewCatalog(cat), nil); err != nil {
 				t.Fatal(err)
 			}
 		}

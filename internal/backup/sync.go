@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -28,7 +30,13 @@ type SyncReport struct {
 // it. Rows recorded before the catalogue kept storage locations are never
 // marked: they may be another store's. A manifest that cannot be read or
 // recorded does not stop the others; the errors are returned joined.
-func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog) (*SyncReport, error) {
+//
+// An encrypted manifest is decrypted with ids and recorded in full (ids
+// that do not open it fail the set); without a key (ids nil or empty)
+// the set is recorded with what storage tells (see
+// catalog.SyncEncryptedSet), and a row the backup recorded from the
+// manifest stays as it is.
+func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog, ids *crypt.Identities) (*SyncReport, error) {
 	sets, err := scanSets(ctx, store, "")
 	if err != nil {
 		return nil, fmt.Errorf("catalog sync: %w", err)
@@ -39,8 +47,12 @@ func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog) (*SyncRepor
 		if s.manifestKey == "" {
 			continue
 		}
-		m, err := manifest.Read(ctx, store, s.manifestKey)
-		if err == nil {
+		m, p, err := manifest.ReadCommit(ctx, store, s.manifestKey)
+		switch {
+		case err != nil:
+		case p != nil:
+			err = syncEncrypted(ctx, store, cat, s, p, ids)
+		default:
 			err = cat.SyncManifest(ctx, m)
 		}
 		if err != nil {
@@ -76,4 +88,25 @@ func SyncCatalog(ctx context.Context, store Store, cat IndexCatalog) (*SyncRepor
 		rep.Missing = append(rep.Missing, k)
 	}
 	return rep, errors.Join(errs...)
+}
+
+// syncEncrypted records a set whose manifest is encrypted (p is its
+// readable part): in full when ids hold a key (one must open it), else
+// with what storage tells.
+func syncEncrypted(ctx context.Context, store Store, cat IndexCatalog, s *storedSet, p *manifest.Public, ids *crypt.Identities) error {
+	if err := checkPublic(s, p); err != nil {
+		return err
+	}
+	if len(ids.Keys()) == 0 {
+		// (Secrets may hold an empty, non-nil set.)
+		return cat.SyncEncryptedSet(ctx, catalog.EncryptedSet{Cluster: s.cluster, BackupID: s.id, Partial: p.Partial, Bytes: s.bytes})
+	}
+	m, err := manifest.ReadEncrypted(ctx, store, s.encryptedKey, ids)
+	if err != nil {
+		return err
+	}
+	if m.Cluster != s.cluster || m.BackupID != s.id {
+		return fmt.Errorf("manifest %s describes backup %s of cluster %q: %w", s.encryptedKey, m.BackupID, m.Cluster, manifest.ErrCorrupt)
+	}
+	return cat.SyncManifest(ctx, m)
 }

@@ -66,9 +66,13 @@ type BackupSummary struct {
 	TotalBytes       int64     `json:"total_bytes"`
 	PointsCount      uint64    `json:"points_count"`
 	// ManifestKey is the manifest's key relative to the storage root.
-	ManifestKey string    `json:"manifest_key,omitempty"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	VerifiedAt  time.Time `json:"verified_at,omitzero"`
+	ManifestKey string `json:"manifest_key,omitempty"`
+	// ManifestEncrypted: the manifest is stored encrypted (backup
+	// --encrypt-manifest); without the key a row of storage holds only
+	// the id, time, status and size.
+	ManifestEncrypted bool      `json:"manifest_encrypted,omitempty"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	VerifiedAt        time.Time `json:"verified_at,omitzero"`
 	// StorageLocation is the canonical URL (without credentials) of the
 	// store holding the set; empty for rows recorded before the catalogue
 	// kept it.
@@ -187,7 +191,7 @@ func (c *Catalog) recordManifest(ctx context.Context, m *manifest.Manifest) erro
 			m.Cluster, m.BackupID, status, m.QdrantVersion, m.ToolVersion, m.SnapshotMethod,
 			dbTime(m.StartedAt), nullTime(m.FinishedAt), nullTime(m.Window.FirstStart), nullTime(m.Window.LastStart),
 			m.Window.SkewMillis, len(m.Collections), len(shards), m.TotalSize(), points,
-			manifest.ManifestKey(m.Cluster, m.BackupID), c.location)
+			m.Key(), c.location)
 		if err != nil {
 			return fmt.Errorf("upsert backup row: %w", err)
 		}
@@ -214,6 +218,56 @@ func (c *Catalog) recordManifest(ctx context.Context, m *manifest.Manifest) erro
 		}
 		return nil
 	})
+}
+
+// EncryptedSet is what storage tells, without the key, of a set whose
+// manifest is encrypted.
+type EncryptedSet struct {
+	Cluster, BackupID string
+	Partial           bool
+	// Bytes are the bytes stored under the set's prefix.
+	Bytes int64
+}
+
+// SyncEncryptedSet makes the catalogue agree with an encrypted set found
+// in storage and read without the key. A row already recorded from the
+// manifest (by the backup, or a sync with the key) is left as it is;
+// otherwise the row gets the set's status, its time from the backup id,
+// its size and the manifest's key, keeping whatever else it holds.
+func (c *Catalog) SyncEncryptedSet(ctx context.Context, s EncryptedSet) error {
+	if err := checkBackupKey(s.Cluster, s.BackupID); err != nil {
+		return err
+	}
+	started, err := manifest.BackupIDTime(s.BackupID)
+	if err != nil {
+		return err
+	}
+	status := StatusComplete
+	if s.Partial {
+		status = StatusPartial
+	}
+	key := manifest.EncryptedManifestKey(s.Cluster, s.BackupID)
+	err = c.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var cur, curKey, loc string
+		err := tx.QueryRowContext(ctx, sqlSelectBackupSync, s.Cluster, s.BackupID).Scan(&cur, &curKey, &loc)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("read backup row: %w", err)
+		case loc != "" && c.location != "" && loc != c.location:
+			return fmt.Errorf("the catalogue has it in %s, not in %s (one catalogue indexes one copy of a set): %w", loc, c.location, ErrOtherLocation)
+		case cur == status && curKey == key && (loc != "" || c.location == ""):
+			return nil // recorded from the manifest: it knows more
+		}
+		if _, err := tx.ExecContext(ctx, sqlUpsertEncryptedSet, s.Cluster, s.BackupID, status, dbTime(started), s.Bytes, key, c.location); err != nil {
+			return fmt.Errorf("upsert backup row: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sync encrypted backup %s/%s: %w", s.Cluster, s.BackupID, err)
+	}
+	return nil
 }
 
 // BackupFailed marks a running (or already failed) set failed with reason.
@@ -440,6 +494,7 @@ func scanSummary(r scanner) (*BackupSummary, error) {
 		return nil, err
 	}
 	b.VerifyDetail, b.Reason = detail.String, reason.String
+	b.ManifestEncrypted = manifest.IsEncryptedManifestKey(b.ManifestKey)
 	b.FinishedAt, b.WindowFirstStart, b.WindowLastStart, b.VerifiedAt =
 		finished.Time, first.Time, last.Time, verifiedAt.Time
 	return &b, nil

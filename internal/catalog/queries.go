@@ -66,6 +66,20 @@ const (
 		"storage_location = IF(VALUES(storage_location) = '', storage_location, VALUES(storage_location)), " +
 		"updated_at = VALUES(updated_at)"
 
+	// sqlUpsertEncryptedSet records what storage tells of a set whose
+	// manifest is encrypted and was read without the key: its status, its
+	// time (from the backup id), its stored bytes and the manifest's key.
+	// What it cannot know it leaves as recorded (the backup recorded it
+	// all when it committed the set).
+	sqlUpsertEncryptedSet = "INSERT INTO backups (cluster, backup_id, status, reason, started_at, total_bytes, manifest_key, storage_location, updated_at) " +
+		"VALUES (?, ?, ?, NULL, ?, ?, ?, ?, UTC_TIMESTAMP(6)) " +
+		"ON DUPLICATE KEY UPDATE status = VALUES(status), reason = NULL, " +
+		"total_bytes = IF(total_bytes = 0, VALUES(total_bytes), total_bytes), " +
+		"manifest_key = VALUES(manifest_key), " +
+		"storage_location = IF(VALUES(storage_location) = '', storage_location, VALUES(storage_location)), " +
+		"updated_at = VALUES(updated_at)"
+	sqlSelectBackupSync = "SELECT status, manifest_key, storage_location FROM backups WHERE cluster = ? AND backup_id = ?"
+
 	// sqlMarkBackupFailed never turns a set with a manifest (complete or
 	// partial) into a failed one: storage would disagree.
 	sqlMarkBackupFailed = "UPDATE backups SET status = 'failed', reason = ?, " +

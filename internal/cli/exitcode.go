@@ -25,7 +25,7 @@ const (
 	ExitOK           = 0
 	ExitFailure      = 1 // the operation failed; the message says why
 	ExitUsage        = 2 // bad flags, URL, id, credentials or other input; nothing was changed
-	ExitLocked       = 3 // another backup or restore holds the lock
+	ExitLocked       = 3 // another backup, restore or rebalance holds the lock
 	ExitClusterNotOK = 4 // a cluster check (node count, readiness, transfers, version, existing collection) failed; nothing was changed
 	ExitCorrupt      = 5 // a backup object is corrupt or missing, or the manifest unreadable
 	ExitInterrupted  = 130
@@ -44,7 +44,7 @@ var ExitCodes = []ExitCodeDoc{
 	{ExitOK, "ok", "success"},
 	{ExitFailure, "failed", "the operation failed; the message says why"},
 	{ExitUsage, "usage or invalid input", "usage or invalid input (a flag or variable out of range, a URL, bucket name or path, the catalogue DSN, its user, password or database, a backup id, a collection name, an age recipient, or an age identity missing, unreadable or not opening the set); nothing changed"},
-	{ExitLocked, "lock held", "another backup or restore of the cluster holds the cluster lock (the message names the holder, what it runs and since when)"},
+	{ExitLocked, "lock held", "another backup, restore or rebalance of the cluster holds the cluster lock (the message names the holder, what it runs and since when)"},
 	{ExitClusterNotOK, "cluster check failed", "a cluster check failed (node count, readiness, consensus, running transfers, target version, existing collection); nothing changed"},
 	{ExitCorrupt, "backup corrupt", "a backup object is corrupt or missing, or the manifest cannot be read (truncated, or a shard missing)"},
 	{ExitInterrupted, "interrupted", "interrupted (SIGINT/SIGTERM); cleanup was done"},

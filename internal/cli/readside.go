@@ -174,11 +174,11 @@ func (r *ReadSide) Load(ctx context.Context, cluster, ref string) (*manifest.Man
 	// unreadable manifest named by id (or every candidate for "latest"
 	// unreadable) is a corrupt backup.
 	if ref == "latest" {
-		return inventory.LoadLatest(ctx, r.Store, r.Index(), cluster, r.Log)
+		return inventory.LoadLatest(ctx, r.Store, r.Index(), cluster, r.Identities, r.Log)
 	}
 	id, err := inventory.Resolve(ctx, r.Store, r.Index(), cluster, ref)
 	if err != nil {
 		return nil, err
 	}
-	return inventory.Load(ctx, r.Store, cluster, id)
+	return inventory.Load(ctx, r.Store, cluster, id, r.Identities)
 }

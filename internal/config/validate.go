@@ -173,7 +173,8 @@ const SecretsHelp = `Secrets come from the environment only (never flags), each 
   QBACKUP_S3_SSE_C_KEY     S3 SSE-C key, base64 of 32 random bytes
                            (openssl rand -base64 32); needed to read too
   QBACKUP_AGE_IDENTITY     age secret key(s) (AGE-SECRET-KEY-1..., age-keygen)
-                           that open sets written with --encrypt-recipient`
+                           that open sets written with --encrypt-recipient,
+                           and their manifests with --encrypt-manifest`
 
 // StorageSecretsHelp is SecretsHelp for commands that do not talk to
 // Qdrant.
@@ -186,7 +187,8 @@ const StorageSecretsHelp = `Secrets come from the environment only (never flags)
   QBACKUP_S3_SSE_C_KEY     S3 SSE-C key, base64 of 32 random bytes
                            (openssl rand -base64 32); needed to read too
   QBACKUP_AGE_IDENTITY     age secret key(s) (AGE-SECRET-KEY-1..., age-keygen)
-                           that open sets written with --encrypt-recipient`
+                           that open sets written with --encrypt-recipient,
+                           and their manifests with --encrypt-manifest`
 
 // Where a restore keeps its journal (restore --journal, QBACKUP_JOURNAL):
 // the per-shard progress that lets a rerun resume.
@@ -241,4 +243,36 @@ func ParseJournal(v string) (Journal, error) {
 // JournalFlag checks --journal.
 func JournalFlag(v string) Check {
 	return func() error { _, err := ParseJournal(v); return err }
+}
+
+// CollectionList checks a list of collection names (--collections): no
+// empty entry (a stray comma) and no surrounding spaces ("a, b" names
+// " b", which no collection is called).
+func CollectionList(flag, env string, names []string) Check {
+	return func() error {
+		for i, n := range names {
+			switch {
+			case n == "":
+				return Invalidf("--%s (%s): entry %d is empty: separate names with single commas, e.g. --%s=docs,images", flag, env, i+1, flag)
+			case strings.TrimSpace(n) != n:
+				return Invalidf("--%s (%s): %q has leading or trailing spaces: separate names with commas only, e.g. --%s=docs,images", flag, env, n, flag)
+			}
+		}
+		return nil
+	}
+}
+
+// RebalanceJournal checks --journal of qbackup rebalance: as a restore's,
+// except that the catalogue does not keep rebalance journals.
+func RebalanceJournal(v string) Check {
+	return func() error {
+		j, err := ParseJournal(v)
+		if err != nil {
+			return err
+		}
+		if j.Mode == JournalCatalog {
+			return Invalidf("--journal=catalog (QBACKUP_JOURNAL): a rebalance keeps its journal in the backup store, not the catalogue: use auto, store, file:///writable/dir or none")
+		}
+		return nil
+	}
 }

@@ -26,6 +26,14 @@ func TestValidationRefusesBadValuesAsInvalidInput(t *testing.T) {
 		{"a cluster name with spaces", ClusterName(" prod"), "leading or trailing spaces"},
 		{"a cluster name too long", ClusterName(strings.Repeat("c", 192)), "at most 191"},
 		{"a cluster name with a newline", ClusterName("pr\nod"), "control character"},
+		{"collection names", CollectionList("collections", "QBACKUP_COLLECTIONS", []string{"docs", "images"}), ""},
+		{"no collection names", CollectionList("collections", "QBACKUP_COLLECTIONS", nil), ""},
+		{"an empty collection name", CollectionList("collections", "QBACKUP_COLLECTIONS", []string{"docs", ""}), "--collections (QBACKUP_COLLECTIONS): entry 2 is empty"},
+		{"a collection name with a space", CollectionList("collections", "QBACKUP_COLLECTIONS", []string{"docs", " images"}), `" images" has leading or trailing spaces`},
+		{"a rebalance journal in the store", RebalanceJournal("auto"), ""},
+		{"a rebalance journal in a directory", RebalanceJournal("file:///var/lib/j"), ""},
+		{"a rebalance journal in the catalogue", RebalanceJournal("catalog"), "keeps its journal in the backup store, not the catalogue"},
+		{"a rebalance journal nowhere known", RebalanceJournal("s3://x"), "is not a journal location"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

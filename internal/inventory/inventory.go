@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -68,7 +69,7 @@ func Summarize(m *manifest.Manifest) catalog.BackupSummary {
 		SnapshotMethod: m.SnapshotMethod, StartedAt: m.StartedAt, FinishedAt: m.FinishedAt,
 		WindowFirstStart: m.Window.FirstStart, WindowLastStart: m.Window.LastStart, SkewMillis: m.Window.SkewMillis,
 		CollectionCount: len(m.Collections), ShardCount: m.ShardCount(), TotalBytes: m.TotalSize(),
-		ManifestKey: manifest.ManifestKey(m.Cluster, m.BackupID),
+		ManifestKey: m.Key(), ManifestEncrypted: m.ManifestEncrypted,
 	}
 	if m.Partial {
 		s.Status = catalog.StatusPartial
@@ -87,6 +88,7 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 	type set struct {
 		cluster, id string
 		manifest    string
+		encrypted   bool // the encrypted manifest is there
 		bytes       int64
 	}
 	sets := map[string]*set{}
@@ -109,6 +111,9 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 		if _, _, ok := manifest.ParseManifestKey(o.Key); ok {
 			s.manifest = o.Key
 		}
+		if o.Key == manifest.EncryptedManifestKey(c, s.id) {
+			s.encrypted = true
+		}
 		return nil
 	})
 	if err != nil {
@@ -124,7 +129,11 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 			})
 			continue
 		}
-		m, err := manifest.Read(ctx, store, s.manifest)
+		m, p, err := manifest.ReadCommit(ctx, store, s.manifest)
+		if p != nil {
+			out = append(out, encryptedRow(p, s.cluster, s.id, s.encrypted, s.bytes))
+			continue
+		}
 		if unreadable(err) {
 			// One bad set must not hide the others.
 			t, _ := manifest.BackupIDTime(s.id)
@@ -141,6 +150,25 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 	}
 	sortNewestFirst(out)
 	return out, nil
+}
+
+// encryptedRow is the list row of a set whose manifest is encrypted: what
+// storage tells without the key (the time of its id, its stored bytes)
+// and its manifest's readable part p (whether it is partial). found says
+// whether the encrypted manifest is there.
+func encryptedRow(p *manifest.Public, cluster, id string, found bool, bytes int64) catalog.BackupSummary {
+	t, _ := manifest.BackupIDTime(id)
+	row := catalog.BackupSummary{Cluster: cluster, BackupID: id, Status: catalog.StatusComplete, StartedAt: t, TotalBytes: bytes,
+		ManifestKey: manifest.EncryptedManifestKey(cluster, id), ManifestEncrypted: true}
+	switch {
+	case p.Cluster != cluster || p.BackupID != id:
+		row.Status, row.Reason = StatusUnreadable, fmt.Sprintf("%s describes backup %s of cluster %q", manifest.ManifestKey(cluster, id), p.BackupID, p.Cluster)
+	case !found:
+		row.Status, row.Reason = StatusUnreadable, fmt.Sprintf("the encrypted manifest %s is missing", row.ManifestKey)
+	case p.Partial:
+		row.Status = catalog.StatusPartial
+	}
+	return row
 }
 
 // unreadable reports whether a manifest read failed for a reason of the
@@ -185,7 +213,7 @@ func Resolve(ctx context.Context, store Store, idx Index, cluster, ref string) (
 // storage) are each logged as a warning naming the set and why. When
 // every candidate was skipped for an unreadable manifest the error matches
 // manifest.ErrCorrupt; with no candidate at all, ErrNoBackup.
-func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, log *slog.Logger) (*manifest.Manifest, error) {
+func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, ids *crypt.Identities, log *slog.Logger) (*manifest.Manifest, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -203,7 +231,7 @@ func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, log
 		if b.Status != catalog.StatusComplete || b.VerifyStatus == catalog.VerifyCorrupt {
 			continue
 		}
-		m, err := Load(ctx, store, cluster, b.BackupID)
+		m, err := Load(ctx, store, cluster, b.BackupID, ids)
 		if err == nil {
 			return m, nil
 		}
@@ -220,11 +248,17 @@ func LoadLatest(ctx context.Context, store Store, idx Index, cluster string, log
 		cluster, len(skipped), ListCommand, errors.Join(skipped...))
 }
 
-// Load reads and validates the manifest of one backup from storage.
-// A set without a manifest does not exist: ErrNoBackup.
-func Load(ctx context.Context, store Store, cluster, id string) (*manifest.Manifest, error) {
+// Load reads and validates the manifest of one backup from storage,
+// decrypting it with ids when it is encrypted (backup --encrypt-manifest).
+// A set without a manifest does not exist: ErrNoBackup. An encrypted one
+// without ids that open it fails with crypt.ErrNoIdentity or
+// crypt.ErrWrongIdentity, naming its recipients and the variables to set.
+func Load(ctx context.Context, store Store, cluster, id string, ids *crypt.Identities) (*manifest.Manifest, error) {
 	key := manifest.ManifestKey(cluster, id)
-	m, err := manifest.Read(ctx, store, key)
+	m, p, err := manifest.ReadCommit(ctx, store, key)
+	if p != nil {
+		m, err = loadEncrypted(ctx, store, cluster, id, p, ids)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("backup %s of cluster %q: no manifest at %s (list backups with %s): %w", id, cluster, key, ListCommand, ErrNoBackup)
 	}
@@ -235,7 +269,26 @@ func Load(ctx context.Context, store Store, cluster, id string) (*manifest.Manif
 		return nil, err
 	}
 	if m.Cluster != cluster || m.BackupID != id {
-		return nil, fmt.Errorf("manifest %s describes backup %s of cluster %q", key, m.BackupID, m.Cluster)
+		return nil, fmt.Errorf("manifest %s describes backup %s of cluster %q", m.Key(), m.BackupID, m.Cluster)
 	}
 	return m, nil
+}
+
+// loadEncrypted reads the encrypted manifest of a set whose readable
+// part is p: the recipients it names tell a missing or wrong identity
+// before the manifest is read.
+func loadEncrypted(ctx context.Context, store Store, cluster, id string, p *manifest.Public, ids *crypt.Identities) (*manifest.Manifest, error) {
+	if p.Cluster != cluster || p.BackupID != id {
+		return nil, fmt.Errorf("manifest %s describes backup %s of cluster %q: %w", manifest.ManifestKey(cluster, id), p.BackupID, p.Cluster, manifest.ErrCorrupt)
+	}
+	what := fmt.Sprintf("the manifest of backup %s of cluster %q (backup --encrypt-manifest)", id, cluster)
+	if err := ids.CheckOpens(what, p.Encryption.Recipients); err != nil {
+		return nil, err
+	}
+	key := manifest.EncryptedManifestKey(cluster, id)
+	m, err := manifest.ReadEncrypted(ctx, store, key, ids)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("backup %s of cluster %q: its encrypted manifest %s is missing: %w", id, cluster, key, manifest.ErrCorrupt)
+	}
+	return m, err
 }

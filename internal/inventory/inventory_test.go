@@ -124,14 +124,14 @@ func TestLoadRefusesUnknownFormatsAndIDs(t *testing.T) {
 	if err := st.Put(ctx, manifest.ManifestKey("prod", id), bytes.NewReader(future)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(ctx, st, "prod", id); !errors.Is(err, manifest.ErrUnsupportedFormat) || !strings.Contains(err.Error(), "upgrade qbackup") {
+	if _, err := Load(ctx, st, "prod", id, nil); !errors.Is(err, manifest.ErrUnsupportedFormat) || !strings.Contains(err.Error(), "upgrade qbackup") {
 		t.Errorf("a manifest of a newer format: error = %v", err)
 	}
-	if _, err := Load(ctx, st, "prod", "20261125T140000Z-0000"); !errors.Is(err, ErrNoBackup) || !strings.Contains(err.Error(), "qbackup list") {
+	if _, err := Load(ctx, st, "prod", "20261125T140000Z-0000", nil); !errors.Is(err, ErrNoBackup) || !strings.Contains(err.Error(), "qbackup list") {
 		t.Errorf("an unknown id: error = %v", err)
 	}
 	putManifest(t, st, "test", "20261102T000000Z-bbbb", false)
-	if _, err := Load(ctx, st, "test", "20261102T000000Z-bbbb"); err != nil {
+	if _, err := Load(ctx, st, "test", "20261102T000000Z-bbbb", nil); err != nil {
 		t.Errorf("a good manifest: %v", err)
 	}
 }

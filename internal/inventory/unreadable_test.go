@@ -142,7 +142,7 @@ func TestLoadLatestSkipsUnreadableSets(t *testing.T) {
 				}
 			}
 			w := &warnings{}
-			m, err := LoadLatest(ctx, st, tt.idx, "prod", slog.New(w))
+			m, err := LoadLatest(ctx, st, tt.idx, "prod", nil, slog.New(w))
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("got %v, %v; want an error matching %v", m, err, tt.wantErr)

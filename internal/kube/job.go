@@ -127,12 +127,18 @@ func (a RestoreArgs) Args() []string {
 // template: deleting or reinstalling the template must not take the record
 // of a restore with it.
 func RestoreJobFromTemplate(tpl *batchv1.CronJob, name string, a RestoreArgs) (*batchv1.Job, error) {
+	return jobFromTemplate(tpl, name, a.Args())
+}
+
+// jobFromTemplate is a Job of the restore template running qbackup with
+// args.
+func jobFromTemplate(tpl *batchv1.CronJob, name string, args []string) (*batchv1.Job, error) {
 	spec := tpl.Spec.JobTemplate.Spec.DeepCopy()
 	i, err := qbackupContainer(spec.Template.Spec.Containers)
 	if err != nil {
 		return nil, fmt.Errorf("restore template cronjob/%s: %w", tpl.Name, err)
 	}
-	spec.Template.Spec.Containers[i].Args = a.Args()
+	spec.Template.Spec.Containers[i].Args = args
 	job := &batchv1.Job{
 		TypeMeta: jobTypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
@@ -147,6 +153,57 @@ func RestoreJobFromTemplate(tpl *batchv1.CronJob, name string, a RestoreArgs) (*
 		job.Annotations = map[string]string{}
 	}
 	job.Annotations[TemplateAnnotation] = "cronjob/" + tpl.Name
+	return job, nil
+}
+
+// RebalanceComponent is the component label of a rebalance Job.
+const RebalanceComponent = "rebalance"
+
+// RebalanceArgs are the rebalance Job's container arguments.
+type RebalanceArgs struct {
+	Collections       []string
+	ReplicationFactor uint32
+	// AllowNodeMismatch is passed on when the operator overrode the
+	// plugin's node-count check.
+	AllowNodeMismatch bool
+}
+
+// Args renders the qbackup command line of the rebalance Job.
+func (a RebalanceArgs) Args() []string {
+	args := []string{"rebalance"}
+	if len(a.Collections) > 0 {
+		args = append(args, "--collections="+strings.Join(a.Collections, ","))
+	}
+	if a.ReplicationFactor > 0 {
+		args = append(args, fmt.Sprintf("--replication-factor=%d", a.ReplicationFactor))
+	}
+	if a.AllowNodeMismatch {
+		args = append(args, "--allow-node-mismatch")
+	}
+	return args
+}
+
+// RebalanceJobName names a rebalance Job after the time it was made.
+func RebalanceJobName(now time.Time) string { return "qbackup-rebalance-" + timestamp(now) }
+
+// RebalanceJobFromTemplate makes the rebalance Job from the installed
+// restore template, as a restore Job is made (same image, configuration,
+// identity and failure policy: a rebalance changes the live cluster as a
+// restore does, and is rerun by the operator, resuming from its journal),
+// labelled as a rebalance.
+func RebalanceJobFromTemplate(tpl *batchv1.CronJob, name string, a RebalanceArgs) (*batchv1.Job, error) {
+	job, err := jobFromTemplate(tpl, name, a.Args())
+	if err != nil {
+		return nil, err
+	}
+	if job.Labels == nil {
+		job.Labels = map[string]string{}
+	}
+	job.Labels[ComponentLabel] = RebalanceComponent
+	if job.Spec.Template.Labels == nil {
+		job.Spec.Template.Labels = map[string]string{}
+	}
+	job.Spec.Template.Labels[ComponentLabel] = RebalanceComponent
 	return job, nil
 }
 

@@ -168,6 +168,49 @@ func TestRestoreJobFindsTheQbackupContainer(t *testing.T) {
 	}
 }
 
+func TestRebalanceJob(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		args     RebalanceArgs
+		wantArgs []string
+		golden   string
+	}{
+		{"defaults", RebalanceArgs{}, []string{"rebalance"}, "rebalance-job.yaml"},
+		{"every flag", RebalanceArgs{Collections: []string{"docs", "images"}, ReplicationFactor: 2, AllowNodeMismatch: true},
+			[]string{"rebalance", "--collections=docs,images", "--replication-factor=2", "--allow-node-mismatch"}, "rebalance-job-flags.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := RebalanceJobName(now)
+			if name != "qbackup-rebalance-20261125163005" {
+				t.Errorf("name %q", name)
+			}
+			tpl := installed(t, "restore-template.yaml")
+			job, err := RebalanceJobFromTemplate(tpl, name, tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := job.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, tc.wantArgs) {
+				t.Errorf("args %q, want %q", got, tc.wantArgs)
+			}
+			if job.Labels[ComponentLabel] != RebalanceComponent || job.Spec.Template.Labels[ComponentLabel] != RebalanceComponent {
+				t.Errorf("labels %v, pod labels %v", job.Labels, job.Spec.Template.Labels)
+			}
+			if len(job.OwnerReferences) != 0 || job.Annotations[TemplateAnnotation] != "cronjob/qbackup-restore" {
+				t.Errorf("owners %+v, annotations %v", job.OwnerReferences, job.Annotations)
+			}
+			// The template is left as it was.
+			if got := tpl.Spec.JobTemplate.Labels[ComponentLabel]; got != "restore" {
+				t.Errorf("the template's component label changed to %q", got)
+			}
+			b, err := JobYAML(job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.golden, b)
+		})
+	}
+}
+
 func TestVerifyJob(t *testing.T) {
 	cj := installedCronJob(t)
 	job, err := VerifyJobFromCronJob(cj, "20261125T133000Z-3F9C", now)

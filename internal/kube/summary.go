@@ -94,6 +94,12 @@ type SetSummary struct {
 	Encryption      *manifest.Encryption `json:"encryption,omitempty"`
 	RecipientCount  int                  `json:"recipient_count,omitempty"`
 	ObjectLock      *manifest.ObjectLock `json:"object_lock,omitempty"`
+	// ManifestEncrypted: the set's manifest is stored encrypted (backup
+	// --encrypt-manifest). Its summary then holds only what the
+	// manifest's readable part and storage show without the key — the
+	// id, time, status, size and recipients — so the ConfigMap reveals no
+	// more than the store does; Detail is DetailTotals.
+	ManifestEncrypted bool `json:"manifest_encrypted,omitempty"`
 	// StorageLocation is the store holding the set (as the catalogue
 	// names it, without credentials); ManifestKey its manifest there.
 	StorageLocation string              `json:"storage_location,omitempty"`
@@ -131,8 +137,17 @@ type ShardSummary struct {
 }
 
 // SummarizeManifest is the full summary of a committed set in the store
-// at location (cli.StoreLocation; "" when unknown).
+// at location (cli.StoreLocation; "" when unknown); of a set whose
+// manifest is encrypted, the summary of its readable part
+// (SummarizePublic).
 func SummarizeManifest(m *manifest.Manifest, location string, now time.Time) SetSummary {
+	if m.ManifestEncrypted {
+		started, err := manifest.BackupIDTime(m.BackupID)
+		if err != nil {
+			started = m.StartedAt
+		}
+		return SummarizePublic(manifest.PublicOf(m), started, m.TotalSize(), location, now)
+	}
 	s := SetSummary{
 		Version: SummaryVersion, Detail: DetailFull, Cluster: m.Cluster, BackupID: m.BackupID,
 		Status: catalog.StatusComplete, VerifyStatus: catalog.VerifyUnverified,
@@ -169,6 +184,25 @@ func SummarizeManifest(m *manifest.Manifest, location string, now time.Time) Set
 	return s
 }
 
+// SummarizePublic is the summary of a set whose manifest is encrypted,
+// from its readable part p, the time of its id and the bytes it stores:
+// what a listing of the store shows without the key, and no more.
+func SummarizePublic(p *manifest.Public, started time.Time, bytes int64, location string, now time.Time) SetSummary {
+	s := SetSummary{
+		Version: SummaryVersion, Detail: DetailTotals, Cluster: p.Cluster, BackupID: p.BackupID,
+		Status: catalog.StatusComplete, VerifyStatus: catalog.VerifyUnverified, StartedAt: started.UTC(), TotalBytes: bytes,
+		Encryption: p.Encryption, ObjectLock: p.ObjectLock, ManifestEncrypted: true,
+		StorageLocation: location, ManifestKey: manifest.EncryptedManifestKey(p.Cluster, p.BackupID), UpdatedAt: now.UTC(),
+	}
+	if p.Partial {
+		s.Status = catalog.StatusPartial
+	}
+	if p.Encryption != nil {
+		s.RecipientCount = len(p.Encryption.Recipients)
+	}
+	return s
+}
+
 // Row is the summary as a row of the backup list, the catalogue's shape,
 // so both sources print alike.
 func (s *SetSummary) Row() catalog.BackupSummary {
@@ -179,6 +213,7 @@ func (s *SetSummary) Row() catalog.BackupSummary {
 		WindowFirstStart: s.Window.FirstStart, WindowLastStart: s.Window.LastStart, SkewMillis: s.Window.SkewMillis,
 		CollectionCount: s.CollectionCount, ShardCount: s.ShardCount, TotalBytes: s.TotalBytes, PointsCount: s.PointsCount,
 		ManifestKey: s.ManifestKey, UpdatedAt: s.UpdatedAt, VerifiedAt: s.VerifiedAt, StorageLocation: s.StorageLocation,
+		ManifestEncrypted: s.ManifestEncrypted,
 	}
 }
 
@@ -193,7 +228,7 @@ func (s *SetSummary) Manifest() (m *manifest.Manifest, ok bool) {
 	m = &manifest.Manifest{
 		FormatVersion: manifest.FormatVersion, BackupID: s.BackupID, Cluster: s.Cluster,
 		QdrantVersion: s.QdrantVersion, ToolVersion: s.ToolVersion, SnapshotMethod: s.SnapshotMethod,
-		Partial: s.Status == catalog.StatusPartial, ObjectLock: s.ObjectLock, Encryption: s.Encryption,
+		Partial: s.Status == catalog.StatusPartial, ObjectLock: s.ObjectLock, Encryption: s.Encryption, ManifestEncrypted: s.ManifestEncrypted,
 		StartedAt: s.StartedAt, FinishedAt: s.FinishedAt, Window: s.Window, Peers: s.Peers,
 	}
 	for _, c := range s.Collections {

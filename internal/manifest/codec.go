@@ -44,10 +44,17 @@ func Marshal(m *Manifest) ([]byte, error) {
 // FormatVersion fails with ErrUnsupportedFormat before anything else is
 // interpreted, because an old reader must not guess at a newer layout.
 func Decode(r io.Reader) (*Manifest, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 256<<20))
+	data, err := io.ReadAll(io.LimitReader(r, maxManifestSize))
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
+	return decode(data)
+}
+
+// maxManifestSize bounds what a manifest read holds in memory.
+const maxManifestSize = 256 << 20
+
+func decode(data []byte) (*Manifest, error) {
 	var head struct {
 		FormatVersion *int `json:"format_version"`
 	}
@@ -56,6 +63,10 @@ func Decode(r io.Reader) (*Manifest, error) {
 	}
 	if head.FormatVersion == nil {
 		return nil, fmt.Errorf("decode manifest: no format_version field: %w", ErrUnsupportedFormat)
+	}
+	if *head.FormatVersion == EncryptedFormatVersion {
+		return nil, fmt.Errorf("manifest format version %d is the readable part of a manifest encrypted with age (backup --encrypt-manifest), which is %s: %w",
+			EncryptedFormatVersion, EncryptedManifestName, ErrUnsupportedFormat)
 	}
 	if v := *head.FormatVersion; v < 1 || v > FormatVersion {
 		return nil, fmt.Errorf("manifest format version %d, this qbackup reads 1 to %d (upgrade qbackup to read it): %w",
@@ -90,6 +101,9 @@ func (m *Manifest) Validate() error {
 	}
 	if err := m.Encryption.validate(); err != nil {
 		return fmt.Errorf("manifest: %w", err)
+	}
+	if m.ManifestEncrypted && m.Encryption == nil {
+		return errors.New("manifest: marked encrypted without recipients (encryption)")
 	}
 	seen := map[string]bool{}
 	for _, c := range m.Collections {

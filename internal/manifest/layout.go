@@ -9,9 +9,13 @@ import (
 // Object layout under the storage root:
 //
 //	<cluster>/<backup-id>/manifest.json
+//	<cluster>/<backup-id>/manifest.json.age   (with --encrypt-manifest: the manifest;
+//	                                           manifest.json is then its readable part, see Public)
+//	<cluster>/<backup-id>/shards/<n>.snapshot[.zst].age (shard objects of such a set)
 //	<cluster>/<backup-id>/<collection>/<shard-id>.snapshot[.zst]
 //	<cluster>/.locks/backup.json
 //	<cluster>/.restores/<restore-id>.json
+//	<cluster>/.rebalance/journal.json
 //	<cluster>/.stored/<backup-id>/<peer-id>/<collection>/<shard-id>.json
 //
 // Cluster and collection names are escaped (see EscapeName) so any name
@@ -21,6 +25,11 @@ import (
 
 // ManifestName is the file name of the commit marker.
 const ManifestName = "manifest.json"
+
+// EncryptedManifestName is the file name of a manifest encrypted with
+// age; ManifestName then holds its readable part (see Public) and stays
+// the commit marker.
+const EncryptedManifestName = ManifestName + EncryptedSuffix
 
 // ClusterPrefix is the prefix of everything stored for one cluster.
 func ClusterPrefix(cluster string) string { return EscapeName(cluster) + "/" }
@@ -35,9 +44,46 @@ func ManifestKey(cluster, backupID string) string {
 	return BackupPrefix(cluster, backupID) + ManifestName
 }
 
+// EncryptedManifestKey is the key of a backup set's encrypted manifest.
+func EncryptedManifestKey(cluster, backupID string) string {
+	return BackupPrefix(cluster, backupID) + EncryptedManifestName
+}
+
+// Key is where m is stored: ManifestKey, or EncryptedManifestKey when
+// the manifest is encrypted.
+func (m *Manifest) Key() string {
+	if m.ManifestEncrypted {
+		return EncryptedManifestKey(m.Cluster, m.BackupID)
+	}
+	return ManifestKey(m.Cluster, m.BackupID)
+}
+
+// IsManifestName reports whether a file name is a set's manifest,
+// readable or encrypted: what a deletion removes first, so that a set
+// deleted half way is no longer a backup.
+func IsManifestName(name string) bool {
+	return name == ManifestName || name == EncryptedManifestName
+}
+
+// IsEncryptedManifestKey reports whether key names an encrypted
+// manifest.
+func IsEncryptedManifestKey(key string) bool { return path.Base(key) == EncryptedManifestName }
+
 // ShardObjectKey is the key of one shard snapshot object.
 func ShardObjectKey(cluster, backupID, collection string, shardID uint32, compression string) string {
 	k := fmt.Sprintf("%s%s/%d.snapshot", BackupPrefix(cluster, backupID), EscapeName(collection), shardID)
+	if compression == CompressionZstd {
+		k += ".zst"
+	}
+	return k
+}
+
+// OpaqueShardObjectKey is the key of the n-th shard object of a set whose
+// manifest is encrypted: it names neither the collection nor the shard,
+// which only the manifest tells (readers take every shard's key from
+// the manifest, Shard.Object).
+func OpaqueShardObjectKey(cluster, backupID string, n int, compression string) string {
+	k := fmt.Sprintf("%sshards/%d.snapshot", BackupPrefix(cluster, backupID), n)
 	if compression == CompressionZstd {
 		k += ".zst"
 	}
@@ -56,6 +102,12 @@ func LockKey(cluster string) string { return ClusterPrefix(cluster) + ".locks/ba
 // catalogue is configured.
 func RestoreJournalKey(cluster, restoreID string) string {
 	return ClusterPrefix(cluster) + ".restores/" + restoreID + ".json"
+}
+
+// RebalanceJournalKey is the key of the journal of a cluster's last
+// rebalance (qbackup rebalance).
+func RebalanceJournalKey(cluster string) string {
+	return ClusterPrefix(cluster) + ".rebalance/journal.json"
 }
 
 // StoredSnapshotsPrefix is the prefix of the records of stored snapshots

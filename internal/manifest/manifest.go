@@ -7,7 +7,9 @@ import (
 )
 
 // FormatVersion is the manifest format this build writes and the newest it
-// reads. Version 1 is the first format.
+// reads. Version 1 is the first format. Version 2 is taken: it marks the
+// readable part of an encrypted manifest (EncryptedFormatVersion), so a
+// newer manifest format is 3.
 const FormatVersion = 1
 
 // Snapshot methods recorded in Manifest.SnapshotMethod.
@@ -62,14 +64,17 @@ type Manifest struct {
 	ObjectLock *ObjectLock `json:"object_lock,omitempty"`
 	// Encryption is the client-side encryption of the set's shard
 	// objects (each shard records its own too); nil when they are
-	// stored as Qdrant wrote them (possibly compressed). The manifest
-	// itself is never encrypted, so listing needs no key.
-	Encryption  *Encryption  `json:"encryption,omitempty"`
-	StartedAt   time.Time    `json:"started_at"`
-	FinishedAt  time.Time    `json:"finished_at"`
-	Window      Window       `json:"window"`
-	Peers       []Peer       `json:"peers"`
-	Collections []Collection `json:"collections"`
+	// stored as Qdrant wrote them (possibly compressed).
+	Encryption *Encryption `json:"encryption,omitempty"`
+	// ManifestEncrypted is set when this manifest is stored encrypted
+	// (EncryptedManifestName, to the recipients of Encryption), with its
+	// readable part (Public) as ManifestName.
+	ManifestEncrypted bool         `json:"manifest_encrypted,omitempty"`
+	StartedAt         time.Time    `json:"started_at"`
+	FinishedAt        time.Time    `json:"finished_at"`
+	Window            Window       `json:"window"`
+	Peers             []Peer       `json:"peers"`
+	Collections       []Collection `json:"collections"`
 }
 
 // Window is the spread of the shard snapshot start times. Shards are

@@ -41,16 +41,34 @@ func Describe(w io.Writer, rep Description) error {
 		verify = rep.Catalog.VerifyStatus
 	}
 	fmt.Fprintf(w, "Backup:          %s\nCluster:         %s\nStatus:          %s\nVerified:        %s\n", m.BackupID, m.Cluster, status, verify)
-	fmt.Fprintf(w, "Qdrant version:  %s\nSnapshot method: %s\nStarted:         %s\nFinished:        %s (%s)\n",
-		m.QdrantVersion, m.SnapshotMethod, m.StartedAt.Format(time.RFC3339), m.FinishedAt.Format(time.RFC3339), m.FinishedAt.Sub(m.StartedAt).Round(time.Millisecond))
-	size, shards := m.TotalSize(), m.ShardCount()
-	if rep.ShardsOmitted && rep.Catalog != nil {
-		size, shards = rep.Catalog.TotalBytes, rep.Catalog.ShardCount
+	// A source without the manifest's content (the summary of a set whose
+	// manifest is encrypted) has no finish time, versions or counts: "-"
+	// and "?" rather than zeros.
+	sealed := m.FinishedAt.IsZero()
+	finished := "-"
+	if !sealed {
+		finished = fmt.Sprintf("%s (%s)", m.FinishedAt.Format(time.RFC3339), m.FinishedAt.Sub(m.StartedAt).Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "Snapshot skew:   %s\nSize:            %s in %d shards\n", time.Duration(m.Window.SkewMillis)*time.Millisecond, Bytes(size), shards)
+	fmt.Fprintf(w, "Qdrant version:  %s\nSnapshot method: %s\nStarted:         %s\nFinished:        %s\n",
+		Dash(m.QdrantVersion), Dash(m.SnapshotMethod), m.StartedAt.Format(time.RFC3339), finished)
+	size, shards := m.TotalSize(), fmt.Sprint(m.ShardCount())
+	if rep.ShardsOmitted && rep.Catalog != nil {
+		size, shards = rep.Catalog.TotalBytes, fmt.Sprint(rep.Catalog.ShardCount)
+	}
+	skew := (time.Duration(m.Window.SkewMillis) * time.Millisecond).String()
+	if sealed {
+		shards, skew = "?", "?"
+	}
+	fmt.Fprintf(w, "Snapshot skew:   %s\nSize:            %s in %s shards\n", skew, Bytes(size), shards)
 	if e := m.Encryption; e != nil {
 		// Which secret key a restore needs, without needing it to ask.
 		fmt.Fprintf(w, "Encrypted:       %s for %s (restore and verify need one of their identities in QBACKUP_AGE_IDENTITY)\n", e.Scheme, strings.Join(e.Recipients, ", "))
+		if m.ManifestEncrypted {
+			fmt.Fprintf(w, "Manifest:        encrypted too (%s; without the key only the id, time, status and size are visible)\n", m.Key())
+		}
+	}
+	if sealed && len(m.Peers) == 0 {
+		return nil
 	}
 	fmt.Fprintf(w, "Peers:\n")
 	ptw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

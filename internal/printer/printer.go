@@ -56,13 +56,34 @@ func Backups(w io.Writer, all []catalog.BackupSummary, wide bool) error {
 	}
 	fmt.Fprintln(tw, head+"\tREASON")
 	for _, b := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s", b.Cluster, b.BackupID, b.Status, Dash(b.VerifyStatus),
-			b.CollectionCount, b.ShardCount, Bytes(b.TotalBytes), Duration(b.Duration()),
-			(time.Duration(b.SkewMillis) * time.Millisecond).String())
-		if wide {
-			fmt.Fprintf(tw, "\t%d\t%s\t%s\t%s\t%s", b.PointsCount, Dash(b.QdrantVersion), Dash(b.SnapshotMethod), Time(b.StartedAt), Time(b.FinishedAt))
+		// A set whose encrypted manifest was listed without the key
+		// (storage only, or a catalogue row synced without it) has no
+		// counts: "?" rather than a zero that reads as empty.
+		sealed := b.ManifestEncrypted && b.FinishedAt.IsZero()
+		count := func(n int) string {
+			if sealed {
+				return "?"
+			}
+			return fmt.Sprint(n)
 		}
-		fmt.Fprintf(tw, "\t%s\n", Dash(OneLine(b.Reason)))
+		skew := (time.Duration(b.SkewMillis) * time.Millisecond).String()
+		if sealed {
+			skew = "?"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", b.Cluster, b.BackupID, b.Status, Dash(b.VerifyStatus),
+			count(b.CollectionCount), count(b.ShardCount), Bytes(b.TotalBytes), Duration(b.Duration()), skew)
+		if wide {
+			points := fmt.Sprint(b.PointsCount)
+			if sealed {
+				points = "?"
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s", points, Dash(b.QdrantVersion), Dash(b.SnapshotMethod), Time(b.StartedAt), Time(b.FinishedAt))
+		}
+		reason := OneLine(b.Reason)
+		if b.ManifestEncrypted {
+			reason = strings.TrimSuffix("manifest encrypted; "+reason, "; ")
+		}
+		fmt.Fprintf(tw, "\t%s\n", Dash(reason))
 	}
 	return tw.Flush()
 }

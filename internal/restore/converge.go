@@ -162,6 +162,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 			for _, t := range cc.ShardTransfers {
 				busy[t.ShardID] = true
 			}
+			io := newPeerIO(e.live.transferLimit, cc.ShardTransfers)
 			var pending []string
 			for _, id := range slices.Sorted(maps.Keys(target)) {
 				if settled(live[id], target[id]) {
@@ -172,7 +173,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 				if busy[id] || want == nil {
 					continue
 				}
-				if err := e.step(ctx, shardState{collection: name, shard: id, have: live[id], want: target[id], restored: e.restoredOf(name, id)}, idle, said); err != nil {
+				if err := e.step(ctx, shardState{collection: name, shard: id, have: live[id], want: target[id], restored: e.restoredOf(name, id), io: io}, idle, said); err != nil {
 					lastErr = err
 				}
 			}
@@ -279,6 +280,8 @@ type shardState struct {
 	have       map[uint64]string
 	want       []uint64
 	restored   map[uint64]bool
+	// io reserves transfers per peer; nil: no limit.
+	io *peerIO
 }
 
 // step issues the cluster operations that bring one shard closer to want:
@@ -297,7 +300,7 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 	name, shard, have, want, restored := sh.collection, sh.shard, sh.have, sh.want, sh.restored
 	var active []uint64
 	for _, p := range slices.Sorted(maps.Keys(have)) {
-		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) {
+		if have[p] == qdrant.StateActive && (len(restored) == 0 || restored[p]) && e.live.canSource(p) {
 			active = append(active, p)
 		}
 	}
@@ -330,8 +333,21 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 	log := onceLogger{log: base, said: said, shard: shard}
 	activeLeft := len(active)
 	transferred := false
+	// replicated: every wanted replica exists and is Active.
+	replicated := true
+	for _, p := range want {
+		if have[p] != qdrant.StateActive {
+			replicated = false
+		}
+	}
 	for _, p := range surplus {
 		if isSource(p) && len(missing) > 0 && !transferred {
+			if !sh.io.take(p, missing[0]) {
+				// A peer is at its transfer limit: the move waits, and
+				// nothing else of the shard starts meanwhile.
+				transferred = true
+				continue
+			}
 			log.Info("moving replica", "from", p, "to", missing[0])
 			if err := e.coord.MoveShard(ctx, name, shard, p, missing[0]); err != nil {
 				return fmt.Errorf("move %s from peer %d to %d: %w", shardRef(name, shard), p, missing[0], err)
@@ -346,6 +362,11 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 			// Never drop the last Active copy (of the restored data).
 			continue
 		}
+		if have[p] == qdrant.StateActive && e.live.keepUntilReplicated && !replicated {
+			// Replicate first, drop after: the shard keeps its serving
+			// copies until the wanted ones are Active.
+			continue
+		}
 		log.Info("dropping surplus replica", "peer", p, "state", have[p])
 		if err := e.coord.DropReplica(ctx, name, shard, p); err != nil {
 			return fmt.Errorf("drop replica of %s on peer %d: %w", shardRef(name, shard), p, err)
@@ -358,6 +379,9 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 		return nil
 	}
 	if len(missing) > 0 {
+		if !sh.io.take(source, missing[0]) {
+			return nil
+		}
 		log.Info("replicating shard", "from", source, "to", missing[0])
 		if err := e.coord.ReplicateShard(ctx, name, shard, source, missing[0]); err != nil {
 			return fmt.Errorf("replicate %s from peer %d to %d: %w", shardRef(name, shard), source, missing[0], err)
@@ -377,6 +401,9 @@ func (e *executor) step(ctx context.Context, sh shardState, idle map[uint32]time
 			return nil
 		}
 		if time.Since(since) < deadGracePolls*e.opts.Poll {
+			return nil
+		}
+		if !sh.io.take(source, p) {
 			return nil
 		}
 		delete(idle, shard)

@@ -152,6 +152,18 @@ func (d *Deps) done(c string, s uint32, err error) {
 	}
 }
 
+func (d *Deps) phaseStarted(name string) {
+	if p, ok := d.Progress.(PhaseProgress); ok {
+		p.PhaseStarted(name)
+	}
+}
+
+func (d *Deps) skipped(c string, s uint32, n int64) {
+	if p, ok := d.Progress.(PhaseProgress); ok {
+		p.ShardSkipped(c, s, n)
+	}
+}
+
 func (d *Deps) journal() Journal {
 	if d.Journal != nil {
 		return d.Journal

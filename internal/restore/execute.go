@@ -194,6 +194,8 @@ type executor struct {
 	owned []string
 	// mu guards rep and restored while shards recover in parallel.
 	mu sync.Mutex
+	// live tightens the converge loop for a serving cluster (LiveConverge).
+	live liveRules
 }
 
 // removeOwned deletes the collections this restore created after a
@@ -277,6 +279,7 @@ func (e *executor) run(ctx context.Context) error {
 			return fmt.Errorf("before %s: %w", p.name, err)
 		}
 		e.log.Info("restore phase started", "phase", p.name)
+		e.deps.phaseStarted(p.name)
 		t0 := e.deps.now()
 		err := p.fn(ctx)
 		d := e.deps.now().Sub(t0)

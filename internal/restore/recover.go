@@ -40,10 +40,14 @@ func (e *executor) recoverAll(ctx context.Context) error {
 	for _, cp := range e.plan.Collections {
 		for _, s := range cp.Shards {
 			switch st := e.done.state(cp.Target, s.ID); {
-			case s.Object == "" || e.reshardDone[cp.Target]:
+			case s.Object == "":
+				continue
+			case e.reshardDone[cp.Target]:
+				e.deps.skipped(cp.Target, s.ID, s.Size)
 				continue
 			case st == ShardRecovered || st == ShardVerified:
 				e.rep.ShardsSkipped++
+				e.deps.skipped(cp.Target, s.ID, s.Size)
 				e.log.Info("shard recovered by an earlier run", "collection", cp.Target, "shard", s.ID)
 				continue
 			}

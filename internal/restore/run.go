@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
@@ -41,6 +42,10 @@ type RunDeps struct {
 	// cancelled if the lease is lost; release is called at the end. nil
 	// means no lease.
 	HoldLease func(ctx context.Context) (held context.Context, release func(), err error)
+	// ProgressEvery, when positive and Deps.Progress is unset, logs the
+	// run's progress through the logger when each phase starts and this
+	// often while shards are recovered (LogProgress).
+	ProgressEvery time.Duration
 }
 
 // RunResult is what a restore run produced; fields stay nil for the
@@ -116,6 +121,11 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 	}
 	for _, w := range res.Preflight.Warnings {
 		deps.logger().Warn(w)
+	}
+	if deps.ProgressEvery > 0 && deps.Progress == nil {
+		p := NewLogProgress(deps.logger(), deps.ProgressEvery, plan)
+		deps.Progress = p
+		defer p.Stop()
 	}
 	res.Report, err = Execute(ctx, plan, deps.Deps, opts.Exec)
 	return res, leaseLost(ctx, outer.Err() != nil, err)

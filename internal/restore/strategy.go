@@ -1,12 +1,12 @@
 package restore
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
 
 	"github.com/qbackup/qbackup/internal/manifest"
+	pl "github.com/qbackup/qbackup/internal/placement"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
@@ -28,7 +28,7 @@ type layout struct {
 	// peerMap maps a source peer id to the target peer standing in for it.
 	peerMap map[uint64]uint64
 	// order ranks target peers for deterministic tie-breaks.
-	order map[uint64]int
+	order pl.Order
 	names map[uint64]string
 	// finalLoad counts the replicas per peer of the collections planned
 	// so far once redistribution is done; it breaks ties between peers.
@@ -47,7 +47,7 @@ func (l *layout) redistributes() bool { return !slices.Equal(l.restoreSet, l.fin
 // chooseLayout resolves the strategy from pods then (N) and now (M).
 func chooseLayout(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*layout, error) {
 	n, mm := len(m.Peers), len(peers)
-	l := &layout{order: map[uint64]int{}, names: map[uint64]string{}}
+	l := &layout{order: pl.Order{}, names: map[uint64]string{}}
 	all := make([]uint64, 0, mm)
 	for i, p := range peers {
 		l.order[p.ID] = i
@@ -500,152 +500,24 @@ func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMa
 // leastLoaded picks the peer of set outside skip with the fewest replicas
 // of this collection, then overall, then by peer order.
 func leastLoaded(set, skip []uint64, local, global loadMap, l *layout) uint64 {
-	best, found := uint64(0), false
-	for _, p := range set {
-		if slices.Contains(skip, p) {
-			continue
-		}
-		if !found || local[p] < local[best] ||
-			local[p] == local[best] && (global[p] < global[best] || global[p] == global[best] && l.order[p] < l.order[best]) {
-			best, found = p, true
-		}
-	}
-	return best
+	return pl.LeastLoaded(set, skip, pl.Load(local), pl.Load(global), l.order)
 }
 
-// rebalance computes a placement of one collection on set: every shard
-// gets rf[id] replicas, and the replicas per peer differ by at most one.
-// It moves as few replicas as it can from cur. others counts the replicas
-// per peer of the collections planned before; it decides which peers
-// take the collection's odd replicas, so that they do not pile up on the
-// same peers collection after collection. With acrossPlan, replicas also
-// move when that evens out others + this collection without unbalancing
-// this one: worth it when placing replicas that nothing has to copy yet,
-// not when each move is a shard transfer.
+// rebalance computes a placement of one collection on set with
+// pl.Balance: every shard gets rf[id] replicas, the replicas per
+// peer differ by at most one, as few replicas as possible move from cur.
+// qbackup rebalance plans a live cluster with the same function.
 func rebalance(cur map[uint32][]uint64, ids []uint32, set []uint64, rf map[uint32]int, l *layout, others loadMap, acrossPlan bool) map[uint32][]uint64 {
-	inSet := map[uint64]bool{}
-	for _, p := range set {
-		inSet[p] = true
-	}
-	out := map[uint32][]uint64{}
-	load := loadMap{}
-	for _, id := range ids {
-		var reps []uint64
-		for _, p := range cur[id] {
-			if inSet[p] {
-				reps = append(reps, p)
-			}
-		}
-		out[id] = reps
-		for _, p := range reps {
-			load[p]++
-		}
-	}
-	for _, id := range ids {
-		for len(out[id]) < rf[id] {
-			p := leastLoaded(set, out[id], load, others, l)
-			out[id] = append(out[id], p)
-			load[p]++
-		}
-		for len(out[id]) > rf[id] {
-			// Drop the copy on the busiest peer, but never the first: it
-			// is the one that received the snapshot.
-			reps := out[id]
-			drop := 1
-			for i := 2; i < len(reps); i++ {
-				if load[reps[i]] > load[reps[drop]] {
-					drop = i
-				}
-			}
-			load[reps[drop]]--
-			out[id] = slices.Delete(reps, drop, drop+1)
-		}
-	}
-	// Each step moves one replica from a busiest peer to an idlest one:
-	// of this collection first, then, among peers with as many replicas
-	// of it, of the plan. A step either shrinks the collection's spread or
-	// keeps it and shrinks the plan's, so the loop ends; the bound is a
-	// guard. A peer with more replicas than another always holds a shard
-	// the other does not, so a step finds one to move.
-	// cmpLoad orders peers by replicas of this collection, then of the
-	// plan; set is in peer order, so ties go to the first peer.
-	cmpLoad := func(a, b uint64) int {
-		return cmp.Or(cmp.Compare(load[a], load[b]), cmp.Compare(others[a]+load[a], others[b]+load[b]))
-	}
-	steps := 0
-	for _, id := range ids {
-		steps += len(out[id])
-	}
-	for range steps*len(set)*2 + 1 {
-		hi, lo := set[0], set[0]
-		for _, p := range set {
-			if cmpLoad(p, hi) > 0 {
-				hi = p
-			}
-			if cmpLoad(p, lo) < 0 {
-				lo = p
-			}
-		}
-		spread := load[hi] - load[lo]
-		plan := others[hi] + load[hi] - others[lo] - load[lo]
-		if spread <= 1 && !(acrossPlan && spread == 1 && plan >= 2) {
-			break
-		}
-		moved := false
-		for i := len(ids) - 1; i >= 0 && !moved; i-- {
-			reps := out[ids[i]]
-			if j := slices.Index(reps, hi); j >= 0 && !slices.Contains(reps, lo) {
-				reps[j] = lo
-				load[hi]--
-				load[lo]++
-				moved = true
-			}
-		}
-		if !moved {
-			break
-		}
-	}
-	return out
+	return pl.Balance(cur, ids, set, rf, l.order, pl.Load(others), acrossPlan)
 }
 
 // reconcile lists the cluster operations that turn placement cur into
-// want, shard by shard: a replica that must go and one that must appear
-// make a move; the rest are replications (from a replica that stays) and
-// drops.
+// want (pl.Reconcile).
 func reconcile(cur, want map[uint32][]uint64, ids []uint32) []Transfer {
-	var out []Transfer
-	for _, id := range ids {
-		have, need := cur[id], want[id]
-		var missing, surplus, kept []uint64
-		for _, p := range need {
-			if !slices.Contains(have, p) {
-				missing = append(missing, p)
-			} else {
-				kept = append(kept, p)
-			}
-		}
-		for _, p := range have {
-			if !slices.Contains(need, p) {
-				surplus = append(surplus, p)
-			}
-		}
-		n := min(len(missing), len(surplus))
-		for i := range n {
-			out = append(out, Transfer{Kind: TransferMove, ShardID: id, From: surplus[i], To: missing[i]})
-		}
-		for _, p := range missing[n:] {
-			from := uint64(0)
-			switch {
-			case len(kept) > 0:
-				from = kept[0]
-			case len(have) > 0:
-				from = have[0]
-			}
-			out = append(out, Transfer{Kind: TransferReplicate, ShardID: id, From: from, To: p})
-		}
-		for _, p := range surplus[n:] {
-			out = append(out, Transfer{Kind: TransferDrop, ShardID: id, From: p})
-		}
+	ops := pl.Reconcile(cur, want, ids)
+	out := make([]Transfer, len(ops))
+	for i, op := range ops {
+		out[i] = Transfer{Kind: TransferKind(op.Kind), ShardID: op.ShardID, From: op.From, To: op.To}
 	}
 	return out
 }

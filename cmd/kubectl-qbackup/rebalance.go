@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/kube"
+)
+
+type rebalanceCmd struct {
+	Collections       []string `name:"collections" sep:"," help:"Rebalance only these collections (default: every collection)."`
+	ReplicationFactor *uint32  `name:"replication-factor" help:"Set every rebalanced collection's replication factor to this, 1 or more (default: keep each collection's)."`
+	Selector          *string  `name:"selector" short:"l" help:"Label selector of the Qdrant pods (default: the installation's QBACKUP_SELECTOR, else app.kubernetes.io/name=qdrant)."`
+	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
+	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the rebalance Job is made from."`
+	Yes               bool     `name:"yes" short:"y" help:"Do not ask for confirmation (asked only on a terminal)."`
+	waitFlags         `embed:""`
+	dryRun            `embed:""`
+}
+
+func (c *rebalanceCmd) Help() string {
+	return `Checks that every Qdrant pod is Ready (and that their count is the
+StatefulSet's replicas) and creates a Job from the installed restore
+template that runs qbackup rebalance: it spreads the replicas of every
+collection evenly over the Ready pods and brings each shard to its
+collection's replication factor (or --replication-factor), moving and
+replicating before it drops anything, so the cluster keeps serving. Use it
+after scaling the StatefulSet up, e.g. once a restore consolidated the
+shards onto fewer pods. The Job prints its plan first; a rerun after a
+failure resumes it.
+
+On a terminal it asks before creating the Job (--yes does not ask);
+--wait follows the Job to its end and exits with its exit code.
+
+Examples:
+  kubectl qbackup rebalance --dry-run=client -o yaml
+  kubectl qbackup rebalance --replication-factor=2 --yes --wait
+  kubectl qbackup rebalance --collections=docs,images`
+}
+
+// Validate runs before the API server is contacted.
+func (c *rebalanceCmd) Validate() error {
+	if err := validateFrom(c.From, kube.RestoreTemplate); err != nil {
+		return err
+	}
+	if err := c.waitFlags.Validate(); err != nil {
+		return err
+	}
+	if c.ReplicationFactor != nil && *c.ReplicationFactor < 1 {
+		return config.Invalidf("--replication-factor 0: must be at least 1; leave it out to keep each collection's")
+	}
+	return config.CollectionList("collections", "the Job's QBACKUP_COLLECTIONS", c.Collections)()
+}
+
+func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
+	cs, ns, err := k.client()
+	if err != nil {
+		return err
+	}
+	tpl, err := getCronJob(ctx, cs, ns, c.From)
+	if err != nil {
+		return err
+	}
+	sel := (&restoreCmd{Selector: c.Selector}).selector(ctx, cs, ns, nil)
+	nodes, err := kube.CountNodes(ctx, cs, ns, sel)
+	if err != nil {
+		return err
+	}
+	if err := nodes.Check(); err != nil {
+		if !c.AllowNodeMismatch || len(nodes.Ready) == 0 {
+			return err
+		}
+		fmt.Fprintf(env.stderr, "warning: %v (going on: --allow-node-mismatch)\n", err)
+	}
+	// With -o yaml the summary goes to stderr, so stdout is the object
+	// alone.
+	out := env.stdout
+	if c.Output == "yaml" {
+		out = env.stderr
+	}
+	fmt.Fprintf(out, "Rebalance over the %d Ready pods of namespace %s\n  (the Job plans against the live cluster and logs its plan before it moves anything: kubectl qbackup logs latest)\n",
+		len(nodes.Ready), ns)
+	args := kube.RebalanceArgs{Collections: c.Collections, AllowNodeMismatch: c.AllowNodeMismatch}
+	if c.ReplicationFactor != nil {
+		args.ReplicationFactor = *c.ReplicationFactor
+	}
+	job, err := kube.RebalanceJobFromTemplate(tpl, kube.RebalanceJobName(env.now()), args)
+	if err != nil {
+		return config.Invalid(err)
+	}
+	if !c.dryRun.enabled() && !c.Yes && env.interactive() {
+		if !env.confirm(fmt.Sprintf("Move and replicate shards over the %d Ready pods of namespace %s?", len(nodes.Ready), ns)) {
+			fmt.Fprintln(env.stderr, "Not confirmed: no rebalance Job was created.")
+			return nil
+		}
+	}
+	created, err := createJob(ctx, env, cs, job, c.dryRun)
+	if err != nil || c.dryRun.enabled() {
+		return err
+	}
+	return c.wait(ctx, env, cs, created)
+}
