@@ -28,7 +28,7 @@ import (
 func TestOperatorWithKubectlAccessAlone(t *testing.T) {
 	t.Parallel()
 	st := newS3Store(t)
-	in, _ := newInstallation(t, 14, st, map[string]string{"AWS_ACCESS_KEY_ID": st.env_.AccessKey, "AWS_SECRET_ACCESS_KEY": st.env_.SecretKey})
+	in, _ := newInstallation(t, 16, st, map[string]string{"AWS_ACCESS_KEY_ID": st.env_.AccessKey, "AWS_SECRET_ACCESS_KEY": st.env_.SecretKey})
 	// The plugin runs with no credential in its environment (newCLI
 	// keeps none, and points the AWS SDK's files and metadata nowhere).
 	kp := newCLI(t).with("KUBECONFIG", os.Getenv(stacktest.EnvKubeconfig)).plugin(t)
