@@ -94,11 +94,13 @@ func TestOperatorWithKubectlAccessAlone(t *testing.T) {
 	}
 	r = as(operator, "list", "-o", "wide")
 	ok(t, r)
+	t.Logf("kubectl qbackup list -o wide (the README shows it):\n%s%s", r.stdout, r.stderr)
 	if !strings.Contains(r.stderr, "Read from backup summaries") || !strings.Contains(r.stdout, newest.BackupID) {
 		t.Errorf("list -o wide:\n%s", r)
 	}
 	r = as(operator, "describe", "latest")
 	ok(t, r)
+	t.Logf("kubectl qbackup describe latest (the README shows it):\n%s", r.stdout)
 	for _, want := range []string{"Backup:          " + newest.BackupID, `Collection "tenants": custom sharding`, "Size:            ", "in 8 shards", "Read from backup summaries"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("describe latest lacks %q:\n%s", want, r)
@@ -106,6 +108,7 @@ func TestOperatorWithKubectlAccessAlone(t *testing.T) {
 	}
 	r = as(operator, "status")
 	ok(t, r)
+	t.Logf("kubectl qbackup status (the README shows it):\n%s", r.stdout)
 	if !strings.Contains(r.stdout, "Last complete set:") || !strings.Contains(r.stdout, newest.BackupID+" (finished") {
 		t.Errorf("status:\n%s", r)
 	}
