@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/kube"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // summaryTimeout bounds the summary writes of one run: the API server
@@ -120,6 +122,18 @@ func (w *setSummaries) pruned(ctx context.Context, rep *backup.PruneReport, stor
 	w.sync(ctx, store, cluster)
 }
 
+// manifestExists says whether the set's manifest is in storage; a failed
+// read counts as there (a summary is only deleted when its set is known
+// to be gone).
+func manifestExists(ctx context.Context, store inventory.Store, cluster, id string) bool {
+	r, err := store.Open(ctx, manifest.ManifestKey(cluster, id), 0)
+	if err != nil {
+		return !errors.Is(err, storage.ErrNotFound)
+	}
+	r.Close()
+	return true
+}
+
 // sync reconciles the summaries of cluster with the sets in storage.
 func (w *setSummaries) sync(ctx context.Context, store inventory.Store, cluster string) {
 	sets, err := inventory.List(ctx, store, nil, cluster)
@@ -136,9 +150,13 @@ func (w *setSummaries) sync(ctx context.Context, store inventory.Store, cluster 
 			inStorage[key{b.Cluster, b.BackupID}] = b
 		}
 	}
-	gone, err := w.s.Reconcile(ctx, cluster, w.location, func(c, id string) bool {
-		_, ok := inStorage[key{c, id}]
-		return ok
+	gone, err := w.s.Reconcile(ctx, cluster, w.location, func(s *kube.SetSummary) bool {
+		if _, ok := inStorage[key{s.Cluster, s.BackupID}]; ok {
+			return true
+		}
+		// Not listed: asked again, as another Job may have committed
+		// the set (and recorded this summary) since the listing.
+		return manifestExists(ctx, store, s.Cluster, s.BackupID)
 	})
 	for _, id := range gone {
 		w.log.Info("summary of a backup no longer in storage deleted", "backup_id", id)

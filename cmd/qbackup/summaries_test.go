@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +20,11 @@ import (
 
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/kube"
+	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // inPod makes the runs record their summaries in namespace qdrant of a
@@ -189,4 +194,48 @@ func TestAnEncryptedManifestsSummaryHidesWhatItHides(t *testing.T) {
 	}
 	mustQbackup(t, storeArgs(s, "prune", "--keep-last=1")...)
 	check("after prune")
+}
+
+// hidingStore lists every object but those whose key contains hide, as a
+// listing taken before another Job committed that set would.
+type hidingStore struct {
+	inventory.Store
+	hide string
+}
+
+func (h hidingStore) List(ctx context.Context, prefix string, fn func(storage.ObjectInfo) error) error {
+	return h.Store.List(ctx, prefix, func(o storage.ObjectInfo) error {
+		if strings.Contains(o.Key, h.hide) {
+			return nil
+		}
+		return fn(o)
+	})
+}
+
+// TestReconcileKeepsASetCommittedAfterTheListing: a set missing from the
+// listing whose manifest is in storage when its summary would be deleted
+// (committed by another Job meanwhile) keeps its summary.
+func TestReconcileKeepsASetCommittedAfterTheListing(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := inPod(t)
+	s := startCLISim(t, qdrantsim.Options{})
+	mustQbackup(t, s.args("backup")...)
+	id := summaries(t, cs)[0].BackupID
+	store, err := storage.Open(context.Background(), s.storage, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := openSummaries(config.Source{Cluster: "prod", Storage: s.storage}, slog.New(slog.DiscardHandler))
+	w.sync(context.Background(), hidingStore{Store: store, hide: id}, "prod")
+	if got := summaryIDs(summaries(t, cs)); !slices.Equal(got, []string{id}) {
+		t.Errorf("after a reconcile whose listing missed %s: %q", id, got)
+	}
+	// Gone for real: deleted.
+	if err := store.Delete(context.Background(), manifest.ManifestKey("prod", id)); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(context.Background(), store, "prod")
+	if got := summaryIDs(summaries(t, cs)); len(got) != 0 {
+		t.Errorf("the summary of a set without manifest is kept: %q", got)
+	}
 }

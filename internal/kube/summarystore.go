@@ -177,20 +177,21 @@ func (s *Summaries) SetVerified(ctx context.Context, cluster, backupID, status, 
 }
 
 // Reconcile deletes the summaries of cluster ("" for every cluster) in
-// the store at location whose set exists no more (exists says which
-// do), and returns the backup ids it deleted. Summaries of other stores
-// are left alone: two installations may share a namespace.
-func (s *Summaries) Reconcile(ctx context.Context, cluster, location string, exists func(cluster, backupID string) bool) ([]string, error) {
+// the store at location that keep does not keep (those whose set exists
+// no more), and returns the backup ids it deleted. Summaries of other
+// stores are left alone: two installations may share a namespace.
+func (s *Summaries) Reconcile(ctx context.Context, cluster, location string, keep func(*SetSummary) bool) ([]string, error) {
 	all, _, err := s.List(ctx, cluster)
 	if err != nil {
 		return nil, err
 	}
 	var gone []string
-	for _, sum := range all {
+	for i := range all {
+		sum := &all[i]
 		if sum.StorageLocation != "" && location != "" && sum.StorageLocation != location {
 			continue
 		}
-		if exists(sum.Cluster, sum.BackupID) {
+		if keep(sum) {
 			continue
 		}
 		if err := s.Delete(ctx, sum.Cluster, sum.BackupID); err != nil {

@@ -147,7 +147,7 @@ func TestSummariesReconcile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	exists := func(cluster, id string) bool { return id == "20261125T140000Z-0002" }
+	exists := func(sum *SetSummary) bool { return sum.BackupID == "20261125T140000Z-0002" }
 	gone, err := s.Reconcile(ctx, "prod", "s3://b/p", exists)
 	if err != nil {
 		t.Fatal(err)
