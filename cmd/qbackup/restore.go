@@ -26,7 +26,7 @@ type restoreCmd struct {
 	Plan              string        `name:"plan" env:"QBACKUP_RESTORE_PLAN" enum:"auto,direct,consolidate,redistribute" default:"auto" help:"Strategy: auto picks from the pods now versus the pods in the backup."`
 	TargetNode        string        `name:"target-node" env:"QBACKUP_TARGET_NODE" help:"Consolidate everything onto this pod (name) or peer (id)."`
 	ReplicationFactor *uint32       `name:"replication-factor" env:"QBACKUP_REPLICATION_FACTOR" help:"Replication factor of the restored collections, 1 or more (default: the recorded one, capped at the pod count)."`
-	Shards            *uint32       `name:"shards" env:"QBACKUP_SHARDS" help:"Reshard to this many shards, 1 to 1000 (default: keep the recorded count)."`
+	Shards            string        `name:"shards" env:"QBACKUP_SHARDS" help:"Reshard: a shard count from 1 to 1000, or auto (reshard each auto-sharded collection whose shards × replication factor cannot give every pod a replica, to the smallest count that can), or keep (the recorded count, the default; the installed ConfigMap sets auto)."`
 	Collections       []string      `name:"collections" env:"QBACKUP_COLLECTIONS" sep:"," help:"Restore only these collections of the backup."`
 	Rename            []string      `name:"rename" env:"QBACKUP_RENAME" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
 	Overwrite         bool          `name:"overwrite" env:"QBACKUP_OVERWRITE" help:"Replace target collections (and aliases) that exist. Without it an existing collection stops the restore."`
@@ -70,8 +70,8 @@ func (c *restoreCmd) Validate() error {
 		func() error { _, err := restore.ParseRename(c.Rename); return config.Invalid(err) },
 		config.JournalFlag(c.Journal),
 		func() error {
-			if c.Shards != nil && (*c.Shards < 1 || *c.Shards > maxShards) {
-				return config.Invalidf("--shards %d (QBACKUP_SHARDS): must be 1 to %d; leave it out to keep the recorded shard count", *c.Shards, maxShards)
+			if _, _, err := parseShards(c.Shards); err != nil {
+				return err
 			}
 			if c.ReplicationFactor != nil && *c.ReplicationFactor < 1 {
 				return config.Invalidf("--replication-factor 0 (QBACKUP_REPLICATION_FACTOR): must be at least 1; leave it out to keep the recorded one")
@@ -84,6 +84,25 @@ func (c *restoreCmd) Validate() error {
 		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
 	)
+}
+
+// parseShards reads --shards: a count, auto, or keep (also empty): keep
+// the recorded count.
+func parseShards(v string) (count uint32, auto bool, err error) {
+	switch v {
+	case "", "keep":
+		return 0, false, nil
+	case "auto":
+		return 0, true, nil
+	}
+	n, perr := strconv.ParseInt(v, 10, 64)
+	if perr != nil {
+		return 0, false, config.Invalidf("--shards %s (QBACKUP_SHARDS): not a shard count: give a count from 1 to %d, auto, or keep (the recorded shard count)", v, maxShards)
+	}
+	if n < 1 || n > maxShards {
+		return 0, false, config.Invalidf("--shards %d (QBACKUP_SHARDS): must be 1 to %d, auto, or keep; leave it out to keep the recorded shard count", n, maxShards)
+	}
+	return uint32(n), false, nil
 }
 
 func optionalUint32(p *uint32) uint32 {
@@ -201,10 +220,11 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 			return err
 		}
 	}
+	shards, autoShards, _ := parseShards(c.Shards) // checked by Validate
 	res, err := restore.Run(ctx, restore.RunOptions{
 		Manifest: m,
 		Plan: restore.PlanOptions{
-			Strategy: strategy, TargetNode: c.TargetNode, ReplicationFactor: optionalUint32(c.ReplicationFactor), Shards: optionalUint32(c.Shards),
+			Strategy: strategy, TargetNode: c.TargetNode, ReplicationFactor: optionalUint32(c.ReplicationFactor), Shards: shards, AutoShards: autoShards,
 			Collections: c.Collections, Rename: rename, Overwrite: c.Overwrite,
 		},
 		Preflight: restore.PreflightOptions{AllowNodeMismatch: c.AllowNodeMismatch, VerifyObjects: c.VerifyFirst},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -446,7 +447,18 @@ func TestMissionOnKubernetes(t *testing.T) {
 	ms.sm.loseEverything(t)
 	ms.restoreLatest(t, "redistribute")
 	ms.sm.assertEverything(t, ms.want)
-	assertReplicationMet(t, ms.sm, ms.sourceRF, 4)
+	// The installed ConfigMap reshards where pods would stay empty
+	// (QBACKUP_SHARDS: auto): images and hybrid, 2 shards at factor 1,
+	// come back with 4 shards, one replica per pod; docs (3 shards × 2)
+	// and tenants (custom shard keys) keep theirs.
+	onFour := maps.Clone(ms.sourceRF)
+	for _, c := range []string{"images", "hybrid"} {
+		if !maps.Equal(ms.sourceRF[c], map[uint32]int{0: 1, 1: 1}) {
+			t.Fatalf("%s was backed up with replicas %v; the test expects 2 shards at factor 1", c, ms.sourceRF[c])
+		}
+		onFour[c] = map[uint32]int{0: 1, 1: 1, 2: 1, 3: 1}
+	}
+	assertReplicationMet(t, ms.sm, onFour, 4)
 	ms.assertBalanced(t)
 	if got := ms.cat.restoreStatuses(t); !reflect.DeepEqual(got, []string{"complete", "complete"}) {
 		t.Errorf("restores in the catalogue: %v, want two complete", got)

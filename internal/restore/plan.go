@@ -63,6 +63,11 @@ type PlanOptions struct {
 	ReplicationFactor uint32
 	// Shards reshards to this many shards; 0 keeps the recorded count.
 	Shards uint32
+	// AutoShards reshards each auto-sharded collection whose shards ×
+	// replication factor cannot give every pod a replica to the smallest
+	// count that can (AutoShardCount); the others keep their count.
+	// Exclusive with Shards.
+	AutoShards bool
 	// Collections restricts the restore to these backup collections.
 	Collections []string
 	Rename      Rename

@@ -279,21 +279,47 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 	if l.strategy == StrategyConsolidate || l.strategy == StrategyRedistribute && l.bounded {
 		cp.Warnings = append(cp.Warnings, crowdingWarnings(cp, l)...)
 	}
-	if opts.Shards > 0 {
+	pods := len(l.finalSet)
+	covered := len(shards) * int(cp.ReplicationFactor)
+	auto := opts.AutoShards && opts.Shards == 0
+	short := fmt.Sprintf("%s × replication factor %d leave %d of %s without its data", plural(len(shards), "shard"), cp.ReplicationFactor, pods-covered, plural(pods, "pod"))
+	switch {
+	case covered >= pods || opts.Shards > 0:
+	case c.ShardingMethod == "custom":
+		cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: %s; custom sharding keeps its shards per key (add shard keys or raise the replication factor)", c.Name, short))
+	case !auto:
+		cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: %s; --shards auto would reshard it to %d shards",
+			c.Name, short, AutoShardCount(c.ShardNumber, cp.ReplicationFactor, pods)))
+	}
+	if k := shardTarget(c, cp.ReplicationFactor, pods, opts); k > 0 {
 		switch {
 		case c.ShardingMethod == "custom":
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: custom sharding keeps its shards per key; --shards ignored", c.Name))
 			cp.Strategy = restoreStrategy(l)
-		case opts.Shards == c.ShardNumber:
+		case k == c.ShardNumber:
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: already has %d shards; nothing to reshard", c.Name, c.ShardNumber))
 			cp.Strategy = restoreStrategy(l)
 		default:
-			cp.Reshard = &ReshardPlan{FromShards: c.ShardNumber, ToShards: opts.Shards, Staging: cp.Target + "-qbackup-reshard", Method: "copy"}
+			cp.Reshard = &ReshardPlan{FromShards: c.ShardNumber, ToShards: k, Staging: cp.Target + "-qbackup-reshard", Method: "copy"}
 			if err := qdrant.CheckCollectionName(cp.Reshard.Staging); err != nil {
 				return cp, fmt.Errorf("collection %q: its staging collection for --shards would have an invalid name: %v: restore it under a shorter name with --rename: %w", c.Name, err, ErrInvalidOptions)
 			}
-			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: resharding %d → %d shards copies every point through %q, deleted afterwards",
-				c.Name, c.ShardNumber, opts.Shards, cp.Reshard.Staging))
+			if auto {
+				// The staging copy is deleted after the points are copied:
+				// moving its replicas first would be wasted transfers.
+				cp.Strategy = StrategyReshard
+				cp.Transfers = nil
+				for i := range cp.Shards {
+					cp.Shards[i].Final = slices.Clone(cp.Shards[i].Replicas)
+				}
+				cp.Reason = collectionReason(cp, l)
+			}
+			why := ""
+			if auto {
+				why = short + ": "
+			}
+			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: %sresharding %d → %d shards copies every point through %q, deleted afterwards",
+				c.Name, why, c.ShardNumber, k, cp.Reshard.Staging))
 			if existing[cp.Reshard.Staging] {
 				// Left by a killed run: resumed, or made anew (Execute).
 				cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: staging collection %q exists (left by an interrupted reshard): the restore resumes it, or deletes and restores it anew",
@@ -302,6 +328,32 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 		}
 	}
 	return cp, nil
+}
+
+// AutoShardCount is the shard count --shards auto gives a collection of
+// shards shards with replication factor rf on pods pods: the smallest
+// count, no lower than today's, with which every pod can hold a replica.
+// More shards than that only add per-shard overhead (Qdrant keeps a WAL,
+// segments and optimizer threads per shard).
+func AutoShardCount(shards, rf uint32, pods int) uint32 {
+	rf = max(rf, 1)
+	need := (uint32(pods) + rf - 1) / rf
+	return max(shards, need)
+}
+
+// shardTarget is the shard count a collection is restored with when the
+// options reshard it, 0 when they keep the recorded count.
+func shardTarget(c manifest.Collection, rf uint32, pods int, opts PlanOptions) uint32 {
+	switch {
+	case opts.Shards > 0:
+		return opts.Shards
+	case !opts.AutoShards || c.ShardingMethod != "auto":
+		return 0
+	}
+	if k := AutoShardCount(c.ShardNumber, rf, pods); k != c.ShardNumber {
+		return k
+	}
+	return 0
 }
 
 // restoreStrategy is the strategy a collection follows when the plan-wide
