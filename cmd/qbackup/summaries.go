@@ -3,15 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/qbackup/qbackup/internal/backup"
-	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
@@ -134,24 +135,61 @@ func manifestExists(ctx context.Context, store inventory.Store, cluster, id stri
 	return true
 }
 
+// committedSet is a set whose manifest (the commit marker) storage
+// holds, with the bytes of all its objects.
+type committedSet struct {
+	cluster, id string
+	bytes       int64
+}
+
+// committedSets lists the sets of cluster ("" for every cluster) that
+// have a manifest: one listing, no manifest read.
+func committedSets(ctx context.Context, store inventory.Store, cluster string) (map[[2]string]*committedSet, error) {
+	prefix := ""
+	if cluster != "" {
+		prefix = manifest.ClusterPrefix(cluster)
+	}
+	all := map[[2]string]*committedSet{}
+	committed := map[[2]string]bool{}
+	err := store.List(ctx, prefix, func(o storage.ObjectInfo) error {
+		parts := strings.SplitN(o.Key, "/", 3)
+		if len(parts) < 3 || !manifest.IsBackupID(parts[1]) {
+			return nil
+		}
+		c, err := manifest.UnescapeName(parts[0])
+		if err != nil {
+			return nil
+		}
+		k := [2]string{c, parts[1]}
+		if all[k] == nil {
+			all[k] = &committedSet{cluster: c, id: parts[1]}
+		}
+		all[k].bytes += o.Size
+		if _, _, ok := manifest.ParseManifestKey(o.Key); ok {
+			committed[k] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list backups in storage: %w", err)
+	}
+	for k := range all {
+		if !committed[k] {
+			delete(all, k)
+		}
+	}
+	return all, nil
+}
+
 // sync reconciles the summaries of cluster with the sets in storage.
 func (w *setSummaries) sync(ctx context.Context, store inventory.Store, cluster string) {
-	sets, err := inventory.List(ctx, store, nil, cluster)
+	inStorage, err := committedSets(ctx, store, cluster)
 	if err != nil {
 		w.log.Warn("backup summaries not reconciled with storage", "error", err)
 		return
 	}
-	type key struct{ cluster, id string }
-	inStorage := map[key]catalog.BackupSummary{}
-	for _, b := range sets {
-		// A set without a manifest does not exist; an unreadable one
-		// keeps the summary it had while it could be read.
-		if b.Status != inventory.StatusIncomplete {
-			inStorage[key{b.Cluster, b.BackupID}] = b
-		}
-	}
 	gone, err := w.s.Reconcile(ctx, cluster, w.location, func(s *kube.SetSummary) bool {
-		if _, ok := inStorage[key{s.Cluster, s.BackupID}]; ok {
+		if _, ok := inStorage[[2]string{s.Cluster, s.BackupID}]; ok {
 			return true
 		}
 		// Not listed: asked again, as another Job may have committed
@@ -171,24 +209,28 @@ func (w *setSummaries) sync(ctx context.Context, store inventory.Store, cluster 
 		return
 	}
 	for _, s := range have {
-		delete(inStorage, key{s.Cluster, s.BackupID})
+		delete(inStorage, [2]string{s.Cluster, s.BackupID})
 	}
-	for k, b := range inStorage {
-		if b.Status != catalog.StatusComplete && b.Status != catalog.StatusPartial {
-			continue
-		}
-		m, p, err := manifest.ReadCommit(ctx, store, manifest.ManifestKey(k.cluster, k.id))
+	// The sets without a summary: taken before summaries were recorded,
+	// or whose write failed. Only their manifests are read.
+	for _, set := range inStorage {
+		m, p, err := manifest.ReadCommit(ctx, store, manifest.ManifestKey(set.cluster, set.id))
 		if err != nil {
-			w.log.Warn("summary of a backup in storage not recorded: its manifest cannot be read", "backup_id", k.id, "error", err)
+			w.log.Warn("summary of a backup in storage not recorded: its manifest cannot be read", "backup_id", set.id, "error", err)
 			continue
 		}
 		if p != nil {
 			// Encrypted: the summary holds what the listing shows
 			// without the key, which is all a run may need to hold.
-			sum := kube.SummarizePublic(p, b.StartedAt, b.TotalBytes, w.location, w.now())
+			started, _ := manifest.BackupIDTime(set.id)
+			sum := kube.SummarizePublic(p, started, set.bytes, w.location, w.now())
 			if err := w.s.Put(ctx, &sum); err != nil {
-				w.log.Warn("backup summary not recorded", "backup_id", k.id, "error", err, "hint", summaryRBACHint)
+				w.log.Warn("backup summary not recorded", "backup_id", set.id, "error", err, "hint", summaryRBACHint)
 			}
+			continue
+		}
+		if m.Cluster != set.cluster || m.BackupID != set.id {
+			w.log.Warn("summary of a backup in storage not recorded: its manifest describes another set", "backup_id", set.id, "describes", m.BackupID)
 			continue
 		}
 		w.record(m)
