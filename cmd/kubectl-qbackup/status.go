@@ -146,8 +146,15 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 		if b.VerifyStatus != "" && b.VerifyStatus != catalog.VerifyUnverified {
 			verified = ", " + b.VerifyStatus
 		}
-		fmt.Fprintf(tw, "Last complete set:\t%s (finished %s, %s ago; %d collections, %d shards, %s%s)\n", b.BackupID,
-			printer.Time(b.FinishedAt), now.Sub(b.FinishedAt).Round(time.Second), b.CollectionCount, b.ShardCount, printer.Bytes(b.TotalBytes), verified)
+		if b.FinishedAt.IsZero() {
+			// The summary of a set whose manifest is encrypted: its
+			// start (from the id) and size, nothing else.
+			fmt.Fprintf(tw, "Last complete set:\t%s (started %s, %s ago; manifest encrypted, %s%s)\n", b.BackupID,
+				printer.Time(b.StartedAt), now.Sub(b.StartedAt).Round(time.Second), printer.Bytes(b.TotalBytes), verified)
+		} else {
+			fmt.Fprintf(tw, "Last complete set:\t%s (finished %s, %s ago; %d collections, %d shards, %s%s)\n", b.BackupID,
+				printer.Time(b.FinishedAt), now.Sub(b.FinishedAt).Round(time.Second), b.CollectionCount, b.ShardCount, printer.Bytes(b.TotalBytes), verified)
+		}
 	} else {
 		fmt.Fprintf(tw, "Last complete set:\t%s\n", st.SetsNote)
 	}

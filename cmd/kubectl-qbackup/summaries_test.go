@@ -293,7 +293,11 @@ func TestTheSummaryOfAnEncryptedManifest(t *testing.T) {
 			t.Errorf("%q shows what the encrypted manifest holds:\n%s", tc.args, out)
 		}
 	}
-	code, _, errOut := runFake(t, cs, "restore", "latest", "--read-from=summaries", "--dry-run=client")
+	code, out, errOut := runFake(t, cs, "status")
+	if code != cli.ExitOK || !strings.Contains(out, "Last complete set:  "+newestID+" (started 2026-11-25T13:30:00Z, 19h30m0s ago; manifest encrypted, 6.0 MiB)") {
+		t.Errorf("status: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runFake(t, cs, "restore", "latest", "--read-from=summaries", "--dry-run=client")
 	if code != cli.ExitUsage || !strings.Contains(errOut, "is encrypted") || !strings.Contains(errOut, "QBACKUP_AGE_IDENTITY") {
 		t.Errorf("restore preview from an encrypted manifest's summary: exit %d\n%s", code, errOut)
 	}
