@@ -238,6 +238,9 @@ func loadSummary(ctx context.Context, env *runEnv, sf storeFlags, client clientF
 			ref, src.Cluster, ns, inventory.ListCommand, inventory.ErrNoBackup)
 	case found == nil:
 		return nil, nil
+	case found.Status == catalog.StatusFailed:
+		return nil, fmt.Errorf("backup %s of cluster %q failed (%s): it has no manifest (list backups with %s): %w",
+			found.BackupID, found.Cluster, found.Reason, inventory.ListCommand, inventory.ErrNoBackup)
 	}
 	m, full := found.Manifest()
 	if needShards && !full {

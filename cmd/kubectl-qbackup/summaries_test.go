@@ -56,6 +56,7 @@ func summaryManifest(id string, started time.Time) *manifest.Manifest {
 }
 
 const (
+	failedID = "20261125T023000Z-dead"
 	newestID = "20261125T133000Z-3f9c"
 	olderID  = "20261124T133000Z-0a1b"
 )
@@ -102,6 +103,17 @@ func installedCluster(t *testing.T, withSummaries bool) *fake.Clientset {
 			sum.VerifyStatus, sum.VerifiedAt = catalog.VerifyVerified, s.started.Add(time.Hour)
 		}
 		cm, err := kube.SummaryConfigMap(&sum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Namespace = ns
+		objs = append(objs, cm)
+	}
+	if withSummaries {
+		// A run that failed between the two sets.
+		failed := kube.SummarizeFailed("prod", failedID, time.Date(2026, 11, 25, 2, 30, 0, 0, time.UTC),
+			"shard 1 of docs on peer 12: No space left on device", location, time.Date(2026, 11, 25, 2, 31, 5, 0, time.UTC))
+		cm, err := kube.SummaryConfigMap(&failed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,6 +228,7 @@ func TestSummariesFallBackToStorage(t *testing.T) {
 		{"summaries, none: describe refused", empty, []string{"describe", "--read-from=summaries"}, cli.ExitUsage, "", `cluster "prod" has no complete backup among the backup summaries`},
 		{"summaries, unknown id", summaryCluster(t), []string{"describe", "20200101T000000Z-0000", "--read-from=summaries"}, cli.ExitUsage, "", "has no summary in namespace qdrant"},
 		{"storage asked for", summaryCluster(t), []string{"list", "--read-from=storage"}, cli.ExitFailure, "", "127.0.0.1:1"},
+		{"a failed set", summaryCluster(t), []string{"describe", failedID}, cli.ExitUsage, "", "failed (shard 1 of docs on peer 12: No space left on device): it has no manifest"},
 		{"--storage given", summaryCluster(t), []string{"describe", "latest", "--storage=file://" + t.TempDir()}, cli.ExitUsage, "", "no complete backup"},
 	} {
 		code, out, errOut := runFake(t, tc.cs, tc.args...)

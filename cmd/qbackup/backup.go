@@ -186,7 +186,12 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		a := backup.NewCatalog(cat)
 		deps.Catalog, index = a, a
 	}
+	var started struct {
+		id string
+		at time.Time
+	}
 	res, err := backup.Run(ctx, backup.Options{
+		Started:            func(id string, at time.Time) { started.id, started.at = id, at },
 		Cluster:            c.Cluster,
 		Collections:        c.Collections,
 		Concurrency:        c.Concurrency,
@@ -220,6 +225,11 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		return fmt.Errorf("%w (the backup itself is complete in storage: run qbackup catalog sync)", err)
 	}
 	if err != nil {
+		if started.id != "" {
+			// The run began and failed: its summary says so until
+			// prune removes it, as the catalogue's row does.
+			summaries.failed(c.Cluster, started.id, started.at, err)
+		}
 		return err
 	}
 	// Committed: the summary is what kubectl qbackup reads.

@@ -82,6 +82,21 @@ func (w *setSummaries) record(m *manifest.Manifest) {
 	w.log.Info("backup summary recorded", "backup_id", m.BackupID, "configmap", kube.SummaryName(m.Cluster, m.BackupID), "detail", sum.Detail)
 }
 
+// failed records a run that began as set id and failed with cause: a
+// failed set, without a manifest, which the next prune's reconcile
+// deletes with the set's leftovers.
+func (w *setSummaries) failed(cluster, id string, start time.Time, cause error) {
+	if w == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), summaryTimeout)
+	defer cancel()
+	sum := kube.SummarizeFailed(cluster, id, start, cause.Error(), w.location, w.now())
+	if err := w.s.Put(ctx, &sum); err != nil {
+		w.log.Warn("summary of the failed backup not recorded", "backup_id", id, "error", err, "hint", summaryRBACHint)
+	}
+}
+
 // verified records a verification result in the set's summary, writing
 // the summary from the manifest when the set has none yet.
 func (w *setSummaries) verified(m *manifest.Manifest, status, detail string) {

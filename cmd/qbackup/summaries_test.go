@@ -239,3 +239,26 @@ func TestReconcileKeepsASetCommittedAfterTheListing(t *testing.T) {
 		t.Errorf("the summary of a set without manifest is kept: %q", got)
 	}
 }
+
+// TestAFailedBackupIsSummarizedAsFailed: a run that began and failed
+// records a failed summary with its cause; the next prune deletes it,
+// as the set has no manifest.
+func TestAFailedBackupIsSummarizedAsFailed(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := inPod(t)
+	s := startCLISim(t, qdrantsim.Options{})
+	s.c.Peers()[1].SetFaults(qdrantsim.Faults{SnapshotNoSpace: true})
+	if code, _, errOut := qbackup(t, s.args("backup", "--snapshot-method=stored")...); code == 0 {
+		t.Fatalf("a backup onto a full disk succeeded:\n%s", errOut)
+	}
+	all := summaries(t, cs)
+	if len(all) != 1 || all[0].Status != catalog.StatusFailed || all[0].Reason == "" || all[0].StartedAt.IsZero() {
+		t.Fatalf("after a failed backup: %+v", all)
+	}
+	failedID := all[0].BackupID
+	s.c.Peers()[1].ClearFaults()
+	mustQbackup(t, s.args("backup", "--prune", "--keep-last=1")...)
+	if got := summaryIDs(summaries(t, cs)); len(got) != 1 || got[0] == failedID {
+		t.Errorf("after the next backup's prune: %q (the failed %s must be gone)", got, failedID)
+	}
+}

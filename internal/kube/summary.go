@@ -203,6 +203,15 @@ func SummarizePublic(p *manifest.Public, started time.Time, bytes int64, locatio
 	return s
 }
 
+// SummarizeFailed is the summary of a run that began as set id at start
+// and failed for reason: it has no manifest, and says why.
+func SummarizeFailed(cluster, id string, start time.Time, reason, location string, now time.Time) SetSummary {
+	return SetSummary{
+		Version: SummaryVersion, Detail: DetailTotals, Cluster: cluster, BackupID: id, Status: catalog.StatusFailed,
+		Reason: reason, StartedAt: start.UTC(), FinishedAt: now.UTC(), StorageLocation: location, UpdatedAt: now.UTC(),
+	}
+}
+
 // Row is the summary as a row of the backup list, the catalogue's shape,
 // so both sources print alike.
 func (s *SetSummary) Row() catalog.BackupSummary {
