@@ -315,3 +315,33 @@ func TestTheSummaryOfAnEncryptedManifest(t *testing.T) {
 		t.Errorf("restore preview from an encrypted manifest's summary: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestSummariesOfOtherStoresAndClusters: the summaries of another store
+// in the namespace (a second installation) are not this installation's
+// backups; another cluster's are listed with --all-clusters only.
+func TestSummariesOfOtherStoresAndClusters(t *testing.T) {
+	noCredentials(t)
+	cs := summaryCluster(t)
+	ctx := context.Background()
+	other := kube.SummarizeManifest(summaryManifest("20261125T150000Z-0001", time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)), "s3://another/store", now)
+	staging := kube.SummarizeManifest(summaryManifest("20261125T160000Z-0002", time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)), "", now)
+	staging.Cluster = "staging"
+	for _, s := range []*kube.SetSummary{&other, &staging} {
+		if err := kube.NewSummaries(cs, "qdrant").Put(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"list", "-o", "name"}, "backup/" + newestID + "\nbackup/" + failedID + "\nbackup/" + olderID + "\n"},
+		{[]string{"list", "-o", "name", "--all-clusters"}, "backup/20261125T160000Z-0002\nbackup/" + newestID + "\nbackup/" + failedID + "\nbackup/" + olderID + "\n"},
+		{[]string{"list", "-o", "name", "--qdrant-cluster=staging"}, "backup/20261125T160000Z-0002\n"},
+	} {
+		code, out, errOut := runFake(t, cs, tc.args...)
+		if code != cli.ExitOK || out != tc.want {
+			t.Errorf("%q: exit %d\n%s\nwant\n%s\n%s", tc.args, code, out, tc.want, errOut)
+		}
+	}
+}
