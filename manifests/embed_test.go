@@ -82,13 +82,19 @@ func TestJobsFailFastWhereARetryCannotHelp(t *testing.T) {
 	}
 }
 
-func TestRoleReadsPodsAndOnlyCreatesEvents(t *testing.T) {
+// TestJobRoleIsWhatTheJobsUse pins the Jobs' Role: pods read (discovery),
+// Events created, and the backup summaries kept (configmaps).
+func TestJobRoleIsWhatTheJobsUse(t *testing.T) {
 	var role rbacv1.Role
 	decode(t, "role.yaml", &role)
 	allowed := map[string]map[string]bool{
 		"/pods":                {"get": true, "list": true},
 		"events.k8s.io/events": {"create": true},
+		// The summaries: Put (create, then get and update), Get and
+		// SetVerified (get, update), Reconcile (list, delete).
+		"/configmaps": {"get": true, "list": true, "create": true, "update": true, "delete": true},
 	}
+	granted := map[string]bool{}
 	for _, r := range role.Rules {
 		for _, g := range r.APIGroups {
 			for _, res := range r.Resources {
@@ -98,10 +104,18 @@ func TestRoleReadsPodsAndOnlyCreatesEvents(t *testing.T) {
 					continue
 				}
 				for _, v := range r.Verbs {
+					granted[g+"/"+res+" "+v] = true
 					if !verbs[v] {
 						t.Errorf("the role grants %s on %s/%s", v, g, res)
 					}
 				}
+			}
+		}
+	}
+	for res, verbs := range allowed {
+		for v := range verbs {
+			if !granted[res+" "+v] {
+				t.Errorf("the role lacks %s on %s", v, res)
 			}
 		}
 	}
@@ -127,7 +141,8 @@ func TestOperatorRoleIsWhatThePluginUses(t *testing.T) {
 	want := map[string]bool{
 		"batch/cronjobs get":     true, // status, backup, restore (templates)
 		"batch/cronjobs patch":   true, // schedule suspend|resume
-		"/configmaps get":        true, // the installation's settings
+		"/configmaps get":        true, // the installation's settings, a backup's summary
+		"/configmaps list":       true, // the backup summaries (list, status, latest)
 		"batch/jobs create":      true, // backup, restore
 		"batch/jobs get":         true, // --wait, logs
 		"batch/jobs list":        true, // status, logs latest

@@ -408,13 +408,14 @@ func (c *completer) jobNames(ctx context.Context, t typed) []string {
 	return out
 }
 
-// backupIDs are the ids `list` would show, newest first, read where
-// list reads them (the installation's storage, or the flags').
+// backupIDs are the complete sets `list` would show, newest first, read
+// where list reads them: the summaries in the namespace, else the
+// installation's storage (or the flags').
 func (c *completer) backupIDs(ctx context.Context, t typed) []string {
 	var sf storeFlags
 	setFields(reflect.ValueOf(&sf).Elem(), t.flags, c.env)
 	k := c.kubeFlags(t)
-	all, err := listBackups(ctx, sf, func() (kubernetes.Interface, string, error) { return c.client(k) }, false, io.Discard)
+	all, _, err := listBackups(ctx, sf, func() (kubernetes.Interface, string, error) { return c.client(k) }, false, io.Discard)
 	if err != nil {
 		return nil
 	}

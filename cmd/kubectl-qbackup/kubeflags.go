@@ -34,6 +34,10 @@ type kubeFlags struct {
 	TLSServerName         string        `name:"tls-server-name" help:"Server name for the API server's certificate." group:"Kubernetes connection (as kubectl)"`
 	InsecureSkipTLSVerify bool          `name:"insecure-skip-tls-verify" help:"Do not check the API server's certificate (insecure)." group:"Kubernetes connection (as kubectl)"`
 	RequestTimeout        time.Duration `name:"request-timeout" default:"0s" help:"Timeout of one API request (0: none), e.g. 30s." group:"Kubernetes connection (as kubectl)"`
+
+	// connect, when set, stands in for the API server the flags name
+	// (tests put a fake cluster behind it).
+	connect clientFunc `kong:"-"`
 }
 
 // clientConfig is the kubeconfig as kubectl would load it with these
@@ -70,6 +74,9 @@ func (k kubeFlags) Validate() error {
 // client connects to the API server as kubectl would and resolves the
 // namespace (-n, else the context's, else "default").
 func (k kubeFlags) client() (kubernetes.Interface, string, error) {
+	if k.connect != nil {
+		return k.connect()
+	}
 	cc := k.clientConfig()
 	cfg, err := cc.ClientConfig()
 	if err != nil {

@@ -3,14 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/qbackup/qbackup/internal/catalog"
-	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
-	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/printer"
 )
 
@@ -21,11 +16,15 @@ type listCmd struct {
 }
 
 func (c *listCmd) Help() string {
-	return `Lists backups, newest first: from the catalogue when QBACKUP_CATALOG_DSN is
-set, else from the manifests in storage. Where the backups are (storage,
-cluster name) comes from the installation in the namespace — the ConfigMap
-of cronjob/qbackup — unless a flag says otherwise; credentials come from
-the environment only (AWS_*, QBACKUP_CATALOG_DSN).
+	return `Lists backups, newest first. With kubectl access alone: the backup Jobs
+record a summary of each set in a ConfigMap of the namespace, and list
+reads those (no storage or catalogue credentials needed). Without
+summaries in the namespace (or with --read-from=storage, or --storage):
+from the catalogue when QBACKUP_CATALOG_DSN is set, else from the
+manifests in storage, with credentials from the environment only (AWS_*,
+QBACKUP_CATALOG_DSN). Where the backups are (storage, cluster name) comes
+from the installation in the namespace — the ConfigMap of cronjob/qbackup
+— unless a flag says otherwise. -o wide says on stderr which was read.
 
 Examples:
   kubectl qbackup -n qdrant list
@@ -38,9 +37,12 @@ Examples:
 }
 
 func (c *listCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
-	all, err := listBackups(ctx, c.storeFlags, k.client, c.AllClusters, env.stderr)
+	all, source, err := listBackups(ctx, c.storeFlags, k.client, c.AllClusters, env.stderr)
 	if err != nil {
 		return err
+	}
+	if c.Output == printer.Wide {
+		fmt.Fprintf(env.stderr, "Read from %s.\n", source)
 	}
 	switch c.Output {
 	case printer.JSON, printer.YAML:
@@ -52,33 +54,4 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return printer.BackupNames(env.stdout, all)
 	}
 	return printer.Backups(env.stdout, all, c.Output == printer.Wide)
-}
-
-// listBackups reads the backups where the flags and the installation say
-// they are: those of the cluster, or of every cluster. An unreadable set
-// is a row of its own, not a failed listing; it is also said on warn.
-func listBackups(ctx context.Context, sf storeFlags, client func() (kubernetes.Interface, string, error), allClusters bool, warn io.Writer) ([]catalog.BackupSummary, error) {
-	src, _, err := sf.resolve(ctx, client)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := cli.OpenReadSide(ctx, src, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	cluster := src.Cluster
-	if allClusters {
-		cluster = ""
-	}
-	all, err := inventory.List(ctx, rs.Store, rs.Index(), cluster)
-	if err != nil {
-		return nil, err
-	}
-	for _, b := range all {
-		if b.Status == inventory.StatusUnreadable {
-			fmt.Fprintf(warn, "kubectl-qbackup: warning: backup %s of cluster %q cannot be read: %s\n", b.BackupID, b.Cluster, b.Reason)
-		}
-	}
-	return all, nil
 }

@@ -76,6 +76,12 @@ func main() {
 // run is main without os.Exit and with its streams injected, so commands
 // are testable in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, stdout, stderr, nil, time.Now)
+}
+
+// runWith is run with the API server (nil: the one the flags name) and
+// the clock injected.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, connect clientFunc, now func() time.Time) int {
 	// Completion reads a half-typed line, which kong would refuse: it is
 	// answered before parsing.
 	if len(args) > 0 && args[0] == completeCommand {
@@ -87,12 +93,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	env := &runEnv{stdin: os.Stdin, stdout: stdout, stderr: stderr, now: time.Now,
+	c.Kube.connect = connect
+	env := &runEnv{stdin: os.Stdin, stdout: stdout, stderr: stderr, now: now,
 		interactive: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) }}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(&c.Kube)
 	if err := kctx.Run(env); err != nil {
 		fmt.Fprintln(stderr, "kubectl-qbackup:", err)
+		if hint := forbiddenHint(err); hint != "" {
+			fmt.Fprintln(stderr, hint)
+		}
 		return cli.ExitCode(ctx, err)
 	}
 	return cli.ExitOK

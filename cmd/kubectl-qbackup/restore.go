@@ -29,8 +29,9 @@ type restoreCmd struct {
 
 func (c *restoreCmd) Help() string {
 	return `Checks that every Qdrant pod is Ready (and that their count is the
-StatefulSet's replicas), reads the backup's manifest, shows the strategy
-the pod counts imply, and creates a restore Job from the installed
+StatefulSet's replicas), reads the backup's summary (the ConfigMap the
+Jobs record; kubectl access alone) or, without one, its manifest in
+storage, shows the strategy the pod counts imply, and creates a restore Job from the installed
 template. The Job plans against the live cluster and checks everything
 again before it touches anything.
 
@@ -88,7 +89,8 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if err != nil {
 		return err
 	}
-	src, installed, err := c.resolve(ctx, func() (kubernetes.Interface, string, error) { return cs, ns, nil })
+	client := func() (kubernetes.Interface, string, error) { return cs, ns, nil }
+	_, installed, err := c.resolve(ctx, client)
 	if err != nil {
 		return err
 	}
@@ -102,11 +104,11 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		}
 		fmt.Fprintf(env.stderr, "warning: %v (going on: --allow-node-mismatch)\n", err)
 	}
-	m, rs, err := loadBackup(ctx, env, src, c.Backup)
+	l, err := loadBackup(ctx, env, c.storeFlags, client, c.Backup, true)
 	if err != nil {
 		return err
 	}
-	defer rs.Close()
+	m := l.Manifest
 	preview, err := kube.PreviewPlan(m, nodes.Ready, restore.PlanOptions{Strategy: strategy, TargetNode: c.TargetNode, Rename: rename})
 	if err != nil {
 		return config.Invalid(err)
@@ -116,8 +118,8 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if c.Output == "yaml" {
 		out = env.stderr
 	}
-	fmt.Fprintf(out, "Backup %s of cluster %q: pods in backup: %d, Ready pods now: %d → %s\n  %s\n  (the restore Job makes the real plan against the live cluster)\n",
-		m.BackupID, m.Cluster, preview.SourcePods, preview.TargetPods, preview.Strategy, preview.Reason)
+	fmt.Fprintf(out, "Backup %s of cluster %q: pods in backup: %d, Ready pods now: %d → %s\n  %s\n  (read from %s; the restore Job makes the real plan against the live cluster)\n",
+		m.BackupID, m.Cluster, preview.SourcePods, preview.TargetPods, preview.Strategy, preview.Reason, l.Source)
 
 	job, err := kube.RestoreJobFromTemplate(tpl, kube.RestoreJobName(m.BackupID, env.now()), kube.RestoreArgs{
 		BackupID: m.BackupID, Cluster: m.Cluster, Plan: c.Plan, TargetNode: c.TargetNode, Rename: c.Rename,

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
-	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // storeFlags say where the backups are. Unset, each comes from the
@@ -27,6 +24,9 @@ type storeFlags struct {
 	S3Region      *string `name:"s3-region" env:"QBACKUP_S3_REGION" help:"S3 region (default: the installation's, else us-east-1)."`
 	S3PathStyle   *bool   `name:"s3-path-style" env:"QBACKUP_S3_PATH_STYLE" help:"Path-style S3 addressing (default: the installation's)."`
 	S3MaxAttempts *int    `name:"s3-max-attempts" env:"QBACKUP_S3_MAX_ATTEMPTS" help:"Attempts per S3 request (default: the installation's, else 5)."`
+	// ReadFrom is where the backups are read (see readBackups); "" is
+	// auto.
+	ReadFrom string `name:"read-from" enum:"auto,summaries,storage" default:"auto" help:"Where backups are read: summaries (the ConfigMaps the Jobs record; kubectl access alone), storage (the manifests; needs the storage credentials in the environment), or auto: the summaries when the namespace has them and --storage is not given, else storage."`
 }
 
 // Validate checks the flags that were given before anything is
@@ -126,21 +126,4 @@ func installedSource(in *kube.Installed, base config.Source) (config.Source, err
 		s.S3MaxAttempts = n
 	}
 	return s, nil
-}
-
-// loadBackup opens the installation's storage (and catalogue) and reads
-// the manifest of ref, an id or latest. Warnings (sets "latest" skipped as
-// unreadable) go to stderr. The caller closes the read side.
-func loadBackup(ctx context.Context, env *runEnv, src config.Source, ref string) (*manifest.Manifest, *cli.ReadSide, error) {
-	warn := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rs, err := cli.OpenReadSide(ctx, src, warn)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := rs.Load(ctx, src.Cluster, ref)
-	if err != nil {
-		rs.Close()
-		return nil, nil, err
-	}
-	return m, rs, nil
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
 	"github.com/qbackup/qbackup/internal/printer"
@@ -22,8 +25,9 @@ type statusCmd struct {
 func (c *statusCmd) Help() string {
 	return `Shows the installation in the namespace with kubectl access alone: the
 schedule (and whether it is suspended), the image, when the last backup
-was scheduled and succeeded, and the newest backup, restore, verify and
-rebalance Jobs with their outcome.
+was scheduled and succeeded, the last complete backup set (from the
+backup summaries the Jobs record), and the newest backup, restore, verify
+and rebalance Jobs with their outcome.
 
 Examples:
   kubectl qbackup status -n qdrant
@@ -53,6 +57,11 @@ type status struct {
 	Running            []string          `json:"running"`
 	Jobs               []kube.JobSummary `json:"jobs"`
 	LastCompleteBackup *kube.JobSummary  `json:"lastCompleteBackup,omitempty"`
+	// LastCompleteSet is the newest complete backup set of the
+	// installation's cluster, from the backup summaries; absent without
+	// them (SetsNote says why).
+	LastCompleteSet *catalog.BackupSummary `json:"lastCompleteSet,omitempty"`
+	SetsNote        string                 `json:"setsNote,omitempty"`
 }
 
 func (c *statusCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
@@ -77,6 +86,7 @@ func (c *statusCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	} else if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get cronjob %s in namespace %s: %w", kube.RestoreTemplate, ns, err)
 	}
+	st.LastCompleteSet, st.SetsNote = lastCompleteSet(ctx, cs, ns, env)
 	jobs, err := kube.ListJobs(ctx, cs, ns)
 	if err != nil {
 		return err
@@ -121,7 +131,7 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Namespace:\t%s\n", st.Namespace)
-	fmt.Fprintf(tw, "Schedule:\t%s %s, %s\n", st.Schedule, st.TimeZone, state)
+	fmt.Fprintf(tw, "Schedule:\t%s, %s\n", strings.TrimSpace(st.Schedule+" "+st.TimeZone), state)
 	fmt.Fprintf(tw, "Image:\t%s\n", st.Image)
 	if !st.RestoreTemplate {
 		fmt.Fprintf(tw, "Restore template:\tmissing (cronjob/%s): kubectl qbackup restore cannot create Jobs; reinstall the overlay\n", kube.RestoreTemplate)
@@ -130,6 +140,23 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 	fmt.Fprintf(tw, "Last successful:\t%s\n", ago(st.LastSuccessful))
 	if st.LastCompleteBackup != nil {
 		fmt.Fprintf(tw, "Last backup Job succeeded:\t%s\n", st.LastCompleteBackup.Job)
+	}
+	if b := st.LastCompleteSet; b != nil {
+		verified := ""
+		if b.VerifyStatus != "" && b.VerifyStatus != catalog.VerifyUnverified {
+			verified = ", " + b.VerifyStatus
+		}
+		if b.FinishedAt.IsZero() {
+			// The summary of a set whose manifest is encrypted: its
+			// start (from the id) and size, nothing else.
+			fmt.Fprintf(tw, "Last complete set:\t%s (started %s, %s ago; manifest encrypted, %s%s)\n", b.BackupID,
+				printer.Time(b.StartedAt), now.Sub(b.StartedAt).Round(time.Second), printer.Bytes(b.TotalBytes), verified)
+		} else {
+			fmt.Fprintf(tw, "Last complete set:\t%s (finished %s, %s ago; %d collections, %d shards, %s%s)\n", b.BackupID,
+				printer.Time(b.FinishedAt), now.Sub(b.FinishedAt).Round(time.Second), b.CollectionCount, b.ShardCount, printer.Bytes(b.TotalBytes), verified)
+		}
+	} else {
+		fmt.Fprintf(tw, "Last complete set:\t%s\n", st.SetsNote)
 	}
 	running := "none"
 	if len(st.Running) > 0 {
@@ -168,6 +195,34 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 		fmt.Fprintf(tw, "\t%s\n", msg)
 	}
 	return tw.Flush()
+}
+
+// lastCompleteSet is the newest complete, not corrupt set of the
+// installation's cluster among the backup summaries, or why there is
+// none: status reads no storage. A refused or failed read is a note, not
+// a failed status.
+func lastCompleteSet(ctx context.Context, cs kubernetes.Interface, ns string, env *runEnv) (*catalog.BackupSummary, string) {
+	cluster := "default"
+	if in, err := kube.ReadInstalled(ctx, cs, ns); err == nil && in.Values["QBACKUP_CLUSTER"] != "" {
+		cluster = in.Values["QBACKUP_CLUSTER"]
+	}
+	sums, err := readSummaryList(ctx, cs, ns, cluster, "", env.stderr)
+	if err != nil {
+		if forbiddenHint(err) != "" {
+			return nil, fmt.Sprintf("unknown: %v (the %s Role grants list on configmaps)", err, operatorRole)
+		}
+		return nil, "unknown: " + err.Error()
+	}
+	for _, s := range sums {
+		if s.Status == catalog.StatusComplete && s.VerifyStatus != catalog.VerifyCorrupt {
+			row := s.Row()
+			return &row, ""
+		}
+	}
+	if len(sums) == 0 {
+		return nil, fmt.Sprintf("no backup summaries of cluster %q in the namespace yet (kubectl qbackup list reads storage)", cluster)
+	}
+	return nil, fmt.Sprintf("none among the %d backup summaries of cluster %q", len(sums), cluster)
 }
 
 // truncate shortens s to n runes for a table cell.

@@ -115,6 +115,8 @@ func (c *backupCmd) Help() string {
 	return `Takes one logical backup set of the whole cluster: every shard of every
 collection, one Active replica each, in parallel, streamed to storage. The
 manifest is written last; a set without one does not exist.
+In a pod, the committed set's summary is then recorded in a ConfigMap of
+the namespace, for kubectl qbackup (a failed write is a warning).
 
 Examples:
   # In a pod (the CronJob): everything from QBACKUP_* variables.
@@ -184,7 +186,12 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		a := backup.NewCatalog(cat)
 		deps.Catalog, index = a, a
 	}
+	var started struct {
+		id string
+		at time.Time
+	}
 	res, err := backup.Run(ctx, backup.Options{
+		Started:            func(id string, at time.Time) { started.id, started.at = id, at },
 		Cluster:            c.Cluster,
 		Collections:        c.Collections,
 		Concurrency:        c.Concurrency,
@@ -207,17 +214,26 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if errors.Is(err, backup.ErrObjectLockUnsupported) {
 		return config.Invalidf("--object-lock-mode (QBACKUP_OBJECT_LOCK_MODE): %v", err)
 	}
+	summaries := openSummaries(c.Source, env.log)
 	if errors.Is(err, backup.ErrCatalogOutOfSync) && res != nil {
 		// The set is committed in storage and usable; only the index
 		// missed it. Report the set, then fail so the job is looked at.
+		summaries.record(res.Manifest)
 		if perr := printBackupResult(env, c.Format, res); perr != nil {
 			return perr
 		}
 		return fmt.Errorf("%w (the backup itself is complete in storage: run qbackup catalog sync)", err)
 	}
 	if err != nil {
+		if started.id != "" {
+			// The run began and failed: its summary says so until
+			// prune removes it, as the catalogue's row does.
+			summaries.failed(c.Cluster, started.id, started.at, err)
+		}
 		return err
 	}
+	// Committed: the summary is what kubectl qbackup reads.
+	summaries.record(res.Manifest)
 	env.report.Bytes, env.report.Shards = res.Bytes, shardCount(res.Manifest)
 	env.report.Skew = time.Duration(res.Manifest.Window.SkewMillis) * time.Millisecond
 	env.summary = fmt.Sprintf("backup %s of cluster %q: %d collections, %d shards, %d bytes", res.Manifest.BackupID, c.Cluster,
@@ -232,6 +248,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return fmt.Errorf("backup %s is complete, but prune failed: %w", res.Manifest.BackupID, err)
 	}
+	summaries.pruned(ctx, rep, store, c.Cluster)
 	env.log.Info("prune done", "removed", len(rep.Removed()))
 	return nil
 }

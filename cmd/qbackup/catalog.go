@@ -83,6 +83,8 @@ func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	// The summaries follow storage too: every cluster of the store.
+	openSummaries(c.Source, env.log).pruned(ctx, nil, store, "")
 	fmt.Fprintf(env.stdout, "catalog synced: %d manifests indexed, %d sets marked missing\n", len(rep.Synced), len(rep.Missing))
 	for _, k := range rep.Missing {
 		env.log.Warn("backup recorded in the catalog has no manifest in storage any more; marked missing", "backup", k)

@@ -62,6 +62,9 @@ func (c *pruneCmd) Help() string {
 	return `Applies the retention rules. Only complete sets count towards the keep
 rules, and the newest complete set is never removed. Failed and partial sets,
 and the objects of runs that died without a manifest, are removed too.
+In a pod, the backup summaries of the namespace (the ConfigMaps kubectl
+qbackup reads) follow: those of removed sets, and of sets whose manifest
+is gone, are deleted; a set without one gets one.
 
 Example:
   qbackup prune --keep-daily=7 --keep-weekly=4 --keep-monthly=6 --dry-run
@@ -99,6 +102,7 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	openSummaries(c.Source, env.log).pruned(ctx, rep, store, cluster)
 	if c.Format == "json" || c.Format == "yaml" {
 		return printer.Structured(env.stdout, c.Format, rep)
 	}

@@ -46,11 +46,12 @@ func (c *verifyCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	status, detail := catalog.VerifyVerified, ""
+	if !rep.OK() {
+		status, detail = catalog.VerifyCorrupt, badObjects(rep)
+	}
+	openSummaries(c.Source, env.log).verified(m, status, detail)
 	if rs.Catalog != nil {
-		status, detail := catalog.VerifyVerified, ""
-		if !rep.OK() {
-			status, detail = catalog.VerifyCorrupt, badObjects(rep)
-		}
 		if err := rs.Catalog.SetVerifyStatus(ctx, m.Cluster, m.BackupID, status, detail); err != nil {
 			return fmt.Errorf("record the verification of %s: %w", m.BackupID, err)
 		}

@@ -58,9 +58,14 @@ func startSim(t *testing.T, opts qdrantsim.Options) *sim {
 // fixed Qdrant ports (as Kubernetes discovery needs), distinct per process
 // and per slot so parallel tests and test binaries do not collide. The
 // second octet stays in 200-249, apart from other packages' simulators on
-// fixed ports (internal/discovery uses 100-199).
+// fixed ports (internal/discovery uses 100-199). Slots 0-15 fill the
+// last octet; slots 16-31 use second octets 250-255 the same way, apart
+// from the first sixteen and still distinct per process.
 func podAddressBase(slot int) string {
 	pid := os.Getpid()
+	if slot >= 16 {
+		return fmt.Sprintf("127.%d.%d.%d", 250+pid%6, pid/6%250, 2+(slot-16)*16)
+	}
 	return fmt.Sprintf("127.%d.%d.%d", 200+pid%50, pid/50%250, 2+slot*16)
 }
 

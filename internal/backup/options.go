@@ -85,6 +85,10 @@ type Options struct {
 	// PrestartMaxWait is how long a stream opened ahead may wait for its
 	// transfer before it is opened again; default DefaultPrestartMaxWait.
 	PrestartMaxWait time.Duration
+	// Started, when set, is told the set's id and start once the run
+	// holds the cluster lock, before anything is written: a caller can
+	// then name the set a failed run leaves behind.
+	Started func(backupID string, start time.Time)
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -136,6 +136,9 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 	defer release()
 	r.log.Info("backup started", "collections", len(inv.collections), "shards", len(choices),
 		"method", opts.SnapshotMethod, "compression", opts.Compression, "encrypted", opts.Encrypt != nil, "holder", opts.Holder)
+	if opts.Started != nil {
+		opts.Started(r.id, start)
+	}
 
 	res, err := r.execute(held, start, inv, choices, missing)
 	if res == nil && err != nil {
