@@ -18,6 +18,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}{
 		{[]string{"backup", "--from", "deployment/qbackup"}, []string{"cronjob/<name>"}},
 		{[]string{"restore", "latest", "--plan", "sideways"}, []string{"sideways"}},
+		{[]string{"restore", "latest", "--shards", "many"}, []string{"--shards many: not a shard count", "auto, or keep"}},
+		{[]string{"restore", "latest", "--shards", "0"}, []string{"--shards 0: must be 1 to 1000, auto, or keep"}},
 		{[]string{"list", "-o", "csv"}, []string{"--output", `"wide"`, `"name"`, `"csv"`}},
 		{[]string{"status", "-o", "wid"}, []string{"--output", `"wide"`, `"name"`, `"wid"`}},
 		{[]string{"backup", "--dry-run=maybe"}, []string{"--dry-run", `"client"`, `"server"`, `"maybe"`}},

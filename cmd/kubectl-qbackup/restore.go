@@ -19,6 +19,7 @@ type restoreCmd struct {
 	TargetNode        string   `name:"target-node" help:"Consolidate everything onto this pod (name)."`
 	Rename            []string `name:"rename" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
 	Overwrite         bool     `name:"overwrite" help:"Replace target collections (and aliases) that exist."`
+	Shards            string   `name:"shards" help:"Reshard: a count from 1 to 1000, auto (only collections whose shards × replication factor cannot reach the pods the cluster gained) or keep. Default: the installation's QBACKUP_SHARDS."`
 	Selector          *string  `name:"selector" short:"l" help:"Label selector of the Qdrant pods (default: the installation's QBACKUP_SELECTOR, else app.kubernetes.io/name=qdrant)."`
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
 	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the restore Job is made from."`
@@ -67,6 +68,9 @@ func (c *restoreCmd) Validate() error {
 	if _, err := restore.ParseRename(c.Rename); err != nil {
 		return config.Invalid(err)
 	}
+	if _, _, err := restore.ParseShards(c.Shards); err != nil {
+		return config.Invalidf("--shards %s: %v", c.Shards, err)
+	}
 	return nil
 }
 
@@ -109,7 +113,13 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return err
 	}
 	m := l.Manifest
-	preview, err := kube.PreviewPlan(m, nodes.Ready, restore.PlanOptions{Strategy: strategy, TargetNode: c.TargetNode, Rename: rename})
+	shards, autoShards, err := c.shards(installed)
+	if err != nil {
+		return err
+	}
+	preview, err := kube.PreviewPlan(m, nodes.Ready, restore.PlanOptions{
+		Strategy: strategy, TargetNode: c.TargetNode, Rename: rename, Shards: shards, AutoShards: autoShards,
+	})
 	if err != nil {
 		return config.Invalid(err)
 	}
@@ -120,10 +130,13 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	}
 	fmt.Fprintf(out, "Backup %s of cluster %q: pods in backup: %d, Ready pods now: %d → %s\n  %s\n  (read from %s; the restore Job makes the real plan against the live cluster)\n",
 		m.BackupID, m.Cluster, preview.SourcePods, preview.TargetPods, preview.Strategy, preview.Reason, l.Source)
+	for _, cp := range preview.Collections {
+		fmt.Fprintf(out, "  %s: %s, %s\n", cp.Name, cp.Strategy, cp.Reason)
+	}
 
 	job, err := kube.RestoreJobFromTemplate(tpl, kube.RestoreJobName(m.BackupID, env.now()), kube.RestoreArgs{
 		BackupID: m.BackupID, Cluster: m.Cluster, Plan: c.Plan, TargetNode: c.TargetNode, Rename: c.Rename,
-		Overwrite: c.Overwrite, AllowNodeMismatch: c.AllowNodeMismatch,
+		Overwrite: c.Overwrite, AllowNodeMismatch: c.AllowNodeMismatch, Shards: c.Shards,
 	})
 	if err != nil {
 		return config.Invalid(err)
@@ -160,4 +173,19 @@ func (c *restoreCmd) selector(ctx context.Context, cs kubernetes.Interface, ns s
 		return in.Values["QBACKUP_SELECTOR"]
 	}
 	return "app.kubernetes.io/name=qdrant"
+}
+
+// shards is the shard choice the restore Job will follow: the flag, else
+// the installation's QBACKUP_SHARDS (a bad installed value is named with
+// where it was read).
+func (c *restoreCmd) shards(installed *kube.Installed) (uint32, bool, error) {
+	if c.Shards != "" || installed == nil {
+		return restore.ParseShards(c.Shards)
+	}
+	v := installed.Values["QBACKUP_SHARDS"]
+	n, auto, err := restore.ParseShards(v)
+	if err != nil {
+		return 0, false, config.Invalidf("QBACKUP_SHARDS=%s in %s: %v", v, installed.Source, err)
+	}
+	return n, auto, nil
 }

@@ -44,13 +44,6 @@ type restoreCmd struct {
 
 // Bounds of the restore flags.
 const (
-	// maxShards caps --shards. Qdrant itself sets no ceiling
-	// (shard_number is `range(min = 1)` in Qdrant v1.19.0
-	// lib/storage/src/content_manager/collection_meta_ops.rs), but every
-	// shard is a directory with its own WAL, segments and optimizer on
-	// each replica, and Qdrant advises a few shards per node: a count past
-	// this is a typo (--shards 100000 would create 100,000 shards).
-	maxShards = 1000
 	// maxParallel caps --parallel: each recovery holds one upload stream
 	// and one snapshot unpacking on a peer.
 	maxParallel = 64
@@ -86,23 +79,13 @@ func (c *restoreCmd) Validate() error {
 	)
 }
 
-// parseShards reads --shards: a count, auto, or keep (also empty): keep
-// the recorded count.
+// parseShards reads --shards (see restore.ParseShards).
 func parseShards(v string) (count uint32, auto bool, err error) {
-	switch v {
-	case "", "keep":
-		return 0, false, nil
-	case "auto":
-		return 0, true, nil
+	count, auto, err = restore.ParseShards(v)
+	if err != nil {
+		return 0, false, config.Invalidf("--shards %s (QBACKUP_SHARDS): %v", v, err)
 	}
-	n, perr := strconv.ParseInt(v, 10, 64)
-	if perr != nil {
-		return 0, false, config.Invalidf("--shards %s (QBACKUP_SHARDS): not a shard count: give a count from 1 to %d, auto, or keep (the recorded shard count)", v, maxShards)
-	}
-	if n < 1 || n > maxShards {
-		return 0, false, config.Invalidf("--shards %d (QBACKUP_SHARDS): must be 1 to %d, auto, or keep; leave it out to keep the recorded shard count", n, maxShards)
-	}
-	return uint32(n), false, nil
+	return count, auto, nil
 }
 
 func optionalUint32(p *uint32) uint32 {

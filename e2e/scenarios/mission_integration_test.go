@@ -322,7 +322,7 @@ func (ms *statefulMission) pluginJob(t *testing.T, args ...string) (result, *bat
 
 // restoreLatest runs `kubectl qbackup restore latest --yes --wait`, and
 // checks the strategy the plugin showed and the backup the Job restored.
-func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extra ...string) {
+func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extra ...string) result {
 	t.Helper()
 	began := time.Now()
 	rows := ms.cat.backups(t, "qdrant-dev")
@@ -356,6 +356,7 @@ func (ms *statefulMission) restoreLatest(t *testing.T, wantStrategy string, extr
 		t.Errorf("the restore job did not restore the latest backup %s:\n%s", latest, out)
 	}
 	t.Logf("restore (%s) job done in %s; kubectl qbackup restore --wait printed:\n%s%s", wantStrategy, time.Since(began).Round(time.Millisecond), r.stdout, r.stderr)
+	return r
 }
 
 // shrink scales the StatefulSet down to n, removes the stopped peers from
@@ -445,8 +446,14 @@ func TestMissionOnKubernetes(t *testing.T) {
 		t.Fatalf("%d peers after scaling to 4", n)
 	}
 	ms.sm.loseEverything(t)
-	ms.restoreLatest(t, "redistribute")
+	r = ms.restoreLatest(t, "redistribute")
 	ms.sm.assertEverything(t, ms.want)
+	// The preview named each collection's path, with the reshard below.
+	for _, want := range []string{"  images: reshard, 2 → 4 shards through a staging copy: 2 shards × replication factor 1 cannot reach all 4 pods", "  docs: redistribute, "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the restore preview does not say %q:\n%s", want, r.stdout)
+		}
+	}
 	// The installed ConfigMap reshards where pods the cluster gained would
 	// stay empty (QBACKUP_SHARDS: auto): images and hybrid, 2 shards at
 	// factor 1, come back with 4 shards, one replica per pod; docs (3

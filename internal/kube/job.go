@@ -90,6 +90,9 @@ type RestoreArgs struct {
 	TargetNode string
 	Rename     []string
 	Overwrite  bool
+	// Shards is passed on as --shards when set (a count, auto or keep);
+	// unset, the Job follows the installation's QBACKUP_SHARDS.
+	Shards string
 	// AllowNodeMismatch is passed on when the operator overrode the
 	// plugin's node-count check: the Job checks again and would refuse.
 	AllowNodeMismatch bool
@@ -112,6 +115,9 @@ func (a RestoreArgs) Args() []string {
 	}
 	if a.Overwrite {
 		args = append(args, "--overwrite")
+	}
+	if a.Shards != "" {
+		args = append(args, "--shards="+a.Shards)
 	}
 	if a.AllowNodeMismatch {
 		args = append(args, "--allow-node-mismatch")

@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"fmt"
+
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/restore"
 )
@@ -10,6 +12,15 @@ type Preview struct {
 	SourcePods, TargetPods int
 	Strategy               restore.Strategy
 	Reason                 string
+	// Collections say what each collection would go through and why.
+	Collections []CollectionPreview
+}
+
+// CollectionPreview is one collection's part of a Preview.
+type CollectionPreview struct {
+	Name     string
+	Strategy restore.Strategy
+	Reason   string
 }
 
 // PreviewPlan plans m onto pods (Ready pod names) with restore.Plan. Peer
@@ -28,5 +39,17 @@ func PreviewPlan(m *manifest.Manifest, pods []string, opts restore.PlanOptions) 
 	if err != nil {
 		return Preview{}, err
 	}
-	return Preview{SourcePods: plan.SourcePods, TargetPods: plan.TargetPods, Strategy: plan.Strategy, Reason: plan.Reason}, nil
+	p := Preview{SourcePods: plan.SourcePods, TargetPods: plan.TargetPods, Strategy: plan.Strategy, Reason: plan.Reason}
+	for _, c := range plan.Collections {
+		cp := CollectionPreview{Name: c.Target, Strategy: c.Strategy, Reason: c.Reason}
+		if r := c.Reshard; r != nil {
+			cp.Strategy = restore.StrategyReshard
+			cp.Reason = fmt.Sprintf("%d → %d shards through a staging copy", r.FromShards, r.ToShards)
+			if opts.Shards == 0 {
+				cp.Reason += fmt.Sprintf(": %d shards × replication factor %d cannot reach all %d pods", r.FromShards, c.ReplicationFactor, plan.TargetPods)
+			}
+		}
+		p.Collections = append(p.Collections, cp)
+	}
+	return p, nil
 }

@@ -78,3 +78,37 @@ func TestPreviewPlanFromCounts(t *testing.T) {
 		})
 	}
 }
+
+// The preview says per collection what the Job would do, and why a
+// collection is resharded.
+func TestPreviewPlanNamesEachCollectionsPath(t *testing.T) {
+	m := backupOf(2) // one collection, docs, 2 shards at factor 1
+	for _, tc := range []struct {
+		name string
+		now  int
+		opts restore.PlanOptions
+		want []string
+	}{
+		{"auto onto more pods than shards", 4, restore.PlanOptions{AutoShards: true},
+			[]string{"reshard", "2 → 4 shards through a staging copy: 2 shards × replication factor 1 cannot reach all 4 pods"}},
+		{"explicit count", 3, restore.PlanOptions{Shards: 6}, []string{"reshard", "2 → 6 shards through a staging copy"}},
+		{"keep", 4, restore.PlanOptions{}, []string{"redistribute", "2 shards"}},
+		{"auto onto as many pods", 2, restore.PlanOptions{AutoShards: true}, []string{"direct", "2 shards"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := PreviewPlan(m, pods(tc.now), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Collections) != len(m.Collections) {
+				t.Fatalf("%d collection lines for %d collections", len(got.Collections), len(m.Collections))
+			}
+			line := string(got.Collections[0].Strategy) + ", " + got.Collections[0].Reason
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("collection line %q does not say %q", line, w)
+				}
+			}
+		})
+	}
+}

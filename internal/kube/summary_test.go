@@ -3,6 +3,7 @@ package kube
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ func TestSummaryPlansAsTheManifest(t *testing.T) {
 	}
 	for _, n := range []int{1, 2, 3, 5} {
 		for _, opts := range []restore.PlanOptions{
-			{}, {Strategy: restore.StrategyRedistribute}, {TargetNode: pod(0)}, {Shards: 6}, {Rename: restore.Rename{Suffix: "_drill"}},
+			{}, {Strategy: restore.StrategyRedistribute}, {TargetNode: pod(0)}, {Shards: 6}, {AutoShards: true}, {Rename: restore.Rename{Suffix: "_drill"}},
 		} {
 			name := fmt.Sprintf("%d pods %+v", n, opts)
 			want, err := PreviewPlan(m, pods(n), opts)
@@ -83,7 +84,7 @@ func TestSummaryPlansAsTheManifest(t *testing.T) {
 			if (err == nil) != (err2 == nil) {
 				t.Fatalf("%s: manifest %v, summary %v", name, err, err2)
 			}
-			if want != got {
+			if !reflect.DeepEqual(want, got) {
 				t.Errorf("%s: manifest previews %+v, summary %+v", name, want, got)
 			}
 			// The whole plan, less what only storage holds.
