@@ -42,7 +42,7 @@ func terminationMessage(code int, err error, summary string) string {
 		return oneLine(summary, maxTerminationMessage)
 	}
 	msg := fmt.Sprintf("exit %d", code)
-	if err != nil {
+	if err != nil && err.Error() != "" {
 		msg += ": " + err.Error()
 	}
 	return oneLine(msg, maxTerminationMessage)

@@ -55,6 +55,7 @@ func TestTerminationMessage(t *testing.T) {
 		{"a success without a summary leaves no message", 0, nil, "", ""},
 		{"a failure is its exit code and error", 2, errors.New("AWS_SECRET_ACCESS_KEY is missing"), "", "exit 2: AWS_SECRET_ACCESS_KEY is missing"},
 		{"a failure ignores a summary", 1, errors.New("boom"), "half done", "exit 1: boom"},
+		{"a failure with nothing to say is its exit code", 1, errors.New(""), "", "exit 1"},
 		{"a multi-line error becomes one line", 5, errors.New("shard 1 corrupt\nshard 2 corrupt\n"), "", "exit 5: shard 1 corrupt; shard 2 corrupt"},
 	}
 	for _, tt := range tests {
