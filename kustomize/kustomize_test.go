@@ -131,5 +131,17 @@ func checkCronJobs(t *testing.T, cronJobs map[string]*batchv1.CronJob, overlay, 
 		if got := c.Resources.Limits.Memory().String(); got != memoryLimit {
 			t.Errorf("%s: memory limit %s, want the overlay's %s", cj.Name, got, memoryLimit)
 		}
+		// The overlay's patches keep where qbackup writes its termination
+		// message and where the kubelet reads it in step.
+		var termLog string
+		for _, e := range c.Env {
+			if e.Name == "QBACKUP_TERMINATION_LOG" {
+				termLog = e.Value
+			}
+		}
+		if c.TerminationMessagePath != "/run/qbackup/termination-log" || termLog != c.TerminationMessagePath || c.TerminationMessagePolicy != "FallbackToLogsOnError" {
+			t.Errorf("%s: terminationMessagePath %q, QBACKUP_TERMINATION_LOG %q, policy %q; want /run/qbackup/termination-log in both, FallbackToLogsOnError",
+				cj.Name, c.TerminationMessagePath, termLog, c.TerminationMessagePolicy)
+		}
 	}
 }

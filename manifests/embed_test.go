@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -34,9 +35,44 @@ func TestJobTemplatesDecodeAndStayLocked(t *testing.T) {
 					t.Errorf("%s passes a secret-looking argument %q: secrets come from the Secret only", name, a)
 				}
 			}
-			if len(c.Env) > 0 {
-				t.Errorf("%s sets literal env values; configuration belongs in the ConfigMap", name)
+			for _, e := range c.Env {
+				// The one literal: where the termination message goes,
+				// which belongs with terminationMessagePath.
+				if e.Name != "QBACKUP_TERMINATION_LOG" {
+					t.Errorf("%s sets the literal env value %s; configuration belongs in the ConfigMap", name, e.Name)
+				}
 			}
+		}
+	}
+}
+
+// TestJobsWriteTheirTerminationMessage pins where qbackup's one-line
+// outcome goes: an explicit terminationMessagePath under /run (the
+// default /dev/termination-log depends on the runtime), the same path in
+// QBACKUP_TERMINATION_LOG, and the log's tail when no message was written.
+func TestJobsWriteTheirTerminationMessage(t *testing.T) {
+	var backup, restore batchv1.CronJob
+	decode(t, "cronjob.yaml", &backup)
+	decode(t, "restore-template.yaml", &restore)
+	for name, spec := range map[string]batchv1.JobSpec{"backup": backup.Spec.JobTemplate.Spec, "restore": restore.Spec.JobTemplate.Spec} {
+		if n := len(spec.Template.Spec.Containers); n != 1 {
+			t.Fatalf("%s: %d containers, want 1", name, n)
+		}
+		c := spec.Template.Spec.Containers[0]
+		if c.TerminationMessagePath != "/run/qbackup/termination-log" {
+			t.Errorf("%s: terminationMessagePath %q, want /run/qbackup/termination-log", name, c.TerminationMessagePath)
+		}
+		if c.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
+			t.Errorf("%s: terminationMessagePolicy %q, want FallbackToLogsOnError", name, c.TerminationMessagePolicy)
+		}
+		var env []string
+		for _, e := range c.Env {
+			if e.Name == "QBACKUP_TERMINATION_LOG" {
+				env = append(env, e.Value)
+			}
+		}
+		if len(env) != 1 || env[0] != c.TerminationMessagePath {
+			t.Errorf("%s: QBACKUP_TERMINATION_LOG %q, want exactly the terminationMessagePath %q", name, env, c.TerminationMessagePath)
 		}
 	}
 }

@@ -183,9 +183,15 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 		if j.Phase == "succeeded" || j.Phase == "failed" {
 			exit = fmt.Sprint(j.ExitCode)
 		}
+		// A Job that ended says how: its run's termination message, the
+		// summary of a success or the error of a failure (whole with -o
+		// wide).
 		msg := j.Reason
-		if j.Message != "" && j.Phase == "failed" {
-			msg = truncate(j.Message, 80)
+		if j.Message != "" && (j.Phase == "failed" || j.Phase == "succeeded") {
+			msg = j.Message
+			if !wide {
+				msg = truncate(msg, 80)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s", j.Job, j.Component, j.Phase,
 			now.Sub(j.Created.Time).Round(time.Second), duration, exit)

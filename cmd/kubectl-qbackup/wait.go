@@ -61,6 +61,12 @@ func (w waitFlags) wait(ctx context.Context, env *runEnv, cs kubernetes.Interfac
 	if !st.Started.IsZero() && !st.Finished.IsZero() {
 		took = st.Finished.Sub(st.Started)
 	}
-	fmt.Fprintf(env.stdout, "job.batch/%s succeeded in %s\n", job.Name, took.Round(time.Second))
+	// The run's summary (its termination message) says what was done,
+	// also to a user who may not read the pod's log.
+	line := fmt.Sprintf("job.batch/%s succeeded in %s", job.Name, took.Round(time.Second))
+	if st.Message != "" {
+		line += ": " + st.Message
+	}
+	fmt.Fprintln(env.stdout, line)
 	return nil
 }

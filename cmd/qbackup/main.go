@@ -5,10 +5,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,8 +51,16 @@ func main() {
 // and the exit code mapping are testable in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c app
-	kctx, code, ok := cli.Parse(&c, "qbackup", "Cluster-coordinated backup and restore for distributed Qdrant.", args, stdout, stderr, defaultVars())
+	termLog := terminationLogPath(os.Getenv, fileExists)
+	parseErr := &lastLineWriter{w: stderr}
+	kctx, code, ok := cli.Parse(&c, "qbackup", "Cluster-coordinated backup and restore for distributed Qdrant.", args, stdout, parseErr, defaultVars())
 	if !ok {
+		if code != cli.ExitOK {
+			// A refused configuration is the failure an operator most
+			// needs to see in the pod's status; the parser has said why
+			// on stderr.
+			_ = writeTerminationMessage(termLog, terminationMessage(code, errors.New(strings.TrimPrefix(parseErr.last(), "qbackup: ")), ""))
+		}
 		return code
 	}
 	logger, structured := c.Log.logger(stderr)
@@ -74,6 +84,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// What the run did, in one line of the log that kubectl qbackup
 		// ... --wait shows (the report on stdout is for a terminal).
 		logger.Info(printer.SummaryMessage, "command", kctx.Command(), "summary", env.summary)
+	}
+	// The same outcome in one line as the container's termination
+	// message, for kubectl describe and kubectl qbackup status.
+	if werr := writeTerminationMessage(termLog, terminationMessage(cli.ExitCode(ctx, err), err, env.summary)); werr != nil {
+		logger.Warn("the termination message was not written; Kubernetes shows the log's tail instead", "error", werr)
 	}
 	return cli.ExitCode(ctx, err)
 }

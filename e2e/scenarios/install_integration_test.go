@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,12 @@ func TestDevOverlayFirstBackupJobOnAFreshInstall(t *testing.T) {
 	if len(rows) != 1 || rows[0].Status != "complete" {
 		t.Fatalf("catalogue rows %+v, want one complete backup", rows)
 	}
+	// The pod's termination message is the run's one-line summary,
+	// written to the manifests' terminationMessagePath.
+	wantMsg := regexp.MustCompile(`^backup ` + regexp.QuoteMeta(rows[0].ID) + ` of cluster "qdrant-dev": [1-9][0-9]* collections, 8 shards, [1-9][0-9]* bytes$`)
+	if !wantMsg.MatchString(term.Message) {
+		t.Errorf("termination message %q, want the summary of backup %s", term.Message, rows[0].ID)
+	}
 	sc := &scenario{st: st, cluster: "qdrant-dev"}
 	m := sc.manifest(t, rows[0].ID)
 	if m.shardCount() != 8 || m.shardCount() != rows[0].Shards || len(sc.setObjects(t)) != 8 {
@@ -275,6 +282,11 @@ func TestDevOverlayBackupJobWithASecretKeyMissingFailsNamingIt(t *testing.T) {
 	t.Logf("exit %d, termination message: %s", term.ExitCode, term.Message)
 	if !strings.Contains(term.Message, "AWS_SECRET_ACCESS_KEY is missing") {
 		t.Errorf("the termination message does not name the missing key AWS_SECRET_ACCESS_KEY:\n%s", term.Message)
+	}
+	// qbackup's own message, not the log's tail: one line with the exit
+	// code, no JSON record.
+	if !strings.HasPrefix(term.Message, "exit 2: ") || strings.ContainsAny(term.Message, "\n{") {
+		t.Errorf("termination message %q, want one line \"exit 2: <error>\"", term.Message)
 	}
 	if keys := st.keys(t); len(keys) != 0 {
 		t.Errorf("storage holds %v", keys)

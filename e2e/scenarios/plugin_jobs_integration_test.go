@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +72,12 @@ func TestPluginRunsAndFollowsJobs(t *testing.T) {
 	if !strings.Contains(r.stdout, "succeeded in") || !strings.Contains(r.stderr, ": pending") || !strings.Contains(r.stderr, ": succeeded (pod ") {
 		t.Errorf("backup --wait shows no progress or outcome:\n%s", r)
 	}
+	// The outcome line carries the run's summary, from the pod's
+	// termination message.
+	summary := regexp.MustCompile(` succeeded in \S+: (backup \S+ of cluster "` + regexp.QuoteMeta(cluster) + `": [0-9]+ collections, 8 shards, [1-9][0-9]* bytes)\n`).FindStringSubmatch(r.stdout)
+	if summary == nil {
+		t.Errorf("backup --wait does not end with the run's summary:\n%s", r)
+	}
 
 	r = k("status", "-o", "json")
 	ok(t, r)
@@ -80,8 +87,8 @@ func TestPluginRunsAndFollowsJobs(t *testing.T) {
 		RestoreTemplate bool   `json:"restoreTemplate"`
 		Running         []string
 		Jobs            []struct {
-			Job, Component, Phase string
-			ExitCode              int
+			Job, Component, Phase, Message string
+			ExitCode                       int
 		}
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
@@ -90,6 +97,9 @@ func TestPluginRunsAndFollowsJobs(t *testing.T) {
 	if s.Schedule == "" || !strings.Contains(s.Image, "qbackup") || !s.RestoreTemplate || len(s.Running) != 0 ||
 		len(s.Jobs) != 1 || s.Jobs[0].Component != "backup" || s.Jobs[0].Phase != "succeeded" {
 		t.Errorf("status: %+v", s)
+	}
+	if summary != nil && len(s.Jobs) == 1 && s.Jobs[0].Message != summary[1] {
+		t.Errorf("status -o json: message %q, want the run's summary %q", s.Jobs[0].Message, summary[1])
 	}
 	r = k("status")
 	ok(t, r)
@@ -108,6 +118,9 @@ func TestPluginRunsAndFollowsJobs(t *testing.T) {
 	in.setConfig(t, map[string]string{"QBACKUP_CONCURRENCY": "0"})
 	r = k("backup", "--wait", "--timeout=2m")
 	expect(t, r, exitUsage, "failed (PodFailurePolicy)", "exit code 2", "concurrency")
+	if strings.Contains(r.stderr, "exit 2:") {
+		t.Errorf("the exit code is repeated from the termination message:\n%s", r.stderr)
+	}
 	r = k("status")
 	ok(t, r)
 	if !strings.Contains(r.stdout, "failed") {
@@ -135,6 +148,13 @@ func TestPluginRunsAndFollowsJobs(t *testing.T) {
 		r.Rules = kept
 	})
 	ok(t, as(noLogs, "status"))
+	// Without pods/log the outcome still says what the run did: the
+	// summary comes from the pod's status.
+	r = as(noLogs, "backup", "--wait", "--timeout=2m")
+	ok(t, r)
+	if !regexp.MustCompile(` succeeded in \S+: backup \S+ of cluster .*, 8 shards, `).MatchString(r.stdout) {
+		t.Errorf("backup --wait without pods/log shows no summary:\n%s", r)
+	}
 	expect(t, as(noLogs, "logs"), exitFailed, `cannot get resource "pods/log"`)
 }
 

@@ -36,7 +36,8 @@ func TestReadInstalled(t *testing.T) {
 		{
 			name:    "the installed cronjob and its configmap",
 			objects: []any{installedCronJob(t), cm("qbackup-config", map[string]string{"QBACKUP_STORAGE": "s3://b/p", "QBACKUP_CLUSTER": "prod"})},
-			want:    map[string]string{"QBACKUP_STORAGE": "s3://b/p", "QBACKUP_CLUSTER": "prod"},
+			// The manifest's one literal env value comes along.
+			want: map[string]string{"QBACKUP_STORAGE": "s3://b/p", "QBACKUP_CLUSTER": "prod", "QBACKUP_TERMINATION_LOG": "/run/qbackup/termination-log"},
 		},
 		{
 			name: "later sources win, prefixes apply, literal env last, optional missing skipped, secrets unread",

@@ -24,7 +24,9 @@ type JobState struct {
 	Pod      string          `json:"pod,omitempty"`
 	PodPhase corev1.PodPhase `json:"podPhase,omitempty"`
 	Attempts int             `json:"attempts"`
-	// ExitCode and Message are the qbackup container's, once it ended.
+	// ExitCode and Message are the qbackup container's, once it ended:
+	// the run's one-line summary when it succeeded, its error when it
+	// failed (the last log line when it wrote no message).
 	ExitCode int32  `json:"exitCode"`
 	Message  string `json:"message,omitempty"`
 	// Reason is the Job's failure reason (BackoffLimitExceeded,
@@ -130,7 +132,7 @@ func jobState(job *batchv1.Job, pods []corev1.Pod) JobState {
 		}
 		for _, c := range p.Status.ContainerStatuses {
 			if t := c.State.Terminated; t != nil && (c.Name == "qbackup" || len(p.Status.ContainerStatuses) == 1) {
-				st.ExitCode, st.Message = t.ExitCode, lastLine(t.Message)
+				st.ExitCode, st.Message = t.ExitCode, containerMessage(t)
 			}
 		}
 	}
@@ -149,6 +151,17 @@ func jobState(job *batchv1.Job, pods []corev1.Pod) JobState {
 		}
 	}
 	return st
+}
+
+// containerMessage is what a terminated qbackup container says of its
+// run: its termination message, "exit N: <error>" for a failure, without
+// the exit code JobState carries apart.
+func containerMessage(t *corev1.ContainerStateTerminated) string {
+	msg := lastLine(t.Message)
+	if rest, ok := strings.CutPrefix(msg, fmt.Sprintf("exit %d: ", t.ExitCode)); ok && t.ExitCode != 0 {
+		return rest
+	}
+	return msg
 }
 
 // lastLine keeps the last non-empty line of a termination message: with

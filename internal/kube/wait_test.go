@@ -40,6 +40,15 @@ func TestJobState(t *testing.T) {
 			[]corev1.Pod{pod("j-1", 0, corev1.PodFailed, 2, `{"time":"2026-12-06T02:30:00Z","level":"INFO","msg":"starting"}`+"\n"+
 				`{"time":"2026-12-06T02:30:01Z","level":"ERROR","msg":"command failed","error":"--concurrency 0 (QBACKUP_CONCURRENCY): must be at least 1","exit_code":2}`+"\n")},
 			"job.batch/j: failed (pod j-1 Failed)", 2, "--concurrency 0 (QBACKUP_CONCURRENCY): must be at least 1"},
+		{"a success shows the run's summary", []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}},
+			[]corev1.Pod{pod("j-1", 0, corev1.PodSucceeded, 0, `backup 20261206T023000Z-3f9c of cluster "prod": 3 collections, 10 shards, 4096 bytes`)},
+			"job.batch/j: succeeded (pod j-1 Succeeded)", 0, `backup 20261206T023000Z-3f9c of cluster "prod": 3 collections, 10 shards, 4096 bytes`},
+		{"qbackup's own failure message loses the exit code JobState has", failed("PodFailurePolicy"),
+			[]corev1.Pod{pod("j-1", 0, corev1.PodFailed, 2, "exit 2: AWS_SECRET_ACCESS_KEY is missing")},
+			"job.batch/j: failed (pod j-1 Failed)", 2, "AWS_SECRET_ACCESS_KEY is missing"},
+		{"an exit prefix that is not the container's code stays", failed("BackoffLimitExceeded"),
+			[]corev1.Pod{pod("j-1", 0, corev1.PodFailed, 137, "exit 2: half written")},
+			"job.batch/j: failed (pod j-1 Failed)", 137, "exit 2: half written"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j"}, Status: batchv1.JobStatus{Conditions: tc.conditions}}
