@@ -113,10 +113,8 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 	plan := prune.Decide(in)
 
 	rep := &PruneReport{DryRun: opts.DryRun}
-	logged := map[string]bool{} // a set under object lock is listed twice in the plan; say so once
 	for _, it := range plan.Items {
-		if it.Lock != nil && !logged[it.Cluster+"/"+it.BackupID] {
-			logged[it.Cluster+"/"+it.BackupID] = true
+		if it.Lock != nil {
 			log.Info("backup kept: its objects are under object lock", "cluster", it.Cluster, "backup_id", it.BackupID,
 				"mode", it.Lock.Mode, "retain_until", it.Lock.RetainUntil.UTC().Format(time.RFC3339), "reasons", it.Reasons)
 		}

@@ -239,7 +239,8 @@ func Decide(in Input) Plan {
 		}
 	}
 	for _, k := range order {
-		if s := sets[k]; s.item.Action == Skip {
+		// A set kept for its object lock is listed above already.
+		if s := sets[k]; s.item.Action == Skip && s.item.Lock == nil {
 			p.Items = append(p.Items, s.item)
 		}
 	}

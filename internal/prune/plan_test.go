@@ -119,3 +119,34 @@ func TestDecideIsPure(t *testing.T) {
 		t.Errorf("Decide changed its input:\n%s\n%s", before, after)
 	}
 }
+
+// TestDecideListsEachSetOnce: over every testdata input, each set the
+// input names appears in the plan exactly once.
+func TestDecideListsEachSetOnce(t *testing.T) {
+	inputs, err := filepath.Glob("testdata/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range inputs {
+		in := readInput(t, path)
+		want := map[string]bool{}
+		for _, s := range in.Stored {
+			want[s.Cluster+"/"+s.BackupID] = true
+		}
+		for _, r := range in.Catalog {
+			want[r.Cluster+"/"+r.BackupID] = true
+		}
+		seen := map[string]int{}
+		for _, it := range Decide(in).Items {
+			seen[it.Cluster+"/"+it.BackupID]++
+		}
+		for k := range want {
+			if seen[k] != 1 {
+				t.Errorf("%s: set %s listed %d times, want once", path, k, seen[k])
+			}
+		}
+		if len(seen) != len(want) {
+			t.Errorf("%s: plan lists %d sets, input names %d", path, len(seen), len(want))
+		}
+	}
+}
