@@ -106,9 +106,10 @@ type Item struct {
 	Lock *manifest.ObjectLock
 }
 
-// Plan lists every set looked at: the sets decided on, newest first per
-// cluster (clusters in name order), then the skipped ones in the order
-// they were found.
+// Plan lists every set looked at, once: the sets retention decided on,
+// newest first per cluster (clusters in name order; a set it would remove
+// but that is under object lock is among them, as skip), then the sets
+// skipped before retention in the order they were found.
 type Plan struct {
 	Items []Item
 }
