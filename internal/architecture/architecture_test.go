@@ -87,6 +87,9 @@ var rules = []rule{
 		from: []string{"internal"}, to: []string{"cmd"}},
 	{why: "backup and restore are separate engines",
 		from: []string{"internal/backup"}, to: []string{"internal/restore"}},
+	{why: "the prune plan is pure: it decides from the facts it is given, and the backup engine gathers them and carries the plan out",
+		from: []string{"internal/prune"}, to: []string{"internal/storage", "internal/catalog", "internal/lease", "internal/backup", "internal/restore", "internal/qdrant", "cmd"},
+		tests: true},
 	{why: "backup and restore are separate engines",
 		from: []string{"internal/restore"}, to: []string{"internal/backup"}},
 }

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/retention"
 )
 
@@ -43,11 +42,11 @@ type PruneOptions struct {
 	Logger      *slog.Logger
 }
 
-// Prune outcomes.
+// Prune outcomes (prune.Action as text).
 const (
-	PruneKeep   = "keep"
-	PruneRemove = "remove"
-	PruneSkip   = "skip" // not decided on: possibly running, or unreadable
+	PruneKeep   = string(prune.Keep)
+	PruneRemove = string(prune.Remove)
+	PruneSkip   = string(prune.Skip) // not decided on: possibly running, or unreadable
 )
 
 // PruneItem is the verdict on one set.
@@ -83,27 +82,15 @@ func (r *PruneReport) Removed() []PruneItem {
 	return out
 }
 
-type pruneSet struct {
-	item     PruneItem
-	stored   *storedSet
-	at       time.Time
-	orphaned bool // objects without a manifest: the catalogue row is marked failed, not deleted
-	// lock is the set's object lock while it lasts, nil otherwise: its
-	// objects cannot be deleted (a delete would only hide them behind a
-	// delete marker), so the set is kept until then.
-	lock *manifest.ObjectLock
-}
-
 // Prune applies the retention policy to the sets in storage (the truth)
-// and the catalogue (may be nil). Complete sets outside the policy,
-// partial, failed and corrupt (verification failed, per the catalogue)
-// sets go; objects of sets without a manifest (killed
-// runs) go once older than the grace period and not held by a live
-// storage lock, and their catalogue rows are marked failed. Storage
-// objects are deleted first — each set's manifest before its other
-// objects, so a half-deleted set is no longer a backup — then the
-// catalogue rows. Errors on one set do not stop the others; they are
-// returned joined.
+// and the catalogue (may be nil): it gathers what storage, the storage
+// locks and the catalogue say, lets package prune decide (see
+// prune.Decide for the rules), and carries the plan out. Storage objects
+// are deleted first — each set's manifest before its other objects, so a
+// half-deleted set is no longer a backup — then stale multipart uploads
+// are aborted, then the catalogue rows go (the rows of sets without a
+// manifest are marked failed instead). Errors on one set do not stop the
+// others; they are returned joined.
 func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog) (*PruneReport, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
@@ -115,162 +102,92 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	policy := retention.Policy{KeepLast: opts.KeepLast, KeepDaily: opts.KeepDaily, KeepWeekly: opts.KeepWeekly, KeepMonthly: opts.KeepMonthly}
 	prefix := ""
 	if opts.Cluster != "" {
 		prefix = manifest.ClusterPrefix(opts.Cluster)
 	}
-
-	stored, err := scanSets(ctx, store, prefix)
+	in, stored, locked, err := gatherPruneInput(ctx, opts, prefix, store, cat)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	sets := map[string]*pruneSet{} // cluster/id
-	var order []string
-	add := func(cluster, id string) *pruneSet {
-		k := cluster + "/" + id
-		if s, ok := sets[k]; ok {
-			return s
-		}
-		s := &pruneSet{item: PruneItem{Cluster: cluster, BackupID: id}}
-		s.at, _ = manifest.BackupIDTime(id)
-		sets[k] = s
-		order = append(order, k)
-		return s
-	}
-	locked := map[string]string{} // cluster → backup id under a live storage lock
-	for _, st := range stored {
-		if _, seen := locked[st.cluster]; !seen {
-			locked[st.cluster] = ""
-			if rec, err := lease.ReadRecord(ctx, store, st.cluster); err == nil && opts.Now.Before(rec.Expires) {
-				locked[st.cluster] = rec.BackupID
-			}
-		}
-		s := add(st.cluster, st.id)
-		s.stored, s.item.Objects, s.item.Bytes = st, len(st.keys), st.bytes
-		if st.manifestKey == "" {
-			s.item.Status = StatusFailed
-			switch {
-			case locked[st.cluster] == st.id:
-				s.item.Action, s.item.Reasons = PruneSkip, []string{"no manifest yet; its run holds the backup lock"}
-			case opts.Now.Sub(st.newest) < opts.OrphanGrace:
-				s.item.Action = PruneSkip
-				s.item.Reasons = []string{fmt.Sprintf("no manifest yet; newest object is %s old, within the %s grace period",
-					opts.Now.Sub(st.newest).Round(time.Second), opts.OrphanGrace)}
-			default:
-				s.orphaned = true
-				s.item.Reasons = []string{"orphaned objects: no manifest (the run failed or was killed)"}
-			}
-			continue
-		}
-		facts, err := readPruneFacts(ctx, store, st)
-		if err != nil {
-			// Never delete what cannot be read: it may be a newer format.
-			s.item.Status, s.item.Action, s.item.Reasons = "unreadable", PruneSkip, []string{err.Error()}
-			continue
-		}
-		if !facts.startedAt.IsZero() {
-			s.at = facts.startedAt
-		}
-		if facts.lock != nil && opts.Now.Before(facts.lock.RetainUntil) {
-			s.lock = facts.lock
-		}
-		s.item.Status = StatusComplete
-		if facts.partial {
-			s.item.Status = StatusPartial
-		}
-	}
+	plan := prune.Decide(in)
 
-	if cat != nil {
-		rows, err := cat.ListBackups(ctx, opts.Cluster)
-		if err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
-		}
-		for _, r := range rows {
-			s := add(r.Cluster, r.BackupID)
-			s.item.InCatalog = true
-			if s.stored != nil {
-				if r.VerifyStatus == VerifyCorrupt && s.item.Action != PruneSkip && s.item.Status != StatusFailed {
-					s.item.Status = string(retention.Corrupt)
-					s.item.Reasons = append(s.item.Reasons, "verification found bad objects")
-				}
-				continue
-			}
-			// A row with nothing in storage.
-			if r.Unlocated {
-				// It may be another store's set: not this store's to judge.
-				s.item.Status, s.item.Action = r.Status, PruneSkip
-				s.item.Reasons = []string{"recorded before the catalogue kept storage locations and not in this store: run qbackup catalog sync against the store that holds it"}
-				continue
-			}
-			if !r.StartedAt.IsZero() {
-				s.at = r.StartedAt
-			}
-			switch r.Status {
-			case StatusRunning:
-				if opts.Now.Sub(s.at) < opts.OrphanGrace {
-					s.item.Status, s.item.Action, s.item.Reasons = StatusRunning, PruneSkip, []string{"running, within the grace period"}
-					continue
-				}
-				s.item.Status = StatusFailed
-				s.item.Reasons = []string{"recorded as running but nothing in storage (the run was killed)"}
-			case StatusFailed:
-				s.item.Status = StatusFailed
-			default:
-				// Storage is the truth: the set is gone.
-				s.item.Status = StatusFailed
-				s.item.Reasons = []string{fmt.Sprintf("catalog says %s but storage has no manifest", r.Status)}
-			}
-		}
-	}
-
-	// Retention per cluster over the sets decided on.
-	byCluster := map[string][]retention.Set{}
-	for _, k := range order {
-		s := sets[k]
-		if s.item.Action == PruneSkip {
-			continue
-		}
-		byCluster[s.item.Cluster] = append(byCluster[s.item.Cluster], retention.Set{ID: k, Time: s.at, Status: retention.Status(s.item.Status)})
-	}
 	rep := &PruneReport{DryRun: opts.DryRun}
-	for _, cluster := range slices.Sorted(maps.Keys(byCluster)) {
-		for _, d := range retention.Apply(policy, byCluster[cluster]) {
-			s := sets[d.Set.ID]
-			s.item.Action = PruneRemove
-			if d.Keep {
-				s.item.Action = PruneKeep
-			}
-			if len(s.item.Reasons) == 0 || d.Keep {
-				s.item.Reasons = append(s.item.Reasons, d.Reasons...)
-			}
-			if !d.Keep && s.lock != nil {
-				s.item.Action = PruneSkip
-				s.item.Reasons = append(s.item.Reasons, fmt.Sprintf("under object lock (%s) until %s: kept until then",
-					s.lock.Mode, s.lock.RetainUntil.UTC().Format(time.RFC3339)))
-				log.Info("backup kept: its objects are under object lock", "cluster", s.item.Cluster, "backup_id", s.item.BackupID,
-					"mode", s.lock.Mode, "retain_until", s.lock.RetainUntil.UTC().Format(time.RFC3339), "reasons", s.item.Reasons)
-			}
-			rep.Items = append(rep.Items, s.item)
+	for _, it := range plan.Items {
+		if it.Lock != nil {
+			log.Info("backup kept: its objects are under object lock", "cluster", it.Cluster, "backup_id", it.BackupID,
+				"mode", it.Lock.Mode, "retain_until", it.Lock.RetainUntil.UTC().Format(time.RFC3339), "reasons", it.Reasons)
 		}
-	}
-	for _, k := range order {
-		if s := sets[k]; s.item.Action == PruneSkip {
-			rep.Items = append(rep.Items, s.item)
-		}
+		rep.Items = append(rep.Items, PruneItem{Cluster: it.Cluster, BackupID: it.BackupID, Status: it.Status, Action: string(it.Action),
+			Reasons: it.Reasons, Objects: it.Objects, Bytes: it.Bytes, InCatalog: it.InCatalog})
 	}
 	if opts.DryRun {
 		return rep, nil
 	}
+	return rep, executePrune(ctx, plan, opts, prefix, stored, locked, store, cat, log)
+}
 
+// gatherPruneInput reads what a prune decides by: the sets under prefix
+// with what their manifests say, the live storage lock of each cluster
+// found, and the catalogue's rows. It returns the sets found (by
+// cluster/id) and the locks read, for the executor.
+func gatherPruneInput(ctx context.Context, opts PruneOptions, prefix string, store Store, cat IndexCatalog) (prune.Input, map[string]*storedSet, map[string]string, error) {
+	in := prune.Input{
+		Policy:      retention.Policy{KeepLast: opts.KeepLast, KeepDaily: opts.KeepDaily, KeepWeekly: opts.KeepWeekly, KeepMonthly: opts.KeepMonthly},
+		Now:         opts.Now,
+		OrphanGrace: opts.OrphanGrace,
+		Locked:      map[string]string{}, // cluster → backup id under a live storage lock ("" none)
+	}
+	sets, err := scanSets(ctx, store, prefix)
+	if err != nil {
+		return prune.Input{}, nil, nil, err
+	}
+	byKey := map[string]*storedSet{}
+	for _, st := range sets {
+		byKey[st.cluster+"/"+st.id] = st
+		if _, seen := in.Locked[st.cluster]; !seen {
+			in.Locked[st.cluster] = ""
+			if rec, err := lease.ReadRecord(ctx, store, st.cluster); err == nil && opts.Now.Before(rec.Expires) {
+				in.Locked[st.cluster] = rec.BackupID
+			}
+		}
+		s := prune.StoredSet{Cluster: st.cluster, BackupID: st.id, Objects: len(st.keys), Bytes: st.bytes, Newest: st.newest,
+			HasManifest: st.manifestKey != ""}
+		if s.HasManifest {
+			facts, err := readPruneFacts(ctx, store, st)
+			if err != nil {
+				s.ReadError = err.Error()
+			}
+			s.StartedAt, s.Partial, s.Lock = facts.startedAt, facts.partial, facts.lock
+		}
+		in.Stored = append(in.Stored, s)
+	}
+	if cat != nil {
+		rows, err := cat.ListBackups(ctx, opts.Cluster)
+		if err != nil {
+			return prune.Input{}, nil, nil, err
+		}
+		for _, r := range rows {
+			in.Catalog = append(in.Catalog, prune.CatalogRow{Cluster: r.Cluster, BackupID: r.BackupID, Status: r.Status,
+				StartedAt: r.StartedAt, Corrupt: r.VerifyStatus == VerifyCorrupt, Unlocated: r.Unlocated})
+		}
+	}
+	return in, byKey, in.Locked, nil
+}
+
+// executePrune carries a plan out: the objects of the sets to remove,
+// stale multipart uploads, then the catalogue rows of the sets whose
+// objects are gone.
+func executePrune(ctx context.Context, plan prune.Plan, opts PruneOptions, prefix string, stored map[string]*storedSet, locked map[string]string,
+	store Store, cat IndexCatalog, log *slog.Logger) error {
 	var errs []error
 	failedStorage := map[string]bool{}
-	for _, it := range rep.Items {
-		s := sets[it.Cluster+"/"+it.BackupID]
-		if it.Action != PruneRemove || s.stored == nil {
+	for _, it := range plan.Items {
+		st := stored[it.Cluster+"/"+it.BackupID]
+		if it.Action != prune.Remove || st == nil {
 			continue
 		}
-		if _, err := deleteKeys(ctx, store, s.stored.keys); err != nil {
+		if _, err := deleteKeys(ctx, store, st.keys); err != nil {
 			errs = append(errs, fmt.Errorf("prune backup %s/%s: %w", it.Cluster, it.BackupID, err))
 			failedStorage[it.Cluster+"/"+it.BackupID] = true
 			continue
@@ -292,13 +209,12 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 		errs = append(errs, fmt.Errorf("prune incomplete uploads: %w", err))
 	}
 	if cat != nil {
-		for _, it := range rep.Items {
-			s := sets[it.Cluster+"/"+it.BackupID]
-			if it.Action != PruneRemove || failedStorage[it.Cluster+"/"+it.BackupID] {
+		for _, it := range plan.Items {
+			if it.Action != prune.Remove || failedStorage[it.Cluster+"/"+it.BackupID] {
 				continue
 			}
 			var err error
-			if s.orphaned {
+			if it.Orphaned {
 				// Keep the row, as failed, so the killed run shows in the
 				// list; a later prune removes it like any failed set.
 				err = cat.BackupFailed(ctx, it.Cluster, it.BackupID, "no manifest: the run failed or was killed; prune removed its objects")
@@ -310,7 +226,7 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 			}
 		}
 	}
-	return rep, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // pruneFacts are what prune judges a committed set by.

@@ -54,6 +54,9 @@ func TestPruneKeepsSetsUnderObjectLock(t *testing.T) {
 			}
 			got := map[string]PruneItem{}
 			for _, it := range rep.Items {
+				if _, dup := got[it.BackupID]; dup {
+					t.Errorf("set %s reported twice", it.BackupID)
+				}
 				got[it.BackupID] = it
 			}
 			if got[newest].Action != PruneKeep {
