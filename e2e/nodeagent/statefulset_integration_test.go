@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -150,7 +151,13 @@ func clusterPeers(t *testing.T, url string) map[string]bool {
 func TestAgentMapsAStatefulSetsPodsToSimulatorPeers(t *testing.T) {
 	cs := stacktest.KubeClient(t)
 	ns := stacktest.Namespace(t, cs)
-	c, err := qdrantsim.Start(context.Background(), qdrantsim.Options{Peers: 3, Tick: 10 * time.Millisecond, PeerDownDelay: 60 * time.Millisecond})
+	// Peers of its own address range: a stopped peer is started again on
+	// the same ports, which another test binary's simulator on the
+	// default addresses (127.0.0.2..) could take meanwhile. Second octets
+	// 90-99 are used by no other package; the rest is per process.
+	pid := os.Getpid()
+	base := fmt.Sprintf("127.%d.%d.2", 90+pid%10, pid/10%250)
+	c, err := qdrantsim.Start(context.Background(), qdrantsim.Options{Peers: 3, Tick: 10 * time.Millisecond, PeerDownDelay: 60 * time.Millisecond, BindBase: base})
 	if err != nil {
 		t.Fatal(err)
 	}
