@@ -103,6 +103,9 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 		return err
 	}
 	openSummaries(c.Source, env.log).pruned(ctx, rep, store, cluster)
+	if !rep.DryRun {
+		env.summary = fmt.Sprintf("pruned %d sets of cluster %q", len(rep.Removed()), cluster)
+	}
 	if c.Format == "json" || c.Format == "yaml" {
 		return printer.Structured(env.stdout, c.Format, rep)
 	}

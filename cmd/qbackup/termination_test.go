@@ -174,3 +174,30 @@ func TestBackupLeavesItsSummaryAsTheTerminationMessage(t *testing.T) {
 		t.Errorf("termination message %q, want the summary of the set in the report:\n%s", b, out)
 	}
 }
+
+// verify and prune leave their summary too, so a successful Job of either
+// says what it did.
+func TestVerifyAndPruneLeaveTheirSummary(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	p := filepath.Join(t.TempDir(), "termination-log")
+	t.Setenv(TerminationLogEnv, p)
+	s := startCLISim(t, qdrantsim.Options{})
+	mustQbackup(t, s.args("backup")...)
+	mustQbackup(t, s.args("backup")...)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"verify", "latest"}, `^backup \S+ is intact: [1-9][0-9]* objects, [1-9][0-9]* bytes read$`},
+		{[]string{"prune", "--keep-last=1"}, `^pruned 1 sets of cluster "prod"$`},
+	} {
+		mustQbackup(t, append(tc.args, "--cluster=prod", "--storage="+s.storage)...)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(tc.want).Match(b) {
+			t.Errorf("qbackup %s: termination message %q, want %s", tc.args[0], b, tc.want)
+		}
+	}
+}

@@ -66,6 +66,7 @@ func (c *verifyCmd) Run(ctx context.Context, env *runEnv) error {
 	if !rep.OK() {
 		return fmt.Errorf("backup %s: %s: %w", m.BackupID, badObjects(rep), backup.ErrCorrupt)
 	}
+	env.summary = fmt.Sprintf("backup %s is intact: %d objects, %d bytes read", m.BackupID, rep.Objects, rep.Bytes)
 	return nil
 }
 
