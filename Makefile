@@ -75,7 +75,7 @@ demo: build
 
 ## bench: the performance goals, measured: brings the stack up (and down
 ## again if it started it) as `make test` does, runs the Go benchmarks
-## (with the integration tag, so the catalogue ones run against MariaDB),
+## (with the integration tag, so the catalog ones run against MariaDB),
 ## then e2e/cmd/qbackup-bench, the real bin/qbackup against MinIO beside
 ## raw and naive baselines, which writes bench/results.json and
 ## BENCHMARKS.md. BENCH_SIZES=256MiB,1GiB,4GiB adds sizes (10GiB too);

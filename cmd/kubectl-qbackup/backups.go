@@ -68,11 +68,11 @@ func summarySource(ns string) string {
 	return fmt.Sprintf("backup summaries (configmaps -l %s in namespace %s)", kube.SummarySelector, ns)
 }
 
-// storageSource names storage (and the catalogue) as a source.
+// storageSource names storage (and the catalog) as a source.
 func storageSource(src config.Source, rs *cli.ReadSide) string {
 	s := "storage " + cli.StoreLocation(src)
 	if rs != nil && rs.Catalog != nil {
-		s += " and the catalogue"
+		s += " and the catalog"
 	}
 	return s
 }
@@ -100,7 +100,7 @@ func readSummaryList(ctx context.Context, cs kubernetes.Interface, ns, cluster, 
 // they are: those of the cluster, or of every cluster. With summaries in
 // the namespace (and --read-from auto or summaries) they are the list,
 // and no storage credentials are needed; else storage (and the
-// catalogue) is read. An unreadable set is a row of its own, not a
+// catalog) is read. An unreadable set is a row of its own, not a
 // failed listing; it is also said on warn. source names what was read.
 func listBackups(ctx context.Context, sf storeFlags, client clientFunc, allClusters bool, warn io.Writer) (rows []catalog.BackupSummary, source string, err error) {
 	client = client.once()
@@ -164,7 +164,7 @@ type loaded struct {
 	Manifest *manifest.Manifest
 	// Summary is set when the backup was read from its summary.
 	Summary *kube.SetSummary
-	// Row is the catalogue's view (from the catalogue, or the summary),
+	// Row is the catalog's view (from the catalog, or the summary),
 	// nil without either.
 	Row *catalog.BackupSummary
 	// Source names what was read.
@@ -173,7 +173,7 @@ type loaded struct {
 
 // loadBackup reads ref, an id or latest, where the flags and the
 // installation say: its summary when there is one (and --read-from
-// allows), else its manifest in storage (and its catalogue row).
+// allows), else its manifest in storage (and its catalog row).
 // needShards says the caller needs every shard (the restore preview): a
 // summary that dropped them (too large a set) is passed over for
 // storage. Warnings go to env.stderr.

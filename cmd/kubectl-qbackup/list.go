@@ -18,9 +18,9 @@ type listCmd struct {
 func (c *listCmd) Help() string {
 	return `Lists backups, newest first. With kubectl access alone: the backup Jobs
 record a summary of each set in a ConfigMap of the namespace, and list
-reads those (no storage or catalogue credentials needed). Without
+reads those (no storage or catalog credentials needed). Without
 summaries in the namespace (or with --read-from=storage, or --storage):
-from the catalogue when QBACKUP_CATALOG_DSN is set, else from the
+from the catalog when QBACKUP_CATALOG_DSN is set, else from the
 manifests in storage, with credentials from the environment only (AWS_*,
 QBACKUP_CATALOG_DSN). Where the backups are (storage, cluster name) comes
 from the installation in the namespace — the ConfigMap of cronjob/qbackup

@@ -130,7 +130,7 @@ func installedCluster(t *testing.T, withSummaries bool) *fake.Clientset {
 	return fake.NewClientset(objs...)
 }
 
-// noCredentials empties the environment of every storage and catalogue
+// noCredentials empties the environment of every storage and catalog
 // credential, as on an operator's workstation.
 func noCredentials(t *testing.T) {
 	t.Helper()
@@ -172,7 +172,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 // TestCommandsReadTheSummaries: with kubectl access alone — no storage or
-// catalogue credentials, the store unreachable — list, describe, status
+// catalog credentials, the store unreachable — list, describe, status
 // and the restore preview answer from the summaries. The outputs are
 // golden files.
 func TestCommandsReadTheSummaries(t *testing.T) {

@@ -19,7 +19,7 @@ func (c *verifyCmd) Help() string {
 	return `Creates a Job that runs qbackup verify in the cluster, with the backup
 CronJob's configuration: it re-reads every object of the backup and checks
 its size and SHA-256 against the manifest, and records the result in the
-catalogue when there is one. The storage credentials stay in the cluster.
+catalog when there is one. The storage credentials stay in the cluster.
 --wait follows the Job and exits with its exit code: 0 intact, 5 corrupt
 or missing objects.
 

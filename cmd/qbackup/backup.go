@@ -32,7 +32,7 @@ type backupCmd struct {
 	PrestartStreams    int           `name:"prestart-streams" env:"QBACKUP_PRESTART_STREAMS" default:"${default_prestart_streams}" help:"Snapshot streams (--snapshot-method stream) opened together before any is transferred, so every shard of the set starts at nearly the same moment; 0 opens each when its transfer starts."`
 	SampleSize         int           `name:"sample-size" env:"QBACKUP_SAMPLE_SIZE" default:"${default_sample_size}" help:"Points per collection whose content digest is recorded for restore verification."`
 	Prune              bool          `name:"prune" env:"QBACKUP_PRUNE" help:"Apply the retention rules after a successful backup."`
-	MigrateCatalog     bool          `name:"migrate-catalog" env:"QBACKUP_MIGRATE_CATALOG" help:"Create or upgrade the catalogue schema before starting."`
+	MigrateCatalog     bool          `name:"migrate-catalog" env:"QBACKUP_MIGRATE_CATALOG" help:"Create or upgrade the catalog schema before starting."`
 	ObjectLockMode     string        `name:"object-lock-mode" env:"QBACKUP_OBJECT_LOCK_MODE" help:"Put every object of the set under S3 Object Lock retention: GOVERNANCE or COMPLIANCE (the bucket must have Object Lock enabled); with --object-lock-days."`
 	ObjectLockDays     int           `name:"object-lock-days" env:"QBACKUP_OBJECT_LOCK_DAYS" default:"0" help:"Days from the backup's start during which no object of the set can be deleted or overwritten (prune keeps the set until then)."`
 	// EncryptRecipients are public keys, so a flag and a ConfigMap may
@@ -145,7 +145,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	// Cheap checks first: storage and catalogue are verified before a
+	// Cheap checks first: storage and catalog are verified before a
 	// single snapshot is taken, so a typo costs nothing on the cluster.
 	store, err := cli.OpenStore(ctx, c.Source, secrets, false)
 	if err != nil {
@@ -155,8 +155,8 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	// The catalogue's rows of this store only: stores sharing one
-	// catalogue and cluster name keep their sets apart.
+	// The catalog's rows of this store only: stores sharing one
+	// catalog and cluster name keep their sets apart.
 	cat = cli.ScopeCatalog(cat, c.Source)
 	if cat != nil {
 		defer cat.Close()
@@ -227,7 +227,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		if started.id != "" {
 			// The run began and failed: its summary says so until
-			// prune removes it, as the catalogue's row does.
+			// prune removes it, as the catalog's row does.
 			summaries.failed(c.Cluster, started.id, started.at, err)
 		}
 		return err

@@ -12,14 +12,14 @@ import (
 )
 
 type catalogCmd struct {
-	Migrate catalogMigrateCmd `cmd:"" help:"Create or upgrade the catalogue schema (needs QBACKUP_CATALOG_DSN)."`
-	Sync    catalogSyncCmd    `cmd:"" help:"Rebuild the catalogue from the manifests in storage."`
+	Migrate catalogMigrateCmd `cmd:"" help:"Create or upgrade the catalog schema (needs QBACKUP_CATALOG_DSN)."`
+	Sync    catalogSyncCmd    `cmd:"" help:"Rebuild the catalog from the manifests in storage."`
 }
 
 type catalogMigrateCmd struct{}
 
 func (catalogMigrateCmd) Help() string {
-	return `Creates the catalogue tables, or applies the migrations a newer qbackup
+	return `Creates the catalog tables, or applies the migrations a newer qbackup
 needs. Idempotent.
 
 Secrets come from the environment only (never flags):
@@ -49,9 +49,9 @@ type catalogSyncCmd struct {
 }
 
 func (c *catalogSyncCmd) Help() string {
-	return `Rebuilds the catalogue from the manifests in storage (storage is the
-truth, the catalogue an index). Idempotent: run it after restoring the
-catalogue database, or when a backup finished but could not be recorded.
+	return `Rebuilds the catalog from the manifests in storage (storage is the
+truth, the catalog an index). Idempotent: run it after restoring the
+catalog database, or when a backup finished but could not be recorded.
 A set whose manifest is encrypted (backup --encrypt-manifest) is recorded
 in full with QBACKUP_AGE_IDENTITY(_FILE); without it, with what storage
 tells (id, time, status, size), and a row the backup recorded stays.
@@ -75,8 +75,8 @@ func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	// The catalogue's rows of this store only: stores sharing one
-	// catalogue and cluster name keep their sets apart.
+	// The catalog's rows of this store only: stores sharing one
+	// catalog and cluster name keep their sets apart.
 	cat = cli.ScopeCatalog(cat, c.Source)
 	defer cat.Close()
 	rep, err := backup.SyncCatalog(ctx, store, backup.NewCatalog(cat), secrets.Identities)

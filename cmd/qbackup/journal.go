@@ -29,7 +29,7 @@ func setJournal(deps *restore.RunDeps, j config.Journal, rs *cli.ReadSide, clust
 		deps.Journal = &restore.StoreJournal{Store: rs.Store, Cluster: cluster}
 		env.log.Info("restore journal in the backup store: a rerun resumes", "journal", "store")
 	case config.JournalAuto:
-		// No catalogue: the store, unless it refuses the write (read-only,
+		// No catalog: the store, unless it refuses the write (read-only,
 		// object-locked, full); then the restore goes on without resume
 		// rather than failing, and says so.
 		deps.Journal = &restore.FallbackJournal{
@@ -51,7 +51,7 @@ func setJournal(deps *restore.RunDeps, j config.Journal, rs *cli.ReadSide, clust
 	return nil
 }
 
-// restoreLease takes the cluster lock for a restore (or a rebalance): in the catalogue when
+// restoreLease takes the cluster lock for a restore (or a rebalance): in the catalog when
 // there is one, else as an object in the backup store. A store that
 // refuses that write (read-only, object-locked) does not stop a restore
 // whose journal is elsewhere: the lock is skipped with a warning, since a
@@ -62,7 +62,7 @@ func restoreLease(j config.Journal, rs *cli.ReadSide, env *runEnv, opts lease.Op
 	return func(ctx context.Context) (context.Context, func(), error) {
 		held, release, err := hold(ctx)
 		if err != nil && rs.Catalog == nil && j.Mode != config.JournalStore && storage.IsWriteRefused(err) {
-			env.log.Warn("the backup store refuses the cluster lock object: going on without the lock; make sure no backup, restore or rebalance of the cluster runs meanwhile (with a catalogue the lock lives there)",
+			env.log.Warn("the backup store refuses the cluster lock object: going on without the lock; make sure no backup, restore or rebalance of the cluster runs meanwhile (with a catalog the lock lives there)",
 				"cluster", opts.Cluster, "operation", opts.Operation, "error", err.Error())
 			return ctx, func() {}, nil
 		}

@@ -19,7 +19,7 @@ type listCmd struct {
 }
 
 func (c *listCmd) Help() string {
-	return `Lists backups, newest first: from the catalogue when QBACKUP_CATALOG_DSN is
+	return `Lists backups, newest first: from the catalog when QBACKUP_CATALOG_DSN is
 set, else from the manifests in storage. A set whose manifest is encrypted
 (backup --encrypt-manifest) is listed without the key: its id, time, status
 and size, "?" for the rest, marked "manifest encrypted".

@@ -34,7 +34,7 @@ type app struct {
 	Describe  describeCmd  `cmd:"" help:"Show one backup in full."`
 	Verify    verifyCmd    `cmd:"" help:"Re-read a backup and check every object against the manifest."`
 	Prune     pruneCmd     `cmd:"" help:"Apply the retention rules and remove failed and orphaned sets."`
-	Catalog   catalogCmd   `cmd:"" help:"Manage the catalogue (TiDB or any MySQL-compatible server)."`
+	Catalog   catalogCmd   `cmd:"" help:"Manage the catalog (TiDB or any MySQL-compatible server)."`
 	Version   versionCmd   `cmd:"" help:"Print the qbackup version."`
 }
 

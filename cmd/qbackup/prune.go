@@ -86,8 +86,8 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	// The catalogue's rows of this store only: stores sharing one
-	// catalogue and cluster name keep their sets apart.
+	// The catalog's rows of this store only: stores sharing one
+	// catalog and cluster name keep their sets apart.
 	cat = cli.ScopeCatalog(cat, c.Source)
 	var index backup.IndexCatalog
 	if cat != nil {

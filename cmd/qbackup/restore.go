@@ -37,7 +37,7 @@ type restoreCmd struct {
 	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"${default_lease_ttl}" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A run that dies leaves its lock until it expires."`
 	LeaseWait         time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
 	VerifyFirst       bool          `name:"verify-first" env:"QBACKUP_VERIFY_FIRST" help:"Read and check every object before changing the cluster (one more full read of the set). By default only the objects of collections --overwrite replaces are read first; the others are checked for size, then hashed as they stream, and a corrupt one stops the restore, which removes the collections it created (exit 5)."`
-	Journal           string        `name:"journal" env:"QBACKUP_JOURNAL" default:"auto" help:"Where the restore keeps the progress a rerun resumes from: auto (the catalogue if configured, else the backup store; a store that refuses the write is reported at start and the restore goes on without resume), catalog, store, file:///writable/dir, or none (no resume: a rerun starts over). Use none or file:// for a read-only or object-locked store."`
+	Journal           string        `name:"journal" env:"QBACKUP_JOURNAL" default:"auto" help:"Where the restore keeps the progress a rerun resumes from: auto (the catalog if configured, else the backup store; a store that refuses the write is reported at start and the restore goes on without resume), catalog, store, file:///writable/dir, or none (no resume: a rerun starts over). Use none or file:// for a read-only or object-locked store."`
 	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is read from or written to the cluster beyond discovery."`
 	config.Output     `embed:""`
 }
@@ -142,7 +142,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	defer rs.Close()
 	if journal.Mode == config.JournalCatalog && rs.Catalog == nil {
-		return config.Invalidf("--journal=catalog (QBACKUP_JOURNAL) needs a catalogue: set QBACKUP_CATALOG_DSN, or use --journal=file:///writable/dir or none")
+		return config.Invalidf("--journal=catalog (QBACKUP_JOURNAL) needs a catalog: set QBACKUP_CATALOG_DSN, or use --journal=file:///writable/dir or none")
 	}
 	m, err := rs.Load(ctx, c.Cluster, c.Backup)
 	if err != nil {

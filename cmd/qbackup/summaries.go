@@ -118,7 +118,7 @@ func (w *setSummaries) verified(m *manifest.Manifest, status, detail string) {
 }
 
 // pruned brings the summaries of cluster ("" for every cluster) in line
-// with storage after a prune or a catalogue sync: the summaries of the
+// with storage after a prune or a catalog sync: the summaries of the
 // sets removed, and of any other set whose manifest is gone, are
 // deleted; a set in storage without a summary (taken before summaries
 // were recorded, or whose write failed) gets one.

@@ -22,7 +22,7 @@ func (c *verifyCmd) Help() string {
 	return `Re-reads every object of a backup and checks its size and SHA-256 against
 the manifest. An encrypted set (backup --encrypt-recipient) is also
 decrypted with QBACKUP_AGE_IDENTITY and the snapshots inside checked against
-the manifest's. The result is recorded in the catalogue (verified or
+the manifest's. The result is recorded in the catalog (verified or
 corrupt). Exits 5 and names each bad object when the set is corrupt.
 
 Example:

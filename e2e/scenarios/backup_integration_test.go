@@ -71,7 +71,7 @@ func decode[T any](t *testing.T, what, s string) T {
 }
 
 // scenario is one backup scenario: a cluster, its own storage location and
-// optionally its own catalogue database.
+// optionally its own catalog database.
 type scenario struct {
 	sim     *sim
 	st      store
@@ -128,7 +128,7 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-func TestBackupOfAMixedClusterIntoMinIOWithTheCatalogue(t *testing.T) {
+func TestBackupOfAMixedClusterIntoMinIOWithTheCatalog(t *testing.T) {
 	t.Parallel()
 	sm := startSim(t, fastSim(3))
 	sm.loadMixed(t)
@@ -207,11 +207,11 @@ func TestBackupOfAMixedClusterIntoMinIOWithTheCatalogue(t *testing.T) {
 			t.Errorf("describe shows another manifest than storage holds")
 		}
 		if d.Catalog == nil || d.Catalog.Status != "complete" {
-			t.Errorf("describe: catalogue view %+v", d.Catalog)
+			t.Errorf("describe: catalog view %+v", d.Catalog)
 		}
 	})
 
-	t.Run("verify latest passes and the catalogue says verified", func(t *testing.T) {
+	t.Run("verify latest passes and the catalog says verified", func(t *testing.T) {
 		r := sc.qb.run(t, sc.args("verify", "latest")...)
 		ok(t, r)
 		if !strings.Contains(r.stdout, rep.BackupID+" is intact") {
@@ -219,7 +219,7 @@ func TestBackupOfAMixedClusterIntoMinIOWithTheCatalogue(t *testing.T) {
 		}
 		rows := sc.cat.backups(t, sc.cluster)
 		if len(rows) != 1 || rows[0].Status != "complete" || rows[0].Verify != "verified" || rows[0].Shards != m.shardCount() {
-			t.Fatalf("catalogue rows %+v", rows)
+			t.Fatalf("catalog rows %+v", rows)
 		}
 	})
 
@@ -232,7 +232,7 @@ func TestBackupOfAMixedClusterIntoMinIOWithTheCatalogue(t *testing.T) {
 				t.Errorf("sync %d: %q", i, r.stdout)
 			}
 			if after := sc.cat.backups(t, sc.cluster); !reflect.DeepEqual(after, before) || sc.cat.countRows(t, "backup_shards") != shards {
-				t.Fatalf("sync %d changed the catalogue: %+v, was %+v", i, after, before)
+				t.Fatalf("sync %d changed the catalog: %+v, was %+v", i, after, before)
 			}
 		}
 	})
@@ -244,8 +244,8 @@ func TestBackupFaults(t *testing.T) {
 	stall := int64(1500)
 	tests := []struct {
 		name string
-		// catalogue: run with a catalogue database
-		catalogue bool
+		// catalog: run with a catalog database
+		catalog bool
 		// before prepares the cluster; during (optional) acts once the run
 		// has written shard objects.
 		before func(t *testing.T, s *sim)
@@ -258,15 +258,15 @@ func TestBackupFaults(t *testing.T) {
 		prune bool
 	}{
 		{
-			name:      "a peer down before the start stops the node-count check and writes nothing",
-			catalogue: true,
-			before:    func(t *testing.T, s *sim) { s.c.Peers()[2].Stop() },
-			code:      exitClusterNotOK, msgs: []string{"Qdrant peers in consensus but", "did not answer as a Qdrant peer", "--allow-node-mismatch"},
+			name:    "a peer down before the start stops the node-count check and writes nothing",
+			catalog: true,
+			before:  func(t *testing.T, s *sim) { s.c.Peers()[2].Stop() },
+			code:    exitClusterNotOK, msgs: []string{"Qdrant peers in consensus but", "did not answer as a Qdrant peer", "--allow-node-mismatch"},
 			untouched: true,
 		},
 		{
-			name:      "a truncated stream is detected and the set fails without a manifest",
-			catalogue: true,
+			name:    "a truncated stream is detected and the set fails without a manifest",
+			catalog: true,
 			before: func(t *testing.T, s *sim) {
 				s.c.Peers()[1].SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.TruncateAfter = &cut }))
 			},
@@ -274,8 +274,8 @@ func TestBackupFaults(t *testing.T) {
 			prune: true,
 		},
 		{
-			name:      "a peer stopped mid-stream fails the set and prune leaves no orphans",
-			catalogue: true,
+			name:    "a peer stopped mid-stream fails the set and prune leaves no orphans",
+			catalog: true,
 			before: func(t *testing.T, s *sim) {
 				s.c.Peers()[1].SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.StallAfter = &stall }))
 			},
@@ -286,7 +286,7 @@ func TestBackupFaults(t *testing.T) {
 			prune: true,
 		},
 		{
-			name: "a peer stopped mid-stream without a catalogue fails the set and prune leaves no orphans",
+			name: "a peer stopped mid-stream without a catalog fails the set and prune leaves no orphans",
 			before: func(t *testing.T, s *sim) {
 				s.c.Peers()[0].SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.StallAfter = &stall }))
 			},
@@ -301,11 +301,11 @@ func TestBackupFaults(t *testing.T) {
 			sm := startSim(t, fastSim(3))
 			sm.loadMixed(t)
 			var cat *catalog
-			if tt.catalogue {
+			if tt.catalog {
 				cat = newCatalog(t)
 			}
 			var st store = newFileStore(t)
-			if tt.catalogue {
+			if tt.catalog {
 				st = newS3Store(t)
 			}
 			sc := newScenario(t, sm, st, cat)
@@ -323,7 +323,7 @@ func TestBackupFaults(t *testing.T) {
 				}
 				if cat != nil {
 					if rows := cat.backups(t, sc.cluster); len(rows) != 0 {
-						t.Fatalf("catalogue rows %+v after a refused backup", rows)
+						t.Fatalf("catalog rows %+v after a refused backup", rows)
 					}
 				}
 			}
@@ -333,7 +333,7 @@ func TestBackupFaults(t *testing.T) {
 			if cat != nil && !tt.untouched {
 				rows := cat.backups(t, sc.cluster)
 				if len(rows) != 1 || rows[0].Status != "failed" || rows[0].Reason == "" {
-					t.Fatalf("catalogue rows %+v, want one failed set with a reason", rows)
+					t.Fatalf("catalog rows %+v, want one failed set with a reason", rows)
 				}
 			}
 			if tt.prune {
@@ -365,7 +365,7 @@ func waitForObjects(t *testing.T, sc *scenario, p *proc) {
 	})
 }
 
-func TestBackupWithTheCatalogueUnreachableFailsBeforeAnySnapshot(t *testing.T) {
+func TestBackupWithTheCatalogUnreachableFailsBeforeAnySnapshot(t *testing.T) {
 	t.Parallel()
 	sm := startSim(t, fastSim(3))
 	sm.loadMixed(t)
@@ -387,9 +387,9 @@ func TestBackupWithTheCatalogueUnreachableFailsBeforeAnySnapshot(t *testing.T) {
 
 func TestConcurrentBackupsExitWithTheHolder(t *testing.T) {
 	t.Parallel()
-	for _, withCatalogue := range []bool{true, false} {
-		name := "a second backup sees the catalogue lease"
-		if !withCatalogue {
+	for _, withCatalog := range []bool{true, false} {
+		name := "a second backup sees the catalog lease"
+		if !withCatalog {
 			name = "a second backup sees the storage lock object"
 		}
 		t.Run(name, func(t *testing.T) {
@@ -398,7 +398,7 @@ func TestConcurrentBackupsExitWithTheHolder(t *testing.T) {
 			sm.loadMixed(t)
 			var cat *catalog
 			var st store = newFileStore(t)
-			if withCatalogue {
+			if withCatalog {
 				cat, st = newCatalog(t), newS3Store(t)
 			}
 			sc := newScenario(t, sm, st, cat)
@@ -409,7 +409,7 @@ func TestConcurrentBackupsExitWithTheHolder(t *testing.T) {
 			first := sc.qb.start(t, sc.backupArgs()...)
 			holder := ""
 			eventually(t, 30*time.Second, "the first backup to take the lock", func() bool {
-				if withCatalogue {
+				if withCatalog {
 					holder = cat.leaseHolder(t, sc.cluster)
 				} else {
 					for _, k := range st.keys(t) {
@@ -424,7 +424,7 @@ func TestConcurrentBackupsExitWithTheHolder(t *testing.T) {
 				}
 				return holder != ""
 			})
-			// host:pid, and in the catalogue's single column also the operation.
+			// host:pid, and in the catalog's single column also the operation.
 			if pid := fmt.Sprintf(":%d", first.cmd.Process.Pid); !strings.HasSuffix(holder, pid) && !strings.Contains(holder, pid+" (backup ") {
 				t.Errorf("lock holder %q does not name the first run (pid %d)", holder, first.cmd.Process.Pid)
 			}
@@ -510,6 +510,6 @@ func assertOneFailed(t *testing.T, sc *scenario) {
 	t.Helper()
 	rows := sc.cat.backups(t, sc.cluster)
 	if len(rows) != 1 || rows[0].Status != "failed" {
-		t.Fatalf("catalogue rows %+v, want one failed set", rows)
+		t.Fatalf("catalog rows %+v, want one failed set", rows)
 	}
 }

@@ -20,7 +20,7 @@ import (
 
 // badInputFixture is what every bad-input case runs against: a cluster on
 // the simulator holding data, a backup of it in MinIO indexed in a
-// MariaDB catalogue, the same backup in a file store, and two damaged
+// MariaDB catalog, the same backup in a file store, and two damaged
 // copies of that file store (a truncated manifest, a manifest missing a
 // shard).
 type badInputFixture struct {
@@ -31,7 +31,7 @@ type badInputFixture struct {
 	// scratch holds paths the cases name but that must never appear,
 	// and afile, a regular file where a directory is expected.
 	scratch, afile string
-	// qb has the S3 credentials and the catalogue DSN.
+	// qb has the S3 credentials and the catalog DSN.
 	qb *cli
 	// s3ID and fileID are the backups in MinIO and in the file stores.
 	s3ID, fileID string
@@ -90,7 +90,7 @@ func copyFileStore(t *testing.T, src *fileStore) *fileStore {
 // fingerprint is everything a refused command must leave as it was: every
 // file and directory of the file stores and the scratch directory (name,
 // mode, size, content), every object and open multipart upload under the
-// MinIO prefix, every row of every catalogue table, and the cluster's
+// MinIO prefix, every row of every catalog table, and the cluster's
 // collections, aliases, replicas and points.
 func (f *badInputFixture) fingerprint(t *testing.T) string {
 	t.Helper()
@@ -129,7 +129,7 @@ func (f *badInputFixture) fingerprint(t *testing.T) string {
 	return b.String()
 }
 
-// dump renders every row of every table of the catalogue.
+// dump renders every row of every table of the catalog.
 func (c *catalog) dump(t *testing.T) string {
 	t.Helper()
 	rows, err := c.db.Query("SHOW TABLES")
@@ -190,7 +190,7 @@ type badCase struct {
 	msgs []string
 	// absent is a path the command must not create.
 	absent func(f *badInputFixture) string
-	// noCatalog runs without the catalogue: the file stores' sets are not
+	// noCatalog runs without the catalog: the file stores' sets are not
 	// indexed in it (its rows are the MinIO store's).
 	noCatalog bool
 }
@@ -279,7 +279,7 @@ func badInputCases(t *testing.T) []badCase {
 		// Cluster names and storage.
 		{name: "an empty --cluster=", args: func(f *badInputFixture) []string { return f.backup("--cluster=") }, code: exitUsage, msgs: []string{"--cluster is empty", "--cluster=prod"}},
 		{name: "a --cluster with spaces around it", args: func(f *badInputFixture) []string { return append(f.s3Args("list"), "--cluster= prod") }, code: exitUsage, msgs: []string{"leading or trailing spaces", "QBACKUP_CLUSTER"}},
-		{name: "a --cluster too long for the catalogue", args: func(f *badInputFixture) []string { return append(f.s3Args("list"), "--cluster="+long) }, code: exitUsage, msgs: []string{"300 bytes long", "shorter name"}},
+		{name: "a --cluster too long for the catalog", args: func(f *badInputFixture) []string { return append(f.s3Args("list"), "--cluster="+long) }, code: exitUsage, msgs: []string{"300 bytes long", "shorter name"}},
 		{name: "--s3-max-attempts=-1", args: func(f *badInputFixture) []string { return append(f.s3Args("list"), "--s3-max-attempts=-1") }, code: exitUsage, msgs: []string{"--s3-max-attempts -1", "at least 0"}},
 		{name: "--s3-max-attempts=1000", args: func(f *badInputFixture) []string { return append(f.s3Args("list"), "--s3-max-attempts=1000") }, code: exitUsage, msgs: []string{"--s3-max-attempts 1000", "at most 20"}},
 		{name: "an --s3-endpoint without a scheme", args: func(f *badInputFixture) []string { return append(f.s3Args("list"), "--s3-endpoint=minio:9000") }, code: exitUsage, msgs: []string{"--s3-endpoint", "http://minio:9000"}},
@@ -352,16 +352,16 @@ func badInputCases(t *testing.T) []badCase {
 			return f.backupStatic(urls...)
 		}, code: exitUsage, msgs: []string{"speaks HTTP", "use http://"}},
 
-		// Secrets and the catalogue.
-		{name: "a wrong catalogue password", args: func(f *badInputFixture) []string { return f.s3Args("list") },
+		// Secrets and the catalog.
+		{name: "a wrong catalog password", args: func(f *badInputFixture) []string { return f.s3Args("list") },
 			env: func(f *badInputFixture) []string {
 				return []string{"QBACKUP_CATALOG_DSN", dsnWith(t, f.cat.dsn, func(c *mysql.Config) { c.Passwd = "not-the-password" })}
 			}, code: exitUsage, msgs: []string{"refused user", "QBACKUP_CATALOG_DSN"}},
-		{name: "a catalogue database that does not exist", args: func(f *badInputFixture) []string { return f.backup() },
+		{name: "a catalog database that does not exist", args: func(f *badInputFixture) []string { return f.backup() },
 			env: func(f *badInputFixture) []string {
 				return []string{"QBACKUP_CATALOG_DSN", dsnWith(t, f.cat.dsn, func(c *mysql.Config) { c.DBName = "qbackup_no_such_db" })}
 			}, code: exitUsage, msgs: []string{`catalog database "qbackup_no_such_db" does not exist`, "fix QBACKUP_CATALOG_DSN"}},
-		{name: "a catalogue DSN that does not parse", args: func(f *badInputFixture) []string { return f.s3Args("list") },
+		{name: "a catalog DSN that does not parse", args: func(f *badInputFixture) []string { return f.s3Args("list") },
 			env: func(f *badInputFixture) []string {
 				return []string{"QBACKUP_CATALOG_DSN", "qbackup:pw@tcp(127.0.0.1:3306"}
 			},
@@ -429,7 +429,7 @@ func badInputCases(t *testing.T) []badCase {
 		{name: "plugin list with a negative --request-timeout", plugin: true, args: func(f *badInputFixture) []string { return append(f.pluginS3Args("list"), "--request-timeout=-5s") }, code: exitUsage, msgs: []string{"--request-timeout -5s is negative", "30s"}},
 		{name: "plugin list on a mistyped file path", plugin: true, args: func(f *badInputFixture) []string { return []string{"list", "--storage=file://" + f.scratch + "/typo"} },
 			code: exitUsage, msgs: []string{"no such directory (nothing was created)"}, absent: func(f *badInputFixture) string { return f.scratch + "/typo" }},
-		{name: "plugin list with a wrong catalogue password", plugin: true, args: func(f *badInputFixture) []string { return f.pluginS3Args("list") },
+		{name: "plugin list with a wrong catalog password", plugin: true, args: func(f *badInputFixture) []string { return f.pluginS3Args("list") },
 			env: func(f *badInputFixture) []string {
 				return []string{"QBACKUP_CATALOG_DSN", dsnWith(t, f.cat.dsn, func(c *mysql.Config) { c.Passwd = "not-the-password" })}
 			}, code: exitUsage, msgs: []string{"refused user", "QBACKUP_CATALOG_DSN"}},
@@ -439,7 +439,7 @@ func badInputCases(t *testing.T) []badCase {
 }
 
 // TestBadInputChangesNothing runs each bad input once against the same
-// storage, catalogue and cluster, and checks the exit code, that the
+// storage, catalog and cluster, and checks the exit code, that the
 // message names the problem and the fix, that no secret shows, and that
 // all three are byte-for-byte as before (a fingerprint before and after).
 func TestBadInputChangesNothing(t *testing.T) {
@@ -474,7 +474,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 				}
 			}
 			if after := f.fingerprint(t); after != before {
-				t.Fatalf("storage, catalogue or cluster changed:\n%s", firstDiff(before, after))
+				t.Fatalf("storage, catalog or cluster changed:\n%s", firstDiff(before, after))
 			}
 		})
 	}

@@ -177,7 +177,7 @@ func TestEncryptedManifestThroughMinIO(t *testing.T) {
 		ok(t, cq.run(t, sc.args("catalog", "sync")...))
 		rows := decode[[]row](t, "list -o json", cq.run(t, sc.args("list", "-o", "json")...).stdout)
 		if len(rows) != 3 || rows[0].BackupID != locked.BackupID {
-			t.Fatalf("list from the catalogue after a sync without the key: %+v", rows)
+			t.Fatalf("list from the catalog after a sync without the key: %+v", rows)
 		}
 		for _, r := range rows {
 			if r.Status != "complete" || !r.Encrypted || r.Collections != 0 || r.Bytes <= 0 {
@@ -185,7 +185,7 @@ func TestEncryptedManifestThroughMinIO(t *testing.T) {
 			}
 		}
 		if r := cq.run(t, sc.args("list")...); !strings.Contains(r.stdout, "manifest encrypted") {
-			t.Errorf("list from the catalogue does not mark the sets:\n%s", r.stdout)
+			t.Errorf("list from the catalog does not mark the sets:\n%s", r.stdout)
 		}
 		kq := cq.with("QBACKUP_AGE_IDENTITY", ops.String())
 		ok(t, kq.run(t, sc.args("catalog", "sync")...))

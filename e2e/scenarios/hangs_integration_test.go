@@ -15,14 +15,14 @@ import (
 // TestAStalledS3EndpointFailsTheBackupInBoundedTime: MinIO behind a proxy
 // that stops forwarding in the middle of the uploads (the connections stay
 // open, nothing moves): the backup fails within about --s3-max-attempts ×
-// --s3-timeout per request, naming S3 and the endpoint. With a catalogue
+// --s3-timeout per request, naming S3 and the endpoint. With a catalog
 // the set is marked failed and the lease released; without one the lock
 // object lives in the stalled store, cannot be deleted and expires.
 func TestAStalledS3EndpointFailsTheBackupInBoundedTime(t *testing.T) {
 	t.Parallel()
-	for _, withCatalogue := range []bool{true, false} {
-		name := "with the catalogue"
-		if !withCatalogue {
+	for _, withCatalog := range []bool{true, false} {
+		name := "with the catalog"
+		if !withCatalog {
 			name = "with the lock in storage"
 		}
 		t.Run(name, func(t *testing.T) {
@@ -30,7 +30,7 @@ func TestAStalledS3EndpointFailsTheBackupInBoundedTime(t *testing.T) {
 			sm := startSim(t, fastSim(3))
 			sm.loadMixed(t)
 			var cat *catalog
-			if withCatalogue {
+			if withCatalog {
 				cat = newCatalog(t)
 			}
 			st := newS3Store(t)
@@ -58,7 +58,7 @@ func TestAStalledS3EndpointFailsTheBackupInBoundedTime(t *testing.T) {
 			if m := sc.manifests(t); len(m) != 0 {
 				t.Errorf("manifests %v", m)
 			}
-			if !withCatalogue {
+			if !withCatalog {
 				return
 			}
 			if h := cat.leaseHolder(t, sc.cluster); h != "" {
@@ -66,17 +66,17 @@ func TestAStalledS3EndpointFailsTheBackupInBoundedTime(t *testing.T) {
 			}
 			rows := cat.backups(t, sc.cluster)
 			if len(rows) != 1 || rows[0].Status != "failed" || !strings.Contains(rows[0].Reason, "S3 at") {
-				t.Errorf("catalogue rows %+v, want one failed set naming S3", rows)
+				t.Errorf("catalog rows %+v, want one failed set naming S3", rows)
 			}
 		})
 	}
 }
 
-// TestAStalledCatalogueFailsTheBackupInBoundedTime: the catalogue (behind
+// TestAStalledCatalogFailsTheBackupInBoundedTime: the catalog (behind
 // a proxy) stops answering while the backup runs: the lease renewals fail,
 // the run stops before the lease expires and exits within a few
-// --catalog-timeout, naming the catalogue, instead of waiting silently.
-func TestAStalledCatalogueFailsTheBackupInBoundedTime(t *testing.T) {
+// --catalog-timeout, naming the catalog, instead of waiting silently.
+func TestAStalledCatalogFailsTheBackupInBoundedTime(t *testing.T) {
 	t.Parallel()
 	sm := startSim(t, fastSim(3))
 	sm.loadMixed(t)
@@ -90,7 +90,7 @@ func TestAStalledCatalogueFailsTheBackupInBoundedTime(t *testing.T) {
 	proxy := faultproxy.Start(t, cfg.Addr)
 	cfg.Addr = proxy.Addr()
 	qb := sc.qb.with("QBACKUP_CATALOG_DSN", cfg.FormatDSN())
-	// One stream stalls, so the run is still going when the catalogue stops.
+	// One stream stalls, so the run is still going when the catalog stops.
 	stall := int64(1500)
 	sm.c.Peers()[1].SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.StallAfter = &stall }))
 
@@ -101,9 +101,9 @@ func TestAStalledCatalogueFailsTheBackupInBoundedTime(t *testing.T) {
 	r := p.wait()
 	took := time.Since(stalled)
 	expect(t, r, exitFailed, "catalog at "+proxy.Addr(), "cluster lock lost", "--lease-ttl")
-	t.Logf("failed %s after the catalogue stalled (lease TTL 6s, catalogue timeout 3s)", took.Round(100*time.Millisecond))
+	t.Logf("failed %s after the catalog stalled (lease TTL 6s, catalog timeout 3s)", took.Round(100*time.Millisecond))
 	if took > 30*time.Second {
-		t.Errorf("the backup took %s to fail after the catalogue stalled, want well under 30s", took)
+		t.Errorf("the backup took %s to fail after the catalog stalled, want well under 30s", took)
 	}
 	if m := sc.manifests(t); len(m) != 0 {
 		t.Errorf("manifests %v written without the lock", m)

@@ -66,7 +66,7 @@ func TestBadInputIsRefusedBeforeAnyWork(t *testing.T) {
 			code: exitUsage, msgs: []string{"S3 rejected the credentials", "AWS_SECRET_ACCESS_KEY"},
 		},
 		{
-			name: "a catalogue DSN that does not parse",
+			name: "a catalog DSN that does not parse",
 			env:  []string{"QBACKUP_CATALOG_DSN", "qbackup:pw@tcp(127.0.0.1:3306"},
 			code: exitUsage, msgs: []string{"DSN"},
 		},

@@ -205,7 +205,7 @@ func jobCondition(j *batchv1.Job, typ batchv1.JobConditionType) bool {
 func TestDevOverlayFirstBackupJobOnAFreshInstall(t *testing.T) {
 	t.Parallel()
 	st, cat := newS3Store(t), newCatalog(t)
-	// A fresh catalogue database: nothing migrated it.
+	// A fresh catalog database: nothing migrated it.
 	in, _ := newInstallation(t, 3, st, map[string]string{
 		"QBACKUP_CATALOG_DSN": cat.dsn, "AWS_ACCESS_KEY_ID": st.env_.AccessKey, "AWS_SECRET_ACCESS_KEY": st.env_.SecretKey,
 	})
@@ -221,7 +221,7 @@ func TestDevOverlayFirstBackupJobOnAFreshInstall(t *testing.T) {
 		t.Fatalf("pod phase %s, state %+v", pod.Status.Phase, pod.Status.ContainerStatuses[0].State)
 	}
 	if !strings.Contains(out, "catalog migration applied") {
-		t.Errorf("the first backup did not migrate the fresh catalogue:\n%s", out)
+		t.Errorf("the first backup did not migrate the fresh catalog:\n%s", out)
 	}
 	// `kubectl logs` of the Job's pod, through the API server.
 	logs, err := in.cs.CoreV1().Pods(in.ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(context.Background())
@@ -231,7 +231,7 @@ func TestDevOverlayFirstBackupJobOnAFreshInstall(t *testing.T) {
 
 	rows := cat.backups(t, "qdrant-dev")
 	if len(rows) != 1 || rows[0].Status != "complete" {
-		t.Fatalf("catalogue rows %+v, want one complete backup", rows)
+		t.Fatalf("catalog rows %+v, want one complete backup", rows)
 	}
 	// The pod's termination message is the run's one-line summary,
 	// written to the manifests' terminationMessagePath.
@@ -242,7 +242,7 @@ func TestDevOverlayFirstBackupJobOnAFreshInstall(t *testing.T) {
 	sc := &scenario{st: st, cluster: "qdrant-dev"}
 	m := sc.manifest(t, rows[0].ID)
 	if m.shardCount() != 8 || m.shardCount() != rows[0].Shards || len(sc.setObjects(t)) != 8 {
-		t.Fatalf("manifest %d shards, catalogue %d, storage %d objects; want 8", m.shardCount(), rows[0].Shards, len(sc.setObjects(t)))
+		t.Fatalf("manifest %d shards, catalog %d, storage %d objects; want 8", m.shardCount(), rows[0].Shards, len(sc.setObjects(t)))
 	}
 	for _, c := range m.Collections {
 		for _, sh := range c.Shards {
@@ -291,13 +291,13 @@ func TestDevOverlayBackupJobWithASecretKeyMissingFailsNamingIt(t *testing.T) {
 	if keys := st.keys(t); len(keys) != 0 {
 		t.Errorf("storage holds %v", keys)
 	}
-	// The run stops before the catalogue is opened: nothing recorded,
+	// The run stops before the catalog is opened: nothing recorded,
 	// not even the schema.
 	var tables int
 	if err := cat.db.QueryRow(`SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()`).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
 	if tables != 0 {
-		t.Errorf("the failed run left %d tables in the catalogue", tables)
+		t.Errorf("the failed run left %d tables in the catalog", tables)
 	}
 }

@@ -98,7 +98,7 @@ func without(s []string, v string) []string {
 }
 
 // k8sFingerprint is what a refused Job or plugin command must leave as it
-// was: every object and open upload in storage, every catalogue row, the
+// was: every object and open upload in storage, every catalog row, the
 // Qdrant cluster's collections, aliases, replicas and points, and the
 // installed CronJobs.
 func (ms *statefulMission) k8sFingerprint(t *testing.T) string {
@@ -201,7 +201,7 @@ func edited(in, edits map[string]string) map[string]string {
 // thing wrong in its ConfigMap, Secret or RBAC per case, all at once, and
 // kubectl qbackup with bad arguments, one after the other: each exits
 // with its documented code, says what is wrong and what to do, and
-// changes nothing in storage, the catalogue, the Qdrant cluster or the
+// changes nothing in storage, the catalog, the Qdrant cluster or the
 // installation.
 func TestBadInputOnKubernetes(t *testing.T) {
 	t.Parallel()

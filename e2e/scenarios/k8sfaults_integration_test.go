@@ -52,7 +52,7 @@ func newFaultMission(t *testing.T, slot int, extra map[string]string) *statefulM
 }
 
 // qb is the qbackup CLI as the operator runs it against the installation's
-// storage and catalogue.
+// storage and catalog.
 func (ms *statefulMission) qb(t *testing.T) *cli {
 	t.Helper()
 	return newCLI(t).with(ms.st.env()...).with("QBACKUP_CATALOG_DSN", ms.cat.dsn)
@@ -65,11 +65,11 @@ func (ms *statefulMission) storeArgs(cmd ...string) []string {
 
 // assertSettled is how every fault scenario ends: once the operator has
 // pruned (the dev overlay's retention, no orphan grace),
-//   - every complete set of the catalogue has its manifest in storage, and
+//   - every complete set of the catalog has its manifest in storage, and
 //     every object the manifest lists has its recorded size and SHA-256;
 //   - every object under the cluster's prefix belongs to such a set: no
 //     orphan left by a killed run;
-//   - the catalogue's complete sets are exactly the manifests in storage;
+//   - the catalog's complete sets are exactly the manifests in storage;
 //   - no lease is held and no multipart upload is open.
 func (ms *statefulMission) assertSettled(t *testing.T) {
 	t.Helper()
@@ -84,14 +84,14 @@ func (ms *statefulMission) assertSettled(t *testing.T) {
 		}
 	}
 	if len(complete) == 0 {
-		t.Errorf("no complete set in the catalogue")
+		t.Errorf("no complete set in the catalog")
 	}
 	listed := map[string]bool{}
 	for _, k := range sc.manifests(t) {
 		listed[strings.TrimSuffix(strings.TrimPrefix(k, devCluster+"/"), "/manifest.json")] = true
 	}
 	if fmt.Sprint(keys(listed)) != fmt.Sprint(keys(complete)) {
-		t.Errorf("complete sets in the catalogue %v, manifests in storage %v", keys(complete), keys(listed))
+		t.Errorf("complete sets in the catalog %v, manifests in storage %v", keys(complete), keys(listed))
 	}
 	owned := map[string]bool{}
 	for id := range listed {
@@ -301,7 +301,7 @@ func TestBackupJobPodKilled(t *testing.T) {
 			ms.assertSettled(t)
 			rows := ms.cat.backups(t, devCluster)
 			if n := countStatus(rows, "complete"); n != completeBefore+1 {
-				t.Errorf("catalogue rows %+v: want %d complete sets", rows, completeBefore+1)
+				t.Errorf("catalog rows %+v: want %d complete sets", rows, completeBefore+1)
 			}
 			completeBefore = countStatus(rows, "complete")
 		})
@@ -370,7 +370,7 @@ func TestRestoreJobPodKilled(t *testing.T) {
 			}
 			ms.sm.assertEverything(t, ms.want)
 			if got := ms.cat.restoreStatuses(t); len(got) == 0 || got[len(got)-1] != "complete" {
-				t.Errorf("restores in the catalogue: %v, want the last complete", got)
+				t.Errorf("restores in the catalog: %v, want the last complete", got)
 			}
 			ms.assertSettled(t)
 		})
@@ -409,7 +409,7 @@ func TestQdrantPodDeletedMidBackup(t *testing.T) {
 	ms.assertSettled(t)
 	rows := ms.cat.backups(t, devCluster)
 	if n := countStatus(rows, "complete"); n != 1 {
-		t.Errorf("catalogue rows %+v: want one complete set", rows)
+		t.Errorf("catalog rows %+v: want one complete set", rows)
 	}
 }
 
@@ -483,7 +483,7 @@ func TestTwoBackupJobsAtOnce(t *testing.T) {
 	}
 	rows := ms.cat.backups(t, devCluster)
 	if len(rows) != 2 || countStatus(rows, "complete") != 2 {
-		t.Fatalf("catalogue rows %+v, want two complete sets", rows)
+		t.Fatalf("catalog rows %+v, want two complete sets", rows)
 	}
 	// The backup ids are taken before the lock: which set is whose is
 	// known from the times only.
@@ -524,7 +524,7 @@ func TestBackupJobWhileARestoreJobRuns(t *testing.T) {
 	ms.sm.assertEverything(t, ms.want)
 	rows := ms.cat.backups(t, devCluster)
 	if len(rows) != 2 || countStatus(rows, "complete") != 2 {
-		t.Fatalf("catalogue rows %+v, want two complete sets", rows)
+		t.Fatalf("catalog rows %+v, want two complete sets", rows)
 	}
 	var restoreEnd time.Time
 	if err := ms.cat.db.QueryRow(`SELECT finished_at FROM restores`).Scan(&restoreEnd); err != nil {
@@ -561,11 +561,11 @@ func (in *installation) jobLogs(t *testing.T, job string) string {
 }
 
 // TestServiceStalledMidBackup puts a TCP proxy in front of MinIO, then in
-// front of the catalogue, and stalls it while the backup Job's run is
+// front of the catalog, and stalls it while the backup Job's run is
 // uploading (the service stopped answering: a crashed MinIO, a database
 // failing over). The run fails (exit 1) within its deadlines
 // (QBACKUP_S3_TIMEOUT, QBACKUP_CATALOG_TIMEOUT); the service comes back
-// and the Job's retry makes a complete set. A run whose catalogue stalls
+// and the Job's retry makes a complete set. A run whose catalog stalls
 // after its manifest is written is complete in storage only: the operator's
 // `qbackup catalog sync`, as the run's error says, records it.
 func TestServiceStalledMidBackup(t *testing.T) {
@@ -599,7 +599,7 @@ func TestServiceStalledMidBackup(t *testing.T) {
 		{"MinIO", minio, func(t *testing.T, addr string) {
 			ms.setConfig(t, map[string]string{"QBACKUP_S3_ENDPOINT": "http://" + addr})
 		}},
-		{"catalogue", dsn.Addr, func(t *testing.T, addr string) {
+		{"catalog", dsn.Addr, func(t *testing.T, addr string) {
 			c := dsn.Clone()
 			c.Addr = addr
 			secret(t, c.FormatDSN())
@@ -628,14 +628,14 @@ func TestServiceStalledMidBackup(t *testing.T) {
 			}
 			// Back: the service answers again where the installation first
 			// had it. (A new address would be another store to the
-			// catalogue, which scopes its rows by the storage location.)
+			// catalog, which scopes its rows by the storage location.)
 			svc.through(t, svc.target)
 			ms.clearFaults()
 			job := ms.jobDone(t, name, 90*time.Second)
 			if !jobCondition(job, batchv1.JobComplete) || job.Status.Failed != 1 {
 				t.Fatalf("job %+v: want the retry complete after the failed pod\n%s", job.Status, ms.jobLogs(t, name))
 			}
-			// The catalogue stalled after the manifest was written (rather
+			// The catalog stalled after the manifest was written (rather
 			// than while the lock was renewed): the set is complete in
 			// storage only, and the run said to sync.
 			if out, _ := ms.agent.Logs(ms.ns, pod.Name, "qbackup"); strings.Contains(out, "run catalog sync") {
@@ -645,7 +645,7 @@ func TestServiceStalledMidBackup(t *testing.T) {
 			ms.assertSettled(t)
 			rows := ms.cat.backups(t, devCluster)
 			if n := countStatus(rows, "complete"); n != completeBefore+1 {
-				t.Errorf("catalogue rows %+v: want %d complete sets", rows, completeBefore+1)
+				t.Errorf("catalog rows %+v: want %d complete sets", rows, completeBefore+1)
 			}
 			completeBefore = countStatus(rows, "complete")
 		})

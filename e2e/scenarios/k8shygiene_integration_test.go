@@ -16,7 +16,7 @@ import (
 // installation's namespace (CronJobs, Jobs, Pods with their statuses and
 // termination messages, ConfigMaps, Events of both APIs) and every
 // container's log, and fails if any holds a value of the installed Secrets
-// (the S3 keys, the catalogue DSN and its password, the API key). The
+// (the S3 keys, the catalog DSN and its password, the API key). The
 // Secrets themselves are the one place those values belong.
 func assertNoSecretInKubernetesObjects(t *testing.T, in *installation) {
 	t.Helper()

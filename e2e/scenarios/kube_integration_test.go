@@ -56,7 +56,7 @@ func TestBackupWithKubernetesDiscoveryAndALeastPrivilegeServiceAccount(t *testin
 	}
 	rows := sc.cat.backups(t, sc.cluster)
 	if len(rows) != 1 || rows[0].Status != "complete" {
-		t.Fatalf("catalogue rows %+v", rows)
+		t.Fatalf("catalog rows %+v", rows)
 	}
 }
 

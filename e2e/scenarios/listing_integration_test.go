@@ -69,8 +69,8 @@ func TestOneUnreadableManifestDoesNotPoisonTheRest(t *testing.T) {
 		st   func(t *testing.T) store
 		cat  bool
 	}{
-		{name: "file store without a catalogue", st: func(t *testing.T) store { return newFileStore(t) }},
-		{name: "MinIO with the catalogue", st: func(t *testing.T) store { return newS3Store(t) }, cat: true},
+		{name: "file store without a catalog", st: func(t *testing.T) store { return newFileStore(t) }},
+		{name: "MinIO with the catalog", st: func(t *testing.T) store { return newS3Store(t) }, cat: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -91,7 +91,7 @@ func TestOneUnreadableManifestDoesNotPoisonTheRest(t *testing.T) {
 			oldest, good, bad := ids[0], ids[1], ids[2]
 			sc.truncateManifest(t, bad)
 
-			// list: one bad row (from storage), or the catalogue's rows;
+			// list: one bad row (from storage), or the catalog's rows;
 			// exit 0 either way.
 			rows := sc.list(t)
 			if len(rows) != 3 {
@@ -140,7 +140,7 @@ func TestOneUnreadableManifestDoesNotPoisonTheRest(t *testing.T) {
 	}
 }
 
-func TestTwoStoresSharingOneCatalogueStayApart(t *testing.T) {
+func TestTwoStoresSharingOneCatalogStayApart(t *testing.T) {
 	t.Parallel()
 	src := smallSource(t)
 	cat := newCatalog(t)
@@ -172,7 +172,7 @@ func TestTwoStoresSharingOneCatalogueStayApart(t *testing.T) {
 			t.Errorf("describe latest = %s, want %s", id, tc.latest)
 		}
 	}
-	// b2 is the newest set of the cluster in the catalogue, yet store A's
+	// b2 is the newest set of the cluster in the catalog, yet store A's
 	// latest restore takes a2.
 	target := startSim(t, fastSim(2))
 	r := a.qb.run(t, a.restoreArgs(target, "latest")...)
@@ -190,7 +190,7 @@ func TestTwoStoresSharingOneCatalogueStayApart(t *testing.T) {
 	want := []string{b1, a2, b2}
 	slices.Sort(want)
 	if !slices.Equal(ids, want) {
-		t.Errorf("catalogue rows after prune on A: %v, want %v (a1 gone, B's untouched)", ids, want)
+		t.Errorf("catalog rows after prune on A: %v, want %v (a1 gone, B's untouched)", ids, want)
 	}
 	if got := b.st.keys(t); !slices.Equal(got, bKeys) {
 		t.Errorf("prune on A changed store B:\nbefore %v\nafter  %v", bKeys, got)
@@ -208,7 +208,7 @@ func TestCatalogSyncReconcilesBothWays(t *testing.T) {
 	withCat := newScenario(t, src, st, cat)
 	noCat := newScenario(t, src, st, nil)
 
-	unknown := noCat.backup(t) // in storage, not in the catalogue
+	unknown := noCat.backup(t) // in storage, not in the catalog
 	kept := withCat.backup(t)
 	deleted := withCat.backup(t)
 	st.remove(t, "prod/"+deleted+"/manifest.json")
@@ -231,7 +231,7 @@ func TestCatalogSyncReconcilesBothWays(t *testing.T) {
 		status[row.ID], reason[row.ID] = row.Status, row.Reason
 	}
 	if status[unknown] != "complete" || status[kept] != "complete" || status[deleted] != "missing" || reason[deleted] == "" {
-		t.Errorf("catalogue after sync: %v (reasons %v); want %s added as complete and %s missing with a reason", status, reason, unknown, deleted)
+		t.Errorf("catalog after sync: %v (reasons %v); want %s added as complete and %s missing with a reason", status, reason, unknown, deleted)
 	}
 	// Now latest picks the kept set without having to skip anything.
 	id, r = withCat.describeLatest(t)
@@ -340,7 +340,7 @@ func TestRestoreFromReadOnlyStorage(t *testing.T) {
 	})
 	t.Run("bad journal values are usage errors", func(t *testing.T) {
 		target := startSim(t, fastSim(2))
-		expect(t, sc.qb.run(t, restore(target, "--journal=catalog")...), exitUsage, "needs a catalogue", "QBACKUP_CATALOG_DSN")
+		expect(t, sc.qb.run(t, restore(target, "--journal=catalog")...), exitUsage, "needs a catalog", "QBACKUP_CATALOG_DSN")
 		expect(t, sc.qb.run(t, restore(target, "--journal=s3://elsewhere")...), exitUsage, "QBACKUP_JOURNAL", "file:///abs/path")
 		expect(t, sc.qb.with("QBACKUP_JOURNAL", "file://relative").run(t, restore(target)...), exitUsage, "must be absolute")
 	})

@@ -292,7 +292,7 @@ func newStatefulMission(t *testing.T, slot int) *statefulMission {
 	ms.scaleQdrant(t, 3)
 
 	// The plugin runs as the operator would: admin kubeconfig and the
-	// namespace, the catalogue and storage credentials in the
+	// namespace, the catalog and storage credentials in the
 	// environment; where the backups are it reads from the installation.
 	ms.plugin = newCLI(t).plugin(t).with(append(st.env(), "QBACKUP_CATALOG_DSN", cat.dsn)...)
 	ms.kflags = []string{"--kubeconfig=" + os.Getenv(stacktest.EnvKubeconfig), "-n", ns}
@@ -421,7 +421,7 @@ func TestMissionOnKubernetes(t *testing.T) {
 	ms.pluginJob(t, "backup") // kubectl qbackup backup --wait
 	rows := ms.cat.backups(t, "qdrant-dev")
 	if len(rows) != 2 || rows[0].Status != "complete" || rows[1].Status != "complete" {
-		t.Fatalf("catalogue rows %+v, want two complete backups", rows)
+		t.Fatalf("catalog rows %+v, want two complete backups", rows)
 	}
 	r := ms.plugin.run(t, append([]string{"list"}, ms.kflags...)...)
 	ok(t, r)
@@ -469,7 +469,7 @@ func TestMissionOnKubernetes(t *testing.T) {
 	assertReplicationMet(t, ms.sm, onFour, 4)
 	ms.assertBalanced(t)
 	if got := ms.cat.restoreStatuses(t); !reflect.DeepEqual(got, []string{"complete", "complete"}) {
-		t.Errorf("restores in the catalogue: %v, want two complete", got)
+		t.Errorf("restores in the catalog: %v, want two complete", got)
 	}
 	assertNoSecretInKubernetesObjects(t, ms.installation)
 	t.Logf("mission done in %s", time.Since(start).Round(time.Millisecond))

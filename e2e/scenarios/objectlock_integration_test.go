@@ -172,7 +172,7 @@ func TestObjectLockedSets(t *testing.T) {
 // with SSE-C, age client-side encryption and object lock is restored onto
 // a new cluster by a run that holds only the SSE-C key, the age identity
 // and credentials that may list and read the backup prefix (no
-// catalogue, no journal): nothing is written to the store, and the data
+// catalog, no journal): nothing is written to the store, and the data
 // comes back whole.
 func TestAnEncryptedLockedSetRestoresWithReadOnlyCredentials(t *testing.T) {
 	t.Parallel()

@@ -62,7 +62,7 @@ func TestOverlaysInstallAsTheREADMESays(t *testing.T) {
 				}
 			}
 			// The Secret the README creates is the one both Jobs read, and
-			// the catalogue is migrated by the first backup.
+			// the catalog is migrated by the first backup.
 			for _, cj := range []string{"qbackup", "qbackup-restore"} {
 				ref, err := kubectl(t, "-n", tc.ns, "get", "cronjob", cj, "-o", "jsonpath={.spec.jobTemplate.spec.template.spec.containers[0].envFrom[*].secretRef.name}")
 				if err != nil || ref != "qbackup-secrets" {
@@ -74,7 +74,7 @@ func TestOverlaysInstallAsTheREADMESays(t *testing.T) {
 				t.Errorf("the README's Secret holds %q (err %v)", keys, err)
 			}
 			if migrate, err := kubectl(t, "-n", tc.ns, "get", "configmap", "qbackup-config", "-o", "jsonpath={.data.QBACKUP_MIGRATE_CATALOG}"); err != nil || migrate != "true" {
-				t.Errorf("QBACKUP_MIGRATE_CATALOG is %q (err %v): the README says the first backup migrates the catalogue", migrate, err)
+				t.Errorf("QBACKUP_MIGRATE_CATALOG is %q (err %v): the README says the first backup migrates the catalog", migrate, err)
 			}
 			suspended, err := kubectl(t, "-n", tc.ns, "get", "cronjob", "qbackup-restore", "-o", "jsonpath={.spec.suspend}")
 			if err != nil || suspended != "true" {

@@ -171,7 +171,7 @@ func TestRestoreOntoFewerPodsConsolidates(t *testing.T) {
 		t.Errorf("aliases after restore: %v (%v)", aliases, err)
 	}
 	if got := sc.cat.restoreStatuses(t); !reflect.DeepEqual(got, []string{"complete"}) {
-		t.Errorf("restores in the catalogue: %v, want one complete", got)
+		t.Errorf("restores in the catalog: %v, want one complete", got)
 	}
 }
 

@@ -90,12 +90,12 @@ func recoveredSkipped(t *testing.T, r result) (int, int) {
 func TestRestoreKilledMidwayResumesOnRerun(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name      string
-		store     func(t *testing.T) store
-		catalogue bool
+		name    string
+		store   func(t *testing.T) store
+		catalog bool
 	}{
-		{name: "without a catalogue, from the journal in file storage", store: func(t *testing.T) store { return newFileStore(t) }},
-		{name: "with the catalogue, from S3", store: func(t *testing.T) store { return newS3Store(t) }, catalogue: true},
+		{name: "without a catalog, from the journal in file storage", store: func(t *testing.T) store { return newFileStore(t) }},
+		{name: "with the catalog, from S3", store: func(t *testing.T) store { return newS3Store(t) }, catalog: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,7 +103,7 @@ func TestRestoreKilledMidwayResumesOnRerun(t *testing.T) {
 			src := startSim(t, fastSim(3))
 			src.loadManyShards(t)
 			var cat *catalog
-			if tt.catalogue {
+			if tt.catalog {
 				cat = newCatalog(t)
 			}
 			sc := newScenario(t, src, tt.store(t), cat)
@@ -166,7 +166,7 @@ func TestRestoreKilledMidwayResumesOnRerun(t *testing.T) {
 			}
 			if cat != nil {
 				if got := cat.restoreStatuses(t); !reflect.DeepEqual(got, []string{"complete"}) {
-					t.Errorf("restores in the catalogue: %v, want the one restore, complete", got)
+					t.Errorf("restores in the catalog: %v, want the one restore, complete", got)
 				}
 			}
 		})

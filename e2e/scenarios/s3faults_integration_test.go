@@ -156,7 +156,7 @@ func TestBackupThroughThrottlingS3IsRetried(t *testing.T) {
 	ok(t, sc.qb.run(t, sc.args("verify", "latest")...))
 	rows := sc.cat.backups(t, sc.cluster)
 	if len(rows) != 1 || rows[0].ID != id || rows[0].Status != "complete" || rows[0].Verify != "verified" {
-		t.Errorf("catalogue rows %+v, want %s complete and verified", rows, id)
+		t.Errorf("catalog rows %+v, want %s complete and verified", rows, id)
 	}
 }
 

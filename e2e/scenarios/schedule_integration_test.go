@@ -78,7 +78,7 @@ func TestScheduledBackupsKeepOnlyCompleteSets(t *testing.T) {
 	}
 	for _, r := range ms.cat.backups(t, devCluster) {
 		if r.ID == failedSet || r.ID == first[0] {
-			t.Errorf("set %s (%s) is still in the catalogue after the run's prune", r.ID, r.Status)
+			t.Errorf("set %s (%s) is still in the catalog after the run's prune", r.ID, r.Status)
 		}
 	}
 	sc := &scenario{st: ms.st, cluster: devCluster}
@@ -147,6 +147,6 @@ func TestCronJobFiresOnItsSchedule(t *testing.T) {
 		t.Fatalf("the scheduled job %s: %+v\n%s", name, j.Status, ms.jobLogs(t, name))
 	}
 	if rows := ms.cat.backups(t, devCluster); len(rows) != 1 || rows[0].Status != "complete" {
-		t.Errorf("catalogue rows %+v, want the scheduled run's complete set", rows)
+		t.Errorf("catalog rows %+v, want the scheduled run's complete set", rows)
 	}
 }

@@ -26,20 +26,20 @@ import (
 )
 
 // haystack is one thing qbackup produced that must hold no secret: an
-// output, a catalogue dump, an object's key, body or metadata.
+// output, a catalog dump, an object's key, body or metadata.
 type haystack struct {
 	where string
 	data  []byte
 }
 
-// TestNoSecretLeavesQbackup runs a full scenario — catalogue migration
+// TestNoSecretLeavesQbackup runs a full scenario — catalog migration
 // and backups with an account holding exactly the documented grants, list,
 // describe, verify, a restore onto a new cluster, prune, catalog sync, and
-// the failures of a wrong Qdrant API key, a wrong catalogue password, a
+// the failures of a wrong Qdrant API key, a wrong catalog password, a
 // missing SSE-C key and a missing or wrong age identity — against a Qdrant
 // cluster with an API key, a MinIO over TLS with SSE-C, objects encrypted
-// with age on top, and the catalogue, all at debug log level. Then it
-// looks for each secret in every log line and report, every catalogue row
+// with age on top, and the catalog, all at debug log level. Then it
+// looks for each secret in every log line and report, every catalog row
 // of every table, and every storage object's key, body and metadata, and
 // finds none.
 func TestNoSecretLeavesQbackup(t *testing.T) {
@@ -57,7 +57,7 @@ func TestNoSecretLeavesQbackup(t *testing.T) {
 	}
 	st := newPrivateStore(p, "security/"+randomHex(t, 6), sseKey)
 	cat, dbPass := leastCatalog(t)
-	t.Logf("catalogue account: %s", grantsOf(t, cat))
+	t.Logf("catalog account: %s", grantsOf(t, cat))
 	// Client-side encryption on top of SSE-C: the recipient is public
 	// (a variable like any setting), the identity a secret.
 	ageID, err := age.GenerateX25519Identity()
@@ -149,7 +149,7 @@ func TestNoSecretLeavesQbackup(t *testing.T) {
 
 	// Everything qbackup left behind.
 	dump := cat.dump(t)
-	hay = append(hay, haystack{"the catalogue (every row of every table)", []byte(dump)})
+	hay = append(hay, haystack{"the catalog (every row of every table)", []byte(dump)})
 	keys := st.keys(t)
 	for _, k := range keys {
 		hay = append(hay, haystack{"object key " + k, []byte(k)}, haystack{"object " + k, st.read(t, k)})
@@ -168,19 +168,19 @@ func TestNoSecretLeavesQbackup(t *testing.T) {
 	// The search must have had something to search: a scenario that
 	// produced nothing would pass vacuously.
 	if lines < 50 || len(keys) < 5 || !strings.Contains(dump, second.BackupID) {
-		t.Fatalf("too little to search: %d log lines, %d objects, catalogue %d bytes", lines, len(keys), len(dump))
+		t.Fatalf("too little to search: %d log lines, %d objects, catalog %d bytes", lines, len(keys), len(dump))
 	}
 	secrets := map[string][]byte{
 		"the Qdrant API key":              []byte(apiKey),
 		"the wrong Qdrant API key":        []byte(wrongKey),
 		"the S3 secret key":               []byte(p.SecretKey),
-		"the catalogue password":          []byte(dbPass),
-		"the wrong catalogue password":    []byte(wrongPass),
+		"the catalog password":            []byte(dbPass),
+		"the wrong catalog password":      []byte(wrongPass),
 		"the SSE-C key (base64)":          []byte(base64.StdEncoding.EncodeToString(sseKey)),
 		"the SSE-C key (raw)":             sseKey,
 		"the SSE-C key (hex)":             []byte(hex.EncodeToString(sseKey)),
 		"the SSE-C key (URL-safe base64)": []byte(base64.RawURLEncoding.EncodeToString(sseKey)),
-		"the catalogue DSN with password": []byte(cat.dsn),
+		"the catalog DSN with password":   []byte(cat.dsn),
 		"the age identity":                []byte(ageID.String()),
 		"the age identity (its key part)": []byte(strings.TrimPrefix(ageID.String(), "AGE-SECRET-KEY-1")),
 		"the age identity (lower case)":   []byte(strings.ToLower(ageID.String())),
@@ -195,7 +195,7 @@ func TestNoSecretLeavesQbackup(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("searched %d log lines and the reports of every run, %d bytes of catalogue rows, %d objects (keys, bodies, metadata) for %d secrets: %d found",
+	t.Logf("searched %d log lines and the reports of every run, %d bytes of catalog rows, %d objects (keys, bodies, metadata) for %d secrets: %d found",
 		lines, len(dump), len(keys), len(secrets), found)
 }
 

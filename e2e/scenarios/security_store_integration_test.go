@@ -209,7 +209,7 @@ func encryptForAdmin(t *testing.T, password string, data []byte) []byte {
 	return out.Bytes()
 }
 
-// leastCatalog is a fresh catalogue database and an account holding
+// leastCatalog is a fresh catalog database and an account holding
 // exactly the grants of manifests/iam/catalog-grants.sql on it, created
 // with the admin DSN and dropped when the test ends. Its DSN is the
 // account's; db (for inspection) is the admin's. It also returns the

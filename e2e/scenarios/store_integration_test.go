@@ -217,7 +217,7 @@ func objectsOf(keys []string, suffix string) []string {
 	return out
 }
 
-// catalog is a fresh catalogue database of one test.
+// catalog is a fresh catalog database of one test.
 type catalog struct {
 	dsn string
 	db  *sql.DB
@@ -261,7 +261,7 @@ func (c *catalog) backups(t *testing.T, cluster string) []backupRow {
 	return out
 }
 
-// countRows counts the rows of a catalogue table.
+// countRows counts the rows of a catalog table.
 func (c *catalog) countRows(t *testing.T, table string) int {
 	t.Helper()
 	var n int

@@ -20,7 +20,7 @@ import (
 
 // TestOperatorWithKubectlAccessAlone: the backup Jobs record a summary of
 // each set in a ConfigMap, and an operator bound only to the shipped
-// qbackup-operator Role, with no storage or catalogue credentials on
+// qbackup-operator Role, with no storage or catalog credentials on
 // their machine, lists, describes, sees the last complete set in status,
 // completes backup ids and previews a restore. The Jobs' prune keeps the
 // summaries in line with storage: the summaries of the sets it removes,

@@ -10,12 +10,12 @@ import (
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
-// CatalogAdapter lets the catalogue serve as Catalog and IndexCatalog: it
-// turns the catalogue's lease and lock errors into this package's, and its
+// CatalogAdapter lets the catalog serve as Catalog and IndexCatalog: it
+// turns the catalog's lease and lock errors into this package's, and its
 // rows into CatalogEntry values.
 type CatalogAdapter struct{ c *catalog.Catalog }
 
-// NewCatalog adapts an open catalogue.
+// NewCatalog adapts an open catalog.
 func NewCatalog(c *catalog.Catalog) *CatalogAdapter { return &CatalogAdapter{c: c} }
 
 var (

@@ -63,7 +63,7 @@ var (
 	ErrObjectExists   = storage.ErrExists
 )
 
-// Catalog is the catalogue (an index of the sets in storage). It is
+// Catalog is the catalog (an index of the sets in storage). It is
 // optional: a nil Catalog means storage alone is used, with a lock object
 // in storage.
 type Catalog interface {
@@ -73,10 +73,10 @@ type Catalog interface {
 	BackupFailed(ctx context.Context, cluster, id, reason string) error
 }
 
-// Lease is a held catalogue lease.
+// Lease is a held catalog lease.
 type Lease = lease.Lock
 
-// IndexCatalog is what Prune and SyncCatalog need from the catalogue.
+// IndexCatalog is what Prune and SyncCatalog need from the catalog.
 type IndexCatalog interface {
 	// ListBackups lists rows of one cluster, or of all clusters for "".
 	ListBackups(ctx context.Context, cluster string) ([]CatalogEntry, error)
@@ -91,7 +91,7 @@ type IndexCatalog interface {
 	MarkBackupMissing(ctx context.Context, cluster, id, reason string) error
 }
 
-// CatalogEntry is one catalogue row as Prune needs it.
+// CatalogEntry is one catalog row as Prune needs it.
 type CatalogEntry struct {
 	Cluster   string
 	BackupID  string
@@ -99,18 +99,18 @@ type CatalogEntry struct {
 	StartedAt time.Time
 	// VerifyStatus is "verified", "corrupt" or "unverified" (or empty).
 	VerifyStatus string
-	// Unlocated: the row was recorded before the catalogue kept storage
+	// Unlocated: the row was recorded before the catalog kept storage
 	// locations, so it may belong to another store sharing the
-	// catalogue. Prune and sync never judge such a row by this store's
+	// catalog. Prune and sync never judge such a row by this store's
 	// contents; catalog sync claims it when this store holds the set.
 	Unlocated bool
 }
 
-// VerifyCorrupt is the catalogue's verify status of a set that failed
+// VerifyCorrupt is the catalog's verify status of a set that failed
 // verification; prune treats such a set as no good backup.
 const VerifyCorrupt = "corrupt"
 
-// Catalogue statuses.
+// Catalog statuses.
 const (
 	StatusRunning  = "running"
 	StatusComplete = "complete"
@@ -135,7 +135,7 @@ type Deps struct {
 	// Peers maps peer id → client for every peer in Topology.
 	Peers   map[uint64]Peer
 	Store   Store
-	Catalog Catalog // nil: no catalogue
+	Catalog Catalog // nil: no catalog
 	// Progress receives shard events; nil reports nothing.
 	Progress Progress
 	Logger   *slog.Logger

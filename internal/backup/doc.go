@@ -7,7 +7,7 @@
 // parallel (bounded globally and per peer) straight into storage, and
 // writes the manifest last: a set without a manifest is not a backup. On
 // any failure or cancellation the objects written so far are deleted, the
-// catalogue row is marked failed and the lock is released.
+// catalog row is marked failed and the lock is released.
 //
 // # Memory budget
 //
@@ -30,6 +30,6 @@
 // 20 MiB term goes away.
 //
 // The package consumes small interfaces (Peer, Store, Catalog) satisfied
-// by the Qdrant client, the storage backends and the catalogue, so that it
+// by the Qdrant client, the storage backends and the catalog, so that it
 // is tested with fakes and wired by the command.
 package backup

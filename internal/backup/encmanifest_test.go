@@ -81,9 +81,9 @@ func TestBackupWithEncryptedManifest(t *testing.T) {
 		t.Fatalf("public part %+v, %v", p, err)
 	}
 	// The backup holds the plaintext in memory and records it in the
-	// catalogue, as for any set: list works from there.
+	// catalog, as for any set: list works from there.
 	if len(cat.completed) != 1 || !cat.completed[0].ManifestEncrypted {
-		t.Fatalf("catalogue recorded %d manifests", len(cat.completed))
+		t.Fatalf("catalog recorded %d manifests", len(cat.completed))
 	}
 	if rep, err := Verify(ctx, store, got, ids); err != nil || !rep.OK() {
 		t.Fatalf("verify: %+v %v", rep, err)

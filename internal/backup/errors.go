@@ -29,7 +29,7 @@ var (
 	// ErrCorrupt: Verify found objects that do not match the manifest.
 	ErrCorrupt = errors.New("backup set corrupt")
 	// ErrCatalogOutOfSync: the set was committed to storage but the
-	// catalogue could not record it; `catalog sync` repairs that.
+	// catalog could not record it; `catalog sync` repairs that.
 	ErrCatalogOutOfSync = errors.New("catalog out of sync with storage")
 )
 

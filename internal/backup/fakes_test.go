@@ -531,7 +531,7 @@ func (p *fakePeer) Count(ctx context.Context, collection string, exact bool, sha
 	return uint64(len(p.c.collections[collection].points)), nil
 }
 
-// ---- catalogue ----------------------------------------------------------
+// ---- catalog ----------------------------------------------------------
 
 type fakeLease struct {
 	cat      *fakeCatalog

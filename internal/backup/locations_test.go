@@ -28,7 +28,7 @@ func TestSyncCatalogMarksSetsWhoseManifestIsGone(t *testing.T) {
 	_ = cat.BackupFailed(ctx, "prod", failed, "peer down")
 	legacy := manifest.NewBackupID(now.Add(-5 * time.Hour))
 	cat.rows["prod/"+legacy] = &CatalogEntry{Cluster: "prod", BackupID: legacy, Status: StatusComplete, Unlocated: true}
-	// And a set in storage the catalogue does not know yet.
+	// And a set in storage the catalog does not know yet.
 	added := storedBackup(t, store, "prod", now, StatusComplete, now)
 
 	rep, err := SyncCatalog(ctx, store, cat, nil)

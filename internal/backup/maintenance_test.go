@@ -143,7 +143,7 @@ func TestPrune(t *testing.T) {
 		}
 	})
 
-	t.Run("a prune deletes storage then catalogue rows and marks orphans failed", func(t *testing.T) {
+	t.Run("a prune deletes storage then catalog rows and marks orphans failed", func(t *testing.T) {
 		f := setup(t)
 		if _, err := Prune(context.Background(), opts, f.store, f.cat); err != nil {
 			t.Fatal(err)
@@ -198,7 +198,7 @@ func TestPrune(t *testing.T) {
 		}
 	})
 
-	t.Run("a set the catalogue knows as corrupt does not count and goes", func(t *testing.T) {
+	t.Run("a set the catalog knows as corrupt does not count and goes", func(t *testing.T) {
 		store, cat := newFakeStore(), newFakeCatalog()
 		older := storedBackup(t, store, "prod", day(-2), StatusComplete, day(-2))
 		bad := storedBackup(t, store, "prod", day(-1), StatusComplete, day(-1))
@@ -219,7 +219,7 @@ func TestPrune(t *testing.T) {
 		}
 	})
 
-	t.Run("without a catalogue the newest complete set survives any policy", func(t *testing.T) {
+	t.Run("without a catalog the newest complete set survives any policy", func(t *testing.T) {
 		store := newFakeStore()
 		a := storedBackup(t, store, "prod", day(-40), StatusComplete, day(-40))
 		b := storedBackup(t, store, "prod", day(-1), StatusPartial, day(-1))

@@ -26,7 +26,7 @@ const (
 
 // Options of one backup run.
 type Options struct {
-	// Cluster names the cluster in storage and catalogue.
+	// Cluster names the cluster in storage and catalog.
 	Cluster string
 	// Collections limits the set to these collections (or aliases); empty
 	// means all. An unknown name fails the run before anything is written.
@@ -45,7 +45,7 @@ type Options struct {
 	// AllowPartial records shards without an Active replica as missing
 	// and marks the set partial instead of failing it.
 	AllowPartial bool
-	// Holder names this run in locks and the catalogue; default host:pid.
+	// Holder names this run in locks and the catalog; default host:pid.
 	Holder string
 	// LeaseTTL is the lock lifetime; it is renewed every third of it.
 	LeaseTTL time.Duration

@@ -54,14 +54,14 @@ type PruneItem struct {
 	Cluster  string `json:"cluster"`
 	BackupID string `json:"backup_id"`
 	// Status is complete, partial, corrupt, failed (no manifest, or a
-	// failed catalogue row), running or unreadable.
+	// failed catalog row), running or unreadable.
 	Status  string   `json:"status"`
 	Action  string   `json:"action"`
 	Reasons []string `json:"reasons"`
 	// Objects and Bytes are what storage holds for the set.
 	Objects int   `json:"objects"`
 	Bytes   int64 `json:"bytes"`
-	// InCatalog: the catalogue has a row for the set.
+	// InCatalog: the catalog has a row for the set.
 	InCatalog bool `json:"in_catalog"`
 }
 
@@ -83,12 +83,12 @@ func (r *PruneReport) Removed() []PruneItem {
 }
 
 // Prune applies the retention policy to the sets in storage (the truth)
-// and the catalogue (may be nil): it gathers what storage, the storage
-// locks and the catalogue say, lets package prune decide (see
+// and the catalog (may be nil): it gathers what storage, the storage
+// locks and the catalog say, lets package prune decide (see
 // prune.Decide for the rules), and carries the plan out. Storage objects
 // are deleted first — each set's manifest before its other objects, so a
 // half-deleted set is no longer a backup — then stale multipart uploads
-// are aborted, then the catalogue rows go (the rows of sets without a
+// are aborted, then the catalog rows go (the rows of sets without a
 // manifest are marked failed instead). Errors on one set do not stop the
 // others; they are returned joined.
 func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog) (*PruneReport, error) {
@@ -129,7 +129,7 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 
 // gatherPruneInput reads what a prune decides by: the sets under prefix
 // with what their manifests say, the live storage lock of each cluster
-// found, and the catalogue's rows. It returns the sets found (by
+// found, and the catalog's rows. It returns the sets found (by
 // cluster/id) and the locks read, for the executor.
 func gatherPruneInput(ctx context.Context, opts PruneOptions, prefix string, store Store, cat IndexCatalog) (prune.Input, map[string]*storedSet, map[string]string, error) {
 	in := prune.Input{
@@ -176,7 +176,7 @@ func gatherPruneInput(ctx context.Context, opts PruneOptions, prefix string, sto
 }
 
 // executePrune carries a plan out: the objects of the sets to remove,
-// stale multipart uploads, then the catalogue rows of the sets whose
+// stale multipart uploads, then the catalog rows of the sets whose
 // objects are gone.
 func executePrune(ctx context.Context, plan prune.Plan, opts PruneOptions, prefix string, stored map[string]*storedSet, locked map[string]string,
 	store Store, cat IndexCatalog, log *slog.Logger) error {

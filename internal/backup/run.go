@@ -59,9 +59,9 @@ func (s retainingStore) Put(ctx context.Context, key string, r io.Reader) error 
 // is committed. See the package documentation for the steps. On failure
 // nothing of the set remains in storage (except when the clean-up itself
 // fails, which is logged; prune removes such orphans later), the
-// catalogue row says failed with the reason, and every lock is released.
+// catalog row says failed with the reason, and every lock is released.
 //
-// When the set is committed but the catalogue cannot record it, Run
+// When the set is committed but the catalog cannot record it, Run
 // returns the result together with an error wrapping ErrCatalogOutOfSync:
 // the backup exists (storage is the truth) and `catalog sync` indexes it.
 func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
@@ -142,7 +142,7 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 
 	res, err := r.execute(held, start, inv, choices, missing)
 	if res == nil && err != nil {
-		// (A result with an error is a committed set the catalogue could
+		// (A result with an error is a committed set the catalog could
 		// not record: nothing to clean up.) The cause of held (a lost
 		// lock) explains the failure; the clean-up runs under ctx, which
 		// outlives the lock.
@@ -333,7 +333,7 @@ func peerRefs(deps Deps) ([]peerRef, error) {
 	return out, nil
 }
 
-// leaseCatalog passes the catalogue to the cluster lock, keeping a nil
+// leaseCatalog passes the catalog to the cluster lock, keeping a nil
 // Catalog a nil interface.
 func leaseCatalog(c Catalog) lease.Catalog {
 	if c == nil {

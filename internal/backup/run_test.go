@@ -514,7 +514,7 @@ func TestAnOperatorsWriteLockOnOnePeerIsLeftAlone(t *testing.T) {
 
 func TestABackupRefusesWhileARestoreHoldsTheClusterLock(t *testing.T) {
 	for _, withCatalog := range []bool{false, true} {
-		t.Run(fmt.Sprintf("catalogue %v", withCatalog), func(t *testing.T) {
+		t.Run(fmt.Sprintf("catalog %v", withCatalog), func(t *testing.T) {
 			store := newFakeStore()
 			opts := lease.Options{Cluster: "prod", Holder: "restore-pod", Operation: "restore of backup 20261205T000000Z-0000", Store: store}
 			var cat *fakeCatalog

@@ -80,7 +80,7 @@ func TestBackupIntoMinIOWithTheCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("manifest and catalogue agree", func(t *testing.T) {
+	t.Run("manifest and catalog agree", func(t *testing.T) {
 		rec, err := cat.GetBackup(ctx, "stack", m.BackupID)
 		if err != nil {
 			t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 type SyncReport struct {
 	// Synced are the manifest keys recorded.
 	Synced []string
-	// Missing are the sets ("cluster/id") the catalogue had as complete or
+	// Missing are the sets ("cluster/id") the catalog had as complete or
 	// partial whose manifest storage no longer holds; they are now marked
 	// missing.
 	Missing []string
@@ -22,12 +22,12 @@ type SyncReport struct {
 	Failed map[string]string
 }
 
-// SyncCatalog reconciles the catalogue with storage both ways (storage is
-// the truth, the catalogue an index rebuilt from it): every manifest in
+// SyncCatalog reconciles the catalog with storage both ways (storage is
+// the truth, the catalog an index rebuilt from it): every manifest in
 // storage is recorded (upserting, so running it twice changes nothing),
-// and every set the catalogue has as complete or partial in this store
+// and every set the catalog has as complete or partial in this store
 // whose manifest is gone is marked missing, so "latest" no longer picks
-// it. Rows recorded before the catalogue kept storage locations are never
+// it. Rows recorded before the catalog kept storage locations are never
 // marked: they may be another store's. A manifest that cannot be read or
 // recorded does not stop the others; the errors are returned joined.
 //

@@ -29,7 +29,7 @@ const (
 )
 
 // ErrOtherLocation: a set's row belongs to another storage location than
-// the catalogue's (the same cluster name and backup id in two stores).
+// the catalog's (the same cluster name and backup id in two stores).
 var ErrOtherLocation = errors.New("recorded for another storage location")
 
 // Verification statuses.
@@ -74,7 +74,7 @@ type BackupSummary struct {
 	UpdatedAt         time.Time `json:"updated_at"`
 	VerifiedAt        time.Time `json:"verified_at,omitzero"`
 	// StorageLocation is the canonical URL (without credentials) of the
-	// store holding the set; empty for rows recorded before the catalogue
+	// store holding the set; empty for rows recorded before the catalog
 	// kept it.
 	StorageLocation string `json:"storage_location,omitempty"`
 }
@@ -94,7 +94,7 @@ type BackupRecord struct {
 }
 
 // ShardRecord is one shard object of a backup. Replicas are not kept in the
-// catalogue; the manifest has them.
+// catalog; the manifest has them.
 type ShardRecord struct {
 	Collection string `json:"collection"`
 	manifest.Shard
@@ -142,7 +142,7 @@ func (c *Catalog) BackupCompleted(ctx context.Context, m *manifest.Manifest) err
 	return nil
 }
 
-// SyncManifest makes the catalogue agree with a manifest found in storage.
+// SyncManifest makes the catalog agree with a manifest found in storage.
 // It is idempotent, and keeps the verification status and the holder.
 func (c *Catalog) SyncManifest(ctx context.Context, m *manifest.Manifest) error {
 	if err := c.recordManifest(ctx, m); err != nil {
@@ -185,7 +185,7 @@ func (c *Catalog) recordManifest(ctx context.Context, m *manifest.Manifest) erro
 		case err != nil:
 			return fmt.Errorf("read backup row: %w", err)
 		case loc != "" && c.location != "" && loc != c.location:
-			return fmt.Errorf("the catalogue has it in %s, not in %s (one catalogue indexes one copy of a set): %w", loc, c.location, ErrOtherLocation)
+			return fmt.Errorf("the catalog has it in %s, not in %s (one catalog indexes one copy of a set): %w", loc, c.location, ErrOtherLocation)
 		}
 		_, err = tx.ExecContext(ctx, sqlUpsertBackup,
 			m.Cluster, m.BackupID, status, m.QdrantVersion, m.ToolVersion, m.SnapshotMethod,
@@ -229,7 +229,7 @@ type EncryptedSet struct {
 	Bytes int64
 }
 
-// SyncEncryptedSet makes the catalogue agree with an encrypted set found
+// SyncEncryptedSet makes the catalog agree with an encrypted set found
 // in storage and read without the key. A row already recorded from the
 // manifest (by the backup, or a sync with the key) is left as it is;
 // otherwise the row gets the set's status, its time from the backup id,
@@ -255,7 +255,7 @@ func (c *Catalog) SyncEncryptedSet(ctx context.Context, s EncryptedSet) error {
 		case err != nil:
 			return fmt.Errorf("read backup row: %w", err)
 		case loc != "" && c.location != "" && loc != c.location:
-			return fmt.Errorf("the catalogue has it in %s, not in %s (one catalogue indexes one copy of a set): %w", loc, c.location, ErrOtherLocation)
+			return fmt.Errorf("the catalog has it in %s, not in %s (one catalog indexes one copy of a set): %w", loc, c.location, ErrOtherLocation)
 		case cur == status && curKey == key && (loc != "" || c.location == ""):
 			return nil // recorded from the manifest: it knows more
 		}
@@ -271,7 +271,7 @@ func (c *Catalog) SyncEncryptedSet(ctx context.Context, s EncryptedSet) error {
 }
 
 // BackupFailed marks a running (or already failed) set failed with reason.
-// A set unknown to the catalogue is recorded as failed, so a run that failed
+// A set unknown to the catalog is recorded as failed, so a run that failed
 // before BackupStarted still shows in the list. A complete or partial set is
 // not changed: its manifest exists, so storage says it succeeded.
 func (c *Catalog) BackupFailed(ctx context.Context, cluster, id, reason string) error {
@@ -327,7 +327,7 @@ func (c *Catalog) BackupFailed(ctx context.Context, cluster, id, reason string) 
 }
 
 // MarkBackupMissing records that a complete or partial set of the
-// catalogue's location has no manifest in storage any more. It changes
+// catalog's location has no manifest in storage any more. It changes
 // nothing for rows of other locations, rows recorded before locations
 // were, and rows in any other status.
 func (c *Catalog) MarkBackupMissing(ctx context.Context, cluster, id, reason string) error {
@@ -418,7 +418,7 @@ func (c *Catalog) LatestComplete(ctx context.Context, cluster string) (*BackupSu
 }
 
 // DeleteBackup removes a backup and its shard rows. It reports ErrNotFound
-// when there was no backup row (in the catalogue's location), which a
+// when there was no backup row (in the catalog's location), which a
 // caller pruning idempotently may ignore; another location's row is never
 // deleted.
 func (c *Catalog) DeleteBackup(ctx context.Context, cluster, id string) error {

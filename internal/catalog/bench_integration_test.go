@@ -20,7 +20,7 @@ const (
 )
 
 // BenchmarkListBackups lists a cluster of 10,000 recorded sets, as
-// `qbackup list` does with a catalogue.
+// `qbackup list` does with a catalog.
 func BenchmarkListBackups(b *testing.B) {
 	const sets = 10_000
 	c := openMigrated(b)

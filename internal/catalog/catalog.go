@@ -13,7 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// Catalog is a connection pool to the catalogue database. It is safe for
+// Catalog is a connection pool to the catalog database. It is safe for
 // concurrent use.
 type Catalog struct {
 	db      *sql.DB
@@ -25,7 +25,7 @@ type Catalog struct {
 	location string
 }
 
-// DefaultTimeout bounds one catalogue statement, its retries included,
+// DefaultTimeout bounds one catalog statement, its retries included,
 // when WithTimeout is not given.
 const DefaultTimeout = 30 * time.Second
 
@@ -45,7 +45,7 @@ type options struct {
 func WithPingTimeout(d time.Duration) Option { return func(o *options) { o.pingTimeout = d } }
 
 // WithTimeout bounds every statement, its retries included (default
-// DefaultTimeout; 0 keeps it): a catalogue that stops answering fails the
+// DefaultTimeout; 0 keeps it): a catalog that stops answering fails the
 // statement with an error matching ErrTimeout that names the server. It
 // is also the driver's read and write timeout (readTimeout, writeTimeout)
 // unless the DSN sets them.
@@ -70,7 +70,7 @@ func WithRetry(attempts int, base time.Duration) Option {
 // WithLogger receives retry notices and the driver's own messages.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// Open connects to the catalogue named by dsn, in go-sql-driver/mysql form
+// Open connects to the catalog named by dsn, in go-sql-driver/mysql form
 // (user:password@tcp(host:port)/db?params), and checks that the server
 // answers. It does not migrate; see Migrate and CheckSchema.
 //
@@ -140,11 +140,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 	return nil, &UnreachableError{Addr: c.addr, Err: redactedError{err, redact(err.Error(), dsn, cfg.Passwd)}}
 }
 
-// At returns the catalogue scoped to one storage location, the canonical
+// At returns the catalog scoped to one storage location, the canonical
 // URL of a store without credentials: the sets it records carry that
 // location, and it lists, finds, verifies and deletes only the rows of
 // that location (and rows recorded before locations were kept, which have
-// none). Stores sharing one catalogue and cluster name thus keep their sets
+// none). Stores sharing one catalog and cluster name thus keep their sets
 // apart. The copy shares the connection pool; close either, once.
 func (c *Catalog) At(location string) *Catalog {
 	cp := *c
@@ -152,7 +152,7 @@ func (c *Catalog) At(location string) *Catalog {
 	return &cp
 }
 
-// Location is the storage location the catalogue is scoped to, "" for none.
+// Location is the storage location the catalog is scoped to, "" for none.
 func (c *Catalog) Location() string { return c.location }
 
 // Close closes the connection pool.

@@ -1,7 +1,7 @@
 // Package catalog is qbackup's index of backup sets, restore progress and
 // lease locks, kept in TiDB or any MySQL-compatible server.
 //
-// Storage is the source of truth and the catalogue an index: every backup
+// Storage is the source of truth and the catalog an index: every backup
 // row can be rebuilt from its manifest (SyncManifest), so nothing here is the
 // only copy of anything needed for a restore.
 //

@@ -19,7 +19,7 @@ func TestSyncEncryptedSet(t *testing.T) {
 	c := openMigrated(t)
 	started := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 
-	t.Run("a set the catalogue does not know", func(t *testing.T) {
+	t.Run("a set the catalog does not know", func(t *testing.T) {
 		id := manifest.NewBackupID(started)
 		if err := c.SyncEncryptedSet(ctx, EncryptedSet{Cluster: "prod", BackupID: id, Partial: true, Bytes: 4242}); err != nil {
 			t.Fatal(err)

@@ -26,14 +26,14 @@ var (
 	ErrTimeout = errors.New("catalog timeout")
 	// ErrSchemaOutdated is returned when migrations are pending.
 	ErrSchemaOutdated = errors.New("catalog schema outdated")
-	// ErrSchemaNewer is returned when the catalogue has migrations this build
+	// ErrSchemaNewer is returned when the catalog has migrations this build
 	// does not know: a newer qbackup migrated it.
 	ErrSchemaNewer = errors.New("catalog schema newer than this qbackup")
 )
 
 const dsnHint = "expected user:password@tcp(host:port)/db in QBACKUP_CATALOG_DSN"
 
-// DSNError reports a catalogue DSN that cannot be used. Its message never
+// DSNError reports a catalog DSN that cannot be used. Its message never
 // contains the password.
 type DSNError struct {
 	Reason string
@@ -44,7 +44,7 @@ func (e *DSNError) Error() string { return "catalog DSN: " + e.Reason + " (" + d
 // Is makes errors.Is(err, ErrInvalidDSN) true.
 func (e *DSNError) Is(target error) bool { return target == ErrInvalidDSN }
 
-// UnreachableError reports that the catalogue server could not be reached.
+// UnreachableError reports that the catalog server could not be reached.
 type UnreachableError struct {
 	// Addr is host:port, or the socket path.
 	Addr string
@@ -61,7 +61,7 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrUnreachable) true.
 func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachable }
 
-// TimeoutError reports a catalogue that did not complete a statement in
+// TimeoutError reports a catalog that did not complete a statement in
 // time: it accepted the connection and then stopped answering, or is too
 // slow.
 type TimeoutError struct {

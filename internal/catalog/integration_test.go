@@ -17,7 +17,7 @@ import (
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
-// openMigrated opens a catalogue on a fresh database of the test stack and
+// openMigrated opens a catalog on a fresh database of the test stack and
 // migrates it.
 func openMigrated(t testing.TB) *Catalog {
 	t.Helper()
@@ -40,7 +40,7 @@ func openFresh(t testing.TB, dsn string) *Catalog {
 
 // testManifest is a two-collection set with a custom-sharded collection
 // (string and number shard keys) and times with nanoseconds, which the
-// catalogue keeps to the microsecond.
+// catalog keeps to the microsecond.
 func testManifest(cluster string, started time.Time) *manifest.Manifest {
 	id := manifest.NewBackupID(started)
 	eu, seven := manifest.StringKey("eu"), manifest.NumberKey(7)

@@ -18,7 +18,7 @@ func ids(rows []BackupSummary) []string {
 	return out
 }
 
-func TestStoreLocationsSharingOneCatalogueStayApart(t *testing.T) {
+func TestStoreLocationsSharingOneCatalogStayApart(t *testing.T) {
 	ctx := t.Context()
 	base := openMigrated(t)
 	const locA, locB = "file:///backups/a", "s3://bucket/b?endpoint=http%3A%2F%2Fminio%3A9000"
@@ -49,7 +49,7 @@ func TestStoreLocationsSharingOneCatalogueStayApart(t *testing.T) {
 		t.Errorf("locations %q, %q; want %q and none", rowsA[0].StorageLocation, rowsA[1].StorageLocation, locA)
 	}
 	if all, _ := base.ListBackups(ctx, ""); len(all) != 3 {
-		t.Errorf("the unscoped catalogue lists %d rows, want all 3", len(all))
+		t.Errorf("the unscoped catalog lists %d rows, want all 3", len(all))
 	}
 	latest, err := a.LatestComplete(ctx, "prod")
 	if err != nil || latest.BackupID != inA.BackupID {

@@ -147,7 +147,7 @@ func (c *Catalog) Migrate(ctx context.Context) ([]Migration, error) {
 	return done, nil
 }
 
-// Pending returns the migrations not yet applied to the catalogue.
+// Pending returns the migrations not yet applied to the catalog.
 func (c *Catalog) Pending(ctx context.Context) ([]Migration, error) {
 	all, err := Migrations()
 	if err != nil {
@@ -174,7 +174,7 @@ func (c *Catalog) Pending(ctx context.Context) ([]Migration, error) {
 }
 
 // CheckSchema fails with ErrSchemaOutdated when migrations are pending, and
-// with ErrSchemaNewer when a newer qbackup migrated the catalogue.
+// with ErrSchemaNewer when a newer qbackup migrated the catalog.
 func (c *Catalog) CheckSchema(ctx context.Context) error {
 	pending, err := c.Pending(ctx)
 	if err != nil {
@@ -208,7 +208,7 @@ func (c *Catalog) applied(ctx context.Context) (map[int]appliedMigration, error)
 	return out, err
 }
 
-// checkApplied refuses a catalogue migrated by a newer build, or one whose
+// checkApplied refuses a catalog migrated by a newer build, or one whose
 // recorded migrations differ from the embedded ones (an edited migration
 // would otherwise never run where it was already applied).
 func checkApplied(all []Migration, applied map[int]appliedMigration) error {

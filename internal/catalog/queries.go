@@ -2,7 +2,7 @@ package catalog
 
 import "strings"
 
-// Every statement the catalogue runs is in this file (migrations aside):
+// Every statement the catalog runs is in this file (migrations aside):
 // constants named sql* are whole statements, the other constants fragments
 // of them, and the builder functions below assemble the multi-row ones. The
 // TiDB parser test enumerates all of them from this file.
@@ -40,7 +40,7 @@ const (
 	newestFirst = " ORDER BY started_at DESC, backup_id DESC"
 	// inLocation keeps the rows of one storage location and the rows
 	// recorded before locations were (''); its two parameters are both the
-	// catalogue's location, and an unscoped catalogue ('') sees every row.
+	// catalog's location, and an unscoped catalog ('') sees every row.
 	inLocation = "(? = '' OR storage_location IN (?, ''))"
 
 	sqlInsertBackupStarted = "INSERT INTO backups (cluster, backup_id, status, holder, started_at, storage_location, updated_at) " +

@@ -92,8 +92,8 @@ func retry(ctx context.Context, p retryPolicy, log *slog.Logger, fn func(context
 	return err
 }
 
-// withRetry runs fn under the catalogue's retry policy, within the
-// catalogue's timeout: a server that stops answering fails the statement
+// withRetry runs fn under the catalog's retry policy, within the
+// catalog's timeout: a server that stops answering fails the statement
 // with an error matching ErrTimeout and naming the server, instead of
 // leaving the run waiting.
 func (c *Catalog) withRetry(ctx context.Context, fn func(context.Context) error) error {

@@ -104,7 +104,7 @@ var forbidden = regexp.MustCompile(`(?i)\b(GET_LOCK|RELEASE_LOCK|IS_FREE_LOCK|IS
 func checkForbidden(t *testing.T, sql string) {
 	t.Helper()
 	if m := forbidden.FindString(sql); m != "" {
-		t.Errorf("uses %s, which the catalogue must not rely on:\n%s", m, sql)
+		t.Errorf("uses %s, which the catalog must not rely on:\n%s", m, sql)
 	}
 }
 

@@ -15,11 +15,11 @@ import (
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
 )
 
-// TestAStalledCatalogueFailsEachStatementWithinTheTimeout: a server that
+// TestAStalledCatalogFailsEachStatementWithinTheTimeout: a server that
 // keeps the connections open but stops answering fails every statement
 // (its retries included) after the timeout, with ErrTimeout naming the
 // server, and Open after the timeout of its ping.
-func TestAStalledCatalogueFailsEachStatementWithinTheTimeout(t *testing.T) {
+func TestAStalledCatalogFailsEachStatementWithinTheTimeout(t *testing.T) {
 	dsn := stacktest.MySQLDSN(t)
 	if _, err := openFresh(t, dsn).Migrate(t.Context()); err != nil {
 		t.Fatal(err)

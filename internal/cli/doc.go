@@ -1,5 +1,5 @@
 // Package cli holds what the qbackup command and the kubectl plugin share
 // beyond their flags: the exit codes and the mapping of domain errors to
 // them, and the read side of the backup store (storage plus the optional
-// catalogue). Both binaries exit with the same code for the same failure.
+// catalog). Both binaries exit with the same code for the same failure.
 package cli

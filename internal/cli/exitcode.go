@@ -43,7 +43,7 @@ type ExitCodeDoc struct {
 var ExitCodes = []ExitCodeDoc{
 	{ExitOK, "ok", "success"},
 	{ExitFailure, "failed", "the operation failed; the message says why"},
-	{ExitUsage, "usage or invalid input", "usage or invalid input (a flag or variable out of range, a URL, bucket name or path, the catalogue DSN, its user, password or database, a backup id, a collection name, an age recipient, or an age identity missing, unreadable or not opening the set); nothing changed"},
+	{ExitUsage, "usage or invalid input", "usage or invalid input (a flag or variable out of range, a URL, bucket name or path, the catalog DSN, its user, password or database, a backup id, a collection name, an age recipient, or an age identity missing, unreadable or not opening the set); nothing changed"},
 	{ExitLocked, "lock held", "another backup, restore or rebalance of the cluster holds the cluster lock (the message names the holder, what it runs and since when)"},
 	{ExitClusterNotOK, "cluster check failed", "a cluster check failed (node count, readiness, consensus, running transfers, target version, existing collection); nothing changed"},
 	{ExitCorrupt, "backup corrupt", "a backup object is corrupt or missing, or the manifest cannot be read (truncated, or a shard missing)"},

@@ -46,13 +46,13 @@ func OpenStore(ctx context.Context, src config.Source, secrets config.Secrets, r
 	return st, nil
 }
 
-// OpenCatalog opens the catalogue when a DSN is configured, and returns nil
-// without one: storage alone is enough, the catalogue is an index. The
+// OpenCatalog opens the catalog when a DSN is configured, and returns nil
+// without one: storage alone is enough, the catalog is an index. The
 // schema is migrated when asked, else checked, so an old schema fails
 // before any work starts rather than halfway through.
 //
 // timeout bounds every statement (--catalog-timeout); 0 keeps the
-// catalogue's default.
+// catalog's default.
 func OpenCatalog(ctx context.Context, secrets config.Secrets, timeout time.Duration, migrate bool, log *slog.Logger) (*catalog.Catalog, error) {
 	if secrets.CatalogDSN == "" {
 		return nil, nil
@@ -84,7 +84,7 @@ func OpenCatalog(ctx context.Context, secrets config.Secrets, timeout time.Durat
 }
 
 // StoreLocation is the canonical name of the store src names, as the
-// catalogue records it beside each set: file:///clean/path, or
+// catalog records it beside each set: file:///clean/path, or
 // s3://bucket/prefix plus the endpoint's scheme and host for S3-compatible
 // servers (two MinIOs may hold buckets of one name). It never holds
 // credentials: storage URLs refuse them, and the endpoint keeps only its
@@ -119,11 +119,11 @@ func ScopeCatalog(cat *catalog.Catalog, src config.Source) *catalog.Catalog {
 }
 
 // ReadSide is what list, describe, verify and restore read: storage, and
-// the catalogue when QBACKUP_CATALOG_DSN is set. Secrets come from the
+// the catalog when QBACKUP_CATALOG_DSN is set. Secrets come from the
 // environment only.
 type ReadSide struct {
 	Store   storage.Backend
-	Catalog *catalog.Catalog // nil without a catalogue; scoped to the store's location
+	Catalog *catalog.Catalog // nil without a catalog; scoped to the store's location
 	// Log receives the warnings of resolving "latest" (sets skipped).
 	Log *slog.Logger
 	// Identities decrypt client-side encrypted sets (restore, verify);
@@ -131,7 +131,7 @@ type ReadSide struct {
 	Identities *crypt.Identities
 }
 
-// OpenReadSide opens storage and the optional catalogue.
+// OpenReadSide opens storage and the optional catalog.
 func OpenReadSide(ctx context.Context, src config.Source, log *slog.Logger) (*ReadSide, error) {
 	secrets, err := config.LoadSecrets(ctx, nil)
 	if err != nil {
@@ -151,7 +151,7 @@ func OpenReadSide(ctx context.Context, src config.Source, log *slog.Logger) (*Re
 	return &ReadSide{Store: store, Catalog: ScopeCatalog(cat, src), Log: log, Identities: secrets.Identities}, nil
 }
 
-// Index is the catalogue as an inventory index, nil without one.
+// Index is the catalog as an inventory index, nil without one.
 func (r *ReadSide) Index() inventory.Index {
 	if r.Catalog == nil {
 		return nil
@@ -159,7 +159,7 @@ func (r *ReadSide) Index() inventory.Index {
 	return r.Catalog
 }
 
-// Close closes the catalogue.
+// Close closes the catalog.
 func (r *ReadSide) Close() {
 	if r.Catalog != nil {
 		r.Catalog.Close()

@@ -17,7 +17,7 @@ import (
 
 // Source names a backup store.
 type Source struct {
-	Cluster     string `name:"cluster" env:"QBACKUP_CLUSTER" default:"default" help:"Logical cluster name; backups are grouped under it in storage and the catalogue."`
+	Cluster     string `name:"cluster" env:"QBACKUP_CLUSTER" default:"default" help:"Logical cluster name; backups are grouped under it in storage and the catalog."`
 	Storage     string `name:"storage" env:"QBACKUP_STORAGE" default:"file:///var/lib/qbackup" help:"Where backups live: s3://bucket/prefix or file:///absolute/path."`
 	S3Endpoint  string `name:"s3-endpoint" env:"QBACKUP_S3_ENDPOINT" help:"S3 endpoint URL for S3-compatible stores (MinIO, Ceph...); empty for AWS."`
 	S3Region    string `name:"s3-region" env:"QBACKUP_S3_REGION" default:"${default_s3_region}" help:"S3 region."`
@@ -36,8 +36,8 @@ type Source struct {
 	// writes. SSE-C is not here: its key is a secret (Secrets).
 	S3SSE         string `name:"s3-sse" env:"QBACKUP_S3_SSE" help:"Server-side encryption of every object written to S3: AES256 (SSE-S3) or aws:kms (SSE-KMS); empty keeps the bucket's default. SSE-C takes its key from the secret QBACKUP_S3_SSE_C_KEY instead."`
 	S3SSEKMSKeyID string `name:"s3-sse-kms-key-id" env:"QBACKUP_S3_SSE_KMS_KEY_ID" help:"KMS key (id, ARN or alias) for --s3-sse=aws:kms; empty: the store's default KMS key."`
-	// CatalogTimeout bounds one catalogue statement, its retries included.
-	CatalogTimeout time.Duration `name:"catalog-timeout" env:"QBACKUP_CATALOG_TIMEOUT" default:"${default_catalog_timeout}" help:"Fail when the catalogue does not complete a statement (retries included) within this time; also the driver's read and write timeouts unless QBACKUP_CATALOG_DSN sets readTimeout/writeTimeout (0 also means ${default_catalog_timeout})."`
+	// CatalogTimeout bounds one catalog statement, its retries included.
+	CatalogTimeout time.Duration `name:"catalog-timeout" env:"QBACKUP_CATALOG_TIMEOUT" default:"${default_catalog_timeout}" help:"Fail when the catalog does not complete a statement (retries included) within this time; also the driver's read and write timeouts unless QBACKUP_CATALOG_DSN sets readTimeout/writeTimeout (0 also means ${default_catalog_timeout})."`
 }
 
 // Discovery says how to find the Qdrant peers.

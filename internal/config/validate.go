@@ -14,7 +14,7 @@ import (
 // The checks below are the validation layer both binaries share: every
 // command's Validate (called by the parser after flags and variables are
 // read, before Run) is made of them, so a bad value is refused with exit
-// code 2 before anything is read from or written to storage, the catalogue
+// code 2 before anything is read from or written to storage, the catalog
 // or the cluster. Each message names the flag, its variable, what is wrong
 // and what to use instead.
 
@@ -58,7 +58,7 @@ func DurationAtLeast(flag, env string, d, lo time.Duration, what string) Check {
 	}
 }
 
-// maxClusterNameBytes is the width of the cluster column of the catalogue
+// maxClusterNameBytes is the width of the cluster column of the catalog
 // (VARCHAR(191), internal/catalog/migrations); a longer name could be
 // written to storage but never indexed.
 const maxClusterNameBytes = 191
@@ -76,7 +76,7 @@ func ClusterNameAs(flag, name string) Check {
 		case strings.TrimSpace(name) != name:
 			return Invalidf("%s %q has leading or trailing spaces: %s", flag, name, fix)
 		case len(name) > maxClusterNameBytes:
-			return Invalidf("%s is %d bytes long, at most %d fit in the catalogue: use a shorter name", flag, len(name), maxClusterNameBytes)
+			return Invalidf("%s is %d bytes long, at most %d fit in the catalog: use a shorter name", flag, len(name), maxClusterNameBytes)
 		case !utf8.ValidString(name):
 			return Invalidf("%s %q is not valid UTF-8: %s", flag, name, fix)
 		}
@@ -166,7 +166,7 @@ func StorageEncryption(src Source, sec Secrets) (storage.Encryption, error) {
 const SecretsHelp = `Secrets come from the environment only (never flags), each also as a
 *_FILE variable naming a file that holds it (a mounted Secret):
   QBACKUP_QDRANT_API_KEY   Qdrant API key (sent as api-key)
-  QBACKUP_CATALOG_DSN      catalogue, user:password@tcp(host:4000)/qbackup;
+  QBACKUP_CATALOG_DSN      catalog, user:password@tcp(host:4000)/qbackup;
                            without it storage alone is used
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or any AWS default-chain source)
                            S3 credentials
@@ -180,7 +180,7 @@ const SecretsHelp = `Secrets come from the environment only (never flags), each 
 // Qdrant.
 const StorageSecretsHelp = `Secrets come from the environment only (never flags), each also as a
 *_FILE variable naming a file that holds it (a mounted Secret):
-  QBACKUP_CATALOG_DSN      catalogue, user:password@tcp(host:4000)/qbackup;
+  QBACKUP_CATALOG_DSN      catalog, user:password@tcp(host:4000)/qbackup;
                            without it storage alone is used
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or any AWS default-chain source)
                            S3 credentials
@@ -193,11 +193,11 @@ const StorageSecretsHelp = `Secrets come from the environment only (never flags)
 // Where a restore keeps its journal (restore --journal, QBACKUP_JOURNAL):
 // the per-shard progress that lets a rerun resume.
 const (
-	// JournalAuto: the catalogue when one is configured, else the backup
+	// JournalAuto: the catalog when one is configured, else the backup
 	// store; a store that refuses the write (read-only, object-locked,
 	// full) is reported at start and the restore goes on without resume.
 	JournalAuto = "auto"
-	// JournalCatalog: the catalogue (QBACKUP_CATALOG_DSN is required).
+	// JournalCatalog: the catalog (QBACKUP_CATALOG_DSN is required).
 	JournalCatalog = "catalog"
 	// JournalStore: the backup store; a refused write fails the restore.
 	JournalStore = "store"
@@ -263,7 +263,7 @@ func CollectionList(flag, env string, names []string) Check {
 }
 
 // RebalanceJournal checks --journal of qbackup rebalance: as a restore's,
-// except that the catalogue does not keep rebalance journals.
+// except that the catalog does not keep rebalance journals.
 func RebalanceJournal(v string) Check {
 	return func() error {
 		j, err := ParseJournal(v)
@@ -271,7 +271,7 @@ func RebalanceJournal(v string) Check {
 			return err
 		}
 		if j.Mode == JournalCatalog {
-			return Invalidf("--journal=catalog (QBACKUP_JOURNAL): a rebalance keeps its journal in the backup store, not the catalogue: use auto, store, file:///writable/dir or none")
+			return Invalidf("--journal=catalog (QBACKUP_JOURNAL): a rebalance keeps its journal in the backup store, not the catalog: use auto, store, file:///writable/dir or none")
 		}
 		return nil
 	}

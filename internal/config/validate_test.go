@@ -32,7 +32,7 @@ func TestValidationRefusesBadValuesAsInvalidInput(t *testing.T) {
 		{"a collection name with a space", CollectionList("collections", "QBACKUP_COLLECTIONS", []string{"docs", " images"}), `" images" has leading or trailing spaces`},
 		{"a rebalance journal in the store", RebalanceJournal("auto"), ""},
 		{"a rebalance journal in a directory", RebalanceJournal("file:///var/lib/j"), ""},
-		{"a rebalance journal in the catalogue", RebalanceJournal("catalog"), "keeps its journal in the backup store, not the catalogue"},
+		{"a rebalance journal in the catalog", RebalanceJournal("catalog"), "keeps its journal in the backup store, not the catalog"},
 		{"a rebalance journal nowhere known", RebalanceJournal("s3://x"), "is not a journal location"},
 	}
 	for _, tt := range tests {
@@ -64,7 +64,7 @@ func TestSourceAndDiscoveryValidate(t *testing.T) {
 		{"an endpoint with credentials", Source{Cluster: "prod", Storage: "s3://backups/p", S3Endpoint: "http://a:secret@minio:9000"}.Validate(), "credentials do not belong"},
 		{"too many S3 attempts", Source{Cluster: "prod", Storage: "s3://backups/p", S3MaxAttempts: 21}.Validate(), "at most 20"},
 		{"an S3 timeout under a second", Source{Cluster: "prod", Storage: "s3://backups/p", S3Timeout: 500 * time.Millisecond}.Validate(), "--s3-timeout 500ms (QBACKUP_S3_TIMEOUT): must be at least 1s"},
-		{"a negative catalogue timeout", Source{Cluster: "prod", Storage: "s3://backups/p", CatalogTimeout: -time.Second}.Validate(), "--catalog-timeout -1s (QBACKUP_CATALOG_TIMEOUT): must be at least 1s"},
+		{"a negative catalog timeout", Source{Cluster: "prod", Storage: "s3://backups/p", CatalogTimeout: -time.Second}.Validate(), "--catalog-timeout -1s (QBACKUP_CATALOG_TIMEOUT): must be at least 1s"},
 		{"timeouts of a few seconds", Source{Cluster: "prod", Storage: "s3://backups/p", S3Timeout: 2 * time.Second, CatalogTimeout: 3 * time.Second}.Validate(), ""},
 		{"static URLs", Discovery{Mode: "static", QdrantURLs: []string{"http://a:6333", "http://b:6333?grpc=7000"}}.Validate(), ""},
 		{"a duplicate static URL", Discovery{Mode: "static", QdrantURLs: []string{"http://a:6333", "http://a:6333/"}}.Validate(), "give each peer once"},

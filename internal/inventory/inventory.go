@@ -1,4 +1,4 @@
-// Package inventory answers "which backups exist": from the catalogue when
+// Package inventory answers "which backups exist": from the catalog when
 // one is configured (fast, and it also knows failed runs and verification
 // results), else from the manifests in storage, which are the truth. It
 // also resolves "latest" to a backup id.
@@ -22,7 +22,7 @@ import (
 )
 
 // Status of a set found in storage without a manifest: a run that failed,
-// was killed, or is still going. Without a catalogue the three look alike.
+// was killed, or is still going. Without a catalog the three look alike.
 const StatusIncomplete = "incomplete"
 
 // StatusUnreadable is a set whose manifest exists but cannot be read
@@ -43,7 +43,7 @@ type Store interface {
 	List(ctx context.Context, prefix string, fn func(storage.ObjectInfo) error) error
 }
 
-// Index is the read side of the catalogue; nil means storage only.
+// Index is the read side of the catalog; nil means storage only.
 type Index interface {
 	ListBackups(ctx context.Context, cluster string) ([]catalog.BackupSummary, error)
 }
@@ -61,7 +61,7 @@ func List(ctx context.Context, store Store, idx Index, cluster string) ([]catalo
 }
 
 // Summarize turns a manifest into a list row. The verification status is
-// left empty: only the catalogue records it.
+// left empty: only the catalog records it.
 func Summarize(m *manifest.Manifest) catalog.BackupSummary {
 	s := catalog.BackupSummary{
 		Cluster: m.Cluster, BackupID: m.BackupID, Status: catalog.StatusComplete,
@@ -209,7 +209,7 @@ func Resolve(ctx context.Context, store Store, idx Index, cluster, ref string) (
 
 // LoadLatest reads the manifest of the newest complete set of cluster that
 // is not known to be corrupt and whose manifest can be read. Sets skipped
-// on the way (unreadable, or recorded in the catalogue but gone from
+// on the way (unreadable, or recorded in the catalog but gone from
 // storage) are each logged as a warning naming the set and why. When
 // every candidate was skipped for an unreadable manifest the error matches
 // manifest.ErrCorrupt; with no candidate at all, ErrNoBackup.

@@ -93,7 +93,7 @@ func TestLoadLatestSkipsUnreadableSets(t *testing.T) {
 		name string
 		// damage maps backup ids to how their manifest is damaged.
 		damage map[string]string
-		// idx, when set, is the catalogue's view.
+		// idx, when set, is the catalog's view.
 		idx         Index
 		deleteFirst string // a manifest deleted from storage
 		want        string
@@ -105,7 +105,7 @@ func TestLoadLatestSkipsUnreadableSets(t *testing.T) {
 		{name: "every set unreadable", damage: map[string]string{newest: "truncated", middle: "truncated", oldest: "newer format"}, wantErr: manifest.ErrCorrupt, wantSkipped: []string{newest, middle, oldest}},
 		{name: "nothing damaged", want: newest},
 		{
-			name: "the catalogue's newest complete set truncated in storage", damage: map[string]string{newest: "truncated"},
+			name: "the catalog's newest complete set truncated in storage", damage: map[string]string{newest: "truncated"},
 			idx: fakeIndex{
 				{Cluster: "prod", BackupID: newest, Status: catalog.StatusComplete},
 				{Cluster: "prod", BackupID: middle, Status: catalog.StatusComplete},
@@ -113,7 +113,7 @@ func TestLoadLatestSkipsUnreadableSets(t *testing.T) {
 			want: middle, wantSkipped: []string{newest},
 		},
 		{
-			name: "the catalogue's newest complete set deleted from storage", deleteFirst: newest,
+			name: "the catalog's newest complete set deleted from storage", deleteFirst: newest,
 			idx: fakeIndex{
 				{Cluster: "prod", BackupID: newest, Status: catalog.StatusComplete},
 				{Cluster: "prod", BackupID: middle, Status: catalog.StatusComplete},
@@ -121,7 +121,7 @@ func TestLoadLatestSkipsUnreadableSets(t *testing.T) {
 			want: middle, wantSkipped: []string{newest},
 		},
 		{
-			name: "the catalogue's only complete set deleted from storage", deleteFirst: newest,
+			name: "the catalog's only complete set deleted from storage", deleteFirst: newest,
 			idx:     fakeIndex{{Cluster: "prod", BackupID: newest, Status: catalog.StatusComplete}},
 			wantErr: ErrNoBackup, wantSkipped: []string{newest},
 		},

@@ -63,7 +63,7 @@ var SummarySelector = ManagedByLabel + "=" + ManagedBy + "," + ComponentLabel + 
 // SetSummary is what kubectl qbackup list, describe, status and the
 // restore preview need of a backup set, recorded by the Jobs in a
 // ConfigMap of the namespace (see SummaryConfigMap) so that an operator
-// with kubectl access alone, and no storage or catalogue credentials,
+// with kubectl access alone, and no storage or catalog credentials,
 // can read it. Storage stays the truth: a summary is written after the
 // set is committed and removed when prune removes the set. Field names
 // are a JSON contract: readers ignore unknown fields.
@@ -100,7 +100,7 @@ type SetSummary struct {
 	// id, time, status, size and recipients — so the ConfigMap reveals no
 	// more than the store does; Detail is DetailTotals.
 	ManifestEncrypted bool `json:"manifest_encrypted,omitempty"`
-	// StorageLocation is the store holding the set (as the catalogue
+	// StorageLocation is the store holding the set (as the catalog
 	// names it, without credentials); ManifestKey its manifest there.
 	StorageLocation string              `json:"storage_location,omitempty"`
 	ManifestKey     string              `json:"manifest_key,omitempty"`
@@ -212,7 +212,7 @@ func SummarizeFailed(cluster, id string, start time.Time, reason, location strin
 	}
 }
 
-// Row is the summary as a row of the backup list, the catalogue's shape,
+// Row is the summary as a row of the backup list, the catalog's shape,
 // so both sources print alike.
 func (s *SetSummary) Row() catalog.BackupSummary {
 	return catalog.BackupSummary{

@@ -9,12 +9,12 @@ import (
 	"github.com/qbackup/qbackup/internal/catalog"
 )
 
-// catalogLeases adapts the catalogue: its lease errors become this
+// catalogLeases adapts the catalog: its lease errors become this
 // package's.
 type catalogLeases struct{ c *catalog.Catalog }
 
-// FromCatalog adapts an open catalogue to Catalog; nil gives nil, so
-// Options.Catalog stays unset without a catalogue.
+// FromCatalog adapts an open catalog to Catalog; nil gives nil, so
+// Options.Catalog stays unset without a catalog.
 func FromCatalog(c *catalog.Catalog) Catalog {
 	if c == nil {
 		return nil

@@ -1,7 +1,7 @@
 // Package lease is the one cluster lock that backups and restores of a
 // cluster take, so that they exclude each other: a restore refuses while a
 // backup runs and vice versa, and a second restore refuses while the first
-// runs. With a catalogue the lock is a catalogue lease row; without one it
+// runs. With a catalog the lock is a catalog lease row; without one it
 // is a lock object in storage. Either way it expires unless renewed, so a
 // rerun after a crash proceeds once the dead holder's lock has expired.
 //

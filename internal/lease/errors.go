@@ -16,17 +16,17 @@ var (
 // HeldError says who holds the lock since when. errors.Is(err, ErrHeld)
 // is true.
 type HeldError struct {
-	// Lock names the lock: the catalogue lease or the storage object.
+	// Lock names the lock: the catalog lease or the storage object.
 	Lock string
-	// Holder is who holds it; with a catalogue it also says what runs
-	// (the catalogue row has a single holder column).
+	// Holder is who holds it; with a catalog it also says what runs
+	// (the catalog row has a single holder column).
 	Holder string
 	// Operation is what the holder runs ("backup …", "restore …"), when
 	// the lock records it separately.
 	Operation string
 	Since     time.Time
 	Expires   time.Time
-	// Err is the underlying error (e.g. the catalogue's), if any.
+	// Err is the underlying error (e.g. the catalog's), if any.
 	Err error
 }
 

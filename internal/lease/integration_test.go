@@ -13,10 +13,10 @@ import (
 	"github.com/qbackup/qbackup/internal/catalog"
 )
 
-// TestCatalogueLeaseExcludesBackupAndRestore runs the catalogue variant on
+// TestCatalogLeaseExcludesBackupAndRestore runs the catalog variant on
 // the test stack's MariaDB: a restore is refused while a backup holds the
 // cluster lock, naming it, and gets it once the backup is done.
-func TestCatalogueLeaseExcludesBackupAndRestore(t *testing.T) {
+func TestCatalogLeaseExcludesBackupAndRestore(t *testing.T) {
 	c, err := catalog.Open(t.Context(), stacktest.MySQLDSN(t))
 	if err != nil {
 		t.Fatalf("open catalog: %v", err)

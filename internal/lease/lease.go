@@ -18,7 +18,7 @@ const DefaultTTL = 2 * time.Minute
 // context so that a cancelled run still releases it.
 const releaseTimeout = 30 * time.Second
 
-// Name is the catalogue lease of a cluster. It is named "backup/…" because
+// Name is the catalog lease of a cluster. It is named "backup/…" because
 // backups took it first; restores take the same row so that the two
 // exclude each other, also against runs of older versions.
 func Name(cluster string) string { return "backup/" + cluster }
@@ -29,15 +29,15 @@ type Lock interface {
 	Release(ctx context.Context) error
 }
 
-// Catalog hands out catalogue leases; a held one gives an error matching
+// Catalog hands out catalog leases; a held one gives an error matching
 // ErrHeld (ideally a *HeldError), a lost one on Renew one matching ErrLost.
-// FromCatalog adapts the catalogue.
+// FromCatalog adapts the catalog.
 type Catalog interface {
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lock, error)
 }
 
 // Store is the object storage holding the lock object when there is no
-// catalogue. A store that can also PutIfAbsent (every storage backend)
+// catalog. A store that can also PutIfAbsent (every storage backend)
 // makes taking the lock safe against a second run starting at the same
 // moment.
 type Store interface {
@@ -87,7 +87,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("cluster lock: holder is empty")
 	}
 	if o.Catalog == nil && o.Store == nil {
-		return o, errors.New("cluster lock: neither a catalogue nor a storage to hold it")
+		return o, errors.New("cluster lock: neither a catalog nor a storage to hold it")
 	}
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
@@ -188,7 +188,7 @@ func acquireWaiting(ctx context.Context, o Options) (Lock, error) {
 	}
 }
 
-// acquire takes the catalogue lease, or without a catalogue the lock
+// acquire takes the catalog lease, or without a catalog the lock
 // object in storage.
 func acquire(ctx context.Context, o Options) (Lock, error) {
 	if o.Catalog != nil {
@@ -197,7 +197,7 @@ func acquire(ctx context.Context, o Options) (Lock, error) {
 			holder = fmt.Sprintf("%s (%s)", o.Holder, o.Operation)
 		}
 		if len(holder) > 191 {
-			// The catalogue's holder column is 191 bytes.
+			// The catalog's holder column is 191 bytes.
 			holder = holder[:191]
 		}
 		l, err := o.Catalog.AcquireLease(ctx, Name(o.Cluster), holder, o.TTL)
@@ -210,7 +210,7 @@ func acquire(ctx context.Context, o Options) (Lock, error) {
 }
 
 // keepAlive renews the lock every ttl/3 until ctx ends. When no renewal
-// has succeeded for two thirds of the ttl (a catalogue or store that fails
+// has succeeded for two thirds of the ttl (a catalog or store that fails
 // or stops answering), or the lock was taken over, it cancels the run
 // through lost — before the lock can expire, so a run never goes on
 // without its lock while another takes it. Each renewal gets a deadline at

@@ -15,7 +15,7 @@ import (
 // The hook a pipeline takes: Holder must keep exactly this shape.
 var _ func(context.Context) (context.Context, func(), error) = Holder(Options{})
 
-// fakeCatalog is a catalogue with one lease row per name.
+// fakeCatalog is a catalog with one lease row per name.
 type fakeCatalog struct {
 	mu   sync.Mutex
 	rows map[string]*fakeLease
@@ -29,7 +29,7 @@ type fakeLease struct {
 	expires time.Time
 	ttl     time.Duration
 	lost    bool
-	// hang makes Renew wait for its context (a catalogue that stopped
+	// hang makes Renew wait for its context (a catalog that stopped
 	// answering); failWith makes it fail at once.
 	hang     bool
 	failWith error
@@ -89,7 +89,7 @@ func variants() []struct {
 			st := storage.NewMemory()
 			return Options{Cluster: "prod", Store: st}
 		}},
-		{"catalogue lease", func() Options {
+		{"catalog lease", func() Options {
 			cat := newFakeCatalog()
 			return Options{Cluster: "prod", Catalog: cat}
 		}},
@@ -190,7 +190,7 @@ func TestLosingTheLockCancelsTheHeldContext(t *testing.T) {
 			t.Errorf("release removed the other run's lock: %+v, %v", rec, err)
 		}
 	})
-	t.Run("catalogue lease lost", func(t *testing.T) {
+	t.Run("catalog lease lost", func(t *testing.T) {
 		cat := newFakeCatalog()
 		held, release, err := Hold(context.Background(), Options{Cluster: "prod", Holder: "me", Catalog: cat, TTL: 60 * time.Millisecond})
 		if err != nil {
@@ -297,7 +297,7 @@ func TestTheLockIsRenewedWhileHeld(t *testing.T) {
 	}
 }
 
-func TestCatalogueHolderNamesTheOperation(t *testing.T) {
+func TestCatalogHolderNamesTheOperation(t *testing.T) {
 	cat := newFakeCatalog()
 	_, release, err := Hold(context.Background(), Options{Cluster: "prod", Holder: "pod-a", Operation: "restore of backup b1", Catalog: cat})
 	if err != nil {

@@ -34,7 +34,7 @@ type conditionalStore interface {
 	PutIfAbsent(ctx context.Context, key string, r io.Reader) error
 }
 
-// storageLock is the lock object at manifest.LockKey. Without a catalogue
+// storageLock is the lock object at manifest.LockKey. Without a catalog
 // there is no compare-and-swap on replace or delete, so taking over an
 // expired lock (delete, then create-if-absent) has a small window in which
 // two runs that both saw it expired may race; the token read back after

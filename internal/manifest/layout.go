@@ -94,12 +94,12 @@ func OpaqueShardObjectKey(cluster, backupID string, n int, compression string) s
 // the compression's (0.snapshot.zst.age), as the age tool names files.
 const EncryptedSuffix = ".age"
 
-// LockKey is the key of the storage lock object used when no catalogue is
+// LockKey is the key of the storage lock object used when no catalog is
 // configured.
 func LockKey(cluster string) string { return ClusterPrefix(cluster) + ".locks/backup.json" }
 
 // RestoreJournalKey is the key of a restore's progress journal when no
-// catalogue is configured.
+// catalog is configured.
 func RestoreJournalKey(cluster, restoreID string) string {
 	return ClusterPrefix(cluster) + ".restores/" + restoreID + ".json"
 }

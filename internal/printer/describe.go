@@ -13,7 +13,7 @@ import (
 )
 
 // Description is the JSON contract of `describe -o json`: the manifest,
-// plus the catalogue's view when there is one. Read from a backup
+// plus the catalog's view when there is one. Read from a backup
 // summary (kubectl qbackup without storage access) it carries the
 // summary instead of the manifest, and Source says so.
 type Description struct {

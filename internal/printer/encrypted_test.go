@@ -11,7 +11,7 @@ import (
 
 // TestEncryptedManifestRows: a set listed from storage without the key
 // shows ? where only the manifest knows; one the backup recorded in the
-// catalogue keeps its counts; both say the manifest is encrypted.
+// catalog keeps its counts; both say the manifest is encrypted.
 func TestEncryptedManifestRows(t *testing.T) {
 	start := time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC)
 	rows := []catalog.BackupSummary{
@@ -35,7 +35,7 @@ func TestEncryptedManifestRows(t *testing.T) {
 		t.Errorf("storage row without the key: %q", lines[1])
 	}
 	if f := fields(2); f[4] != "3" || f[5] != "7" || f[10] != "99" || !strings.HasSuffix(lines[2], "manifest encrypted") {
-		t.Errorf("catalogue row: %q", lines[2])
+		t.Errorf("catalog row: %q", lines[2])
 	}
 	if strings.Contains(lines[3], "encrypted") || strings.Contains(lines[3], "?") {
 		t.Errorf("readable row: %q", lines[3])

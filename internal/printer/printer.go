@@ -57,7 +57,7 @@ func Backups(w io.Writer, all []catalog.BackupSummary, wide bool) error {
 	fmt.Fprintln(tw, head+"\tREASON")
 	for _, b := range all {
 		// A set whose encrypted manifest was listed without the key
-		// (storage only, or a catalogue row synced without it) has no
+		// (storage only, or a catalog row synced without it) has no
 		// counts: "?" rather than a zero that reads as empty.
 		sealed := b.ManifestEncrypted && b.FinishedAt.IsZero()
 		count := func(n int) string {

@@ -14,7 +14,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // backups are a complete, verified set and a partial one whose reason
-// spans lines, as the catalogue returns them.
+// spans lines, as the catalog returns them.
 func backups() []catalog.BackupSummary {
 	start := time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC)
 	return []catalog.BackupSummary{

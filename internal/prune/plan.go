@@ -26,7 +26,7 @@ const (
 	Unreadable = "unreadable"
 )
 
-// Catalogue row statuses the plan tells apart.
+// Catalog row statuses the plan tells apart.
 const (
 	rowRunning = "running"
 	rowFailed  = "failed"
@@ -54,7 +54,7 @@ type StoredSet struct {
 	Lock *manifest.ObjectLock `json:"lock,omitempty"`
 }
 
-// CatalogRow is one catalogue row.
+// CatalogRow is one catalog row.
 type CatalogRow struct {
 	Cluster   string    `json:"cluster"`
 	BackupID  string    `json:"backup_id"`
@@ -62,7 +62,7 @@ type CatalogRow struct {
 	StartedAt time.Time `json:"started_at"`
 	// Corrupt: verification found bad objects.
 	Corrupt bool `json:"corrupt"`
-	// Unlocated: recorded before the catalogue kept storage locations;
+	// Unlocated: recorded before the catalog kept storage locations;
 	// it may be another store's set.
 	Unlocated bool `json:"unlocated"`
 }
@@ -80,7 +80,7 @@ type Input struct {
 	// Locked maps a cluster to the backup id whose run holds its live
 	// storage lock; clusters without one may be absent.
 	Locked map[string]string `json:"locked,omitempty"`
-	// Catalog lists the catalogue's rows (nil without a catalogue).
+	// Catalog lists the catalog's rows (nil without a catalog).
 	Catalog []CatalogRow `json:"catalog,omitempty"`
 }
 
@@ -89,7 +89,7 @@ type Item struct {
 	Cluster  string
 	BackupID string
 	// Status is complete, partial, corrupt, failed (no manifest, or a
-	// failed catalogue row), running or unreadable.
+	// failed catalog row), running or unreadable.
 	Status  string
 	Action  Action
 	Reasons []string
@@ -97,9 +97,9 @@ type Item struct {
 	Bytes   int64
 	// Stored: storage holds objects of the set (to delete on Remove).
 	Stored bool
-	// InCatalog: the catalogue has a row for the set.
+	// InCatalog: the catalog has a row for the set.
 	InCatalog bool
-	// Orphaned: objects without a manifest; on Remove the catalogue row
+	// Orphaned: objects without a manifest; on Remove the catalog row
 	// is marked failed rather than deleted, so the killed run shows.
 	Orphaned bool
 	// Lock is the object lock that turned a Remove into a Skip.
@@ -187,7 +187,7 @@ func Decide(in Input) Plan {
 		if r.Unlocated {
 			// It may be another store's set: not this store's to judge.
 			s.item.Status, s.item.Action = r.Status, Skip
-			s.item.Reasons = []string{"recorded before the catalogue kept storage locations and not in this store: run qbackup catalog sync against the store that holds it"}
+			s.item.Reasons = []string{"recorded before the catalog kept storage locations and not in this store: run qbackup catalog sync against the store that holds it"}
 			continue
 		}
 		if !r.StartedAt.IsZero() {

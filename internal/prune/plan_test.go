@@ -102,7 +102,7 @@ func readInput(t *testing.T, path string) Input {
 // TestDecideIsPure: deciding twice on the same input gives the same plan
 // and leaves the input as it was.
 func TestDecideIsPure(t *testing.T) {
-	in := readInput(t, "testdata/catalogue-rows.json")
+	in := readInput(t, "testdata/catalog-rows.json")
 	before, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)

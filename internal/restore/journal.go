@@ -19,7 +19,7 @@ import (
 )
 
 // Per-shard states, in the order a shard goes through them. The values
-// are the catalogue's.
+// are the catalog's.
 const (
 	ShardPending   = catalog.ShardPending
 	ShardRecovered = catalog.ShardRecovered
@@ -115,7 +115,7 @@ func resolveRestoreID(ctx context.Context, j Journal, plan *RestorePlan) (string
 	return "", fmt.Errorf("restore %s completed %d times: clean up its journals", base, maxReruns)
 }
 
-// CatalogRestores is the part of the catalogue a journal writes to;
+// CatalogRestores is the part of the catalog a journal writes to;
 // *catalog.Catalog implements it.
 type CatalogRestores interface {
 	RestoreStarted(ctx context.Context, r catalog.RestoreRecord) error
@@ -125,7 +125,7 @@ type CatalogRestores interface {
 	GetRestore(ctx context.Context, restoreID string) (*catalog.RestoreRecord, error)
 }
 
-// CatalogJournal keeps progress in the catalogue's restores and
+// CatalogJournal keeps progress in the catalog's restores and
 // restore_shards tables.
 type CatalogJournal struct {
 	Catalog CatalogRestores
@@ -192,7 +192,7 @@ func (j *CatalogJournal) Finish(ctx context.Context, status, reason string) erro
 }
 
 // StoreJournal keeps progress in one JSON object in storage, at
-// manifest.RestoreJournalKey, for setups without a catalogue. The object
+// manifest.RestoreJournalKey, for setups without a catalog. The object
 // is small (one entry per shard) and rewritten whole on every change:
 // storage has no partial updates, and Put is atomic.
 type StoreJournal struct {

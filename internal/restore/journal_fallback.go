@@ -79,6 +79,6 @@ func (j *FallbackJournal) write(fn func() error) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Warn("the restore journal cannot be written: continuing without a journal, so a rerun of this restore starts over "+
-		"(use --journal=file:///writable/dir or a catalogue to keep one)", "journal", j.Where, "error", err.Error())
+		"(use --journal=file:///writable/dir or a catalog to keep one)", "journal", j.Where, "error", err.Error())
 	return nil
 }

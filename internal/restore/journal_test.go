@@ -68,7 +68,7 @@ func TestJournalsKeepProgressAcrossRuns(t *testing.T) {
 		open func() Journal
 	}{
 		{"the storage journal", func() Journal { return &StoreJournal{Store: store, Cluster: "prod"} }},
-		{"the catalogue journal", func() Journal { return &CatalogJournal{Catalog: cat} }},
+		{"the catalog journal", func() Journal { return &CatalogJournal{Catalog: cat} }},
 	}
 	for _, jt := range journals {
 		t.Run(jt.name, func(t *testing.T) {

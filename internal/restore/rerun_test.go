@@ -14,7 +14,7 @@ func TestRerunAfterACompleteRestoreStartsOver(t *testing.T) {
 		open func(store *memStore, cluster string) Journal
 	}{
 		{"with the storage journal", func(store *memStore, cluster string) Journal { return &StoreJournal{Store: store, Cluster: cluster} }},
-		{"with the catalogue journal", func(*memStore, string) Journal { return &CatalogJournal{Catalog: cat} }},
+		{"with the catalog journal", func(*memStore, string) Journal { return &CatalogJournal{Catalog: cat} }},
 	} {
 		t.Run(jt.name, func(t *testing.T) {
 			store := newMemStore()

@@ -31,7 +31,7 @@ type RunDeps struct {
 	// peers.
 	Topology *discovery.Topology
 	// OpenJournal, when set, opens the journal once the plan is known (a
-	// catalogue journal records the plan's target); it overrides
+	// catalog journal records the plan's target); it overrides
 	// Deps.Journal.
 	OpenJournal func(*RestorePlan) Journal
 	// PrintPlan, when set, is shown the plan before anything is changed,

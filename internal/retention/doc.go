@@ -1,5 +1,5 @@
 // Package retention decides which backup sets a prune keeps. It is a pure
-// function over (id, time, status): no storage, no catalogue, no clock, so
+// function over (id, time, status): no storage, no catalog, no clock, so
 // the rules can be tested exhaustively and printed by a dry run exactly as
 // they will be applied.
 //

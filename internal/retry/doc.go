@@ -3,7 +3,7 @@
 // caller does not call transient and as soon as the context ends.
 //
 // Every caller retries only what is safe to repeat (a snapshot that has
-// not started streaming, an idempotent catalogue statement, a shard
+// not started streaming, an idempotent catalog statement, a shard
 // recovery that replaces the whole shard, an unlock); the caller decides
 // that through Policy.Retryable.
 package retry

@@ -1,6 +1,6 @@
 // Package storage is where qbackup keeps backup objects: shard snapshots,
 // manifests, the lock object and restore journals. Storage is the source of
-// truth; the catalogue is an index of it.
+// truth; the catalog is an index of it.
 //
 // # The interface
 //
@@ -8,7 +8,7 @@
 // replica clients): Put a stream, Open from an offset, Stat, List a prefix
 // in key order, Delete. Every method takes a context. Optional abilities are
 // separate interfaces that callers discover with a type assertion:
-// Conditional (PutIfAbsent, for the lock object when no catalogue is
+// Conditional (PutIfAbsent, for the lock object when no catalog is
 // configured) and Presigner (a time-limited GET URL, so a restore can let
 // Qdrant pull a snapshot itself).
 //

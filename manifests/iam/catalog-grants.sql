@@ -1,4 +1,4 @@
--- The catalogue account of qbackup: exactly what `catalog migrate`, backup,
+-- The catalog account of qbackup: exactly what `catalog migrate`, backup,
 -- restore, list, verify, prune and `catalog sync` use. CREATE and ALTER
 -- are for the migrations only (QBACKUP_MIGRATE_CATALOG=true, or `qbackup
 -- catalog migrate`); an account that never migrates needs only SELECT,

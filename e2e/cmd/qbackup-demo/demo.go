@@ -78,7 +78,7 @@ func runDemo(ctx context.Context, opts options, out io.Writer) (err error) {
 	}()
 
 	fmt.Fprintf(out, "qbackup demo: a backup of a 3-pod Qdrant cluster, restored onto 2 pods, then onto 4.\n")
-	fmt.Fprintf(out, "Qdrant is simulated in this process; storage is %s; no catalogue.\n", d.storageURL())
+	fmt.Fprintf(out, "Qdrant is simulated in this process; storage is %s; no catalog.\n", d.storageURL())
 	for _, s := range []struct {
 		name string
 		fn   func(context.Context) error

@@ -67,7 +67,7 @@ func (q *qbackup) run(ctx context.Context, args ...string) (string, error) {
 
 // cleanEnv is the environment without QBACKUP_* variables: the demo runs
 // on the embedded defaults plus its own flags, whatever the shell has set
-// (a catalogue DSN, a bucket).
+// (a catalog DSN, a bucket).
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
