@@ -19,7 +19,7 @@ func TestParseJournal(t *testing.T) {
 		{in: "file:///var/lib/qbackup-journal", want: Journal{Mode: JournalFile, Dir: "/var/lib/qbackup-journal"}},
 		{in: "file:///var/lib/qbackup-journal/", want: Journal{Mode: JournalFile, Dir: "/var/lib/qbackup-journal"}},
 		{in: "", wantMsg: "--journal is empty"},
-		{in: "catalog", wantMsg: "use auto, catalog, store, none or file:///abs/path"},
+		{in: "catalogue", wantMsg: "use auto, catalog, store, none or file:///abs/path"},
 		{in: "AUTO", wantMsg: "is not a journal location"},
 		{in: "s3://bucket/journal", wantMsg: "is not a journal location"},
 		{in: "/var/lib/journal", wantMsg: "is not a journal location"},
