@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/kube"
 	"github.com/qbackup/qbackup/internal/printer"
 	"github.com/qbackup/qbackup/internal/restore"
 )
@@ -53,21 +54,15 @@ func (l *lockedWriter) println(s string) {
 // observe is given every state change of the Job; it starts following a
 // pod once it has started (one that has already ended is read whole: a
 // short run can end between two polls).
-func (f *progressFollower) observe(ctx context.Context, s podState) {
-	if s.pod == "" || s.pod == f.pod || s.phase == corev1.PodPending || s.phase == "" {
+func (f *progressFollower) observe(ctx context.Context, s kube.JobState) {
+	if s.Pod == "" || s.Pod == f.pod || s.PodPhase == corev1.PodPending || s.PodPhase == "" {
 		return
 	}
 	f.stop(0)
-	f.pod = s.pod
+	f.pod = s.Pod
 	ctx, f.cancel = context.WithCancel(ctx)
 	f.done = make(chan struct{})
-	go f.follow(ctx, s.pod, f.done)
-}
-
-// podState is the part of a Job's state the follower needs.
-type podState struct {
-	pod   string
-	phase corev1.PodPhase
+	go f.follow(ctx, s.Pod, f.done)
 }
 
 func (f *progressFollower) follow(ctx context.Context, pod string, done chan struct{}) {

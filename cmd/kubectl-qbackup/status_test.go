@@ -34,16 +34,18 @@ func endJob(t *testing.T, cs kubernetes.Interface, job *batchv1.Job, exit int32,
 	if exit == 0 {
 		job.Status.CompletionTime = &end
 	}
-	if _, err := cs.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-x1", Namespace: job.Namespace, CreationTimestamp: start,
 			Labels: map[string]string{"job-name": job.Name, "app.kubernetes.io/name": "qbackup"}},
 		Status: corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{Name: "qbackup",
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: msg}}}}},
 	}
+	// The pod ends before its Job does, as in a cluster: a waiter polling
+	// between the two would otherwise see a finished Job without a pod.
 	if _, err := cs.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

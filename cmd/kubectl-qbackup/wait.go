@@ -51,7 +51,7 @@ func (w waitFlags) wait(ctx context.Context, env *runEnv, cs kubernetes.Interfac
 			progress.stop(progressDrain)
 		}
 		out.println(s.Line())
-		progress.observe(ctx, podState{pod: s.Pod, phase: s.PodPhase})
+		progress.observe(ctx, s)
 	})
 	progress.stop(progressDrain)
 	if err != nil {

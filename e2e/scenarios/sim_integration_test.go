@@ -38,7 +38,7 @@ func fastSim(peers int) qdrantsim.Options {
 		Peers: peers, Tick: 10 * time.Millisecond, PeerDownDelay: 60 * time.Millisecond,
 		Realism: qdrantsim.RealismOr(qdrantsim.RealismDefault),
 	}
-	if o.Realism == qdrantsim.RealismOff {
+	if o.Realism == qdrantsim.RealismOff { // realism off because QDRANTSIM_REALISM=off asked for it: fixed short transfers stand in for byte-rated ones
 		o.TransferDelay, o.AutoRecoveryDelay = 50*time.Millisecond, 50*time.Millisecond
 	}
 	return o

@@ -158,9 +158,9 @@ func (d *Deps) phaseStarted(name string) {
 	}
 }
 
-func (d *Deps) skipped(c string, s uint32, n int64) {
+func (d *Deps) skipped(c string, s uint32) {
 	if p, ok := d.Progress.(PhaseProgress); ok {
-		p.ShardSkipped(c, s, n)
+		p.ShardSkipped(c, s)
 	}
 }
 

@@ -234,17 +234,7 @@ func TestRerunAfterACrashResumes(t *testing.T) {
 	store := newMemStore()
 	m := makeBackup(t, store, 2, "1.19.0", spec{name: "docs", shards: 4, rf: 1})
 	f := newFakeCluster(peerIDs(2), "1.19.0")
-	// The process dies after two shards: the context is cancelled from
-	// the progress callback.
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err := runOnto(t, m, f, store, &StoreJournal{Store: store, Cluster: m.Cluster}, PlanOptions{}, func(o *RunOptions, d *RunDeps) {
-		d.Progress = &cancelAfter{n: 2, cancel: cancel}
-		o.Exec.Parallel = 1
-		d.HoldLease = func(context.Context) (context.Context, func(), error) { return ctx, func() {}, nil }
-	})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("first run error = %v, want context.Canceled", err)
-	}
+	dieAfterShards(t, m, f, store, 2)
 	if n := len(f.mutations); n == 0 {
 		t.Fatal("first run changed nothing")
 	}
@@ -255,6 +245,21 @@ func TestRerunAfterACrashResumes(t *testing.T) {
 	checkRestored(t, plan, f, store)
 	if rep.ShardsSkipped < 1 || rep.ShardsSkipped+rep.ShardsRecovered != 4 {
 		t.Errorf("rerun skipped %d and recovered %d of 4 shards", rep.ShardsSkipped, rep.ShardsRecovered)
+	}
+}
+
+// dieAfterShards runs a restore of m that dies (its context cancelled
+// from the progress callback, as on SIGTERM) once n shards are recovered.
+func dieAfterShards(t *testing.T, m *manifestT, f *fakeCluster, store *memStore, n int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := runOnto(t, m, f, store, &StoreJournal{Store: store, Cluster: m.Cluster}, PlanOptions{}, func(o *RunOptions, d *RunDeps) {
+		d.Progress = &cancelAfter{n: n, cancel: cancel}
+		o.Exec.Parallel = 1
+		d.HoldLease = func(context.Context) (context.Context, func(), error) { return ctx, func() {}, nil }
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run error = %v, want context.Canceled", err)
 	}
 }
 

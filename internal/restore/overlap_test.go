@@ -82,9 +82,13 @@ func (o *overlap) PhaseStarted(name string) {
 	o.phase = name
 }
 
-func (o *overlap) ShardSkipped(string, uint32, int64)         {}
+func (o *overlap) ShardSkipped(string, uint32)                {}
 func (o *overlap) ShardStarted(string, uint32, uint64, int64) {}
 func (o *overlap) ShardDone(string, uint32, error)            {}
+
+// The restore finds PhaseStarted through PhaseProgress: a signature
+// drifting from it would leave the phase unset without a compile error.
+var _ PhaseProgress = (*overlap)(nil)
 
 func (o *overlap) peak(op string) int {
 	o.mu.Lock()

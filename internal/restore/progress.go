@@ -17,7 +17,7 @@ const ProgressMessage = "restore progress"
 type PhaseProgress interface {
 	Progress
 	PhaseStarted(name string)
-	ShardSkipped(collection string, shard uint32, bytes int64)
+	ShardSkipped(collection string, shard uint32)
 }
 
 // LogProgress logs a progress line (phase, shards and bytes done and in
@@ -49,6 +49,8 @@ type LogProgress struct {
 	ticking  bool
 	stopped  chan struct{}
 }
+
+var _ PhaseProgress = (*LogProgress)(nil)
 
 // NewLogProgress returns a reporter for a restore of plan, logging every
 // interval (10 s if zero) while shards are recovered.
@@ -129,12 +131,13 @@ type progressShard struct {
 }
 
 // ShardSkipped counts a shard an earlier run recovered as done.
-func (p *LogProgress) ShardSkipped(collection string, shard uint32, bytes int64) {
+func (p *LogProgress) ShardSkipped(collection string, shard uint32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	n := p.sizes[progressShard{collection, shard}]
 	p.shardsDone++
-	p.bytesDone += bytes
-	p.bytesSkipped += bytes
+	p.bytesDone += n
+	p.bytesSkipped += n
 }
 
 // PhaseFinished is the phase of the last progress line, logged when the

@@ -43,11 +43,11 @@ func (e *executor) recoverAll(ctx context.Context) error {
 			case s.Object == "":
 				continue
 			case e.reshardDone[cp.Target]:
-				e.deps.skipped(cp.Target, s.ID, s.Size)
+				e.deps.skipped(cp.Target, s.ID)
 				continue
 			case st == ShardRecovered || st == ShardVerified:
 				e.rep.ShardsSkipped++
-				e.deps.skipped(cp.Target, s.ID, s.Size)
+				e.deps.skipped(cp.Target, s.ID)
 				e.log.Info("shard recovered by an earlier run", "collection", cp.Target, "shard", s.ID)
 				continue
 			}

@@ -45,7 +45,7 @@ func startSimWith(t *testing.T, opts qdrantsim.Options) *simCluster {
 	opts.Realism = cmp.Or(opts.Realism, qdrantsim.RealismOr(qdrantsim.RealismDefault))
 	opts.Tick = cmp.Or(opts.Tick, 10*time.Millisecond)
 	opts.PeerDownDelay = cmp.Or(opts.PeerDownDelay, 60*time.Millisecond)
-	if opts.Realism == qdrantsim.RealismOff {
+	if opts.Realism == qdrantsim.RealismOff { // realism off because the caller or QDRANTSIM_REALISM=off asked for it
 		// A realism profile rates transfers by bytes and paces automatic
 		// recovery on Qdrant's consensus ticks; without one, fast fixed
 		// timers.
