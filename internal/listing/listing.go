@@ -64,7 +64,7 @@ type Backup struct {
 	// time, status and size of the set, and zeros for its counts.
 	ManifestEncrypted bool `json:"manifest_encrypted,omitempty"`
 	// UpdatedAt is when the catalog row or summary last changed.
-	UpdatedAt  time.Time `json:"updated_at"`
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
 	VerifiedAt time.Time `json:"verified_at,omitzero"`
 	// StorageLocation is the canonical URL (no credentials) of the store
 	// holding the set; empty for rows recorded before it was kept.
