@@ -69,6 +69,9 @@ func queryPeers(ctx context.Context, env *runEnv, cs kubernetes.Interface, tpl *
 	case err != nil:
 		return nil, created.Name, err
 	}
+	if st.Pod == "" {
+		return nil, created.Name, fmt.Errorf("job %s succeeded, but its pod is gone: nothing to read", created.Name)
+	}
 	rc, err := cs.CoreV1().Pods(ns).GetLogs(st.Pod, &corev1.PodLogOptions{Container: "qbackup"}).Stream(ctx)
 	if err != nil {
 		return nil, created.Name, fmt.Errorf("read the log of pod %s (job %s): %w", st.Pod, created.Name, err)

@@ -132,6 +132,10 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return err
 	}
 	peers := c.peerCheck(ctx, env, cs, tpl, nodes)
+	if err := ctx.Err(); err != nil {
+		// Interrupted while the query ran (its Job is deleted): stop.
+		return err
+	}
 	planPods := nodes.Ready
 	if peers.check.Known {
 		// Qdrant's consensus, not the pod list, is what the Job plans on.

@@ -104,7 +104,9 @@ func answerOf(p probe) PodAnswer {
 	switch {
 	case p.err != nil:
 		a.Error = p.err.Error()
-		if errors.Is(p.err, ErrNotQdrant) || p.notQdrant {
+		// Something answered GET / with an API error: say what it is
+		// not (ErrNotQdrant says so itself).
+		if p.notQdrant && !errors.Is(p.err, ErrNotQdrant) {
 			a.Error = "not a Qdrant peer: " + a.Error
 		}
 		return a
