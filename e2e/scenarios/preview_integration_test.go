@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
@@ -109,13 +111,61 @@ func TestRestorePreviewShowsQdrantsPeerCount(t *testing.T) {
 			"\n$ kubectl qbackup -n qdrant restore latest --dry-run=client   # a 4th pod whose Qdrant never joined\n"+previewNormal(r.stdout, in.ns, backupID[1]))
 
 	// Every peers Job was deleted once read.
-	jobs, err := in.cs.BatchV1().Jobs(in.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=peers"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, j := range jobs.Items {
-		if j.DeletionTimestamp == nil {
-			t.Errorf("peers job %s left behind", j.Name)
+	peersJobs := func() []string {
+		t.Helper()
+		jobs, err := in.cs.BatchV1().Jobs(in.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=peers"})
+		if err != nil {
+			t.Fatal(err)
 		}
+		var left []string
+		for _, j := range jobs.Items {
+			if j.DeletionTimestamp == nil {
+				left = append(left, j.Name)
+			}
+		}
+		return left
+	}
+	if left := peersJobs(); len(left) > 0 {
+		t.Errorf("peers jobs left behind: %v", left)
+	}
+
+	// A Role without pods/log: the query runs but cannot be read; the
+	// preview says so and goes on with the pod counts, which plan onto 4
+	// pods where Qdrant has 3 peers.
+	noLogs := in.serviceAccountWithRole(t, "operator-nolog", "qbackup-operator", func(r *rbacv1.Role) {
+		var kept []rbacv1.PolicyRule
+		for _, rule := range r.Rules {
+			if !slices.Contains(rule.Resources, "pods/log") {
+				kept = append(kept, rule)
+			}
+		}
+		r.Rules = kept
+	})
+	r = preview(noLogs)
+	if !strings.Contains(r.stdout, "pods in backup: 3, Ready pods now: 4 → redistribute\n  Qdrant's peers not read: read the log of pod qbackup-peers-") ||
+		!strings.Contains(r.stdout, `cannot get resource "pods/log"`) || !strings.Contains(r.stdout, "the preview counts Kubernetes pods only") {
+		t.Errorf("without pods/log:\n%s", r)
+	}
+	if left := peersJobs(); len(left) > 0 {
+		t.Errorf("peers jobs left behind: %v", left)
+	}
+
+	// A Role without delete on jobs: the answer is read, the Job stays
+	// for its ttl, and the warning says so.
+	noDelete := in.serviceAccountWithRole(t, "operator-nodelete", "qbackup-operator", func(r *rbacv1.Role) {
+		for i, rule := range r.Rules {
+			if slices.Contains(rule.Resources, "jobs") {
+				r.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(rule.Verbs), func(v string) bool { return v == "delete" })
+			}
+		}
+	})
+	r = kp.run(t, "restore", "latest", "--dry-run=client", "-n", in.ns, "--as=system:serviceaccount:"+in.ns+":"+noDelete)
+	ok(t, r)
+	if !strings.Contains(r.stdout, "Qdrant peers: 3 → direct") || !strings.Contains(r.stderr, "was not deleted (its ttl of 300s removes it)") ||
+		!strings.Contains(r.stderr, `cannot delete resource "jobs"`) {
+		t.Errorf("without delete on jobs:\n%s", r)
+	}
+	if left := peersJobs(); len(left) != 1 {
+		t.Errorf("peers jobs left: %v, want the one its Role could not delete", left)
 	}
 }
