@@ -137,7 +137,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return err
 	}
 	planPods := nodes.Ready
-	if peers.check.Known {
+	if peers.check.Known && len(peers.check.PlanPods) > 0 {
 		// Qdrant's consensus, not the pod list, is what the Job plans on.
 		planPods = peers.check.PlanPods
 	}
