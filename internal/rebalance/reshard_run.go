@@ -331,15 +331,18 @@ func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string,
 		from, to           uint64
 	}
 	var moves []move
-	pick := func(shard uint32, prefer uint64) (uint64, bool) {
+	// pick is an Active replica of shard to migrate from, on another
+	// peer than the receiver when there is one: that is a transfer as
+	// Qdrant's own tests run them.
+	pick := func(shard uint32, receiver uint64) (uint64, bool) {
 		reps := l.shards[shard]
-		if reps[prefer] == qdrant.StateActive {
-			return prefer, true
-		}
 		for _, id := range r.order {
-			if reps[id] == qdrant.StateActive {
+			if id != receiver && reps[id] == qdrant.StateActive {
 				return id, true
 			}
+		}
+		if reps[receiver] == qdrant.StateActive {
+			return receiver, true
 		}
 		return 0, false
 	}
@@ -364,12 +367,20 @@ func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string,
 		}
 	}
 	for _, m := range moves {
-		r.log.Info("migrating points", "collection", name, "from_shard", m.fromShard, "to_shard", m.toShard, "from_peer", m.from, "to_peer", m.to)
-		err := coord.ClusterOperation(ctx, name, map[string]any{"replicate_shard": map[string]any{
-			"shard_id": m.fromShard, "to_shard_id": m.toShard, "from_peer_id": m.from, "to_peer_id": m.to,
-			"method": qdrant.MethodReshardingStreamRecords}})
-		if err != nil {
-			return fmt.Errorf("resharding of %q: migrate shard %d into %d: %w", name, m.fromShard, m.toShard, err)
+		running := slices.ContainsFunc(l.transfer, func(t qdrant.ShardTransfer) bool {
+			return t.ShardID == m.fromShard && t.ToShardID != nil && *t.ToShardID == m.toShard && t.To == m.to
+		})
+		if running {
+			// Started before an interruption: wait for it.
+			r.log.Info("waiting for a running migration", "collection", name, "from_shard", m.fromShard, "to_shard", m.toShard, "to_peer", m.to)
+		} else {
+			r.log.Info("migrating points", "collection", name, "from_shard", m.fromShard, "to_shard", m.toShard, "from_peer", m.from, "to_peer", m.to)
+			err := coord.ClusterOperation(ctx, name, map[string]any{"replicate_shard": map[string]any{
+				"shard_id": m.fromShard, "to_shard_id": m.toShard, "from_peer_id": m.from, "to_peer_id": m.to,
+				"method": qdrant.MethodReshardingStreamRecords}})
+			if err != nil {
+				return fmt.Errorf("resharding of %q: migrate shard %d into %d: %w", name, m.fromShard, m.toShard, err)
+			}
 		}
 		if err := r.waitAll(ctx, name, fmt.Sprintf("the migration of shard %d into shard %d end", m.fromShard, m.toShard), func(cc *qdrant.CollectionCluster) (bool, error) {
 			ops, err := cc.Resharding()
@@ -380,7 +391,7 @@ func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string,
 				return false, fmt.Errorf("the resharding was aborted by Qdrant while migrating shard %d into %d (a failed resharding transfer aborts it): rerun to start again", m.fromShard, m.toShard)
 			}
 			for _, t := range cc.ShardTransfers {
-				if t.ShardID == m.fromShard && t.ToShardID != nil && *t.ToShardID == m.toShard {
+				if t.ShardID == m.fromShard && t.ToShardID != nil && *t.ToShardID == m.toShard && t.To == m.to {
 					return false, nil
 				}
 			}
