@@ -222,3 +222,48 @@ func TestRebalanceReshardRerunAfterAKillResumes(t *testing.T) {
 	checkBalanced(t, s, 2)
 	checkSamePoints(t, s, want)
 }
+
+// TestRebalancePointCopyRerunAfterAKillResumes: a point copy stopped once
+// the collection was deleted for its rebuild (every point then only in the
+// staging collection) is resumed by the rerun from the journal: the
+// collection comes back with the new shard count and every point.
+func TestRebalancePointCopyRerunAfterAKillResumes(t *testing.T) {
+	// Consensus delays keep the collection absent long enough to stop
+	// the run there.
+	s := startCLISim(t, qdrantsim.Options{Realism: qdrantsim.RealismDefault})
+	want := pointsVia(t, s.c.Peers()[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		for ctx.Err() == nil {
+			if names, err := s.c.Peers()[0].ListCollections(ctx); err == nil && !slices.Contains(names, "docs") {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var out, errOut strings.Builder
+	code := run(ctx, s.args("rebalance", "--shards=6", "--writes-paused"), &out, &errOut)
+	wg.Wait()
+	if code != cli.ExitInterrupted {
+		t.Fatalf("the stopped rebalance exited %d, want %d\n%s", code, cli.ExitInterrupted, errOut.String())
+	}
+	rec := readRebalanceJournal(t, s)
+	if rec.Reshard["docs"] == nil || !rec.Reshard["docs"].StagingCopied {
+		t.Fatalf("journal after the stop: %+v", rec.Reshard)
+	}
+	again := mustQbackup(t, s.args("rebalance", "--shards=6", "--writes-paused")...)
+	if !strings.Contains(again, "Resuming interrupted rebalance "+rec.ID) {
+		t.Errorf("the rerun does not say it resumes %s:\n%s", rec.ID, again)
+	}
+	if n, sn := docsShards(t, s); n != 6 || sn != 6 {
+		t.Errorf("docs has %d shards (shard_number %d), want 6", n, sn)
+	}
+	checkSamePoints(t, s, want)
+	if names, err := s.c.Peers()[0].ListCollections(context.Background()); err != nil || !slices.Equal(names, []string{"docs"}) {
+		t.Errorf("collections after the rerun: %v %v, want docs alone", names, err)
+	}
+}

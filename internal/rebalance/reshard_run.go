@@ -502,17 +502,8 @@ func (r *resharder) withCopy(ctx context.Context, name string, to uint32) error 
 	if err != nil {
 		return fmt.Errorf("read staging collection %q: %w", staging, err)
 	}
-	if info != nil && info.ShardNumber != to {
-		r.log.Info("recreating collection with the new shard count", "collection", name, "shard_number", to)
-		if err := coord.DeleteCollection(ctx, name); err != nil {
-			return fmt.Errorf("delete collection %q: %w", name, err)
-		}
-		info = nil
-	}
-	if info == nil {
-		if err := r.create(ctx, coord, name, stagingInfo, to); err != nil {
-			return err
-		}
+	if err := r.recreate(ctx, coord, name, stagingInfo, to); err != nil {
+		return err
 	}
 	if err := r.copyAll(ctx, coord, staging, name); err != nil {
 		return err
@@ -538,8 +529,76 @@ func (r *resharder) withCopy(ctx context.Context, name string, to uint32) error 
 	if err := coord.DeleteCollection(ctx, staging); err != nil {
 		return fmt.Errorf("delete staging collection %q: %w", staging, err)
 	}
+	if err := r.waitGone(ctx, staging); err != nil {
+		return err
+	}
 	*prog = ReshardProgress{Steps: 1}
 	return r.save(ctx)
+}
+
+// waitGone waits until no peer lists collection name: Qdrant answers a
+// deletion once the receiving peer applied it.
+func (r *resharder) waitGone(ctx context.Context, name string) error {
+	deadline := time.Now().Add(r.timeout)
+	for {
+		left := 0
+		for _, id := range r.order {
+			if p := r.peers[id]; p != nil {
+				names, err := p.ListCollections(ctx)
+				if err != nil || slices.Contains(names, name) {
+					left++
+				}
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d peers still list deleted collection %q after %s (--transfer-timeout)", left, name, r.timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(r.poll):
+		}
+	}
+}
+
+// recreate makes sure collection name exists with shards shards, made
+// from info's settings: an older one is deleted, one an interrupted run
+// created already is kept. The collection list a peer answers from its
+// consensus view may lag behind a creation or deletion in flight, so the
+// collection itself is asked, and a creation refused as existing asks
+// again.
+func (r *resharder) recreate(ctx context.Context, coord ReshardPeer, name string, info *qdrant.CollectionInfo, shards uint32) error {
+	deadline := time.Now().Add(r.timeout)
+	for {
+		cur, err := coord.CollectionInfo(ctx, name)
+		switch {
+		case err == nil && cur.ShardNumber == shards:
+			return r.prepare(ctx, coord, name, info)
+		case err == nil:
+			r.log.Info("recreating collection with the new shard count", "collection", name, "shard_number", shards)
+			if err := coord.DeleteCollection(ctx, name); err != nil {
+				return fmt.Errorf("delete collection %q: %w", name, err)
+			}
+		case qdrant.IsNotFound(err):
+			err := r.create(ctx, coord, name, info, shards)
+			if !qdrant.IsConflict(err) {
+				return err
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("collection %q: %w", name, err)
+			}
+		default:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(r.poll):
+		}
+	}
 }
 
 // create makes collection name with info's settings and shards, strict
@@ -566,6 +625,13 @@ func (r *resharder) create(ctx context.Context, coord ReshardPeer, name string, 
 	if err := coord.CreateCollection(ctx, name, body); err != nil {
 		return fmt.Errorf("create collection %q with %d shards: %w", name, shards, err)
 	}
+	return r.prepare(ctx, coord, name, info)
+}
+
+// prepare gives a created collection info's payload indexes (creating an
+// existing one again is accepted) and waits for every replica to be
+// Active.
+func (r *resharder) prepare(ctx context.Context, coord ReshardPeer, name string, info *qdrant.CollectionInfo) error {
 	if len(info.PayloadSchema) > 0 && string(info.PayloadSchema) != "null" {
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(info.PayloadSchema, &fields); err != nil {
