@@ -102,7 +102,11 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error
 		return config.Invalid(err)
 	}
 	if !c.dryRun.enabled() && !c.Yes && env.interactive() {
-		if !env.confirm(fmt.Sprintf("Move and replicate shards over the %d Ready pods of namespace %s?", len(nodes.Ready), ns)) {
+		what := "Move and replicate shards"
+		if c.Shards != "" && c.Shards != "keep" {
+			what = fmt.Sprintf("Reshard (--shards=%s), then move and replicate shards", c.Shards)
+		}
+		if !env.confirm(fmt.Sprintf("%s over the %d Ready pods of namespace %s?", what, len(nodes.Ready), ns)) {
 			fmt.Fprintln(env.stderr, "Not confirmed: no rebalance Job was created.")
 			return nil
 		}

@@ -150,7 +150,9 @@ func TestRebalanceReshardsWithQdrantsReshardingUnderWrites(t *testing.T) {
 		st0 := s.c.WriteStats()
 		s.c.SetWriteLoad(qdrantsim.WriteLoad{Rate: 300, Collections: []string{"docs"}})
 		time.Sleep(100 * time.Millisecond)
+		t0 := time.Now()
 		out := mustQbackup(t, s.args("rebalance", "--shards="+step.shards)...)
+		took := time.Since(t0)
 		time.Sleep(100 * time.Millisecond)
 		s.c.SetWriteLoad(qdrantsim.WriteLoad{})
 		if !strings.Contains(out, "with Qdrant's resharding") {
@@ -164,6 +166,7 @@ func TestRebalanceReshardsWithQdrantsReshardingUnderWrites(t *testing.T) {
 		if st.Failed > 0 {
 			t.Errorf("--shards %s: %d writes failed, last: %s", step.shards, st.Failed, st.LastError)
 		}
+		t.Logf("--shards %s: rebalance took %s, %d points written and %d deleted meanwhile", step.shards, took.Round(time.Millisecond), st.Upserts, st.Deletes)
 		if n, sn := docsShards(t, s); n != step.want || sn != uint32(step.want) {
 			t.Errorf("docs has %d shards (shard_number %d), want %d", n, sn, step.want)
 		}
