@@ -199,8 +199,10 @@ func (r *resharder) withQdrant(ctx context.Context, name string, to uint32) erro
 		if l.op == nil {
 			if prog.UUID != "" {
 				// The journaled resharding is no longer reported: it
-				// finished before the journal said so.
-				*prog = ReshardProgress{Steps: prog.Steps + 1}
+				// finished or was aborted before the journal said so, or
+				// its start was never applied. The shard count read
+				// below decides what comes next.
+				*prog = ReshardProgress{Steps: prog.Steps}
 				if err := r.save(ctx); err != nil {
 					return err
 				}
@@ -237,8 +239,9 @@ func (r *resharder) start(ctx context.Context, coord ReshardPeer, name, dir stri
 	r.log.Info("starting Qdrant's resharding", "collection", name, "direction", dir, "uuid", prog.UUID)
 	err := coord.ClusterOperation(ctx, name, map[string]any{"start_resharding": map[string]any{"uuid": prog.UUID, "direction": dir}})
 	if err != nil {
-		*prog = ReshardProgress{Steps: prog.Steps}
-		return errors.Join(fmt.Errorf("start resharding %s of %q: %w", dir, name, err), r.save(ctx))
+		// The uuid stays journaled: an answer lost after Qdrant applied
+		// the start leaves a resharding a rerun must take as its own.
+		return fmt.Errorf("start resharding %s of %q: %w", dir, name, err)
 	}
 	return r.waitAll(ctx, name, "the resharding start", func(cc *qdrant.CollectionCluster) (bool, error) {
 		ops, err := cc.Resharding()
@@ -359,6 +362,11 @@ func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string,
 			continue
 		}
 		for _, peer := range slices.Sorted(maps.Keys(l.shards[id])) {
+			if st := l.shards[id][peer]; st != qdrant.StateActive && st != qdrant.StateReshardingScaleDown {
+				// Qdrant refuses a dead destination; a replica that
+				// recovers later copies from one that received.
+				continue
+			}
 			from, ok := pick(op.ShardID, peer)
 			if !ok {
 				return fmt.Errorf("resharding of %q: the removed shard %d has no Active replica to migrate points from", name, op.ShardID)
