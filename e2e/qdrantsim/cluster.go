@@ -321,6 +321,14 @@ func (c *Cluster) RemovePeer(id uint64) error {
 		}
 	}
 	for _, col := range c.colls {
+		// Removing the resharding's peer aborts it
+		// (tests/consensus_tests/test_resharding.py
+		// test_resharding_abort_on_remove_peer).
+		if r := col.resharding; r != nil && r.peer == id && r.stage < stageReadHashRingCommitted {
+			if err := c.abortReshardingLocked(col); err != nil {
+				c.log.Warn("resharding not aborted with its peer", "collection", col.name, "err", err)
+			}
+		}
 		for _, s := range col.shards {
 			delete(s.replicas, id)
 		}

@@ -1,6 +1,7 @@
 package qdrantsim
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -365,5 +366,76 @@ func TestReshardingAbortAndAsynchronousStart(t *testing.T) {
 	// The last shard cannot be removed.
 	if msg := v.errorOf("POST", "/collections/c/cluster", map[string]any{"start_resharding": map[string]any{"direction": "down"}}, 400); msg != "Bad request: cannot remove shard 0 by resharding down, it is the last shard" {
 		t.Errorf("down from one shard: %q", msg)
+	}
+}
+
+// TestReshardingDownAbortAndFailedTransfer: aborting a resharding down sets
+// the receivers Active again without the points migrated into them; a
+// resharding transfer that fails (its source stops) aborts the
+// resharding; removing the resharding's peer aborts it too.
+func TestReshardingDownAbortAndFailedTransfer(t *testing.T) {
+	c := startCluster(t, Options{Peers: 3, ReshardingEnabled: true, TransferDelay: 300 * time.Millisecond})
+	v := newValidatedClient(t, c.Peers()[0])
+	raw := newClient(t, c.Peers()[0])
+	createCollection(t, v, "c", 2, 1)
+	upsertRange(t, v, "c", 1, 201)
+	cluster := "/collections/c/cluster"
+
+	v.ok("POST", cluster, map[string]any{"start_resharding": map[string]any{"direction": "down"}}, nil)
+	info := clusterView(t, v, "c")
+	var from, to uint64
+	for pid := range info.replicas(1) {
+		from = pid
+	}
+	for pid := range info.replicas(0) {
+		to = pid
+	}
+	raw.ok("POST", cluster, map[string]any{"replicate_shard": map[string]any{"shard_id": 1, "to_shard_id": 0, "from_peer_id": from, "to_peer_id": to, "method": MethodReshardingStream}}, nil)
+	waitNoTransfer(t, v, "c")
+	if belong, stray := localCounts(c, "c"); stray == 0 || belong+stray <= 200 {
+		t.Fatalf("no point migrated into shard 0: %d in place, %d stray", belong, stray)
+	}
+	v.ok("POST", cluster, map[string]any{"abort_resharding": map[string]any{}}, nil)
+	info = clusterView(t, v, "c")
+	if info.Ops != nil || info.ShardCount != 2 || info.replicas(0)[to] != StateActive {
+		t.Fatalf("after abort down: ops %+v, shard_count %d, receiver %s", info.Ops, info.ShardCount, info.replicas(0)[to])
+	}
+	if belong, stray := localCounts(c, "c"); belong != 200 || stray != 0 {
+		t.Errorf("after abort down: %d points in place, %d stray; want 200, 0", belong, stray)
+	}
+
+	// A failed resharding transfer aborts the resharding.
+	v.ok("POST", cluster, map[string]any{"start_resharding": map[string]any{"direction": "up", "peer_id": to}}, nil)
+	src := c.Peer(from)
+	raw.ok("POST", cluster, map[string]any{"replicate_shard": map[string]any{"shard_id": 1, "to_shard_id": 2, "from_peer_id": from, "to_peer_id": to, "method": MethodReshardingStream}}, nil)
+	src.Stop()
+	waitFor(t, "the resharding to be aborted", func() bool {
+		info := clusterView(t, v, "c")
+		return info.Ops == nil && info.ShardCount == 2
+	})
+	if err := src.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every replica Active again", func() bool {
+		for _, st := range replicaStates(t, v, "c") {
+			if st != StateActive {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Removing the resharding's peer aborts it.
+	v.ok("POST", cluster, map[string]any{"start_resharding": map[string]any{"direction": "up", "peer_id": to}}, nil)
+	for _, p := range c.Peers() {
+		if p.ID() != to {
+			v = newValidatedClient(t, p)
+		}
+	}
+	if err := c.RemovePeer(to); err != nil {
+		t.Fatal(err)
+	}
+	if info := clusterView(t, v, "c"); info.Ops != nil || info.ShardCount != 2 {
+		t.Errorf("after removing the resharding's peer: ops %+v, shard_count %d", info.Ops, info.ShardCount)
 	}
 }
