@@ -181,6 +181,8 @@ func TestReshardingUpAndDown(t *testing.T) {
 	if got := info.replicas(2); len(got) != 1 || got[target] != StateResharding {
 		t.Fatalf("new shard replicas %v, want one Resharding on %d", got, target)
 	}
+	// The new shard cannot be dropped (test_resharding_try_remove_target_shard).
+	v.errorOf("POST", cluster, map[string]any{"drop_replica": map[string]any{"shard_id": 2, "peer_id": target}}, 400)
 	// Concurrent operations are refused as Qdrant refuses them.
 	if msg := v.errorOf("POST", cluster, map[string]any{"start_resharding": map[string]any{"direction": "up"}}, 400); !strings.Contains(msg, "is already in progress for collection c") {
 		t.Errorf("second start: %q", msg)
