@@ -270,3 +270,51 @@ func TestRebalancePointCopyRerunAfterAKillResumes(t *testing.T) {
 		t.Errorf("collections after the rerun: %v %v, want docs alone", names, err)
 	}
 }
+
+// TestRebalanceShardsAutoPutsDataOnEveryPod: a 3-shard collection at
+// replication factor 1 on 6 pods leaves 3 pods empty; --shards auto on a
+// cluster with Qdrant's resharding takes it to 6 shards, one on every
+// pod, every point equal. The dry run's JSON plan names the change.
+func TestRebalanceShardsAutoPutsDataOnEveryPod(t *testing.T) {
+	s := startCLISimWith(t, qdrantsim.Options{Peers: 6, ReshardingEnabled: true}, nil)
+	ctx := context.Background()
+	p0 := s.c.Peers()[0]
+	if _, err := p0.DeleteCollection(ctx, "docs"); err != nil {
+		t.Fatal(err)
+	}
+	var req qdrantsim.CreateCollection
+	if err := json.Unmarshal([]byte(`{"vectors":{"size":4,"distance":"Cosine"},"shard_number":3,"replication_factor":1}`), &req); err != nil {
+		t.Fatal(err)
+	}
+	if err := p0.CreateCollection(ctx, "docs", req); err != nil {
+		t.Fatal(err)
+	}
+	s.upsert(t, 1, 300)
+	want := pointsVia(t, p0)
+
+	var plan rebalance.Plan
+	if err := json.Unmarshal([]byte(mustQbackup(t, s.args("rebalance", "--shards=auto", "--dry-run", "-o", "json")...)), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Collections) != 1 || plan.Collections[0].Reshard == nil || plan.Collections[0].Reshard.To != 6 || plan.Collections[0].Reshard.Method != rebalance.ReshardQdrant {
+		t.Fatalf("dry-run plan: %+v", plan.Collections)
+	}
+	if n, _ := docsShards(t, s); n != 3 {
+		t.Fatalf("the dry run resharded: %d shards", n)
+	}
+	mustQbackup(t, s.args("rebalance", "--shards=auto")...)
+	if n, sn := docsShards(t, s); n != 6 || sn != 6 {
+		t.Errorf("docs has %d shards (shard_number %d), want 6", n, sn)
+	}
+	checkBalanced(t, s, 1)
+	for _, p := range s.c.Peers() {
+		info, err := p.CollectionClusterInfo(ctx, "docs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.LocalShards) != 1 || info.LocalShards[0].PointsCount == 0 {
+			t.Errorf("peer %d holds %+v, want one shard with points", p.ID(), info.LocalShards)
+		}
+	}
+	checkSamePoints(t, s, want)
+}
