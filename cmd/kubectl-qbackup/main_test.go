@@ -38,6 +38,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"describe", "latest", "-o", "wide"}, []string{"--output", `"text"`, `"wide"`}},
 		{[]string{"rebalance", "--replication-factor=0"}, []string{"--replication-factor 0", "at least 1"}},
 		{[]string{"rebalance", "--collections=docs,,images"}, []string{"--collections", "entry 2 is empty"}},
+		{[]string{"rebalance", "--shards=0"}, []string{"--shards 0", "must be 1 to 1000, auto, or keep"}},
 		{[]string{"rebalance", "--from=qbackup-restore"}, []string{"cronjob/<name>", "cronjob/qbackup-restore"}},
 		{[]string{"rebalance", "--dry-run=maybe"}, []string{"--dry-run", `"client"`, `"maybe"`}},
 		{[]string{"nosuchcommand"}, []string{"nosuchcommand"}},

@@ -708,6 +708,18 @@ func TestRebalanceCreatesJob(t *testing.T) {
 	if jobs := rebalanceJobs(); len(jobs) != 0 {
 		t.Fatalf("dry run created %d jobs", len(jobs))
 	}
+	// --shards and --writes-paused reach the Job.
+	code, out, errOut = plugin(t, ns, "rebalance", "--shards=auto", "--writes-paused", "--dry-run=client", "-o", "yaml")
+	if code != cli.ExitOK {
+		t.Fatalf("dry run with --shards: exit %d: %s", code, errOut)
+	}
+	printed = batchv1.Job{}
+	if err := yaml.UnmarshalStrict([]byte(out), &printed); err != nil {
+		t.Fatalf("printed job: %v\n%s", err, out)
+	}
+	if got := printed.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"rebalance", "--shards=auto", "--writes-paused"}) {
+		t.Errorf("printed args with --shards %q", got)
+	}
 
 	code, out, errOut = plugin(t, ns, "rebalance", "--collections=docs", "--yes")
 	if code != cli.ExitOK || !strings.Contains(out, "job.batch/qbackup-rebalance-") {

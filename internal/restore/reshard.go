@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -96,11 +97,23 @@ func (e *executor) backupCount(cp CollectionPlan, n uint64) (bool, string) {
 // as an upsert request encodes them, qdrant.UpsertSize). Upserts are idempotent, so a rerun after a crash copies
 // again from the start without harm.
 func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to string) (int, error) {
+	return CopyPoints(ctx, e.coord, w, from, to, e.opts.CopyBatch, e.opts.CopyBytes)
+}
+
+// CopyPoints copies every point of collection from into collection to,
+// with vectors and payloads, by scroll and upsert (Qdrant routes each
+// upserted point by the target's shard count); it is the point copy of
+// the restore's resharding, offered to qbackup rebalance. A scroll reads
+// at most batch points, sized by the average point of the last one, and
+// upserts are split at maxBytes of encoded points.
+func CopyPoints(ctx context.Context, r PointReader, w PointWriter, from, to string, batch uint32, maxBytes int) (int, error) {
+	batch = cmp.Or(batch, 256)
+	maxBytes = cmp.Or(maxBytes, 8<<20)
 	var offset *qdrant.PointID
 	n := 0
-	limit := e.opts.CopyBatch
+	limit := batch
 	for {
-		pts, next, err := e.coord.Scroll(ctx, from, limit, offset, true, true)
+		pts, next, err := r.Scroll(ctx, from, limit, offset, true, true)
 		if err != nil {
 			return n, fmt.Errorf("read points of %q: %w", from, err)
 		}
@@ -112,7 +125,7 @@ func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to strin
 		}
 		for start := 0; start < len(pts); {
 			end, bytes := start, 0
-			for end < len(pts) && (end == start || bytes+sizes[end] <= e.opts.CopyBytes) {
+			for end < len(pts) && (end == start || bytes+sizes[end] <= maxBytes) {
 				bytes += sizes[end]
 				end++
 			}
@@ -128,7 +141,7 @@ func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to strin
 		offset = next
 		if len(pts) > 0 {
 			per := max(total/len(pts), 1)
-			limit = uint32(min(max(e.opts.CopyBytes/per, 1), int(e.opts.CopyBatch)))
+			limit = uint32(min(max(maxBytes/per, 1), int(batch)))
 		}
 	}
 }
