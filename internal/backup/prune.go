@@ -124,7 +124,7 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 	if opts.DryRun {
 		return rep, nil
 	}
-	return rep, executePrune(ctx, plan, opts, prefix, stored, locked, store, cat, log)
+	return rep, errors.Join(executePrune(ctx, plan, opts, prefix, stored, locked, store, cat, log), pruneSetRecords(ctx, opts, prefix, store, log))
 }
 
 // gatherPruneInput reads what a prune decides by: the sets under prefix
