@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/backup"
@@ -43,13 +44,15 @@ type backupCmd struct {
 
 	// Several workers: the pods of an Indexed Job (see the README's
 	// "Backup across several pods").
-	Workers        int           `name:"workers" env:"QBACKUP_WORKERS" default:"1" help:"Take the set with this many workers, one pod each (a Kubernetes Indexed Job with as many completions); 1 is a single run."`
-	WorkerIndex    int           `name:"worker-index" env:"JOB_COMPLETION_INDEX" default:"0" help:"This worker's index, 0 to --workers minus 1; in an Indexed Job, Kubernetes sets JOB_COMPLETION_INDEX. Worker 0 plans, holds the cluster lock and commits."`
-	SetID          string        `name:"set-id" env:"QBACKUP_SET_ID" help:"Names the set all workers of one run share; required with --workers above 1. The Job passes its uid (label batch.kubernetes.io/controller-uid) through the downward API."`
-	PlanWait       time.Duration `name:"plan-wait" env:"QBACKUP_PLAN_WAIT" default:"${default_plan_wait}" help:"How long a worker waits for worker 0's plan."`
-	PartsWait      time.Duration `name:"parts-wait" env:"QBACKUP_PARTS_WAIT" default:"${default_parts_wait}" help:"How long worker 0 waits for the other workers' parts after its own; then the set fails."`
-	WorkerRetries  int           `name:"worker-retries" env:"QBACKUP_WORKER_RETRIES" default:"0" help:"Retries the Job gives each index (its backoffLimitPerIndex): a worker that fails with none left fails the set at once."`
-	WorkerFailures int           `name:"worker-failures" env:"QBACKUP_WORKER_FAILURES" default:"0" help:"Earlier failures of this index (the pod annotation batch.kubernetes.io/job-index-failure-count, through the downward API)."`
+	Workers       int           `name:"workers" env:"QBACKUP_WORKERS" default:"1" help:"Take the set with this many workers, one pod each (a Kubernetes Indexed Job with as many completions); 1 is a single run."`
+	WorkerIndex   int           `name:"worker-index" env:"JOB_COMPLETION_INDEX" default:"0" help:"This worker's index, 0 to --workers minus 1; in an Indexed Job, Kubernetes sets JOB_COMPLETION_INDEX. Worker 0 plans, holds the cluster lock and commits."`
+	SetID         string        `name:"set-id" env:"QBACKUP_SET_ID" help:"Names the set all workers of one run share; required with --workers above 1. The Job passes its uid (label batch.kubernetes.io/controller-uid) through the downward API."`
+	PlanWait      time.Duration `name:"plan-wait" env:"QBACKUP_PLAN_WAIT" default:"${default_plan_wait}" help:"How long a worker waits for worker 0's plan."`
+	PartsWait     time.Duration `name:"parts-wait" env:"QBACKUP_PARTS_WAIT" default:"${default_parts_wait}" help:"How long worker 0 waits for the other workers' parts after its own; then the set fails."`
+	WorkerRetries int           `name:"worker-retries" env:"QBACKUP_WORKER_RETRIES" default:"0" help:"Retries the Job gives each index (its backoffLimitPerIndex): a worker that fails with none left fails the set at once."`
+	// WorkerFailures is a string: the downward API gives "" for an
+	// annotation a pod lacks, which counts as none.
+	WorkerFailures string `name:"worker-failures" env:"QBACKUP_WORKER_FAILURES" help:"Earlier failures of this index (the pod annotation batch.kubernetes.io/job-index-failure-count, through the downward API); empty is 0."`
 
 	parsed *parsedRecipients
 }
@@ -127,8 +130,25 @@ func (c *backupCmd) validateWorkers() error {
 		config.DurationAtLeast("plan-wait", "QBACKUP_PLAN_WAIT", c.PlanWait, time.Second, "worker 0 reads the whole cluster first"),
 		config.DurationAtLeast("parts-wait", "QBACKUP_PARTS_WAIT", c.PartsWait, time.Second, "as long as a share can take"),
 		config.IntAtLeast("worker-retries", "QBACKUP_WORKER_RETRIES", c.WorkerRetries, 0, 0, ""),
-		config.IntAtLeast("worker-failures", "QBACKUP_WORKER_FAILURES", c.WorkerFailures, 0, 0, ""),
+		func() error {
+			if _, err := c.workerFailures(); err != nil {
+				return config.Invalidf("--worker-failures %q (QBACKUP_WORKER_FAILURES): want a count, 0 or more (the Job's batch.kubernetes.io/job-index-failure-count annotation)", c.WorkerFailures)
+			}
+			return nil
+		},
 	)
+}
+
+// workerFailures is --worker-failures as a count.
+func (c *backupCmd) workerFailures() (int, error) {
+	if c.WorkerFailures == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(c.WorkerFailures)
+	if err == nil && n < 0 {
+		err = errors.New("negative")
+	}
+	return n, err
 }
 
 // recipients parses --encrypt-recipient once (Validate, then Run; a
@@ -228,6 +248,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		a := backup.NewCatalog(cat)
 		deps.Catalog, index = a, a
 	}
+	failures, _ := c.workerFailures() // checked by Validate
 	var started struct {
 		id string
 		at time.Time
@@ -257,7 +278,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		SetID:              c.SetID,
 		PlanWait:           c.PlanWait,
 		PartsWait:          c.PartsWait,
-		FinalAttempt:       c.WorkerFailures >= c.WorkerRetries,
+		FinalAttempt:       failures >= c.WorkerRetries,
 	}, deps)
 	if errors.Is(err, backup.ErrObjectLockUnsupported) {
 		return config.Invalidf("--object-lock-mode (QBACKUP_OBJECT_LOCK_MODE): %v", err)

@@ -29,6 +29,7 @@ func TestBadWorkerFlagsAreUsageErrors(t *testing.T) {
 		{"set id with a slash", []string{"--workers=3", "--set-id=a/b"}, []string{`--set-id "a/b"`, "letters, digits"}},
 		{"write lock", []string{"--workers=2", "--set-id=x", "--write-lock"}, []string{"--write-lock", "cannot be used with --workers 2"}},
 		{"no plan wait", []string{"--workers=2", "--set-id=x", "--plan-wait=0s"}, []string{"--plan-wait 0s", "at least 1s"}},
+		{"failures not a count", []string{"--workers=2", "--set-id=x", "--worker-failures=two"}, []string{`--worker-failures "two"`, "QBACKUP_WORKER_FAILURES"}},
 		{"negative retries", []string{"--workers=2", "--set-id=x", "--worker-retries=-1"}, []string{"--worker-retries -1", "QBACKUP_WORKER_RETRIES"}},
 	}
 	for _, tc := range cases {
