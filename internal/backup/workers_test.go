@@ -24,11 +24,17 @@ func fastSetPolling(t *testing.T) {
 	t.Cleanup(func() { setPollInterval = old })
 }
 
+// condStore is a Store with conditional creates, as every backend.
+type condStore interface {
+	Store
+	conditional
+}
+
 // workerStore is one worker's view of the shared store: failPut fails
 // the Puts it names; once killed, nothing it does reaches storage any
 // more, as for a process killed with SIGKILL.
 type workerStore struct {
-	*fakeStore
+	condStore
 	failPut func(key string) error
 	killed  atomic.Bool
 	// killAfterSnapshot kills the worker once its first shard object is
@@ -49,7 +55,7 @@ func (s *workerStore) Put(ctx context.Context, key string, r io.Reader) error {
 			return err
 		}
 	}
-	err := s.fakeStore.Put(ctx, key, r)
+	err := s.condStore.Put(ctx, key, r)
 	if err == nil && s.killAfterSnapshot && strings.Contains(key, ".snapshot") {
 		s.killed.Store(true)
 	}
@@ -60,14 +66,14 @@ func (s *workerStore) PutIfAbsent(ctx context.Context, key string, r io.Reader) 
 	if s.killed.Load() {
 		return errWorkerKilled
 	}
-	return s.fakeStore.PutIfAbsent(ctx, key, r)
+	return s.condStore.PutIfAbsent(ctx, key, r)
 }
 
 func (s *workerStore) Delete(ctx context.Context, key string) error {
 	if s.killed.Load() {
 		return errWorkerKilled
 	}
-	return s.fakeStore.Delete(ctx, key)
+	return s.condStore.Delete(ctx, key)
 }
 
 // workerOpts are the options of worker i of n.
@@ -268,7 +274,7 @@ func TestKilledWorkerLeavesNoSetAndPruneLeavesNothing(t *testing.T) {
 	fastSetPolling(t)
 	c := testCluster()
 	store, cat := newFakeStore(), newFakeCatalog()
-	killed := &workerStore{fakeStore: store, killAfterSnapshot: true}
+	killed := &workerStore{condStore: store, killAfterSnapshot: true}
 	outs := runWorkers(t, 3, func(i int) Deps {
 		if i == 2 {
 			return testDeps(c, killed, cat)
@@ -317,7 +323,7 @@ func TestRetriedWorkerRedoesOnlyItsShare(t *testing.T) {
 	fastSetPolling(t)
 	c := testCluster()
 	store, cat := newFakeStore(), newFakeCatalog()
-	failing := &workerStore{fakeStore: store, failPut: func(key string) error {
+	failing := &workerStore{condStore: store, failPut: func(key string) error {
 		if strings.Contains(key, ".snapshot") {
 			return errBoom
 		}
@@ -380,7 +386,7 @@ func TestFinalWorkerFailureFailsTheSetAtOnce(t *testing.T) {
 	fastSetPolling(t)
 	c := testCluster()
 	store, cat := newFakeStore(), newFakeCatalog()
-	failing := &workerStore{fakeStore: store, failPut: func(key string) error {
+	failing := &workerStore{condStore: store, failPut: func(key string) error {
 		if strings.Contains(key, ".snapshot") {
 			return errBoom
 		}
