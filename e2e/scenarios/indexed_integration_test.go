@@ -5,6 +5,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,11 @@ func shardHashes(m *manifestDoc) map[string]string {
 // set one pod takes of the same data; then a worker SIGKILLed half way,
 // with no retry left, fails the Job, leaves no committed set, and after
 // prune nothing of it is in storage.
+var victims = []string{"2", "0"}
+
+// committedSummary is worker 0's termination message once it committed.
+var committedSummary = regexp.MustCompile(`^backup (\S+) of cluster `)
+
 func TestIndexedBackupJob(t *testing.T) {
 	t.Parallel()
 	ms := newFaultMission(t, 17, nil)
@@ -119,6 +125,100 @@ func TestIndexedBackupJob(t *testing.T) {
 		}
 		ms.assertSettled(t)
 	})
+
+	// A worker SIGKILLed half way is retried by the Job (its index only);
+	// the retry stores that share again and worker 0 commits the set.
+	// Killing worker 0 itself, its retry takes the plan up once the dead
+	// pod's lock has expired.
+	for _, victimIndex := range victims {
+		t.Run("killed worker "+victimIndex+" is retried on its own", func(t *testing.T) {
+			name := "qbackup-retried-" + victimIndex
+			// Every snapshot request waits a few seconds: each worker is
+			// inside its share when the plan is there (stalled streams
+			// would hold the other workers until --stall-timeout).
+			for _, p := range ms.sm.c.Peers() {
+				p.SetFaults(faultOn(snapshotRoute, func(f *routeFault) { f.Latency = duration(6 * time.Second) }))
+			}
+			ms.startIndexedJob(t, name, 3, 2)
+			eventually(t, 30*time.Second, "the plan of job "+name, func() bool {
+				for _, k := range ms.st.keys(t) {
+					if strings.HasPrefix(k, devCluster+"/.sets/") && strings.HasSuffix(k, "/plan.json") {
+						return true
+					}
+				}
+				return false
+			})
+			var victim *corev1.Pod
+			eventually(t, 30*time.Second, "worker "+victimIndex+" running", func() bool {
+				for _, p := range ms.podsByIndex(t, name)[victimIndex] {
+					if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+						victim = &p
+						return true
+					}
+				}
+				return false
+			})
+			// Let it read the plan and open its snapshot streams.
+			time.Sleep(2 * time.Second)
+			first := map[string]string{} // index → pod uid
+			for idx, ps := range ms.podsByIndex(t, name) {
+				for _, p := range ps {
+					first[idx] = string(p.UID)
+				}
+			}
+			exit := ms.exitOf(t, victim)
+			ms.deletePod(t, victim, 0)
+			if term := <-exit; term == nil || term.ExitCode != 128+9 {
+				t.Fatalf("the killed worker: %+v, want SIGKILL", term)
+			}
+			ms.clearFaults()
+			t.Cleanup(func() {
+				if t.Failed() {
+					j, _ := ms.cs.BatchV1().Jobs(ms.ns).Get(context.Background(), name, metav1.GetOptions{})
+					t.Logf("job status %+v\n%s", j.Status, ms.jobLogs(t, name))
+				}
+			})
+			job := ms.jobDone(t, name, 120*time.Second)
+			logs := ms.jobLogs(t, name)
+			if !jobCondition(job, batchv1.JobComplete) || job.Status.Succeeded != 3 {
+				t.Fatalf("job %+v, want complete with 3 indexes succeeded\n%s", job.Status, logs)
+			}
+			if job.Status.Failed != 1 {
+				t.Errorf("job %+v, want the one killed pod failed", job.Status)
+			}
+			// Only the killed index ran again: the others' pods are the
+			// ones that ran from the start.
+			pods := ms.podsByIndex(t, name)
+			for _, idx := range []string{"0", "1", "2"} {
+				if len(pods[idx]) != 1 {
+					t.Fatalf("index %s: %d pods left, want 1", idx, len(pods[idx]))
+				}
+				retried := string(pods[idx][0].UID) != first[idx]
+				if retried != (idx == victimIndex) {
+					t.Errorf("index %s retried: %t, want %t\n%s", idx, retried, idx == victimIndex, logs)
+				}
+			}
+			if victimIndex == "0" && !strings.Contains(logs, "taking up the plan of an earlier attempt of worker 0") {
+				t.Errorf("worker 0's retry did not take its plan up:\n%s", logs)
+			}
+			// Worker 0's summary names the committed set.
+			term := pods["0"][0].Status.ContainerStatuses[0].State.Terminated
+			m := committedSummary.FindStringSubmatch(term.Message)
+			if m == nil {
+				t.Fatalf("worker 0's termination message %q names no committed set\n%s", term.Message, logs)
+			}
+			status := ""
+			for _, r := range ms.cat.backups(t, devCluster) {
+				if r.ID == m[1] {
+					status = r.Status
+				}
+			}
+			if status != "complete" {
+				t.Errorf("set %s is %q in the catalog, want complete", m[1], status)
+			}
+			ms.assertSettled(t)
+		})
+	}
 
 	t.Run("a worker killed with no retry left fails the set", func(t *testing.T) {
 		completeBefore := countStatus(ms.cat.backups(t, devCluster), "complete")

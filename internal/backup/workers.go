@@ -178,6 +178,17 @@ func (r *run) useSet(id string, start time.Time, retainer storage.Retainer) {
 
 // coordinate is worker 0: plan, own share, commit, all under the lock.
 func (r *run) coordinate(ctx context.Context, retainer storage.Retainer) (*Result, error) {
+	// A retry of worker 0 whose predecessor committed the set and died
+	// before it exited: the plan is gone, the commit note says so.
+	var done setCommit
+	if err := readRecord(ctx, r.deps.Store, commitKey(r.opts.Cluster, r.opts.SetID), &done); err == nil && done.Committed {
+		r.log.Info("the set is committed already; nothing to do", "backup_id", done.BackupID, "committed_by", done.Holder)
+		r.useSet(done.BackupID, time.Time{}, retainer)
+		return r.committedResult(ctx, &setPlan{SetID: r.opts.SetID, Cluster: r.opts.Cluster, BackupID: done.BackupID},
+			manifest.ManifestKey(r.opts.Cluster, done.BackupID))
+	} else if err != nil && !errors.Is(err, ErrObjectNotFound) {
+		return nil, err
+	}
 	plan, err := r.readPlan(ctx)
 	if err != nil {
 		return nil, err

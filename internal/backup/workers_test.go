@@ -219,6 +219,22 @@ func TestWorkersCommitOneSetEqualToASingleRun(t *testing.T) {
 	if c.maxActive == 0 {
 		t.Fatal("no snapshot was streamed")
 	}
+
+	// A late attempt of worker 0 (its pod killed after the commit) takes
+	// no second set: it reports the committed one.
+	before := len(store.puts)
+	again, err := Run(context.Background(), workerOpts(0, 3), testDeps(c, store, cat))
+	if err != nil || again.Manifest == nil || again.Manifest.BackupID != m.BackupID {
+		t.Fatalf("late worker 0: %+v %v", again, err)
+	}
+	for _, k := range store.puts[before:] {
+		if strings.Contains(k, ".snapshot") || strings.HasSuffix(k, "plan.json") {
+			t.Errorf("late worker 0 wrote %s", k)
+		}
+	}
+	if keys := manifestKeys(store); len(keys) != 1 {
+		t.Fatalf("manifests %v, want one", keys)
+	}
 }
 
 func TestWorkerOptionsRefused(t *testing.T) {
