@@ -82,11 +82,18 @@ func TestIndexedBackupJob(t *testing.T) {
 		if job := ms.jobDone(t, "qbackup-single", 90*time.Second); !jobCondition(job, batchv1.JobComplete) {
 			t.Fatalf("single backup job: %+v\n%s", job.Status, ms.jobLogs(t, "qbackup-single"))
 		}
-		ms.startIndexedJob(t, "qbackup-indexed", 3, 2)
-		job := ms.jobDone(t, "qbackup-indexed", 120*time.Second)
-		logs := ms.jobLogs(t, "qbackup-indexed")
-		if !jobCondition(job, batchv1.JobComplete) || job.Status.Succeeded != 3 {
-			t.Fatalf("indexed backup job: %+v\n%s", job.Status, logs)
+		// As the operator runs it: the plugin renders the Indexed Job and
+		// follows it to its end.
+		r := ms.plugin.run(t, append([]string{"backup", "--workers=3", "--wait"}, ms.kflags...)...)
+		created := createdJob.FindStringSubmatch(r.stdout)
+		if r.code != exitOK || created == nil {
+			t.Fatalf("kubectl qbackup backup --workers=3 --wait: %s", r)
+		}
+		name := created[1]
+		job := ms.jobDone(t, name, 120*time.Second)
+		logs := ms.jobLogs(t, name)
+		if !jobCondition(job, batchv1.JobComplete) || job.Status.Succeeded != 3 || job.Spec.CompletionMode == nil || *job.Spec.CompletionMode != batchv1.IndexedCompletion {
+			t.Fatalf("indexed backup job: %+v %+v\n%s", job.Spec, job.Status, logs)
 		}
 		rows := ms.cat.backups(t, devCluster)
 		if len(rows) != 2 || rows[0].Status != "complete" || rows[1].Status != "complete" {
@@ -107,9 +114,13 @@ func TestIndexedBackupJob(t *testing.T) {
 				}
 			}
 		}
+		// The plugin's last line is worker 0's summary: the set.
+		if !strings.Contains(r.stdout, "succeeded in ") || !strings.Contains(r.stdout, "backup "+rows[1].ID+" of cluster") {
+			t.Errorf("the plugin did not report the committed set %s:\n%s", rows[1].ID, r)
+		}
 		// Every index ran once and said what it did: worker 0 the set,
 		// the others their part.
-		pods := ms.podsByIndex(t, "qbackup-indexed")
+		pods := ms.podsByIndex(t, name)
 		for _, idx := range []string{"0", "1", "2"} {
 			if len(pods[idx]) != 1 {
 				t.Fatalf("index %s: %d pods, want 1", idx, len(pods[idx]))
