@@ -199,6 +199,12 @@ Examples:
 
 func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	env.report.Cluster = c.Cluster
+	if c.Workers > 1 && c.WorkerIndex > 0 {
+		// Worker 0's outcome is the set's: another worker's success is
+		// no backup yet, and its failure may be retried; only worker 0
+		// pushes metrics (an empty cluster pushes nothing).
+		env.report.Cluster = ""
+	}
 	secrets, err := config.LoadSecrets(ctx, nil)
 	if err != nil {
 		return err

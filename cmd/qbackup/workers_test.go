@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/cli"
@@ -48,6 +51,35 @@ func TestBadWorkerFlagsAreUsageErrors(t *testing.T) {
 			}
 			if _, err := os.Stat(dir); !os.IsNotExist(err) {
 				t.Errorf("the storage was touched: %v", err)
+			}
+		})
+	}
+}
+
+// TestOnlyWorkerZeroPushesMetrics: of a set taken by several workers,
+// worker 0's outcome is the set's; another worker pushes nothing, even
+// when it fails.
+func TestOnlyWorkerZeroPushesMetrics(t *testing.T) {
+	for _, tc := range []struct {
+		index string
+		want  bool
+	}{{"0", true}, {"1", false}} {
+		t.Run("worker "+tc.index, func(t *testing.T) {
+			var pushes atomic.Int32
+			gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				pushes.Add(1)
+				w.WriteHeader(http.StatusOK)
+			}))
+			defer gw.Close()
+			args := []string{"--log-format=text", "backup", "--storage=file://" + filepath.Join(t.TempDir(), "store"), "--cluster=prod",
+				"--discovery=static", "--qdrant-url=http://127.0.0.1:1", "--workers=2", "--set-id=job-uid", "--worker-index=" + tc.index,
+				"--metrics-pushgateway=" + gw.URL}
+			var out, errOut bytes.Buffer
+			if code := run(context.Background(), args, &out, &errOut); code == cli.ExitOK {
+				t.Fatalf("a backup of an unreachable peer succeeded: %s", errOut.String())
+			}
+			if got := pushes.Load() > 0; got != tc.want {
+				t.Fatalf("pushed %t, want %t\n%s", got, tc.want, errOut.String())
 			}
 		})
 	}
