@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/lease"
@@ -379,11 +380,16 @@ func (r *run) doShare(ctx context.Context, p *setPlan) (part *setPart, err error
 		return nil, err
 	}
 	jobs, points := r.shareJobs(p)
-	results, err := r.transferJobs(ctx, jobs, points, func() {})
-	if err != nil {
-		return nil, err
-	}
-	after, err := r.shardCountsAfter(ctx, jobs)
+	var results []manifest.Shard
+	var after []uint64
+	err = r.watchSet(ctx, p, func(ctx context.Context) error {
+		var err error
+		if results, err = r.transferJobs(ctx, jobs, points, func() {}); err != nil {
+			return err
+		}
+		after, err = r.shardCountsAfter(ctx, jobs)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -441,15 +447,8 @@ func (r *run) waitForParts(ctx context.Context, p *setPlan) ([]*setPart, error) 
 			if !failed[w] {
 				continue
 			}
-			var f setFailure
-			if err := readRecord(ctx, r.deps.Store, workerFailedKey(p.Cluster, p.SetID, w), &f); err != nil {
-				if errors.Is(err, ErrObjectNotFound) {
-					continue
-				}
+			if err := r.finalFailure(ctx, p, w); err != nil {
 				return nil, err
-			}
-			if f.Final {
-				return nil, fmt.Errorf("worker %d (%s) failed and the Job does not retry it: %s", w, f.Holder, f.Reason)
 			}
 		}
 		if !time.Now().Before(deadline) {
@@ -467,6 +466,91 @@ func (r *run) waitForParts(ctx context.Context, p *setPlan) ([]*setPart, error) 
 		case <-t.C:
 		}
 	}
+}
+
+// finalFailure is worker w's failure when the Job does not retry it; nil
+// when it has none, or will be retried.
+func (r *run) finalFailure(ctx context.Context, p *setPlan, w int) error {
+	var f setFailure
+	if err := readRecord(ctx, r.deps.Store, workerFailedKey(p.Cluster, p.SetID, w), &f); err != nil {
+		if errors.Is(err, ErrObjectNotFound) {
+			return nil
+		}
+		return err
+	}
+	if f.Final {
+		return finalFailureError(w, f)
+	}
+	return nil
+}
+
+func finalFailureError(w int, f setFailure) error {
+	return fmt.Errorf("worker %d (%s) failed and the Job does not retry it: %s", w, f.Holder, f.Reason)
+}
+
+// watchSet runs fn under a context that ends as soon as the set fails
+// meanwhile — failed.json appears, or, for worker 0, another worker fails
+// with no retry left — so that no worker goes on streaming shards of a
+// set that will never be committed; fn's error is then that failure. A
+// record that cannot be read is looked at again at the next poll.
+func (r *run) watchSet(ctx context.Context, p *setPlan, fn func(context.Context) error) error {
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(setPollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := r.setFailed(wctx, p); err != nil {
+				cancel(err)
+				return
+			}
+		}
+	})
+	err := fn(wctx)
+	close(stop)
+	wg.Wait()
+	if cause := context.Cause(wctx); err != nil && ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	return err
+}
+
+// setFailed reports a failure of the set found in its records: failed.json,
+// or (worker 0) a worker's failure with no retry left. Records it cannot
+// read count as no failure.
+func (r *run) setFailed(ctx context.Context, p *setPlan) error {
+	var f setFailure
+	if err := readRecord(ctx, r.deps.Store, setFailedKey(p.Cluster, p.SetID), &f); err == nil {
+		return fmt.Errorf("set %s failed (worker %d, %s): %s", p.SetID, f.Worker, f.Holder, f.Reason)
+	}
+	if r.opts.WorkerIndex != 0 {
+		return nil
+	}
+	prefix := setPrefix(p.Cluster, p.SetID) + "failed/"
+	var workers []int
+	_ = r.deps.Store.List(ctx, prefix, func(o ObjectInfo) error {
+		var w int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(o.Key, prefix), "%d.json", &w); err == nil {
+			workers = append(workers, w)
+		}
+		return nil
+	})
+	for _, w := range workers {
+		var f setFailure
+		if readRecord(ctx, r.deps.Store, workerFailedKey(p.Cluster, p.SetID, w), &f) == nil && f.Final {
+			return finalFailureError(w, f)
+		}
+	}
+	return nil
 }
 
 // readParts reads every worker's part and checks it covers exactly its

@@ -547,3 +547,59 @@ func newTestRun(o Options, deps Deps) *run {
 	r.peers, _ = peerRefs(deps)
 	return r
 }
+
+// blockingPeer holds every snapshot stream open until its request ends.
+type blockingPeer struct{ Peer }
+
+func (p blockingPeer) StreamShardSnapshot(ctx context.Context, collection string, shard uint32) (io.ReadCloser, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestWorkersStopOnceTheSetFails: worker 0 is held inside its share when
+// worker 1 fails with no retry left; worker 0 stops at once and fails the
+// set, and worker 2, held too, stops on failed.json instead of finishing
+// a share nobody will commit.
+func TestWorkersStopOnceTheSetFails(t *testing.T) {
+	fastSetPolling(t)
+	c := testCluster()
+	store, cat := newFakeStore(), newFakeCatalog()
+	failing := &workerStore{condStore: store, failPut: func(key string) error {
+		if strings.Contains(key, ".snapshot") {
+			return errBoom
+		}
+		return nil
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := make([]outcome, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			d := testDeps(c, store, cat)
+			if i == 1 {
+				d = testDeps(c, failing, cat)
+			} else {
+				for id, p := range d.Peers {
+					d.Peers[id] = blockingPeer{p}
+				}
+			}
+			o := workerOpts(i, 3)
+			o.FinalAttempt = true
+			out[i].res, out[i].err = Run(ctx, o, d)
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("the workers did not stop when the set failed")
+	}
+	if out[0].err == nil || !strings.Contains(out[0].err.Error(), "worker 1 (qbackup-1) failed and the Job does not retry it") {
+		t.Fatalf("worker 0: %v", out[0].err)
+	}
+	if out[2].err == nil || !strings.Contains(out[2].err.Error(), "set 3f6e1c2a-job-uid failed (worker 0") {
+		t.Fatalf("worker 2: %v", out[2].err)
+	}
+	if keys := manifestKeys(store); len(keys) != 0 {
+		t.Fatalf("committed: %v", keys)
+	}
+}
