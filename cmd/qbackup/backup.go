@@ -13,6 +13,7 @@ import (
 	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/printer"
+	"github.com/qbackup/qbackup/internal/workerset"
 )
 
 type backupCmd struct {
@@ -119,7 +120,7 @@ func (c *backupCmd) validateWorkers() error {
 		return nil
 	case c.SetID == "":
 		return config.Invalidf("--workers %d (QBACKUP_WORKERS) needs --set-id (QBACKUP_SET_ID), the same for every worker of the set: in a Job, the Job's uid from the downward API (see kustomize/components/indexed-backup)", c.Workers)
-	case !backup.ValidSetID(c.SetID):
+	case !workerset.ValidSetID(c.SetID):
 		return config.Invalidf("--set-id %q (QBACKUP_SET_ID): use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", c.SetID)
 	case c.EncryptManifest:
 		return config.Invalidf("--encrypt-manifest (QBACKUP_ENCRYPT_MANIFEST) cannot be used with --workers %d: the plan the workers share would name the collections in clear; use --workers 1 or drop --encrypt-manifest", c.Workers)

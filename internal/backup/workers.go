@@ -14,6 +14,7 @@ import (
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/internal/workerset"
 )
 
 // One set, several workers (Options.Workers > 1; the pods of a Kubernetes
@@ -94,7 +95,7 @@ func (o Options) validateWorkers() error {
 		return fmt.Errorf("%w: worker index %d of %d workers: want 0 to %d", ErrBadWorkers, o.WorkerIndex, o.Workers, o.Workers-1)
 	case o.SetID == "":
 		return fmt.Errorf("%w: %d workers need a set id shared by all of them", ErrBadWorkers, o.Workers)
-	case !ValidSetID(o.SetID):
+	case !workerset.ValidSetID(o.SetID):
 		return fmt.Errorf("%w: set id %q: want 1 to 128 of [A-Za-z0-9._-], starting with a letter or digit", ErrBadWorkers, o.SetID)
 	case o.EncryptManifest:
 		return fmt.Errorf("%w: an encrypted manifest cannot be taken by several workers (the plan they share would name the collections in clear)", ErrBadWorkers)
@@ -106,7 +107,7 @@ func (o Options) validateWorkers() error {
 
 // runWorker is Run for one worker of a multi-worker set.
 func (r *run) runWorker(ctx context.Context, retainer storage.Retainer) (*Result, error) {
-	if _, ok := r.deps.Store.(conditional); !ok {
+	if _, ok := r.deps.Store.(workerset.Conditional); !ok {
 		return nil, fmt.Errorf("%w: the storage cannot create objects only if absent, which several workers need", ErrBadWorkers)
 	}
 	r.log = r.log.With("set_id", r.opts.SetID, "worker", r.opts.WorkerIndex, "workers", r.opts.Workers)
@@ -118,8 +119,8 @@ func (r *run) runWorker(ctx context.Context, retainer storage.Retainer) (*Result
 
 // setFailedError reads failed.json; nil when the set has not failed.
 func (r *run) setFailedError(ctx context.Context) error {
-	var f setFailure
-	err := readRecord(ctx, r.deps.Store, setFailedKey(r.opts.Cluster, r.opts.SetID), &f)
+	var f workerset.Failure
+	err := workerset.Read(ctx, r.deps.Store, workerset.FailedKey(r.opts.Cluster, r.opts.SetID), &f)
 	if errors.Is(err, ErrObjectNotFound) {
 		return nil
 	}
@@ -130,9 +131,9 @@ func (r *run) setFailedError(ctx context.Context) error {
 }
 
 // readPlan reads the plan; nil when there is none yet.
-func (r *run) readPlan(ctx context.Context) (*setPlan, error) {
-	var p setPlan
-	err := readRecord(ctx, r.deps.Store, planKey(r.opts.Cluster, r.opts.SetID), &p)
+func (r *run) readPlan(ctx context.Context) (*workerset.Plan, error) {
+	var p workerset.Plan
+	err := workerset.Read(ctx, r.deps.Store, workerset.PlanKey(r.opts.Cluster, r.opts.SetID), &p)
 	if errors.Is(err, ErrObjectNotFound) {
 		return nil, nil
 	}
@@ -144,7 +145,7 @@ func (r *run) readPlan(ctx context.Context) (*setPlan, error) {
 
 // checkPlan refuses to add to a set taken otherwise than this worker is
 // configured: the workers of one set must share one configuration.
-func (r *run) checkPlan(p *setPlan) error {
+func (r *run) checkPlan(p *workerset.Plan) error {
 	var diffs []string
 	if p.Cluster != r.opts.Cluster {
 		diffs = append(diffs, fmt.Sprintf("cluster %q, this worker's %q", p.Cluster, r.opts.Cluster))
@@ -181,11 +182,11 @@ func (r *run) useSet(id string, start time.Time, retainer storage.Retainer) {
 func (r *run) coordinate(ctx context.Context, retainer storage.Retainer) (*Result, error) {
 	// A retry of worker 0 whose predecessor committed the set and died
 	// before it exited: the plan is gone, the commit note says so.
-	var done setCommit
-	if err := readRecord(ctx, r.deps.Store, commitKey(r.opts.Cluster, r.opts.SetID), &done); err == nil && done.Committed {
+	var done workerset.Commit
+	if err := workerset.Read(ctx, r.deps.Store, workerset.CommitKey(r.opts.Cluster, r.opts.SetID), &done); err == nil && done.Committed {
 		r.log.Info("the set is committed already; nothing to do", "backup_id", done.BackupID, "committed_by", done.Holder)
 		r.useSet(done.BackupID, time.Time{}, retainer)
-		return r.committedResult(ctx, &setPlan{SetID: r.opts.SetID, Cluster: r.opts.Cluster, BackupID: done.BackupID},
+		return r.committedResult(ctx, &workerset.Plan{SetID: r.opts.SetID, Cluster: r.opts.Cluster, BackupID: done.BackupID},
 			manifest.ManifestKey(r.opts.Cluster, done.BackupID))
 	} else if err != nil && !errors.Is(err, ErrObjectNotFound) {
 		return nil, err
@@ -246,8 +247,8 @@ func (r *run) coordinate(ctx context.Context, retainer storage.Retainer) (*Resul
 		err = r.fail(ctx, context.Cause(held), err)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if perr := putRecord(cctx, r.deps.Store, setFailedKey(r.opts.Cluster, r.opts.SetID),
-			setFailure{Format: setRecordsFormat, Worker: 0, Holder: r.opts.Holder, Reason: err.Error(), Final: true, At: r.now()}, false); perr != nil {
+		if perr := workerset.Put(cctx, r.deps.Store, workerset.FailedKey(r.opts.Cluster, r.opts.SetID),
+			workerset.Failure{Format: workerset.Format, Worker: 0, Holder: r.opts.Holder, Reason: err.Error(), Final: true, At: r.now()}, false); perr != nil {
 			r.log.Error("recording the set's failure for the other workers failed; they fail when they find no commit", "error", perr)
 		}
 	}
@@ -258,7 +259,7 @@ func (r *run) coordinate(ctx context.Context, retainer storage.Retainer) (*Resul
 // coordinateLocked runs worker 0's part under the lock. owned is set once
 // the plan is this set's (written now or taken up), from when a failure
 // fails the whole set.
-func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *setPlan, inv *inventory, choices []Choice, missing []Unavailable, owned *bool) (*Result, error) {
+func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *workerset.Plan, inv *inventory, choices []Choice, missing []Unavailable, owned *bool) (*Result, error) {
 	cat := r.deps.Catalog
 	if plan == nil {
 		if cat != nil {
@@ -274,7 +275,7 @@ func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *setPl
 		if plan, err = r.makePlan(ctx, start, inv, choices, len(missing)); err != nil {
 			return nil, err
 		}
-		if err := putRecord(ctx, r.deps.Store, planKey(r.opts.Cluster, r.opts.SetID), plan, true); err != nil {
+		if err := workerset.Put(ctx, r.deps.Store, workerset.PlanKey(r.opts.Cluster, r.opts.SetID), plan, true); err != nil {
 			if errors.Is(err, ErrObjectExists) {
 				return nil, fmt.Errorf("set %s: another worker 0 wrote the plan first; this one stops: %w", r.opts.SetID, err)
 			}
@@ -296,7 +297,7 @@ func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *setPl
 
 // makePlan reads the sample and the counts before the snapshots and
 // splits the shards between the workers.
-func (r *run) makePlan(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing int) (*setPlan, error) {
+func (r *run) makePlan(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing int) (*workerset.Plan, error) {
 	samples, err := r.sample(ctx, inv)
 	if err != nil {
 		return nil, err
@@ -306,8 +307,8 @@ func (r *run) makePlan(ctx context.Context, start time.Time, inv *inventory, cho
 		return nil, err
 	}
 	skeleton := r.buildManifest(start, inv, nil, nil, samples, missing > 0)
-	p := &setPlan{
-		Format: setRecordsFormat, SetID: r.opts.SetID, Cluster: r.opts.Cluster, BackupID: r.id, Workers: r.opts.Workers,
+	p := &workerset.Plan{
+		Format: workerset.Format, SetID: r.opts.SetID, Cluster: r.opts.Cluster, BackupID: r.id, Workers: r.opts.Workers,
 		Holder: r.opts.Holder, StartedAt: start, Compression: r.opts.Compression, SnapshotMethod: r.opts.SnapshotMethod,
 		Encrypted: r.opts.Encrypt != nil, Skeleton: skeleton, Before: before, Missing: missing,
 	}
@@ -335,7 +336,7 @@ func (r *run) makePlan(ctx context.Context, start time.Time, inv *inventory, cho
 		if r.opts.Encrypt != nil {
 			key += manifest.EncryptedSuffix
 		}
-		p.Shards = append(p.Shards, plannedShard{Collection: ch.Collection, ShardID: ch.ShardID, ShardKey: ch.ShardKey,
+		p.Shards = append(p.Shards, workerset.PlannedShard{Collection: ch.Collection, ShardID: ch.ShardID, ShardKey: ch.ShardKey,
 			PeerID: ch.PeerID, PointsCount: ch.PointsCount, Replicas: reps, Object: key, Worker: owner[i]})
 	}
 	for w, idx := range shares {
@@ -349,7 +350,7 @@ func (r *run) makePlan(ctx context.Context, start time.Time, inv *inventory, cho
 }
 
 // shareJobs are the jobs of this worker's share of the plan.
-func (r *run) shareJobs(p *setPlan) ([]job, uint64) {
+func (r *run) shareJobs(p *workerset.Plan) ([]job, uint64) {
 	var jobs []job
 	var points uint64
 	for _, s := range p.Shards {
@@ -370,10 +371,10 @@ func (r *run) shareJobs(p *setPlan) ([]job, uint64) {
 
 // doShare snapshots this worker's share and writes its part record,
 // unless an earlier attempt of this index already did.
-func (r *run) doShare(ctx context.Context, p *setPlan) (part *setPart, err error) {
-	key := partKey(r.opts.Cluster, r.opts.SetID, r.opts.WorkerIndex)
-	var done setPart
-	if err := readRecord(ctx, r.deps.Store, key, &done); err == nil && done.BackupID == p.BackupID {
+func (r *run) doShare(ctx context.Context, p *workerset.Plan) (part *workerset.Part, err error) {
+	key := workerset.PartKey(r.opts.Cluster, r.opts.SetID, r.opts.WorkerIndex)
+	var done workerset.Part
+	if err := workerset.Read(ctx, r.deps.Store, key, &done); err == nil && done.BackupID == p.BackupID {
 		r.log.Info("this worker's part was written by an earlier attempt; not taken again", "shards", len(done.Shards), "by", done.Holder)
 		return &done, nil
 	} else if err != nil && !errors.Is(err, ErrObjectNotFound) {
@@ -401,9 +402,9 @@ func (r *run) doShare(ctx context.Context, p *setPlan) (part *setPart, err error
 	if err := r.setFailedError(ctx); err != nil {
 		return nil, err
 	}
-	part = &setPart{Format: setRecordsFormat, SetID: p.SetID, BackupID: p.BackupID, Worker: r.opts.WorkerIndex,
+	part = &workerset.Part{Format: workerset.Format, SetID: p.SetID, BackupID: p.BackupID, Worker: r.opts.WorkerIndex,
 		Holder: r.opts.Holder, FinishedAt: r.now(), Shards: results}
-	if err := putRecord(ctx, r.deps.Store, key, part, false); err != nil {
+	if err := workerset.Put(ctx, r.deps.Store, key, part, false); err != nil {
 		return nil, err
 	}
 	var bytes int64
@@ -417,18 +418,21 @@ func (r *run) doShare(ctx context.Context, p *setPlan) (part *setPart, err error
 // waitForParts waits until every worker's part is stored and returns
 // them by worker. A worker that failed for good fails the set; so does
 // waiting longer than PartsWait.
-func (r *run) waitForParts(ctx context.Context, p *setPlan) ([]*setPart, error) {
+func (r *run) waitForParts(ctx context.Context, p *workerset.Plan) ([]*workerset.Part, error) {
 	deadline := time.Now().Add(r.opts.PartsWait)
 	logged := false
 	for {
 		present, failed := map[int]bool{}, map[int]bool{}
-		prefix := setPrefix(r.opts.Cluster, r.opts.SetID)
-		if err := r.deps.Store.List(ctx, prefix, func(o ObjectInfo) error {
-			var w int
-			if _, err := fmt.Sscanf(strings.TrimPrefix(o.Key, prefix), "parts/%d.json", &w); err == nil {
-				present[w] = true
-			} else if _, err := fmt.Sscanf(strings.TrimPrefix(o.Key, prefix), "failed/%d.json", &w); err == nil {
-				failed[w] = true
+		parts, failures := workerset.PartsPrefix(p.Cluster, p.SetID), workerset.WorkerFailedPrefix(p.Cluster, p.SetID)
+		if err := r.deps.Store.List(ctx, workerset.SetPrefix(p.Cluster, p.SetID), func(o ObjectInfo) error {
+			if name, ok := strings.CutPrefix(o.Key, parts); ok {
+				if w, ok := workerset.WorkerOf(name); ok {
+					present[w] = true
+				}
+			} else if name, ok := strings.CutPrefix(o.Key, failures); ok {
+				if w, ok := workerset.WorkerOf(name); ok {
+					failed[w] = true
+				}
 			}
 			return nil
 		}); err != nil {
@@ -470,9 +474,9 @@ func (r *run) waitForParts(ctx context.Context, p *setPlan) ([]*setPart, error) 
 
 // finalFailure is worker w's failure when the Job does not retry it; nil
 // when it has none, or will be retried.
-func (r *run) finalFailure(ctx context.Context, p *setPlan, w int) error {
-	var f setFailure
-	if err := readRecord(ctx, r.deps.Store, workerFailedKey(p.Cluster, p.SetID, w), &f); err != nil {
+func (r *run) finalFailure(ctx context.Context, p *workerset.Plan, w int) error {
+	var f workerset.Failure
+	if err := workerset.Read(ctx, r.deps.Store, workerset.WorkerFailedKey(p.Cluster, p.SetID, w), &f); err != nil {
 		if errors.Is(err, ErrObjectNotFound) {
 			return nil
 		}
@@ -484,7 +488,7 @@ func (r *run) finalFailure(ctx context.Context, p *setPlan, w int) error {
 	return nil
 }
 
-func finalFailureError(w int, f setFailure) error {
+func finalFailureError(w int, f workerset.Failure) error {
 	return fmt.Errorf("worker %d (%s) failed and the Job does not retry it: %s", w, f.Holder, f.Reason)
 }
 
@@ -493,7 +497,7 @@ func finalFailureError(w int, f setFailure) error {
 // with no retry left — so that no worker goes on streaming shards of a
 // set that will never be committed; fn's error is then that failure. A
 // record that cannot be read is looked at again at the next poll.
-func (r *run) watchSet(ctx context.Context, p *setPlan, fn func(context.Context) error) error {
+func (r *run) watchSet(ctx context.Context, p *workerset.Plan, fn func(context.Context) error) error {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := make(chan struct{})
@@ -527,26 +531,25 @@ func (r *run) watchSet(ctx context.Context, p *setPlan, fn func(context.Context)
 // setFailed reports a failure of the set found in its records: failed.json,
 // or (worker 0) a worker's failure with no retry left. Records it cannot
 // read count as no failure.
-func (r *run) setFailed(ctx context.Context, p *setPlan) error {
-	var f setFailure
-	if err := readRecord(ctx, r.deps.Store, setFailedKey(p.Cluster, p.SetID), &f); err == nil {
+func (r *run) setFailed(ctx context.Context, p *workerset.Plan) error {
+	var f workerset.Failure
+	if err := workerset.Read(ctx, r.deps.Store, workerset.FailedKey(p.Cluster, p.SetID), &f); err == nil {
 		return fmt.Errorf("set %s failed (worker %d, %s): %s", p.SetID, f.Worker, f.Holder, f.Reason)
 	}
 	if r.opts.WorkerIndex != 0 {
 		return nil
 	}
-	prefix := setPrefix(p.Cluster, p.SetID) + "failed/"
+	prefix := workerset.WorkerFailedPrefix(p.Cluster, p.SetID)
 	var workers []int
 	_ = r.deps.Store.List(ctx, prefix, func(o ObjectInfo) error {
-		var w int
-		if _, err := fmt.Sscanf(strings.TrimPrefix(o.Key, prefix), "%d.json", &w); err == nil {
+		if w, ok := workerset.WorkerOf(strings.TrimPrefix(o.Key, prefix)); ok {
 			workers = append(workers, w)
 		}
 		return nil
 	})
 	for _, w := range workers {
-		var f setFailure
-		if readRecord(ctx, r.deps.Store, workerFailedKey(p.Cluster, p.SetID, w), &f) == nil && f.Final {
+		var f workerset.Failure
+		if workerset.Read(ctx, r.deps.Store, workerset.WorkerFailedKey(p.Cluster, p.SetID, w), &f) == nil && f.Final {
 			return finalFailureError(w, f)
 		}
 	}
@@ -555,11 +558,11 @@ func (r *run) setFailed(ctx context.Context, p *setPlan) error {
 
 // readParts reads every worker's part and checks it covers exactly its
 // share.
-func (r *run) readParts(ctx context.Context, p *setPlan) ([]*setPart, error) {
-	parts := make([]*setPart, p.Workers)
+func (r *run) readParts(ctx context.Context, p *workerset.Plan) ([]*workerset.Part, error) {
+	parts := make([]*workerset.Part, p.Workers)
 	for w := range parts {
-		var part setPart
-		if err := readRecord(ctx, r.deps.Store, partKey(p.Cluster, p.SetID, w), &part); err != nil {
+		var part workerset.Part
+		if err := workerset.Read(ctx, r.deps.Store, workerset.PartKey(p.Cluster, p.SetID, w), &part); err != nil {
 			return nil, err
 		}
 		if part.BackupID != p.BackupID || part.Worker != w {
@@ -583,22 +586,22 @@ func (r *run) readParts(ctx context.Context, p *setPlan) ([]*setPart, error) {
 
 // commitSet claims the commit, assembles the manifest from the plan and
 // the parts, and commits it as a single run does.
-func (r *run) commitSet(ctx context.Context, p *setPlan, parts []*setPart) (*Result, error) {
+func (r *run) commitSet(ctx context.Context, p *workerset.Plan, parts []*workerset.Part) (*Result, error) {
 	mkey := manifest.ManifestKey(p.Cluster, p.BackupID)
 	var tok [8]byte
 	if _, err := rand.Read(tok[:]); err != nil {
 		return nil, fmt.Errorf("claim the commit of set %s: %w", p.SetID, err)
 	}
-	claim := setCommit{Format: setRecordsFormat, Holder: r.opts.Holder, Token: hex.EncodeToString(tok[:]), At: r.now()}
-	if err := putRecord(ctx, r.deps.Store, commitKey(p.Cluster, p.SetID), claim, true); err != nil {
+	claim := workerset.Commit{Format: workerset.Format, Holder: r.opts.Holder, Token: hex.EncodeToString(tok[:]), At: r.now()}
+	if err := workerset.Put(ctx, r.deps.Store, workerset.CommitKey(p.Cluster, p.SetID), claim, true); err != nil {
 		if !errors.Is(err, ErrObjectExists) {
 			return nil, fmt.Errorf("claim the commit of set %s: %w", p.SetID, err)
 		}
-		var other setCommit
-		rerr := readRecord(ctx, r.deps.Store, commitKey(p.Cluster, p.SetID), &other)
+		var other workerset.Commit
+		rerr := workerset.Read(ctx, r.deps.Store, workerset.CommitKey(p.Cluster, p.SetID), &other)
 		// Checked after reading the claim: a committer deletes the claim
 		// only once its manifest is written.
-		if ok, eerr := recordExists(ctx, r.deps.Store, mkey); eerr == nil && ok {
+		if ok, eerr := workerset.Exists(ctx, r.deps.Store, mkey); eerr == nil && ok {
 			r.log.Info("the set is already committed", "committed_by", other.Holder, "manifest", mkey)
 			return r.committedResult(ctx, p, mkey)
 		}
@@ -668,7 +671,7 @@ func (r *run) commitSet(ctx context.Context, p *setPlan, parts []*setPart) (*Res
 }
 
 // committedResult is the result of a set an earlier attempt committed.
-func (r *run) committedResult(ctx context.Context, p *setPlan, key string) (*Result, error) {
+func (r *run) committedResult(ctx context.Context, p *workerset.Plan, key string) (*Result, error) {
 	m, _, err := manifest.ReadCommit(ctx, r.deps.Store, key)
 	if err != nil {
 		return nil, err
@@ -687,13 +690,13 @@ func (r *run) recordCommitted(ctx context.Context, res *Result) (*Result, error)
 	// The commit record stays, saying the set is committed, for a late
 	// attempt of an index (its pod killed after writing its part); the
 	// rest is of no use any more. Prune removes it after the orphan grace.
-	done := setCommit{Format: setRecordsFormat, Holder: r.opts.Holder, At: r.now(), BackupID: res.Manifest.BackupID, Committed: true}
-	if err := putRecord(cctx, r.deps.Store, commitKey(r.opts.Cluster, r.opts.SetID), done, false); err != nil {
+	done := workerset.Commit{Format: workerset.Format, Holder: r.opts.Holder, At: r.now(), BackupID: res.Manifest.BackupID, Committed: true}
+	if err := workerset.Put(cctx, r.deps.Store, workerset.CommitKey(r.opts.Cluster, r.opts.SetID), done, false); err != nil {
 		r.log.Warn("recording the commit for late workers failed", "error", err)
 	}
 	var keys []string
-	err := r.deps.Store.List(cctx, setPrefix(r.opts.Cluster, r.opts.SetID), func(o ObjectInfo) error {
-		if o.Key != commitKey(r.opts.Cluster, r.opts.SetID) {
+	err := r.deps.Store.List(cctx, workerset.SetPrefix(r.opts.Cluster, r.opts.SetID), func(o ObjectInfo) error {
+		if o.Key != workerset.CommitKey(r.opts.Cluster, r.opts.SetID) {
 			keys = append(keys, o.Key)
 		}
 		return nil
@@ -729,14 +732,14 @@ func (r *run) contribute(ctx context.Context, retainer storage.Retainer) (*Resul
 	if err := r.setFailedError(ctx); err != nil {
 		return nil, err
 	}
-	if ok, err := recordExists(ctx, r.deps.Store, manifest.ManifestKey(plan.Cluster, plan.BackupID)); err != nil {
+	if ok, err := workerset.Exists(ctx, r.deps.Store, manifest.ManifestKey(plan.Cluster, plan.BackupID)); err != nil {
 		return nil, err
 	} else if ok {
 		r.log.Info("the set is committed already; nothing to do")
 		return &Result{Part: &PartResult{SetID: plan.SetID, BackupID: plan.BackupID, Worker: r.opts.WorkerIndex, Workers: plan.Workers, Already: true}}, nil
 	}
-	var prior setPart
-	already := readRecord(ctx, r.deps.Store, partKey(plan.Cluster, plan.SetID, r.opts.WorkerIndex), &prior) == nil && prior.BackupID == plan.BackupID
+	var prior workerset.Part
+	already := workerset.Read(ctx, r.deps.Store, workerset.PartKey(plan.Cluster, plan.SetID, r.opts.WorkerIndex), &prior) == nil && prior.BackupID == plan.BackupID
 	part, err := r.doShare(ctx, plan)
 	if err != nil {
 		return nil, r.failShare(ctx, plan, err)
@@ -758,7 +761,7 @@ func (e errSetCommitted) Error() string {
 }
 
 // waitForPlan polls for worker 0's plan, at most PlanWait.
-func (r *run) waitForPlan(ctx context.Context) (*setPlan, error) {
+func (r *run) waitForPlan(ctx context.Context) (*workerset.Plan, error) {
 	deadline := time.Now().Add(r.opts.PlanWait)
 	logged := false
 	for {
@@ -766,8 +769,8 @@ func (r *run) waitForPlan(ctx context.Context) (*setPlan, error) {
 		if err != nil || p != nil {
 			return p, err
 		}
-		var done setCommit
-		if err := readRecord(ctx, r.deps.Store, commitKey(r.opts.Cluster, r.opts.SetID), &done); err == nil && done.Committed {
+		var done workerset.Commit
+		if err := workerset.Read(ctx, r.deps.Store, workerset.CommitKey(r.opts.Cluster, r.opts.SetID), &done); err == nil && done.Committed {
 			return nil, errSetCommitted{backupID: done.BackupID, by: done.Holder}
 		}
 		if err := r.setFailedError(ctx); err != nil {
@@ -793,7 +796,7 @@ func (r *run) waitForPlan(ctx context.Context) (*setPlan, error) {
 // failShare cleans up after this worker's failed share: its objects are
 // deleted and its failure recorded for worker 0 (final when the Job does
 // not retry this index).
-func (r *run) failShare(ctx context.Context, p *setPlan, err error) error {
+func (r *run) failShare(ctx context.Context, p *workerset.Plan, err error) error {
 	if ctx.Err() != nil {
 		err = fmt.Errorf("worker %d of set %s cancelled: %w", r.opts.WorkerIndex, p.SetID, err)
 	} else {
@@ -819,8 +822,8 @@ func (r *run) failShare(ctx context.Context, p *setPlan, err error) error {
 			break
 		}
 	}
-	if perr := putRecord(cctx, r.deps.Store, workerFailedKey(p.Cluster, p.SetID, r.opts.WorkerIndex),
-		setFailure{Format: setRecordsFormat, Worker: r.opts.WorkerIndex, Holder: r.opts.Holder, Reason: err.Error(), Final: r.opts.FinalAttempt, At: r.now()}, false); perr != nil {
+	if perr := workerset.Put(cctx, r.deps.Store, workerset.WorkerFailedKey(p.Cluster, p.SetID, r.opts.WorkerIndex),
+		workerset.Failure{Format: workerset.Format, Worker: r.opts.WorkerIndex, Holder: r.opts.Holder, Reason: err.Error(), Final: r.opts.FinalAttempt, At: r.now()}, false); perr != nil {
 		r.log.Error("recording this worker's failure failed", "error", perr)
 	}
 	r.log.Error("worker failed", "error", err, "retried_by_the_job", !r.opts.FinalAttempt)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/workerset"
 )
 
 // fastSetPolling shortens the pause between looks at a set's records.
@@ -27,7 +28,7 @@ func fastSetPolling(t *testing.T) {
 // condStore is a Store with conditional creates, as every backend.
 type condStore interface {
 	Store
-	conditional
+	workerset.Conditional
 }
 
 // workerStore is one worker's view of the shared store: failPut fails
@@ -209,7 +210,7 @@ func TestWorkersCommitOneSetEqualToASingleRun(t *testing.T) {
 		puts[k]++
 	}
 	for _, k := range store.keys() {
-		if strings.Contains(k, "/"+setsDir) && k != commitKey("prod", "3f6e1c2a-job-uid") {
+		if strings.HasPrefix(k, workerset.Prefix("prod")) && k != workerset.CommitKey("prod", "3f6e1c2a-job-uid") {
 			t.Errorf("coordination record left: %s", k)
 		}
 		if puts[k] != 1 && strings.Contains(k, ".snapshot") {
@@ -355,7 +356,7 @@ func TestRetriedWorkerRedoesOnlyItsShare(t *testing.T) {
 	if _, err := Run(context.Background(), workerOpts(2, 3), testDeps(c, failing, cat)); !errors.Is(err, errBoom) {
 		t.Fatalf("worker 2, first attempt: %v", err)
 	}
-	if ok, _ := recordExists(context.Background(), store, workerFailedKey("prod", "3f6e1c2a-job-uid", 2)); !ok {
+	if ok, _ := workerset.Exists(context.Background(), store, workerset.WorkerFailedKey("prod", "3f6e1c2a-job-uid", 2)); !ok {
 		t.Fatal("the failure of worker 2 is not recorded")
 	}
 	before := len(store.puts)
@@ -481,7 +482,7 @@ func TestCommitIsNeverTwice(t *testing.T) {
 	// A claim whose holder never wrote the manifest: not committed twice.
 	store2, cat2 := newFakeStore(), newFakeCatalog()
 	plan2, parts2 := plannedSet(t, c, store2, cat2)
-	if err := putRecord(context.Background(), store2, commitKey("prod", plan2.SetID), setCommit{Format: 1, Holder: "dead-pod", At: time.Now()}, true); err != nil {
+	if err := workerset.Put(context.Background(), store2, workerset.CommitKey("prod", plan2.SetID), workerset.Commit{Format: 1, Holder: "dead-pod", At: time.Now()}, true); err != nil {
 		t.Fatal(err)
 	}
 	o, _ := workerOpts(0, 3).withDefaults()
@@ -499,7 +500,7 @@ func TestCommitIsNeverTwice(t *testing.T) {
 
 // plannedSet runs workers 1 and 2 and worker 0 up to its commit, and
 // returns the plan and the parts.
-func plannedSet(t *testing.T, c *fakeCluster, store *fakeStore, cat *fakeCatalog) (*setPlan, []*setPart) {
+func plannedSet(t *testing.T, c *fakeCluster, store *fakeStore, cat *fakeCatalog) (*workerset.Plan, []*workerset.Part) {
 	t.Helper()
 	ctx := context.Background()
 	o, err := workerOpts(0, 3).withDefaults()
@@ -522,7 +523,7 @@ func plannedSet(t *testing.T, c *fakeCluster, store *fakeStore, cat *fakeCatalog
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := putRecord(ctx, store, planKey("prod", plan.SetID), plan, true); err != nil {
+	if err := workerset.Put(ctx, store, workerset.PlanKey("prod", plan.SetID), plan, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.doShare(ctx, plan); err != nil {
