@@ -11,6 +11,7 @@ import (
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/retention"
+	"github.com/qbackup/qbackup/internal/workerset"
 )
 
 // DefaultOrphanGrace is how old the newest object of a set without a
@@ -124,7 +125,8 @@ func Prune(ctx context.Context, opts PruneOptions, store Store, cat IndexCatalog
 	if opts.DryRun {
 		return rep, nil
 	}
-	return rep, executePrune(ctx, plan, opts, prefix, stored, locked, store, cat, log)
+	return rep, errors.Join(executePrune(ctx, plan, opts, prefix, stored, locked, store, cat, log),
+		workerset.Prune(ctx, store, workerset.PruneOptions{Prefix: prefix, Now: opts.Now, Grace: opts.OrphanGrace, Logger: log}))
 }
 
 // gatherPruneInput reads what a prune decides by: the sets under prefix
