@@ -9,6 +9,7 @@ import (
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/lease"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/restore"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -23,7 +24,7 @@ func TestFlagDefaultsAreTheEnginesDefaults(t *testing.T) {
 	}{
 		{"lease-ttl", lease.DefaultTTL},
 		{"stall-timeout", backup.DefaultStallTimeout},
-		{"orphan-grace", backup.DefaultOrphanGrace},
+		{"orphan-grace", prune.DefaultOrphanGrace},
 		{"wait-timeout", restore.DefaultWaitTimeout},
 		{"transfer-timeout", restore.DefaultTransferTimeout},
 		{"s3-timeout", storage.DefaultS3Timeout},

@@ -12,13 +12,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/kube"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/storage"
 )
 
@@ -122,7 +122,7 @@ func (w *setSummaries) verified(m *manifest.Manifest, status, detail string) {
 // sets removed, and of any other set whose manifest is gone, are
 // deleted; a set in storage without a summary (taken before summaries
 // were recorded, or whose write failed) gets one.
-func (w *setSummaries) pruned(ctx context.Context, rep *backup.PruneReport, store inventory.Store, cluster string) {
+func (w *setSummaries) pruned(ctx context.Context, rep *prune.Report, store inventory.Store, cluster string) {
 	if w == nil || (rep != nil && rep.DryRun) {
 		return
 	}
