@@ -52,9 +52,4 @@ func TestFlagDefaultsAreTheEnginesDefaults(t *testing.T) {
 			t.Errorf("--%s defaults to %q, the engine to %q", flag, defaults[flag], want)
 		}
 	}
-	// The backup engine's lock lifetime is the lock package's, which
-	// restores use.
-	if backup.DefaultLeaseTTL != lease.DefaultTTL {
-		t.Errorf("backup lease TTL %s, lock default %s", backup.DefaultLeaseTTL, lease.DefaultTTL)
-	}
 }

@@ -217,7 +217,8 @@ func (r *run) snapshotShard(ctx context.Context, j job, ahead *prestarted, start
 		r.log.Warn("waiting for the snapshot stream: the peer sent nothing", "collection", j.Collection, "shard", j.ShardID,
 			"peer", j.PeerID, "waited", waited.String(), "fails_after", timeout.String()+" (--stall-timeout)")
 	})
-	sum, err := transfer(sctx, r.setStore, j.key, watched, cancel, r.opts.Compression, r.opts.Encrypt, what, func(n int64) { r.progress.Bytes(ref, n) })
+	sum, err := transfer(sctx, watched, cancel, upload{store: r.setStore, key: j.key, compression: r.opts.Compression, enc: r.opts.Encrypt,
+		what: what, onBytes: func(n int64) { r.progress.Bytes(ref, n) }})
 	if err != nil && watched.isStalled() {
 		// The store's error is then only the cancellation; say why.
 		err = fmt.Errorf("%s: %w: no byte received for %s (--stall-timeout)", what, ErrStalled, r.opts.StallTimeout)

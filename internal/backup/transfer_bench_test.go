@@ -69,7 +69,7 @@ func BenchmarkTransfer(b *testing.B) {
 			b.SetBytes(size)
 			for b.Loop() {
 				src := &snapshotStream{block: block, n: size}
-				if _, err := transfer(context.Background(), store, "k", src, func() {}, manifest.CompressionNone, tc.enc, "bench", func(int64) {}); err != nil {
+				if _, err := transfer(context.Background(), src, func() {}, upload{store: store, key: "k", compression: manifest.CompressionNone, enc: tc.enc, what: "bench", onBytes: func(int64) {}}); err != nil {
 					b.Fatal(err)
 				}
 			}

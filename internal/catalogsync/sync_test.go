@@ -98,8 +98,8 @@ func TestCatalogSyncOfEncryptedSets(t *testing.T) {
 	_, otherIDs, _ := inventorytest.AgeKey(t)
 	ctx := context.Background()
 	store := storage.NewMemory()
-	complete := inventorytest.WriteEncryptedSet(t, store, rec, "prod", now.Add(-2*time.Hour), false, nil, now)
-	partial := inventorytest.WriteEncryptedSet(t, store, rec, "prod", now.Add(-time.Hour), true, nil, now)
+	complete := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: now.Add(-2 * time.Hour), Mod: now})
+	partial := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: now.Add(-time.Hour), Mod: now, Partial: true})
 
 	// Secrets without an identity may carry an empty set, not nil.
 	for name, none := range map[string]*crypt.Identities{"nil": nil, "empty": {}} {

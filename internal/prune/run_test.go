@@ -365,19 +365,19 @@ func TestPruneJudgesEncryptedSetsWithoutTheKey(t *testing.T) {
 	day := func(d int) time.Time { return now.AddDate(0, 0, d) }
 	rec, _, _ := inventorytest.AgeKey(t)
 	store := storage.NewMemory()
-	locked := inventorytest.WriteEncryptedSet(t, store, rec, "prod", day(-6), false, &manifest.ObjectLock{Mode: "GOVERNANCE", RetainUntil: day(3)}, day(-6))
-	old := inventorytest.WriteEncryptedSet(t, store, rec, "prod", day(-5), false, nil, day(-5))
-	mid := inventorytest.WriteEncryptedSet(t, store, rec, "prod", day(-3), false, nil, day(-3))
-	newest := inventorytest.WriteEncryptedSet(t, store, rec, "prod", day(-2), false, nil, day(-2))
+	locked := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: day(-6), Mod: day(-6), Lock: &manifest.ObjectLock{Mode: "GOVERNANCE", RetainUntil: day(3)}})
+	old := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: day(-5), Mod: day(-5)})
+	mid := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: day(-3), Mod: day(-3)})
+	newest := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: day(-2), Mod: day(-2)})
 	// Newer than every complete set, yet never one of the two kept.
-	partial := inventorytest.WriteEncryptedSet(t, store, rec, "prod", day(-1), true, nil, day(-1))
+	partial := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: day(-1), Mod: day(-1), Partial: true})
 	// An encrypted manifest without its readable part (the commit
 	// marker): a run killed while committing, an orphan like any other.
-	orphan := inventorytest.WriteEncryptedSet(t, store, rec, "prod", day(-4), false, nil, day(-4))
+	orphan := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: day(-4), Mod: day(-4)})
 	_ = store.Delete(context.Background(), manifest.ManifestKey("prod", orphan))
 	// A readable part whose encrypted manifest is gone: never judged
 	// blindly.
-	blind := inventorytest.WriteEncryptedSet(t, store, rec, "prod", day(-7), false, nil, day(-7))
+	blind := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: day(-7), Mod: day(-7)})
 	_ = store.Delete(context.Background(), manifest.EncryptedManifestKey("prod", blind))
 
 	rep, err := Run(context.Background(), Options{Cluster: "prod", KeepLast: 2, Now: now}, store, nil)

@@ -151,7 +151,7 @@ func Run(ctx context.Context, opts RunOptions, deps Deps) (*Result, error) {
 	if err := save(ctx, deps, rec); err != nil {
 		return res, err
 	}
-	runErr := execute(ctx, plan, rec, deps, opts, order, log, res)
+	runErr := (&execution{plan: plan, rec: rec, deps: deps, opts: opts, order: order, log: log, res: res}).run(ctx)
 	res.Duration = deps.now().Sub(start)
 	rec.Status = StatusComplete
 	if runErr != nil {
@@ -172,29 +172,43 @@ func Run(ctx context.Context, opts RunOptions, deps Deps) (*Result, error) {
 	return res, nil
 }
 
-func execute(ctx context.Context, plan *Plan, rec *Record, deps Deps, opts RunOptions, order []uint64, log *slog.Logger, res *Result) error {
-	for _, c := range plan.Collections {
-		if slices.Contains(rec.Done, c.Name) {
+// execution is one rebalance being carried out: its plan, its record
+// (what is done, saved after each collection) and what it reports.
+type execution struct {
+	plan  *Plan
+	rec   *Record
+	deps  Deps
+	opts  RunOptions
+	order []uint64 // the peers, in the plan's order
+	log   *slog.Logger
+	res   *Result
+}
+
+// run converges the collections the record has not done yet, in plan
+// order.
+func (x *execution) run(ctx context.Context) error {
+	for _, c := range x.plan.Collections {
+		if slices.Contains(x.rec.Done, c.Name) {
 			continue
 		}
 		if c.SetReplicationFactor > 0 {
-			if err := setFactor(ctx, deps, order, c.Name, c.SetReplicationFactor); err != nil {
+			if err := setFactor(ctx, x.deps, x.order, c.Name, c.SetReplicationFactor); err != nil {
 				return err
 			}
-			log.Info("replication factor set", "collection", c.Name, "replication_factor", c.SetReplicationFactor)
+			x.log.Info("replication factor set", "collection", c.Name, "replication_factor", c.SetReplicationFactor)
 		}
 		if len(c.Ops) > 0 {
-			log.Info("rebalancing collection", "collection", c.Name, "operations", len(c.Ops), "plan", c.Reason)
-			t0 := deps.now()
-			if err := restore.LiveConverge(ctx, deps.Peers, order, log, c.Name, c.Final(), opts.Converge); err != nil {
+			x.log.Info("rebalancing collection", "collection", c.Name, "operations", len(c.Ops), "plan", c.Reason)
+			t0 := x.deps.now()
+			if err := restore.LiveConverge(ctx, restore.LiveCluster{Peers: x.deps.Peers, Order: x.order, Logger: x.log}, c.Name, c.Final(), x.opts.Converge); err != nil {
 				return fmt.Errorf("collection %q: %w", c.Name, err)
 			}
-			log.Info("collection rebalanced", "collection", c.Name, "duration", deps.now().Sub(t0))
-			res.Collections++
-			res.Operations += len(c.Ops)
+			x.log.Info("collection rebalanced", "collection", c.Name, "duration", x.deps.now().Sub(t0))
+			x.res.Collections++
+			x.res.Operations += len(c.Ops)
 		}
-		rec.Done = append(rec.Done, c.Name)
-		if err := save(ctx, deps, rec); err != nil {
+		x.rec.Done = append(x.rec.Done, c.Name)
+		if err := save(ctx, x.deps, x.rec); err != nil {
 			return err
 		}
 	}

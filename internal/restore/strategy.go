@@ -256,7 +256,7 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 		if l.finalLoad == nil {
 			l.finalLoad = loadMap{}
 		}
-		final = rebalance(restore, shardIDs(shards), l.finalSet, rfFinalOf, l, l.finalLoad, false)
+		final = pl.Balance(restore, pl.Goal{IDs: shardIDs(shards), RF: rfFinalOf, Set: l.finalSet, Order: l.order, Others: pl.Load(l.finalLoad)})
 		cp.Transfers = reconcile(restore, final, shardIDs(shards))
 		for _, reps := range final {
 			for _, p := range reps {
@@ -487,7 +487,7 @@ func keyFactors(c manifest.Collection, opts PlanOptions, collection uint32) map[
 // restore set (and, when consolidating, still under its even share); the
 // others go to the least loaded peers. Shards with a preferred peer are
 // placed first so that leftovers do not push them off it. The result is
-// then balanced over the restore set (see rebalance): a recorded layout
+// then balanced over the restore set (see placement.Balance): a recorded layout
 // that was uneven, or replicas the backup did not have (a higher
 // replication factor, shards of a partial backup), would otherwise land
 // shard by shard wherever they fit. Moving a replica of the plan costs
@@ -549,7 +549,7 @@ func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMa
 			place(s)
 		}
 	}
-	out = rebalance(out, shardIDs(shards), l.restoreSet, rf, l, global, true)
+	out = pl.Balance(out, pl.Goal{IDs: shardIDs(shards), RF: rf, Set: l.restoreSet, Order: l.order, Others: pl.Load(global), AcrossPlan: true})
 	for _, reps := range out {
 		for _, p := range reps {
 			global[p]++
@@ -562,14 +562,6 @@ func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMa
 // of this collection, then overall, then by peer order.
 func leastLoaded(set, skip []uint64, local, global loadMap, l *layout) uint64 {
 	return pl.LeastLoaded(set, skip, pl.Load(local), pl.Load(global), l.order)
-}
-
-// rebalance computes a placement of one collection on set with
-// pl.Balance: every shard gets rf[id] replicas, the replicas per
-// peer differ by at most one, as few replicas as possible move from cur.
-// qbackup rebalance plans a live cluster with the same function.
-func rebalance(cur map[uint32][]uint64, ids []uint32, set []uint64, rf map[uint32]int, l *layout, others loadMap, acrossPlan bool) map[uint32][]uint64 {
-	return pl.Balance(cur, ids, set, rf, l.order, pl.Load(others), acrossPlan)
 }
 
 // reconcile lists the cluster operations that turn placement cur into

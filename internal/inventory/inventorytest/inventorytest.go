@@ -96,10 +96,20 @@ func LockSet(t *testing.T, store Store, cluster, id string, lock *manifest.Objec
 	store.PutAt(manifest.ManifestKey(cluster, id), b, mod)
 }
 
+// EncryptedSet describes a set WriteEncryptedSet writes.
+type EncryptedSet struct {
+	Cluster string
+	// At is the backup's start, Mod the time of its objects.
+	At, Mod time.Time
+	Partial bool
+	Lock    *manifest.ObjectLock
+}
+
 // WriteEncryptedSet writes a committed set whose manifest is encrypted to
-// rec, its objects modified at mod, and returns its backup id.
-func WriteEncryptedSet(t *testing.T, store Store, rec *crypt.Recipients, cluster string, at time.Time, partial bool, lock *manifest.ObjectLock, mod time.Time) string {
+// rec, and returns its backup id.
+func WriteEncryptedSet(t *testing.T, store Store, rec *crypt.Recipients, set EncryptedSet) string {
 	t.Helper()
+	cluster, at, partial, lock, mod := set.Cluster, set.At, set.Partial, set.Lock, set.Mod
 	id := manifest.NewBackupID(at)
 	obj := manifest.ShardObjectKey(cluster, id, "docs", 0, manifest.CompressionNone) + manifest.EncryptedSuffix
 	data := []byte("ciphertext " + id)
