@@ -40,8 +40,8 @@ func (s snapshotJSON) description() SnapshotDescription {
 	d := SnapshotDescription{Name: s.Name, Size: s.Size, Checksum: strings.ToLower(strings.TrimSpace(s.Checksum))}
 	if s.CreationTime != nil {
 		// Qdrant writes "2024-07-22T08:31:55" (UTC, no zone); accept RFC 3339 too.
-		for _, layout := range []string{"2006-01-02T15:04:05", time.RFC3339Nano} {
-			if t, err := time.ParseInLocation(layout, *s.CreationTime, time.UTC); err == nil {
+		for _, format := range []string{"2006-01-02T15:04:05", time.RFC3339Nano} {
+			if t, err := time.ParseInLocation(format, *s.CreationTime, time.UTC); err == nil {
 				d.CreationTime = t.UTC()
 				break
 			}
