@@ -1,7 +1,8 @@
 // Package inventory answers "which backups exist": from the catalog when
 // one is configured (fast, and it also knows failed runs and verification
 // results), else from the manifests in storage, which are the truth. It
-// also resolves "latest" to a backup id.
+// resolves "latest" to a backup id, and Scan lists every set storage
+// holds, committed or not, for the maintenance jobs.
 package inventory
 
 import (
