@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/crypt"
-	"github.com/qbackup/qbackup/internal/inventory/inventorytest"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/verify"
 )
@@ -21,7 +21,7 @@ import (
 var plainNames = []string{`"docs"`, `"images"`, `"tenants"`, "qdrant-0", "payload_schema", `"shard_keys"`, "127.0.0.2"}
 
 func TestBackupWithEncryptedManifest(t *testing.T) {
-	recipients, ids, pub := inventorytest.AgeKey(t)
+	recipients, ids, pub := crypttest.Key(t)
 	ctx := context.Background()
 	store, cat := newFakeStore(), newFakeCatalog()
 	res, err := Run(ctx, Options{Cluster: "prod", Encrypt: recipients, EncryptManifest: true}, testDeps(testCluster(), store, cat))
@@ -114,7 +114,7 @@ func (s refusingStore) Put(ctx context.Context, key string, r io.Reader) error {
 }
 
 func TestFailedEncryptedManifestWriteLeavesNothing(t *testing.T) {
-	recipients, _, _ := inventorytest.AgeKey(t)
+	recipients, _, _ := crypttest.Key(t)
 	failing := func(name string) *fakeStore {
 		st := newFakeStore()
 		st.putErr = func(key string) error {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/internal/crypt"
-	"github.com/qbackup/qbackup/internal/inventory/inventorytest"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/verify"
 )
@@ -23,8 +23,8 @@ func TestEncryptedBackupAgainstTheSimulator(t *testing.T) {
 		t.Skip("starts a simulated cluster")
 	}
 	env := startSim(t, "1.19.0")
-	recipients, ids, pub := inventorytest.AgeKey(t)
-	_, otherIDs, otherPub := inventorytest.AgeKey(t)
+	recipients, ids, pub := crypttest.Key(t)
+	_, otherIDs, otherPub := crypttest.Key(t)
 	for _, compression := range []string{manifest.CompressionNone, manifest.CompressionZstd} {
 		t.Run(compression, func(t *testing.T) {
 			ctx := context.Background()
@@ -117,7 +117,7 @@ func TestVerifyOfADamagedEncryptedObject(t *testing.T) {
 		t.Skip("starts a simulated cluster")
 	}
 	env := startSim(t, "1.19.0")
-	recipients, ids, _ := inventorytest.AgeKey(t)
+	recipients, ids, _ := crypttest.Key(t)
 	ctx := context.Background()
 	store, cat := newFakeStore(), newFakeCatalog()
 	res, err := Run(ctx, Options{Cluster: "sim", Encrypt: recipients}, env.deps(store, cat))
@@ -152,7 +152,7 @@ func TestEncryptedBackupFailsCleanlyOnATruncatedStream(t *testing.T) {
 		t.Skip("starts a simulated cluster")
 	}
 	env := startSim(t, "1.19.0")
-	recipients, _, _ := inventorytest.AgeKey(t)
+	recipients, _, _ := crypttest.Key(t)
 	cut := int64(3000)
 	for _, p := range env.sim.Peers() {
 		p.SetFaults(qdrantsim.Faults{Routes: []qdrantsim.RouteFault{{

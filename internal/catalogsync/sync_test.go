@@ -9,6 +9,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/crypt"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/inventory/inventorytest"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
@@ -94,8 +95,8 @@ func TestSyncCatalogMarksSetsWhoseManifestIsGone(t *testing.T) {
 
 func TestCatalogSyncOfEncryptedSets(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	rec, ids, _ := inventorytest.AgeKey(t)
-	_, otherIDs, _ := inventorytest.AgeKey(t)
+	rec, ids, _ := crypttest.Key(t)
+	_, otherIDs, _ := crypttest.Key(t)
 	ctx := context.Background()
 	store := storage.NewMemory()
 	complete := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: now.Add(-2 * time.Hour), Mod: now})

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/inventory/inventorytest"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/internal/storage/storagetest"
 )
 
 func TestPrune(t *testing.T) {
@@ -59,7 +61,7 @@ func TestPrune(t *testing.T) {
 
 	t.Run("a dry run reports the verdicts and changes nothing", func(t *testing.T) {
 		f := setup(t)
-		before := inventorytest.Keys(t, f.store)
+		before := storagetest.Keys(t, f.store)
 		o := opts
 		o.DryRun = true
 		rep, err := Run(context.Background(), o, f.store, f.cat)
@@ -73,7 +75,7 @@ func TestPrune(t *testing.T) {
 		if got := actions(rep); !mapsEqual(got, want) {
 			t.Fatalf("actions %v\nwant %v", got, want)
 		}
-		if !slices.Equal(inventorytest.Keys(t, f.store), before) {
+		if !slices.Equal(storagetest.Keys(t, f.store), before) {
 			t.Fatalf("dry run changed storage")
 		}
 		if rows, _ := f.cat.IndexRows(context.Background(), "prod"); len(rows) != 6 {
@@ -87,7 +89,7 @@ func TestPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 		left := map[string]bool{}
-		for _, k := range inventorytest.Keys(t, f.store) {
+		for _, k := range storagetest.Keys(t, f.store) {
 			left[strings.SplitN(k, "/", 3)[1]] = true
 		}
 		for id, want := range map[string]bool{f.newest: true, f.mid: true, f.young: true, f.unreadable: true, f.old: false, f.partial: false, f.orphan: false} {
@@ -111,7 +113,7 @@ func TestPrune(t *testing.T) {
 			t.Errorf("staging rows touched: %v", rows)
 		}
 		found := false
-		for _, k := range inventorytest.Keys(t, f.store) {
+		for _, k := range storagetest.Keys(t, f.store) {
 			found = found || strings.HasPrefix(k, "staging/")
 		}
 		if !found {
@@ -131,8 +133,8 @@ func TestPrune(t *testing.T) {
 		if got := actions(rep)[id]; got != Skip {
 			t.Fatalf("locked set: %s, want skip", got)
 		}
-		if len(inventorytest.Keys(t, store)) != 2 {
-			t.Fatalf("objects %v", inventorytest.Keys(t, store))
+		if len(storagetest.Keys(t, store)) != 2 {
+			t.Fatalf("objects %v", storagetest.Keys(t, store))
 		}
 	})
 
@@ -363,7 +365,7 @@ func mustManifest(t *testing.T, store *storage.Memory, cluster, id string) *mani
 func TestPruneJudgesEncryptedSetsWithoutTheKey(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	day := func(d int) time.Time { return now.AddDate(0, 0, d) }
-	rec, _, _ := inventorytest.AgeKey(t)
+	rec, _, _ := crypttest.Key(t)
 	store := storage.NewMemory()
 	locked := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: day(-6), Mod: day(-6), Lock: &manifest.ObjectLock{Mode: "GOVERNANCE", RetainUntil: day(3)}})
 	old := inventorytest.WriteEncryptedSet(t, store, rec, inventorytest.EncryptedSet{Cluster: "prod", At: day(-5), Mod: day(-5)})
@@ -408,7 +410,7 @@ func TestPruneJudgesEncryptedSetsWithoutTheKey(t *testing.T) {
 		}
 	}
 	left := map[string]bool{}
-	for _, k := range inventorytest.Keys(t, store) {
+	for _, k := range storagetest.Keys(t, store) {
 		left[strings.SplitN(k, "/", 3)[1]] = true
 	}
 	for id, w := range want {

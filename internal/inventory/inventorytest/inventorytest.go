@@ -16,32 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
-	"github.com/qbackup/qbackup/internal/storage"
 )
 
 // Store is where the fixtures write: storage.Memory is one.
 type Store interface {
 	PutAt(key string, data []byte, modTime time.Time)
 	Open(ctx context.Context, key string, offset int64) (io.ReadCloser, error)
-}
-
-// Keys lists every key in store, sorted.
-func Keys(t *testing.T, store storage.Backend) []string {
-	t.Helper()
-	var keys []string
-	if err := store.List(context.Background(), "", func(o storage.ObjectInfo) error {
-		keys = append(keys, o.Key)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // SHA is the hex SHA-256 of b, as manifests record it.
@@ -135,25 +118,6 @@ func WriteEncryptedSet(t *testing.T, store Store, rec *crypt.Recipients, set Enc
 	store.PutAt(m.Key(), ct.Bytes(), mod)
 	store.PutAt(manifest.ManifestKey(cluster, id), pub.Bytes(), mod)
 	return id
-}
-
-// AgeKey makes a fresh age key: its recipients, its identities, and the
-// public key.
-func AgeKey(t *testing.T) (*crypt.Recipients, *crypt.Identities, string) {
-	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := crypt.ParseRecipients([]string{id.Recipient().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := crypt.ParseIdentities(id.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, ids, id.Recipient().String()
 }
 
 // Catalog is an in-memory catalog index: what prune and catalog sync
