@@ -96,6 +96,8 @@ var rules = []rule{
 		from: []string{"internal/backup"}, to: []string{"internal/restore"}},
 	{why: "maintenance (prune, verify, catalog sync) works on storage and the catalog: it never drives the engines or Qdrant",
 		from: maintenance, to: []string{"internal/backup", "internal/restore", "internal/rebalance", "internal/qdrant", "internal/discovery", "internal/kube"}},
+	{why: "the inventory only tells which backups exist: the engines and maintenance read it, it reads neither",
+		from: []string{"internal/inventory"}, to: append([]string{"internal/backup", "internal/restore", "internal/rebalance", "internal/qdrant"}, maintenance...)},
 	{why: "the backup engine takes sets; maintaining them is another job",
 		from: []string{"internal/backup"}, to: maintenance},
 	{why: "maintenance jobs are separate: each is run on its own",
