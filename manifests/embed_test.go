@@ -182,9 +182,10 @@ func TestOperatorRoleIsWhatThePluginUses(t *testing.T) {
 		"batch/jobs create":      true, // backup, restore
 		"batch/jobs get":         true, // --wait, logs
 		"batch/jobs list":        true, // status, logs latest
+		"batch/jobs delete":      true, // the restore preview's peers query, once read
 		"/pods get":              true, // logs
 		"/pods list":             true, // the Jobs' pods, the Qdrant pods
-		"/pods/log get":          true, // logs
+		"/pods/log get":          true, // logs, the peers query's answer
 		"apps/statefulsets list": true, // the node-count check of restore
 	}
 	got := map[string]bool{}

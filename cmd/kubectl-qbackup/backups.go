@@ -14,6 +14,7 @@ import (
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/kube"
+	"github.com/qbackup/qbackup/internal/listing"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -102,7 +103,7 @@ func readSummaryList(ctx context.Context, cs kubernetes.Interface, ns, cluster, 
 // and no storage credentials are needed; else storage (and the
 // catalog) is read. An unreadable set is a row of its own, not a
 // failed listing; it is also said on warn. source names what was read.
-func listBackups(ctx context.Context, sf storeFlags, client clientFunc, allClusters bool, warn io.Writer) (rows []catalog.BackupSummary, source string, err error) {
+func listBackups(ctx context.Context, sf storeFlags, client clientFunc, allClusters bool, warn io.Writer) (rows []listing.Backup, source string, err error) {
 	client = client.once()
 	src, _, err := sf.resolve(ctx, client)
 	if err != nil {
@@ -122,7 +123,7 @@ func listBackups(ctx context.Context, sf storeFlags, client clientFunc, allClust
 			return nil, "", summaryReadError(err, sf)
 		}
 		if len(sums) > 0 || sf.ReadFrom == readSummaries {
-			rows = make([]catalog.BackupSummary, 0, len(sums))
+			rows = make([]listing.Backup, 0, len(sums))
 			for i := range sums {
 				rows = append(rows, sums[i].Row())
 			}
@@ -164,9 +165,9 @@ type loaded struct {
 	Manifest *manifest.Manifest
 	// Summary is set when the backup was read from its summary.
 	Summary *kube.SetSummary
-	// Row is the catalog's view (from the catalog, or the summary),
-	// nil without either.
-	Row *catalog.BackupSummary
+	// Row is the catalog's view (from the catalog, or the summary) as a
+	// listing row, nil without either.
+	Row *listing.Backup
 	// Source names what was read.
 	Source string
 }
@@ -202,7 +203,8 @@ func loadBackup(ctx context.Context, env *runEnv, sf storeFlags, client clientFu
 	l := &loaded{Manifest: m, Source: storageSource(src, rs)}
 	if rs.Catalog != nil {
 		if rec, err := rs.Catalog.GetBackup(ctx, m.Cluster, m.BackupID); err == nil {
-			l.Row = &rec.BackupSummary
+			row := listing.FromCatalog(rec.BackupSummary)
+			l.Row = &row
 		} else {
 			warn.Warn("backup is in storage but not in the catalog: run qbackup catalog sync", "backup_id", m.BackupID, "error", err)
 		}

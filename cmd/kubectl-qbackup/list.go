@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/listing"
 	"github.com/qbackup/qbackup/internal/printer"
 )
 
@@ -47,7 +47,7 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	switch c.Output {
 	case printer.JSON, printer.YAML:
 		if all == nil {
-			all = []catalog.BackupSummary{}
+			all = []listing.Backup{}
 		}
 		return printer.Structured(env.stdout, c.Output, all)
 	case printer.Name:

@@ -198,7 +198,7 @@ func TestRestoreCreatesJob(t *testing.T) {
 	stacktest.RunPod(t, cs, ns, "qdrant-0", qdrantLabels, "10.0.0.1", true)
 	stacktest.RunPod(t, cs, ns, "qdrant-1", qdrantLabels, "10.0.0.2", true)
 
-	code, out, errOut := plugin(t, ns, "restore", "latest", "--storage", store, "--rename=_drill", "--dry-run=client", "-o", "yaml")
+	code, out, errOut := plugin(t, ns, "restore", "latest", "--storage", store, "--rename=_drill", "--dry-run=client", "-o", "yaml", "--skip-peers-query")
 	if code != cli.ExitOK {
 		t.Fatalf("dry run: exit %d: %s", code, errOut)
 	}
@@ -216,7 +216,7 @@ func TestRestoreCreatesJob(t *testing.T) {
 		t.Fatalf("dry run created %d jobs", len(jobs))
 	}
 
-	code, out, errOut = plugin(t, ns, "restore", backupID, "--storage", store, "--target-node=qdrant-1", "--overwrite")
+	code, out, errOut = plugin(t, ns, "restore", backupID, "--storage", store, "--target-node=qdrant-1", "--overwrite", "--skip-peers-query")
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -268,7 +268,7 @@ func TestRestoreRefusesWhenAPodIsNotReady(t *testing.T) {
 		t.Fatalf("refused restore created %d jobs", len(jobs))
 	}
 
-	code, out, errOut := plugin(t, ns, "restore", "latest", "--storage", store, "--allow-node-mismatch")
+	code, out, errOut := plugin(t, ns, "restore", "latest", "--storage", store, "--allow-node-mismatch", "--skip-peers-query")
 	if code != cli.ExitOK || !strings.Contains(errOut, "warning:") || !strings.Contains(out, "Ready pods now: 1 → consolidate") {
 		t.Fatalf("override: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -468,7 +468,7 @@ func TestDryRunServer(t *testing.T) {
 
 	for _, args := range [][]string{
 		{"backup", "--dry-run=server", "-o", "yaml"},
-		{"restore", "latest", "--dry-run=server", "-o", "yaml", "--rename=_drill"},
+		{"restore", "latest", "--dry-run=server", "-o", "yaml", "--rename=_drill", "--skip-peers-query"},
 	} {
 		code, out, errOut = plugin(t, ns, args...)
 		if code != cli.ExitOK {
@@ -707,6 +707,18 @@ func TestRebalanceCreatesJob(t *testing.T) {
 	}
 	if jobs := rebalanceJobs(); len(jobs) != 0 {
 		t.Fatalf("dry run created %d jobs", len(jobs))
+	}
+	// --shards and --writes-paused reach the Job.
+	code, out, errOut = plugin(t, ns, "rebalance", "--shards=auto", "--writes-paused", "--dry-run=client", "-o", "yaml")
+	if code != cli.ExitOK {
+		t.Fatalf("dry run with --shards: exit %d: %s", code, errOut)
+	}
+	printed = batchv1.Job{}
+	if err := yaml.UnmarshalStrict([]byte(out), &printed); err != nil {
+		t.Fatalf("printed job: %v\n%s", err, out)
+	}
+	if got := printed.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"rebalance", "--shards=auto", "--writes-paused"}) {
+		t.Errorf("printed args with --shards %q", got)
 	}
 
 	code, out, errOut = plugin(t, ns, "rebalance", "--collections=docs", "--yes")

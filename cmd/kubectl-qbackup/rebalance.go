@@ -6,11 +6,14 @@ import (
 
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
+	"github.com/qbackup/qbackup/internal/restore"
 )
 
 type rebalanceCmd struct {
 	Collections       []string `name:"collections" sep:"," help:"Rebalance only these collections (default: every collection)."`
 	ReplicationFactor *uint32  `name:"replication-factor" help:"Set every rebalanced collection's replication factor to this, 1 or more (default: keep each collection's)."`
+	Shards            string   `name:"shards" help:"Change the shard count of every rebalanced auto-sharded collection: a count from 1 to 1000, auto (the smallest count with count × replication factor ≥ Ready pods) or keep (the default). Uses Qdrant's resharding where the cluster offers it, else a point copy that needs --writes-paused."`
+	WritesPaused      bool     `name:"writes-paused" help:"Confirm that nothing writes to the collections: allows --shards to copy points where the cluster does not offer Qdrant's resharding."`
 	Selector          *string  `name:"selector" short:"l" help:"Label selector of the Qdrant pods (default: the installation's QBACKUP_SELECTOR, else app.kubernetes.io/name=qdrant)."`
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
 	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the rebalance Job is made from."`
@@ -30,13 +33,19 @@ after scaling the StatefulSet up, e.g. once a restore consolidated the
 shards onto fewer pods. The Job prints its plan first; a rerun after a
 failure resumes it.
 
+--shards K|auto changes the shard count of auto-sharded collections first
+(custom-sharded ones keep their keys): with Qdrant's resharding where the
+cluster offers it, else by copying points, which the Job refuses (exit 2,
+nothing changed) unless --writes-paused confirms that nothing writes.
+
 On a terminal it asks before creating the Job (--yes does not ask);
 --wait follows the Job to its end and exits with its exit code.
 
 Examples:
   kubectl qbackup rebalance --dry-run=client -o yaml
   kubectl qbackup rebalance --replication-factor=2 --yes --wait
-  kubectl qbackup rebalance --collections=docs,images`
+  kubectl qbackup rebalance --collections=docs,images
+  kubectl qbackup rebalance --shards=auto --yes --wait`
 }
 
 // Validate runs before the API server is contacted.
@@ -49,6 +58,9 @@ func (c *rebalanceCmd) Validate() error {
 	}
 	if c.ReplicationFactor != nil && *c.ReplicationFactor < 1 {
 		return config.Invalidf("--replication-factor 0: must be at least 1; leave it out to keep each collection's")
+	}
+	if _, _, err := restore.ParseShards(c.Shards); err != nil {
+		return config.Invalidf("--shards %s: %v", c.Shards, err)
 	}
 	return config.CollectionList("collections", "the Job's QBACKUP_COLLECTIONS", c.Collections)()
 }
@@ -81,7 +93,7 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error
 	}
 	fmt.Fprintf(out, "Rebalance over the %d Ready pods of namespace %s\n  (the Job plans against the live cluster and logs its plan before it moves anything: kubectl qbackup logs latest)\n",
 		len(nodes.Ready), ns)
-	args := kube.RebalanceArgs{Collections: c.Collections, AllowNodeMismatch: c.AllowNodeMismatch}
+	args := kube.RebalanceArgs{Collections: c.Collections, AllowNodeMismatch: c.AllowNodeMismatch, Shards: c.Shards, WritesPaused: c.WritesPaused}
 	if c.ReplicationFactor != nil {
 		args.ReplicationFactor = *c.ReplicationFactor
 	}
@@ -90,7 +102,11 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error
 		return config.Invalid(err)
 	}
 	if !c.dryRun.enabled() && !c.Yes && env.interactive() {
-		if !env.confirm(fmt.Sprintf("Move and replicate shards over the %d Ready pods of namespace %s?", len(nodes.Ready), ns)) {
+		what := "Move and replicate shards"
+		if c.Shards != "" && c.Shards != "keep" {
+			what = fmt.Sprintf("Reshard (--shards=%s), then move and replicate shards", c.Shards)
+		}
+		if !env.confirm(fmt.Sprintf("%s over the %d Ready pods of namespace %s?", what, len(nodes.Ready), ns)) {
 			fmt.Fprintln(env.stderr, "Not confirmed: no rebalance Job was created.")
 			return nil
 		}

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
+
+	batchv1 "k8s.io/api/batch/v1"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -24,17 +27,25 @@ type restoreCmd struct {
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
 	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the restore Job is made from."`
 	Yes               bool     `name:"yes" short:"y" help:"Do not ask for confirmation (asked only on a terminal)."`
+	peersFlags        `embed:""`
 	waitFlags         `embed:""`
 	dryRun            `embed:""`
 }
 
 func (c *restoreCmd) Help() string {
 	return `Checks that every Qdrant pod is Ready (and that their count is the
-StatefulSet's replicas), reads the backup's summary (the ConfigMap the
-Jobs record; kubectl access alone) or, without one, its manifest in
-storage, shows the strategy the pod counts imply, and creates a restore Job from the installed
-template. The Job plans against the live cluster and checks everything
-again before it touches anything.
+StatefulSet's replicas), asks Qdrant for its own peers through a short
+read-only Job (qbackup peers -o json, made from the installed template,
+read through pods/log and deleted; --peers-timeout bounds it,
+--skip-peers-query skips it, and a query that cannot run is reported and
+the preview goes on with the pod counts), names any disagreement between
+Qdrant's peers in consensus, the Ready pods and the StatefulSet, reads
+the backup's summary (the ConfigMap the Jobs record; kubectl access
+alone) or, without one, its manifest in storage, shows the strategy
+Qdrant's peer count implies, and creates a restore Job from the
+installed template. The Job plans against the live cluster and checks
+everything again before it touches anything. --dry-run creates no
+restore Job; the peers query still runs (it changes nothing).
 
 On a terminal it asks before creating the Job (--yes does not ask);
 --wait follows the Job to its end and exits with its exit code.
@@ -57,6 +68,9 @@ func (c *restoreCmd) Validate() error {
 		return err
 	}
 	if err := c.waitFlags.Validate(); err != nil {
+		return err
+	}
+	if err := c.peersFlags.Validate(); err != nil {
 		return err
 	}
 	if c.Backup == "" {
@@ -117,7 +131,17 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if err != nil {
 		return err
 	}
-	preview, err := kube.PreviewPlan(m, nodes.Ready, restore.PlanOptions{
+	peers := c.peerCheck(ctx, env, cs, tpl, nodes)
+	if err := ctx.Err(); err != nil {
+		// Interrupted while the query ran (its Job is deleted): stop.
+		return err
+	}
+	planPods := nodes.Ready
+	if peers.check.Known && len(peers.check.PlanPods) > 0 {
+		// Qdrant's consensus, not the pod list, is what the Job plans on.
+		planPods = peers.check.PlanPods
+	}
+	preview, err := kube.PreviewPlan(m, planPods, restore.PlanOptions{
 		Strategy: strategy, TargetNode: c.TargetNode, Rename: rename, Shards: shards, AutoShards: autoShards,
 	})
 	if err != nil {
@@ -128,8 +152,14 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if c.Output == "yaml" {
 		out = env.stderr
 	}
-	fmt.Fprintf(out, "Backup %s of cluster %q: pods in backup: %d, Ready pods now: %d → %s\n  %s\n  (read from %s; the restore Job makes the real plan against the live cluster)\n",
-		m.BackupID, m.Cluster, preview.SourcePods, preview.TargetPods, preview.Strategy, preview.Reason, l.Source)
+	counts := fmt.Sprintf("pods in backup: %d, Ready pods now: %d", preview.SourcePods, len(nodes.Ready))
+	if peers.check.Known {
+		counts += fmt.Sprintf(", Qdrant peers: %d", peers.check.Peers)
+	}
+	fmt.Fprintf(out, "Backup %s of cluster %q: %s → %s\n", m.BackupID, m.Cluster, counts, preview.Strategy)
+	fmt.Fprintf(out, "  %s\n", peers.line(c.AllowNodeMismatch))
+	fmt.Fprintf(out, "  %s\n  (read from %s%s; the restore Job makes the real plan against the live cluster)\n",
+		preview.Reason, l.Source, peers.source())
 	for _, cp := range preview.Collections {
 		fmt.Fprintf(out, "  %s: %s, %s\n", cp.Name, cp.Strategy, cp.Reason)
 	}
@@ -141,7 +171,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if err != nil {
 		return config.Invalid(err)
 	}
-	job.Annotations[kube.PlanAnnotation] = fmt.Sprintf("%s (pods in backup: %d, Ready pods: %d)", preview.Strategy, preview.SourcePods, preview.TargetPods)
+	job.Annotations[kube.PlanAnnotation] = fmt.Sprintf("%s (pods in backup: %d, Ready pods: %d, Qdrant peers: %s)", preview.Strategy, preview.SourcePods, len(nodes.Ready), peers.count())
 	if !c.dryRun.enabled() && !c.Yes && env.interactive() {
 		what := fmt.Sprintf("Restore backup %s onto the %d Ready pods of namespace %s", m.BackupID, preview.TargetPods, ns)
 		if c.Overwrite {
@@ -188,4 +218,62 @@ func (c *restoreCmd) shards(installed *kube.Installed) (uint32, bool, error) {
 		return 0, false, config.Invalidf("QBACKUP_SHARDS=%s in %s: %v", v, installed.Source, err)
 	}
 	return n, auto, nil
+}
+
+// previewPeers is what the preview learnt of Qdrant's own peers: the
+// check, or why the query did not run.
+type previewPeers struct {
+	check kube.PeerCheck
+	job   string
+	// skipped or failed say why Qdrant's count is not known.
+	skipped bool
+	failed  error
+}
+
+// peerCheck runs the peers query unless told not to, and compares its
+// answer with the pods. A query that cannot run is reported, not fatal:
+// the preview goes on with the Kubernetes counts.
+func (c *restoreCmd) peerCheck(ctx context.Context, env *runEnv, cs kubernetes.Interface, tpl *batchv1.CronJob, nodes kube.NodeCount) previewPeers {
+	if c.SkipPeersQuery {
+		return previewPeers{skipped: true}
+	}
+	s, job, err := queryPeers(ctx, env, cs, tpl, c.PeersTimeout)
+	if err != nil {
+		return previewPeers{job: job, failed: err}
+	}
+	return previewPeers{check: kube.ComparePeers(nodes, s), job: job}
+}
+
+// line is the preview's line about Qdrant's peers.
+func (p previewPeers) line(allowMismatch bool) string {
+	switch {
+	case p.skipped:
+		return "Qdrant's peers not asked (--skip-peers-query): the preview counts Kubernetes pods only"
+	case p.failed != nil:
+		return fmt.Sprintf("Qdrant's peers not read: %v; the preview counts Kubernetes pods only", p.failed)
+	}
+	line := p.check.Summary()
+	if !p.check.Agrees() && !allowMismatch {
+		line += "; the restore Job refuses a cluster whose pods and peers disagree: fix it first, or pass --allow-node-mismatch"
+	}
+	return line
+}
+
+// source names where Qdrant's count came from, for the preview's note.
+func (p previewPeers) source() string {
+	if p.check.Known {
+		return "; Qdrant's peers from job " + p.job
+	}
+	return ""
+}
+
+// count is Qdrant's count for the plan annotation.
+func (p previewPeers) count() string {
+	switch {
+	case p.skipped:
+		return "not asked"
+	case !p.check.Known:
+		return "unknown"
+	}
+	return strconv.Itoa(p.check.Peers)
 }

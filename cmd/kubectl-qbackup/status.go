@@ -14,6 +14,7 @@ import (
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
+	"github.com/qbackup/qbackup/internal/listing"
 	"github.com/qbackup/qbackup/internal/printer"
 )
 
@@ -60,8 +61,8 @@ type status struct {
 	// LastCompleteSet is the newest complete backup set of the
 	// installation's cluster, from the backup summaries; absent without
 	// them (SetsNote says why).
-	LastCompleteSet *catalog.BackupSummary `json:"lastCompleteSet,omitempty"`
-	SetsNote        string                 `json:"setsNote,omitempty"`
+	LastCompleteSet *listing.Backup `json:"lastCompleteSet,omitempty"`
+	SetsNote        string          `json:"setsNote,omitempty"`
 }
 
 func (c *statusCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
@@ -207,7 +208,7 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 // installation's cluster among the backup summaries, or why there is
 // none: status reads no storage. A refused or failed read is a note, not
 // a failed status.
-func lastCompleteSet(ctx context.Context, cs kubernetes.Interface, ns string, env *runEnv) (*catalog.BackupSummary, string) {
+func lastCompleteSet(ctx context.Context, cs kubernetes.Interface, ns string, env *runEnv) (*listing.Backup, string) {
 	cluster := "default"
 	if in, err := kube.ReadInstalled(ctx, cs, ns); err == nil && in.Values["QBACKUP_CLUSTER"] != "" {
 		cluster = in.Values["QBACKUP_CLUSTER"]

@@ -44,10 +44,15 @@ func TestOperatorRoleReadsTheSummaries(t *testing.T) {
 		{[]string{"list", "-o", "name", operator}, "backup/" + newestID + "\nbackup/" + olderID + "\n", ""},
 		{[]string{"describe", "latest", operator}, "Backup:          " + newestID, ""},
 		{[]string{"status", operator}, "Last complete set:  " + newestID, ""},
-		{[]string{"restore", "latest", "--dry-run=client", "-o", "yaml", operator}, "- " + newestID, "→ direct"},
+		// No node runs the peers query here: it times out, and the
+		// operator's Role deletes its Job.
+		{[]string{"restore", "latest", "--dry-run=client", "-o", "yaml", "--peers-timeout=2s", operator}, "- " + newestID, "→ direct\n  Qdrant's peers not read: job qbackup-peers-"},
 	} {
 		code, out, errOut := plugin(t, ns, tc.args...)
-		if code != cli.ExitOK || !strings.Contains(out, tc.wantOut) || !strings.Contains(errOut, tc.wantStderr) {
+		if tc.args[0] == "restore" {
+			t.Logf("restore preview without a node for the peers query:\n%s", errOut)
+		}
+		if code != cli.ExitOK || !strings.Contains(out, tc.wantOut) || !strings.Contains(errOut, tc.wantStderr) || strings.Contains(errOut, "not deleted") {
 			t.Errorf("%q: exit %d\n%s\n%s", tc.args, code, out, errOut)
 		}
 	}

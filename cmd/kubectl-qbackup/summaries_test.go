@@ -191,8 +191,8 @@ func TestCommandsReadTheSummaries(t *testing.T) {
 		{[]string{"describe", olderID, "-o", "json"}, "summaries-describe.json", ""},
 		{[]string{"status"}, "summaries-status.table", ""},
 		{[]string{"status", "-o", "json"}, "summaries-status.json", ""},
-		{[]string{"restore", "latest", "--dry-run=client", "-o", "yaml"}, "",
-			"pods in backup: 2, Ready pods now: 2 → direct\n  backup had 2 pods, cluster has 2: direct"},
+		{[]string{"restore", "latest", "--dry-run=client", "-o", "yaml", "--skip-peers-query"}, "",
+			"pods in backup: 2, Ready pods now: 2 → direct\n  Qdrant's peers not asked (--skip-peers-query): the preview counts Kubernetes pods only\n  backup had 2 pods, cluster has 2: direct"},
 	} {
 		code, out, errOut := runFake(t, cs, tc.args...)
 		if code != cli.ExitOK {

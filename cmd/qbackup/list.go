@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 
-	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/inventory"
+	"github.com/qbackup/qbackup/internal/listing"
 	"github.com/qbackup/qbackup/internal/printer"
 )
 
@@ -56,7 +56,7 @@ func (c *listCmd) Run(ctx context.Context, env *runEnv) error {
 	switch c.Format {
 	case printer.JSON, printer.YAML:
 		if all == nil {
-			all = []catalog.BackupSummary{}
+			all = []listing.Backup{}
 		}
 		return printer.Structured(env.stdout, c.Format, all)
 	case printer.Name:
@@ -97,7 +97,8 @@ func (c *describeCmd) Run(ctx context.Context, env *runEnv) error {
 	if rs.Catalog != nil {
 		rec, err := rs.Catalog.GetBackup(ctx, m.Cluster, m.BackupID)
 		if err == nil {
-			rep.Catalog = &rec.BackupSummary
+			row := listing.FromCatalog(rec.BackupSummary)
+			rep.Catalog = &row
 		} else {
 			env.log.Warn("backup is in storage but not in the catalog: run qbackup catalog sync", "backup_id", m.BackupID, "error", err)
 		}

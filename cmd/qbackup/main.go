@@ -32,6 +32,7 @@ type app struct {
 	Rebalance rebalanceCmd `cmd:"" help:"Spread the replicas of a live cluster over its Ready pods and restore each replication factor."`
 	List      listCmd      `cmd:"" help:"List backups, newest first."`
 	Describe  describeCmd  `cmd:"" help:"Show one backup in full."`
+	Peers     peersCmd     `cmd:"" help:"Show what each Ready Qdrant pod says of the cluster: peer id, peers in consensus, raft role (read-only)."`
 	Verify    verifyCmd    `cmd:"" help:"Re-read a backup and check every object against the manifest."`
 	Prune     pruneCmd     `cmd:"" help:"Apply the retention rules and remove failed and orphaned sets."`
 	Catalog   catalogCmd   `cmd:"" help:"Manage the catalog (TiDB or any MySQL-compatible server)."`

@@ -28,6 +28,8 @@ type rebalanceCmd struct {
 	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"${default_lease_ttl}" help:"Lifetime of the cluster lock (shared with backups and restores); renewed while the rebalance runs."`
 	LeaseWait         time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds instead of exiting 3 at once."`
 	Journal           string        `name:"journal" env:"QBACKUP_JOURNAL" default:"auto" help:"Where the rebalance keeps its plan and progress, so that a rerun after a kill resumes towards the same placement: auto (the backup store; a store that refuses the write is reported and the rebalance goes on without resume), store (the same, a refused write fails), file:///writable/dir, or none (a rerun plans anew)."`
+	Shards            string        `name:"shards" env:"QBACKUP_REBALANCE_SHARDS" help:"Change the shard count of every rebalanced auto-sharded collection: a count from 1 to 1000, auto (the smallest count from today's with count × replication factor ≥ Ready pods, as restore --shards auto), or keep (the default; QBACKUP_SHARDS of the installed ConfigMap is for restores and does not apply here). Uses Qdrant's resharding where the cluster offers it (cluster.resharding_enabled), else a point copy that needs --writes-paused. Custom-sharded collections keep their shard keys."`
+	WritesPaused      bool          `name:"writes-paused" env:"QBACKUP_WRITES_PAUSED" help:"Confirm that nothing writes to the collections: allows --shards to rebuild a collection by copying its points where the cluster does not offer Qdrant's resharding (writes made during the copy would be lost)."`
 	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is changed."`
 	config.Output     `embed:""`
 }
@@ -41,6 +43,7 @@ func (c *rebalanceCmd) Validate() error {
 	return config.All(
 		config.CollectionList("collections", "QBACKUP_COLLECTIONS", c.Collections),
 		config.RebalanceJournal(c.Journal),
+		func() error { _, _, err := parseShards(c.Shards); return err },
 		func() error {
 			if c.ReplicationFactor != nil && *c.ReplicationFactor < 1 {
 				return config.Invalidf("--replication-factor 0 (QBACKUP_REPLICATION_FACTOR): must be at least 1; leave it out to keep each collection's")
@@ -65,9 +68,19 @@ shard is never dropped. Each collection is done once every peer sees the
 new placement. The plan is journaled: a rerun after a kill resumes it.
 Takes the cluster lock backups and restores take (exit 3 while one runs).
 
+--shards K|auto changes the shard count of auto-sharded collections first
+(custom-sharded ones keep their shard keys). Where the cluster offers
+Qdrant's resharding (cluster.resharding_enabled), it is used one shard at
+a time while reads and writes go on. Otherwise the collection is rebuilt
+by copying its points, which loses writes made meanwhile: that needs
+--writes-paused, and without it the rebalance is refused (exit 2) with
+nothing changed.
+
 Examples:
   qbackup rebalance --dry-run
   qbackup rebalance --collections=docs,images
+  qbackup rebalance --shards auto --dry-run
+  qbackup rebalance --shards 6 --writes-paused
   QBACKUP_DISCOVERY=static QBACKUP_QDRANT_URLS=http://10.0.0.1:6333 qbackup rebalance
 
 ` + config.SecretsHelp
@@ -140,8 +153,10 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv) error {
 	case config.JournalNone:
 		env.log.Warn("no rebalance journal (--journal=none): a rerun after a kill plans anew from the half-moved cluster", "journal", "none")
 	}
+	shards, autoShards, _ := parseShards(c.Shards) // checked by Validate
 	res, err := rebalance.Run(ctx, rebalance.RunOptions{
-		Options:  rebalance.Options{Collections: c.Collections, ReplicationFactor: optionalUint32(c.ReplicationFactor)},
+		Options: rebalance.Options{Collections: c.Collections, ReplicationFactor: optionalUint32(c.ReplicationFactor),
+			Shards: shards, AutoShards: autoShards, WritesPaused: c.WritesPaused},
 		DryRun:   c.DryRun,
 		Converge: restore.LiveConvergeOptions{Timeout: c.TransferTimeout, TransferLimit: c.TransferLimit},
 	}, deps)
@@ -149,13 +164,16 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv) error {
 		return err
 	}
 	env.summary = fmt.Sprintf("cluster %s rebalanced: %d collections, %d operations in %s", c.Cluster, res.Collections, res.Operations, res.Duration.Round(time.Second))
+	if res.Resharded > 0 {
+		env.summary += fmt.Sprintf(", %d collections resharded", res.Resharded)
+	}
 	if structured {
 		return printer.Structured(env.stdout, c.Format, res)
 	}
-	if res.Operations == 0 && res.Resumed == "" {
+	if res.Operations == 0 && res.Resumed == "" && res.Resharded == 0 {
 		return nil
 	}
-	_, err = fmt.Fprintf(env.stdout, "\nRebalance %s done in %s: %d collections, %d operations\n", res.ID, res.Duration.Round(time.Millisecond), res.Collections, res.Operations)
+	_, err = fmt.Fprintf(env.stdout, "\nRebalance %s done in %s: %d collections, %d operations, %d collections resharded\n", res.ID, res.Duration.Round(time.Millisecond), res.Collections, res.Operations, res.Resharded)
 	return err
 }
 

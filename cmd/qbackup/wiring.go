@@ -41,20 +41,9 @@ func (c *cluster) client(id uint64) (*qdrant.Client, bool) {
 // discoverCluster finds the Qdrant peers and checks the node count. The
 // clients opened for discovery are kept for the work that follows.
 func discoverCluster(ctx context.Context, d config.Discovery, secrets config.Secrets, log *slog.Logger) (*cluster, error) {
-	var src discovery.Source
-	switch d.Mode {
-	case "static":
-		// d was validated by the parser (config.Discovery.Validate).
-		src = &discovery.Static{URLs: d.QdrantURLs}
-	default:
-		kc, ns, err := discovery.NewKubeClient(d.Kubeconfig)
-		if err != nil {
-			return nil, fmt.Errorf("connect to the Kubernetes API: %w", err)
-		}
-		if d.Namespace != "" {
-			ns = d.Namespace
-		}
-		src = &discovery.Kubernetes{Client: kc, Namespace: ns, Selector: d.Selector, Scheme: d.QdrantScheme}
+	src, err := discoverySource(d)
+	if err != nil {
+		return nil, err
 	}
 	tlsCfg, err := d.TLS()
 	if err != nil {

@@ -100,6 +100,12 @@ type Options struct {
 	// ConsensusTimeout is how long a call waits for a lost proposal before
 	// failing as Qdrant's does (default 10s, Qdrant's default wait).
 	ConsensusTimeout time.Duration
+	// ReshardingEnabled is Qdrant's cluster.resharding_enabled
+	// (src/settings.rs): without it start_resharding is refused as in
+	// open-source Qdrant ("resharding is only supported in Qdrant Cloud");
+	// with it the resharding API works as on a cluster that offers it
+	// (resharding.go).
+	ReshardingEnabled bool
 	// PeerRate caps the snapshot bytes each peer streams, serves and
 	// receives, in bytes per second over all its requests together
 	// (peerrate.go); 0 is unlimited. It stands for one machine's disk and
@@ -144,6 +150,8 @@ type Cluster struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// started is when the cluster started (telemetry's app.startup).
+	started time.Time
 }
 
 // Start builds a cluster and starts every peer's listeners.
@@ -194,11 +202,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	// Keep the effective seed: the write load draws from it too.
 	opts.Seed = seed
 	c := &Cluster{
-		opts: opts,
-		ver:  ver,
-		log:  logger,
-		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		seed: seed,
+		started: time.Now(),
+		opts:    opts,
+		ver:     ver,
+		log:     logger,
+		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		seed:    seed,
 		// Delays use their own stream so that placement and ids stay the
 		// same for a seed whatever the realism.
 		delayRng: rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, seed)),
@@ -312,6 +321,14 @@ func (c *Cluster) RemovePeer(id uint64) error {
 		}
 	}
 	for _, col := range c.colls {
+		// Removing the resharding's peer aborts it
+		// (tests/consensus_tests/test_resharding.py
+		// test_resharding_abort_on_remove_peer).
+		if r := col.resharding; r != nil && r.peer == id && r.stage < stageReadHashRingCommitted {
+			if err := c.abortReshardingLocked(col); err != nil {
+				c.log.Warn("resharding not aborted with its peer", "collection", col.name, "err", err)
+			}
+		}
 		for _, s := range col.shards {
 			delete(s.replicas, id)
 		}

@@ -53,6 +53,10 @@ type CollectionClusterInfo struct {
 	LocalShards    []LocalShardInfo    `json:"local_shards"`
 	RemoteShards   []RemoteShardInfo   `json:"remote_shards"`
 	ShardTransfers []ShardTransferInfo `json:"shard_transfers"`
+	// ReshardingOperations is listed only while a resharding runs
+	// (skip_serializing_if = "Option::is_none" in
+	// lib/collection/src/operations/types.rs).
+	ReshardingOperations []ReshardingInfo `json:"resharding_operations,omitempty"`
 }
 
 // LocalShardInfo is a replica held by the answering peer.
@@ -73,12 +77,14 @@ type RemoteShardInfo struct {
 
 // ShardTransferInfo is a running transfer.
 type ShardTransferInfo struct {
-	ShardID uint32  `json:"shard_id"`
-	From    uint64  `json:"from"`
-	To      uint64  `json:"to"`
-	Sync    bool    `json:"sync"`
-	Method  string  `json:"method,omitempty"`
-	Comment *string `json:"comment,omitempty"`
+	ShardID uint32 `json:"shard_id"`
+	// ToShardID is the target shard of a resharding transfer.
+	ToShardID *uint32 `json:"to_shard_id,omitempty"`
+	From      uint64  `json:"from"`
+	To        uint64  `json:"to"`
+	Sync      bool    `json:"sync"`
+	Method    string  `json:"method,omitempty"`
+	Comment   *string `json:"comment,omitempty"`
 }
 
 // ShardKeysResponse is GET /collections/{c}/shards (1.18+).
@@ -169,6 +175,10 @@ func (p *Peer) CollectionClusterInfo(ctx context.Context, coll string) (*Collect
 			continue
 		}
 		ti := ShardTransferInfo{ShardID: t.shard, From: t.from, To: t.to, Sync: t.sync, Method: t.method}
+		if t.resharding {
+			to := t.toShard
+			ti.ToShardID = &to
+		}
 		if t.from == p.id {
 			done := float64(time.Since(t.started)) / float64(t.deadline.Sub(t.started))
 			cm := fmt.Sprintf("Transferring records (%d%%), started %.1fs ago", int(min(done, 1)*100), time.Since(t.started).Seconds())
@@ -177,6 +187,7 @@ func (p *Peer) CollectionClusterInfo(ctx context.Context, coll string) (*Collect
 		info.ShardTransfers = append(info.ShardTransfers, ti)
 	}
 	sort.Slice(info.ShardTransfers, func(i, j int) bool { return info.ShardTransfers[i].ShardID < info.ShardTransfers[j].ShardID })
+	info.ReshardingOperations = reshardingInfo(col)
 	return info, nil
 }
 

@@ -48,13 +48,20 @@ type ClusterOperation struct {
 	StartResharding   json.RawMessage       `json:"start_resharding,omitempty"`
 	AbortResharding   json.RawMessage       `json:"abort_resharding,omitempty"`
 	ReplicatePoints   json.RawMessage       `json:"replicate_points,omitempty"`
+	// The resharding steps hidden from the OpenAPI document
+	// (#[schemars(skip)] in lib/collection/src/operations/cluster_ops.rs).
+	FinishMigratingPoints json.RawMessage `json:"finish_migrating_points,omitempty"`
+	CommitReadHashRing    json.RawMessage `json:"commit_read_hash_ring,omitempty"`
+	CommitWriteHashRing   json.RawMessage `json:"commit_write_hash_ring,omitempty"`
+	FinishResharding      json.RawMessage `json:"finish_resharding,omitempty"`
 }
 
 func (op *ClusterOperation) count() int {
 	n := 0
 	for _, set := range []bool{op.MoveShard != nil, op.ReplicateShard != nil, op.AbortTransfer != nil,
 		op.DropReplica != nil, op.CreateShardingKey != nil, op.DropShardingKey != nil, op.RestartTransfer != nil,
-		op.StartResharding != nil, op.AbortResharding != nil, op.ReplicatePoints != nil} {
+		op.StartResharding != nil, op.AbortResharding != nil, op.ReplicatePoints != nil,
+		op.FinishMigratingPoints != nil, op.CommitReadHashRing != nil, op.CommitWriteHashRing != nil, op.FinishResharding != nil} {
 		if set {
 			n++
 		}
@@ -104,12 +111,18 @@ func (c *Cluster) clusterOpLocked(coll string, op ClusterOperation) error {
 	switch {
 	case op.MoveShard != nil:
 		return c.startTransferLocked(col, *op.MoveShard, false)
+	case op.ReplicateShard != nil && op.ReplicateShard.Method != nil && *op.ReplicateShard.Method == MethodReshardingStream:
+		return c.startReshardTransferLocked(col, *op.ReplicateShard)
 	case op.ReplicateShard != nil:
 		return c.startTransferLocked(col, *op.ReplicateShard, true)
 	case op.AbortTransfer != nil:
 		t := c.findTransfer(col.name, *op.AbortTransfer)
 		if t == nil {
 			return errNoTransfer(col.name, *op.AbortTransfer)
+		}
+		if t.resharding {
+			c.failReshardTransferLocked(t, "abort transfer")
+			return nil
 		}
 		c.failTransferLocked(t, "abort transfer")
 		return nil
@@ -133,8 +146,18 @@ func (c *Cluster) clusterOpLocked(coll string, op ClusterOperation) error {
 		return c.createShardKeyLocked(col, *op.CreateShardingKey)
 	case op.DropShardingKey != nil:
 		return c.dropShardKeyLocked(col, op.DropShardingKey.ShardKey)
-	case op.StartResharding != nil, op.AbortResharding != nil:
-		return errf(KindBadRequest, "resharding is only supported in Qdrant Cloud")
+	case op.StartResharding != nil:
+		return c.startReshardingLocked(col, op.StartResharding)
+	case op.AbortResharding != nil:
+		return c.abortReshardingLocked(col)
+	case op.FinishMigratingPoints != nil:
+		return c.finishMigratingPointsLocked(col, op.FinishMigratingPoints)
+	case op.CommitReadHashRing != nil:
+		return c.commitHashRingLocked(col, stageReadHashRingCommitted)
+	case op.CommitWriteHashRing != nil:
+		return c.commitHashRingLocked(col, stageWriteHashRingCommitted)
+	case op.FinishResharding != nil:
+		return c.finishReshardingLocked(col)
 	default:
 		if !c.ver.atLeast(1, 16, 0) {
 			return errf(KindFormat, "data did not match any variant of untagged enum ClusterOperations")
@@ -295,6 +318,11 @@ func (c *Cluster) dropShardKeyLocked(col *collection, key ShardKey) error {
 			}
 		}
 		delete(col.shards, id)
+	}
+	if r := col.resharding; r != nil && r.key != nil && *r.key == key {
+		// Dropping the key aborts its resharding
+		// (test_resharding_abort_on_delete_shard_key).
+		col.resharding = nil
 	}
 	for i, k := range col.keys {
 		if k == key {

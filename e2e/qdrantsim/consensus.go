@@ -65,6 +65,7 @@ func cloneCollection(col *collection) *collection {
 		n.shards[id] = ns
 	}
 	n.keys = append([]ShardKey(nil), col.keys...)
+	n.resharding = col.resharding.clone()
 	n.payloadSchema = make(map[string]json.RawMessage, len(col.payloadSchema))
 	for k, v := range col.payloadSchema {
 		n.payloadSchema[k] = v
@@ -120,7 +121,7 @@ func (c *Cluster) restoreLocked(v *metaView) {
 			continue
 		}
 		o := cloneCollection(old)
-		cur.config, cur.keys, cur.payloadSchema = o.config, o.keys, o.payloadSchema
+		cur.config, cur.keys, cur.payloadSchema, cur.resharding = o.config, o.keys, o.payloadSchema, o.resharding
 		for id := range cur.shards {
 			if o.shards[id] == nil {
 				delete(cur.shards, id)

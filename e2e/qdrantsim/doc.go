@@ -34,8 +34,10 @@
 // (limits.go), disk accounting with spooled uploads (disk.go),
 // version-gated recovery behaviours (versionswitch.go), the update
 // worker's lag and count estimates (counts.go), live writes
-// (writeload.go) and partial shard snapshots with their segment manifests
-// (partial_snapshots.go, segment_versions.go).
+// (writeload.go), partial shard snapshots with their segment manifests
+// (partial_snapshots.go, segment_versions.go) and resharding behind
+// cluster.resharding_enabled (Options.ReshardingEnabled, resharding.go:
+// refused by default as open-source Qdrant refuses it).
 //
 // Realism (Options.Realism, $QDRANTSIM_REALISM, qdrant-sim --realism):
 // "off" applies cluster changes at once and finishes every transfer after

@@ -754,8 +754,17 @@ func clusterInfoToProto(info *CollectionClusterInfo) *qdrant.CollectionClusterIn
 			PeerId: r.PeerID, State: replicaStateToProto(r.State), ShardKey: shardKeyToProto(r.ShardKey)})
 	}
 	for _, t := range info.ShardTransfers {
-		out.ShardTransfers = append(out.ShardTransfers, &qdrant.ShardTransferInfo{ShardId: t.ShardID,
+		out.ShardTransfers = append(out.ShardTransfers, &qdrant.ShardTransferInfo{ShardId: t.ShardID, ToShardId: t.ToShardID,
 			From: t.From, To: t.To, Sync: t.Sync})
+	}
+	// resharding_operations (lib/api/src/grpc/proto/collections.proto).
+	for _, r := range info.ReshardingOperations {
+		dir := qdrant.ReshardingDirection_Up
+		if r.Direction == "down" {
+			dir = qdrant.ReshardingDirection_Down
+		}
+		out.ReshardingOperations = append(out.ReshardingOperations, &qdrant.ReshardingInfo{ShardId: r.ShardID, PeerId: r.PeerID,
+			ShardKey: shardKeyToProto(r.ShardKey), Direction: dir})
 	}
 	return out
 }

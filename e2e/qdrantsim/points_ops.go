@@ -3,6 +3,7 @@ package qdrantsim
 import (
 	"container/heap"
 	"context"
+	"slices"
 	"time"
 )
 
@@ -44,11 +45,11 @@ func routeWrite(col *collection, sel ShardKeySelector, id PointID) ([]uint32, er
 		if len(sel) > 0 {
 			return nil, errf(KindBadRequest, "Shard key specified for collection without custom sharding")
 		}
-		s, ok := col.ring(nil).shardFor(id)
+		out, ok := shardsFor(col.writeRings(nil), id)
 		if !ok {
 			return nil, errf(KindServiceError, "collection %s has no shards", col.name)
 		}
-		return []uint32{s}, nil
+		return out, nil
 	}
 	if len(sel) == 0 {
 		return nil, errf(KindBadInput, "Shard key not specified")
@@ -58,13 +59,28 @@ func routeWrite(col *collection, sel ShardKeySelector, id PointID) ([]uint32, er
 		if !col.hasKey(k) {
 			return nil, errf(KindBadInput, "Shard key %s not found", k)
 		}
-		s, ok := col.ring(&k).shardFor(id)
+		ids, ok := shardsFor(col.writeRings(&k), id)
 		if !ok {
 			return nil, errf(KindServiceError, "shard key %s has no shards", k)
 		}
-		out = append(out, s)
+		out = append(out, ids...)
 	}
 	return out, nil
+}
+
+// shardsFor is the shard of id under each ring, without repeats.
+func shardsFor(rings []*hashRing, id PointID) ([]uint32, bool) {
+	var out []uint32
+	for _, r := range rings {
+		s, ok := r.shardFor(id)
+		if !ok {
+			return nil, false
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, true
 }
 
 // update describes a point update for the replica set.
@@ -136,7 +152,9 @@ func (c *Cluster) applyWriteLocked(col *collection, id uint32, u update, fn func
 		fn(d)
 		applied++
 		d.ops++
-		if readable(r.state) {
+		// A new shard's Resharding replica takes writes routed by the
+		// new ring before it is readable.
+		if readable(r.state) || r.state == StateResharding {
 			active++
 		}
 	}
@@ -317,7 +335,7 @@ func (p *Peer) DeletePoints(ctx context.Context, coll string, req DeleteRequest)
 // readShardsLocked collects, per shard, the points of one readable replica.
 // cost is the read rate limiter cost on each serving replica (strict.go).
 func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector, cost int) ([]*point, map[PointID]*ShardKey, error) {
-	shards, err := targetShards(col, sel)
+	shards, err := readShards(col, sel)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -334,7 +352,11 @@ func (p *Peer) readShardsLocked(col *collection, sel ShardKeySelector, cost int)
 		if d.synthetic != nil {
 			continue
 		}
+		keep := col.readFilter(s)
 		for _, pt := range d.points {
+			if keep != nil && !keep(pt.id) {
+				continue
+			}
 			out = append(out, pt)
 			if k := col.shards[s].key; k != nil {
 				keys[pt.id] = k
@@ -484,7 +506,7 @@ func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64
 	if err := checkCountStrictLocked(col, req); err != nil {
 		return 0, err
 	}
-	shards, err := targetShards(col, req.ShardKey)
+	shards, err := readShards(col, req.ShardKey)
 	if err != nil {
 		return 0, err
 	}
@@ -497,6 +519,15 @@ func (p *Peer) Count(ctx context.Context, coll string, req CountRequest) (uint64
 		// LocalShard::count costs 1 plus the filter's conditions.
 		if err := checkReadRateLocked(col, d, 1+filterCost(req.Filter)); err != nil {
 			return 0, err
+		}
+		if keep := col.readFilter(s); keep != nil && d.synthetic == nil {
+			// During a resharding: the points the read ring places here.
+			for _, pt := range d.points {
+				if keep(pt.id) && (req.Filter == nil || req.Filter.matchesIn(pt, col.payloadSchema)) {
+					n++
+				}
+			}
+			continue
 		}
 		if c.opts.ApproximateCounts && req.Exact != nil && !*req.Exact {
 			n += estimateCountLocked(col, d, req.Filter)

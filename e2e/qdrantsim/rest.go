@@ -38,6 +38,7 @@ func (p *Peer) routes(mux *http.ServeMux) {
 	p.pointRoutes(mux)
 	p.vectorNameRoutes(mux)
 	p.clusterRoutes(mux)
+	p.reshardingRoutes(mux)
 	p.snapshotRoutes(mux)
 	p.partialRoutes(mux)
 }

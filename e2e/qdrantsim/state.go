@@ -115,6 +115,9 @@ type collection struct {
 	// strictGen counts strict mode updates; rate limiters are rebuilt
 	// when it changes (strict.go).
 	strictGen uint64
+	// resharding is the resharding in progress, nil when none
+	// (resharding.go).
+	resharding *reshardState
 }
 
 func (c *collection) shardIDs() []uint32 {
@@ -145,32 +148,6 @@ func (c *collection) hasKey(k ShardKey) bool {
 		}
 	}
 	return false
-}
-
-// ring returns the hash ring for a shard key ("" = auto sharding).
-func (c *collection) ring(k *ShardKey) *hashRing {
-	name := ""
-	if k != nil {
-		name = "k:" + k.String()
-		if k.IsNum {
-			name = "n:" + k.String()
-		}
-	}
-	if r, ok := c.rings[name]; ok {
-		return r
-	}
-	var ids []uint32
-	if k == nil {
-		ids = c.shardIDs()
-	} else {
-		ids = c.keyShards(*k)
-	}
-	r := newHashRing(ids)
-	if c.rings == nil {
-		c.rings = map[string]*hashRing{}
-	}
-	c.rings[name] = r
-	return r
 }
 
 func (c *collection) shardsChanged() { c.rings = nil }

@@ -23,6 +23,10 @@ type transfer struct {
 	fallbackAt time.Time
 	// bytes is what the transfer moves, counted at its end.
 	bytes int64
+	// resharding marks a resharding_stream_records transfer from shard
+	// into toShard (resharding.go).
+	resharding bool
+	toShard    uint32
 }
 
 // startTransferLocked validates a move or replication as Qdrant's
@@ -151,6 +155,10 @@ func (c *Cluster) removeTransferLocked(t *transfer) {
 // removed, a replication's target is set Dead (auto recovery will retry
 // it).
 func (c *Cluster) failTransferLocked(t *transfer, why string) {
+	if t.resharding {
+		c.failReshardTransferLocked(t, why)
+		return
+	}
 	c.removeTransferLocked(t)
 	defer c.commitLocked(proposal{what: why, droppable: true})
 	col := c.colls[t.coll]
@@ -176,6 +184,10 @@ func (c *Cluster) failTransferLocked(t *transfer, why string) {
 // proposal (finish_transfer, lib/storage/src/content_manager/toc/
 // collection_meta_ops.rs handle_transfer on_finish).
 func (c *Cluster) finishTransferLocked(t *transfer) {
+	if t.resharding {
+		c.finishReshardTransferLocked(t)
+		return
+	}
 	col := c.colls[t.coll]
 	src, dst := c.peerLocked(t.from), c.peerLocked(t.to)
 	if col == nil || col.shards[t.shard] == nil || src == nil || dst == nil {

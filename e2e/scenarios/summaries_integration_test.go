@@ -114,7 +114,9 @@ func TestOperatorWithKubectlAccessAlone(t *testing.T) {
 	}
 	r = as(operator, "restore", "latest", "--dry-run=client", "-o", "yaml")
 	ok(t, r)
-	if !strings.Contains(r.stderr, "pods in backup: 3, Ready pods now: 3 → direct") || !strings.Contains(r.stderr, "(read from backup summaries") ||
+	// The operator's Role runs, reads and deletes the peers query Job.
+	if !strings.Contains(r.stderr, "pods in backup: 3, Ready pods now: 3, Qdrant peers: 3 → direct\n  Qdrant reports 3 peers, 3 pods Ready: they agree") ||
+		!strings.Contains(r.stderr, "(read from backup summaries") || strings.Contains(r.stderr, "not deleted") ||
 		!strings.Contains(r.stdout, "- "+newest.BackupID) {
 		t.Errorf("restore preview:\n%s", r)
 	}

@@ -43,8 +43,10 @@ const (
 // the write that records it (TEXT holds 64 KiB).
 const maxText = 16 << 10
 
-// BackupSummary is one row of the backup list. Times are UTC; zero times
-// are absent (a running set has no FinishedAt).
+// BackupSummary is one row of the catalog's backups table. Times are
+// UTC; zero times are absent (a running set has no FinishedAt). It follows
+// the schema; what list and describe print is the listing contract
+// (internal/listing.Backup), which catalog rows are mapped into.
 type BackupSummary struct {
 	Cluster          string    `json:"cluster"`
 	BackupID         string    `json:"backup_id"`

@@ -17,6 +17,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/crypt"
+	"github.com/qbackup/qbackup/internal/listing"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -48,22 +49,23 @@ type Index interface {
 	ListBackups(ctx context.Context, cluster string) ([]catalog.BackupSummary, error)
 }
 
-// List returns the backups of cluster ("" for every cluster), newest first.
-func List(ctx context.Context, store Store, idx Index, cluster string) ([]catalog.BackupSummary, error) {
+// List returns the backups of cluster ("" for every cluster), newest
+// first, as listing rows: the catalog's, else storage's.
+func List(ctx context.Context, store Store, idx Index, cluster string) ([]listing.Backup, error) {
 	if idx != nil {
-		out, err := idx.ListBackups(ctx, cluster)
+		rows, err := idx.ListBackups(ctx, cluster)
 		if err != nil {
 			return nil, fmt.Errorf("list backups in the catalog: %w", err)
 		}
-		return out, nil
+		return listing.FromCatalogRows(rows), nil
 	}
 	return fromStorage(ctx, store, cluster)
 }
 
 // Summarize turns a manifest into a list row. The verification status is
 // left empty: only the catalog records it.
-func Summarize(m *manifest.Manifest) catalog.BackupSummary {
-	s := catalog.BackupSummary{
+func Summarize(m *manifest.Manifest) listing.Backup {
+	s := listing.Backup{
 		Cluster: m.Cluster, BackupID: m.BackupID, Status: catalog.StatusComplete,
 		QdrantVersion: m.QdrantVersion, ToolVersion: m.ToolVersion,
 		SnapshotMethod: m.SnapshotMethod, StartedAt: m.StartedAt, FinishedAt: m.FinishedAt,
@@ -80,7 +82,7 @@ func Summarize(m *manifest.Manifest) catalog.BackupSummary {
 	return s
 }
 
-func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.BackupSummary, error) {
+func fromStorage(ctx context.Context, store Store, cluster string) ([]listing.Backup, error) {
 	prefix := ""
 	if cluster != "" {
 		prefix = manifest.ClusterPrefix(cluster)
@@ -89,11 +91,11 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 	if err != nil {
 		return nil, err
 	}
-	out := make([]catalog.BackupSummary, 0, len(sets))
+	out := make([]listing.Backup, 0, len(sets))
 	for _, s := range sets {
 		if s.ManifestKey == "" {
 			t, _ := manifest.BackupIDTime(s.ID)
-			out = append(out, catalog.BackupSummary{
+			out = append(out, listing.Backup{
 				Cluster: s.Cluster, BackupID: s.ID, Status: StatusIncomplete, StartedAt: t, TotalBytes: s.Bytes,
 				Reason: "no manifest: the run failed, was killed or is still running",
 			})
@@ -107,7 +109,7 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 		if unreadable(err) {
 			// One bad set must not hide the others.
 			t, _ := manifest.BackupIDTime(s.ID)
-			out = append(out, catalog.BackupSummary{
+			out = append(out, listing.Backup{
 				Cluster: s.Cluster, BackupID: s.ID, Status: StatusUnreadable, StartedAt: t, TotalBytes: s.Bytes,
 				ManifestKey: s.ManifestKey, Reason: err.Error(),
 			})
@@ -126,9 +128,9 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]catalog.Ba
 // storage tells without the key (the time of its id, its stored bytes)
 // and its manifest's readable part p (whether it is partial). found says
 // whether the encrypted manifest is there.
-func encryptedRow(p *manifest.Public, cluster, id string, found bool, bytes int64) catalog.BackupSummary {
+func encryptedRow(p *manifest.Public, cluster, id string, found bool, bytes int64) listing.Backup {
 	t, _ := manifest.BackupIDTime(id)
-	row := catalog.BackupSummary{Cluster: cluster, BackupID: id, Status: catalog.StatusComplete, StartedAt: t, TotalBytes: bytes,
+	row := listing.Backup{Cluster: cluster, BackupID: id, Status: catalog.StatusComplete, StartedAt: t, TotalBytes: bytes,
 		ManifestKey: manifest.EncryptedManifestKey(cluster, id), ManifestEncrypted: true}
 	switch {
 	case p.Cluster != cluster || p.BackupID != id:
@@ -149,8 +151,8 @@ func unreadable(err error) bool {
 		errors.Is(err, storage.ErrNotFound) || errors.Is(err, fs.ErrPermission)
 }
 
-func sortNewestFirst(s []catalog.BackupSummary) {
-	slices.SortFunc(s, func(a, b catalog.BackupSummary) int {
+func sortNewestFirst(s []listing.Backup) {
+	slices.SortFunc(s, func(a, b listing.Backup) int {
 		return cmp.Or(b.StartedAt.Compare(a.StartedAt), cmp.Compare(b.BackupID, a.BackupID), cmp.Compare(a.Cluster, b.Cluster))
 	})
 }

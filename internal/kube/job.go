@@ -172,6 +172,10 @@ type RebalanceArgs struct {
 	// AllowNodeMismatch is passed on when the operator overrode the
 	// plugin's node-count check.
 	AllowNodeMismatch bool
+	// Shards is --shards (a count, auto or keep; empty: keep) and
+	// WritesPaused --writes-paused.
+	Shards       string
+	WritesPaused bool
 }
 
 // Args renders the qbackup command line of the rebalance Job.
@@ -182,6 +186,12 @@ func (a RebalanceArgs) Args() []string {
 	}
 	if a.ReplicationFactor > 0 {
 		args = append(args, fmt.Sprintf("--replication-factor=%d", a.ReplicationFactor))
+	}
+	if a.Shards != "" && a.Shards != "keep" {
+		args = append(args, "--shards="+a.Shards)
+	}
+	if a.WritesPaused {
+		args = append(args, "--writes-paused")
 	}
 	if a.AllowNodeMismatch {
 		args = append(args, "--allow-node-mismatch")

@@ -178,6 +178,9 @@ func TestRebalanceJob(t *testing.T) {
 		{"defaults", RebalanceArgs{}, []string{"rebalance"}, "rebalance-job.yaml"},
 		{"every flag", RebalanceArgs{Collections: []string{"docs", "images"}, ReplicationFactor: 2, AllowNodeMismatch: true},
 			[]string{"rebalance", "--collections=docs,images", "--replication-factor=2", "--allow-node-mismatch"}, "rebalance-job-flags.yaml"},
+		{"reshard", RebalanceArgs{Shards: "auto", WritesPaused: true},
+			[]string{"rebalance", "--shards=auto", "--writes-paused"}, "rebalance-job-reshard.yaml"},
+		{"shards keep", RebalanceArgs{Shards: "keep"}, []string{"rebalance"}, "rebalance-job.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := RebalanceJobName(now)

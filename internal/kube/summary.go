@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/listing"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -212,10 +213,10 @@ func SummarizeFailed(cluster, id string, start time.Time, reason, location strin
 	}
 }
 
-// Row is the summary as a row of the backup list, the catalog's shape,
-// so both sources print alike.
-func (s *SetSummary) Row() catalog.BackupSummary {
-	return catalog.BackupSummary{
+// Row is the summary as a row of the backup listing, so every source
+// prints alike.
+func (s *SetSummary) Row() listing.Backup {
+	return listing.Backup{
 		Cluster: s.Cluster, BackupID: s.BackupID, Status: s.Status, VerifyStatus: s.VerifyStatus,
 		VerifyDetail: s.VerifyDetail, Reason: s.Reason, QdrantVersion: s.QdrantVersion, ToolVersion: s.ToolVersion,
 		SnapshotMethod: s.SnapshotMethod, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,

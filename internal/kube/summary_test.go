@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/listing"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/restore"
 )
@@ -128,7 +129,7 @@ func TestSummaryHoldsWhatListAndDescribeShow(t *testing.T) {
 	m := richBackup()
 	s := SummarizeManifest(m, "s3://b/p", time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
 	row := s.Row()
-	want := catalog.BackupSummary{
+	want := listing.Backup{
 		Cluster: "prod", BackupID: m.BackupID, Status: catalog.StatusPartial, VerifyStatus: catalog.VerifyUnverified,
 		QdrantVersion: "1.19.0", ToolVersion: "v1.2.3", SnapshotMethod: "stream", StartedAt: m.StartedAt, FinishedAt: m.FinishedAt,
 		WindowFirstStart: m.Window.FirstStart, WindowLastStart: m.Window.LastStart, SkewMillis: 250,

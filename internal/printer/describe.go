@@ -8,17 +8,17 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/listing"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
 // Description is the JSON contract of `describe -o json`: the manifest,
-// plus the catalog's view when there is one. Read from a backup
+// plus the catalog's view when there is one, as a listing row. Read from a backup
 // summary (kubectl qbackup without storage access) it carries the
 // summary instead of the manifest, and Source says so.
 type Description struct {
-	Manifest *manifest.Manifest     `json:"manifest,omitempty"`
-	Catalog  *catalog.BackupSummary `json:"catalog,omitempty"`
+	Manifest *manifest.Manifest `json:"manifest,omitempty"`
+	Catalog  *listing.Backup    `json:"catalog,omitempty"`
 	// Summary is the recorded summary (kube.SetSummary) the description
 	// was read from; Source is "summary" then.
 	Summary any    `json:"summary,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/listing"
 )
 
 // TestEncryptedManifestRows: a set listed from storage without the key
@@ -14,7 +15,7 @@ import (
 // catalog keeps its counts; both say the manifest is encrypted.
 func TestEncryptedManifestRows(t *testing.T) {
 	start := time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC)
-	rows := []catalog.BackupSummary{
+	rows := []listing.Backup{
 		{Cluster: "prod", BackupID: "20261125T133000Z-3f9c", Status: catalog.StatusComplete, StartedAt: start, TotalBytes: 2048, ManifestEncrypted: true},
 		{Cluster: "prod", BackupID: "20261124T133000Z-a1b2", Status: catalog.StatusComplete, StartedAt: start.Add(-24 * time.Hour),
 			FinishedAt: start.Add(-24*time.Hour + time.Minute), CollectionCount: 3, ShardCount: 7, PointsCount: 99, TotalBytes: 4096, ManifestEncrypted: true},

@@ -14,7 +14,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/listing"
 )
 
 // Output formats, as kubectl names them.
@@ -48,7 +48,7 @@ func Structured(w io.Writer, format string, v any) error {
 // Backups writes one row per backup set. wide adds the points, the
 // Qdrant version, the snapshot method and the start and end times
 // before the reason, which stays last because it is free text.
-func Backups(w io.Writer, all []catalog.BackupSummary, wide bool) error {
+func Backups(w io.Writer, all []listing.Backup, wide bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := "CLUSTER\tBACKUP ID\tSTATUS\tVERIFIED\tCOLLECTIONS\tSHARDS\tSIZE\tDURATION\tSKEW"
 	if wide {
@@ -93,7 +93,7 @@ func BackupName(id string) string { return "backup/" + id }
 
 // BackupNames writes one kind/name line per backup, for scripts
 // (xargs, a loop), as kubectl get -o name does.
-func BackupNames(w io.Writer, all []catalog.BackupSummary) error {
+func BackupNames(w io.Writer, all []listing.Backup) error {
 	for _, b := range all {
 		if _, err := fmt.Fprintln(w, BackupName(b.BackupID)); err != nil {
 			return err

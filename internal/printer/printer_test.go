@@ -9,21 +9,22 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/listing"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // backups are a complete, verified set and a partial one whose reason
 // spans lines, as the catalog returns them.
-func backups() []catalog.BackupSummary {
+func backups() []listing.Backup {
 	start := time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC)
-	return []catalog.BackupSummary{
+	return listing.FromCatalogRows([]catalog.BackupSummary{
 		{Cluster: "prod", BackupID: "20261125T133000Z-3f9c", Status: catalog.StatusComplete, VerifyStatus: catalog.VerifyVerified,
 			QdrantVersion: "1.19.0", SnapshotMethod: "stream", StartedAt: start, FinishedAt: start.Add(95 * time.Second),
 			SkewMillis: 1234, CollectionCount: 2, ShardCount: 12, TotalBytes: 3 << 30, PointsCount: 1_500_000},
 		{Cluster: "prod", BackupID: "20261124T133000Z-a1b2", Status: catalog.StatusPartial, StartedAt: start.Add(-24 * time.Hour),
 			Reason: "shard 3 of \"docs\":\n  peer 12 unreachable", CollectionCount: 2, ShardCount: 11, TotalBytes: 512},
-	}
+	})
 }
 
 func golden(t *testing.T, name string, got []byte) {

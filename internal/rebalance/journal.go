@@ -38,6 +38,9 @@ type Record struct {
 	Plan        *Plan    `json:"plan"`
 	// Done lists the collections that reached their final placement.
 	Done []string `json:"done,omitempty"`
+	// Reshard is the progress of the collections whose shard count
+	// changes.
+	Reshard map[string]*ReshardProgress `json:"reshard,omitempty"`
 }
 
 // resumable tells whether a run over peers with filter continues rec.

@@ -41,6 +41,8 @@ type Collection struct {
 	// ShardingMethod is "auto" or "custom".
 	ShardingMethod string  `json:"sharding_method"`
 	Shards         []Shard `json:"shards"`
+	// Resharding is the resharding Qdrant reports in progress, if any.
+	Resharding *Resharding `json:"resharding,omitempty"`
 }
 
 // State is the live cluster: its Ready peers (in a stable order: pod name,
@@ -49,6 +51,9 @@ type State struct {
 	Cluster     string       `json:"cluster"`
 	Peers       []Peer       `json:"peers"`
 	Collections []Collection `json:"collections"`
+	// Resharding is whether the cluster offers Qdrant's resharding; read
+	// only when a shard count change is asked for.
+	Resharding ReshardSupport `json:"resharding_support"`
 }
 
 // Options are the user's choices.
@@ -59,6 +64,16 @@ type Options struct {
 	// collection ends with (capped at the Ready peers); the collection's
 	// setting is updated to it before its replicas are.
 	ReplicationFactor uint32
+	// Shards, when not 0, is the shard count every rebalanced
+	// auto-sharded collection ends with; AutoShards picks it per
+	// collection as a restore's --shards auto does
+	// (restore.AutoShardCount). Both unset keep the shard counts.
+	Shards     uint32
+	AutoShards bool
+	// WritesPaused is the user's word that nothing writes to the
+	// collections: it allows the point copy where the cluster does not
+	// offer Qdrant's resharding.
+	WritesPaused bool
 }
 
 // Plan is what a rebalance does.
@@ -79,10 +94,13 @@ type CollectionPlan struct {
 	// (--replication-factor): Qdrant records it and adds no replica
 	// itself (PATCH /collections/{c} params.replication_factor,
 	// CollectionParamsDiff in lib/collection/src/operations/config_diff.rs).
-	SetReplicationFactor uint32         `json:"set_replication_factor,omitempty"`
-	Shards               []ShardPlan    `json:"shards"`
-	Ops                  []placement.Op `json:"operations"`
-	Reason               string         `json:"reason"`
+	SetReplicationFactor uint32 `json:"set_replication_factor,omitempty"`
+	// Reshard, when set, changes the shard count first; the replicas are
+	// then balanced by a plan made from the resharded collection.
+	Reshard *ReshardPlan   `json:"reshard,omitempty"`
+	Shards  []ShardPlan    `json:"shards"`
+	Ops     []placement.Op `json:"operations"`
+	Reason  string         `json:"reason"`
 }
 
 // ShardPlan is one shard: its replicas now and the peers it ends on.
@@ -103,7 +121,9 @@ func (p *Plan) Empty() bool {
 	return true
 }
 
-func (c CollectionPlan) changes() bool { return len(c.Ops) > 0 || c.SetReplicationFactor > 0 }
+func (c CollectionPlan) changes() bool {
+	return len(c.Ops) > 0 || c.SetReplicationFactor > 0 || c.Reshard != nil
+}
 
 // Final is the wanted placement of the collection.
 func (c CollectionPlan) Final() map[uint32][]uint64 {
@@ -151,11 +171,23 @@ func MakePlan(st State, opts Options) (*Plan, error) {
 	}
 	order := placement.OrderOf(set)
 	others := placement.Load{}
+	var refused []string
 	for _, name := range names {
 		cp, warnings := planCollection(byName[name], set, order, others, opts.ReplicationFactor)
 		p.Warnings = append(p.Warnings, warnings...)
 		if cp == nil {
 			continue
+		}
+		rp, warn, err := planReshard(byName[name], cp, len(set), st.Resharding, opts)
+		if warn != "" {
+			p.Warnings = append(p.Warnings, warn)
+		}
+		if err != nil {
+			refused = append(refused, err.Error())
+			continue
+		}
+		if rp != nil {
+			cp.reshardFirst(rp)
 		}
 		for _, s := range cp.Shards {
 			for _, peer := range s.Final {
@@ -163,6 +195,9 @@ func MakePlan(st State, opts Options) (*Plan, error) {
 			}
 		}
 		p.Collections = append(p.Collections, *cp)
+	}
+	if len(refused) > 0 {
+		return nil, refusal(refused, st.Resharding)
 	}
 	return p, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/placement"
@@ -129,6 +130,29 @@ func TestPlanGolden(t *testing.T) {
 			opts: Options{Collections: []string{"logs"}},
 		},
 		{
+			name: "reshard-auto-with-qdrant-resharding",
+			// A 3-shard RF 1 collection restored onto 6 pods: --shards
+			// auto takes it to 6 with Qdrant's resharding; the custom
+			// sharded collection keeps its keys.
+			state: State{Cluster: "prod", Peers: peers(6), Resharding: ReshardSupport{Enabled: true, Known: true}, Collections: []Collection{
+				coll("docs", 1, [][]uint64{{1}, {2}, {3}}, nil),
+				coll("small", 2, [][]uint64{{1, 2}, {3, 4}, {5, 6}}, nil),
+				{Name: "tenants", ReplicationFactor: 1, ShardingMethod: "custom", Shards: []Shard{
+					{ID: 0, Key: "a", Replicas: []Replica{{1, "Active"}}},
+				}},
+			}},
+			opts: Options{AutoShards: true},
+		},
+		{
+			name: "reshard-down-by-point-copy",
+			// No Qdrant resharding on this cluster: with --writes-paused
+			// the shard count goes down by a point copy.
+			state: State{Cluster: "prod", Peers: peers(2), Resharding: ReshardSupport{Enabled: false, Known: true}, Collections: []Collection{
+				coll("docs", 1, [][]uint64{{1}, {2}, {1}, {2}}, nil),
+			}},
+			opts: Options{Shards: 2, WritesPaused: true},
+		},
+		{
 			name: "shard-without-active-replica",
 			// Nothing can be copied from a shard whose only replica is
 			// Dead: the collection is left alone, with a warning.
@@ -191,6 +215,13 @@ func checkPlan(t *testing.T, st State, opts Options, p *Plan) {
 		ready[peer.ID] = true
 	}
 	for _, c := range p.Collections {
+		if c.Reshard != nil {
+			// Its replicas are planned after the resharding.
+			if len(c.Ops) != 0 {
+				t.Errorf("%s is resharded but has replica operations planned before: %v", c.Name, c.Ops)
+			}
+			continue
+		}
 		load := map[uint64]int{}
 		for _, s := range c.Shards {
 			if len(s.Final) != rfOf(c, s) {
@@ -302,5 +333,45 @@ func TestResumeKeepsTheJournaledPlan(t *testing.T) {
 		if tc.rec.resumable(tc.peers, tc.filter) {
 			t.Errorf("%s: resumed", tc.name)
 		}
+	}
+}
+
+// TestReshardRefusedWithoutQdrantReshardingOrWritesPaused: a shard count
+// change that needs the point copy is refused as invalid input, naming
+// the collections, why and what to do.
+func TestReshardRefusedWithoutQdrantReshardingOrWritesPaused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sup   ReshardSupport
+		opts  Options
+		want  []string
+		allow bool
+	}{
+		{"gate off", ReshardSupport{Known: true}, Options{Shards: 4},
+			[]string{`collection "docs": 2 → 4 shards`, "cluster.resharding_enabled is off", "--writes-paused", "--shards keep", "Nothing was changed"}, false},
+		{"gate unknown", ReshardSupport{}, Options{AutoShards: true},
+			[]string{`collection "docs": 2 → 3 shards`, "Qdrant before 1.17", "--writes-paused"}, false},
+		{"gate off, writes paused", ReshardSupport{Known: true}, Options{Shards: 4, WritesPaused: true}, nil, true},
+		{"gate on", ReshardSupport{Enabled: true, Known: true}, Options{Shards: 4}, nil, true},
+		{"shard count kept", ReshardSupport{Known: true}, Options{Shards: 2}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := State{Cluster: "prod", Peers: peers(3), Resharding: tc.sup, Collections: []Collection{coll("docs", 1, [][]uint64{{1}, {2}}, nil)}}
+			p, err := MakePlan(st, tc.opts)
+			if tc.allow {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("allowed: %+v", p.Collections[0].Reshard)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -33,7 +33,11 @@ func (p *Plan) WriteText(w io.Writer) error {
 			for _, id := range s.Final {
 				fin = append(fin, p.name(id))
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", c.Name, s.ID, key, dash(strings.Join(now, ",")), dash(strings.Join(fin, ",")))
+			final := dash(strings.Join(fin, ","))
+			if c.Reshard != nil {
+				final = "(after resharding)"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", c.Name, s.ID, key, dash(strings.Join(now, ",")), final)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -43,6 +47,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "%s: %s\n", c.Name, c.Reason)
 		if c.SetReplicationFactor > 0 {
 			fmt.Fprintf(w, "  set replication_factor to %d first\n", c.SetReplicationFactor)
+		}
+		if r := c.Reshard; r != nil {
+			fmt.Fprintf(w, "  %s\n", r.describe())
 		}
 		for _, op := range c.Ops {
 			fmt.Fprintf(w, "  %s\n", p.describeOp(op))
@@ -81,4 +88,17 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// describe is the plan line of a shard count change.
+func (r *ReshardPlan) describe() string {
+	if r.Method == ReshardCopy {
+		return fmt.Sprintf("reshard %d → %d shards by point copy: copy every point into %d-shard staging collection, recreate the collection with %d shards, copy back (writes paused)", r.From, r.To, r.To, r.To)
+	}
+	steps := int(r.To) - int(r.From)
+	dir := "up"
+	if steps < 0 {
+		steps, dir = -steps, "down"
+	}
+	return fmt.Sprintf("reshard %d → %d shards with Qdrant's resharding: %d steps %s, one shard each (start, migrate points, activate, commit read and write hash rings, clean up, finish)", r.From, r.To, steps, dir)
 }

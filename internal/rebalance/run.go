@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/config"
@@ -61,10 +62,12 @@ type Result struct {
 	ID   string `json:"rebalance_id,omitempty"`
 	Plan *Plan  `json:"plan"`
 	// Resumed is the id of the interrupted rebalance this run continued.
-	Resumed     string        `json:"resumed,omitempty"`
-	Collections int           `json:"collections_rebalanced"`
-	Operations  int           `json:"operations"`
-	Duration    time.Duration `json:"duration_ns"`
+	Resumed     string `json:"resumed,omitempty"`
+	Collections int    `json:"collections_rebalanced"`
+	// Resharded counts the collections whose shard count changed.
+	Resharded  int           `json:"collections_resharded,omitempty"`
+	Operations int           `json:"operations"`
+	Duration   time.Duration `json:"duration_ns"`
 }
 
 // Run reads the cluster, plans (or takes up the journaled plan of an
@@ -100,6 +103,9 @@ func Run(ctx context.Context, opts RunOptions, deps Deps) (*Result, error) {
 	st, err := ReadState(ctx, deps.Cluster, deps.Topology, reader, nil)
 	if err != nil {
 		return res, fmt.Errorf("rebalance: %w", err)
+	}
+	if opts.Shards > 0 || opts.AutoShards {
+		st.Resharding = probeResharding(ctx, deps, order, log)
 	}
 	plan, err := MakePlan(st, opts.Options)
 	if err != nil {
@@ -151,7 +157,10 @@ func Run(ctx context.Context, opts RunOptions, deps Deps) (*Result, error) {
 	if err := save(ctx, deps, rec); err != nil {
 		return res, err
 	}
-	runErr := (&execution{plan: plan, rec: rec, deps: deps, opts: opts, order: order, log: log, res: res}).run(ctx)
+	rs := &resharder{peers: deps.Peers, order: order, log: log, timeout: opts.Converge.Timeout, poll: opts.Converge.Poll, rec: rec,
+		save: func(ctx context.Context) error { return save(ctx, deps, rec) }}
+	rs.defaults()
+	runErr := (&execution{plan: plan, rec: rec, deps: deps, opts: opts, order: order, log: log, res: res, rs: rs, reader: reader}).run(ctx)
 	res.Duration = deps.now().Sub(start)
 	rec.Status = StatusComplete
 	if runErr != nil {
@@ -182,6 +191,10 @@ type execution struct {
 	order []uint64 // the peers, in the plan's order
 	log   *slog.Logger
 	res   *Result
+	// rs reshards the collections whose plan says so; reader reads the
+	// cluster again to plan their replicas afterwards.
+	rs     *resharder
+	reader Reader
 }
 
 // run converges the collections the record has not done yet, in plan
@@ -190,6 +203,35 @@ func (x *execution) run(ctx context.Context) error {
 	for _, c := range x.plan.Collections {
 		if slices.Contains(x.rec.Done, c.Name) {
 			continue
+		}
+		if rp := c.Reshard; rp != nil {
+			x.log.Info("resharding collection", "collection", c.Name, "from_shards", rp.From, "to_shards", rp.To, "method", rp.Method)
+			t0 := x.deps.now()
+			run := x.rs.withQdrant
+			if rp.Method == ReshardCopy {
+				run = x.rs.withCopy
+			}
+			if err := run(ctx, c.Name, rp.To); err != nil {
+				return fmt.Errorf("collection %q: %w", c.Name, err)
+			}
+			x.log.Info("collection resharded", "collection", c.Name, "shards", rp.To, "duration", x.deps.now().Sub(t0))
+			x.res.Resharded++
+			// The replicas of the resharded collection, planned now.
+			st, err := ReadState(ctx, x.deps.Cluster, x.deps.Topology, x.reader, []string{c.Name})
+			if err != nil {
+				return fmt.Errorf("rebalance: %w", err)
+			}
+			p2, err := MakePlan(st, Options{Collections: []string{c.Name}, ReplicationFactor: x.opts.ReplicationFactor})
+			if err != nil {
+				return fmt.Errorf("plan the replicas of resharded %q: %w", c.Name, err)
+			}
+			p2.Collections = slices.DeleteFunc(p2.Collections, func(cp CollectionPlan) bool { return cp.Name != c.Name })
+			if len(p2.Collections) == 0 {
+				return fmt.Errorf("plan the replicas of resharded %q: %s", c.Name, strings.Join(p2.Warnings, "; "))
+			}
+			c2 := p2.Collections[0]
+			c.Shards, c.Ops, c.Reason = c2.Shards, c2.Ops, c2.Reason
+			x.log.Info("replicas of the resharded collection planned", "collection", c.Name, "operations", len(c.Ops), "plan", c.Reason)
 		}
 		if c.SetReplicationFactor > 0 {
 			if err := setFactor(ctx, x.deps, x.order, c.Name, c.SetReplicationFactor); err != nil {
@@ -234,6 +276,25 @@ func setFactor(ctx context.Context, deps Deps, order []uint64, name string, rf u
 	return errors.New("rebalance: no client for any discovered peer")
 }
 
+// probeResharding asks the first peer that can answer whether the cluster
+// offers Qdrant's resharding; an unanswered question counts as not
+// offered.
+func probeResharding(ctx context.Context, deps Deps, order []uint64, log *slog.Logger) ReshardSupport {
+	for _, id := range order {
+		p, ok := deps.Peers[id].(ReshardProbe)
+		if !ok || p == nil {
+			continue
+		}
+		on, known, err := p.ReshardingEnabled(ctx)
+		if err != nil {
+			log.Warn("cannot tell whether the cluster offers Qdrant's resharding: taken as not offered", "peer", id, "error", err.Error())
+			return ReshardSupport{}
+		}
+		return ReshardSupport{Enabled: on, Known: known}
+	}
+	return ReshardSupport{}
+}
+
 func save(ctx context.Context, deps Deps, rec *Record) error {
 	if deps.Journal == nil {
 		return nil
@@ -253,7 +314,7 @@ func resumePlan(rec *Record, st State) *Plan {
 	for _, c := range rec.Plan.Collections {
 		switch {
 		case slices.Contains(rec.Done, c.Name):
-		case !exists[c.Name]:
+		case !exists[c.Name] && (rec.Reshard[c.Name] == nil || !rec.Reshard[c.Name].StagingCopied):
 			p.Warnings = append(p.Warnings, fmt.Sprintf("collection %q of the interrupted rebalance no longer exists: skipped", c.Name))
 		default:
 			p.Collections = append(p.Collections, c)

@@ -44,6 +44,13 @@ func ReadState(ctx context.Context, cluster string, topo *discovery.Topology, r 
 			return State{}, fmt.Errorf("read cluster info of %q: %w", name, err)
 		}
 		c := Collection{Name: name, ReplicationFactor: info.ReplicationFactor, ShardingMethod: info.ShardingMethod}
+		ops, err := cc.Resharding()
+		if err != nil {
+			return State{}, fmt.Errorf("read cluster info of %q: %w", name, err)
+		}
+		if len(ops) > 0 {
+			c.Resharding = &Resharding{UUID: ops[0].UUID, Direction: ops[0].Direction, ShardID: ops[0].ShardID, PeerID: ops[0].PeerID}
+		}
 		byID := map[uint32]int{}
 		for _, rep := range cc.Replicas() {
 			i, ok := byID[rep.ShardID]

@@ -17,11 +17,11 @@ import (
 // restore records, and what it builds on, is what every peer agrees on.
 
 // agreement reads the collection as every peer of the plan sees it and
-// reports, for the shards of want, whether every view shows exactly the
-// wanted replicas, all Active, and no transfer of the shard. what
-// describes the first disagreement; transfer is set when some view shows
-// a transfer of one of the shards.
-func (e *executor) agreement(ctx context.Context, name string, want map[uint32][]uint64) (ok, transfer bool, what string, err error) {
+// reports, for the shards of want, whether every view shows the wanted
+// replicas, all Active, and no transfer of the shard; with exact, no other
+// replica either. what describes the first disagreement; transfer is set
+// when some view shows a transfer of one of the shards.
+func (e *executor) agreement(ctx context.Context, name string, want map[uint32][]uint64, exact bool) (ok, transfer bool, what string, err error) {
 	ok = true
 	for _, tp := range e.plan.Peers {
 		c, err := e.deps.peer(tp.ID)
@@ -32,7 +32,7 @@ func (e *executor) agreement(ctx context.Context, name string, want map[uint32][
 		if err != nil {
 			return false, transfer, "", fmt.Errorf("read cluster info of %q on peer %d: %w", name, tp.ID, err)
 		}
-		if agreed, moving, why := agrees(cc, want); !agreed {
+		if agreed, moving, why := agrees(cc, want, exact); !agreed {
 			transfer = transfer || moving
 			if ok {
 				ok, what = false, fmt.Sprintf("peer %d sees %s", tp.ID, why)
@@ -43,7 +43,7 @@ func (e *executor) agreement(ctx context.Context, name string, want map[uint32][
 }
 
 // agrees checks one peer's view against want.
-func agrees(cc *qdrant.CollectionCluster, want map[uint32][]uint64) (ok, transfer bool, what string) {
+func agrees(cc *qdrant.CollectionCluster, want map[uint32][]uint64, exact bool) (ok, transfer bool, what string) {
 	live := livePlacement(cc)
 	for _, id := range slices.Sorted(maps.Keys(want)) {
 		for _, t := range cc.ShardTransfers {
@@ -51,7 +51,7 @@ func agrees(cc *qdrant.CollectionCluster, want map[uint32][]uint64) (ok, transfe
 				return false, true, fmt.Sprintf("shard %d transferring from peer %d to %d", id, t.From, t.To)
 			}
 		}
-		if !settled(live[id], want[id]) {
+		if !hasActive(live[id], want[id]) || exact && len(live[id]) != len(want[id]) {
 			return false, false, fmt.Sprintf("%s, want %v Active", live.describe(id), want[id])
 		}
 	}

@@ -56,11 +56,13 @@ func (p placement) describe(shard uint32) string {
 }
 
 // settle brings every collection to its planned placement after
-// recovery: recovering with priority snapshot left the other replicas
-// Dead (they re-sync from the recovered one) and may have added a replica
-// the plan does not want. Replicas the redistribution will want anyway
-// are kept rather than dropped and copied back. Collections settle
-// concurrently, as they were created.
+// recovery: the replicas Qdrant placed at creation on peers the plan does
+// not recover onto are still there, empty, and are dropped (an empty
+// replica is never a source: see step); shards the backup holds no
+// object for get their planned replicas here. Replicas holding restored
+// data that the redistribution will want anyway are kept rather than
+// dropped and copied back. Collections settle concurrently, as they were
+// created.
 func (e *executor) settle(ctx context.Context) error {
 	return e.eachCollection(ctx, func(ctx context.Context, _ int, cp CollectionPlan) error {
 		if e.reshardDone[cp.Target] {
@@ -73,8 +75,9 @@ func (e *executor) settle(ctx context.Context) error {
 				tid := e.targetID(cp, s.ID)
 				reps := slices.Clone(s.Replicas)
 				if cp.Reshard == nil {
+					restored := e.restoredOf(name, tid)
 					for peer := range live[tid] {
-						if slices.Contains(s.Final, peer) && !slices.Contains(reps, peer) {
+						if restored[peer] && slices.Contains(s.Final, peer) && !slices.Contains(reps, peer) {
 							reps = append(reps, peer)
 						}
 					}
@@ -187,7 +190,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 			if len(pending) == 0 && len(cc.ShardTransfers) == 0 {
 				// The coordinator may be ahead of other peers (or behind
 				// them): done once every peer sees the same.
-				ok, _, what, err := e.agreement(ctx, name, target)
+				ok, _, what, err := e.agreement(ctx, name, target, true)
 				switch {
 				case err != nil && !qdrant.IsTransient(err):
 					return err
@@ -266,10 +269,13 @@ func stateOf(pending []string, transfers []qdrant.ShardTransfer) string {
 	return b.String()
 }
 
+// settled: the shard has exactly the wanted replicas, all Active.
 func settled(have map[uint64]string, want []uint64) bool {
-	if len(have) != len(want) {
-		return false
-	}
+	return len(have) == len(want) && hasActive(have, want)
+}
+
+// hasActive: every wanted replica exists and is Active.
+func hasActive(have map[uint64]string, want []uint64) bool {
 	for _, p := range want {
 		if have[p] != qdrant.StateActive {
 			return false

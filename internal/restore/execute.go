@@ -75,8 +75,8 @@ func (o ExecOptions) withDefaults() ExecOptions {
 	o.TransferTimeout = cmp.Or(o.TransferTimeout, DefaultTransferTimeout)
 	o.Poll = cmp.Or(o.Poll, DefaultPoll)
 	o.AgreeTimeout = cmp.Or(o.AgreeTimeout, time.Minute)
-	o.CopyBatch = cmp.Or(o.CopyBatch, 256)
-	o.CopyBytes = cmp.Or(o.CopyBytes, 8<<20)
+	o.CopyBatch = cmp.Or(o.CopyBatch, DefaultCopyBatch)
+	o.CopyBytes = cmp.Or(o.CopyBytes, DefaultCopyBytes)
 	return o
 }
 
@@ -401,7 +401,8 @@ func (e *executor) create(ctx context.Context) error {
 		if err := e.mapShardIDs(ctx, cp, name); err != nil {
 			return err
 		}
-		return e.shape(ctx, cp, name)
+		e.shape(cp, name)
+		return nil
 	})
 }
 
@@ -507,24 +508,23 @@ func (e *executor) reshardComplete(ctx context.Context, cp CollectionPlan) (bool
 	return false, nil
 }
 
-// shape gives every shard of the still empty collection the replicas the
-// plan recovers onto, before any data arrives: Qdrant places replicas
-// itself at creation (BEHAVIOR §4.5: least loaded peers, random
-// tie-break), and moving, replicating or dropping an empty replica copies
-// next to nothing. Recovering onto a peer without a replica would instead
-// add one and leave the placement to be fixed with data in it. Shards an
-// earlier run recovered already have their placement; their restored
-// replicas are known and only ever copied from.
-func (e *executor) shape(ctx context.Context, cp CollectionPlan, name string) error {
-	want := map[uint32][]uint64{}
+// shape records which replicas of the collection hold restored data from
+// an earlier run: their placement was made then, and they are only ever
+// copied from. Empty replicas are not moved to the planned peers before
+// the recovery: a shard snapshot recovered onto a peer without a replica
+// of the shard adds one there (activate_shard in
+// lib/storage/src/content_manager/snapshots/recover.rs proposes it Active
+// and set_shard_replica_state in lib/collection/src/collection/mod.rs
+// accepts a peer of the cluster without a replica), so the recovery
+// itself places the data, and settle drops the empty replicas Qdrant
+// placed elsewhere at creation (one consensus operation each, where a
+// move is a transfer of several).
+func (e *executor) shape(cp CollectionPlan, name string) {
 	for _, s := range cp.Shards {
-		tid := e.targetID(cp, s.ID)
-		want[tid] = s.Replicas
 		if st := e.done.state(cp.Target, s.ID); st == ShardRecovered || st == ShardVerified {
-			e.markRestored(name, tid, s.Replicas...)
+			e.markRestored(name, e.targetID(cp, s.ID), s.Replicas...)
 		}
 	}
-	return e.converge(ctx, name, func(placement) map[uint32][]uint64 { return want }, e.opts.WaitTimeout)
 }
 
 // createShardKeys creates the custom shard keys that do not exist yet,

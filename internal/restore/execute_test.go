@@ -345,3 +345,51 @@ func TestRecoveryWithALostProposalIsDoneAgain(t *testing.T) {
 		t.Errorf("%d shards recorded as recovered, want 1", rep.ShardsRecovered)
 	}
 }
+
+// TestRecoveryPlacesTheDataWithoutTransfers: Qdrant places a new
+// collection's replicas itself (least loaded peers), which is not where
+// the plan recovers each shard. The data goes straight onto the planned
+// peers (a recovery onto a peer without a replica adds one) and the empty
+// replicas Qdrant placed are dropped: a direct restore starts no
+// transfer at all.
+func TestRecoveryPlacesTheDataWithoutTransfers(t *testing.T) {
+	store := newMemStore()
+	m := makeBackup(t, store, 3, "1.19.0", spec{name: "docs", shards: 3, rf: 1}, spec{name: "users", shards: 3, rf: 2})
+	f := newFakeCluster(peerIDs(3), "1.19.0")
+	// A collection already on the cluster loads the first peer, so
+	// Qdrant's placement of the restored ones starts elsewhere.
+	if err := (&fakePeer{f: f, id: f.peers[0]}).CreateCollection(context.Background(), "other",
+		[]byte(`{"vectors":{"size":2,"distance":"Dot"},"shard_number":1,"replication_factor":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	plan, _, err := restoreOnto(t, m, f, store, nil, PlanOptions{})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	checkRestored(t, plan, f, store)
+	placedElsewhere := 0
+	for _, cp := range plan.Collections {
+		for _, sp := range cp.Shards {
+			for _, p := range sp.Replicas {
+				if !slices.Contains(f.placedAtCreation[cp.Target][sp.ID], p) {
+					placedElsewhere++
+				}
+			}
+		}
+	}
+	if placedElsewhere == 0 {
+		t.Fatal("Qdrant placed every replica where the plan wants it: the case tests nothing")
+	}
+	var drops int
+	for _, mu := range f.mutations {
+		if strings.HasPrefix(mu, "transfer") {
+			t.Errorf("the restore started a transfer: %s (mutations %q)", mu, f.mutations)
+		}
+		if strings.HasPrefix(mu, "drop") {
+			drops++
+		}
+	}
+	if drops != placedElsewhere {
+		t.Errorf("%d replicas dropped, want the %d empty ones Qdrant placed off the plan", drops, placedElsewhere)
+	}
+}

@@ -33,6 +33,9 @@ type fakeCluster struct {
 	aliases map[string]string
 	// mutations logs every call that changes the cluster.
 	mutations []string
+	// placedAtCreation is where each collection's replicas were placed
+	// when it was created, by shard id.
+	placedAtCreation map[string]map[uint32][]uint64
 	// uploads counts recoveries per collection/shard.
 	uploads map[string]int
 	// countSkew adds points to what a peer reports for its shards in
@@ -311,6 +314,13 @@ func (p *fakePeer) CreateCollection(_ context.Context, name string, body json.Ra
 		c.place(ids, int(c.rf), p.f.peers, nil)
 	}
 	p.f.colls[name] = c
+	if p.f.placedAtCreation == nil {
+		p.f.placedAtCreation = map[string]map[uint32][]uint64{}
+	}
+	p.f.placedAtCreation[name] = map[uint32][]uint64{}
+	for id, s := range c.shards {
+		p.f.placedAtCreation[name][id] = slices.Sorted(maps.Keys(s.replicas))
+	}
 	p.f.mutate("create collection %s", name)
 	return nil
 }

@@ -141,9 +141,10 @@ func (e *executor) recoverReplicas(ctx context.Context, name string, shard uint3
 	return nil
 }
 
-// awaitAgreement waits until every peer shows exactly the planned
-// replicas of the shard Active and no transfer of it, for at most
-// AgreeTimeout. A transfer of the shard seen meanwhile means some replica
+// awaitAgreement waits until every peer shows the planned replicas of the
+// shard Active and no transfer of it, for at most AgreeTimeout. Other
+// replicas may remain: the empty ones Qdrant placed at creation, which
+// settle drops. A transfer of the shard seen meanwhile means some replica
 // was refilled from another (Qdrant's automatic recovery of a replica
 // whose Active proposal was lost copies from any Active replica, maybe
 // one still empty): the outcome is not trusted and the recovery is done
@@ -154,7 +155,7 @@ func (e *executor) awaitAgreement(ctx context.Context, name string, shard uint32
 	refilled := false
 	poll := newBackoffPoll(e.opts.Poll)
 	for {
-		ok, transfer, what, err := e.agreement(ctx, name, want)
+		ok, transfer, what, err := e.agreement(ctx, name, want, false)
 		refilled = refilled || transfer
 		poll.observe(what)
 		switch {

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -96,11 +97,36 @@ func (e *executor) backupCount(cp CollectionPlan, n uint64) (bool, string) {
 // as an upsert request encodes them, qdrant.UpsertSize). Upserts are idempotent, so a rerun after a crash copies
 // again from the start without harm.
 func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to string) (int, error) {
+	return CopyPoints(ctx, e.coord, w, from, to, CopyLimits{Batch: e.opts.CopyBatch, Bytes: e.opts.CopyBytes})
+}
+
+// Defaults of the point copy: the most points one scroll reads, and the
+// most encoded bytes one upsert sends.
+const (
+	DefaultCopyBatch = 256
+	DefaultCopyBytes = 8 << 20
+)
+
+// CopyLimits bound one step of CopyPoints; zero takes the default.
+type CopyLimits struct {
+	Batch uint32 // default DefaultCopyBatch
+	Bytes int    // default DefaultCopyBytes
+}
+
+// CopyPoints copies every point of collection from into collection to,
+// with vectors and payloads, by scroll and upsert (Qdrant routes each
+// upserted point by the target's shard count); it is the point copy of
+// the restore's resharding, offered to qbackup rebalance. A scroll reads
+// at most batch points, sized by the average point of the last one, and
+// upserts are split at maxBytes of encoded points (see CopyLimits).
+func CopyPoints(ctx context.Context, r PointReader, w PointWriter, from, to string, limits CopyLimits) (int, error) {
+	batch := cmp.Or(limits.Batch, DefaultCopyBatch)
+	maxBytes := cmp.Or(limits.Bytes, DefaultCopyBytes)
 	var offset *qdrant.PointID
 	n := 0
-	limit := e.opts.CopyBatch
+	limit := batch
 	for {
-		pts, next, err := e.coord.Scroll(ctx, from, limit, offset, true, true)
+		pts, next, err := r.Scroll(ctx, from, limit, offset, true, true)
 		if err != nil {
 			return n, fmt.Errorf("read points of %q: %w", from, err)
 		}
@@ -112,7 +138,7 @@ func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to strin
 		}
 		for start := 0; start < len(pts); {
 			end, bytes := start, 0
-			for end < len(pts) && (end == start || bytes+sizes[end] <= e.opts.CopyBytes) {
+			for end < len(pts) && (end == start || bytes+sizes[end] <= maxBytes) {
 				bytes += sizes[end]
 				end++
 			}
@@ -128,7 +154,7 @@ func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to strin
 		offset = next
 		if len(pts) > 0 {
 			per := max(total/len(pts), 1)
-			limit = uint32(min(max(e.opts.CopyBytes/per, 1), int(e.opts.CopyBatch)))
+			limit = uint32(min(max(maxBytes/per, 1), int(batch)))
 		}
 	}
 }

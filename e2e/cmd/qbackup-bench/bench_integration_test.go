@@ -30,7 +30,8 @@ func TestHarnessSmoke(t *testing.T) {
 	res, md := filepath.Join(dir, "results.json"), filepath.Join(dir, "BENCHMARKS.md")
 	var log strings.Builder
 	err := run(ctx, []string{"--qbackup", qb, "--sizes", "6MiB", "--peer-rates", "20MiB", "--reps", "1", "--shards", "1",
-		"--skew-shards", "2", "--skew-size", "3MiB", "--results", res, "--markdown", md, "--stack", ""}, &log, os.Stderr)
+		"--skew-shards", "2", "--skew-size", "3MiB", "--scaling-size", "3MiB", "--scaling-rate", "20MiB", "--scaling-shards", "1,2",
+		"--scaling-peers", "1", "--scaling-peer-shards", "2", "--results", res, "--markdown", md, "--stack", ""}, &log, os.Stderr)
 	t.Log(log.String())
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +59,8 @@ func TestHarnessSmoke(t *testing.T) {
 			t.Errorf("figure %s/%s: %.2fs, faster than the peer rate cap allows (%.2fs)", f.Case, f.Variant, f.Summary.WallMedianS, perPeer)
 		}
 	}
-	for _, k := range []string{"backup/backup", "backup/raw-backup", "backup/naive-backup", "restore/restore", "restore/raw-restore", "skew/backup"} {
+	for _, k := range []string{"backup/backup", "backup/raw-backup", "backup/naive-backup", "restore/restore", "restore/raw-restore", "skew/backup",
+		"scaling/backup", "scaling/raw-backup", "scaling-restore/restore", "scaling-restore/raw-restore"} {
 		if !seen[k] {
 			t.Errorf("no figure %s in %s", k, res)
 		}
@@ -69,5 +71,11 @@ func TestHarnessSmoke(t *testing.T) {
 	text, err := os.ReadFile(md)
 	if err != nil || !strings.Contains(string(text), "backup / raw GET→S3") {
 		t.Errorf("BENCHMARKS.md: %v\n%s", err, text)
+	}
+	// One scaling row per cluster: 3 peers × 1 and 2 shards, 1 peer × 2.
+	for _, row := range []string{"| 3 | 1 |", "| 3 | 2 |", "| 1 | 2 |"} {
+		if !strings.Contains(string(text), row) {
+			t.Errorf("BENCHMARKS.md has no scaling row %q:\n%s", row, text)
+		}
 	}
 }

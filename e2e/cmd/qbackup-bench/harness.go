@@ -77,16 +77,11 @@ func (h *harness) runAll(ctx context.Context) error {
 			fmt.Fprintf(h.log, "cleanup: %v\n", err)
 		}
 	}()
+	main := clusterShape{name: "backup", restoreName: "restore", peers: h.cfg.peers, shards: h.cfg.shards(), naive: !h.cfg.noNaive}
 	for _, rate := range h.cfg.rates {
 		for _, size := range h.cfg.sizes {
-			kept, err := h.backupCase(ctx, size, rate)
-			if err != nil {
+			if err := h.backupAndRestore(ctx, main, size, rate); err != nil {
 				return err
-			}
-			if !h.cfg.noRestore {
-				if err := h.restoreCase(ctx, size, rate, kept); err != nil {
-					return err
-				}
 			}
 		}
 		if h.cfg.skewShards > 0 {
@@ -95,7 +90,29 @@ func (h *harness) runAll(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return h.scalingCases(ctx)
+}
+
+// clusterShape is the cluster one backup and restore case runs on and
+// the case names its figures carry.
+type clusterShape struct {
+	name, restoreName string
+	peers, shards     int
+	// naive adds the naive sequential baseline to the backup case.
+	naive bool
+}
+
+// backupAndRestore measures the backup case on shape and, unless
+// restores are skipped, the restore of its last product backup.
+func (h *harness) backupAndRestore(ctx context.Context, shape clusterShape, size, rate int64) error {
+	kept, err := h.backupCase(ctx, shape, size, rate)
+	if err != nil {
+		return err
+	}
+	if h.cfg.noRestore {
+		return deletePrefix(context.WithoutCancel(ctx), h.client, h.s3.Bucket, kept.prefix)
+	}
+	return h.restoreCase(ctx, shape, size, rate, kept)
 }
 
 // rotate is vs started at the rep-th variant: each variant runs first,
@@ -151,15 +168,15 @@ type backupReport struct {
 	ManifestKey string `json:"manifest_key"`
 }
 
-func (h *harness) newSim(ctx context.Context, rate int64) (*sim, error) {
+func (h *harness) newSim(ctx context.Context, peers int, rate int64) (*sim, error) {
 	h.seed++
-	return startSim(ctx, h.cfg.simBin, h.work, h.cfg.peers, rate, h.seed)
+	return startSim(ctx, h.cfg.simBin, h.work, peers, rate, h.seed)
 }
 
-// filledSim starts a simulator with the collection of shards shards
-// holding size bytes in all.
-func (h *harness) filledSim(ctx context.Context, size, rate int64, shards int) (*sim, map[uint32]peer, error) {
-	s, err := h.newSim(ctx, rate)
+// filledSim starts a simulator of peers peers with the collection of
+// shards shards holding size bytes in all.
+func (h *harness) filledSim(ctx context.Context, size, rate int64, peers, shards int) (*sim, map[uint32]peer, error) {
+	s, err := h.newSim(ctx, peers, rate)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -224,25 +241,25 @@ func backupJobs(pl map[uint32]peer, shards int, prefix string) []baselineJob {
 
 // backupCase measures backup, raw and naive on one filled cluster and
 // returns the last product backup, kept for the restore case.
-func (h *harness) backupCase(ctx context.Context, size, rate int64) (keptBackup, error) {
-	shards := h.cfg.shards()
-	s, pl, err := h.filledSim(ctx, size, rate, shards)
+func (h *harness) backupCase(ctx context.Context, shape clusterShape, size, rate int64) (keptBackup, error) {
+	shards := shape.shards
+	s, pl, err := h.filledSim(ctx, size, rate, shape.peers, shards)
 	if err != nil {
 		return keptBackup{}, err
 	}
 	defer s.stop()
 	variants := []string{varBackup, varRawBackup}
-	if !h.cfg.noNaive {
+	if shape.naive {
 		variants = append(variants, varNaive)
 	}
 	figs := map[string]*figure{}
 	for _, v := range variants {
-		figs[v] = &figure{Case: "backup", Variant: v, SizeBytes: size, Peers: h.cfg.peers, Shards: shards, PeerRate: rate}
+		figs[v] = &figure{Case: shape.name, Variant: v, SizeBytes: size, Peers: shape.peers, Shards: shards, PeerRate: rate}
 	}
 	var kept keptBackup
 	for rep := range h.cfg.reps {
 		for _, v := range rotate(variants, rep) {
-			prefix := fmt.Sprintf("%s%s/rate-%d/size-%d/%s-%d/", h.prefix, "backup", rate, size, v, rep)
+			prefix := fmt.Sprintf("%s%s/peers-%d/shards-%d/rate-%d/size-%d/%s-%d/", h.prefix, shape.name, shape.peers, shards, rate, size, v, rep)
 			var smp sample
 			var err error
 			var moved int64
@@ -264,13 +281,13 @@ func (h *harness) backupCase(ctx context.Context, size, rate int64) (keptBackup,
 				}
 			}
 			if err != nil {
-				return kept, fmt.Errorf("%s of %s at peer rate %s: %w", v, human(size), rateLabel(rate), err)
+				return kept, fmt.Errorf("%s of %s on %s at peer rate %s: %w", v, human(size), shape.describe(), rateLabel(rate), err)
 			}
 			f := figs[v]
 			f.Runs = append(f.Runs, smp)
 			f.DataBytes = moved
-			fmt.Fprintf(h.log, "%-13s %9s %-16s run %d: %6.2fs  %7.1f MiB/s  rss %6.1f MiB  disk %s  cpu %.2fs%s\n",
-				v, human(size), rateLabel(rate), rep+1, smp.WallS, mibps(moved, smp.WallS), smp.MaxRSSMiB, human(smp.DiskWriteBytes), smp.ToolCPUS, skewNote(smp))
+			fmt.Fprintf(h.log, "%-13s %9s %-16s %-20s run %d: %6.2fs  %7.1f MiB/s  rss %6.1f MiB  disk %s  cpu %.2fs%s\n",
+				v, human(size), rateLabel(rate), shape.describe(), rep+1, smp.WallS, mibps(moved, smp.WallS), smp.MaxRSSMiB, human(smp.DiskWriteBytes), smp.ToolCPUS, skewNote(smp))
 			if v != varBackup || rep < h.cfg.reps-1 {
 				if err := deletePrefix(ctx, h.client, h.s3.Bucket, prefix); err != nil {
 					return kept, err
@@ -329,16 +346,16 @@ func (h *harness) sizeUnder(ctx context.Context, prefix string) (int64, error) {
 
 // restoreCase measures `qbackup restore` of the kept backup onto a fresh
 // cluster against the raw S3 GET → upload of the same objects.
-func (h *harness) restoreCase(ctx context.Context, size, rate int64, kept keptBackup) error {
+func (h *harness) restoreCase(ctx context.Context, shape clusterShape, size, rate int64, kept keptBackup) error {
 	if kept.id == "" {
 		return fmt.Errorf("restore of %s: no backup was kept", human(size))
 	}
 	defer deletePrefix(context.WithoutCancel(ctx), h.client, h.s3.Bucket, kept.prefix)
-	shards := h.cfg.shards()
+	shards := shape.shards
 	variants := []string{varRestore, varRawRestore}
 	figs := map[string]*figure{}
 	for _, v := range variants {
-		figs[v] = &figure{Case: "restore", Variant: v, SizeBytes: size, Peers: h.cfg.peers, Shards: shards, PeerRate: rate, DataBytes: kept.manifest.bytes()}
+		figs[v] = &figure{Case: shape.restoreName, Variant: v, SizeBytes: size, Peers: shape.peers, Shards: shards, PeerRate: rate, DataBytes: kept.manifest.bytes()}
 	}
 	var jobs []baselineJob
 	for _, c := range kept.manifest.Collections {
@@ -348,7 +365,7 @@ func (h *harness) restoreCase(ctx context.Context, size, rate int64, kept keptBa
 	}
 	for rep := range h.cfg.reps {
 		for _, v := range rotate(variants, rep) {
-			s, err := h.newSim(ctx, rate)
+			s, err := h.newSim(ctx, shape.peers, rate)
 			if err != nil {
 				return err
 			}
@@ -368,11 +385,11 @@ func (h *harness) restoreCase(ctx context.Context, size, rate int64, kept keptBa
 			}
 			s.stop()
 			if err != nil {
-				return fmt.Errorf("%s of %s at peer rate %s: %w", v, human(size), rateLabel(rate), err)
+				return fmt.Errorf("%s of %s on %s at peer rate %s: %w", v, human(size), shape.describe(), rateLabel(rate), err)
 			}
 			figs[v].Runs = append(figs[v].Runs, smp)
-			fmt.Fprintf(h.log, "%-13s %9s %-16s run %d: %6.2fs  %7.1f MiB/s  rss %6.1f MiB  disk %s  cpu %.2fs\n",
-				v, human(size), rateLabel(rate), rep+1, smp.WallS, mibps(figs[v].DataBytes, smp.WallS), smp.MaxRSSMiB, human(smp.DiskWriteBytes), smp.ToolCPUS)
+			fmt.Fprintf(h.log, "%-13s %9s %-16s %-20s run %d: %6.2fs  %7.1f MiB/s  rss %6.1f MiB  disk %s  cpu %.2fs\n",
+				v, human(size), rateLabel(rate), shape.describe(), rep+1, smp.WallS, mibps(figs[v].DataBytes, smp.WallS), smp.MaxRSSMiB, human(smp.DiskWriteBytes), smp.ToolCPUS)
 		}
 	}
 	for _, v := range variants {
@@ -386,7 +403,7 @@ func (h *harness) restoreCase(ctx context.Context, size, rate int64, kept keptBa
 func (h *harness) skewCase(ctx context.Context, rate int64) error {
 	shards := h.cfg.peers * h.cfg.skewShards
 	size := max(h.cfg.skewSize, int64(shards))
-	s, _, err := h.filledSim(ctx, size, rate, shards)
+	s, _, err := h.filledSim(ctx, size, rate, h.cfg.peers, shards)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,12 @@ type benchConfig struct {
 	noRestore     bool
 	noNaive       bool
 	stackStatus   string
+	// The scaling cases (scaling.go); scalingSize 0 skips them.
+	scalingSize       int64
+	scalingRate       int64
+	scalingShards     []int
+	scalingPeers      []int
+	scalingPeerShards int
 }
 
 func (c benchConfig) shards() int { return c.peers * c.shardsPerPeer }
@@ -102,6 +108,11 @@ func parseFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.note, "note", "", "a remark printed at the top of BENCHMARKS.md and stored in results.json (what else ran on the machine, why the run is partial)")
 	fs.BoolVar(&c.noRestore, "no-restore", false, "skip the restore figures")
 	fs.BoolVar(&c.noNaive, "no-naive", false, "skip the naive sequential baseline")
+	scalingSize := fs.String("scaling-size", envOr("QBACKUP_BENCH_SCALING_SIZE", "256MiB"), "data size of the scaling cases; 0 = skip them ($QBACKUP_BENCH_SCALING_SIZE)")
+	scalingRate := fs.String("scaling-rate", "60MiB", "per-peer rate cap of the scaling cases; 0 = uncapped")
+	scalingShards := fs.String("scaling-shards", "1,4,16,48", "total shard counts of the scaling cases, at --peers peers")
+	scalingPeers := fs.String("scaling-peers", "1,3,6", "peer counts of the scaling cases, at --scaling-peer-shards shards")
+	fs.IntVar(&c.scalingPeerShards, "scaling-peer-shards", 12, "total shards of the peer-count scaling cases")
 	fs.StringVar(&c.stackStatus, "stack", "e2e/stack/stack.sh", "the test stack script, asked for MinIO's pid (its CPU time is recorded); empty = skip")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -116,6 +127,18 @@ func parseFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	if c.skewSize, err = parseSize(*skewSize); err != nil {
 		return c, fmt.Errorf("--skew-size %q: %w", *skewSize, err)
 	}
+	if c.scalingSize, err = parseSize(*scalingSize); err != nil {
+		return c, fmt.Errorf("--scaling-size %q: %w", *scalingSize, err)
+	}
+	if c.scalingRate, err = parseSize(*scalingRate); err != nil {
+		return c, fmt.Errorf("--scaling-rate %q: %w", *scalingRate, err)
+	}
+	if c.scalingShards, err = parseCounts(*scalingShards); err != nil {
+		return c, fmt.Errorf("--scaling-shards %q: %w", *scalingShards, err)
+	}
+	if c.scalingPeers, err = parseCounts(*scalingPeers); err != nil {
+		return c, fmt.Errorf("--scaling-peers %q: %w", *scalingPeers, err)
+	}
 	switch {
 	case c.peers < 1:
 		return c, fmt.Errorf("--peers %d: want at least 1", c.peers)
@@ -125,6 +148,13 @@ func parseFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		return c, fmt.Errorf("--reps %d: want at least 1", c.reps)
 	case c.skewShards < 0:
 		return c, fmt.Errorf("--skew-shards %d: want 0 or more", c.skewShards)
+	case c.scalingPeerShards < 1:
+		return c, fmt.Errorf("--scaling-peer-shards %d: want at least 1", c.scalingPeerShards)
+	}
+	for _, sh := range c.scalingShapes() {
+		if c.scalingSize > 0 && c.scalingSize < int64(sh.shards) {
+			return c, fmt.Errorf("--scaling-size: %d bytes cannot fill %d shards", c.scalingSize, sh.shards)
+		}
 	}
 	for _, s := range c.sizes {
 		if s < int64(c.shards()) {
@@ -211,6 +241,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	h.res.Note = c.note
 	h.res.Config = resultConfig{Peers: c.peers, ShardsPerPeer: c.shardsPerPeer, Reps: c.reps, Sizes: c.sizes, PeerRates: c.rates,
 		SkewShardsPerPeer: c.skewShards, SkewSize: c.skewSize}
+	if c.scalingSize > 0 {
+		h.res.Config.ScalingSize, h.res.Config.ScalingPeerRate = c.scalingSize, c.scalingRate
+		h.res.Config.ScalingShards, h.res.Config.ScalingPeers, h.res.Config.ScalingPeerShards = c.scalingShards, c.scalingPeers, c.scalingPeerShards
+	}
 	fmt.Fprintf(stdout, "qbackup-bench: %s, %d cores, %s, load %s\n", h.res.Machine.CPU, h.res.Machine.Cores, runtime.Version(), h.res.Machine.LoadStart)
 	start := time.Now()
 	err = h.runAll(ctx)

@@ -32,6 +32,12 @@ func TestParseFlagsRefusesBadInput(t *testing.T) {
 		{[]string{"--shards", "0"}, "--shards"},
 		{[]string{"--skew-shards", "-1"}, "--skew-shards"},
 		{[]string{"--sizes", "4B"}, "cannot fill 12 shards"},
+		{[]string{"--scaling-size", "huge"}, "--scaling-size"},
+		{[]string{"--scaling-rate", "fast"}, "--scaling-rate"},
+		{[]string{"--scaling-shards", "1,0"}, "--scaling-shards"},
+		{[]string{"--scaling-peers", "x"}, "--scaling-peers"},
+		{[]string{"--scaling-peer-shards", "0"}, "--scaling-peer-shards"},
+		{[]string{"--scaling-size", "10B", "--scaling-shards", "48"}, "cannot fill 48 shards"},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, io.Discard)
@@ -45,12 +51,15 @@ func TestParseFlagsDefaults(t *testing.T) {
 	t.Setenv("QBACKUP_BENCH_SIZES", "")
 	t.Setenv("QBACKUP_BENCH_PEER_RATES", "")
 	t.Setenv("QBACKUP_BENCH_REPS", "")
+	t.Setenv("QBACKUP_BENCH_SCALING_SIZE", "")
 	c, err := parseFlags(nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(c.sizes, []int64{256 << 20, 1 << 30}) || !slices.Equal(c.rates, []int64{60 << 20, 0}) ||
-		c.peers != 3 || c.shardsPerPeer != 4 || c.reps != 3 || c.skewShards != 24 {
+		c.peers != 3 || c.shardsPerPeer != 4 || c.reps != 3 || c.skewShards != 24 ||
+		c.scalingSize != 256<<20 || c.scalingRate != 60<<20 || !slices.Equal(c.scalingShards, []int{1, 4, 16, 48}) ||
+		!slices.Equal(c.scalingPeers, []int{1, 3, 6}) || c.scalingPeerShards != 12 {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -150,5 +159,17 @@ func TestRenderFileRendersAResultsFile(t *testing.T) {
 	}
 	if err := renderFile(filepath.Join(dir, "missing.json"), out); err == nil {
 		t.Fatal("rendered a results file that does not exist")
+	}
+}
+
+func TestScalingShapesListEachClusterOnce(t *testing.T) {
+	c := benchConfig{peers: 3, scalingShards: []int{1, 12, 48}, scalingPeers: []int{1, 3, 6}, scalingPeerShards: 12}
+	var got []string
+	for _, s := range c.scalingShapes() {
+		got = append(got, s.describe())
+	}
+	want := []string{"3 peers, 1 shards", "3 peers, 12 shards", "3 peers, 48 shards", "1 peers, 12 shards", "6 peers, 12 shards"}
+	if !slices.Equal(got, want) {
+		t.Errorf("shapes %q, want %q", got, want)
 	}
 }

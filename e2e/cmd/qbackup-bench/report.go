@@ -42,6 +42,11 @@ type resultConfig struct {
 	PeerRates         []int64 `json:"peer_rates"`
 	SkewShardsPerPeer int     `json:"skew_shards_per_peer"`
 	SkewSize          int64   `json:"skew_size"`
+	ScalingSize       int64   `json:"scaling_size,omitempty"`
+	ScalingPeerRate   int64   `json:"scaling_peer_rate,omitempty"`
+	ScalingShards     []int   `json:"scaling_shards,omitempty"`
+	ScalingPeers      []int   `json:"scaling_peers,omitempty"`
+	ScalingPeerShards int     `json:"scaling_peer_shards,omitempty"`
 }
 
 // figure is one variant of one case at one size and peer rate.
@@ -307,6 +312,7 @@ func renderMarkdown(w io.Writer, r *results) {
 		p("| %s | %s | %s | %s |\n", g.Goal, g.Target, g.Measured, met)
 	}
 	p("\nRatios are throughput ratios: the baseline's median wall time over qbackup's (above 1: qbackup is faster).\n\n")
+	renderScaling(w, r)
 	p("## Figures\n\n")
 	p("| case | variant | size | peer rate | wall median (min–max) | MiB/s | peak RSS | disk written | CPU s/GiB tool · peers · MinIO | skew |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|\n")
@@ -319,8 +325,8 @@ func renderMarkdown(w io.Writer, r *results) {
 		if f.Summary.MinIOCPUPerGiB > 0 {
 			minio = fmt.Sprintf("%.2f", f.Summary.MinIOCPUPerGiB)
 		}
-		p("| %s | %s | %s, %d shards | %s | %.2f s (%.2f–%.2f) | %.1f | %.0f MiB | %s | %.2f · %.2f · %s | %s |\n",
-			f.Case, f.Variant, human(f.SizeBytes), f.Shards, rateLabel(f.PeerRate), f.Summary.WallMedianS, f.Summary.WallMinS, f.Summary.WallMaxS,
+		p("| %s | %s | %s, %d peers, %d shards | %s | %.2f s (%.2f–%.2f) | %.1f | %.0f MiB | %s | %.2f · %.2f · %s | %s |\n",
+			f.Case, f.Variant, human(f.SizeBytes), f.Peers, f.Shards, rateLabel(f.PeerRate), f.Summary.WallMedianS, f.Summary.WallMinS, f.Summary.WallMaxS,
 			f.Summary.MiBps, f.Summary.MaxRSSMiB, human(f.Summary.DiskWriteBytes), f.Summary.ToolCPUPerGiB, f.Summary.PeersCPUPerGiB, minio, skew)
 	}
 	p("\n")
@@ -336,7 +342,7 @@ source "$(e2e/stack/stack.sh env-file)"
 go run ./e2e/cmd/qbackup-bench --sizes=256MiB,1GiB,4GiB --peer-rates=60MiB,0 --reps=3
 ` + "```" + `
 
-Sizes are opt-in beyond the defaults (` + "`--sizes=4GiB,10GiB`" + ` or ` + "`QBACKUP_BENCH_SIZES`" + `); ` + "`--peers`" + ` and ` + "`--shards`" + ` (per peer) change the cluster; ` + "`--skew-shards`" + ` the skew case (default 3 × 24 shards). The work directory (simulator state, the naive baseline's files) is under /dev/shm when present.
+The scaling table runs at ` + "`--scaling-size`" + ` (default 256 MiB, 0 skips it) and ` + "`--scaling-rate`" + ` over ` + "`--scaling-shards`" + ` (total shards at ` + "`--peers`" + ` peers, default 1,4,16,48) and ` + "`--scaling-peers`" + ` (default 1,3,6, at ` + "`--scaling-peer-shards`" + ` shards, default 12). Sizes are opt-in beyond the defaults (` + "`--sizes=4GiB,10GiB`" + ` or ` + "`QBACKUP_BENCH_SIZES`" + `); ` + "`--peers`" + ` and ` + "`--shards`" + ` (per peer) change the cluster; ` + "`--skew-shards`" + ` the skew case (default 3 × 24 shards). The work directory (simulator state, the naive baseline's files) is under /dev/shm when present.
 `)
 }
 

@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	transferDelay := fs.Duration("transfer-delay", time.Second, "duration of a shard transfer (with --realism default or harsh only if given; they rate transfers by bytes)")
 	fs.DurationVar(&opts.PeerDownDelay, "peer-down-delay", 2*time.Second, "delay before a stopped peer's replicas turn Dead")
 	fs.DurationVar(&opts.Tick, "tick", 100*time.Millisecond, "period of the background loop")
+	fs.BoolVar(&opts.ReshardingEnabled, "resharding-enabled", false, "offer Qdrant's resharding API (cluster.resharding_enabled; default refused as in open-source Qdrant)")
 	fs.BoolVar(&opts.DisableSnapshotURLRecovery, "disable-snapshot-url-recovery", false, "refuse recovery from http(s) locations (1.18+)")
 	fs.DurationVar(&opts.StreamIdleTimeout, "stream-idle-timeout", 0, "abort snapshot streams whose client stalls this long (default 5m from 1.18.2, off before)")
 	fs.Float64Var(&opts.WriteLoad.Rate, "write-load", 0, "live writes in points per second (upserts, overwrites, deletes; 0 = off)")
