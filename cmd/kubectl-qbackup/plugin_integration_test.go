@@ -81,6 +81,13 @@ func TestBackupCreatesJobFromCronJob(t *testing.T) {
 		t.Fatalf("dry run created %d jobs", len(jobs.Items))
 	}
 
+	// The API server validates the Indexed Job --workers renders
+	// (completion mode, per-index retries, failure policy together).
+	code, out, errOut = plugin(t, ns, "backup", "--workers=3", "--dry-run=server", "-o", "yaml")
+	if code != cli.ExitOK || !strings.Contains(out, "completionMode: Indexed") || !strings.Contains(out, "backoffLimitPerIndex: 2") {
+		t.Fatalf("indexed server dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+
 	code, out, errOut = plugin(t, ns, "backup")
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)

@@ -29,6 +29,8 @@ func defaultVars() kong.Vars {
 		"default_sample_size":          strconv.Itoa(backup.DefaultSampleSize),
 		"default_prestart_streams":     strconv.Itoa(backup.DefaultPrestartStreams),
 		"default_orphan_grace":         config.Duration(prune.DefaultOrphanGrace),
+		"default_plan_wait":            config.Duration(backup.DefaultPlanWait),
+		"default_parts_wait":           config.Duration(backup.DefaultPartsWait),
 		"default_transfer":             string(restore.TransferUpload),
 		"default_parallel":             strconv.Itoa(restore.DefaultParallel),
 		"default_wait_timeout":         config.Duration(restore.DefaultWaitTimeout),

@@ -25,6 +25,8 @@ func TestFlagDefaultsAreTheEnginesDefaults(t *testing.T) {
 		{"lease-ttl", lease.DefaultTTL},
 		{"stall-timeout", backup.DefaultStallTimeout},
 		{"orphan-grace", prune.DefaultOrphanGrace},
+		{"plan-wait", backup.DefaultPlanWait},
+		{"parts-wait", backup.DefaultPartsWait},
 		{"wait-timeout", restore.DefaultWaitTimeout},
 		{"transfer-timeout", restore.DefaultTransferTimeout},
 		{"s3-timeout", storage.DefaultS3Timeout},

@@ -91,6 +91,9 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 		return nil, err
 	}
 	r.log = r.log.With("cluster", opts.Cluster)
+	if opts.Workers > 1 {
+		return r.runWorker(ctx, retainer)
+	}
 
 	// Read and plan before anything is written: a bad filter or a shard
 	// without an Active replica fails here, with storage untouched.

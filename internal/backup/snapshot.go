@@ -69,53 +69,7 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, state *clusterSt
 		return nil, err
 	}
 
-	r.progress.Begin(len(jobs), points)
-	results := make([]manifest.Shard, len(jobs))
-	var startedWG sync.WaitGroup
-	startedWG.Add(len(jobs))
-	once := make([]sync.Once, len(jobs))
-	markStarted := func(i int) { once[i].Do(startedWG.Done) }
-	allStarted := make(chan struct{})
-	go func() { startedWG.Wait(); close(allStarted) }()
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.opts.Concurrency)
-	go func() {
-		// The write lock only needs to cover the starts.
-		select {
-		case <-allStarted:
-		case <-gctx.Done():
-		}
-		releaseWrites()
-	}()
-	ahead := make([]*prestarted, len(jobs))
-	if r.opts.SnapshotMethod == manifest.MethodStream && r.opts.PrestartStreams > 0 {
-		var closeUnused func()
-		ahead, closeUnused = r.prestart(gctx, jobs, dispatchOrder(jobs), markStarted)
-		defer closeUnused()
-	}
-	dispatched := r.dispatch(gctx, g, jobs, func(ctx context.Context, i int) error {
-		started := func() { markStarted(i) }
-		defer started()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s, err := r.snapshotShard(ctx, jobs[i], ahead[i], started)
-		if err != nil {
-			return err
-		}
-		results[i] = s
-		return nil
-	})
-	// Jobs never dispatched (the run failed first) count as started so the
-	// write lock is released; the failure releases it anyway.
-	if dispatched < len(jobs) {
-		for i := range jobs {
-			markStarted(i)
-		}
-	}
-	err = g.Wait()
-	r.progress.End(err)
+	results, err := r.transferJobs(ctx, jobs, points, func() { releaseWrites() })
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +100,64 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, state *clusterSt
 		}
 	}
 	return m, nil
+}
+
+// transferJobs snapshots jobs into their objects, at most Concurrency at
+// once, and returns each job's shard record. allStarted is called once
+// every job's snapshot has started (or the run failed), e.g. to release a
+// write lock that only needs to cover the starts.
+func (r *run) transferJobs(ctx context.Context, jobs []job, points uint64, allStartedFn func()) ([]manifest.Shard, error) {
+	r.progress.Begin(len(jobs), points)
+	results := make([]manifest.Shard, len(jobs))
+	var startedWG sync.WaitGroup
+	startedWG.Add(len(jobs))
+	once := make([]sync.Once, len(jobs))
+	markStarted := func(i int) { once[i].Do(startedWG.Done) }
+	allStarted := make(chan struct{})
+	go func() { startedWG.Wait(); close(allStarted) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.opts.Concurrency)
+	go func() {
+		// The write lock only needs to cover the starts.
+		select {
+		case <-allStarted:
+		case <-gctx.Done():
+		}
+		allStartedFn()
+	}()
+	ahead := make([]*prestarted, len(jobs))
+	if r.opts.SnapshotMethod == manifest.MethodStream && r.opts.PrestartStreams > 0 {
+		var closeUnused func()
+		ahead, closeUnused = r.prestart(gctx, jobs, dispatchOrder(jobs), markStarted)
+		defer closeUnused()
+	}
+	dispatched := r.dispatch(gctx, g, jobs, func(ctx context.Context, i int) error {
+		started := func() { markStarted(i) }
+		defer started()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s, err := r.snapshotShard(ctx, jobs[i], ahead[i], started)
+		if err != nil {
+			return err
+		}
+		results[i] = s
+		return nil
+	})
+	// Jobs never dispatched (the run failed first) count as started so the
+	// write lock is released; the failure releases it anyway.
+	if dispatched < len(jobs) {
+		for i := range jobs {
+			markStarted(i)
+		}
+	}
+	err := g.Wait()
+	r.progress.End(err)
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // snapshotShard snapshots one shard into its object. started is called as

@@ -122,6 +122,19 @@ func jobState(job *batchv1.Job, pods []corev1.Pod) JobState {
 		st.Finished = job.Status.CompletionTime.Time
 	}
 	sort.Slice(pods, func(i, j int) bool { return pods[i].CreationTimestamp.Before(&pods[j].CreationTimestamp) })
+	if indexed := job.Spec.CompletionMode != nil && *job.Spec.CompletionMode == batchv1.IndexedCompletion; indexed {
+		// Of an indexed backup, index 0 commits the set: its pod's state
+		// and summary are the run's (the others report their parts).
+		var first []corev1.Pod
+		for _, p := range pods {
+			if p.Annotations[batchv1.JobCompletionIndexAnnotation] == "0" {
+				first = append(first, p)
+			}
+		}
+		if len(first) > 0 {
+			pods, st.Attempts = first, len(first)
+		}
+	}
 	if n := len(pods); n > 0 {
 		p := pods[n-1]
 		st.Pod, st.PodPhase = p.Name, p.Status.Phase

@@ -14,6 +14,7 @@ import (
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/retention"
 	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/internal/workerset"
 )
 
 // DefaultOrphanGrace is how old the newest object of a set without a
@@ -140,7 +141,10 @@ func Run(ctx context.Context, opts Options, store Store, cat Catalog) (*Report, 
 		return rep, nil
 	}
 	x := &executor{opts: opts, prefix: prefix, stored: stored, locked: in.Locked, store: store, cat: cat, log: log}
-	return rep, x.carryOut(ctx, plan)
+	// The records multi-worker backups leave beside their sets go once
+	// as old as the orphan grace.
+	return rep, errors.Join(x.carryOut(ctx, plan),
+		workerset.Prune(ctx, store, workerset.PruneOptions{Prefix: prefix, Now: opts.Now, Grace: opts.OrphanGrace, Logger: log}))
 }
 
 // gather reads what a prune decides by: the sets under prefix with what
