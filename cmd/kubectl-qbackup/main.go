@@ -89,7 +89,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, conne
 		return cli.ExitOK
 	}
 	var c app
-	kctx, code, ok := cli.Parse(&c, "kubectl qbackup", "Back up and restore a distributed Qdrant with qbackup Jobs.", args, stdout, stderr)
+	kctx, code, ok := cli.Parse(&c, cli.Program{Name: "kubectl qbackup", Description: "Back up and restore a distributed Qdrant with qbackup Jobs.", Stdout: stdout, Stderr: stderr}, args)
 	if !ok {
 		return code
 	}

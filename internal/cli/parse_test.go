@@ -36,7 +36,7 @@ func TestParseErrorsNameTheVariable(t *testing.T) {
 			}
 			var g parseGrammar
 			var out, errOut bytes.Buffer
-			_, code, ok := Parse(&g, "qbackup", "test", tc.args, &out, &errOut)
+			_, code, ok := Parse(&g, Program{Name: "qbackup", Description: "test", Stdout: &out, Stderr: &errOut}, tc.args)
 			if ok || code != ExitUsage {
 				t.Fatalf("ok %v, code %d; want a usage error", ok, code)
 			}

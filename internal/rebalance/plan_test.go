@@ -27,9 +27,9 @@ func peers(n int) []Peer {
 
 // coll builds a collection from a placement written as shard → peers, all
 // Active unless listed in states (peer → state, per shard).
-func coll(name string, rf uint32, layout [][]uint64, states map[uint32]map[uint64]string) Collection {
+func coll(name string, rf uint32, replicas [][]uint64, states map[uint32]map[uint64]string) Collection {
 	c := Collection{Name: name, ReplicationFactor: rf, ShardingMethod: "auto"}
-	for id, reps := range layout {
+	for id, reps := range replicas {
 		s := Shard{ID: uint32(id)}
 		for _, p := range reps {
 			st := "Active"
