@@ -12,7 +12,7 @@ import (
 )
 
 type logsCmd struct {
-	Job    string `arg:"" optional:"" default:"latest" help:"A qbackup Job's name, or latest (the newest backup or restore Job)."`
+	Job    string `arg:"" optional:"" default:"latest" help:"A qbackup Job's name, or latest (the newest backup, restore, verify or rebalance Job; never a preview's peers query)."`
 	Follow bool   `name:"follow" short:"f" help:"Stream the log until the run ends."`
 }
 

@@ -145,28 +145,7 @@ func assertNoJobs(t *testing.T, cs kubernetes.Interface) {
 // named, and the preview goes on with the Kubernetes counts.
 func TestRestorePreviewWithoutQdrantsCount(t *testing.T) {
 	noCredentials(t)
-	forbidden := func(cs *fake.Clientset) {
-		cs.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
-			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "batch", Resource: "jobs"}, "", nil)
-		})
-	}
-	for _, tc := range []struct {
-		name        string
-		args        []string
-		setup       func(*fake.Clientset)
-		want        string
-		wantCount   string
-		wantAttempt bool
-	}{
-		{"skipped", []string{"--skip-peers-query"}, nil,
-			"Qdrant's peers not asked (--skip-peers-query): the preview counts Kubernetes pods only", "not asked", false},
-		{"forbidden", nil, forbidden,
-			`Qdrant's peers not read: create job qbackup-peers-20261126090000: jobs.batch is forbidden`, "unknown", true},
-		{"no node runs it", []string{"--peers-timeout=50ms"}, nil,
-			"Qdrant's peers not read: job qbackup-peers-20261126090000 did not finish within --peers-timeout=50ms (job.batch/qbackup-peers-20261126090000: pending): is there a node to run it?; the preview counts Kubernetes pods only", "unknown", true},
-		{"no answer in the log", nil, func(cs *fake.Clientset) { peersJobsRun(t, cs) },
-			"Qdrant's peers not read: job qbackup-peers-20261126090000: no QdrantPeers document in the log; the preview counts Kubernetes pods only", "unknown", true},
-	} {
+	for _, tc := range noPeerCountCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := summaryCluster(t)
 			if tc.setup != nil {
@@ -182,15 +161,118 @@ func TestRestorePreviewWithoutQdrantsCount(t *testing.T) {
 			if got, want := planAnnotation(t, out), "direct (pods in backup: 2, Ready pods: 2, Qdrant peers: "+tc.wantCount+")"; got != want {
 				t.Errorf("annotation %q, want %q", got, want)
 			}
-			attempted := false
-			for _, a := range cs.Actions() {
-				if a.Matches("create", "jobs") {
-					attempted = true
-				}
+			assertQueryAttempt(t, cs, tc.wantAttempt)
+			assertNoJobs(t, cs)
+		})
+	}
+}
+
+// noPeerCountCase is a peers query that is skipped or cannot run, and
+// what every preview then says (restore and rebalance alike).
+type noPeerCountCase struct {
+	name        string
+	args        []string
+	setup       func(*fake.Clientset)
+	want        string
+	wantCount   string
+	wantAttempt bool
+}
+
+func noPeerCountCases(t *testing.T) []noPeerCountCase {
+	t.Helper()
+	forbidden := func(cs *fake.Clientset) {
+		cs.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "batch", Resource: "jobs"}, "", nil)
+		})
+	}
+	return []noPeerCountCase{
+		{"skipped", []string{"--skip-peers-query"}, nil,
+			"Qdrant's peers not asked (--skip-peers-query): the preview counts Kubernetes pods only", "not asked", false},
+		{"forbidden", nil, forbidden,
+			`Qdrant's peers not read: create job qbackup-peers-20261126090000: jobs.batch is forbidden`, "unknown", true},
+		{"no node runs it", []string{"--peers-timeout=50ms"}, nil,
+			"Qdrant's peers not read: job qbackup-peers-20261126090000 did not finish within --peers-timeout=50ms (job.batch/qbackup-peers-20261126090000: pending): is there a node to run it?; the preview counts Kubernetes pods only", "unknown", true},
+		{"no answer in the log", nil, func(cs *fake.Clientset) { peersJobsRun(t, cs) },
+			"Qdrant's peers not read: job qbackup-peers-20261126090000: no QdrantPeers document in the log; the preview counts Kubernetes pods only", "unknown", true},
+	}
+}
+
+// assertQueryAttempt checks whether a Job was asked to be created.
+func assertQueryAttempt(t *testing.T, cs *fake.Clientset, want bool) {
+	t.Helper()
+	attempted := false
+	for _, a := range cs.Actions() {
+		if a.Matches("create", "jobs") {
+			attempted = true
+		}
+	}
+	if attempted != want {
+		t.Errorf("asked to create a Job: %v, want %v", attempted, want)
+	}
+}
+
+// TestRebalancePreviewAsksQdrant: the rebalance preview runs the same
+// peers query as the restore preview, names the peer still joining and
+// the peer without a Ready pod before the Job is created, says the
+// rebalance Job refuses it, records the counts in the Job's plan
+// annotation and deletes the query Job. Golden output.
+func TestRebalancePreviewAsksQdrant(t *testing.T) {
+	noCredentials(t)
+	cs := summaryCluster(t)
+	peersJobsRun(t, cs)
+	var created []string
+	cs.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		created = append(created, a.(k8stesting.CreateAction).GetObject().(*batchv1.Job).Name)
+		return false, nil, nil
+	})
+	code, out, errOut := runFake(t, withLogs{cs, surveyLog}, "rebalance", "--dry-run=client", "-o", "yaml")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	golden(t, "rebalance-preview-peers.txt", errOut)
+	if got := planAnnotation(t, out); got != "rebalance (Ready pods: 2, Qdrant peers: 3)" {
+		t.Errorf("the plan annotation %q does not carry Qdrant's count", got)
+	}
+	if len(created) != 1 || created[0] != "qbackup-peers-20261126090000" {
+		t.Errorf("jobs created: %v, want the peers query only (a client dry run)", created)
+	}
+	assertNoJobs(t, cs)
+
+	// --allow-node-mismatch: the disagreement is still named, without
+	// the refusal the Job would no longer make.
+	cs = summaryCluster(t)
+	peersJobsRun(t, cs)
+	code, out, errOut = runFake(t, withLogs{cs, surveyLog}, "rebalance", "--allow-node-mismatch", "--dry-run=client", "-o", "yaml")
+	if code != cli.ExitOK {
+		t.Fatalf("--allow-node-mismatch: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "qdrant-1 (peer 12) is still joining") || strings.Contains(errOut, "refuses") {
+		t.Errorf("--allow-node-mismatch:\n%s", errOut)
+	}
+}
+
+// TestRebalancePreviewWithoutQdrantsCount: a query that is skipped or
+// cannot run is named with the restore preview's very words, and the
+// rebalance preview goes on with the Kubernetes counts.
+func TestRebalancePreviewWithoutQdrantsCount(t *testing.T) {
+	noCredentials(t)
+	for _, tc := range noPeerCountCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := summaryCluster(t)
+			if tc.setup != nil {
+				tc.setup(cs)
 			}
-			if attempted != tc.wantAttempt {
-				t.Errorf("asked to create a Job: %v, want %v", attempted, tc.wantAttempt)
+			code, out, errOut := runFake(t, cs, append([]string{"rebalance", "--dry-run=client", "-o", "yaml"}, tc.args...)...)
+			if code != cli.ExitOK {
+				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 			}
+			if !strings.Contains(errOut, "Rebalance over the 2 Ready pods of namespace qdrant\n  "+tc.want) {
+				t.Errorf("preview:\n%s\nwant %q", errOut, tc.want)
+			}
+			if got, want := planAnnotation(t, out), "rebalance (Ready pods: 2, Qdrant peers: "+tc.wantCount+")"; got != want {
+				t.Errorf("annotation %q, want %q", got, want)
+			}
+			assertQueryAttempt(t, cs, tc.wantAttempt)
 			assertNoJobs(t, cs)
 		})
 	}

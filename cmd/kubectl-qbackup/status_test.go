@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -9,8 +10,12 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/kube"
@@ -125,4 +130,112 @@ func lineWith(out, s string) string {
 		}
 	}
 	return ""
+}
+
+// queryJob is a peers query Job of a preview, created at created, with
+// the deadline a --peers-timeout of 1m gives it.
+func queryJob(t *testing.T, cs kubernetes.Interface, name string, created time.Time) *batchv1.Job {
+	t.Helper()
+	deadline := int64(60)
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "qdrant", CreationTimestamp: metav1.NewTime(created),
+		Labels: map[string]string{"app.kubernetes.io/name": "qbackup", kube.ComponentLabel: kube.PeersComponent}},
+		Spec: batchv1.JobSpec{ActiveDeadlineSeconds: &deadline}}
+	job, err := cs.BatchV1().Jobs("qdrant").Create(context.Background(), job, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
+// TestQueryJobsDoNotDisturbOperators: a preview's peers query Job is no
+// backup, restore or rebalance. status leaves out one a preview may be
+// reading now (not running, not in the table, not in -o name) and names
+// one that outlived its preview as a leftover to delete; logs latest
+// picks the newest operation, never a query.
+func TestQueryJobsDoNotDisturbOperators(t *testing.T) {
+	noCredentials(t)
+	cs := installedCluster(t, false)
+	endJob(t, cs, newEndedJobFixture(t, cs, "qbackup-manual-ok", "backup", now.Add(-3*time.Minute)), 0, testSummary)
+	queryJob(t, cs, "qbackup-peers-20261126085930", now.Add(-30*time.Second))                       // a preview is reading it
+	endJob(t, cs, queryJob(t, cs, "qbackup-peers-20261126085000", now.Add(-10*time.Minute)), 0, "") // its plugin died
+
+	code, out, errOut := runFake(t, cs, "status")
+	if code != cli.ExitOK {
+		t.Fatalf("status: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out, "qbackup-peers-20261126085930") {
+		t.Errorf("status shows the query a preview is reading:\n%s", out)
+	}
+	if !strings.Contains(out, "Running:                    none\n") {
+		t.Errorf("status counts a query as running:\n%s", out)
+	}
+	if lineWith(out, "qbackup-peers-20261126085000") != "" {
+		t.Errorf("status lists the leftover query among the Jobs:\n%s", out)
+	}
+	if want := "Leftover query Job:         qbackup-peers-20261126085000 (succeeded, 10m0s old; its ttl removes it 5m after it ended): kubectl -n qdrant delete job qbackup-peers-20261126085000\n"; !strings.Contains(out, want) {
+		t.Errorf("status does not name the leftover query with its delete command:\n%s\nwant %q", out, want)
+	}
+
+	code, out, _ = runFake(t, cs, "status", "-o", "name", "--last=1")
+	if code != cli.ExitOK || out != "job.batch/qbackup-manual-ok\n" {
+		t.Errorf("status -o name --last=1: exit %d, %q; want the backup Job", code, out)
+	}
+	code, out, _ = runFake(t, cs, "status", "-o", "json")
+	var doc struct {
+		Jobs            []kube.JobSummary `json:"jobs"`
+		LeftoverQueries []kube.JobSummary `json:"leftoverQueries"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); code != cli.ExitOK || err != nil {
+		t.Fatalf("status -o json: exit %d, %v\n%s", code, err, out)
+	}
+	if len(doc.Jobs) != 1 || doc.Jobs[0].Job != "qbackup-manual-ok" || len(doc.LeftoverQueries) != 1 || doc.LeftoverQueries[0].Job != "qbackup-peers-20261126085000" {
+		t.Errorf("status -o json: jobs %+v, leftoverQueries %+v", doc.Jobs, doc.LeftoverQueries)
+	}
+
+	for _, args := range [][]string{{"logs"}, {"logs", "latest"}} {
+		code, out, errOut = runFake(t, cs, args...)
+		if code != cli.ExitOK || !strings.Contains(errOut, "==> job.batch/qbackup-manual-ok, pod qbackup-manual-ok-x1\n") {
+			t.Errorf("%v: exit %d, want the backup Job's log\n%s\n%s", args, code, out, errOut)
+		}
+	}
+}
+
+// TestRebalanceWaitFollowsItsOwnJob: rebalance --wait follows the Job
+// it created, not the peers query its preview ran just before (here left
+// behind: the Role has no delete on jobs), and exits with the Job's exit
+// code, 3 when the cluster lock is held.
+func TestRebalanceWaitFollowsItsOwnJob(t *testing.T) {
+	noCredentials(t)
+	old := jobPoll
+	jobPoll = 10 * time.Millisecond
+	t.Cleanup(func() { jobPoll = old })
+	cs := installedCluster(t, false)
+	peersJobsRun(t, cs)
+	cs.PrependReactor("delete", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "batch", Resource: "jobs"}, "", nil)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The Job controller and kubelet: the rebalance Job fails at once,
+	// its run having found the lock held.
+	go func() {
+		for ctx.Err() == nil {
+			jobs, err := cs.BatchV1().Jobs("qdrant").List(ctx, metav1.ListOptions{LabelSelector: kube.ComponentLabel + "=" + kube.RebalanceComponent})
+			if err == nil && len(jobs.Items) == 1 {
+				endJob(t, cs, &jobs.Items[0], 3, "exit 3: the cluster lock is held by restore 20261126T083000Z-3f9c")
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	code, out, errOut := runFake(t, withLogs{cs, surveyLog}, "rebalance", "--yes", "--wait", "--timeout=8s")
+	if code != cli.ExitLocked {
+		t.Fatalf("rebalance --wait: exit %d, want %d\n%s\n%s", code, cli.ExitLocked, out, errOut)
+	}
+	if !strings.Contains(errOut, "job qbackup-rebalance-20261126090000 failed (PodFailurePolicy): exit code 3: the cluster lock is held") {
+		t.Errorf("the wait does not end with the rebalance Job's error:\n%s", errOut)
+	}
+	if strings.Contains(errOut, "job.batch/qbackup-peers-") {
+		t.Errorf("the wait followed the peers query Job:\n%s", errOut)
+	}
 }
