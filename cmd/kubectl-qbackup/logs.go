@@ -7,7 +7,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
 )
 
@@ -40,11 +42,22 @@ func (c *logsCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	// wait for one, as an operator who just started it expects.
 	var st kube.JobState
 	for {
-		if st, err = kube.JobStatus(ctx, cs, ns, name); err != nil {
+		st, err = kube.JobStatus(ctx, cs, ns, name)
+		if apierrors.IsNotFound(err) {
+			return config.Invalidf("job %s not found in namespace %s: kubectl qbackup -n %s status lists the newest Jobs (a finished Job is removed with its history), or name the namespace with -n", name, ns, ns)
+		}
+		if err != nil {
 			return err
 		}
 		if st.Pod != "" && st.PodPhase != corev1.PodPending {
 			break
+		}
+		if st.Phase == "succeeded" || st.Phase == "failed" {
+			// Ended without a pod that ran (its deadline passed while it
+			// was pending, or its pods were deleted): there is no log to
+			// wait for, with -f or without.
+			return fmt.Errorf("job %s %s%s and has no pod that ran, so there is no log to read: kubectl -n %s describe job/%s shows its events",
+				name, st.Phase, jobReason(st), ns, name)
 		}
 		if !c.Follow {
 			return fmt.Errorf("job %s has no started pod yet (%s): try again, or use -f to wait", name, st.Line())
@@ -65,4 +78,12 @@ func (c *logsCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return fmt.Errorf("logs of pod %s (job %s): %w", st.Pod, name, err)
 	}
 	return nil
+}
+
+// jobReason is " (<the Job's failure reason>)" when it has one.
+func jobReason(st kube.JobState) string {
+	if st.Reason == "" {
+		return ""
+	}
+	return " (" + st.Reason + ")"
 }

@@ -142,7 +142,7 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 	fmt.Fprintf(tw, "Schedule:\t%s, %s\n", strings.TrimSpace(st.Schedule+" "+st.TimeZone), state)
 	fmt.Fprintf(tw, "Image:\t%s\n", st.Image)
 	if !st.RestoreTemplate {
-		fmt.Fprintf(tw, "Restore template:\tmissing (cronjob/%s): kubectl qbackup restore cannot create Jobs; reinstall the overlay\n", kube.RestoreTemplate)
+		fmt.Fprintf(tw, "Restore template:\tmissing (cronjob/%s): kubectl qbackup restore and rebalance cannot create Jobs; reinstall the overlay (kubectl apply -k kustomize/overlays/<env>)\n", kube.RestoreTemplate)
 	}
 	fmt.Fprintf(tw, "Last scheduled:\t%s\n", ago(st.LastScheduled))
 	fmt.Fprintf(tw, "Last successful:\t%s\n", ago(st.LastSuccessful))

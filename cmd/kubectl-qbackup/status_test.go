@@ -232,10 +232,66 @@ func TestRebalanceWaitFollowsItsOwnJob(t *testing.T) {
 	if code != cli.ExitLocked {
 		t.Fatalf("rebalance --wait: exit %d, want %d\n%s\n%s", code, cli.ExitLocked, out, errOut)
 	}
-	if !strings.Contains(errOut, "job qbackup-rebalance-20261126090000 failed (PodFailurePolicy): exit code 3: the cluster lock is held") {
+	if !strings.Contains(errOut, "job qbackup-rebalance-20261126090000 failed (PodFailurePolicy): exit code 3: the cluster lock is held by restore 20261126T083000Z-3f9c; see kubectl -n qdrant logs job/qbackup-rebalance-20261126090000\n") {
 		t.Errorf("the wait does not end with the rebalance Job's error:\n%s", errOut)
 	}
 	if strings.Contains(errOut, "job.batch/qbackup-peers-") {
 		t.Errorf("the wait followed the peers query Job:\n%s", errOut)
+	}
+}
+
+// TestLogsOfAJobWithoutALog: a Job name that does not exist exits 2
+// saying where Jobs are listed; a Job that ended without a pod that ran
+// (its deadline passed while pending) says there is no log, with -f too,
+// instead of waiting for a pod that will never come.
+func TestLogsOfAJobWithoutALog(t *testing.T) {
+	noCredentials(t)
+	cs := installedCluster(t, false)
+	job := newEndedJobFixture(t, cs, "qbackup-restore-3f9c-20261126085000", "restore", now.Add(-10*time.Minute))
+	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "DeadlineExceeded"}}
+	if _, err := cs.BatchV1().Jobs("qdrant").UpdateStatus(context.Background(), job, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{[]string{"logs", "qbackup-manual-nope"}, cli.ExitUsage,
+			"job qbackup-manual-nope not found in namespace qdrant: kubectl qbackup -n qdrant status lists the newest Jobs (a finished Job is removed with its history), or name the namespace with -n"},
+		{[]string{"logs", "latest"}, cli.ExitFailure,
+			"job qbackup-restore-3f9c-20261126085000 failed (DeadlineExceeded) and has no pod that ran, so there is no log to read: kubectl -n qdrant describe job/qbackup-restore-3f9c-20261126085000 shows its events"},
+		{[]string{"logs", "latest", "-f"}, cli.ExitFailure,
+			"job qbackup-restore-3f9c-20261126085000 failed (DeadlineExceeded) and has no pod that ran"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var out, errOut strings.Builder
+			connect := func() (kubernetes.Interface, string, error) { return cs, "qdrant", nil }
+			code := runWith(ctx, tc.args, &out, &errOut, connect, func() time.Time { return now })
+			if ctx.Err() != nil {
+				t.Fatalf("still waiting after 5s: %s", errOut.String())
+			}
+			if code != tc.wantCode || !strings.Contains(errOut.String(), tc.want) {
+				t.Errorf("exit %d, want %d\n%s\nwant %q", code, tc.wantCode, errOut.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestStatusNamesAMissingRestoreTemplate: without cronjob/qbackup-restore
+// neither restore nor rebalance can create a Job; status says so and how
+// to get it back.
+func TestStatusNamesAMissingRestoreTemplate(t *testing.T) {
+	noCredentials(t)
+	cs := installedCluster(t, false)
+	if err := cs.BatchV1().CronJobs("qdrant").Delete(context.Background(), kube.RestoreTemplate, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runFake(t, cs, "status")
+	want := "missing (cronjob/qbackup-restore): kubectl qbackup restore and rebalance cannot create Jobs; reinstall the overlay (kubectl apply -k kustomize/overlays/<env>)\n"
+	if code != cli.ExitOK || !regexp.MustCompile(`\nRestore template: +`+regexp.QuoteMeta(want)).MatchString(out) {
+		t.Errorf("exit %d\n%s\n%s\nwant %q", code, out, errOut, want)
 	}
 }

@@ -1,12 +1,14 @@
 package kube
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -96,5 +98,24 @@ func TestSplitQueries(t *testing.T) {
 	}
 	if slices.ContainsFunc(ops, JobSummary.IsQuery) {
 		t.Errorf("a query among the operations: %v", ops)
+	}
+}
+
+// TestWaitJobHintsNameTheNamespace: the hints a stopped or failed wait
+// prints work as copied, from any kubectl context.
+func TestWaitJobHintsNameTheNamespace(t *testing.T) {
+	cs := fake.NewClientset(installJob("qbackup-manual-1", "backup", jobsNow, 0))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := WaitJob(ctx, cs, "qdrant", "qbackup-manual-1", time.Millisecond, func(JobState) {})
+	if err == nil || !strings.Contains(err.Error(), "stopped waiting for job qbackup-manual-1, which goes on (kubectl qbackup -n qdrant logs qbackup-manual-1 -f)") {
+		t.Errorf("stopped wait: %v", err)
+	}
+	failed := installJob("qbackup-manual-2", "backup", jobsNow, 0)
+	failed.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded"}}
+	cs = fake.NewClientset(failed)
+	_, err = WaitJob(t.Context(), cs, "qdrant", "qbackup-manual-2", time.Millisecond, func(JobState) {})
+	if err == nil || !strings.HasSuffix(err.Error(), "; see kubectl -n qdrant logs job/qbackup-manual-2") {
+		t.Errorf("failed job: %v", err)
 	}
 }
