@@ -41,6 +41,7 @@ func (c *logsCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	// A Job that has just been created has no running pod yet: with -f
 	// wait for one, as an operator who just started it expects.
 	var st kube.JobState
+	waiting := false
 	for {
 		st, err = kube.JobStatus(ctx, cs, ns, name)
 		if apierrors.IsNotFound(err) {
@@ -61,6 +62,12 @@ func (c *logsCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		}
 		if !c.Follow {
 			return fmt.Errorf("job %s has no started pod yet (%s): try again, or use -f to wait", name, st.Line())
+		}
+		if !waiting {
+			// Said once: a pod no node takes would otherwise be a silent
+			// wait.
+			waiting = true
+			fmt.Fprintf(env.stderr, "==> %s; waiting for its pod to start (Ctrl-C stops; if it stays pending, kubectl -n %s describe job/%s says why)\n", st.Line(), ns, name)
 		}
 		select {
 		case <-ctx.Done():

@@ -277,3 +277,64 @@ func TestRebalancePreviewWithoutQdrantsCount(t *testing.T) {
 		})
 	}
 }
+
+// onTerminal makes the commands ask, as on a terminal, with answer typed.
+func onTerminal(t *testing.T, answer string) {
+	t.Helper()
+	oldIn, oldTTY := stdin, stdinIsTerminal
+	stdin, stdinIsTerminal = strings.NewReader(answer), func() bool { return true }
+	t.Cleanup(func() { stdin, stdinIsTerminal = oldIn, oldTTY })
+}
+
+// TestQuestionRepeatsTheDisagreement: on a terminal, restore and
+// rebalance ask before they create their Job; when Qdrant's peers and
+// the pods disagree the question says so again, right where the answer
+// is given, and "no" creates nothing.
+func TestQuestionRepeatsTheDisagreement(t *testing.T) {
+	noCredentials(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+		kind string
+	}{
+		{[]string{"rebalance"}, "Move and replicate shards over the 2 Ready pods of namespace qdrant, although Qdrant's peers and the pods disagree? [y/N] ", "rebalance"},
+		{[]string{"restore", "latest"}, "Restore backup 20261125T133000Z-3f9c onto the 3 Qdrant peers of namespace qdrant, although Qdrant's peers and the pods disagree? [y/N] ", "restore"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			onTerminal(t, "n\n")
+			cs := summaryCluster(t)
+			peersJobsRun(t, cs)
+			code, out, errOut := runFake(t, withLogs{cs, surveyLog}, tc.args...)
+			if code != cli.ExitOK {
+				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+			}
+			if !strings.Contains(errOut, tc.want+"Not confirmed: no "+tc.kind+" Job was created.\n") {
+				t.Errorf("the question:\n%s\nwant %q", errOut, tc.want)
+			}
+			assertNoJobs(t, cs)
+		})
+	}
+}
+
+// TestRebalanceConfirmedCreatesTheJob: "y" on a terminal creates the
+// rebalance Job, with the counts the preview saw.
+func TestRebalanceConfirmedCreatesTheJob(t *testing.T) {
+	noCredentials(t)
+	onTerminal(t, "y\n")
+	cs := summaryCluster(t)
+	peersJobsRun(t, cs)
+	code, out, errOut := runFake(t, withLogs{cs, surveyLog}, "rebalance")
+	if code != cli.ExitOK || !strings.Contains(out, "job.batch/qbackup-rebalance-20261126090000 created\n") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "logs its plan before it moves anything: kubectl qbackup -n qdrant logs qbackup-rebalance-20261126090000 -f; ") {
+		t.Errorf("the preview does not name the command that shows the Job's plan:\n%s", out)
+	}
+	job, err := cs.BatchV1().Jobs("qdrant").Get(t.Context(), "qbackup-rebalance-20261126090000", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := job.Annotations[kube.PlanAnnotation]; got != "rebalance (Ready pods: 2, Qdrant peers: 3)" {
+		t.Errorf("plan annotation %q", got)
+	}
+}

@@ -170,9 +170,17 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	}
 	job.Annotations[kube.PlanAnnotation] = fmt.Sprintf("%s (pods in backup: %d, Ready pods: %d, Qdrant peers: %s)", preview.Strategy, preview.SourcePods, len(nodes.Ready), peers.count())
 	if !c.dryRun.enabled() && !c.Yes && env.interactive() {
-		what := fmt.Sprintf("Restore backup %s onto the %d Ready pods of namespace %s", m.BackupID, preview.TargetPods, ns)
+		onto := "Ready pods"
+		if peers.check.Known && len(peers.check.PlanPods) > 0 {
+			onto = "Qdrant peers" // what the plan was made on
+		}
+		what := fmt.Sprintf("Restore backup %s onto the %d %s of namespace %s", m.BackupID, preview.TargetPods, onto, ns)
 		if c.Overwrite {
 			what += ", replacing the collections that exist"
+		}
+		if peers.disagrees() {
+			// Said again where the answer is given.
+			what += ", although Qdrant's peers and the pods disagree"
 		}
 		if !env.confirm(what + "?") {
 			fmt.Fprintln(env.stderr, "Not confirmed: no restore Job was created.")

@@ -295,3 +295,24 @@ func TestStatusNamesAMissingRestoreTemplate(t *testing.T) {
 		t.Errorf("exit %d\n%s\n%s\nwant %q", code, out, errOut, want)
 	}
 }
+
+// TestLogsFollowSaysItWaits: logs -f of a Job whose pod has not started
+// says once that it waits and where to look, rather than waiting in
+// silence for a pod no node may take.
+func TestLogsFollowSaysItWaits(t *testing.T) {
+	noCredentials(t)
+	old := jobPoll
+	jobPoll = 10 * time.Millisecond
+	t.Cleanup(func() { jobPoll = old })
+	cs := installedCluster(t, false)
+	newEndedJobFixture(t, cs, "qbackup-manual-20261126085900", "backup", now.Add(-time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var out, errOut strings.Builder
+	connect := func() (kubernetes.Interface, string, error) { return cs, "qdrant", nil }
+	code := runWith(ctx, []string{"logs", "-f"}, &out, &errOut, connect, func() time.Time { return now })
+	want := "==> job.batch/qbackup-manual-20261126085900: pending; waiting for its pod to start (Ctrl-C stops; if it stays pending, kubectl -n qdrant describe job/qbackup-manual-20261126085900 says why)\n"
+	if code != cli.ExitInterrupted || strings.Count(errOut.String(), want) != 1 || strings.Count(errOut.String(), "waiting") != 1 {
+		t.Errorf("exit %d, want %d\n%s\nwant once %q", code, cli.ExitInterrupted, errOut.String(), want)
+	}
+}
