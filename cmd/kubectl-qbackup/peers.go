@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -48,6 +50,15 @@ func queryPeers(ctx context.Context, env *runEnv, cs kubernetes.Interface, tpl *
 	}
 	ns := tpl.Namespace
 	created, err := cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// Another preview asked in the same second (a second operator,
+		// or a script running two): its Job is its own to read and
+		// delete, so this query gets a name of its own.
+		var b [2]byte
+		_, _ = rand.Read(b[:]) // crypto/rand never fails
+		job.Name += "-" + hex.EncodeToString(b[:])
+		created, err = cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
+	}
 	if err != nil {
 		return nil, job.Name, fmt.Errorf("create job %s: %w", job.Name, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -336,5 +337,33 @@ func TestRebalanceConfirmedCreatesTheJob(t *testing.T) {
 	}
 	if got := job.Annotations[kube.PlanAnnotation]; got != "rebalance (Ready pods: 2, Qdrant peers: 3)" {
 		t.Errorf("plan annotation %q", got)
+	}
+}
+
+// TestTwoPreviewsInOneSecond: a second preview in the same second (a
+// peers Job of that name exists) runs its own query under a name of its
+// own, and leaves the other preview's Job alone.
+func TestTwoPreviewsInOneSecond(t *testing.T) {
+	noCredentials(t)
+	cs := summaryCluster(t)
+	peersJobsRun(t, cs)
+	other := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "qbackup-peers-20261126090000", Namespace: "qdrant",
+		Labels: map[string]string{"app.kubernetes.io/name": "qbackup", kube.ComponentLabel: kube.PeersComponent}}}
+	if err := cs.Tracker().Add(other); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runFake(t, withLogs{cs, surveyLog}, "rebalance", "--dry-run=client")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !regexp.MustCompile(`\n  Qdrant reports 3 peers, 2 pods Ready: .*\n  \(.*; Qdrant's peers from job qbackup-peers-20261126090000-[0-9a-f]{4}\)\n`).MatchString(out) {
+		t.Errorf("the second preview did not run its own query:\n%s\n%s", out, errOut)
+	}
+	jobs, err := cs.BatchV1().Jobs("qdrant").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs.Items) != 1 || jobs.Items[0].Name != other.Name {
+		t.Errorf("jobs left: %v, want the other preview's only", jobs.Items)
 	}
 }
