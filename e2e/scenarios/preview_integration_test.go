@@ -108,8 +108,10 @@ func TestRestorePreviewShowsQdrantsPeerCount(t *testing.T) {
 	}
 	// The rebalance preview asks the same query and names the same pod
 	// before it would create its Job.
+	began := time.Now()
 	rb := kp.run(t, "rebalance", "--dry-run=client", "-n", in.ns, "--peers-timeout=1m", "--as=system:serviceaccount:"+in.ns+":"+operator)
 	ok(t, rb)
+	t.Logf("rebalance preview with the peers query (as %q): %s", operator, time.Since(began).Round(time.Millisecond))
 	if !strings.Contains(rb.stdout, "Rebalance over the 4 Ready pods of namespace "+in.ns+" (Qdrant peers: 3)\n  Qdrant reports 3 peers, 4 pods Ready: qdrant-3 (peer ") ||
 		!strings.Contains(rb.stdout, ") has not joined consensus (it sees 1 peer); the rebalance Job refuses a cluster whose pods and peers disagree: fix it first, or pass --allow-node-mismatch\n") {
 		t.Errorf("the rebalance preview does not name the pod that has not joined:\n%s", rb)
