@@ -49,6 +49,14 @@ func TestRebalanceAfterScaleUpOnKubernetes(t *testing.T) {
 	if got, want := job.Annotations["qbackup.io/previewed-plan"], "rebalance (Ready pods: 4, Qdrant peers: 4)"; got != want {
 		t.Errorf("the rebalance Job's plan annotation is %q, want %q", got, want)
 	}
+	// While it waited, the plugin showed the run's milestones from the
+	// pod's log.
+	for _, want := range []string{"\n  docs: replication factor set to 2\n", "\n  rebalance docs: ", "\n  docs rebalanced in "} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("kubectl qbackup rebalance --wait did not show %q while it waited:\n%s", want, r)
+		}
+	}
+	t.Logf("kubectl qbackup rebalance --wait printed:\n%s%s", r.stdout, r.stderr)
 	_, _, out = ms.pluginJob(t, "rebalance", "--yes")
 	if !strings.Contains(out, "Rebalance plan") {
 		t.Errorf("the second rebalance job did not show its plan:\n%s", out)
