@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/kube"
+
+	"github.com/qbackup/qbackup/internal/golden"
 )
 
 // withLogs is a fake clientset whose pods/log answers log: client-go's
@@ -109,7 +112,7 @@ func TestRestorePreviewAsksQdrant(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	golden(t, "restore-preview-peers.txt", errOut)
+	golden.CheckString(t, filepath.Join("testdata", "restore-preview-peers.txt"), errOut)
 	if got := planAnnotation(t, out); got != "redistribute (pods in backup: 2, Ready pods: 2, Qdrant peers: 3)" {
 		t.Errorf("the plan annotation %q does not carry Qdrant's count", got)
 	}
@@ -230,7 +233,7 @@ func TestRebalancePreviewAsksQdrant(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	golden(t, "rebalance-preview-peers.txt", errOut)
+	golden.CheckString(t, filepath.Join("testdata", "rebalance-preview-peers.txt"), errOut)
 	if got := planAnnotation(t, out); got != "rebalance (Ready pods: 2, Qdrant peers: 3)" {
 		t.Errorf("the plan annotation %q does not carry Qdrant's count", got)
 	}

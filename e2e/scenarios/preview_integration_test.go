@@ -4,7 +4,6 @@ package scenarios
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,30 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
+
+	"github.com/qbackup/qbackup/internal/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// goldenText compares got with testdata/name, or rewrites it with -update.
-func goldenText(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *updateGolden {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -tags integration -update writes it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (-update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // previewNormal replaces what changes from run to run in a restore
 // preview: the namespace, the backup id, the Jobs' names and peer ids.
@@ -117,7 +95,7 @@ func TestRestorePreviewShowsQdrantsPeerCount(t *testing.T) {
 		t.Errorf("the rebalance preview does not name the pod that has not joined:\n%s", rb)
 	}
 	t.Logf("kubectl qbackup rebalance --dry-run=client with a pod outside consensus:\n%s", previewNormal(rb.stdout, in.ns, backupID[1]))
-	goldenText(t, "restore-preview-qdrant-peers.txt",
+	golden.CheckString(t, filepath.Join("testdata", "restore-preview-qdrant-peers.txt"),
 		"$ kubectl qbackup -n qdrant restore latest --dry-run=client   # 3 pods, 3 peers\n"+agree+
 			"\n$ kubectl qbackup -n qdrant restore latest --dry-run=client   # a 4th pod whose Qdrant never joined\n"+previewNormal(r.stdout, in.ns, backupID[1]))
 

@@ -139,6 +139,32 @@ func TestPackageBoundaries(t *testing.T) {
 	}
 }
 
+// testHelpers are packages made for tests alone: they import "testing"
+// (golden files, fixtures, keys), which product code must not carry.
+var testHelpers = []string{"internal/golden", "internal/crypt/crypttest", "internal/storage/storagetest", "internal/inventory/inventorytest"}
+
+func TestProductCodeNeverImportsTestHelpers(t *testing.T) {
+	pkgs := listPackages(t)
+	seen := 0
+	for _, p := range pkgs {
+		if under(p.ImportPath, testHelpers...) {
+			seen++
+			continue
+		}
+		if !under(p.ImportPath, "cmd", "internal", "manifests", "plugin", "kustomize") {
+			continue
+		}
+		for _, d := range p.Deps {
+			if under(d, testHelpers...) {
+				t.Errorf("%s depends on %s, a package for tests alone", p.rel(), strings.TrimPrefix(d, module))
+			}
+		}
+	}
+	if seen != len(testHelpers) {
+		t.Errorf("found %d of the %d test helper packages %v: the package tree changed, update the list", seen, len(testHelpers), testHelpers)
+	}
+}
+
 // pureFiles are files that decide from the facts they are given: they
 // import the standard library and the listed packages only, so they can
 // be pinned by golden tests without storage or a catalog.

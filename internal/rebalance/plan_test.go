@@ -3,18 +3,16 @@ package rebalance
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/placement"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files of the plan tests")
+	"github.com/qbackup/qbackup/internal/golden"
+)
 
 // peers names n Ready peers qdrant-0.. with ids 1..n.
 func peers(n int) []Peer {
@@ -172,19 +170,7 @@ func TestPlanGolden(t *testing.T) {
 			if err := p.WriteText(&buf); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Errorf("plan differs from %s:\n--- got\n%s--- want\n%s", golden, buf.String(), want)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".golden"), buf.Bytes())
 			if p.Empty() != tc.empty {
 				t.Errorf("plan empty: %v, want %v", p.Empty(), tc.empty)
 			}
