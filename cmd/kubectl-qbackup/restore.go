@@ -71,7 +71,7 @@ func (c *restoreCmd) Validate() error {
 		return err
 	}
 	if c.Backup == "" {
-		return config.Invalidf("restore needs the backup to restore: name a backup id (see kubectl qbackup list) or latest, e.g. kubectl qbackup restore latest")
+		return config.Invalidf("name the backup to restore: a backup id (see kubectl qbackup list) or latest, e.g. kubectl qbackup restore latest")
 	}
 	if _, err := restore.ParseStrategy(c.Plan); err != nil {
 		return config.Invalid(err)

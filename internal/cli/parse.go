@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -54,7 +55,7 @@ func Parse(grammar any, p Program, args []string, opts ...kong.Option) (kctx *ko
 	}()
 	kctx, err = parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v%s (see %s --help)\n", prog, err, envHint(parser.Model.Node, err), name)
+		fmt.Fprintf(stderr, "%s: %v%s (see %s --help)\n", prog, err, envHint(parser.Model.Node, err), helpPath(name, err))
 		return nil, ExitUsage, false
 	}
 	return kctx, ExitOK, true
@@ -90,4 +91,20 @@ func envHint(root *kong.Node, err error) string {
 		return ""
 	}
 	return " (" + strings.Join(envs, ", ") + ")"
+}
+
+// helpPath is the command whose help answers a parse error: the
+// subcommand the arguments had selected when it failed ("qbackup
+// restore"), whose help lists the flags and arguments the error is
+// about, else the program.
+func helpPath(name string, err error) string {
+	var pe *kong.ParseError
+	if !errors.As(err, &pe) || pe.Context == nil {
+		return name
+	}
+	n := pe.Context.Selected()
+	if n == nil || n.Type != kong.CommandNode {
+		return name
+	}
+	return n.FullPath()
 }
