@@ -131,6 +131,11 @@ func js(v any) string {
 
 // sameContent fails unless the two sets hold the same collections with
 // the same shards (snapshot hashes and sizes, source peers, counts).
+//
+// Counts are compared as Qdrant reports them for the snapshot; the count
+// ranges are not: they come from counts read again after the transfers,
+// which Qdrant (and the simulator, with realism) only estimates, so two
+// runs over the same data may record different ranges.
 func sameContent(t *testing.T, a, b *manifest.Manifest) {
 	t.Helper()
 	if len(a.Collections) != len(b.Collections) {
@@ -139,8 +144,7 @@ func sameContent(t *testing.T, a, b *manifest.Manifest) {
 	for i, ca := range a.Collections {
 		cb := b.Collections[i]
 		if ca.Name != cb.Name || string(ca.Config) != string(cb.Config) || ca.PointsCount != cb.PointsCount ||
-			js(ca.ShardKeys) != js(cb.ShardKeys) || js(ca.Aliases) != js(cb.Aliases) ||
-			js(ca.PointsCountRange) != js(cb.PointsCountRange) || len(ca.Sample) != len(cb.Sample) {
+			js(ca.ShardKeys) != js(cb.ShardKeys) || js(ca.Aliases) != js(cb.Aliases) || len(ca.Sample) != len(cb.Sample) {
 			t.Errorf("collection %d: %s differs from %s:\n%s\n%s", i, cb.Name, ca.Name, js(cb), js(ca))
 		}
 		for k := range ca.Sample {
@@ -155,7 +159,7 @@ func sameContent(t *testing.T, a, b *manifest.Manifest) {
 			sb := cb.Shards[k]
 			if sa.ID != sb.ID || sa.SnapshotSHA256 != sb.SnapshotSHA256 || sa.SnapshotSize != sb.SnapshotSize || sa.SHA256 != sb.SHA256 ||
 				sa.SourcePeer != sb.SourcePeer || sa.PointsCount != sb.PointsCount || js(sa.ShardKey) != js(sb.ShardKey) ||
-				js(sa.Replicas) != js(sb.Replicas) || js(sa.PointsCountRange) != js(sb.PointsCountRange) || strings.TrimPrefix(sa.Object, manifest.BackupPrefix(a.Cluster, a.BackupID)) != strings.TrimPrefix(sb.Object, manifest.BackupPrefix(b.Cluster, b.BackupID)) {
+				js(sa.Replicas) != js(sb.Replicas) || strings.TrimPrefix(sa.Object, manifest.BackupPrefix(a.Cluster, a.BackupID)) != strings.TrimPrefix(sb.Object, manifest.BackupPrefix(b.Cluster, b.BackupID)) {
 				t.Errorf("collection %s shard %d: %+v, want %+v", ca.Name, sa.ID, sb, sa)
 			}
 		}
