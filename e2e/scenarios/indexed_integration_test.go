@@ -27,7 +27,7 @@ func (in *installation) startIndexedJob(t *testing.T, name string, workers, retr
 		t.Fatalf("the installed CronJob: %v", err)
 	}
 	job := kube.JobFromCronJob(cj, name)
-	if err := kube.MakeIndexedBackup(job, workers, retries); err != nil {
+	if err := kube.MakeIndexed(job, workers, retries); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := in.cs.BatchV1().Jobs(in.ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
