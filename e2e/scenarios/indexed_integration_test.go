@@ -279,3 +279,56 @@ func TestIndexedBackupJob(t *testing.T) {
 		}
 	})
 }
+
+// TestIndexedRestoreJob restores as an Indexed Job of 3 pods on the test
+// stack with the node agent: after the cluster lost everything, `kubectl
+// qbackup restore latest --workers=3 --yes --wait` renders the Job, every
+// index runs once (worker 0 reports the restore, the others their
+// shares, each having recovered some), every point comes back, the
+// catalog records one complete restore, and nothing of the set's records
+// is left after prune.
+func TestIndexedRestoreJob(t *testing.T) {
+	t.Parallel()
+	ms := newFaultMission(t, 18, nil)
+	if job, _ := ms.runJobFromCronJob(t, "qbackup-first"); !jobCondition(job, batchv1.JobComplete) {
+		t.Fatalf("the backup job failed: %+v", job.Status)
+	}
+	ms.sm.loseEverything(t)
+	r := ms.plugin.run(t, append([]string{"restore", "latest", "--yes", "--workers=3", "--wait"}, ms.kflags...)...)
+	created := createdJob.FindStringSubmatch(r.stdout)
+	if r.code != exitOK || created == nil {
+		t.Fatalf("kubectl qbackup restore latest --workers=3 --yes --wait: %s", r)
+	}
+	name := created[1]
+	job := ms.jobDone(t, name, 120*time.Second)
+	logs := ms.jobLogs(t, name)
+	if !jobCondition(job, batchv1.JobComplete) || job.Status.Succeeded != 3 || job.Spec.CompletionMode == nil || *job.Spec.CompletionMode != batchv1.IndexedCompletion {
+		t.Fatalf("indexed restore job: %+v %+v\n%s", job.Spec, job.Status, logs)
+	}
+	// The plugin's last line is worker 0's summary: the restore.
+	if !strings.Contains(r.stdout, "succeeded in ") || !strings.Contains(r.stdout, " restored (") {
+		t.Errorf("the plugin did not report the restore:\n%s", r)
+	}
+	pods := ms.podsByIndex(t, name)
+	for _, idx := range []string{"0", "1", "2"} {
+		if len(pods[idx]) != 1 {
+			t.Fatalf("index %s: %d pods, want 1\n%s", idx, len(pods[idx]), logs)
+		}
+		term := pods[idx][0].Status.ContainerStatuses[0].State.Terminated
+		want := " restored ("
+		if idx != "0" {
+			want = "worker " + idx + " of 3: share of restore "
+		}
+		if term == nil || term.ExitCode != 0 || !strings.Contains(term.Message, want) || strings.Contains(term.Message, "(0 shards") {
+			t.Errorf("index %s: %+v, want exit 0, %q and some shards recovered", idx, term, want)
+		}
+		if term != nil {
+			t.Logf("index %s: %s", idx, strings.TrimSpace(term.Message))
+		}
+	}
+	ms.sm.assertEverything(t, ms.want)
+	if got := ms.cat.restoreStatuses(t); len(got) != 1 || got[0] != "complete" {
+		t.Errorf("restores in the catalog: %v, want one, complete", got)
+	}
+	ms.assertSettled(t)
+}
