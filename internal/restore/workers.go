@@ -200,13 +200,13 @@ func (e *executor) recoverSet(ctx context.Context) error {
 	}
 	m := e.set.member
 	if err := m.Watch(ctx, e.recoverAll); err != nil {
-		return err
+		return corruptWorker(err)
 	}
 	if err := e.writePart(ctx, m); err != nil {
 		return err
 	}
 	if err := m.WaitForParts(ctx, e.set.opts.PartsWait); err != nil {
-		return err
+		return corruptWorker(err)
 	}
 	for w := 1; w < e.set.opts.Workers; w++ {
 		var part workerset.Part
@@ -235,6 +235,17 @@ func (e *executor) recoverSet(ctx context.Context) error {
 	}
 	e.log.Info("every worker's share is recovered", "workers", e.set.opts.Workers)
 	return nil
+}
+
+// corruptWorker marks the failure of a worker that found a backup object
+// corrupt as corrupt here too, so that worker 0 removes the collections
+// the restore created, as a single run does (exit 5).
+func corruptWorker(err error) error {
+	var ff *workerset.FinalFailureError
+	if errors.As(err, &ff) && ff.Failure.Corrupt && !corrupt(err) {
+		return fmt.Errorf("%w: %w", err, ErrObjectChecksum)
+	}
+	return err
 }
 
 // publish writes the set's plan once the collections exist; a retried
@@ -486,10 +497,13 @@ func runShare(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, e
 		err = fmt.Errorf("worker %d of set %s: %w", w.Index, w.SetID, err)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if rerr := m.RecordFailure(cctx, err.Error(), w.FinalAttempt); rerr != nil {
+		// A corrupt object fails every retry: the restore fails at once,
+		// and worker 0 removes the collections it created.
+		final := w.FinalAttempt || corrupt(err)
+		if rerr := m.RecordFailure(cctx, err.Error(), final, corrupt(err)); rerr != nil {
 			log.Error("recording this worker's failure failed", "error", rerr)
 		}
-		log.Error("worker failed", "error", err, "retried_by_the_job", !w.FinalAttempt)
+		log.Error("worker failed", "error", err, "retried_by_the_job", !final)
 		return res, fmt.Errorf("restore %s: %w", id, err)
 	}
 	if err := e.writePart(ctx, m); err != nil {

@@ -78,14 +78,14 @@ func setKeys(t *testing.T, store storage.Backend, cluster string) []string {
 	return keys
 }
 
-func loadWorkersSource(t *testing.T) (*simCluster, storage.Backend, *manifest.Manifest) {
+func loadWorkersSource(t *testing.T, compression ...string) (*simCluster, storage.Backend, *manifest.Manifest) {
 	t.Helper()
 	src := startSim(t, 3, "1.19.0")
 	src.load(t, "docs", 6, 1, 120)
 	src.load(t, "replicated", 3, 2, 60)
 	src.load(t, "tenants", 1, 1, 30, "acme", "globex")
 	store := storage.NewMemory()
-	return src, store, takeBackup(t, src, store, manifest.CompressionZstd)
+	return src, store, takeBackup(t, src, store, append(compression, manifest.CompressionZstd)[0])
 }
 
 // TestRestoreByThreeWorkers: three workers restore every point, each
@@ -320,5 +320,56 @@ func TestRestoreSetOfABackupRefused(t *testing.T) {
 	_, _, err := readSetPlan(ctx, workerset.Member{Store: store, Cluster: "prod", SetID: "x"})
 	if !errors.Is(err, config.ErrInvalidInput) || !strings.Contains(err.Error(), "backup set") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// corruptingStore serves the objects named with their first byte
+// changed.
+type corruptingStore struct {
+	storage.Backend
+	bad func(key string) bool
+}
+
+func (c corruptingStore) Open(ctx context.Context, key string, offset int64) (io.ReadCloser, error) {
+	r, err := c.Backend.Open(ctx, key, offset)
+	if err != nil || !c.bad(key) {
+		return r, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 0 {
+		b[0] ^= 0xff
+	}
+	return io.NopCloser(strings.NewReader(string(b))), nil
+}
+
+// TestRestoreWorkerFindsACorruptObject: a corrupt object in worker 1's
+// share fails the restore at once (no retry gets past it) as corrupt, and
+// worker 0 removes the collections the restore created, as a single run
+// does.
+func TestRestoreWorkerFindsACorruptObject(t *testing.T) {
+	// Uncompressed: the whole object streams to the peer, and its hash is
+	// checked at its end.
+	_, store, m := loadWorkersSource(t, manifest.CompressionNone)
+	dst := startSim(t, 3, "1.19.0")
+	bad := slices.Sorted(maps.Keys(workerShare(t, dst, m, 3, 1)))[0]
+	_, errs := runWorkers(t, dst, m, store, 3, func(i int, ro *RunOptions, rd *RunDeps) {
+		ro.Workers.FinalAttempt = false // a retry would not help: the failure is final anyway
+		if i == 1 {
+			rd.Store = corruptingStore{Backend: store, bad: func(k string) bool { return k == bad }}
+		}
+	})
+	if !errors.Is(errs[1], ErrObjectChecksum) {
+		t.Fatalf("worker 1: %v, want a checksum error", errs[1])
+	}
+	if !errors.Is(errs[0], ErrObjectChecksum) || !strings.Contains(errs[0].Error(), "collections this restore created were removed") {
+		t.Fatalf("worker 0: %v, want the corrupt object and the collections removed", errs[0])
+	}
+	live, err := dst.any().ListCollections(context.Background())
+	if err != nil || len(live) != 0 {
+		t.Fatalf("collections left: %v %v", live, err)
 	}
 }

@@ -278,10 +278,11 @@ func (m Member) Watch(ctx context.Context, fn func(context.Context) error) error
 }
 
 // RecordFailure writes this worker's failure (failed/<i>.json); final
-// when the Job does not retry this index.
-func (m Member) RecordFailure(ctx context.Context, reason string, final bool) error {
+// when the Job does not retry this index, corrupt when the worker found a
+// backup object corrupt.
+func (m Member) RecordFailure(ctx context.Context, reason string, final, corrupt bool) error {
 	return Put(ctx, m.Store, WorkerFailedKey(m.Cluster, m.SetID, m.Index),
-		Failure{Format: Format, Worker: m.Index, Holder: m.Holder, Reason: reason, Final: final, At: m.now()}, false)
+		Failure{Format: Format, Worker: m.Index, Holder: m.Holder, Reason: reason, Final: final, At: m.now(), Corrupt: corrupt}, false)
 }
 
 // FailSet writes failed.json: the set failed and every worker still

@@ -179,6 +179,9 @@ type Failure struct {
 	Reason string    `json:"reason"`
 	Final  bool      `json:"final"`
 	At     time.Time `json:"at"`
+	// Corrupt: the worker found a backup object corrupt (a restore
+	// worker), which no retry and no rerun can get past.
+	Corrupt bool `json:"corrupt,omitempty"`
 }
 
 // Commit is commit.json.
