@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -371,5 +373,67 @@ func TestRestoreWorkerFindsACorruptObject(t *testing.T) {
 	live, err := dst.any().ListCollections(context.Background())
 	if err != nil || len(live) != 0 {
 		t.Fatalf("collections left: %v %v", live, err)
+	}
+}
+
+// countingPresigner counts the reads of shard objects through it.
+type countingPresigner struct {
+	presigningStore
+	objects map[string]bool
+	mu      sync.Mutex
+	reads   int
+}
+
+func (c *countingPresigner) Open(ctx context.Context, key string, offset int64) (io.ReadCloser, error) {
+	if c.objects[key] {
+		c.mu.Lock()
+		c.reads++
+		c.mu.Unlock()
+	}
+	return c.presigningStore.Open(ctx, key, offset)
+}
+
+// TestRestoreWorkersWithPresignedURLs: with --transfer=presigned the
+// peers pull every object themselves; the workers only issue the recover
+// calls. The one read of each object is worker 0's preflight, which
+// hashes what no worker streams.
+func TestRestoreWorkersWithPresignedURLs(t *testing.T) {
+	src, mem, m := loadWorkersSource(t, manifest.CompressionNone)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc, err := mem.Open(r.Context(), strings.TrimPrefix(r.URL.Path, "/"), 0)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer rc.Close()
+		io.Copy(w, rc)
+	}))
+	t.Cleanup(srv.Close)
+	objects := map[string]bool{}
+	for _, c := range m.Collections {
+		for _, s := range c.Shards {
+			objects[s.Object] = true
+		}
+	}
+	stores := make([]*countingPresigner, 3)
+	for i := range stores {
+		stores[i] = &countingPresigner{presigningStore: presigningStore{Backend: mem, base: srv.URL}, objects: objects}
+	}
+	dst := startSim(t, 3, "1.19.0")
+	res, errs := runWorkers(t, dst, m, mem, 3, func(i int, ro *RunOptions, rd *RunDeps) {
+		ro.Exec.Transfer = TransferPresigned
+		rd.Store = stores[i]
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("worker %d: %v", i, err)
+		}
+	}
+	checkSimRestored(t, src, dst, "docs", "replicated", "tenants")
+	if res[1].Share.Recovered == 0 || res[2].Share.Recovered == 0 {
+		t.Errorf("shares %+v %+v: each worker should have issued recoveries", res[1].Share, res[2].Share)
+	}
+	if got := []int{stores[0].reads, stores[1].reads, stores[2].reads}; got[0] != len(objects) || got[1] != 0 || got[2] != 0 {
+		t.Errorf("object reads by worker %v: want %d by worker 0's preflight and none to recover", got, len(objects))
 	}
 }
