@@ -328,7 +328,7 @@ func printRestoreReport(w io.Writer, r *restore.Report) error {
 // worker.
 func printShareReport(env *runEnv, format string, s *restore.ShareReport) error {
 	if s.Already {
-		env.summary = fmt.Sprintf("worker %d of %d: restore %s of backup %s is done already", s.Worker, s.Workers, s.RestoreID, s.BackupID)
+		env.summary = fmt.Sprintf("worker %d of %d: nothing to do, restore %s of backup %s is done or this worker's share was recovered by an earlier attempt", s.Worker, s.Workers, s.RestoreID, s.BackupID)
 	} else {
 		env.summary = fmt.Sprintf("worker %d of %d: share of restore %s recovered (%d shards, %d skipped, %d bytes); worker 0 finishes the restore",
 			s.Worker, s.Workers, s.RestoreID, s.Recovered, s.Skipped, s.Bytes)

@@ -138,7 +138,8 @@ type ShareReport struct {
 	Recovered int    `json:"shards_recovered"`
 	Skipped   int    `json:"shards_skipped"`
 	Bytes     int64  `json:"bytes"`
-	// Already: the restore was finished before this worker looked.
+	// Already: the restore was finished, or this worker's share recovered
+	// by an earlier attempt, before this worker looked: nothing was done.
 	Already bool `json:"already,omitempty"`
 }
 
@@ -418,6 +419,19 @@ func runShare(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, e
 	if err := checkSetPlan(prior, sp, opts.Manifest.Cluster, opts.Manifest.BackupID, w.Workers); err != nil {
 		return res, err
 	}
+	if err := m.SetFailedError(ctx); err != nil {
+		return res, err
+	}
+	// A late attempt of an index whose part is written (its pod killed
+	// after its work): nothing to do again.
+	var part workerset.Part
+	if err := workerset.Read(ctx, m.Store, workerset.PartKey(m.Cluster, m.SetID, w.Index), &part); err == nil && part.BackupID == sp.RestoreID {
+		m.Logger.Info("this worker's part was written by an earlier attempt; not recovered again", "by", part.Holder)
+		res.Share = &ShareReport{SetID: w.SetID, RestoreID: sp.RestoreID, BackupID: opts.Manifest.BackupID, Worker: w.Index, Workers: w.Workers, Already: true}
+		return res, nil
+	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return res, err
+	}
 	plan := sp.Plan
 	plan.Manifest = opts.Manifest
 	res.Plan = plan
@@ -435,7 +449,11 @@ func runShare(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, e
 	if err != nil {
 		return res, fmt.Errorf("restore %s: read progress: %w", id, err)
 	}
-	if err := j.Begin(ctx, id, plan); err != nil {
+	if cj, ok := j.(*CatalogJournal); ok {
+		// The catalog's restore row is worker 0's: it began it, and
+		// another worker must not set it running again.
+		cj.attach(id)
+	} else if err := j.Begin(ctx, id, plan); err != nil {
 		return res, fmt.Errorf("restore %s: record start: %w", id, err)
 	}
 	mine := mineOf(sp.Shares, w.Index)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 	"github.com/qbackup/qbackup/internal/workerset"
@@ -435,5 +436,35 @@ func TestRestoreWorkersWithPresignedURLs(t *testing.T) {
 	}
 	if got := []int{stores[0].reads, stores[1].reads, stores[2].reads}; got[0] != len(objects) || got[1] != 0 || got[2] != 0 {
 		t.Errorf("object reads by worker %v: want %d by worker 0's preflight and none to recover", got, len(objects))
+	}
+}
+
+// TestRestoreWorkerWhosePartIsWritten: a late attempt of an index whose
+// part is stored (its pod killed after its work) does nothing again and
+// touches neither the cluster nor the journal.
+func TestRestoreWorkerWhosePartIsWritten(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	m := &manifest.Manifest{BackupID: "20261207T060000Z-0001", Cluster: "prod"}
+	raw := `{"restore_id":"r-1","plan":{"backup_id":"20261207T060000Z-0001","cluster":"prod"},"shares":[]}`
+	plan := workerset.Plan{Format: workerset.Format, Kind: workerset.KindRestore, SetID: "job-uid-1", Cluster: "prod",
+		BackupID: m.BackupID, Workers: 3, Holder: "restore-0", Restore: []byte(raw)}
+	if err := workerset.Put(ctx, store, workerset.PlanKey("prod", "job-uid-1"), plan, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := workerset.Put(ctx, store, workerset.PartKey("prod", "job-uid-1", 1), workerset.Part{Format: workerset.Format, BackupID: "r-1", Worker: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	journal := &StoreJournal{Store: store, Cluster: "prod"}
+	res, err := Run(ctx, RunOptions{Manifest: m, Workers: workerOpts(store, 3, 1, true)},
+		RunDeps{Deps: Deps{Store: store, Journal: journal, Logger: quietLogger()}, Topology: &discovery.Topology{}})
+	if err != nil || res.Share == nil || !res.Share.Already || res.Share.RestoreID != "r-1" {
+		t.Fatalf("late worker 1: %+v, %v", res, err)
+	}
+	if keys := setKeys(t, store, "prod"); len(keys) != 2 {
+		t.Errorf("records %v: the late worker wrote something", keys)
+	}
+	if ok, _ := workerset.Exists(ctx, store, manifest.RestoreJournalKey("prod", "r-1.w1")); ok {
+		t.Error("the late worker began a journal")
 	}
 }
