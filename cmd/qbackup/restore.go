@@ -112,6 +112,9 @@ Examples:
   qbackup restore latest --dry-run
   qbackup restore 20261125T133000Z-3f9c --rename=_drill
   qbackup restore latest --target-node=qdrant-0 --overwrite
+  # Worker 1 of 3 (an Indexed Job sets JOB_COMPLETION_INDEX; see
+  # kustomize/components/indexed-restore):
+  qbackup restore latest --workers=3 --worker-index=1 --set-id=<job uid>
 
 ` + config.SecretsHelp
 }
