@@ -110,17 +110,22 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 // runOne is Run for a single run, or worker 0 of several (set).
 func runOne(ctx context.Context, opts RunOptions, deps RunDeps, set *restoreSet) (*RunResult, error) {
 	res := &RunResult{}
-	reader, err := firstReader(deps)
+	plan, err := set.takeUp(ctx, opts.Manifest)
 	if err != nil {
 		return res, err
 	}
-	target, err := ReadTarget(ctx, deps.Topology, reader)
-	if err != nil {
-		return res, err
-	}
-	plan, err := Plan(opts.Manifest, target, opts.Plan)
-	if err != nil {
-		return res, config.Invalid(fmt.Errorf("plan restore: %w", err))
+	if plan == nil {
+		reader, err := firstReader(deps)
+		if err != nil {
+			return res, err
+		}
+		target, err := ReadTarget(ctx, deps.Topology, reader)
+		if err != nil {
+			return res, err
+		}
+		if plan, err = Plan(opts.Manifest, target, opts.Plan); err != nil {
+			return res, config.Invalid(fmt.Errorf("plan restore: %w", err))
+		}
 	}
 	res.Plan = plan
 	if deps.PrintPlan != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/qbackup/qbackup/internal/config"
+	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 	"github.com/qbackup/qbackup/internal/workerset"
 )
@@ -192,6 +193,25 @@ func mineOf(entries []shareEntry, w int) map[string]map[uint32]bool {
 	return out
 }
 
+// takeUp is the restore plan an earlier attempt of worker 0 published
+// for the set, which a retried worker 0 follows instead of planning
+// again: the plan is made once. nil without a set or such a plan.
+func (s *restoreSet) takeUp(ctx context.Context, m *manifest.Manifest) (*RestorePlan, error) {
+	if s == nil {
+		return nil, nil
+	}
+	prior, sp, err := readSetPlan(ctx, s.member)
+	if err != nil || prior == nil {
+		return nil, err
+	}
+	if err := checkSetPlan(prior, sp, m.Cluster, m.BackupID, s.opts.Workers); err != nil {
+		return nil, err
+	}
+	s.member.Logger.Info("taking up the plan of an earlier attempt of worker 0", "planned_by", prior.Holder, "restore_id", sp.RestoreID)
+	sp.Plan.Manifest = m
+	return sp.Plan, nil
+}
+
 // recoverSet is worker 0's recover phase: it publishes the set's plan,
 // recovers its own share, writes its part, waits for every other part,
 // and counts the others' shards as restored on their planned replicas.
@@ -311,7 +331,6 @@ func (e *executor) publish(ctx context.Context) error {
 			return fmt.Errorf("set %s: collection %q was created anew after the workers started, and their progress may be of the old one: rerun the whole restore Job", m.SetID, name)
 		}
 	}
-	e.log.Info("taking up the plan of an earlier attempt of worker 0", "planned_by", prior.Holder)
 	e.set.mine = mineOf(psp.Shares, 0)
 	return nil
 }

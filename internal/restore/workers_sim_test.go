@@ -471,3 +471,43 @@ func TestRestoreWorkerWhosePartIsWritten(t *testing.T) {
 		t.Error("the late worker began a journal")
 	}
 }
+
+// TestRestoreWorkerZeroRetried: worker 0 fails in its own share after it
+// published the plan, with a retry left; the other workers go on and
+// write their parts, and worker 0's retry takes the published plan up,
+// skips what it recovered, and finishes the restore.
+func TestRestoreWorkerZeroRetried(t *testing.T) {
+	src, store, m := loadWorkersSource(t)
+	dst := startSim(t, 3, "1.19.0")
+	share := workerShare(t, dst, m, 3, 0)
+	if len(share) < 2 {
+		t.Fatalf("worker 0's share has %d objects; the test needs two", len(share))
+	}
+	bad := slices.Sorted(maps.Keys(share))[0]
+	_, errs := runWorkers(t, dst, m, store, 3, func(i int, ro *RunOptions, rd *RunDeps) {
+		if i == 0 {
+			ro.Workers.FinalAttempt = false
+			rd.Store = failingStore{Backend: store, fail: func(k string) bool { return k == bad }}
+		}
+	})
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "injected read failure") {
+		t.Fatalf("worker 0's first attempt: %v", errs[0])
+	}
+	if errs[1] != nil || errs[2] != nil {
+		t.Fatalf("workers 1 and 2 should not stop for worker 0's retried failure: %v, %v", errs[1], errs[2])
+	}
+	if ok, _ := workerset.Exists(context.Background(), store, workerset.FailedKey(m.Cluster, "job-uid-1")); ok {
+		t.Fatal("a failure with a retry left failed the set")
+	}
+	res, err := dst.restore(context.Background(), t, m, store, PlanOptions{}, func(ro *RunOptions, _ *RunDeps) {
+		ro.Workers = workerOpts(store, 3, 0, true)
+	})
+	if err != nil {
+		t.Fatalf("worker 0's retry: %v", err)
+	}
+	if res.Report.ShardsSkipped != len(share)-1 || res.Report.ShardsRecovered == 0 {
+		t.Errorf("worker 0's retry recovered %d and skipped %d shards; want its failed shard again and the other %d skipped (plus the others' shares)",
+			res.Report.ShardsRecovered, res.Report.ShardsSkipped, len(share)-1)
+	}
+	checkSimRestored(t, src, dst, "docs", "replicated", "tenants")
+}
