@@ -12,6 +12,7 @@ import (
 	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/printer"
+	"github.com/qbackup/qbackup/internal/prune"
 )
 
 type backupCmd struct {
@@ -206,10 +207,9 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	for id, client := range clients {
 		deps.Peers[id] = client
 	}
-	var index backup.IndexCatalog
+	var index prune.Catalog
 	if cat != nil {
-		a := backup.NewCatalog(cat)
-		deps.Catalog, index = a, a
+		deps.Catalog, index = backup.NewCatalog(cat), cat
 	}
 	failures, _ := c.workerFailures() // checked by Validate
 	var started struct {
@@ -280,7 +280,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if !c.Prune {
 		return nil
 	}
-	rep, err := backup.Prune(ctx, c.pruneOptions(c.Cluster, false, env), store, index)
+	rep, err := prune.Run(ctx, c.pruneOptions(c.Cluster, false, env), store, index)
 	if err != nil {
 		return fmt.Errorf("backup %s is complete, but prune failed: %w", res.Manifest.BackupID, err)
 	}

@@ -16,9 +16,7 @@ import (
 const (
 	DefaultConcurrency        = 4
 	DefaultPerPeerConcurrency = 2
-	// DefaultLeaseTTL is the cluster lock's, shared with restores.
-	DefaultLeaseTTL   = lease.DefaultTTL
-	DefaultSampleSize = 64
+	DefaultSampleSize         = 64
 	// DefaultDownloadAttempts bounds the reconnects of a stored snapshot
 	// download after dropped connections.
 	DefaultDownloadAttempts = 5
@@ -167,7 +165,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = DefaultLeaseTTL
+		o.LeaseTTL = lease.DefaultTTL // the cluster lock's, shared with restores
 	}
 	if o.SampleSize == 0 {
 		o.SampleSize = DefaultSampleSize

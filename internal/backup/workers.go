@@ -193,18 +193,18 @@ func (r *run) coordinate(ctx context.Context, retainer storage.Retainer) (*Resul
 		return nil, err
 	}
 	var (
-		inv     *inventory
+		state   *clusterState
 		choices []Choice
 		missing []Unavailable
 		start   time.Time
 	)
 	if plan == nil {
 		// Read and plan before anything is written, as a single run does.
-		if inv, err = readInventory(ctx, r.peers, r.opts.Collections, r.deps.Topology.Version, r.opts.Concurrency); err != nil {
+		if state, err = readCluster(ctx, r.peers, r.opts.Collections, r.deps.Topology.Version, r.opts.Concurrency); err != nil {
 			return nil, err
 		}
 		var shards []ShardReplicas
-		for _, c := range inv.collections {
+		for _, c := range state.collections {
 			shards = append(shards, c.shards...)
 		}
 		choices, missing = ChooseReplicas(shards)
@@ -238,7 +238,7 @@ func (r *run) coordinate(ctx context.Context, retainer storage.Retainer) (*Resul
 		r.opts.Started(r.id, start)
 	}
 	owned := plan != nil
-	res, err := r.coordinateLocked(held, start, plan, inv, choices, missing, &owned)
+	res, err := r.coordinateLocked(held, start, plan, state, choices, missing, &owned)
 	var claimed *CommitClaimedError
 	if res == nil && err != nil && owned && !errors.As(err, &claimed) {
 		err = r.fail(ctx, context.Cause(held), err)
@@ -256,7 +256,7 @@ func (r *run) coordinate(ctx context.Context, retainer storage.Retainer) (*Resul
 // coordinateLocked runs worker 0's part under the lock. owned is set once
 // the plan is this set's (written now or taken up), from when a failure
 // fails the whole set.
-func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *workerset.Plan, inv *inventory, choices []Choice, missing []Unavailable, owned *bool) (*Result, error) {
+func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *workerset.Plan, state *clusterState, choices []Choice, missing []Unavailable, owned *bool) (*Result, error) {
 	cat := r.deps.Catalog
 	if plan == nil {
 		if cat != nil {
@@ -269,7 +269,7 @@ func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *worke
 				"deleted", n, "error", err)
 		}
 		var err error
-		if plan, err = r.makePlan(ctx, start, inv, choices, len(missing)); err != nil {
+		if plan, err = r.makePlan(ctx, start, state, choices, len(missing)); err != nil {
 			return nil, err
 		}
 		if err := workerset.Put(ctx, r.deps.Store, workerset.PlanKey(r.opts.Cluster, r.opts.SetID), plan, true); err != nil {
@@ -294,23 +294,23 @@ func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *worke
 
 // makePlan reads the sample and the counts before the snapshots and
 // splits the shards between the workers.
-func (r *run) makePlan(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing int) (*workerset.Plan, error) {
-	samples, err := r.sample(ctx, inv)
+func (r *run) makePlan(ctx context.Context, start time.Time, state *clusterState, choices []Choice, missing int) (*workerset.Plan, error) {
+	samples, err := r.sample(ctx, state)
 	if err != nil {
 		return nil, err
 	}
-	before, err := r.exactCounts(ctx, inv)
+	before, err := r.exactCounts(ctx, state)
 	if err != nil {
 		return nil, err
 	}
-	skeleton := r.buildManifest(start, inv, nil, nil, samples, missing > 0)
+	skeleton := r.buildManifest(start, state, nil, nil, samples, missing > 0)
 	p := &workerset.Plan{
 		Format: workerset.Format, SetID: r.opts.SetID, Cluster: r.opts.Cluster, BackupID: r.id, Workers: r.opts.Workers,
 		Holder: r.opts.Holder, StartedAt: start, Compression: r.opts.Compression, SnapshotMethod: r.opts.SnapshotMethod,
 		Encrypted: r.opts.Encrypt != nil, Skeleton: skeleton, Before: before, Missing: missing,
 	}
 	byName := map[string]*collectionState{}
-	for _, c := range inv.collections {
+	for _, c := range state.collections {
 		byName[c.name] = c
 	}
 	shares := PlanShares(choices, r.opts.Workers)
@@ -492,11 +492,11 @@ func (r *run) commitSet(ctx context.Context, p *workerset.Plan, parts []*workers
 		results = append(results, part.Shards...)
 	}
 	slices.SortFunc(results, func(a, b manifest.Shard) int { return strings.Compare(a.Object, b.Object) })
-	inv := &inventory{version: m.QdrantVersion}
+	state := &clusterState{version: m.QdrantVersion}
 	samples := map[string][]manifest.PointDigest{}
 	for i := range m.Collections {
 		c := &m.Collections[i]
-		inv.collections = append(inv.collections, &collectionState{name: c.Name})
+		state.collections = append(state.collections, &collectionState{name: c.Name})
 		samples[c.Name] = c.Sample
 		c.Shards = []manifest.Shard{}
 		c.PointsCount = 0
@@ -509,7 +509,7 @@ func (r *run) commitSet(ctx context.Context, p *workerset.Plan, parts []*workers
 			c.PointsCount += results[k].PointsCount
 		}
 	}
-	after, err := r.exactCounts(ctx, inv)
+	after, err := r.exactCounts(ctx, state)
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/internal/verify"
 )
 
 // readManifest reads a committed set's manifest from any store.
@@ -79,16 +82,16 @@ func TestWorkersAgainstTheSimulator(t *testing.T) {
 			}
 		}
 		store := openStore(t, dir)
-		sets, err := scanSets(ctx, store, "")
+		sets, err := inventory.Scan(ctx, store, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(sets) != 1 || sets[0].manifestKey == "" || len(cat.completed) != 1 || len(cat.rows) != 1 {
-			t.Fatalf("%d sets, %d catalog completions, %d rows: want one committed set", len(sets), len(cat.completed), len(cat.rows))
+		if len(sets) != 1 || sets[0].ManifestKey == "" || len(cat.Completed) != 1 || cat.Len() != 1 {
+			t.Fatalf("%d sets, %d catalog completions, %d rows: want one committed set", len(sets), len(cat.Completed), cat.Len())
 		}
 		got := readManifest(t, store, outs[0].res.ManifestKey)
 		sameContent(t, want, got)
-		if rep, err := Verify(ctx, store, got, nil); err != nil || !rep.OK() {
+		if rep, err := verify.Run(ctx, store, got, nil); err != nil || !rep.OK() {
 			t.Fatalf("verify: %v %+v", err, rep)
 		}
 		shards := 0
@@ -117,16 +120,16 @@ func TestWorkersAgainstTheSimulator(t *testing.T) {
 			t.Fatalf("worker 0: %v", outs[0].err)
 		}
 		store := openStore(t, dir)
-		sets, err := scanSets(ctx, store, "")
+		sets, err := inventory.Scan(ctx, store, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range sets {
-			if s.manifestKey != "" {
-				t.Fatalf("set %s committed", s.id)
+			if s.ManifestKey != "" {
+				t.Fatalf("set %s committed", s.ID)
 			}
 		}
-		if len(cat.completed) != 0 {
+		if len(cat.Completed) != 0 {
 			t.Fatal("the catalog recorded a completion")
 		}
 		var left []string
@@ -134,7 +137,7 @@ func TestWorkersAgainstTheSimulator(t *testing.T) {
 		if len(left) == 0 {
 			t.Fatal("nothing left for prune to find: the test proves nothing")
 		}
-		if _, err := Prune(ctx, PruneOptions{Cluster: "sim", OrphanGrace: NoOrphanGrace, KeepLast: 1}, store, cat); err != nil {
+		if _, err := prune.Run(ctx, prune.Options{Cluster: "sim", OrphanGrace: prune.NoOrphanGrace, KeepLast: 1}, store, cat); err != nil {
 			t.Fatal(err)
 		}
 		left = nil

@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/prune"
+	"github.com/qbackup/qbackup/internal/verify"
 	"github.com/qbackup/qbackup/internal/workerset"
 )
 
@@ -186,8 +190,8 @@ func TestWorkersCommitOneSetEqualToASingleRun(t *testing.T) {
 	if keys := manifestKeys(store); len(keys) != 1 {
 		t.Fatalf("manifests %v, want one", keys)
 	}
-	if len(cat.completed) != 1 || len(cat.rows) != 1 {
-		t.Fatalf("catalog: %d completions, %d rows; want one set", len(cat.completed), len(cat.rows))
+	if len(cat.Completed) != 1 || cat.Len() != 1 {
+		t.Fatalf("catalog: %d completions, %d rows; want one set", len(cat.Completed), cat.Len())
 	}
 	var last string
 	for _, k := range store.puts {
@@ -200,7 +204,7 @@ func TestWorkersCommitOneSetEqualToASingleRun(t *testing.T) {
 	}
 	m := decodeManifest(t, store, res.ManifestKey)
 	sameContent(t, decodeManifest(t, single, one.ManifestKey), m)
-	if rep, err := Verify(context.Background(), store, m, nil); err != nil || !rep.OK() {
+	if rep, err := verify.Run(context.Background(), store, m, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 	// Every shard object written once, by one worker; of the records
@@ -250,7 +254,7 @@ func TestWorkerOptionsRefused(t *testing.T) {
 		{"index of a single worker", func(o *Options) { o.Workers, o.WorkerIndex = 1, 1 }, "worker index 1 of 1 worker"},
 		{"no set id", func(o *Options) { o.SetID = "" }, "need a set id"},
 		{"set id with a slash", func(o *Options) { o.SetID = "a/b" }, `set id "a/b"`},
-		{"encrypted manifest", func(o *Options) { rec, _, _ := ageKey(t); o.EncryptManifest, o.Encrypt = true, rec }, "encrypted manifest"},
+		{"encrypted manifest", func(o *Options) { rec, _, _ := crypttest.Key(t); o.EncryptManifest, o.Encrypt = true, rec }, "encrypted manifest"},
 		{"write lock", func(o *Options) { o.WriteLock = true }, "write lock"},
 	}
 	for _, tc := range cases {
@@ -310,11 +314,12 @@ func TestKilledWorkerLeavesNoSetAndPruneLeavesNothing(t *testing.T) {
 	if keys := manifestKeys(store); len(keys) != 0 {
 		t.Fatalf("committed: %v", keys)
 	}
-	if len(cat.completed) != 0 {
+	if len(cat.Completed) != 0 {
 		t.Fatal("the catalog recorded a completion")
 	}
-	for _, row := range cat.rows {
-		if row.Status != StatusFailed {
+	rows, _ := cat.IndexRows(context.Background(), "")
+	for _, row := range rows {
+		if row.Status != catalog.StatusFailed {
 			t.Fatalf("catalog row %+v, want failed", row)
 		}
 	}
@@ -327,7 +332,7 @@ func TestKilledWorkerLeavesNoSetAndPruneLeavesNothing(t *testing.T) {
 	if _, err := Run(context.Background(), late, testDeps(c, store, cat)); err == nil || !strings.Contains(err.Error(), "set 3f6e1c2a-job-uid failed") {
 		t.Fatalf("late worker: %v", err)
 	}
-	if _, err := Prune(context.Background(), PruneOptions{Cluster: "prod", OrphanGrace: NoOrphanGrace, KeepLast: 1}, store, cat); err != nil {
+	if _, err := prune.Run(context.Background(), prune.Options{Cluster: "prod", OrphanGrace: prune.NoOrphanGrace, KeepLast: 1}, store, cat); err != nil {
 		t.Fatal(err)
 	}
 	assertNoSetObjects(t, store)
@@ -369,7 +374,7 @@ func TestRetriedWorkerRedoesOnlyItsShare(t *testing.T) {
 		t.Fatalf("worker 0: %v", err0)
 	}
 	m := decodeManifest(t, store, res0.ManifestKey)
-	if rep, err := Verify(context.Background(), store, m, nil); err != nil || !rep.OK() {
+	if rep, err := verify.Run(context.Background(), store, m, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify: %v", err)
 	}
 	puts := map[string]int{}
@@ -425,7 +430,7 @@ func TestFinalWorkerFailureFailsTheSetAtOnce(t *testing.T) {
 	if keys := manifestKeys(store); len(keys) != 0 {
 		t.Fatalf("committed: %v", keys)
 	}
-	if _, err := Prune(context.Background(), PruneOptions{Cluster: "prod", OrphanGrace: NoOrphanGrace, KeepLast: 1}, store, cat); err != nil {
+	if _, err := prune.Run(context.Background(), prune.Options{Cluster: "prod", OrphanGrace: prune.NoOrphanGrace, KeepLast: 1}, store, cat); err != nil {
 		t.Fatal(err)
 	}
 	assertNoSetObjects(t, store)
@@ -493,7 +498,7 @@ func TestCommitIsNeverTwice(t *testing.T) {
 	if !errors.As(err, &claimed) || claimed.Holder != "dead-pod" {
 		t.Fatalf("err = %v, want the claim of dead-pod", err)
 	}
-	if keys := manifestKeys(store2); len(keys) != 0 || len(cat2.completed) != 0 {
+	if keys := manifestKeys(store2); len(keys) != 0 || len(cat2.Completed) != 0 {
 		t.Fatalf("committed over another's claim: %v", keys)
 	}
 }
@@ -508,18 +513,18 @@ func plannedSet(t *testing.T, c *fakeCluster, store *fakeStore, cat *fakeCatalog
 		t.Fatal(err)
 	}
 	r := newTestRun(o, testDeps(c, store, cat))
-	inv, err := readInventory(ctx, r.peers, nil, "", 4)
+	state, err := readCluster(ctx, r.peers, nil, "", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var shards []ShardReplicas
-	for _, col := range inv.collections {
+	for _, col := range state.collections {
 		shards = append(shards, col.shards...)
 	}
 	choices, _ := ChooseReplicas(shards)
 	start := time.Now().UTC()
 	r.useSet(manifest.NewBackupID(start), start, nil)
-	plan, err := r.makePlan(ctx, start, inv, choices, 0)
+	plan, err := r.makePlan(ctx, start, state, choices, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

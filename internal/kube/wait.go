@@ -53,6 +53,9 @@ func (s JobState) Line() string {
 // container's, so a waiting plugin exits as the Job's run did.
 type JobFailedError struct {
 	State JobState
+	// Namespace is the Job's, so the hint to read its log works as
+	// printed from any kubectl context.
+	Namespace string
 }
 
 func (e *JobFailedError) Error() string {
@@ -66,7 +69,10 @@ func (e *JobFailedError) Error() string {
 	if e.State.Message != "" {
 		msg += ": " + e.State.Message
 	}
-	return msg + fmt.Sprintf("; see kubectl logs job/%s", e.State.Job)
+	if e.Namespace == "" {
+		return msg + fmt.Sprintf("; see kubectl logs job/%s", e.State.Job)
+	}
+	return msg + fmt.Sprintf("; see kubectl -n %s logs job/%s", e.Namespace, e.State.Job)
 }
 
 // WaitJob polls the Job every poll until it succeeds or fails, calling
@@ -87,11 +93,11 @@ func WaitJob(ctx context.Context, cs kubernetes.Interface, ns, name string, poll
 		case "succeeded":
 			return st, nil
 		case "failed":
-			return st, &JobFailedError{State: st}
+			return st, &JobFailedError{State: st, Namespace: ns}
 		}
 		select {
 		case <-ctx.Done():
-			return st, fmt.Errorf("stopped waiting for job %s, which goes on (kubectl qbackup logs %s -f): %w", name, name, ctx.Err())
+			return st, fmt.Errorf("stopped waiting for job %s, which goes on (kubectl qbackup -n %s logs %s -f): %w", name, ns, name, ctx.Err())
 		case <-time.After(poll):
 		}
 	}
