@@ -112,3 +112,69 @@ func decode(t *testing.T, res map[string][]byte, kind, name string, into any) {
 		t.Fatalf("decode %s/%s: %v", kind, name, err)
 	}
 }
+
+// TestIndexedRestoreComponent builds the prod overlay with the
+// indexed-restore component: the restore template becomes an Indexed Job
+// of 3 workers whose counts agree, still suspended, still ignoring
+// disruptions; the scheduled backup and the RBAC stay as they are.
+func TestIndexedRestoreComponent(t *testing.T) {
+	abs, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rel := func(p string) string {
+		r, err := filepath.Rel(dir, filepath.Join(abs, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	overlay := "resources:\n  - " + rel("overlays/prod") + "\ncomponents:\n  - " + rel("components/indexed-restore") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plain := build(t, filepath.Join(abs, "overlays/prod"))
+	got := build(t, dir)
+
+	var backup, restore, before batchv1.CronJob
+	decode(t, got, "CronJob", "qbackup", &backup)
+	decode(t, got, "CronJob", "qbackup-restore", &restore)
+	decode(t, plain, "CronJob", "qbackup-restore", &before)
+	spec := restore.Spec.JobTemplate.Spec
+	if spec.CompletionMode == nil || *spec.CompletionMode != batchv1.IndexedCompletion {
+		t.Fatalf("completionMode %v, want Indexed", spec.CompletionMode)
+	}
+	if spec.Completions == nil || spec.Parallelism == nil || *spec.Completions != 3 || *spec.Parallelism != 3 {
+		t.Fatalf("completions %v, parallelism %v; want 3 and 3", spec.Completions, spec.Parallelism)
+	}
+	if spec.BackoffLimitPerIndex == nil || *spec.BackoffLimitPerIndex != 1 || spec.BackoffLimit != nil || spec.MaxFailedIndexes == nil || *spec.MaxFailedIndexes != 0 {
+		t.Fatalf("backoffLimitPerIndex %v, backoffLimit %v, maxFailedIndexes %v", spec.BackoffLimitPerIndex, spec.BackoffLimit, spec.MaxFailedIndexes)
+	}
+	if restore.Spec.Suspend == nil || !*restore.Spec.Suspend || spec.PodFailurePolicy == nil {
+		t.Errorf("the template must stay suspended and keep its pod failure policy: %+v", restore.Spec)
+	}
+	env := map[string]string{}
+	for _, e := range spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	if env["QBACKUP_WORKERS"] != "3" || env["QBACKUP_WORKER_RETRIES"] != "1" ||
+		env["QBACKUP_SET_ID"] != "metadata.labels['batch.kubernetes.io/controller-uid']" ||
+		env["QBACKUP_WORKER_FAILURES"] != "metadata.annotations['batch.kubernetes.io/job-index-failure-count']" {
+		t.Errorf("worker env %v", env)
+	}
+	if backup.Spec.JobTemplate.Spec.CompletionMode != nil {
+		t.Error("the scheduled backup was made indexed")
+	}
+	var a, b rbacv1.Role
+	decode(t, plain, "Role", "qbackup", &a)
+	decode(t, got, "Role", "qbackup", &b)
+	ay, _ := yaml.Marshal(a.Rules)
+	by, _ := yaml.Marshal(b.Rules)
+	if string(ay) != string(by) {
+		t.Errorf("role qbackup changed:\n%s\nwas\n%s", by, ay)
+	}
+}

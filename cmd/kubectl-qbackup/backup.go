@@ -86,7 +86,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	}
 	job := kube.JobFromCronJob(cj, kube.ManualJobName(cj.Name, env.now()))
 	if c.Workers > 0 {
-		if err := kube.MakeIndexedBackup(job, c.Workers, c.WorkerRetries); err != nil {
+		if err := kube.MakeIndexed(job, c.Workers, c.WorkerRetries); err != nil {
 			return err
 		}
 	}

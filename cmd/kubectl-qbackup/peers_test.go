@@ -320,6 +320,41 @@ func TestQuestionRepeatsTheDisagreement(t *testing.T) {
 	}
 }
 
+// TestRestoreWorkersRendersAnIndexedJob: --workers N makes the restore
+// Job an Indexed Job of N pods sharing the Job's uid as their set id,
+// each index retried once by default; the restore's arguments stay.
+func TestRestoreWorkersRendersAnIndexedJob(t *testing.T) {
+	noCredentials(t)
+	cs := summaryCluster(t)
+	code, out, errOut := runFake(t, withLogs{cs, surveyLog}, "restore", "latest", "--skip-peers-query", "--workers=3", "--dry-run=client", "-o", "yaml")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var job batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(out), &job); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	s := job.Spec
+	if s.CompletionMode == nil || *s.CompletionMode != batchv1.IndexedCompletion || *s.Completions != 3 || *s.Parallelism != 3 ||
+		s.BackoffLimitPerIndex == nil || *s.BackoffLimitPerIndex != kube.DefaultRestoreWorkerRetries || s.BackoffLimit != nil {
+		t.Fatalf("--workers=3: %+v", s)
+	}
+	c := s.Template.Spec.Containers[0]
+	if c.Args[0] != "restore" {
+		t.Errorf("args %v", c.Args)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	if env["QBACKUP_WORKERS"] != "3" || env["QBACKUP_WORKER_RETRIES"] != "1" || env["QBACKUP_SET_ID"] != "metadata.labels['"+kube.JobUIDLabel+"']" {
+		t.Errorf("worker env %v", env)
+	}
+}
+
 // TestRebalanceConfirmedCreatesTheJob: "y" on a terminal creates the
 // rebalance Job, with the counts the preview saw.
 func TestRebalanceConfirmedCreatesTheJob(t *testing.T) {

@@ -24,6 +24,8 @@ type restoreCmd struct {
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
 	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the restore Job is made from."`
 	Yes               bool     `name:"yes" short:"y" help:"Do not ask for confirmation (asked only on a terminal)."`
+	Workers           int      `name:"workers" default:"0" help:"Restore with this many pods, as an Indexed Job (completions and parallelism N, each index retried on its own): each recovers a share of the shards, worker 0 plans, creates and verifies; 0 keeps the template's own setting."`
+	WorkerRetries     int      `name:"worker-retries" default:"1" help:"With --workers, the retries each index gets (backoffLimitPerIndex); a retry resumes its share from the journal."`
 	peersFlags        `embed:""`
 	waitFlags         `embed:""`
 	dryRun            `embed:""`
@@ -52,6 +54,7 @@ Examples:
   kubectl qbackup restore latest --yes --wait
   kubectl qbackup restore 20261125T133000Z-3f9c --rename=_drill
   kubectl qbackup restore latest --target-node=qdrant-0 --overwrite
+  kubectl qbackup restore latest --workers=3 --yes --wait   # 3 pods recover the shards
 
 ` + config.StorageSecretsHelp
 }
@@ -81,6 +84,12 @@ func (c *restoreCmd) Validate() error {
 	}
 	if _, _, err := restore.ParseShards(c.Shards); err != nil {
 		return config.Invalidf("--shards %s: %v", c.Shards, err)
+	}
+	if c.Workers < 0 || c.Workers > maxWorkers {
+		return config.Invalidf("--workers %d: want 1 to %d pods, or 0 for the template's own setting", c.Workers, maxWorkers)
+	}
+	if c.WorkerRetries < 0 {
+		return config.Invalidf("--worker-retries %d: want 0 or more retries per index", c.WorkerRetries)
 	}
 	return nil
 }
@@ -167,6 +176,11 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	})
 	if err != nil {
 		return config.Invalid(err)
+	}
+	if c.Workers > 0 {
+		if err := kube.MakeIndexed(job, c.Workers, c.WorkerRetries); err != nil {
+			return err
+		}
 	}
 	job.Annotations[kube.PlanAnnotation] = fmt.Sprintf("%s (pods in backup: %d, Ready pods: %d, Qdrant peers: %s)", preview.Strategy, preview.SourcePods, len(nodes.Ready), peers.count())
 	if !c.dryRun.enabled() && !c.Yes && env.interactive() {

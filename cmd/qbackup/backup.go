@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/backup"
@@ -14,7 +13,6 @@ import (
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/printer"
 	"github.com/qbackup/qbackup/internal/prune"
-	"github.com/qbackup/qbackup/internal/workerset"
 )
 
 type backupCmd struct {
@@ -46,15 +44,7 @@ type backupCmd struct {
 
 	// Several workers: the pods of an Indexed Job (see the README's
 	// "Backup across several pods").
-	Workers       int           `name:"workers" env:"QBACKUP_WORKERS" default:"1" help:"Take the set with this many workers, one pod each (a Kubernetes Indexed Job with as many completions); 1 is a single run."`
-	WorkerIndex   int           `name:"worker-index" env:"JOB_COMPLETION_INDEX" default:"0" help:"This worker's index, 0 to --workers minus 1; in an Indexed Job, Kubernetes sets JOB_COMPLETION_INDEX. Worker 0 plans, holds the cluster lock and commits."`
-	SetID         string        `name:"set-id" env:"QBACKUP_SET_ID" help:"Names the set all workers of one run share; required with --workers above 1. The Job passes its uid (label batch.kubernetes.io/controller-uid) through the downward API."`
-	PlanWait      time.Duration `name:"plan-wait" env:"QBACKUP_PLAN_WAIT" default:"${default_plan_wait}" help:"How long a worker waits for worker 0's plan."`
-	PartsWait     time.Duration `name:"parts-wait" env:"QBACKUP_PARTS_WAIT" default:"${default_parts_wait}" help:"How long worker 0 waits for the other workers' parts after its own; then the set fails."`
-	WorkerRetries int           `name:"worker-retries" env:"QBACKUP_WORKER_RETRIES" default:"0" help:"Retries the Job gives each index (its backoffLimitPerIndex): a worker that fails with none left fails the set at once."`
-	// WorkerFailures is a string: the downward API gives "" for an
-	// annotation a pod lacks, which counts as none.
-	WorkerFailures string `name:"worker-failures" env:"QBACKUP_WORKER_FAILURES" help:"Earlier failures of this index (the pod annotation batch.kubernetes.io/job-index-failure-count, through the downward API); empty is 0."`
+	workerFlags `embed:""`
 
 	parsed *parsedRecipients
 }
@@ -72,10 +62,6 @@ const (
 	// maxSampleSize: the sample is read in one scroll request with
 	// payloads and vectors and held in memory.
 	maxSampleSize = 10000
-	// maxWorkers: every worker polls storage for the set's records and
-	// the plan lists every shard with its worker; beyond this the
-	// peers, not the workers, are the limit.
-	maxWorkers = 256
 )
 
 // Validate runs before anything is contacted (see config.All).
@@ -111,46 +97,16 @@ func (c *backupCmd) Validate() error {
 
 // validateWorkers checks the multi-worker flags.
 func (c *backupCmd) validateWorkers() error {
-	if err := config.IntAtLeast("workers", "QBACKUP_WORKERS", c.Workers, 1, maxWorkers, "each worker polls storage and the plan lists every shard")(); err != nil {
+	if err := c.workerFlags.validate("kustomize/components/indexed-backup"); err != nil || c.Workers == 1 {
 		return err
 	}
 	switch {
-	case c.WorkerIndex < 0 || c.WorkerIndex >= c.Workers:
-		return config.Invalidf("--worker-index %d (JOB_COMPLETION_INDEX): must be 0 to %d for --workers %d (QBACKUP_WORKERS): give the Job as many completions as workers", c.WorkerIndex, c.Workers-1, c.Workers)
-	case c.Workers == 1:
-		return nil
-	case c.SetID == "":
-		return config.Invalidf("--workers %d (QBACKUP_WORKERS) needs --set-id (QBACKUP_SET_ID), the same for every worker of the set: in a Job, the Job's uid from the downward API (see kustomize/components/indexed-backup)", c.Workers)
-	case !workerset.ValidSetID(c.SetID):
-		return config.Invalidf("--set-id %q (QBACKUP_SET_ID): use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", c.SetID)
 	case c.EncryptManifest:
 		return config.Invalidf("--encrypt-manifest (QBACKUP_ENCRYPT_MANIFEST) cannot be used with --workers %d: the plan the workers share would name the collections in clear; use --workers 1 or drop --encrypt-manifest", c.Workers)
 	case c.WriteLock:
 		return config.Invalidf("--write-lock (QBACKUP_WRITE_LOCK) cannot be used with --workers %d: one worker could unlock writes while another starts its snapshots; use --workers 1 or drop --write-lock", c.Workers)
 	}
-	return config.All(
-		config.DurationAtLeast("plan-wait", "QBACKUP_PLAN_WAIT", c.PlanWait, time.Second, "worker 0 reads the whole cluster first"),
-		config.DurationAtLeast("parts-wait", "QBACKUP_PARTS_WAIT", c.PartsWait, time.Second, "as long as a share can take"),
-		config.IntAtLeast("worker-retries", "QBACKUP_WORKER_RETRIES", c.WorkerRetries, 0, 0, ""),
-		func() error {
-			if _, err := c.workerFailures(); err != nil {
-				return config.Invalidf("--worker-failures %q (QBACKUP_WORKER_FAILURES): want a count, 0 or more (the Job's batch.kubernetes.io/job-index-failure-count annotation)", c.WorkerFailures)
-			}
-			return nil
-		},
-	)
-}
-
-// workerFailures is --worker-failures as a count.
-func (c *backupCmd) workerFailures() (int, error) {
-	if c.WorkerFailures == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(c.WorkerFailures)
-	if err == nil && n < 0 {
-		err = errors.New("negative")
-	}
-	return n, err
+	return nil
 }
 
 // recipients parses --encrypt-recipient once (Validate, then Run; a

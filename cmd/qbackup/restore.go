@@ -40,6 +40,10 @@ type restoreCmd struct {
 	Journal           string        `name:"journal" env:"QBACKUP_JOURNAL" default:"auto" help:"Where the restore keeps the progress a rerun resumes from: auto (the catalog if configured, else the backup store; a store that refuses the write is reported at start and the restore goes on without resume), catalog, store, file:///writable/dir, or none (no resume: a rerun starts over). Use none or file:// for a read-only or object-locked store."`
 	DryRun            bool          `name:"dry-run" help:"Print the plan and exit; nothing is read from or written to the cluster beyond discovery."`
 	config.Output     `embed:""`
+
+	// Several workers: the pods of an Indexed Job (see the README's
+	// "Restore across several pods").
+	workerFlags `embed:""`
 }
 
 // Bounds of the restore flags.
@@ -76,6 +80,7 @@ func (c *restoreCmd) Validate() error {
 		config.DurationAtLeast("transfer-timeout", "QBACKUP_TRANSFER_TIMEOUT", c.TransferTimeout, time.Second, "shard transfers take time"),
 		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
+		func() error { return c.workerFlags.validate("kustomize/components/indexed-restore") },
 	)
 }
 
@@ -107,12 +112,20 @@ Examples:
   qbackup restore latest --dry-run
   qbackup restore 20261125T133000Z-3f9c --rename=_drill
   qbackup restore latest --target-node=qdrant-0 --overwrite
+  # Worker 1 of 3 (an Indexed Job sets JOB_COMPLETION_INDEX; see
+  # kustomize/components/indexed-restore):
+  qbackup restore latest --workers=3 --worker-index=1 --set-id=<job uid>
 
 ` + config.SecretsHelp
 }
 
 func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 	env.report.Cluster = c.Cluster
+	if c.Workers > 1 && c.WorkerIndex > 0 {
+		// Worker 0's outcome is the restore's: only worker 0 pushes
+		// metrics.
+		env.report.Cluster = ""
+	}
 	strategy, err := restore.ParseStrategy(c.Plan)
 	if err != nil {
 		return config.Invalid(err)
@@ -215,9 +228,16 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 			Transfer: restore.TransferMode(c.Transfer), Parallel: c.Parallel, WaitTimeout: c.WaitTimeout, TransferTimeout: c.TransferTimeout,
 		},
 		DryRun: c.DryRun,
+		Workers: restore.WorkerOptions{
+			Workers: c.Workers, Index: c.WorkerIndex, SetID: c.SetID, Holder: lease.DefaultHolder(), Store: rs.Store,
+			PlanWait: c.PlanWait, PartsWait: c.PartsWait, FinalAttempt: c.finalAttempt(),
+		},
 	}, deps)
 	if err != nil || c.DryRun {
 		return err
+	}
+	if res.Share != nil {
+		return printShareReport(env, c.Format, res.Share)
 	}
 	r := res.Report
 	env.summary = fmt.Sprintf("backup %s restored (%s): %d collections, %d shards, %d bytes, RTO %s",
@@ -304,4 +324,21 @@ func printRestoreReport(w io.Writer, r *restore.Report) error {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	return nil
+}
+
+// printShareReport reports a restore worker's share; worker 0 reports the
+// restore. Its JSON is the contract of `restore -o json` for such a
+// worker.
+func printShareReport(env *runEnv, format string, s *restore.ShareReport) error {
+	if s.Already {
+		env.summary = fmt.Sprintf("worker %d of %d: nothing to do, restore %s of backup %s is done or this worker's share was recovered by an earlier attempt", s.Worker, s.Workers, s.RestoreID, s.BackupID)
+	} else {
+		env.summary = fmt.Sprintf("worker %d of %d: share of restore %s recovered (%d shards, %d skipped, %d bytes); worker 0 finishes the restore",
+			s.Worker, s.Workers, s.RestoreID, s.Recovered, s.Skipped, s.Bytes)
+	}
+	if format == "json" || format == "yaml" {
+		return printer.Structured(env.stdout, format, s)
+	}
+	_, err := fmt.Fprintln(env.stdout, env.summary)
+	return err
 }

@@ -84,3 +84,40 @@ func TestOnlyWorkerZeroPushesMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestBadRestoreWorkerFlagsAreUsageErrors: the restore's worker flags
+// are the backup's, refused the same way before anything is contacted.
+func TestBadRestoreWorkerFlagsAreUsageErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no workers", []string{"--workers=0"}, []string{"--workers 0", "QBACKUP_WORKERS", "at least 1"}},
+		{"index beyond the workers", []string{"--workers=3", "--worker-index=3", "--set-id=x"}, []string{"--worker-index 3", "JOB_COMPLETION_INDEX", "0 to 2"}},
+		{"index of a single worker", []string{"--worker-index=1"}, []string{"--worker-index 1", "0 to 0"}},
+		{"no set id", []string{"--workers=3"}, []string{"--workers 3", "needs --set-id", "QBACKUP_SET_ID", "indexed-restore"}},
+		{"set id with a slash", []string{"--workers=3", "--set-id=a/b"}, []string{`--set-id "a/b"`, "letters, digits"}},
+		{"no parts wait", []string{"--workers=2", "--set-id=x", "--parts-wait=0s"}, []string{"--parts-wait 0s", "at least 1s"}},
+		{"failures not a count", []string{"--workers=2", "--set-id=x", "--worker-failures=-2"}, []string{`--worker-failures "-2"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "store")
+			args := append([]string{"--log-format=text", "restore", "latest", "--storage=file://" + dir, "--cluster=prod",
+				"--discovery=static", "--qdrant-url=http://127.0.0.1:1"}, tc.args...)
+			var out, errOut bytes.Buffer
+			if code := run(context.Background(), args, &out, &errOut); code != cli.ExitUsage {
+				t.Fatalf("exit %d, want %d\nstderr: %s", code, cli.ExitUsage, errOut.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("stderr %q does not name %q", errOut.String(), w)
+				}
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("the storage was touched: %v", err)
+			}
+		})
+	}
+}

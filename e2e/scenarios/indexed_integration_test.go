@@ -27,7 +27,7 @@ func (in *installation) startIndexedJob(t *testing.T, name string, workers, retr
 		t.Fatalf("the installed CronJob: %v", err)
 	}
 	job := kube.JobFromCronJob(cj, name)
-	if err := kube.MakeIndexedBackup(job, workers, retries); err != nil {
+	if err := kube.MakeIndexed(job, workers, retries); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := in.cs.BatchV1().Jobs(in.ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
@@ -278,4 +278,133 @@ func TestIndexedBackupJob(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestIndexedRestoreJob restores as an Indexed Job of 3 pods on the test
+// stack with the node agent: after the cluster lost everything, `kubectl
+// qbackup restore latest --workers=3 --yes --wait` renders the Job, every
+// index runs once (worker 0 reports the restore, the others their
+// shares, each having recovered some), every point comes back, the
+// catalog records one complete restore, and nothing of the set's records
+// is left after prune.
+//
+// Then, in a second disaster, worker 1 is SIGKILLed after it recovered a
+// shard: the Job retries index 1 alone, the retry skips what the killed
+// pod recovered, and the restore completes with every point.
+func TestIndexedRestoreJob(t *testing.T) {
+	t.Parallel()
+	// One shard at a time per worker, so that a worker is killed between
+	// two of its shards.
+	ms := newFaultMission(t, 18, map[string]string{"QBACKUP_RESTORE_PARALLEL": "1"})
+	if job, _ := ms.runJobFromCronJob(t, "qbackup-first"); !jobCondition(job, batchv1.JobComplete) {
+		t.Fatalf("the backup job failed: %+v", job.Status)
+	}
+	t.Run("three workers restore every point", func(t *testing.T) { indexedRestore(t, ms) })
+	t.Run("a killed worker is retried on its own and resumes", func(t *testing.T) { indexedRestoreKilled(t, ms) })
+}
+
+func indexedRestore(t *testing.T, ms *statefulMission) {
+	ms.sm.loseEverything(t)
+	r := ms.plugin.run(t, append([]string{"restore", "latest", "--yes", "--workers=3", "--wait"}, ms.kflags...)...)
+	created := createdJob.FindStringSubmatch(r.stdout)
+	if r.code != exitOK || created == nil {
+		t.Fatalf("kubectl qbackup restore latest --workers=3 --yes --wait: %s", r)
+	}
+	name := created[1]
+	job := ms.jobDone(t, name, 120*time.Second)
+	logs := ms.jobLogs(t, name)
+	if !jobCondition(job, batchv1.JobComplete) || job.Status.Succeeded != 3 || job.Spec.CompletionMode == nil || *job.Spec.CompletionMode != batchv1.IndexedCompletion {
+		t.Fatalf("indexed restore job: %+v %+v\n%s", job.Spec, job.Status, logs)
+	}
+	// The plugin's last line is worker 0's summary: the restore.
+	if !strings.Contains(r.stdout, "succeeded in ") || !strings.Contains(r.stdout, " restored (") {
+		t.Errorf("the plugin did not report the restore:\n%s", r)
+	}
+	pods := ms.podsByIndex(t, name)
+	for _, idx := range []string{"0", "1", "2"} {
+		if len(pods[idx]) != 1 {
+			t.Fatalf("index %s: %d pods, want 1\n%s", idx, len(pods[idx]), logs)
+		}
+		term := pods[idx][0].Status.ContainerStatuses[0].State.Terminated
+		want := " restored ("
+		if idx != "0" {
+			want = "worker " + idx + " of 3: share of restore "
+		}
+		if term == nil || term.ExitCode != 0 || !strings.Contains(term.Message, want) || strings.Contains(term.Message, "(0 shards") {
+			t.Errorf("index %s: %+v, want exit 0, %q and some shards recovered", idx, term, want)
+		}
+		if term != nil {
+			t.Logf("index %s: %s", idx, strings.TrimSpace(term.Message))
+		}
+	}
+	ms.sm.assertEverything(t, ms.want)
+	if got := ms.cat.restoreStatuses(t); len(got) != 1 || got[0] != "complete" {
+		t.Errorf("restores in the catalog: %v, want one, complete", got)
+	}
+	ms.assertSettled(t)
+}
+
+// shareSkipped reads a restore worker's summary.
+var shareSkipped = regexp.MustCompile(`recovered \((\d+) shards, (\d+) skipped`)
+
+func indexedRestoreKilled(t *testing.T, ms *statefulMission) {
+	ms.sm.loseEverything(t)
+	ms.sm.slowUploads(1500 * time.Millisecond)
+	t.Cleanup(ms.clearFaults)
+	r := ms.plugin.run(t, append([]string{"restore", "latest", "--yes", "--workers=3"}, ms.kflags...)...)
+	created := createdJob.FindStringSubmatch(r.stdout)
+	if r.code != exitOK || created == nil {
+		t.Fatalf("kubectl qbackup restore latest --workers=3 --yes: %s", r)
+	}
+	name := created[1]
+	var victim *corev1.Pod
+	eventually(t, 60*time.Second, "worker 1 to recover a shard", func() bool {
+		for _, p := range ms.podsByIndex(t, name)["1"] {
+			if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
+				continue
+			}
+			if out, _ := ms.agent.Logs(ms.ns, p.Name, "qbackup"); strings.Contains(out, "shard recovered") {
+				victim = &p
+				return true
+			}
+		}
+		return false
+	})
+	first := map[string]string{}
+	for idx, ps := range ms.podsByIndex(t, name) {
+		for _, p := range ps {
+			first[idx] = string(p.UID)
+		}
+	}
+	exit := ms.exitOf(t, victim)
+	ms.deletePod(t, victim, 0)
+	if term := <-exit; term == nil || term.ExitCode != 128+9 {
+		t.Fatalf("the killed worker: %+v, want SIGKILL", term)
+	}
+	ms.clearFaults()
+	job := ms.jobDone(t, name, 120*time.Second)
+	logs := ms.jobLogs(t, name)
+	if !jobCondition(job, batchv1.JobComplete) || job.Status.Succeeded != 3 || job.Status.Failed != 1 {
+		t.Fatalf("job %+v, want complete with 3 indexes succeeded and the killed pod failed\n%s", job.Status, logs)
+	}
+	pods := ms.podsByIndex(t, name)
+	for _, idx := range []string{"0", "1", "2"} {
+		if len(pods[idx]) != 1 {
+			t.Fatalf("index %s: %d pods left, want 1", idx, len(pods[idx]))
+		}
+		if retried := string(pods[idx][0].UID) != first[idx]; retried != (idx == "1") {
+			t.Errorf("index %s retried: %t\n%s", idx, retried, logs)
+		}
+	}
+	term := pods["1"][0].Status.ContainerStatuses[0].State.Terminated
+	sm := shareSkipped.FindStringSubmatch(term.Message)
+	if sm == nil || sm[2] == "0" {
+		t.Errorf("the retried worker 1 reports %q: want the shards its killed predecessor recovered skipped", term.Message)
+	}
+	t.Logf("retried index 1: %s", strings.TrimSpace(term.Message))
+	ms.sm.assertEverything(t, ms.want)
+	if got := ms.cat.restoreStatuses(t); len(got) == 0 || got[len(got)-1] != "complete" {
+		t.Errorf("restores in the catalog: %v, want the last complete", got)
+	}
+	ms.assertSettled(t)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/lease"
@@ -117,17 +116,15 @@ func (r *run) runWorker(ctx context.Context, retainer storage.Retainer) (*Result
 	return r.contribute(ctx, retainer)
 }
 
+// member is this worker as the set's coordination sees it.
+func (r *run) member() workerset.Member {
+	return workerset.Member{Store: r.deps.Store, Cluster: r.opts.Cluster, SetID: r.opts.SetID, Index: r.opts.WorkerIndex,
+		Workers: r.opts.Workers, Holder: r.opts.Holder, Poll: setPollInterval, Logger: r.log, Now: r.now}
+}
+
 // setFailedError reads failed.json; nil when the set has not failed.
 func (r *run) setFailedError(ctx context.Context) error {
-	var f workerset.Failure
-	err := workerset.Read(ctx, r.deps.Store, workerset.FailedKey(r.opts.Cluster, r.opts.SetID), &f)
-	if errors.Is(err, ErrObjectNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return fmt.Errorf("set %s failed (worker %d, %s): %s", r.opts.SetID, f.Worker, f.Holder, f.Reason)
+	return r.member().SetFailedError(ctx)
 }
 
 // readPlan reads the plan; nil when there is none yet.
@@ -419,141 +416,18 @@ func (r *run) doShare(ctx context.Context, p *workerset.Plan) (part *workerset.P
 // them by worker. A worker that failed for good fails the set; so does
 // waiting longer than PartsWait.
 func (r *run) waitForParts(ctx context.Context, p *workerset.Plan) ([]*workerset.Part, error) {
-	deadline := time.Now().Add(r.opts.PartsWait)
-	logged := false
-	for {
-		present, failed := map[int]bool{}, map[int]bool{}
-		parts, failures := workerset.PartsPrefix(p.Cluster, p.SetID), workerset.WorkerFailedPrefix(p.Cluster, p.SetID)
-		if err := r.deps.Store.List(ctx, workerset.SetPrefix(p.Cluster, p.SetID), func(o ObjectInfo) error {
-			if name, ok := strings.CutPrefix(o.Key, parts); ok {
-				if w, ok := workerset.WorkerOf(name); ok {
-					present[w] = true
-				}
-			} else if name, ok := strings.CutPrefix(o.Key, failures); ok {
-				if w, ok := workerset.WorkerOf(name); ok {
-					failed[w] = true
-				}
-			}
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("list the records of set %s: %w", p.SetID, err)
-		}
-		var waiting []int
-		for w := range p.Workers {
-			if !present[w] {
-				waiting = append(waiting, w)
-			}
-		}
-		if len(waiting) == 0 {
-			return r.readParts(ctx, p)
-		}
-		for _, w := range waiting {
-			if !failed[w] {
-				continue
-			}
-			if err := r.finalFailure(ctx, p, w); err != nil {
-				return nil, err
-			}
-		}
-		if !time.Now().Before(deadline) {
-			return nil, fmt.Errorf("set %s: workers %v wrote no part within %s (--parts-wait): see their pods' logs", p.SetID, waiting, r.opts.PartsWait)
-		}
-		if !logged {
-			r.log.Info("own part written; waiting for the other workers' parts", "waiting_for", waiting, "wait", r.opts.PartsWait.String())
-			logged = true
-		}
-		t := time.NewTimer(setPollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, context.Cause(ctx)
-		case <-t.C:
-		}
+	if err := r.member().WaitForParts(ctx, r.opts.PartsWait); err != nil {
+		return nil, err
 	}
-}
-
-// finalFailure is worker w's failure when the Job does not retry it; nil
-// when it has none, or will be retried.
-func (r *run) finalFailure(ctx context.Context, p *workerset.Plan, w int) error {
-	var f workerset.Failure
-	if err := workerset.Read(ctx, r.deps.Store, workerset.WorkerFailedKey(p.Cluster, p.SetID, w), &f); err != nil {
-		if errors.Is(err, ErrObjectNotFound) {
-			return nil
-		}
-		return err
-	}
-	if f.Final {
-		return finalFailureError(w, f)
-	}
-	return nil
-}
-
-func finalFailureError(w int, f workerset.Failure) error {
-	return fmt.Errorf("worker %d (%s) failed and the Job does not retry it: %s", w, f.Holder, f.Reason)
+	return r.readParts(ctx, p)
 }
 
 // watchSet runs fn under a context that ends as soon as the set fails
 // meanwhile — failed.json appears, or, for worker 0, another worker fails
 // with no retry left — so that no worker goes on streaming shards of a
-// set that will never be committed; fn's error is then that failure. A
-// record that cannot be read is looked at again at the next poll.
-func (r *run) watchSet(ctx context.Context, p *workerset.Plan, fn func(context.Context) error) error {
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(setPollInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-wctx.Done():
-				return
-			case <-t.C:
-			}
-			if err := r.setFailed(wctx, p); err != nil {
-				cancel(err)
-				return
-			}
-		}
-	})
-	err := fn(wctx)
-	close(stop)
-	wg.Wait()
-	if cause := context.Cause(wctx); err != nil && ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		err = cause
-	}
-	return err
-}
-
-// setFailed reports a failure of the set found in its records: failed.json,
-// or (worker 0) a worker's failure with no retry left. Records it cannot
-// read count as no failure.
-func (r *run) setFailed(ctx context.Context, p *workerset.Plan) error {
-	var f workerset.Failure
-	if err := workerset.Read(ctx, r.deps.Store, workerset.FailedKey(p.Cluster, p.SetID), &f); err == nil {
-		return fmt.Errorf("set %s failed (worker %d, %s): %s", p.SetID, f.Worker, f.Holder, f.Reason)
-	}
-	if r.opts.WorkerIndex != 0 {
-		return nil
-	}
-	prefix := workerset.WorkerFailedPrefix(p.Cluster, p.SetID)
-	var workers []int
-	_ = r.deps.Store.List(ctx, prefix, func(o ObjectInfo) error {
-		if w, ok := workerset.WorkerOf(strings.TrimPrefix(o.Key, prefix)); ok {
-			workers = append(workers, w)
-		}
-		return nil
-	})
-	for _, w := range workers {
-		var f workerset.Failure
-		if workerset.Read(ctx, r.deps.Store, workerset.WorkerFailedKey(p.Cluster, p.SetID, w), &f) == nil && f.Final {
-			return finalFailureError(w, f)
-		}
-	}
-	return nil
+// set that will never be committed; fn's error is then that failure.
+func (r *run) watchSet(ctx context.Context, _ *workerset.Plan, fn func(context.Context) error) error {
+	return r.member().Watch(ctx, fn)
 }
 
 // readParts reads every worker's part and checks it covers exactly its
@@ -720,10 +594,10 @@ func (r *run) recordCommitted(ctx context.Context, res *Result) (*Result, error)
 // write the part.
 func (r *run) contribute(ctx context.Context, retainer storage.Retainer) (*Result, error) {
 	plan, err := r.waitForPlan(ctx)
-	var committed errSetCommitted
+	var committed *workerset.CommittedError
 	if errors.As(err, &committed) {
-		r.log.Info("the set is committed already; nothing to do", "backup_id", committed.backupID, "committed_by", committed.by)
-		return &Result{Part: &PartResult{SetID: r.opts.SetID, BackupID: committed.backupID, Worker: r.opts.WorkerIndex, Workers: r.opts.Workers, Already: true}}, nil
+		r.log.Info("the set is committed already; nothing to do", "backup_id", committed.BackupID, "committed_by", committed.By)
+		return &Result{Part: &PartResult{SetID: r.opts.SetID, BackupID: committed.BackupID, Worker: r.opts.WorkerIndex, Workers: r.opts.Workers, Already: true}}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -753,44 +627,15 @@ func (r *run) contribute(ctx context.Context, retainer storage.Retainer) (*Resul
 	return &Result{Part: out}, nil
 }
 
-// errSetCommitted: the set is committed and its plan deleted.
-type errSetCommitted struct{ backupID, by string }
-
-func (e errSetCommitted) Error() string {
-	return "set committed as backup " + e.backupID + " by " + e.by
-}
-
 // waitForPlan polls for worker 0's plan, at most PlanWait.
 func (r *run) waitForPlan(ctx context.Context) (*workerset.Plan, error) {
-	deadline := time.Now().Add(r.opts.PlanWait)
-	logged := false
-	for {
-		p, err := r.readPlan(ctx)
-		if err != nil || p != nil {
-			return p, err
-		}
-		var done workerset.Commit
-		if err := workerset.Read(ctx, r.deps.Store, workerset.CommitKey(r.opts.Cluster, r.opts.SetID), &done); err == nil && done.Committed {
-			return nil, errSetCommitted{backupID: done.BackupID, by: done.Holder}
-		}
-		if err := r.setFailedError(ctx); err != nil {
-			return nil, err
-		}
-		if !time.Now().Before(deadline) {
-			return nil, fmt.Errorf("set %s: worker 0 wrote no plan within %s (--plan-wait): is the Job's index 0 running? see its log", r.opts.SetID, r.opts.PlanWait)
-		}
-		if !logged {
-			r.log.Info("waiting for worker 0's plan", "wait", r.opts.PlanWait.String())
-			logged = true
-		}
-		t := time.NewTimer(setPollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
+	var p *workerset.Plan
+	err := r.member().WaitForPlan(ctx, r.opts.PlanWait, func(ctx context.Context) (bool, error) {
+		var err error
+		p, err = r.readPlan(ctx)
+		return p != nil, err
+	})
+	return p, err
 }
 
 // failShare cleans up after this worker's failed share: its objects are

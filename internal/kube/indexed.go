@@ -22,19 +22,25 @@ const (
 // the retries a single backup Job gets.
 const DefaultWorkerRetries = 2
 
-// MakeIndexedBackup turns a backup Job into an Indexed Job of workers
-// pods, one backup worker each (qbackup backup --workers): indexes
-// 0..workers-1, all running at once, each retried on its own up to
-// retries times; one index failing for good fails the Job, whose other
-// pods are then stopped. The workers share the Job's uid as their set id.
-// A Job already indexed (the indexed-backup component) gets the new
-// counts.
-func MakeIndexedBackup(job *batchv1.Job, workers, retries int) error {
+// DefaultRestoreWorkerRetries is the backoffLimitPerIndex of an indexed
+// restore: a single restore Job is never retried blindly, but a retried
+// index only resumes its share from its journal (what it recovered is
+// skipped) and spares a rerun of the whole Job.
+const DefaultRestoreWorkerRetries = 1
+
+// MakeIndexed turns a backup or restore Job into an Indexed Job of
+// workers pods, one worker each (qbackup backup --workers, qbackup
+// restore --workers): indexes 0..workers-1, all running at once, each
+// retried on its own up to retries times; one index failing for good
+// fails the Job, whose other pods are then stopped. The workers share the
+// Job's uid as their set id. A Job already indexed (the indexed-backup or
+// indexed-restore component) gets the new counts.
+func MakeIndexed(job *batchv1.Job, workers, retries int) error {
 	if workers < 1 {
-		return fmt.Errorf("indexed backup job: %d workers: want at least 1", workers)
+		return fmt.Errorf("indexed job: %d workers: want at least 1", workers)
 	}
 	if retries < 0 {
-		return fmt.Errorf("indexed backup job: %d retries: want 0 or more", retries)
+		return fmt.Errorf("indexed job: %d retries: want 0 or more", retries)
 	}
 	i, err := qbackupContainer(job.Spec.Template.Spec.Containers)
 	if err != nil {

@@ -8,14 +8,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func TestMakeIndexedBackup(t *testing.T) {
+func TestMakeIndexed(t *testing.T) {
 	two := int32(2)
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "qbackup-manual-1"}, Spec: batchv1.JobSpec{
 		BackoffLimit: &two,
 		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "qbackup",
 			Env: []corev1.EnvVar{{Name: "QBACKUP_TERMINATION_LOG", Value: "/run/qbackup/termination-log"}, {Name: "QBACKUP_WORKERS", Value: "3"}}}}}},
 	}}
-	if err := MakeIndexedBackup(job, 4, 1); err != nil {
+	if err := MakeIndexed(job, 4, 1); err != nil {
 		t.Fatal(err)
 	}
 	s := job.Spec
@@ -42,7 +42,7 @@ func TestMakeIndexedBackup(t *testing.T) {
 		t.Errorf("QBACKUP_WORKER_FAILURES from %v", f)
 	}
 	for _, bad := range [][2]int{{0, 1}, {2, -1}} {
-		if err := MakeIndexedBackup(job.DeepCopy(), bad[0], bad[1]); err == nil {
+		if err := MakeIndexed(job.DeepCopy(), bad[0], bad[1]); err == nil {
 			t.Errorf("workers %d retries %d accepted", bad[0], bad[1])
 		}
 	}

@@ -129,6 +129,12 @@ type CollectionReport struct {
 // after a failure or a crash resumes: collections it created are kept and
 // shards it recovered are not recovered again.
 func Execute(ctx context.Context, plan *RestorePlan, deps Deps, opts ExecOptions) (*Report, error) {
+	return execute(ctx, plan, deps, opts, nil)
+}
+
+// execute is Execute, for worker 0 of a multi-worker restore when set is
+// not nil.
+func execute(ctx context.Context, plan *RestorePlan, deps Deps, opts ExecOptions, set *restoreSet) (*Report, error) {
 	if plan == nil || plan.Manifest == nil {
 		return nil, fmt.Errorf("execute restore: plan without its manifest: %w", ErrInvalidOptions)
 	}
@@ -153,7 +159,7 @@ func Execute(ctx context.Context, plan *RestorePlan, deps Deps, opts ExecOptions
 	e := &executor{
 		plan: plan, deps: deps, opts: opts, rep: rep, journal: j, done: indexProgress(prev),
 		coord: coord, coordID: coordID, ids: map[string]map[uint32]uint32{}, reshardDone: map[string]bool{}, restored: restoredSet{},
-		log: deps.logger().With("restore_id", id, "backup_id", plan.BackupID, "cluster", plan.Cluster),
+		log: deps.logger().With("restore_id", id, "backup_id", plan.BackupID, "cluster", plan.Cluster), set: set,
 	}
 	start := deps.now()
 	runErr := e.run(ctx)
@@ -168,6 +174,9 @@ func Execute(ctx context.Context, plan *RestorePlan, deps Deps, opts ExecOptions
 	// The outcome is recorded even when ctx was cancelled (SIGTERM).
 	if err := j.Finish(context.WithoutCancel(ctx), status, reason); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("restore %s: record outcome: %w", id, err))
+	}
+	if set != nil {
+		e.finishSet(ctx, runErr)
 	}
 	if runErr != nil {
 		return rep, fmt.Errorf("restore %s: %w", id, runErr)
@@ -204,6 +213,11 @@ type executor struct {
 	mu sync.Mutex
 	// live tightens the converge loop for a serving cluster (LiveConverge).
 	live liveRules
+	// set is this worker's side of a multi-worker restore; nil for a
+	// single run.
+	set *restoreSet
+	// fresh are the collections the create phase created anew.
+	fresh []string
 }
 
 // removeOwned deletes the collections this restore created after a
@@ -271,7 +285,7 @@ func (e *executor) run(ctx context.Context) error {
 		skip bool
 	}{
 		{PhaseCreate, e.create, false},
-		{PhaseRecover, e.recoverAll, false},
+		{PhaseRecover, e.recoverPhase, false},
 		{PhaseSettle, e.settle, false},
 		{PhaseReshard, e.reshard, !needsWriter(e.plan)},
 		{PhaseAliases, e.aliases, false},
@@ -298,6 +312,15 @@ func (e *executor) run(ctx context.Context) error {
 		e.log.Info("restore phase done", "phase", p.name, "duration", d)
 	}
 	return nil
+}
+
+// recoverPhase recovers every shard, or, for worker 0 of a multi-worker
+// restore, its share and then waits for the others'.
+func (e *executor) recoverPhase(ctx context.Context) error {
+	if e.set != nil {
+		return e.recoverSet(ctx)
+	}
+	return e.recoverAll(ctx)
 }
 
 func (e *executor) redistributes() bool {
@@ -385,6 +408,7 @@ func (e *executor) create(ctx context.Context) error {
 			// Progress of an earlier run is void for a collection
 			// created anew.
 			delete(e.done, cp.Target)
+			e.fresh = append(e.fresh, cp.Target)
 		}
 	}
 	if err != nil {

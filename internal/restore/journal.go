@@ -150,6 +150,14 @@ func (j *CatalogJournal) Begin(ctx context.Context, restoreID string, plan *Rest
 	})
 }
 
+// attach makes SetShard record the shards of restoreID, begun by
+// another worker of a multi-worker restore, without touching its row.
+func (j *CatalogJournal) attach(restoreID string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.id = restoreID
+}
+
 func (j *CatalogJournal) restoreID() string {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -40,7 +40,8 @@ func (e *executor) recoverAll(ctx context.Context) error {
 	for _, cp := range e.plan.Collections {
 		for _, s := range cp.Shards {
 			switch st := e.done.state(cp.Target, s.ID); {
-			case s.Object == "":
+			case s.Object == "" || !e.mine(cp.Target, s.ID):
+				// Another worker's share of a multi-worker restore.
 				continue
 			case e.reshardDone[cp.Target]:
 				e.deps.skipped(cp.Target, s.ID)

@@ -22,6 +22,8 @@ type RunOptions struct {
 	// DryRun stops after planning (and RunDeps.PrintPlan): nothing beyond
 	// the discovery reads touches the cluster.
 	DryRun bool
+	// Workers make the run one worker of a multi-worker restore.
+	Workers WorkerOptions
 }
 
 // RunDeps are the outside world of a restore run.
@@ -54,6 +56,9 @@ type RunResult struct {
 	Plan      *RestorePlan
 	Preflight *PreflightReport
 	Report    *Report
+	// Share is set instead of Report for a worker other than 0 of a
+	// multi-worker restore, and for any worker of one already done.
+	Share *ShareReport
 }
 
 // Run restores a backup set: it reads the target cluster, plans, shows
@@ -65,17 +70,62 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 	if opts.Manifest == nil || deps.Topology == nil {
 		return res, fmt.Errorf("restore: no manifest or no target topology: %w", ErrInvalidOptions)
 	}
-	reader, err := firstReader(deps)
+	if w := opts.Workers; w.Multi() && !opts.DryRun {
+		if err := w.Validate(); err != nil {
+			return res, err
+		}
+		if w.Index > 0 {
+			return runShare(ctx, opts, deps)
+		}
+		m := w.member(opts.Manifest.Cluster, &deps.Deps)
+		m.Logger = deps.logger().With("set_id", w.SetID, "worker", 0, "workers", w.Workers)
+		deps.Logger = m.Logger
+		if done, err := m.Committed(ctx); err != nil {
+			return res, err
+		} else if done != nil {
+			m.Logger.Info("the restore is done already; nothing to do", "restore_id", done.BackupID, "by", done.Holder)
+			res.Share = &ShareReport{SetID: w.SetID, RestoreID: done.BackupID, BackupID: opts.Manifest.BackupID, Workers: w.Workers, Already: true}
+			return res, nil
+		}
+		if err := m.SetFailedError(ctx); err != nil {
+			return res, err
+		}
+		set := &restoreSet{opts: w, member: m}
+		res, err := runOne(ctx, opts, deps, set)
+		if err != nil && res.Report == nil && w.FinalAttempt {
+			// Failed before the plan was shared (execute records its
+			// own outcome): the other workers stop now rather than at
+			// the end of their plan wait.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if ferr := m.FailSet(cctx, err.Error()); ferr != nil {
+				m.Logger.Error("recording the set's failure for the other workers failed", "error", ferr)
+			}
+		}
+		return res, err
+	}
+	return runOne(ctx, opts, deps, nil)
+}
+
+// runOne is Run for a single run, or worker 0 of several (set).
+func runOne(ctx context.Context, opts RunOptions, deps RunDeps, set *restoreSet) (*RunResult, error) {
+	res := &RunResult{}
+	plan, err := set.takeUp(ctx, opts.Manifest)
 	if err != nil {
 		return res, err
 	}
-	target, err := ReadTarget(ctx, deps.Topology, reader)
-	if err != nil {
-		return res, err
-	}
-	plan, err := Plan(opts.Manifest, target, opts.Plan)
-	if err != nil {
-		return res, config.Invalid(fmt.Errorf("plan restore: %w", err))
+	if plan == nil {
+		reader, err := firstReader(deps)
+		if err != nil {
+			return res, err
+		}
+		target, err := ReadTarget(ctx, deps.Topology, reader)
+		if err != nil {
+			return res, err
+		}
+		if plan, err = Plan(opts.Manifest, target, opts.Plan); err != nil {
+			return res, config.Invalid(fmt.Errorf("plan restore: %w", err))
+		}
 	}
 	res.Plan = plan
 	if deps.PrintPlan != nil {
@@ -127,7 +177,7 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 		deps.Progress = p
 		defer p.Stop()
 	}
-	res.Report, err = Execute(ctx, plan, deps.Deps, opts.Exec)
+	res.Report, err = execute(ctx, plan, deps.Deps, opts.Exec, set)
 	return res, leaseLost(ctx, outer.Err() != nil, err)
 }
 

@@ -75,12 +75,26 @@ func Prune(ctx context.Context, store Store, opts PruneOptions) error {
 		if opts.Grace >= 0 && opts.Now.Sub(s.newest) < opts.Grace {
 			continue
 		}
+		var plan Plan
+		if err := Read(ctx, store, PlanKey(s.cluster, s.id), &plan); err == nil && plan.Kind == KindRestore {
+			// A restore set: its worker 0 holds the cluster lock while
+			// the restore runs; once done, only commit.json is left.
+			if rec, err := lease.ReadRecord(ctx, store, s.cluster); err == nil && opts.Now.Before(rec.Expires) && rec.Holder == plan.Holder {
+				continue
+			}
+		} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			errs = append(errs, err)
+			continue
+		}
 		backupID, err := BackupIDOf(ctx, store, s.cluster, s.id)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		committed := false
+		if plan.Kind == KindRestore {
+			backupID = "" // the backup it restores is committed, not the set
+		}
 		if backupID != "" {
 			if committed, err = Exists(ctx, store, manifest.ManifestKey(s.cluster, backupID)); err != nil {
 				errs = append(errs, err)

@@ -6,13 +6,20 @@
 //	                 backup id, the set's collections and each worker's share
 //	parts/<i>.json   worker i's shard records, written once its share is stored
 //	failed/<i>.json  worker i failed (final: the Job will not retry it)
+//	started/<i>.json restore worker i started on the set
 //	failed.json      the set failed; nothing of it is committed
 //	commit.json      the claim of the one worker that commits (create-if-absent),
 //	                 then the note that the set is committed as backup <id>
 //
+// A restore by several workers (restore --workers N) keeps its records
+// in the same layout, its plan of kind KindRestore: worker 0 writes it
+// once the collections are created, each worker a part once its share of
+// the shards is recovered, and worker 0 commit.json once the restore is
+// verified (a restore has no manifest: commit.json alone says it is done).
+//
 // The records are no backup: the set's manifest stays its commit marker.
-// The backup engine writes and reads them; prune removes them (Prune).
-// Both depend on this package, never on each other.
+// The backup and restore engines write and read them; prune removes them
+// (Prune). They depend on this package, never on each other.
 package workerset
 
 import (
@@ -75,6 +82,12 @@ func WorkerFailedKey(cluster, setID string, w int) string {
 	return WorkerFailedPrefix(cluster, setID) + strconv.Itoa(w) + ".json"
 }
 
+// WorkerStartedKey is worker w's note that it started on the set (a
+// restore worker's: progress it journals from then on is the set's).
+func WorkerStartedKey(cluster, setID string, w int) string {
+	return SetPrefix(cluster, setID) + "started/" + strconv.Itoa(w) + ".json"
+}
+
 // WorkerOf parses a key under PartsPrefix or WorkerFailedPrefix (the
 // prefix already cut off) into the worker's index.
 func WorkerOf(name string) (int, bool) {
@@ -93,9 +106,19 @@ func cutSuffix(s, suffix string) (string, bool) {
 	return s[:len(s)-len(suffix)], true
 }
 
+// Kinds of set.
+const (
+	// KindBackup is a backup set; plans from before the field have none.
+	KindBackup = ""
+	// KindRestore is a restore by several workers.
+	KindRestore = "restore"
+)
+
 // Plan is plan.json.
 type Plan struct {
-	Format   int    `json:"format"`
+	Format int `json:"format"`
+	// Kind is KindBackup or KindRestore.
+	Kind     string `json:"kind,omitempty"`
 	SetID    string `json:"set_id"`
 	Cluster  string `json:"cluster"`
 	BackupID string `json:"backup_id"`
@@ -118,6 +141,9 @@ type Plan struct {
 	// Shards are every shard of the set, sorted by collection and shard
 	// id, each with the worker whose share it is.
 	Shards []PlannedShard `json:"shards"`
+	// Restore is a restore set's plan, the restore engine's to read;
+	// BackupID is then the backup it restores.
+	Restore json.RawMessage `json:"restore,omitempty"`
 }
 
 // PlannedShard is one shard of the plan.
@@ -141,6 +167,8 @@ type Part struct {
 	Holder     string           `json:"holder"`
 	FinishedAt time.Time        `json:"finished_at"`
 	Shards     []manifest.Shard `json:"shards"`
+	// Restore is a restore worker's report, the restore engine's to read.
+	Restore json.RawMessage `json:"restore,omitempty"`
 }
 
 // Failure is failed/<i>.json and failed.json.
@@ -151,6 +179,9 @@ type Failure struct {
 	Reason string    `json:"reason"`
 	Final  bool      `json:"final"`
 	At     time.Time `json:"at"`
+	// Corrupt: the worker found a backup object corrupt (a restore
+	// worker), which no retry and no rerun can get past.
+	Corrupt bool `json:"corrupt,omitempty"`
 }
 
 // Commit is commit.json.

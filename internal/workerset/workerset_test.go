@@ -92,6 +92,19 @@ func TestPrune(t *testing.T) {
 			put(t, s, PlanKey("prod", "a"), Plan{Format: Format, BackupID: "20261207T060000Z-0001"})
 			put(t, s, manifest.LockKey("prod"), lease.Record{Holder: "pod-0", BackupID: "20261207T060000Z-0001", Expires: now.Add(time.Minute)})
 		}, PruneOptions{Now: now, Grace: -1}, []string{"prod/.locks/backup.json", "prod/.sets/a/plan.json"}},
+		{"a restore set whose worker 0 holds the lock", func(t *testing.T, s *storage.Memory) {
+			put(t, s, PlanKey("prod", "r"), Plan{Format: Format, Kind: KindRestore, BackupID: "20261207T060000Z-0001", Holder: "restore-0"})
+			put(t, s, manifest.LockKey("prod"), lease.Record{Holder: "restore-0", Expires: now.Add(time.Minute)})
+		}, PruneOptions{Now: now, Grace: -1}, []string{"prod/.locks/backup.json", "prod/.sets/r/plan.json"}},
+		{"a restore set of a committed backup, its worker 0 gone", func(t *testing.T, s *storage.Memory) {
+			// The restored backup's manifest exists: that does not make
+			// the restore set committed.
+			put(t, s, PlanKey("prod", "r"), Plan{Format: Format, Kind: KindRestore, BackupID: "20261207T060000Z-0001", Holder: "restore-0"})
+			put(t, s, PartKey("prod", "r", 1), Part{Format: Format})
+			if err := s.Put(ctx, manifest.ManifestKey("prod", "20261207T060000Z-0001"), strings.NewReader("{}")); err != nil {
+				t.Fatal(err)
+			}
+		}, PruneOptions{Now: now.Add(2 * time.Hour), Grace: time.Hour}, []string{"prod/20261207T060000Z-0001/manifest.json"}},
 		{"a dry run", func(t *testing.T, s *storage.Memory) {
 			put(t, s, PlanKey("prod", "a"), Plan{Format: Format, BackupID: "20261207T060000Z-0001"})
 		}, PruneOptions{Now: now, Grace: -1, DryRun: true}, []string{"prod/.sets/a/plan.json"}},
