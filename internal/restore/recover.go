@@ -266,7 +266,7 @@ func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s
 			return fmt.Errorf("zstd reader for %s: %w", s.Object, err)
 		}
 		defer dec.Close()
-		r = &markedReader{r: dec}
+		r = &decodedReader{r: dec, src: checked, key: s.Object}
 	}
 	err = peer.UploadShardSnapshot(ctx, name, shard, r, qdrant.UploadOptions{
 		Priority: qdrant.PriorityNoSync, Checksum: s.SnapshotSHA256,

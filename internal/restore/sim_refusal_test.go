@@ -63,7 +63,16 @@ func TestRefusedRestoresChangeNothingOnTheSimulator(t *testing.T) {
 		// duringRun: the refusal comes while objects stream, and what the
 		// restore created is removed again.
 		verifyFirst, duringRun bool
+		// zstd takes the backup compressed.
+		zstd bool
 	}{
+		{
+			name: "a compressed object damaged in its first frame, found while it streams", version: "1.19.0", zstd: true,
+			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
+				rewrite(t, store, m.Collections[0].Shards[0].Object, func(b []byte) []byte { b[0] ^= 1; return b })
+			},
+			want: ErrObjectChecksum, duringRun: true,
+		},
 		{
 			name: "a corrupted object, found while it streams", version: "1.19.0",
 			setup: func(t *testing.T, dst *simCluster, store storage.Backend, m *manifest.Manifest) {
@@ -146,7 +155,11 @@ func TestRefusedRestoresChangeNothingOnTheSimulator(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := storage.NewMemory()
-			m := takeBackup(t, src, store, manifest.CompressionNone)
+			compression := manifest.CompressionNone
+			if tt.zstd {
+				compression = manifest.CompressionZstd
+			}
+			m := takeBackup(t, src, store, compression)
 			dst := startSimWith(t, qdrantsim.Options{Peers: 2, Version: tt.version, TransferDelay: time.Minute, TransferRate: 1})
 			if tt.setup != nil {
 				tt.setup(t, dst, store, m)
