@@ -185,7 +185,7 @@ func loadBackup(ctx context.Context, env *runEnv, sf storeFlags, client clientFu
 		return nil, err
 	}
 	if sf.summariesFirst() {
-		l, err := loadSummary(ctx, env, sf, client, src, ref, needShards)
+		l, err := loadSummary(ctx, env, sf, client, src, wantedBackup{ref: ref, needShards: needShards})
 		if err != nil || l != nil {
 			return l, err
 		}
@@ -212,9 +212,18 @@ func loadBackup(ctx context.Context, env *runEnv, sf storeFlags, client clientFu
 	return l, nil
 }
 
-// loadSummary finds ref among the summaries of the cluster: nil (and no
-// error) when it is not there and auto may read storage instead.
-func loadSummary(ctx context.Context, env *runEnv, sf storeFlags, client clientFunc, src config.Source, ref string, needShards bool) (*loaded, error) {
+// wantedBackup is the backup a command asks for: ref, an id or latest,
+// and whether it needs every shard.
+type wantedBackup struct {
+	ref        string
+	needShards bool
+}
+
+// loadSummary finds the wanted backup among the summaries of the cluster:
+// nil (and no error) when it is not there and auto may read storage
+// instead.
+func loadSummary(ctx context.Context, env *runEnv, sf storeFlags, client clientFunc, src config.Source, want wantedBackup) (*loaded, error) {
+	ref, needShards := want.ref, want.needShards
 	cs, ns, err := client()
 	if err != nil {
 		return nil, err

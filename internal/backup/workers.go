@@ -238,7 +238,7 @@ func (r *run) coordinate(ctx context.Context, retainer storage.Retainer) (*Resul
 		r.opts.Started(r.id, start)
 	}
 	owned := plan != nil
-	res, err := r.coordinateLocked(held, start, plan, state, choices, missing, &owned)
+	res, err := r.coordinateLocked(held, start, plan, readState{cluster: state, choices: choices, missing: missing}, &owned)
 	var claimed *CommitClaimedError
 	if res == nil && err != nil && owned && !errors.As(err, &claimed) {
 		err = r.fail(ctx, context.Cause(held), err)
@@ -253,10 +253,18 @@ func (r *run) coordinate(ctx context.Context, retainer storage.Retainer) (*Resul
 	return res, err
 }
 
+// readState is what worker 0 read of the cluster before planning a set:
+// empty when it takes up the plan of an earlier attempt.
+type readState struct {
+	cluster *clusterState
+	choices []Choice
+	missing []Unavailable
+}
+
 // coordinateLocked runs worker 0's part under the lock. owned is set once
 // the plan is this set's (written now or taken up), from when a failure
 // fails the whole set.
-func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *workerset.Plan, state *clusterState, choices []Choice, missing []Unavailable, owned *bool) (*Result, error) {
+func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *workerset.Plan, read readState, owned *bool) (*Result, error) {
 	cat := r.deps.Catalog
 	if plan == nil {
 		if cat != nil {
@@ -269,7 +277,7 @@ func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *worke
 				"deleted", n, "error", err)
 		}
 		var err error
-		if plan, err = r.makePlan(ctx, start, state, choices, len(missing)); err != nil {
+		if plan, err = r.makePlan(ctx, start, read.cluster, read.choices, len(read.missing)); err != nil {
 			return nil, err
 		}
 		if err := workerset.Put(ctx, r.deps.Store, workerset.PlanKey(r.opts.Cluster, r.opts.SetID), plan, true); err != nil {
