@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/qbackup/qbackup/internal/crypt"
@@ -158,9 +157,9 @@ func verifyEncrypted(r io.Reader, s manifest.Shard, ids *crypt.Identities) (int6
 	if err == nil {
 		var dec io.Reader = plain
 		if s.Compression == manifest.CompressionZstd {
-			zr, zerr := zstd.NewReader(plain, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+			zr, zerr := manifest.NewZstdReader(plain)
 			if zerr != nil {
-				return 0, "", fmt.Errorf("zstd reader for %s: %w", s.Object, zerr)
+				return 0, "", fmt.Errorf("%s: %w", s.Object, zerr)
 			}
 			defer zr.Close()
 			dec = zr
