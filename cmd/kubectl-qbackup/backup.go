@@ -14,10 +14,15 @@ import (
 	"github.com/qbackup/qbackup/internal/kube"
 )
 
+// maxWorkers is qbackup backup's own bound on --workers.
+const maxWorkers = 256
+
 type backupCmd struct {
-	From      string `name:"from" default:"cronjob/qbackup" help:"The CronJob whose jobTemplate the Job is made from."`
-	dryRun    `embed:""`
-	waitFlags `embed:""`
+	From          string `name:"from" default:"cronjob/qbackup" help:"The CronJob whose jobTemplate the Job is made from."`
+	Workers       int    `name:"workers" default:"0" help:"Take the backup with this many pods, as an Indexed Job (completions and parallelism N, each index retried on its own); 0 keeps the CronJob's own setting."`
+	WorkerRetries int    `name:"worker-retries" default:"2" help:"With --workers, the retries each index gets (backoffLimitPerIndex)."`
+	dryRun        `embed:""`
+	waitFlags     `embed:""`
 }
 
 func (c *backupCmd) Help() string {
@@ -30,13 +35,20 @@ Examples:
   kubectl qbackup backup -n qdrant
   kubectl qbackup backup -n qdrant --wait
   kubectl qbackup backup --dry-run=client -o yaml
-  kubectl qbackup backup --dry-run=server     # may I? does admission accept it?`
+  kubectl qbackup backup --dry-run=server     # may I? does admission accept it?
+  kubectl qbackup backup --workers=4 --wait   # one set, taken by 4 pods`
 }
 
 // Validate runs before the API server is contacted.
 func (c *backupCmd) Validate() error {
 	if err := c.waitFlags.Validate(); err != nil {
 		return err
+	}
+	if c.Workers < 0 || c.Workers > maxWorkers {
+		return config.Invalidf("--workers %d: want 1 to %d pods, or 0 for the CronJob's own setting", c.Workers, maxWorkers)
+	}
+	if c.WorkerRetries < 0 {
+		return config.Invalidf("--worker-retries %d: want 0 or more retries per index", c.WorkerRetries)
 	}
 	return validateFrom(c.From, "qbackup")
 }
@@ -73,6 +85,11 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return err
 	}
 	job := kube.JobFromCronJob(cj, kube.ManualJobName(cj.Name, env.now()))
+	if c.Workers > 0 {
+		if err := kube.MakeIndexedBackup(job, c.Workers, c.WorkerRetries); err != nil {
+			return err
+		}
+	}
 	created, err := createJob(ctx, env, cs, job, c.dryRun)
 	if err != nil || c.dryRun.enabled() {
 		return err

@@ -391,7 +391,8 @@ func (c *completer) qdrantPods(ctx context.Context, t typed) []string {
 	return out
 }
 
-// jobNames are the installation's Jobs, newest first.
+// jobNames are the installation's Jobs, newest first, without the
+// previews' query Jobs (gone within a minute).
 func (c *completer) jobNames(ctx context.Context, t typed) []string {
 	cs, ns, err := c.client(c.kubeFlags(t))
 	if err != nil {
@@ -403,6 +404,9 @@ func (c *completer) jobNames(ctx context.Context, t typed) []string {
 	}
 	var out []string
 	for _, j := range jobs {
+		if j.IsQuery() {
+			continue
+		}
 		out = append(out, j.Job+"\t"+j.Component+", "+j.Phase)
 	}
 	return out

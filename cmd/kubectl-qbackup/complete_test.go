@@ -155,7 +155,7 @@ func TestCompleteBackupIDs(t *testing.T) {
 	}
 }
 
-// fakeCluster holds qbackup Jobs, Qdrant pods (one not Ready) and two
+// fakeCluster holds qbackup Jobs (and a peers query Job), Qdrant pods (one not Ready) and two
 // namespaces; the client records the flags it was built from.
 func fakeCluster(t *testing.T, got *kubeFlags) func(kubeFlags) (kubernetes.Interface, string, error) {
 	t.Helper()
@@ -179,6 +179,8 @@ func fakeCluster(t *testing.T, got *kubeFlags) func(kubeFlags) (kubernetes.Inter
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
 		job("qbackup-manual-20261206090000", "backup", time.Hour),
 		job("qbackup-restore-3f9c-20261206095000", "restore", 10*time.Minute),
+		// A preview's query, the newest Job: never offered.
+		job("qbackup-peers-20261206095900", "peers", time.Minute),
 		pod("qdrant-0", true), pod("qdrant-1", true), pod("qdrant-2", false),
 		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "qdrant", Namespace: ns},
 			Spec: appsv1.StatefulSetSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: qdrantPodLabels}}},

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/kube"
 )
 
 type logsCmd struct {
-	Job    string `arg:"" optional:"" default:"latest" help:"A qbackup Job's name, or latest (the newest backup or restore Job)."`
+	Job    string `arg:"" optional:"" default:"latest" help:"A qbackup Job's name, or latest (the newest backup, restore, verify or rebalance Job; never a preview's peers query)."`
 	Follow bool   `name:"follow" short:"f" help:"Stream the log until the run ends."`
 }
 
@@ -39,15 +41,33 @@ func (c *logsCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	// A Job that has just been created has no running pod yet: with -f
 	// wait for one, as an operator who just started it expects.
 	var st kube.JobState
+	waiting := false
 	for {
-		if st, err = kube.JobStatus(ctx, cs, ns, name); err != nil {
+		st, err = kube.JobStatus(ctx, cs, ns, name)
+		if apierrors.IsNotFound(err) {
+			return config.Invalidf("job %s not found in namespace %s: kubectl qbackup -n %s status lists the newest Jobs (a finished Job is removed with its history), or name the namespace with -n", name, ns, ns)
+		}
+		if err != nil {
 			return err
 		}
 		if st.Pod != "" && st.PodPhase != corev1.PodPending {
 			break
 		}
+		if st.Phase == "succeeded" || st.Phase == "failed" {
+			// Ended without a pod that ran (its deadline passed while it
+			// was pending, or its pods were deleted): there is no log to
+			// wait for, with -f or without.
+			return fmt.Errorf("job %s %s%s and has no pod that ran, so there is no log to read: kubectl -n %s describe job/%s shows its events",
+				name, st.Phase, jobReason(st), ns, name)
+		}
 		if !c.Follow {
 			return fmt.Errorf("job %s has no started pod yet (%s): try again, or use -f to wait", name, st.Line())
+		}
+		if !waiting {
+			// Said once: a pod no node takes would otherwise be a silent
+			// wait.
+			waiting = true
+			fmt.Fprintf(env.stderr, "==> %s; waiting for its pod to start (Ctrl-C stops; if it stays pending, kubectl -n %s describe job/%s says why)\n", st.Line(), ns, name)
 		}
 		select {
 		case <-ctx.Done():
@@ -65,4 +85,12 @@ func (c *logsCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		return fmt.Errorf("logs of pod %s (job %s): %w", st.Pod, name, err)
 	}
 	return nil
+}
+
+// jobReason is " (<the Job's failure reason>)" when it has one.
+func jobReason(st kube.JobState) string {
+	if st.Reason == "" {
+		return ""
+	}
+	return " (" + st.Reason + ")"
 }

@@ -73,6 +73,13 @@ func main() {
 	os.Exit(code)
 }
 
+// stdin is where answers are read, and stdinIsTerminal says whether a
+// person types them; tests stand in for a terminal.
+var (
+	stdin           io.Reader = os.Stdin
+	stdinIsTerminal           = func() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
+)
+
 // run is main without os.Exit and with its streams injected, so commands
 // are testable in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -89,13 +96,12 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, conne
 		return cli.ExitOK
 	}
 	var c app
-	kctx, code, ok := cli.Parse(&c, "kubectl qbackup", "Back up and restore a distributed Qdrant with qbackup Jobs.", args, stdout, stderr)
+	kctx, code, ok := cli.Parse(&c, cli.Program{Name: "kubectl qbackup", Description: "Back up and restore a distributed Qdrant with qbackup Jobs.", Stdout: stdout, Stderr: stderr}, args)
 	if !ok {
 		return code
 	}
 	c.Kube.connect = connect
-	env := &runEnv{stdin: os.Stdin, stdout: stdout, stderr: stderr, now: now,
-		interactive: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) }}
+	env := &runEnv{stdin: stdin, stdout: stdout, stderr: stderr, now: now, interactive: stdinIsTerminal}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(&c.Kube)
 	if err := kctx.Run(env); err != nil {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -17,10 +20,11 @@ import (
 	"github.com/qbackup/qbackup/internal/kube"
 )
 
-// peersFlags control the peers query of the restore preview.
+// peersFlags control the peers query of the restore and rebalance
+// previews.
 type peersFlags struct {
-	PeersTimeout   time.Duration `name:"peers-timeout" default:"1m" help:"How long the restore preview waits for its peers query Job (qbackup peers, which asks each Ready Qdrant pod GET /cluster) before it goes on with the Kubernetes counts alone."`
-	SkipPeersQuery bool          `name:"skip-peers-query" help:"Do not run the peers query Job: the preview compares the backup with the Ready pods and the StatefulSet only."`
+	PeersTimeout   time.Duration `name:"peers-timeout" default:"1m" help:"How long the preview waits for its peers query Job (qbackup peers, which asks each Ready Qdrant pod GET /cluster) before it goes on with the Kubernetes counts alone."`
+	SkipPeersQuery bool          `name:"skip-peers-query" help:"Do not run the peers query Job: the preview counts the Ready pods and the StatefulSet's replicas only."`
 }
 
 // Validate runs before anything is contacted.
@@ -46,6 +50,15 @@ func queryPeers(ctx context.Context, env *runEnv, cs kubernetes.Interface, tpl *
 	}
 	ns := tpl.Namespace
 	created, err := cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// Another preview asked in the same second (a second operator,
+		// or a script running two): its Job is its own to read and
+		// delete, so this query gets a name of its own.
+		var b [2]byte
+		_, _ = rand.Read(b[:]) // crypto/rand never fails
+		job.Name += "-" + hex.EncodeToString(b[:])
+		created, err = cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
+	}
 	if err != nil {
 		return nil, job.Name, fmt.Errorf("create job %s: %w", job.Name, err)
 	}
@@ -89,4 +102,69 @@ func orText(s, alt string) string {
 		return alt
 	}
 	return s
+}
+
+// previewPeers is what a preview learnt of Qdrant's own peers: the
+// check, or why the query did not run.
+type previewPeers struct {
+	check kube.PeerCheck
+	job   string
+	// skipped or failed say why Qdrant's count is not known.
+	skipped bool
+	failed  error
+}
+
+// check runs the peers query unless told not to, and compares its
+// answer with the pods. A query that cannot run is reported, not fatal:
+// the preview goes on with the Kubernetes counts. The restore and the
+// rebalance previews share it, so both say the same.
+func (f peersFlags) check(ctx context.Context, env *runEnv, cs kubernetes.Interface, tpl *batchv1.CronJob, nodes kube.NodeCount) previewPeers {
+	if f.SkipPeersQuery {
+		return previewPeers{skipped: true}
+	}
+	s, job, err := queryPeers(ctx, env, cs, tpl, f.PeersTimeout)
+	if err != nil {
+		return previewPeers{job: job, failed: err}
+	}
+	return previewPeers{check: kube.ComparePeers(nodes, s), job: job}
+}
+
+// line is the preview's line about Qdrant's peers; kind ("restore",
+// "rebalance") names the Job that refuses a disagreement, as both do
+// (their discovery checks the same counts again).
+func (p previewPeers) line(kind string, allowMismatch bool) string {
+	switch {
+	case p.skipped:
+		return "Qdrant's peers not asked (--skip-peers-query): the preview counts Kubernetes pods only"
+	case p.failed != nil:
+		return fmt.Sprintf("Qdrant's peers not read: %v; the preview counts Kubernetes pods only", p.failed)
+	}
+	line := p.check.Summary()
+	if !p.check.Agrees() && !allowMismatch {
+		line += "; the " + kind + " Job refuses a cluster whose pods and peers disagree: fix it first, or pass --allow-node-mismatch"
+	}
+	return line
+}
+
+// disagrees says that Qdrant answered and its peers and the pods
+// disagree.
+func (p previewPeers) disagrees() bool { return p.check.Known && !p.check.Agrees() }
+
+// source names where Qdrant's count came from, for the preview's note.
+func (p previewPeers) source() string {
+	if p.check.Known {
+		return "; Qdrant's peers from job " + p.job
+	}
+	return ""
+}
+
+// count is Qdrant's count for the plan annotation.
+func (p previewPeers) count() string {
+	switch {
+	case p.skipped:
+		return "not asked"
+	case !p.check.Known:
+		return "unknown"
+	}
+	return strconv.Itoa(p.check.Peers)
 }

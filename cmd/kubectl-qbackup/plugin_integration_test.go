@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -79,6 +80,13 @@ func TestBackupCreatesJobFromCronJob(t *testing.T) {
 	}
 	if jobs, _ := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{}); len(jobs.Items) != 0 {
 		t.Fatalf("dry run created %d jobs", len(jobs.Items))
+	}
+
+	// The API server validates the Indexed Job --workers renders
+	// (completion mode, per-index retries, failure policy together).
+	code, out, errOut = plugin(t, ns, "backup", "--workers=3", "--dry-run=server", "-o", "yaml")
+	if code != cli.ExitOK || !strings.Contains(out, "completionMode: Indexed") || !strings.Contains(out, "backoffLimitPerIndex: 2") {
+		t.Fatalf("indexed server dry run: exit %d\n%s\n%s", code, out, errOut)
 	}
 
 	code, out, errOut = plugin(t, ns, "backup")
@@ -691,12 +699,23 @@ func TestRebalanceCreatesJob(t *testing.T) {
 		return list.Items
 	}
 
-	code, out, errOut := plugin(t, ns, "rebalance", "--replication-factor=2", "--dry-run=client", "-o", "yaml")
+	// No node runs the peers query here: the preview says so within
+	// --peers-timeout, goes on with the pod counts and deletes the Job.
+	code, out, errOut := plugin(t, ns, "rebalance", "--replication-factor=2", "--dry-run=client", "-o", "yaml", "--peers-timeout=1s")
 	if code != cli.ExitOK {
 		t.Fatalf("dry run: exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(errOut, "Rebalance over the 2 Ready pods") {
+	if !regexp.MustCompile(`Rebalance over the 2 Ready pods of namespace \S+\n  Qdrant's peers not read: job qbackup-peers-[0-9]{14} did not finish within --peers-timeout=1s \(job.batch/qbackup-peers-[0-9]{14}: pending\): is there a node to run it\?; the preview counts Kubernetes pods only\n`).MatchString(errOut) {
 		t.Errorf("summary not shown: %s", errOut)
+	}
+	queries, err := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=peers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range queries.Items {
+		if j.DeletionTimestamp == nil {
+			t.Errorf("the peers query Job %s was not deleted", j.Name)
+		}
 	}
 	var printed batchv1.Job
 	if err := yaml.UnmarshalStrict([]byte(out), &printed); err != nil {
@@ -705,11 +724,14 @@ func TestRebalanceCreatesJob(t *testing.T) {
 	if got := printed.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, []string{"rebalance", "--replication-factor=2"}) {
 		t.Errorf("printed args %q", got)
 	}
+	if got := printed.Annotations["qbackup.io/previewed-plan"]; got != "rebalance (Ready pods: 2, Qdrant peers: unknown)" {
+		t.Errorf("printed plan annotation %q", got)
+	}
 	if jobs := rebalanceJobs(); len(jobs) != 0 {
 		t.Fatalf("dry run created %d jobs", len(jobs))
 	}
 	// --shards and --writes-paused reach the Job.
-	code, out, errOut = plugin(t, ns, "rebalance", "--shards=auto", "--writes-paused", "--dry-run=client", "-o", "yaml")
+	code, out, errOut = plugin(t, ns, "rebalance", "--shards=auto", "--writes-paused", "--dry-run=client", "-o", "yaml", "--skip-peers-query")
 	if code != cli.ExitOK {
 		t.Fatalf("dry run with --shards: exit %d: %s", code, errOut)
 	}
@@ -721,7 +743,7 @@ func TestRebalanceCreatesJob(t *testing.T) {
 		t.Errorf("printed args with --shards %q", got)
 	}
 
-	code, out, errOut = plugin(t, ns, "rebalance", "--collections=docs", "--yes")
+	code, out, errOut = plugin(t, ns, "rebalance", "--collections=docs", "--yes", "--skip-peers-query")
 	if code != cli.ExitOK || !strings.Contains(out, "job.batch/qbackup-rebalance-") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -738,7 +760,7 @@ func TestRebalanceCreatesJob(t *testing.T) {
 	}
 
 	stacktest.RunPod(t, cs, ns, "qdrant-2", qdrantLabels, "10.0.0.3", false)
-	code, _, errOut = plugin(t, ns, "rebalance", "--yes")
+	code, _, errOut = plugin(t, ns, "rebalance", "--yes", "--skip-peers-query")
 	if code != cli.ExitClusterNotOK || !strings.Contains(errOut, "qdrant-2") {
 		t.Fatalf("a pod not Ready: exit %d, want %d; stderr %s", code, cli.ExitClusterNotOK, errOut)
 	}

@@ -24,7 +24,8 @@ var progressDrain = 2 * time.Second
 
 // progressFollower shows the progress lines of a Job's running pod while
 // the plugin waits for the Job: the run's own periodic lines (phase,
-// shards, bytes, ETA) read through pods/log, one pod at a time (a retried
+// shards, bytes, ETA; a rebalance's start and end of each collection)
+// read through pods/log, one pod at a time (a retried
 // Job gets a new pod, which is followed in turn).
 type progressFollower struct {
 	cs  kubernetes.Interface
@@ -80,6 +81,8 @@ func (f *progressFollower) follow(ctx context.Context, pod string, done chan str
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if line, ok := printer.ProgressLine(sc.Bytes(), restore.ProgressMessage, backup.ProgressMessage, printer.SummaryMessage); ok {
+			f.out.println("  " + line)
+		} else if line, ok := printer.RebalanceLine(sc.Bytes()); ok {
 			f.out.println("  " + line)
 		}
 	}

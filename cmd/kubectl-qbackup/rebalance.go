@@ -18,14 +18,19 @@ type rebalanceCmd struct {
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
 	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the rebalance Job is made from."`
 	Yes               bool     `name:"yes" short:"y" help:"Do not ask for confirmation (asked only on a terminal)."`
+	peersFlags        `embed:""`
 	waitFlags         `embed:""`
 	dryRun            `embed:""`
 }
 
 func (c *rebalanceCmd) Help() string {
 	return `Checks that every Qdrant pod is Ready (and that their count is the
-StatefulSet's replicas) and creates a Job from the installed restore
-template that runs qbackup rebalance: it spreads the replicas of every
+StatefulSet's replicas), asks Qdrant for its own peers through the same
+short read-only Job as the restore preview (qbackup peers -o json;
+--peers-timeout bounds it, --skip-peers-query skips it, and a query that
+cannot run is reported and the preview goes on with the pod counts),
+names any pod whose Qdrant has not joined consensus, and creates a Job
+from the installed restore template that runs qbackup rebalance: it spreads the replicas of every
 collection evenly over the Ready pods and brings each shard to its
 collection's replication factor (or --replication-factor), moving and
 replicating before it drops anything, so the cluster keeps serving. Use it
@@ -54,6 +59,9 @@ func (c *rebalanceCmd) Validate() error {
 		return err
 	}
 	if err := c.waitFlags.Validate(); err != nil {
+		return err
+	}
+	if err := c.peersFlags.Validate(); err != nil {
 		return err
 	}
 	if c.ReplicationFactor != nil && *c.ReplicationFactor < 1 {
@@ -85,14 +93,11 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error
 		}
 		fmt.Fprintf(env.stderr, "warning: %v (going on: --allow-node-mismatch)\n", err)
 	}
-	// With -o yaml the summary goes to stderr, so stdout is the object
-	// alone.
-	out := env.stdout
-	if c.Output == "yaml" {
-		out = env.stderr
+	peers := c.peersFlags.check(ctx, env, cs, tpl, nodes)
+	if err := ctx.Err(); err != nil {
+		// Interrupted while the query ran (its Job is deleted): stop.
+		return err
 	}
-	fmt.Fprintf(out, "Rebalance over the %d Ready pods of namespace %s\n  (the Job plans against the live cluster and logs its plan before it moves anything: kubectl qbackup logs latest)\n",
-		len(nodes.Ready), ns)
 	args := kube.RebalanceArgs{Collections: c.Collections, AllowNodeMismatch: c.AllowNodeMismatch, Shards: c.Shards, WritesPaused: c.WritesPaused}
 	if c.ReplicationFactor != nil {
 		args.ReplicationFactor = *c.ReplicationFactor
@@ -101,12 +106,36 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error
 	if err != nil {
 		return config.Invalid(err)
 	}
+	job.Annotations[kube.PlanAnnotation] = fmt.Sprintf("rebalance (Ready pods: %d, Qdrant peers: %s)", len(nodes.Ready), peers.count())
+	// With -o yaml the summary goes to stderr, so stdout is the object
+	// alone.
+	out := env.stdout
+	if c.Output == "yaml" {
+		out = env.stderr
+	}
+	counts := ""
+	if peers.check.Known {
+		counts = fmt.Sprintf(" (Qdrant peers: %d)", peers.check.Peers)
+	}
+	fmt.Fprintf(out, "Rebalance over the %d Ready pods of namespace %s%s\n  %s\n", len(nodes.Ready), ns, counts, peers.line("rebalance", c.AllowNodeMismatch))
+	note := "the Job plans against the live cluster and logs its plan before it moves anything"
+	if !c.dryRun.enabled() {
+		// The Job's name, not "latest": a scheduled backup may start
+		// meanwhile.
+		note += fmt.Sprintf(": kubectl qbackup -n %s logs %s -f", ns, job.Name)
+	}
+	fmt.Fprintf(out, "  (%s%s)\n", note, peers.source())
 	if !c.dryRun.enabled() && !c.Yes && env.interactive() {
 		what := "Move and replicate shards"
 		if c.Shards != "" && c.Shards != "keep" {
 			what = fmt.Sprintf("Reshard (--shards=%s), then move and replicate shards", c.Shards)
 		}
-		if !env.confirm(fmt.Sprintf("%s over the %d Ready pods of namespace %s?", what, len(nodes.Ready), ns)) {
+		question := fmt.Sprintf("%s over the %d Ready pods of namespace %s", what, len(nodes.Ready), ns)
+		if peers.disagrees() {
+			// Said again where the answer is given.
+			question += ", although Qdrant's peers and the pods disagree"
+		}
+		if !env.confirm(question + "?") {
 			fmt.Fprintln(env.stderr, "Not confirmed: no rebalance Job was created.")
 			return nil
 		}

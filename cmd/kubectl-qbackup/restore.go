@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
-
-	batchv1 "k8s.io/api/batch/v1"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -74,7 +71,7 @@ func (c *restoreCmd) Validate() error {
 		return err
 	}
 	if c.Backup == "" {
-		return config.Invalidf("restore needs the backup to restore: name a backup id (see kubectl qbackup list) or latest, e.g. kubectl qbackup restore latest")
+		return config.Invalidf("name the backup to restore: a backup id (see kubectl qbackup list) or latest, e.g. kubectl qbackup restore latest")
 	}
 	if _, err := restore.ParseStrategy(c.Plan); err != nil {
 		return config.Invalid(err)
@@ -131,7 +128,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if err != nil {
 		return err
 	}
-	peers := c.peerCheck(ctx, env, cs, tpl, nodes)
+	peers := c.peersFlags.check(ctx, env, cs, tpl, nodes)
 	if err := ctx.Err(); err != nil {
 		// Interrupted while the query ran (its Job is deleted): stop.
 		return err
@@ -157,7 +154,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 		counts += fmt.Sprintf(", Qdrant peers: %d", peers.check.Peers)
 	}
 	fmt.Fprintf(out, "Backup %s of cluster %q: %s → %s\n", m.BackupID, m.Cluster, counts, preview.Strategy)
-	fmt.Fprintf(out, "  %s\n", peers.line(c.AllowNodeMismatch))
+	fmt.Fprintf(out, "  %s\n", peers.line("restore", c.AllowNodeMismatch))
 	fmt.Fprintf(out, "  %s\n  (read from %s%s; the restore Job makes the real plan against the live cluster)\n",
 		preview.Reason, l.Source, peers.source())
 	for _, cp := range preview.Collections {
@@ -173,9 +170,17 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	}
 	job.Annotations[kube.PlanAnnotation] = fmt.Sprintf("%s (pods in backup: %d, Ready pods: %d, Qdrant peers: %s)", preview.Strategy, preview.SourcePods, len(nodes.Ready), peers.count())
 	if !c.dryRun.enabled() && !c.Yes && env.interactive() {
-		what := fmt.Sprintf("Restore backup %s onto the %d Ready pods of namespace %s", m.BackupID, preview.TargetPods, ns)
+		onto := "Ready pods"
+		if peers.check.Known && len(peers.check.PlanPods) > 0 {
+			onto = "Qdrant peers" // what the plan was made on
+		}
+		what := fmt.Sprintf("Restore backup %s onto the %d %s of namespace %s", m.BackupID, preview.TargetPods, onto, ns)
 		if c.Overwrite {
 			what += ", replacing the collections that exist"
+		}
+		if peers.disagrees() {
+			// Said again where the answer is given.
+			what += ", although Qdrant's peers and the pods disagree"
 		}
 		if !env.confirm(what + "?") {
 			fmt.Fprintln(env.stderr, "Not confirmed: no restore Job was created.")
@@ -218,62 +223,4 @@ func (c *restoreCmd) shards(installed *kube.Installed) (uint32, bool, error) {
 		return 0, false, config.Invalidf("QBACKUP_SHARDS=%s in %s: %v", v, installed.Source, err)
 	}
 	return n, auto, nil
-}
-
-// previewPeers is what the preview learnt of Qdrant's own peers: the
-// check, or why the query did not run.
-type previewPeers struct {
-	check kube.PeerCheck
-	job   string
-	// skipped or failed say why Qdrant's count is not known.
-	skipped bool
-	failed  error
-}
-
-// peerCheck runs the peers query unless told not to, and compares its
-// answer with the pods. A query that cannot run is reported, not fatal:
-// the preview goes on with the Kubernetes counts.
-func (c *restoreCmd) peerCheck(ctx context.Context, env *runEnv, cs kubernetes.Interface, tpl *batchv1.CronJob, nodes kube.NodeCount) previewPeers {
-	if c.SkipPeersQuery {
-		return previewPeers{skipped: true}
-	}
-	s, job, err := queryPeers(ctx, env, cs, tpl, c.PeersTimeout)
-	if err != nil {
-		return previewPeers{job: job, failed: err}
-	}
-	return previewPeers{check: kube.ComparePeers(nodes, s), job: job}
-}
-
-// line is the preview's line about Qdrant's peers.
-func (p previewPeers) line(allowMismatch bool) string {
-	switch {
-	case p.skipped:
-		return "Qdrant's peers not asked (--skip-peers-query): the preview counts Kubernetes pods only"
-	case p.failed != nil:
-		return fmt.Sprintf("Qdrant's peers not read: %v; the preview counts Kubernetes pods only", p.failed)
-	}
-	line := p.check.Summary()
-	if !p.check.Agrees() && !allowMismatch {
-		line += "; the restore Job refuses a cluster whose pods and peers disagree: fix it first, or pass --allow-node-mismatch"
-	}
-	return line
-}
-
-// source names where Qdrant's count came from, for the preview's note.
-func (p previewPeers) source() string {
-	if p.check.Known {
-		return "; Qdrant's peers from job " + p.job
-	}
-	return ""
-}
-
-// count is Qdrant's count for the plan annotation.
-func (p previewPeers) count() string {
-	switch {
-	case p.skipped:
-		return "not asked"
-	case !p.check.Known:
-		return "unknown"
-	}
-	return strconv.Itoa(p.check.Peers)
 }

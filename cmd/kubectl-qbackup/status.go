@@ -28,7 +28,9 @@ func (c *statusCmd) Help() string {
 schedule (and whether it is suspended), the image, when the last backup
 was scheduled and succeeded, the last complete backup set (from the
 backup summaries the Jobs record), and the newest backup, restore, verify
-and rebalance Jobs with their outcome.
+and rebalance Jobs with their outcome. The peers query Jobs of the restore
+and rebalance previews are not among them: one is named, as a leftover
+to delete, only once it has outlived the preview that made it.
 
 Examples:
   kubectl qbackup status -n qdrant
@@ -47,16 +49,20 @@ func (c *statusCmd) Validate() error {
 
 // status is the `status -o json|yaml` document.
 type status struct {
-	Namespace          string            `json:"namespace"`
-	Schedule           string            `json:"schedule"`
-	TimeZone           string            `json:"timeZone,omitempty"`
-	Suspended          bool              `json:"suspended"`
-	Image              string            `json:"image"`
-	RestoreTemplate    bool              `json:"restoreTemplate"`
-	LastScheduled      *metav1.Time      `json:"lastScheduled,omitempty"`
-	LastSuccessful     *metav1.Time      `json:"lastSuccessful,omitempty"`
-	Running            []string          `json:"running"`
-	Jobs               []kube.JobSummary `json:"jobs"`
+	Namespace       string            `json:"namespace"`
+	Schedule        string            `json:"schedule"`
+	TimeZone        string            `json:"timeZone,omitempty"`
+	Suspended       bool              `json:"suspended"`
+	Image           string            `json:"image"`
+	RestoreTemplate bool              `json:"restoreTemplate"`
+	LastScheduled   *metav1.Time      `json:"lastScheduled,omitempty"`
+	LastSuccessful  *metav1.Time      `json:"lastSuccessful,omitempty"`
+	Running         []string          `json:"running"`
+	Jobs            []kube.JobSummary `json:"jobs"`
+	// LeftoverQueries are peers query Jobs the preview that made them no
+	// longer reads (it died, or its Role lacks delete on jobs): safe to
+	// delete, and removed by their ttl anyway.
+	LeftoverQueries    []kube.JobSummary `json:"leftoverQueries,omitempty"`
 	LastCompleteBackup *kube.JobSummary  `json:"lastCompleteBackup,omitempty"`
 	// LastCompleteSet is the newest complete backup set of the
 	// installation's cluster, from the backup summaries; absent without
@@ -92,6 +98,7 @@ func (c *statusCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 	if err != nil {
 		return err
 	}
+	jobs, st.LeftoverQueries = kube.SplitQueries(jobs, env.now())
 	for i, j := range jobs {
 		if j.Phase == "pending" || j.Phase == "running" {
 			st.Running = append(st.Running, j.Job)
@@ -135,7 +142,7 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 	fmt.Fprintf(tw, "Schedule:\t%s, %s\n", strings.TrimSpace(st.Schedule+" "+st.TimeZone), state)
 	fmt.Fprintf(tw, "Image:\t%s\n", st.Image)
 	if !st.RestoreTemplate {
-		fmt.Fprintf(tw, "Restore template:\tmissing (cronjob/%s): kubectl qbackup restore cannot create Jobs; reinstall the overlay\n", kube.RestoreTemplate)
+		fmt.Fprintf(tw, "Restore template:\tmissing (cronjob/%s): kubectl qbackup restore and rebalance cannot create Jobs; reinstall the overlay (kubectl apply -k kustomize/overlays/<env>)\n", kube.RestoreTemplate)
 	}
 	fmt.Fprintf(tw, "Last scheduled:\t%s\n", ago(st.LastScheduled))
 	fmt.Fprintf(tw, "Last successful:\t%s\n", ago(st.LastSuccessful))
@@ -164,6 +171,10 @@ func (c *statusCmd) table(env *runEnv, st status, wide bool) error {
 		running = fmt.Sprint(st.Running)
 	}
 	fmt.Fprintf(tw, "Running:\t%s\n", running)
+	for _, j := range st.LeftoverQueries {
+		fmt.Fprintf(tw, "Leftover query Job:\t%s (%s, %s old; its ttl removes it 5m after it ended): kubectl -n %s delete job %s\n",
+			j.Job, j.Phase, now.Sub(j.Created.Time).Round(time.Second), st.Namespace, j.Job)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,9 +28,9 @@ import (
 	"github.com/qbackup/qbackup/internal/kube"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/manifests"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
+	"github.com/qbackup/qbackup/internal/golden"
+)
 
 // now is the clock of the golden outputs.
 var now = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
@@ -152,25 +151,6 @@ func runFake(t *testing.T, cs kubernetes.Interface, args ...string) (int, string
 	return code, out.String(), errOut.String()
 }
 
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (go test -update rewrites it):\n--- want\n%s\n--- got\n%s", name, want, got)
-	}
-}
-
 // TestCommandsReadTheSummaries: with kubectl access alone — no storage or
 // catalog credentials, the store unreachable — list, describe, status
 // and the restore preview answer from the summaries. The outputs are
@@ -199,7 +179,7 @@ func TestCommandsReadTheSummaries(t *testing.T) {
 			t.Fatalf("%q: exit %d\n%s\n%s", tc.args, code, out, errOut)
 		}
 		if tc.golden != "" {
-			golden(t, tc.golden, out)
+			golden.CheckString(t, filepath.Join("testdata", tc.golden), out)
 		} else if !strings.Contains(out, "- restore\n        - "+newestID+"\n        - --cluster=prod\n") {
 			t.Errorf("%q: the Job does not restore %s of prod:\n%s", tc.args, newestID, out)
 		}
@@ -301,7 +281,7 @@ func TestTheSummaryOfAnEncryptedManifest(t *testing.T) {
 		if code != cli.ExitOK {
 			t.Fatalf("%q: exit %d\n%s\n%s", tc.args, code, out, errOut)
 		}
-		golden(t, tc.golden, out)
+		golden.CheckString(t, filepath.Join("testdata", tc.golden), out)
 		if strings.Contains(out, "docs") || strings.Contains(out, "qdrant-0") {
 			t.Errorf("%q shows what the encrypted manifest holds:\n%s", tc.args, out)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/backup"
@@ -12,6 +13,8 @@ import (
 	"github.com/qbackup/qbackup/internal/crypt"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/printer"
+	"github.com/qbackup/qbackup/internal/prune"
+	"github.com/qbackup/qbackup/internal/workerset"
 )
 
 type backupCmd struct {
@@ -41,6 +44,18 @@ type backupCmd struct {
 	EncryptManifest   bool     `name:"encrypt-manifest" env:"QBACKUP_ENCRYPT_MANIFEST" help:"Also encrypt the set's manifest (collections, their configuration and payload schema, sample digests) to the --encrypt-recipient keys, as manifest.json.age. Without the key, list and prune still see the set's id, time, status and size; describe, verify and restore need the key."`
 	config.Output     `embed:""`
 
+	// Several workers: the pods of an Indexed Job (see the README's
+	// "Backup across several pods").
+	Workers       int           `name:"workers" env:"QBACKUP_WORKERS" default:"1" help:"Take the set with this many workers, one pod each (a Kubernetes Indexed Job with as many completions); 1 is a single run."`
+	WorkerIndex   int           `name:"worker-index" env:"JOB_COMPLETION_INDEX" default:"0" help:"This worker's index, 0 to --workers minus 1; in an Indexed Job, Kubernetes sets JOB_COMPLETION_INDEX. Worker 0 plans, holds the cluster lock and commits."`
+	SetID         string        `name:"set-id" env:"QBACKUP_SET_ID" help:"Names the set all workers of one run share; required with --workers above 1. The Job passes its uid (label batch.kubernetes.io/controller-uid) through the downward API."`
+	PlanWait      time.Duration `name:"plan-wait" env:"QBACKUP_PLAN_WAIT" default:"${default_plan_wait}" help:"How long a worker waits for worker 0's plan."`
+	PartsWait     time.Duration `name:"parts-wait" env:"QBACKUP_PARTS_WAIT" default:"${default_parts_wait}" help:"How long worker 0 waits for the other workers' parts after its own; then the set fails."`
+	WorkerRetries int           `name:"worker-retries" env:"QBACKUP_WORKER_RETRIES" default:"0" help:"Retries the Job gives each index (its backoffLimitPerIndex): a worker that fails with none left fails the set at once."`
+	// WorkerFailures is a string: the downward API gives "" for an
+	// annotation a pod lacks, which counts as none.
+	WorkerFailures string `name:"worker-failures" env:"QBACKUP_WORKER_FAILURES" help:"Earlier failures of this index (the pod annotation batch.kubernetes.io/job-index-failure-count, through the downward API); empty is 0."`
+
 	parsed *parsedRecipients
 }
 
@@ -57,6 +72,10 @@ const (
 	// maxSampleSize: the sample is read in one scroll request with
 	// payloads and vectors and held in memory.
 	maxSampleSize = 10000
+	// maxWorkers: every worker polls storage for the set's records and
+	// the plan lists every shard with its worker; beyond this the
+	// peers, not the workers, are the limit.
+	maxWorkers = 256
 )
 
 // Validate runs before anything is contacted (see config.All).
@@ -73,6 +92,7 @@ func (c *backupCmd) Validate() error {
 			}
 			return nil
 		},
+		c.validateWorkers,
 		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
 		config.IntAtLeast("prestart-streams", "QBACKUP_PRESTART_STREAMS", c.PrestartStreams, 0, maxPrestartStreams, "each holds a proxied shard on its peer until its transfer"),
@@ -87,6 +107,50 @@ func (c *backupCmd) Validate() error {
 			return config.IntAtLeast("sample-size", "QBACKUP_SAMPLE_SIZE", c.SampleSize, 1, maxSampleSize, "the sample is read in one request and held in memory")()
 		},
 	)
+}
+
+// validateWorkers checks the multi-worker flags.
+func (c *backupCmd) validateWorkers() error {
+	if err := config.IntAtLeast("workers", "QBACKUP_WORKERS", c.Workers, 1, maxWorkers, "each worker polls storage and the plan lists every shard")(); err != nil {
+		return err
+	}
+	switch {
+	case c.WorkerIndex < 0 || c.WorkerIndex >= c.Workers:
+		return config.Invalidf("--worker-index %d (JOB_COMPLETION_INDEX): must be 0 to %d for --workers %d (QBACKUP_WORKERS): give the Job as many completions as workers", c.WorkerIndex, c.Workers-1, c.Workers)
+	case c.Workers == 1:
+		return nil
+	case c.SetID == "":
+		return config.Invalidf("--workers %d (QBACKUP_WORKERS) needs --set-id (QBACKUP_SET_ID), the same for every worker of the set: in a Job, the Job's uid from the downward API (see kustomize/components/indexed-backup)", c.Workers)
+	case !workerset.ValidSetID(c.SetID):
+		return config.Invalidf("--set-id %q (QBACKUP_SET_ID): use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", c.SetID)
+	case c.EncryptManifest:
+		return config.Invalidf("--encrypt-manifest (QBACKUP_ENCRYPT_MANIFEST) cannot be used with --workers %d: the plan the workers share would name the collections in clear; use --workers 1 or drop --encrypt-manifest", c.Workers)
+	case c.WriteLock:
+		return config.Invalidf("--write-lock (QBACKUP_WRITE_LOCK) cannot be used with --workers %d: one worker could unlock writes while another starts its snapshots; use --workers 1 or drop --write-lock", c.Workers)
+	}
+	return config.All(
+		config.DurationAtLeast("plan-wait", "QBACKUP_PLAN_WAIT", c.PlanWait, time.Second, "worker 0 reads the whole cluster first"),
+		config.DurationAtLeast("parts-wait", "QBACKUP_PARTS_WAIT", c.PartsWait, time.Second, "as long as a share can take"),
+		config.IntAtLeast("worker-retries", "QBACKUP_WORKER_RETRIES", c.WorkerRetries, 0, 0, ""),
+		func() error {
+			if _, err := c.workerFailures(); err != nil {
+				return config.Invalidf("--worker-failures %q (QBACKUP_WORKER_FAILURES): want a count, 0 or more (the Job's batch.kubernetes.io/job-index-failure-count annotation)", c.WorkerFailures)
+			}
+			return nil
+		},
+	)
+}
+
+// workerFailures is --worker-failures as a count.
+func (c *backupCmd) workerFailures() (int, error) {
+	if c.WorkerFailures == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(c.WorkerFailures)
+	if err == nil && n < 0 {
+		err = errors.New("negative")
+	}
+	return n, err
 }
 
 // recipients parses --encrypt-recipient once (Validate, then Run; a
@@ -137,6 +201,12 @@ Examples:
 
 func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	env.report.Cluster = c.Cluster
+	if c.Workers > 1 && c.WorkerIndex > 0 {
+		// Worker 0's outcome is the set's: another worker's success is
+		// no backup yet, and its failure may be retried; only worker 0
+		// pushes metrics (an empty cluster pushes nothing).
+		env.report.Cluster = ""
+	}
 	secrets, err := config.LoadSecrets(ctx, nil)
 	if err != nil {
 		return err
@@ -181,11 +251,11 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	for id, client := range clients {
 		deps.Peers[id] = client
 	}
-	var index backup.IndexCatalog
+	var index prune.Catalog
 	if cat != nil {
-		a := backup.NewCatalog(cat)
-		deps.Catalog, index = a, a
+		deps.Catalog, index = backup.NewCatalog(cat), cat
 	}
+	failures, _ := c.workerFailures() // checked by Validate
 	var started struct {
 		id string
 		at time.Time
@@ -210,6 +280,12 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		ObjectLockDays:     c.ObjectLockDays,
 		Encrypt:            recipients,
 		EncryptManifest:    c.EncryptManifest,
+		Workers:            c.Workers,
+		WorkerIndex:        c.WorkerIndex,
+		SetID:              c.SetID,
+		PlanWait:           c.PlanWait,
+		PartsWait:          c.PartsWait,
+		FinalAttempt:       failures >= c.WorkerRetries,
 	}, deps)
 	if errors.Is(err, backup.ErrObjectLockUnsupported) {
 		return config.Invalidf("--object-lock-mode (QBACKUP_OBJECT_LOCK_MODE): %v", err)
@@ -232,6 +308,10 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 		}
 		return err
 	}
+	if res.Part != nil {
+		// A worker other than 0: its part is stored, worker 0 commits.
+		return printPartResult(env, c.Format, res.Part)
+	}
 	// Committed: the summary is what kubectl qbackup reads.
 	summaries.record(res.Manifest)
 	env.report.Bytes, env.report.Shards = res.Bytes, shardCount(res.Manifest)
@@ -244,7 +324,7 @@ func (c *backupCmd) Run(ctx context.Context, env *runEnv) error {
 	if !c.Prune {
 		return nil
 	}
-	rep, err := backup.Prune(ctx, c.pruneOptions(c.Cluster, false, env), store, index)
+	rep, err := prune.Run(ctx, c.pruneOptions(c.Cluster, false, env), store, index)
 	if err != nil {
 		return fmt.Errorf("backup %s is complete, but prune failed: %w", res.Manifest.BackupID, err)
 	}
@@ -306,6 +386,37 @@ func shardCount(m *manifest.Manifest) int {
 		n += len(c.Shards)
 	}
 	return n
+}
+
+// partReport is the JSON contract of `backup -o json` for a worker other
+// than 0; consumers must ignore unknown fields.
+type partReport struct {
+	SetID    string `json:"set_id"`
+	BackupID string `json:"backup_id"`
+	Worker   int    `json:"worker"`
+	Workers  int    `json:"workers"`
+	Shards   int    `json:"shards"`
+	Bytes    int64  `json:"bytes"`
+	Already  bool   `json:"already,omitempty"`
+	// Committer is the worker that commits the set.
+	Committer int `json:"committer"`
+}
+
+func printPartResult(env *runEnv, format string, p *backup.PartResult) error {
+	r := partReport{SetID: p.SetID, BackupID: p.BackupID, Worker: p.Worker, Workers: p.Workers, Shards: p.Shards, Bytes: p.Bytes, Already: p.Already}
+	env.summary = fmt.Sprintf("worker %d of %d: part of backup %s stored (%d shards, %d bytes); worker 0 commits the set", p.Worker, p.Workers, p.BackupID, p.Shards, p.Bytes)
+	switch format {
+	case "json", "yaml":
+		return printer.Structured(env.stdout, format, r)
+	}
+	if p.Already {
+		_, err := fmt.Fprintf(env.stdout, "worker %d of %d: nothing to do, this worker's part of backup %s (set %s) is stored already; worker 0 commits the set\n",
+			p.Worker, p.Workers, p.BackupID, p.SetID)
+		return err
+	}
+	_, err := fmt.Fprintf(env.stdout, "worker %d of %d: part of backup %s (set %s) stored: %d shards, %s; worker 0 commits the set once every part is stored\n",
+		p.Worker, p.Workers, p.BackupID, p.SetID, p.Shards, printer.Bytes(p.Bytes))
+	return err
 }
 
 // prestartStreams maps the flag (0: none) to the engine's option (0: its

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/qbackup/qbackup/internal/backup"
+	"github.com/qbackup/qbackup/internal/catalogsync"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 )
@@ -79,7 +79,7 @@ func (c *catalogSyncCmd) Run(ctx context.Context, env *runEnv) error {
 	// catalog and cluster name keep their sets apart.
 	cat = cli.ScopeCatalog(cat, c.Source)
 	defer cat.Close()
-	rep, err := backup.SyncCatalog(ctx, store, backup.NewCatalog(cat), secrets.Identities)
+	rep, err := catalogsync.Run(ctx, store, cat, secrets.Identities)
 	if err != nil {
 		return err
 	}

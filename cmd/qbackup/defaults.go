@@ -11,6 +11,7 @@ import (
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/restore"
 )
 
@@ -27,7 +28,9 @@ func defaultVars() kong.Vars {
 		"default_stall_timeout":        config.Duration(backup.DefaultStallTimeout),
 		"default_sample_size":          strconv.Itoa(backup.DefaultSampleSize),
 		"default_prestart_streams":     strconv.Itoa(backup.DefaultPrestartStreams),
-		"default_orphan_grace":         config.Duration(backup.DefaultOrphanGrace),
+		"default_orphan_grace":         config.Duration(prune.DefaultOrphanGrace),
+		"default_plan_wait":            config.Duration(backup.DefaultPlanWait),
+		"default_parts_wait":           config.Duration(backup.DefaultPartsWait),
 		"default_transfer":             string(restore.TransferUpload),
 		"default_parallel":             strconv.Itoa(restore.DefaultParallel),
 		"default_wait_timeout":         config.Duration(restore.DefaultWaitTimeout),

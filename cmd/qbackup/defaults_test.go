@@ -9,6 +9,7 @@ import (
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/lease"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/restore"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -23,7 +24,9 @@ func TestFlagDefaultsAreTheEnginesDefaults(t *testing.T) {
 	}{
 		{"lease-ttl", lease.DefaultTTL},
 		{"stall-timeout", backup.DefaultStallTimeout},
-		{"orphan-grace", backup.DefaultOrphanGrace},
+		{"orphan-grace", prune.DefaultOrphanGrace},
+		{"plan-wait", backup.DefaultPlanWait},
+		{"parts-wait", backup.DefaultPartsWait},
 		{"wait-timeout", restore.DefaultWaitTimeout},
 		{"transfer-timeout", restore.DefaultTransferTimeout},
 		{"s3-timeout", storage.DefaultS3Timeout},
@@ -50,10 +53,5 @@ func TestFlagDefaultsAreTheEnginesDefaults(t *testing.T) {
 		if defaults[flag] != want {
 			t.Errorf("--%s defaults to %q, the engine to %q", flag, defaults[flag], want)
 		}
-	}
-	// The backup engine's lock lifetime is the lock package's, which
-	// restores use.
-	if backup.DefaultLeaseTTL != lease.DefaultTTL {
-		t.Errorf("backup lease TTL %s, lock default %s", backup.DefaultLeaseTTL, lease.DefaultTTL)
 	}
 }

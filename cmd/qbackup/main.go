@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c app
 	termLog := terminationLogPath(os.Getenv, fileExists)
 	parseErr := &lastLineWriter{w: stderr}
-	kctx, code, ok := cli.Parse(&c, "qbackup", "Cluster-coordinated backup and restore for distributed Qdrant.", args, stdout, parseErr, defaultVars())
+	kctx, code, ok := cli.Parse(&c, cli.Program{Name: "qbackup", Description: "Cluster-coordinated backup and restore for distributed Qdrant.", Stdout: stdout, Stderr: parseErr}, args, defaultVars())
 	if !ok {
 		if code != cli.ExitOK {
 			// A refused configuration is the failure an operator most

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/cli"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/storage"
 )
@@ -68,7 +68,7 @@ func TestRejectedCredentialsAndMissingBucketsAreInputErrors(t *testing.T) {
 
 func TestAnExplicitZeroOrphanGraceMeansNone(t *testing.T) {
 	env := &runEnv{}
-	if got := (retentionFlags{OrphanGrace: 0}).pruneOptions("prod", false, env).OrphanGrace; got != backup.NoOrphanGrace {
+	if got := (retentionFlags{OrphanGrace: 0}).pruneOptions("prod", false, env).OrphanGrace; got != prune.NoOrphanGrace {
 		t.Fatalf("--orphan-grace=0 gives grace %v, want none", got)
 	}
 	if got := (retentionFlags{OrphanGrace: time.Hour}).pruneOptions("prod", false, env).OrphanGrace; got != time.Hour {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,30 +10,9 @@ import (
 
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/internal/discovery"
+
+	"github.com/qbackup/qbackup/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// goldenFile compares got with testdata/name, or rewrites it with -update.
-func goldenFile(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update writes it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // simCluster starts a simulator of n peers on addresses from base, with
 // API key key.
@@ -110,7 +87,7 @@ func TestPeersReportsEachPodAsItIs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	goldenFile(t, "peers.txt", out)
+	golden.CheckString(t, filepath.Join("testdata", "peers.txt"), out)
 }
 
 // TestPeersReportsAWrongKey: a wrong API key is reported per pod (the

@@ -7,10 +7,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/printer"
+	"github.com/qbackup/qbackup/internal/prune"
 )
 
 // retentionFlags are shared by `prune` and `backup --prune`.
@@ -33,14 +33,14 @@ func (r retentionFlags) Validate() error {
 	)
 }
 
-func (r retentionFlags) pruneOptions(cluster string, dryRun bool, env *runEnv) backup.PruneOptions {
+func (r retentionFlags) pruneOptions(cluster string, dryRun bool, env *runEnv) prune.Options {
 	// An explicit --orphan-grace=0 means no grace; the library reads a zero
 	// value as its default.
 	grace := r.OrphanGrace
 	if grace == 0 {
-		grace = backup.NoOrphanGrace
+		grace = prune.NoOrphanGrace
 	}
-	return backup.PruneOptions{
+	return prune.Options{
 		Cluster: cluster, KeepLast: r.KeepLast, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly,
 		DryRun: dryRun, OrphanGrace: grace, Logger: env.log,
 	}
@@ -89,16 +89,16 @@ func (c *pruneCmd) Run(ctx context.Context, env *runEnv) error {
 	// The catalog's rows of this store only: stores sharing one
 	// catalog and cluster name keep their sets apart.
 	cat = cli.ScopeCatalog(cat, c.Source)
-	var index backup.IndexCatalog
+	var index prune.Catalog
 	if cat != nil {
 		defer cat.Close()
-		index = backup.NewCatalog(cat)
+		index = cat
 	}
 	cluster := c.Cluster
 	if c.AllClusters {
 		cluster = ""
 	}
-	rep, err := backup.Prune(ctx, c.pruneOptions(cluster, c.DryRun, env), store, index)
+	rep, err := prune.Run(ctx, c.pruneOptions(cluster, c.DryRun, env), store, index)
 	if err != nil {
 		return err
 	}

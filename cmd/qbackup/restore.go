@@ -55,7 +55,7 @@ func (c *restoreCmd) Validate() error {
 	return config.All(
 		func() error {
 			if c.Backup == "" {
-				return config.Invalidf("restore needs the backup to restore: name a backup id (see qbackup list) or latest, e.g. qbackup restore latest")
+				return config.Invalidf("name the backup to restore: a backup id (see qbackup list) or latest, e.g. qbackup restore latest")
 			}
 			return nil
 		},

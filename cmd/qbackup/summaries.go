@@ -3,22 +3,20 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/kube"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/storage"
 )
 
@@ -122,7 +120,7 @@ func (w *setSummaries) verified(m *manifest.Manifest, status, detail string) {
 // sets removed, and of any other set whose manifest is gone, are
 // deleted; a set in storage without a summary (taken before summaries
 // were recorded, or whose write failed) gets one.
-func (w *setSummaries) pruned(ctx context.Context, rep *backup.PruneReport, store inventory.Store, cluster string) {
+func (w *setSummaries) pruned(ctx context.Context, rep *prune.Report, store inventory.Store, cluster string) {
 	if w == nil || (rep != nil && rep.DryRun) {
 		return
 	}
@@ -150,50 +148,25 @@ func manifestExists(ctx context.Context, store inventory.Store, cluster, id stri
 	return true
 }
 
-// committedSet is a set whose manifest (the commit marker) storage
-// holds, with the bytes of all its objects.
-type committedSet struct {
-	cluster, id string
-	bytes       int64
-}
-
-// committedSets lists the sets of cluster ("" for every cluster) that
-// have a manifest: one listing, no manifest read.
-func committedSets(ctx context.Context, store inventory.Store, cluster string) (map[[2]string]*committedSet, error) {
+// committedSets lists the sets of cluster ("" for every cluster) whose
+// manifest (the commit marker) storage holds: one listing, no manifest
+// read.
+func committedSets(ctx context.Context, store inventory.Store, cluster string) (map[[2]string]*inventory.Set, error) {
 	prefix := ""
 	if cluster != "" {
 		prefix = manifest.ClusterPrefix(cluster)
 	}
-	all := map[[2]string]*committedSet{}
-	committed := map[[2]string]bool{}
-	err := store.List(ctx, prefix, func(o storage.ObjectInfo) error {
-		parts := strings.SplitN(o.Key, "/", 3)
-		if len(parts) < 3 || !manifest.IsBackupID(parts[1]) {
-			return nil
-		}
-		c, err := manifest.UnescapeName(parts[0])
-		if err != nil {
-			return nil
-		}
-		k := [2]string{c, parts[1]}
-		if all[k] == nil {
-			all[k] = &committedSet{cluster: c, id: parts[1]}
-		}
-		all[k].bytes += o.Size
-		if _, _, ok := manifest.ParseManifestKey(o.Key); ok {
-			committed[k] = true
-		}
-		return nil
-	})
+	sets, err := inventory.Scan(ctx, store, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("list backups in storage: %w", err)
+		return nil, err
 	}
-	for k := range all {
-		if !committed[k] {
-			delete(all, k)
+	out := map[[2]string]*inventory.Set{}
+	for _, s := range sets {
+		if s.ManifestKey != "" {
+			out[[2]string{s.Cluster, s.ID}] = s
 		}
 	}
-	return all, nil
+	return out, nil
 }
 
 // sync reconciles the summaries of cluster with the sets in storage.
@@ -229,23 +202,23 @@ func (w *setSummaries) sync(ctx context.Context, store inventory.Store, cluster 
 	// The sets without a summary: taken before summaries were recorded,
 	// or whose write failed. Only their manifests are read.
 	for _, set := range inStorage {
-		m, p, err := manifest.ReadCommit(ctx, store, manifest.ManifestKey(set.cluster, set.id))
+		m, p, err := manifest.ReadCommit(ctx, store, set.ManifestKey)
 		if err != nil {
-			w.log.Warn("summary of a backup in storage not recorded: its manifest cannot be read", "backup_id", set.id, "error", err)
+			w.log.Warn("summary of a backup in storage not recorded: its manifest cannot be read", "backup_id", set.ID, "error", err)
 			continue
 		}
 		if p != nil {
 			// Encrypted: the summary holds what the listing shows
 			// without the key, which is all a run may need to hold.
-			started, _ := manifest.BackupIDTime(set.id)
-			sum := kube.SummarizePublic(p, started, set.bytes, w.location, w.now())
+			started, _ := manifest.BackupIDTime(set.ID)
+			sum := kube.SummarizePublic(p, started, set.Bytes, w.location, w.now())
 			if err := w.s.Put(ctx, &sum); err != nil {
-				w.log.Warn("backup summary not recorded", "backup_id", set.id, "error", err, "hint", summaryRBACHint)
+				w.log.Warn("backup summary not recorded", "backup_id", set.ID, "error", err, "hint", summaryRBACHint)
 			}
 			continue
 		}
-		if m.Cluster != set.cluster || m.BackupID != set.id {
-			w.log.Warn("summary of a backup in storage not recorded: its manifest describes another set", "backup_id", set.id, "describes", m.BackupID)
+		if m.Cluster != set.Cluster || m.BackupID != set.ID {
+			w.log.Warn("summary of a backup in storage not recorded: its manifest describes another set", "backup_id", set.ID, "describes", m.BackupID)
 			continue
 		}
 		w.record(m)

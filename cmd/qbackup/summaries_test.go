@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/kube"
@@ -260,5 +264,47 @@ func TestAFailedBackupIsSummarizedAsFailed(t *testing.T) {
 	mustQbackup(t, s.args("backup", "--prune", "--keep-last=1")...)
 	if got := summaryIDs(summaries(t, cs)); len(got) != 1 || got[0] == failedID {
 		t.Errorf("after the next backup's prune: %q (the failed %s must be gone)", got, failedID)
+	}
+}
+
+// TestVerifyOfACorruptSetRecordsIt: verify of a set with a damaged object
+// exits 5 naming the object, and records the set as corrupt in its
+// summary (with the bad object), so that latest passes over it.
+func TestVerifyOfACorruptSetRecordsIt(t *testing.T) {
+	t.Setenv("QBACKUP_CATALOG_DSN", "")
+	cs := inPod(t)
+	s := startCLISim(t, qdrantsim.Options{})
+	mustQbackup(t, s.args("backup")...)
+	all := summaries(t, cs)
+	if len(all) != 1 {
+		t.Fatalf("after the backup: %d summaries", len(all))
+	}
+	dir := strings.TrimPrefix(s.storage, "file://")
+	var damaged string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && damaged == "" && strings.HasSuffix(p, ".snapshot") {
+			damaged = p
+		}
+		return err
+	})
+	if err != nil || damaged == "" {
+		t.Fatalf("no shard object under %s: %v", dir, err)
+	}
+	b, err := os.ReadFile(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(damaged, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, errOut := qbackup(t, storeArgs(s, "verify", all[0].BackupID)...)
+	if code != cli.ExitCorrupt || !strings.Contains(errOut, filepath.Base(damaged)) {
+		t.Fatalf("verify of the damaged set: exit %d, want %d naming %s\n%s", code, cli.ExitCorrupt, filepath.Base(damaged), errOut)
+	}
+	got, found, err := kube.NewSummaries(cs, "qdrant").Get(context.Background(), "prod", all[0].BackupID)
+	if err != nil || !found || got.VerifyStatus != catalog.VerifyCorrupt || !strings.Contains(got.VerifyDetail, "sha256") {
+		t.Fatalf("summary after verify: %+v, %v, %v; want corrupt with the bad object", got, found, err)
 	}
 }

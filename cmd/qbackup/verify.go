@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/printer"
+	"github.com/qbackup/qbackup/internal/verify"
 )
 
 type verifyCmd struct {
@@ -42,8 +43,10 @@ func (c *verifyCmd) Run(ctx context.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	rep, err := backup.Verify(ctx, rs.Store, m, rs.Identities)
-	if err != nil {
+	rep, err := verify.Run(ctx, rs.Store, m, rs.Identities)
+	if err != nil && !errors.Is(err, verify.ErrCorrupt) {
+		// Storage failed or no identity opens the set: that says nothing
+		// about the set, so nothing is recorded.
 		return err
 	}
 	status, detail := catalog.VerifyVerified, ""
@@ -64,13 +67,13 @@ func (c *verifyCmd) Run(ctx context.Context, env *runEnv) error {
 		fmt.Fprintf(env.stdout, "backup %s is intact: %d objects, %s read, sizes and SHA-256 match the manifest\n", m.BackupID, rep.Objects, printer.Bytes(rep.Bytes))
 	}
 	if !rep.OK() {
-		return fmt.Errorf("backup %s: %s: %w", m.BackupID, badObjects(rep), backup.ErrCorrupt)
+		return fmt.Errorf("backup %s: %s: %w", m.BackupID, badObjects(rep), verify.ErrCorrupt)
 	}
 	env.summary = fmt.Sprintf("backup %s is intact: %d objects, %d bytes read", m.BackupID, rep.Objects, rep.Bytes)
 	return nil
 }
 
-func badObjects(rep *backup.VerifyReport) string {
+func badObjects(rep *verify.Report) string {
 	parts := make([]string, 0, len(rep.Bad))
 	for _, b := range rep.Bad {
 		parts = append(parts, b.String())

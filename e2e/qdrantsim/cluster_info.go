@@ -130,7 +130,7 @@ func (p *Peer) ClusterInfo(ctx context.Context) (*ClusterStatus, error) {
 	return st, nil
 }
 
-// CollectionClusterInfo returns the shard layout of a collection from p's
+// CollectionClusterInfo returns the shard placement of a collection from p's
 // point of view, as Qdrant's cluster_info does
 // (lib/collection/src/collection/collection_ops.rs): replica states are
 // p's applied consensus view; a shard p holds data of is local, in state

@@ -420,10 +420,10 @@ func (r *Range) UnmarshalJSON(b []byte) error {
 // parseDatetime is DateTimePayloadType::from_str: RFC 3339, the same with
 // a space or a colon-less offset, or a naive date-time (UTC).
 func parseDatetime(s string) (time.Time, bool) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999-0700", "2006-01-02 15:04:05.999999999-0700",
+	for _, format := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999-0700", "2006-01-02 15:04:05.999999999-0700",
 		"2006-01-02 15:04:05.999999999Z07:00", "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999",
 		"2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
+		if t, err := time.Parse(format, s); err == nil {
 			return t, true
 		}
 	}

@@ -243,7 +243,7 @@ func TestBadInputOnKubernetes(t *testing.T) {
 		msgs []string
 	}{
 		{"restore of an unknown backup id", []string{"restore", "20990101T000000Z-dead", "--yes", "--wait"}, exitUsage, []string{"backup 20990101T000000Z-dead", "no manifest", "list backups with"}},
-		{"restore without a backup id", []string{"restore", "--yes"}, exitUsage, []string{"name a backup id (see kubectl qbackup list) or latest"}},
+		{"restore without a backup id", []string{"restore", "--yes"}, exitUsage, []string{"name the backup to restore: a backup id (see kubectl qbackup list) or latest"}},
 		// The Job refuses in its preflight: the plugin exits with its code.
 		{"restore over live collections", []string{"restore", "latest", "--yes", "--wait"}, exitClusterNotOK, []string{"failed (BackoffLimitExceeded): exit code 4", "exists (use --overwrite to replace it, or --rename to restore beside it)"}},
 		{"restore renamed onto another restored collection", []string{"restore", "latest", "--rename=docs=images", "--yes", "--wait"}, exitUsage, []string{`"docs" and "images" would both be restored as "images"`}},

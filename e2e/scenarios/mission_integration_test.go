@@ -506,7 +506,7 @@ func TestDownToOnePodAndBackToThree(t *testing.T) {
 	ms.restoreLatest(t, "direct", "--overwrite")
 	ms.sm.assertEverything(t, ms.want)
 	// Every replica of the direct restore is placed so that the pods
-	// stay balanced, even where the recorded layout was not.
+	// stay balanced, even where the recorded placement was not.
 	assertReplicationMet(t, ms.sm, ms.sourceRF, 3)
 	ms.assertBalanced(t)
 	t.Logf("down to one pod and back to three in %s", time.Since(start).Round(time.Millisecond))

@@ -4,7 +4,6 @@ package scenarios
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,30 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
+
+	"github.com/qbackup/qbackup/internal/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// goldenText compares got with testdata/name, or rewrites it with -update.
-func goldenText(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *updateGolden {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -tags integration -update writes it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (-update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // previewNormal replaces what changes from run to run in a restore
 // preview: the namespace, the backup id, the Jobs' names and peer ids.
@@ -106,7 +84,18 @@ func TestRestorePreviewShowsQdrantsPeerCount(t *testing.T) {
 			t.Errorf("as %q: the preview does not name the pod that has not joined:\n%s", as, r)
 		}
 	}
-	goldenText(t, "restore-preview-qdrant-peers.txt",
+	// The rebalance preview asks the same query and names the same pod
+	// before it would create its Job.
+	began := time.Now()
+	rb := kp.run(t, "rebalance", "--dry-run=client", "-n", in.ns, "--peers-timeout=1m", "--as=system:serviceaccount:"+in.ns+":"+operator)
+	ok(t, rb)
+	t.Logf("rebalance preview with the peers query (as %q): %s", operator, time.Since(began).Round(time.Millisecond))
+	if !strings.Contains(rb.stdout, "Rebalance over the 4 Ready pods of namespace "+in.ns+" (Qdrant peers: 3)\n  Qdrant reports 3 peers, 4 pods Ready: qdrant-3 (peer ") ||
+		!strings.Contains(rb.stdout, ") has not joined consensus (it sees 1 peer); the rebalance Job refuses a cluster whose pods and peers disagree: fix it first, or pass --allow-node-mismatch\n") {
+		t.Errorf("the rebalance preview does not name the pod that has not joined:\n%s", rb)
+	}
+	t.Logf("kubectl qbackup rebalance --dry-run=client with a pod outside consensus:\n%s", previewNormal(rb.stdout, in.ns, backupID[1]))
+	golden.CheckString(t, filepath.Join("testdata", "restore-preview-qdrant-peers.txt"),
 		"$ kubectl qbackup -n qdrant restore latest --dry-run=client   # 3 pods, 3 peers\n"+agree+
 			"\n$ kubectl qbackup -n qdrant restore latest --dry-run=client   # a 4th pod whose Qdrant never joined\n"+previewNormal(r.stdout, in.ns, backupID[1]))
 
@@ -165,7 +154,23 @@ func TestRestorePreviewShowsQdrantsPeerCount(t *testing.T) {
 		!strings.Contains(r.stderr, `cannot delete resource "jobs"`) {
 		t.Errorf("without delete on jobs:\n%s", r)
 	}
-	if left := peersJobs(); len(left) != 1 {
+	left := peersJobs()
+	if len(left) != 1 {
 		t.Errorf("peers jobs left: %v, want the one its Role could not delete", left)
+	}
+
+	// That Job is no operation: status leaves it out (a preview may be
+	// reading one this young) and logs latest follows the backup Job.
+	asOperator := "--as=system:serviceaccount:" + in.ns + ":" + operator
+	sr := kp.run(t, "status", "-n", in.ns, asOperator)
+	ok(t, sr)
+	if strings.Contains(sr.stdout, "qbackup-peers-") || !strings.Contains(sr.stdout, "\nqbackup-first ") || !strings.Contains(sr.stdout, "Running:") ||
+		strings.Contains(sr.stdout, "Leftover") {
+		t.Errorf("status with a peers query Job in the namespace (%v):\n%s", left, sr)
+	}
+	lg := kp.run(t, "logs", "latest", "-n", in.ns, asOperator)
+	ok(t, lg)
+	if !strings.HasPrefix(lg.stderr, "==> job.batch/qbackup-first, pod qbackup-first-") {
+		t.Errorf("logs latest with a newer peers query Job (%v) did not follow the backup Job:\n%s", left, lg)
 	}
 }

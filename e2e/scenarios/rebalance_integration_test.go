@@ -38,10 +38,25 @@ func TestRebalanceAfterScaleUpOnKubernetes(t *testing.T) {
 	ms.sm.c.SetWriteLoad(qdrantsim.WriteLoad{Rate: 200, Collections: []string{"docs"}})
 	time.Sleep(200 * time.Millisecond)
 	began := time.Now()
-	_, _, out := ms.pluginJob(t, "rebalance", "--collections=docs", "--replication-factor=2", "--yes")
+	r, job, out := ms.pluginJob(t, "rebalance", "--collections=docs", "--replication-factor=2", "--yes")
 	if !strings.Contains(out, "set replication_factor to 2 first") || !strings.Contains(out, "rebalance complete") {
 		t.Errorf("the rebalance job did not show its plan or its end:\n%s", out)
 	}
+	// The preview asked Qdrant through the peers query Job first.
+	if !strings.Contains(r.stdout, "Rebalance over the 4 Ready pods of namespace "+ms.ns+" (Qdrant peers: 4)\n  Qdrant reports 4 peers, 4 pods Ready: they agree\n") {
+		t.Errorf("the rebalance preview does not show Qdrant's agreeing count:\n%s", r)
+	}
+	if got, want := job.Annotations["qbackup.io/previewed-plan"], "rebalance (Ready pods: 4, Qdrant peers: 4)"; got != want {
+		t.Errorf("the rebalance Job's plan annotation is %q, want %q", got, want)
+	}
+	// While it waited, the plugin showed the run's milestones from the
+	// pod's log.
+	for _, want := range []string{"\n  docs: replication factor set to 2\n", "\n  rebalance docs: ", "\n  docs rebalanced in "} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("kubectl qbackup rebalance --wait did not show %q while it waited:\n%s", want, r)
+		}
+	}
+	t.Logf("kubectl qbackup rebalance --wait printed:\n%s%s", r.stdout, r.stderr)
 	_, _, out = ms.pluginJob(t, "rebalance", "--yes")
 	if !strings.Contains(out, "Rebalance plan") {
 		t.Errorf("the second rebalance job did not show its plan:\n%s", out)

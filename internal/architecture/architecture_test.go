@@ -3,8 +3,12 @@ package architecture
 import (
 	"bytes"
 	"encoding/json"
+	"go/parser"
+	"go/token"
 	"io"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -71,6 +75,9 @@ type rule struct {
 	tests    bool
 }
 
+// maintenance are the packages that look after the sets in storage.
+var maintenance = []string{"internal/prune", "internal/verify", "internal/catalogsync"}
+
 var rules = []rule{
 	{why: "product code never depends on the test harness (simulator, stack, node agent)",
 		from: []string{"cmd", "internal", "manifests", "plugin"}, to: []string{"e2e"}},
@@ -87,9 +94,18 @@ var rules = []rule{
 		from: []string{"internal"}, to: []string{"cmd"}},
 	{why: "backup and restore are separate engines",
 		from: []string{"internal/backup"}, to: []string{"internal/restore"}},
-	{why: "the prune plan is pure: it decides from the facts it is given, and the backup engine gathers them and carries the plan out",
-		from: []string{"internal/prune"}, to: []string{"internal/storage", "internal/catalog", "internal/lease", "internal/backup", "internal/restore", "internal/qdrant", "cmd"},
-		tests: true},
+	{why: "maintenance (prune, verify, catalog sync) works on storage and the catalog: it never drives the engines or Qdrant",
+		from: maintenance, to: []string{"internal/backup", "internal/restore", "internal/rebalance", "internal/qdrant", "internal/discovery", "internal/kube"}},
+	{why: "the inventory only tells which backups exist: the engines and maintenance read it, it reads neither",
+		from: []string{"internal/inventory"}, to: append([]string{"internal/backup", "internal/restore", "internal/rebalance", "internal/qdrant"}, maintenance...)},
+	{why: "the backup engine takes sets; maintaining them is another job",
+		from: []string{"internal/backup"}, to: maintenance},
+	{why: "maintenance jobs are separate: each is run on its own",
+		from: []string{"internal/verify"}, to: []string{"internal/prune", "internal/catalogsync"}},
+	{why: "maintenance jobs are separate: each is run on its own",
+		from: []string{"internal/catalogsync"}, to: []string{"internal/prune", "internal/verify"}},
+	{why: "maintenance jobs are separate: each is run on its own",
+		from: []string{"internal/prune"}, to: []string{"internal/verify", "internal/catalogsync"}},
 	{why: "backup and restore are separate engines",
 		from: []string{"internal/restore"}, to: []string{"internal/backup"}},
 }
@@ -118,7 +134,63 @@ func TestPackageBoundaries(t *testing.T) {
 			}
 		}
 		if checked == 0 {
-			t.Errorf("rule %q matched no package: the layout changed, update the rule", r.why)
+			t.Errorf("rule %q matched no package: the package tree changed, update the rule", r.why)
+		}
+	}
+}
+
+// testHelpers are packages made for tests alone: they import "testing"
+// (golden files, fixtures, keys), which product code must not carry.
+var testHelpers = []string{"internal/golden", "internal/crypt/crypttest", "internal/storage/storagetest", "internal/inventory/inventorytest"}
+
+func TestProductCodeNeverImportsTestHelpers(t *testing.T) {
+	pkgs := listPackages(t)
+	seen := 0
+	for _, p := range pkgs {
+		if under(p.ImportPath, testHelpers...) {
+			seen++
+			continue
+		}
+		if !under(p.ImportPath, "cmd", "internal", "manifests", "plugin", "kustomize") {
+			continue
+		}
+		for _, d := range p.Deps {
+			if under(d, testHelpers...) {
+				t.Errorf("%s depends on %s, a package for tests alone", p.rel(), strings.TrimPrefix(d, module))
+			}
+		}
+	}
+	if seen != len(testHelpers) {
+		t.Errorf("found %d of the %d test helper packages %v: the package tree changed, update the list", seen, len(testHelpers), testHelpers)
+	}
+}
+
+// pureFiles are files that decide from the facts they are given: they
+// import the standard library and the listed packages only, so they can
+// be pinned by golden tests without storage or a catalog.
+var pureFiles = []struct {
+	why     string
+	file    string
+	allowed []string
+}{
+	{why: "the prune plan decides from the facts it is given; run.go gathers them and carries the plan out",
+		file: "internal/prune/plan.go", allowed: []string{"internal/manifest", "internal/retention"}},
+}
+
+func TestPureFiles(t *testing.T) {
+	for _, pf := range pureFiles {
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", pf.file), nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatalf("%s: %v (the package tree changed, update the rule)", pf.file, err)
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if !strings.Contains(strings.SplitN(path, "/", 2)[0], ".") {
+				continue // the standard library
+			}
+			if !under(path, pf.allowed...) {
+				t.Errorf("%s imports %s: %s", pf.file, path, pf.why)
+			}
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
@@ -75,51 +74,6 @@ type Catalog interface {
 
 // Lease is a held catalog lease.
 type Lease = lease.Lock
-
-// IndexCatalog is what Prune and SyncCatalog need from the catalog.
-type IndexCatalog interface {
-	// ListBackups lists rows of one cluster, or of all clusters for "".
-	ListBackups(ctx context.Context, cluster string) ([]CatalogEntry, error)
-	SyncManifest(ctx context.Context, m *manifest.Manifest) error
-	// SyncEncryptedSet records a set whose manifest is encrypted from
-	// what storage tells without the key.
-	SyncEncryptedSet(ctx context.Context, s catalog.EncryptedSet) error
-	BackupFailed(ctx context.Context, cluster, id, reason string) error
-	DeleteBackup(ctx context.Context, cluster, id string) error
-	// MarkBackupMissing records that a complete or partial set of this
-	// store has no manifest in storage any more (never "latest" again).
-	MarkBackupMissing(ctx context.Context, cluster, id, reason string) error
-}
-
-// CatalogEntry is one catalog row as Prune needs it.
-type CatalogEntry struct {
-	Cluster   string
-	BackupID  string
-	Status    string
-	StartedAt time.Time
-	// VerifyStatus is "verified", "corrupt" or "unverified" (or empty).
-	VerifyStatus string
-	// Unlocated: the row was recorded before the catalog kept storage
-	// locations, so it may belong to another store sharing the
-	// catalog. Prune and sync never judge such a row by this store's
-	// contents; catalog sync claims it when this store holds the set.
-	Unlocated bool
-}
-
-// VerifyCorrupt is the catalog's verify status of a set that failed
-// verification; prune treats such a set as no good backup.
-const VerifyCorrupt = "corrupt"
-
-// Catalog statuses.
-const (
-	StatusRunning  = "running"
-	StatusComplete = "complete"
-	StatusFailed   = "failed"
-	StatusPartial  = "partial"
-	// StatusMissing: recorded complete or partial, but catalog sync found
-	// no manifest in storage any more.
-	StatusMissing = "missing"
-)
 
 // Clock gives the time; tests pin it.
 type Clock interface{ Now() time.Time }

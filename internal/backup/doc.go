@@ -1,5 +1,7 @@
-// Package backup takes one logical, cluster-wide backup set of a Qdrant
-// cluster, and verifies, prunes and indexes the sets in storage.
+// Package backup is the backup engine: it takes one logical, cluster-wide
+// backup set of a Qdrant cluster. Looking after the sets once taken is
+// other packages' job: verify re-reads them, prune applies retention,
+// catalogsync rebuilds the catalog from storage.
 //
 // Run reads the cluster (collections, configs, aliases, shard keys and
 // every peer's view of every collection's shards), chooses one Active

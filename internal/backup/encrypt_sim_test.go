@@ -9,40 +9,22 @@ import (
 	"strings"
 	"testing"
 
-	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/internal/crypt"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/verify"
 )
-
-// ageKey is a fresh key pair: the recipient a backup encrypts to and the
-// identity that opens it.
-func ageKey(t *testing.T) (*crypt.Recipients, *crypt.Identities, string) {
-	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := crypt.ParseRecipients([]string{id.Recipient().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := crypt.ParseIdentities(id.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, ids, id.Recipient().String()
-}
 
 func TestEncryptedBackupAgainstTheSimulator(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a simulated cluster")
 	}
 	env := startSim(t, "1.19.0")
-	recipients, ids, pub := ageKey(t)
-	_, otherIDs, otherPub := ageKey(t)
+	recipients, ids, pub := crypttest.Key(t)
+	_, otherIDs, otherPub := crypttest.Key(t)
 	for _, compression := range []string{manifest.CompressionNone, manifest.CompressionZstd} {
 		t.Run(compression, func(t *testing.T) {
 			ctx := context.Background()
@@ -97,7 +79,7 @@ func TestEncryptedBackupAgainstTheSimulator(t *testing.T) {
 					}
 				}
 			}
-			rep, err := Verify(ctx, store, m, ids)
+			rep, err := verify.Run(ctx, store, m, ids)
 			if err != nil || !rep.OK() || rep.Objects != m.ShardCount() {
 				t.Fatalf("verify with the identity: %+v %v", rep, err)
 			}
@@ -113,7 +95,7 @@ func TestEncryptedBackupAgainstTheSimulator(t *testing.T) {
 				{"no identity", nil, crypt.ErrNoIdentity, []string{pub, crypt.IdentityEnv, crypt.IdentityFileEnv}},
 				{"wrong identity", otherIDs, crypt.ErrWrongIdentity, []string{pub, otherPub}},
 			} {
-				rep, err := Verify(ctx, store, m, tc.ids)
+				rep, err := verify.Run(ctx, store, m, tc.ids)
 				if !errors.Is(err, tc.want) || rep.Objects != 0 {
 					t.Fatalf("%s: verify = %+v, %v; want %v before reading", tc.name, rep, err, tc.want)
 				}
@@ -135,7 +117,7 @@ func TestVerifyOfADamagedEncryptedObject(t *testing.T) {
 		t.Skip("starts a simulated cluster")
 	}
 	env := startSim(t, "1.19.0")
-	recipients, ids, _ := ageKey(t)
+	recipients, ids, _ := crypttest.Key(t)
 	ctx := context.Background()
 	store, cat := newFakeStore(), newFakeCatalog()
 	res, err := Run(ctx, Options{Cluster: "sim", Encrypt: recipients}, env.deps(store, cat))
@@ -152,13 +134,13 @@ func TestVerifyOfADamagedEncryptedObject(t *testing.T) {
 	store.objects[s.Object] = o
 	store.mu.Unlock()
 
-	rep, err := Verify(ctx, store, m, ids)
-	if !errors.Is(err, ErrCorrupt) || len(rep.Bad) != 1 || !strings.Contains(rep.Bad[0].Problem, "sha256") {
+	rep, err := verify.Run(ctx, store, m, ids)
+	if !errors.Is(err, verify.ErrCorrupt) || len(rep.Bad) != 1 || !strings.Contains(rep.Bad[0].Problem, "sha256") {
 		t.Fatalf("verify = %+v, %v; want the object's sha256 named", rep, err)
 	}
 	s.SHA256 = sha(obj)
-	rep, err = Verify(ctx, store, m, ids)
-	if !errors.Is(err, ErrCorrupt) || len(rep.Bad) != 1 || !strings.Contains(rep.Bad[0].Problem, "do not decrypt") {
+	rep, err = verify.Run(ctx, store, m, ids)
+	if !errors.Is(err, verify.ErrCorrupt) || len(rep.Bad) != 1 || !strings.Contains(rep.Bad[0].Problem, "do not decrypt") {
 		t.Fatalf("verify with a matching stored sha256 = %+v, %v; want a decryption failure", rep, err)
 	}
 }
@@ -170,7 +152,7 @@ func TestEncryptedBackupFailsCleanlyOnATruncatedStream(t *testing.T) {
 		t.Skip("starts a simulated cluster")
 	}
 	env := startSim(t, "1.19.0")
-	recipients, _, _ := ageKey(t)
+	recipients, _, _ := crypttest.Key(t)
 	cut := int64(3000)
 	for _, p := range env.sim.Peers() {
 		p.SetFaults(qdrantsim.Faults{Routes: []qdrantsim.RouteFault{{

@@ -26,8 +26,6 @@ var (
 	// ErrWriteLockStuck: a peer's Qdrant write lock taken by the run could
 	// not be released.
 	ErrWriteLockStuck = errors.New("write lock not released")
-	// ErrCorrupt: Verify found objects that do not match the manifest.
-	ErrCorrupt = errors.New("backup set corrupt")
 	// ErrCatalogOutOfSync: the set was committed to storage but the
 	// catalog could not record it; `catalog sync` repairs that.
 	ErrCatalogOutOfSync = errors.New("catalog out of sync with storage")

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/inventory/inventorytest"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
@@ -547,21 +547,18 @@ func (l *fakeLease) Release(ctx context.Context) error {
 	return nil
 }
 
+// fakeCatalog is the in-memory catalog index with the engine's side:
+// leases, and the rows a run records.
 type fakeCatalog struct {
-	mu        sync.Mutex
-	holder    string
-	since     time.Time
-	rows      map[string]*CatalogEntry // cluster/id
-	reasons   map[string]string
-	completed []*manifest.Manifest
-	encrypted []catalog.EncryptedSet // recorded without the key
-	startErr  error
-	leases    []*fakeLease
+	*inventorytest.Catalog
+	mu       sync.Mutex
+	holder   string
+	since    time.Time
+	startErr error
+	leases   []*fakeLease
 }
 
-func newFakeCatalog() *fakeCatalog {
-	return &fakeCatalog{rows: map[string]*CatalogEntry{}, reasons: map[string]string{}}
-}
+func newFakeCatalog() *fakeCatalog { return &fakeCatalog{Catalog: inventorytest.NewCatalog()} }
 
 func (c *fakeCatalog) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
 	c.mu.Lock()
@@ -577,98 +574,17 @@ func (c *fakeCatalog) AcquireLease(ctx context.Context, name, holder string, ttl
 
 func (c *fakeCatalog) BackupStarted(ctx context.Context, cluster, id, holder string, startedAt time.Time) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.startErr != nil {
-		return c.startErr
+	err := c.startErr
+	c.mu.Unlock()
+	if err != nil {
+		return err
 	}
-	c.rows[cluster+"/"+id] = &CatalogEntry{Cluster: cluster, BackupID: id, Status: StatusRunning, StartedAt: startedAt}
+	c.Started(cluster, id, startedAt)
 	return nil
 }
 
 func (c *fakeCatalog) BackupCompleted(ctx context.Context, m *manifest.Manifest) error {
 	return c.SyncManifest(ctx, m)
-}
-
-func (c *fakeCatalog) SyncManifest(ctx context.Context, m *manifest.Manifest) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st := StatusComplete
-	if m.Partial {
-		st = StatusPartial
-	}
-	c.rows[m.Cluster+"/"+m.BackupID] = &CatalogEntry{Cluster: m.Cluster, BackupID: m.BackupID, Status: st, StartedAt: m.StartedAt}
-	c.completed = append(c.completed, m)
-	return nil
-}
-
-func (c *fakeCatalog) SyncEncryptedSet(ctx context.Context, s catalog.EncryptedSet) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st := StatusComplete
-	if s.Partial {
-		st = StatusPartial
-	}
-	k := s.Cluster + "/" + s.BackupID
-	if row, ok := c.rows[k]; ok && row.Status == st {
-		return nil
-	}
-	t, _ := manifest.BackupIDTime(s.BackupID)
-	c.rows[k] = &CatalogEntry{Cluster: s.Cluster, BackupID: s.BackupID, Status: st, StartedAt: t}
-	c.encrypted = append(c.encrypted, s)
-	return nil
-}
-
-func (c *fakeCatalog) BackupFailed(ctx context.Context, cluster, id, reason string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	row, ok := c.rows[cluster+"/"+id]
-	if !ok {
-		t, _ := manifest.BackupIDTime(id)
-		row = &CatalogEntry{Cluster: cluster, BackupID: id, StartedAt: t}
-		c.rows[cluster+"/"+id] = row
-	}
-	row.Status = StatusFailed
-	c.reasons[cluster+"/"+id] = reason
-	return nil
-}
-
-func (c *fakeCatalog) ListBackups(ctx context.Context, cluster string) ([]CatalogEntry, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []CatalogEntry
-	for _, k := range slices.Sorted(maps.Keys(c.rows)) {
-		if cluster == "" || c.rows[k].Cluster == cluster {
-			out = append(out, *c.rows[k])
-		}
-	}
-	return out, nil
-}
-
-func (c *fakeCatalog) DeleteBackup(ctx context.Context, cluster, id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.rows, cluster+"/"+id)
-	return nil
-}
-
-func (c *fakeCatalog) MarkBackupMissing(ctx context.Context, cluster, id, reason string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if row, ok := c.rows[cluster+"/"+id]; ok && !row.Unlocated && (row.Status == StatusComplete || row.Status == StatusPartial) {
-		row.Status = StatusMissing
-		c.reasons[cluster+"/"+id] = reason
-	}
-	return nil
-}
-
-func (c *fakeCatalog) row(cluster, id string) (CatalogEntry, string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.rows[cluster+"/"+id]
-	if !ok {
-		return CatalogEntry{}, "", false
-	}
-	return *r, c.reasons[cluster+"/"+id], true
 }
 
 // ---- fixtures -------------------------------------------------------------

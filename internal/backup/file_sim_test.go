@@ -8,8 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/catalogsync"
+	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/internal/verify"
 )
 
 // TestRunIntoFileStorageWithoutACatalog is the demo path end to end: the
@@ -39,7 +44,7 @@ func TestRunIntoFileStorageWithoutACatalog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Verify(ctx, store, m, nil); err != nil {
+		if _, err := verify.Run(ctx, store, m, nil); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range m.Collections {
@@ -58,24 +63,24 @@ func TestRunIntoFileStorageWithoutACatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	cat := newFakeCatalog()
-	if rep, err := SyncCatalog(ctx, store, cat, nil); err != nil || len(rep.Synced) != 2 {
+	if rep, err := catalogsync.Run(ctx, store, cat, nil); err != nil || len(rep.Synced) != 2 {
 		t.Fatalf("sync: %+v %v", rep, err)
 	}
-	rep, err := Prune(ctx, PruneOptions{Cluster: "demo", KeepLast: 1, OrphanGrace: time.Nanosecond}, store, cat)
+	rep, err := prune.Run(ctx, prune.Options{Cluster: "demo", KeepLast: 1, OrphanGrace: time.Nanosecond}, store, cat)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(rep.Removed()); n != 2 {
 		t.Fatalf("removed %+v, want the older set and the killed one", rep.Removed())
 	}
-	sets, err := scanSets(ctx, store, "")
+	sets, err := inventory.Scan(ctx, store, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sets) != 1 || sets[0].id != results[1].Manifest.BackupID {
+	if len(sets) != 1 || sets[0].ID != results[1].Manifest.BackupID {
 		t.Fatalf("sets left: %+v", sets)
 	}
-	if row, _, _ := cat.row("demo", killed); row.Status != StatusFailed {
+	if row, _, _ := cat.Row("demo", killed); row.Status != catalog.StatusFailed {
 		t.Errorf("killed set row: %+v", row)
 	}
 }

@@ -25,12 +25,12 @@ import (
 
 // exactCounts counts every collection exactly, spreading the calls over
 // the peers.
-func (r *run) exactCounts(ctx context.Context, inv *inventory) (map[string]uint64, error) {
+func (r *run) exactCounts(ctx context.Context, state *clusterState) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.opts.Concurrency)
-	for i, c := range inv.collections {
+	for i, c := range state.collections {
 		p := r.peers[i%len(r.peers)]
 		g.Go(func() error {
 			n, err := p.client.Count(gctx, c.name, true, nil)

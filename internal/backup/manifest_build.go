@@ -13,7 +13,7 @@ import (
 )
 
 // sample digests the first SampleSize points of every collection.
-func (r *run) sample(ctx context.Context, inv *inventory) (map[string][]manifest.PointDigest, error) {
+func (r *run) sample(ctx context.Context, state *clusterState) (map[string][]manifest.PointDigest, error) {
 	out := map[string][]manifest.PointDigest{}
 	if r.opts.SampleSize <= 0 {
 		return out, nil
@@ -21,7 +21,7 @@ func (r *run) sample(ctx context.Context, inv *inventory) (map[string][]manifest
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.opts.Concurrency)
-	for i, c := range inv.collections {
+	for i, c := range state.collections {
 		p := r.peers[i%len(r.peers)]
 		g.Go(func() error {
 			pts, _, err := p.client.Scroll(gctx, c.name, uint32(r.opts.SampleSize), nil, true, true)
@@ -45,16 +45,16 @@ func (r *run) sample(ctx context.Context, inv *inventory) (map[string][]manifest
 }
 
 // buildManifest assembles the manifest of the snapshotted shards.
-func (r *run) buildManifest(start time.Time, inv *inventory, jobs []job, results []manifest.Shard, samples map[string][]manifest.PointDigest, partial bool) *manifest.Manifest {
+func (r *run) buildManifest(start time.Time, state *clusterState, jobs []job, results []manifest.Shard, samples map[string][]manifest.PointDigest, partial bool) *manifest.Manifest {
 	m := &manifest.Manifest{
 		FormatVersion: manifest.FormatVersion, BackupID: r.id, Cluster: r.opts.Cluster,
-		QdrantVersion: inv.version, ToolVersion: r.opts.ToolVersion, SnapshotMethod: r.opts.SnapshotMethod,
+		QdrantVersion: state.version, ToolVersion: r.opts.ToolVersion, SnapshotMethod: r.opts.SnapshotMethod,
 		Partial: partial, StartedAt: start,
 	}
 	for _, p := range r.peers {
 		m.Peers = append(m.Peers, manifest.Peer{ID: p.ID, Pod: p.Pod, URI: p.Addr.REST})
 	}
-	for _, c := range inv.collections {
+	for _, c := range state.collections {
 		mc := manifest.Collection{
 			Name: c.name, Config: c.info.Config, PayloadSchema: c.info.PayloadSchema,
 			ShardingMethod: c.info.ShardingMethod, ShardNumber: c.info.ShardNumber,

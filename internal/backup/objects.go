@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path"
 
 	"github.com/qbackup/qbackup/internal/manifest"
 )
@@ -28,17 +27,7 @@ func deletePrefix(ctx context.Context, store Store, prefix string) (int, error) 
 
 // deleteKeys deletes the keys, manifests first.
 func deleteKeys(ctx context.Context, store Store, keys []string) (int, error) {
-	ordered := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if manifest.IsManifestName(path.Base(k)) {
-			ordered = append(ordered, k)
-		}
-	}
-	for _, k := range keys {
-		if !manifest.IsManifestName(path.Base(k)) {
-			ordered = append(ordered, k)
-		}
-	}
+	ordered := manifest.ManifestsFirst(keys)
 	for i, k := range ordered {
 		if err := store.Delete(ctx, k); err != nil {
 			return i, fmt.Errorf("delete %s: %w", k, err)

@@ -16,9 +16,7 @@ import (
 const (
 	DefaultConcurrency        = 4
 	DefaultPerPeerConcurrency = 2
-	// DefaultLeaseTTL is the cluster lock's, shared with restores.
-	DefaultLeaseTTL   = lease.DefaultTTL
-	DefaultSampleSize = 64
+	DefaultSampleSize         = 64
 	// DefaultDownloadAttempts bounds the reconnects of a stored snapshot
 	// download after dropped connections.
 	DefaultDownloadAttempts = 5
@@ -89,6 +87,27 @@ type Options struct {
 	// holds the cluster lock, before anything is written: a caller can
 	// then name the set a failed run leaves behind.
 	Started func(backupID string, start time.Time)
+
+	// Workers > 1 takes the set with that many workers, one process each
+	// (the pods of a Kubernetes Indexed Job), coordinated through storage
+	// and the catalog only (see workers.go); 0 or 1 is a single run.
+	Workers int
+	// WorkerIndex is this worker's index, 0 to Workers-1 (the Job's
+	// completion index). Worker 0 plans, holds the cluster lock and
+	// commits.
+	WorkerIndex int
+	// SetID names the set all workers of one run share (the Job's uid);
+	// required with Workers > 1.
+	SetID string
+	// PlanWait bounds how long a worker waits for worker 0's plan;
+	// default DefaultPlanWait.
+	PlanWait time.Duration
+	// PartsWait bounds how long worker 0 waits for the other workers'
+	// parts after its own; default DefaultPartsWait.
+	PartsWait time.Duration
+	// FinalAttempt: the Job will not retry this worker's index, so its
+	// failure fails the set at once.
+	FinalAttempt bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -105,6 +124,18 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.EncryptManifest && o.Encrypt == nil {
 		return o, ErrEncryptManifestWithoutRecipients
+	}
+	if o.Workers == 0 {
+		o.Workers = 1
+	}
+	if err := o.validateWorkers(); err != nil {
+		return o, err
+	}
+	if o.PlanWait <= 0 {
+		o.PlanWait = DefaultPlanWait
+	}
+	if o.PartsWait <= 0 {
+		o.PartsWait = DefaultPartsWait
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
@@ -134,7 +165,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = DefaultLeaseTTL
+		o.LeaseTTL = lease.DefaultTTL // the cluster lock's, shared with restores
 	}
 	if o.SampleSize == 0 {
 		o.SampleSize = DefaultSampleSize
@@ -158,8 +189,10 @@ func (o Options) withDefaults() (Options, error) {
 // and no recipient is given to encrypt it to.
 var ErrEncryptManifestWithoutRecipients = errors.New("backup: the manifest is to be encrypted but no recipient is given")
 
-// Result describes a committed set.
+// Result describes a committed set, or (Part not nil, Manifest nil) the
+// part a worker other than 0 stored of a multi-worker set.
 type Result struct {
+	Part        *PartResult
 	Manifest    *manifest.Manifest
 	ManifestKey string
 	// Missing lists the shards left out of a partial set.

@@ -91,15 +91,18 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 		return nil, err
 	}
 	r.log = r.log.With("cluster", opts.Cluster)
+	if opts.Workers > 1 {
+		return r.runWorker(ctx, retainer)
+	}
 
 	// Read and plan before anything is written: a bad filter or a shard
 	// without an Active replica fails here, with storage untouched.
-	inv, err := readInventory(ctx, r.peers, opts.Collections, deps.Topology.Version, opts.Concurrency)
+	state, err := readCluster(ctx, r.peers, opts.Collections, deps.Topology.Version, opts.Concurrency)
 	if err != nil {
 		return nil, err
 	}
 	var shards []ShardReplicas
-	for _, c := range inv.collections {
+	for _, c := range state.collections {
 		shards = append(shards, c.shards...)
 	}
 	choices, missing := ChooseReplicas(shards)
@@ -134,13 +137,13 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 		return nil, err
 	}
 	defer release()
-	r.log.Info("backup started", "collections", len(inv.collections), "shards", len(choices),
+	r.log.Info("backup started", "collections", len(state.collections), "shards", len(choices),
 		"method", opts.SnapshotMethod, "compression", opts.Compression, "encrypted", opts.Encrypt != nil, "holder", opts.Holder)
 	if opts.Started != nil {
 		opts.Started(r.id, start)
 	}
 
-	res, err := r.execute(held, start, inv, choices, missing)
+	res, err := r.execute(held, start, state, choices, missing)
 	if res == nil && err != nil {
 		// (A result with an error is a committed set the catalog could
 		// not record: nothing to clean up.) The cause of held (a lost
@@ -155,7 +158,7 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 // execute runs everything that happens under the lock; ctx ends when the
 // lock is lost. A failed run returns no result and its error as is, for
 // fail.
-func (r *run) execute(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing []Unavailable) (*Result, error) {
+func (r *run) execute(ctx context.Context, start time.Time, state *clusterState, choices []Choice, missing []Unavailable) (*Result, error) {
 	cat := r.deps.Catalog
 	if cat != nil {
 		if err := cat.BackupStarted(ctx, r.opts.Cluster, r.id, r.opts.Holder, start); err != nil {
@@ -168,7 +171,7 @@ func (r *run) execute(ctx context.Context, start time.Time, inv *inventory, choi
 		r.log.Warn("some stored snapshots left by killed backups could not be deleted; the next backup tries again",
 			"deleted", n, "error", err)
 	}
-	m, err := r.snapshotAll(ctx, start, inv, choices, missing)
+	m, err := r.snapshotAll(ctx, start, state, choices, missing)
 	if err == nil {
 		var key string
 		key, err = r.commit(ctx, m)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/qdrant"
@@ -97,8 +98,8 @@ func TestRunBacksUpEveryShardOnceAndWritesTheManifestLast(t *testing.T) {
 	if m.Window.FirstStart.IsZero() || m.Window.SkewMillis != m.Window.LastStart.Sub(m.Window.FirstStart).Milliseconds() {
 		t.Errorf("window %+v", m.Window)
 	}
-	row, _, ok := cat.row("prod", m.BackupID)
-	if !ok || row.Status != StatusComplete {
+	row, _, ok := cat.Row("prod", m.BackupID)
+	if !ok || row.Status != catalog.StatusComplete {
 		t.Errorf("catalog row %+v, want complete", row)
 	}
 	if cat.holder != "" {
@@ -177,11 +178,11 @@ func TestRunFailsTheSetOnATruncatedStream(t *testing.T) {
 
 func assertFailedRow(t *testing.T, cat *fakeCatalog, cluster string) {
 	t.Helper()
-	rows, _ := cat.ListBackups(context.Background(), cluster)
-	if len(rows) != 1 || rows[0].Status != StatusFailed {
+	rows, _ := cat.IndexRows(context.Background(), cluster)
+	if len(rows) != 1 || rows[0].Status != catalog.StatusFailed {
 		t.Fatalf("catalog rows %+v, want one failed", rows)
 	}
-	if _, reason, _ := cat.row(cluster, rows[0].BackupID); reason == "" {
+	if _, reason, _ := cat.Row(cluster, rows[0].BackupID); reason == "" {
 		t.Errorf("failed row has no reason")
 	}
 	if cat.holder != "" {
@@ -421,7 +422,7 @@ func TestRunRefusesBadInputBeforeWritingAnything(t *testing.T) {
 				}
 			}
 			assertNoSetObjects(t, store)
-			if rows, _ := cat.ListBackups(context.Background(), ""); len(rows) != 0 || len(cat.leases) != 0 {
+			if rows, _ := cat.IndexRows(context.Background(), ""); len(rows) != 0 || len(cat.leases) != 0 {
 				t.Errorf("catalog touched: rows %v, leases %d", rows, len(cat.leases))
 			}
 		})
@@ -440,7 +441,7 @@ func TestRunAllowPartialRecordsAPartialSet(t *testing.T) {
 	if !m.Partial || len(m.Collection("images").Shards) != 1 || len(res.Missing) != 1 {
 		t.Fatalf("partial %v, images shards %d, missing %v", m.Partial, len(m.Collection("images").Shards), res.Missing)
 	}
-	if row, _, _ := cat.row("prod", m.BackupID); row.Status != StatusPartial {
+	if row, _, _ := cat.Row("prod", m.BackupID); row.Status != catalog.StatusPartial {
 		t.Errorf("catalog status %s, want partial", row.Status)
 	}
 }

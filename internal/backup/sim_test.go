@@ -15,7 +15,9 @@ import (
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/qdrant"
+	"github.com/qbackup/qbackup/internal/verify"
 )
 
 // simEnv is a simulated 3-peer cluster with data, discovered like the
@@ -131,10 +133,10 @@ func TestRunAgainstTheSimulator(t *testing.T) {
 			if store.puts[len(store.puts)-1] != res.ManifestKey {
 				t.Errorf("manifest not written last")
 			}
-			if len(cat.completed) != 1 || cat.completed[0].BackupID != m.BackupID || cat.completed[0].ShardCount() != m.ShardCount() {
+			if len(cat.Completed) != 1 || cat.Completed[0].BackupID != m.BackupID || cat.Completed[0].ShardCount() != m.ShardCount() {
 				t.Errorf("catalog and manifest disagree")
 			}
-			if rep, err := Verify(context.Background(), store, m, nil); err != nil || !rep.OK() {
+			if rep, err := verify.Run(context.Background(), store, m, nil); err != nil || !rep.OK() {
 				t.Fatalf("verify: %v", err)
 			}
 			wantShards := map[string]int{"docs": 3, "images": 2, "tenants": 3}
@@ -217,7 +219,7 @@ func TestRunAgainstTheSimulatorFailsCleanlyWhenAPeerGoesDownMidStream(t *testing
 	// Wait until the stalled streams hold the run, then take the peer down.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if rows, _ := cat.ListBackups(context.Background(), "sim"); len(rows) == 1 {
+		if rows, _ := cat.IndexRows(context.Background(), "sim"); len(rows) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -238,7 +240,7 @@ func TestRunAgainstTheSimulatorFailsCleanlyWhenAPeerGoesDownMidStream(t *testing
 	}
 	assertNoSetObjects(t, store)
 	assertFailedRow(t, cat, "sim")
-	rep, err := Prune(context.Background(), PruneOptions{Cluster: "sim", OrphanGrace: time.Nanosecond}, store, cat)
+	rep, err := prune.Run(context.Background(), prune.Options{Cluster: "sim", OrphanGrace: time.Nanosecond}, store, cat)
 	if err != nil || len(store.keys()) != 0 {
 		t.Fatalf("prune: %+v %v, objects %v", rep, err, store.keys())
 	}
@@ -255,7 +257,7 @@ func TestRunAgainstTheSimulatorRefusesTheWriteLockOnQdrantWithoutIt(t *testing.T
 		t.Fatalf("error %v, want a clear refusal", err)
 	}
 	assertNoSetObjects(t, store)
-	if rows, _ := cat.ListBackups(context.Background(), ""); len(rows) != 0 || len(cat.leases) != 0 {
+	if rows, _ := cat.IndexRows(context.Background(), ""); len(rows) != 0 || len(cat.leases) != 0 {
 		t.Errorf("catalog touched before the refusal: %v, %d leases", rows, len(cat.leases))
 	}
 }

@@ -23,9 +23,9 @@ type job struct {
 
 // snapshotAll snapshots every chosen shard and returns the manifest to
 // commit (without FinishedAt).
-func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, choices []Choice, missing []Unavailable) (m *manifest.Manifest, err error) {
+func (r *run) snapshotAll(ctx context.Context, start time.Time, state *clusterState, choices []Choice, missing []Unavailable) (m *manifest.Manifest, err error) {
 	byName := map[string]*collectionState{}
-	for _, c := range inv.collections {
+	for _, c := range state.collections {
 		byName[c.name] = c
 	}
 	jobs := make([]job, len(choices))
@@ -58,17 +58,55 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 	// The sample is read right before the snapshots start (under the write
 	// lock when there is one) so it matches their content as closely as
 	// the cluster allows.
-	samples, err := r.sample(ctx, inv)
+	samples, err := r.sample(ctx, state)
 	if err != nil {
 		return nil, err
 	}
 	// The first reading of the window a live backup is bounded by (see
 	// live.go).
-	before, err := r.exactCounts(ctx, inv)
+	before, err := r.exactCounts(ctx, state)
 	if err != nil {
 		return nil, err
 	}
 
+	results, err := r.transferJobs(ctx, jobs, points, func() { releaseWrites() })
+	if err != nil {
+		return nil, err
+	}
+	// The second reading, right after the last snapshot ended.
+	after, err := r.exactCounts(ctx, state)
+	if err != nil {
+		return nil, err
+	}
+	shardAfter, err := r.shardCountsAfter(ctx, jobs)
+	if err != nil {
+		return nil, err
+	}
+	samples, dropped, err := r.stableSample(ctx, samples)
+	if err != nil {
+		return nil, err
+	}
+	for i := range jobs {
+		results[i].PointsCountRange = manifest.RangeOf(jobs[i].PointsCount, shardAfter[i])
+	}
+	m = r.buildManifest(start, state, jobs, results, samples, len(missing) > 0)
+	for i := range m.Collections {
+		c := &m.Collections[i]
+		c.PointsCountRange = manifest.RangeOf(before[c.Name], after[c.Name])
+		c.SampleDropped = dropped[c.Name]
+		if before[c.Name] != after[c.Name] || dropped[c.Name] > 0 {
+			r.log.Info("collection changed during the backup", "collection", c.Name,
+				"points_before", before[c.Name], "points_after", after[c.Name], "sampled_points_changed", dropped[c.Name])
+		}
+	}
+	return m, nil
+}
+
+// transferJobs snapshots jobs into their objects, at most Concurrency at
+// once, and returns each job's shard record. allStarted is called once
+// every job's snapshot has started (or the run failed), e.g. to release a
+// write lock that only needs to cover the starts.
+func (r *run) transferJobs(ctx context.Context, jobs []job, points uint64, allStartedFn func()) ([]manifest.Shard, error) {
 	r.progress.Begin(len(jobs), points)
 	results := make([]manifest.Shard, len(jobs))
 	var startedWG sync.WaitGroup
@@ -86,7 +124,7 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 		case <-allStarted:
 		case <-gctx.Done():
 		}
-		releaseWrites()
+		allStartedFn()
 	}()
 	ahead := make([]*prestarted, len(jobs))
 	if r.opts.SnapshotMethod == manifest.MethodStream && r.opts.PrestartStreams > 0 {
@@ -114,38 +152,12 @@ func (r *run) snapshotAll(ctx context.Context, start time.Time, inv *inventory, 
 			markStarted(i)
 		}
 	}
-	err = g.Wait()
+	err := g.Wait()
 	r.progress.End(err)
 	if err != nil {
 		return nil, err
 	}
-	// The second reading, right after the last snapshot ended.
-	after, err := r.exactCounts(ctx, inv)
-	if err != nil {
-		return nil, err
-	}
-	shardAfter, err := r.shardCountsAfter(ctx, jobs)
-	if err != nil {
-		return nil, err
-	}
-	samples, dropped, err := r.stableSample(ctx, samples)
-	if err != nil {
-		return nil, err
-	}
-	for i := range jobs {
-		results[i].PointsCountRange = manifest.RangeOf(jobs[i].PointsCount, shardAfter[i])
-	}
-	m = r.buildManifest(start, inv, jobs, results, samples, len(missing) > 0)
-	for i := range m.Collections {
-		c := &m.Collections[i]
-		c.PointsCountRange = manifest.RangeOf(before[c.Name], after[c.Name])
-		c.SampleDropped = dropped[c.Name]
-		if before[c.Name] != after[c.Name] || dropped[c.Name] > 0 {
-			r.log.Info("collection changed during the backup", "collection", c.Name,
-				"points_before", before[c.Name], "points_after", after[c.Name], "sampled_points_changed", dropped[c.Name])
-		}
-	}
-	return m, nil
+	return results, nil
 }
 
 // snapshotShard snapshots one shard into its object. started is called as
@@ -217,7 +229,8 @@ func (r *run) snapshotShard(ctx context.Context, j job, ahead *prestarted, start
 		r.log.Warn("waiting for the snapshot stream: the peer sent nothing", "collection", j.Collection, "shard", j.ShardID,
 			"peer", j.PeerID, "waited", waited.String(), "fails_after", timeout.String()+" (--stall-timeout)")
 	})
-	sum, err := transfer(sctx, r.setStore, j.key, watched, cancel, r.opts.Compression, r.opts.Encrypt, what, func(n int64) { r.progress.Bytes(ref, n) })
+	sum, err := transfer(sctx, watched, cancel, upload{store: r.setStore, key: j.key, compression: r.opts.Compression, enc: r.opts.Encrypt,
+		what: what, onBytes: func(n int64) { r.progress.Bytes(ref, n) }})
 	if err != nil && watched.isStalled() {
 		// The store's error is then only the cancellation; say why.
 		err = fmt.Errorf("%s: %w: no byte received for %s (--stall-timeout)", what, ErrStalled, r.opts.StallTimeout)

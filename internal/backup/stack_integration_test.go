@@ -13,9 +13,13 @@ import (
 	"github.com/qbackup/qbackup/e2e/qdrantsim"
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
 	"github.com/qbackup/qbackup/internal/catalog"
+	"github.com/qbackup/qbackup/internal/catalogsync"
+	"github.com/qbackup/qbackup/internal/inventory"
 	"github.com/qbackup/qbackup/internal/lease"
 	"github.com/qbackup/qbackup/internal/manifest"
+	"github.com/qbackup/qbackup/internal/prune"
 	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/internal/verify"
 )
 
 // stackStore opens the stack's MinIO under a unique prefix, deleted when
@@ -128,16 +132,16 @@ func TestBackupIntoMinIOWithTheCatalog(t *testing.T) {
 
 	t.Run("catalog sync is idempotent and prune keeps the newest set", func(t *testing.T) {
 		for range 2 {
-			if _, err := SyncCatalog(ctx, store, NewCatalog(cat), nil); err != nil {
+			if _, err := catalogsync.Run(ctx, store, cat, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
-		rep, err := Prune(ctx, PruneOptions{Cluster: "stack", KeepLast: 1}, store, NewCatalog(cat))
+		rep, err := prune.Run(ctx, prune.Options{Cluster: "stack", KeepLast: 1}, store, cat)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, it := range rep.Items {
-			if it.BackupID == m.BackupID && it.Action != PruneKeep {
+			if it.BackupID == m.BackupID && it.Action != prune.Keep {
 				t.Fatalf("the only complete set: %+v", it)
 			}
 		}
@@ -161,7 +165,7 @@ func TestLargeShardIntoMinIOUsesMultipartAndACancelledRunLeavesNothing(t *testin
 	if s.Size < 24<<20 {
 		t.Fatalf("large shard object has %d bytes", s.Size)
 	}
-	if rep, err := Verify(ctx, store, res.Manifest, nil); err != nil || !rep.OK() {
+	if rep, err := verify.Run(ctx, store, res.Manifest, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify: %v", err)
 	}
 
@@ -177,7 +181,7 @@ func TestLargeShardIntoMinIOUsesMultipartAndACancelledRunLeavesNothing(t *testin
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want the cancellation", err)
 	}
-	rows, err := cat.ListBackups(ctx, "big")
+	rows, err := cat.IndexRows(ctx, "big")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +194,11 @@ func TestLargeShardIntoMinIOUsesMultipartAndACancelledRunLeavesNothing(t *testin
 	if failed == "" {
 		t.Fatalf("no failed row: %+v", rows)
 	}
-	sets, err := scanSets(ctx, store, manifest.ClusterPrefix("big"))
+	sets, err := inventory.Scan(ctx, store, manifest.ClusterPrefix("big"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sets) != 1 || sets[0].id != res.Manifest.BackupID {
+	if len(sets) != 1 || sets[0].ID != res.Manifest.BackupID {
 		t.Fatalf("sets in storage after the cancelled run: %+v", sets)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/internal/verify"
 )
 
 func TestRunWithTheMemoryBackend(t *testing.T) {
@@ -21,7 +22,7 @@ func TestRunWithTheMemoryBackend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep, err := Verify(context.Background(), store, m, nil); err != nil || rep.Objects != 8 {
+		if rep, err := verify.Run(context.Background(), store, m, nil); err != nil || rep.Objects != 8 {
 			t.Fatalf("verify: %+v %v", rep, err)
 		}
 	})
@@ -77,7 +78,7 @@ func TestVerifyOnABackendResumesReadsAndChecksSizesFirst(t *testing.T) {
 	m := res.Manifest
 	// A connection dropping once mid-object is survived.
 	store.Inject(storage.Fault{Op: storage.OpRead, Prefix: m.Collection("docs").Shards[0].Object, After: 1000, Times: 1})
-	if _, err := Verify(context.Background(), store, m, nil); err != nil {
+	if _, err := verify.Run(context.Background(), store, m, nil); err != nil {
 		t.Fatalf("verify with one dropped read: %v", err)
 	}
 	// A shortened object is reported by its size.
@@ -85,8 +86,8 @@ func TestVerifyOnABackendResumesReadsAndChecksSizesFirst(t *testing.T) {
 	if err := store.Put(context.Background(), short, strings.NewReader("too short")); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(context.Background(), store, m, nil)
-	if !errors.Is(err, ErrCorrupt) || len(rep.Bad) != 1 || rep.Bad[0].Key != short || !strings.HasPrefix(rep.Bad[0].Problem, "size 9,") {
+	rep, err := verify.Run(context.Background(), store, m, nil)
+	if !errors.Is(err, verify.ErrCorrupt) || len(rep.Bad) != 1 || rep.Bad[0].Key != short || !strings.HasPrefix(rep.Bad[0].Problem, "size 9,") {
 		t.Fatalf("report %+v, error %v", rep, err)
 	}
 }

@@ -89,14 +89,25 @@ func (s *snapshotReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// transfer streams src into key: snapshot bytes are hashed as read, then
+// upload is where transfer stores a snapshot, and how.
+type upload struct {
+	store       Store
+	key         string
+	compression string            // manifest.CompressionNone or CompressionZstd
+	enc         *crypt.Recipients // nil: not encrypted
+	what        string            // the snapshot, for errors
+	onBytes     func(int64)       // progress: snapshot bytes read
+}
+
+// transfer streams src into u.key: snapshot bytes are hashed as read, then
 // optionally zstd-compressed and age-encrypted (in that order: ciphertext
 // does not compress) through a pipe, hashed again as stored, and handed
 // to Store.Put. Nothing touches the disk and nothing is buffered beyond
 // the encoders' own windows. abort must cancel the context src was opened
 // with: it unblocks an encoder stuck on a peer read when the upload gave
 // up. src is closed before transfer returns.
-func transfer(ctx context.Context, store Store, key string, src io.ReadCloser, abort func(), compression string, enc *crypt.Recipients, what string, onBytes func(int64)) (sums, error) {
+func transfer(ctx context.Context, src io.ReadCloser, abort func(), u upload) (sums, error) {
+	store, key, compression, enc, what, onBytes := u.store, u.key, u.compression, u.enc, u.what, u.onBytes
 	defer src.Close()
 	snapHash, snapCount := sha256.New(), &counter{}
 	end := &tarEnd{}

@@ -6,9 +6,8 @@ import (
 	"io"
 	"testing"
 
-	"filippo.io/age"
-
 	"github.com/qbackup/qbackup/internal/crypt"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/manifest"
 )
 
@@ -51,14 +50,7 @@ func BenchmarkTransfer(b *testing.B) {
 	const size = 64 << 20
 	block := make([]byte, 1<<20)
 	rand.Read(block)
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		b.Fatal(err)
-	}
-	recipients, err := crypt.ParseRecipients([]string{id.Recipient().String()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	recipients, _, _ := crypttest.Key(b)
 	for _, tc := range []struct {
 		name string
 		enc  *crypt.Recipients
@@ -69,7 +61,7 @@ func BenchmarkTransfer(b *testing.B) {
 			b.SetBytes(size)
 			for b.Loop() {
 				src := &snapshotStream{block: block, n: size}
-				if _, err := transfer(context.Background(), store, "k", src, func() {}, manifest.CompressionNone, tc.enc, "bench", func(int64) {}); err != nil {
+				if _, err := transfer(context.Background(), src, func() {}, upload{store: store, key: "k", compression: manifest.CompressionNone, enc: tc.enc, what: "bench", onBytes: func(int64) {}}); err != nil {
 					b.Fatal(err)
 				}
 			}

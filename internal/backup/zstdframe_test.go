@@ -18,7 +18,7 @@ func TestCompressedObjectsCarryNoFrameChecksum(t *testing.T) {
 	store := newFakeStore()
 	block := bytes.Repeat([]byte("points and vectors "), 4096)
 	src := &snapshotStream{block: block, n: 4 << 20}
-	if _, err := transfer(context.Background(), store, "k", src, func() {}, manifest.CompressionZstd, nil, "test", func(int64) {}); err != nil {
+	if _, err := transfer(context.Background(), src, func() {}, upload{store: store, key: "k", compression: manifest.CompressionZstd, what: "test", onBytes: func(int64) {}}); err != nil {
 		t.Fatal(err)
 	}
 	obj := store.get(t, "k")

@@ -394,6 +394,37 @@ func (c *Catalog) ListBackups(ctx context.Context, cluster string) ([]BackupSumm
 	return out, nil
 }
 
+// IndexRow is a set's row as prune and catalog sync judge it against
+// one store.
+type IndexRow struct {
+	Cluster   string
+	BackupID  string
+	Status    string
+	StartedAt time.Time
+	// VerifyStatus is "verified", "corrupt" or "unverified" (or empty).
+	VerifyStatus string
+	// Unlocated: the row was recorded before the catalog kept storage
+	// locations, so it may belong to another store sharing the catalog.
+	// Prune and sync never judge such a row by this store's contents;
+	// catalog sync claims it when this store holds the set.
+	Unlocated bool
+}
+
+// IndexRows lists the rows of cluster ("" for every cluster) as prune and
+// catalog sync need them.
+func (c *Catalog) IndexRows(ctx context.Context, cluster string) ([]IndexRow, error) {
+	rows, err := c.ListBackups(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]IndexRow, len(rows))
+	for i, r := range rows {
+		out[i] = IndexRow{Cluster: r.Cluster, BackupID: r.BackupID, Status: r.Status, StartedAt: r.StartedAt, VerifyStatus: r.VerifyStatus,
+			Unlocated: c.location != "" && r.StorageLocation == ""}
+	}
+	return out, nil
+}
+
 // GetBackup returns one backup with its shards (ordered by collection and
 // shard id), or an error matching ErrNotFound.
 func (c *Catalog) GetBackup(ctx context.Context, cluster, id string) (*BackupRecord, error) {

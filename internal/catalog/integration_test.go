@@ -638,7 +638,7 @@ func TestRestoreProgressSurvivesARerun(t *testing.T) {
 	}
 	set := func(col string, shard uint32, state, msg string) {
 		t.Helper()
-		if err := c.SetRestoreShard(ctx, "r-1", col, shard, 21, state, msg); err != nil {
+		if err := c.SetRestoreShard(ctx, "r-1", RestoreShard{Collection: col, ShardID: shard, TargetPeer: 21, State: state, Error: msg}); err != nil {
 			t.Fatalf("SetRestoreShard %s/%d %s: %v", col, shard, state, err)
 		}
 	}
@@ -648,7 +648,7 @@ func TestRestoreProgressSurvivesARerun(t *testing.T) {
 	set("docs", 0, ShardRecovered, "")
 	set("docs", 0, ShardVerified, "")
 	set("docs", 1, ShardFailed, "upload: connection reset")
-	if err := c.SetRestoreShard(ctx, "r-1", "docs", 2, 21, "done", ""); err == nil {
+	if err := c.SetRestoreShard(ctx, "r-1", RestoreShard{Collection: "docs", ShardID: 2, TargetPeer: 21, State: "done"}); err == nil {
 		t.Error("SetRestoreShard accepted an unknown state")
 	}
 	if err := c.RestoreFinished(ctx, "r-1", RestoreFailed, "shard docs/1 failed"); err != nil {

@@ -48,6 +48,14 @@ func TestStoreLocationsSharingOneCatalogStayApart(t *testing.T) {
 	if rowsA[0].StorageLocation != locA || rowsA[1].StorageLocation != "" {
 		t.Errorf("locations %q, %q; want %q and none", rowsA[0].StorageLocation, rowsA[1].StorageLocation, locA)
 	}
+	// Prune and sync see the unlocated row as such; the unscoped
+	// catalog judges no row by location.
+	if idx, err := a.IndexRows(ctx, "prod"); err != nil || len(idx) != 2 || idx[0].Unlocated || !idx[1].Unlocated {
+		t.Errorf("store A's index rows %+v, %v; want its own set located and the old one unlocated", idx, err)
+	}
+	if idx, _ := base.IndexRows(ctx, ""); len(idx) != 3 || idx[0].Unlocated || idx[1].Unlocated || idx[2].Unlocated {
+		t.Errorf("the unscoped catalog's index rows %+v; want none unlocated", idx)
+	}
 	if all, _ := base.ListBackups(ctx, ""); len(all) != 3 {
 		t.Errorf("the unscoped catalog lists %d rows, want all 3", len(all))
 	}

@@ -98,26 +98,28 @@ func (c *Catalog) RestoreStarted(ctx context.Context, r RestoreRecord) error {
 	return nil
 }
 
-// SetRestoreShard records the state of one shard on one target peer; errMsg
-// is kept for the failed state. The row is created on first use.
-func (c *Catalog) SetRestoreShard(ctx context.Context, restoreID, collection string, shardID uint32, targetPeer uint64, state, errMsg string) error {
+// SetRestoreShard records the state of one shard on one target peer (s's
+// Collection, ShardID, TargetPeer and State); s.Error is kept for the
+// failed state, Attempts and UpdatedAt are the catalog's to keep. The row
+// is created on first use.
+func (c *Catalog) SetRestoreShard(ctx context.Context, restoreID string, s RestoreShard) error {
 	attempt := 0
-	switch state {
+	switch s.State {
 	case ShardPending, ShardVerified:
 	case ShardRecovered, ShardFailed:
 		attempt = 1
 	default:
-		return fmt.Errorf("record restore %s shard %d of %q: unknown state %q", restoreID, shardID, collection, state)
+		return fmt.Errorf("record restore %s shard %d of %q: unknown state %q", restoreID, s.ShardID, s.Collection, s.State)
 	}
 	// A retry after a lost reply can count one attempt twice; attempts is
 	// for people reading progress, not for decisions.
 	err := c.withRetry(ctx, func(ctx context.Context) error {
 		_, err := c.db.ExecContext(ctx, sqlUpsertRestoreShard,
-			restoreID, collection, shardID, targetPeer, state, attempt, nullString(clip(errMsg)))
+			restoreID, s.Collection, s.ShardID, s.TargetPeer, s.State, attempt, nullString(clip(s.Error)))
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("record restore %s shard %d of %q on peer %d: %w", restoreID, shardID, collection, targetPeer, err)
+		return fmt.Errorf("record restore %s shard %d of %q on peer %d: %w", restoreID, s.ShardID, s.Collection, s.TargetPeer, err)
 	}
 	return nil
 }

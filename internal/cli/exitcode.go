@@ -17,6 +17,7 @@ import (
 	"github.com/qbackup/qbackup/internal/qdrant"
 	"github.com/qbackup/qbackup/internal/restore"
 	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/internal/verify"
 )
 
 // Exit codes, documented in the README and in --help. Schedulers and
@@ -90,7 +91,7 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, restore.ErrTransferInProgress), errors.Is(err, restore.ErrTargetTooOld),
 		errors.Is(err, restore.ErrCollectionExists), errors.Is(err, restore.ErrURLRecoveryDisabled):
 		return ExitClusterNotOK
-	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, restore.ErrObjectMissing), errors.Is(err, manifest.ErrCorrupt),
+	case errors.Is(err, verify.ErrCorrupt), errors.Is(err, restore.ErrObjectMissing), errors.Is(err, manifest.ErrCorrupt),
 		errors.Is(err, restore.ErrObjectSize), errors.Is(err, restore.ErrObjectChecksum),
 		errors.Is(err, manifest.ErrUnsupportedFormat), errors.Is(err, crypt.ErrDecrypt):
 		return ExitCorrupt

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -13,19 +14,29 @@ import (
 // only main calls os.Exit.
 type exitRequest int
 
+// Program is what Parse tells kong about the binary.
+type Program struct {
+	// Name is the program's name as typed: "qbackup", "kubectl qbackup".
+	Name string
+	// Description heads the help; the exit codes follow it.
+	Description    string
+	Stdout, Stderr io.Writer
+}
+
 // Parse parses args into grammar, a kong command struct, with the settings
-// both binaries share: the program's name (as typed: "qbackup", "kubectl
-// qbackup"), a description followed by the exit codes, compact help, and
-// the given streams. When kong exits by itself (--help) or the arguments
-// are wrong, ok is false and code is what the program must exit with; a
-// parse error has already been printed to stderr. opts add to the shared
-// settings, e.g. the kong.Vars the grammar's tags interpolate.
-func Parse(grammar any, name, description string, args []string, stdout, stderr io.Writer, opts ...kong.Option) (kctx *kong.Context, code int, ok bool) {
+// both binaries share: the program's name, its description followed by
+// the exit codes, compact help, and its streams. When kong exits by
+// itself (--help) or the arguments are wrong, ok is false and code is
+// what the program must exit with; a parse error has already been printed
+// to stderr. opts add to the shared settings, e.g. the kong.Vars the
+// grammar's tags interpolate.
+func Parse(grammar any, p Program, args []string, opts ...kong.Option) (kctx *kong.Context, code int, ok bool) {
+	name, stderr := p.Name, p.Stderr
 	prog := strings.ReplaceAll(name, " ", "-")
 	parser, err := kong.New(grammar, append([]kong.Option{
 		kong.Name(name),
-		kong.Description(description + "\n\nExit codes: " + ExitCodesHelp),
-		kong.Writers(stdout, stderr),
+		kong.Description(p.Description + "\n\nExit codes: " + ExitCodesHelp),
+		kong.Writers(p.Stdout, stderr),
 		kong.Exit(func(code int) { panic(exitRequest(code)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	}, opts...)...)
@@ -44,7 +55,7 @@ func Parse(grammar any, name, description string, args []string, stdout, stderr 
 	}()
 	kctx, err = parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v%s (see %s --help)\n", prog, err, envHint(parser.Model.Node, err), name)
+		fmt.Fprintf(stderr, "%s: %v%s (see %s --help)\n", prog, err, envHint(parser.Model.Node, err), helpPath(name, err))
 		return nil, ExitUsage, false
 	}
 	return kctx, ExitOK, true
@@ -80,4 +91,20 @@ func envHint(root *kong.Node, err error) string {
 		return ""
 	}
 	return " (" + strings.Join(envs, ", ") + ")"
+}
+
+// helpPath is the command whose help answers a parse error: the
+// subcommand the arguments had selected when it failed ("qbackup
+// restore"), whose help lists the flags and arguments the error is
+// about, else the program.
+func helpPath(name string, err error) string {
+	var pe *kong.ParseError
+	if !errors.As(err, &pe) || pe.Context == nil {
+		return name
+	}
+	n := pe.Context.Selected()
+	if n == nil || n.Type != kong.CommandNode {
+		return name
+	}
+	return n.FullPath()
 }

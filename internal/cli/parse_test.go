@@ -23,12 +23,14 @@ func TestParseErrorsNameTheVariable(t *testing.T) {
 	}{
 		// kong's enum message names the flag only: the variable is added.
 		{"enum from the environment", []string{"backup"}, map[string]string{"QBACKUP_COMPRESSION": "lz4"},
-			`--compression must be one of "none","zstd" but got "lz4" (QBACKUP_COMPRESSION) (see qbackup --help)`},
+			`--compression must be one of "none","zstd" but got "lz4" (QBACKUP_COMPRESSION) (see qbackup backup --help)`},
 		{"enum from a flag", []string{"backup", "--compression=lz4"}, nil, `but got "lz4" (QBACKUP_COMPRESSION) (see`},
 		// kong already says where the value came from: nothing added.
 		{"int from the environment", []string{"backup"}, map[string]string{"QBACKUP_CONCURRENCY": "x"},
-			`(from envar QBACKUP_CONCURRENCY="x") (see qbackup --help)`},
-		{"a flag without a variable", []string{"backup", "--plain=c"}, nil, `but got "c" (see qbackup --help)`},
+			`(from envar QBACKUP_CONCURRENCY="x") (see qbackup backup --help)`},
+		{"a flag without a variable", []string{"backup", "--plain=c"}, nil, `but got "c" (see qbackup backup --help)`},
+		// No command chosen yet: the program's help.
+		{"an unknown command", []string{"bakup"}, nil, `(see qbackup --help)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -36,7 +38,7 @@ func TestParseErrorsNameTheVariable(t *testing.T) {
 			}
 			var g parseGrammar
 			var out, errOut bytes.Buffer
-			_, code, ok := Parse(&g, "qbackup", "test", tc.args, &out, &errOut)
+			_, code, ok := Parse(&g, Program{Name: "qbackup", Description: "test", Stdout: &out, Stderr: &errOut}, tc.args)
 			if ok || code != ExitUsage {
 				t.Fatalf("ok %v, code %d; want a usage error", ok, code)
 			}

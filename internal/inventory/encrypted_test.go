@@ -8,30 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/crypt"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
 )
-
-func ageKeys(t *testing.T) (*crypt.Recipients, *crypt.Identities) {
-	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := crypt.ParseRecipients([]string{id.Recipient().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := crypt.ParseIdentities(id.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec, ids
-}
 
 // putEncrypted stores a set whose manifest is encrypted to rec: a shard
 // object of 11 bytes, the readable part, the encrypted manifest.
@@ -71,7 +53,7 @@ func putEncrypted(t *testing.T, st storage.Backend, rec *crypt.Recipients, clust
 
 func TestEncryptedSetsAreListedWithoutTheKey(t *testing.T) {
 	ctx := context.Background()
-	rec, _ := ageKeys(t)
+	rec, _, _ := crypttest.Key(t)
 	st := storage.NewMemory()
 	putManifest(t, st, "prod", "20261101T000000Z-aaaa", false)
 	putEncrypted(t, st, rec, "prod", "20261102T000000Z-bbbb", false)
@@ -125,8 +107,8 @@ func TestEncryptedSetsAreListedWithoutTheKey(t *testing.T) {
 
 func TestLoadEncryptedManifest(t *testing.T) {
 	ctx := context.Background()
-	rec, ids := ageKeys(t)
-	_, other := ageKeys(t)
+	rec, ids, _ := crypttest.Key(t)
+	_, other, _ := crypttest.Key(t)
 	st := storage.NewMemory()
 	putManifest(t, st, "prod", "20261101T000000Z-aaaa", false)
 	const id = "20261102T000000Z-bbbb"

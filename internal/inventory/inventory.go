@@ -1,7 +1,8 @@
 // Package inventory answers "which backups exist": from the catalog when
 // one is configured (fast, and it also knows failed runs and verification
 // results), else from the manifests in storage, which are the truth. It
-// also resolves "latest" to a backup id.
+// resolves "latest" to a backup id, and Scan lists every set storage
+// holds, committed or not, for the maintenance jobs.
 package inventory
 
 import (
@@ -13,7 +14,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"slices"
-	"strings"
 
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/crypt"
@@ -87,61 +87,31 @@ func fromStorage(ctx context.Context, store Store, cluster string) ([]listing.Ba
 	if cluster != "" {
 		prefix = manifest.ClusterPrefix(cluster)
 	}
-	type set struct {
-		cluster, id string
-		manifest    string
-		encrypted   bool // the encrypted manifest is there
-		bytes       int64
-	}
-	sets := map[string]*set{}
-	err := store.List(ctx, prefix, func(o storage.ObjectInfo) error {
-		parts := strings.SplitN(o.Key, "/", 3)
-		if len(parts) < 3 || !manifest.IsBackupID(parts[1]) {
-			return nil
-		}
-		c, err := manifest.UnescapeName(parts[0])
-		if err != nil {
-			return nil
-		}
-		k := parts[0] + "/" + parts[1]
-		s := sets[k]
-		if s == nil {
-			s = &set{cluster: c, id: parts[1]}
-			sets[k] = s
-		}
-		s.bytes += o.Size
-		if _, _, ok := manifest.ParseManifestKey(o.Key); ok {
-			s.manifest = o.Key
-		}
-		if o.Key == manifest.EncryptedManifestKey(c, s.id) {
-			s.encrypted = true
-		}
-		return nil
-	})
+	sets, err := Scan(ctx, store, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("list backups in storage: %w", err)
+		return nil, err
 	}
 	out := make([]listing.Backup, 0, len(sets))
 	for _, s := range sets {
-		if s.manifest == "" {
-			t, _ := manifest.BackupIDTime(s.id)
+		if s.ManifestKey == "" {
+			t, _ := manifest.BackupIDTime(s.ID)
 			out = append(out, listing.Backup{
-				Cluster: s.cluster, BackupID: s.id, Status: StatusIncomplete, StartedAt: t, TotalBytes: s.bytes,
+				Cluster: s.Cluster, BackupID: s.ID, Status: StatusIncomplete, StartedAt: t, TotalBytes: s.Bytes,
 				Reason: "no manifest: the run failed, was killed or is still running",
 			})
 			continue
 		}
-		m, p, err := manifest.ReadCommit(ctx, store, s.manifest)
+		m, p, err := manifest.ReadCommit(ctx, store, s.ManifestKey)
 		if p != nil {
-			out = append(out, encryptedRow(p, s.cluster, s.id, s.encrypted, s.bytes))
+			out = append(out, encryptedRow(p, s.Cluster, s.ID, s.EncryptedKey != "", s.Bytes))
 			continue
 		}
 		if unreadable(err) {
 			// One bad set must not hide the others.
-			t, _ := manifest.BackupIDTime(s.id)
+			t, _ := manifest.BackupIDTime(s.ID)
 			out = append(out, listing.Backup{
-				Cluster: s.cluster, BackupID: s.id, Status: StatusUnreadable, StartedAt: t, TotalBytes: s.bytes,
-				ManifestKey: s.manifest, Reason: err.Error(),
+				Cluster: s.Cluster, BackupID: s.ID, Status: StatusUnreadable, StartedAt: t, TotalBytes: s.Bytes,
+				ManifestKey: s.ManifestKey, Reason: err.Error(),
 			})
 			continue
 		}

@@ -1,5 +1,6 @@
-// Package kube holds the logic of the kubectl plugin: rendering the Jobs it
-// creates (a manual backup from the CronJob, a restore from the embedded
-// template), counting the Qdrant pods a restore lands on, and the strategy
-// those counts imply. The plugin creates objects; the Jobs do the work.
+// Package kube is the kubectl plugin's side of Kubernetes: it renders the
+// Jobs the plugin creates (a manual backup from the CronJob, a restore
+// from the embedded template) and reads what they land on (the Qdrant
+// pods a restore goes to, and the strategy their count implies). The
+// plugin creates objects; the Jobs do the work.
 package kube

@@ -23,8 +23,9 @@ const RestoreTemplate = "qbackup-restore"
 // TemplateAnnotation on a restore Job names the template it was made from.
 const TemplateAnnotation = "qbackup.io/template"
 
-// PlanAnnotation on a restore Job records the plan the plugin previewed
-// from the pod counts, so the Job's own plan can be compared with it.
+// PlanAnnotation on a restore or rebalance Job records the plan the
+// plugin previewed and the counts it saw (backup pods, Ready pods,
+// Qdrant's peers), so the Job's own plan can be compared with it.
 const PlanAnnotation = "qbackup.io/previewed-plan"
 
 // timestamp is the suffix of generated Job names: sortable and unique per

@@ -1,8 +1,6 @@
 package kube
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,29 +13,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/qbackup/qbackup/manifests"
+
+	"github.com/qbackup/qbackup/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
 var now = time.Date(2026, 11, 25, 16, 30, 5, 0, time.UTC)
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update once to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 func installedCronJob(t *testing.T) *batchv1.CronJob {
 	t.Helper()
@@ -93,7 +73,7 @@ func TestJobFromCronJob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.golden, b)
+			golden.Check(t, filepath.Join("testdata", tc.golden), b)
 		})
 	}
 }
@@ -141,7 +121,7 @@ func TestRestoreJob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.golden, b)
+			golden.Check(t, filepath.Join("testdata", tc.golden), b)
 		})
 	}
 }
@@ -209,7 +189,7 @@ func TestRebalanceJob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.golden, b)
+			golden.Check(t, filepath.Join("testdata", tc.golden), b)
 		})
 	}
 }
@@ -238,7 +218,7 @@ func TestVerifyJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "verify-job.yaml", b)
+	golden.Check(t, filepath.Join("testdata", "verify-job.yaml"), b)
 
 	sidecars := installedCronJob(t)
 	c := sidecars.Spec.JobTemplate.Spec.Template.Spec.Containers[0]

@@ -53,6 +53,9 @@ func (s JobState) Line() string {
 // container's, so a waiting plugin exits as the Job's run did.
 type JobFailedError struct {
 	State JobState
+	// Namespace is the Job's, so the hint to read its log works as
+	// printed from any kubectl context.
+	Namespace string
 }
 
 func (e *JobFailedError) Error() string {
@@ -66,7 +69,10 @@ func (e *JobFailedError) Error() string {
 	if e.State.Message != "" {
 		msg += ": " + e.State.Message
 	}
-	return msg + fmt.Sprintf("; see kubectl logs job/%s", e.State.Job)
+	if e.Namespace == "" {
+		return msg + fmt.Sprintf("; see kubectl logs job/%s", e.State.Job)
+	}
+	return msg + fmt.Sprintf("; see kubectl -n %s logs job/%s", e.Namespace, e.State.Job)
 }
 
 // WaitJob polls the Job every poll until it succeeds or fails, calling
@@ -87,11 +93,11 @@ func WaitJob(ctx context.Context, cs kubernetes.Interface, ns, name string, poll
 		case "succeeded":
 			return st, nil
 		case "failed":
-			return st, &JobFailedError{State: st}
+			return st, &JobFailedError{State: st, Namespace: ns}
 		}
 		select {
 		case <-ctx.Done():
-			return st, fmt.Errorf("stopped waiting for job %s, which goes on (kubectl qbackup logs %s -f): %w", name, name, ctx.Err())
+			return st, fmt.Errorf("stopped waiting for job %s, which goes on (kubectl qbackup -n %s logs %s -f): %w", name, ns, name, ctx.Err())
 		case <-time.After(poll):
 		}
 	}
@@ -122,6 +128,19 @@ func jobState(job *batchv1.Job, pods []corev1.Pod) JobState {
 		st.Finished = job.Status.CompletionTime.Time
 	}
 	sort.Slice(pods, func(i, j int) bool { return pods[i].CreationTimestamp.Before(&pods[j].CreationTimestamp) })
+	if indexed := job.Spec.CompletionMode != nil && *job.Spec.CompletionMode == batchv1.IndexedCompletion; indexed {
+		// Of an indexed backup, index 0 commits the set: its pod's state
+		// and summary are the run's (the others report their parts).
+		var first []corev1.Pod
+		for _, p := range pods {
+			if p.Annotations[batchv1.JobCompletionIndexAnnotation] == "0" {
+				first = append(first, p)
+			}
+		}
+		if len(first) > 0 {
+			pods, st.Attempts = first, len(first)
+		}
+	}
 	if n := len(pods); n > 0 {
 		p := pods[n-1]
 		st.Pod, st.PodPhase = p.Name, p.Status.Phase

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,10 @@ func TestJobState(t *testing.T) {
 		if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "qbackup", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: msg}}}}
 		}
+		return p
+	}
+	indexed := func(p corev1.Pod, index string) corev1.Pod {
+		p.Annotations = map[string]string{batchv1.JobCompletionIndexAnnotation: index}
 		return p
 	}
 	failed := func(reason string) []batchv1.JobCondition {
@@ -46,12 +51,20 @@ func TestJobState(t *testing.T) {
 		{"qbackup's own failure message loses the exit code JobState has", failed("PodFailurePolicy"),
 			[]corev1.Pod{pod("j-1", 0, corev1.PodFailed, 2, "exit 2: AWS_SECRET_ACCESS_KEY is missing")},
 			"job.batch/j: failed (pod j-1 Failed)", 2, "AWS_SECRET_ACCESS_KEY is missing"},
+		{"indexed: worker 0's pod speaks for the set, however many pods", []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}},
+			[]corev1.Pod{indexed(pod("j-0-a", 0, corev1.PodFailed, 137, ""), "0"), indexed(pod("j-0-b", time.Minute, corev1.PodSucceeded, 0, "backup 20261206T023000Z-3f9c of cluster \"prod\": 3 collections, 10 shards, 4096 bytes"), "0"),
+				indexed(pod("j-1-a", 2*time.Minute, corev1.PodSucceeded, 0, "worker 1 of 2: part of backup 20261206T023000Z-3f9c stored (5 shards, 2048 bytes); worker 0 commits the set"), "1")},
+			"job.batch/j: succeeded (pod j-0-b Succeeded, attempt 2)", 0, `backup 20261206T023000Z-3f9c of cluster "prod": 3 collections, 10 shards, 4096 bytes`},
 		{"an exit prefix that is not the container's code stays", failed("BackoffLimitExceeded"),
 			[]corev1.Pod{pod("j-1", 0, corev1.PodFailed, 137, "exit 2: half written")},
 			"job.batch/j: failed (pod j-1 Failed)", 137, "exit 2: half written"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j"}, Status: batchv1.JobStatus{Conditions: tc.conditions}}
+			if strings.HasPrefix(tc.name, "indexed") {
+				mode := batchv1.IndexedCompletion
+				job.Spec.CompletionMode = &mode
+			}
 			st := jobState(job, tc.pods)
 			if st.Line() != tc.want || st.ExitCode != tc.wantExit || st.Message != tc.wantMsg {
 				t.Errorf("got %q exit %d message %q, want %q exit %d message %q", st.Line(), st.ExitCode, st.Message, tc.want, tc.wantExit, tc.wantMsg)

@@ -2,7 +2,6 @@ package listing_test
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,29 +13,9 @@ import (
 	"github.com/qbackup/qbackup/internal/listing"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/printer"
+
+	"github.com/qbackup/qbackup/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
 
 var start = time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC)
 
@@ -75,7 +54,7 @@ func TestContract(t *testing.T) {
 		if err := printer.Structured(&b, format, rows()); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "listing."+format, b.Bytes())
+		golden.Check(t, filepath.Join("testdata", "listing."+format), b.Bytes())
 	}
 	var b bytes.Buffer
 	if err := printer.Structured(&b, printer.JSON, listing.FromCatalogRows(nil)); err != nil {

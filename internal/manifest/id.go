@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-const idTimeLayout = "20060102T150405Z"
+const idTimeFormat = "20060102T150405Z"
 
 var idPattern = regexp.MustCompile(`^\d{8}T\d{6}Z-[0-9a-f]{4}$`)
 
@@ -21,7 +21,7 @@ func NewBackupID(t time.Time) string {
 		// crypto/rand does not fail on supported platforms.
 		panic(fmt.Sprintf("read random bytes: %v", err))
 	}
-	return t.UTC().Format(idTimeLayout) + "-" + hex.EncodeToString(b[:])
+	return t.UTC().Format(idTimeFormat) + "-" + hex.EncodeToString(b[:])
 }
 
 // IsBackupID reports whether s has the form NewBackupID produces.
@@ -32,5 +32,5 @@ func BackupIDTime(id string) (time.Time, error) {
 	if !IsBackupID(id) {
 		return time.Time{}, fmt.Errorf("%q is not a backup id (want e.g. 20261125T133000Z-3f9c)", id)
 	}
-	return time.Parse(idTimeLayout, id[:len(idTimeLayout)])
+	return time.Parse(idTimeFormat, id[:len(idTimeFormat)])
 }

@@ -65,6 +65,23 @@ func IsManifestName(name string) bool {
 	return name == ManifestName || name == EncryptedManifestName
 }
 
+// ManifestsFirst returns keys with the manifests first, the order in
+// which a set's objects are deleted.
+func ManifestsFirst(keys []string) []string {
+	ordered := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if IsManifestName(path.Base(k)) {
+			ordered = append(ordered, k)
+		}
+	}
+	for _, k := range keys {
+		if !IsManifestName(path.Base(k)) {
+			ordered = append(ordered, k)
+		}
+	}
+	return ordered
+}
+
 // IsEncryptedManifestKey reports whether key names an encrypted
 // manifest.
 func IsEncryptedManifestKey(key string) bool { return path.Base(key) == EncryptedManifestName }

@@ -14,6 +14,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/qbackup/qbackup/internal/crypt"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 )
 
 // mapStore is an Opener over a map; a missing key is fs.ErrNotExist.
@@ -27,24 +28,6 @@ func (s mapStore) Open(ctx context.Context, key string, offset int64) (io.ReadCl
 	return io.NopCloser(bytes.NewReader(b[offset:])), nil
 }
 
-// keyPair returns recipients and the identities that open them.
-func keyPair(t *testing.T) (*crypt.Recipients, *crypt.Identities) {
-	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := crypt.ParseRecipients([]string{id.Recipient().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := crypt.ParseIdentities(id.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec, ids
-}
-
 // encryptedManifest is validManifest marked and recorded as encrypted to rec.
 func encryptedManifest(rec *crypt.Recipients) *Manifest {
 	m := validManifest()
@@ -55,7 +38,7 @@ func encryptedManifest(rec *crypt.Recipients) *Manifest {
 }
 
 func TestEncryptedManifestRoundTripHidesTheContent(t *testing.T) {
-	rec, ids := keyPair(t)
+	rec, ids, _ := crypttest.Key(t)
 	m := encryptedManifest(rec)
 	var ct bytes.Buffer
 	if err := EncodeEncrypted(&ct, m, rec); err != nil {
@@ -85,9 +68,9 @@ func TestEncryptedManifestRoundTripHidesTheContent(t *testing.T) {
 }
 
 func TestEncryptedManifestRefusals(t *testing.T) {
-	rec, _ := keyPair(t)
-	_, otherIDs := keyPair(t)
-	rec2, ids2 := keyPair(t)
+	rec, _, _ := crypttest.Key(t)
+	_, otherIDs, _ := crypttest.Key(t)
+	rec2, ids2, _ := crypttest.Key(t)
 	m := encryptedManifest(rec2)
 	var ct bytes.Buffer
 	if err := EncodeEncrypted(&ct, m, rec2); err != nil {
@@ -139,7 +122,7 @@ func TestEncryptedManifestRefusals(t *testing.T) {
 }
 
 func TestPublicPartHoldsOnlyWhatPruneNeeds(t *testing.T) {
-	rec, _ := keyPair(t)
+	rec, _, _ := crypttest.Key(t)
 	m := encryptedManifest(rec)
 	m.Partial = true
 	var b bytes.Buffer

@@ -6,5 +6,5 @@
 //
 // It is pure computation: the restore plans its redistribution with it,
 // and qbackup rebalance plans the redistribution of a live cluster with
-// the same rules, so both end on the same layout for the same input.
+// the same rules, so both end on the same placement for the same input.
 package placement

@@ -46,17 +46,32 @@ func LeastLoaded(set, skip []uint64, local, global Load, order Order) uint64 {
 	return best
 }
 
-// Balance computes a placement of one collection on set (in rank order):
-// every shard of ids gets rf[id] replicas, and the replicas per peer
-// differ by at most one. Replicas on peers outside set are given up. It
-// moves as few replicas as it can from cur. others counts the replicas
-// per peer of the collections planned before; it decides which peers
-// take the collection's odd replicas, so that they do not pile up on the
-// same peers collection after collection. With acrossPlan, replicas also
-// move when that evens out others + this collection without unbalancing
-// this one: worth it when placing replicas that nothing has to copy yet,
-// not when each move is a shard transfer.
-func Balance(cur Placement, ids []uint32, set []uint64, rf map[uint32]int, order Order, others Load, acrossPlan bool) Placement {
+// Goal is what Balance places one collection on.
+type Goal struct {
+	// IDs are the collection's shard ids; RF gives each its replica count.
+	IDs []uint32
+	RF  map[uint32]int
+	// Set are the peers to place on, in rank order; Order ranks them.
+	Set   []uint64
+	Order Order
+	// Others counts the replicas per peer of the collections planned
+	// before; it decides which peers take the collection's odd replicas,
+	// so that they do not pile up on the same peers collection after
+	// collection.
+	Others Load
+	// AcrossPlan: replicas also move when that evens out Others + this
+	// collection without unbalancing this one: worth it when placing
+	// replicas that nothing has to copy yet, not when each move is a
+	// shard transfer.
+	AcrossPlan bool
+}
+
+// Balance computes a placement of one collection on g.Set: every shard of
+// g.IDs gets g.RF[id] replicas, and the replicas per peer differ by at
+// most one. Replicas on peers outside the set are given up. It moves as
+// few replicas as it can from cur.
+func Balance(cur Placement, g Goal) Placement {
+	ids, set, rf, order, others, acrossPlan := g.IDs, g.Set, g.RF, g.Order, g.Others, g.AcrossPlan
 	if len(set) == 0 {
 		return Placement{}
 	}

@@ -36,7 +36,7 @@ func TestBalanceSpreadsAndMeetsTheFactor(t *testing.T) {
 				rf[id] = tc.rf
 			}
 			slices.Sort(ids)
-			got := Balance(tc.cur, ids, tc.set, rf, OrderOf(tc.set), Load{}, false)
+			got := Balance(tc.cur, Goal{IDs: ids, RF: rf, Set: tc.set, Order: OrderOf(tc.set), Others: Load{}})
 			want := min(tc.rf, len(tc.set))
 			load := Load{}
 			for _, id := range ids {

@@ -2,17 +2,15 @@ package printer
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/catalog"
 	"github.com/qbackup/qbackup/internal/listing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/qbackup/qbackup/internal/golden"
+)
 
 // backups are a complete, verified set and a partial one whose reason
 // spans lines, as the catalog returns them.
@@ -25,23 +23,6 @@ func backups() []listing.Backup {
 		{Cluster: "prod", BackupID: "20261124T133000Z-a1b2", Status: catalog.StatusPartial, StartedAt: start.Add(-24 * time.Hour),
 			Reason: "shard 3 of \"docs\":\n  peer 12 unreachable", CollectionCount: 2, ShardCount: 11, TotalBytes: 512},
 	})
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n--- got\n%s--- want\n%s", name, got, want)
-	}
 }
 
 func TestBackupFormats(t *testing.T) {
@@ -60,7 +41,7 @@ func TestBackupFormats(t *testing.T) {
 		if err := tc.print(&b); err != nil {
 			t.Fatalf("%s: %v", tc.golden, err)
 		}
-		golden(t, tc.golden, b.Bytes())
+		golden.Check(t, filepath.Join("testdata", tc.golden), b.Bytes())
 	}
 }
 

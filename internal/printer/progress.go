@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // SummaryMessage is the message of the line a run logs when it succeeded,
@@ -69,4 +70,73 @@ func ProgressLine(line []byte, messages ...string) (string, bool) {
 		what, _, _ = strings.Cut(r.Msg, " ")
 	}
 	return what + ": " + strings.Join(parts, ", "), true
+}
+
+// rebalanceRecord holds the attributes of a rebalance run's milestone log
+// lines (internal/rebalance, run.go: one as each collection's resharding,
+// replication factor and moves start and end).
+type rebalanceRecord struct {
+	Msg               string `json:"msg"`
+	Collection        string `json:"collection"`
+	Operations        *int   `json:"operations"`
+	Plan              string `json:"plan"`
+	Duration          *int64 `json:"duration"` // nanoseconds, as slog's JSON writes a time.Duration
+	FromShards        int    `json:"from_shards"`
+	ToShards          int    `json:"to_shards"`
+	Shards            int    `json:"shards"`
+	Method            string `json:"method"`
+	ReplicationFactor int    `json:"replication_factor"`
+}
+
+// RebalanceLine renders a rebalance run's milestone JSON log line as a
+// short line for a person waiting on the Job (kubectl qbackup rebalance
+// --wait), which otherwise shows nothing between "running" and the
+// outcome while shards move for minutes: "rebalance docs: 4 operations
+// (plan)", "docs rebalanced in 12s". False for any other line.
+func RebalanceLine(line []byte) (string, bool) {
+	if len(line) == 0 || line[0] != '{' {
+		return "", false
+	}
+	var r rebalanceRecord
+	if err := json.Unmarshal(line, &r); err != nil {
+		return "", false
+	}
+	took := ""
+	if r.Duration != nil {
+		took = " in " + Duration(time.Duration(*r.Duration))
+	}
+	ops := func() string {
+		if r.Operations == nil {
+			return ""
+		}
+		s := fmt.Sprintf(": %d %s", *r.Operations, plural(*r.Operations, "operation", "operations"))
+		if r.Plan != "" {
+			s += " (" + r.Plan + ")"
+		}
+		return s
+	}
+	switch r.Msg {
+	case "resharding collection":
+		return fmt.Sprintf("reshard %s: %d → %d shards (%s)", r.Collection, r.FromShards, r.ToShards, r.Method), true
+	case "collection resharded":
+		return fmt.Sprintf("%s resharded to %d shards%s", r.Collection, r.Shards, took), true
+	case "replicas of the resharded collection planned":
+		return "replicas of " + r.Collection + ops(), true
+	case "replication factor set":
+		return fmt.Sprintf("%s: replication factor set to %d", r.Collection, r.ReplicationFactor), true
+	case "rebalancing collection":
+		return "rebalance " + r.Collection + ops(), true
+	case "collection rebalanced":
+		return r.Collection + " rebalanced" + took, true
+	case "nothing to rebalance: every collection is balanced and has its replication factor":
+		return r.Msg, true
+	}
+	return "", false
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

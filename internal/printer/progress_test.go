@@ -1,6 +1,12 @@
 package printer
 
-import "testing"
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestProgressLine(t *testing.T) {
 	msgs := []string{"restore progress", "backup progress", SummaryMessage}
@@ -30,6 +36,45 @@ func TestProgressLine(t *testing.T) {
 			got, ok := ProgressLine([]byte(tt.line), msgs...)
 			if got != tt.want || ok != tt.ok {
 				t.Errorf("ProgressLine = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// TestRebalanceLine: a rebalance run's milestones, written by slog's JSON
+// handler as the run writes them in a pod (durations as nanoseconds),
+// become --wait lines; anything else is not shown.
+func TestRebalanceLine(t *testing.T) {
+	record := func(msg string, args ...any) string {
+		var b bytes.Buffer
+		slog.New(slog.NewJSONHandler(&b, nil)).Info(msg, append([]any{"rebalance_id", "rb-20261207T030000Z", "cluster", "prod"}, args...)...)
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	tests := []struct {
+		name, line, want string
+		ok               bool
+	}{
+		{"a collection starts", record("rebalancing collection", "collection", "docs", "operations", 4, "plan", "3 shards × 2 replicas over 4 pods"),
+			"rebalance docs: 4 operations (3 shards × 2 replicas over 4 pods)", true},
+		{"one operation", record("rebalancing collection", "collection", "docs", "operations", 1, "plan", ""), "rebalance docs: 1 operation", true},
+		{"a collection ends", record("collection rebalanced", "collection", "docs", "duration", 12*time.Second+340*time.Millisecond), "docs rebalanced in 12s", true},
+		{"resharding starts", record("resharding collection", "collection", "images", "from_shards", 2, "to_shards", 4, "method", "resharding"),
+			"reshard images: 2 → 4 shards (resharding)", true},
+		{"resharding ends", record("collection resharded", "collection", "images", "shards", 4, "duration", 95*time.Second), "images resharded to 4 shards in 1m35s", true},
+		{"replicas planned after resharding", record("replicas of the resharded collection planned", "collection", "images", "operations", 2, "plan", "4 shards × 1 replica over 4 pods"),
+			"replicas of images: 2 operations (4 shards × 1 replica over 4 pods)", true},
+		{"replication factor", record("replication factor set", "collection", "docs", "replication_factor", 2), "docs: replication factor set to 2", true},
+		{"nothing to do", record("nothing to rebalance: every collection is balanced and has its replication factor"),
+			"nothing to rebalance: every collection is balanced and has its replication factor", true},
+		{"another message", record("migrating points", "collection", "docs"), "", false},
+		{"a text line", "Rebalance plan for cluster prod", "", false},
+		{"empty", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := RebalanceLine([]byte(tt.line))
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("RebalanceLine(%s) = %q, %v; want %q, %v", tt.line, got, ok, tt.want, tt.ok)
 			}
 		})
 	}

@@ -1,8 +1,10 @@
-// Package prune decides what a prune removes: given the backup sets
-// storage holds (with what their manifests say), the catalog's rows,
-// the live storage locks, the retention policy and the time, Decide
-// returns a Plan — every set with its verdict (keep, remove, skip) and the
-// reasons — as data. It reads nothing and changes nothing: the backup
-// engine gathers the facts and carries the plan out, so every decision
-// can be pinned by golden tests without storage or a catalog.
+// Package prune applies the retention policy to the sets in storage and
+// the catalog, in three steps. Run gathers the facts: the backup sets
+// storage holds (with what their manifests say), the catalog's rows, the
+// live storage locks. Decide (plan.go) turns them, with the policy and
+// the time, into a Plan — every set with its verdict (keep, remove,
+// skip) and the reasons — as data: it reads nothing and changes nothing,
+// so every decision is pinned by golden tests without storage or a
+// catalog (the architecture test keeps plan.go pure). Run then carries
+// the plan out: objects, stale multipart uploads, catalog rows.
 package prune

@@ -3,16 +3,15 @@ package prune
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/qbackup/qbackup/internal/golden"
+)
 
 // render prints a plan one set a line, in plan order, for golden files.
 func render(p Plan) string {
@@ -52,20 +51,7 @@ func TestDecideGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			in := readInput(t, path)
 			got := render(Decide(in))
-			golden := strings.TrimSuffix(path, ".json") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("plan differs from %s (go test -update rewrites it):\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			golden.CheckString(t, strings.TrimSuffix(path, ".json")+".golden", got)
 		})
 	}
 }

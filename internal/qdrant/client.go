@@ -275,34 +275,46 @@ type envelope struct {
 // is a few hundred KiB; anything near this limit is not Qdrant talking.
 const maxJSONBody = 32 << 20
 
-// callJSON sends a JSON request (body may be nil, json.RawMessage or any
-// value) and decodes result into out (nil to ignore it).
-func (c *Client) callJSON(ctx context.Context, op, method, path string, query url.Values, body, out any) error {
+// jsonCall is one JSON request to Qdrant's REST API.
+type jsonCall struct {
+	op     string // what the call does, for errors ("list shard snapshots")
+	method string
+	path   string
+	query  url.Values
+	// body is sent as JSON: nil for none, json.RawMessage as it is, any
+	// other value marshalled.
+	body any
+	// out receives the envelope's result; nil ignores it.
+	out any
+}
+
+// callJSON sends a JSON request and decodes the envelope's result.
+func (c *Client) callJSON(ctx context.Context, call jsonCall) error {
 	var rd io.Reader
-	if body != nil {
-		b, ok := body.(json.RawMessage)
+	if call.body != nil {
+		b, ok := call.body.(json.RawMessage)
 		if !ok {
 			var err error
-			if b, err = json.Marshal(body); err != nil {
-				return fmt.Errorf("%s: encode request: %w", op, err)
+			if b, err = json.Marshal(call.body); err != nil {
+				return fmt.Errorf("%s: encode request: %w", call.op, err)
 			}
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := c.newRequest(ctx, method, path, query, rd)
+	req, err := c.newRequest(ctx, call.method, call.path, call.query, rd)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", call.op, err)
 	}
-	if body != nil {
+	if call.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(op, req)
+	resp, err := c.do(call.op, req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	return c.decodeEnvelope(op, resp, out)
+	return c.decodeEnvelope(call.op, resp, call.out)
 }
 
 func (c *Client) decodeEnvelope(op string, resp *http.Response, out any) error {

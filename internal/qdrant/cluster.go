@@ -115,7 +115,7 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterStatus, error) {
 	ctx, cancel := c.shortCtx(ctx)
 	defer cancel()
 	var raw clusterJSON
-	if err := c.callJSON(ctx, op, http.MethodGet, "/cluster", nil, nil, &raw); err != nil {
+	if err := c.callJSON(ctx, jsonCall{op: op, method: http.MethodGet, path: "/cluster", out: &raw}); err != nil {
 		return nil, err
 	}
 	s := &ClusterStatus{
@@ -179,7 +179,7 @@ func (c *Client) CollectionInfo(ctx context.Context, name string) (*CollectionIn
 		Config        json.RawMessage `json:"config"`
 		PayloadSchema json.RawMessage `json:"payload_schema"`
 	}
-	if err := c.callJSON(ctx, op, http.MethodGet, collPath(name), nil, nil, &raw); err != nil {
+	if err := c.callJSON(ctx, jsonCall{op: op, method: http.MethodGet, path: collPath(name), out: &raw}); err != nil {
 		return nil, err
 	}
 	var cfg struct {
@@ -237,7 +237,7 @@ func (c *Client) CreateCollection(ctx context.Context, name string, body json.Ra
 	ctx, cancel := c.shortCtx(ctx)
 	defer cancel()
 	var ok bool
-	return c.callJSON(ctx, op, http.MethodPut, collPath(name), nil, body, &ok)
+	return c.callJSON(ctx, jsonCall{op: op, method: http.MethodPut, path: collPath(name), body: body, out: &ok})
 }
 
 // UpdateCollection changes a collection's settings (PATCH
@@ -247,7 +247,7 @@ func (c *Client) UpdateCollection(ctx context.Context, name string, body json.Ra
 	ctx, cancel := c.shortCtx(ctx)
 	defer cancel()
 	var ok bool
-	return c.callJSON(ctx, op, http.MethodPatch, collPath(name), nil, body, &ok)
+	return c.callJSON(ctx, jsonCall{op: op, method: http.MethodPatch, path: collPath(name), body: body, out: &ok})
 }
 
 // DeleteCollection deletes a collection (DELETE /collections/{name}).
@@ -257,7 +257,7 @@ func (c *Client) DeleteCollection(ctx context.Context, name string) error {
 	ctx, cancel := c.shortCtx(ctx)
 	defer cancel()
 	var ok bool
-	return c.callJSON(ctx, op, http.MethodDelete, collPath(name), nil, nil, &ok)
+	return c.callJSON(ctx, jsonCall{op: op, method: http.MethodDelete, path: collPath(name), out: &ok})
 }
 
 // CreatePayloadIndex creates a payload index (PUT /collections/{c}/index,
@@ -273,7 +273,7 @@ func (c *Client) CreatePayloadIndex(ctx context.Context, collection, field strin
 		FieldSchema json.RawMessage `json:"field_schema,omitempty"`
 	}{field, schema}
 	var res json.RawMessage
-	return c.callJSON(ctx, op, http.MethodPut, collPath(collection)+"/index", waitQuery(), body, &res)
+	return c.callJSON(ctx, jsonCall{op: op, method: http.MethodPut, path: collPath(collection) + "/index", query: waitQuery(), body: body, out: &res})
 }
 
 // PayloadIndexSchema turns one entry of CollectionInfo.PayloadSchema
@@ -384,7 +384,7 @@ func (c *Client) CollectionCluster(ctx context.Context, name string) (*Collectio
 	ctx, cancel := c.shortCtx(ctx)
 	defer cancel()
 	var cc CollectionCluster
-	if err := c.callJSON(ctx, op, http.MethodGet, collPath(name)+"/cluster", nil, nil, &cc); err != nil {
+	if err := c.callJSON(ctx, jsonCall{op: op, method: http.MethodGet, path: collPath(name) + "/cluster", out: &cc}); err != nil {
 		return nil, err
 	}
 	return &cc, nil

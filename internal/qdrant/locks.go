@@ -59,7 +59,7 @@ func (c *Client) locks(ctx context.Context, op, method string, body *locksOption
 	if body != nil {
 		in = body
 	}
-	err := c.callJSON(ctx, op, method, "/locks", nil, in, &out)
+	err := c.callJSON(ctx, jsonCall{op: op, method: method, path: "/locks", body: in, out: &out})
 	var ae *APIError
 	if errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusMethodNotAllowed) {
 		return nil, fmt.Errorf("%s on %s: %w (the global write lock exists up to Qdrant 1.15)", op, c.peer(), ErrNotSupported)

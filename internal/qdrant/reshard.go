@@ -63,7 +63,7 @@ func (c *Client) ReshardingEnabled(ctx context.Context) (enabled, known bool, er
 			ReshardingEnabled *bool `json:"resharding_enabled"`
 		} `json:"cluster"`
 	}
-	if err := c.callJSON(ctx, op, http.MethodGet, "/telemetry", url.Values{"details_level": {"1"}}, nil, &t); err != nil {
+	if err := c.callJSON(ctx, jsonCall{op: op, method: http.MethodGet, path: "/telemetry", query: url.Values{"details_level": {"1"}}, out: &t}); err != nil {
 		return false, false, err
 	}
 	if t.Cluster == nil || t.Cluster.ReshardingEnabled == nil {
@@ -84,7 +84,7 @@ func (c *Client) ClusterOperation(ctx context.Context, collection string, op any
 	ctx, cancel := c.shortCtx(ctx)
 	defer cancel()
 	var ok bool
-	return c.callJSON(ctx, name, http.MethodPost, collPath(collection)+"/cluster", nil, op, &ok)
+	return c.callJSON(ctx, jsonCall{op: name, method: http.MethodPost, path: collPath(collection) + "/cluster", body: op, out: &ok})
 }
 
 // CleanupShard deletes from this peer's replica of a shard the points the
@@ -95,5 +95,5 @@ func (c *Client) ClusterOperation(ctx context.Context, collection string, op any
 func (c *Client) CleanupShard(ctx context.Context, collection string, shard uint32) error {
 	op := fmt.Sprintf("clean up shard %d of %q", shard, collection)
 	var res json.RawMessage
-	return c.callJSON(ctx, op, http.MethodPost, shardPath(collection, shard)+"/cleanup", waitQuery(), nil, &res)
+	return c.callJSON(ctx, jsonCall{op: op, method: http.MethodPost, path: shardPath(collection, shard) + "/cleanup", query: waitQuery(), out: &res})
 }

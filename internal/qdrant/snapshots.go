@@ -41,8 +41,8 @@ func (s snapshotJSON) description() SnapshotDescription {
 	d := SnapshotDescription{Name: s.Name, Size: s.Size, Checksum: strings.ToLower(strings.TrimSpace(s.Checksum))}
 	if s.CreationTime != nil {
 		// Qdrant writes "2024-07-22T08:31:55" (UTC, no zone); accept RFC 3339 too.
-		for _, layout := range []string{"2006-01-02T15:04:05", time.RFC3339Nano} {
-			if t, err := time.ParseInLocation(layout, *s.CreationTime, time.UTC); err == nil {
+		for _, format := range []string{"2006-01-02T15:04:05", time.RFC3339Nano} {
+			if t, err := time.ParseInLocation(format, *s.CreationTime, time.UTC); err == nil {
 				d.CreationTime = t.UTC()
 				break
 			}
@@ -135,7 +135,7 @@ func (r *bodyReader) Close() error { return r.body.Close() }
 func (c *Client) CreateShardSnapshot(ctx context.Context, collection string, shard uint32) (*SnapshotDescription, error) {
 	op := fmt.Sprintf("create snapshot of shard %d of %q", shard, collection)
 	var s snapshotJSON
-	if err := c.callJSON(ctx, op, http.MethodPost, shardPath(collection, shard)+"/snapshots", waitQuery(), nil, &s); err != nil {
+	if err := c.callJSON(ctx, jsonCall{op: op, method: http.MethodPost, path: shardPath(collection, shard) + "/snapshots", query: waitQuery(), out: &s}); err != nil {
 		return nil, err
 	}
 	d := s.description()
@@ -149,7 +149,7 @@ func (c *Client) ListShardSnapshots(ctx context.Context, collection string, shar
 	ctx, cancel := c.shortCtx(ctx)
 	defer cancel()
 	var raw []snapshotJSON
-	if err := c.callJSON(ctx, op, http.MethodGet, shardPath(collection, shard)+"/snapshots", nil, nil, &raw); err != nil {
+	if err := c.callJSON(ctx, jsonCall{op: op, method: http.MethodGet, path: shardPath(collection, shard) + "/snapshots", out: &raw}); err != nil {
 		return nil, err
 	}
 	out := make([]SnapshotDescription, len(raw))
@@ -226,7 +226,7 @@ func (c *Client) DeleteShardSnapshot(ctx context.Context, collection string, sha
 	ctx, cancel := c.shortCtx(ctx)
 	defer cancel()
 	var ok bool
-	return c.callJSON(ctx, op, http.MethodDelete, shardPath(collection, shard)+"/snapshots/"+url.PathEscape(name), waitQuery(), nil, &ok)
+	return c.callJSON(ctx, jsonCall{op: op, method: http.MethodDelete, path: shardPath(collection, shard) + "/snapshots/" + url.PathEscape(name), query: waitQuery(), out: &ok})
 }
 
 // Priority is the source of truth when a recovered shard meets other
@@ -278,7 +278,7 @@ func (c *Client) RecoverShard(ctx context.Context, collection string, shard uint
 		return fmt.Errorf("%s: empty location", op)
 	}
 	var ok bool
-	return c.callJSON(ctx, op, http.MethodPut, shardPath(collection, shard)+"/snapshots/recover", waitQuery(), r, &ok)
+	return c.callJSON(ctx, jsonCall{op: op, method: http.MethodPut, path: shardPath(collection, shard) + "/snapshots/recover", query: waitQuery(), body: r, out: &ok})
 }
 
 // UploadOptions are the query parameters and file name of an upload.

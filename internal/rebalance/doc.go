@@ -1,7 +1,8 @@
-// Package rebalance spreads the replicas of a live cluster's collections
-// over its Ready peers and restores each collection's replication factor,
-// without a backup: typically after a restore consolidated the shards onto
-// a few pods and the StatefulSet was scaled back up.
+// Package rebalance reshapes a live cluster without a backup: it spreads
+// the replicas of its collections over its Ready peers, restores each
+// collection's replication factor and, with --shards, reshards them;
+// typically after a restore consolidated the shards onto a few pods and
+// the StatefulSet was scaled back up.
 //
 // The plan is made with internal/placement, the rules the restore uses for
 // its own redistribution, and carried out by the restore's converge loop

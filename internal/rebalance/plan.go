@@ -266,7 +266,7 @@ func planCollection(c Collection, set []uint64, order placement.Order, others pl
 		}
 		rf[s.ID] = f
 	}
-	final := placement.Balance(cur, ids, set, rf, order, others, false)
+	final := placement.Balance(cur, placement.Goal{IDs: ids, RF: rf, Set: set, Order: order, Others: others})
 	for _, id := range ids {
 		// Listed and driven in peer order, as the plan shows them.
 		order.Sort(final[id])

@@ -3,18 +3,16 @@ package rebalance
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/qbackup/qbackup/internal/placement"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files of the plan tests")
+	"github.com/qbackup/qbackup/internal/golden"
+)
 
 // peers names n Ready peers qdrant-0.. with ids 1..n.
 func peers(n int) []Peer {
@@ -27,9 +25,9 @@ func peers(n int) []Peer {
 
 // coll builds a collection from a placement written as shard → peers, all
 // Active unless listed in states (peer → state, per shard).
-func coll(name string, rf uint32, layout [][]uint64, states map[uint32]map[uint64]string) Collection {
+func coll(name string, rf uint32, replicas [][]uint64, states map[uint32]map[uint64]string) Collection {
 	c := Collection{Name: name, ReplicationFactor: rf, ShardingMethod: "auto"}
-	for id, reps := range layout {
+	for id, reps := range replicas {
 		s := Shard{ID: uint32(id)}
 		for _, p := range reps {
 			st := "Active"
@@ -172,19 +170,7 @@ func TestPlanGolden(t *testing.T) {
 			if err := p.WriteText(&buf); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Errorf("plan differs from %s:\n--- got\n%s--- want\n%s", golden, buf.String(), want)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".golden"), buf.Bytes())
 			if p.Empty() != tc.empty {
 				t.Errorf("plan empty: %v, want %v", p.Empty(), tc.empty)
 			}

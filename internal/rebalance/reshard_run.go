@@ -143,40 +143,42 @@ func (r *resharder) waitCommit(ctx context.Context, coord ReshardPeer) error {
 	}
 }
 
-// layout is the collection as the coordinator sees it.
-type layout struct {
+// shardView is the collection as the coordinator sees it: its shards
+// with the state of each replica, its shard count, a resharding under
+// way and the transfers running.
+type shardView struct {
 	shards   map[uint32]map[uint64]string // shard → peer → state
 	count    int
 	op       *qdrant.ReshardingOperation
 	transfer []qdrant.ShardTransfer
 }
 
-func readLayout(ctx context.Context, p ReshardPeer, name string) (*layout, error) {
+func readShardView(ctx context.Context, p ReshardPeer, name string) (*shardView, error) {
 	cc, err := p.CollectionCluster(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read cluster info of %q: %w", name, err)
 	}
-	l := &layout{shards: map[uint32]map[uint64]string{}, count: cc.ShardCount, transfer: cc.ShardTransfers}
+	v := &shardView{shards: map[uint32]map[uint64]string{}, count: cc.ShardCount, transfer: cc.ShardTransfers}
 	for _, rep := range cc.Replicas() {
-		if l.shards[rep.ShardID] == nil {
-			l.shards[rep.ShardID] = map[uint64]string{}
+		if v.shards[rep.ShardID] == nil {
+			v.shards[rep.ShardID] = map[uint64]string{}
 		}
-		l.shards[rep.ShardID][rep.PeerID] = rep.State
+		v.shards[rep.ShardID][rep.PeerID] = rep.State
 	}
 	ops, err := cc.Resharding()
 	if err != nil {
 		return nil, err
 	}
 	if len(ops) > 0 {
-		l.op = &ops[0]
+		v.op = &ops[0]
 	}
-	return l, nil
+	return v, nil
 }
 
 // shardIDs are the shards in id order.
-func (l *layout) shardIDs() []uint32 {
+func (v *shardView) shardIDs() []uint32 {
 	var ids []uint32
-	for id := range l.shards {
+	for id := range v.shards {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
@@ -191,12 +193,12 @@ func (r *resharder) withQdrant(ctx context.Context, name string, to uint32) erro
 		return err
 	}
 	for {
-		l, err := readLayout(ctx, coord, name)
+		v, err := readShardView(ctx, coord, name)
 		if err != nil {
 			return err
 		}
 		prog := r.progress(name)
-		if l.op == nil {
+		if v.op == nil {
 			if prog.UUID != "" {
 				// The journaled resharding is no longer reported: it
 				// finished or was aborted before the journal said so, or
@@ -207,11 +209,11 @@ func (r *resharder) withQdrant(ctx context.Context, name string, to uint32) erro
 					return err
 				}
 			}
-			if uint32(l.count) == to {
+			if uint32(v.count) == to {
 				return nil
 			}
 			dir := qdrant.ReshardUp
-			if uint32(l.count) > to {
+			if uint32(v.count) > to {
 				dir = qdrant.ReshardDown
 			}
 			if err := r.start(ctx, coord, name, dir, prog); err != nil {
@@ -219,11 +221,11 @@ func (r *resharder) withQdrant(ctx context.Context, name string, to uint32) erro
 			}
 			continue
 		}
-		if prog.UUID == "" || l.op.UUID != prog.UUID {
+		if prog.UUID == "" || v.op.UUID != prog.UUID {
 			return fmt.Errorf("collection %q: %w (%s, shard %d on peer %d): let it finish or abort it (abort_resharding), then rerun",
-				name, errForeignResharding, l.op.Direction, l.op.ShardID, l.op.PeerID)
+				name, errForeignResharding, v.op.Direction, v.op.ShardID, v.op.PeerID)
 		}
-		if err := r.step(ctx, coord, name, l, prog); err != nil {
+		if err := r.step(ctx, coord, name, v, prog); err != nil {
 			return err
 		}
 	}
@@ -251,8 +253,8 @@ func (r *resharder) start(ctx context.Context, coord ReshardPeer, name, dir stri
 
 // step carries the running resharding through its stages, each journaled
 // once every peer applied it.
-func (r *resharder) step(ctx context.Context, coord ReshardPeer, name string, l *layout, prog *ReshardProgress) error {
-	op := *l.op
+func (r *resharder) step(ctx context.Context, coord ReshardPeer, name string, v *shardView, prog *ReshardProgress) error {
+	op := *v.op
 	next := func(stage string) error {
 		prog.Stage = stage
 		return r.save(ctx)
@@ -282,15 +284,15 @@ func (r *resharder) step(ctx context.Context, coord ReshardPeer, name string, l 
 	if stageIndex(prog.Stage) < stageIndex("cleaned") {
 		if op.Direction == qdrant.ReshardUp {
 			// The shards the points migrated out of still hold them.
-			l, err := readLayout(ctx, coord, name)
+			v, err := readShardView(ctx, coord, name)
 			if err != nil {
 				return err
 			}
-			for _, id := range l.shardIDs() {
+			for _, id := range v.shardIDs() {
 				if id == op.ShardID {
 					continue
 				}
-				for peer := range l.shards[id] {
+				for peer := range v.shards[id] {
 					p, ok := r.peers[peer].(ReshardPeer)
 					if !ok {
 						return fmt.Errorf("resharding of %q: no client for peer %d to clean shard %d", name, peer, id)
@@ -325,7 +327,7 @@ func (r *resharder) step(ctx context.Context, coord ReshardPeer, name string, l 
 // replica of every other shard. Each receiving replica is then made
 // Active (finish_migrating_points).
 func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string, op qdrant.ReshardingOperation) error {
-	l, err := readLayout(ctx, coord, name)
+	v, err := readShardView(ctx, coord, name)
 	if err != nil {
 		return err
 	}
@@ -338,7 +340,7 @@ func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string,
 	// peer than the receiver when there is one: that is a transfer as
 	// Qdrant's own tests run them.
 	pick := func(shard uint32, receiver uint64) (uint64, bool) {
-		reps := l.shards[shard]
+		reps := v.shards[shard]
 		for _, id := range r.order {
 			if id != receiver && reps[id] == qdrant.StateActive {
 				return id, true
@@ -349,7 +351,7 @@ func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string,
 		}
 		return 0, false
 	}
-	for _, id := range l.shardIDs() {
+	for _, id := range v.shardIDs() {
 		if id == op.ShardID {
 			continue
 		}
@@ -361,8 +363,8 @@ func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string,
 			moves = append(moves, move{id, op.ShardID, from, op.PeerID})
 			continue
 		}
-		for _, peer := range slices.Sorted(maps.Keys(l.shards[id])) {
-			if st := l.shards[id][peer]; st != qdrant.StateActive && st != qdrant.StateReshardingScaleDown {
+		for _, peer := range slices.Sorted(maps.Keys(v.shards[id])) {
+			if st := v.shards[id][peer]; st != qdrant.StateActive && st != qdrant.StateReshardingScaleDown {
 				// Qdrant refuses a dead destination; a replica that
 				// recovers later copies from one that received.
 				continue
@@ -375,7 +377,7 @@ func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string,
 		}
 	}
 	for _, m := range moves {
-		running := slices.ContainsFunc(l.transfer, func(t qdrant.ShardTransfer) bool {
+		running := slices.ContainsFunc(v.transfer, func(t qdrant.ShardTransfer) bool {
 			return t.ShardID == m.fromShard && t.ToShardID != nil && *t.ToShardID == m.toShard && t.To == m.to
 		})
 		if running {
@@ -413,13 +415,13 @@ func (r *resharder) migrate(ctx context.Context, coord ReshardPeer, name string,
 	if op.Direction == qdrant.ReshardDown {
 		want = qdrant.StateReshardingScaleDown
 	}
-	l, err = readLayout(ctx, coord, name)
+	v, err = readShardView(ctx, coord, name)
 	if err != nil {
 		return err
 	}
-	for _, id := range l.shardIDs() {
-		for _, peer := range slices.Sorted(maps.Keys(l.shards[id])) {
-			if l.shards[id][peer] != want {
+	for _, id := range v.shardIDs() {
+		for _, peer := range slices.Sorted(maps.Keys(v.shards[id])) {
+			if v.shards[id][peer] != want {
 				continue
 			}
 			if err := coord.ClusterOperation(ctx, name, map[string]any{"finish_migrating_points": map[string]any{"shard_id": id, "peer_id": peer}}); err != nil {
@@ -668,7 +670,7 @@ func (r *resharder) prepare(ctx context.Context, coord ReshardPeer, name string,
 
 // copyAll copies every point of from into to and checks the counts.
 func (r *resharder) copyAll(ctx context.Context, coord ReshardPeer, from, to string) error {
-	n, err := restore.CopyPoints(ctx, coord, coord, from, to, 0, 0)
+	n, err := restore.CopyPoints(ctx, coord, coord, from, to, restore.CopyLimits{})
 	if err != nil {
 		return err
 	}

@@ -160,7 +160,7 @@ func Run(ctx context.Context, opts RunOptions, deps Deps) (*Result, error) {
 	rs := &resharder{peers: deps.Peers, order: order, log: log, timeout: opts.Converge.Timeout, poll: opts.Converge.Poll, rec: rec,
 		save: func(ctx context.Context) error { return save(ctx, deps, rec) }}
 	rs.defaults()
-	runErr := execute(ctx, plan, rec, deps, opts, order, log, res, rs, reader)
+	runErr := (&execution{plan: plan, rec: rec, deps: deps, opts: opts, order: order, log: log, res: res, rs: rs, reader: reader}).run(ctx)
 	res.Duration = deps.now().Sub(start)
 	rec.Status = StatusComplete
 	if runErr != nil {
@@ -181,58 +181,76 @@ func Run(ctx context.Context, opts RunOptions, deps Deps) (*Result, error) {
 	return res, nil
 }
 
-func execute(ctx context.Context, plan *Plan, rec *Record, deps Deps, opts RunOptions, order []uint64, log *slog.Logger, res *Result, rs *resharder, reader Reader) error {
-	for _, c := range plan.Collections {
-		if slices.Contains(rec.Done, c.Name) {
+// execution is one rebalance being carried out: its plan, its record
+// (what is done, saved after each collection) and what it reports.
+type execution struct {
+	plan  *Plan
+	rec   *Record
+	deps  Deps
+	opts  RunOptions
+	order []uint64 // the peers, in the plan's order
+	log   *slog.Logger
+	res   *Result
+	// rs reshards the collections whose plan says so; reader reads the
+	// cluster again to plan their replicas afterwards.
+	rs     *resharder
+	reader Reader
+}
+
+// run converges the collections the record has not done yet, in plan
+// order.
+func (x *execution) run(ctx context.Context) error {
+	for _, c := range x.plan.Collections {
+		if slices.Contains(x.rec.Done, c.Name) {
 			continue
 		}
 		if rp := c.Reshard; rp != nil {
-			log.Info("resharding collection", "collection", c.Name, "from_shards", rp.From, "to_shards", rp.To, "method", rp.Method)
-			t0 := deps.now()
-			run := rs.withQdrant
+			x.log.Info("resharding collection", "collection", c.Name, "from_shards", rp.From, "to_shards", rp.To, "method", rp.Method)
+			t0 := x.deps.now()
+			run := x.rs.withQdrant
 			if rp.Method == ReshardCopy {
-				run = rs.withCopy
+				run = x.rs.withCopy
 			}
 			if err := run(ctx, c.Name, rp.To); err != nil {
 				return fmt.Errorf("collection %q: %w", c.Name, err)
 			}
-			log.Info("collection resharded", "collection", c.Name, "shards", rp.To, "duration", deps.now().Sub(t0))
-			res.Resharded++
+			x.log.Info("collection resharded", "collection", c.Name, "shards", rp.To, "duration", x.deps.now().Sub(t0))
+			x.res.Resharded++
 			// The replicas of the resharded collection, planned now.
-			st, err := ReadState(ctx, deps.Cluster, deps.Topology, reader, []string{c.Name})
+			st, err := ReadState(ctx, x.deps.Cluster, x.deps.Topology, x.reader, []string{c.Name})
 			if err != nil {
 				return fmt.Errorf("rebalance: %w", err)
 			}
-			p2, err := MakePlan(st, Options{Collections: []string{c.Name}, ReplicationFactor: opts.ReplicationFactor})
+			p2, err := MakePlan(st, Options{Collections: []string{c.Name}, ReplicationFactor: x.opts.ReplicationFactor})
 			if err != nil {
 				return fmt.Errorf("plan the replicas of resharded %q: %w", c.Name, err)
 			}
-			p2.Collections = slices.DeleteFunc(p2.Collections, func(x CollectionPlan) bool { return x.Name != c.Name })
+			p2.Collections = slices.DeleteFunc(p2.Collections, func(cp CollectionPlan) bool { return cp.Name != c.Name })
 			if len(p2.Collections) == 0 {
 				return fmt.Errorf("plan the replicas of resharded %q: %s", c.Name, strings.Join(p2.Warnings, "; "))
 			}
 			c2 := p2.Collections[0]
 			c.Shards, c.Ops, c.Reason = c2.Shards, c2.Ops, c2.Reason
-			log.Info("replicas of the resharded collection planned", "collection", c.Name, "operations", len(c.Ops), "plan", c.Reason)
+			x.log.Info("replicas of the resharded collection planned", "collection", c.Name, "operations", len(c.Ops), "plan", c.Reason)
 		}
 		if c.SetReplicationFactor > 0 {
-			if err := setFactor(ctx, deps, order, c.Name, c.SetReplicationFactor); err != nil {
+			if err := setFactor(ctx, x.deps, x.order, c.Name, c.SetReplicationFactor); err != nil {
 				return err
 			}
-			log.Info("replication factor set", "collection", c.Name, "replication_factor", c.SetReplicationFactor)
+			x.log.Info("replication factor set", "collection", c.Name, "replication_factor", c.SetReplicationFactor)
 		}
 		if len(c.Ops) > 0 {
-			log.Info("rebalancing collection", "collection", c.Name, "operations", len(c.Ops), "plan", c.Reason)
-			t0 := deps.now()
-			if err := restore.LiveConverge(ctx, deps.Peers, order, log, c.Name, c.Final(), opts.Converge); err != nil {
+			x.log.Info("rebalancing collection", "collection", c.Name, "operations", len(c.Ops), "plan", c.Reason)
+			t0 := x.deps.now()
+			if err := restore.LiveConverge(ctx, restore.LiveCluster{Peers: x.deps.Peers, Order: x.order, Logger: x.log}, c.Name, c.Final(), x.opts.Converge); err != nil {
 				return fmt.Errorf("collection %q: %w", c.Name, err)
 			}
-			log.Info("collection rebalanced", "collection", c.Name, "duration", deps.now().Sub(t0))
-			res.Collections++
-			res.Operations += len(c.Ops)
+			x.log.Info("collection rebalanced", "collection", c.Name, "duration", x.deps.now().Sub(t0))
+			x.res.Collections++
+			x.res.Operations += len(c.Ops)
 		}
-		rec.Done = append(rec.Done, c.Name)
-		if err := save(ctx, deps, rec); err != nil {
+		x.rec.Done = append(x.rec.Done, c.Name)
+		if err := save(ctx, x.deps, x.rec); err != nil {
 			return err
 		}
 	}

@@ -61,22 +61,30 @@ const DefaultTransferLimit = 1
 // implements it.
 type LivePeer = Peer
 
+// LiveCluster is the live cluster LiveConverge works on.
+type LiveCluster struct {
+	// Peers maps a peer id to its client.
+	Peers map[uint64]LivePeer
+	// Order lists the peer ids; the first one with a client coordinates.
+	Order  []uint64
+	Logger *slog.Logger
+}
+
 // LiveConverge drives collection name of a live cluster to want (shard →
-// peers) and returns once every peer (the ids of order, the first one
-// with a client is the coordinator) sees exactly the wanted replicas, all
-// Active, and no transfer. Only replicas on the peers of order are copied
-// from. Replicas are moved or replicated first and
+// peers) and returns once every peer of cluster.Order sees exactly the
+// wanted replicas, all Active, and no transfer. Only replicas on those
+// peers are copied from. Replicas are moved or replicated first and
 // dropped only when the shard's wanted replicas are Active; the last
 // Active replica of a shard is never dropped. Running it again after an
 // interruption continues from the live state.
-func LiveConverge(ctx context.Context, peers map[uint64]LivePeer, order []uint64, log *slog.Logger, name string, want map[uint32][]uint64, opts LiveConvergeOptions) error {
+func LiveConverge(ctx context.Context, cluster LiveCluster, name string, want map[uint32][]uint64, opts LiveConvergeOptions) error {
 	plan := &RestorePlan{}
 	ready := map[uint64]bool{}
-	for _, id := range order {
+	for _, id := range cluster.Order {
 		plan.Peers = append(plan.Peers, TargetPeer{ID: id})
 		ready[id] = true
 	}
-	deps := Deps{Peers: peers, Logger: log}
+	deps := Deps{Peers: cluster.Peers, Logger: cluster.Logger}
 	coord, coordID, err := deps.coordinator(plan)
 	if err != nil {
 		return err

@@ -88,7 +88,7 @@ func TestLiveConvergeReplicatesFirstAndKeepsTheTransferLimit(t *testing.T) {
 		for _, id := range peers {
 			clients[id] = &livePeer{fakePeer: &fakePeer{f: f, id: id}, t: t, want: want, limit: limit}
 		}
-		err := LiveConverge(context.Background(), clients, peers, quietLogger(), "docs", want, LiveConvergeOptions{Timeout: 10 * time.Second, Poll: time.Millisecond, TransferLimit: limit})
+		err := LiveConverge(context.Background(), LiveCluster{Peers: clients, Order: peers, Logger: quietLogger()}, "docs", want, LiveConvergeOptions{Timeout: 10 * time.Second, Poll: time.Millisecond, TransferLimit: limit})
 		if err != nil {
 			t.Fatalf("limit %d: %v", limit, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/qbackup/qbackup/internal/golden"
 )
 
 func TestCreateRequestMatchesGoldenFiles(t *testing.T) {
@@ -31,19 +33,7 @@ func TestCreateRequestMatchesGoldenFiles(t *testing.T) {
 			}
 			got, _ := json.MarshalIndent(map[string]any{"body": v, "dropped": dropped}, "", "  ")
 			got = append(got, '\n')
-			path := filepath.Join("testdata", tt.golden)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("create request differs from %s:\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", tt.golden), got)
 		})
 	}
 }

@@ -75,8 +75,8 @@ func (o ExecOptions) withDefaults() ExecOptions {
 	o.TransferTimeout = cmp.Or(o.TransferTimeout, DefaultTransferTimeout)
 	o.Poll = cmp.Or(o.Poll, DefaultPoll)
 	o.AgreeTimeout = cmp.Or(o.AgreeTimeout, time.Minute)
-	o.CopyBatch = cmp.Or(o.CopyBatch, 256)
-	o.CopyBytes = cmp.Or(o.CopyBytes, 8<<20)
+	o.CopyBatch = cmp.Or(o.CopyBatch, DefaultCopyBatch)
+	o.CopyBytes = cmp.Or(o.CopyBytes, DefaultCopyBytes)
 	return o
 }
 

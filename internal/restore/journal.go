@@ -119,7 +119,7 @@ func resolveRestoreID(ctx context.Context, j Journal, plan *RestorePlan) (string
 // *catalog.Catalog implements it.
 type CatalogRestores interface {
 	RestoreStarted(ctx context.Context, r catalog.RestoreRecord) error
-	SetRestoreShard(ctx context.Context, restoreID, collection string, shardID uint32, targetPeer uint64, state, errMsg string) error
+	SetRestoreShard(ctx context.Context, restoreID string, s catalog.RestoreShard) error
 	RestoreShards(ctx context.Context, restoreID string) ([]catalog.RestoreShard, error)
 	RestoreFinished(ctx context.Context, restoreID, status, reason string) error
 	GetRestore(ctx context.Context, restoreID string) (*catalog.RestoreRecord, error)
@@ -183,7 +183,7 @@ func (j *CatalogJournal) Status(ctx context.Context, restoreID string) (string, 
 
 // SetShard implements Journal.
 func (j *CatalogJournal) SetShard(ctx context.Context, p ShardProgress) error {
-	return j.Catalog.SetRestoreShard(ctx, j.restoreID(), p.Collection, p.ShardID, p.Peer, p.State, p.Error)
+	return j.Catalog.SetRestoreShard(ctx, j.restoreID(), catalog.RestoreShard{Collection: p.Collection, ShardID: p.ShardID, TargetPeer: p.Peer, State: p.State, Error: p.Error})
 }
 
 // Finish implements Journal.

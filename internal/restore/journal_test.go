@@ -27,11 +27,11 @@ func (f *fakeCatalog) RestoreStarted(_ context.Context, r catalog.RestoreRecord)
 	return nil
 }
 
-func (f *fakeCatalog) SetRestoreShard(_ context.Context, id, coll string, shard uint32, peer uint64, state, msg string) error {
+func (f *fakeCatalog) SetRestoreShard(_ context.Context, id string, s catalog.RestoreShard) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	rows := slices.DeleteFunc(f.shards[id], func(s catalog.RestoreShard) bool { return s.Collection == coll && s.ShardID == shard })
-	f.shards[id] = append(rows, catalog.RestoreShard{Collection: coll, ShardID: shard, TargetPeer: peer, State: state, Error: msg})
+	rows := slices.DeleteFunc(f.shards[id], func(r catalog.RestoreShard) bool { return r.Collection == s.Collection && r.ShardID == s.ShardID })
+	f.shards[id] = append(rows, s)
 	return nil
 }
 

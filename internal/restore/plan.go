@@ -241,11 +241,11 @@ func Plan(m *manifest.Manifest, target Target, opts PlanOptions) (*RestorePlan, 
 	if err != nil {
 		return nil, err
 	}
-	layout, err := chooseLayout(m, peers, opts)
+	pp, err := planPeers(m, peers, opts)
 	if err != nil {
 		return nil, err
 	}
-	p.Strategy, p.Reason, p.TargetNode = layout.strategy, layout.reason, layout.targetNode
+	p.Strategy, p.Reason, p.TargetNode = pp.strategy, pp.reason, pp.targetNode
 	p.Warnings = append(p.Warnings, versionWarnings(m.QdrantVersion, p.TargetVersion)...)
 	if m.Partial {
 		p.Warnings = append(p.Warnings, "the backup is partial: shards without an object are created empty")
@@ -258,7 +258,7 @@ func Plan(m *manifest.Manifest, target Target, opts PlanOptions) (*RestorePlan, 
 	load := loadMap{}
 	targets := map[string]string{}
 	for _, c := range cols {
-		cp, err := planCollection(c, layout, opts, existing, load)
+		cp, err := planCollection(c, pp, opts, existing, load)
 		if err != nil {
 			return nil, err
 		}

@@ -116,7 +116,7 @@ func TestPlanRestoresEachShardKeyWithItsReplicationFactor(t *testing.T) {
 
 // Every replica of a direct restore is placed so that each collection's
 // replicas per pod differ by at most one, and so do all the plan's: a
-// recorded layout that was uneven (shards a key placed on one peer) or
+// recorded placement that was uneven (shards a key placed on one peer) or
 // replicas the backup did not have (a higher factor) no longer land
 // wherever they fit, shard by shard.
 func TestPlanBalancesEveryReplicaOfADirectRestore(t *testing.T) {

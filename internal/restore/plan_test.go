@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/manifest"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/qbackup/qbackup/internal/golden"
+)
 
 // sourcePeers are pods qdrant-0..n-1 with peer ids 101, 102, ...
 func sourcePeers(n int) []manifest.Peer {
@@ -189,19 +187,7 @@ func TestPlanMatchesGoldenFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			path := filepath.Join("testdata", "plan-"+tt.golden+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("plan differs from %s (run with -update after checking):\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", "plan-"+tt.golden+".json"), got)
 			checkInvariants(t, p)
 		})
 	}

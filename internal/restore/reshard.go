@@ -97,7 +97,20 @@ func (e *executor) backupCount(cp CollectionPlan, n uint64) (bool, string) {
 // as an upsert request encodes them, qdrant.UpsertSize). Upserts are idempotent, so a rerun after a crash copies
 // again from the start without harm.
 func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to string) (int, error) {
-	return CopyPoints(ctx, e.coord, w, from, to, e.opts.CopyBatch, e.opts.CopyBytes)
+	return CopyPoints(ctx, e.coord, w, from, to, CopyLimits{Batch: e.opts.CopyBatch, Bytes: e.opts.CopyBytes})
+}
+
+// Defaults of the point copy: the most points one scroll reads, and the
+// most encoded bytes one upsert sends.
+const (
+	DefaultCopyBatch = 256
+	DefaultCopyBytes = 8 << 20
+)
+
+// CopyLimits bound one step of CopyPoints; zero takes the default.
+type CopyLimits struct {
+	Batch uint32 // default DefaultCopyBatch
+	Bytes int    // default DefaultCopyBytes
 }
 
 // CopyPoints copies every point of collection from into collection to,
@@ -105,10 +118,10 @@ func (e *executor) copyPoints(ctx context.Context, w PointWriter, from, to strin
 // upserted point by the target's shard count); it is the point copy of
 // the restore's resharding, offered to qbackup rebalance. A scroll reads
 // at most batch points, sized by the average point of the last one, and
-// upserts are split at maxBytes of encoded points.
-func CopyPoints(ctx context.Context, r PointReader, w PointWriter, from, to string, batch uint32, maxBytes int) (int, error) {
-	batch = cmp.Or(batch, 256)
-	maxBytes = cmp.Or(maxBytes, 8<<20)
+// upserts are split at maxBytes of encoded points (see CopyLimits).
+func CopyPoints(ctx context.Context, r PointReader, w PointWriter, from, to string, limits CopyLimits) (int, error) {
+	batch := cmp.Or(limits.Batch, DefaultCopyBatch)
+	maxBytes := cmp.Or(limits.Bytes, DefaultCopyBytes)
 	var offset *qdrant.PointID
 	n := 0
 	limit := batch

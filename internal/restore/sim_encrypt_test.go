@@ -8,32 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"filippo.io/age"
-
 	qbackup "github.com/qbackup/qbackup/internal/backup"
 	"github.com/qbackup/qbackup/internal/crypt"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/manifest"
 	"github.com/qbackup/qbackup/internal/storage"
+	"github.com/qbackup/qbackup/internal/storage/storagetest"
 )
-
-// ageKey is a fresh key pair: the recipients a backup encrypts to and
-// the identities that open it.
-func ageKey(t *testing.T) (*crypt.Recipients, *crypt.Identities, string) {
-	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := crypt.ParseRecipients([]string{id.Recipient().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := crypt.ParseIdentities(id.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, ids, id.Recipient().String()
-}
 
 func takeEncryptedBackup(t *testing.T, src *simCluster, store storage.Backend, compression string, r *crypt.Recipients) *manifest.Manifest {
 	t.Helper()
@@ -54,7 +35,7 @@ func TestEncryptedSetRestoresOnTheSimulator(t *testing.T) {
 	src := startSim(t, 2, "1.19.0")
 	src.load(t, "docs", 2, 1, 60)
 	src.load(t, "tenants", 1, 1, 30, "acme", "globex")
-	recipients, ids, _ := ageKey(t)
+	recipients, ids, _ := crypttest.Key(t)
 	for _, compression := range []string{manifest.CompressionNone, manifest.CompressionZstd} {
 		t.Run(compression, func(t *testing.T) {
 			store := storage.NewMemory()
@@ -77,8 +58,8 @@ func TestEncryptedSetRefusalsChangeNothingOnTheSimulator(t *testing.T) {
 	ctx := context.Background()
 	src := startSim(t, 2, "1.19.0")
 	src.load(t, "docs", 2, 1, 20)
-	recipients, ids, pub := ageKey(t)
-	_, otherIDs, otherPub := ageKey(t)
+	recipients, ids, pub := crypttest.Key(t)
+	_, otherIDs, otherPub := crypttest.Key(t)
 	tests := []struct {
 		name  string
 		ids   *crypt.Identities
@@ -122,7 +103,7 @@ func TestEncryptedSetRefusalsChangeNothingOnTheSimulator(t *testing.T) {
 			}
 			dst := startSim(t, 2, "1.19.0")
 			before := clusterState(t, dst)
-			keysBefore := storeKeys(t, store)
+			keysBefore := strings.Join(storagetest.Keys(t, store), ",")
 			res, err := dst.restore(ctx, t, m, store, PlanOptions{}, func(_ *RunOptions, rd *RunDeps) { rd.Identities = tt.ids })
 			if !errors.Is(err, tt.want) || (res.Report != nil) != tt.duringRun {
 				t.Fatalf("restore error = %v (execution began: %t), want %v (during the run: %t)", err, res.Report != nil, tt.want, tt.duringRun)
@@ -142,22 +123,10 @@ func TestEncryptedSetRefusalsChangeNothingOnTheSimulator(t *testing.T) {
 			if !tt.duringRun {
 				// Refused before the lease or the journal: the store is
 				// as the backup left it.
-				if got := storeKeys(t, store); got != keysBefore {
+				if got := strings.Join(storagetest.Keys(t, store), ","); got != keysBefore {
 					t.Errorf("the refused restore wrote to the store: %s, was %s", got, keysBefore)
 				}
 			}
 		})
 	}
-}
-
-func storeKeys(t *testing.T, store storage.Backend) string {
-	t.Helper()
-	var keys []string
-	if err := store.List(context.Background(), "", func(o storage.ObjectInfo) error {
-		keys = append(keys, o.Key)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(keys, ",")
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/qbackup/qbackup/e2e/stack/stacktest"
 	"github.com/qbackup/qbackup/internal/crypt"
+	"github.com/qbackup/qbackup/internal/crypt/crypttest"
 	"github.com/qbackup/qbackup/internal/storage"
 )
 
@@ -96,7 +97,7 @@ func heapPeak() (stop func() uint64) {
 // few MiB of the smaller one.
 func TestEncryptedSetThroughMinIO(t *testing.T) {
 	ctx := context.Background()
-	recipients, ids, pub := ageKey(t)
+	recipients, ids, pub := crypttest.Key(t)
 	peaks := map[int64]uint64{}
 	for _, size := range []int64{16 << 20, 64 << 20} {
 		t.Run(fmt.Sprintf("%dMiB", size>>20), func(t *testing.T) {

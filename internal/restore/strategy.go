@@ -10,10 +10,10 @@ import (
 	"github.com/qbackup/qbackup/internal/qdrant"
 )
 
-// layout is the plan-wide decision: which peers receive snapshots, which
+// peerPlan is the plan-wide decision: which peers receive snapshots, which
 // peers hold the collections in the end, and how source peers map onto
 // target peers.
-type layout struct {
+type peerPlan struct {
 	strategy   Strategy
 	reason     string
 	targetNode *uint64
@@ -23,7 +23,7 @@ type layout struct {
 	// finalSet holds the replicas after redistribution.
 	finalSet []uint64
 	// bounded caps the shards per peer and collection at an even share;
-	// a direct restore keeps the recorded layout instead.
+	// a direct restore keeps the recorded placement instead.
 	bounded bool
 	// peerMap maps a source peer id to the target peer standing in for it.
 	peerMap map[uint64]uint64
@@ -37,26 +37,26 @@ type layout struct {
 	sourcePods int
 }
 
-func (l *layout) name(id uint64) string {
-	if n := l.names[id]; n != "" {
+func (pp *peerPlan) name(id uint64) string {
+	if n := pp.names[id]; n != "" {
 		return "pod " + n
 	}
 	return "peer " + strconv.FormatUint(id, 10)
 }
 
-func (l *layout) redistributes() bool { return !slices.Equal(l.restoreSet, l.finalSet) }
+func (pp *peerPlan) redistributes() bool { return !slices.Equal(pp.restoreSet, pp.finalSet) }
 
-// chooseLayout resolves the strategy from pods then (N) and now (M).
-func chooseLayout(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*layout, error) {
+// planPeers resolves the strategy from pods then (N) and now (M).
+func planPeers(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*peerPlan, error) {
 	n, mm := len(m.Peers), len(peers)
-	l := &layout{order: pl.Order{}, names: map[uint64]string{}, sourcePods: n}
+	pp := &peerPlan{order: pl.Order{}, names: map[uint64]string{}, sourcePods: n}
 	all := make([]uint64, 0, mm)
 	for i, p := range peers {
-		l.order[p.ID] = i
-		l.names[p.ID] = p.Pod
+		pp.order[p.ID] = i
+		pp.names[p.ID] = p.Pod
 		all = append(all, p.ID)
 	}
-	l.peerMap = mapPeers(m.Peers, peers)
+	pp.peerMap = mapPeers(m.Peers, peers)
 	then := fmt.Sprintf("backup had %d pods, cluster has %d", n, mm)
 
 	if opts.TargetNode != "" {
@@ -67,10 +67,10 @@ func chooseLayout(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*
 		if !ok {
 			return nil, fmt.Errorf("--target-node %q: %w", opts.TargetNode, ErrUnknownTargetNode)
 		}
-		l.strategy, l.targetNode = StrategyConsolidate, &id
-		l.restoreSet, l.finalSet, l.bounded = []uint64{id}, []uint64{id}, true
-		l.reason = fmt.Sprintf("%s; --target-node %s: consolidate every shard onto one pod", then, opts.TargetNode)
-		return l.withReshard(opts)
+		pp.strategy, pp.targetNode = StrategyConsolidate, &id
+		pp.restoreSet, pp.finalSet, pp.bounded = []uint64{id}, []uint64{id}, true
+		pp.reason = fmt.Sprintf("%s; --target-node %s: consolidate every shard onto one pod", then, opts.TargetNode)
+		return pp.withReshard(opts)
 	}
 
 	st := opts.Strategy
@@ -84,68 +84,68 @@ func chooseLayout(m *manifest.Manifest, peers []TargetPeer, opts PlanOptions) (*
 			st = StrategyRedistribute
 		}
 	}
-	l.strategy = st
+	pp.strategy = st
 	switch st {
 	case StrategyDirect:
 		if mm < n {
 			return nil, fmt.Errorf("--plan direct: %s: %w", then, ErrTooFewPods)
 		}
-		l.restoreSet = l.mappedTargets(m.Peers)
-		l.finalSet = l.restoreSet
-		l.reason = then + ": direct, each shard recovered on the pod standing in for the one that held it, as far as the pods stay balanced"
+		pp.restoreSet = pp.mappedTargets(m.Peers)
+		pp.finalSet = pp.restoreSet
+		pp.reason = then + ": direct, each shard recovered on the pod standing in for the one that held it, as far as the pods stay balanced"
 		if mm > n {
-			l.reason += fmt.Sprintf("; %d pods stay empty", mm-n)
+			pp.reason += fmt.Sprintf("; %d pods stay empty", mm-n)
 		}
 	case StrategyConsolidate:
-		l.restoreSet, l.finalSet, l.bounded = all, all, true
-		l.reason = then + ": consolidate, same shard count with several shards per pod"
+		pp.restoreSet, pp.finalSet, pp.bounded = all, all, true
+		pp.reason = then + ": consolidate, same shard count with several shards per pod"
 	case StrategyRedistribute:
 		if mm >= n {
-			l.restoreSet = l.mappedTargets(m.Peers)
-			l.reason = then + fmt.Sprintf(": direct onto %d pods, then redistribute shards over all %d", n, mm)
+			pp.restoreSet = pp.mappedTargets(m.Peers)
+			pp.reason = then + fmt.Sprintf(": direct onto %d pods, then redistribute shards over all %d", n, mm)
 		} else {
-			l.restoreSet, l.bounded = all, true
-			l.reason = then + ": consolidate, then redistribute until the replication factor is met where pods allow"
+			pp.restoreSet, pp.bounded = all, true
+			pp.reason = then + ": consolidate, then redistribute until the replication factor is met where pods allow"
 		}
-		l.finalSet = all
+		pp.finalSet = all
 	default:
 		return nil, fmt.Errorf("strategy %q: %w", st, ErrInvalidOptions)
 	}
-	if len(l.restoreSet) == 0 {
+	if len(pp.restoreSet) == 0 {
 		// A manifest without recorded peers gives nothing to map: spread
 		// the shards evenly instead.
-		l.restoreSet, l.bounded = all, true
-		if len(l.finalSet) == 0 {
-			l.finalSet = all
+		pp.restoreSet, pp.bounded = all, true
+		if len(pp.finalSet) == 0 {
+			pp.finalSet = all
 		}
 	}
-	return l.withReshard(opts)
+	return pp.withReshard(opts)
 }
 
-func (l *layout) withReshard(opts PlanOptions) (*layout, error) {
+func (pp *peerPlan) withReshard(opts PlanOptions) (*peerPlan, error) {
 	if opts.Shards > 0 {
-		l.reason = fmt.Sprintf("--shards %d: reshard, restoring with the recorded shard count into a staging collection then copying the points into %d shards; staging placement: %s",
-			opts.Shards, opts.Shards, l.reason)
-		l.strategy = StrategyReshard
+		pp.reason = fmt.Sprintf("--shards %d: reshard, restoring with the recorded shard count into a staging collection then copying the points into %d shards; staging placement: %s",
+			opts.Shards, opts.Shards, pp.reason)
+		pp.strategy = StrategyReshard
 	}
-	return l, nil
+	return pp, nil
 }
 
 // mappedTargets lists the target peers that stand in for source peers, in
 // target order.
-func (l *layout) mappedTargets(src []manifest.Peer) []uint64 {
+func (pp *peerPlan) mappedTargets(src []manifest.Peer) []uint64 {
 	var out []uint64
 	for _, p := range src {
-		if t, ok := l.peerMap[p.ID]; ok {
+		if t, ok := pp.peerMap[p.ID]; ok {
 			out = append(out, t)
 		}
 	}
-	l.sortPeers(out)
+	pp.sortPeers(out)
 	return slices.Compact(out)
 }
 
-func (l *layout) sortPeers(ids []uint64) {
-	slices.SortFunc(ids, func(a, b uint64) int { return l.order[a] - l.order[b] })
+func (pp *peerPlan) sortPeers(ids []uint64) {
+	slices.SortFunc(ids, func(a, b uint64) int { return pp.order[a] - pp.order[b] })
 }
 
 // mapPeers pairs source peers with target peers: same pod name first
@@ -197,11 +197,11 @@ func findPeer(peers []TargetPeer, node string) (uint64, bool) {
 type loadMap map[uint64]int
 
 // planCollection places one collection's shards.
-func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing map[string]bool, global loadMap) (CollectionPlan, error) {
+func planCollection(c manifest.Collection, pp *peerPlan, opts PlanOptions, existing map[string]bool, global loadMap) (CollectionPlan, error) {
 	cp := CollectionPlan{
 		Source:                    c.Name,
 		Target:                    opts.Rename.Target(c.Name),
-		Strategy:                  l.strategy,
+		Strategy:                  pp.strategy,
 		ShardingMethod:            c.ShardingMethod,
 		ShardNumber:               c.ShardNumber,
 		RecordedReplicationFactor: c.ReplicationFactor,
@@ -226,10 +226,10 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 		want = opts.ReplicationFactor
 	}
 	want = max(want, 1)
-	rfFinal := min(int(want), len(l.finalSet))
+	rfFinal := min(int(want), len(pp.finalSet))
 	cp.ReplicationFactor = uint32(rfFinal)
 	if rfFinal < int(want) {
-		cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: replication factor %d reduced to %d (%s)", c.Name, want, rfFinal, plural(len(l.finalSet), "pod")))
+		cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: replication factor %d reduced to %d (%s)", c.Name, want, rfFinal, plural(len(pp.finalSet), "pod")))
 	}
 
 	shards := shardList(c)
@@ -242,48 +242,48 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 				w = int(f)
 			}
 		}
-		rfRestore[s.ID], rfFinalOf[s.ID] = min(w, len(l.restoreSet)), min(w, len(l.finalSet))
+		rfRestore[s.ID], rfFinalOf[s.ID] = min(w, len(pp.restoreSet)), min(w, len(pp.finalSet))
 	}
 	for _, k := range c.ShardKeys {
-		if f := keyRF[k.Key]; f != want && int(f) > len(l.finalSet) {
+		if f := keyRF[k.Key]; f != want && int(f) > len(pp.finalSet) {
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: shard key %s: replication factor %d reduced to %d (%s)",
-				c.Name, k.Key, f, len(l.finalSet), plural(len(l.finalSet), "pod")))
+				c.Name, k.Key, f, len(pp.finalSet), plural(len(pp.finalSet), "pod")))
 		}
 	}
-	restore := placeShards(shards, l, rfRestore, global)
+	restore := placeShards(shards, pp, rfRestore, global)
 	final := restore
-	if l.redistributes() {
-		if l.finalLoad == nil {
-			l.finalLoad = loadMap{}
+	if pp.redistributes() {
+		if pp.finalLoad == nil {
+			pp.finalLoad = loadMap{}
 		}
-		final = rebalance(restore, shardIDs(shards), l.finalSet, rfFinalOf, l, l.finalLoad, false)
+		final = pl.Balance(restore, pl.Goal{IDs: shardIDs(shards), RF: rfFinalOf, Set: pp.finalSet, Order: pp.order, Others: pl.Load(pp.finalLoad)})
 		cp.Transfers = reconcile(restore, final, shardIDs(shards))
 		for _, reps := range final {
 			for _, p := range reps {
-				l.finalLoad[p]++
+				pp.finalLoad[p]++
 			}
 		}
 	}
 	for _, s := range shards {
 		reps := restore[s.ID]
 		s.Primary, s.Replicas, s.Final = reps[0], slices.Clone(reps), slices.Clone(final[s.ID])
-		l.sortPeers(s.Replicas)
-		l.sortPeers(s.Final)
+		pp.sortPeers(s.Replicas)
+		pp.sortPeers(s.Final)
 		cp.Shards = append(cp.Shards, s)
 		if s.Object == "" {
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: shard %d has no object in the backup and is created empty", c.Name, s.ID))
 		}
 	}
 	if c.ShardingMethod == "custom" {
-		cp.ShardKeys = planShardKeys(c, cp.Shards, l, keyRF)
+		cp.ShardKeys = planShardKeys(c, cp.Shards, pp, keyRF)
 	}
-	cp.Reason = collectionReason(cp, l)
-	if l.strategy == StrategyConsolidate || l.strategy == StrategyRedistribute && l.bounded {
-		cp.Warnings = append(cp.Warnings, crowdingWarnings(cp, l)...)
+	cp.Reason = collectionReason(cp, pp)
+	if pp.strategy == StrategyConsolidate || pp.strategy == StrategyRedistribute && pp.bounded {
+		cp.Warnings = append(cp.Warnings, crowdingWarnings(cp, pp)...)
 	}
-	pods := len(l.finalSet)
+	pods := len(pp.finalSet)
 	covered := len(shards) * int(cp.ReplicationFactor)
-	if pods <= l.sourcePods {
+	if pods <= pp.sourcePods {
 		// No more pods than the backup's cluster had: pods without this
 		// collection's data were so before, by the user's choice of
 		// shards; only pods the cluster gained call for resharding.
@@ -303,10 +303,10 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 		switch {
 		case c.ShardingMethod == "custom":
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: custom sharding keeps its shards per key; --shards ignored", c.Name))
-			cp.Strategy = restoreStrategy(l)
+			cp.Strategy = restoreStrategy(pp)
 		case k == c.ShardNumber:
 			cp.Warnings = append(cp.Warnings, fmt.Sprintf("collection %q: already has %d shards; nothing to reshard", c.Name, c.ShardNumber))
-			cp.Strategy = restoreStrategy(l)
+			cp.Strategy = restoreStrategy(pp)
 		default:
 			cp.Reshard = &ReshardPlan{FromShards: c.ShardNumber, ToShards: k, Staging: cp.Target + "-qbackup-reshard", Method: "copy"}
 			if err := qdrant.CheckCollectionName(cp.Reshard.Staging); err != nil {
@@ -320,7 +320,7 @@ func planCollection(c manifest.Collection, l *layout, opts PlanOptions, existing
 				for i := range cp.Shards {
 					cp.Shards[i].Final = slices.Clone(cp.Shards[i].Replicas)
 				}
-				cp.Reason = collectionReason(cp, l)
+				cp.Reason = collectionReason(cp, pp)
 			}
 			why := ""
 			if auto {
@@ -367,17 +367,17 @@ func shardTarget(c manifest.Collection, rf uint32, pods, covered int, opts PlanO
 
 // restoreStrategy is the strategy a collection follows when the plan-wide
 // one is reshard but the collection is not resharded.
-func restoreStrategy(l *layout) Strategy {
+func restoreStrategy(pp *peerPlan) Strategy {
 	switch {
-	case l.redistributes():
+	case pp.redistributes():
 		return StrategyRedistribute
-	case l.bounded:
+	case pp.bounded:
 		return StrategyConsolidate
 	}
 	return StrategyDirect
 }
 
-func collectionReason(cp CollectionPlan, l *layout) string {
+func collectionReason(cp CollectionPlan, pp *peerPlan) string {
 	peers := map[uint64]bool{}
 	for _, s := range cp.Shards {
 		for _, p := range s.Replicas {
@@ -385,14 +385,14 @@ func collectionReason(cp CollectionPlan, l *layout) string {
 		}
 	}
 	r := fmt.Sprintf("%s × %s on %s", plural(len(cp.Shards), "shard"),
-		plural(min(int(cp.ReplicationFactor), len(l.restoreSet)), "replica"), plural(len(peers), "pod"))
-	if l.redistributes() {
-		r += fmt.Sprintf(", then %s to spread over %s", plural(len(cp.Transfers), "transfer"), plural(len(l.finalSet), "pod"))
+		plural(min(int(cp.ReplicationFactor), len(pp.restoreSet)), "replica"), plural(len(peers), "pod"))
+	if pp.redistributes() {
+		r += fmt.Sprintf(", then %s to spread over %s", plural(len(cp.Transfers), "transfer"), plural(len(pp.finalSet), "pod"))
 	}
 	return r
 }
 
-func crowdingWarnings(cp CollectionPlan, l *layout) []string {
+func crowdingWarnings(cp CollectionPlan, pp *peerPlan) []string {
 	count := map[uint64]int{}
 	for _, s := range cp.Shards {
 		for _, p := range s.Final {
@@ -400,9 +400,9 @@ func crowdingWarnings(cp CollectionPlan, l *layout) []string {
 		}
 	}
 	var out []string
-	for _, p := range l.finalSet {
+	for _, p := range pp.finalSet {
 		if count[p] > 1 {
-			out = append(out, fmt.Sprintf("collection %q: %d shards on %s", cp.Source, count[p], l.name(p)))
+			out = append(out, fmt.Sprintf("collection %q: %d shards on %s", cp.Source, count[p], pp.name(p)))
 		}
 	}
 	return out
@@ -487,15 +487,15 @@ func keyFactors(c manifest.Collection, opts PlanOptions, collection uint32) map[
 // restore set (and, when consolidating, still under its even share); the
 // others go to the least loaded peers. Shards with a preferred peer are
 // placed first so that leftovers do not push them off it. The result is
-// then balanced over the restore set (see rebalance): a recorded layout
+// then balanced over the restore set (see placement.Balance): a recorded placement
 // that was uneven, or replicas the backup did not have (a higher
 // replication factor, shards of a partial backup), would otherwise land
 // shard by shard wherever they fit. Moving a replica of the plan costs
 // nothing: every replica is recovered from the backup or replicated from
 // one that is.
-func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMap) map[uint32][]uint64 {
+func placeShards(shards []ShardPlan, pp *peerPlan, rf map[uint32]int, global loadMap) map[uint32][]uint64 {
 	inSet := map[uint64]bool{}
-	for _, p := range l.restoreSet {
+	for _, p := range pp.restoreSet {
 		inSet[p] = true
 	}
 	total := 0
@@ -503,8 +503,8 @@ func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMa
 		total += rf[s.ID]
 	}
 	limit := total + 1
-	if l.bounded {
-		limit = (total + len(l.restoreSet) - 1) / len(l.restoreSet)
+	if pp.bounded {
+		limit = (total + len(pp.restoreSet) - 1) / len(pp.restoreSet)
 	}
 	local := loadMap{}
 	prefs := func(s ShardPlan) []uint64 {
@@ -517,7 +517,7 @@ func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMa
 		peers := []uint64{s.SourcePeer}
 		peers = append(peers, s.recorded...)
 		for _, sp := range peers {
-			if t, ok := l.peerMap[sp]; ok && inSet[t] && !slices.Contains(out, t) {
+			if t, ok := pp.peerMap[sp]; ok && inSet[t] && !slices.Contains(out, t) {
 				out = append(out, t)
 			}
 		}
@@ -532,7 +532,7 @@ func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMa
 			}
 		}
 		for len(chosen) < rf[s.ID] {
-			chosen = append(chosen, leastLoaded(l.restoreSet, chosen, local, global, l))
+			chosen = append(chosen, leastLoaded(pp.restoreSet, chosen, local, global, pp))
 		}
 		for _, p := range chosen {
 			local[p]++
@@ -549,7 +549,7 @@ func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMa
 			place(s)
 		}
 	}
-	out = rebalance(out, shardIDs(shards), l.restoreSet, rf, l, global, true)
+	out = pl.Balance(out, pl.Goal{IDs: shardIDs(shards), RF: rf, Set: pp.restoreSet, Order: pp.order, Others: pl.Load(global), AcrossPlan: true})
 	for _, reps := range out {
 		for _, p := range reps {
 			global[p]++
@@ -560,16 +560,8 @@ func placeShards(shards []ShardPlan, l *layout, rf map[uint32]int, global loadMa
 
 // leastLoaded picks the peer of set outside skip with the fewest replicas
 // of this collection, then overall, then by peer order.
-func leastLoaded(set, skip []uint64, local, global loadMap, l *layout) uint64 {
-	return pl.LeastLoaded(set, skip, pl.Load(local), pl.Load(global), l.order)
-}
-
-// rebalance computes a placement of one collection on set with
-// pl.Balance: every shard gets rf[id] replicas, the replicas per
-// peer differ by at most one, as few replicas as possible move from cur.
-// qbackup rebalance plans a live cluster with the same function.
-func rebalance(cur map[uint32][]uint64, ids []uint32, set []uint64, rf map[uint32]int, l *layout, others loadMap, acrossPlan bool) map[uint32][]uint64 {
-	return pl.Balance(cur, ids, set, rf, l.order, pl.Load(others), acrossPlan)
+func leastLoaded(set, skip []uint64, local, global loadMap, pp *peerPlan) uint64 {
+	return pl.LeastLoaded(set, skip, pl.Load(local), pl.Load(global), pp.order)
 }
 
 // reconcile lists the cluster operations that turn placement cur into
@@ -585,7 +577,7 @@ func reconcile(cur, want map[uint32][]uint64, ids []uint32) []Transfer {
 
 // planShardKeys lists the custom shard keys in the order of their backup
 // shard ids, with the peers their shards go to as placement pool.
-func planShardKeys(c manifest.Collection, shards []ShardPlan, l *layout, rf map[manifest.ShardKeyValue]uint32) []ShardKeyPlan {
+func planShardKeys(c manifest.Collection, shards []ShardPlan, pp *peerPlan, rf map[manifest.ShardKeyValue]uint32) []ShardKeyPlan {
 	byID := map[uint32]ShardPlan{}
 	for _, s := range shards {
 		byID[s.ID] = s
@@ -607,7 +599,7 @@ func planShardKeys(c manifest.Collection, shards []ShardPlan, l *layout, rf map[
 				}
 			}
 		}
-		l.sortPeers(pool)
+		pp.sortPeers(pool)
 		// Created with as many replicas as its shards have once
 		// recovered: the key's factor, capped at the pods.
 		n := 0

@@ -118,6 +118,14 @@ func (m *Memory) Put(ctx context.Context, key string, r io.Reader) error {
 	return nil
 }
 
+// PutAt stores data at key as if written at modTime: tests that judge
+// objects by their age (prune's orphan grace) set it.
+func (m *Memory) PutAt(key string, data []byte, modTime time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objects[key] = memObject{data: data, modTime: modTime}
+}
+
 // PutIfAbsent implements Conditional.
 func (m *Memory) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
 	data, err := m.readBody(ctx, key, r)

@@ -119,16 +119,16 @@ type replica struct {
 	State      string
 }
 
-// layout is where every replica lives, per pod name.
-type layout struct {
+// placement is where every replica lives, per pod name.
+type placement struct {
 	Pods     []string
 	Replicas map[string][]replica
 }
 
-// readLayout asks every pod for its local shards of each collection
+// readPlacement asks every pod for its local shards of each collection
 // (GET /collections/{c}/cluster), the view an operator would check.
-func (c *cluster) readLayout(ctx context.Context, cols []*collection) (*layout, error) {
-	l := &layout{Replicas: map[string][]replica{}}
+func (c *cluster) readPlacement(ctx context.Context, cols []*collection) (*placement, error) {
+	l := &placement{Replicas: map[string][]replica{}}
 	for _, p := range c.peers() {
 		name := c.name(p)
 		l.Pods = append(l.Pods, name)
@@ -141,7 +141,7 @@ func (c *cluster) readLayout(ctx context.Context, cols []*collection) (*layout, 
 				} `json:"local_shards"`
 			}
 			if err := api.do(ctx, "GET", "/collections/"+col.Name+"/cluster", nil, &info); err != nil {
-				return nil, fmt.Errorf("shard layout of %q on %s: %w", col.Name, name, err)
+				return nil, fmt.Errorf("shard placement of %q on %s: %w", col.Name, name, err)
 			}
 			for _, s := range info.LocalShards {
 				l.Replicas[name] = append(l.Replicas[name], replica{Collection: col.Name, ShardID: s.ShardID, State: s.State})
@@ -152,7 +152,7 @@ func (c *cluster) readLayout(ctx context.Context, cols []*collection) (*layout, 
 }
 
 // notActive lists the replicas that are not Active.
-func (l *layout) notActive() []string {
+func (l *placement) notActive() []string {
 	var out []string
 	for _, pod := range l.Pods {
 		for _, r := range l.Replicas[pod] {
@@ -165,7 +165,7 @@ func (l *layout) notActive() []string {
 }
 
 // shards lists the shard ids of one collection held by a pod.
-func (l *layout) shards(pod, coll string) []uint32 {
+func (l *placement) shards(pod, coll string) []uint32 {
 	var ids []uint32
 	for _, r := range l.Replicas[pod] {
 		if r.Collection == coll {
@@ -178,7 +178,7 @@ func (l *layout) shards(pod, coll string) []uint32 {
 
 // replicaShortfall lists the shards of each collection that do not have
 // the replication factor they were created with, capped at the pod count.
-func (l *layout) replicaShortfall(cols []*collection) []string {
+func (l *placement) replicaShortfall(cols []*collection) []string {
 	var out []string
 	for _, c := range cols {
 		rf := 1

@@ -24,15 +24,15 @@ type options struct {
 
 // demo is the state of one run, kept for the final report.
 type demo struct {
-	opts    options
-	out     io.Writer
-	q       *qbackup
-	cl      *cluster
-	dir     string
-	data    []*collection
-	steps   []stepTime
-	layouts []namedLayout
-	checked int
+	opts       options
+	out        io.Writer
+	q          *qbackup
+	cl         *cluster
+	dir        string
+	data       []*collection
+	steps      []stepTime
+	placements []namedPlacement
+	checked    int
 	// backupBytes and backupObjects measure the backup in storage right
 	// after it was taken, before restores add their journals.
 	backupBytes   int64
@@ -44,9 +44,9 @@ type stepTime struct {
 	Took time.Duration
 }
 
-type namedLayout struct {
+type namedPlacement struct {
 	Title string
-	*layout
+	*placement
 }
 
 // runDemo runs the whole demo and cleans up after it, also when a step
@@ -149,7 +149,7 @@ func (d *demo) load(ctx context.Context) error {
 	for _, c := range d.data {
 		fmt.Fprintf(d.out, "  %-9s %5d points  %s\n", c.Name, len(c.Points), describeCollection(c))
 	}
-	return d.showLayout(ctx, "backed up (3 pods)")
+	return d.showPlacement(ctx, "backed up (3 pods)")
 }
 
 func (d *demo) backup(ctx context.Context) error {
@@ -213,7 +213,7 @@ func (d *demo) restoreConsolidate(ctx context.Context) error {
 	if _, err := d.q.run(ctx, append(args, d.source()...)...); err != nil {
 		return err
 	}
-	return d.showLayout(ctx, "consolidated (2 pods)")
+	return d.showPlacement(ctx, "consolidated (2 pods)")
 }
 
 func (d *demo) scaleUp(ctx context.Context) error {
@@ -235,7 +235,7 @@ func (d *demo) restoreRedistribute(ctx context.Context) error {
 	if _, err := d.q.run(ctx, append(args, d.source()...)...); err != nil {
 		return err
 	}
-	return d.showLayout(ctx, "redistributed (4 pods)")
+	return d.showPlacement(ctx, "redistributed (4 pods)")
 }
 
 func (d *demo) check(ctx context.Context) error {
@@ -253,10 +253,10 @@ func (d *demo) check(ctx context.Context) error {
 	return nil
 }
 
-// showLayout prints where the shards are, checks every replica is Active,
-// and keeps the layout for the report.
-func (d *demo) showLayout(ctx context.Context, title string) error {
-	l, err := d.cl.readLayout(ctx, d.data)
+// showPlacement prints where the shards are, checks every replica is Active,
+// and keeps the placement for the report.
+func (d *demo) showPlacement(ctx context.Context, title string) error {
+	l, err := d.cl.readPlacement(ctx, d.data)
 	if err != nil {
 		return err
 	}
@@ -266,10 +266,10 @@ func (d *demo) showLayout(ctx context.Context, title string) error {
 	if short := l.replicaShortfall(d.data); len(short) > 0 {
 		return fmt.Errorf("replication factor not met: %s", strings.Join(short, "; "))
 	}
-	d.layouts = append(d.layouts, namedLayout{Title: title, layout: l})
+	d.placements = append(d.placements, namedPlacement{Title: title, placement: l})
 	fmt.Fprintf(d.out, "\n  Shards per pod, %s (GET /collections/{c}/cluster on each pod;\n", title)
 	fmt.Fprintf(d.out, "  every replica Active, every shard at its replication factor):\n")
-	return printLayout(d.out, l, d.data)
+	return printPlacement(d.out, l, d.data)
 }
 
 // backupSize sums the objects written to storage.

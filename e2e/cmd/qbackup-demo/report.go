@@ -40,8 +40,8 @@ func describeCollection(c *collection) string {
 	return strings.Join(parts, ", ")
 }
 
-// printLayout shows, per collection, the shard ids each pod holds.
-func printLayout(w io.Writer, l *layout, cols []*collection) error {
+// printPlacement shows, per collection, the shard ids each pod holds.
+func printPlacement(w io.Writer, l *placement, cols []*collection) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintf(tw, "  COLLECTION\t%s\n", strings.Join(l.Pods, "\t"))
 	for _, c := range cols {
@@ -89,7 +89,7 @@ func (d *demo) report(total time.Duration) error {
 	fmt.Fprintf(w, "\n  Replicas per pod (all collections):\n")
 	pods := map[string]bool{}
 	var order []string
-	for _, l := range d.layouts {
+	for _, l := range d.placements {
 		for _, p := range l.Pods {
 			if !pods[p] {
 				pods[p] = true
@@ -99,13 +99,13 @@ func (d *demo) report(total time.Duration) error {
 	}
 	tw = tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	head := []string{"  POD"}
-	for _, l := range d.layouts {
+	for _, l := range d.placements {
 		head = append(head, strings.ToUpper(l.Title))
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, p := range order {
 		row := []string{"  " + p}
-		for _, l := range d.layouts {
+		for _, l := range d.placements {
 			if slices.Contains(l.Pods, p) {
 				row = append(row, strconv.Itoa(len(l.Replicas[p])))
 			} else {

@@ -19,12 +19,18 @@ import (
 
 // RunPod creates a Pod and reports it Running at ip, Ready or not, through
 // the status subresource, as a kubelet would: the stack has no kubelet.
+// The pod names a scheduler of its own, so that a node agent running
+// beside it (the stand-in kubelet of the Job tests, which binds pending
+// pods of the default scheduler) neither binds it nor races its status.
 func RunPod(t testing.TB, cs kubernetes.Interface, ns, name string, labels map[string]string, ip string, ready bool) {
 	t.Helper()
 	ctx := context.Background()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "qdrant", Image: "qdrant/qdrant:v1.19.0"}}},
+		Spec: corev1.PodSpec{
+			SchedulerName: "stacktest-runpod",
+			Containers:    []corev1.Container{{Name: "qdrant", Image: "qdrant/qdrant:v1.19.0"}},
+		},
 	}
 	created, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {

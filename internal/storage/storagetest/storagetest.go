@@ -548,3 +548,18 @@ func testResumable(t *testing.T, b storage.Backend) {
 	}
 	_ = rc.Close()
 }
+
+// Keys lists every key in store, sorted: what a test compares before
+// and after an operation that must change nothing, or checks is gone.
+func Keys(t testing.TB, store storage.Backend) []string {
+	t.Helper()
+	var keys []string
+	if err := store.List(context.Background(), "", func(o storage.ObjectInfo) error {
+		keys = append(keys, o.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,4 +1,4 @@
-package backup
+package verify
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 // readSizeStore serves one object and records the largest read asked of
 // it: a storage stream costs a syscall per read.
 type readSizeStore struct {
-	Store
 	data    []byte
 	maxRead int
 }
@@ -34,12 +33,12 @@ func (r *sizeRecorder) Read(p []byte) (int, error) {
 	return r.r.Read(p)
 }
 
-func TestVerifyObjectReadsInLargePieces(t *testing.T) {
+func TestCheckObjectReadsInLargePieces(t *testing.T) {
 	data := bytes.Repeat([]byte("snapshot"), 1<<17) // 1 MiB
 	sum := sha256.Sum256(data)
 	store := &readSizeStore{data: data}
 	s := manifest.Shard{Object: "c/0.snapshot", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
-	n, problem, err := verifyObject(context.Background(), store, s, nil)
+	n, problem, err := checkObject(context.Background(), store, s, nil)
 	if err != nil || problem != "" || n != int64(len(data)) {
 		t.Fatalf("verify: %d bytes, problem %q, err %v", n, problem, err)
 	}

@@ -30,23 +30,23 @@ type collectionState struct {
 	shards  []ShardReplicas // sorted by shard id
 }
 
-// inventory is the cluster as read before the snapshots.
-type inventory struct {
+// clusterState is the cluster as read before the snapshots.
+type clusterState struct {
 	version     string
 	collections []*collectionState // sorted by name
 }
 
-// readInventory reads collections, configs, aliases and every peer's view
+// readCluster reads collections, configs, aliases and every peer's view
 // of every selected collection. It only reads.
-func readInventory(ctx context.Context, peers []peerRef, filter []string, version string, limit int) (*inventory, error) {
+func readCluster(ctx context.Context, peers []peerRef, filter []string, version string, limit int) (*clusterState, error) {
 	first := peers[0]
-	inv := &inventory{version: version}
-	if inv.version == "" {
+	state := &clusterState{version: version}
+	if state.version == "" {
 		v, err := first.client.Version(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read Qdrant version from peer %d: %w", first.ID, err)
 		}
-		inv.version = v
+		state.version = v
 	}
 	names, err := first.client.ListCollections(ctx)
 	if err != nil {
@@ -95,7 +95,7 @@ func readInventory(ctx context.Context, peers []peerRef, filter []string, versio
 			cs := &collectionState{name: name, info: info, shards: mergeViews(name, info, views, known)}
 			cs.aliases = slices.Sorted(slices.Values(byCollection[name]))
 			mu.Lock()
-			inv.collections = append(inv.collections, cs)
+			state.collections = append(state.collections, cs)
 			mu.Unlock()
 			return nil
 		})
@@ -103,8 +103,8 @@ func readInventory(ctx context.Context, peers []peerRef, filter []string, versio
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(inv.collections, func(a, b *collectionState) int { return cmp.Compare(a.name, b.name) })
-	return inv, nil
+	slices.SortFunc(state.collections, func(a, b *collectionState) int { return cmp.Compare(a.name, b.name) })
+	return state, nil
 }
 
 // selectCollections applies the filter (collection names or aliases).
