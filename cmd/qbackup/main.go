@@ -66,6 +66,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger, structured := c.Log.logger(stderr)
 	grpcLogger.Store(logger)
+	if path := os.Getenv(cpuProfileEnv); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintln(stderr, "qbackup:", err)
+			return cli.ExitUsage
+		}
+		defer func() {
+			if err := stopProfile(); err != nil {
+				logger.Warn("the CPU profile was not written", "error", err)
+			}
+		}()
+	}
 	env := &runEnv{stdout: stdout, stderr: stderr, log: logger}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	start := time.Now()

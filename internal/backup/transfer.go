@@ -181,9 +181,11 @@ func encode(w io.Writer, r io.Reader, compressed bool, enc *crypt.Recipients) er
 }
 
 // compress writes r zstd-compressed to w with one encoder goroutine and a
-// bounded window.
+// bounded window. The frame carries no checksum (an xxhash64 of every
+// snapshot byte): the manifest's SHA-256 of the snapshot and of the object
+// cover the same bytes, and readers skip it (manifest.NewZstdReader).
 func compress(w io.Writer, r io.Reader) error {
-	enc, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(ZstdWindow))
+	enc, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(ZstdWindow), zstd.WithEncoderCRC(false))
 	if err != nil {
 		return fmt.Errorf("start zstd: %w", err)
 	}

@@ -2,11 +2,15 @@ package qdrant
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -377,3 +381,87 @@ func TestUploadWithAWrongKeyFailsFastWithoutReadingTheSource(t *testing.T) {
 		t.Fatal("upload kept reading after the peer refused it")
 	}
 }
+
+// TestUploadSendsLargeChunks reads the chunked request off the wire: each
+// HTTP chunk costs the client several syscalls, so a snapshot must not go
+// out in the transport's default 32 KiB pieces, even from a source that
+// returns small reads (a storage stream returns what the socket holds).
+func TestUploadSendsLargeChunks(t *testing.T) {
+	const size = 8 << 20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	type wire struct {
+		chunks []int
+		err    error
+	}
+	got := make(chan wire, 1)
+	go func() {
+		var w wire
+		defer func() { got <- w }()
+		conn, err := ln.Accept()
+		if err != nil {
+			w.err = err
+			return
+		}
+		defer conn.Close()
+		br := bufio.NewReader(conn)
+		if _, w.err = http.ReadRequest(br); w.err != nil {
+			return
+		}
+		// The body as sent: "<hex size>\r\n<data>\r\n" ... "0\r\n\r\n".
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				w.err = err
+				return
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.SplitN(line, ";", 2)[0]), 16, 64)
+			if err != nil {
+				w.err = fmt.Errorf("chunk size line %q: %w", line, err)
+				return
+			}
+			if n == 0 {
+				break
+			}
+			w.chunks = append(w.chunks, int(n))
+			if _, err := io.CopyN(io.Discard, br, n+2); err != nil {
+				w.err = err
+				return
+			}
+		}
+		body := `{"result":true,"status":"ok","time":0}`
+		fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	}()
+	c, err := New(context.Background(), PeerAddr{REST: "http://" + ln.Addr().String()}, Options{RequestTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	src := &smallReads{r: bytes.NewReader(pattern(size)), max: 16 << 10}
+	if err := c.UploadShardSnapshot(ctx(t), "docs", 1, src, UploadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w := <-got
+	if w.err != nil {
+		t.Fatalf("reading the request: %v", w.err)
+	}
+	total := 0
+	for _, n := range w.chunks {
+		total += n
+	}
+	// The data in 1 MiB chunks, plus the multipart header and trailer.
+	if total < size || len(w.chunks) > size/uploadChunk+2 {
+		t.Fatalf("%d bytes in %d chunks (%v), want %d bytes in at most %d", total, len(w.chunks), w.chunks, size, size/uploadChunk+2)
+	}
+}
+
+// smallReads returns at most max bytes per Read.
+type smallReads struct {
+	r   io.Reader
+	max int
+}
+
+func (s *smallReads) Read(p []byte) (int, error) { return s.r.Read(p[:min(len(p), s.max)]) }

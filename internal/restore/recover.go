@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/qbackup/qbackup/internal/crypt"
@@ -259,11 +258,9 @@ func (e *executor) recoverOnce(ctx context.Context, name string, shard uint32, s
 		r, decrypted = dr, dr
 	}
 	if s.Compression == manifest.CompressionZstd {
-		// Low memory: one decoder goroutine and a small window, because
-		// several shards stream at once.
-		dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		dec, err := manifest.NewZstdReader(r)
 		if err != nil {
-			return fmt.Errorf("zstd reader for %s: %w", s.Object, err)
+			return fmt.Errorf("%s: %w", s.Object, err)
 		}
 		defer dec.Close()
 		r = &decodedReader{r: dec, src: checked, key: s.Object}

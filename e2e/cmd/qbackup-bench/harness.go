@@ -44,6 +44,17 @@ type harness struct {
 	prefix   string // this run's key prefix in the bucket
 	seed     int
 	res      results
+	profiles int // qbackup runs profiled so far, to name the files
+}
+
+// profileEnv is the environment entry that makes a qbackup run write its
+// CPU profile into --cpu-profile-dir, or nothing without it.
+func (h *harness) profileEnv(command string) []string {
+	if h.cfg.profileDir == "" {
+		return nil
+	}
+	h.profiles++
+	return []string{fmt.Sprintf("QBACKUP_CPU_PROFILE=%s/%s-%02d.pprof", h.cfg.profileDir, command, h.profiles)}
 }
 
 // workDir is the directory for simulator state and the naive baseline's
@@ -199,8 +210,8 @@ func (h *harness) filledSim(ctx context.Context, size, rate int64, peers, shards
 // runBackup runs `qbackup backup` against s into storage prefix.
 func (h *harness) runBackup(ctx context.Context, s *sim, prefix string) (sample, backupReport, error) {
 	cmd := exec.CommandContext(ctx, h.cfg.qbackup, "backup", "-o", "json")
-	cmd.Env = h.s3.childEnv("QBACKUP_STORAGE=s3://"+h.s3.Bucket+"/"+strings.TrimSuffix(prefix, "/"), "QBACKUP_CLUSTER=bench",
-		"QBACKUP_DISCOVERY=static", "QBACKUP_QDRANT_URLS="+s.urls(), "QBACKUP_LOG_FORMAT=json", "QBACKUP_LOG_LEVEL=warn")
+	cmd.Env = h.s3.childEnv(append([]string{"QBACKUP_STORAGE=s3://" + h.s3.Bucket + "/" + strings.TrimSuffix(prefix, "/"), "QBACKUP_CLUSTER=bench",
+		"QBACKUP_DISCOVERY=static", "QBACKUP_QDRANT_URLS=" + s.urls(), "QBACKUP_LOG_FORMAT=json", "QBACKUP_LOG_LEVEL=warn"}, h.profileEnv("backup")...)...)
 	m, err := measure(ctx, cmd, []int{s.pid()}, h.minioPID)
 	if err != nil {
 		return m.sample, backupReport{}, err
@@ -373,8 +384,8 @@ func (h *harness) restoreCase(ctx context.Context, shape clusterShape, size, rat
 			switch v {
 			case varRestore:
 				cmd := exec.CommandContext(ctx, h.cfg.qbackup, "restore", kept.id, "-o", "json")
-				cmd.Env = h.s3.childEnv("QBACKUP_STORAGE="+kept.storage, "QBACKUP_CLUSTER=bench", "QBACKUP_DISCOVERY=static",
-					"QBACKUP_QDRANT_URLS="+s.urls(), "QBACKUP_LOG_FORMAT=json", "QBACKUP_LOG_LEVEL=warn")
+				cmd.Env = h.s3.childEnv(append([]string{"QBACKUP_STORAGE=" + kept.storage, "QBACKUP_CLUSTER=bench", "QBACKUP_DISCOVERY=static",
+					"QBACKUP_QDRANT_URLS=" + s.urls(), "QBACKUP_LOG_FORMAT=json", "QBACKUP_LOG_LEVEL=warn"}, h.profileEnv("restore")...)...)
 				var m measured
 				m, err = measure(ctx, cmd, []int{s.pid()}, h.minioPID)
 				smp = m.sample

@@ -78,6 +78,9 @@ type benchConfig struct {
 	noRestore     bool
 	noNaive       bool
 	stackStatus   string
+	// profileDir, when set, gets a CPU profile of every qbackup run
+	// (QBACKUP_CPU_PROFILE), named by command and run.
+	profileDir string
 	// The scaling cases (scaling.go); scalingSize 0 skips them.
 	scalingSize       int64
 	scalingRate       int64
@@ -113,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	scalingShards := fs.String("scaling-shards", "1,4,16,48", "total shard counts of the scaling cases, at --peers peers")
 	scalingPeers := fs.String("scaling-peers", "1,3,6", "peer counts of the scaling cases, at --scaling-peer-shards shards")
 	fs.IntVar(&c.scalingPeerShards, "scaling-peer-shards", 12, "total shards of the peer-count scaling cases")
+	fs.StringVar(&c.profileDir, "cpu-profile-dir", "", "an existing directory that gets a CPU profile (pprof) of every qbackup backup and restore run, to see where the CPU goes; empty = none")
 	fs.StringVar(&c.stackStatus, "stack", "e2e/stack/stack.sh", "the test stack script, asked for MinIO's pid (its CPU time is recorded); empty = skip")
 	if err := fs.Parse(args); err != nil {
 		return c, err
