@@ -380,7 +380,7 @@ func badInputCases(t *testing.T) []badCase {
 			code: exitUsage, msgs: []string{"unknown collection", `"nope"`}},
 
 		// Restore options.
-		{name: "restore without a backup", args: func(f *badInputFixture) []string { return f.restore("") }, code: exitUsage, msgs: []string{"name a backup id", "or latest"}},
+		{name: "restore without a backup", args: func(f *badInputFixture) []string { return f.restore("") }, code: exitUsage, msgs: []string{"name the backup to restore", "or latest"}},
 		{name: "restore --shards=0", args: func(f *badInputFixture) []string { return f.restore("latest", "--shards=0") }, code: exitUsage, msgs: []string{"--shards 0", "must be 1 to 1000", "leave it out"}},
 		{name: "restore --shards=100000", args: func(f *badInputFixture) []string { return f.restore("latest", "--shards=100000") }, code: exitUsage, msgs: []string{"--shards 100000", "must be 1 to 1000"}},
 		{name: "restore --shards=-1", args: func(f *badInputFixture) []string { return f.restore("latest", "--shards=-1") }, code: exitUsage, msgs: []string{"--shards", "-1"}},
@@ -421,7 +421,7 @@ func badInputCases(t *testing.T) []badCase {
 
 		// The kubectl plugin.
 		{name: "plugin backup --from a deployment", plugin: true, args: args("backup", "--from=deployment/qbackup"), code: exitUsage, msgs: []string{`--from "deployment/qbackup"`, "cronjob/qbackup"}},
-		{name: "plugin restore without a backup", plugin: true, args: args("restore"), code: exitUsage, msgs: []string{"name a backup id", "kubectl qbackup list"}},
+		{name: "plugin restore without a backup", plugin: true, args: args("restore"), code: exitUsage, msgs: []string{"name the backup to restore", "kubectl qbackup list"}},
 		{name: "plugin restore --plan=sideways", plugin: true, args: args("restore", "latest", "--plan=sideways"), code: exitUsage, msgs: []string{"--plan"}},
 		{name: "plugin restore with a rename suffix with a slash", plugin: true, args: args("restore", "latest", "--rename=a/b"), code: exitUsage, msgs: []string{`--rename suffix "a/b"`, "Qdrant does not allow"}},
 		{name: "plugin restore from an invalid bucket", plugin: true, args: args("restore", "latest", "--storage=s3://Backups/prod"), code: exitUsage, msgs: []string{`bucket name "Backups"`, "lowercase letters"}},
