@@ -11,7 +11,7 @@ import (
 )
 
 type metricsOptions struct {
-	Pushgateway string `name:"pushgateway" env:"QBACKUP_METRICS_PUSHGATEWAY" help:"Prometheus Pushgateway URL; backup, restore, verify and prune push their outcome there at the end of each run."`
+	Pushgateway string `name:"pushgateway" env:"QBACKUP_METRICS_PUSHGATEWAY" help:"Prometheus Pushgateway URL; backup, restore, rebalance, verify and prune push their outcome there at the end of each run."`
 }
 
 // pushTimeout bounds the push: a silent Pushgateway must not hold up the
@@ -36,7 +36,7 @@ func (o metricsOptions) Validate() error {
 func (o metricsOptions) push(command string, env *runEnv, start time.Time, exitCode int) {
 	name, _, _ := strings.Cut(command, " ")
 	switch name {
-	case "backup", "restore", "verify", "prune":
+	case "backup", "restore", "rebalance", "verify", "prune":
 	default:
 		return
 	}

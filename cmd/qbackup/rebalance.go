@@ -11,6 +11,7 @@ import (
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
 	"github.com/qbackup/qbackup/internal/lease"
+	"github.com/qbackup/qbackup/internal/metrics"
 	"github.com/qbackup/qbackup/internal/printer"
 	"github.com/qbackup/qbackup/internal/rebalance"
 	"github.com/qbackup/qbackup/internal/restore"
@@ -160,13 +161,16 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv) error {
 		DryRun:   c.DryRun,
 		Converge: restore.LiveConvergeOptions{Timeout: c.TransferTimeout, TransferLimit: c.TransferLimit},
 	}, deps)
+	if c.DryRun {
+		// A plan shown is no rebalance: its last success and figures
+		// stay those of the last real one.
+		env.report.Cluster = ""
+	}
 	if err != nil || c.DryRun {
 		return err
 	}
-	env.summary = fmt.Sprintf("cluster %s rebalanced: %d collections, %d operations in %s", c.Cluster, res.Collections, res.Operations, res.Duration.Round(time.Second))
-	if res.Resharded > 0 {
-		env.summary += fmt.Sprintf(", %d collections resharded", res.Resharded)
-	}
+	env.report.Rebalance = metrics.Rebalance{Collections: res.Collections, Moved: res.Moved, Replicated: res.Replicated, Dropped: res.Dropped, Resharded: res.Resharded}
+	env.summary = rebalanceSummary(c.Cluster, res)
 	if structured {
 		return printer.Structured(env.stdout, c.Format, res)
 	}
@@ -175,6 +179,18 @@ func (c *rebalanceCmd) Run(ctx context.Context, env *runEnv) error {
 	}
 	_, err = fmt.Fprintf(env.stdout, "\nRebalance %s done in %s: %d collections, %d operations, %d collections resharded\n", res.ID, res.Duration.Round(time.Millisecond), res.Collections, res.Operations, res.Resharded)
 	return err
+}
+
+// rebalanceSummary is the one line of a successful rebalance, for its
+// Event, log and termination message; a rebalance that found nothing to
+// change says so with zeros.
+func rebalanceSummary(cluster string, res *rebalance.Result) string {
+	s := fmt.Sprintf("cluster %s rebalanced: %d collections, %d operations (%d replicas moved, %d replicated, %d dropped)",
+		cluster, res.Collections, res.Operations, res.Moved, res.Replicated, res.Dropped)
+	if res.Resharded > 0 {
+		s += fmt.Sprintf(", %d collections resharded", res.Resharded)
+	}
+	return s + fmt.Sprintf(" in %s", res.Duration.Round(time.Second))
 }
 
 func printRebalancePlan(w io.Writer, p *rebalance.Plan, resumed string) error {

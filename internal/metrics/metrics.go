@@ -1,7 +1,8 @@
 // Package metrics pushes the outcome of a run to a Prometheus Pushgateway.
 // A Job lives for minutes and is gone before Prometheus would scrape it,
 // so each run pushes once, at its end: when it ran, how long, whether it
-// succeeded, and for a backup what it stored.
+// succeeded, and what a successful backup stored or a successful
+// rebalance changed.
 package metrics
 
 import (
@@ -20,7 +21,7 @@ const Job = "qbackup"
 
 // Run is what one run reports.
 type Run struct {
-	// Command is backup, restore, verify or prune; with Cluster it names
+	// Command is backup, restore, rebalance, verify or prune; with Cluster it names
 	// the Pushgateway group, so each command of each cluster keeps its
 	// own last values.
 	Command string
@@ -33,6 +34,19 @@ type Run struct {
 	Bytes  int64
 	Shards int
 	Skew   time.Duration
+	// Rebalance figures, set by a successful rebalance; all zero when it
+	// found nothing to change.
+	Rebalance Rebalance
+}
+
+// Rebalance is what a successful rebalance changed.
+type Rebalance struct {
+	// Collections whose replicas were moved, added or dropped.
+	Collections int
+	// Replica operations by kind.
+	Moved, Replicated, Dropped int
+	// Resharded counts the collections whose shard count changed.
+	Resharded int
 }
 
 // Push sends r to the Pushgateway at url. It adds to the group rather
@@ -56,10 +70,18 @@ func Push(ctx context.Context, url string, client *http.Client, r Run) error {
 	gauge("last_run_exit_code", "Exit code of the last run (see the README's table).", float64(r.ExitCode))
 	if r.ExitCode == 0 {
 		gauge("last_success_timestamp_seconds", "When the last successful run ended (Unix time).", float64(r.End.UnixNano())/1e9)
-		if r.Command == "backup" {
+		switch r.Command {
+		case "backup":
 			gauge("backup_bytes", "Bytes stored by the last successful backup.", float64(r.Bytes))
 			gauge("backup_shards", "Shards in the last successful backup.", float64(r.Shards))
 			gauge("backup_skew_seconds", "Spread of the snapshot start times of the last successful backup.", r.Skew.Seconds())
+		case "rebalance":
+			rb := r.Rebalance
+			gauge("rebalance_collections", "Collections whose replicas the last successful rebalance changed.", float64(rb.Collections))
+			gauge("rebalance_replicas_moved", "Replicas the last successful rebalance moved to another peer.", float64(rb.Moved))
+			gauge("rebalance_replicas_replicated", "Replicas the last successful rebalance added.", float64(rb.Replicated))
+			gauge("rebalance_replicas_dropped", "Surplus replicas the last successful rebalance dropped.", float64(rb.Dropped))
+			gauge("rebalance_collections_resharded", "Collections whose shard count the last successful rebalance changed.", float64(rb.Resharded))
 		}
 	}
 	// Credentials in the URL go as basic auth, so no error (the push

@@ -26,6 +26,7 @@ func TestPush(t *testing.T) {
 			run:  Run{Command: "backup", Cluster: "prod", Start: start, End: start.Add(90 * time.Second), Bytes: 1 << 30, Shards: 12, Skew: 40 * time.Millisecond},
 			want: []string{"qbackup_last_run_success 1", "qbackup_last_run_duration_seconds 90", "qbackup_last_success_timestamp_seconds 1.79652429e+09",
 				"qbackup_backup_bytes 1.073741824e+09", "qbackup_backup_shards 12", "qbackup_backup_skew_seconds 0.04", "qbackup_last_run_exit_code 0"},
+			wantNone: []string{"rebalance_"},
 		},
 		{
 			name:     "a failed backup keeps the last success and the last backup's figures",
@@ -34,10 +35,32 @@ func TestPush(t *testing.T) {
 			wantNone: []string{"last_success_timestamp", "backup_bytes", "backup_shards"},
 		},
 		{
-			name:     "a restore has no backup figures",
-			run:      Run{Command: "restore", Cluster: "prod", Start: start, End: start.Add(time.Minute)},
+			name:     "a restore has no backup or rebalance figures",
+			run:      Run{Command: "restore", Cluster: "prod", Start: start, End: start.Add(time.Minute), Rebalance: Rebalance{Moved: 1}},
 			want:     []string{"qbackup_last_run_success 1", "qbackup_last_success_timestamp_seconds"},
+			wantNone: []string{"backup_bytes", "rebalance_"},
+		},
+		{
+			name: "a successful rebalance",
+			run: Run{Command: "rebalance", Cluster: "prod", Start: start, End: start.Add(2 * time.Minute),
+				Rebalance: Rebalance{Collections: 2, Moved: 3, Replicated: 4, Dropped: 5, Resharded: 1}},
+			want: []string{"qbackup_last_run_success 1", "qbackup_last_run_duration_seconds 120", "qbackup_last_success_timestamp_seconds 1.79652432e+09",
+				"qbackup_rebalance_collections 2", "qbackup_rebalance_replicas_moved 3", "qbackup_rebalance_replicas_replicated 4",
+				"qbackup_rebalance_replicas_dropped 5", "qbackup_rebalance_collections_resharded 1"},
 			wantNone: []string{"backup_bytes"},
+		},
+		{
+			name: "a rebalance that changed nothing is a success with zeros",
+			run:  Run{Command: "rebalance", Cluster: "prod", Start: start, End: start.Add(time.Second)},
+			want: []string{"qbackup_last_run_success 1", "qbackup_last_success_timestamp_seconds", "qbackup_rebalance_collections 0",
+				"qbackup_rebalance_replicas_moved 0", "qbackup_rebalance_replicas_replicated 0", "qbackup_rebalance_replicas_dropped 0",
+				"qbackup_rebalance_collections_resharded 0"},
+		},
+		{
+			name:     "a failed rebalance keeps the last success's figures",
+			run:      Run{Command: "rebalance", Cluster: "prod", Start: start, End: start.Add(time.Second), ExitCode: 1, Rebalance: Rebalance{Moved: 2}},
+			want:     []string{"qbackup_last_run_success 0", "qbackup_last_run_exit_code 1"},
+			wantNone: []string{"last_success_timestamp", "rebalance_"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

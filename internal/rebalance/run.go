@@ -12,6 +12,7 @@ import (
 
 	"github.com/qbackup/qbackup/internal/config"
 	"github.com/qbackup/qbackup/internal/discovery"
+	"github.com/qbackup/qbackup/internal/placement"
 	"github.com/qbackup/qbackup/internal/restore"
 )
 
@@ -65,8 +66,13 @@ type Result struct {
 	Resumed     string `json:"resumed,omitempty"`
 	Collections int    `json:"collections_rebalanced"`
 	// Resharded counts the collections whose shard count changed.
-	Resharded  int           `json:"collections_resharded,omitempty"`
-	Operations int           `json:"operations"`
+	Resharded  int `json:"collections_resharded,omitempty"`
+	Operations int `json:"operations"`
+	// The operations by kind: replicas moved to another peer, replicas
+	// added (replicated) and surplus replicas dropped.
+	Moved      int           `json:"replicas_moved"`
+	Replicated int           `json:"replicas_replicated"`
+	Dropped    int           `json:"replicas_dropped"`
 	Duration   time.Duration `json:"duration_ns"`
 }
 
@@ -247,7 +253,7 @@ func (x *execution) run(ctx context.Context) error {
 			}
 			x.log.Info("collection rebalanced", "collection", c.Name, "duration", x.deps.now().Sub(t0))
 			x.res.Collections++
-			x.res.Operations += len(c.Ops)
+			x.res.count(c.Ops)
 		}
 		x.rec.Done = append(x.rec.Done, c.Name)
 		if err := save(ctx, x.deps, x.rec); err != nil {
@@ -255,6 +261,21 @@ func (x *execution) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// count adds the operations of one converged collection.
+func (r *Result) count(ops []placement.Op) {
+	r.Operations += len(ops)
+	for _, op := range ops {
+		switch op.Kind {
+		case placement.Move:
+			r.Moved++
+		case placement.Replicate:
+			r.Replicated++
+		case placement.Drop:
+			r.Dropped++
+		}
+	}
 }
 
 // setFactor changes the collection's replication_factor setting (a
