@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +32,9 @@ func TestHarnessSmoke(t *testing.T) {
 	var log strings.Builder
 	err := run(ctx, []string{"--qbackup", qb, "--sizes", "6MiB", "--peer-rates", "20MiB", "--reps", "1", "--shards", "1",
 		"--skew-shards", "2", "--skew-size", "3MiB", "--scaling-size", "3MiB", "--scaling-rate", "20MiB", "--scaling-shards", "1,2",
-		"--scaling-peers", "1", "--scaling-peer-shards", "2", "--results", res, "--markdown", md, "--stack", ""}, &log, os.Stderr)
+		"--scaling-peers", "1", "--scaling-peer-shards", "2", "--worker-scaling", "1,2", "--workers-size", "4MiB", "--workers-peers", "2",
+		"--workers-shards", "4", "--workers-peer-rate", "20MiB", "--worker-rate", "8MiB",
+		"--results", res, "--markdown", md, "--stack", ""}, &log, os.Stderr)
 	t.Log(log.String())
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +56,28 @@ func TestHarnessSmoke(t *testing.T) {
 		if f.Variant == varBackup && f.Summary.SkewMedianMS == nil {
 			t.Errorf("figure %s/%s has no skew", f.Case, f.Variant)
 		}
+		if f.Case == caseWorkers {
+			// One set of 4 MiB, each worker capped at 8 MiB/s to MinIO:
+			// no worker may have moved its share faster.
+			s := f.Runs[0]
+			if len(s.WorkerRSSMiB) != f.Workers || len(s.WorkerBytes) != f.Workers || len(s.WorkerWallS) != f.Workers {
+				t.Errorf("worker-scaling with %d workers: per-worker figures %+v", f.Workers, s)
+			}
+			var sum int64
+			for i, b := range s.WorkerBytes {
+				sum += b
+				if b <= 0 || s.WorkerRSSMiB[i] <= 0 {
+					t.Errorf("worker-scaling with %d workers: worker %d moved %d bytes, rss %.0f MiB", f.Workers, i, b, s.WorkerRSSMiB[i])
+				}
+				if least := float64(b) / (8 << 20); s.WorkerWallS[i] < least*0.9 {
+					t.Errorf("worker-scaling: worker %d took %.2fs for %d bytes, faster than its 8 MiB/s cap allows", i, s.WorkerWallS[i], b)
+				}
+			}
+			if sum != f.DataBytes {
+				t.Errorf("worker-scaling with %d workers: shares add up to %d bytes, the set has %d", f.Workers, sum, f.DataBytes)
+			}
+			seen[fmt.Sprintf("%s/%d", f.Case, f.Workers)] = true
+		}
 		// 20 MiB/s per peer: no peer may have moved its share faster.
 		perPeer := float64(f.SizeBytes) / float64(f.Peers) / (20 << 20)
 		if f.Summary.WallMedianS < perPeer*0.9 {
@@ -60,7 +85,7 @@ func TestHarnessSmoke(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"backup/backup", "backup/raw-backup", "backup/naive-backup", "restore/restore", "restore/raw-restore", "skew/backup",
-		"scaling/backup", "scaling/raw-backup", "scaling-restore/restore", "scaling-restore/raw-restore"} {
+		"scaling/backup", "scaling/raw-backup", "scaling-restore/restore", "scaling-restore/raw-restore", "worker-scaling/1", "worker-scaling/2"} {
 		if !seen[k] {
 			t.Errorf("no figure %s in %s", k, res)
 		}
@@ -71,6 +96,9 @@ func TestHarnessSmoke(t *testing.T) {
 	text, err := os.ReadFile(md)
 	if err != nil || !strings.Contains(string(text), "backup / raw GET→S3") {
 		t.Errorf("BENCHMARKS.md: %v\n%s", err, text)
+	}
+	if !strings.Contains(string(text), "## Workers") || !strings.Contains(string(text), "| 2 |") {
+		t.Errorf("BENCHMARKS.md has no workers table:\n%s", text)
 	}
 	// One scaling row per cluster: 3 peers × 1 and 2 shards, 1 peer × 2.
 	for _, row := range []string{"| 3 | 1 |", "| 3 | 2 |", "| 1 | 2 |"} {

@@ -101,7 +101,10 @@ func (h *harness) runAll(ctx context.Context) error {
 			}
 		}
 	}
-	return h.scalingCases(ctx)
+	if err := h.scalingCases(ctx); err != nil {
+		return err
+	}
+	return h.workersCase(ctx)
 }
 
 // clusterShape is the cluster one backup and restore case runs on and

@@ -87,6 +87,13 @@ type benchConfig struct {
 	scalingShards     []int
 	scalingPeers      []int
 	scalingPeerShards int
+	// The worker-scaling case (workers.go); no worker counts skip it.
+	workerCounts    []int
+	workersSize     int64
+	workersPeers    int
+	workersShards   int
+	workersPeerRate int64
+	workerRate      int64
 }
 
 func (c benchConfig) shards() int { return c.peers * c.shardsPerPeer }
@@ -116,6 +123,12 @@ func parseFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	scalingShards := fs.String("scaling-shards", "1,4,16,48", "total shard counts of the scaling cases, at --peers peers")
 	scalingPeers := fs.String("scaling-peers", "1,3,6", "peer counts of the scaling cases, at --scaling-peer-shards shards")
 	fs.IntVar(&c.scalingPeerShards, "scaling-peer-shards", 12, "total shards of the peer-count scaling cases")
+	workerCounts := fs.String("worker-scaling", envOr("QBACKUP_BENCH_WORKER_SCALING", "1,2,4"), "worker counts of the worker-scaling case (backup --workers N as N processes); 0 or empty = skip it ($QBACKUP_BENCH_WORKER_SCALING)")
+	workersSize := fs.String("workers-size", envOr("QBACKUP_BENCH_WORKERS_SIZE", "1GiB"), "data size of the worker-scaling case: large enough that the workers' coordination (seconds) does not hide the scaling ($QBACKUP_BENCH_WORKERS_SIZE)")
+	workersPeerRate := fs.String("workers-peer-rate", "60MiB", "per-peer rate cap of the worker-scaling case; 0 = uncapped")
+	workerRate := fs.String("worker-rate", "40MiB", "each worker's bandwidth cap to the store in the worker-scaling case, each way (a pod's network interface); 0 = uncapped")
+	fs.IntVar(&c.workersPeers, "workers-peers", 6, "simulated peers of the worker-scaling case")
+	fs.IntVar(&c.workersShards, "workers-shards", 24, "total shards of the worker-scaling case")
 	fs.StringVar(&c.profileDir, "cpu-profile-dir", "", "an existing directory that gets a CPU profile (pprof) of every qbackup backup and restore run, to see where the CPU goes; empty = none")
 	fs.StringVar(&c.stackStatus, "stack", "e2e/stack/stack.sh", "the test stack script, asked for MinIO's pid (its CPU time is recorded); empty = skip")
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +155,28 @@ func parseFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	}
 	if c.scalingPeers, err = parseCounts(*scalingPeers); err != nil {
 		return c, fmt.Errorf("--scaling-peers %q: %w", *scalingPeers, err)
+	}
+	if c.workerCounts, err = parseWorkerCounts(*workerCounts); err != nil {
+		return c, fmt.Errorf("--worker-scaling %q: %w", *workerCounts, err)
+	}
+	if c.workersSize, err = parseSize(*workersSize); err != nil {
+		return c, fmt.Errorf("--workers-size %q: %w", *workersSize, err)
+	}
+	if c.workersPeerRate, err = parseSize(*workersPeerRate); err != nil {
+		return c, fmt.Errorf("--workers-peer-rate %q: %w (bytes per second per peer, 0 = uncapped)", *workersPeerRate, err)
+	}
+	if c.workerRate, err = parseSize(*workerRate); err != nil {
+		return c, fmt.Errorf("--worker-rate %q: %w (bytes per second per worker, 0 = uncapped)", *workerRate, err)
+	}
+	if len(c.workerCounts) > 0 {
+		switch {
+		case c.workersPeers < 1:
+			return c, fmt.Errorf("--workers-peers %d: want at least 1", c.workersPeers)
+		case c.workersShards < 1:
+			return c, fmt.Errorf("--workers-shards %d: want at least 1", c.workersShards)
+		case c.workersSize < int64(c.workersShards):
+			return c, fmt.Errorf("--workers-size: %d bytes cannot fill %d shards", c.workersSize, c.workersShards)
+		}
 	}
 	switch {
 	case c.peers < 1:
@@ -248,6 +283,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.scalingSize > 0 {
 		h.res.Config.ScalingSize, h.res.Config.ScalingPeerRate = c.scalingSize, c.scalingRate
 		h.res.Config.ScalingShards, h.res.Config.ScalingPeers, h.res.Config.ScalingPeerShards = c.scalingShards, c.scalingPeers, c.scalingPeerShards
+	}
+	if len(c.workerCounts) > 0 {
+		h.res.Config.WorkerCounts, h.res.Config.WorkersSize, h.res.Config.WorkersPeers = c.workerCounts, c.workersSize, c.workersPeers
+		h.res.Config.WorkersShards, h.res.Config.WorkersPeerRate, h.res.Config.WorkerRate = c.workersShards, c.workersPeerRate, c.workerRate
 	}
 	fmt.Fprintf(stdout, "qbackup-bench: %s, %d cores, %s, load %s\n", h.res.Machine.CPU, h.res.Machine.Cores, runtime.Version(), h.res.Machine.LoadStart)
 	start := time.Now()

@@ -173,3 +173,141 @@ func TestScalingShapesListEachClusterOnce(t *testing.T) {
 		t.Errorf("shapes %q, want %q", got, want)
 	}
 }
+
+func TestParseFlagsWorkerScaling(t *testing.T) {
+	t.Setenv("QBACKUP_BENCH_WORKER_SCALING", "")
+	t.Setenv("QBACKUP_BENCH_WORKERS_SIZE", "")
+	tests := []struct {
+		args []string
+		want []int
+	}{
+		{nil, []int{1, 2, 4}},
+		{[]string{"--worker-scaling", "0"}, nil},
+		{[]string{"--worker-scaling", ""}, nil},
+		{[]string{"--worker-scaling", " 1, 3 "}, []int{1, 3}},
+		{[]string{"--worker-scaling", "256"}, []int{256}},
+	}
+	for _, tt := range tests {
+		c, err := parseFlags(tt.args, io.Discard)
+		if err != nil {
+			t.Errorf("parseFlags(%q): %v", tt.args, err)
+			continue
+		}
+		if !slices.Equal(c.workerCounts, tt.want) {
+			t.Errorf("parseFlags(%q): worker counts %v, want %v", tt.args, c.workerCounts, tt.want)
+		}
+	}
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.workersSize != 1<<30 || c.workersPeers != 6 || c.workersShards != 24 || c.workersPeerRate != 60<<20 || c.workerRate != 40<<20 {
+		t.Errorf("worker-scaling defaults = %+v", c)
+	}
+}
+
+func TestParseFlagsRefusesBadWorkerScaling(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--worker-scaling", "1,x"}, `--worker-scaling "1,x": "x" is not a worker count`},
+		{[]string{"--worker-scaling", "1,0"}, "is not a worker count of 1 to 256"},
+		{[]string{"--worker-scaling", "257"}, "is not a worker count of 1 to 256"},
+		{[]string{"--worker-scaling", "-1"}, "is not a worker count"},
+		{[]string{"--worker-scaling", "1,2,2"}, "worker count 2 is listed twice"},
+		{[]string{"--worker-scaling", "1,,2"}, `"" is not a worker count`},
+		{[]string{"--workers-size", "lots"}, "--workers-size"},
+		{[]string{"--workers-peer-rate", "fast"}, "--workers-peer-rate"},
+		{[]string{"--worker-rate", "-5MiB"}, "--worker-rate"},
+		{[]string{"--workers-peers", "0"}, "--workers-peers 0"},
+		{[]string{"--workers-shards", "0"}, "--workers-shards 0"},
+		{[]string{"--workers-size", "10B", "--workers-shards", "24"}, "cannot fill 24 shards"},
+	}
+	for _, tt := range tests {
+		_, err := parseFlags(tt.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseFlags(%q) = %v, want an error with %q", tt.args, err, tt.want)
+		}
+	}
+	// Skipped, the case's other settings are not its concern.
+	if _, err := parseFlags([]string{"--worker-scaling", "0", "--workers-peers", "0"}, io.Discard); err != nil {
+		t.Errorf("a skipped worker-scaling case refused its settings: %v", err)
+	}
+}
+
+func workersFig(n int, walls ...float64) *figure {
+	f := &figure{Case: caseWorkers, Variant: varBackup, SizeBytes: 1 << 30, Peers: 6, Shards: 24, PeerRate: 60 << 20, Workers: n, WorkerRate: 40 << 20, DataBytes: 1 << 30}
+	for _, w := range walls {
+		share := int64(1<<30) / int64(n)
+		var shares []int64
+		for range n {
+			shares = append(shares, share)
+		}
+		shares[0] += 1 << 20 // worker 0 a little heavier
+		f.Runs = append(f.Runs, sample{WallS: w, MaxRSSMiB: 150, WorkerBytes: shares})
+	}
+	return f
+}
+
+func TestWorkersGoalComparesFourWorkersWithOne(t *testing.T) {
+	tests := []struct {
+		name    string
+		figs    []*figure
+		present bool
+		met     bool
+	}{
+		{"three times as fast", []*figure{workersFig(1, 30, 31, 29), workersFig(4, 10, 10, 50)}, true, true},
+		{"short of three", []*figure{workersFig(4, 11, 11, 11), workersFig(1, 30, 30, 30)}, true, false},
+		{"no four", []*figure{workersFig(1, 30), workersFig(2, 15)}, false, false},
+		{"no one", []*figure{workersFig(2, 15), workersFig(4, 8)}, false, false},
+	}
+	for _, tt := range tests {
+		r := &results{}
+		for _, f := range tt.figs {
+			r.add(f)
+		}
+		g, ok := workersGoal(r)
+		if ok != tt.present || g.Met != tt.met {
+			t.Errorf("%s: goal %+v present %v, want present %v met %v", tt.name, g, ok, tt.present, tt.met)
+		}
+		var found bool
+		for _, eg := range evaluate(r) {
+			found = found || strings.HasPrefix(eg.Goal, "backup throughput, 4 workers over 1")
+		}
+		if found != tt.present {
+			t.Errorf("%s: evaluate lists the goal: %v, want %v", tt.name, found, tt.present)
+		}
+	}
+}
+
+func TestRenderWorkersTable(t *testing.T) {
+	r := &results{Machine: machine{Cores: 2, LoadStart: "0.1 0.1 0.1"}, Config: resultConfig{Reps: 1}}
+	r.add(workersFig(4, 10))
+	r.add(workersFig(1, 30))
+	r.add(workersFig(2, 16))
+	var sb strings.Builder
+	renderMarkdown(&sb, r)
+	md := sb.String()
+	for _, want := range []string{"## Workers", "a pod's network interface", "40 MiB/s each way",
+		"| 1 | 30.00 s (30.00–30.00) | 34.1 | 1.00× | 150 MiB |", "| 2 | 16.00 s (16.00–16.00) | 64.0 | 1.88× |", "| 4 | 10.00 s (10.00–10.00) | 102.4 | 3.00× |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if i, j := strings.Index(md, "| 1 | 30"), strings.Index(md, "| 4 | 10"); i > j {
+		t.Errorf("rows not by worker count:\n%s", md)
+	}
+}
+
+func TestShareSkew(t *testing.T) {
+	tests := []struct {
+		in   []int64
+		want float64
+	}{{nil, 0}, {[]int64{0, 0}, 0}, {[]int64{5}, 1}, {[]int64{10, 10}, 1}, {[]int64{30, 10}, 1.5}}
+	for _, tt := range tests {
+		if got := shareSkew(tt.in); got != tt.want {
+			t.Errorf("shareSkew(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

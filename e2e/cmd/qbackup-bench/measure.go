@@ -29,6 +29,12 @@ type sample struct {
 	MinIOCPUS float64 `json:"minio_cpu_s,omitempty"`
 	// SkewMS is the backup's shard-start skew from its manifest.
 	SkewMS *int64 `json:"skew_ms,omitempty"`
+	// WorkerRSSMiB and WorkerBytes are, for a run by several workers,
+	// each worker's peak RSS and the bytes of its share, by index.
+	WorkerRSSMiB []float64 `json:"worker_rss_mib,omitempty"`
+	WorkerBytes  []int64   `json:"worker_bytes,omitempty"`
+	// WorkerWallS is each worker's own wall time.
+	WorkerWallS []float64 `json:"worker_wall_s,omitempty"`
 }
 
 // measured is a finished child: its sample and its stdout.

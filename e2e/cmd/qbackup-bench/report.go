@@ -47,19 +47,29 @@ type resultConfig struct {
 	ScalingShards     []int   `json:"scaling_shards,omitempty"`
 	ScalingPeers      []int   `json:"scaling_peers,omitempty"`
 	ScalingPeerShards int     `json:"scaling_peer_shards,omitempty"`
+	WorkerCounts      []int   `json:"worker_counts,omitempty"`
+	WorkersSize       int64   `json:"workers_size,omitempty"`
+	WorkersPeers      int     `json:"workers_peers,omitempty"`
+	WorkersShards     int     `json:"workers_shards,omitempty"`
+	WorkersPeerRate   int64   `json:"workers_peer_rate,omitempty"`
+	WorkerRate        int64   `json:"worker_rate,omitempty"`
 }
 
 // figure is one variant of one case at one size and peer rate.
 type figure struct {
-	Case      string   `json:"case"`
-	Variant   string   `json:"variant"`
-	SizeBytes int64    `json:"size_bytes"`
-	Peers     int      `json:"peers"`
-	Shards    int      `json:"shards"`
-	PeerRate  int64    `json:"peer_rate"`
-	DataBytes int64    `json:"data_bytes"`
-	Runs      []sample `json:"runs"`
-	Summary   summary  `json:"summary"`
+	Case      string `json:"case"`
+	Variant   string `json:"variant"`
+	SizeBytes int64  `json:"size_bytes"`
+	Peers     int    `json:"peers"`
+	Shards    int    `json:"shards"`
+	PeerRate  int64  `json:"peer_rate"`
+	DataBytes int64  `json:"data_bytes"`
+	// Workers and WorkerRate: the worker-scaling case's worker count and
+	// each worker's bandwidth cap to the store (0: uncapped).
+	Workers    int      `json:"workers,omitempty"`
+	WorkerRate int64    `json:"worker_rate,omitempty"`
+	Runs       []sample `json:"runs"`
+	Summary    summary  `json:"summary"`
 }
 
 // summary: medians over the runs, with the wall time's min and max; peak
@@ -187,6 +197,9 @@ func evaluate(r *results) []goal {
 			out = append(out, skewGoal(f))
 		}
 	}
+	if g, ok := workersGoal(r); ok {
+		out = append(out, g)
+	}
 	return out
 }
 
@@ -313,6 +326,7 @@ func renderMarkdown(w io.Writer, r *results) {
 	}
 	p("\nRatios are throughput ratios: the baseline's median wall time over qbackup's (above 1: qbackup is faster).\n\n")
 	renderScaling(w, r)
+	renderWorkers(w, r)
 	p("## Figures\n\n")
 	p("| case | variant | size | peer rate | wall median (min–max) | MiB/s | peak RSS | disk written | CPU s/GiB tool · peers · MinIO | skew |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|\n")
@@ -342,7 +356,7 @@ source "$(e2e/stack/stack.sh env-file)"
 go run ./e2e/cmd/qbackup-bench --sizes=256MiB,1GiB,4GiB --peer-rates=60MiB,0 --reps=3
 ` + "```" + `
 
-The scaling table runs at ` + "`--scaling-size`" + ` (default 256 MiB, 0 skips it) and ` + "`--scaling-rate`" + ` over ` + "`--scaling-shards`" + ` (total shards at ` + "`--peers`" + ` peers, default 1,4,16,48) and ` + "`--scaling-peers`" + ` (default 1,3,6, at ` + "`--scaling-peer-shards`" + ` shards, default 12). Sizes are opt-in beyond the defaults (` + "`--sizes=4GiB,10GiB`" + ` or ` + "`QBACKUP_BENCH_SIZES`" + `); ` + "`--peers`" + ` and ` + "`--shards`" + ` (per peer) change the cluster; ` + "`--skew-shards`" + ` the skew case (default 3 × 24 shards). The work directory (simulator state, the naive baseline's files) is under /dev/shm when present.
+The scaling table runs at ` + "`--scaling-size`" + ` (default 256 MiB, 0 skips it) and ` + "`--scaling-rate`" + ` over ` + "`--scaling-shards`" + ` (total shards at ` + "`--peers`" + ` peers, default 1,4,16,48) and ` + "`--scaling-peers`" + ` (default 1,3,6, at ` + "`--scaling-peer-shards`" + ` shards, default 12). Sizes are opt-in beyond the defaults (` + "`--sizes=4GiB,10GiB`" + ` or ` + "`QBACKUP_BENCH_SIZES`" + `); ` + "`--peers`" + ` and ` + "`--shards`" + ` (per peer) change the cluster; ` + "`--skew-shards`" + ` the skew case (default 3 × 24 shards). The workers table runs ` + "`--worker-scaling`" + ` (worker counts, default 1,2,4; 0 or empty skips it) at ` + "`--workers-size`" + ` on ` + "`--workers-peers`" + ` peers × ` + "`--workers-shards`" + ` shards in all, peers capped at ` + "`--workers-peer-rate`" + ` and each worker's link to MinIO at ` + "`--worker-rate`" + `. The work directory (simulator state, the naive baseline's files) is under /dev/shm when present.
 `)
 }
 
