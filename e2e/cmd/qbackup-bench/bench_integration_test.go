@@ -53,10 +53,10 @@ func TestHarnessSmoke(t *testing.T) {
 		if len(f.Runs) != 1 || f.Summary.WallMedianS <= 0 || f.Summary.MaxRSSMiB <= 0 || f.DataBytes < f.SizeBytes {
 			t.Errorf("figure %s/%s: %+v", f.Case, f.Variant, f)
 		}
-		if f.Variant == varBackup && f.Summary.SkewMedianMS == nil {
+		if f.Variant == varBackup && f.Case != caseWorkersRestore && f.Summary.SkewMedianMS == nil {
 			t.Errorf("figure %s/%s has no skew", f.Case, f.Variant)
 		}
-		if f.Case == caseWorkers {
+		if f.Case == caseWorkers || f.Case == caseWorkersRestore {
 			// One set of 4 MiB, each worker capped at 8 MiB/s to MinIO:
 			// no worker may have moved its share faster.
 			s := f.Runs[0]
@@ -85,7 +85,8 @@ func TestHarnessSmoke(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"backup/backup", "backup/raw-backup", "backup/naive-backup", "restore/restore", "restore/raw-restore", "skew/backup",
-		"scaling/backup", "scaling/raw-backup", "scaling-restore/restore", "scaling-restore/raw-restore", "worker-scaling/1", "worker-scaling/2"} {
+		"scaling/backup", "scaling/raw-backup", "scaling-restore/restore", "scaling-restore/raw-restore", "worker-scaling/1", "worker-scaling/2",
+		"worker-scaling-restore/1", "worker-scaling-restore/2"} {
 		if !seen[k] {
 			t.Errorf("no figure %s in %s", k, res)
 		}

@@ -286,11 +286,18 @@ func TestRenderWorkersTable(t *testing.T) {
 	r.add(workersFig(4, 10))
 	r.add(workersFig(1, 30))
 	r.add(workersFig(2, 16))
+	for n, wall := range map[int]float64{1: 40, 4: 20} {
+		f := workersFig(n, wall)
+		f.Case, f.Variant = caseWorkersRestore, varRestore
+		r.add(f)
+	}
 	var sb strings.Builder
 	renderMarkdown(&sb, r)
 	md := sb.String()
 	for _, want := range []string{"## Workers", "a pod's network interface", "40 MiB/s each way",
-		"| 1 | 30.00 s (30.00–30.00) | 34.1 | 1.00× | 150 MiB |", "| 2 | 16.00 s (16.00–16.00) | 64.0 | 1.88× |", "| 4 | 10.00 s (10.00–10.00) | 102.4 | 3.00× |"} {
+		"| 1 | 30.00 s (30.00–30.00) | 34.1 | 1.00× | 150 MiB | 1.00 | 40.00 s (40.00–40.00) | 25.6 | 1.00× | 150 MiB |",
+		"| 2 | 16.00 s (16.00–16.00) | 64.0 | 1.88× | 150 MiB | 1.00 | – | – | – | – |",
+		"| 4 | 10.00 s (10.00–10.00) | 102.4 | 3.00× | 150 MiB | 1.00 | 20.00 s (20.00–20.00) | 51.2 | 2.00× | 150 MiB |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
