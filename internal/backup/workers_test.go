@@ -613,3 +613,50 @@ func TestWorkersStopOnceTheSetFails(t *testing.T) {
 		t.Fatalf("committed: %v", keys)
 	}
 }
+
+// TestWorkerConfiguredOtherwiseThanThePlanIsRefused: a worker (also a
+// retried worker 0, which takes the published plan up) whose options
+// differ from those the set was planned with stops before it snapshots
+// anything, naming each difference.
+func TestWorkerConfiguredOtherwiseThanThePlanIsRefused(t *testing.T) {
+	planned := workerset.Plan{Format: workerset.Format, SetID: "3f6e1c2a-job-uid", Cluster: "prod", BackupID: "20261207T101010Z-abcd",
+		Workers: 3, Holder: "qbackup-0", StartedAt: time.Now(), Compression: "none", Selected: []string{"docs", "tenants"}}
+	cases := []struct {
+		name  string
+		index int
+		tweak func(o *Options)
+		want  []string
+	}{
+		{"worker 1, other collections", 1, func(o *Options) { o.Collections = []string{"docs"} }, []string{"--collections docs,tenants, this worker's docs"}},
+		{"retried worker 0, all collections and partial", 0, func(o *Options) { o.AllowPartial = true },
+			[]string{"--collections docs,tenants, this worker's all", "--allow-partial false, this worker's true"}},
+		{"worker 2, compression", 2, func(o *Options) { o.Collections, o.Compression = []string{"tenants", "docs"}, "zstd" },
+			[]string{"compression none, this worker's zstd"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newFakeStore()
+			if err := workerset.Put(context.Background(), store, workerset.PlanKey("prod", planned.SetID), planned, true); err != nil {
+				t.Fatal(err)
+			}
+			before := len(store.puts)
+			o := workerOpts(tc.index, 3)
+			o.Compression = "none"
+			tc.tweak(&o)
+			_, err := Run(context.Background(), o, testDeps(testCluster(), store, nil))
+			if !errors.Is(err, ErrBadWorkers) {
+				t.Fatalf("err = %v, want ErrBadWorkers", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			for _, k := range store.puts[before:] {
+				if strings.Contains(k, ".snapshot") {
+					t.Errorf("refused worker wrote %s", k)
+				}
+			}
+		})
+	}
+}

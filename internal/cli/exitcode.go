@@ -95,7 +95,7 @@ func ExitCode(ctx context.Context, err error) int {
 		errors.Is(err, restore.ErrObjectSize), errors.Is(err, restore.ErrObjectChecksum),
 		errors.Is(err, manifest.ErrUnsupportedFormat), errors.Is(err, crypt.ErrDecrypt):
 		return ExitCorrupt
-	case errors.Is(err, backup.ErrUnknownCollection), errors.Is(err, restore.ErrUnknownCollection),
+	case errors.Is(err, backup.ErrUnknownCollection), errors.Is(err, backup.ErrBadWorkers), errors.Is(err, restore.ErrUnknownCollection),
 		errors.Is(err, restore.ErrInvalidOptions), errors.Is(err, restore.ErrTooFewPods),
 		errors.Is(err, restore.ErrUnknownTargetNode), errors.Is(err, inventory.ErrNoBackup),
 		errors.Is(err, storage.ErrInvalidURL), errors.Is(err, storage.ErrBucketNotFound),

@@ -31,6 +31,7 @@ func TestExitCode(t *testing.T) {
 		{"invalid input wins over an interrupt", cancelled, config.Invalidf("bad flag"), ExitUsage},
 		{"any failure after an interrupt is an interrupt", cancelled, errors.New("context canceled"), ExitInterrupted},
 		{"a held lock", context.Background(), wrap(backup.ErrLockHeld), ExitLocked},
+		{"a worker configured otherwise than its set", context.Background(), wrap(backup.ErrBadWorkers), ExitUsage},
 		{"a node-count mismatch from discovery", context.Background(), wrap(&discovery.NodeCountError{}), ExitClusterNotOK},
 		{"a node-count mismatch seen by the plugin", context.Background(), wrap(kube.ErrNodeCount), ExitClusterNotOK},
 		{"an existing target collection", context.Background(), wrap(restore.ErrCollectionExists), ExitClusterNotOK},

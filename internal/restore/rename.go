@@ -68,3 +68,19 @@ func (r Rename) Target(name string) string {
 
 // sources lists the explicitly renamed names, sorted.
 func (r Rename) sources() []string { return slices.Sorted(maps.Keys(r.Map)) }
+
+// String is r as --rename values would give it: the suffix, then the
+// pairs in order of their old name; "none" for no renaming.
+func (r Rename) String() string {
+	var parts []string
+	if r.Suffix != "" {
+		parts = append(parts, r.Suffix)
+	}
+	for _, old := range slices.Sorted(maps.Keys(r.Map)) {
+		parts = append(parts, old+"="+r.Map[old])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
+}

@@ -90,7 +90,7 @@ func Run(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, error)
 		if err := m.SetFailedError(ctx); err != nil {
 			return res, err
 		}
-		set := &restoreSet{opts: w, member: m}
+		set := &restoreSet{opts: w, member: m, planOpts: opts.Plan}
 		res, err := runOne(ctx, opts, deps, set)
 		if err != nil && res.Report == nil && w.FinalAttempt {
 			// Failed before the plan was shared (execute records its

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,6 +106,11 @@ type setPlan struct {
 	Fresh []string `json:"fresh,omitempty"`
 	// Shares are the shards to recover and each one's worker.
 	Shares []shareEntry `json:"shares"`
+	// Options are the planning options worker 0 planned with; a retried
+	// worker 0 configured otherwise refuses to take the plan up rather
+	// than carry out a restore it was not asked for. Plans written
+	// before the field have none and are taken up as they are.
+	Options *PlanOptions `json:"options,omitempty"`
 }
 
 type shareEntry struct {
@@ -149,6 +155,8 @@ type ShareReport struct {
 type restoreSet struct {
 	opts   WorkerOptions
 	member workerset.Member
+	// planOpts are worker 0's planning options, published with the plan.
+	planOpts PlanOptions
 	// mine are this worker's shards: target collection, backup shard id.
 	mine map[string]map[uint32]bool
 }
@@ -205,6 +213,9 @@ func (s *restoreSet) takeUp(ctx context.Context, m *manifest.Manifest) (*Restore
 		return nil, err
 	}
 	if err := checkSetPlan(prior, sp, m.Cluster, m.BackupID, s.opts.Workers); err != nil {
+		return nil, err
+	}
+	if err := samePlanOptions(prior.SetID, sp.Options, s.planOpts); err != nil {
 		return nil, err
 	}
 	s.member.Logger.Info("taking up the plan of an earlier attempt of worker 0", "planned_by", prior.Holder, "restore_id", sp.RestoreID)
@@ -274,7 +285,7 @@ func corruptWorker(err error) error {
 func (e *executor) publish(ctx context.Context) error {
 	m := e.set.member
 	sp := setPlan{RestoreID: e.rep.RestoreID, Plan: e.plan, IDs: map[string]map[uint32]uint32{}, Fresh: e.fresh,
-		Shares: shares(e.plan, e.set.opts.Workers)}
+		Shares: shares(e.plan, e.set.opts.Workers), Options: &e.set.planOpts}
 	e.mu.Lock()
 	for k, v := range e.ids {
 		sp.IDs[k] = v
@@ -386,6 +397,87 @@ func checkSetPlan(p *workerset.Plan, sp *setPlan, cluster, backupID string, work
 		return config.Invalidf("set %s was planned with %s: give every worker of a set the same configuration", p.SetID, strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// samePlanOptions refuses a retried worker 0 whose planning options
+// differ from those the set was planned with (published), naming each
+// difference.
+func samePlanOptions(setID string, published *PlanOptions, mine PlanOptions) error {
+	if published == nil {
+		return nil
+	}
+	a, b := published.canonical(), mine.canonical()
+	var diffs []string
+	add := func(what string, was, is any) {
+		diffs = append(diffs, fmt.Sprintf("%s %v, this attempt's %v", what, was, is))
+	}
+	if a.Strategy != b.Strategy {
+		add("--strategy", a.Strategy, b.Strategy)
+	}
+	if a.TargetNode != b.TargetNode {
+		add("--target-node", quoteOrNone(a.TargetNode), quoteOrNone(b.TargetNode))
+	}
+	if a.ReplicationFactor != b.ReplicationFactor {
+		add("--replication-factor", a.ReplicationFactor, b.ReplicationFactor)
+	}
+	if a.Shards != b.Shards || a.AutoShards != b.AutoShards {
+		add("--shards", a.shardsLabel(), b.shardsLabel())
+	}
+	if !slices.Equal(a.Collections, b.Collections) {
+		add("--collections", listOrAll(a.Collections), listOrAll(b.Collections))
+	}
+	if a.Rename.Suffix != b.Rename.Suffix || !maps.Equal(a.Rename.Map, b.Rename.Map) {
+		add("--rename", a.Rename.String(), b.Rename.String())
+	}
+	if a.Overwrite != b.Overwrite {
+		add("--overwrite", a.Overwrite, b.Overwrite)
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return config.Invalidf("set %s was planned with %s: an earlier attempt of worker 0 published its plan, and a retry must run with the same options (rerun with a new set id to restore otherwise)",
+		setID, strings.Join(diffs, "; "))
+}
+
+// canonical is o with its lists in one order and empty ones nil, so that
+// equal options compare equal.
+func (o PlanOptions) canonical() PlanOptions {
+	c := o
+	if c.Strategy == "" {
+		c.Strategy = StrategyAuto
+	}
+	c.Collections = nil
+	if len(o.Collections) > 0 {
+		c.Collections = slices.Sorted(slices.Values(o.Collections))
+	}
+	if len(o.Rename.Map) == 0 {
+		c.Rename.Map = nil
+	}
+	return c
+}
+
+func (o PlanOptions) shardsLabel() string {
+	switch {
+	case o.AutoShards:
+		return "auto"
+	case o.Shards == 0:
+		return "keep"
+	}
+	return strconv.FormatUint(uint64(o.Shards), 10)
+}
+
+func quoteOrNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return strconv.Quote(s)
+}
+
+func listOrAll(l []string) string {
+	if len(l) == 0 {
+		return "all"
+	}
+	return strings.Join(l, ",")
 }
 
 // finishSet records the outcome of worker 0's run: done (commit.json,

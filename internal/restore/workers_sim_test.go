@@ -499,6 +499,16 @@ func TestRestoreWorkerZeroRetried(t *testing.T) {
 	if ok, _ := workerset.Exists(context.Background(), store, workerset.FailedKey(m.Cluster, "job-uid-1")); ok {
 		t.Fatal("a failure with a retry left failed the set")
 	}
+	// A retry configured otherwise than the published plan is refused
+	// before it changes anything, naming each difference (one with
+	// retries left, so that the set stays open for the next).
+	_, err := dst.restore(context.Background(), t, m, store, PlanOptions{Collections: []string{"docs"}, Overwrite: true}, func(ro *RunOptions, _ *RunDeps) {
+		ro.Workers = workerOpts(store, 3, 0, false)
+	})
+	if !errors.Is(err, config.ErrInvalidInput) || !strings.Contains(err.Error(), "--collections all, this attempt's docs") ||
+		!strings.Contains(err.Error(), "--overwrite false, this attempt's true") {
+		t.Fatalf("a retry with other options: %v, want invalid input naming --collections and --overwrite", err)
+	}
 	res, err := dst.restore(context.Background(), t, m, store, PlanOptions{}, func(ro *RunOptions, _ *RunDeps) {
 		ro.Workers = workerOpts(store, 3, 0, true)
 	})

@@ -131,6 +131,11 @@ type Plan struct {
 	Compression    string `json:"compression"`
 	SnapshotMethod string `json:"snapshot_method"`
 	Encrypted      bool   `json:"encrypted,omitempty"`
+	// Selected are the collections a backup was asked for (sorted; none:
+	// all) and AllowPartial whether it may leave shards out: what worker
+	// 0 planned with, which a retried worker 0 must share.
+	Selected     []string `json:"selected,omitempty"`
+	AllowPartial bool     `json:"allow_partial,omitempty"`
 	// Skeleton is the set's manifest without shards: collections, their
 	// configuration, sample and the points counted before the snapshots.
 	Skeleton *manifest.Manifest `json:"skeleton"`
