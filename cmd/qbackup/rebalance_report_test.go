@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,6 +23,7 @@ import (
 	"github.com/qbackup/qbackup/internal/cli"
 	"github.com/qbackup/qbackup/internal/kube"
 	"github.com/qbackup/qbackup/internal/lease"
+	"github.com/qbackup/qbackup/internal/metrics/metricstest"
 	"github.com/qbackup/qbackup/internal/placement"
 	"github.com/qbackup/qbackup/internal/rebalance"
 )
@@ -77,7 +76,7 @@ func newGatewayRecorder(t *testing.T) (*gatewayRecorder, string) {
 	g := &gatewayRecorder{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		text, err := protoToText(string(b))
+		text, err := metricstest.Text(string(b))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -98,24 +97,6 @@ func (g *gatewayRecorder) take() []recordedPush {
 	p := g.pushes
 	g.pushes = nil
 	return p
-}
-
-// protoToText turns a pushed body (Prometheus' delimited protobuf) into
-// the text exposition format, one sample per line.
-func protoToText(body string) (string, error) {
-	dec := expfmt.NewDecoder(strings.NewReader(body), expfmt.NewFormat(expfmt.TypeProtoDelim))
-	var b strings.Builder
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); errors.Is(err, io.EOF) {
-			return b.String(), nil
-		} else if err != nil {
-			return "", err
-		}
-		if _, err := expfmt.MetricFamilyToText(&b, &mf); err != nil {
-			return "", err
-		}
-	}
 }
 
 // opsByKind counts a plan's operations: moves, replications, drops.
@@ -161,7 +142,7 @@ func TestRebalanceReportsLikeTheOtherJobs(t *testing.T) {
 		if len(p) != 1 {
 			t.Fatalf("%s: %d pushes, want 1", what, len(p))
 		}
-		if p[0].method != http.MethodPost || !sameGroup(p[0].path, "/metrics/job/qbackup/cluster/prod/command/rebalance") {
+		if p[0].method != http.MethodPost || !metricstest.SameGroup(p[0].path, "/metrics/job/qbackup/cluster/prod/command/rebalance") {
 			t.Errorf("%s: %s %s, want POST to the group of cluster prod and command rebalance", what, p[0].method, p[0].path)
 		}
 		return p[0].text
@@ -232,33 +213,6 @@ func TestRebalanceReportsLikeTheOtherJobs(t *testing.T) {
 		t.Errorf("termination message %q, want %q", msg, want)
 	}
 
-}
-
-// sameGroup reports whether two Pushgateway paths name the same job and
-// grouping labels, in any order (the push library orders them as it
-// likes).
-func sameGroup(a, b string) bool {
-	pairs := func(p string) map[string]string {
-		seg := strings.Split(strings.TrimPrefix(p, "/metrics/"), "/")
-		if len(seg)%2 != 0 {
-			return nil
-		}
-		m := map[string]string{}
-		for i := 0; i < len(seg); i += 2 {
-			m[seg[i]] = seg[i+1]
-		}
-		return m
-	}
-	pa, pb := pairs(a), pairs(b)
-	if pa == nil || len(pa) != len(pb) {
-		return false
-	}
-	for k, v := range pb {
-		if pa[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestRebalanceEventsOnItsJob: a rebalance records RebalanceStarted-style

@@ -141,7 +141,7 @@ func TestPackageBoundaries(t *testing.T) {
 
 // testHelpers are packages made for tests alone: they import "testing"
 // (golden files, fixtures, keys), which product code must not carry.
-var testHelpers = []string{"internal/golden", "internal/crypt/crypttest", "internal/storage/storagetest", "internal/inventory/inventorytest"}
+var testHelpers = []string{"internal/golden", "internal/crypt/crypttest", "internal/storage/storagetest", "internal/inventory/inventorytest", "internal/metrics/metricstest"}
 
 func TestProductCodeNeverImportsTestHelpers(t *testing.T) {
 	pkgs := listPackages(t)

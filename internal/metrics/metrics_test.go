@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
+	"github.com/qbackup/qbackup/internal/metrics/metricstest"
 )
 
 func TestPush(t *testing.T) {
@@ -75,7 +74,7 @@ func TestPush(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The push library orders the grouping labels as it likes.
-			if method != http.MethodPost || !samePairs(path, "/metrics/job/qbackup/cluster/prod/command/"+tc.run.Command) {
+			if method != http.MethodPost || !metricstest.SameGroup(path, "/metrics/job/qbackup/cluster/prod/command/"+tc.run.Command) {
 				t.Errorf("%s %s: want POST (add to the group, not replace it) to the cluster's and command's group", method, path)
 			}
 			text := decode(t, body)
@@ -110,47 +109,12 @@ func TestPushFailureNamesThePushgatewayWithoutItsPassword(t *testing.T) {
 	}
 }
 
-// decode turns the pushed body (Prometheus' delimited protobuf) into the
-// text exposition format, one sample per line.
+// decode turns the pushed body into the text exposition format.
 func decode(t *testing.T, body string) string {
 	t.Helper()
-	dec := expfmt.NewDecoder(strings.NewReader(body), expfmt.NewFormat(expfmt.TypeProtoDelim))
-	var b strings.Builder
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); err == io.EOF {
-			return b.String()
-		} else if err != nil {
-			t.Fatalf("decode pushed metrics: %v", err)
-		}
-		if _, err := expfmt.MetricFamilyToText(&b, &mf); err != nil {
-			t.Fatal(err)
-		}
+	text, err := metricstest.Text(body)
+	if err != nil {
+		t.Fatalf("decode pushed metrics: %v", err)
 	}
-}
-
-// samePairs reports whether two Pushgateway paths name the same job and
-// the same grouping labels, in any order.
-func samePairs(a, b string) bool {
-	pairs := func(p string) map[string]string {
-		seg := strings.Split(strings.TrimPrefix(p, "/metrics/"), "/")
-		if len(seg)%2 != 0 {
-			return nil
-		}
-		m := map[string]string{}
-		for i := 0; i < len(seg); i += 2 {
-			m[seg[i]] = seg[i+1]
-		}
-		return m
-	}
-	pa, pb := pairs(a), pairs(b)
-	if pa == nil || len(pa) != len(pb) {
-		return false
-	}
-	for k, v := range pb {
-		if pa[k] != v {
-			return false
-		}
-	}
-	return true
+	return text
 }
