@@ -228,27 +228,10 @@ func TestRebalanceUnderWritesLosesNothing(t *testing.T) {
 // ends on the placement the journal planned.
 func TestRebalanceRerunAfterAKillResumes(t *testing.T) {
 	_, dst := consolidatedOnOne(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		// Not replicasOf: t.Fatal must not be called off the test's
-		// goroutine; a failed read is tried again.
-		for ctx.Err() == nil {
-			if info, err := dst.c.Peers()[0].CollectionClusterInfo(ctx, "docs"); err == nil && len(info.ShardTransfers) > 0 {
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	var out, errOut strings.Builder
-	code := run(ctx, dst.args("rebalance", "--replication-factor=2"), &out, &errOut)
-	wg.Wait()
-	if code != cli.ExitInterrupted {
-		t.Fatalf("the stopped rebalance exited %d, want %d\n%s", code, cli.ExitInterrupted, errOut.String())
-	}
+	stopRebalanceWhen(t, dst, func(ctx context.Context) bool {
+		info, err := dst.c.Peers()[0].CollectionClusterInfo(ctx, "docs")
+		return err == nil && len(info.ShardTransfers) > 0
+	}, "rebalance", "--replication-factor=2")
 	rec := readRebalanceJournal(t, dst)
 	if rec.Status == rebalance.StatusComplete || len(rec.Plan.Collections) == 0 {
 		t.Fatalf("journal after the stop: %+v", rec)
@@ -389,5 +372,29 @@ func TestRebalanceOffAPeerThatIsGone(t *testing.T) {
 		if got := pointsVia(t, p); !maps.Equal(got, want) {
 			t.Errorf("peer %d reads %d points, want the %d of before", p.ID(), len(got), len(want))
 		}
+	}
+}
+
+// stopRebalanceWhen runs qbackup with args against s and stops it (the
+// Job's SIGTERM) as soon as reached reports true, read off the test's
+// goroutine (a failed read is false, tried again); the run must exit as
+// interrupted.
+func stopRebalanceWhen(t *testing.T, s *cliSim, reached func(ctx context.Context) bool, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		for ctx.Err() == nil && !reached(ctx) {
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var out, errOut strings.Builder
+	code := run(ctx, s.args(args...), &out, &errOut)
+	wg.Wait()
+	if code != cli.ExitInterrupted {
+		t.Fatalf("the stopped rebalance exited %d, want %d\n%s", code, cli.ExitInterrupted, errOut.String())
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -188,25 +187,10 @@ func TestRebalanceReshardsWithQdrantsReshardingUnderWrites(t *testing.T) {
 func TestRebalanceReshardRerunAfterAKillResumes(t *testing.T) {
 	s := startCLISimWith(t, qdrantsim.Options{ReshardingEnabled: true}, func(o *qdrantsim.Options) { o.TransferDelay = 300 * time.Millisecond })
 	want := pointsVia(t, s.c.Peers()[0])
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		for ctx.Err() == nil {
-			if info, err := s.c.Peers()[0].CollectionClusterInfo(ctx, "docs"); err == nil && len(info.ShardTransfers) > 0 {
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	var out, errOut strings.Builder
-	code := run(ctx, s.args("rebalance", "--shards=4"), &out, &errOut)
-	wg.Wait()
-	if code != cli.ExitInterrupted {
-		t.Fatalf("the stopped rebalance exited %d, want %d\n%s", code, cli.ExitInterrupted, errOut.String())
-	}
+	stopRebalanceWhen(t, s, func(ctx context.Context) bool {
+		info, err := s.c.Peers()[0].CollectionClusterInfo(ctx, "docs")
+		return err == nil && len(info.ShardTransfers) > 0
+	}, "rebalance", "--shards=4")
 	info, err := s.c.Peers()[0].CollectionClusterInfo(context.Background(), "docs")
 	if err != nil {
 		t.Fatal(err)
@@ -235,25 +219,10 @@ func TestRebalancePointCopyRerunAfterAKillResumes(t *testing.T) {
 	// the run there.
 	s := startCLISim(t, qdrantsim.Options{Realism: qdrantsim.RealismDefault})
 	want := pointsVia(t, s.c.Peers()[0])
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		for ctx.Err() == nil {
-			if names, err := s.c.Peers()[0].ListCollections(ctx); err == nil && !slices.Contains(names, "docs") {
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	var out, errOut strings.Builder
-	code := run(ctx, s.args("rebalance", "--shards=6", "--writes-paused"), &out, &errOut)
-	wg.Wait()
-	if code != cli.ExitInterrupted {
-		t.Fatalf("the stopped rebalance exited %d, want %d\n%s", code, cli.ExitInterrupted, errOut.String())
-	}
+	stopRebalanceWhen(t, s, func(ctx context.Context) bool {
+		names, err := s.c.Peers()[0].ListCollections(ctx)
+		return err == nil && !slices.Contains(names, "docs")
+	}, "rebalance", "--shards=6", "--writes-paused")
 	rec := readRebalanceJournal(t, s)
 	if rec.Reshard["docs"] == nil || !rec.Reshard["docs"].StagingCopied {
 		t.Fatalf("journal after the stop: %+v", rec.Reshard)

@@ -155,21 +155,29 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 	return res, err
 }
 
+// begin is the start of a set under the lock: its catalog row, then the
+// sweep of stored snapshots that killed runs left (under the lock no
+// other backup of the cluster runs, so every recorded one is a leftover).
+func (r *run) begin(ctx context.Context, start time.Time) error {
+	if cat := r.deps.Catalog; cat != nil {
+		if err := cat.BackupStarted(ctx, r.opts.Cluster, r.id, r.opts.Holder, start); err != nil {
+			return fmt.Errorf("record backup %s as started in the catalog: %w", r.id, err)
+		}
+	}
+	if n, err := sweepLeftSnapshots(ctx, r.deps.Store, r.opts.Cluster, r.id, r.deps.Peers, r.log); err != nil {
+		r.log.Warn("some stored snapshots left by killed backups could not be deleted; the next backup tries again",
+			"deleted", n, "error", err)
+	}
+	return nil
+}
+
 // execute runs everything that happens under the lock; ctx ends when the
 // lock is lost. A failed run returns no result and its error as is, for
 // fail.
 func (r *run) execute(ctx context.Context, start time.Time, state *clusterState, choices []Choice, missing []Unavailable) (*Result, error) {
 	cat := r.deps.Catalog
-	if cat != nil {
-		if err := cat.BackupStarted(ctx, r.opts.Cluster, r.id, r.opts.Holder, start); err != nil {
-			return nil, fmt.Errorf("record backup %s as started in the catalog: %w", r.id, err)
-		}
-	}
-	// Under the lock no other backup of the cluster runs: stored
-	// snapshots recorded by earlier runs are left by killed ones.
-	if n, err := sweepLeftSnapshots(ctx, r.deps.Store, r.opts.Cluster, r.id, r.deps.Peers, r.log); err != nil {
-		r.log.Warn("some stored snapshots left by killed backups could not be deleted; the next backup tries again",
-			"deleted", n, "error", err)
+	if err := r.begin(ctx, start); err != nil {
+		return nil, err
 	}
 	m, err := r.snapshotAll(ctx, start, state, choices, missing)
 	if err == nil {

@@ -288,16 +288,9 @@ type readState struct {
 // the plan is this set's (written now or taken up), from when a failure
 // fails the whole set.
 func (r *run) coordinateLocked(ctx context.Context, start time.Time, plan *workerset.Plan, read readState, owned *bool) (*Result, error) {
-	cat := r.deps.Catalog
 	if plan == nil {
-		if cat != nil {
-			if err := cat.BackupStarted(ctx, r.opts.Cluster, r.id, r.opts.Holder, start); err != nil {
-				return nil, fmt.Errorf("record backup %s as started in the catalog: %w", r.id, err)
-			}
-		}
-		if n, err := sweepLeftSnapshots(ctx, r.deps.Store, r.opts.Cluster, r.id, r.deps.Peers, r.log); err != nil {
-			r.log.Warn("some stored snapshots left by killed backups could not be deleted; the next backup tries again",
-				"deleted", n, "error", err)
+		if err := r.begin(ctx, start); err != nil {
+			return nil, err
 		}
 		var err error
 		if plan, err = r.makePlan(ctx, start, read.cluster, read.choices, len(read.missing)); err != nil {
