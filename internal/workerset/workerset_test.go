@@ -133,3 +133,20 @@ func put(t *testing.T, s *storage.Memory, key string, v any) {
 		t.Fatal(err)
 	}
 }
+
+func TestWaitPause(t *testing.T) {
+	for _, tc := range []struct {
+		poll, waited, want time.Duration
+	}{
+		{2 * time.Second, 0, 100 * time.Millisecond},
+		{2 * time.Second, 200 * time.Millisecond, 100 * time.Millisecond},
+		{2 * time.Second, 2 * time.Second, 500 * time.Millisecond},
+		{2 * time.Second, time.Minute, 2 * time.Second},
+		{10 * time.Millisecond, 0, 10 * time.Millisecond},
+		{10 * time.Millisecond, time.Second, 10 * time.Millisecond},
+	} {
+		if got := waitPause(tc.poll, tc.waited); got != tc.want {
+			t.Errorf("waitPause(%s, %s) = %s, want %s", tc.poll, tc.waited, got, tc.want)
+		}
+	}
+}

@@ -376,7 +376,7 @@ func renderWorkers(w io.Writer, r *results) {
 	fmt.Fprintf(w, "**Model of a pod's network interface:** each worker reaches MinIO through a proxy of its own that caps its traffic at %s each way, ", workerRateLabel(f0.WorkerRate))
 	fmt.Fprintf(w, "because what limits one pod in a real cluster is its own NIC, while on this one machine a single worker already takes all the capped peers give. ")
 	fmt.Fprintf(w, "The peers' caps add up to more than 4 workers' (the peers are not the limit up to 4 workers), and the workers' caps together stay below what this machine moves into MinIO uncapped. ")
-	fmt.Fprintf(w, "Wall time is from the first worker's start to the last one's exit, so it includes the workers' coordination: with more than one worker, the others wait for worker 0's plan and worker 0 for their parts, each looked for every 2 seconds, a few seconds per set whatever its size. ")
+	fmt.Fprintf(w, "Wall time is from the first worker's start to the last one's exit, so it includes the workers' coordination: with more than one worker, the others wait for worker 0's plan and worker 0 for their parts, each looked for after 100 ms, then after a quarter of the time waited so far (at most every 2 seconds), about a second per set whatever its size. ")
 	fmt.Fprintf(w, "Peak RSS is the largest of any worker's; share skew is the largest worker's bytes over the mean (median run).\n\n")
 	fmt.Fprintf(w, "| workers | backup wall median (min–max) | backup MiB/s | backup speed-up over 1 worker | backup peak RSS per worker | backup share skew | restore wall median (min–max) | restore MiB/s | restore speed-up over 1 worker | restore peak RSS per worker |\n")
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
