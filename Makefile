@@ -78,7 +78,8 @@ demo: build
 ## (with the integration tag, so the catalog ones run against MariaDB),
 ## then e2e/cmd/qbackup-bench, the real bin/qbackup against MinIO beside
 ## raw and naive baselines, which writes bench/results.json and
-## BENCHMARKS.md. BENCH_SIZES=256MiB,1GiB,4GiB adds sizes (10GiB too);
+## BENCHMARKS.md (with the control-plane benchmarks' goals, read from
+## bin/go-bench.txt). BENCH_SIZES=256MiB,1GiB,4GiB adds sizes (10GiB too);
 ## BENCH_ARGS passes more flags to the harness.
 BENCH_SIZES ?= 256MiB,1GiB
 BENCH_ARGS ?=
@@ -86,8 +87,8 @@ bench: build
 	@started=0; \
 	if ! $(STACK) status >/dev/null 2>&1; then $(STACK) up; started=1; fi; \
 	rc=0; ( source "$$($(STACK) env-file)" && \
-	  $(GO) test -tags integration -run '^$$' -bench . -benchmem -timeout 20m ./... && \
-	  $(GO) run ./e2e/cmd/qbackup-bench --qbackup=$(BIN)/qbackup --sizes=$(BENCH_SIZES) $(BENCH_ARGS) ) || rc=$$?; \
+	  $(GO) test -tags integration -run '^$$' -bench . -benchmem -timeout 20m ./... | tee $(BIN)/go-bench.txt && \
+	  $(GO) run ./e2e/cmd/qbackup-bench --qbackup=$(BIN)/qbackup --go-bench=$(BIN)/go-bench.txt --sizes=$(BENCH_SIZES) $(BENCH_ARGS) ) || rc=$$?; \
 	if [ $$started = 1 ]; then $(STACK) down; fi; \
 	exit $$rc
 

@@ -62,6 +62,7 @@ func main() {
 // benchConfig is one run of the harness.
 type benchConfig struct {
 	qbackup       string
+	goBench       string
 	simBin        string
 	sizes         []int64
 	peers         int
@@ -106,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	rates := fs.String("peer-rates", envOr("QBACKUP_BENCH_PEER_RATES", "60MiB,0"), "per-peer snapshot rate caps of the simulator to run with, comma-separated; 0 = uncapped ($QBACKUP_BENCH_PEER_RATES)")
 	skewSize := fs.String("skew-size", "72MiB", "total size of the skew case (1 MiB shards at 3 × 24)")
 	fs.StringVar(&c.qbackup, "qbackup", "bin/qbackup", "the qbackup binary to measure (make build)")
+	fs.StringVar(&c.goBench, "go-bench", "", "output of `go test -bench` holding the control-plane benchmarks (goal-share), shown among the goals; make bench passes it; empty = none")
 	fs.StringVar(&c.simBin, "sim", "", "a built qdrant-sim binary (default: built from ./e2e/cmd/qdrant-sim into the work directory)")
 	fs.IntVar(&c.peers, "peers", 3, "simulated peers")
 	fs.IntVar(&c.shardsPerPeer, "shards", 4, "shards per peer (one replica each)")
@@ -258,6 +260,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	control, err := readGoBench(c.goBench)
+	if err != nil {
+		return err
+	}
 	s3cfg, err := s3FromStackEnv()
 	if err != nil {
 		return err
@@ -278,6 +284,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	h := &harness{cfg: c, s3: s3cfg, work: work, log: stdout, minioPID: minioPID(ctx, c.stackStatus)}
 	h.res.Machine = describeMachine()
 	h.res.Note = c.note
+	h.res.ControlPlane = control
 	h.res.Config = resultConfig{Peers: c.peers, ShardsPerPeer: c.shardsPerPeer, Reps: c.reps, Sizes: c.sizes, PeerRates: c.rates,
 		SkewShardsPerPeer: c.skewShards, SkewSize: c.skewSize}
 	if c.scalingSize > 0 {

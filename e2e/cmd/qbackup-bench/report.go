@@ -22,6 +22,9 @@ type results struct {
 	Note      string       `json:"note,omitempty"`
 	Figures   []*figure    `json:"figures"`
 	Goals     []goal       `json:"goals"`
+	// ControlPlane are the Go benchmarks of the control-plane goals
+	// (--go-bench).
+	ControlPlane []controlFigure `json:"control_plane,omitempty"`
 }
 
 type machine struct {
@@ -200,7 +203,7 @@ func evaluate(r *results) []goal {
 	if g, ok := workersGoal(r); ok {
 		out = append(out, g)
 	}
-	return out
+	return append(out, controlPlaneGoals(r.ControlPlane)...)
 }
 
 func skewGoal(f *figure) goal {
