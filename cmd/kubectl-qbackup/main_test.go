@@ -20,6 +20,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"restore", "latest", "--plan", "sideways"}, []string{"sideways"}},
 		{[]string{"restore", "latest", "--shards", "many"}, []string{"--shards many: not a shard count", "auto, or keep"}},
 		{[]string{"restore", "latest", "--shards", "0"}, []string{"--shards 0: must be 1 to 1000, auto, or keep"}},
+		{[]string{"restore", "latest", "--shards", "6", "--no-reshard"}, []string{"--no-reshard and --shards 6 contradict each other"}},
 		{[]string{"restore", "latest", "--peers-timeout=0s"}, []string{"--peers-timeout 0s: must be positive", "--skip-peers-query"}},
 		{[]string{"restore", "latest", "--peers-timeout=soon"}, []string{"--peers-timeout", "soon"}},
 		{[]string{"list", "-o", "csv"}, []string{"--output", `"wide"`, `"name"`, `"csv"`}},

@@ -20,6 +20,7 @@ type restoreCmd struct {
 	Rename            []string `name:"rename" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
 	Overwrite         bool     `name:"overwrite" help:"Replace target collections (and aliases) that exist."`
 	Shards            string   `name:"shards" help:"Reshard: a count from 1 to 1000, auto (only collections whose shards × replication factor cannot reach the pods the cluster gained) or keep. Default: the installation's QBACKUP_SHARDS."`
+	NoReshard         bool     `name:"no-reshard" help:"Keep every collection's recorded shard count, also where the installation asks for auto (QBACKUP_SHARDS): the Job gets --shards=keep."`
 	Selector          *string  `name:"selector" short:"l" help:"Label selector of the Qdrant pods (default: the installation's QBACKUP_SELECTOR, else app.kubernetes.io/name=qdrant)."`
 	AllowNodeMismatch bool     `name:"allow-node-mismatch" help:"Create the Job although Ready pods and StatefulSet replicas disagree (not recommended)."`
 	From              string   `name:"from" default:"cronjob/qbackup-restore" help:"The installed template: the suspended CronJob whose jobTemplate the restore Job is made from."`
@@ -84,6 +85,9 @@ func (c *restoreCmd) Validate() error {
 	}
 	if _, _, err := restore.ParseShards(c.Shards); err != nil {
 		return config.Invalidf("--shards %s: %v", c.Shards, err)
+	}
+	if c.NoReshard && c.Shards != "" && c.Shards != "keep" {
+		return config.Invalidf("--no-reshard and --shards %s contradict each other: give one of them", c.Shards)
 	}
 	if c.Workers < 0 || c.Workers > maxWorkers {
 		return config.Invalidf("--workers %d: want 1 to %d pods, or 0 for the template's own setting", c.Workers, maxWorkers)
@@ -172,7 +176,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv, k *kubeFlags) error {
 
 	job, err := kube.RestoreJobFromTemplate(tpl, kube.RestoreJobName(m.BackupID, env.now()), kube.RestoreArgs{
 		BackupID: m.BackupID, Cluster: m.Cluster, Plan: c.Plan, TargetNode: c.TargetNode, Rename: c.Rename,
-		Overwrite: c.Overwrite, AllowNodeMismatch: c.AllowNodeMismatch, Shards: c.Shards,
+		Overwrite: c.Overwrite, AllowNodeMismatch: c.AllowNodeMismatch, Shards: c.shardsFlag(),
 	})
 	if err != nil {
 		return config.Invalid(err)
@@ -224,12 +228,21 @@ func (c *restoreCmd) selector(ctx context.Context, cs kubernetes.Interface, ns s
 	return "app.kubernetes.io/name=qdrant"
 }
 
+// shardsFlag is the --shards the Job gets: keep with --no-reshard, else
+// the flag as given (empty: the installation's).
+func (c *restoreCmd) shardsFlag() string {
+	if c.NoReshard {
+		return "keep"
+	}
+	return c.Shards
+}
+
 // shards is the shard choice the restore Job will follow: the flag, else
 // the installation's QBACKUP_SHARDS (a bad installed value is named with
 // where it was read).
 func (c *restoreCmd) shards(installed *kube.Installed) (uint32, bool, error) {
-	if c.Shards != "" || installed == nil {
-		return restore.ParseShards(c.Shards)
+	if f := c.shardsFlag(); f != "" || installed == nil {
+		return restore.ParseShards(f)
 	}
 	v := installed.Values["QBACKUP_SHARDS"]
 	n, auto, err := restore.ParseShards(v)

@@ -27,6 +27,7 @@ type restoreCmd struct {
 	TargetNode        string        `name:"target-node" env:"QBACKUP_TARGET_NODE" help:"Consolidate everything onto this pod (name) or peer (id)."`
 	ReplicationFactor *uint32       `name:"replication-factor" env:"QBACKUP_REPLICATION_FACTOR" help:"Replication factor of the restored collections, 1 or more (default: the recorded one, capped at the pod count)."`
 	Shards            string        `name:"shards" env:"QBACKUP_SHARDS" help:"Reshard: a shard count from 1 to 1000, or auto (reshard each auto-sharded collection whose shards × replication factor cannot give every pod a replica, to the smallest count that can), or keep (the recorded count, the default; the installed ConfigMap sets auto)."`
+	NoReshard         bool          `name:"no-reshard" env:"QBACKUP_NO_RESHARD" help:"Keep every collection's recorded shard count, also where the installation asks for --shards auto (QBACKUP_SHARDS); pods the shards cannot reach stay empty, and the plan names them."`
 	Collections       []string      `name:"collections" env:"QBACKUP_COLLECTIONS" sep:"," help:"Restore only these collections of the backup."`
 	Rename            []string      `name:"rename" env:"QBACKUP_RENAME" sep:"," help:"Restore beside the live data: a SUFFIX appended to every name, or old=new (repeatable)."`
 	Overwrite         bool          `name:"overwrite" env:"QBACKUP_OVERWRITE" help:"Replace target collections (and aliases) that exist. Without it an existing collection stops the restore."`
@@ -67,7 +68,7 @@ func (c *restoreCmd) Validate() error {
 		func() error { _, err := restore.ParseRename(c.Rename); return config.Invalid(err) },
 		config.JournalFlag(c.Journal),
 		func() error {
-			if _, _, err := parseShards(c.Shards); err != nil {
+			if _, _, err := c.shards(); err != nil {
 				return err
 			}
 			if c.ReplicationFactor != nil && *c.ReplicationFactor < 1 {
@@ -82,6 +83,20 @@ func (c *restoreCmd) Validate() error {
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
 		func() error { return c.workerFlags.validate("kustomize/components/indexed-restore") },
 	)
+}
+
+// shards is the shard choice: --shards, unless --no-reshard keeps the
+// recorded counts (it overrides auto, the installed default; a count
+// beside it is a contradiction).
+func (c *restoreCmd) shards() (count uint32, auto bool, err error) {
+	count, auto, err = parseShards(c.Shards)
+	if err != nil || !c.NoReshard {
+		return count, auto, err
+	}
+	if count > 0 {
+		return 0, false, config.Invalidf("--no-reshard and --shards %s (QBACKUP_SHARDS) contradict each other: give one of them", c.Shards)
+	}
+	return 0, false, nil
 }
 
 // parseShards reads --shards (see restore.ParseShards).
@@ -216,7 +231,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 			return err
 		}
 	}
-	shards, autoShards, _ := parseShards(c.Shards) // checked by Validate
+	shards, autoShards, _ := c.shards() // checked by Validate
 	res, err := restore.Run(ctx, restore.RunOptions{
 		Manifest: m,
 		Plan: restore.PlanOptions{

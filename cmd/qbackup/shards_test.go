@@ -27,7 +27,9 @@ func TestRestoreShardsAuto(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	dst := &cliSim{c: c, storage: src.storage}
 
-	for _, keep := range [][]string{nil, {"--shards=keep"}} {
+	// --no-reshard wins over auto (the installed default) and keeps the
+	// count, as --shards=keep does.
+	for _, keep := range [][]string{nil, {"--shards=keep"}, {"--shards=auto", "--no-reshard"}} {
 		out := mustQbackup(t, dst.args(append([]string{"restore", "latest", "--dry-run"}, keep...)...)...)
 		if !strings.Contains(out, "leave 1 of 7 pods without its data; --shards auto would reshard it to 4 shards") {
 			t.Errorf("the plan with %v does not say a pod stays empty:\n%s", keep, out)
@@ -79,5 +81,14 @@ func TestRestoreShardsRefusesBadValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRestoreNoReshardRefusesACount: --no-reshard beside a shard count
+// is a contradiction, refused before anything is read.
+func TestRestoreNoReshardRefusesACount(t *testing.T) {
+	code, _, errOut := qbackup(t, "restore", "latest", "--shards=6", "--no-reshard", "--storage=file:///nonexistent/qbackup", "--discovery=static", "--qdrant-url=http://127.0.0.1:1")
+	if code != 2 || !strings.Contains(errOut, "--no-reshard and --shards 6 (QBACKUP_SHARDS) contradict each other: give one of them") {
+		t.Errorf("exit %d, want 2 naming the contradiction:\n%s", code, errOut)
 	}
 }
