@@ -147,6 +147,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 	report := newWaitReport(e.log, name, time.Now(), timeout)
 	var lastErr error
 	poll := newBackoffPoll(e.opts.Poll)
+	defer e.transfers.forget(name)
 	for {
 		cc, err := e.coord.CollectionCluster(ctx, name)
 		if err != nil {
@@ -168,7 +169,7 @@ func (e *executor) converge(ctx context.Context, name string, want func(placemen
 			for _, t := range cc.ShardTransfers {
 				busy[t.ShardID] = true
 			}
-			io := newPeerIO(e.live.transferLimit, cc.ShardTransfers)
+			io := e.transfers.observe(name, cc.ShardTransfers)
 			var pending []string
 			var steps []shardState
 			for _, id := range slices.Sorted(maps.Keys(target)) {

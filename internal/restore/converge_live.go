@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/qdrant"
@@ -20,9 +22,6 @@ type liveRules struct {
 	// each wanted replica of the shard is Active: replicate first, drop
 	// after, so the shard never has fewer serving copies than it had.
 	keepUntilReplicated bool
-	// transferLimit caps the transfers each peer takes part in, per
-	// direction (0: no cap).
-	transferLimit int
 	// ready are the peers that can be copied from (nil: every peer). A
 	// stopped peer's replicas stay Active in consensus until Qdrant marks
 	// them Dead, and a transfer from there would never run.
@@ -92,30 +91,61 @@ func LiveConverge(ctx context.Context, cluster LiveCluster, name string, want ma
 	e := &executor{
 		plan: plan, deps: deps, opts: ExecOptions{Poll: opts.Poll}.withDefaults(), rep: &Report{},
 		coord: coord, coordID: coordID, restored: restoredSet{}, log: deps.logger(),
-		live: liveRules{keepUntilReplicated: true, transferLimit: cmp.Or(opts.TransferLimit, DefaultTransferLimit), ready: ready},
+		live:      liveRules{keepUntilReplicated: true, ready: ready},
+		transfers: newTransferBudget(cmp.Or(opts.TransferLimit, DefaultTransferLimit)),
 	}
 	wanted := func(placement) map[uint32][]uint64 { return want }
 	return e.converge(ctx, name, wanted, cmp.Or(opts.Timeout, DefaultTransferTimeout))
 }
 
-// peerIO counts the transfers each peer sends and receives, to start no
-// more than limit per direction.
-type peerIO struct {
-	limit   int
-	out, in map[uint64]int
+// transferBudget caps the transfers each peer sends, and the ones it
+// receives, across every collection one run converges at once (a restore
+// settles up to createParallel collections together): a cap per
+// collection would let each of them start its own share on one peer.
+type transferBudget struct {
+	limit int
+	mu    sync.Mutex
+	// running are each converging collection's transfers: as last read,
+	// plus those its steps started since.
+	running map[string][]qdrant.ShardTransfer
 }
 
-// newPeerIO counts the running transfers; nil (no limit) when limit is 0.
-func newPeerIO(limit int, running []qdrant.ShardTransfer) *peerIO {
+// newTransferBudget is a budget of limit transfers per peer and
+// direction; nil (no limit) when limit is 0.
+func newTransferBudget(limit int) *transferBudget {
 	if limit <= 0 {
 		return nil
 	}
-	io := &peerIO{limit: limit, out: map[uint64]int{}, in: map[uint64]int{}}
-	for _, t := range running {
-		io.out[t.From]++
-		io.in[t.To]++
+	return &transferBudget{limit: limit, running: map[string][]qdrant.ShardTransfer{}}
+}
+
+// observe records collection's running transfers as just read and
+// returns what its steps reserve their transfers through; nil (no limit)
+// without a budget.
+func (b *transferBudget) observe(collection string, running []qdrant.ShardTransfer) *peerIO {
+	if b == nil {
+		return nil
 	}
-	return io
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.running[collection] = slices.Clone(running)
+	return &peerIO{budget: b, collection: collection}
+}
+
+// forget drops a collection whose converge ended.
+func (b *transferBudget) forget(collection string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.running, collection)
+}
+
+// peerIO reserves one collection's transfers in the run's budget.
+type peerIO struct {
+	budget     *transferBudget
+	collection string
 }
 
 // take reserves a transfer from → to; false when either peer is at its
@@ -124,10 +154,23 @@ func (io *peerIO) take(from, to uint64) bool {
 	if io == nil {
 		return true
 	}
-	if io.out[from] >= io.limit || io.in[to] >= io.limit {
+	b := io.budget
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out, in := 0, 0
+	for _, ts := range b.running {
+		for _, t := range ts {
+			if t.From == from {
+				out++
+			}
+			if t.To == to {
+				in++
+			}
+		}
+	}
+	if out >= b.limit || in >= b.limit {
 		return false
 	}
-	io.out[from]++
-	io.in[to]++
+	b.running[io.collection] = append(b.running[io.collection], qdrant.ShardTransfer{From: from, To: to})
 	return true
 }

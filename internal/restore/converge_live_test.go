@@ -112,3 +112,110 @@ func TestLiveConvergeReplicatesFirstAndKeepsTheTransferLimit(t *testing.T) {
 		}
 	}
 }
+
+// budgetPeer checks, at every transfer started, that no peer sends or
+// receives more than limit transfers over every collection of the cluster.
+type budgetPeer struct {
+	*fakePeer
+	t     *testing.T
+	limit int
+	most  *int
+}
+
+func (p *budgetPeer) MoveShard(ctx context.Context, coll string, shard uint32, from, to uint64) error {
+	p.check(from, to)
+	return p.fakePeer.MoveShard(ctx, coll, shard, from, to)
+}
+
+func (p *budgetPeer) ReplicateShard(ctx context.Context, coll string, shard uint32, from, to uint64) error {
+	p.check(from, to)
+	return p.fakePeer.ReplicateShard(ctx, coll, shard, from, to)
+}
+
+func (p *budgetPeer) check(from, to uint64) {
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	out, in := 0, 0
+	for _, c := range p.f.colls {
+		for _, t := range c.transfers {
+			if t.from == from {
+				out++
+			}
+			if t.to == to {
+				in++
+			}
+		}
+	}
+	*p.most = max(*p.most, out+1, in+1)
+	if out >= p.limit || in >= p.limit {
+		p.t.Errorf("a transfer %d->%d started while %d sends %d and %d receives %d over all collections (limit %d)", from, to, from, out, to, in, p.limit)
+	}
+}
+
+// TestTransferLimitHoldsAcrossCollections: two collections converged at
+// once by one run (as a restore settles several collections together)
+// share the per-peer transfer limit: with limit 1 no peer ever takes part
+// in two transfers, of one collection or of two; without a limit the same
+// run does start concurrent transfers on one peer (so the check can
+// fail), and both end on their wanted placement.
+func TestTransferLimitHoldsAcrossCollections(t *testing.T) {
+	for _, limit := range []int{1, 0} {
+		peers := peerIDs(4)
+		a, b, c, d := peers[0], peers[1], peers[2], peers[3]
+		f := newFakeCluster(peers, "1.19.0")
+		p := &fakePeer{f: f, id: a}
+		pts := []qdrant.Point{{ID: qdrant.PointID{Num: 7}, Vectors: map[string]qdrant.Vector{"": {Dense: []float32{1, 2}}}}}
+		for _, name := range []string{"docs", "more"} {
+			if err := p.CreateCollection(context.Background(), name, []byte(`{"vectors":{"size":2,"distance":"Dot"},"shard_number":4,"replication_factor":1}`)); err != nil {
+				t.Fatal(err)
+			}
+			for id := range uint32(4) {
+				f.colls[name].shards[id].replicas = map[uint64]string{a: qdrant.StateActive}
+				f.colls[name].shards[id].data = map[uint64][]qdrant.Point{a: pts}
+			}
+		}
+		// Every shard leaves peer a: a sends every transfer.
+		want := map[uint32][]uint64{0: {b}, 1: {c}, 2: {d}, 3: {b}}
+		most := 0
+		clients := map[uint64]Peer{}
+		for _, id := range peers {
+			clients[id] = &budgetPeer{fakePeer: &fakePeer{f: f, id: id}, t: t, limit: max(limit, 100), most: &most}
+		}
+		plan := &RestorePlan{}
+		for _, id := range peers {
+			plan.Peers = append(plan.Peers, TargetPeer{ID: id})
+		}
+		deps := Deps{Peers: clients, Logger: quietLogger()}
+		coord, coordID, err := deps.coordinator(plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &executor{plan: plan, deps: deps, opts: ExecOptions{Poll: time.Millisecond}.withDefaults(), rep: &Report{},
+			coord: coord, coordID: coordID, restored: restoredSet{}, log: deps.logger(), transfers: newTransferBudget(limit)}
+		errs := make(chan error, 2)
+		for _, name := range []string{"docs", "more"} {
+			go func() {
+				errs <- e.converge(context.Background(), name, func(placement) map[uint32][]uint64 { return want }, 10*time.Second)
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("limit %d: %v", limit, err)
+			}
+		}
+		if limit == 0 && most < 2 {
+			t.Errorf("without a limit peer a never sent two transfers at once (most %d): the test shows nothing", most)
+		}
+		if limit == 1 && most != 1 {
+			t.Errorf("limit 1: a peer took part in %d transfers at once", most)
+		}
+		for _, name := range []string{"docs", "more"} {
+			for id, w := range want {
+				s := f.colls[name].shards[id]
+				if len(s.replicas) != 1 || s.replicas[w[0]] != qdrant.StateActive {
+					t.Errorf("limit %d: %s shard %d on %v, want %v", limit, name, id, s.replicas, w)
+				}
+			}
+		}
+	}
+}

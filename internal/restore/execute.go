@@ -50,6 +50,12 @@ type ExecOptions struct {
 	// default 8 MiB.
 	CopyBatch uint32
 	CopyBytes int
+	// TransferLimit caps the shard transfers (redistribution) each peer
+	// sends, and the ones it receives, at a time, over every collection
+	// the restore settles at once; 0 leaves them uncapped, as Qdrant
+	// leaves transfers asked through its API (see
+	// LiveConvergeOptions.TransferLimit).
+	TransferLimit int
 }
 
 // Defaults applied to zero ExecOptions; the CLI shows the same ones.
@@ -160,6 +166,7 @@ func execute(ctx context.Context, plan *RestorePlan, deps Deps, opts ExecOptions
 		plan: plan, deps: deps, opts: opts, rep: rep, journal: j, done: indexProgress(prev),
 		coord: coord, coordID: coordID, ids: map[string]map[uint32]uint32{}, reshardDone: map[string]bool{}, restored: restoredSet{},
 		log: deps.logger().With("restore_id", id, "backup_id", plan.BackupID, "cluster", plan.Cluster), set: set,
+		transfers: newTransferBudget(opts.TransferLimit),
 	}
 	start := deps.now()
 	runErr := e.run(ctx)
@@ -213,6 +220,9 @@ type executor struct {
 	mu sync.Mutex
 	// live tightens the converge loop for a serving cluster (LiveConverge).
 	live liveRules
+	// transfers caps the transfers per peer of every converge of the
+	// run (ExecOptions.TransferLimit); nil: no cap.
+	transfers *transferBudget
 	// set is this worker's side of a multi-worker restore; nil for a
 	// single run.
 	set *restoreSet

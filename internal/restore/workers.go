@@ -613,7 +613,7 @@ func runShare(ctx context.Context, opts RunOptions, deps RunDeps) (*RunResult, e
 	e := &executor{
 		plan: plan, deps: deps.Deps, opts: opts.Exec.withDefaults(), rep: rep, journal: j, done: done0,
 		coord: coord, coordID: coordID, ids: sp.IDs, reshardDone: map[string]bool{}, restored: restoredSet{},
-		log: log, set: &restoreSet{opts: w, member: m, mine: mine},
+		log: log, set: &restoreSet{opts: w, member: m, mine: mine}, transfers: newTransferBudget(opts.Exec.TransferLimit),
 	}
 	if e.ids == nil {
 		e.ids = map[string]map[uint32]uint32{}
