@@ -32,31 +32,39 @@ func (p *livePeer) DropReplica(ctx context.Context, coll string, shard uint32, p
 }
 
 func (p *livePeer) MoveShard(ctx context.Context, coll string, shard uint32, from, to uint64) error {
-	p.checkLimit(coll, from, to)
+	p.checkLimit(from, to)
 	return p.fakePeer.MoveShard(ctx, coll, shard, from, to)
 }
 
 func (p *livePeer) ReplicateShard(ctx context.Context, coll string, shard uint32, from, to uint64) error {
-	p.checkLimit(coll, from, to)
+	p.checkLimit(from, to)
 	return p.fakePeer.ReplicateShard(ctx, coll, shard, from, to)
 }
 
 // checkLimit: no peer sends or receives more than limit transfers.
-func (p *livePeer) checkLimit(coll string, from, to uint64) {
+func (p *livePeer) checkLimit(from, to uint64) {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
-	out, in := 0, 0
-	for _, t := range p.f.colls[coll].transfers {
-		if t.from == from {
-			out++
-		}
-		if t.to == to {
-			in++
-		}
-	}
+	out, in := runningAt(p.f, from, to)
 	if out >= p.limit || in >= p.limit {
 		p.t.Errorf("a transfer %d->%d started while %d sends %d and %d receives %d (limit %d)", from, to, from, out, to, in, p.limit)
 	}
+}
+
+// runningAt counts the transfers running in the cluster, over every
+// collection, that from sends and that to receives; f.mu held.
+func runningAt(f *fakeCluster, from, to uint64) (out, in int) {
+	for _, c := range f.colls {
+		for _, t := range c.transfers {
+			if t.from == from {
+				out++
+			}
+			if t.to == to {
+				in++
+			}
+		}
+	}
+	return out, in
 }
 
 // TestLiveConvergeReplicatesFirstAndKeepsTheTransferLimit: a collection
@@ -135,17 +143,7 @@ func (p *budgetPeer) ReplicateShard(ctx context.Context, coll string, shard uint
 func (p *budgetPeer) check(from, to uint64) {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
-	out, in := 0, 0
-	for _, c := range p.f.colls {
-		for _, t := range c.transfers {
-			if t.from == from {
-				out++
-			}
-			if t.to == to {
-				in++
-			}
-		}
-	}
+	out, in := runningAt(p.f, from, to)
 	*p.most = max(*p.most, out+1, in+1)
 	if out >= p.limit || in >= p.limit {
 		p.t.Errorf("a transfer %d->%d started while %d sends %d and %d receives %d over all collections (limit %d)", from, to, from, out, to, in, p.limit)
