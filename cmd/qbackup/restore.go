@@ -35,7 +35,7 @@ type restoreCmd struct {
 	Parallel          int           `name:"parallel" env:"QBACKUP_RESTORE_PARALLEL" default:"${default_parallel}" help:"Shards recovered at once."`
 	WaitTimeout       time.Duration `name:"wait-timeout" env:"QBACKUP_WAIT_TIMEOUT" default:"${default_wait_timeout}" help:"How long to wait for replicas to become Active."`
 	TransferTimeout   time.Duration `name:"transfer-timeout" env:"QBACKUP_TRANSFER_TIMEOUT" default:"${default_transfer_timeout}" help:"How long to wait for redistribution transfers."`
-	TransferLimit     int           `name:"transfer-limit" env:"QBACKUP_TRANSFER_LIMIT" default:"0" help:"Redistribution transfers each peer sends, and receives, at a time, over every collection at once; 0 (the default) leaves them uncapped, as Qdrant does for transfers asked through its API. Set it on a cluster that serves other traffic while it is restored."`
+	RedistributeLimit int           `name:"redistribute-limit" env:"QBACKUP_REDISTRIBUTE_LIMIT" default:"0" help:"Redistribution transfers each peer sends, and receives, at a time, over every collection at once (as rebalance --transfer-limit); 0 (the default) leaves them uncapped, as Qdrant does for transfers asked through its API. Set it on a cluster that serves other traffic while it is restored."`
 	LeaseTTL          time.Duration `name:"lease-ttl" env:"QBACKUP_LEASE_TTL" default:"${default_lease_ttl}" help:"Lifetime of the cluster lock (shared with backups); renewed while the restore runs. A run that dies leaves its lock until it expires."`
 	LeaseWait         time.Duration `name:"lease-wait" env:"QBACKUP_LEASE_WAIT" default:"0s" help:"Wait this long for a cluster lock another run holds (e.g. a killed run's, until it expires) instead of exiting 3 at once."`
 	VerifyFirst       bool          `name:"verify-first" env:"QBACKUP_VERIFY_FIRST" help:"Read and check every object before changing the cluster (one more full read of the set). By default only the objects of collections --overwrite replaces are read first; the others are checked for size, then hashed as they stream, and a corrupt one stops the restore, which removes the collections it created (exit 5)."`
@@ -80,7 +80,7 @@ func (c *restoreCmd) Validate() error {
 		config.IntAtLeast("parallel", "QBACKUP_RESTORE_PARALLEL", c.Parallel, 1, maxParallel, "each recovery holds an upload stream and a snapshot unpacking on a peer"),
 		config.DurationAtLeast("wait-timeout", "QBACKUP_WAIT_TIMEOUT", c.WaitTimeout, time.Second, "replicas take time to become Active"),
 		config.DurationAtLeast("transfer-timeout", "QBACKUP_TRANSFER_TIMEOUT", c.TransferTimeout, time.Second, "shard transfers take time"),
-		config.IntAtLeast("transfer-limit", "QBACKUP_TRANSFER_LIMIT", c.TransferLimit, 0, maxTransferLimit, "each transfer streams a whole shard between two peers' disks; 0 is uncapped"),
+		config.IntAtLeast("redistribute-limit", "QBACKUP_REDISTRIBUTE_LIMIT", c.RedistributeLimit, 0, maxTransferLimit, "each transfer streams a whole shard between two peers' disks; 0 is uncapped"),
 		config.DurationAtLeast("lease-ttl", "QBACKUP_LEASE_TTL", c.LeaseTTL, time.Second, "the lock is renewed every third of it"),
 		config.DurationAtLeast("lease-wait", "QBACKUP_LEASE_WAIT", c.LeaseWait, 0, "no waiting"),
 		func() error { return c.workerFlags.validate("kustomize/components/indexed-restore") },
@@ -242,7 +242,7 @@ func (c *restoreCmd) Run(ctx context.Context, env *runEnv) error {
 		},
 		Preflight: restore.PreflightOptions{AllowNodeMismatch: c.AllowNodeMismatch, VerifyObjects: c.VerifyFirst},
 		Exec: restore.ExecOptions{
-			Transfer: restore.TransferMode(c.Transfer), Parallel: c.Parallel, WaitTimeout: c.WaitTimeout, TransferTimeout: c.TransferTimeout, TransferLimit: c.TransferLimit,
+			Transfer: restore.TransferMode(c.Transfer), Parallel: c.Parallel, WaitTimeout: c.WaitTimeout, TransferTimeout: c.TransferTimeout, TransferLimit: c.RedistributeLimit,
 		},
 		DryRun: c.DryRun,
 		Workers: restore.WorkerOptions{

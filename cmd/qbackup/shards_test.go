@@ -93,16 +93,16 @@ func TestRestoreNoReshardRefusesACount(t *testing.T) {
 	}
 }
 
-// TestRestoreTransferLimitRefusesBadValues: --transfer-limit outside 0
-// (uncapped) to 16 exits 2 before anything is read.
-func TestRestoreTransferLimitRefusesBadValues(t *testing.T) {
+// TestRestoreRedistributeLimitRefusesBadValues: --redistribute-limit
+// outside 0 (uncapped) to 16 exits 2 before anything is read.
+func TestRestoreRedistributeLimitRefusesBadValues(t *testing.T) {
 	for value, want := range map[string]string{
-		"-1": "--transfer-limit -1 (QBACKUP_TRANSFER_LIMIT): must be at least 0",
-		"17": "--transfer-limit 17 (QBACKUP_TRANSFER_LIMIT): must be at most 16",
+		"-1": "--redistribute-limit -1 (QBACKUP_REDISTRIBUTE_LIMIT): must be at least 0",
+		"17": "--redistribute-limit 17 (QBACKUP_REDISTRIBUTE_LIMIT): must be at most 16",
 	} {
-		code, _, errOut := qbackup(t, "restore", "latest", "--transfer-limit="+value, "--storage=file:///nonexistent/qbackup", "--discovery=static", "--qdrant-url=http://127.0.0.1:1")
+		code, _, errOut := qbackup(t, "restore", "latest", "--redistribute-limit="+value, "--storage=file:///nonexistent/qbackup", "--discovery=static", "--qdrant-url=http://127.0.0.1:1")
 		if code != 2 || !strings.Contains(errOut, want) {
-			t.Errorf("--transfer-limit=%s: exit %d, want 2 saying %q:\n%s", value, code, want, errOut)
+			t.Errorf("--redistribute-limit=%s: exit %d, want 2 saying %q:\n%s", value, code, want, errOut)
 		}
 	}
 }
