@@ -161,8 +161,8 @@ func (r *run) checkPlan(p *workerset.Plan) error {
 	}
 	// Only worker 0 plans; a retried worker 0 takes its predecessor's
 	// plan up, so its selection must be the plan's too.
-	if mine := selection(r.opts.Collections); !slices.Equal(p.Selected, mine) {
-		diffs = append(diffs, fmt.Sprintf("--collections %s, this worker's %s", allIfNone(p.Selected), allIfNone(mine)))
+	if mine := workerset.Selection(r.opts.Collections); !slices.Equal(p.Selected, mine) {
+		diffs = append(diffs, fmt.Sprintf("--collections %s, this worker's %s", workerset.SelectionLabel(p.Selected), workerset.SelectionLabel(mine)))
 	}
 	if p.AllowPartial != r.opts.AllowPartial {
 		diffs = append(diffs, fmt.Sprintf("--allow-partial %t, this worker's %t", p.AllowPartial, r.opts.AllowPartial))
@@ -171,21 +171,6 @@ func (r *run) checkPlan(p *workerset.Plan) error {
 		return fmt.Errorf("%w: set %s was planned with %s: give every worker of a set the same configuration", ErrBadWorkers, p.SetID, strings.Join(diffs, "; "))
 	}
 	return nil
-}
-
-// selection is a --collections list in one order, nil for all.
-func selection(names []string) []string {
-	if len(names) == 0 {
-		return nil
-	}
-	return slices.Compact(slices.Sorted(slices.Values(names)))
-}
-
-func allIfNone(names []string) string {
-	if len(names) == 0 {
-		return "all"
-	}
-	return strings.Join(names, ",")
 }
 
 // useSet fixes the set's id, start and object retention.
@@ -331,7 +316,7 @@ func (r *run) makePlan(ctx context.Context, start time.Time, state *clusterState
 	p := &workerset.Plan{
 		Format: workerset.Format, SetID: r.opts.SetID, Cluster: r.opts.Cluster, BackupID: r.id, Workers: r.opts.Workers,
 		Holder: r.opts.Holder, StartedAt: start, Compression: r.opts.Compression, SnapshotMethod: r.opts.SnapshotMethod,
-		Encrypted: r.opts.Encrypt != nil, Selected: selection(r.opts.Collections), AllowPartial: r.opts.AllowPartial,
+		Encrypted: r.opts.Encrypt != nil, Selected: workerset.Selection(r.opts.Collections), AllowPartial: r.opts.AllowPartial,
 		Skeleton: skeleton, Before: before, Missing: missing,
 	}
 	byName := map[string]*collectionState{}

@@ -100,7 +100,7 @@ func LiveConverge(ctx context.Context, cluster LiveCluster, name string, want ma
 
 // transferBudget caps the transfers each peer sends, and the ones it
 // receives, across every collection one run converges at once (a restore
-// settles up to createParallel collections together): a cap per
+// settles up to collectionParallel collections together): a cap per
 // collection would let each of them start its own share on one peer.
 type transferBudget struct {
 	limit int

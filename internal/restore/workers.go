@@ -424,7 +424,7 @@ func samePlanOptions(setID string, published *PlanOptions, mine PlanOptions) err
 		add("--shards", a.shardsLabel(), b.shardsLabel())
 	}
 	if !slices.Equal(a.Collections, b.Collections) {
-		add("--collections", listOrAll(a.Collections), listOrAll(b.Collections))
+		add("--collections", workerset.SelectionLabel(a.Collections), workerset.SelectionLabel(b.Collections))
 	}
 	if a.Rename.Suffix != b.Rename.Suffix || !maps.Equal(a.Rename.Map, b.Rename.Map) {
 		add("--rename", a.Rename.String(), b.Rename.String())
@@ -446,10 +446,7 @@ func (o PlanOptions) canonical() PlanOptions {
 	if c.Strategy == "" {
 		c.Strategy = StrategyAuto
 	}
-	c.Collections = nil
-	if len(o.Collections) > 0 {
-		c.Collections = slices.Sorted(slices.Values(o.Collections))
-	}
+	c.Collections = workerset.Selection(o.Collections)
 	if len(o.Rename.Map) == 0 {
 		c.Rename.Map = nil
 	}
@@ -471,13 +468,6 @@ func quoteOrNone(s string) string {
 		return "none"
 	}
 	return strconv.Quote(s)
-}
-
-func listOrAll(l []string) string {
-	if len(l) == 0 {
-		return "all"
-	}
-	return strings.Join(l, ",")
 }
 
 // finishSet records the outcome of worker 0's run: done (commit.json,

@@ -145,8 +145,8 @@ func (m Member) sleep(ctx context.Context, since time.Time) error {
 // minPause is the first pause of a wait (or Poll, when shorter).
 const minPause = 100 * time.Millisecond
 
-// waitPause is the pause after having waited waited: a quarter of it,
-// between minPause and poll.
+// waitPause is the pause of a wait that has lasted waited so far: a
+// quarter of that, between minPause and poll.
 func waitPause(poll, waited time.Duration) time.Duration {
 	return min(poll, max(min(poll, minPause), waited/4))
 }

@@ -30,7 +30,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qbackup/qbackup/internal/manifest"
@@ -161,6 +163,23 @@ type PlannedShard struct {
 	Replicas    []manifest.Replica      `json:"replicas"`
 	Object      string                  `json:"object"`
 	Worker      int                     `json:"worker"`
+}
+
+// Selection is a --collections list as a plan records it: sorted, each
+// name once, nil for all collections.
+func Selection(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	return slices.Compact(slices.Sorted(slices.Values(names)))
+}
+
+// SelectionLabel names a selection in a message: its names, or "all".
+func SelectionLabel(names []string) string {
+	if len(names) == 0 {
+		return "all"
+	}
+	return strings.Join(names, ",")
 }
 
 // Part is parts/<i>.json.

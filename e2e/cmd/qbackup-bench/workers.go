@@ -14,9 +14,10 @@ import (
 )
 
 // The worker-scaling case: one set backed up by `qbackup backup
-// --workers N` run as N concurrent child processes (indexes 0..N-1, one
-// set id per run), as the pods of an Indexed Job run it, for each N of
-// --worker-scaling. The peers are capped (--worker-scaling-peer-rate) and
+// --workers N`, and restored by `qbackup restore --workers N`, run as N
+// concurrent child processes (indexes 0..N-1, one set id per run), as the
+// pods of an Indexed Job run them, for each N of --worker-scaling. The
+// peers are capped (--workers-peer-rate) and
 // so is each worker's own link to MinIO (--worker-rate, a throttling
 // proxy per worker, throttle.go): on one machine a single worker already
 // reaches what the capped peers give, so without a cap per worker more
@@ -150,8 +151,8 @@ func (h *harness) workersCase(ctx context.Context) error {
 
 func (h *harness) logWorkers(caseName string, f *figure, smp sample, rep int) {
 	fmt.Fprintf(h.log, "%-22s %9s %-16s %d workers  run %d: %6.2fs  %7.1f MiB/s  rss/worker %s MiB  shares %s  worker walls %ss%s\n",
-		caseName, human(f.SizeBytes), rateLabel(f.PeerRate), f.Workers, rep+1, smp.WallS, mibps(f.DataBytes, smp.WallS), joinFloats(smp.WorkerRSSMiB),
-		joinHuman(smp.WorkerBytes), joinSeconds(smp.WorkerWallS), skewNote(smp))
+		caseName, human(f.SizeBytes), rateLabel(f.PeerRate), f.Workers, rep+1, smp.WallS, mibps(f.DataBytes, smp.WallS), join(smp.WorkerRSSMiB, "/", func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+		join(smp.WorkerBytes, " / ", human), join(smp.WorkerWallS, "/", func(x float64) string { return fmt.Sprintf("%.1f", x) }), skewNote(smp))
 }
 
 // runBackupWorkers backs s up into prefix with n workers and reads their
@@ -288,28 +289,14 @@ func workerRateLabel(rate int64) string {
 	return human(rate) + "/s"
 }
 
-func joinFloats(xs []float64) string {
-	var parts []string
-	for _, x := range xs {
-		parts = append(parts, fmt.Sprintf("%.0f", x))
+// join formats each of xs and joins them with sep (a run's per-worker
+// figures on one log line).
+func join[T any](xs []T, sep string, format func(T) string) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = format(x)
 	}
-	return strings.Join(parts, "/")
-}
-
-func joinSeconds(xs []float64) string {
-	var parts []string
-	for _, x := range xs {
-		parts = append(parts, fmt.Sprintf("%.1f", x))
-	}
-	return strings.Join(parts, "/")
-}
-
-func joinHuman(xs []int64) string {
-	var parts []string
-	for _, x := range xs {
-		parts = append(parts, human(x))
-	}
-	return strings.Join(parts, " / ")
+	return strings.Join(parts, sep)
 }
 
 // shareSkew is the largest worker share over the mean share (1 = even).
@@ -344,7 +331,8 @@ func workerFigures(r *results, caseName string) []*figure {
 // workersGoal: at 4 workers, at least 3 × the backup throughput of 1
 // (same run).
 func workersGoal(r *results) (goal, bool) {
-	one, four := byWorkers(workerFigures(r, caseWorkers), 1), byWorkers(workerFigures(r, caseWorkers), 4)
+	backups := workerFigures(r, caseWorkers)
+	one, four := byWorkers(backups, 1), byWorkers(backups, 4)
 	if one == nil || four == nil || four.Summary.WallMedianS == 0 {
 		return goal{}, false
 	}
